@@ -1,0 +1,341 @@
+package catalog
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// formatVersion is written into the catalog file. Version 1: the first
+// format; a later format must migrate a version-1 file on open.
+const formatVersion = 1
+
+const fileName = "catalog.json"
+
+// Errors returned by the catalog; the broker maps them to Kafka error codes.
+var (
+	ErrTopicExists       = errors.New("catalog: topic already exists")
+	ErrUnknownTopic      = errors.New("catalog: unknown topic")
+	ErrInvalidTopic      = errors.New("catalog: invalid topic name")
+	ErrInvalidPartitions = errors.New("catalog: invalid partition count")
+	ErrInvalidConfig     = errors.New("catalog: invalid config")
+)
+
+// Topic is one topic's durable description. Values returned by the catalog
+// are copies; changing them changes nothing.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"` // overrides only
+	Internal   bool              `json:"internal,omitempty"`
+}
+
+// Config returns the effective value of a topic config: the override, else
+// the default.
+func (t Topic) Config(name string) string {
+	if v, ok := t.Configs[name]; ok {
+		return v
+	}
+	d, _ := Def(name)
+	return d.Default
+}
+
+// StorageConfig turns the topic's Kafka configs into the storage settings.
+func (t Topic) StorageConfig() storage.Config {
+	c := storage.DefaultConfig()
+	c.SegmentBytes = t.int(SegmentBytes)
+	c.SegmentMs = t.int(SegmentMs)
+	c.RetentionMs = t.int(RetentionMs)
+	c.RetentionBytes = t.int(RetentionBytes)
+	c.MaxMessageBytes = int32(t.int(MaxMessageBytes))
+	c.IndexIntervalBytes = int32(t.int(IndexIntervalBytes))
+	c.LogAppendTime = t.Config(MessageTimestampType) == "LogAppendTime"
+	return c
+}
+
+func (t Topic) int(name string) int64 {
+	n, _ := strconv.ParseInt(t.Config(name), 10, 64) // validated on the way in
+	return n
+}
+
+func (t Topic) clone() Topic {
+	c := t
+	if t.Configs != nil {
+		c.Configs = make(map[string]string, len(t.Configs))
+		for k, v := range t.Configs {
+			c.Configs[k] = v
+		}
+	}
+	return c
+}
+
+type file struct {
+	Version        int      `json:"version"`
+	ClusterID      string   `json:"cluster_id"`
+	NextProducerID int64    `json:"next_producer_id"`
+	Topics         []*Topic `json:"topics"`
+}
+
+// Catalog holds the topics and cluster-wide identifiers, persisted to one
+// small JSON file written atomically (temp file, fsync, rename, fsync dir).
+type Catalog struct {
+	fs  vfs.FS
+	dir string
+
+	mu     sync.RWMutex
+	state  file
+	topics map[string]*Topic
+}
+
+// Open loads the catalog in dir, creating it (with a new cluster id) if absent.
+func Open(fs vfs.FS, dir string) (*Catalog, error) {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	c := &Catalog{fs: fs, dir: dir, topics: map[string]*Topic{}}
+	f, err := fs.OpenFile(filepath.Join(dir, fileName), os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.state = file{Version: formatVersion, ClusterID: newClusterID(), NextProducerID: 1000}
+		return c, c.saveLocked()
+	case err != nil:
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: read: %w", err)
+	}
+	if err := json.Unmarshal(data, &c.state); err != nil {
+		return nil, fmt.Errorf("catalog: %s is corrupt: %w", filepath.Join(dir, fileName), err)
+	}
+	if c.state.Version != formatVersion {
+		return nil, fmt.Errorf("catalog: unsupported format version %d", c.state.Version)
+	}
+	for _, t := range c.state.Topics {
+		c.topics[t.Name] = t
+	}
+	return c, nil
+}
+
+// ClusterID is the cluster id reported in Metadata and DescribeCluster.
+func (c *Catalog) ClusterID() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state.ClusterID
+}
+
+// ReserveProducerIDs durably reserves n producer ids and returns the first.
+// Ids are never handed out twice, even across crashes.
+func (c *Catalog) ReserveProducerIDs(n int64) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := c.state.NextProducerID
+	c.state.NextProducerID += n
+	if err := c.saveLocked(); err != nil {
+		c.state.NextProducerID = first
+		return 0, err
+	}
+	return first, nil
+}
+
+// ValidateTopicName applies Kafka's topic name rules.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: the name is empty", ErrInvalidTopic)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: %q is not allowed", ErrInvalidTopic, name)
+	case len(name) > 249:
+		return fmt.Errorf("%w: the name is %d characters, the maximum is 249", ErrInvalidTopic, len(name))
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%w: %q contains %q; only ASCII letters, digits, '.', '_' and '-' are allowed", ErrInvalidTopic, name, r)
+		}
+	}
+	return nil
+}
+
+// Create adds a topic. With validateOnly it checks everything and changes nothing.
+func (c *Catalog) Create(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return Topic{}, err
+	}
+	if partitions < 1 {
+		return Topic{}, fmt.Errorf("%w: %d", ErrInvalidPartitions, partitions)
+	}
+	if err := ValidateConfigs(configs); err != nil && !internal {
+		return Topic{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.topics[name]; ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrTopicExists, name)
+	}
+	t := &Topic{Name: name, Partitions: partitions, Internal: internal}
+	if _, err := rand.Read(t.ID[:]); err != nil {
+		return Topic{}, err
+	}
+	if len(configs) > 0 {
+		t.Configs = make(map[string]string, len(configs))
+		for k, v := range configs {
+			t.Configs[k] = v
+		}
+	}
+	if validateOnly {
+		return t.clone(), nil
+	}
+	c.topics[name] = t
+	if err := c.saveLocked(); err != nil {
+		delete(c.topics, name)
+		return Topic{}, err
+	}
+	return t.clone(), nil
+}
+
+// Delete removes a topic from the catalog.
+func (c *Catalog) Delete(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	delete(c.topics, name)
+	if err := c.saveLocked(); err != nil {
+		c.topics[name] = t
+		return err
+	}
+	return nil
+}
+
+// SetPartitions grows a topic to total partitions.
+func (c *Catalog) SetPartitions(name string, total int32, validateOnly bool) (Topic, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.topics[name]
+	if !ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	if total <= t.Partitions {
+		return Topic{}, fmt.Errorf("%w: topic %s has %d partitions; the new count %d must be larger", ErrInvalidPartitions, name, t.Partitions, total)
+	}
+	if validateOnly {
+		n := t.clone()
+		n.Partitions = total
+		return n, nil
+	}
+	old := t.Partitions
+	t.Partitions = total
+	if err := c.saveLocked(); err != nil {
+		t.Partitions = old
+		return Topic{}, err
+	}
+	return t.clone(), nil
+}
+
+// SetConfigs replaces a topic's config overrides.
+func (c *Catalog) SetConfigs(name string, configs map[string]string, validateOnly bool) (Topic, error) {
+	if err := ValidateConfigs(configs); err != nil {
+		return Topic{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.topics[name]
+	if !ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
+	}
+	n := t.clone()
+	n.Configs = configs
+	if validateOnly {
+		return n.clone(), nil
+	}
+	old := t.Configs
+	t.Configs = n.clone().Configs
+	if err := c.saveLocked(); err != nil {
+		t.Configs = old
+		return Topic{}, err
+	}
+	return t.clone(), nil
+}
+
+// Get returns a topic by name.
+func (c *Catalog) Get(name string) (Topic, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return t.clone(), true
+}
+
+// List returns all topics sorted by name.
+func (c *Catalog) List() []Topic {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Topic, 0, len(c.topics))
+	for _, t := range c.topics {
+		out = append(out, t.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (c *Catalog) saveLocked() error {
+	c.state.Topics = c.state.Topics[:0]
+	for _, t := range c.topics {
+		c.state.Topics = append(c.state.Topics, t)
+	}
+	sort.Slice(c.state.Topics, func(i, j int) bool { return c.state.Topics[i].Name < c.state.Topics[j].Name })
+	data, err := json.MarshalIndent(&c.state, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.dir, fileName+".tmp")
+	f, err := c.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("catalog: write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("catalog: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if err := c.fs.Rename(tmp, filepath.Join(c.dir, fileName)); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if err := c.fs.SyncDir(c.dir); err != nil {
+		return fmt.Errorf("catalog: sync dir: %w", err)
+	}
+	return nil
+}
+
+func newClusterID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	// Kafka cluster ids are base64url-encoded UUIDs (22 characters).
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

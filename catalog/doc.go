@@ -1,0 +1,17 @@
+// Package catalog owns Rewind's topics: their names, ids, partition counts
+// and config overrides under Kafka's config names (retention.ms,
+// segment.bytes, cleanup.policy, max.message.bytes, ...), plus the
+// cluster id and the producer-id reservation.
+//
+// Everything is kept in one small JSON file, catalog.json, in the data
+// directory, rewritten atomically on every change (temp file, fsync,
+// rename, fsync of the directory), so a crash leaves either the old or the
+// new catalog, never a mix. The file carries a format version; version 1
+// is the only one so far.
+//
+// The catalog validates what a real Kafka broker validates: topic names
+// (1-249 characters of [a-zA-Z0-9._-], not "." or ".."), partition counts,
+// and config names and values. Configs Rewind cannot honour are rejected
+// with a clear message rather than silently ignored: cleanup.policy=compact
+// is refused until log compaction exists.
+package catalog

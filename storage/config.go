@@ -1,0 +1,138 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// Fsync is the durability policy of a log.
+type Fsync int
+
+const (
+	// FsyncAlways fsyncs before an append is durable (WaitDurable) and
+	// before it is visible to readers (HighWatermark). One fsync covers
+	// every append waiting for it (group commit).
+	FsyncAlways Fsync = iota
+	// FsyncInterval fsyncs in the background every Options.FsyncInterval;
+	// appends are visible and "durable" as soon as they are written.
+	FsyncInterval
+	// FsyncNever leaves flushing to the operating system (and Close).
+	FsyncNever
+)
+
+func (f Fsync) String() string {
+	switch f {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		return "interval"
+	case FsyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("Fsync(%d)", int(f))
+}
+
+// ParseFsync parses "always", "interval" or "never".
+func ParseFsync(s string) (Fsync, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "always":
+		return FsyncAlways, nil
+	case "interval":
+		return FsyncInterval, nil
+	case "never":
+		return FsyncNever, nil
+	}
+	return 0, fmt.Errorf("storage: unknown fsync policy %q (want always, interval or never)", s)
+}
+
+// Config is the per-topic configuration of a log, named after Kafka's topic
+// configs. Zero values are replaced by defaults (see DefaultConfig), except
+// IndexIntervalBytes where 0 means an index entry per batch.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes (default 1 GiB, at most MaxInt32)
+	SegmentMs          int64 // segment.ms (default 7 days)
+	RetentionMs        int64 // retention.ms, -1 = infinite (default 7 days)
+	RetentionBytes     int64 // retention.bytes, -1 = infinite (default -1)
+	MaxMessageBytes    int32 // max.message.bytes (default 1048588): max size of one record batch
+	IndexIntervalBytes int32 // index.interval.bytes (default 4096)
+	LogAppendTime      bool  // message.timestamp.type=LogAppendTime
+
+	// ProducerIDExpirationMs is producer.id.expiration.ms (default one
+	// day): idempotent producer state unused for this long is dropped by
+	// ApplyRetention. -1 keeps it forever.
+	ProducerIDExpirationMs int64
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:           1 << 30,
+		SegmentMs:              7 * 24 * 3600 * 1000,
+		RetentionMs:            7 * 24 * 3600 * 1000,
+		RetentionBytes:         -1,
+		MaxMessageBytes:        1048588,
+		IndexIntervalBytes:     4096,
+		ProducerIDExpirationMs: 24 * 3600 * 1000,
+	}
+}
+
+// normalize fills zero values with defaults and clamps to supported ranges.
+func (c Config) normalize() Config {
+	d := DefaultConfig()
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.SegmentBytes > math.MaxInt32 {
+		// Index positions are 32-bit, as in Kafka.
+		c.SegmentBytes = math.MaxInt32
+	}
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = d.SegmentMs
+	}
+	if c.RetentionMs == 0 {
+		c.RetentionMs = d.RetentionMs
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = d.RetentionBytes
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if c.IndexIntervalBytes < 0 {
+		c.IndexIntervalBytes = d.IndexIntervalBytes
+	}
+	if c.ProducerIDExpirationMs == 0 {
+		c.ProducerIDExpirationMs = d.ProducerIDExpirationMs
+	}
+	return c
+}
+
+// Options are the process-level settings of a log (not per topic).
+type Options struct {
+	FS            vfs.FS        // nil = vfs.Default
+	Fsync         Fsync         // default FsyncAlways
+	FsyncInterval time.Duration // for FsyncInterval (default 1s)
+	Logger        *slog.Logger  // nil = slog.Default()
+	Now           func() time.Time
+}
+
+func (o Options) normalize() Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}

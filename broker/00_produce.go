@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce: v3-11 (record batch magic 2 only)
+//
+// Each partition's batches are validated and appended by storage in the
+// order requests arrive on the connection. acks=1 and acks=-1 are answered
+// only once the append is durable per --fsync (one broker, so "all
+// replicas" is this disk); the wait happens off the read loop, so one fsync
+// can cover several pipelined requests. acks=0 gets no response.
+//
+// Version notes:
+//   - v3: transactional id (transactions are not supported: a non-null id
+//     is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+//   - v5: LogStartOffset in the response. v8: ErrorRecords, ErrorMessage.
+//   - v9: flexible. v10-11 change only NOT_LEADER answers, which a single
+//     node never gives.
+
+func init() { regKey(0, 3, 11, handleProduce) }
+
+func handleProduce(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type pending struct {
+		log *storage.Log
+		end int64
+		rp  *kmsg.ProduceResponseTopicPartition
+	}
+	var waits []pending
+
+	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		meta, known := b.topicMeta(rt.Topic)
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			var l *storage.Log
+			switch {
+			case badAcks:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				continue
+			case req.TransactionalID != nil:
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+				continue
+			case known && meta.Internal:
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				continue
+			}
+			if l = b.partition(rt.Topic, rp.Partition); l == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			res, err := l.Append(rp.Records)
+			if err != nil {
+				sp.ErrorCode = produceErrorCode(err)
+				msg := err.Error()
+				sp.ErrorMessage = &msg
+				if sp.ErrorCode == kerr.KafkaStorageError.Code {
+					b.log.Error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+				continue
+			}
+			sp.BaseOffset = res.BaseOffset
+			sp.LogAppendTime = res.LogAppendTime
+			sp.LogStartOffset = res.LogStartOffset
+			waits = append(waits, pending{l, res.LastOffset + 1, sp})
+		}
+	}
+
+	if req.Acks == 0 {
+		// No response; the data still becomes durable through the group commit.
+		return reply{none: true}, nil
+	}
+	if len(waits) == 0 || b.cfg.Fsync != storage.FsyncAlways {
+		return now(resp)
+	}
+	ctx := r.c.ctx
+	return reply{later: func() (kmsg.Response, error) {
+		for _, w := range waits {
+			if err := w.log.WaitDurable(ctx, w.end); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				w.rp.ErrorCode = kerr.KafkaStorageError.Code
+				w.rp.BaseOffset = -1
+				msg := err.Error()
+				w.rp.ErrorMessage = &msg
+				b.log.Error("fsync failed", "err", err)
+			}
+		}
+		return resp, nil
+	}}, nil
+}
+
+// produceErrorCode maps a storage append error to the Kafka error code a
+// real broker sends for it.
+func produceErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, storage.ErrCorruptMessage):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, storage.ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, storage.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, storage.ErrUnsupportedVersion):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, storage.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	default:
+		return kerr.KafkaStorageError.Code
+	}
+}

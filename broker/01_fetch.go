@@ -1,0 +1,156 @@
+package broker
+
+import (
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch: v4-12
+//
+// Full fetches only: fetch sessions (KIP-227) are answered with session id
+// 0, which tells the client that no session was created, so it keeps
+// sending full requests. An incremental request naming a session we never
+// gave gets FETCH_SESSION_ID_NOT_FOUND.
+//
+// Long poll: if fewer than MinBytes are ready, the request waits, woken by
+// any requested partition's high watermark moving, until MaxWaitMillis.
+// MaxBytes and PartitionMaxBytes follow Kafka's at-least-one-batch rule: the
+// first batch returned is whole even when larger than the limits.
+//
+// Version notes:
+//   - v4: LastStableOffset (= high watermark: no transactions), isolation level.
+//   - v5: LogStartOffset. v7: sessions. v9: CurrentLeaderEpoch (ours is 0).
+//   - v11: PreferredReadReplica (-1). v12: flexible, LastFetchedEpoch.
+
+func init() { regKey(1, 4, 12, handleFetch) }
+
+func handleFetch(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return now(resp)
+	}
+	ctx := r.c.ctx
+	b := r.c.b
+	return reply{later: func() (kmsg.Response, error) {
+		deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+		for {
+			wake := b.fetchWakeups(req)
+			resp, size, hasErr := b.fetchOnce(req)
+			if int64(size) >= int64(req.MinBytes) || hasErr || req.MaxWaitMillis <= 0 {
+				return resp, nil
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				return resp, nil
+			}
+			timer := time.NewTimer(wait)
+			cases := append(wake,
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			)
+			chosen, _, _ := reflect.Select(cases)
+			timer.Stop()
+			switch chosen {
+			case len(cases) - 1:
+				return nil, ctx.Err()
+			case len(cases) - 2:
+				resp, _, _ = b.fetchOnce(req)
+				return resp, nil
+			}
+		}
+	}}, nil
+}
+
+// fetchWakeups returns a select case for each requested partition's
+// high-watermark change channel. Taken before reading, so no append between
+// the read and the wait can be missed.
+func (b *Broker) fetchWakeups(req *kmsg.FetchRequest) []reflect.SelectCase {
+	var cases []reflect.SelectCase
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if l := b.partition(rt.Topic, rp.Partition); l != nil {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.Changed())})
+			}
+		}
+	}
+	return cases
+}
+
+// fetchOnce reads every requested partition once. It returns the response,
+// the record bytes in it, and whether any partition carries an error (a
+// fetch with errors returns at once, as Kafka's does).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int64(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	total := 0
+	hasErr := false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			l := b.partition(rt.Topic, rp.Partition)
+			switch {
+			case l == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				sp.ErrorCode = b.readPartition(l, rp, &sp, &budget, total == 0)
+			}
+			if sp.ErrorCode != 0 {
+				hasErr = true
+			}
+			total += len(sp.RecordBatches)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, hasErr
+}
+
+func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget *int64, first bool) int16 {
+	hw := l.HighWatermark()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+	if rp.FetchOffset >= hw && rp.FetchOffset <= l.LogEndOffset() {
+		return 0 // caught up (or ahead of the fsync): nothing to read yet
+	}
+	max := int64(rp.PartitionMaxBytes)
+	if *budget < max {
+		max = *budget
+	}
+	if max <= 0 && !first {
+		return 0
+	}
+	rr, err := l.Read(rp.FetchOffset, int32(max), first)
+	if err != nil {
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			return kerr.OffsetOutOfRange.Code
+		}
+		b.log.Error("read failed", "offset", rp.FetchOffset, "err", err)
+		return kerr.KafkaStorageError.Code
+	}
+	defer rr.Release()
+	buf, err := rr.AppendTo(make([]byte, 0, rr.Size))
+	if err != nil {
+		b.log.Error("read failed", "offset", rp.FetchOffset, "err", err)
+		return kerr.KafkaStorageError.Code
+	}
+	sp.RecordBatches = buf
+	*budget -= int64(len(buf))
+	return 0
+}

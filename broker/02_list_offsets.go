@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets: v0-8
+//
+// Timestamps: -1 latest (the high watermark; also the last stable offset
+// for read_committed, as there are no transactions), -2 earliest (log start),
+// -3 the record with the largest timestamp (v7+), -4 earliest local (v8+,
+// the log start: all data is local), otherwise the first offset whose
+// timestamp is at or after the one asked, via the time index; offset -1 and
+// timestamp -1 when there is none.
+//
+// Version notes:
+//   - v0: OldStyleOffsets (one offset, or none).
+//   - v4: CurrentLeaderEpoch (ours is 0) and LeaderEpoch in the response.
+
+func init() { regKey(2, 0, 8, handleListOffsets) }
+
+func handleListOffsets(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, 0
+			l := b.partition(rt.Topic, rp.Partition)
+			switch {
+			case l == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.Timestamp == -1:
+				sp.Offset = l.HighWatermark()
+			case rp.Timestamp == -2, rp.Timestamp == -4:
+				sp.Offset = l.LogStartOffset()
+			case rp.Timestamp == -3:
+				off, ts, err := l.MaxTimestamp()
+				if err != nil {
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				sp.Offset, sp.Timestamp = off, ts
+			case rp.Timestamp < 0:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			default:
+				off, ts, err := l.OffsetForTimestamp(rp.Timestamp)
+				if err != nil {
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				sp.Offset, sp.Timestamp = off, ts
+			}
+			if req.Version == 0 && sp.ErrorCode == 0 && sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
+			}
+			if sp.ErrorCode != 0 || sp.Offset < 0 {
+				sp.LeaderEpoch = -1
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp)
+}

@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/rewindhq/rewind/catalog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metadata: v0-12
+//
+// One broker (node 0) that leads every partition, is its only replica and
+// its whole ISR, and is the controller.
+//
+// Version notes:
+//   - v0: an empty topic list means all topics; v1+: null means all, empty none.
+//   - v0-3 always allow auto-creation; v4+ honour AllowAutoTopicCreation.
+//     Auto-creation also needs --auto-create-topics; it is synchronous, so
+//     the response that creates a topic already describes it.
+//   - v10+: topic ids. v12 no longer allows lookups by topic id alone here.
+
+func init() { regKey(3, 0, 12, handleMetadata) }
+
+func handleMetadata(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = nodeID, b.host, b.port
+	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	cid := b.cat.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = nodeID
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range b.cat.List() {
+			resp.Topics = append(resp.Topics, metadataTopic(t))
+		}
+		return now(resp)
+	}
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		if rt.Topic == nil || *rt.Topic == "" {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		name := *rt.Topic
+		t, ok := b.topicMeta(name)
+		if !ok && autoCreate {
+			var err error
+			t, err = b.createTopic(name, b.cfg.DefaultPartitions, nil, false, false)
+			ok = err == nil || errors.Is(err, catalog.ErrTopicExists)
+			if errors.Is(err, catalog.ErrTopicExists) {
+				t, ok = b.topicMeta(name)
+			} else if err != nil && !errors.Is(err, catalog.ErrInvalidTopic) {
+				b.log.Error("auto-create topic failed", "topic", name, "err", err)
+			}
+		}
+		if !ok {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if catalog.ValidateTopicName(name) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(t))
+	}
+	return now(resp)
+}
+
+func metadataTopic(t catalog.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.Name)
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	for p := range mt.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(p)
+		mp.Leader = nodeID
+		mp.LeaderEpoch = 0
+		mp.Replicas = []int32{nodeID}
+		mp.ISR = []int32{nodeID}
+		mp.OfflineReplicas = []int32{}
+		mt.Partitions[p] = mp
+	}
+	return mt
+}

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/rewindhq/rewind/catalog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CreateTopics: v0-7
+//
+// NumPartitions -1 (v4+) takes --default-partitions; ReplicationFactor must
+// be 1 or -1 (one node); manual replica assignments may only name node 0.
+// Configs are validated by the catalog under Kafka's names.
+//
+// Version notes:
+//   - v1: ValidateOnly and ErrorMessage. v5: the created topic's partitions,
+//     replication factor and configs in the response. v7: topic id.
+
+func init() { regKey(19, 0, 7, handleCreateTopics) }
+
+func handleCreateTopics(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		code, msg := createOne(b, req, rt, seen[rt.Topic] > 1, &st)
+		st.ErrorCode, st.ErrorMessage = code, msg
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp)
+}
+
+func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, dup bool, st *kmsg.CreateTopicsResponseTopic) (int16, *string) {
+	if dup {
+		return kerr.InvalidRequest.Code, strp("topic " + rt.Topic + " is named more than once in the request")
+	}
+	parts := rt.NumPartitions
+	if len(rt.ReplicaAssignment) > 0 {
+		if parts != -1 || rt.ReplicationFactor != -1 {
+			return kerr.InvalidRequest.Code, strp("both a replica assignment and a partition count or replication factor were given")
+		}
+		for i, a := range rt.ReplicaAssignment {
+			if a.Partition != int32(i) {
+				return kerr.InvalidReplicaAssignment.Code, strp("replica assignment partitions must be 0..n-1 in order")
+			}
+			if len(a.Replicas) != 1 || a.Replicas[0] != nodeID {
+				return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("partition %d: the only broker is node %d", a.Partition, nodeID))
+			}
+		}
+		parts = int32(len(rt.ReplicaAssignment))
+	}
+	if parts == -1 {
+		parts = b.cfg.DefaultPartitions
+	}
+	if parts <= 0 {
+		return kerr.InvalidPartitions.Code, strp(fmt.Sprintf("number of partitions must be at least 1, got %d", parts))
+	}
+	if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 && len(rt.ReplicaAssignment) == 0 {
+		if rt.ReplicationFactor <= 0 {
+			return kerr.InvalidReplicationFactor.Code, strp("replication factor must be at least 1")
+		}
+		return kerr.InvalidReplicationFactor.Code, strp(fmt.Sprintf("replication factor %d is larger than the number of brokers (1)", rt.ReplicationFactor))
+	}
+	cfgs := map[string]string{}
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			continue // null means the default
+		}
+		cfgs[c.Name] = *c.Value
+	}
+	if rt.Topic == OffsetsTopic {
+		return kerr.TopicAlreadyExists.Code, strp(OffsetsTopic + " is an internal topic")
+	}
+	t, err := b.createTopic(rt.Topic, parts, cfgs, false, req.ValidateOnly)
+	if err != nil {
+		return catalogErrorCode(err)
+	}
+	st.TopicID = t.ID
+	st.NumPartitions = t.Partitions
+	st.ReplicationFactor = 1
+	for _, d := range catalog.Defs() {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name = d.Name
+		c.Value = strp(t.Config(d.Name))
+		c.Source = int8(kmsg.ConfigSourceDefaultConfig)
+		if _, set := t.Configs[d.Name]; set {
+			c.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
+		}
+		st.Configs = append(st.Configs, c)
+	}
+	return 0, nil
+}

@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/rewindhq/rewind/catalog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs: v0-4
+//
+// Topic resources list every topic config Rewind knows with its effective
+// value and source (dynamic topic override or default); broker resources
+// (node "0") list the broker settings that shape topics and groups, read
+// only. Other resource types get INVALID_REQUEST.
+//
+// Version notes:
+//   - v1: IncludeSynonyms and Source. v3: ConfigType and Documentation.
+//   - v4: flexible.
+
+func init() { regKey(32, 0, 4, handleDescribeConfigs) }
+
+func handleDescribeConfigs(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		want := func(name string) bool {
+			if rr.ConfigNames == nil {
+				return true
+			}
+			for _, n := range rr.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := b.topicMeta(rr.ResourceName)
+			if !ok {
+				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				res.ErrorMessage = strp("unknown topic " + rr.ResourceName)
+				break
+			}
+			for _, d := range catalog.Defs() {
+				if !want(d.Name) {
+					continue
+				}
+				c := kmsg.NewDescribeConfigsResponseResourceConfig()
+				c.Name, c.Value = d.Name, strp(t.Config(d.Name))
+				c.ConfigType = kmsg.ConfigType(d.Type)
+				if req.IncludeDocumentation {
+					c.Documentation = strp(d.Doc)
+				}
+				_, set := t.Configs[d.Name]
+				c.IsDefault = !set
+				c.Source = kmsg.ConfigSourceDefaultConfig
+				if set {
+					c.Source = kmsg.ConfigSourceDynamicTopicConfig
+				}
+				if req.IncludeSynonyms {
+					if set {
+						c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, t.Configs[d.Name], kmsg.ConfigSourceDynamicTopicConfig))
+					}
+					if d.Broker != "" {
+						c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Broker, d.Default, kmsg.ConfigSourceDefaultConfig))
+					}
+				}
+				res.Configs = append(res.Configs, c)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(nodeID)) {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				res.ErrorMessage = strp("unknown broker " + rr.ResourceName)
+				break
+			}
+			for _, bc := range b.brokerConfigs() {
+				if !want(bc.name) {
+					continue
+				}
+				c := kmsg.NewDescribeConfigsResponseResourceConfig()
+				c.Name, c.Value, c.ReadOnly = bc.name, strp(bc.value), true
+				c.Source = kmsg.ConfigSourceStaticBrokerConfig
+				c.ConfigType = kmsg.ConfigType(bc.typ)
+				if req.IncludeDocumentation {
+					c.Documentation = strp(bc.doc)
+				}
+				res.Configs = append(res.Configs, c)
+			}
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			res.ErrorMessage = strp("unsupported resource type " + rr.ResourceType.String())
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return now(resp)
+}
+
+func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, strp(value), src
+	return s
+}
+
+type brokerConfig struct {
+	name, value, doc string
+	typ              catalog.ConfigType
+}
+
+// brokerConfigs are the broker settings, under Kafka's names, that clients
+// and tools commonly read.
+func (b *Broker) brokerConfigs() []brokerConfig {
+	ms := func(d interface{ Milliseconds() int64 }) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	c := b.cfg
+	return []brokerConfig{
+		{"auto.create.topics.enable", strconv.FormatBool(c.AutoCreateTopics), "Create topics named in Metadata requests (--auto-create-topics).", catalog.TypeBoolean},
+		{"broker.id", "0", "The id of this broker.", catalog.TypeInt},
+		{"group.initial.rebalance.delay.ms", ms(c.GroupInitialRebalanceDelay), "Wait before the first rebalance of an empty group (--group-initial-rebalance-delay).", catalog.TypeInt},
+		{"group.max.session.timeout.ms", ms(c.GroupMaxSessionTimeout), "Largest session timeout a member may ask for.", catalog.TypeInt},
+		{"group.min.session.timeout.ms", ms(c.GroupMinSessionTimeout), "Smallest session timeout a member may ask for.", catalog.TypeInt},
+		{"message.max.bytes", "1048588", "Default largest record batch (topic max.message.bytes).", catalog.TypeInt},
+		{"num.partitions", strconv.Itoa(int(c.DefaultPartitions)), "Partitions of auto-created topics (--default-partitions).", catalog.TypeInt},
+		{"offsets.retention.minutes", strconv.FormatInt(int64(c.OffsetsRetention.Minutes()), 10), "Committed offsets of an empty group are kept this long.", catalog.TypeInt},
+		{"offsets.topic.num.partitions", strconv.Itoa(int(c.OffsetsTopicPartitions)), "Partitions of the internal " + OffsetsTopic + " topic.", catalog.TypeInt},
+		{"socket.request.max.bytes", strconv.Itoa(int(c.MaxRequestBytes)), "Largest request accepted (--max-request-bytes).", catalog.TypeInt},
+	}
+}

@@ -1,0 +1,45 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CreatePartitions: v0-3
+//
+// Grows a topic; the count must increase (INVALID_PARTITIONS otherwise).
+// Manual assignments may only name node 0. v1 is v0; v2 flexible; v3 same.
+
+func init() { regKey(37, 0, 3, handleCreatePartitions) }
+
+func handleCreatePartitions(r *request) (reply, error) {
+	b := r.c.b
+	req := r.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		meta, ok := b.topicMeta(rt.Topic)
+		switch {
+		case !ok:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case meta.Internal:
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, strp("internal topic "+rt.Topic+" cannot be changed")
+		case !validAssignment(rt.Assignment):
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidReplicaAssignment.Code, strp("the only broker is node 0")
+		default:
+			st.ErrorCode, st.ErrorMessage = catalogErrorCode(b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly))
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp)
+}
+
+func validAssignment(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
+	for _, a := range as {
+		if len(a.Replicas) != 1 || a.Replicas[0] != nodeID {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,456 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rewindhq/rewind/catalog"
+	"github.com/rewindhq/rewind/group"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// OffsetsTopic is the internal topic holding committed offsets and group
+// metadata in Kafka's own record format.
+const OffsetsTopic = "__consumer_offsets"
+
+// nodeID is the id of the one broker of a Rewind cluster.
+const nodeID int32 = 0
+
+// Config holds everything a Broker is started with. Use Options to change it.
+type Config struct {
+	Listen            string        // address to listen on, host:port (port 0 = random)
+	Advertise         string        // host:port put in Metadata; empty = the listener's address
+	DataDir           string        // where topics, offsets and the catalog live
+	Fsync             storage.Fsync // durability policy of every append
+	FsyncInterval     time.Duration // for storage.FsyncInterval
+	AutoCreateTopics  bool          // create topics named in Metadata requests
+	DefaultPartitions int32         // partitions of auto-created topics and CreateTopics with -1
+	MaxRequestBytes   int32         // frames above this close the connection
+	MaxConnections    int           // 0 = unlimited
+	MaxInFlight       int           // requests read ahead per connection
+	MaxPartitions     int32         // most partitions one topic may have
+
+	GroupInitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
+	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms
+	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms
+	OffsetsRetention           time.Duration // offsets.retention.minutes
+	OffsetsHistoryRetention    time.Duration // superseded commits kept this long
+	OffsetsTopicPartitions     int32         // offsets.topic.num.partitions
+
+	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
+
+	FS     vfs.FS
+	Logger *slog.Logger
+}
+
+// Option changes one setting of a Broker's Config.
+type Option func(*Config)
+
+// DefaultConfig is what New starts from.
+func DefaultConfig() Config {
+	gc := group.DefaultConfig()
+	return Config{
+		Listen:                     "127.0.0.1:9092",
+		DataDir:                    "./rewind-data",
+		Fsync:                      storage.FsyncAlways,
+		FsyncInterval:              time.Second,
+		AutoCreateTopics:           true,
+		DefaultPartitions:          1,
+		MaxRequestBytes:            100 << 20,
+		MaxInFlight:                64,
+		MaxPartitions:              10000,
+		GroupInitialRebalanceDelay: gc.InitialRebalanceDelay,
+		GroupMinSessionTimeout:     gc.MinSessionTimeout,
+		GroupMaxSessionTimeout:     gc.MaxSessionTimeout,
+		OffsetsRetention:           gc.OffsetsRetention,
+		OffsetsHistoryRetention:    gc.HistoryRetention,
+		OffsetsTopicPartitions:     gc.OffsetsTopicPartitions,
+		RetentionCheckInterval:     30 * time.Second,
+	}
+}
+
+// WithConfig replaces the whole configuration.
+func WithConfig(c Config) Option { return func(d *Config) { *d = c } }
+
+// WithListen sets the listen address (host:port; port 0 picks a free port).
+func WithListen(addr string) Option { return func(c *Config) { c.Listen = addr } }
+
+// WithAdvertise sets the address clients are told to connect to.
+func WithAdvertise(addr string) Option { return func(c *Config) { c.Advertise = addr } }
+
+// WithDataDir sets the data directory.
+func WithDataDir(dir string) Option { return func(c *Config) { c.DataDir = dir } }
+
+// WithFsync sets the fsync policy.
+func WithFsync(f storage.Fsync) Option { return func(c *Config) { c.Fsync = f } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
+
+// WithFS sets the file system all disk I/O goes through (tests inject faults).
+func WithFS(fs vfs.FS) Option { return func(c *Config) { c.FS = fs } }
+
+// WithAutoCreateTopics sets whether Metadata requests create unknown topics.
+func WithAutoCreateTopics(on bool) Option { return func(c *Config) { c.AutoCreateTopics = on } }
+
+// WithDefaultPartitions sets the partition count of auto-created topics.
+func WithDefaultPartitions(n int32) Option { return func(c *Config) { c.DefaultPartitions = n } }
+
+// WithGroupInitialRebalanceDelay sets group.initial.rebalance.delay.ms.
+func WithGroupInitialRebalanceDelay(d time.Duration) Option {
+	return func(c *Config) { c.GroupInitialRebalanceDelay = d }
+}
+
+// Broker is one Rewind node: listener, topics, group coordinator.
+type Broker struct {
+	cfg Config
+	log *slog.Logger
+	cat *catalog.Catalog
+	grp *group.Coordinator
+
+	mu     sync.RWMutex
+	topics map[string]*topic
+
+	pids pidAllocator
+
+	ln        net.Listener
+	addr      string
+	host      string
+	port      int32
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	connMu    sync.Mutex
+	conns     map[*conn]struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// topic is a topic's catalog entry with its open partition logs.
+type topic struct {
+	meta  catalog.Topic
+	parts []*storage.Log
+}
+
+// New opens the data directory (recovering every partition and replaying
+// committed offsets) and returns a broker that is not yet listening.
+func New(opts ...Option) (*Broker, error) {
+	cfg := DefaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if cfg.DefaultPartitions < 1 {
+		return nil, fmt.Errorf("broker: default partitions must be at least 1, got %d", cfg.DefaultPartitions)
+	}
+	if cfg.MaxInFlight < 1 {
+		cfg.MaxInFlight = 1
+	}
+	b := &Broker{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		topics: map[string]*topic{},
+		conns:  map[*conn]struct{}{},
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.pids.b = b
+
+	var err error
+	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	for _, t := range b.cat.List() {
+		if err := b.openTopic(t); err != nil {
+			b.closeLogs()
+			return nil, err
+		}
+	}
+	if err := b.startGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) logDir(name string, p int32) string {
+	return filepath.Join(b.cfg.DataDir, "logs", name+"-"+strconv.Itoa(int(p)))
+}
+
+func (b *Broker) storageOptions() storage.Options {
+	return storage.Options{FS: b.cfg.FS, Fsync: b.cfg.Fsync, FsyncInterval: b.cfg.FsyncInterval, Logger: b.log}
+}
+
+// openTopic opens every partition log of t and registers the topic.
+func (b *Broker) openTopic(t catalog.Topic) error {
+	ts := &topic{meta: t}
+	for p := int32(0); p < t.Partitions; p++ {
+		l, err := storage.Open(b.logDir(t.Name, p), t.StorageConfig(), b.storageOptions())
+		if err != nil {
+			for _, l := range ts.parts {
+				l.Close()
+			}
+			return fmt.Errorf("broker: open %s-%d: %w", t.Name, p, err)
+		}
+		ts.parts = append(ts.parts, l)
+	}
+	b.mu.Lock()
+	b.topics[t.Name] = ts
+	b.mu.Unlock()
+	return nil
+}
+
+// Start listens on the configured address and serves until Close.
+func (b *Broker) Start() error {
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen: %w", err)
+	}
+	b.ln = ln
+	b.addr = ln.Addr().String()
+	adv := b.cfg.Advertise
+	if adv == "" {
+		adv = b.addr
+	}
+	host, port, err := net.SplitHostPort(adv)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("broker: advertise address %q: %w", adv, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("broker: advertise port %q: %w", port, err)
+	}
+	if p == 0 { // listening on :0 with the default advertise: use the real port
+		_, real, _ := net.SplitHostPort(b.addr)
+		p, _ = strconv.Atoi(real)
+	}
+	b.host, b.port = host, int32(p)
+	b.grp.Start()
+	b.wg.Add(2)
+	go b.acceptLoop()
+	go b.retentionLoop()
+	b.log.Info("rewind broker listening", "addr", b.addr, "advertise", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))), "data_dir", b.cfg.DataDir)
+	return nil
+}
+
+// Addr is the address the broker listens on (valid after Start).
+func (b *Broker) Addr() string { return b.addr }
+
+// Close stops the listener, closes every connection, and closes every log
+// cleanly so the next start skips recovery.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.cancel()
+		if b.ln != nil {
+			b.ln.Close()
+		}
+		b.connMu.Lock()
+		for c := range b.conns {
+			c.nc.Close()
+		}
+		b.connMu.Unlock()
+		if b.grp != nil {
+			b.grp.Close()
+		}
+		b.wg.Wait()
+		b.closeErr = b.closeLogs()
+	})
+	return b.closeErr
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, l := range t.parts {
+			if err := l.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	b.topics = map[string]*topic{}
+	return errors.Join(errs...)
+}
+
+func (b *Broker) acceptLoop() {
+	defer b.wg.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			b.log.Error("accept failed", "err", err)
+			return
+		}
+		b.connMu.Lock()
+		if b.cfg.MaxConnections > 0 && len(b.conns) >= b.cfg.MaxConnections {
+			b.connMu.Unlock()
+			b.log.Warn("connection refused: --max-connections reached", "remote", nc.RemoteAddr().String(), "max", b.cfg.MaxConnections)
+			nc.Close()
+			continue
+		}
+		c := newConn(b, nc)
+		b.conns[c] = struct{}{}
+		b.connMu.Unlock()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			c.serve()
+			b.connMu.Lock()
+			delete(b.conns, c)
+			b.connMu.Unlock()
+		}()
+	}
+}
+
+func (b *Broker) retentionLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.mu.RLock()
+		var logs []*storage.Log
+		for _, t := range b.topics {
+			logs = append(logs, t.parts...)
+		}
+		b.mu.RUnlock()
+		for _, l := range logs {
+			if err := l.ApplyRetention(); err != nil {
+				b.log.Error("retention failed", "err", err)
+			}
+		}
+	}
+}
+
+// partition returns the log of topic/partition, or nil.
+func (b *Broker) partition(name string, p int32) *storage.Log {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t := b.topics[name]
+	if t == nil || p < 0 || int(p) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[p]
+}
+
+// topicMeta returns a topic's catalog entry.
+func (b *Broker) topicMeta(name string) (catalog.Topic, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t := b.topics[name]
+	if t == nil {
+		return catalog.Topic{}, false
+	}
+	return t.meta, true
+}
+
+// createTopic creates a topic in the catalog and opens its logs.
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (catalog.Topic, error) {
+	if partitions > b.cfg.MaxPartitions {
+		return catalog.Topic{}, fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, partitions, b.cfg.MaxPartitions)
+	}
+	t, err := b.cat.Create(name, partitions, configs, internal, validateOnly)
+	if err != nil || validateOnly {
+		return t, err
+	}
+	// A topic of the same name deleted earlier may have left directories if
+	// the broker crashed mid-delete: start clean.
+	for p := int32(0); p < partitions; p++ {
+		b.cfg.FS.RemoveAll(b.logDir(name, p))
+	}
+	if err := b.openTopic(t); err != nil {
+		b.cat.Delete(name)
+		return catalog.Topic{}, err
+	}
+	b.log.Info("topic created", "topic", name, "partitions", partitions)
+	return t, nil
+}
+
+// deleteTopic removes a topic, its logs and its data.
+func (b *Broker) deleteTopic(name string) error {
+	if err := b.cat.Delete(name); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	t := b.topics[name]
+	delete(b.topics, name)
+	b.mu.Unlock()
+	var errs []error
+	if t != nil {
+		for _, l := range t.parts {
+			if err := l.Delete(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	b.log.Info("topic deleted", "topic", name)
+	return errors.Join(errs...)
+}
+
+// addPartitions grows a topic to total partitions.
+func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
+	if total > b.cfg.MaxPartitions {
+		return fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, total, b.cfg.MaxPartitions)
+	}
+	meta, err := b.cat.SetPartitions(name, total, validateOnly)
+	if err != nil || validateOnly {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.topics[name]
+	for p := int32(len(t.parts)); p < total; p++ {
+		b.cfg.FS.RemoveAll(b.logDir(name, p))
+		l, err := storage.Open(b.logDir(name, p), meta.StorageConfig(), b.storageOptions())
+		if err != nil {
+			return err
+		}
+		t.parts = append(t.parts, l)
+	}
+	t.meta = meta
+	return nil
+}
+
+// setTopicConfigs replaces a topic's config overrides and applies them.
+func (b *Broker) setTopicConfigs(name string, cfgs map[string]string, validateOnly bool) error {
+	meta, err := b.cat.SetConfigs(name, cfgs, validateOnly)
+	if err != nil || validateOnly {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t := b.topics[name]; t != nil {
+		t.meta = meta
+		for _, l := range t.parts {
+			l.SetConfig(meta.StorageConfig())
+		}
+	}
+	return nil
+}

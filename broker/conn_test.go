@@ -1,0 +1,142 @@
+package broker_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// frame encodes a request with header v1 (or v2 when flexible).
+func frame(req kmsg.Request, corr int32) []byte {
+	var f kmsg.RequestFormatter
+	return f.AppendRequest(nil, req, corr)
+}
+
+func readResponse(t *testing.T, c net.Conn) (int32, []byte) {
+	t.Helper()
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatalf("read size: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return int32(binary.BigEndian.Uint32(body)), body[4:]
+}
+
+func expectClosed(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	var b [1]byte
+	_, err := c.Read(b[:])
+	if err == nil {
+		t.Fatalf("%s: connection still open", what)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: connection not closed by the broker", what)
+	}
+}
+
+func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"oversized length prefix", binary.BigEndian.AppendUint32(nil, 200<<20)},
+		{"negative length", binary.BigEndian.AppendUint32(nil, 0xFFFFFFF0)},
+		{"length shorter than a header", []byte{0, 0, 0, 3, 0, 0, 0}},
+		{"unknown API key", append(binary.BigEndian.AppendUint32(nil, 10), 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0)},
+		{"unsupported Produce version", frame(func() kmsg.Request { r := kmsg.NewPtrProduceRequest(); r.Version = 0; return r }(), 1)},
+		{"garbage body", append(binary.BigEndian.AppendUint32(nil, 14), 0, 3, 0, 5, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff)},
+	}
+	for _, tc := range cases {
+		c := dial(t, b.Addr())
+		if _, err := c.Write(tc.data); err != nil {
+			t.Fatal(err)
+		}
+		expectClosed(t, c, tc.name)
+	}
+
+	// A truncated frame followed by the client going away.
+	c := dial(t, b.Addr())
+	c.Write(append(binary.BigEndian.AppendUint32(nil, 100), 0, 18, 0, 0))
+	c.Close()
+
+	// A well-formed client on another connection is served normally.
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("after-garbage"))
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("ok")).FirstErr(); err != nil {
+		t.Fatalf("produce after bad frames: %v", err)
+	}
+}
+
+func TestApiVersionsFallbackAndPipelining(t *testing.T) {
+	b := rewindtest.Start(t)
+	c := dial(t, b.Addr())
+
+	// A version we do not have: a v0 answer with UNSUPPORTED_VERSION and
+	// our ApiVersions range (KIP-511).
+	// A client asking a version it does not know we have sends header v1
+	// (no tags): size, key 18, version 99, correlation id 7, null client id.
+	hdr := binary.BigEndian.AppendUint32(nil, 10)
+	hdr = append(hdr, 0, 18, 0, 99, 0, 0, 0, 7, 0xff, 0xff)
+	c.Write(hdr)
+	corr, body := readResponse(t, c)
+	if corr != 7 {
+		t.Fatalf("correlation id %d", corr)
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].ApiKey != 18 {
+		t.Fatalf("fallback response = %+v", resp)
+	}
+
+	// Ten pipelined requests in one write are answered in order.
+	var batch []byte
+	for i := int32(0); i < 10; i++ {
+		var r kmsg.Request
+		if i%2 == 0 {
+			a := kmsg.NewPtrApiVersionsRequest()
+			a.Version = 3
+			a.ClientSoftwareName, a.ClientSoftwareVersion = "test", "1.0"
+			r = a
+		} else {
+			m := kmsg.NewPtrMetadataRequest()
+			m.Version = 9
+			r = m
+		}
+		batch = append(batch, frame(r, 100+i)...)
+	}
+	c.Write(batch)
+	for i := int32(0); i < 10; i++ {
+		corr, _ := readResponse(t, c)
+		if corr != 100+i {
+			t.Fatalf("response %d has correlation id %d, want %d", i, corr, 100+i)
+		}
+	}
+}

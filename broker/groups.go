@@ -1,0 +1,151 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rewindhq/rewind/group"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Consumer-group APIs are served by the group coordinator, which knows
+// nothing of sockets; this file only adapts requests to it.
+//
+// JoinGroup: v0-9, SyncGroup: v0-5 (both wait for the rebalance off the
+// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v0-8 (acked
+// once the commit is durable in __consumer_offsets), OffsetFetch: v0-8
+// (v8: several groups), DescribeGroups: v0-5, ListGroups: v0-4,
+// DeleteGroups: v0-2, OffsetDelete: v0. See package group for the
+// per-version semantics.
+
+func init() {
+	regKey(11, 0, 9, func(r *request) (reply, error) {
+		g, ctx := r.c.b.grp, r.c.ctx
+		req := r.kreq.(*kmsg.JoinGroupRequest)
+		return reply{later: func() (kmsg.Response, error) { return g.JoinGroup(ctx, req), nil }}, nil
+	})
+	regKey(14, 0, 5, func(r *request) (reply, error) {
+		g, ctx := r.c.b.grp, r.c.ctx
+		req := r.kreq.(*kmsg.SyncGroupRequest)
+		return reply{later: func() (kmsg.Response, error) { return g.SyncGroup(ctx, req), nil }}, nil
+	})
+	regKey(12, 0, 4, func(r *request) (reply, error) {
+		return now(r.c.b.grp.Heartbeat(r.c.ctx, r.kreq.(*kmsg.HeartbeatRequest)))
+	})
+	regKey(13, 0, 5, func(r *request) (reply, error) {
+		return now(r.c.b.grp.LeaveGroup(r.c.ctx, r.kreq.(*kmsg.LeaveGroupRequest)))
+	})
+	regKey(8, 0, 8, func(r *request) (reply, error) {
+		return now(r.c.b.grp.OffsetCommit(r.c.ctx, r.kreq.(*kmsg.OffsetCommitRequest)))
+	})
+	regKey(9, 0, 8, func(r *request) (reply, error) {
+		return now(r.c.b.grp.OffsetFetch(r.c.ctx, r.kreq.(*kmsg.OffsetFetchRequest)))
+	})
+	regKey(15, 0, 5, func(r *request) (reply, error) {
+		return now(r.c.b.grp.DescribeGroups(r.c.ctx, r.kreq.(*kmsg.DescribeGroupsRequest)))
+	})
+	regKey(16, 0, 4, func(r *request) (reply, error) {
+		return now(r.c.b.grp.ListGroups(r.c.ctx, r.kreq.(*kmsg.ListGroupsRequest)))
+	})
+	regKey(42, 0, 2, func(r *request) (reply, error) {
+		return now(r.c.b.grp.DeleteGroups(r.c.ctx, r.kreq.(*kmsg.DeleteGroupsRequest)))
+	})
+	regKey(47, 0, 0, func(r *request) (reply, error) {
+		return now(r.c.b.grp.OffsetDelete(r.c.ctx, r.kreq.(*kmsg.OffsetDeleteRequest)))
+	})
+}
+
+// startGroups makes sure __consumer_offsets exists, builds the coordinator
+// and replays every committed offset and group record into it.
+func (b *Broker) startGroups() error {
+	if _, ok := b.topicMeta(OffsetsTopic); !ok {
+		// Kept forever until log compaction exists: the history of commits is
+		// what lets a group be rewound to a past position.
+		cfgs := map[string]string{"retention.ms": "-1", "segment.bytes": "104857600"}
+		if _, err := b.createTopic(OffsetsTopic, b.cfg.OffsetsTopicPartitions, cfgs, true, false); err != nil {
+			return fmt.Errorf("broker: create %s: %w", OffsetsTopic, err)
+		}
+	}
+	meta, _ := b.topicMeta(OffsetsTopic)
+	gc := group.DefaultConfig()
+	gc.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
+	gc.MinSessionTimeout = b.cfg.GroupMinSessionTimeout
+	gc.MaxSessionTimeout = b.cfg.GroupMaxSessionTimeout
+	gc.OffsetsRetention = b.cfg.OffsetsRetention
+	gc.HistoryRetention = b.cfg.OffsetsHistoryRetention
+	gc.OffsetsTopicPartitions = meta.Partitions
+	gc.Logger = b.log
+	gc.TopicPartitionExists = func(t string, p int32) bool { return b.partition(t, p) != nil }
+	b.grp = group.New(gc, offsetsStore{b})
+	for p := int32(0); p < meta.Partitions; p++ {
+		if err := b.replayOffsets(p); err != nil {
+			return fmt.Errorf("broker: replay %s-%d: %w", OffsetsTopic, p, err)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) replayOffsets(p int32) error {
+	l := b.partition(OffsetsTopic, p)
+	off := l.LogStartOffset()
+	for off < l.HighWatermark() {
+		rr, err := l.Read(off, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		data, err := rr.AppendTo(nil)
+		rr.Release()
+		if err != nil {
+			return err
+		}
+		if len(data) == 0 {
+			return nil
+		}
+		for len(data) > 0 {
+			h, err := storage.ParseBatchHeader(data)
+			if err != nil {
+				return err
+			}
+			batch := data[:12+int(h.Length)]
+			data = data[len(batch):]
+			recs, err := storage.DecodeRecords(batch)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if rec.Offset < off {
+					continue
+				}
+				if err := b.grp.Replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
+					b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
+				}
+			}
+			off = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+		}
+	}
+	return nil
+}
+
+// offsetsStore appends the coordinator's records to __consumer_offsets.
+type offsetsStore struct{ b *Broker }
+
+func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.Record) error {
+	l := s.b.partition(OffsetsTopic, partition)
+	if l == nil {
+		return fmt.Errorf("broker: %s-%d does not exist", OffsetsTopic, partition)
+	}
+	srecs := make([]storage.Record, len(recs))
+	ts := int64(0)
+	for i, r := range recs {
+		srecs[i] = storage.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		if i == 0 || r.Timestamp < ts {
+			ts = r.Timestamp
+		}
+	}
+	res, err := l.Append(storage.BuildBatch(ts, srecs))
+	if err != nil {
+		return err
+	}
+	return l.WaitDurable(ctx, res.LastOffset+1)
+}

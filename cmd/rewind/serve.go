@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd() *cobra.Command {
+	cfg := broker.DefaultConfig()
+	var fsync, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker",
+		Long: `Run a single-node Kafka-compatible broker storing data in --data-dir.
+
+Every flag can also be set with an environment variable REWIND_<FLAG>, for
+example REWIND_DATA_DIR=/var/lib/rewind.
+
+Consumer groups: --group-initial-rebalance-delay is Kafka's
+group.initial.rebalance.delay.ms (default 3s): the first rebalance of an
+empty group waits that long for more members to join, so a group starting
+several consumers at once rebalances once instead of once per member. Set
+it to 0 in tests for faster start-up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.Fsync, err = storage.ParseFsync(fsync); err != nil {
+				return err
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return serve(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on for Kafka clients")
+	f.StringVar(&cfg.Advertise, "advertise", "", "host:port given to clients in Metadata (default: the listen address)")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, committed offsets and the catalog")
+	f.StringVar(&fsync, "fsync", "always", "durability: always (fsync before acking; one fsync covers every waiting batch), interval, never")
+	f.DurationVar(&cfg.FsyncInterval, "fsync-interval", cfg.FsyncInterval, "time between fsyncs with --fsync=interval")
+	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create topics named in Metadata requests")
+	f.Int32Var(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "partitions of auto-created topics")
+	f.Int32Var(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request accepted; larger frames close the connection")
+	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "most client connections at once (0 = unlimited)")
+	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", cfg.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms: wait for more members before a new group's first rebalance")
+	f.DurationVar(&cfg.OffsetsRetention, "offsets-retention", cfg.OffsetsRetention, "offsets.retention.minutes: keep an empty group's committed offsets this long")
+	f.DurationVar(&cfg.OffsetsHistoryRetention, "offsets-history-retention", cfg.OffsetsHistoryRetention, "keep superseded commits this long, for rewinding a group to a past position")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func serve(cfg broker.Config) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	b, err := broker.New(broker.WithConfig(cfg))
+	if err != nil {
+		return err
+	}
+	if err := b.Start(); err != nil {
+		b.Close()
+		return err
+	}
+	sig := <-sigs
+	cfg.Logger.Info("shutting down; send the signal again to exit at once", "signal", sig.String())
+	go func() {
+		<-sigs
+		cfg.Logger.Warn("second signal: exiting without a clean shutdown")
+		os.Exit(130)
+	}()
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	cfg.Logger.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,168 @@
+package group
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Config holds the coordinator's settings. Field comments give the Apache
+// Kafka broker setting each one mirrors; DefaultConfig returns Kafka's
+// defaults.
+type Config struct {
+	InitialRebalanceDelay  time.Duration // group.initial.rebalance.delay.ms, default 3s
+	MinSessionTimeout      time.Duration // group.min.session.timeout.ms, default 6s
+	MaxSessionTimeout      time.Duration // group.max.session.timeout.ms, default 30m
+	MaxGroupSize           int           // group.max.size, default unlimited (0)
+	OffsetsRetention       time.Duration // offsets.retention.minutes, default 7 days (KIP-211)
+	OffsetsRetentionCheck  time.Duration // offsets.retention.check.interval.ms, default 10m
+	OffsetMetadataMaxBytes int           // offset.metadata.max.bytes, default 4096
+	OffsetsTopicPartitions int32         // offsets.topic.num.partitions, default 50
+	// HistoryRetention (--offsets-history-retention, default 7 days) is how
+	// long a superseded commit stays visible through History and CommittedAt
+	// after the commit that replaced it.
+	HistoryRetention time.Duration
+	// NewMemberJoinTimeout bounds how long a member that joined for the
+	// first time may wait in a rebalance before it is dropped (Kafka's
+	// GroupCoordinator.NewMemberJoinTimeoutMs, 5 minutes, not configurable
+	// there).
+	NewMemberJoinTimeout time.Duration
+	// Now is the clock; every timer (session, rebalance, initial delay,
+	// offset expiry) is measured against it. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// TopicPartitionExists reports whether topic/partition exists
+	// (OffsetCommit and OffsetDelete answer UNKNOWN_TOPIC_OR_PARTITION
+	// otherwise, as Kafka does). nil = everything exists.
+	TopicPartitionExists func(topic string, partition int32) bool
+}
+
+// DefaultConfig returns Apache Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		InitialRebalanceDelay:  3 * time.Second,
+		MinSessionTimeout:      6 * time.Second,
+		MaxSessionTimeout:      30 * time.Minute,
+		MaxGroupSize:           0,
+		OffsetsRetention:       7 * 24 * time.Hour,
+		OffsetsRetentionCheck:  10 * time.Minute,
+		OffsetMetadataMaxBytes: 4096,
+		OffsetsTopicPartitions: 50,
+		HistoryRetention:       7 * 24 * time.Hour,
+		NewMemberJoinTimeout:   5 * time.Minute,
+		Now:                    time.Now,
+	}
+}
+
+// withDefaults fills zero fields that have no meaningful zero value.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.OffsetsTopicPartitions <= 0 {
+		c.OffsetsTopicPartitions = d.OffsetsTopicPartitions
+	}
+	if c.OffsetsRetentionCheck <= 0 {
+		c.OffsetsRetentionCheck = d.OffsetsRetentionCheck
+	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = d.OffsetsRetention
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = d.MaxSessionTimeout
+	}
+	if c.NewMemberJoinTimeout <= 0 {
+		c.NewMemberJoinTimeout = d.NewMemberJoinTimeout
+	}
+	if c.InitialRebalanceDelay < 0 {
+		c.InitialRebalanceDelay = 0
+	}
+	if c.OffsetMetadataMaxBytes <= 0 {
+		c.OffsetMetadataMaxBytes = d.OffsetMetadataMaxBytes
+	}
+	return c
+}
+
+// Record is one record of the internal __consumer_offsets topic. Key and
+// Value are in Apache Kafka's formats (kmsg.OffsetCommitKey/Value,
+// kmsg.GroupMetadataKey/Value); a nil Value is a tombstone. Timestamp is in
+// milliseconds since the epoch.
+type Record struct {
+	Key, Value []byte
+	Timestamp  int64
+}
+
+// Store persists records to the internal __consumer_offsets topic; the
+// broker implements it over storage.
+type Store interface {
+	// Append durably appends recs, in order, to partition p of
+	// __consumer_offsets and returns once they are durable. The coordinator
+	// does not keep or modify recs after Append returns. An error means the
+	// records may or may not have been written; the coordinator answers the
+	// request that caused the write with an error and does not apply it in
+	// memory. A kerr.Error is mapped as Kafka maps produce errors; any other
+	// error is treated as a storage error (NOT_COORDINATOR for commits, as
+	// Kafka answers KAFKA_STORAGE_ERROR).
+	Append(ctx context.Context, partition int32, recs []Record) error
+}
+
+// Summary describes one group for Groups.
+type Summary struct {
+	Name         string
+	State        string // Empty, PreparingRebalance, CompletingRebalance, Stable
+	ProtocolType string // "consumer" for consumer groups, "" for offset-only groups
+	Protocol     string // the selected protocol (assignor), "" when none
+	Generation   int32
+	Members      int
+}
+
+// OffsetInfo is one committed offset.
+type OffsetInfo struct {
+	Offset      int64
+	LeaderEpoch int32 // -1 when the commit carried none
+	Metadata    string
+	CommitTime  time.Time
+	// ExpireTime is when the offset expires if nothing changes: an explicit
+	// expiry (OffsetCommit v1-v4 retention), or OffsetsRetention after the
+	// group became Empty (KIP-211), or after the commit for offset-only
+	// groups. Zero when the offset does not expire while the group stays as
+	// it is (an active consumer group subscribed to the topic).
+	ExpireTime time.Time
+}
+
+// Commit is one commit of a group's offset for one partition, as kept for
+// History.
+type Commit struct {
+	Topic       string
+	Partition   int32
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+	CommitTime  time.Time
+	// SupersededAt is when a later commit (or a deletion) replaced this one;
+	// zero for the current commit.
+	SupersededAt time.Time
+}
+
+type clientKey struct{}
+
+type clientInfo struct{ id, host string }
+
+// WithClient returns ctx carrying the client id (request header) and host of
+// the connection a request came in on. JoinGroup records them in the member
+// (DescribeGroups shows them, GroupMetadataValue persists them) and builds
+// generated member ids from the client id (KIP-394: "clientId-uuid"). Kafka
+// shows the host as "/" + IP address (Java's InetAddress.toString), e.g.
+// "/127.0.0.1"; callers that want identical output should pass that form.
+func WithClient(ctx context.Context, clientID, host string) context.Context {
+	return context.WithValue(ctx, clientKey{}, clientInfo{clientID, host})
+}
+
+func clientFrom(ctx context.Context) clientInfo {
+	ci, _ := ctx.Value(clientKey{}).(clientInfo)
+	return ci
+}

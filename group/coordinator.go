@@ -1,0 +1,370 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Coordinator is the consumer-group coordinator and committed-offset store
+// of one broker. It is safe for concurrent use; see doc.go.
+type Coordinator struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	sched *scheduler
+
+	// ctx is used for Store writes: they belong to the coordinator, not to
+	// the request that caused them, so a client disconnecting mid-commit
+	// does not abort a write. Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	groups  map[string]*group
+	replay  *replayState // records fed by Replay, until the first use
+	started bool
+}
+
+// New returns a coordinator. store may be nil, in which case nothing is
+// persisted (tests, tools).
+func New(cfg Config, store Store) *Coordinator {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Coordinator{
+		cfg:    cfg,
+		store:  store,
+		log:    cfg.Logger.With("component", "group"),
+		sched:  newScheduler(cfg.Now),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		groups: make(map[string]*group),
+		replay: newReplayState(),
+	}
+}
+
+// Start builds the groups from everything given to Replay and starts the
+// timers (session expiry of restored members, offset expiry). Call it once,
+// after the last Replay and before serving requests.
+func (c *Coordinator) Start() { c.start(true) }
+
+// start is Start; tests pass runLoop=false and drive timers with
+// sched.fireDue so that nothing fires behind their back.
+func (c *Coordinator) start(runLoop bool) {
+	c.mu.Lock()
+	c.loadLocked()
+	if c.started {
+		c.mu.Unlock()
+		return
+	}
+	c.started = true
+	c.mu.Unlock()
+	c.armExpiryCheck()
+	if runLoop {
+		go c.sched.run(c.done)
+	}
+}
+
+// Close stops timers, answers every waiting JoinGroup and SyncGroup with
+// NOT_COORDINATOR (as Kafka does when it unloads a group) and makes every
+// later request fail with COORDINATOR_NOT_AVAILABLE. Writes in progress are
+// cancelled through their context.
+func (c *Coordinator) Close() {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(c.done)
+	c.cancel()
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		for _, m := range g.members {
+			g.maybeInvokeJoin(m, errJoin(m.id, kerr.NotCoordinator.Code))
+			g.maybeInvokeSync(m, errSync(kerr.NotCoordinator.Code))
+		}
+		g.mu.Unlock()
+	}
+}
+
+func (c *Coordinator) isClosed() bool { return c.closed.Load() }
+
+func (c *Coordinator) now() time.Time { return c.cfg.Now() }
+
+// PartitionFor returns the __consumer_offsets partition holding group's
+// records: abs(Java String.hashCode(group)) % OffsetsTopicPartitions, exactly
+// as Kafka computes it, so tools that read the topic find groups where they
+// expect them.
+func (c *Coordinator) PartitionFor(group string) int32 {
+	return partitionFor(group, c.cfg.OffsetsTopicPartitions)
+}
+
+func partitionFor(group string, n int32) int32 {
+	var h int32
+	for _, r := range group {
+		// Java hashes UTF-16 code units.
+		if r >= 0x10000 {
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	// Kafka's Utils.abs maps MinInt32 to 0.
+	if h == -1<<31 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % n
+}
+
+// lockGroup returns the named group locked, creating it (Empty) if create
+// is set and it does not exist; nil if it does not exist. It never holds
+// the coordinator's map lock while waiting for a group's lock, and it skips
+// groups removed while it waited.
+func (c *Coordinator) lockGroup(name string, create bool) *group {
+	for {
+		c.mu.Lock()
+		c.loadLocked()
+		g := c.groups[name]
+		if g == nil && create {
+			g = newGroup(c, name)
+			c.groups[name] = g
+		}
+		c.mu.Unlock()
+		if g == nil {
+			return nil
+		}
+		g.mu.Lock()
+		if !g.removed {
+			return g
+		}
+		g.mu.Unlock()
+	}
+}
+
+// removeGroup marks g Dead and drops it from the map; g.mu is held.
+func (c *Coordinator) removeGroup(g *group) {
+	g.transition(stateDead)
+	g.removed = true
+	g.c.sched.stop(g.joinTimer)
+	g.c.sched.stop(g.syncTimer)
+	for _, t := range g.pending {
+		g.c.sched.stop(t)
+	}
+	for _, m := range g.members {
+		g.c.sched.stop(m.hbTimer)
+	}
+	c.mu.Lock()
+	if c.groups[g.name] == g {
+		delete(c.groups, g.name)
+	}
+	c.mu.Unlock()
+}
+
+// snapshot returns the current groups, unlocked, sorted by name.
+func (c *Coordinator) snapshot() []*group {
+	c.mu.Lock()
+	c.loadLocked()
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].name < gs[j].name })
+	return gs
+}
+
+// append writes recs to g's partition of __consumer_offsets; g.mu is held,
+// so a group's records reach the log in the order its state changed.
+func (c *Coordinator) append(g *group, recs []Record) error {
+	if c.store == nil || len(recs) == 0 {
+		return nil
+	}
+	return c.store.Append(c.ctx, c.PartitionFor(g.name), recs)
+}
+
+// storeErrCode maps a Store error to the code Kafka answers when appending
+// to __consumer_offsets fails (GroupMetadataManager's error mapping).
+// commit selects the offset-commit variant.
+func storeErrCode(err error, commit bool) int16 {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		ke = kerr.KafkaStorageError
+	}
+	switch ke {
+	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend, kerr.RequestTimedOut:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
+		if commit {
+			return kerr.InvalidCommitOffsetSize.Code
+		}
+		return kerr.UnknownServerError.Code
+	}
+	return ke.Code
+}
+
+// newMemberID builds a member id as Kafka does: instance id (static
+// members) or client id, a dash, and a random UUID.
+func newMemberID(clientID string, instanceID *string) string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	prefix := clientID
+	if instanceID != nil {
+		prefix = *instanceID
+	}
+	return prefix + "-" + string(b[:])
+}
+
+// ---- read-side API for metrics, console and tools ----
+
+// Groups summarizes every group, sorted by name.
+func (c *Coordinator) Groups() []Summary {
+	var out []Summary
+	for _, g := range c.snapshot() {
+		g.mu.Lock()
+		if !g.removed {
+			out = append(out, Summary{
+				Name:         g.name,
+				State:        g.state.String(),
+				ProtocolType: g.protocolType,
+				Protocol:     g.protocol,
+				Generation:   g.generation,
+				Members:      len(g.members),
+			})
+		}
+		g.mu.Unlock()
+	}
+	return out
+}
+
+// Committed returns the group's committed offsets by topic and partition,
+// or nil if the group does not exist. The maps are the caller's.
+func (c *Coordinator) Committed(group string) map[string]map[int32]OffsetInfo {
+	g := c.lockGroup(group, false)
+	if g == nil {
+		return nil
+	}
+	defer g.mu.Unlock()
+	out := make(map[string]map[int32]OffsetInfo)
+	for k, o := range g.offsets {
+		if out[k.topic] == nil {
+			out[k.topic] = make(map[int32]OffsetInfo)
+		}
+		out[k.topic][k.partition] = g.offsetInfo(k, o)
+	}
+	return out
+}
+
+// History returns the group's commits still within HistoryRetention: every
+// current commit, and every superseded commit replaced less than
+// HistoryRetention ago, sorted by commit time (then topic, partition).
+// Together they answer "where did the group stand at time T" for any T in
+// the retention window; CommittedAt does exactly that.
+func (c *Coordinator) History(group string) []Commit {
+	g := c.lockGroup(group, false)
+	if g == nil {
+		return nil
+	}
+	defer g.mu.Unlock()
+	g.pruneHistory(c.now())
+	var out []Commit
+	for k, hs := range g.history {
+		for _, h := range hs {
+			out = append(out, commitOf(k, h.o, h.until))
+		}
+	}
+	for k, o := range g.offsets {
+		out = append(out, commitOf(k, *o, time.Time{}))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.CommitTime.Equal(b.CommitTime) {
+			return a.CommitTime.Before(b.CommitTime)
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.SupersededAt.Before(b.SupersededAt)
+	})
+	return out
+}
+
+// CommittedAt returns the offsets the group had committed at time t: for
+// each partition, the latest commit made at or before t that had not been
+// superseded or deleted by t. Answers are exact for t within
+// HistoryRetention. nil if the group does not exist.
+func (c *Coordinator) CommittedAt(group string, t time.Time) map[string]map[int32]OffsetInfo {
+	out := make(map[string]map[int32]OffsetInfo)
+	found := false
+	put := func(cm Commit) {
+		found = true
+		if cm.CommitTime.After(t) || (!cm.SupersededAt.IsZero() && !cm.SupersededAt.After(t)) {
+			return
+		}
+		if out[cm.Topic] == nil {
+			out[cm.Topic] = make(map[int32]OffsetInfo)
+		}
+		out[cm.Topic][cm.Partition] = OffsetInfo{Offset: cm.Offset, LeaderEpoch: cm.LeaderEpoch, Metadata: cm.Metadata, CommitTime: cm.CommitTime}
+	}
+	h := c.History(group)
+	for _, cm := range h {
+		put(cm)
+	}
+	if !found && c.lockGroupExists(group) == false {
+		return nil
+	}
+	return out
+}
+
+func (c *Coordinator) lockGroupExists(name string) bool {
+	g := c.lockGroup(name, false)
+	if g == nil {
+		return false
+	}
+	g.mu.Unlock()
+	return true
+}
+
+func commitOf(k tp, o offset, until time.Time) Commit {
+	return Commit{
+		Topic:        k.topic,
+		Partition:    k.partition,
+		Offset:       o.offset,
+		LeaderEpoch:  o.epoch,
+		Metadata:     o.meta,
+		CommitTime:   o.commit,
+		SupersededAt: until,
+	}
+}

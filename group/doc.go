@@ -1,0 +1,120 @@
+// Package group is Rewind's consumer-group coordinator and committed-offset
+// store. It implements Apache Kafka's classic group protocol (the one every
+// Kafka client speaks: JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and the
+// offset APIs (OffsetCommit, OffsetFetch, OffsetDelete) plus the group admin
+// APIs (DescribeGroups, ListGroups, DeleteGroups), and knows nothing of
+// sockets: the broker decodes a request with kmsg, calls the Coordinator
+// method of the same name, and encodes the returned response.
+//
+// # Using it
+//
+//	c := group.New(cfg, store)          // store: the broker's __consumer_offsets writer
+//	for each record of __consumer_offsets, every partition, in offset order:
+//	    c.Replay(partition, offset, key, value, timestamp)
+//	c.Start()
+//	...
+//	ctx = group.WithClient(ctx, clientID, "/"+ip) // who is asking (JoinGroup records it)
+//	resp := c.JoinGroup(ctx, req)       // blocks until the rebalance completes
+//	...
+//	c.Close()
+//
+// Every handler takes a decoded request with Version set and returns the
+// response for that version. JoinGroup and SyncGroup block (a member waits
+// for the others) and return early when ctx is done, which the broker
+// arranges when the client's connection closes. The group for a request is
+// found by name; PartitionFor says which __consumer_offsets partition holds
+// its records (FindCoordinator is the broker's business: one node).
+//
+// # The state machine
+//
+// Groups move through Kafka's states:
+//
+//	          join                 all joined / rebalance timeout
+//	Empty ─────────────▶ PreparingRebalance ─────────────────▶ CompletingRebalance
+//	  ▲                        ▲    │ nobody left                  │ leader's SyncGroup
+//	  │ last member leaves     │    ▼                              ▼ stored
+//	  └─── (via a rebalance) ──┴── Empty            Stable ◀───────┘
+//	                                         join / leave / session expiry ─▶ PreparingRebalance
+//
+// and Dead when an Empty group is deleted or loses its last offset to
+// expiry (it is then removed). The rules, error codes and timers follow
+// Kafka's GroupCoordinator (the pre-KIP-848 "classic" coordinator) closely;
+// comments name the Kafka function a piece mirrors. In short:
+//
+//   - A group moving from Empty waits group.initial.rebalance.delay.ms
+//     (Config.InitialRebalanceDelay, default 3 s; the broker's
+//     --group-initial-rebalance-delay) for more members, extended by the
+//     same delay while new members keep arriving, up to the rebalance
+//     timeout. Later rebalances complete as soon as every known member has
+//     rejoined, or after the largest member rebalance timeout, when dynamic
+//     members that did not rejoin are dropped.
+//   - The selected protocol is one every member supports, chosen by the
+//     members' first preferences (INCONSISTENT_GROUP_PROTOCOL when a
+//     joining member shares none with the group). The leader's JoinGroup
+//     answer carries every member's metadata; the leader's SyncGroup carries
+//     the assignments, which are persisted before anyone gets theirs.
+//   - KIP-394: a dynamic member joining with JoinGroup v4+ and no member id
+//     gets MEMBER_ID_REQUIRED and an id "clientId-uuid"; it is pending until
+//     it joins again with that id, or its session timeout passes.
+//   - KIP-345 static members (group instance id): a known instance joining
+//     with no member id replaces its old id; in a Stable group whose
+//     selected protocol does not change it gets its assignment back without
+//     a rebalance. Requests naming the instance with the old id get
+//     FENCED_INSTANCE_ID. Static members that miss a rebalance stay in the
+//     group until their session expires.
+//   - Liveness: Heartbeat, SyncGroup and OffsetCommit restart a member's
+//     session timer; members waiting in a rebalance are bounded by the
+//     rebalance timeout instead, and members that got their JoinGroup answer
+//     must send SyncGroup within it.
+//
+// # Offsets and __consumer_offsets
+//
+// Commits, group metadata and deletions are written through Store.Append to
+// the internal __consumer_offsets topic in Kafka's own record formats, so
+// that tools reading the topic directly (Burrow does) work unchanged:
+//
+//	key                                       value
+//	OffsetCommitKey v1  {group,topic,part}    OffsetCommitValue v3 {offset, leader epoch, metadata, commit ts}
+//	                                          (v1 {.., commit ts, expire ts} when the commit set a retention)
+//	GroupMetadataKey v2 {group}               GroupMetadataValue v3 {protocol type, generation, protocol,
+//	                                          leader, state ts, members{id, instance, client, host,
+//	                                          timeouts, subscription, assignment}}
+//	either key                                nil: tombstone
+//
+// A commit is acknowledged only once Append has returned. The group's lock
+// is held across the write, so a group's records reach the log in the order
+// its state changed, at the cost of serializing that one group's
+// operations behind the disk; other groups are not affected. Group metadata
+// is written when a rebalance completes (the leader's assignment), when the
+// group becomes Empty, and when a static member replaces its id, exactly as
+// Kafka writes it. Replay at start-up rebuilds committed offsets, generations
+// and protocols, and (as Kafka does after a coordinator move) the members
+// of the last stored generation with their assignments: they carry on if
+// they heartbeat within their session timeout, and are dropped otherwise.
+// This holds for static members as well, so a restarted broker gives a
+// static member that comes back in time its old assignment.
+//
+// Offsets expire (KIP-211) offsets.retention.minutes after the group became
+// Empty, or after their last commit for offset-only groups (no protocol
+// type) and for topics a Stable consumer group no longer subscribes to;
+// commits made with an explicit retention (OffsetCommit v1-v4) expire when
+// it says. Expiry runs every offsets.retention.check.interval.ms and writes
+// tombstones; an Empty group left without offsets is removed.
+//
+// # History
+//
+// Every commit keeps its timestamp. A commit replaced by a later one (or
+// deleted) stays in memory for Config.HistoryRetention after it was
+// replaced, so History lists where the group's positions moved and
+// CommittedAt answers "where did this group stand at time T". History
+// survives restarts as far as __consumer_offsets still holds the superseded
+// records: the broker should keep them (compaction lag) at least as long.
+//
+// # Concurrency and time
+//
+// Each group has its own mutex; the coordinator's map lock is held only to
+// find a group, never while waiting for one. Blocking handlers wait on a
+// channel outside any lock. Every timer runs on an internal scheduler that
+// measures deadlines with Config.Now, so tests drive session and rebalance
+// timeouts with a fake clock instead of sleeping.
+package group

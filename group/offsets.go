@@ -1,0 +1,540 @@
+package group
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit versions 0-8.
+//
+//   - v0 has no generation or member id: always a standalone commit.
+//   - v1 carries a per-partition commit timestamp (-1 = now); the offset
+//     then expires OffsetsRetention after that timestamp if the group is an
+//     offset-only group.
+//   - v2-v4 carry a retention time (-1 = broker default); an explicit one
+//     becomes the offset's expire timestamp, persisted in an
+//     OffsetCommitValue version 1 record as Kafka does.
+//   - v6+ carry the leader epoch, v7+ the group instance id.
+//
+// OffsetFetch versions 0-8: v2+ may ask for all partitions (null topics)
+// and has a top-level error, v5+ returns leader epochs, v7 RequireStable
+// (nothing is ever unstable here: there are no transactions and a commit is
+// visible only once durable), v8 batches groups.
+//
+// OffsetDelete version 0 (KIP-496).
+
+// OffsetCommit handles an OffsetCommit request. It returns once the commit
+// is durable in the Store (or failed).
+func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	resp.Version = req.Version
+	type ref struct{ t, p int }
+	var valid []ref
+	for i, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			if c.cfg.TopicPartitionExists != nil && !c.cfg.TopicPartitionExists(rt.Topic, rp.Partition) {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				valid = append(valid, ref{i, j})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	setAll := func(code int16) {
+		for _, r := range valid {
+			resp.Topics[r.t].Partitions[r.p].ErrorCode = code
+		}
+	}
+	if len(valid) == 0 {
+		return resp
+	}
+	if c.isClosed() {
+		setAll(kerr.CoordinatorNotAvailable.Code)
+		return resp
+	}
+
+	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
+	if req.Version == 0 {
+		generation, memberID = -1, ""
+	}
+	if req.Version < 7 {
+		instanceID = nil
+	}
+	// Only a commit outside group management (generation < 0) may create a
+	// group; anything else for an unknown group comes from a stale member.
+	g := c.lockGroup(req.Group, generation < 0)
+	if g == nil {
+		setAll(kerr.IllegalGeneration.Code)
+		return resp
+	}
+	defer g.mu.Unlock()
+
+	if code := g.validateOffsetCommit(generation, memberID, instanceID); code != 0 {
+		setAll(code)
+		return resp
+	}
+	switch g.state {
+	case stateCompletingRebalance:
+		// The member has the new generation from its JoinGroup answer but
+		// no assignment yet.
+		setAll(kerr.RebalanceInProgress.Code)
+		return resp
+	case stateStable, statePreparingRebalance:
+		// Commits still count as liveness; during PreparingRebalance the
+		// member learns of the rebalance from its next heartbeat.
+		g.heartbeat(g.members[memberID])
+	}
+
+	now := c.now()
+	var (
+		recs    []Record
+		keys    []tp
+		vals    []offset
+		written []ref
+	)
+	for _, r := range valid {
+		rt := req.Topics[r.t]
+		rp := rt.Partitions[r.p]
+		meta := ""
+		if rp.Metadata != nil {
+			meta = *rp.Metadata
+		}
+		if len(meta) > c.cfg.OffsetMetadataMaxBytes {
+			resp.Topics[r.t].Partitions[r.p].ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			continue
+		}
+		o := offset{offset: rp.Offset, epoch: -1, meta: meta, commit: now}
+		if req.Version >= 6 {
+			o.epoch = rp.LeaderEpoch
+		}
+		if req.Version == 1 && rp.Timestamp != -1 {
+			o.commit = time.UnixMilli(rp.Timestamp)
+		}
+		if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
+			o.expire = now.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
+		}
+		k := tp{rt.Topic, rp.Partition}
+		recs = append(recs, offsetRecord(g.name, k, &o, now))
+		keys = append(keys, k)
+		vals = append(vals, o)
+		written = append(written, r)
+	}
+	if len(recs) == 0 {
+		return resp
+	}
+	if err := c.append(g, recs); err != nil {
+		c.log.Warn("offset commit failed to append", "group", g.name, "err", err)
+		code := storeErrCode(err, true)
+		for _, r := range written {
+			resp.Topics[r.t].Partitions[r.p].ErrorCode = code
+		}
+		return resp
+	}
+	for i, k := range keys {
+		g.setOffset(k, vals[i])
+	}
+	return resp
+}
+
+// validateOffsetCommit is Kafka's validateOffsetCommit for
+// non-transactional commits.
+func (g *group) validateOffsetCommit(generation int32, memberID string, instanceID *string) int16 {
+	switch {
+	case generation < 0 && g.state == stateEmpty:
+		// Admin clients and consumers without group management.
+		return 0
+	case generation >= 0 || memberID != "" || instanceID != nil:
+		if code := g.validateCurrentMember(memberID, instanceID); code != 0 {
+			return code
+		}
+		if generation != g.generation {
+			return kerr.IllegalGeneration.Code
+		}
+		return 0
+	case g.state != stateEmpty:
+		// Only members may commit for a group that has members.
+		return kerr.UnknownMemberID.Code
+	}
+	return 0
+}
+
+// setOffset records a durable commit, moving the commit it replaces into
+// the history.
+func (g *group) setOffset(k tp, o offset) {
+	if old, ok := g.offsets[k]; ok {
+		until := o.commit
+		if until.Before(old.commit) {
+			until = old.commit
+		}
+		g.history[k] = append(g.history[k], histEntry{o: *old, until: until})
+	}
+	g.offsets[k] = &o
+}
+
+// deleteOffset drops a committed offset (expiry, OffsetDelete), keeping it
+// in the history until it ages out.
+func (g *group) deleteOffset(k tp, at time.Time) {
+	if old, ok := g.offsets[k]; ok {
+		g.history[k] = append(g.history[k], histEntry{o: *old, until: at})
+		delete(g.offsets, k)
+	}
+}
+
+// pruneHistory drops superseded commits replaced more than HistoryRetention
+// before now.
+func (g *group) pruneHistory(now time.Time) {
+	cutoff := now.Add(-g.c.cfg.HistoryRetention)
+	for k, hs := range g.history {
+		i := 0
+		for i < len(hs) && hs[i].until.Before(cutoff) {
+			i++
+		}
+		switch {
+		case i == len(hs):
+			delete(g.history, k)
+		case i > 0:
+			g.history[k] = append([]histEntry(nil), hs[i:]...)
+		}
+	}
+}
+
+// expiryBase returns when offset o expires under the group's current
+// state, and whether it can expire at all (Kafka's removeExpiredOffsets,
+// KIP-211).
+func (g *group) expiryTime(k tp, o *offset) (time.Time, bool) {
+	retention := g.c.cfg.OffsetsRetention
+	base := func(t time.Time) time.Time {
+		if !o.expire.IsZero() {
+			// Old per-commit retention (OffsetCommit v1-v4).
+			return o.expire
+		}
+		return t.Add(retention)
+	}
+	switch {
+	case g.protocolType != "" && g.state == stateEmpty:
+		// No members: the clock started when the group became Empty.
+		if !g.stateTime.IsZero() {
+			return base(g.stateTime), true
+		}
+		return base(o.commit), true
+	case g.protocolType == "consumer" && g.subscribedKnown && g.state == stateStable:
+		// Active consumer group: only topics it no longer subscribes to
+		// expire, counted from their last commit.
+		if _, ok := g.subscribed[k.topic]; ok {
+			return time.Time{}, false
+		}
+		return base(o.commit), true
+	case g.protocolType == "":
+		// Offset-only group: counted from the last commit.
+		return base(o.commit), true
+	}
+	return time.Time{}, false
+}
+
+func (g *group) offsetInfo(k tp, o *offset) OffsetInfo {
+	oi := OffsetInfo{Offset: o.offset, LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit}
+	if t, ok := g.expiryTime(k, o); ok {
+		oi.ExpireTime = t
+	}
+	return oi
+}
+
+func (c *Coordinator) armExpiryCheck() {
+	c.sched.after(c.cfg.OffsetsRetentionCheck, func() {
+		if c.isClosed() {
+			return
+		}
+		c.expireOffsets()
+		c.armExpiryCheck()
+	})
+}
+
+// expireOffsets is Kafka's cleanupGroupMetadata pass: expired offsets are
+// dropped and tombstoned; an Empty group left without offsets becomes Dead
+// and is removed (with a group tombstone if it ever had a generation).
+func (c *Coordinator) expireOffsets() {
+	now := c.now()
+	for _, g := range c.snapshot() {
+		g.locked(func() { g.expire(now) })
+	}
+}
+
+func (g *group) expire(now time.Time) {
+	var expired []tp
+	for k, o := range g.offsets {
+		if t, ok := g.expiryTime(k, o); ok && !now.Before(t) {
+			expired = append(expired, k)
+		}
+	}
+	sortTPs(expired)
+	var recs []Record
+	for _, k := range expired {
+		recs = append(recs, offsetTombstone(g.name, k, now))
+		g.deleteOffset(k, now)
+	}
+	dead := g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0
+	if dead && g.generation > 0 {
+		recs = append(recs, groupTombstone(g.name, now))
+	}
+	if len(expired) > 0 {
+		g.c.log.Info("expired offsets", "group", g.name, "count", len(expired))
+	}
+	if err := g.c.append(g, recs); err != nil {
+		// As Kafka: the offsets are gone from memory regardless; after a
+		// restart they would come back and expire again.
+		g.c.log.Warn("failed to write offset expiry tombstones", "group", g.name, "err", err)
+	}
+	g.pruneHistory(now)
+	if dead {
+		g.c.log.Info("removing empty group without offsets", "group", g.name)
+		g.c.removeGroup(g)
+	}
+}
+
+func sortTPs(ks []tp) { sort.Slice(ks, func(i, j int) bool { return tpLess(ks[i], ks[j]) }) }
+
+func tpLess(a, b tp) bool {
+	if a.topic != b.topic {
+		return a.topic < b.topic
+	}
+	return a.partition < b.partition
+}
+
+// OffsetFetch handles an OffsetFetch request, v8+ group batches included.
+// An unknown group answers offset -1 for every requested partition, with no
+// error, as Kafka does.
+func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	resp.Version = req.Version
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			sg := kmsg.NewOffsetFetchResponseGroup()
+			sg.Group = rg.Group
+			var want map[string][]int32
+			var order []string
+			if rg.Topics != nil {
+				want = make(map[string][]int32)
+				for _, t := range rg.Topics {
+					if _, ok := want[t.Topic]; !ok {
+						order = append(order, t.Topic)
+					}
+					want[t.Topic] = append(want[t.Topic], t.Partitions...)
+				}
+			}
+			code, topics := c.fetchOffsets(rg.Group, order, want)
+			sg.ErrorCode = code
+			for _, t := range topics {
+				st := kmsg.NewOffsetFetchResponseGroupTopic()
+				st.Topic = t.topic
+				for _, p := range t.parts {
+					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = p.partition, p.offset, p.epoch, &p.meta
+					st.Partitions = append(st.Partitions, sp)
+				}
+				sg.Topics = append(sg.Topics, st)
+			}
+			resp.Groups = append(resp.Groups, sg)
+		}
+		return resp
+	}
+
+	var want map[string][]int32
+	var order []string
+	// A null topic list (v2+) asks for every committed offset; before v2 the
+	// list is not nullable and an empty one asks for nothing.
+	if req.Topics != nil || req.Version < 2 {
+		want = make(map[string][]int32)
+		for _, t := range req.Topics {
+			if _, ok := want[t.Topic]; !ok {
+				order = append(order, t.Topic)
+			}
+			want[t.Topic] = append(want[t.Topic], t.Partitions...)
+		}
+	}
+	code, topics := c.fetchOffsets(req.Group, order, want)
+	if req.Version >= 2 {
+		resp.ErrorCode = code
+	}
+	for _, t := range topics {
+		st := kmsg.NewOffsetFetchResponseTopic()
+		st.Topic = t.topic
+		for _, p := range t.parts {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.Metadata = p.partition, p.offset, &p.meta
+			if req.Version >= 5 {
+				sp.LeaderEpoch = p.epoch
+			}
+			if req.Version < 2 {
+				sp.ErrorCode = code
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+type fetchedTopic struct {
+	topic string
+	parts []fetchedPartition
+}
+
+type fetchedPartition struct {
+	partition int32
+	offset    int64
+	epoch     int32
+	meta      string
+}
+
+// fetchOffsets answers one group; want nil means every committed offset.
+func (c *Coordinator) fetchOffsets(name string, order []string, want map[string][]int32) (int16, []fetchedTopic) {
+	none := func(code int16) []fetchedTopic {
+		var out []fetchedTopic
+		for _, t := range order {
+			ft := fetchedTopic{topic: t}
+			for _, p := range want[t] {
+				ft.parts = append(ft.parts, fetchedPartition{partition: p, offset: -1, epoch: -1})
+			}
+			out = append(out, ft)
+		}
+		return out
+	}
+	if c.isClosed() {
+		return kerr.CoordinatorNotAvailable.Code, none(kerr.CoordinatorNotAvailable.Code)
+	}
+	g := c.lockGroup(name, false)
+	if g == nil {
+		return 0, none(0)
+	}
+	defer g.mu.Unlock()
+	lookup := func(k tp) fetchedPartition {
+		if o, ok := g.offsets[k]; ok {
+			return fetchedPartition{partition: k.partition, offset: o.offset, epoch: o.epoch, meta: o.meta}
+		}
+		return fetchedPartition{partition: k.partition, offset: -1, epoch: -1}
+	}
+	if want != nil {
+		var out []fetchedTopic
+		for _, t := range order {
+			ft := fetchedTopic{topic: t}
+			for _, p := range want[t] {
+				ft.parts = append(ft.parts, lookup(tp{t, p}))
+			}
+			out = append(out, ft)
+		}
+		return 0, out
+	}
+	keys := make([]tp, 0, len(g.offsets))
+	for k := range g.offsets {
+		keys = append(keys, k)
+	}
+	sortTPs(keys)
+	var out []fetchedTopic
+	for _, k := range keys {
+		if len(out) == 0 || out[len(out)-1].topic != k.topic {
+			out = append(out, fetchedTopic{topic: k.topic})
+		}
+		last := &out[len(out)-1]
+		last.parts = append(last.parts, lookup(k))
+	}
+	return 0, out
+}
+
+// OffsetDelete handles an OffsetDelete request (KIP-496): offsets may be
+// deleted when the group is Empty, or, for a consumer group with members,
+// for topics none of its members subscribes to (GROUP_SUBSCRIBED_TO_TOPIC
+// otherwise).
+func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	resp := kmsg.NewPtrOffsetDeleteResponse()
+	resp.Version = req.Version
+	code, perPartition := c.offsetDelete(req)
+	resp.ErrorCode = code
+	if code != 0 {
+		return resp
+	}
+	for ti, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = perPartition[ti][pi]
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]int16) {
+	if req.Group == "" {
+		return kerr.InvalidGroupID.Code, nil
+	}
+	if c.isClosed() {
+		return kerr.CoordinatorNotAvailable.Code, nil
+	}
+	codes := make([][]int16, len(req.Topics))
+	for ti, rt := range req.Topics {
+		codes[ti] = make([]int16, len(rt.Partitions))
+	}
+	g := c.lockGroup(req.Group, false)
+	if g == nil {
+		return kerr.GroupIDNotFound.Code, nil
+	}
+	defer g.mu.Unlock()
+	var subscribedCheck bool
+	switch {
+	case g.state == stateEmpty:
+	case g.protocolType == "consumer":
+		subscribedCheck = true
+	default:
+		return kerr.NonEmptyGroup.Code, nil
+	}
+	now := c.now()
+	var (
+		recs  []Record
+		del   []tp
+		refs  [][2]int
+		seen  = make(map[tp]bool)
+		exist = c.cfg.TopicPartitionExists
+	)
+	for ti, rt := range req.Topics {
+		for pi, rp := range rt.Partitions {
+			k := tp{rt.Topic, rp.Partition}
+			switch {
+			case exist != nil && !exist(k.topic, k.partition):
+				codes[ti][pi] = kerr.UnknownTopicOrPartition.Code
+			case subscribedCheck && g.isSubscribedTo(k.topic):
+				codes[ti][pi] = kerr.GroupSubscribedToTopic.Code
+			default:
+				refs = append(refs, [2]int{ti, pi})
+				if _, ok := g.offsets[k]; ok && !seen[k] {
+					seen[k] = true
+					del = append(del, k)
+					recs = append(recs, offsetTombstone(g.name, k, now))
+				}
+			}
+		}
+	}
+	if err := c.append(g, recs); err != nil {
+		c.log.Warn("offset delete failed to append", "group", g.name, "err", err)
+		code := storeErrCode(err, true)
+		for _, r := range refs {
+			codes[r[0]][r[1]] = code
+		}
+		return 0, codes
+	}
+	for _, k := range del {
+		g.deleteOffset(k, now)
+	}
+	return 0, codes
+}

@@ -1,0 +1,259 @@
+package group
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Records of __consumer_offsets, in Apache Kafka's formats (see doc.go):
+//
+//	key version 0/1: OffsetCommitKey   {group, topic, partition}
+//	                 value: OffsetCommitValue v3 (v1 with an explicit expire timestamp)
+//	key version 2:   GroupMetadataKey  {group}
+//	                 value: GroupMetadataValue v3
+//	nil value:       tombstone
+//
+// Written with key version 1 for offsets and 2 for groups, as Kafka 2.1+
+// writes them.
+
+func offsetKey(group string, k tp) []byte {
+	key := kmsg.NewOffsetCommitKey()
+	key.Version = 1
+	key.Group = group
+	key.Topic = k.topic
+	key.Partition = k.partition
+	return key.AppendTo(nil)
+}
+
+func offsetRecord(group string, k tp, o *offset, now time.Time) Record {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = 3
+	if !o.expire.IsZero() {
+		v.Version = 1
+		v.ExpireTimestamp = o.expire.UnixMilli()
+	}
+	v.Offset = o.offset
+	v.LeaderEpoch = o.epoch
+	v.Metadata = o.meta
+	v.CommitTimestamp = o.commit.UnixMilli()
+	return Record{Key: offsetKey(group, k), Value: v.AppendTo(nil), Timestamp: now.UnixMilli()}
+}
+
+func offsetTombstone(group string, k tp, now time.Time) Record {
+	return Record{Key: offsetKey(group, k), Timestamp: now.UnixMilli()}
+}
+
+func groupKey(group string) []byte {
+	key := kmsg.NewGroupMetadataKey()
+	key.Version = 2
+	key.Group = group
+	return key.AppendTo(nil)
+}
+
+func groupTombstone(group string, now time.Time) Record {
+	return Record{Key: groupKey(group), Timestamp: now.UnixMilli()}
+}
+
+// metadataRecord snapshots the group as a GroupMetadataValue v3, with the
+// given assignments (Kafka's GroupMetadataManager.storeGroup); g.mu is held.
+func (g *group) metadataRecord(assignments map[string][]byte) Record {
+	now := g.c.now()
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = 3
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	v.Protocol = optString(g.protocol)
+	v.Leader = optString(g.leader)
+	v.CurrentStateTimestamp = -1
+	if !g.stateTime.IsZero() {
+		v.CurrentStateTimestamp = g.stateTime.UnixMilli()
+	}
+	for _, m := range g.orderedMembers() {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID = m.id
+		vm.InstanceID = m.instanceID
+		vm.ClientID = m.clientID
+		vm.ClientHost = m.host
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription = m.metadata(g.protocol)
+		if vm.Subscription == nil {
+			vm.Subscription = []byte{}
+		}
+		vm.Assignment = assignments[m.id]
+		if vm.Assignment == nil {
+			vm.Assignment = []byte{}
+		}
+		v.Members = append(v.Members, vm)
+	}
+	return Record{Key: groupKey(g.name), Value: v.AppendTo(nil), Timestamp: now.UnixMilli()}
+}
+
+// ---- replay ----
+
+// replayState accumulates __consumer_offsets records until the coordinator
+// is first used; the last record per key wins, as after compaction.
+type replayState struct {
+	groups map[string]*replayGroup
+	order  []string
+}
+
+type replayGroup struct {
+	meta    *kmsg.GroupMetadataValue // nil: none, or tombstoned
+	offsets map[tp]*offset
+	history map[tp][]histEntry
+}
+
+func newReplayState() *replayState {
+	return &replayState{groups: make(map[string]*replayGroup)}
+}
+
+func (r *replayState) group(name string) *replayGroup {
+	rg := r.groups[name]
+	if rg == nil {
+		rg = &replayGroup{offsets: make(map[tp]*offset), history: make(map[tp][]histEntry)}
+		r.groups[name] = rg
+		r.order = append(r.order, name)
+	}
+	return rg
+}
+
+// Replay feeds one record read back from __consumer_offsets at start-up.
+// Call it for every record of every partition, in offset order within a
+// partition, before Start: offset commits, group metadata and tombstones.
+// Records with key versions this coordinator does not know (transaction
+// markers, newer coordinators' record types) are skipped, as Kafka skips
+// them; malformed known records return an error. partition and offset are
+// used only in error messages.
+func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte, timestamp int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replay == nil {
+		return fmt.Errorf("group: Replay after the coordinator started (record at %d/%d)", partition, recOffset)
+	}
+	if len(key) < 2 {
+		return fmt.Errorf("group: __consumer_offsets %d/%d: key too short (%d bytes)", partition, recOffset, len(key))
+	}
+	switch version := int16(binary.BigEndian.Uint16(key)); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit key: %w", partition, recOffset, err)
+		}
+		rg := c.replay.group(k.Group)
+		at := k.Topic
+		p := tp{at, k.Partition}
+		if value == nil {
+			if old, ok := rg.offsets[p]; ok {
+				rg.history[p] = append(rg.history[p], histEntry{o: *old, until: time.UnixMilli(timestamp)})
+				delete(rg.offsets, p)
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit value: %w", partition, recOffset, err)
+		}
+		o := &offset{offset: v.Offset, epoch: -1, meta: v.Metadata, commit: time.UnixMilli(v.CommitTimestamp)}
+		if v.Version >= 3 {
+			o.epoch = v.LeaderEpoch
+		}
+		if v.Version == 1 && v.ExpireTimestamp != -1 {
+			o.expire = time.UnixMilli(v.ExpireTimestamp)
+		}
+		if old, ok := rg.offsets[p]; ok {
+			until := o.commit
+			if until.Before(old.commit) {
+				until = old.commit
+			}
+			rg.history[p] = append(rg.history[p], histEntry{o: *old, until: until})
+		}
+		rg.offsets[p] = o
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: group metadata key: %w", partition, recOffset, err)
+		}
+		rg := c.replay.group(k.Group)
+		if value == nil {
+			rg.meta = nil
+			return nil
+		}
+		var v kmsg.GroupMetadataValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: group metadata value: %w", partition, recOffset, err)
+		}
+		rg.meta = &v
+	default:
+		c.log.Debug("skipping unknown __consumer_offsets record", "partition", partition, "offset", recOffset, "key_version", version)
+	}
+	return nil
+}
+
+// loadLocked turns the replayed records into groups, once; c.mu is held.
+// As Kafka's loadGroupsAndOffsets: a group with metadata comes back with its
+// generation, protocol and members (Stable if it has members, else Empty);
+// a group with only offsets comes back Empty with no protocol type; a group
+// whose metadata was tombstoned and that has no offsets is gone. Restored
+// members must heartbeat within their session timeout, as after a Kafka
+// coordinator failover, so a quick restart costs no rebalance.
+func (c *Coordinator) loadLocked() {
+	r := c.replay
+	if r == nil {
+		return
+	}
+	c.replay = nil
+	now := c.now()
+	for _, name := range r.order {
+		rg := r.groups[name]
+		if rg.meta == nil && len(rg.offsets) == 0 {
+			continue
+		}
+		g := newGroup(c, name)
+		g.stateTime = time.Time{}
+		if v := rg.meta; v != nil {
+			g.protocolType = v.ProtocolType
+			g.generation = v.Generation
+			if v.Protocol != nil {
+				g.protocol = *v.Protocol
+			}
+			if v.CurrentStateTimestamp >= 0 {
+				g.stateTime = time.UnixMilli(v.CurrentStateTimestamp)
+			}
+			for _, vm := range v.Members {
+				m := &member{
+					id:               vm.MemberID,
+					instanceID:       vm.InstanceID,
+					clientID:         vm.ClientID,
+					host:             vm.ClientHost,
+					rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+					sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+					protocolType:     v.ProtocolType,
+					protocols:        []protocol{{g.protocol, vm.Subscription}},
+					assignment:       vm.Assignment,
+				}
+				if v.Version < 1 || m.rebalanceTimeout <= 0 {
+					m.rebalanceTimeout = m.sessionTimeout
+				}
+				g.add(m, nil)
+			}
+			if v.Leader != nil && g.members[*v.Leader] != nil {
+				g.leader = *v.Leader
+			}
+			if len(g.members) > 0 {
+				g.state = stateStable
+			}
+			g.computeSubscribed()
+			for _, m := range g.members {
+				g.heartbeat(m)
+			}
+		}
+		g.offsets = rg.offsets
+		g.history = rg.history
+		g.pruneHistory(now)
+		c.groups[name] = g
+	}
+}

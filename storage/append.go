@@ -1,0 +1,310 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"syscall"
+)
+
+// AppendResult describes a successful Append.
+type AppendResult struct {
+	BaseOffset, LastOffset int64 // offsets assigned (of the first and last record)
+	LogAppendTime          int64 // -1 unless LogAppendTime
+	LogStartOffset         int64
+	Duplicate              bool // idempotent retry: offsets are those of the original append, nothing written
+}
+
+// Append validates and appends the record batches in records (a Produce
+// partition's Records: one or more concatenated v2 batches).
+//
+// Append rewrites records in place: the base offset of every batch, and
+// under LogAppendTime the max timestamp, timestamp-type attribute and CRC.
+// The caller must not use records concurrently; the log does not keep it.
+//
+// Validation, before anything is written: lengths, magic 2, size against
+// MaxMessageBytes, CRC-32C, record count; for uncompressed batches the
+// structure of every record (compressed batches are stored as produced and
+// never decompressed); idempotent producer epoch and sequence. A retried
+// batch of an idempotent producer gives Duplicate with the original
+// offsets and writes nothing. Several batches of one call must be all new
+// or all duplicates.
+//
+// Append does not wait for fsync: call WaitDurable(ctx, res.LastOffset+1).
+// On an I/O error nothing of the call becomes visible; a write that
+// failed with ENOSPC or EDQUOT and could be rolled back leaves the log
+// usable, any other write or fsync failure fences it.
+func (l *Log) Append(records []byte) (AppendResult, error) {
+	maxMsg := l.maxMessageBytes()
+	nBatches, nRecords := 0, int64(0)
+	for p := records; len(p) > 0; {
+		h, err := parseProduced(p, maxMsg)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if err := validateBatch(&h, p); err != nil {
+			return AppendResult{}, err
+		}
+		nBatches++
+		nRecords += int64(h.NumRecords)
+		p = p[h.Size():]
+	}
+	if nBatches == 0 {
+		return AppendResult{}, wrapErr(ErrInvalidRecord, "no record batches")
+	}
+
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	err := l.usableLocked()
+	var active *segment
+	leo, logStart := l.leo, l.logStart
+	if err == nil {
+		active = l.segs[len(l.segs)-1]
+	}
+	l.mu.RUnlock()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	cfg := l.cfg
+	nowMs := l.nowMs()
+	res := AppendResult{BaseOffset: leo, LastOffset: leo + nRecords - 1, LogAppendTime: -1, LogStartOffset: logStart}
+	if cfg.LogAppendTime {
+		res.LogAppendTime = nowMs
+	}
+
+	// Idempotent producers: check every batch against the state as the
+	// earlier batches of this call leave it.
+	l.stage = l.stage[:0]
+	dups, off := 0, leo
+	for p := records; len(p) > 0; {
+		h := decodeHeader(p)
+		p = p[h.Size():]
+		base := off
+		off += int64(h.NumRecords)
+		if h.ProducerID < 0 {
+			continue
+		}
+		st := l.staged(h.ProducerID)
+		if st.known {
+			if m, ok := st.e.findDuplicate(&h); ok {
+				if dups == 0 {
+					res.BaseOffset = m.firstOff
+				}
+				res.LastOffset = m.lastOff
+				if cfg.LogAppendTime {
+					res.LogAppendTime = m.ts
+				}
+				dups++
+				continue
+			}
+		}
+		if err := st.e.check(st.known, &h); err != nil {
+			return AppendResult{}, err
+		}
+		ts := h.MaxTimestamp
+		if cfg.LogAppendTime {
+			ts = nowMs
+		}
+		st.e.update(&h, base, ts, nowMs)
+		st.known = true
+	}
+	if dups > 0 {
+		if dups != nBatches {
+			return AppendResult{}, wrapErr(ErrOutOfOrderSequence, "%d of %d batches are duplicates", dups, nBatches)
+		}
+		res.Duplicate = true
+		return res, nil
+	}
+
+	total := int64(len(records))
+	if active.size > 0 && (active.size+total > cfg.SegmentBytes ||
+		nowMs-active.rollTime > cfg.SegmentMs ||
+		res.LastOffset-active.base > math.MaxInt32) {
+		if active, err = l.roll(active, nowMs); err != nil {
+			return AppendResult{}, err
+		}
+	}
+
+	off = leo
+	for p := records; len(p) > 0; {
+		size := int64(binary.BigEndian.Uint32(p[offLength:])) + logOverhead
+		b := p[:size]
+		binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(off))
+		if cfg.LogAppendTime {
+			binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(nowMs))
+			attrs := binary.BigEndian.Uint16(b[offAttributes:]) | attrLogAppendTime
+			binary.BigEndian.PutUint16(b[offAttributes:], attrs)
+			setCRC(b)
+		}
+		off += int64(binary.BigEndian.Uint32(b[offLastOffsetDelta:])) + 1
+		p = p[size:]
+	}
+
+	if n, werr := active.f.Write(records); werr != nil || n != len(records) {
+		return AppendResult{}, l.writeFailed(active, werr)
+	}
+
+	l.mu.Lock()
+	active.imu.Lock()
+	pos := active.size
+	interval := int64(cfg.IndexIntervalBytes)
+	for p := records; len(p) > 0; {
+		h := decodeHeader(p)
+		active.indexBatch(&h, pos, interval)
+		pos += h.Size()
+		p = p[h.Size():]
+	}
+	active.indexDirty = true
+	active.imu.Unlock()
+	if active.size == 0 {
+		active.rollTime = nowMs
+	}
+	active.size, active.end = pos, off
+	l.leo = off
+	if l.opts.Fsync != FsyncAlways {
+		l.hw, l.hwBase, l.hwPos = off, active.base, pos
+		l.notifyLocked()
+	}
+	if l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active) {
+		active.incRef()
+		l.dirty = append(l.dirty, active)
+	}
+	l.mu.Unlock()
+	l.size.Add(total)
+
+	for i := range l.stage {
+		st := &l.stage[i]
+		if e := l.producers[st.pid]; e != nil {
+			*e = st.e
+		} else {
+			e := st.e
+			l.producers[st.pid] = &e
+		}
+	}
+	if l.opts.Fsync == FsyncAlways {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return res, nil
+}
+
+// staged returns the staged state of pid for the current Append.
+func (l *Log) staged(pid int64) *staged {
+	for i := range l.stage {
+		if l.stage[i].pid == pid {
+			return &l.stage[i]
+		}
+	}
+	st := staged{pid: pid}
+	if e := l.producers[pid]; e != nil {
+		st.known, st.e = true, *e
+	}
+	l.stage = append(l.stage, st)
+	return &l.stage[len(l.stage)-1]
+}
+
+// maxMessageBytes is read without appendMu so that batches are validated
+// (CRC over up to a megabyte) in parallel, outside the serialized section.
+func (l *Log) maxMessageBytes() int32 { return l.maxMsg.Load() }
+
+// parseProduced checks a produced batch's framing in Kafka's order: magic,
+// length, size limit, then CRC.
+func parseProduced(p []byte, maxMsg int32) (BatchHeader, error) {
+	if len(p) > offMagic && p[offMagic] != 2 {
+		return BatchHeader{}, wrapErr(ErrUnsupportedVersion, "magic %d", int8(p[offMagic]))
+	}
+	if len(p) < BatchHeaderSize {
+		return BatchHeader{}, wrapErr(ErrCorruptMessage, "%d trailing bytes, less than a batch header", len(p))
+	}
+	h := decodeHeader(p)
+	if h.Length < minLength {
+		return h, wrapErr(ErrCorruptMessage, "batch length %d is below the minimum %d", h.Length, minLength)
+	}
+	if h.Size() > int64(maxMsg) {
+		return h, wrapErr(ErrMessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), maxMsg)
+	}
+	return ParseBatchHeader(p)
+}
+
+// writeFailed handles a failed or short segment write: the partial bytes
+// are truncated away. Running out of space is survivable once rolled back;
+// anything else, or a failed rollback, fences the log.
+func (l *Log) writeFailed(s *segment, werr error) error {
+	if werr == nil {
+		werr = errors.New("short write")
+	}
+	err := ioErr("append to "+s.path, werr)
+	terr := s.f.Truncate(s.size)
+	if terr == nil && (errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT)) {
+		l.log.Warn("append failed, rolled back", "err", werr)
+		return err
+	}
+	if terr != nil {
+		l.log.Error("rolling back a failed append", "err", terr)
+	}
+	l.fence(err)
+	return err
+}
+
+// roll seals the active segment and starts a new one at the log end.
+// Under FsyncAlways and FsyncInterval the old segment is fsynced first, so
+// a crash only ever needs to recover the last segment, and the checkpoint's
+// recovery point moves to the new segment. Called with appendMu held.
+func (l *Log) roll(old *segment, nowMs int64) (*segment, error) {
+	sync := l.opts.Fsync != FsyncNever
+	newBase := l.leo // stable: only changed under appendMu
+	if sync {
+		if err := old.f.Sync(); err != nil {
+			err = ioErr("fsync "+old.path, err)
+			l.fence(err)
+			return nil, err
+		}
+	}
+	old.imu.Lock()
+	old.sealTimeIndex()
+	old.imu.Unlock()
+	if err := l.writeIndexes(old, sync); err != nil {
+		// Indexes are rebuilt from the log when missing or damaged.
+		l.log.Warn("writing sealed segment indexes", "segment", old.path, "err", err)
+	}
+	ns, err := l.openSegment(newBase, true)
+	if err != nil {
+		return nil, err
+	}
+	if sync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			ns.decRef()
+			return nil, ioErr("sync log directory", err)
+		}
+	}
+	ns.rollTime = nowMs
+	l.mu.Lock()
+	segs := make([]*segment, len(l.segs), len(l.segs)+1)
+	copy(segs, l.segs)
+	l.segs = append(segs, ns)
+	if l.opts.Fsync == FsyncAlways && old.end > l.hw {
+		l.hw, l.hwBase, l.hwPos = old.end, old.base, old.size
+		l.notifyLocked()
+	}
+	l.mu.Unlock()
+	l.log.Debug("rolled segment", "base", newBase)
+
+	if err := l.snapshotProducers(newBase, sync); err != nil {
+		l.log.Warn("writing producer snapshot", "err", err)
+	}
+	if sync {
+		ck := l.ck
+		ck.clean = false
+		ck.recoveryPoint = newBase
+		ck.logStart = l.LogStartOffset()
+		if err := writeCheckpoint(l.fs, l.dir, ck); err != nil {
+			l.log.Warn("writing checkpoint", "err", err)
+		} else {
+			l.ck = ck
+		}
+	}
+	return ns, nil
+}

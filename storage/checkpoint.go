@@ -1,0 +1,88 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"path/filepath"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+const (
+	checkpointName    = "checkpoint"
+	checkpointMagic   = "RWCK"
+	checkpointVersion = 1
+	checkpointSize    = 4 + 2 + 2 + 5*8 + 4
+
+	ckClean = 1 << 0
+)
+
+// checkpoint is the small per-partition metadata file, replaced atomically
+// (write temp, fsync, rename, fsync dir). See doc.go for the layout.
+type checkpoint struct {
+	clean bool
+	// logStart is the log start offset (DeleteRecords moves it inside a
+	// segment, so it cannot be derived from file names).
+	logStart int64
+	// recoveryPoint: every segment below the one containing it was
+	// fsynced, so recovery after a crash scans from its segment on.
+	recoveryPoint int64
+	// leo, activeBase and activeSize describe the log at clean shutdown;
+	// they must match the files for the next Open to skip recovery.
+	leo, activeBase, activeSize int64
+}
+
+func (c checkpoint) encode() []byte {
+	b := make([]byte, 0, checkpointSize)
+	b = append(b, checkpointMagic...)
+	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
+	var flags uint16
+	if c.clean {
+		flags |= ckClean
+	}
+	b = binary.BigEndian.AppendUint16(b, flags)
+	for _, v := range []int64{c.logStart, c.recoveryPoint, c.leo, c.activeBase, c.activeSize} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+var errBadCheckpoint = errors.New("bad checkpoint")
+
+func decodeCheckpoint(b []byte) (checkpoint, error) {
+	if len(b) != checkpointSize || string(b[:4]) != checkpointMagic {
+		return checkpoint{}, fmt.Errorf("%w: %d bytes", errBadCheckpoint, len(b))
+	}
+	if crc := crc32.Checksum(b[:len(b)-4], castagnoli); crc != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return checkpoint{}, fmt.Errorf("%w: CRC mismatch", errBadCheckpoint)
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != checkpointVersion {
+		return checkpoint{}, fmt.Errorf("%w: version %d", errBadCheckpoint, v)
+	}
+	flags := binary.BigEndian.Uint16(b[6:])
+	v := func(i int) int64 { return int64(binary.BigEndian.Uint64(b[8+8*i:])) }
+	return checkpoint{
+		clean:         flags&ckClean != 0,
+		logStart:      v(0),
+		recoveryPoint: v(1),
+		leo:           v(2),
+		activeBase:    v(3),
+		activeSize:    v(4),
+	}, nil
+}
+
+func readCheckpoint(fsys vfs.FS, dir string) (checkpoint, error) {
+	b, err := readWhole(fsys, filepath.Join(dir, checkpointName))
+	if err != nil {
+		return checkpoint{}, err
+	}
+	return decodeCheckpoint(b)
+}
+
+// The checkpoint is always fsynced, whatever the fsync policy: a stale
+// "clean" flag would make the next Open trust a torn tail.
+func writeCheckpoint(fsys vfs.FS, dir string, c checkpoint) error {
+	return writeFile(fsys, filepath.Join(dir, checkpointName), c.encode(), true)
+}

@@ -1,0 +1,33 @@
+// Package offsettool is the client side of Rewind: it inspects and steers
+// consumer groups against any Kafka-compatible cluster (Rewind, Apache Kafka,
+// Redpanda, the franz-go kfake cluster) using only the wire protocol, through
+// franz-go's kgo and kadm. It never imports broker internals.
+//
+// It owns four things:
+//
+//   - snapshots: Client.Snapshot gathers, for one group, its state and
+//     members, and per partition the committed offset, log start and log end
+//     (and optionally the age of the first unconsumed record);
+//   - explain: Explain is a pure function over a snapshot that says, for
+//     every partition, where a consumer of the group would start and why, in
+//     the words a Sarama or franz-go user needs (committed offset wins,
+//     OffsetNewest skips existing records, retention moved the log start…);
+//   - reset plans: PlanReset turns a target (--to-earliest, --shift-by, …)
+//     into a per-partition plan, refusing targets outside the log;
+//     Client.ExecuteReset commits it, only while the group has no members;
+//   - history: Client.History reads the group's commits from the
+//     __consumer_offsets topic (Kafka's own record format) so a group can be
+//     rewound to where it stood at a past time (CommittedAt).
+//
+// The pure parts (Explain, PlanReset, CommittedAt, LagRows, Trend,
+// FormatRecord, ParseResetCSV) take plain structs and are unit tested case by
+// case; the rest is tested end to end against Rewind and kfake.
+//
+// Typical use:
+//
+//	c, err := offsettool.Dial(ctx, []string{"127.0.0.1:9092"})
+//	if err != nil { ... }
+//	defer c.Close()
+//	snap, err := c.Snapshot(ctx, "orders-service", nil)
+//	ex := offsettool.Explain(snap, offsettool.Newest)
+package offsettool

@@ -1,0 +1,212 @@
+package offsettool
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Policy is a consumer's initial offset, used when the group has no valid
+// committed offset: Sarama's Consumer.Offsets.Initial (OffsetNewest by
+// default), franz-go's ConsumeResetOffset, Java's auto.offset.reset.
+type Policy string
+
+const (
+	Newest Policy = "newest"
+	Oldest Policy = "oldest"
+)
+
+// ParsePolicy accepts newest/latest and oldest/earliest.
+func ParsePolicy(s string) (Policy, error) {
+	switch strings.ToLower(s) {
+	case "newest", "latest":
+		return Newest, nil
+	case "oldest", "earliest":
+		return Oldest, nil
+	}
+	return "", fmt.Errorf("--initial %q: use newest (Sarama's default OffsetNewest) or oldest", s)
+}
+
+func (p Policy) sarama() string {
+	if p == Oldest {
+		return "OffsetOldest"
+	}
+	return "OffsetNewest"
+}
+
+// Case says why a partition starts where it does.
+type Case string
+
+const (
+	CaseCommitted      Case = "committed"
+	CaseNoCommitNewest Case = "no-commit-newest"
+	CaseNoCommitOldest Case = "no-commit-oldest"
+	CaseBelowLogStart  Case = "committed-below-log-start"
+	CaseAboveLogEnd    Case = "committed-above-log-end"
+)
+
+// Kinds of GroupNote.
+const (
+	GroupNoteRebalance = "rebalancing"
+	GroupNoteActive    = "active-members"
+	GroupNoteEmpty     = "empty"
+	GroupNoteUnknown   = "unknown-group"
+)
+
+// PartitionStart is where a consumer of the group starts on one partition.
+type PartitionStart struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"` // NoOffset (-1) when none
+	LogStart  int64  `json:"log_start"`
+	LogEnd    int64  `json:"log_end"`
+	Start     int64  `json:"start"`  // the offset the consumer reads first
+	Reads     int64  `json:"reads"`  // existing records it will read
+	Skips     int64  `json:"skips"`  // existing records it will not read
+	Case      Case   `json:"case"`   // machine-readable reason
+	Why       string `json:"why"`    // plain words
+	Replay    string `json:"replay"` // how to read the skipped records, if any
+	MemberID  string `json:"member_id,omitempty"`
+}
+
+// GroupNote is a remark about the whole group.
+type GroupNote struct {
+	Kind string `json:"kind"`
+	Text string `json:"text"`
+}
+
+// Explanation is the answer of `rewind group explain`.
+type Explanation struct {
+	Group      string           `json:"group"`
+	State      string           `json:"state"`
+	Initial    Policy           `json:"initial"`
+	Members    []Member         `json:"members"`
+	Notes      []GroupNote      `json:"notes"`
+	Partitions []PartitionStart `json:"partitions"`
+}
+
+// Explain says, for every partition of the snapshot, where a consumer of
+// the group would start and why, assuming its initial offset policy is
+// initial. It follows Apache Kafka and Sarama exactly:
+//
+//   - a committed offset inside [log start, log end] wins over the policy;
+//   - no committed offset: newest starts at the log end (existing records
+//     are never read), oldest at the log start;
+//   - a committed offset outside the log (retention or DeleteRecords moved
+//     the log start past it, or the topic was recreated) makes the fetch
+//     fail with OFFSET_OUT_OF_RANGE, and the reset policy applies (Sarama
+//     resets to Consumer.Offsets.Initial because
+//     Consumer.Group.ResetInvalidOffsets is true by default).
+func Explain(s GroupSnapshot, initial Policy) Explanation {
+	if initial == "" {
+		initial = Newest
+	}
+	ex := Explanation{Group: s.Group, State: s.State, Initial: initial, Members: s.Members}
+	if ex.Members == nil {
+		ex.Members = []Member{}
+	}
+	ex.Notes = groupNotes(s)
+	ex.Partitions = make([]PartitionStart, 0, len(s.Partitions))
+	for _, p := range s.Partitions {
+		ex.Partitions = append(ex.Partitions, explainPartition(s, p, initial))
+	}
+	return ex
+}
+
+func groupNotes(s GroupSnapshot) []GroupNote {
+	var notes []GroupNote
+	switch {
+	case !s.Exists:
+		notes = append(notes, GroupNote{GroupNoteUnknown, fmt.Sprintf(
+			"The broker has no record of group %q (no members, no committed offsets): a consumer joining it starts from its initial offset policy on every partition.", s.Group)})
+	case s.Rebalancing():
+		notes = append(notes, GroupNote{GroupNoteRebalance, fmt.Sprintf(
+			"The group is mid-rebalance (%s): members are rejoining and no partition is consumed until it settles; then each partition starts as shown below. If it never settles, a member is slow to rejoin (check its rebalance timeout and that it polls).", s.State)})
+	case s.Active():
+		notes = append(notes, GroupNote{GroupNoteActive, fmt.Sprintf(
+			"The group has %d active member(s) consuming now (%s): the starts below are where each partition resumes after a restart or rebalance; the live position may be ahead of the last commit. Stop them before resetting offsets.", len(s.Members), memberList(s.Members))})
+	default:
+		notes = append(notes, GroupNote{GroupNoteEmpty,
+			"The group has no active members: the next consumer to join starts as shown below."})
+	}
+	return notes
+}
+
+func memberList(ms []Member) string {
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s on %s", m.ClientID, m.Host))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionStart {
+	ps := PartitionStart{
+		Topic: p.Topic, Partition: p.Partition, Committed: p.Committed,
+		LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID,
+	}
+	policyStart := p.LogEnd
+	if initial == Oldest {
+		policyStart = p.LogStart
+	}
+	existing := p.LogEnd - p.LogStart
+	replay := fmt.Sprintf("To read them: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute`, or, before the group's first commit, set Sarama's Consumer.Offsets.Initial = sarama.OffsetOldest.", s.Group, p.Topic)
+
+	switch {
+	case p.HasCommit() && p.Committed >= p.LogStart && p.Committed <= p.LogEnd:
+		ps.Case, ps.Start = CaseCommitted, p.Committed
+		ps.Reads, ps.Skips = p.LogEnd-p.Committed, p.Committed-p.LogStart
+		if p.Committed == p.LogEnd {
+			ps.Why = fmt.Sprintf("Committed offset %d wins over the initial policy (%s is ignored once the group has committed). It is the log end: the consumer is caught up and reads only new records.", p.Committed, initial.sarama())
+		} else {
+			ps.Why = fmt.Sprintf("Committed offset %d wins over the initial policy (%s is ignored once the group has committed): the consumer resumes at %d and reads the %d record(s) up to the log end %d.", p.Committed, initial.sarama(), p.Committed, ps.Reads, p.LogEnd)
+		}
+		if ps.Skips > 0 {
+			ps.Replay = fmt.Sprintf("The %d earlier record(s) were consumed already. To read them again: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute` (or --shift-by -N, --to-datetime).", ps.Skips, s.Group, p.Topic)
+		}
+
+	case !p.HasCommit():
+		ps.Start = policyStart
+		ps.Reads, ps.Skips = p.LogEnd-policyStart, policyStart-p.LogStart
+		if initial == Oldest {
+			ps.Case = CaseNoCommitOldest
+			ps.Why = fmt.Sprintf("No committed offset, so the initial policy oldest (sarama.OffsetOldest) applies: the consumer starts at the log start %d and reads all %d existing record(s).", p.LogStart, existing)
+		} else {
+			ps.Case = CaseNoCommitNewest
+			if existing == 0 {
+				ps.Why = fmt.Sprintf("No committed offset, so the initial policy newest (Sarama's default OffsetNewest) applies: the consumer starts at the log end %d. The partition is empty, so it reads every record produced from now on.", p.LogEnd)
+			} else {
+				ps.Why = fmt.Sprintf("No committed offset, so the initial policy newest (Sarama's default OffsetNewest) applies: the consumer starts at the log end %d and the %d existing record(s) (offsets %d-%d) will not be read, only new ones.", p.LogEnd, existing, p.LogStart, p.LogEnd-1)
+				ps.Replay = replay
+			}
+		}
+		if p.MemberID != "" {
+			ps.Why += " A member holds this partition but has not committed yet: with Sarama only marked messages are committed (session.MarkMessage), so until then every restart starts again from the initial policy."
+		}
+
+	default:
+		ps.Start = policyStart
+		ps.Reads, ps.Skips = p.LogEnd-policyStart, policyStart-p.LogStart
+		var what string
+		if p.Committed < p.LogStart {
+			ps.Case = CaseBelowLogStart
+			what = fmt.Sprintf("Committed offset %d is below the log start %d: retention (retention.ms/retention.bytes) or DeleteRecords removed offsets %d-%d before the group read them.", p.Committed, p.LogStart, p.Committed, p.LogStart-1)
+		} else {
+			ps.Case = CaseAboveLogEnd
+			what = fmt.Sprintf("Committed offset %d is above the log end %d: the topic was probably deleted and recreated, or the offset was committed by hand.", p.Committed, p.LogEnd)
+		}
+		reset := fmt.Sprintf(" The fetch fails with OFFSET_OUT_OF_RANGE and the reset policy applies (Sarama: Consumer.Offsets.Initial with Consumer.Group.ResetInvalidOffsets; Java: auto.offset.reset): %s starts at ", initial)
+		if initial == Oldest {
+			reset += fmt.Sprintf("the log start %d and reads the %d record(s) still in the log.", p.LogStart, existing)
+		} else {
+			reset += fmt.Sprintf("the log end %d", p.LogEnd)
+			if existing > 0 {
+				reset += fmt.Sprintf(" and skips the %d record(s) still in the log.", existing)
+				ps.Replay = replay
+			} else {
+				reset += "."
+			}
+		}
+		ps.Why = what + reset
+	}
+	return ps
+}

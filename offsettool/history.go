@@ -1,0 +1,212 @@
+package offsettool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Kinds of HistoryEntry.
+const (
+	EventCommit = "commit" // an offset commit
+	EventDelete = "delete" // a tombstone: the committed offset was deleted or expired
+	EventGroup  = "group"  // group metadata: a new generation (rebalance) or the group emptied
+	// EventGroupGone is a group metadata tombstone: the group was deleted or
+	// expired (Kafka writes offset tombstones for its offsets alongside).
+	EventGroupGone = "group-deleted"
+)
+
+// HistoryEntry is one record of the group in __consumer_offsets.
+type HistoryEntry struct {
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"`
+	Topic     string    `json:"topic,omitempty"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Metadata  string    `json:"metadata,omitempty"`
+	// Generation, Protocol, Leader and Members are set for group events.
+	Generation int32  `json:"generation,omitempty"`
+	Protocol   string `json:"protocol,omitempty"`
+	Members    int    `json:"members,omitempty"`
+	// Where the record lives in __consumer_offsets.
+	LogPartition int32 `json:"log_partition"`
+	LogOffset    int64 `json:"log_offset"`
+}
+
+// Progress is told how many records of how many were scanned.
+type Progress func(done, total int64)
+
+// History reads __consumer_offsets from its start to its current end and
+// returns group's records in time order. topics, when given, keeps only
+// commits on those topics (group events are kept). It fails with
+// ErrNoOffsetsLog when the cluster does not expose the topic (kfake keeps
+// offsets in memory; some managed services hide it).
+func (c *Client) History(ctx context.Context, group string, topics []string, progress Progress) ([]HistoryEntry, error) {
+	tds, err := c.adm.ListTopicsWithInternal(ctx, OffsetsTopic)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %s", oneLine(err))
+	}
+	td, ok := tds[OffsetsTopic]
+	if !ok || td.Err != nil || len(td.Partitions) == 0 {
+		why := "it does not exist"
+		if ok && td.Err != nil && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+			why = oneLine(td.Err)
+		}
+		return nil, fmt.Errorf("%w on this cluster (%s): commit history needs a broker that keeps offsets in that topic, as Apache Kafka and Rewind do; use `rewind group describe %s` for the current offsets", ErrNoOffsetsLog, why, group)
+	}
+	start, end, err := c.bounds(ctx, []string{OffsetsTopic})
+	if err != nil {
+		return nil, err
+	}
+	parts := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{} // partition -> end offset still to reach
+	var total int64
+	for p := range td.Partitions {
+		tp := TopicPartition{OffsetsTopic, p}
+		s, err := listed(start, tp)
+		if err != nil {
+			return nil, err
+		}
+		e, err := listed(end, tp)
+		if err != nil {
+			return nil, err
+		}
+		if e > s {
+			parts[p] = kgo.NewOffset().At(s)
+			remaining[p] = e
+			total += e - s
+		}
+	}
+	var out []HistoryEntry
+	if len(parts) == 0 {
+		return out, nil
+	}
+	cl, err := c.newKgo(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{OffsetsTopic: parts}),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	keep := map[string]bool{}
+	for _, t := range topics {
+		keep[t] = true
+	}
+	var done int64
+	for len(remaining) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("reading %s: %d of %d records read: %w", OffsetsTopic, done, total, err)
+		}
+		fs := cl.PollFetches(ctx)
+		var ferr error
+		fs.EachError(func(_ string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				ferr = fmt.Errorf("%w: fetching partition %d: %s", ErrNoOffsetsLog, p, oneLine(err))
+			}
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if e, ok := remaining[r.Partition]; ok {
+				done++
+				if r.Offset+1 >= e {
+					delete(remaining, r.Partition)
+				}
+			}
+			if h, ok := decodeOffsetsRecord(r, group); ok {
+				if h.Kind != EventGroup && len(keep) > 0 && !keep[h.Topic] {
+					return
+				}
+				out = append(out, h)
+			}
+		})
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// decodeOffsetsRecord decodes one __consumer_offsets record with Kafka's
+// schemas (key version 0/1: offset commit, 2: group metadata) and keeps it
+// if it belongs to group.
+func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
+	if len(r.Key) < 2 {
+		return HistoryEntry{}, false
+	}
+	h := HistoryEntry{Time: r.Timestamp, LogPartition: r.Partition, LogOffset: r.Offset, Partition: -1, Offset: -1}
+	switch binary.BigEndian.Uint16(r.Key) {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if k.ReadFrom(r.Key) != nil || k.Group != group {
+			return h, false
+		}
+		h.Topic, h.Partition = k.Topic, k.Partition
+		if r.Value == nil {
+			h.Kind = EventDelete
+			return h, true
+		}
+		var v kmsg.OffsetCommitValue
+		if v.ReadFrom(r.Value) != nil {
+			return h, false
+		}
+		h.Kind, h.Offset, h.Metadata = EventCommit, v.Offset, v.Metadata
+		if v.CommitTimestamp > 0 {
+			h.Time = time.UnixMilli(v.CommitTimestamp)
+		}
+		return h, true
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if k.ReadFrom(r.Key) != nil || k.Group != group {
+			return h, false
+		}
+		h.Kind = EventGroup
+		if r.Value == nil {
+			h.Kind = EventGroupGone
+			return h, true
+		}
+		var v kmsg.GroupMetadataValue
+		if v.ReadFrom(r.Value) != nil {
+			return h, false
+		}
+		h.Generation, h.Members = v.Generation, len(v.Members)
+		if v.Protocol != nil {
+			h.Protocol = *v.Protocol
+		}
+		if v.CurrentStateTimestamp > 0 {
+			h.Time = time.UnixMilli(v.CurrentStateTimestamp)
+		}
+		return h, true
+	}
+	return h, false
+}
+
+// CommittedAt replays history up to and including at and returns the
+// committed offset of every partition at that moment; partitions with no
+// commit then (never committed, or deleted) are absent.
+func CommittedAt(history []HistoryEntry, at time.Time) map[TopicPartition]int64 {
+	out := map[TopicPartition]int64{}
+	for _, h := range history {
+		if h.Time.After(at) {
+			break
+		}
+		tp := TopicPartition{h.Topic, h.Partition}
+		switch h.Kind {
+		case EventCommit:
+			out[tp] = h.Offset
+		case EventDelete:
+			delete(out, tp)
+		}
+	}
+	return out
+}

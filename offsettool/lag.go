@@ -1,0 +1,113 @@
+package offsettool
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// LagRow is the lag of one group on one topic.
+type LagRow struct {
+	Group      string `json:"group"`
+	Topic      string `json:"topic"`
+	State      string `json:"state"`
+	Members    int    `json:"members"`
+	Partitions int    `json:"partitions"`
+	// Uncommitted counts partitions with no committed offset; they add
+	// nothing to Lag (kafka-consumer-groups prints "-" for them).
+	Uncommitted int   `json:"uncommitted"`
+	Lag         int64 `json:"lag"`
+	// Trend is the change of Lag since the previous refresh (watch mode);
+	// nil on the first one.
+	Trend *int64 `json:"trend"`
+}
+
+// LagRows sums each snapshot's lag per topic. Negative per-partition lag
+// (a commit above the log end) counts as zero, as kadm does.
+func LagRows(snaps []GroupSnapshot) []LagRow {
+	var out []LagRow
+	for _, s := range snaps {
+		byTopic := map[string]*LagRow{}
+		var order []string
+		for _, p := range s.Partitions {
+			r := byTopic[p.Topic]
+			if r == nil {
+				r = &LagRow{Group: s.Group, Topic: p.Topic, State: s.State, Members: len(s.Members)}
+				byTopic[p.Topic] = r
+				order = append(order, p.Topic)
+			}
+			r.Partitions++
+			if lag, ok := p.Lag(); !ok {
+				r.Uncommitted++
+			} else if lag > 0 {
+				r.Lag += lag
+			}
+		}
+		if len(order) == 0 {
+			out = append(out, LagRow{Group: s.Group, Topic: "", State: s.State, Members: len(s.Members)})
+			continue
+		}
+		sort.Strings(order)
+		for _, t := range order {
+			out = append(out, *byTopic[t])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		return out[i].Topic < out[j].Topic
+	})
+	return out
+}
+
+// Trend sets each row's Trend to its lag minus the same group and topic's
+// lag in prev; rows new since prev get no trend.
+func Trend(prev, cur []LagRow) []LagRow {
+	old := map[[2]string]int64{}
+	for _, r := range prev {
+		old[[2]string{r.Group, r.Topic}] = r.Lag
+	}
+	out := make([]LagRow, len(cur))
+	for i, r := range cur {
+		if o, ok := old[[2]string{r.Group, r.Topic}]; ok {
+			d := r.Lag - o
+			r.Trend = &d
+		} else {
+			r.Trend = nil
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// Lag snapshots the groups (every group when none are named) and sums
+// their lag per topic.
+func (c *Client) Lag(ctx context.Context, groups []string) ([]LagRow, error) {
+	named := len(groups) > 0
+	if !named {
+		gs, err := c.ListGroups(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			groups = append(groups, g.Group)
+		}
+	}
+	var snaps []GroupSnapshot
+	for _, g := range groups {
+		s, err := c.Snapshot(ctx, g, SnapshotOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if named && !s.Exists {
+			return nil, fmt.Errorf("%w %q: list groups with `rewind group list`", ErrUnknownGroup, g)
+		}
+		snaps = append(snaps, s)
+	}
+	rows := LagRows(snaps)
+	if rows == nil {
+		rows = []LagRow{}
+	}
+	return rows, nil
+}

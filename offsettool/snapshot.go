@@ -1,0 +1,356 @@
+package offsettool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// NoOffset marks a partition the group has never committed.
+const NoOffset int64 = -1
+
+// Group states as Kafka names them.
+const (
+	StateEmpty               = "Empty"
+	StateStable              = "Stable"
+	StatePreparingRebalance  = "PreparingRebalance"
+	StateCompletingRebalance = "CompletingRebalance"
+	StateDead                = "Dead"
+)
+
+// GroupSnapshot is everything the offset tools know about one group at one
+// moment. The pure functions (Explain, PlanReset, LagRows) work on it alone,
+// so every case can be built by hand in a unit test.
+type GroupSnapshot struct {
+	Group string `json:"group"`
+	// Exists is false when the broker knows nothing of the group: no
+	// members and no committed offsets (Kafka reports such a group as Dead).
+	Exists       bool        `json:"exists"`
+	State        string      `json:"state"`
+	ProtocolType string      `json:"protocol_type"`
+	Protocol     string      `json:"protocol"`
+	Members      []Member    `json:"members"`
+	Partitions   []Partition `json:"partitions"`
+	Taken        time.Time   `json:"taken"`
+}
+
+// Member is one live member of a group.
+type Member struct {
+	ID         string           `json:"member_id"`
+	InstanceID string           `json:"instance_id,omitempty"`
+	ClientID   string           `json:"client_id"`
+	Host       string           `json:"host"`
+	Assigned   []TopicPartition `json:"assigned"`
+}
+
+// Partition is the group's position on one partition next to the log's
+// bounds.
+type Partition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Committed is the group's committed offset (the next record to read),
+	// or NoOffset.
+	Committed int64  `json:"committed"`
+	Metadata  string `json:"metadata,omitempty"`
+	LogStart  int64  `json:"log_start"`
+	LogEnd    int64  `json:"log_end"`
+	// MemberID is the member the partition is assigned to, if any.
+	MemberID string `json:"member_id,omitempty"`
+	// FirstUnconsumed is the timestamp of the record at the committed
+	// offset, when there is one and it was asked for (WithLagTime).
+	FirstUnconsumed time.Time `json:"-"`
+}
+
+// TP returns the partition's name.
+func (p Partition) TP() TopicPartition { return TopicPartition{p.Topic, p.Partition} }
+
+// HasCommit reports whether the group committed an offset here.
+func (p Partition) HasCommit() bool { return p.Committed >= 0 }
+
+// Lag is log end minus committed offset, as kafka-consumer-groups prints it,
+// and ok is false when there is no commit (the tool prints "-").
+func (p Partition) Lag() (lag int64, ok bool) {
+	if !p.HasCommit() {
+		return 0, false
+	}
+	return p.LogEnd - p.Committed, true
+}
+
+// Active reports whether the group has live members.
+func (s GroupSnapshot) Active() bool { return len(s.Members) > 0 }
+
+// Rebalancing reports whether the group is between generations.
+func (s GroupSnapshot) Rebalancing() bool {
+	return s.State == StatePreparingRebalance || s.State == StateCompletingRebalance
+}
+
+// SnapshotOptions tune Snapshot.
+type SnapshotOptions struct {
+	// Topics restricts the snapshot; empty means every topic the group has
+	// committed to, is assigned or subscribes to.
+	Topics []TopicSelection
+	// LagTime fetches the first unconsumed record of each lagging
+	// partition to date it (one small fetch per partition).
+	LagTime bool
+}
+
+// Snapshot describes the group, fetches its committed offsets and lists the
+// log bounds of the partitions concerned.
+func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) (GroupSnapshot, error) {
+	s := GroupSnapshot{Group: group, Taken: time.Now()}
+	described, err := c.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return s, fmt.Errorf("describe group %q: %s", group, oneLine(err))
+	}
+	d, err := described.On(group, nil)
+	if err != nil {
+		return s, fmt.Errorf("describe group %q: %s", group, oneLine(err))
+	}
+	if d.Err != nil && !errors.Is(d.Err, kerr.GroupIDNotFound) {
+		return s, fmt.Errorf("describe group %q: %s", group, oneLine(d.Err))
+	}
+	s.State, s.ProtocolType, s.Protocol = d.State, d.ProtocolType, d.Protocol
+	interested := map[string]bool{}
+	assignedTo := map[TopicPartition]string{}
+	for _, m := range d.Members {
+		mem := Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			mem.InstanceID = *m.InstanceID
+		}
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range a.Topics {
+				interested[t.Topic] = true
+				for _, p := range t.Partitions {
+					tp := TopicPartition{t.Topic, p}
+					mem.Assigned = append(mem.Assigned, tp)
+					assignedTo[tp] = m.MemberID
+				}
+			}
+		}
+		if j, ok := m.Join.AsConsumer(); ok {
+			for _, t := range j.Topics {
+				interested[t] = true
+			}
+		}
+		sortTPs(mem.Assigned)
+		s.Members = append(s.Members, mem)
+	}
+	sort.Slice(s.Members, func(i, j int) bool { return s.Members[i].ID < s.Members[j].ID })
+
+	fetched, err := c.adm.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return s, fmt.Errorf("fetch committed offsets of %q: %s", group, oneLine(err))
+	}
+	committed := map[TopicPartition]kadm.OffsetResponse{}
+	for t, ps := range fetched {
+		for p, r := range ps {
+			if r.Err != nil {
+				if errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+					continue // committed to a deleted topic
+				}
+				return s, fmt.Errorf("committed offset of %q on %s/%d: %s", group, t, p, oneLine(r.Err))
+			}
+			if r.At >= 0 {
+				committed[TopicPartition{t, p}] = r
+			}
+		}
+	}
+	s.Exists = len(s.Members) > 0 || len(committed) > 0 || (s.State != "" && s.State != StateDead)
+
+	var tps []TopicPartition
+	if len(o.Topics) > 0 {
+		if tps, err = c.resolveSelections(ctx, o.Topics); err != nil {
+			return s, err
+		}
+	} else {
+		for tp := range committed {
+			interested[tp.Topic] = true
+		}
+		var names []string
+		for t := range interested {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		// Topics deleted since the group committed are skipped rather
+		// than failing the whole snapshot.
+		for _, t := range names {
+			all, err := c.topicPartitions(ctx, t)
+			if errors.Is(err, ErrUnknownTopic) {
+				continue
+			} else if err != nil {
+				return s, err
+			}
+			for _, p := range all[t] {
+				tps = append(tps, TopicPartition{t, p})
+			}
+		}
+	}
+	topicSet := map[string]bool{}
+	var topics []string
+	for _, tp := range tps {
+		if !topicSet[tp.Topic] {
+			topicSet[tp.Topic] = true
+			topics = append(topics, tp.Topic)
+		}
+	}
+	start, end, err := c.bounds(ctx, topics)
+	if err != nil {
+		return s, err
+	}
+	for _, tp := range tps {
+		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp]}
+		if r, ok := committed[tp]; ok {
+			p.Committed, p.Metadata = r.At, r.Metadata
+		}
+		if p.LogStart, err = listed(start, tp); err != nil {
+			return s, err
+		}
+		if p.LogEnd, err = listed(end, tp); err != nil {
+			return s, err
+		}
+		s.Partitions = append(s.Partitions, p)
+	}
+	if o.LagTime {
+		want := map[TopicPartition]int64{}
+		for _, p := range s.Partitions {
+			if lag, ok := p.Lag(); ok && lag > 0 {
+				want[p.TP()] = max(p.Committed, p.LogStart)
+			}
+		}
+		times, err := c.recordTimes(ctx, want)
+		if err != nil {
+			return s, err
+		}
+		for i, p := range s.Partitions {
+			s.Partitions[i].FirstUnconsumed = times[p.TP()]
+		}
+	}
+	return s, nil
+}
+
+// recordTimes returns the timestamp of the first record at or after each
+// given offset, waiting at most a few seconds in total. Partitions whose
+// record does not arrive in time are left out.
+func (c *Client) recordTimes(ctx context.Context, at map[TopicPartition]int64) (map[TopicPartition]time.Time, error) {
+	out := map[TopicPartition]time.Time{}
+	if len(at) == 0 {
+		return out, nil
+	}
+	parts := map[string]map[int32]kgo.Offset{}
+	for tp, o := range at {
+		if parts[tp.Topic] == nil {
+			parts[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		parts[tp.Topic][tp.Partition] = kgo.NewOffset().At(o)
+	}
+	cl, err := c.newKgo(kgo.ConsumePartitions(parts), kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxPartitionBytes(64<<10))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	for len(out) < len(at) && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			tp := TopicPartition{r.Topic, r.Partition}
+			if _, done := out[tp]; !done {
+				out[tp] = r.Timestamp
+			}
+		})
+	}
+	return out, nil
+}
+
+// GroupSummary is one row of `rewind group list`.
+type GroupSummary struct {
+	Group        string `json:"group"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+	Protocol     string `json:"protocol"`
+	Members      int    `json:"members"`
+}
+
+// ListGroups lists every group with its state, member count and protocol.
+func (c *Client) ListGroups(ctx context.Context) ([]GroupSummary, error) {
+	listed, err := c.adm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %s", oneLine(err))
+	}
+	names := listed.Groups()
+	out := make([]GroupSummary, 0, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	described, err := c.adm.DescribeGroups(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("describe groups: %s", oneLine(err))
+	}
+	for _, n := range names {
+		l := listed[n]
+		g := GroupSummary{Group: n, State: l.State, ProtocolType: l.ProtocolType}
+		if d, ok := described[n]; ok && d.Err == nil {
+			g.State, g.Protocol, g.Members = d.State, d.Protocol, len(d.Members)
+			if d.ProtocolType != "" {
+				g.ProtocolType = d.ProtocolType
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// DeleteGroup deletes an empty group and its committed offsets.
+func (c *Client) DeleteGroup(ctx context.Context, group string) error {
+	r, err := c.adm.DeleteGroup(ctx, group)
+	if err == nil {
+		err = r.Err
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return fmt.Errorf("%w %q: list groups with `rewind group list`", ErrUnknownGroup, group)
+	case errors.Is(err, kerr.NonEmptyGroup):
+		return fmt.Errorf("%w: group %q still has members; stop its consumers first", ErrActiveMembers, group)
+	default:
+		return fmt.Errorf("delete group %q: %s", group, oneLine(err))
+	}
+}
+
+// DeleteOffsets deletes the group's committed offsets on the topics (all
+// their partitions).
+func (c *Client) DeleteOffsets(ctx context.Context, group string, sels []TopicSelection) ([]TopicPartition, error) {
+	tps, err := c.resolveSelections(ctx, sels)
+	if err != nil {
+		return nil, err
+	}
+	set := kadm.TopicsSet{}
+	for _, tp := range tps {
+		set.Add(tp.Topic, tp.Partition)
+	}
+	r, err := c.adm.DeleteOffsets(ctx, group, set)
+	switch {
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return nil, fmt.Errorf("%w %q: list groups with `rewind group list`", ErrUnknownGroup, group)
+	case err != nil:
+		return nil, fmt.Errorf("delete offsets of %q: %s", group, oneLine(err))
+	}
+	for _, tp := range tps {
+		perr := r[tp.Topic][tp.Partition]
+		switch {
+		case perr == nil:
+		case errors.Is(perr, kerr.GroupSubscribedToTopic):
+			return nil, fmt.Errorf("%w: group %q is consuming %q right now; stop its consumers first", ErrActiveMembers, group, tp.Topic)
+		default:
+			return nil, fmt.Errorf("delete offset of %q on %s: %s", group, tp, oneLine(perr))
+		}
+	}
+	return tps, nil
+}

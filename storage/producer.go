@@ -73,7 +73,7 @@ func (e *producerEntry) check(known bool, h *BatchHeader) error {
 		}
 	default:
 		if last := e.lastSeq(); !inSequence(last, h.BaseSequence) {
-			return wrapErr(ErrOutOfOrderSequence, "producer %d epoch %d: expected sequence %d, got %d", h.ProducerID, e.epoch, last+1, h.BaseSequence)
+			return wrapErr(ErrOutOfOrderSequence, "producer %d epoch %d: expected sequence %d, got %d", h.ProducerID, e.epoch, incSeq(last, 1), h.BaseSequence)
 		}
 	}
 	return nil

@@ -1,0 +1,145 @@
+// Package storage is Rewind's durable partition log: one directory per
+// partition holding Kafka-style segment files, a sparse offset index and a
+// time index per segment, a producer-state snapshot and a checkpoint.
+//
+// # Using it
+//
+//	l, err := storage.Open(dir, storage.DefaultConfig(), storage.Options{Fsync: storage.FsyncAlways})
+//	res, err := l.Append(records)                 // Produce: validates, assigns offsets
+//	err = l.WaitDurable(ctx, res.LastOffset+1)    // acks: fsynced under FsyncAlways
+//	rr, err := l.Read(offset, maxBytes, true)     // Fetch: byte ranges of segment files
+//	defer rr.Release()
+//	ch := l.Changed()                             // long poll: wait for the HW to move
+//
+// Record batches are stored exactly as produced (magic v2 only). Append
+// validates the framing (length, magic, size, CRC-32C, record count, and
+// the records of uncompressed batches) and rewrites only the base offset,
+// plus the max timestamp, timestamp type and CRC under LogAppendTime.
+// Compressed batches are never decompressed on the append or fetch path.
+//
+// # Durability and visibility
+//
+// Under FsyncAlways a background syncer fsyncs whatever has been appended
+// and then advances the high watermark (HW); appends arriving during an
+// fsync are covered by the next one (group commit), so WaitDurable callers
+// share fsyncs. Readers never see offsets at or above the HW, so they never
+// see data a crash could remove. Under FsyncInterval (background fsync every
+// Options.FsyncInterval) and FsyncNever the HW is the log end offset.
+//
+// An fsync failure fences the log: the page cache can no longer be trusted
+// to hold what was written, so the error is never retried into a success.
+// Every later Append, Read and WaitDurable returns an error matching
+// ErrStorage. A write failing with ENOSPC/EDQUOT is rolled back (truncated)
+// and the log stays usable; other write failures fence it.
+//
+// # Concurrency
+//
+// Appends are serialized per log (appendMu); validation and CRC checking
+// run before that lock. Reads take a short read lock to find the segment
+// and the HW, then read files without locks. Segment files are reference
+// counted: a ReadResult keeps its files open until Release even if
+// retention deletes the segment. No lock is shared between logs.
+//
+// # Recovery
+//
+// Close writes the indexes, a producer snapshot and a checkpoint flagged
+// clean; Open then trusts the files and skips scanning. Open immediately
+// rewrites the checkpoint as not clean. Without a clean checkpoint, Open
+// scans every segment from the checkpoint's recovery point (under
+// FsyncAlways and FsyncInterval each roll fsyncs the old segment and
+// moves the recovery point, so that is only the last segment) batch by
+// batch: length, magic, contiguous offsets, CRC-32C. The first bad batch of
+// the last segment starts a torn tail, which is truncated (and logged with
+// slog). Indexes are rebuilt from the scanned batches. Missing or damaged
+// index files of older segments are rebuilt from their .log file.
+//
+// Corruption anywhere else (a bad batch in an older segment, found by a
+// scan, an index rebuild or a read) fences the log instead of deleting
+// data: Open succeeds, Err reports the error, and data methods return it
+// (matching both ErrStorage and ErrCorruption). The files are left as they
+// are for an operator. One exception: an older segment whose bad region is
+// all zeros up to its end is an unflushed tail (possible only under
+// FsyncNever) and is truncated; the offsets it held are lost and reads skip
+// the gap.
+//
+// Idempotent producer state (per producer id: epoch and the last five
+// batches' sequences and offsets) is snapshotted at each roll and on Close,
+// and rebuilt by replaying batch headers after the newest usable snapshot.
+//
+// # On-disk format (format version 1)
+//
+// A partition directory:
+//
+//	00000000000000000000.log        segment: batches with offsets from 0
+//	00000000000000000000.index      its sparse offset index
+//	00000000000000000000.timeindex  its time index
+//	00000000000000004242.log        next segment: first offset 4242 ...
+//	00000000000000004242.snapshot   producer state as of offset 4242
+//	checkpoint                      log start, recovery point, clean flag
+//
+// A .log file is a sequence of Kafka v2 record batches, byte for byte as a
+// Kafka broker would store them (all integers big endian):
+//
+//	+------------+--------+-------------+-------+--------+
+//	| baseOffset | length | leaderEpoch | magic | crc32c |   <- crc32c covers
+//	|   int64    | int32  |    int32    | int8=2| uint32 |      attributes..end
+//	+------------+--------+-------------+-------+--------+
+//	| attributes | lastOffsetDelta | firstTimestamp | maxTimestamp |
+//	|   int16    |      int32      |     int64      |    int64     |
+//	+------------+-----------------+----------------+--------------+
+//	| producerId | producerEpoch | baseSequence | numRecords | records ... |
+//	|   int64    |     int16     |    int32     |   int32    | length-49 B |
+//	+------------+---------------+--------------+------------+-------------+
+//	  length counts every byte after the length field (header: 61 bytes)
+//
+// The .index file holds 8-byte entries, one per IndexIntervalBytes of log
+// (and for the first batch), mapping a batch's base offset to its byte
+// position; both strictly increase:
+//
+//	+---------------------------------+-------------------+
+//	| offset - segment base (uint32)  | position (uint32) |
+//	+---------------------------------+-------------------+
+//
+// The .timeindex file holds 12-byte entries (T, O): T is the largest batch
+// MaxTimestamp seen so far in the segment and O the base offset (relative)
+// of the batch that has it; T strictly increases. The last entry is the
+// segment's largest timestamp (written when the segment is sealed):
+//
+//	+-------------------+---------------------------------+
+//	| timestamp (int64) | offset - segment base (uint32)  |
+//	+-------------------+---------------------------------+
+//
+// Unlike Kafka, index files are not preallocated: the active segment's
+// indexes live in memory and are written whole when the segment is sealed
+// or the log closed; after a crash they are rebuilt by the recovery scan.
+//
+// The checkpoint (52 bytes), replaced atomically (write checkpoint.tmp,
+// fsync, rename, fsync the directory):
+//
+//	+--------+---------+-------+----------+---------------+
+//	| "RWCK" | version | flags | logStart | recoveryPoint |
+//	|   4 B  | uint16=1| uint16|  int64   |     int64     |
+//	+--------+---------+-------+----------+---------------+
+//	| logEndOffset | activeBase | activeSize | crc32c of all before |
+//	|    int64     |   int64    |   int64    |        uint32        |
+//	+--------------+------------+------------+----------------------+
+//	  flags bit 0: clean shutdown; the last three fields describe the
+//	  log at that moment and must match the files for Open to trust them.
+//
+// A producer snapshot, <offset>.snapshot:
+//
+//	"RWPS" | version uint16=1 | reserved uint16 | offset int64 | count uint32
+//	count x ( producerId int64 | epoch int16 | lastAppendMs int64 | n uint8 |
+//	          n x ( firstSeq int32 | lastSeq int32 | firstOffset int64 |
+//	                lastOffset int64 | timestamp int64 ) )
+//	crc32c uint32 of all before
+//
+// # Format versions and migration
+//
+// Version 1 is the first format. The .log files are Kafka's and will not
+// change. The checkpoint and snapshot carry their own version: a reader
+// meeting an unknown version treats the file as absent (a checkpoint then
+// means a full recovery scan, a snapshot a replay of batch headers), so a
+// downgrade is safe. A change to the index formats must bump a version
+// recorded in the checkpoint and rebuild indexes on first open.
+package storage

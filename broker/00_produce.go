@@ -57,7 +57,7 @@ func handleProduce(r *request) (reply, error) {
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue
-			case req.TransactionalID != nil:
+			case req.TransactionID != nil:
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
 			case known && meta.Internal:

@@ -151,7 +151,7 @@ func TestRestartKeepsRecords(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t, 30*time.Second)
 	b := rewindtest.Start(t, broker.WithDataDir(dir))
-	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("durable"))
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("durable"), kgo.AllowAutoTopicCreation())
 	for i := 0; i < 10; i++ {
 		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -178,7 +178,7 @@ func TestRestartKeepsRecords(t *testing.T) {
 		}
 	}
 	// New records continue at offset 10.
-	r, err := newClient(t, b2.Addr(), kgo.DefaultProduceTopic("durable")).ProduceSync(ctx, kgo.StringRecord("10")).First()
+	r, err := newClient(t, b2.Addr(), kgo.DefaultProduceTopic("durable"), kgo.AllowAutoTopicCreation()).ProduceSync(ctx, kgo.StringRecord("10")).First()
 	if err != nil {
 		t.Fatal(err)
 	}

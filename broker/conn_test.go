@@ -86,7 +86,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 	c.Close()
 
 	// A well-formed client on another connection is served normally.
-	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("after-garbage"))
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("after-garbage"), kgo.AllowAutoTopicCreation())
 	if err := cl.ProduceSync(ctx, kgo.StringRecord("ok")).FirstErr(); err != nil {
 		t.Fatalf("produce after bad frames: %v", err)
 	}

@@ -564,6 +564,9 @@ func (l *Log) ensureIndex(s *segment) error {
 	if s.loaded {
 		return nil
 	}
+	if s.rebuild {
+		return l.rebuildIndexLocked(s, end, size)
+	}
 	idx, err := readWhole(l.fs, s.indexPath())
 	if err == nil {
 		err = checkIndex(idx, s.base, end, size)
@@ -624,7 +627,7 @@ func (l *Log) rebuildIndexLocked(s *segment, end, size int64) error {
 	if ts, _, ok := lastTimeEntry(tidx, s.base); next > s.base && (!ok || maxTs > ts) {
 		tidx = appendTimeEntry(tidx, maxTs, uint32(maxTsOff-s.base))
 	}
-	s.idx, s.tidx, s.loaded = idx, tidx, true
+	s.idx, s.tidx, s.loaded, s.rebuild = idx, tidx, true, false
 	// Rewriting the files is an optimization for the next Open; a failure
 	// is not fatal, the in-memory index is correct.
 	if err := writeFile(l.fs, s.indexPath(), idx, false); err != nil {
@@ -649,7 +652,7 @@ func (l *Log) invalidateIndex(s *segment) {
 		return
 	}
 	s.imu.Lock()
-	s.loaded = false
+	s.loaded, s.rebuild = false, true
 	s.idx, s.tidx = nil, nil
 	s.imu.Unlock()
 }

@@ -62,6 +62,7 @@ type segment struct {
 
 	imu         sync.RWMutex
 	loaded      bool   // idx and tidx hold the whole index
+	rebuild     bool   // the index files proved wrong: rebuild from the log
 	idx         []byte // offset index entries, file format
 	tidx        []byte // time index entries, file format
 	sinceIndex  int64  // bytes appended since the last offset index entry (appender only)

@@ -1,0 +1,195 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+func TestWriteENOSPCRollsBack(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	fill(t, l, 5)
+	size, hw := l.Size(), l.HighWatermark()
+	p := segPath(e.dir, 0, logSuffix)
+	remove := e.efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(".log"), Err: syscall.ENOSPC, Torn: 100})
+	_, err := l.Append(batch(4, 100, 1))
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Append: %v", err)
+	}
+	if l.HighWatermark() != hw || l.LogEndOffset() != hw || l.Size() != size || fileSize(t, p) != size {
+		t.Fatalf("partial append visible: hw %d leo %d size %d file %d", l.HighWatermark(), l.LogEndOffset(), l.Size(), fileSize(t, p))
+	}
+	remove()
+	// Space is back: the log goes on.
+	if res := mustAppend(t, l, batch(1, 1, 1)); res.BaseOffset != hw {
+		t.Fatalf("next offset %d", res.BaseOffset)
+	}
+	if got := readAll(t, l, 0); len(got) != int(hw)+1 {
+		t.Fatalf("%d records", len(got))
+	}
+}
+
+func TestWriteEIOFences(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	fill(t, l, 5)
+	hw := l.HighWatermark()
+	remove := e.efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(".log"), Err: syscall.EIO, Torn: 50, Times: 1})
+	if _, err := l.Append(batch(4, 100, 1)); !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Append: %v", err)
+	}
+	remove()
+	if l.HighWatermark() != hw {
+		t.Fatal("HW moved")
+	}
+	if _, err := l.Append(batch(1, 1, 1)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Append on a fenced log: %v", err)
+	}
+	if _, err := l.Read(0, 100, true); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Read on a fenced log: %v", err)
+	}
+	// A restart recovers what is on disk.
+	l.Close()
+	l = e.open()
+	if l.LogEndOffset() != hw {
+		t.Fatalf("leo %d after restart, want %d", l.LogEndOffset(), hw)
+	}
+}
+
+// A torn write whose rollback fails too: the partial batch stays on disk
+// until the next Open truncates it.
+func TestTornWriteRecoveredOnOpen(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	fill(t, l, 5)
+	hw := l.HighWatermark()
+	e.efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(".log"), Torn: 70, Times: 1})
+	e.efs.Inject(vfs.Fault{Op: vfs.OpTruncate, Match: vfs.Suffix(".log"), Times: 1})
+	if _, err := l.Append(batch(4, 100, 1)); !errors.Is(err, ErrStorage) {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = e.open()
+	if l.LogEndOffset() != hw || l.Err() != nil {
+		t.Fatalf("leo %d err %v", l.LogEndOffset(), l.Err())
+	}
+	if got := readAll(t, l, 0); len(got) != int(hw) {
+		t.Fatalf("%d records", len(got))
+	}
+}
+
+func TestSyncFailureFences(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	ctx := context.Background()
+	res := mustAppend(t, l, batch(2, 10, 1))
+	if err := l.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	hw := l.HighWatermark()
+	remove := e.efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: vfs.Suffix(".log"), Err: syscall.EIO, Times: 1})
+	res = mustAppend(t, l, batch(2, 10, 1))
+	err := l.WaitDurable(ctx, res.LastOffset+1)
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("WaitDurable: %v", err)
+	}
+	remove()
+	if l.HighWatermark() != hw {
+		t.Fatalf("HW moved to %d after a failed fsync", l.HighWatermark())
+	}
+	// Never retried into a success.
+	if err := l.WaitDurable(ctx, res.LastOffset+1); !errors.Is(err, ErrStorage) {
+		t.Fatalf("second WaitDurable: %v", err)
+	}
+	if _, err := l.Append(batch(1, 1, 1)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Append: %v", err)
+	}
+	if _, err := l.Read(0, 100, true); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Read: %v", err)
+	}
+	// The records already durable are still there after a restart.
+	l.Close()
+	l = e.open()
+	if l.LogEndOffset() < hw {
+		t.Fatalf("lost durable records: leo %d < %d", l.LogEndOffset(), hw)
+	}
+}
+
+func TestSyncFailureAtRoll(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncInterval
+	e.opts.FsyncInterval = time.Hour
+	e.cfg.SegmentBytes = 1000
+	l := e.open()
+	fill(t, l, 2)
+	e.efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: vfs.Suffix(".log")})
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		_, err = l.Append(batch(4, 100, 1))
+	}
+	if !errors.Is(err, ErrStorage) || l.Err() == nil {
+		t.Fatalf("roll with a failing fsync: %v", err)
+	}
+}
+
+func TestWaitDurableContext(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.WaitDurable(ctx, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for offsets never appended: %v", err)
+	}
+	if err := l.WaitDurable(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Many concurrent appenders waiting for durability share fsyncs.
+func TestGroupCommit(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	const writers, each = 16, 40
+	before := e.efs.Count(vfs.OpSync)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				res, err := l.Append(batch(2, 100, 1))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+					t.Error(err)
+					return
+				}
+				if hw := l.HighWatermark(); hw <= res.LastOffset {
+					t.Errorf("durable offset %d above the HW %d", res.LastOffset, hw)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	syncs := e.efs.Count(vfs.OpSync) - before
+	t.Logf("%d appends, %d fsyncs", writers*each, syncs)
+	if syncs >= writers*each {
+		t.Fatalf("%d fsyncs for %d appends: no group commit", syncs, writers*each)
+	}
+	if l.HighWatermark() != 2*writers*each {
+		t.Fatalf("HW %d", l.HighWatermark())
+	}
+}

@@ -32,6 +32,8 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
+	addClientFlags(root)
+	root.AddCommand(clientCommands()...)
 	return root
 }
 

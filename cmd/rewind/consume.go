@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func newConsumeCmd() *cobra.Command {
+	var (
+		from       string
+		partitions []int32
+		group      string
+		count      int
+		format     string
+		toEnd      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "consume TOPIC",
+		Short: "Print records of a topic",
+		Long: `Print records of a topic, one per line (--format), or one JSON object per
+line with --output json.
+
+Without --group, records are read from --from on every partition (or the
+--partition ones) and nothing is committed. With --group, this is a normal
+group member: the group's committed offsets win over --from (which is then
+only the initial offset, like Sarama's Consumer.Offsets.Initial), and what
+is printed is committed.
+
+Format verbs: %t topic, %p partition, %o offset, %k key, %v value,
+%d timestamp (Unix ms), %T timestamp (RFC 3339), %h headers, %% percent;
+escapes \n \t \\.`,
+		Example: `  rewind consume orders --from oldest --end
+  rewind consume orders --from 2026-01-02T15:04:05Z --count 10 --format '%p/%o %k=%v\n'
+  rewind consume orders --group audit --from oldest --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			f, err := offsettool.ParseFrom(from, time.Now())
+			if err != nil {
+				return err
+			}
+			if count < 0 {
+				return fmt.Errorf("--count %d: use a positive number, or 0 for no limit", count)
+			}
+			ctx, stop := signal.NotifyContext(c.cmd.Context(), os.Interrupt)
+			defer stop()
+			dctx, cancel := c.ctx()
+			cl, err := c.dial(dctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			// Progress goes to a terminal's stderr only while records go
+			// somewhere else (a file, a pipe); on a terminal the records
+			// themselves are the progress.
+			var progress func(int)
+			if isTerminal(c.err) && !isTerminal(c.out) {
+				progress = func(n int) { fmt.Fprintf(c.err, "\rconsumed %d record(s)", n) }
+				defer fmt.Fprintln(c.err)
+			}
+			// Interrupting (Ctrl-C) ends the command normally.
+			_, err = cl.Consume(ctx, offsettool.ConsumeOptions{
+				Topic: args[0], Partitions: partitions, From: f, Group: group,
+				Count: count, ToEnd: toEnd, Progress: progress,
+			}, func(r *kgo.Record) error { return printRecord(c, format, r) })
+			return err
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&from, "from", "oldest", "where to start: oldest, newest, an offset, an RFC 3339 time, or a duration ago (90m)")
+	fl.Int32SliceVarP(&partitions, "partition", "p", nil, "only these partitions (comma-separated or repeated); not with --group")
+	fl.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group and commit what is printed")
+	fl.IntVarP(&count, "count", "n", 0, "stop after this many records (0: no limit)")
+	fl.StringVarP(&format, "format", "f", `%v\n`, "how to print each record (see verbs above)")
+	fl.BoolVarP(&toEnd, "end", "e", false, "exit once the end of every partition (as of start) is reached")
+	return cmd
+}
+
+func printRecord(c *cli, format string, r *kgo.Record) error {
+	if c.json {
+		return c.writeJSONLine(offsettool.ToJSON(r))
+	}
+	_, err := io.WriteString(c.out, offsettool.FormatRecord(format, r))
+	return err
+}

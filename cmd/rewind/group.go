@@ -1,0 +1,364 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/spf13/cobra"
+)
+
+func newGroupCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "See, explain and rewind consumer groups",
+		Long: `See, explain and rewind consumer groups, with kafka-consumer-groups.sh
+semantics, against Rewind or any Kafka cluster.`,
+	}
+	cmd.AddCommand(newGroupListCmd(), newGroupDescribeCmd(), newGroupExplainCmd(), newGroupResetCmd(),
+		newGroupHistoryCmd(), newGroupDeleteCmd(), newGroupDeleteOffsetsCmd())
+	return cmd
+}
+
+func newGroupListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List consumer groups with their state, members and protocol",
+		Args:    cobra.NoArgs,
+		RunE: runE(func(c *cli, _ []string) error {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			gs, err := cl.ListGroups(ctx)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.writeJSON(gs)
+			}
+			w := newTable(c.out)
+			row(w, "GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE", "PROTOCOL")
+			for _, g := range gs {
+				row(w, g.Group, g.State, g.Members, dash(g.ProtocolType), dash(g.Protocol))
+			}
+			return w.Flush()
+		}),
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// describedPartition is a partition of `group describe --output json`.
+type describedPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"` // -1: no committed offset
+	LogStart  int64  `json:"log_start"`
+	LogEnd    int64  `json:"log_end"`
+	Lag       *int64 `json:"lag"`        // null without a committed offset
+	LagMillis *int64 `json:"lag_millis"` // age of the first unconsumed record; null when unknown or no lag
+	MemberID  string `json:"member_id,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Host      string `json:"host,omitempty"`
+}
+
+type describedGroup struct {
+	Group        string               `json:"group"`
+	State        string               `json:"state"`
+	ProtocolType string               `json:"protocol_type"`
+	Protocol     string               `json:"protocol"`
+	Members      []offsettool.Member  `json:"members"`
+	Partitions   []describedPartition `json:"partitions"`
+}
+
+func newGroupDescribeCmd() *cobra.Command {
+	var topics []string
+	cmd := &cobra.Command{
+		Use:   "describe GROUP",
+		Short: "Members with their assignment, and per partition the committed offset, log bounds, lag and lag in time",
+		Long: `Describe a group: its members (client id, host, assigned partitions), and
+for every partition it has committed to or is assigned: the committed
+offset, the log start and end, the lag (log end minus committed) and the
+lag in time (the age of the first record not yet consumed).`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			sels, err := parseSelections(topics)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, LagTime: true})
+			if err != nil {
+				return err
+			}
+			if !s.Exists {
+				return fmt.Errorf("%w %q: list groups with `rewind group list` (a group that never committed disappears when its last member leaves)", offsettool.ErrUnknownGroup, args[0])
+			}
+			d := describedGroup{Group: s.Group, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
+				Members: s.Members, Partitions: []describedPartition{}}
+			if d.Members == nil {
+				d.Members = []offsettool.Member{}
+			}
+			byID := map[string]offsettool.Member{}
+			for _, m := range s.Members {
+				byID[m.ID] = m
+			}
+			for _, p := range s.Partitions {
+				dp := describedPartition{Topic: p.Topic, Partition: p.Partition, Committed: p.Committed,
+					LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID}
+				if m, ok := byID[p.MemberID]; ok {
+					dp.ClientID, dp.Host = m.ClientID, m.Host
+				}
+				if lag, ok := p.Lag(); ok {
+					dp.Lag = &lag
+					if lag <= 0 {
+						var zero int64
+						dp.LagMillis = &zero
+					} else if !p.FirstUnconsumed.IsZero() {
+						ms := max(0, s.Taken.Sub(p.FirstUnconsumed).Milliseconds())
+						dp.LagMillis = &ms
+					}
+				}
+				d.Partitions = append(d.Partitions, dp)
+			}
+			if c.json {
+				return c.writeJSON(d)
+			}
+			w := newTable(c.out)
+			row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS")
+			row(w, d.Group, d.State, dash(d.Protocol), len(d.Members))
+			if len(d.Members) > 0 {
+				row(w)
+				row(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
+				for _, m := range d.Members {
+					row(w, m.ID, m.ClientID, m.Host, assignment(m.Assigned))
+				}
+			}
+			row(w)
+			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "LAG-TIME", "CLIENT-ID")
+			for _, p := range d.Partitions {
+				lag, lagTime := "-", "-"
+				if p.Lag != nil {
+					lag = fmt.Sprint(*p.Lag)
+				}
+				if p.LagMillis != nil {
+					lagTime = humanDuration(time.Duration(*p.LagMillis) * time.Millisecond)
+				}
+				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, lag, lagTime, dash(p.ClientID))
+			}
+			return w.Flush()
+		}),
+	}
+	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only this topic, TOPIC or TOPIC:0,1 (repeatable)")
+	return cmd
+}
+
+// assignment prints "orders:0,1 audit:3".
+func assignment(tps []offsettool.TopicPartition) string {
+	if len(tps) == 0 {
+		return "-"
+	}
+	var parts []string
+	var last string
+	for _, tp := range tps {
+		if tp.Topic != last {
+			parts = append(parts, fmt.Sprintf("%s:%d", tp.Topic, tp.Partition))
+			last = tp.Topic
+		} else {
+			parts[len(parts)-1] += fmt.Sprintf(",%d", tp.Partition)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// humanDuration rounds to what a person reads at a glance: 0s, 850ms, 42s,
+// 3m12s, 5h3m, 2d4h.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 24*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	default:
+		days := int(d / (24 * time.Hour))
+		h := int((d % (24 * time.Hour)).Round(time.Hour) / time.Hour)
+		return fmt.Sprintf("%dd%dh", days, h)
+	}
+}
+
+func parseSelections(topics []string) ([]offsettool.TopicSelection, error) {
+	var sels []offsettool.TopicSelection
+	for _, t := range topics {
+		s, err := offsettool.ParseTopicSelection(t)
+		if err != nil {
+			return nil, err
+		}
+		sels = append(sels, s)
+	}
+	return sels, nil
+}
+
+func newGroupExplainCmd() *cobra.Command {
+	var (
+		topics  []string
+		initial string
+	)
+	cmd := &cobra.Command{
+		Use:   "explain GROUP",
+		Short: "Say, for every partition, where a consumer of the group would start and why",
+		Long: `Say, for every partition, where a consumer of this group would start reading
+and why, in plain words: a committed offset wins over the client's initial
+offset; without one, OffsetNewest (Sarama's default) starts at the log end
+and never reads the records already there; a committed offset the log no
+longer holds (retention, DeleteRecords) falls back to the reset policy;
+and whether the group is mid-rebalance or has active members.
+
+--initial is your client's initial offset: Sarama Consumer.Offsets.Initial
+(OffsetNewest by default), Java auto.offset.reset (latest by default),
+franz-go ConsumeResetOffset.`,
+		Example: `  rewind group explain orders-service
+  rewind group explain orders-service --topic orders --initial oldest`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			pol, err := offsettool.ParsePolicy(initial)
+			if err != nil {
+				return err
+			}
+			sels, err := parseSelections(topics)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels})
+			if err != nil {
+				return err
+			}
+			if !s.Exists && len(sels) == 0 {
+				return fmt.Errorf("%w %q: it has no members and no committed offsets; pass --topic T to see where a new consumer of it would start", offsettool.ErrUnknownGroup, args[0])
+			}
+			ex := offsettool.Explain(s, pol)
+			if c.json {
+				return c.writeJSON(ex)
+			}
+			state := ex.State
+			if !s.Exists {
+				state = "unknown"
+			}
+			fmt.Fprintf(c.out, "Group %s (%s), initial offset policy %s\n", ex.Group, state, ex.Initial)
+			for _, n := range ex.Notes {
+				fmt.Fprintln(c.out, n.Text)
+			}
+			fmt.Fprintln(c.out)
+			w := newTable(c.out)
+			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "STARTS-AT", "READS", "SKIPS", "CASE")
+			for _, p := range ex.Partitions {
+				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, p.Start, p.Reads, p.Skips, p.Case)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for _, p := range ex.Partitions {
+				fmt.Fprintf(c.out, "\n%s/%d: %s\n", p.Topic, p.Partition, p.Why)
+				if p.Replay != "" {
+					fmt.Fprintf(c.out, "  %s\n", p.Replay)
+				}
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "explain this topic, TOPIC or TOPIC:0,1 (repeatable; needed for a group with no commits)")
+	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, the default) or oldest")
+	return cmd
+}
+
+func newGroupDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete GROUP",
+		Short: "Delete an inactive group and all its committed offsets",
+		Args:  cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if err := cl.DeleteGroup(ctx, args[0]); err != nil {
+				return err
+			}
+			if c.json {
+				return c.writeJSON(map[string]any{"group": args[0], "deleted": true})
+			}
+			fmt.Fprintf(c.out, "deleted group %s\n", args[0])
+			return nil
+		}),
+	}
+}
+
+func newGroupDeleteOffsetsCmd() *cobra.Command {
+	var topics []string
+	cmd := &cobra.Command{
+		Use:   "delete-offsets GROUP --topic T",
+		Short: "Delete a group's committed offsets on some topics (it then starts from its initial offset there)",
+		Args:  cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			if len(topics) == 0 {
+				return fmt.Errorf("name the topics whose offsets to delete with --topic T (or T:0,1)")
+			}
+			sels, err := parseSelections(topics)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			tps, err := cl.DeleteOffsets(ctx, args[0], sels)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.writeJSON(map[string]any{"group": args[0], "deleted": tps})
+			}
+			w := newTable(c.out)
+			row(w, "TOPIC", "PARTITION", "STATUS")
+			for _, tp := range tps {
+				row(w, tp.Topic, tp.Partition, "offset deleted")
+			}
+			return w.Flush()
+		}),
+	}
+	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "TOPIC or TOPIC:0,1 (repeatable)")
+	return cmd
+}

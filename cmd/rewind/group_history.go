@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/spf13/cobra"
+)
+
+// historyRow is one line of `group history --output json`.
+type historyRow struct {
+	offsettool.HistoryEntry
+	// Delta is the move since the previous commit on the partition
+	// (negative: the group went back); null for the first.
+	Delta *int64 `json:"delta"`
+}
+
+func newGroupHistoryCmd() *cobra.Command {
+	var topics []string
+	cmd := &cobra.Command{
+		Use:   "history GROUP",
+		Short: "The group's commits and rebalances over time, read from __consumer_offsets",
+		Long: `The group's commits over time, and its generations (rebalances), read from
+the __consumer_offsets topic in Kafka's own record format. Works against
+Rewind and Apache Kafka; clusters that do not expose that topic (kfake,
+some managed services) get an error saying so.
+
+Use a time from this list with
+  rewind group reset GROUP --all-topics --to-committed-at TIME`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			h, err := cl.History(ctx, args[0], topics, historyProgress(c))
+			if err != nil {
+				return err
+			}
+			if len(h) == 0 {
+				return fmt.Errorf("%w %q: no commits or group records for it in %s; list groups with `rewind group list`", offsettool.ErrUnknownGroup, args[0], offsettool.OffsetsTopic)
+			}
+			rows := make([]historyRow, 0, len(h))
+			last := map[offsettool.TopicPartition]int64{}
+			for _, e := range h {
+				r := historyRow{HistoryEntry: e}
+				tp := offsettool.TopicPartition{Topic: e.Topic, Partition: e.Partition}
+				switch e.Kind {
+				case offsettool.EventCommit:
+					if prev, ok := last[tp]; ok {
+						d := e.Offset - prev
+						r.Delta = &d
+					}
+					last[tp] = e.Offset
+				case offsettool.EventDelete:
+					delete(last, tp)
+				}
+				rows = append(rows, r)
+			}
+			if c.json {
+				return c.writeJSON(rows)
+			}
+			w := newTable(c.out)
+			row(w, "TIME", "KIND", "TOPIC", "PARTITION", "OFFSET", "DELTA", "DETAIL")
+			for _, r := range rows {
+				ts := r.Time.Local().Format(time.RFC3339Nano)
+				switch r.Kind {
+				case offsettool.EventCommit:
+					delta := "-"
+					if r.Delta != nil {
+						delta = fmt.Sprintf("%+d", *r.Delta)
+					}
+					row(w, ts, r.Kind, r.Topic, r.Partition, r.Offset, delta, dash(r.Metadata))
+				case offsettool.EventDelete:
+					row(w, ts, r.Kind, r.Topic, r.Partition, "-", "-", "committed offset deleted")
+				case offsettool.EventGroup:
+					row(w, ts, r.Kind, "-", "-", "-", "-", fmt.Sprintf("generation %d, protocol %s, %d member(s)", r.Generation, dash(r.Protocol), r.Members))
+				default:
+					row(w, ts, r.Kind, "-", "-", "-", "-", "group deleted")
+				}
+			}
+			return w.Flush()
+		}),
+	}
+	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only commits on this topic (repeatable)")
+	return cmd
+}
+
+// historyProgress shows the scan of __consumer_offsets on a terminal.
+func historyProgress(c *cli) offsettool.Progress {
+	if !isTerminal(c.err) {
+		return nil
+	}
+	return func(done, total int64) {
+		fmt.Fprintf(c.err, "\rscanning %s: %d/%d records", offsettool.OffsetsTopic, done, total)
+		if done >= total {
+			fmt.Fprint(c.err, "\r\033[K")
+		}
+	}
+}

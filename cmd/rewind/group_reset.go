@@ -1,0 +1,221 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/spf13/cobra"
+)
+
+// resetTargets are the mutually exclusive reset options, in
+// kafka-consumer-groups' order.
+var resetTargets = []string{"to-earliest", "to-latest", "to-offset", "shift-by", "to-datetime", "by-duration", "to-committed-at", "from-file"}
+
+func newGroupResetCmd() *cobra.Command {
+	var (
+		topics      []string
+		allTopics   bool
+		toOffset    int64
+		shiftBy     int64
+		toDatetime  string
+		byDuration  time.Duration
+		committedAt string
+		fromFile    string
+		execute     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reset GROUP (--topic T[:p,p] | --all-topics) TARGET [--execute]",
+		Short: "Move a group's committed offsets: dry run by default, --execute applies",
+		Long: `Move a group's committed offsets, as kafka-consumer-groups.sh --reset-offsets
+does. Exactly one target:
+
+  --to-earliest            the log start (replay everything still kept)
+  --to-latest              the log end (skip everything not yet read)
+  --to-offset N            offset N on every selected partition
+  --shift-by N             the current offset plus N (negative: replay N)
+  --to-datetime TIME       the first record at or after TIME (RFC 3339)
+  --by-duration D          the first record at or after now minus D (90m, 36h)
+  --to-committed-at TIME   where the group itself stood at TIME, from its commit
+                           history in __consumer_offsets (RFC 3339 or a duration ago)
+  --from-file CSV          kafka-consumer-groups' file: topic,partition,offset per line
+
+Without --execute nothing changes: the plan shows, per partition, the
+current and new offset and how many records the group will replay or skip.
+--execute commits the plan; it is refused while the group has active
+members (they would overwrite it with their next commit), naming them.
+
+Targets outside [log start, log end]: --to-offset and --from-file are
+refused (a mistyped offset must not silently become another);
+--shift-by and --to-committed-at are clamped to the log, as
+kafka-consumer-groups clamps, and the plan says "clamped".`,
+		Example: `  rewind group reset orders-service --topic orders --to-earliest
+  rewind group reset orders-service --topic orders --to-earliest --execute
+  rewind group reset orders-service --all-topics --to-committed-at 2026-01-02T09:00:00Z --execute
+  rewind group reset orders-service --topic orders:0,1 --shift-by -100`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			group := args[0]
+			fl := c.cmd.Flags()
+			var chosen []string
+			for _, name := range resetTargets {
+				if fl.Changed(name) {
+					chosen = append(chosen, "--"+name)
+				}
+			}
+			switch {
+			case len(chosen) == 0:
+				return fmt.Errorf("choose one reset target: --%s", strings.Join(resetTargets, ", --"))
+			case len(chosen) > 1:
+				return fmt.Errorf("%s conflict: choose exactly one reset target", strings.Join(chosen, " and "))
+			}
+			if execute && fl.Changed("dry-run") {
+				return fmt.Errorf("--dry-run and --execute conflict: choose one")
+			}
+			target := offsettool.Target{Kind: offsettool.TargetKind(strings.TrimPrefix(chosen[0], "--"))}
+			sels, err := parseSelections(topics)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			switch target.Kind {
+			case offsettool.FromFile:
+				if len(sels) > 0 || allTopics {
+					return fmt.Errorf("--from-file names its own partitions: drop --topic/--all-topics")
+				}
+				f, err := os.Open(fromFile)
+				if err != nil {
+					return fmt.Errorf("--from-file: %w", err)
+				}
+				target.File, err = offsettool.ParseResetCSV(f, group)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				sels = fileSelections(target.File)
+			default:
+				switch {
+				case len(sels) > 0 && allTopics:
+					return fmt.Errorf("--topic and --all-topics conflict: choose one")
+				case len(sels) == 0 && !allTopics:
+					return fmt.Errorf("name the partitions to reset with --topic T[:p,p] or --all-topics")
+				}
+			}
+			switch target.Kind {
+			case offsettool.ToOffset:
+				if toOffset < 0 {
+					return fmt.Errorf("--to-offset %d: offsets are not negative; use --to-earliest or --to-latest", toOffset)
+				}
+				target.Offset = toOffset
+			case offsettool.ShiftBy:
+				target.Shift = shiftBy
+			case offsettool.ToDatetime:
+				if target.Time, err = parseTimeArg("to-datetime", toDatetime, now); err != nil {
+					return err
+				}
+			case offsettool.ByDuration:
+				if byDuration <= 0 {
+					return fmt.Errorf("--by-duration %v: use a positive duration like 90m or 36h", byDuration)
+				}
+				target.Time = now.Add(-byDuration)
+			case offsettool.ToCommittedAt:
+				if target.Time, err = parseTimeArg("to-committed-at", committedAt, now); err != nil {
+					return err
+				}
+			}
+
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			s, err := cl.Snapshot(ctx, group, offsettool.SnapshotOptions{Topics: sels})
+			if err != nil {
+				return err
+			}
+			if allTopics && !s.Exists {
+				return fmt.Errorf("%w %q: it has no committed offsets, so --all-topics selects nothing; name topics with --topic", offsettool.ErrUnknownGroup, group)
+			}
+			var resolved map[offsettool.TopicPartition]int64
+			switch target.Kind {
+			case offsettool.ToDatetime, offsettool.ByDuration:
+				if resolved, err = cl.ResolveTimes(ctx, s, target.Time); err != nil {
+					return err
+				}
+			case offsettool.ToCommittedAt:
+				var ts []string
+				for _, sel := range sels {
+					ts = append(ts, sel.Topic)
+				}
+				h, err := cl.History(ctx, group, ts, historyProgress(c))
+				if err != nil {
+					return err
+				}
+				resolved = offsettool.CommittedAt(h, target.Time)
+			}
+			plan, err := offsettool.PlanReset(s, target, resolved)
+			if err != nil {
+				return err
+			}
+			if execute {
+				if err := cl.ExecuteReset(ctx, &plan); err != nil {
+					return err
+				}
+			}
+			if c.json {
+				return c.writeJSON(plan)
+			}
+			switch {
+			case plan.Executed:
+				fmt.Fprintf(c.out, "Reset group %s: the new offsets are committed.\n", group)
+			default:
+				fmt.Fprintf(c.out, "Dry run for group %s: nothing changed. Add --execute to apply.\n", group)
+				if s.Active() {
+					fmt.Fprintf(c.out, "The group has %d active member(s); --execute is refused until they stop.\n", len(s.Members))
+				}
+			}
+			if !s.Exists {
+				fmt.Fprintf(c.out, "Group %s does not exist yet: --execute creates it with these offsets.\n", group)
+			}
+			w := newTable(c.out)
+			row(w, "TOPIC", "PARTITION", "CURRENT", "NEW", "LOG-START", "LOG-END", "EFFECT")
+			for _, r := range plan.Rows {
+				row(w, r.Topic, r.Partition, offsetCell(r.Current), r.New, r.LogStart, r.LogEnd, r.Effect)
+			}
+			return w.Flush()
+		}),
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&topics, "topic", "t", nil, "TOPIC or TOPIC:0,1 to reset (repeatable)")
+	f.BoolVar(&allTopics, "all-topics", false, "every topic the group has committed offsets for")
+	f.Bool("to-earliest", false, "reset to the log start")
+	f.Bool("to-latest", false, "reset to the log end")
+	f.Int64Var(&toOffset, "to-offset", 0, "reset to this offset")
+	f.Int64Var(&shiftBy, "shift-by", 0, "move the committed offset by N (negative replays)")
+	f.StringVar(&toDatetime, "to-datetime", "", "reset to the first record at or after this RFC 3339 time")
+	f.DurationVar(&byDuration, "by-duration", 0, "reset to the first record at or after now minus this duration")
+	f.StringVar(&committedAt, "to-committed-at", "", "reset to the group's own committed offsets at this time (RFC 3339 or a duration ago)")
+	f.StringVar(&fromFile, "from-file", "", "CSV of topic,partition,offset (kafka-consumer-groups' format)")
+	f.BoolVar(&execute, "execute", false, "apply the plan (default: dry run)")
+	f.Bool("dry-run", false, "only show the plan (the default)")
+	return cmd
+}
+
+func fileSelections(file map[offsettool.TopicPartition]int64) []offsettool.TopicSelection {
+	byTopic := map[string][]int32{}
+	for tp := range file {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	var sels []offsettool.TopicSelection
+	for t, ps := range byTopic {
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		sels = append(sels, offsettool.TopicSelection{Topic: t, Partitions: ps})
+	}
+	sort.Slice(sels, func(i, j int) bool { return sels[i].Topic < sels[j].Topic })
+	return sels
+}

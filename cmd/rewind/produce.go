@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func newProduceCmd() *cobra.Command {
+	var (
+		sep       string
+		headers   []string
+		partition int32
+	)
+	cmd := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Produce one record per line of standard input",
+		Long: `Produce one record per line of standard input (acks=all, idempotent, as
+franz-go and Sarama do by default), and wait until every record is
+acknowledged.`,
+		Example: `  printf 'k1:hello\nk2:world\n' | rewind produce orders --key-separator :
+  rewind produce orders -H source=cli -H trace=abc < lines.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(c *cli, args []string) error {
+			var hs []kgo.RecordHeader
+			for _, h := range headers {
+				rh, err := offsettool.ParseHeader(h)
+				if err != nil {
+					return err
+				}
+				hs = append(hs, rh)
+			}
+			ctx, cancel := c.ctx()
+			defer cancel()
+			cl, err := c.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			res, err := cl.ProduceLines(ctx, c.cmd.InOrStdin(), offsettool.ProduceOptions{
+				Topic: args[0], KeySeparator: sep, Headers: hs, Partition: partition,
+			})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.writeJSON(res)
+			}
+			fmt.Fprintf(c.out, "produced %d record(s) to %s\n", res.Records, res.Topic)
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVarP(&sep, "key-separator", "k", "", "split each line into key and value at the first occurrence of this string")
+	f.StringArrayVarP(&headers, "header", "H", nil, "record header key=value (repeatable)")
+	f.Int32VarP(&partition, "partition", "p", -1, "send every record to this partition (-1: hash the key, or spread records without keys)")
+	return cmd
+}

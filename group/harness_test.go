@@ -525,10 +525,14 @@ func (h *harness) stableGroup(name string, n int, opts ...joinOpt) ([]string, in
 		if id == leader {
 			continue
 		}
-		syncs = append(syncs, h.syncAsync(syncReq(5, name, id, gen, nil)))
+		freq := syncReq(5, name, id, gen, nil)
+		freq.ProtocolType, freq.Protocol = resps[id].ProtocolType, resps[id].Protocol
+		syncs = append(syncs, h.syncAsync(freq))
 		h.waitSyncing(name, id)
 	}
-	lr := h.sync(syncReq(5, name, leader, gen, assign))
+	lreq := syncReq(5, name, leader, gen, assign)
+	lreq.ProtocolType, lreq.Protocol = resps[leader].ProtocolType, resps[leader].Protocol
+	lr := h.sync(lreq)
 	wantCode(h.t, "leader sync", lr.ErrorCode, 0)
 	for _, ch := range syncs {
 		wantCode(h.t, "follower sync", recv(h.t, ch).ErrorCode, 0)

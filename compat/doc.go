@@ -1,0 +1,21 @@
+// Package compat is Rewind's real-client compatibility suite. It holds no
+// library code: everything lives in its tests.
+//
+// TestCompat builds the rewind binary once, starts one broker on
+// 127.0.0.1, and drives every client named in docs/compatibility.md through
+// the same scenario (create topic, metadata, produce uncompressed and with
+// each codec, consume from the beginning, consume in a group and commit,
+// resume after a restart). Go clients run in-process; kcat, the Python
+// clients and KafkaJS run as subprocesses; Burrow runs as a subprocess next
+// to a ZooKeeper the suite starts on loopback.
+//
+// On a developer machine `go test ./compat/` runs the Go clients and skips
+// each external tool that is not installed, naming it and the installer
+// (.ci/compat.sh). The installer sets REWIND_COMPAT_REQUIRED=1, which turns
+// a missing tool into a failure, and REWIND_COMPAT_WRITE=1, which rewrites
+// docs/compatibility.md from the results.
+//
+// Cells that fail are failures of the test unless listed, with the reason,
+// in compat/known_failures.txt; listed cells still show as failing in the
+// table with the exact symptom.
+package compat

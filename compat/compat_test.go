@@ -73,7 +73,7 @@ type client struct {
 	// nil. The message names what to install.
 	available func() error
 	// version describes what was tested (library, packages, runtime).
-	version func(ctx context.Context, e *env) string
+	version   func(ctx context.Context, e *env) string
 	newDriver func(e *env) driver
 	order     int
 }

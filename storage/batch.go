@@ -171,7 +171,7 @@ func validateBatch(h *BatchHeader, b []byte) error {
 	}
 	switch c := h.Compression(); c {
 	case CodecNone:
-		return walkRecords(b[BatchHeaderSize:h.Size()], h.NumRecords, nil)
+		return walkRecords(b[BatchHeaderSize:h.Size()], h.NumRecords, true, nil)
 	case CodecGzip, CodecSnappy, CodecLz4, CodecZstd:
 		// Compressed batches are stored as produced, never decompressed
 		// on the append path; the CRC already covers their bytes.
@@ -185,10 +185,11 @@ func validateBatch(h *BatchHeader, b []byte) error {
 // position in body, timestamp delta.
 type recordVisitor func(i int32, tsDelta int64) bool
 
-// walkRecords checks that body holds exactly n well-formed v2 records with
-// offset deltas 0..n-1, calling visit (if not nil) for each; visit returning
-// false stops the walk early without error.
-func walkRecords(body []byte, n int32, visit recordVisitor) error {
+// walkRecords checks that body holds exactly n well-formed v2 records
+// (with offset deltas 0..n-1 if strict, as a producer must send them),
+// calling visit (if not nil) for each; visit returning false stops the walk
+// early without error.
+func walkRecords(body []byte, n int32, strict bool, visit recordVisitor) error {
 	for i := int32(0); i < n; i++ {
 		l, k := binary.Varint(body)
 		if k <= 0 || l <= 0 || l > int64(len(body)-k) {
@@ -209,7 +210,7 @@ func walkRecords(body []byte, n int32, visit recordVisitor) error {
 		if k <= 0 {
 			return wrapErr(ErrCorruptMessage, "record %d: bad offset delta", i)
 		}
-		if offDelta != int64(i) {
+		if strict && offDelta != int64(i) {
 			return wrapErr(ErrInvalidRecord, "record %d has offset delta %d", i, offDelta)
 		}
 		rec = rec[k:]

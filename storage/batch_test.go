@@ -14,7 +14,6 @@ import (
 
 // compressBatch re-encodes an uncompressed batch with codec.
 func compressBatch(t testing.TB, b []byte, codec int) []byte {
-	t.Helper()
 	body := b[BatchHeaderSize:]
 	var out []byte
 	switch codec {

@@ -916,6 +916,22 @@ func (l *Log) close(clean bool) error {
 
 // flushForClose makes everything durable and writes the clean state.
 func (l *Log) flushForClose() error {
+	if l.opts.Fsync == FsyncNever {
+		// Nothing tracks unsynced segments under FsyncNever: sync every
+		// segment written since the recovery point.
+		l.mu.RLock()
+		segs := l.segs
+		l.mu.RUnlock()
+		for _, s := range segs[:len(segs)-1] {
+			if s.end > l.ck.recoveryPoint {
+				if err := s.f.Sync(); err != nil {
+					err = ioErr("fsync "+s.path, err)
+					l.fence(err)
+					return err
+				}
+			}
+		}
+	}
 	if err := l.syncRound(true); err != nil {
 		return err
 	}

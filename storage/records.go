@@ -98,6 +98,11 @@ func DecodeRecords(batch []byte) ([]Record, error) {
 	if h.NumRecords < 0 || int64(h.NumRecords) > int64(len(body)) {
 		return nil, wrapErr(ErrCorruptMessage, "batch declares %d records in %d bytes", h.NumRecords, len(body))
 	}
+	// Check the exact structure first: kmsg tolerates bytes left over
+	// inside a record.
+	if err := walkRecords(body, h.NumRecords, false, nil); err != nil {
+		return nil, err
+	}
 	recs := make([]Record, 0, h.NumRecords)
 	var kr kmsg.Record
 	for i := int32(0); i < h.NumRecords; i++ {

@@ -34,8 +34,8 @@ type batchIter struct {
 	big    []byte
 }
 
-func newBatchIter(f vfs.File, pos, limit int64, full bool) *batchIter {
-	it := &batchIter{f: f, pos: pos, limit: limit, full: full}
+func newBatchIter(f vfs.File, pos, limit int64, full bool) batchIter {
+	it := batchIter{f: f, pos: pos, limit: limit, full: full}
 	it.pooled = scanBufs.Get().(*[]byte)
 	it.buf = *it.pooled
 	return it

@@ -37,26 +37,26 @@ func clientCommands() []*cobra.Command {
 	return []*cobra.Command{newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newLagCmd()}
 }
 
-// cli is what a client command needs at run time.
-type cli struct {
+// cliCtx is what a client command needs at run time.
+type cliCtx struct {
 	cmd  *cobra.Command
 	json bool
 	out  io.Writer
 	err  io.Writer
 }
 
-func newCLI(cmd *cobra.Command) (*cli, error) {
+func newCLI(cmd *cobra.Command) (*cliCtx, error) {
 	o, _ := cmd.Flags().GetString(flagOutput)
 	switch o {
 	case "table", "json":
 	default:
 		return nil, fmt.Errorf("--output %q: use table or json", o)
 	}
-	return &cli{cmd: cmd, json: o == "json", out: cmd.OutOrStdout(), err: cmd.ErrOrStderr()}, nil
+	return &cliCtx{cmd: cmd, json: o == "json", out: cmd.OutOrStdout(), err: cmd.ErrOrStderr()}, nil
 }
 
 // ctx bounds a one-shot command by --timeout.
-func (c *cli) ctx() (context.Context, context.CancelFunc) {
+func (c *cliCtx) ctx() (context.Context, context.CancelFunc) {
 	d, _ := c.cmd.Flags().GetDuration(flagTimeout)
 	if d <= 0 {
 		d = 30 * time.Second
@@ -65,7 +65,7 @@ func (c *cli) ctx() (context.Context, context.CancelFunc) {
 }
 
 // dial connects to --brokers.
-func (c *cli) dial(ctx context.Context) (*offsettool.Client, error) {
+func (c *cliCtx) dial(ctx context.Context) (*offsettool.Client, error) {
 	b, _ := c.cmd.Flags().GetString(flagBrokers)
 	var brokers []string
 	for _, s := range strings.Split(b, ",") {
@@ -80,14 +80,14 @@ func (c *cli) dial(ctx context.Context) (*offsettool.Client, error) {
 	return cl, nil
 }
 
-func (c *cli) writeJSON(v any) error {
+func (c *cliCtx) writeJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
 // writeJSONLine writes v on one line (a stream of objects: watch, consume).
-func (c *cli) writeJSONLine(v any) error {
+func (c *cliCtx) writeJSONLine(v any) error {
 	return json.NewEncoder(c.out).Encode(v)
 }
 
@@ -119,7 +119,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runE adapts a client command: errors come out on one line.
-func runE(fn func(c *cli, args []string) error) func(*cobra.Command, []string) error {
+func runE(fn func(c *cliCtx, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		c, err := newCLI(cmd)
 		if err != nil {

@@ -40,7 +40,7 @@ escapes \n \t \\.`,
   rewind consume orders --from 2026-01-02T15:04:05Z --count 10 --format '%p/%o %k=%v\n'
   rewind consume orders --group audit --from oldest --output json`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			f, err := offsettool.ParseFrom(from, time.Now())
 			if err != nil {
 				return err
@@ -83,7 +83,7 @@ escapes \n \t \\.`,
 	return cmd
 }
 
-func printRecord(c *cli, format string, r *kgo.Record) error {
+func printRecord(c *cliCtx, format string, r *kgo.Record) error {
 	if c.json {
 		return c.writeJSONLine(offsettool.ToJSON(r))
 	}

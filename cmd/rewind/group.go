@@ -27,7 +27,7 @@ func newGroupListCmd() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List consumer groups with their state, members and protocol",
 		Args:    cobra.NoArgs,
-		RunE: runE(func(c *cli, _ []string) error {
+		RunE: runE(func(c *cliCtx, _ []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -92,7 +92,7 @@ for every partition it has committed to or is assigned: the committed
 offset, the log start and end, the lag (log end minus committed) and the
 lag in time (the age of the first record not yet consumed).`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			sels, err := parseSelections(topics)
 			if err != nil {
 				return err
@@ -240,7 +240,7 @@ franz-go ConsumeResetOffset.`,
 		Example: `  rewind group explain orders-service
   rewind group explain orders-service --topic orders --initial oldest`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			pol, err := offsettool.ParsePolicy(initial)
 			if err != nil {
 				return err
@@ -303,7 +303,7 @@ func newGroupDeleteCmd() *cobra.Command {
 		Use:   "delete GROUP",
 		Short: "Delete an inactive group and all its committed offsets",
 		Args:  cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -329,7 +329,7 @@ func newGroupDeleteOffsetsCmd() *cobra.Command {
 		Use:   "delete-offsets GROUP --topic T",
 		Short: "Delete a group's committed offsets on some topics (it then starts from its initial offset there)",
 		Args:  cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			if len(topics) == 0 {
 				return fmt.Errorf("name the topics whose offsets to delete with --topic T (or T:0,1)")
 			}

@@ -29,7 +29,7 @@ some managed services) get an error saying so.
 Use a time from this list with
   rewind group reset GROUP --all-topics --to-committed-at TIME`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -91,7 +91,7 @@ Use a time from this list with
 }
 
 // historyProgress shows the scan of __consumer_offsets on a terminal.
-func historyProgress(c *cli) offsettool.Progress {
+func historyProgress(c *cliCtx) offsettool.Progress {
 	if !isTerminal(c.err) {
 		return nil
 	}

@@ -57,7 +57,7 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
   rewind group reset orders-service --all-topics --to-committed-at 2026-01-02T09:00:00Z --execute
   rewind group reset orders-service --topic orders:0,1 --shift-by -100`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			group := args[0]
 			fl := c.cmd.Flags()
 			var chosen []string

@@ -32,7 +32,7 @@ On a terminal the screen is redrawn; piped, each refresh is appended (with
 		Example: `  rewind lag
   rewind lag --group orders-service --watch --interval 5s`,
 		Args: cobra.NoArgs,
-		RunE: runE(func(c *cli, _ []string) error {
+		RunE: runE(func(c *cliCtx, _ []string) error {
 			if watch && interval <= 0 {
 				return fmt.Errorf("--interval %v: use a positive duration like 2s", interval)
 			}
@@ -73,7 +73,7 @@ On a terminal the screen is redrawn; piped, each refresh is appended (with
 
 // watchLag refreshes the lag table; each refresh is bounded by --timeout,
 // the loop by ctx and iterations.
-func watchLag(ctx context.Context, c *cli, cl *offsettool.Client, groups []string, interval time.Duration, iterations int) error {
+func watchLag(ctx context.Context, c *cliCtx, cl *offsettool.Client, groups []string, interval time.Duration, iterations int) error {
 	redraw := !c.json && isTerminal(c.out)
 	var prev []offsettool.LagRow
 	for i := 0; iterations <= 0 || i < iterations; i++ {
@@ -118,7 +118,7 @@ func watchLag(ctx context.Context, c *cli, cl *offsettool.Client, groups []strin
 	return nil
 }
 
-func lagTable(c *cli, rows []offsettool.LagRow, trend bool) error {
+func lagTable(c *cliCtx, rows []offsettool.LagRow, trend bool) error {
 	w := newTable(c.out)
 	head := []any{"GROUP", "TOPIC", "STATE", "MEMBERS", "PARTITIONS", "UNCOMMITTED", "LAG"}
 	if trend {

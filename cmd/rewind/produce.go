@@ -23,7 +23,7 @@ acknowledged.`,
 		Example: `  printf 'k1:hello\nk2:world\n' | rewind produce orders --key-separator :
   rewind produce orders -H source=cli -H trace=abc < lines.txt`,
 		Args: cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			var hs []kgo.RecordHeader
 			for _, h := range headers {
 				rh, err := offsettool.ParseHeader(h)

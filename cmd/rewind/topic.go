@@ -28,7 +28,7 @@ func newTopicCreateCmd() *cobra.Command {
 		Example: `  rewind topic create orders --partitions 6
   rewind topic create audit -c retention.ms=86400000 -c cleanup.policy=delete`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			cfg := map[string]string{}
 			for _, kv := range configs {
 				k, v, ok := strings.Cut(kv, "=")
@@ -77,7 +77,7 @@ func newTopicListCmd() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List topics",
 		Args:    cobra.NoArgs,
-		RunE: runE(func(c *cli, _ []string) error {
+		RunE: runE(func(c *cliCtx, _ []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -113,7 +113,7 @@ func newTopicDescribeCmd() *cobra.Command {
 		Use:   "describe TOPIC",
 		Short: "Show a topic's partitions (log start, log end, records) and its configs",
 		Args:  cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -157,7 +157,7 @@ func newTopicDeleteCmd() *cobra.Command {
 		Use:   "delete TOPIC...",
 		Short: "Delete topics and their data",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)
@@ -187,7 +187,7 @@ func newTopicAddPartitionsCmd() *cobra.Command {
 		Use:   "add-partitions TOPIC --num N",
 		Short: "Add N partitions to a topic (keys then hash to different partitions)",
 		Args:  cobra.ExactArgs(1),
-		RunE: runE(func(c *cli, args []string) error {
+		RunE: runE(func(c *cliCtx, args []string) error {
 			ctx, cancel := c.ctx()
 			defer cancel()
 			cl, err := c.dial(ctx)

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// cluster is one Kafka implementation every client command is tested
+// against: Rewind in-process, and franz-go's kfake as a second, independent
+// implementation of the protocol.
+type cluster struct {
+	name   string
+	addr   string
+	rewind bool
+}
+
+func clusters(t *testing.T) []cluster {
+	t.Helper()
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(kf.Close)
+	rw := rewindtest.Start(t)
+	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf.ListenAddrs()[0], false}}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// cliRun builds the real root command and runs it in-process against addr
+// with stdin, returning what it printed.
+func cliRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err = cliRunTo(t, addr, stdin, &out, &errOut, args...)
+	return out.String(), errOut.String(), err
+}
+
+func cliRunTo(t *testing.T, addr, stdin string, out, errOut *syncBuffer, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	root := newRootCmd()
+	if addr != "" {
+		args = append([]string{"--brokers", addr}, args...)
+	}
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetIn(strings.NewReader(stdin))
+	return root.ExecuteContext(ctx)
+}
+
+// cli runs a command that must succeed and returns its stdout.
+func cli(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	out, errOut, err := cliRun(t, addr, "", args...)
+	if err != nil {
+		t.Fatalf("rewind %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// cliFail runs a command that must fail, checks the error is one line
+// containing every want, and returns it.
+func cliFail(t *testing.T, addr string, args []string, want ...string) string {
+	t.Helper()
+	out, _, err := cliRun(t, addr, "", args...)
+	if err == nil {
+		t.Fatalf("rewind %s succeeded; stdout:\n%s", strings.Join(args, " "), out)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error spans lines: %q", msg)
+	}
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("rewind %s: error %q lacks %q", strings.Join(args, " "), msg, w)
+		}
+	}
+	return msg
+}
+
+func cliJSON(t *testing.T, addr string, v any, args ...string) {
+	t.Helper()
+	out := cli(t, addr, append(args, "--output", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("rewind %s --output json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// tableRow finds the line of a table whose fields start with prefix
+// fields, and returns its fields.
+func tableRow(t *testing.T, table string, prefix ...string) []string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < len(prefix) {
+			continue
+		}
+		match := true
+		for i, p := range prefix {
+			if f[i] != p {
+				match = false
+				break
+			}
+		}
+		if match {
+			return f
+		}
+	}
+	t.Fatalf("no row starting %q in:\n%s", prefix, table)
+	return nil
+}
+
+func wantFields(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if len(got) < len(want) {
+		t.Fatalf("row %q shorter than %q", got, want)
+	}
+	for i, w := range want {
+		if w != "*" && got[i] != w {
+			t.Fatalf("row %q: field %d is %q, want %q", got, i, got[i], w)
+		}
+	}
+}
+
+// seedTopic creates topic with parts partitions holding n records each
+// (values "p<partition>-<i>"), through the CLI itself.
+func seedTopic(t *testing.T, addr, topic string, parts, n int) {
+	t.Helper()
+	cli(t, addr, "topic", "create", topic, "--partitions", strconv.Itoa(parts))
+	for p := 0; p < parts; p++ {
+		var lines []string
+		for i := 0; i < n; i++ {
+			lines = append(lines, "p"+strconv.Itoa(p)+"-"+strconv.Itoa(i))
+		}
+		if n == 0 {
+			continue
+		}
+		if _, errOut, err := cliRun(t, addr, strings.Join(lines, "\n")+"\n", "produce", topic, "--partition", strconv.Itoa(p)); err != nil {
+			t.Fatalf("produce: %v %s", err, errOut)
+		}
+	}
+}
+
+func adminFor(t *testing.T, addr string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+func commitOffsets(t *testing.T, addr, group, topic string, offsets ...int64) {
+	t.Helper()
+	os := kadm.Offsets{}
+	for p, o := range offsets {
+		os.Add(kadm.Offset{Topic: topic, Partition: int32(p), At: o, LeaderEpoch: -1})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := adminFor(t, addr).CommitAllOffsets(ctx, group, os); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
+
+// activeMember runs a franz-go group member (client id clientID) on topic
+// until the test ends, and waits until the group is Stable with it.
+func activeMember(t *testing.T, addr, group, topic, clientID string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(clientID),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	waitGroupState(t, addr, group, "Stable", 1)
+}
+
+func waitGroupState(t *testing.T, addr, group, state string, members int) {
+	t.Helper()
+	adm := adminFor(t, addr)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		d, err := adm.DescribeGroups(ctx, group)
+		cancel()
+		if err == nil && d[group].State == state && len(d[group].Members) == members {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s never reached %s with %d member(s): %v %+v", group, state, members, err, d[group])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func committedOffset(t *testing.T, addr, group, topic string, p int32) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	os, err := adminFor(t, addr).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := os.Lookup(topic, p); ok {
+		return o.At
+	}
+	return -1
+}

@@ -277,3 +277,82 @@ func TestSessionTimeoutExpiresSilentMember(t *testing.T) {
 		t.Fatalf("heartbeat from the expired member: %v, want UNKNOWN_MEMBER_ID", err)
 	}
 }
+
+// TestCommittedOffsetsSurviveRestartAndDecode: commits survive a clean
+// restart, and __consumer_offsets can be consumed by an ordinary client and
+// decoded with Kafka's own schemas (what Burrow does).
+func TestCommittedOffsetsSurviveRestartAndDecode(t *testing.T) {
+	dir := t.TempDir()
+	b := rewindtest.Start(t, broker.WithDataDir(dir))
+	ctx := testCtx(t, 30*time.Second)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "kept", 3)
+	produceStrings(t, cl, "kept", seq("k", 9)...)
+	adm := kadm.NewClient(cl)
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "kept", Partition: 0, At: 5, Metadata: "checkpoint-5"})
+	commit.Add(kadm.Offset{Topic: "kept", Partition: 2, At: 0})
+	if r, err := adm.CommitOffsets(ctx, "g-kept", commit); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	cl.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := rewindtest.Start(t, broker.WithDataDir(dir))
+	cl2 := newClient(t, b2.Addr())
+	adm2 := kadm.NewClient(cl2)
+	offs, err := adm2.FetchOffsets(ctx, "g-kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("kept", 0); !ok || o.At != 5 || o.Metadata != "checkpoint-5" {
+		t.Fatalf("partition 0 after restart: %+v", o)
+	}
+	if o, ok := offs.Lookup("kept", 2); !ok || o.At != 0 {
+		t.Fatalf("partition 2 after restart: %+v", o)
+	}
+	if _, ok := offs.Lookup("kept", 1); ok {
+		t.Fatal("partition 1 was never committed")
+	}
+	groups, err := adm2.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := groups["g-kept"]; !ok || g.State != "Empty" {
+		t.Fatalf("listed groups after restart: %+v", groups)
+	}
+
+	// Read __consumer_offsets like Burrow does and decode with Kafka's schemas.
+	raw := newClient(t, b2.Addr(), kgo.ConsumeTopics(broker.OffsetsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	found := map[int32]int64{}
+	for len(found) < 2 {
+		fs := raw.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("decoded only %v from %s", found, broker.OffsetsTopic)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var k kmsg.OffsetCommitKey
+			if err := k.ReadFrom(r.Key); err != nil || k.Version > 1 {
+				return // a group metadata record (key version 2)
+			}
+			var v kmsg.OffsetCommitValue
+			if err := v.ReadFrom(r.Value); err != nil {
+				t.Fatalf("offset commit value at %d does not decode: %v", r.Offset, err)
+			}
+			if k.Group == "g-kept" && k.Topic == "kept" {
+				found[k.Partition] = v.Offset
+				if k.Partition == 0 && v.Metadata != "checkpoint-5" {
+					t.Errorf("metadata %q", v.Metadata)
+				}
+				if v.CommitTimestamp <= 0 {
+					t.Errorf("commit timestamp %d", v.CommitTimestamp)
+				}
+			}
+		})
+	}
+	if found[0] != 5 || found[2] != 0 {
+		t.Fatalf("decoded commits %v", found)
+	}
+}

@@ -124,6 +124,8 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	n := cycles()
 	totalAcked := 0
+	var nextCommit, lastAckedCommit int64 // only the committer goroutine writes these while it runs
+	commitsAcked := 0
 	for cycle := 0; cycle < n; cycle++ {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("crash"),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -157,6 +159,31 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 				}
 			}(part)
 		}
+		// A committer advances the group's offsets as fast as commits are acknowledged.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			adm := kadm.NewClient(cl)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nextCommit++
+				o := kadm.Offsets{}
+				for part := int32(0); part < partitions; part++ {
+					o.Add(kadm.Offset{Topic: "crash", Partition: part, At: nextCommit, LeaderEpoch: -1})
+				}
+				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+				r, err := adm.CommitOffsets(cctx, "crash-group", o)
+				ccancel()
+				if err == nil && r.Error() == nil {
+					lastAckedCommit = nextCommit
+					commitsAcked++
+				}
+			}
+		}()
 		time.Sleep(time.Duration(200+rng.Intn(600)) * time.Millisecond)
 		p.kill()
 		close(stop)
@@ -167,9 +194,34 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 		totalAcked = len(acked)
 		mu.Unlock()
 		verify(t, ctx, addr, acked)
+		verifyCommit(t, ctx, addr, lastAckedCommit, nextCommit)
 	}
 	p.kill()
-	t.Logf("kill cycles: %d, records acknowledged: %d, lost: 0, duplicated: 0", n, totalAcked)
+	t.Logf("kill cycles: %d, records acknowledged: %d, lost: 0, duplicated: 0; commits acknowledged: %d, lost: 0", n, totalAcked, commitsAcked)
+}
+
+// verifyCommit checks the group's committed offset is at least the last
+// acknowledged commit and at most the last one sent.
+func verifyCommit(t *testing.T, ctx context.Context, addr string, acked, sent int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "crash-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part := int32(0); part < partitions; part++ {
+		o, ok := offs.Lookup("crash", part)
+		if acked == 0 {
+			continue
+		}
+		if !ok || o.At < acked || o.At > sent {
+			t.Fatalf("partition %d: committed offset after restart %+v, acknowledged %d, last sent %d", part, o, acked, sent)
+		}
+	}
 }
 
 // verify reads the whole topic and checks every acknowledged record is

@@ -84,6 +84,7 @@ type ErrorFS struct {
 	mu     sync.Mutex
 	faults []*fault
 	counts [len(opNames)]int64
+	hook   func(op Op, name string)
 }
 
 type fault struct {
@@ -117,10 +118,20 @@ func (e *ErrorFS) Inject(f Fault) (remove func()) {
 	}
 }
 
+// SetHook installs fn (nil removes it), called before every operation
+// and outside any lock, so it may block: tests use it to hold an fsync
+// in flight.
+func (e *ErrorFS) SetHook(fn func(op Op, name string)) {
+	e.mu.Lock()
+	e.hook = fn
+	e.mu.Unlock()
+}
+
 // Reset disarms every fault and zeroes the counters.
 func (e *ErrorFS) Reset() {
 	e.mu.Lock()
 	e.faults = nil
+	e.hook = nil
 	e.counts = [len(opNames)]int64{}
 	e.mu.Unlock()
 }
@@ -140,6 +151,12 @@ func (e *ErrorFS) Count(ops Op) int64 {
 
 // check counts op on name and returns the fault that fires, if any.
 func (e *ErrorFS) check(op Op, name string) *fault {
+	e.mu.Lock()
+	hook := e.hook
+	e.mu.Unlock()
+	if hook != nil {
+		hook(op, name)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range opNames {

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// Under FsyncAlways nothing is visible before its fsync completes.
+func TestHighWatermarkWaitsForFsync(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	release := make(chan struct{})
+	var once sync.Once
+	e.efs.SetHook(func(op vfs.Op, name string) {
+		if op == vfs.OpSync && strings.HasSuffix(name, ".log") {
+			<-release
+		}
+	})
+	defer once.Do(func() { close(release) })
+
+	res := mustAppend(t, l, batch(3, 10, 500))
+	if l.LogEndOffset() != 3 || l.HighWatermark() != 0 {
+		t.Fatalf("leo %d hw %d before fsync", l.LogEndOffset(), l.HighWatermark())
+	}
+	if r, err := l.Read(0, 1000, true); err != nil || r.Size != 0 {
+		t.Fatalf("read at HW: %v", err)
+	}
+	if _, err := l.Read(1, 1000, true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read above HW: %v", err)
+	}
+	if off, ts, _ := l.OffsetForTimestamp(0); off != -1 || ts != -1 {
+		t.Fatalf("OffsetForTimestamp sees unsynced data: %d", off)
+	}
+	if off, ts, _ := l.MaxTimestamp(); off != -1 || ts != -1 {
+		t.Fatalf("MaxTimestamp sees unsynced data: %d %d", off, ts)
+	}
+	if _, err := l.DeleteRecordsBefore(2); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteRecordsBefore above HW: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.WaitDurable(ctx, res.LastOffset+1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitDurable before fsync: %v", err)
+	}
+	ch := l.Changed()
+	once.Do(func() { close(release) })
+	<-ch
+	if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	if l.HighWatermark() != 3 {
+		t.Fatalf("hw %d", l.HighWatermark())
+	}
+	if off, ts, _ := l.MaxTimestamp(); off != 2 || ts != 502 {
+		t.Fatalf("MaxTimestamp %d %d", off, ts)
+	}
+}
+
+func TestFsyncInterval(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncInterval
+	e.opts.FsyncInterval = 5 * time.Millisecond
+	l := e.open()
+	before := e.efs.Count(vfs.OpSync)
+	res := mustAppend(t, l, batch(2, 10, 1))
+	if l.HighWatermark() != 2 {
+		t.Fatal("HW not at the log end under interval")
+	}
+	if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.efs.Count(vfs.OpSync) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no background fsync")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestConfigNormalize(t *testing.T) {
+	c := Config{SegmentBytes: 1 << 40, IndexIntervalBytes: -1}.normalize()
+	d := DefaultConfig()
+	if c.SegmentBytes != 1<<31-1 || c.IndexIntervalBytes != 4096 || c.RetentionMs != d.RetentionMs ||
+		c.RetentionBytes != -1 || c.MaxMessageBytes != d.MaxMessageBytes || c.SegmentMs != d.SegmentMs {
+		t.Fatalf("%+v", c)
+	}
+	e := newEnv(t)
+	l := e.open()
+	l.SetConfig(Config{MaxMessageBytes: 100})
+	if _, err := l.Append(batch(2, 100, 1)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("SetConfig not applied: %v", err)
+	}
+	if l.Config().MaxMessageBytes != 100 || l.Dir() != e.dir {
+		t.Fatal(l.Config())
+	}
+}
+
+func TestDuplicateKeepsLogAppendTime(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.LogAppendTime = true
+	l := e.open()
+	b := idem(batch(1, 10, 1), 3, 0, 0)
+	first := mustAppend(t, l, b)
+	e.clock.Advance(time.Minute)
+	dup := mustAppend(t, l, b)
+	if !dup.Duplicate || dup.LogAppendTime != first.LogAppendTime || dup.BaseOffset != first.BaseOffset {
+		t.Fatalf("first %+v dup %+v", first, dup)
+	}
+}

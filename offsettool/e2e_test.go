@@ -3,16 +3,15 @@ package offsettool
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/offsettool/grouptest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // cluster is one Kafka implementation the tools are run against: Rewind
@@ -140,35 +139,12 @@ func TestExplainEndToEnd(t *testing.T) {
 	}
 }
 
-// joinRaw joins group as a "consumer" member with raw requests and
-// returns the member id once the join is answered. Used to hold a group in
-// a rebalance, which no well-behaved client does on purpose.
-func joinRaw(ctx context.Context, cl *kgo.Client, group, topic, memberID string) (string, int32, bool, error) {
-	meta := kmsgConsumerMetadata(topic)
-	for range 3 {
-		req := newJoin(group, memberID, meta)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return "", 0, false, err
-		}
-		if resp.ErrorCode == 79 { // MEMBER_ID_REQUIRED (KIP-394)
-			memberID = resp.MemberID
-			continue
-		}
-		if resp.ErrorCode != 0 {
-			return "", 0, false, fmt.Errorf("join: error code %d", resp.ErrorCode)
-		}
-		return resp.MemberID, resp.Generation, resp.LeaderID == resp.MemberID, nil
-	}
-	return "", 0, false, errors.New("join: no member id")
-}
-
 func TestSnapshotMidRebalance(t *testing.T) {
 	for _, cl := range clusters(t) {
 		t.Run(cl.name, func(t *testing.T) {
 			c := dial(t, cl.addr)
 			seed(t, c, "orders", 1, 3)
-			holdRebalance(t, c, "stuck", "orders")
+			grouptest.HoldRebalance(t, cl.addr, "stuck", "orders")
 			s, err := c.Snapshot(testCtx(t), "stuck", SnapshotOptions{})
 			if err != nil {
 				t.Fatal(err)

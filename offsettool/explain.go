@@ -134,7 +134,14 @@ func groupNotes(s GroupSnapshot) []GroupNote {
 func memberList(ms []Member) string {
 	var parts []string
 	for _, m := range ms {
-		parts = append(parts, fmt.Sprintf("%s on %s", m.ClientID, m.Host))
+		name := m.ClientID
+		if name == "" {
+			name = "member " + m.ID
+		}
+		if m.Host != "" {
+			name += " on " + m.Host
+		}
+		parts = append(parts, name)
 	}
 	return strings.Join(parts, ", ")
 }

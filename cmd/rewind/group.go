@@ -148,7 +148,7 @@ lag in time (the age of the first record not yet consumed).`,
 				row(w)
 				row(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
 				for _, m := range d.Members {
-					row(w, m.ID, m.ClientID, m.Host, assignment(m.Assigned))
+					row(w, m.ID, dash(m.ClientID), dash(m.Host), assignment(m.Assigned))
 				}
 			}
 			row(w)

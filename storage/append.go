@@ -18,8 +18,9 @@ type AppendResult struct {
 // Append validates and appends the record batches in records (a Produce
 // partition's Records: one or more concatenated v2 batches).
 //
-// Append rewrites records in place: the base offset of every batch, and
-// under LogAppendTime the max timestamp, timestamp-type attribute and CRC.
+// Append rewrites records in place: the base offset of every batch, under
+// LogAppendTime the max timestamp, timestamp-type attribute and CRC, and
+// the partition leader epoch if SetLeaderEpoch was called.
 // The caller must not use records concurrently; the log does not keep it.
 //
 // Validation, before anything is written: lengths, magic 2, size against
@@ -127,10 +128,14 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	}
 
 	off = leo
+	epoch := l.leaderEpoch.Load()
 	for p := records; len(p) > 0; {
 		size := int64(binary.BigEndian.Uint32(p[offLength:])) + logOverhead
 		b := p[:size]
 		binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(off))
+		if epoch >= 0 {
+			binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
+		}
 		if cfg.LogAppendTime {
 			binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(nowMs))
 			attrs := binary.BigEndian.Uint16(b[offAttributes:]) | attrLogAppendTime

@@ -115,3 +115,22 @@ func TestDuplicateKeepsLogAppendTime(t *testing.T) {
 		t.Fatalf("first %+v dup %+v", first, dup)
 	}
 }
+
+func TestLeaderEpochStamp(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	mustAppend(t, l, batch(1, 1, 1))
+	l.SetLeaderEpoch(7)
+	mustAppend(t, l, batch(1, 1, 1))
+	r, err := l.Read(0, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.AppendTo(nil)
+	r.Release()
+	h0, _ := ParseBatchHeader(b)
+	h1, err := ParseBatchHeader(b[h0.Size():])
+	if err != nil || h0.PartitionLeaderEpoch != 0 || h1.PartitionLeaderEpoch != 7 {
+		t.Fatalf("%v %d %d", err, h0.PartitionLeaderEpoch, h1.PartitionLeaderEpoch)
+	}
+}

@@ -50,8 +50,9 @@ type Log struct {
 	dirty    []*segment    // segments with writes not yet fsynced (each holds a ref)
 	spare    []*segment
 
-	size   atomic.Int64 // bytes in .log files
-	maxMsg atomic.Int32 // cfg.MaxMessageBytes
+	size        atomic.Int64 // bytes in .log files
+	maxMsg      atomic.Int32 // cfg.MaxMessageBytes
+	leaderEpoch atomic.Int32 // stamped into appended batches when >= 0
 
 	kick chan struct{} // wakes the syncer (FsyncAlways)
 	stop chan struct{}
@@ -82,8 +83,16 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		stop:      make(chan struct{}),
 	}
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
+	l.leaderEpoch.Store(-1)
+	_, statErr := l.fs.Stat(dir)
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, ioErr("create log directory", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new partition directory must itself survive a crash.
+		if err := l.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, ioErr("sync parent directory", err)
+		}
 	}
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
@@ -240,7 +249,9 @@ func (l *Log) load() error {
 				}
 			}
 		}
-		l.log.Info("log was not shut down cleanly, recovering", "segments", len(l.segs)-first, "from_offset", l.segs[first].base)
+		if len(l.segs) > 1 || last.size > 0 {
+			l.log.Info("log was not shut down cleanly, recovering", "segments", len(l.segs)-first, "from_offset", l.segs[first].base)
+		}
 	}
 
 	// Segments below the scan keep their index files; load what Open needs
@@ -312,8 +323,12 @@ func (l *Log) load() error {
 	return nil
 }
 
-// setRollTime restores the segment.ms clock of a reopened active segment:
-// the first batch's timestamp (as Kafka does), but never in the future.
+// setRollTime restores the segment.ms clock of a reopened active segment.
+// The wall-clock time of its first append is not stored; the first batch's
+// timestamp stands in for it when plausible (within the last SegmentMs, as
+// it is for LogAppendTime or for clients with sane clocks), else the clock
+// restarts now. Kafka uses the first batch's timestamp unconditionally,
+// which makes a log of old timestamps roll on every append.
 func (l *Log) setRollTime(s *segment, now int64) {
 	s.rollTime = now
 	if s.size < BatchHeaderSize {
@@ -321,7 +336,7 @@ func (l *Log) setRollTime(s *segment, now int64) {
 	}
 	var b [BatchHeaderSize]byte
 	if _, err := s.f.ReadAt(b[:], 0); err == nil {
-		if ts := decodeHeader(b[:]).MaxTimestamp; ts > 0 && ts < now {
+		if ts := decodeHeader(b[:]).MaxTimestamp; ts <= now && ts > now-l.cfg.SegmentMs {
 			s.rollTime = ts
 		}
 	}
@@ -368,7 +383,10 @@ func (l *Log) loadActiveIndexes(s *segment) error {
 // files are rebuilt now.
 func (l *Log) loadSealedMeta(s *segment) error {
 	bad := func(why string, err error) error {
-		l.log.Warn("rebuilding segment indexes", "segment", s.path, "reason", why, "err", err)
+		if err != nil {
+			why += ": " + err.Error()
+		}
+		l.log.Warn("rebuilding segment indexes", "segment", s.path, "reason", why)
 		return l.rebuildSealed(s)
 	}
 	ifi, err := l.fs.Stat(s.indexPath())
@@ -832,6 +850,12 @@ func (l *Log) SetConfig(cfg Config) {
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
 	l.appendMu.Unlock()
 }
+
+// SetLeaderEpoch makes Append stamp epoch into the PartitionLeaderEpoch
+// field of every batch it appends from now on, as a Kafka leader does
+// (the field is outside the CRC). A negative epoch, the default, stores
+// the field as produced.
+func (l *Log) SetLeaderEpoch(epoch int32) { l.leaderEpoch.Store(epoch) }
 
 // WaitDurable blocks until every offset below end is durable per the fsync
 // policy: fsynced under FsyncAlways (one fsync of the background syncer

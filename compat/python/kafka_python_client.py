@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Drives kafka-python (Debian python3-kafka) for the compatibility suite.
+
+Usage: kafka_python_client.py OP BOOTSTRAP [ARGS]
+  version
+  create BOOTSTRAP PARTITIONS TOPIC...
+  metadata BOOTSTRAP              prints topic names
+  produce BOOTSTRAP TOPIC CODEC   values on stdin, one a line
+  consume BOOTSTRAP TOPIC N       prints N values read from the beginning
+  group BOOTSTRAP TOPIC GROUP N   joins GROUP, prints N values, commits, leaves
+
+Failures print "ERROR: ..." on stderr and exit 1.
+"""
+import sys
+import time
+import traceback
+
+DEADLINE = time.monotonic() + 50
+
+
+def fail(msg):
+    print("ERROR: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    op = sys.argv[1]
+    if op == "version":
+        import kafka
+        import platform
+        mods = []
+        for m in ("snappy", "lz4", "zstandard"):
+            try:
+                mod = __import__(m)
+                mods.append("%s %s" % (m, getattr(mod, "__version__", "?")))
+            except ImportError:
+                mods.append(m + " missing")
+        print("kafka-python %s (Python %s; %s)" % (kafka.__version__, platform.python_version(), ", ".join(mods)))
+        return
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+    from kafka.structs import OffsetAndMetadata
+    bootstrap = sys.argv[2]
+    common = dict(bootstrap_servers=[bootstrap], client_id="rewind-compat-kafka-python")
+
+    if op == "create":
+        parts = int(sys.argv[3])
+        adm = KafkaAdminClient(**common)
+        resp = adm.create_topics([NewTopic(t, parts, 1) for t in sys.argv[4:]], timeout_ms=20000)
+        errs = [e for e in getattr(resp, "topic_errors", []) if e[1] != 0]
+        adm.close()
+        if errs:
+            fail("CreateTopics: %r" % (errs,))
+    elif op == "metadata":
+        c = KafkaConsumer(**common)
+        for t in sorted(c.topics()):
+            print(t)
+        c.close()
+    elif op == "produce":
+        topic, codec = sys.argv[3], sys.argv[4]
+        p = KafkaProducer(acks="all", linger_ms=5, compression_type=None if codec == "none" else codec, **common)
+        futs = [p.send(topic, value=line.rstrip("\n").encode(), partition=0) for line in sys.stdin]
+        for i, f in enumerate(futs):
+            f.get(timeout=max(1, DEADLINE - time.monotonic()))
+        p.flush()
+        p.close()
+    elif op == "consume":
+        topic, n = sys.argv[3], int(sys.argv[4])
+        c = KafkaConsumer(enable_auto_commit=False, **common)
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        got = read(c, n)
+        c.close()
+        emit(got, n)
+    elif op == "group":
+        topic, group, n = sys.argv[3], sys.argv[4], int(sys.argv[5])
+        c = KafkaConsumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False, **common)
+        got = read(c, n)
+        if len(got) == n:
+            last = got[-1]
+            c.commit({TopicPartition(last.topic, last.partition): OffsetAndMetadata(last.offset + 1, None)})
+        c.close(autocommit=False)  # sends LeaveGroup
+        emit(got, n)
+    else:
+        fail("unknown op " + op)
+
+
+def read(c, n):
+    got = []
+    while len(got) < n and time.monotonic() < DEADLINE:
+        for recs in c.poll(timeout_ms=500).values():
+            got.extend(recs)
+    return got[:n]
+
+
+def emit(got, n):
+    for m in got:
+        print(m.value.decode())
+    if len(got) < n:
+        fail("read %d of %d records before the deadline" % (len(got), n))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as e:  # report the client's own exception text
+        traceback.print_exc(file=sys.stderr)
+        fail("%s: %s" % (type(e).__name__, e))

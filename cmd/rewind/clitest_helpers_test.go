@@ -116,8 +116,8 @@ func cliJSON(t *testing.T, addr string, v any, args ...string) {
 	}
 }
 
-// tableRow finds the line of a table whose fields start with prefix
-// fields, and returns its fields.
+// tableRow finds the first line of a table whose fields start with prefix
+// ("*" matches any field), and returns its fields.
 func tableRow(t *testing.T, table string, prefix ...string) []string {
 	t.Helper()
 	for _, line := range strings.Split(table, "\n") {
@@ -127,7 +127,7 @@ func tableRow(t *testing.T, table string, prefix ...string) []string {
 		}
 		match := true
 		for i, p := range prefix {
-			if f[i] != p {
+			if p != "*" && f[i] != p {
 				match = false
 				break
 			}

@@ -83,8 +83,11 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
 			now := time.Now()
 			switch target.Kind {
 			case offsettool.FromFile:
-				if len(sels) > 0 || allTopics {
-					return fmt.Errorf("--from-file names its own partitions: drop --topic/--all-topics")
+				if len(sels) > 0 {
+					return fmt.Errorf("--from-file and --topic conflict: the file names its own partitions")
+				}
+				if allTopics {
+					return fmt.Errorf("--from-file and --all-topics conflict: the file names its own partitions")
 				}
 				f, err := os.Open(fromFile)
 				if err != nil {

@@ -226,3 +226,37 @@ func writeFile(fsys vfs.FS, name string, data []byte, sync bool) error {
 	}
 	return nil
 }
+
+// indexBatch updates s's in-memory state for the batch h at pos (not yet
+// counted in s.size): offset index entry every interval bytes, largest
+// timestamp, time index. Called with s.imu held or before s is shared.
+func (s *segment) indexBatch(h *BatchHeader, pos int64, interval int64) {
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOff = h.MaxTimestamp, h.BaseOffset
+	}
+	if pos == 0 || s.sinceIndex >= interval {
+		s.idx = appendIndexEntry(s.idx, uint32(h.BaseOffset-s.base), uint32(pos))
+		s.sinceIndex = 0
+		s.maybeTimeEntry()
+	}
+	s.sinceIndex += h.Size()
+}
+
+// maybeTimeEntry appends (maxTs, maxTsOff) to the time index if the
+// largest timestamp grew since the last entry. The segment must hold at
+// least one batch.
+func (s *segment) maybeTimeEntry() {
+	if ts, _, ok := lastTimeEntry(s.tidx, s.base); ok && s.maxTs <= ts {
+		return
+	}
+	s.tidx = appendTimeEntry(s.tidx, s.maxTs, uint32(s.maxTsOff-s.base))
+}
+
+// sealTimeIndex adds the final time index entry (the segment's largest
+// timestamp) so that a sealed segment's largest timestamp is its time
+// index's last entry.
+func (s *segment) sealTimeIndex() {
+	if s.end > s.base {
+		s.maybeTimeEntry()
+	}
+}

@@ -1,0 +1,169 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// fence makes the log unusable after an I/O error or corruption: every
+// later read, append and WaitDurable returns err. It is never undone; an
+// fsync failure in particular is never retried as a success.
+func (l *Log) fence(err error) {
+	l.mu.Lock()
+	l.fenceLocked(err)
+	l.mu.Unlock()
+}
+
+func (l *Log) fenceLocked(err error) {
+	if l.fenced != nil {
+		return
+	}
+	l.fenced = err
+	l.log.Error("partition log fenced", "err", err)
+	l.notifyLocked()
+}
+
+// Err returns the error that fenced the log, or nil.
+func (l *Log) Err() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.fenced
+}
+
+// usableLocked returns the error a data method must return, if any.
+func (l *Log) usableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.fenced
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// notifyLocked wakes everyone waiting on Changed (and WaitDurable).
+func (l *Log) notifyLocked() {
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
+// Changed returns a channel closed the next time the high watermark
+// advances, or the log is fenced, truncated or closed. Fetch long-polls
+// grab the channel, check the HW, then wait on it.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.fenced != nil {
+		return closedCh
+	}
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	return l.changed
+}
+
+// WaitDurable blocks until every offset below end is durable per the fsync
+// policy: fsynced under FsyncAlways (one fsync of the background syncer
+// covers every append waiting, group commit), written under FsyncInterval
+// and FsyncNever. It returns an error matching ErrStorage (and wrapping the
+// cause) if the fsync failed; the log is then fenced and the failure is
+// never turned into a success by a later fsync. It returns ctx.Err() if ctx
+// ends first, and ErrClosed if the log is closed before end is durable.
+func (l *Log) WaitDurable(ctx context.Context, end int64) error {
+	for {
+		l.mu.Lock()
+		if l.hw >= end {
+			l.mu.Unlock()
+			return nil
+		}
+		if err := l.usableLocked(); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// intervalLoop fsyncs every FsyncInterval (FsyncInterval policy).
+func (l *Log) intervalLoop() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.opts.FsyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.syncRound(false)
+		}
+	}
+}
+
+// syncLoop is the group-commit syncer (FsyncAlways): each round fsyncs
+// everything appended so far, however many appends that covers, then
+// advances the high watermark.
+func (l *Log) syncLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+			l.syncRound(false)
+		}
+	}
+}
+
+// syncRound fsyncs the segments written since the last round and, under
+// FsyncAlways, advances the HW to what was written when the round started.
+// final (Close) also syncs the active segment and advances the HW under
+// every policy.
+func (l *Log) syncRound(final bool) error {
+	l.mu.Lock()
+	if l.fenced != nil {
+		err := l.fenced
+		l.mu.Unlock()
+		return err
+	}
+	active := l.segs[len(l.segs)-1]
+	target, tBase, tPos := l.leo, active.base, active.size
+	segs := l.dirty
+	l.dirty, l.spare = l.spare[:0], nil
+	if final && (len(segs) == 0 || segs[len(segs)-1] != active) {
+		active.incRef()
+		segs = append(segs, active)
+	}
+	l.mu.Unlock()
+
+	var err error
+	for _, s := range segs {
+		if err == nil {
+			if serr := s.f.Sync(); serr != nil {
+				err = ioErr("fsync "+s.path, serr)
+			}
+		}
+		s.decRef()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spare = segs[:0]
+	if err != nil {
+		l.fenceLocked(err)
+		return err
+	}
+	if (l.opts.Fsync == FsyncAlways || final) && target > l.hw {
+		l.hw, l.hwBase, l.hwPos = target, tBase, tPos
+		l.notifyLocked()
+	}
+	return nil
+}

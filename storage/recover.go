@@ -1,0 +1,595 @@
+package storage
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// load reads the directory and recovers; see Open.
+func (l *Log) load() error {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return ioErr("read log directory", err)
+	}
+	var bases []int64
+	names := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		names[name] = true
+		switch {
+		case strings.HasSuffix(name, tmpSuffix):
+			// An interrupted atomic replace: the original is intact.
+			if err := l.fs.Remove(l.path(name)); err != nil {
+				return ioErr("remove temporary file", err)
+			}
+		case strings.HasSuffix(name, logSuffix):
+			if b, ok := parseBaseName(name, logSuffix); ok {
+				bases = append(bases, b)
+			}
+		case strings.HasSuffix(name, snapshotSuffix):
+			if b, ok := parseBaseName(name, snapshotSuffix); ok {
+				l.snapshots = append(l.snapshots, b)
+			}
+		}
+	}
+	slices.Sort(bases)
+	slices.Sort(l.snapshots)
+	// Index files whose segment is gone are left over from an interrupted
+	// deletion (the .log file is removed first).
+	for name := range names {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+			if b, ok := parseBaseName(name, suf); ok && !names[segmentName(b, logSuffix)] {
+				if err := l.fs.Remove(l.path(name)); err != nil {
+					return ioErr("remove orphan index", err)
+				}
+			}
+		}
+	}
+
+	ck, ckErr := readCheckpoint(l.fs, l.dir)
+	haveCk := ckErr == nil
+	if ckErr != nil && !errors.Is(ckErr, fs.ErrNotExist) {
+		if !errors.Is(ckErr, errBadCheckpoint) {
+			return ioErr("read checkpoint", ckErr)
+		}
+		l.log.Warn("checkpoint unreadable, recovering every segment", "err", ckErr)
+	}
+
+	if len(bases) == 0 {
+		base := int64(0)
+		if haveCk {
+			base = max(ck.logStart, ck.leo, 0)
+		}
+		s, err := l.openSegment(base, true)
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return ioErr("sync log directory", err)
+		}
+	} else {
+		for _, b := range bases {
+			s, err := l.openSegment(b, false)
+			if err != nil {
+				return err
+			}
+			l.segs = append(l.segs, s)
+			fi, err := s.f.Stat()
+			if err != nil {
+				return ioErr("stat segment", err)
+			}
+			s.size = fi.Size()
+		}
+	}
+	for i, s := range l.segs[:len(l.segs)-1] {
+		s.end = l.segs[i+1].base
+	}
+	if haveCk && len(l.segs) > 1 {
+		// Segments wholly below the log start are left over from a
+		// deletion interrupted after its checkpoint was written.
+		n := 0
+		for n < len(l.segs)-1 && l.segs[n].end <= ck.logStart {
+			n++
+		}
+		for _, s := range l.segs[:n] {
+			s.decRef()
+			for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
+				if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return ioErr("remove deleted segment", err)
+				}
+			}
+		}
+		l.segs = l.segs[n:]
+	}
+	last := l.segs[len(l.segs)-1]
+	now := l.nowMs()
+
+	// Which segments need a recovery scan?
+	clean := haveCk && ck.clean && ck.activeBase == last.base && ck.activeSize == last.size && ck.leo >= last.base
+	first := len(l.segs) // index of the first segment to scan
+	if clean {
+		last.end = ck.leo
+		if err := l.loadActiveIndexes(last); err != nil {
+			l.log.Warn("active segment indexes unusable after clean shutdown, rebuilding", "segment", last.path, "err", err)
+			first = len(l.segs) - 1
+			last.end = last.base
+		}
+	} else {
+		first = 0
+		if haveCk {
+			for i, s := range l.segs {
+				if s.base <= ck.recoveryPoint {
+					first = i
+				}
+			}
+		}
+		if len(l.segs) > 1 || last.size > 0 {
+			l.log.Info("log was not shut down cleanly, recovering", "segments", len(l.segs)-first, "from_offset", l.segs[first].base)
+		}
+	}
+
+	// Segments below the scan keep their index files; load what Open needs
+	// (the largest timestamp) and rebuild them when missing or damaged.
+	for _, s := range l.segs[:first] {
+		if l.fenced != nil {
+			break
+		}
+		if err := l.loadSealedMeta(s); err != nil {
+			return err
+		}
+	}
+	for i := first; i < len(l.segs) && l.fenced == nil; i++ {
+		s := l.segs[i]
+		isLast := i == len(l.segs)-1
+		if err := l.recoverSegment(s, isLast); err != nil {
+			return err
+		}
+		if !isLast && l.fenced == nil {
+			if err := l.writeIndexes(s, false); err != nil {
+				return err
+			}
+		}
+	}
+	if first < len(l.segs) && l.fenced == nil && l.opts.Fsync != FsyncNever {
+		// What recovery read may still be only in the page cache (the
+		// process died, not the machine): make it durable before it
+		// becomes visible.
+		for _, s := range l.segs[first:] {
+			if err := s.f.Sync(); err != nil {
+				return ioErr("fsync recovered segment", err)
+			}
+		}
+	}
+
+	if last.size > 0 {
+		l.setRollTime(last, now)
+	}
+	for _, s := range l.segs {
+		l.size.Add(s.size)
+	}
+	l.leo = last.end
+	l.hw, l.hwBase, l.hwPos = l.leo, last.base, last.size
+	l.logStart = l.segs[0].base
+	if haveCk {
+		l.logStart = max(l.logStart, ck.logStart)
+	}
+	l.logStart = min(l.logStart, l.leo)
+
+	if l.fenced == nil {
+		if err := l.loadProducers(); err != nil {
+			return err
+		}
+	}
+
+	// The checkpoint now says "not clean" until the next Close, so a
+	// crash from here on is recovered.
+	rp := last.base
+	if l.fenced != nil {
+		rp = l.segs[0].base
+	} else if l.opts.Fsync == FsyncNever && !clean {
+		// Nothing was fsynced: the next recovery starts where this one did.
+		rp = l.segs[min(first, len(l.segs)-1)].base
+	}
+	l.ck = checkpoint{logStart: l.logStart, recoveryPoint: rp}
+	if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
+		return ioErr("write checkpoint", err)
+	}
+	return nil
+}
+
+// setRollTime restores the segment.ms clock of a reopened active segment.
+// The wall-clock time of its first append is not stored; the first batch's
+// timestamp stands in for it when plausible (within the last SegmentMs, as
+// it is for LogAppendTime or for clients with sane clocks), else the clock
+// restarts now. Kafka uses the first batch's timestamp unconditionally,
+// which makes a log of old timestamps roll on every append.
+func (l *Log) setRollTime(s *segment, now int64) {
+	s.rollTime = now
+	if s.size < BatchHeaderSize {
+		return
+	}
+	var b [BatchHeaderSize]byte
+	if _, err := s.f.ReadAt(b[:], 0); err == nil {
+		if ts := decodeHeader(b[:]).MaxTimestamp; ts <= now && ts > now-l.cfg.SegmentMs {
+			s.rollTime = ts
+		}
+	}
+}
+
+// loadActiveIndexes loads the active segment's index files after a clean
+// shutdown.
+func (l *Log) loadActiveIndexes(s *segment) error {
+	idx, err := readWhole(l.fs, s.indexPath())
+	if err != nil {
+		return err
+	}
+	tidx, err := readWhole(l.fs, s.timeIndexPath())
+	if err != nil {
+		return err
+	}
+	if err := checkIndex(idx, s.base, s.end, s.size); err != nil {
+		return err
+	}
+	if err := checkTimeIndex(tidx, s.base, s.end); err != nil {
+		return err
+	}
+	if s.size > 0 && len(tidx) == 0 {
+		return errors.New("empty time index")
+	}
+	s.idx, s.tidx, s.loaded = idx, tidx, true
+	if ts, off, ok := lastTimeEntry(tidx, s.base); ok {
+		s.maxTs, s.maxTsOff = ts, off
+	}
+	// Index entries are added every IndexIntervalBytes; resume counting
+	// from the last one.
+	if n := len(idx); n > 0 {
+		pos, _ := indexLookup(idx, s.base, s.end)
+		s.sinceIndex = s.size - pos
+	} else {
+		s.sinceIndex = s.size
+	}
+	return nil
+}
+
+// loadSealedMeta prepares a sealed segment that recovery does not scan:
+// it needs the largest timestamp (from the time index's last entry). The
+// indexes themselves are loaded on first use. Missing or misshapen index
+// files are rebuilt now.
+func (l *Log) loadSealedMeta(s *segment) error {
+	bad := func(why string, err error) error {
+		if err != nil {
+			why += ": " + err.Error()
+		}
+		l.log.Warn("rebuilding segment indexes", "segment", s.path, "reason", why)
+		return l.rebuildSealed(s)
+	}
+	ifi, err := l.fs.Stat(s.indexPath())
+	if err != nil {
+		return bad("offset index unreadable", err)
+	}
+	if ifi.Size()%indexEntrySize != 0 {
+		return bad("offset index size", nil)
+	}
+	tf, err := l.fs.OpenFile(s.timeIndexPath(), os.O_RDONLY, 0)
+	if err != nil {
+		return bad("time index unreadable", err)
+	}
+	defer tf.Close()
+	tfi, err := tf.Stat()
+	if err != nil {
+		return bad("time index unreadable", err)
+	}
+	n := tfi.Size()
+	if n%timeIndexEntrySize != 0 || (n == 0 && s.size > 0) {
+		return bad("time index size", nil)
+	}
+	if n > 0 {
+		var e [timeIndexEntrySize]byte
+		if _, err := tf.ReadAt(e[:], n-timeIndexEntrySize); err != nil {
+			return bad("time index unreadable", err)
+		}
+		ts, off, _ := lastTimeEntry(e[:], s.base)
+		if off >= s.end {
+			return bad("time index entry past the segment", nil)
+		}
+		s.maxTs, s.maxTsOff = ts, off
+	}
+	return nil
+}
+
+// rebuildSealed rebuilds a sealed segment's indexes by scanning it. A bad
+// batch there is corruption in the middle of the log: the log is fenced.
+func (l *Log) rebuildSealed(s *segment) error {
+	if err := l.recoverSegment(s, false); err != nil || l.fenced != nil {
+		return err
+	}
+	return l.writeIndexes(s, l.opts.Fsync != FsyncNever)
+}
+
+// recoverSegment scans s batch by batch, checking lengths, magic, offsets
+// and CRCs, and rebuilds its in-memory indexes, size, end offset and
+// largest timestamp. A bad batch in the last segment is a torn tail and is
+// truncated; in an older segment it fences the log, unless everything
+// from it to the end of the file is zeros (a tail the OS never flushed,
+// possible only under FsyncNever), which is truncated too.
+func (l *Log) recoverSegment(s *segment, isLast bool) error {
+	wantEnd := s.end
+	s.idx, s.tidx = s.idx[:0], s.tidx[:0]
+	s.end, s.maxTs, s.maxTsOff, s.sinceIndex = s.base, -1, s.base, 0
+	it := newBatchIter(s.f, 0, s.size, true)
+	defer it.release()
+	var badPos int64 = -1
+	var badErr error
+	for {
+		h, pos, _, done, err := it.next()
+		if done {
+			break
+		}
+		if err == nil && h.BaseOffset != s.end {
+			err = wrapErr(errBadBatch, "base offset %d, expected %d", h.BaseOffset, s.end)
+		}
+		if err != nil {
+			if !errors.Is(err, errBadBatch) {
+				return ioErr("recover segment", err)
+			}
+			badPos, badErr = pos, err
+			break
+		}
+		s.indexBatch(&h, pos, int64(l.cfg.IndexIntervalBytes))
+		s.end = h.LastOffset() + 1
+	}
+	s.loaded = true
+	s.indexDirty = true
+	if badPos >= 0 {
+		zeros, err := allZero(s.f, badPos, s.size)
+		if err != nil {
+			return ioErr("recover segment", err)
+		}
+		if !isLast && !zeros {
+			l.fence(corruptErr(s.path, badPos, "%v", badErr))
+			return nil
+		}
+		l.log.Warn("truncating torn segment tail", "segment", s.path, "position", badPos,
+			"bytes", s.size-badPos, "end_offset", s.end, "reason", badErr)
+		if err := s.f.Truncate(badPos); err != nil {
+			return ioErr("truncate torn tail", err)
+		}
+		s.size = badPos
+	}
+	if !isLast && wantEnd > s.end {
+		l.log.Warn("segment ends before the next one starts; those offsets are lost", "segment", s.path,
+			"end_offset", s.end, "next_base", wantEnd)
+	}
+	if !isLast && wantEnd < s.end {
+		l.fence(corruptErr(s.path, s.size, "segment runs to offset %d, past the next segment's base %d", s.end, wantEnd))
+		return nil
+	}
+	if !isLast {
+		s.end = wantEnd
+	}
+	s.sealTimeIndex()
+	return nil
+}
+
+func allZero(f vfs.File, pos, end int64) (bool, error) {
+	buf := make([]byte, min(end-pos, 1<<20))
+	for pos < end {
+		n := min(int64(len(buf)), end-pos)
+		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+			return false, err
+		}
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		pos += n
+	}
+	return true, nil
+}
+
+// writeIndexes writes s's in-memory indexes to its index files.
+func (l *Log) writeIndexes(s *segment, sync bool) error {
+	s.imu.RLock()
+	idx, tidx := s.idx, s.tidx
+	s.imu.RUnlock()
+	if err := writeFile(l.fs, s.indexPath(), idx, sync); err != nil {
+		return ioErr("write offset index", err)
+	}
+	if err := writeFile(l.fs, s.timeIndexPath(), tidx, sync); err != nil {
+		return ioErr("write time index", err)
+	}
+	s.indexDirty = false
+	return nil
+}
+
+// ensureIndex loads a sealed segment's index files on first use,
+// rebuilding them if they fail the sanity checks.
+func (l *Log) ensureIndex(s *segment) error {
+	s.imu.RLock()
+	ok := s.loaded
+	s.imu.RUnlock()
+	if ok {
+		return nil
+	}
+	// Lock order is Log.mu before segment.imu. Only sealed segments are
+	// ever unloaded, and their end and size no longer change.
+	l.mu.RLock()
+	end, size := s.end, s.size
+	l.mu.RUnlock()
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if s.loaded {
+		return nil
+	}
+	if s.rebuild {
+		return l.rebuildIndexLocked(s, end, size)
+	}
+	idx, err := readWhole(l.fs, s.indexPath())
+	if err == nil {
+		err = checkIndex(idx, s.base, end, size)
+	}
+	var tidx []byte
+	if err == nil {
+		tidx, err = readWhole(l.fs, s.timeIndexPath())
+	}
+	if err == nil {
+		err = checkTimeIndex(tidx, s.base, end)
+	}
+	if err == nil {
+		s.idx, s.tidx, s.loaded = idx, tidx, true
+		return nil
+	}
+	l.log.Warn("segment index unusable, rebuilding from the log", "segment", s.path, "err", err)
+	return l.rebuildIndexLocked(s, end, size)
+}
+
+// rebuildIndexLocked rebuilds a sealed segment's indexes from its batches
+// (s.imu held). Bad data fences the log.
+func (l *Log) rebuildIndexLocked(s *segment, end, size int64) error {
+	var idx, tidx []byte
+	var sinceIndex int64
+	maxTs, maxTsOff := int64(-1), s.base
+	next := s.base
+	it := newBatchIter(s.f, 0, size, true)
+	defer it.release()
+	for {
+		h, pos, _, done, err := it.next()
+		if done {
+			break
+		}
+		if err == nil && h.BaseOffset != next {
+			err = wrapErr(errBadBatch, "base offset %d, expected %d", h.BaseOffset, next)
+		}
+		if err != nil {
+			if errors.Is(err, errBadBatch) {
+				err = corruptErr(s.path, pos, "%v", err)
+				l.fence(err)
+				return err
+			}
+			return ioErr("rebuild index", err)
+		}
+		if h.MaxTimestamp > maxTs {
+			maxTs, maxTsOff = h.MaxTimestamp, h.BaseOffset
+		}
+		if pos == 0 || sinceIndex >= int64(l.cfg.IndexIntervalBytes) {
+			idx = appendIndexEntry(idx, uint32(h.BaseOffset-s.base), uint32(pos))
+			sinceIndex = 0
+			if ts, _, ok := lastTimeEntry(tidx, s.base); !ok || maxTs > ts {
+				tidx = appendTimeEntry(tidx, maxTs, uint32(maxTsOff-s.base))
+			}
+		}
+		sinceIndex += h.Size()
+		next = h.LastOffset() + 1
+	}
+	if ts, _, ok := lastTimeEntry(tidx, s.base); next > s.base && (!ok || maxTs > ts) {
+		tidx = appendTimeEntry(tidx, maxTs, uint32(maxTsOff-s.base))
+	}
+	s.idx, s.tidx, s.loaded, s.rebuild = idx, tidx, true, false
+	// Rewriting the files is an optimization for the next Open; a failure
+	// is not fatal, the in-memory index is correct.
+	if err := writeFile(l.fs, s.indexPath(), idx, false); err != nil {
+		l.log.Warn("writing rebuilt offset index", "segment", s.path, "err", err)
+	}
+	if err := writeFile(l.fs, s.timeIndexPath(), tidx, false); err != nil {
+		l.log.Warn("writing rebuilt time index", "segment", s.path, "err", err)
+	}
+	return nil
+}
+
+// invalidateIndex drops a sealed segment's loaded index after a lookup
+// proved it wrong; the next use rebuilds it from the log. The active
+// segment's index is built in memory from what was appended, so a wrong
+// entry there means the log itself changed under us: that fences it.
+func (l *Log) invalidateIndex(s *segment) {
+	l.mu.RLock()
+	active := len(l.segs) > 0 && l.segs[len(l.segs)-1] == s
+	l.mu.RUnlock()
+	if active {
+		l.fence(corruptErr(s.path, 0, "active segment does not match its index"))
+		return
+	}
+	s.imu.Lock()
+	s.loaded, s.rebuild = false, true
+	s.idx, s.tidx = nil, nil
+	s.imu.Unlock()
+}
+
+// loadProducers restores idempotent producer state: the newest snapshot at
+// or below the log end, then the batch headers after it.
+func (l *Log) loadProducers() error {
+	from := l.segs[0].base
+	var keep []int64
+	loaded := false
+	for i := len(l.snapshots) - 1; i >= 0; i-- {
+		off := l.snapshots[i]
+		name := l.path(segmentName(off, snapshotSuffix))
+		if off > l.leo {
+			// Written before a tail we have since truncated.
+			if err := l.fs.Remove(name); err != nil {
+				return ioErr("remove stale producer snapshot", err)
+			}
+			continue
+		}
+		keep = append(keep, off)
+		if loaded {
+			continue
+		}
+		b, err := readWhole(l.fs, name)
+		if err == nil {
+			var pm producerMap
+			var soff int64
+			if soff, pm, err = decodeSnapshot(b); err == nil && soff == off {
+				l.producers, from, loaded = pm, max(off, from), true
+				continue
+			}
+		}
+		l.log.Warn("ignoring unreadable producer snapshot", "snapshot", name, "err", err)
+	}
+	slices.Reverse(keep)
+	l.snapshots = keep
+	return l.replayProducers(from)
+}
+
+// replayProducers applies the headers of the batches at offsets >= from.
+func (l *Log) replayProducers(from int64) error {
+	for _, s := range l.segs {
+		if s.end <= from || s.size == 0 {
+			continue
+		}
+		it := newBatchIter(s.f, 0, s.size, false)
+		for {
+			h, pos, _, done, err := it.next()
+			if done {
+				break
+			}
+			if err != nil {
+				it.release()
+				if errors.Is(err, errBadBatch) {
+					l.fence(corruptErr(s.path, pos, "%v", err))
+					return nil
+				}
+				return ioErr("replay producer state", err)
+			}
+			if h.BaseOffset < from || h.ProducerID < 0 {
+				continue
+			}
+			e := l.producers[h.ProducerID]
+			if e == nil {
+				e = &producerEntry{}
+				l.producers[h.ProducerID] = e
+			}
+			if h.ProducerEpoch >= e.epoch || e.n == 0 {
+				e.update(&h, h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp)
+			}
+		}
+		it.release()
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package offsettool
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +90,33 @@ func TestDialUnreachable(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %v to fail", d)
+	}
+}
+
+// TestDialSilentBroker: a broker that accepts connections but never
+// answers must fail the CLI within seconds, not kgo's service defaults.
+func TestDialSilentBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	start := time.Now()
+	_, err = Dial(context.Background(), []string{ln.Addr().String()})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("took %v to give up on a silent broker", d)
 	}
 }
 

@@ -133,7 +133,22 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 			progress(done, total)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	// Time order; entries of one millisecond by partition, and the same
+	// partition's in log order (a group's records share one log partition).
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case !a.Time.Equal(b.Time):
+			return a.Time.Before(b.Time)
+		case a.Topic != b.Topic:
+			return a.Topic < b.Topic
+		case a.Partition != b.Partition:
+			return a.Partition < b.Partition
+		case a.LogPartition != b.LogPartition:
+			return a.LogPartition < b.LogPartition
+		}
+		return a.LogOffset < b.LogOffset
+	})
 	return out, nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
@@ -67,7 +66,7 @@ Use a time from this list with
 			w := newTable(c.out)
 			row(w, "TIME", "KIND", "TOPIC", "PARTITION", "OFFSET", "DELTA", "DETAIL")
 			for _, r := range rows {
-				ts := r.Time.Local().Format(time.RFC3339Nano)
+				ts := r.Time.Local().Format("2006-01-02T15:04:05.000Z07:00")
 				switch r.Kind {
 				case offsettool.EventCommit:
 					delta := "-"

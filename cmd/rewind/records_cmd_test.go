@@ -29,7 +29,10 @@ func TestProduceConsume(t *testing.T) {
 			if out != want {
 				t.Fatalf("consume:\n%s\nwant:\n%s", out, want)
 			}
-			out = cli(t, c.addr, "consume", "events", "--end", "--output", "json")
+			out, errOut, err = cliRun(t, c.addr, "", "consume", "events", "--end", "--output", "json")
+			if err != nil || errOut != "" {
+				t.Fatalf("consume: %v; stderr (must be quiet when not a terminal): %q", err, errOut)
+			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if len(lines) != 5 {
 				t.Fatalf("consume json: %d lines\n%s", len(lines), out)

@@ -182,7 +182,10 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
 					fmt.Fprintf(c.out, "The group has %d active member(s); --execute is refused until they stop.\n", len(s.Members))
 				}
 			}
-			if !s.Exists {
+			switch {
+			case !s.Exists && plan.Executed:
+				fmt.Fprintf(c.out, "Group %s did not exist: it now does, with these offsets.\n", group)
+			case !s.Exists:
 				fmt.Fprintf(c.out, "Group %s does not exist yet: --execute creates it with these offsets.\n", group)
 			}
 			w := newTable(c.out)

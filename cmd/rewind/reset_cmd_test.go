@@ -110,7 +110,7 @@ func TestGroupReset(t *testing.T) {
 
 			// A group that does not exist yet can be given a start.
 			out = cli(t, c.addr, "group", "reset", "newgroup", "--topic", "orders", "--to-earliest", "--execute")
-			if !strings.Contains(out, "Group newgroup does not exist yet") {
+			if !strings.Contains(out, "Group newgroup did not exist: it now does, with these offsets.") {
 				t.Fatalf("new group:\n%s", out)
 			}
 			wantFields(t, tableRow(t, out, "orders", "0"), "orders", "0", "-", "0", "0", "10", "no", "commit", "yet;", "reads", "10")

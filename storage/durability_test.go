@@ -134,3 +134,68 @@ func TestLeaderEpochStamp(t *testing.T) {
 		t.Fatalf("%v %d %d", err, h0.PartitionLeaderEpoch, h1.PartitionLeaderEpoch)
 	}
 }
+
+// Close while appends, waits, reads and retention run: every call either
+// succeeds or reports ErrClosed, and no file is used after it is closed.
+func TestCloseUnderLoad(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	e.cfg.SegmentBytes = 3000
+	e.cfg.RetentionBytes = 10000
+	l := e.open()
+	fill(t, l, 5)
+	ok := func(err error) bool { return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrOffsetOutOfRange) }
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				res, err := l.Append(batch(2, 50, 1))
+				if !ok(err) {
+					t.Error(err)
+				}
+				if err != nil {
+					return
+				}
+				if err := l.WaitDurable(context.Background(), res.LastOffset+1); !ok(err) {
+					t.Error(err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				r, err := l.Read(l.LogStartOffset(), 5000, true)
+				if !ok(err) {
+					t.Error(err)
+				}
+				if err != nil {
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					continue
+				}
+				if _, err := r.AppendTo(nil); err != nil {
+					t.Error(err)
+				}
+				r.Release()
+				if _, _, err := l.OffsetForTimestamp(0); !ok(err) {
+					t.Error(err)
+				}
+				if err := l.ApplyRetention(); !ok(err) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	l = e.open()
+	if l.Err() != nil || l.LogEndOffset() < 20 {
+		t.Fatalf("after reopen: %v leo %d", l.Err(), l.LogEndOffset())
+	}
+}

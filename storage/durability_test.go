@@ -144,7 +144,9 @@ func TestCloseUnderLoad(t *testing.T) {
 	e.cfg.RetentionBytes = 10000
 	l := e.open()
 	fill(t, l, 5)
-	ok := func(err error) bool { return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrOffsetOutOfRange) }
+	ok := func(err error) bool {
+		return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrOffsetOutOfRange)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
 		wg.Add(2)

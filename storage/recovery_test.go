@@ -335,3 +335,30 @@ func TestEmptyLogReopen(t *testing.T) {
 		t.Fatal("Delete left the directory")
 	}
 }
+
+// Batches larger than the scan buffer take the other read path.
+func TestRecoverLargeBatches(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxMessageBytes = 1 << 20
+	l := e.open()
+	for i := 0; i < 4; i++ {
+		mustAppend(t, l, batch(10, 30_000, int64(i)))
+	}
+	crash(t, l)
+	os.Truncate(segPath(e.dir, 0, logSuffix), fileSize(t, segPath(e.dir, 0, logSuffix))-1000)
+	l = e.open()
+	if l.LogEndOffset() != 30 {
+		t.Fatalf("leo %d", l.LogEndOffset())
+	}
+	r, err := l.Read(25, 10, true)
+	if err != nil || r.Size < 300_000 {
+		t.Fatalf("%v size %d", err, r.Size)
+	}
+	r.Release()
+	if got := readAll(t, l, 0); len(got) != 30 {
+		t.Fatalf("%d records", len(got))
+	}
+	if off, ts, err := l.OffsetForTimestamp(10); err != nil || off != 19 || ts != 10 {
+		t.Fatalf("%d %d %v", off, ts, err)
+	}
+}

@@ -10,6 +10,15 @@
 //	rr, err := l.Read(offset, maxBytes, true)     // Fetch: byte ranges of segment files
 //	defer rr.Release()
 //	ch := l.Changed()                             // long poll: wait for the HW to move
+//	err = l.Err()                                 // non-nil once the log is fenced
+//
+// Read returns whole batches as byte ranges of segment files (it may span
+// segments), never past the high watermark, with the offsets it saw
+// (ReadResult.HighWatermark, LogStartOffset, LogEndOffset) so a fetch
+// response is consistent. OffsetForTimestamp and MaxTimestamp serve
+// ListOffsets; DeleteRecordsBefore and ApplyRetention delete whole
+// segments. SetLeaderEpoch stamps the partition leader epoch into appended
+// batches.
 //
 // Record batches are stored exactly as produced (magic v2 only). Append
 // validates the framing (length, magic, size, CRC-32C, record count, and

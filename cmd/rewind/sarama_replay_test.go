@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,20 +14,20 @@ import (
 // saramaHandler hands every claimed message to msgs and never marks
 // anything, like a Sarama service that forgot session.MarkMessage.
 type saramaHandler struct {
+	once  sync.Once
 	ready chan struct{}
 	msgs  chan *sarama.ConsumerMessage
 }
 
-func (h *saramaHandler) Setup(sarama.ConsumerGroupSession) error {
-	select {
-	case <-h.ready:
-	default:
-		close(h.ready)
-	}
-	return nil
-}
+func (h *saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *saramaHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim signals ready on entry: Sarama calls it once the partition
+// consumer has resolved its start offset (Setup runs before that, so a
+// record produced right after Setup could land before OffsetNewest's
+// log end is read).
 func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	h.once.Do(func() { close(h.ready) })
 	for m := range c.Messages() {
 		select {
 		case h.msgs <- m:
@@ -48,15 +49,15 @@ func runSarama(t *testing.T, addr, group, topic string) (*saramaHandler, func())
 	}
 	h := &saramaHandler{ready: make(chan struct{}), msgs: make(chan *sarama.ConsumerMessage, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		for ctx.Err() == nil {
 			if err := cg.Consume(ctx, []string{topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				t.Logf("sarama consume: %v", err)
+				done <- err
 				return
 			}
 		}
+		done <- nil
 	}()
 	stop := func() {
 		cancel()
@@ -65,6 +66,10 @@ func runSarama(t *testing.T, addr, group, topic string) (*saramaHandler, func())
 	}
 	select {
 	case <-h.ready:
+	case err := <-done:
+		cancel()
+		cg.Close()
+		t.Fatalf("sarama consume: %v", err)
 	case <-time.After(20 * time.Second):
 		stop()
 		t.Fatal("sarama consumer group was never assigned partitions")

@@ -154,7 +154,7 @@ func newGroup(c *Coordinator, name string) *group {
 		c:           c,
 		name:        name,
 		state:       stateEmpty,
-		stateTime:   c.now(),
+		stateTime:   msTime(c.now()),
 		members:     make(map[string]*member),
 		static:      make(map[string]string),
 		pending:     make(map[string]*timer),
@@ -167,7 +167,7 @@ func newGroup(c *Coordinator, name string) *group {
 
 func (g *group) transition(s state) {
 	g.state = s
-	g.stateTime = g.c.now()
+	g.stateTime = msTime(g.c.now())
 }
 
 // orderedMembers returns members in join order.
@@ -712,6 +712,10 @@ func (g *group) locked(fn func()) {
 	}
 	fn()
 }
+
+// msTime truncates t to the millisecond precision of __consumer_offsets
+// records, so that times read back by Replay equal the ones kept in memory.
+func msTime(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()) }
 
 func optString(s string) *string {
 	if s == "" {

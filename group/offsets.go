@@ -94,7 +94,7 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 		g.heartbeat(g.members[memberID])
 	}
 
-	now := c.now()
+	now := msTime(c.now())
 	var (
 		recs    []Record
 		keys    []tp
@@ -184,7 +184,7 @@ func (g *group) setOffset(k tp, o offset) {
 // in the history until it ages out.
 func (g *group) deleteOffset(k tp, at time.Time) {
 	if old, ok := g.offsets[k]; ok {
-		g.history[k] = append(g.history[k], histEntry{o: *old, until: at})
+		g.history[k] = append(g.history[k], histEntry{o: *old, until: msTime(at)})
 		delete(g.offsets, k)
 	}
 }

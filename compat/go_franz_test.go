@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"os/exec"
+	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,19 +23,29 @@ func init() {
 	})
 }
 
-// modVersion is the version of a module linked into this test binary.
+var (
+	modOnce     sync.Once
+	modVersions map[string]string
+)
+
+// modVersion is the version of a module this package builds against, from
+// go list (test binaries carry no dependency list in their build info).
 func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	for _, d := range bi.Deps {
-		if d.Path == path {
-			if d.Replace != nil {
-				return d.Replace.Version
+	modOnce.Do(func() {
+		modVersions = map[string]string{}
+		mods := []string{"github.com/twmb/franz-go", "github.com/twmb/franz-go/pkg/kadm", "github.com/IBM/sarama",
+			"github.com/segmentio/kafka-go", "github.com/confluentinc/confluent-kafka-go/v2"}
+		cmd := exec.Command(goTool(), append([]string{"list", "-m", "-f", "{{.Path}} {{.Version}}"}, mods...)...)
+		cmd.Dir = ".."
+		out, _ := cmd.Output()
+		for _, l := range lines(string(out)) {
+			if p, v, ok := strings.Cut(l, " "); ok {
+				modVersions[p] = v
 			}
-			return d.Version
 		}
+	})
+	if v, ok := modVersions[path]; ok {
+		return v
 	}
 	return "unknown"
 }

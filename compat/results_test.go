@@ -174,6 +174,14 @@ func (r *results) check(t *testing.T, kf knownFailures) {
 			}
 		}
 	}
+	for _, c := range clients {
+		for _, capability := range clientCaps {
+			seen[c.name+"|"+capability] = true
+		}
+	}
+	for _, capability := range burrowCaps {
+		seen["Burrow|"+capability] = true
+	}
 	for key := range kf {
 		if !seen[key] {
 			t.Errorf("compat/known_failures.txt lists %q, which is no cell of the matrix", key)

@@ -32,7 +32,8 @@ def main():
         for m in ("snappy", "lz4", "zstandard"):
             try:
                 mod = __import__(m)
-                mods.append("%s %s" % (m, getattr(mod, "__version__", "?")))
+                v = getattr(mod, "__version__", "")
+                mods.append(("%s %s" % (m, v)).strip())
             except ImportError:
                 mods.append(m + " missing")
         print("kafka-python %s (Python %s; %s)" % (kafka.__version__, platform.python_version(), ", ".join(mods)))

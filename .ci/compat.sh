@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the real-client compatibility suite (compat/) needs and runs
+# it, writing docs/compatibility.md. Idempotent: installs only what is
+# missing. Called by .ci/run; developers can run it directly.
+#
+#   Debian: kcat, kafka-python, confluent-kafka-python (+ the Python codec
+#           modules kafka-python needs), Burrow, ZooKeeper (the server jar
+#           from package zookeeper; zookeeperd would only add a system
+#           service listening on 0.0.0.0:2181, and the suite starts its own
+#           ZooKeeper on a loopback port)
+#   npm:    KafkaJS and its codecs, from compat/node/package-lock.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+debs=(kcat python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard burrow zookeeper)
+command -v java >/dev/null || debs+=(default-jre-headless)
+command -v node >/dev/null || debs+=(nodejs)
+command -v npm >/dev/null || debs+=(npm)
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== compat: apt-get install ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when node_modules was not installed from this lock file.
+stamp=compat/node/node_modules/.rewind-installed-lock
+if ! cmp -s compat/node/package-lock.json "$stamp" 2>/dev/null; then
+  echo "== compat: npm ci (compat/node)"
+  (cd compat/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp compat/node/package-lock.json "$stamp"
+fi
+echo "== compat: installs done in $(( $(date +%s) - start ))s"
+
+# A missing tool is a failure here, and the suite rewrites the table.
+export REWIND_COMPAT_REQUIRED=1 REWIND_COMPAT_WRITE=1
+go test -count=1 -timeout 10m -run '^TestCompat$' -v ./compat/ 2>&1 | grep -v '^=== '
+echo "== compat: done in $(( $(date +%s) - start ))s; table in docs/compatibility.md"

@@ -145,6 +145,8 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 		return kerr.KafkaStorageError.Code
 	}
 	defer rr.Release()
+	// The offsets taken with the read keep the response consistent with its data.
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
 	buf, err := rr.AppendTo(make([]byte, 0, rr.Size))
 	if err != nil {
 		b.log.Error("read failed", "offset", rp.FetchOffset, "err", err)

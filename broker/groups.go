@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
@@ -21,39 +22,49 @@ import (
 
 func init() {
 	regKey(11, 0, 9, func(r *request) (reply, error) {
-		g, ctx := r.c.b.grp, r.c.ctx
+		g, ctx := r.c.b.grp, r.groupCtx()
 		req := r.kreq.(*kmsg.JoinGroupRequest)
 		return reply{later: func() (kmsg.Response, error) { return g.JoinGroup(ctx, req), nil }}, nil
 	})
 	regKey(14, 0, 5, func(r *request) (reply, error) {
-		g, ctx := r.c.b.grp, r.c.ctx
+		g, ctx := r.c.b.grp, r.groupCtx()
 		req := r.kreq.(*kmsg.SyncGroupRequest)
 		return reply{later: func() (kmsg.Response, error) { return g.SyncGroup(ctx, req), nil }}, nil
 	})
 	regKey(12, 0, 4, func(r *request) (reply, error) {
-		return now(r.c.b.grp.Heartbeat(r.c.ctx, r.kreq.(*kmsg.HeartbeatRequest)))
+		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
 	})
 	regKey(13, 0, 5, func(r *request) (reply, error) {
-		return now(r.c.b.grp.LeaveGroup(r.c.ctx, r.kreq.(*kmsg.LeaveGroupRequest)))
+		return now(r.c.b.grp.LeaveGroup(r.groupCtx(), r.kreq.(*kmsg.LeaveGroupRequest)))
 	})
 	regKey(8, 0, 8, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetCommit(r.c.ctx, r.kreq.(*kmsg.OffsetCommitRequest)))
+		return now(r.c.b.grp.OffsetCommit(r.groupCtx(), r.kreq.(*kmsg.OffsetCommitRequest)))
 	})
 	regKey(9, 0, 8, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetFetch(r.c.ctx, r.kreq.(*kmsg.OffsetFetchRequest)))
+		return now(r.c.b.grp.OffsetFetch(r.groupCtx(), r.kreq.(*kmsg.OffsetFetchRequest)))
 	})
 	regKey(15, 0, 5, func(r *request) (reply, error) {
-		return now(r.c.b.grp.DescribeGroups(r.c.ctx, r.kreq.(*kmsg.DescribeGroupsRequest)))
+		return now(r.c.b.grp.DescribeGroups(r.groupCtx(), r.kreq.(*kmsg.DescribeGroupsRequest)))
 	})
 	regKey(16, 0, 4, func(r *request) (reply, error) {
-		return now(r.c.b.grp.ListGroups(r.c.ctx, r.kreq.(*kmsg.ListGroupsRequest)))
+		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))
 	})
 	regKey(42, 0, 2, func(r *request) (reply, error) {
-		return now(r.c.b.grp.DeleteGroups(r.c.ctx, r.kreq.(*kmsg.DeleteGroupsRequest)))
+		return now(r.c.b.grp.DeleteGroups(r.groupCtx(), r.kreq.(*kmsg.DeleteGroupsRequest)))
 	})
 	regKey(47, 0, 0, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetDelete(r.c.ctx, r.kreq.(*kmsg.OffsetDeleteRequest)))
+		return now(r.c.b.grp.OffsetDelete(r.groupCtx(), r.kreq.(*kmsg.OffsetDeleteRequest)))
 	})
+}
+
+// groupCtx carries the connection's lifetime and the client's id and host
+// (shown by DescribeGroups in Kafka's "/1.2.3.4" form) to the coordinator.
+func (r *request) groupCtx() context.Context {
+	host := r.c.nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return group.WithClient(r.c.ctx, r.clientID, "/"+host)
 }
 
 // startGroups makes sure __consumer_offsets exists, builds the coordinator

@@ -22,6 +22,13 @@ type Config struct {
 	// long a superseded commit stays visible through History and CommittedAt
 	// after the commit that replaced it.
 	HistoryRetention time.Duration
+	// HistoryMaxPerPartition caps the superseded commits kept per group
+	// and partition (default 2048). Beyond it the oldest half of the
+	// history is thinned by dropping every other entry, so older times
+	// are answered at a coarser resolution, always with a position the
+	// group had committed at or before the time asked (rewinding there
+	// re-reads rather than skips records).
+	HistoryMaxPerPartition int
 	// NewMemberJoinTimeout bounds how long a member that joined for the
 	// first time may wait in a rebalance before it is dropped (Kafka's
 	// GroupCoordinator.NewMemberJoinTimeoutMs, 5 minutes, not configurable
@@ -49,6 +56,7 @@ func DefaultConfig() Config {
 		OffsetMetadataMaxBytes: 4096,
 		OffsetsTopicPartitions: 50,
 		HistoryRetention:       7 * 24 * time.Hour,
+		HistoryMaxPerPartition: 2048,
 		NewMemberJoinTimeout:   5 * time.Minute,
 		Now:                    time.Now,
 	}
@@ -80,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InitialRebalanceDelay < 0 {
 		c.InitialRebalanceDelay = 0
+	}
+	if c.HistoryMaxPerPartition <= 0 {
+		c.HistoryMaxPerPartition = d.HistoryMaxPerPartition
 	}
 	if c.OffsetMetadataMaxBytes <= 0 {
 		c.OffsetMetadataMaxBytes = d.OffsetMetadataMaxBytes
@@ -134,17 +145,20 @@ type OffsetInfo struct {
 	ExpireTime time.Time
 }
 
-// Commit is one commit of a group's offset for one partition, as kept for
-// History.
+// Commit is one position a group committed for one partition, as kept for
+// History. Consecutive commits of the same position (offset, leader epoch
+// and metadata: an idle consumer committing every few seconds) are one
+// Commit, from CommitTime, the first of them, to LastCommitTime.
 type Commit struct {
-	Topic       string
-	Partition   int32
-	Offset      int64
-	LeaderEpoch int32
-	Metadata    string
-	CommitTime  time.Time
-	// SupersededAt is when a later commit (or a deletion) replaced this one;
-	// zero for the current commit.
+	Topic          string
+	Partition      int32
+	Offset         int64
+	LeaderEpoch    int32
+	Metadata       string
+	CommitTime     time.Time
+	LastCommitTime time.Time
+	// SupersededAt is when a commit of another position (or a deletion)
+	// replaced this one; zero for the current position.
 	SupersededAt time.Time
 }
 

@@ -96,8 +96,9 @@ type offset struct {
 	offset int64
 	epoch  int32
 	meta   string
-	commit time.Time
+	commit time.Time // the latest commit (offset expiry counts from it)
 	expire time.Time // explicit expiry (OffsetCommit v1-v4), zero if none
+	since  time.Time // the first of the consecutive commits of this position
 }
 
 type tp struct {
@@ -105,10 +106,6 @@ type tp struct {
 	partition int32
 }
 
-type histEntry struct {
-	o     offset
-	until time.Time // when it was superseded or deleted
-}
 
 // group is one classic consumer group (Kafka's GroupMetadata). Every field
 // is guarded by mu; methods on group assume mu is held.

@@ -167,44 +167,21 @@ func (g *group) validateOffsetCommit(generation int32, memberID string, instance
 	return 0
 }
 
-// setOffset records a durable commit, moving the commit it replaces into
-// the history.
+// setOffset records a durable commit.
 func (g *group) setOffset(k tp, o offset) {
-	if old, ok := g.offsets[k]; ok {
-		until := o.commit
-		if until.Before(old.commit) {
-			until = old.commit
-		}
-		g.history[k] = append(g.history[k], histEntry{o: *old, until: until})
-	}
-	g.offsets[k] = &o
+	putOffset(g.offsets, g.history, k, o, g.c.cfg.HistoryMaxPerPartition)
 }
 
 // deleteOffset drops a committed offset (expiry, OffsetDelete), keeping it
 // in the history until it ages out.
 func (g *group) deleteOffset(k tp, at time.Time) {
-	if old, ok := g.offsets[k]; ok {
-		g.history[k] = append(g.history[k], histEntry{o: *old, until: msTime(at)})
-		delete(g.offsets, k)
-	}
+	dropOffset(g.offsets, g.history, k, at)
 }
 
 // pruneHistory drops superseded commits replaced more than HistoryRetention
 // before now.
 func (g *group) pruneHistory(now time.Time) {
-	cutoff := now.Add(-g.c.cfg.HistoryRetention)
-	for k, hs := range g.history {
-		i := 0
-		for i < len(hs) && hs[i].until.Before(cutoff) {
-			i++
-		}
-		switch {
-		case i == len(hs):
-			delete(g.history, k)
-		case i > 0:
-			g.history[k] = append([]histEntry(nil), hs[i:]...)
-		}
-	}
+	pruneHistory(g.history, now.Add(-g.c.cfg.HistoryRetention))
 }
 
 // expiryBase returns when offset o expires under the group's current

@@ -144,34 +144,23 @@ func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte
 			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit key: %w", partition, recOffset, err)
 		}
 		rg := c.replay.group(k.Group)
-		at := k.Topic
-		p := tp{at, k.Partition}
+		p := tp{k.Topic, k.Partition}
 		if value == nil {
-			if old, ok := rg.offsets[p]; ok {
-				rg.history[p] = append(rg.history[p], histEntry{o: *old, until: time.UnixMilli(timestamp)})
-				delete(rg.offsets, p)
-			}
+			dropOffset(rg.offsets, rg.history, p, time.UnixMilli(timestamp))
 			return nil
 		}
 		var v kmsg.OffsetCommitValue
 		if err := v.ReadFrom(value); err != nil {
 			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit value: %w", partition, recOffset, err)
 		}
-		o := &offset{offset: v.Offset, epoch: -1, meta: v.Metadata, commit: time.UnixMilli(v.CommitTimestamp)}
+		o := offset{offset: v.Offset, epoch: -1, meta: v.Metadata, commit: time.UnixMilli(v.CommitTimestamp)}
 		if v.Version >= 3 {
 			o.epoch = v.LeaderEpoch
 		}
 		if v.Version == 1 && v.ExpireTimestamp != -1 {
 			o.expire = time.UnixMilli(v.ExpireTimestamp)
 		}
-		if old, ok := rg.offsets[p]; ok {
-			until := o.commit
-			if until.Before(old.commit) {
-				until = old.commit
-			}
-			rg.history[p] = append(rg.history[p], histEntry{o: *old, until: until})
-		}
-		rg.offsets[p] = o
+		putOffset(rg.offsets, rg.history, p, o, c.cfg.HistoryMaxPerPartition)
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {

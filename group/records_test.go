@@ -280,3 +280,58 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("history after delete %+v", hist)
 	}
 }
+
+// Re-committing an unchanged position (an idle consumer's auto-commit)
+// adds no history entry; it moves LastCommitTime.
+func TestHistoryCollapsesRecommits(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 5; i++ {
+		allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 7}})), 0)
+		h.advance(5 * time.Second)
+	}
+	hist := h.c.History("g")
+	if len(hist) != 1 || !hist[0].CommitTime.Equal(t0) || !hist[0].LastCommitTime.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("history %+v", hist)
+	}
+	if oi := h.c.Committed("g")["t"][0]; !oi.CommitTime.Equal(t0.Add(20 * time.Second)) {
+		t.Fatalf("committed %+v: CommitTime is the latest commit", oi)
+	}
+	if got := h.c.CommittedAt("g", t0.Add(time.Second))["t"][0].Offset; got != 7 {
+		t.Fatalf("CommittedAt %d", got)
+	}
+	// Replay collapses the same way.
+	n := h.restart()
+	if got := n.c.History("g"); !reflect.DeepEqual(got, hist) {
+		t.Fatalf("history after replay %+v, want %+v", got, hist)
+	}
+}
+
+// Beyond HistoryMaxPerPartition the older half is thinned; a lookup there
+// returns a position committed at or before the time asked.
+func TestHistoryThinning(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.HistoryMaxPerPartition = 8 })
+	for i := int64(0); i < 100; i++ {
+		allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: i}})), 0)
+		h.advance(time.Second)
+	}
+	hist := h.c.History("g")
+	if len(hist) > 9 {
+		t.Fatalf("%d entries kept, cap 8 (+ current)", len(hist))
+	}
+	for i := int64(0); i < 100; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		oi, ok := h.c.CommittedAt("g", at)["t"][0]
+		if !ok {
+			continue // older than what is kept
+		}
+		if oi.Offset > i {
+			t.Fatalf("CommittedAt(t0+%ds) = %d: later than the true position %d", i, oi.Offset, i)
+		}
+	}
+	if got := h.c.CommittedAt("g", t0.Add(99*time.Second))["t"][0].Offset; got != 99 {
+		t.Fatalf("latest position %d", got)
+	}
+	if got := h.c.CommittedAt("g", t0.Add(97*time.Second))["t"][0].Offset; got != 97 {
+		t.Fatalf("recent history must be exact, got %d", got)
+	}
+}

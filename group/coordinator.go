@@ -283,4 +283,3 @@ func (c *Coordinator) Committed(group string) map[string]map[int32]OffsetInfo {
 	}
 	return out
 }
-

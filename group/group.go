@@ -106,7 +106,6 @@ type tp struct {
 	partition int32
 }
 
-
 // group is one classic consumer group (Kafka's GroupMetadata). Every field
 // is guarded by mu; methods on group assume mu is held.
 type group struct {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,7 +87,16 @@ func handleProduce(r *request) (reply, error) {
 	}
 
 	if req.Acks == 0 {
-		// No response; the data still becomes durable through the group commit.
+		// No response; the data still becomes durable through the group
+		// commit. An error cannot be answered, so, as Apache Kafka does, the
+		// connection is closed to make the client refresh its metadata.
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					return reply{}, fmt.Errorf("acks=0 produce to %s/%d failed: %v", st.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return reply{none: true}, nil
 	}
 	if len(waits) == 0 || b.cfg.Fsync != storage.FsyncAlways {

@@ -140,3 +140,21 @@ func TestApiVersionsFallbackAndPipelining(t *testing.T) {
 		}
 	}
 }
+
+// TestAcksZeroErrorClosesConnection: a produce with acks=0 cannot be
+// answered, so on an error Apache Kafka closes the connection; the client
+// sees the close and refreshes its metadata.
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	b := rewindtest.Start(t)
+	c := dial(t, b.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "no-such-topic"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = []byte{1, 2, 3}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.Write(frame(req, 1))
+	expectClosed(t, c, "acks=0 produce to an unknown topic")
+}

@@ -477,6 +477,9 @@ func errName(code int16) string {
 	if code == 0 {
 		return "NONE"
 	}
+	if ke, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return ke.Message
+	}
 	return kerr.ErrorForCode(code).Error()
 }
 

@@ -31,31 +31,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 }
 
 func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) syncResult {
-	if c.isClosed() {
-		return errSync(kerr.CoordinatorNotAvailable.Code)
-	}
-	if req.Group == "" {
-		return errSync(kerr.InvalidGroupID.Code)
-	}
-	var instanceID, protocolType, protocolName *string
-	if req.Version >= 3 {
-		instanceID = req.InstanceID
-	}
-	if req.Version >= 5 {
-		// v5+ must name the protocol type and protocol (Kafka's
-		// areMandatoryProtocolTypeAndNamePresent).
-		if req.ProtocolType == nil || req.Protocol == nil {
-			return errSync(kerr.InconsistentGroupProtocol.Code)
-		}
-		protocolType, protocolName = req.ProtocolType, req.Protocol
-	}
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
-		return errSync(kerr.UnknownMemberID.Code)
-	}
-	ch := g.sync(req, instanceID, protocolType, protocolName)
-	g.mu.Unlock()
-
+	ch := c.beginSync(req)
 	select {
 	case r := <-ch:
 		return r
@@ -71,6 +47,40 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		// back its session expires.
 		return errSync(kerr.CoordinatorNotAvailable.Code)
 	}
+}
+
+// beginSync runs a SyncGroup through the state machine; the answer is on
+// the returned channel, now or once the leader's assignment is stored.
+func (c *Coordinator) beginSync(req *kmsg.SyncGroupRequest) chan syncResult {
+	now := func(r syncResult) chan syncResult {
+		ch := make(chan syncResult, 1)
+		ch <- r
+		return ch
+	}
+	if c.isClosed() {
+		return now(errSync(kerr.CoordinatorNotAvailable.Code))
+	}
+	if req.Group == "" {
+		return now(errSync(kerr.InvalidGroupID.Code))
+	}
+	var instanceID, protocolType, protocolName *string
+	if req.Version >= 3 {
+		instanceID = req.InstanceID
+	}
+	if req.Version >= 5 {
+		// v5+ must name the protocol type and protocol (Kafka's
+		// areMandatoryProtocolTypeAndNamePresent).
+		if req.ProtocolType == nil || req.Protocol == nil {
+			return now(errSync(kerr.InconsistentGroupProtocol.Code))
+		}
+		protocolType, protocolName = req.ProtocolType, req.Protocol
+	}
+	g := c.lockGroup(req.Group, false)
+	if g == nil {
+		return now(errSync(kerr.UnknownMemberID.Code))
+	}
+	defer g.mu.Unlock()
+	return g.sync(req, instanceID, protocolType, protocolName)
 }
 
 // sync is Kafka's doSyncGroup; g.mu is held. The answer arrives on the

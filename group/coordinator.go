@@ -207,7 +207,12 @@ func storeErrCode(err error, commit bool) int16 {
 		ke = kerr.KafkaStorageError
 	}
 	switch ke {
-	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend, kerr.RequestTimedOut:
+	case kerr.RequestTimedOut:
+		if commit {
+			return kerr.CoordinatorNotAvailable.Code
+		}
+		return kerr.RebalanceInProgress.Code
+	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend:
 		return kerr.CoordinatorNotAvailable.Code
 	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
 		return kerr.NotCoordinator.Code

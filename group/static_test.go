@@ -208,3 +208,55 @@ func TestStaticRejoinDuringRebalance(t *testing.T) {
 	}
 	pending(t, c)
 }
+
+// Kafka's maybeElectNewJoinedLeader: a static leader that misses the
+// rebalance stays a member, but a member that rejoined leads.
+func TestStaticLeaderMissesRebalance(t *testing.T) {
+	h := newHarness(t)
+	opt := withTimeouts(30*time.Second, 5*time.Second)
+	ids, gen := h.staticGroup("g", opt)
+	b := h.joinAsync(joinReq(9, "g", ids[1], withInstance("i1"), opt, withProtocols(proto("range", consumerMeta("t", "u")))))
+	h.waitAwaiting("g", 1)
+	h.advance(5 * time.Second)
+	rb := recv(t, b)
+	if rb.ErrorCode != 0 || rb.LeaderID != ids[1] || len(rb.Members) != 2 || rb.Generation != gen+1 {
+		t.Fatalf("join %+v", rb)
+	}
+}
+
+// If no member rejoins (only static members that stay silent), the join
+// phase is extended by another rebalance timeout until sessions expire,
+// and the group then becomes Empty.
+func TestNoMemberRejoins(t *testing.T) {
+	h := newHarness(t)
+	opt := withTimeouts(12*time.Second, 5*time.Second)
+	h.staticGroup("g", opt)
+	r := h.c.LeaveGroup(context.Background(), leaveReq(5, "g", leaving("", "i9")))
+	wantCode(t, "unknown instance", r.Members[0].ErrorCode, kerr.UnknownMemberID.Code)
+	// Something starts a rebalance (as a dynamic member leaving would);
+	// the static members stay silent.
+	h.inspect("g", func(g *group) { g.prepareRebalance("test") })
+	h.advance(5 * time.Second) // rebalance timeout: nobody rejoined
+	if s := h.state("g"); s != "PreparingRebalance" {
+		t.Fatalf("state %s, want still PreparingRebalance", s)
+	}
+	h.advance(7 * time.Second) // sessions (12s since the sync) expire
+	if s := h.state("g"); s != "Empty" {
+		t.Fatalf("state %s, want Empty once the silent static members expired", s)
+	}
+}
+
+// If persisting a static member's new id fails, the replacement is undone:
+// the old member id keeps working and the joiner gets the error.
+func TestStaticRejoinStoreFailure(t *testing.T) {
+	h := newHarness(t)
+	ids, gen := h.staticGroup("g")
+	h.store.setFail(errDisk)
+	r := h.join(joinReq(9, "g", "", withInstance("i1")))
+	wantCode(t, "join", r.ErrorCode, kerr.NotCoordinator.Code) // Kafka: KAFKA_STORAGE_ERROR -> NOT_COORDINATOR
+	h.store.setFail(nil)
+	wantCode(t, "old id still valid", h.heartbeat(4, "g", ids[1], gen, "i1"), 0)
+	if h.state("g") != "Stable" {
+		t.Fatal(h.state("g"))
+	}
+}

@@ -19,7 +19,8 @@
 //	c.Close()
 //
 // Every handler takes a decoded request with Version set and returns the
-// response for that version. JoinGroup and SyncGroup block (a member waits
+// response for that version (the versions handled are listed at the top of
+// join.go, membership.go, offsets.go and admin.go). JoinGroup and SyncGroup block (a member waits
 // for the others) and return early when ctx is done, which the broker
 // arranges when the client's connection closes. The group for a request is
 // found by name; PartitionFor says which __consumer_offsets partition holds
@@ -29,15 +30,25 @@
 //
 // Groups move through Kafka's states:
 //
-//	          join                 all joined / rebalance timeout
-//	Empty ─────────────▶ PreparingRebalance ─────────────────▶ CompletingRebalance
-//	  ▲                        ▲    │ nobody left                  │ leader's SyncGroup
-//	  │ last member leaves     │    ▼                              ▼ stored
-//	  └─── (via a rebalance) ──┴── Empty            Stable ◀───────┘
-//	                                         join / leave / session expiry ─▶ PreparingRebalance
+//	                a member joins
+//	+-------+  ---------------------->  +--------------------+
+//	| Empty |                           | PreparingRebalance | <------------+
+//	+-------+  <----------------------  +--------------------+              |
+//	    |       join phase ends with         | join phase ends:             |
+//	    |       no members left              | every member rejoined, or    |
+//	    |                                    | the rebalance timeout passed | a member joins,
+//	    |                                    v                              | leaves, changes
+//	    |                           +---------------------+                 | its metadata or
+//	    |                           | CompletingRebalance | ----------------+ times out; the
+//	    |                           +---------------------+                 | leader rejoins
+//	    |                                    | leader's SyncGroup stored    |
+//	    |                                    v                              |
+//	    |                               +--------+                          |
+//	    |                               | Stable | -------------------------+
+//	    v                               +--------+
+//	  Dead: deleted (DeleteGroups), or offsets expired; removed at once
 //
-// and Dead when an Empty group is deleted or loses its last offset to
-// expiry (it is then removed). The rules, error codes and timers follow
+// The rules, error codes and timers follow
 // Kafka's GroupCoordinator (the pre-KIP-848 "classic" coordinator) closely;
 // comments name the Kafka function a piece mirrors. In short:
 //
@@ -103,12 +114,33 @@
 //
 // # History
 //
-// Every commit keeps its timestamp. A commit replaced by a later one (or
-// deleted) stays in memory for Config.HistoryRetention after it was
+// Every commit keeps its timestamp. A position replaced by a later commit
+// (or deleted) stays in memory for Config.HistoryRetention after it was
 // replaced, so History lists where the group's positions moved and
-// CommittedAt answers "where did this group stand at time T". History
-// survives restarts as far as __consumer_offsets still holds the superseded
-// records: the broker should keep them (compaction lag) at least as long.
+// CommittedAt answers "where did this group stand at time T". Re-commits
+// of an unchanged position (idle consumers auto-commit every few seconds)
+// extend one entry instead of adding one, and Config.HistoryMaxPerPartition
+// bounds the memory by thinning the oldest entries, conservatively: a
+// thinned answer is a position the group held at or before the time asked.
+// History survives restarts as far as __consumer_offsets still holds the
+// superseded records: the broker should keep them (compaction lag) at least
+// as long.
+//
+// # Where Rewind differs from Kafka, on purpose
+//
+//   - A JoinGroup v0-v3 with no member id whose client disconnects while
+//     it waits is dropped at once: it can never learn its generated id.
+//     Kafka cannot see the disconnect and keeps it for up to 5 minutes.
+//   - A second JoinGroup or SyncGroup for a member that already waits
+//     answers the first with REBALANCE_IN_PROGRESS (Kafka drops the first
+//     callback), so the first connection is not stuck.
+//   - DeleteGroups answers an error and keeps the group if its tombstones
+//     cannot be written (Kafka answers success), so a deleted group cannot
+//     come back at the next start.
+//   - An Empty group with a KIP-394 pending member is not removed by the
+//     expiry pass until that member joins or expires.
+//   - Protocol-vote ties go to the longest-standing member's preference
+//     (Kafka leaves them to hash order).
 //
 // # Concurrency and time
 //

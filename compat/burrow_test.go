@@ -47,7 +47,8 @@ const (
 var burrowCaps = []string{capBurrowTopic, capBurrowGroup, capBurrowClean, capBurrowLag, capBurrowStatus}
 
 const burrowScenario = `Burrow runs with ZooKeeper (started by the suite on loopback), its cluster and consumer modules
-pointed at Rewind (client profile kafka-version ` + "`" + burrowKafkaVersion + "`" + `, the newest Burrow 1.2 knows). franz-go first
+pointed at Rewind (client profile kafka-version ` + "`" + burrowKafkaVersion + "`" + `, the newest Burrow 1.2 knows; it must be at least
+0.11.0, since Rewind serves Fetch from v4). franz-go first
 produces 20 records to ` + "`" + burrowTopic + "`" + `, commits offset 10 in group ` + "`" + burrowGroup + "`" + ` and stops, and commits offset 20 in
 group ` + "`" + burrowLive + "`" + `. Burrow's HTTP API (v3) must then show: the topic's end offset 20 (topic offsets); both groups
 with their committed offsets and commit times, read from __consumer_offsets (group in __consumer_offsets); no errors in

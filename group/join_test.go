@@ -556,3 +556,37 @@ func TestClose(t *testing.T) {
 	wantCode(t, "heartbeat after close", h.heartbeat(4, "g", "m", 1), kerr.CoordinatorNotAvailable.Code)
 	allCodes(t, h.commit(commitReq(8, "g", "", -1, map[string]map[int32]int64{"t": {0: 1}})), kerr.CoordinatorNotAvailable.Code)
 }
+
+// SyncGroup honours ctx too: a follower whose client went away stops
+// waiting; as in Kafka it still counts as synced.
+func TestSyncContextCancelled(t *testing.T) {
+	h := newHarness(t)
+	ids, gen := h.stableGroup("g", 2)
+	a := h.joinAsync(joinReq(9, "g", ids[0]))
+	h.waitAwaiting("g", 1)
+	b := h.joinAsync(joinReq(9, "g", ids[1]))
+	recv(t, a)
+	recv(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan *kmsg.SyncGroupResponse, 1)
+	go func() { ch <- h.c.SyncGroup(ctx, syncReq(5, "g", ids[1], gen+1, nil)) }()
+	h.waitSyncing("g", ids[1])
+	cancel()
+	if r := recv(t, ch); r.ErrorCode == 0 {
+		t.Fatalf("cancelled sync answered %+v", r)
+	}
+	wantCode(t, "leader sync", h.sync(syncReq(5, "g", ids[0], gen+1, map[string][]byte{ids[0]: []byte("a"), ids[1]: []byte("b")})).ErrorCode, 0)
+	if h.state("g") != "Stable" {
+		t.Fatal(h.state("g"))
+	}
+	// Groups summarizes.
+	gs := h.c.Groups()
+	if len(gs) != 1 || gs[0] != (Summary{Name: "g", State: "Stable", ProtocolType: "consumer", Protocol: "range", Generation: gen + 1, Members: 2}) {
+		t.Fatalf("groups %+v", gs)
+	}
+	// An active consumer group's subscribed offsets do not expire.
+	allCodes(t, h.commit(commitReq(8, "g", ids[0], gen+1, offs{"t": {0: 1}})), 0)
+	if oi := h.c.Committed("g")["t"][0]; !oi.ExpireTime.IsZero() {
+		t.Fatalf("expire time %v for an active subscription", oi.ExpireTime)
+	}
+}

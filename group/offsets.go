@@ -515,3 +515,41 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	}
 	return 0, codes
 }
+
+// TopicDeleted drops every group's committed offsets for topic, writing
+// tombstones, as Kafka's handleDeletedPartitions does when a topic is
+// deleted; Empty groups left without offsets are removed. The broker calls
+// it after deleting a topic, so a topic re-created under the same name does
+// not start from stale offsets.
+func (c *Coordinator) TopicDeleted(topic string) {
+	now := c.now()
+	for _, g := range c.snapshot() {
+		g.locked(func() {
+			var recs []Record
+			var del []tp
+			for k := range g.offsets {
+				if k.topic == topic {
+					del = append(del, k)
+				}
+			}
+			if len(del) == 0 {
+				return
+			}
+			sortTPs(del)
+			for _, k := range del {
+				recs = append(recs, offsetTombstone(g.name, k, now))
+				g.deleteOffset(k, now)
+			}
+			dead := g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0
+			if dead && g.generation > 0 {
+				recs = append(recs, groupTombstone(g.name, now))
+			}
+			if err := c.append(g, recs); err != nil {
+				c.log.Warn("failed to write tombstones for a deleted topic", "group", g.name, "topic", topic, "err", err)
+			}
+			if dead {
+				c.removeGroup(g)
+			}
+		})
+	}
+}

@@ -504,3 +504,26 @@ func TestListGroups(t *testing.T) {
 		t.Fatal("v3 has no state filter")
 	}
 }
+
+// Kafka's handleDeletedPartitions: deleting a topic drops every group's
+// offsets for it (with tombstones); Empty groups left without offsets go.
+func TestTopicDeleted(t *testing.T) {
+	h := newHarness(t)
+	allCodes(t, h.commit(commitReq(8, "a", "", -1, offs{"gone": {0: 1, 1: 2}})), 0)
+	allCodes(t, h.commit(commitReq(8, "b", "", -1, offs{"gone": {0: 1}, "kept": {0: 3}})), 0)
+	before := h.store.count()
+	h.c.TopicDeleted("gone")
+	if h.state("a") != "Dead" {
+		t.Fatal("group a, left without offsets, not removed")
+	}
+	if c := h.c.Committed("b"); len(c) != 1 || c["kept"][0].Offset != 3 {
+		t.Fatalf("b committed %+v", c)
+	}
+	if n := h.store.count() - before; n != 3 {
+		t.Fatalf("%d tombstones, want 3", n)
+	}
+	n := h.restart()
+	if n.state("a") != "Dead" || len(n.c.Committed("b")) != 1 {
+		t.Fatal("deleted topic offsets came back after replay")
+	}
+}

@@ -188,3 +188,35 @@ func TestListOffsetsAndDeleteRecords(t *testing.T) {
 		t.Fatalf("log start in fetch = %d", lso)
 	}
 }
+
+// TestDeleteTopicDropsCommittedOffsets: as in Kafka, deleting a topic
+// removes the groups' committed offsets for it, so a new topic of the same
+// name starts without stale positions.
+func TestDeleteTopicDropsCommittedOffsets(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	createTopic(t, cl, "doomed", 1)
+	createTopic(t, cl, "kept", 1)
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: "doomed", Partition: 0, At: 3})
+	o.Add(kadm.Offset{Topic: "kept", Partition: 0, At: 4})
+	if r, err := adm.CommitOffsets(ctx, "g-doomed", o); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	if _, err := adm.DeleteTopics(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, cl, "doomed", 1)
+	offs, err := adm.FetchOffsets(ctx, "g-doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := offs.Lookup("doomed", 0); ok {
+		t.Fatalf("offset of the deleted topic survived: %+v", got)
+	}
+	if got, ok := offs.Lookup("kept", 0); !ok || got.At != 4 {
+		t.Fatalf("offset of the other topic: %+v", got)
+	}
+}

@@ -410,6 +410,11 @@ func (b *Broker) deleteTopic(name string) error {
 			}
 		}
 	}
+	// As Kafka does, committed offsets of a deleted topic go with it, so a
+	// new topic of the same name does not inherit stale positions.
+	if b.grp != nil {
+		b.grp.TopicDeleted(name)
+	}
 	b.log.Info("topic deleted", "topic", name)
 	return errors.Join(errs...)
 }

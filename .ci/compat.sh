@@ -27,15 +27,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >/dev/null
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log"
+    echo "compat: apt-get failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 # npm ci only when node_modules was not installed from this lock file.
 stamp=compat/node/node_modules/.rewind-installed-lock
 if ! cmp -s compat/node/package-lock.json "$stamp" 2>/dev/null; then
   echo "== compat: npm ci (compat/node)"
-  (cd compat/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  log=$(mktemp)
+  if ! (cd compat/node && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+    cat "$log"
+    echo "compat: npm ci failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
   cp compat/node/package-lock.json "$stamp"
 fi
 echo "== compat: installs done in $(( $(date +%s) - start ))s"

@@ -24,7 +24,17 @@ import (
 //   - v9: flexible. v10-11 change only NOT_LEADER answers, which a single
 //     node never gives.
 
-func init() { regKey(0, 3, 11, handleProduce) }
+//
+// ApiVersions advertises Produce from v0 although v0-2 are refused (the
+// connection is closed): Apache Kafka 4.0 does the same (KAFKA-18659)
+// because librdkafka before 2.10 decides that gzip, snappy and lz4 are
+// unsupported when the broker does not list Produce v0, and then sends
+// those batches uncompressed.
+
+func init() {
+	regKey(0, 3, 11, handleProduce)
+	advertiseFrom(0, 0)
+}
 
 func handleProduce(r *request) (reply, error) {
 	b := r.c.b

@@ -115,6 +115,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if sp.ErrorCode != 0 {
 				hasErr = true
 			}
+			if sp.RecordBatches == nil {
+				// Kafka sends empty, not null, records; older decoders
+				// (Sarama before 1.26, which Burrow uses) reject null.
+				sp.RecordBatches = []byte{}
+			}
 			total += len(sp.RecordBatches)
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -20,7 +20,7 @@ func apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for k, a := range apis {
 		ak := kmsg.NewApiVersionsResponseApiKey()
-		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, a.min, a.max
+		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, a.advertisedMin, a.max
 		keys = append(keys, ak)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].ApiKey < keys[j].ApiKey })

@@ -7,7 +7,10 @@ type handler func(r *request) (reply, error)
 
 type apiDef struct {
 	min, max int16
-	fn       handler
+	// advertisedMin is the minimum version ApiVersions reports, when it must
+	// differ from min (see Produce).
+	advertisedMin int16
+	fn            handler
 }
 
 // apis is every API the broker implements, registered by each API's file
@@ -19,5 +22,13 @@ func regKey(key, min, max int16, fn handler) {
 	if _, dup := apis[key]; dup {
 		panic("broker: API key registered twice: " + kmsg.NameForKey(key))
 	}
-	apis[key] = apiDef{min: min, max: max, fn: fn}
+	apis[key] = apiDef{min: min, max: max, advertisedMin: min, fn: fn}
+}
+
+// advertiseFrom makes ApiVersions report versions from min for key while
+// requests below the key's real minimum are still refused.
+func advertiseFrom(key, min int16) {
+	a := apis[key]
+	a.advertisedMin = min
+	apis[key] = a
 }

@@ -158,3 +158,52 @@ func TestAcksZeroErrorClosesConnection(t *testing.T) {
 	c.Write(frame(req, 1))
 	expectClosed(t, c, "acks=0 produce to an unknown topic")
 }
+
+// TestApiVersionsListsProduceFromV0: like Kafka 4.0 (KAFKA-18659), Produce
+// is advertised from v0 so librdkafka < 2.10 keeps compressing, while a
+// v0-2 request is still refused (see TestBadFramesCloseOnlyTheirConnection).
+func TestApiVersionsListsProduceFromV0(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(testCtx(t, 5*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == 0 && (k.MinVersion != 0 || k.MaxVersion < 9) {
+			t.Fatalf("Produce advertised %d-%d", k.MinVersion, k.MaxVersion)
+		}
+		if k.ApiKey == 1 && k.MinVersion != 4 {
+			t.Fatalf("Fetch advertised from v%d", k.MinVersion)
+		}
+	}
+}
+
+// TestFetchEmptyPartitionHasEmptyNotNullRecords: Kafka answers a caught-up
+// partition with empty records; old Sarama (Burrow's) rejects null.
+func TestFetchEmptyPartitionHasEmptyNotNullRecords(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "empty", 1)
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxWaitMillis, req.MaxBytes = 4, 10, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "empty"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	var f kmsg.RequestFormatter
+	c := dial(t, b.Addr())
+	c.Write(f.AppendRequest(nil, req, 1))
+	_, body := readResponse(t, c)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 4
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || p.RecordBatches == nil || len(p.RecordBatches) != 0 {
+		t.Fatalf("partition = %+v (records nil: %v)", p, p.RecordBatches == nil)
+	}
+}

@@ -42,7 +42,8 @@ func startEnv(t *testing.T) *env {
 	}
 	dir := t.TempDir()
 	e := &env{root: root, dir: dir, brokerLog: filepath.Join(dir, "broker.log")}
-	e.commit = strings.TrimSpace(runQuiet(root, "git", "rev-parse", "--short", "HEAD"))
+	// -dirty marks a broker built from uncommitted changes.
+	e.commit = strings.TrimSpace(runQuiet(root, "git", "describe", "--always", "--dirty"))
 
 	bin := filepath.Join(dir, "rewind")
 	build := exec.Command(goTool(), "build", "-o", bin, "./cmd/rewind")

@@ -1,0 +1,40 @@
+// Package lageval judges consumer groups the way Burrow does: not by a lag
+// threshold, but by how each partition's committed offset and lag moved over
+// a sliding window of the group's last commits.
+//
+// # The window
+//
+// For every group and partition the window holds the last Config.Intervals
+// commits (Burrow's storage "intervals", 10 by default), oldest first. Each
+// Commit is the committed offset, the time of the commit and the lag at that
+// moment (the partition's log end minus the offset, never negative, or
+// unknown). A commit arriving less than Config.MinDistance after the previous
+// one replaces it and keeps the earlier time (Burrow's "min-distance", 1 s), so
+// a consumer committing many times a second does not flush its window. Append
+// applies these rules; Recorder keeps the windows of every group for a broker.
+//
+// # The rules
+//
+// EvaluatePartition applies Burrow's evaluator (core/internal/evaluator) to one
+// window, given the partition's current lag and its recent log-end offsets:
+//
+//   - no current lag: OK, whatever the window says;
+//   - STOP: the time since the last commit is longer than the window spans
+//     (first to last commit), unless a recent log-end offset shows the
+//     consumer was caught up (the consumer stopped committing);
+//   - if the lag was zero at any commit of the window: OK;
+//   - REWIND: the committed offset went backwards inside the window;
+//   - STALL: every commit of the window has the same offset (the consumer
+//     commits but does not move);
+//   - WARN: the lag never decreased from one commit to the next (the
+//     consumer moves but falls behind);
+//   - otherwise OK.
+//
+// A group's status is the worst of its partitions', with STOP, STALL and
+// REWIND reported as ERR at group level, as Burrow reports them. Statuses
+// carry Burrow's names (OK, WARN, ERR, STOP, STALL, REWIND, NOTFOUND) and,
+// for Prometheus, burrow_exporter's numeric codes (Status.Code).
+//
+// Everything here is a pure function of its arguments (the time of the
+// evaluation included), except Recorder, a concurrency-safe map of windows.
+package lageval

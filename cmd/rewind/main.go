@@ -31,7 +31,7 @@ func newRootCmd() *cobra.Command {
 			return flagsFromEnv(cmd)
 		},
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd())
 	addClientFlags(root)
 	root.AddCommand(clientCommands()...)
 	return root

@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Config is what one bench run measures and how hard.
+type Config struct {
+	// Brokers, when set, is an already running Rewind (or any Kafka)
+	// measured in place of an in-process Rewind. Scenarios that need to
+	// start and stop the broker (start-to-ready, RSS, the fsync variants)
+	// are skipped then.
+	Brokers []string
+	// DataDir holds the in-process brokers' data, the machine's write
+	// test and kfake's start-to-ready data; a temporary directory under
+	// it is removed at the end. Empty means the system temp dir.
+	DataDir string
+	// Exe is the rewind binary, run as a child process to measure the
+	// broker's RSS on its own (os.Executable() from the CLI). Empty skips
+	// the RSS figures.
+	Exe string
+
+	Scenarios []string // of AllScenarios; empty means all
+
+	Rounds     int           // A B rounds per figure; the table shows medians
+	Duration   time.Duration // of each produce / tailing / commit measurement
+	Warmup     time.Duration // at the start of each timed measurement, not counted
+	Producers  int           // producer clients
+	Consumers  int           // consumer clients
+	RecordSize int           // bytes per record value (the produce rows also use 100 B)
+	Acks       string        // all, leader, none
+	// Compression is the codec of produced batches: none (the default),
+	// snappy, lz4, zstd, gzip. Values are random bytes, so compression
+	// only costs CPU.
+	Compression string
+	// Volume, when > 0, makes each produce measurement send this many
+	// bytes instead of running for Duration.
+	Volume int64
+
+	ConsumeBytes   int64   // stored before the cold consume
+	LatencyRate    float64 // bytes/s of the end-to-end latency measurement
+	GroupSizes     []int   // consumer group sizes for time-to-stable
+	StartPartition int     // partitions on disk for start-to-ready
+	RSSBytes       int64   // stored data while measuring RSS
+	LimitBytes     int64   // written by the fdatasync bandwidth test
+
+	Log io.Writer // progress lines; nil = quiet
+}
+
+// AllScenarios lists the scenario names Config.Scenarios may hold.
+var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "startup", "rss"}
+
+// DefaultConfig is the full run.
+func DefaultConfig() Config {
+	return Config{
+		Rounds:         3,
+		Duration:       5 * time.Second,
+		Warmup:         time.Second,
+		Producers:      2,
+		Consumers:      2,
+		RecordSize:     1024,
+		Acks:           "all",
+		Compression:    "none",
+		ConsumeBytes:   1 << 30,
+		LatencyRate:    50e6,
+		GroupSizes:     []int{1, 10, 100},
+		StartPartition: 1000,
+		RSSBytes:       10 << 30,
+		LimitBytes:     1 << 30,
+	}
+}
+
+// SmokeConfig is a short run of every scenario, for CI: it checks that the
+// bench works end to end, not how fast anything is.
+func SmokeConfig() Config {
+	c := DefaultConfig()
+	c.Rounds = 1
+	c.Duration = 1500 * time.Millisecond
+	c.Warmup = 300 * time.Millisecond
+	c.ConsumeBytes = 32 << 20
+	c.LatencyRate = 5e6
+	c.GroupSizes = []int{1, 10}
+	c.StartPartition = 100
+	c.RSSBytes = 64 << 20
+	c.LimitBytes = 64 << 20
+	return c
+}
+
+func (c *Config) validate() error {
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = AllScenarios
+	}
+	for _, s := range c.Scenarios {
+		if !c.has(s) || !contains(AllScenarios, s) {
+			return fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(AllScenarios, ", "))
+		}
+	}
+	switch {
+	case c.Rounds < 1:
+		return fmt.Errorf("rounds must be at least 1")
+	case c.Duration <= c.Warmup:
+		return fmt.Errorf("duration %v must be longer than the warmup %v", c.Duration, c.Warmup)
+	case c.Producers < 1 || c.Consumers < 1:
+		return fmt.Errorf("need at least one producer and one consumer")
+	case c.RecordSize < 16:
+		return fmt.Errorf("record size must be at least 16 bytes (the latency test stamps 8)")
+	}
+	if _, err := acksOpt(c.Acks); err != nil {
+		return err
+	}
+	if _, err := compressionOpt(c.Compression); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) has(scenario string) bool { return contains(c.Scenarios, scenario) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

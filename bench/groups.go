@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// assignments tracks what every member of a group holds, from the
+// members' own callbacks, and signals when the group has settled: every
+// partition held by exactly one member and every member holding one (the
+// topic has at least as many partitions as members). With kgo's default
+// cooperative-sticky balancer a rebalance that moves partitions takes two
+// rounds; the first leaves partitions unowned, so it never looks settled.
+type assignments struct {
+	mu      sync.Mutex
+	held    []map[int32]bool
+	parts   int
+	settled chan struct{}
+	once    sync.Once
+}
+
+func newAssignments(members, parts int) *assignments {
+	a := &assignments{held: make([]map[int32]bool, members), parts: parts, settled: make(chan struct{})}
+	for i := range a.held {
+		a.held[i] = map[int32]bool{}
+	}
+	return a
+}
+
+func (a *assignments) change(member int, ps map[string][]int32, add bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, list := range ps {
+		for _, p := range list {
+			if add {
+				a.held[member][p] = true
+			} else {
+				delete(a.held[member], p)
+			}
+		}
+	}
+	total := 0
+	seen := map[int32]bool{}
+	for _, h := range a.held {
+		if len(h) == 0 {
+			return
+		}
+		total += len(h)
+		for p := range h {
+			seen[p] = true
+		}
+	}
+	if total == a.parts && len(seen) == a.parts {
+		a.once.Do(func() { close(a.settled) })
+	}
+}
+
+// timeToStable starts members consumers of one group on a topic with
+// partitions (>= members) partitions, all at once, and returns the time
+// from the last member's start to the settled assignment.
+func timeToStable(ctx context.Context, t target, topic string, partitions, members int) (time.Duration, error) {
+	a := newAssignments(members, partitions)
+	group := topic + "-g"
+	clients := make([]*kgo.Client, members)
+	defer func() {
+		for _, cl := range clients {
+			if cl != nil {
+				go cl.Close() // leaving 100 members one by one is slow and not measured
+			}
+		}
+	}()
+	var last time.Time
+	for i := range clients {
+		cl, err := kgo.NewClient(
+			kgo.SeedBrokers(t.addrs()...),
+			kgo.ConsumerGroup(group),
+			kgo.ConsumeTopics(topic),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { a.change(i, ps, true) }),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { a.change(i, ps, false) }),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { a.change(i, ps, false) }),
+		)
+		if err != nil {
+			return 0, err
+		}
+		clients[i] = cl
+		// The group is joined from PollFetches; start polling at once.
+		go func() {
+			for {
+				if fs := cl.PollFetches(ctx); fs.IsClientClosed() || ctx.Err() != nil {
+					return
+				}
+			}
+		}()
+		last = time.Now()
+	}
+	select {
+	case <-a.settled:
+		return time.Since(last), nil
+	case <-time.After(2 * time.Minute):
+		return 0, fmt.Errorf("group of %d members not stable after 2m", members)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// commitRate runs committers clients, each committing one offset at a
+// time (simple commits, generation -1, as admin tools make) to its own
+// group, and returns commits per second over the window.
+func commitRate(ctx context.Context, cfg *Config, t target, topic string, committers int) (float64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var done atomic.Int64
+	errs := make(chan error, committers)
+	for i := 0; i < committers; i++ {
+		adm, cl, err := admin(t)
+		if err != nil {
+			return 0, err
+		}
+		defer cl.Close()
+		group := fmt.Sprintf("%s-c%d", topic, i)
+		go func() {
+			var off int64
+			for ctx.Err() == nil {
+				off++
+				os := kadm.Offsets{}
+				os.Add(kadm.Offset{Topic: topic, Partition: int32(i % 8), At: off, LeaderEpoch: -1})
+				resp, err := adm.CommitOffsets(ctx, group, os)
+				if err == nil {
+					err = resp.Error()
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- fmt.Errorf("commit: %w", err)
+					}
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wait := func(d time.Duration) error {
+		select {
+		case err := <-errs:
+			return err
+		case <-time.After(d):
+			return ctx.Err()
+		}
+	}
+	if err := wait(cfg.Warmup); err != nil {
+		return 0, err
+	}
+	n0, t0 := done.Load(), time.Now()
+	if err := wait(cfg.Duration - cfg.Warmup); err != nil {
+		return 0, err
+	}
+	return float64(done.Load()-n0) / time.Since(t0).Seconds(), nil
+}

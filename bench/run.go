@@ -1,0 +1,477 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+)
+
+// runner holds the state of one Run.
+type runner struct {
+	cfg  Config
+	root string
+	rep  *Report
+	tcp  []float64 // loopback TCP bytes/s, each measurement
+	disk []float64 // fdatasync write bytes/s, each measurement
+}
+
+const mb = 1e6
+
+// Run measures every scenario of cfg and returns the report. Each figure
+// is measured cfg.Rounds times on Rewind and on kfake, alternating (A B A
+// B), each measurement on a freshly started broker, and reported as the
+// median.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp(cfg.DataDir, "rewind-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(root)
+	r := &runner{cfg: cfg, root: root, rep: &Report{
+		Started:  time.Now(),
+		Machine:  machine(root),
+		Rounds:   cfg.Rounds,
+		Duration: cfg.Duration,
+		Brokers:  cfg.Brokers,
+	}}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"limits", r.limits},
+		{"produce", r.produce},
+		{"consume", r.consume},
+		{"latency", r.latency},
+		{"groups", r.groups},
+		{"commits", r.commits},
+		{"startup", r.startup},
+		{"rss", r.rss},
+	}
+	for _, s := range steps {
+		if !cfg.has(s.name) {
+			continue
+		}
+		if err := s.fn(ctx); err != nil {
+			return r.rep, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	if cfg.has("limits") {
+		// Measured again at the end: the machine is shared and noisy.
+		if err := r.measureLimits(); err != nil {
+			return r.rep, err
+		}
+		r.limitFigures()
+	}
+	r.rep.Elapsed = time.Since(r.rep.Started)
+	return r.rep, nil
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.cfg.Log != nil {
+		fmt.Fprintf(r.cfg.Log, format+"\n", args...)
+	}
+}
+
+func (r *runner) external() bool { return len(r.cfg.Brokers) > 0 }
+
+// rewind is the system measured as Rewind: in-process with fsync, or the
+// external cluster.
+func (r *runner) rewind(fsync storage.Fsync) system {
+	if r.external() {
+		return externalSystem(r.cfg.Brokers)
+	}
+	return rewindSystem(r.root, fsync)
+}
+
+// ab runs measure cfg.Rounds times on each system, alternating, each time
+// on a fresh target. measure returns one or more values; ab returns, per
+// value, the runs of each system.
+func (r *runner) ab(ctx context.Context, name string, systems []system, measure func(target) ([]float64, error)) ([][][]float64, error) {
+	var out [][][]float64 // [system][value][run]
+	for range systems {
+		out = append(out, nil)
+	}
+	for round := 0; round < r.cfg.Rounds; round++ {
+		for i, s := range systems {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			t, err := s.start()
+			if err != nil {
+				return nil, fmt.Errorf("%s: start %s: %w", name, s.name, err)
+			}
+			vals, err := measure(t)
+			if cerr := t.close(); err == nil && cerr != nil {
+				err = fmt.Errorf("close: %w", cerr)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s on %s: %w", name, s.name, err)
+			}
+			if out[i] == nil {
+				out[i] = make([][]float64, len(vals))
+			}
+			for j, v := range vals {
+				out[i][j] = append(out[i][j], v)
+			}
+			r.logf("%-52s round %d %-6s %s", name, round+1, s.name, fmtVals(vals))
+		}
+	}
+	return out, nil
+}
+
+func fmtVals(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = num(&x)
+	}
+	return strings.Join(s, " ")
+}
+
+func (r *runner) add(f Figure) { r.rep.Figures = append(r.rep.Figures, f) }
+
+// limits measures the machine before the scenarios.
+func (r *runner) limits(ctx context.Context) error { return r.measureLimits() }
+
+func (r *runner) measureLimits() error {
+	tcp, err := loopbackTCP(2 * time.Second)
+	if err != nil {
+		return fmt.Errorf("loopback TCP: %w", err)
+	}
+	disk, err := syncWrite(r.root, r.cfg.LimitBytes)
+	if err != nil {
+		return fmt.Errorf("fdatasync write: %w", err)
+	}
+	r.tcp, r.disk = append(r.tcp, tcp), append(r.disk, disk)
+	r.logf("machine: loopback TCP %.0f MB/s, sequential write + fdatasync %.0f MB/s", tcp/mb, disk/mb)
+	return nil
+}
+
+// limitFigures puts the machine's rows first in the table.
+func (r *runner) limitFigures() {
+	rows := []Figure{
+		newFigure("machine: loopback TCP, one connection", "MB/s", nil, nil, median(r.tcp)/mb, "", goal{}),
+		newFigure("machine: sequential write + fdatasync", "MB/s", nil, nil, median(r.disk)/mb, "", goal{}),
+	}
+	// Fractions use the median of every limit measurement of the run.
+	for i := range r.rep.Figures {
+		f := &r.rep.Figures[i]
+		var limit float64
+		switch f.LimitOf {
+		case "tcp":
+			limit = r.tcpLimit()
+		case "disk":
+			limit = r.diskLimit()
+		default:
+			continue
+		}
+		f.setLimit(limit)
+	}
+	r.rep.Figures = append(rows, r.rep.Figures...)
+}
+
+func (r *runner) tcpLimit() float64 {
+	if len(r.tcp) == 0 {
+		return 0
+	}
+	return median(r.tcp) / mb
+}
+
+func (r *runner) diskLimit() float64 {
+	if len(r.disk) == 0 {
+		return 0
+	}
+	return median(r.disk) / mb
+}
+
+func sizeName(n int) string {
+	if n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func bytesName(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func fsyncName(f storage.Fsync, external bool) string {
+	if external {
+		return "broker's fsync"
+	}
+	return "fsync=" + f.String()
+}
+
+// produce: record sizes × partitions × fsync policies.
+func (r *runner) produce(ctx context.Context) error {
+	policies := []storage.Fsync{storage.FsyncAlways, storage.FsyncNever}
+	if r.external() {
+		policies = policies[:1]
+	}
+	for _, size := range []int{r.cfg.RecordSize, 100} {
+		for _, parts := range []int{1, 8} {
+			for _, fsync := range policies {
+				name := fmt.Sprintf("produce %s, %d partition(s), acks=%s, %s", sizeName(size), parts, r.cfg.Acks, fsyncName(fsync, r.external()))
+				res, err := r.ab(ctx, name, []system{r.rewind(fsync), kfakeSystem()}, func(t target) ([]float64, error) {
+					topic, err := createTopic(ctx, t, "produce", parts)
+					if err != nil {
+						return nil, err
+					}
+					defer deleteTopic(t, topic)
+					rt, err := produce(ctx, &r.cfg, t, produceSpec{
+						topic: topic, recordSize: size, producers: r.cfg.Producers,
+						duration: r.cfg.Duration, warmup: r.cfg.Warmup, volume: r.cfg.Volume,
+					})
+					return []float64{rt.bytes / mb, rt.records}, err
+				})
+				if err != nil {
+					return err
+				}
+				if size >= 1024 {
+					g := goal{minRatio: 3}
+					limit, of := r.tcpLimit(), "tcp"
+					if fsync == storage.FsyncAlways {
+						g = goal{minRatio: 2, minFrac: 0.5}
+						limit, of = r.diskLimit(), "disk"
+					}
+					if r.external() {
+						g = goal{}
+					}
+					r.add(newFigure(name, "MB/s", res[0][0], res[1][0], limit, of, g))
+				} else {
+					g := goal{minRatio: 1.5}
+					r.add(newFigure(name, "rec/s", res[0][1], res[1][1], 0, "", g))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// restarter is a target that can be restarted on its data (Rewind
+// in-process), so a read starts with nothing in the broker's memory.
+type restarter interface{ restart() error }
+
+func (t *rewindTarget) restart() error {
+	if err := t.b.Close(); err != nil {
+		return err
+	}
+	b, err := openRewind(t.dir, storage.FsyncAlways)
+	if err != nil {
+		return err
+	}
+	t.b = b
+	return nil
+}
+
+// consume: cold (everything from the log start, after a broker restart)
+// and tailing (consumers keeping up with producers).
+func (r *runner) consume(ctx context.Context) error {
+	const parts = 8
+	name := fmt.Sprintf("consume cold %s, %s stored, %d partitions", sizeName(r.cfg.RecordSize), bytesName(r.cfg.ConsumeBytes), parts)
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+		topic, err := createTopic(ctx, t, "cold", parts)
+		if err != nil {
+			return nil, err
+		}
+		defer deleteTopic(t, topic)
+		if err := fill(ctx, &r.cfg, t, topic, r.cfg.ConsumeBytes); err != nil {
+			return nil, err
+		}
+		if rs, ok := t.(restarter); ok {
+			if err := rs.restart(); err != nil {
+				return nil, err
+			}
+		}
+		rt, err := consumeAll(ctx, &r.cfg, t, topic)
+		return []float64{rt.bytes / mb}, err
+	})
+	if err != nil {
+		return err
+	}
+	g := goal{minRatio: 3, minFrac: 0.5}
+	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g))
+
+	name = fmt.Sprintf("consume tailing %s, %d partitions, %s", sizeName(r.cfg.RecordSize), parts, fsyncName(storage.FsyncNever, r.external()))
+	res, err = r.ab(ctx, name, []system{r.rewind(storage.FsyncNever), kfakeSystem()}, func(t target) ([]float64, error) {
+		topic, err := createTopic(ctx, t, "tail", parts)
+		if err != nil {
+			return nil, err
+		}
+		defer deleteTopic(t, topic)
+		rt, err := tail(ctx, &r.cfg, t, topic, parts)
+		return []float64{rt.bytes / mb}, err
+	})
+	if err != nil {
+		return err
+	}
+	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g))
+	return nil
+}
+
+// latency: end to end at a fixed rate, fsync=always.
+func (r *runner) latency(ctx context.Context) error {
+	name := fmt.Sprintf("end-to-end latency at %.0f MB/s, %s, %s", r.cfg.LatencyRate/mb, sizeName(r.cfg.RecordSize), fsyncName(storage.FsyncAlways, r.external()))
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+		topic, err := createTopic(ctx, t, "latency", 1)
+		if err != nil {
+			return nil, err
+		}
+		defer deleteTopic(t, topic)
+		l, err := endToEnd(ctx, &r.cfg, t, topic, r.cfg.LatencyRate)
+		return []float64{ms(l.p50), ms(l.p99), ms(l.p999)}, err
+	})
+	if err != nil {
+		return err
+	}
+	for i, q := range []string{"p50", "p99", "p999"} {
+		g := goal{}
+		if q == "p99" && r.cfg.LatencyRate >= 50e6 {
+			g = goal{maxValue: 10}
+		}
+		r.add(newFigure(name+", "+q, "ms", res[0][i], res[1][i], 0, "", g))
+	}
+	return nil
+}
+
+// groups: time to a stable assignment for each group size.
+func (r *runner) groups(ctx context.Context) error {
+	parts := 1
+	for _, n := range r.cfg.GroupSizes {
+		parts = max(parts, n)
+	}
+	for _, n := range r.cfg.GroupSizes {
+		name := fmt.Sprintf("group stable after last join, %d member(s), %d partitions", n, parts)
+		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+			topic, err := createTopic(ctx, t, "group", parts)
+			if err != nil {
+				return nil, err
+			}
+			defer deleteTopic(t, topic)
+			d, err := timeToStable(ctx, t, topic, parts, n)
+			return []float64{ms(d)}, err
+		})
+		if err != nil {
+			return err
+		}
+		g := goal{}
+		if n >= 100 {
+			g = goal{maxValue: 2000}
+		}
+		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g))
+	}
+	return nil
+}
+
+// commits: simple offset commits per second from several clients.
+func (r *runner) commits(ctx context.Context) error {
+	committers := 4
+	name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+		topic, err := createTopic(ctx, t, "commit", 8)
+		if err != nil {
+			return nil, err
+		}
+		defer deleteTopic(t, topic)
+		v, err := commitRate(ctx, &r.cfg, t, topic, committers)
+		return []float64{v}, err
+	})
+	if err != nil {
+		return err
+	}
+	r.add(newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}))
+	return nil
+}
+
+// startup: start-to-ready with many partitions on disk (in-process).
+func (r *runner) startup(ctx context.Context) error {
+	if r.external() {
+		r.logf("startup: skipped, Rewind is external")
+		return nil
+	}
+	n := r.cfg.StartPartition
+	name := fmt.Sprintf("start-to-ready, %d partitions on disk, clean shutdown", n)
+	rw, kf, err := startup(ctx, &r.cfg, r.root, n)
+	if err != nil {
+		return err
+	}
+	r.logf("%-52s rewind %s  kfake %s", name, fmtVals(rw), fmtVals(kf))
+	g := goal{}
+	if n >= 1000 {
+		g = goal{maxValue: 200}
+	}
+	r.add(newFigure(name, "ms", rw, kf, 0, "", g))
+	return nil
+}
+
+// kfakeRSSMax is the most data kfake is asked to hold for its RSS figure:
+// it keeps every byte in memory.
+const kfakeRSSMax = 1 << 30
+
+// rss: broker RSS in child processes, empty and while serving stored
+// data; kfake up to kfakeRSSMax.
+func (r *runner) rss(ctx context.Context) error {
+	if r.external() || r.cfg.Exe == "" {
+		r.logf("rss: skipped (needs the rewind binary, and Rewind not external)")
+		return nil
+	}
+	const mib = 1 << 20
+	small := min(r.cfg.RSSBytes, kfakeRSSMax)
+	rw, err := rewindRSS(ctx, &r.cfg, r.root, small)
+	if err != nil {
+		return fmt.Errorf("rewind: %w", err)
+	}
+	r.logf("rss rewind: idle %d MiB, serving %s %d MiB", rw.idle/mib, bytesName(small), rw.serving/mib)
+	kf, err := kfakeRSS(ctx, &r.cfg, small)
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	r.logf("rss kfake: idle %d MiB, serving %s %d MiB", kf.idle/mib, bytesName(small), kf.serving/mib)
+	r.add(newFigure("RSS of the broker process, idle and empty", "MiB", []float64{float64(rw.idle) / mib}, []float64{float64(kf.idle) / mib}, 0, "", goal{}))
+	g := goal{maxValue: 300}
+	r.add(newFigure("RSS while serving "+bytesName(small)+" stored", "MiB", []float64{float64(rw.serving) / mib}, []float64{float64(kf.serving) / mib}, 0, "", g))
+	if r.cfg.RSSBytes > small {
+		big, err := rewindRSS(ctx, &r.cfg, r.root, r.cfg.RSSBytes)
+		if err != nil {
+			return fmt.Errorf("rewind: %w", err)
+		}
+		r.logf("rss rewind: serving %s %d MiB", bytesName(r.cfg.RSSBytes), big.serving/mib)
+		r.add(newFigure("RSS while serving "+bytesName(r.cfg.RSSBytes)+" stored (kfake: in memory)", "MiB", []float64{float64(big.serving) / mib}, nil, 0, "", g))
+	}
+	return nil
+}
+
+// machine describes this machine.
+func machine(dir string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), DataDir: dir}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		m.MemMiB = kb >> 10
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}

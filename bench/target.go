@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A target is one running cluster under measurement.
+type target interface {
+	addrs() []string
+	close() error
+}
+
+// A system starts fresh targets of one kind: Rewind in-process with some
+// fsync policy, an external cluster, or kfake.
+type system struct {
+	name  string // "rewind", "kfake"
+	start func() (target, error)
+}
+
+type rewindTarget struct {
+	b   *broker.Broker
+	dir string
+}
+
+func (t *rewindTarget) addrs() []string { return []string{t.b.Addr()} }
+func (t *rewindTarget) close() error {
+	err := t.b.Close()
+	if rerr := os.RemoveAll(t.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// rewindBroker starts an in-process broker on a random loopback port in a
+// new directory under root.
+func rewindBroker(root string, fsync storage.Fsync, opts ...broker.Option) (*rewindTarget, error) {
+	dir, err := os.MkdirTemp(root, "rewind-")
+	if err != nil {
+		return nil, err
+	}
+	b, err := openRewind(dir, fsync, opts...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &rewindTarget{b: b, dir: dir}, nil
+}
+
+// openRewind opens and starts a broker on an existing data directory.
+func openRewind(dir string, fsync storage.Fsync, opts ...broker.Option) (*broker.Broker, error) {
+	base := []broker.Option{
+		broker.WithListen("127.0.0.1:0"),
+		broker.WithDataDir(dir),
+		broker.WithFsync(fsync),
+		broker.WithGroupInitialRebalanceDelay(0),
+		broker.WithLogger(quietLogger()),
+	}
+	b, err := broker.New(append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Start(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func rewindSystem(root string, fsync storage.Fsync) system {
+	return system{name: "rewind", start: func() (target, error) { return rewindBroker(root, fsync) }}
+}
+
+type kfakeTarget struct{ c *kfake.Cluster }
+
+func (t kfakeTarget) addrs() []string { return t.c.ListenAddrs() }
+func (t kfakeTarget) close() error    { t.c.Close(); return nil }
+
+// kfakeSystem is franz-go's in-memory cluster: one broker, like Rewind.
+func kfakeSystem() system {
+	return system{name: "kfake", start: func() (target, error) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return nil, err
+		}
+		return kfakeTarget{c}, nil
+	}}
+}
+
+// externalTarget is a cluster the bench did not start: each measurement
+// uses its own topics and deletes them afterwards.
+type externalTarget struct{ seeds []string }
+
+func (t externalTarget) addrs() []string { return t.seeds }
+func (t externalTarget) close() error    { return nil }
+
+func externalSystem(seeds []string) system {
+	return system{name: "rewind", start: func() (target, error) { return externalTarget{seeds}, nil }}
+}
+
+// admin returns an admin client for t; the caller closes the kgo client.
+func admin(t target) (*kadm.Client, *kgo.Client, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.addrs()...))
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl, nil
+}
+
+var topicSeq int
+
+// createTopic creates a topic with a fresh name and waits until its
+// partitions are served.
+func createTopic(ctx context.Context, t target, prefix string, partitions int) (string, error) {
+	topicSeq++
+	name := fmt.Sprintf("bench-%s-%d-%d", prefix, os.Getpid(), topicSeq)
+	adm, cl, err := admin(t)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return "", fmt.Errorf("create topic %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// deleteTopic removes a topic made by createTopic on an external cluster
+// (in-process targets are thrown away whole).
+func deleteTopic(t target, name string) {
+	if _, ok := t.(externalTarget); !ok {
+		return
+	}
+	adm, cl, err := admin(t)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm.DeleteTopics(ctx, name)
+}

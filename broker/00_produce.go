@@ -89,6 +89,7 @@ func handleProduce(r *request) (reply, error) {
 				}
 				continue
 			}
+			b.met.produced(rt.Topic, len(rp.Records), res)
 			sp.BaseOffset = res.BaseOffset
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset

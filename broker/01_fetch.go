@@ -38,7 +38,7 @@ func handleFetch(r *request) (reply, error) {
 	}
 	ctx := r.c.ctx
 	b := r.c.b
-	return reply{later: func() (kmsg.Response, error) {
+	return reply{later: b.met.countFetch(func() (kmsg.Response, error) {
 		deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		for {
 			wake := b.fetchWakeups(req)
@@ -65,7 +65,7 @@ func handleFetch(r *request) (reply, error) {
 				return resp, nil
 			}
 		}
-	}}, nil
+	})}, nil
 }
 
 // fetchWakeups returns a select case for each requested partition's

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rewindhq/rewind/catalog"
 	"github.com/rewindhq/rewind/group"
+	"github.com/rewindhq/rewind/lageval"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
 )
@@ -133,6 +134,9 @@ type Broker struct {
 	conns     map[*conn]struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	met *metrics          // Prometheus figures (metrics.go)
+	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
 }
 
 // topic is a topic's catalog entry with its open partition logs.
@@ -168,6 +172,10 @@ func New(opts ...Option) (*Broker, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pids.b = b
+	b.met = newMetrics(b)
+	b.lag = lageval.NewRecorder(lageval.DefaultConfig())
+	cfg.FS = timedFS{cfg.FS, b.met.fsync}
+	b.cfg.FS = cfg.FS
 
 	var err error
 	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir); err != nil {

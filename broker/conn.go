@@ -161,20 +161,24 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	if err := kreq.ReadFrom(r.Src); err != nil {
 		return nil, fmt.Errorf("cannot decode %s v%d: %w", kmsg.NameForKey(key), ver, err)
 	}
+	observe := c.b.met.request(key)
 	rep, err := api.fn(&request{c: c, kreq: kreq, clientID: deref(clientID)})
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case rep.none:
+		observe()
 		close(s.done)
 	case rep.later != nil:
 		go func() {
 			s.resp, s.err = rep.later()
+			observe()
 			close(s.done)
 		}()
 	default:
 		s.resp = rep.resp
+		observe()
 		close(s.done)
 	}
 	return s, nil

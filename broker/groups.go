@@ -94,6 +94,7 @@ func (b *Broker) startGroups() error {
 			return fmt.Errorf("broker: replay %s-%d: %w", OffsetsTopic, p, err)
 		}
 	}
+	b.estimateReplayedLags()
 	return nil
 }
 
@@ -131,6 +132,7 @@ func (b *Broker) replayOffsets(p int32) error {
 				if err := b.grp.Replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
 					b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
 				}
+				b.observeOffsetsRecord(rec.Key, rec.Value, rec.Timestamp, false)
 			}
 			off = h.BaseOffset + int64(h.LastOffsetDelta) + 1
 		}
@@ -158,5 +160,11 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.
 	if err != nil {
 		return err
 	}
-	return l.WaitDurable(ctx, res.LastOffset+1)
+	if err := l.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		s.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
+	}
+	return nil
 }

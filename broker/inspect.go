@@ -1,0 +1,249 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/rewindhq/rewind/catalog"
+	"github.com/rewindhq/rewind/group"
+	"github.com/rewindhq/rewind/lageval"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A read-only view of the broker for the admin HTTP listener (package
+// admin): topics with their logs' offsets and sizes, records, the group
+// coordinator, and Burrow-style lag verdicts. Nothing here changes state;
+// changes (resets) go through the Kafka protocol like any client's.
+
+// ErrUnknownTopic is returned for a topic or partition that does not exist.
+var ErrUnknownTopic = errors.New("broker: unknown topic or partition")
+
+// PartitionInfo is one partition's log as it stands.
+type PartitionInfo struct {
+	Partition     int32 `json:"partition"`
+	LogStart      int64 `json:"log_start"`
+	HighWatermark int64 `json:"high_watermark"` // what consumers can read: the "log end" of the tools
+	LogEnd        int64 `json:"log_end_offset"` // appended, possibly not yet durable
+	SizeBytes     int64 `json:"size_bytes"`
+	// Error is set once a storage error fenced the log.
+	Error string `json:"error,omitempty"`
+}
+
+// TopicInfo is one topic with its partitions.
+type TopicInfo struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Internal   bool              `json:"internal"`
+	Configs    map[string]string `json:"configs"` // overrides set on the topic
+	Partitions []PartitionInfo   `json:"partitions"`
+	SizeBytes  int64             `json:"size_bytes"`
+	Records    int64             `json:"records"` // high watermark minus log start, summed
+}
+
+func topicInfo(meta catalog.Topic, parts []*storage.Log) TopicInfo {
+	ti := TopicInfo{Name: meta.Name, ID: fmt.Sprintf("%x", meta.ID), Internal: meta.Internal, Configs: map[string]string{}, Partitions: []PartitionInfo{}}
+	for k, v := range meta.Configs {
+		ti.Configs[k] = v
+	}
+	for p, l := range parts {
+		pi := PartitionInfo{Partition: int32(p), LogStart: l.LogStartOffset(), HighWatermark: l.HighWatermark(), LogEnd: l.LogEndOffset(), SizeBytes: l.Size()}
+		if err := l.Err(); err != nil {
+			pi.Error = err.Error()
+		}
+		ti.Partitions = append(ti.Partitions, pi)
+		ti.SizeBytes += pi.SizeBytes
+		ti.Records += max(0, pi.HighWatermark-pi.LogStart)
+	}
+	return ti
+}
+
+// Topics lists every topic, internal ones included, sorted by name.
+func (b *Broker) Topics() []TopicInfo {
+	b.mu.RLock()
+	out := make([]TopicInfo, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, topicInfo(t.meta, t.parts))
+	}
+	b.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Topic describes one topic.
+func (b *Broker) Topic(name string) (TopicInfo, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t := b.topics[name]
+	if t == nil {
+		return TopicInfo{}, false
+	}
+	return topicInfo(t.meta, t.parts), true
+}
+
+// Coordinator is the group coordinator (read its Groups, Committed, History
+// and CommittedAt; change groups through the Kafka protocol).
+func (b *Broker) Coordinator() *group.Coordinator { return b.grp }
+
+// ReadRecords decodes up to max records of topic/partition from offset on,
+// below the high watermark. An offset below the log start reads from the
+// log start. The records are the caller's.
+func (b *Broker) ReadRecords(topic string, partition int32, offset int64, max int) ([]storage.Record, error) {
+	l := b.partition(topic, partition)
+	if l == nil {
+		return nil, fmt.Errorf("%w: %s/%d", ErrUnknownTopic, topic, partition)
+	}
+	return readRecords(l, offset, max)
+}
+
+// OffsetForTime returns the first offset of topic/partition whose record
+// timestamp is at or after t, or the high watermark when there is none
+// (ListOffsets by timestamp, as consumers see it).
+func (b *Broker) OffsetForTime(topic string, partition int32, t time.Time) (int64, error) {
+	l := b.partition(topic, partition)
+	if l == nil {
+		return -1, fmt.Errorf("%w: %s/%d", ErrUnknownTopic, topic, partition)
+	}
+	off, _, err := l.OffsetForTimestamp(t.UnixMilli())
+	if err != nil {
+		return -1, err
+	}
+	if off < 0 {
+		return l.HighWatermark(), nil
+	}
+	return off, nil
+}
+
+// LogEndAt estimates topic/partition's log end at a past time t from the
+// time index: the first offset whose record timestamp is after t (the high
+// watermark if none). As good as the records' timestamps. -1 if the
+// partition does not exist.
+func (b *Broker) LogEndAt(topic string, partition int32, t time.Time) int64 {
+	l := b.partition(topic, partition)
+	if l == nil {
+		return -1
+	}
+	return logEndAt(l, t)
+}
+
+func logEndAt(l *storage.Log, t time.Time) int64 {
+	off, _, err := l.OffsetForTimestamp(t.UnixMilli() + 1)
+	if err != nil {
+		return -1
+	}
+	if off < 0 {
+		return l.HighWatermark()
+	}
+	return off
+}
+
+// RecordTime returns the timestamp of the first record at or after offset
+// (false when there is none below the high watermark).
+func (b *Broker) RecordTime(topic string, partition int32, offset int64) (time.Time, bool) {
+	l := b.partition(topic, partition)
+	if l == nil {
+		return time.Time{}, false
+	}
+	return recordTime(l, max(offset, l.LogStartOffset()))
+}
+
+// LagStatus judges group with Burrow's rules over its last commits
+// (package lageval). A group that never committed is NOTFOUND.
+func (b *Broker) LagStatus(group string) lageval.GroupStatus {
+	return b.lag.Evaluate(group, func(tp lageval.TopicPartition) (int64, bool) {
+		l := b.partition(tp.Topic, tp.Partition)
+		if l == nil {
+			return 0, false
+		}
+		return l.HighWatermark(), true
+	}, time.Now())
+}
+
+// LagWindows returns the commits lageval judges group on, per partition.
+func (b *Broker) LagWindows(group string) map[lageval.TopicPartition][]lageval.Commit {
+	return b.lag.Windows(group)
+}
+
+// Ready reports why the broker cannot serve yet (or any more): not started,
+// closed, or a partition fenced by a storage error.
+func (b *Broker) Ready() error {
+	if b.addr == "" {
+		return errors.New("not listening yet")
+	}
+	if b.ctx.Err() != nil {
+		return errors.New("shutting down")
+	}
+	for _, t := range b.snapshotTopics() {
+		for p, l := range t.parts {
+			if err := l.Err(); err != nil {
+				return fmt.Errorf("%s/%d: %w", t.name, p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Advertised is the host:port given to clients in Metadata.
+func (b *Broker) Advertised() string { return b.advertised() }
+
+func (b *Broker) advertised() string {
+	return net.JoinHostPort(b.host, strconv.Itoa(int(b.port)))
+}
+
+// observeOffsetsRecord feeds one __consumer_offsets record to the lag
+// recorder: commits extend a window, tombstones drop it. live records were
+// just written, so the committed partition's high watermark now is the log
+// end at the commit; replayed ones get it estimated after the replay.
+func (b *Broker) observeOffsetsRecord(key, value []byte, timestamp int64, live bool) {
+	if len(key) < 2 {
+		return
+	}
+	switch binary.BigEndian.Uint16(key) {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if k.ReadFrom(key) != nil {
+			return
+		}
+		tp := lageval.TopicPartition{Topic: k.Topic, Partition: k.Partition}
+		if value == nil {
+			b.lag.Forget(k.Group, tp)
+			return
+		}
+		var v kmsg.OffsetCommitValue
+		if v.ReadFrom(value) != nil {
+			return
+		}
+		at := time.UnixMilli(timestamp)
+		if v.CommitTimestamp > 0 {
+			at = time.UnixMilli(v.CommitTimestamp)
+		}
+		logEnd := int64(-1)
+		if live {
+			if l := b.partition(k.Topic, k.Partition); l != nil {
+				logEnd = l.HighWatermark()
+			}
+		}
+		b.lag.Commit(k.Group, tp, v.Offset, at, logEnd)
+	case 2:
+		if value != nil {
+			return
+		}
+		var k kmsg.GroupMetadataKey
+		if k.ReadFrom(key) == nil {
+			b.lag.ForgetGroup(k.Group)
+		}
+	}
+}
+
+// estimateReplayedLags fills the lag of commits replayed at start-up from
+// the committed partitions' time indexes.
+func (b *Broker) estimateReplayedLags() {
+	b.lag.Estimate(func(tp lageval.TopicPartition, at time.Time) int64 {
+		return b.LogEndAt(tp.Topic, tp.Partition, at)
+	})
+}

@@ -1,0 +1,419 @@
+package broker
+
+import (
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rewindhq/rewind/lageval"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/rewindhq/rewind/storage/vfs"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Prometheus figures. Each Broker has its own registry (nothing global), so
+// several brokers in one process, as in tests, never clash. Two kinds:
+//
+//   - counters and histograms updated on the request path: bytes and records
+//     in, bytes out, request latency per API, fsync latency;
+//   - everything else computed when scraped, from the catalog, the logs and
+//     the group coordinator (collector below): partitions, log sizes,
+//     connections, and the consumer-group series under kafka_exporter's
+//     names and labels, so dashboards built for it work unchanged, plus
+//     Burrow's verdicts under burrow_exporter's names.
+//
+// Nothing polls: a scrape costs a walk over partitions and groups and, for
+// each lagging partition, one small read to date its first unconsumed record.
+
+// BurrowCluster is the value of the cluster label of the kafka_burrow_*
+// series.
+const BurrowCluster = "rewind"
+
+type metrics struct {
+	reg       *prometheus.Registry
+	bytesIn   *prometheus.CounterVec
+	recordsIn *prometheus.CounterVec
+	bytesOut  *prometheus.CounterVec
+	requests  *prometheus.HistogramVec
+	fsync     prometheus.Histogram
+
+	apiNames map[int16]string // label values, fixed at start
+}
+
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+func newMetrics(b *Broker) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_bytes_in_total", Help: "Record batch bytes appended by Produce, per topic.",
+		}, []string{"topic"}),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_records_in_total", Help: "Records appended by Produce, per topic (idempotent retries not counted twice).",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_bytes_out_total", Help: "Record batch bytes sent in Fetch responses, per topic.",
+		}, []string{"topic"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rewind_request_duration_seconds", Help: "Time from reading a request to its response being ready, per API (long polls and rebalances included).",
+			Buckets: latencyBuckets,
+		}, []string{"api"}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rewind_storage_fsync_duration_seconds", Help: "Duration of each fsync (segments, indexes, directories).",
+			Buckets: latencyBuckets,
+		}),
+		apiNames: map[int16]string{},
+	}
+	for key := range apis {
+		m.apiNames[key] = kmsg.NameForKey(key)
+	}
+	m.reg.MustRegister(m.bytesIn, m.recordsIn, m.bytesOut, m.requests, m.fsync,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{b: b, times: map[recordKey]int64{}})
+	return m
+}
+
+// Metrics returns the broker's Prometheus registry, for an HTTP handler.
+func (b *Broker) Metrics() prometheus.Gatherer { return b.met.reg }
+
+// request starts timing one request; the returned function records it.
+func (m *metrics) request(key int16) func() {
+	start := time.Now()
+	return func() { m.requests.WithLabelValues(m.apiNames[key]).Observe(time.Since(start).Seconds()) }
+}
+
+func (m *metrics) produced(topic string, bytes int, res storage.AppendResult) {
+	if res.Duplicate {
+		return
+	}
+	m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
+	m.recordsIn.WithLabelValues(topic).Add(float64(res.LastOffset - res.BaseOffset + 1))
+}
+
+// countFetch wraps a deferred fetch to count the bytes of the response it
+// finally sends.
+func (m *metrics) countFetch(f func() (kmsg.Response, error)) func() (kmsg.Response, error) {
+	return func() (kmsg.Response, error) {
+		resp, err := f()
+		if fr, ok := resp.(*kmsg.FetchResponse); ok && err == nil {
+			for _, t := range fr.Topics {
+				n := 0
+				for _, p := range t.Partitions {
+					n += len(p.RecordBatches)
+				}
+				if n > 0 {
+					m.bytesOut.WithLabelValues(t.Topic).Add(float64(n))
+				}
+			}
+		}
+		return resp, err
+	}
+}
+
+// timedFS times every fsync of the file system it wraps.
+type timedFS struct {
+	vfs.FS
+	h prometheus.Histogram
+}
+
+func (fs timedFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := fs.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return timedFile{f, fs.h}, nil
+}
+
+func (fs timedFS) SyncDir(name string) error {
+	start := time.Now()
+	err := fs.FS.SyncDir(name)
+	fs.h.Observe(time.Since(start).Seconds())
+	return err
+}
+
+type timedFile struct {
+	vfs.File
+	h prometheus.Histogram
+}
+
+func (f timedFile) Sync() error {
+	start := time.Now()
+	err := f.File.Sync()
+	f.h.Observe(time.Since(start).Seconds())
+	return err
+}
+
+// collector computes the scrape-time series.
+type collector struct {
+	b *Broker
+
+	mu    sync.Mutex          // serializes scrapes and guards times
+	times map[recordKey]int64 // timestamp of the record at an offset, cached
+}
+
+type recordKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	descConnections  = desc("rewind_connections", "Open client connections.")
+	descPartitions   = desc("rewind_partitions", "Partitions of all topics, internal ones included.")
+	descLogSize      = desc("rewind_log_size_bytes", "Bytes on disk of a partition's segments.", "topic", "partition")
+	descLogStorageOK = desc("rewind_log_healthy", "1 while a partition's log is usable, 0 once a storage error fenced it.", "topic", "partition")
+
+	// kafka_exporter's series (danielqsj/kafka_exporter), same names and labels.
+	descBrokers         = desc("kafka_brokers", "Number of Brokers in the Kafka Cluster.")
+	descBrokerInfo      = desc("kafka_broker_info", "Information about the Kafka Broker.", "id", "address")
+	descTopicPartitions = desc("kafka_topic_partitions", "Number of partitions for this Topic", "topic")
+	descTopicCurrent    = desc("kafka_topic_partition_current_offset", "Current Offset of a Broker at Topic/Partition", "topic", "partition")
+	descTopicOldest     = desc("kafka_topic_partition_oldest_offset", "Oldest Offset of a Broker at Topic/Partition", "topic", "partition")
+	descTopicLeader     = desc("kafka_topic_partition_leader", "Leader Broker ID of this Topic/Partition", "topic", "partition")
+	descTopicReplicas   = desc("kafka_topic_partition_replicas", "Number of Replicas for this Topic/Partition", "topic", "partition")
+	descTopicISR        = desc("kafka_topic_partition_in_sync_replica", "Number of In-Sync Replicas for this Topic/Partition", "topic", "partition")
+	descTopicPreferred  = desc("kafka_topic_partition_leader_is_preferred", "1 if Topic/Partition is using the Preferred Broker", "topic", "partition")
+	descTopicUnderRepl  = desc("kafka_topic_partition_under_replicated_partition", "1 if Topic/Partition is under Replicated", "topic", "partition")
+	descCGCurrent       = desc("kafka_consumergroup_current_offset", "Current Offset of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
+	descCGCurrentSum    = desc("kafka_consumergroup_current_offset_sum", "Current Offset of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
+	descCGLag           = desc("kafka_consumergroup_lag", "Current Approximate Lag of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
+	descCGLagSum        = desc("kafka_consumergroup_lag_sum", "Current Approximate Lag of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
+	descCGMembers       = desc("kafka_consumergroup_members", "Amount of members in a consumer group", "consumergroup")
+	descCGLagSeconds    = desc("kafka_consumergroup_lag_seconds", "Age of the first record a ConsumerGroup has not consumed at Topic/Partition (0 without lag)", "consumergroup", "topic", "partition")
+
+	// burrow_exporter's series, with its status codes (lageval.Status.Code).
+	descBurrowStatus     = desc("kafka_burrow_status", "Burrow status of a consumer group: 1 NOTFOUND, 2 OK, 3 WARN, 4 ERR.", "cluster", "group")
+	descBurrowPartStatus = desc("kafka_burrow_partition_status", "Burrow status of a partition: 2 OK, 3 WARN, 5 STOP, 6 STALL, 7 REWIND.", "cluster", "group", "topic", "partition")
+	descBurrowTotalLag   = desc("kafka_burrow_total_lag", "Total lag of a consumer group over the partitions Burrow evaluates.", "cluster", "group")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnections, descPartitions, descLogSize, descLogStorageOK,
+		descBrokers, descBrokerInfo, descTopicPartitions, descTopicCurrent, descTopicOldest, descTopicLeader,
+		descTopicReplicas, descTopicISR, descTopicPreferred, descTopicUnderRepl,
+		descCGCurrent, descCGCurrentSum, descCGLag, descCGLagSum, descCGMembers, descCGLagSeconds,
+		descBurrowStatus, descBurrowPartStatus, descBurrowTotalLag} {
+		ch <- d
+	}
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.b
+	now := time.Now()
+
+	b.connMu.Lock()
+	gauge(ch, descConnections, float64(len(b.conns)))
+	b.connMu.Unlock()
+	gauge(ch, descBrokers, 1)
+	if b.addr != "" {
+		gauge(ch, descBrokerInfo, 1, strconv.Itoa(int(nodeID)), b.advertised())
+	}
+
+	topics := b.snapshotTopics()
+	hw := map[lageval.TopicPartition]int64{}
+	nparts := 0
+	for _, t := range topics {
+		gauge(ch, descTopicPartitions, float64(len(t.parts)), t.name)
+		for p, l := range t.parts {
+			nparts++
+			ps := strconv.Itoa(p)
+			h := l.HighWatermark()
+			hw[lageval.TopicPartition{Topic: t.name, Partition: int32(p)}] = h
+			gauge(ch, descTopicCurrent, float64(h), t.name, ps)
+			gauge(ch, descTopicOldest, float64(l.LogStartOffset()), t.name, ps)
+			gauge(ch, descTopicLeader, float64(nodeID), t.name, ps)
+			gauge(ch, descTopicReplicas, 1, t.name, ps)
+			gauge(ch, descTopicISR, 1, t.name, ps)
+			gauge(ch, descTopicPreferred, 1, t.name, ps)
+			gauge(ch, descTopicUnderRepl, 0, t.name, ps)
+			gauge(ch, descLogSize, float64(l.Size()), t.name, ps)
+			healthy := 1.0
+			if l.Err() != nil {
+				healthy = 0
+			}
+			gauge(ch, descLogStorageOK, healthy, t.name, ps)
+		}
+	}
+	gauge(ch, descPartitions, float64(nparts))
+	if b.grp == nil {
+		return
+	}
+
+	seen := map[recordKey]bool{}
+	for _, g := range b.grp.Groups() {
+		gauge(ch, descCGMembers, float64(g.Members), g.Name)
+		committed := b.grp.Committed(g.Name)
+		for topic, parts := range committed {
+			t := findTopic(topics, topic)
+			if t == nil {
+				continue // committed to a deleted topic
+			}
+			var offSum, lagSum int64
+			for p := range t.parts {
+				ps := strconv.Itoa(p)
+				o, ok := parts[int32(p)]
+				if !ok {
+					// kafka_exporter shows partitions of a consumed topic
+					// without a commit as -1, "to be able to alert on that".
+					offSum--
+					gauge(ch, descCGCurrent, -1, g.Name, topic, ps)
+					gauge(ch, descCGLag, -1, g.Name, topic, ps)
+					continue
+				}
+				h := hw[lageval.TopicPartition{Topic: topic, Partition: int32(p)}]
+				lag := max(0, h-o.Offset)
+				offSum += o.Offset
+				lagSum += lag
+				gauge(ch, descCGCurrent, float64(o.Offset), g.Name, topic, ps)
+				gauge(ch, descCGLag, float64(lag), g.Name, topic, ps)
+				secs := 0.0
+				if lag > 0 {
+					from := max(o.Offset, t.parts[p].LogStartOffset())
+					k := recordKey{topic, int32(p), from}
+					seen[k] = true
+					ts, ok := c.times[k]
+					if !ok {
+						if rt, found := recordTime(t.parts[p], from); found {
+							ts, ok = rt.UnixMilli(), true
+							c.times[k] = ts
+						}
+					}
+					if !ok {
+						continue // unreadable: leave the series out rather than lie
+					}
+					secs = max(0, float64(now.UnixMilli()-ts)/1000)
+				}
+				gauge(ch, descCGLagSeconds, secs, g.Name, topic, ps)
+			}
+			gauge(ch, descCGCurrentSum, float64(offSum), g.Name, topic)
+			gauge(ch, descCGLagSum, float64(lagSum), g.Name, topic)
+		}
+	}
+	for k := range c.times { // keep only what this scrape used
+		if !seen[k] {
+			delete(c.times, k)
+		}
+	}
+
+	for _, name := range b.lag.Groups() {
+		st := b.LagStatus(name)
+		gauge(ch, descBurrowStatus, float64(st.Status.Code()), BurrowCluster, name)
+		gauge(ch, descBurrowTotalLag, float64(st.TotalLag), BurrowCluster, name)
+		for _, p := range st.Partitions {
+			gauge(ch, descBurrowPartStatus, float64(p.Status.Code()), BurrowCluster, name, p.Topic, strconv.Itoa(int(p.Partition)))
+		}
+	}
+}
+
+// topicLogs is a topic's name and logs at one moment.
+type topicLogs struct {
+	name     string
+	internal bool
+	parts    []*storage.Log
+}
+
+// snapshotTopics copies the topic map, sorted by name.
+func (b *Broker) snapshotTopics() []topicLogs {
+	b.mu.RLock()
+	out := make([]topicLogs, 0, len(b.topics))
+	for name, t := range b.topics {
+		out = append(out, topicLogs{name, t.meta.Internal, append([]*storage.Log(nil), t.parts...)})
+	}
+	b.mu.RUnlock()
+	sortTopics(out)
+	return out
+}
+
+func sortTopics(ts []topicLogs) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && ts[j].name < ts[j-1].name; j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+		}
+	}
+}
+
+func findTopic(ts []topicLogs, name string) *topicLogs {
+	for i := range ts {
+		if ts[i].name == name {
+			return &ts[i]
+		}
+	}
+	return nil
+}
+
+// recordTime returns the timestamp of the first record at or after offset
+// below the high watermark.
+func recordTime(l *storage.Log, offset int64) (time.Time, bool) {
+	recs, err := readRecords(l, offset, 1)
+	if err != nil || len(recs) == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(recs[0].Timestamp), true
+}
+
+// readRecords decodes up to max records from offset on, below the high
+// watermark. The records are the caller's (keys, values and headers are
+// copied out of the read buffers).
+func readRecords(l *storage.Log, offset int64, max int) ([]storage.Record, error) {
+	var out []storage.Record
+	for len(out) < max {
+		if offset >= l.HighWatermark() {
+			return out, nil
+		}
+		rr, err := l.Read(offset, 1<<20, true)
+		if err != nil {
+			return out, err
+		}
+		data, err := rr.AppendTo(nil)
+		rr.Release()
+		if err != nil {
+			return out, err
+		}
+		if len(data) == 0 {
+			return out, nil
+		}
+		next := offset
+		for len(data) > 0 && len(out) < max {
+			h, err := storage.ParseBatchHeader(data)
+			if err != nil {
+				return out, err
+			}
+			batch := data[:12+int(h.Length)]
+			data = data[len(batch):]
+			next = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+			if next <= offset {
+				continue
+			}
+			recs, err := storage.DecodeRecords(batch)
+			if err != nil {
+				return out, err
+			}
+			for _, r := range recs {
+				if r.Offset < offset || len(out) >= max {
+					continue
+				}
+				// batch is ours (AppendTo copied it), so the slices can stay.
+				out = append(out, r)
+			}
+		}
+		if next <= offset {
+			return out, nil
+		}
+		offset = next
+	}
+	return out, nil
+}

@@ -30,7 +30,11 @@ type checkpoint struct {
 	// fsynced, so recovery after a crash scans from its segment on.
 	recoveryPoint int64
 	// leo, activeBase and activeSize describe the log at clean shutdown;
-	// they must match the files for the next Open to skip recovery.
+	// they must match the files for the next Open to skip recovery. In a
+	// checkpoint not flagged clean (written by Open), activeBase and
+	// activeSize say that the first activeSize bytes of segment activeBase
+	// were durable: recovery fences damage there rather than truncating it
+	// as a torn tail. Older versions ignore them when not clean.
 	leo, activeBase, activeSize int64
 }
 

@@ -62,6 +62,15 @@
 // slog). Indexes are rebuilt from the scanned batches. Missing or damaged
 // index files of older segments are rebuilt from their .log file.
 //
+// A crash only tears the end of what was written, so a bad batch in the
+// last segment is not taken for a torn tail when it cannot be one: when it
+// lies in the part of the segment that Open found durable (recorded in the
+// checkpoint it writes), or when valid batches continuing the offsets
+// follow it and no zeroed 512-byte sector (a block lost with the page
+// cache) explains the damage. That is corruption in the middle of the
+// segment, treated as below: truncating it would delete acknowledged
+// records after it.
+//
 // Corruption anywhere else (a bad batch in an older segment, found by a
 // scan, an index rebuild or a read) fences the log instead of deleting
 // data: Open succeeds, Err reports the error, and data methods return it
@@ -134,6 +143,9 @@
 //	+--------------+------------+------------+----------------------+
 //	  flags bit 0: clean shutdown; the last three fields describe the
 //	  log at that moment and must match the files for Open to trust them.
+//	  Not clean (written by Open): activeBase and activeSize give the
+//	  segment that was active and how many of its bytes were durable
+//	  (0, 0 under FsyncNever after a crash); logEndOffset is 0.
 //
 // A producer snapshot, <offset>.snapshot:
 //

@@ -57,10 +57,12 @@ func FuzzParseBatchHeader(f *testing.F) {
 	})
 }
 
-// FuzzRecover writes a small log, damages its tail the way a crash or a
-// bad disk could (a flipped byte, garbage appended), and checks that Open
-// recovers a consistent log: every visible batch is valid, offsets are
-// contiguous, and appending works.
+// FuzzRecover writes a small log, damages it the way a crash or a bad disk
+// could (a flipped byte, garbage appended), and checks that Open either
+// recovers a consistent log (every visible batch valid, offsets
+// contiguous, appending works, nothing before the damage lost) or, for
+// damage that cannot be a torn write (valid batches after it), fences the
+// log with ErrCorruption and leaves the file as it was.
 func FuzzRecover(f *testing.F) {
 	f.Add([]byte{}, uint16(0), byte(0))
 	f.Add([]byte("garbage"), uint16(0), byte(0))
@@ -93,7 +95,19 @@ func FuzzRecover(f *testing.F) {
 		}
 		defer l.Close()
 		if err := l.Err(); err != nil {
-			t.Fatalf("single segment damage fenced the log: %v", err)
+			if !errors.Is(err, ErrCorruption) || !errors.Is(err, ErrStorage) {
+				t.Fatalf("fenced with %v", err)
+			}
+			if flipVal == 0 && len(tail) < BatchHeaderSize {
+				t.Fatalf("fenced by a tail too short to hold a batch: %v", err)
+			}
+			if got := fileSize(t, p); got != int64(len(data)) {
+				t.Fatalf("fenced log's segment changed from %d to %d bytes", len(data), got)
+			}
+			if _, err := l.Append(batch(1, 1, 1)); !errors.Is(err, ErrCorruption) {
+				t.Fatalf("append to a fenced log: %v", err)
+			}
+			return
 		}
 		leo := l.LogEndOffset()
 		if flipVal == 0 && leo < 20 {

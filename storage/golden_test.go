@@ -25,7 +25,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	close | crash                          clean shutdown | abandon the log
 //	truncate file=last by=30               cut bytes off a file's end
 //	flip file=0.log at=-5                  flip a byte (negative: from the end)
-//	zero file=last at=-200                 zero from at to the end
+//	zero file=last at=-200 n=512           zero n bytes from at (default: to the end)
 //	garbage file=last n=10                 append n*8 garbage bytes
 //	write file=checkpoint data=xyz         replace a file
 //	rm file=0.index                        remove a file
@@ -228,10 +228,11 @@ func runCommand(t *testing.T, e *env, lp **Log, cmd string, logs *bytes.Buffer) 
 		p := path()
 		size := fileSize(t, p)
 		pos := at(size)
+		end := min(size, pos+num("n", size-pos))
 		f, _ := os.OpenFile(p, os.O_RDWR, 0)
-		f.WriteAt(make([]byte, size-pos), pos)
+		f.WriteAt(make([]byte, end-pos), pos)
 		f.Close()
-		fmt.Fprintf(&out, "%s: zeroed %d..%d", filepath.Base(p), pos, size)
+		fmt.Fprintf(&out, "%s: zeroed %d..%d", filepath.Base(p), pos, end)
 	case "garbage":
 		f, _ := os.OpenFile(path(), os.O_WRONLY|os.O_APPEND, 0)
 		f.Write(bytes.Repeat([]byte("garbage!"), int(num("n", 1))))

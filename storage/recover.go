@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"slices"
@@ -147,7 +148,13 @@ func (l *Log) load() error {
 	for i := first; i < len(l.segs) && l.fenced == nil; i++ {
 		s := l.segs[i]
 		isLast := i == len(l.segs)-1
-		if err := l.recoverSegment(s, isLast); err != nil {
+		var durable int64
+		if haveCk && !ck.clean && ck.activeBase == s.base {
+			// The previous Open found (or made) this many bytes of the
+			// segment durable: damage below is corruption, not a torn write.
+			durable = min(ck.activeSize, s.size)
+		}
+		if err := l.recoverSegment(s, isLast, durable); err != nil {
 			return err
 		}
 		if !isLast && l.fenced == nil {
@@ -197,6 +204,12 @@ func (l *Log) load() error {
 		rp = l.segs[min(first, len(l.segs)-1)].base
 	}
 	l.ck = checkpoint{logStart: l.logStart, recoveryPoint: rp}
+	if l.fenced == nil && (clean || l.opts.Fsync != FsyncNever) {
+		// Everything in the active segment now is durable (fsynced by the
+		// last Close or by the recovery above): record how much, so that the
+		// next recovery fences damage there instead of truncating it.
+		l.ck.activeBase, l.ck.activeSize = last.base, last.size
+	}
 	if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
 		return ioErr("write checkpoint", err)
 	}
@@ -306,7 +319,7 @@ func (l *Log) loadSealedMeta(s *segment) error {
 // rebuildSealed rebuilds a sealed segment's indexes by scanning it. A bad
 // batch there is corruption in the middle of the log: the log is fenced.
 func (l *Log) rebuildSealed(s *segment) error {
-	if err := l.recoverSegment(s, false); err != nil || l.fenced != nil {
+	if err := l.recoverSegment(s, false, 0); err != nil || l.fenced != nil {
 		return err
 	}
 	return l.writeIndexes(s, l.opts.Fsync != FsyncNever)
@@ -314,11 +327,19 @@ func (l *Log) rebuildSealed(s *segment) error {
 
 // recoverSegment scans s batch by batch, checking lengths, magic, offsets
 // and CRCs, and rebuilds its in-memory indexes, size, end offset and
-// largest timestamp. A bad batch in the last segment is a torn tail and is
-// truncated; in an older segment it fences the log, unless everything
-// from it to the end of the file is zeros (a tail the OS never flushed,
-// possible only under FsyncNever), which is truncated too.
-func (l *Log) recoverSegment(s *segment, isLast bool) error {
+// largest timestamp. durable is how many leading bytes of s are known to
+// have been durable before the crash.
+//
+// A bad batch in the last segment is a torn tail and is truncated, unless
+// it cannot be one: it lies in the durable prefix, or valid batches
+// continuing the offsets follow it and the damage is not the zeroed
+// sectors a lost page-cache write leaves (a crash tears only the end of
+// what was written). That is corruption in the middle of the segment: the
+// log is fenced and the files are left alone. In an older segment a bad
+// batch fences the log too, unless everything from it to the end of the
+// file is zeros (a tail the OS never flushed, possible only under
+// FsyncNever), which is truncated.
+func (l *Log) recoverSegment(s *segment, isLast bool, durable int64) error {
 	wantEnd := s.end
 	s.idx, s.tidx = s.idx[:0], s.tidx[:0]
 	s.end, s.maxTs, s.maxTsOff, s.sinceIndex = s.base, -1, s.base, 0
@@ -351,9 +372,28 @@ func (l *Log) recoverSegment(s *segment, isLast bool) error {
 		if err != nil {
 			return ioErr("recover segment", err)
 		}
-		if !isLast && !zeros {
+		switch {
+		case badPos < durable:
+			l.fence(corruptErr(s.path, badPos, "%v, inside the %d bytes that were durable", badErr, durable))
+			return nil
+		case !isLast && !zeros:
 			l.fence(corruptErr(s.path, badPos, "%v", badErr))
 			return nil
+		case isLast && !zeros:
+			next, found, err := resync(s.f, badPos, s.size, s.end)
+			if err != nil {
+				return ioErr("recover segment", err)
+			}
+			if found {
+				lost, err := hasZeroSector(s.f, badPos, next)
+				if err != nil {
+					return ioErr("recover segment", err)
+				}
+				if !lost {
+					l.fence(corruptErr(s.path, badPos, "%v, and valid batches follow at byte %d: corruption in the middle of the segment, not a torn tail", badErr, next))
+					return nil
+				}
+			}
 		}
 		l.log.Warn("truncating torn segment tail", "segment", s.path, "position", badPos,
 			"bytes", s.size-badPos, "end_offset", s.end, "reason", badErr)
@@ -375,6 +415,61 @@ func (l *Log) recoverSegment(s *segment, isLast bool) error {
 	}
 	s.sealTimeIndex()
 	return nil
+}
+
+// resync looks for a valid batch after a bad one at from: a position
+// where a batch with a base offset above expected (the bad batch's) and at
+// most one offset per byte further, a plausible length and a matching CRC
+// starts. A torn write leaves nothing like that behind it.
+func resync(f vfs.File, from, limit, expected int64) (pos int64, found bool, err error) {
+	const chunk = 1 << 20
+	buf := make([]byte, 0, chunk+BatchHeaderSize)
+	for start := from + 1; start+BatchHeaderSize <= limit; start += chunk {
+		n := min(int64(chunk+BatchHeaderSize), limit-start)
+		buf = buf[:n]
+		if _, err := f.ReadAt(buf, start); err != nil {
+			return 0, false, err
+		}
+		for i := 0; i+BatchHeaderSize <= len(buf) && i < chunk; i++ {
+			if buf[i+offMagic] != 2 {
+				continue
+			}
+			p := start + int64(i)
+			h := decodeHeader(buf[i:])
+			if h.BaseOffset <= expected || h.BaseOffset > expected+(p-from) ||
+				h.Length < minLength || p+h.Size() > limit || h.LastOffsetDelta < 0 {
+				continue
+			}
+			b, err := readBatch(f, p, h.Size())
+			if err != nil {
+				return 0, false, err
+			}
+			if crc32.Checksum(b[offAttributes:], castagnoli) == h.CRC {
+				return p, true, nil
+			}
+		}
+	}
+	return 0, false, nil
+}
+
+// sectorSize is the granularity at which a lost write shows up as zeros.
+const sectorSize = 512
+
+// hasZeroSector reports whether [from, to) holds a whole aligned 512-byte
+// sector of zeros: what a block the file system allocated but never wrote
+// reads as after a power loss.
+func hasZeroSector(f vfs.File, from, to int64) (bool, error) {
+	first := (from + sectorSize - 1) / sectorSize * sectorSize
+	var buf [sectorSize]byte
+	for p := first; p+sectorSize <= to; p += sectorSize {
+		if _, err := f.ReadAt(buf[:], p); err != nil {
+			return false, err
+		}
+		if buf == [sectorSize]byte{} {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func allZero(f vfs.File, pos, end int64) (bool, error) {

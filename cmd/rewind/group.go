@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/lageval"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
 )
@@ -71,6 +72,10 @@ type describedPartition struct {
 	MemberID  string `json:"member_id,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	Host      string `json:"host,omitempty"`
+	// Status and StatusReason are Burrow's verdict on the partition
+	// (package lageval); empty when not judged.
+	Status       string `json:"status,omitempty"`
+	StatusReason string `json:"status_reason,omitempty"`
 }
 
 type describedGroup struct {
@@ -80,6 +85,9 @@ type describedGroup struct {
 	Protocol     string               `json:"protocol"`
 	Members      []offsettool.Member  `json:"members"`
 	Partitions   []describedPartition `json:"partitions"`
+	// Status is Burrow's verdict on the group (OK, WARN, ERR, NOTFOUND),
+	// empty where the cluster hides __consumer_offsets.
+	Status string `json:"status"`
 }
 
 func newGroupDescribeCmd() *cobra.Command {
@@ -90,7 +98,15 @@ func newGroupDescribeCmd() *cobra.Command {
 		Long: `Describe a group: its members (client id, host, assigned partitions), and
 for every partition it has committed to or is assigned: the committed
 offset, the log start and end, the lag (log end minus committed) and the
-lag in time (the age of the first record not yet consumed).`,
+lag in time (the age of the first record not yet consumed).
+
+STATUS is Burrow's verdict over the group's last 10 commits per partition,
+read from __consumer_offsets: OK; WARN (it moves but its lag never
+decreases); STOP (it stopped committing while records wait); STALL (it
+commits the same offset while records wait); REWIND (its offset went back);
+ERR for the group when a partition is STOP, STALL or REWIND. A line under
+the table says why for each partition that is not OK. "-" where the cluster
+does not expose __consumer_offsets.`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
 			sels, err := parseSelections(topics)
@@ -113,6 +129,13 @@ lag in time (the age of the first record not yet consumed).`,
 			}
 			d := describedGroup{Group: s.Group, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
 				Members: s.Members, Partitions: []describedPartition{}}
+			verdicts := map[offsettool.TopicPartition]lageval.PartitionStatus{}
+			if st, err := cl.LagStatus(ctx, s, lageval.DefaultConfig()); err == nil {
+				d.Status = st.Status.String()
+				for _, p := range st.Partitions {
+					verdicts[offsettool.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p
+				}
+			}
 			if d.Members == nil {
 				d.Members = []offsettool.Member{}
 			}
@@ -125,6 +148,9 @@ lag in time (the age of the first record not yet consumed).`,
 					LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID}
 				if m, ok := byID[p.MemberID]; ok {
 					dp.ClientID, dp.Host = m.ClientID, m.Host
+				}
+				if v, ok := verdicts[p.TP()]; ok {
+					dp.Status, dp.StatusReason = v.Status.String(), v.Reason
 				}
 				if lag, ok := p.Lag(); ok {
 					dp.Lag = &lag
@@ -142,8 +168,8 @@ lag in time (the age of the first record not yet consumed).`,
 				return c.writeJSON(d)
 			}
 			w := newTable(c.out)
-			row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS")
-			row(w, d.Group, d.State, dash(d.Protocol), len(d.Members))
+			row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS", "STATUS")
+			row(w, d.Group, d.State, dash(d.Protocol), len(d.Members), dash(d.Status))
 			if len(d.Members) > 0 {
 				row(w)
 				row(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
@@ -152,7 +178,7 @@ lag in time (the age of the first record not yet consumed).`,
 				}
 			}
 			row(w)
-			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "LAG-TIME", "CLIENT-ID")
+			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "LAG-TIME", "CLIENT-ID", "STATUS")
 			for _, p := range d.Partitions {
 				lag, lagTime := "-", "-"
 				if p.Lag != nil {
@@ -161,9 +187,18 @@ lag in time (the age of the first record not yet consumed).`,
 				if p.LagMillis != nil {
 					lagTime = humanDuration(time.Duration(*p.LagMillis) * time.Millisecond)
 				}
-				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, lag, lagTime, dash(p.ClientID))
+				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, lag, lagTime, dash(p.ClientID), dash(p.Status))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			// Say why for every partition that is not OK.
+			for _, p := range d.Partitions {
+				if p.Status != "" && p.Status != "OK" {
+					fmt.Fprintf(c.out, "%s/%d %s: %s\n", p.Topic, p.Partition, p.Status, p.StatusReason)
+				}
+			}
+			return nil
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only this topic, TOPIC or TOPIC:0,1 (repeatable)")

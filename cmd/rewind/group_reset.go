@@ -144,24 +144,7 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
 			if allTopics && !s.Exists {
 				return fmt.Errorf("%w %q: it has no committed offsets, so --all-topics selects nothing; name topics with --topic", offsettool.ErrUnknownGroup, group)
 			}
-			var resolved map[offsettool.TopicPartition]int64
-			switch target.Kind {
-			case offsettool.ToDatetime, offsettool.ByDuration:
-				if resolved, err = cl.ResolveTimes(ctx, s, target.Time); err != nil {
-					return err
-				}
-			case offsettool.ToCommittedAt:
-				var ts []string
-				for _, sel := range sels {
-					ts = append(ts, sel.Topic)
-				}
-				h, err := cl.History(ctx, group, ts, historyProgress(c))
-				if err != nil {
-					return err
-				}
-				resolved = offsettool.CommittedAt(h, target.Time)
-			}
-			plan, err := offsettool.PlanReset(s, target, resolved)
+			plan, err := cl.PlanFor(ctx, s, target, historyProgress(c))
 			if err != nil {
 				return err
 			}

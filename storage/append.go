@@ -24,9 +24,9 @@ type AppendResult struct {
 // The caller must not use records concurrently; the log does not keep it.
 //
 // Validation, before anything is written: lengths, magic 2, size against
-// MaxMessageBytes, CRC-32C, record count; for uncompressed batches the
-// structure of every record (compressed batches are stored as produced and
-// never decompressed); idempotent producer epoch and sequence. A retried
+// MaxMessageBytes, CRC-32C, record count; the structure of every record
+// (compressed batches are decompressed to check it, then stored as
+// produced); idempotent producer epoch and sequence. A retried
 // batch of an idempotent producer gives Duplicate with the original
 // offsets and writes nothing. Several batches of one call must be all new
 // or all duplicates.
@@ -216,9 +216,14 @@ func (l *Log) staged(pid int64) *staged {
 func (l *Log) maxMessageBytes() int32 { return l.maxMsg.Load() }
 
 // parseProduced checks a produced batch's framing in Kafka's order: magic,
-// length, size limit, then CRC.
+// length, size limit, then CRC. Magic 0 and 1 are older formats Produce
+// v3+ may not carry (ErrUnsupportedVersion); any other magic is not a
+// record batch at all (ErrCorruptMessage, as Kafka's "Invalid magic").
 func parseProduced(p []byte, maxMsg int32) (BatchHeader, error) {
 	if len(p) > offMagic && p[offMagic] != 2 {
+		if m := int8(p[offMagic]); m != 0 && m != 1 {
+			return BatchHeader{}, wrapErr(ErrCorruptMessage, "invalid magic %d", m)
+		}
 		return BatchHeader{}, wrapErr(ErrUnsupportedVersion, "magic %d", int8(p[offMagic]))
 	}
 	if len(p) < BatchHeaderSize {

@@ -151,8 +151,10 @@ func setCRC(b []byte) {
 }
 
 // validateBatch checks one produced batch (already through ParseBatchHeader)
-// beyond its header: record count, producer fields, codec, and for
-// uncompressed batches the structure of every record. It allocates nothing.
+// beyond its header: record count, producer fields, codec, and the
+// structure of every record (of compressed batches after decompressing
+// them into a small streaming buffer). For uncompressed batches it
+// allocates nothing.
 func validateBatch(h *BatchHeader, b []byte) error {
 	if h.IsControl() {
 		return wrapErr(ErrInvalidRecord, "control batches cannot be produced")
@@ -173,9 +175,9 @@ func validateBatch(h *BatchHeader, b []byte) error {
 	case CodecNone:
 		return walkRecords(b[BatchHeaderSize:h.Size()], h.NumRecords, true, nil)
 	case CodecGzip, CodecSnappy, CodecLz4, CodecZstd:
-		// Compressed batches are stored as produced, never decompressed
-		// on the append path; the CRC already covers their bytes.
-		return nil
+		// Decompressed (streamed, not kept) to check the records, as
+		// Kafka does; stored as produced, never recompressed.
+		return validateCompressed(c, b[BatchHeaderSize:h.Size()], h.NumRecords)
 	default:
 		return wrapErr(ErrInvalidRecord, "unknown compression codec %d", c)
 	}

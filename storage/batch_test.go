@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -264,6 +265,72 @@ func TestLogAppendTime(t *testing.T) {
 	for _, r := range recs {
 		if r.Timestamp != e.clock.Ms() {
 			t.Fatalf("record timestamp %d", r.Timestamp)
+		}
+	}
+}
+
+// Compressed batches are decompressed on the append path to check their
+// records, as Kafka does: a payload that does not decompress, or that
+// holds other records than declared, is refused and nothing is written.
+func TestAppendValidatesCompressed(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	good := batch(3, 50, 1)
+	for _, c := range []int{CodecGzip, CodecSnappy, CodecLz4, CodecZstd} {
+		cb := compressBatch(t, good, c)
+		fix := func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
+			setCRC(b)
+			return b
+		}
+		corrupt := bytes.Clone(cb)
+		for i := BatchHeaderSize + (len(cb)-BatchHeaderSize)/2; i < len(cb); i++ {
+			corrupt[i] ^= 0x5a
+		}
+		cases := map[string][]byte{
+			"corrupt payload":   fix(corrupt),
+			"truncated payload": fix(bytes.Clone(cb[:BatchHeaderSize+(len(cb)-BatchHeaderSize)/2])),
+			"garbage payload":   fix(append(bytes.Clone(cb[:BatchHeaderSize]), bytes.Repeat([]byte("not compressed"), 4)...)),
+			"more records declared": func() []byte {
+				b := bytes.Clone(cb)
+				binary.BigEndian.PutUint32(b[offNumRecords:], 4)
+				binary.BigEndian.PutUint32(b[offLastOffsetDelta:], 3)
+				return fix(b)
+			}(),
+			"fewer records declared": func() []byte {
+				b := bytes.Clone(cb)
+				binary.BigEndian.PutUint32(b[offNumRecords:], 2)
+				binary.BigEndian.PutUint32(b[offLastOffsetDelta:], 1)
+				return fix(b)
+			}(),
+		}
+		for name, b := range cases {
+			if _, err := l.Append(b); !errors.Is(err, ErrCorruptMessage) {
+				t.Errorf("codec %s, %s: %v, want ErrCorruptMessage", codecName(c), name, err)
+			}
+		}
+		if l.LogEndOffset() != 0 {
+			t.Fatalf("codec %s: a refused batch was written", codecName(c))
+		}
+		// The CRC covers the payload, so a bad payload with a good CRC
+		// comes from the producer: the message says what is wrong.
+		_, err := l.Append(cases["corrupt payload"])
+		if err == nil || !strings.Contains(err.Error(), codecName(c)) && c != CodecSnappy {
+			t.Errorf("codec %s: error %v does not name the codec", codecName(c), err)
+		}
+	}
+	// The same batches, intact, are stored byte for byte as produced.
+	for _, c := range []int{CodecGzip, CodecSnappy, CodecLz4, CodecZstd} {
+		cb := compressBatch(t, good, c)
+		res := mustAppend(t, l, cb)
+		r, err := l.Read(res.BaseOffset, 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := r.AppendTo(nil)
+		r.Release()
+		if !bytes.Equal(got[offLength:], cb[offLength:]) {
+			t.Fatalf("codec %s: stored batch differs from the produced one", codecName(c))
 		}
 	}
 }

@@ -21,10 +21,14 @@
 // batches.
 //
 // Record batches are stored exactly as produced (magic v2 only). Append
-// validates the framing (length, magic, size, CRC-32C, record count, and
-// the records of uncompressed batches) and rewrites only the base offset,
-// plus the max timestamp, timestamp type and CRC under LogAppendTime.
-// Compressed batches are never decompressed on the append or fetch path.
+// validates the framing (length, magic, size, CRC-32C, record count) and
+// the records of every batch, and rewrites only the base offset, plus the
+// max timestamp, timestamp type and CRC under LogAppendTime. As Kafka
+// does, compressed batches are decompressed once on the append path to
+// check their records (streamed through a small buffer; a batch that does
+// not decompress is refused with ErrCorruptMessage rather than stored to
+// fail every consumer); they are never recompressed, and the fetch path
+// never decompresses.
 //
 // # Durability and visibility
 //

@@ -20,7 +20,9 @@ var (
 	// acceptable (control batch from a producer, transactional batch,
 	// unknown compression codec, bad producer fields, bad offset deltas).
 	ErrInvalidRecord = errors.New("storage: invalid record")
-	// ErrUnsupportedVersion: UNSUPPORTED_FOR_MESSAGE_FORMAT. Magic != 2.
+	// ErrUnsupportedVersion: magic != 2 (Append: magic 0 or 1). The
+	// broker answers a produced batch with it INVALID_RECORD, as Kafka
+	// answers Produce v3+ carrying an old-format batch.
 	ErrUnsupportedVersion = errors.New("storage: unsupported message format version")
 	// ErrOutOfOrderSequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
 	ErrOutOfOrderSequence = errors.New("storage: out of order sequence number")

@@ -195,6 +195,10 @@ func (b *Broker) advertised() string {
 	return net.JoinHostPort(b.host, strconv.Itoa(int(b.port)))
 }
 
+// liveCommitSkew bounds how far a live commit's time may be from now for
+// the high watermark now to count as the log end at the commit.
+const liveCommitSkew = 10 * time.Second
+
 // observeOffsetsRecord feeds one __consumer_offsets record to the lag
 // recorder: commits extend a window, tombstones drop it. live records were
 // just written, so the committed partition's high watermark now is the log
@@ -223,9 +227,13 @@ func (b *Broker) observeOffsetsRecord(key, value []byte, timestamp int64, live b
 			at = time.UnixMilli(v.CommitTimestamp)
 		}
 		logEnd := int64(-1)
-		if live {
-			if l := b.partition(k.Topic, k.Partition); l != nil {
+		if l := b.partition(k.Topic, k.Partition); live && l != nil {
+			if d := time.Since(at); d > -liveCommitSkew && d < liveCommitSkew {
 				logEnd = l.HighWatermark()
+			} else {
+				// A commit dated by the client (OffsetCommit v1): the log
+				// end then, not now.
+				logEnd = logEndAt(l, at)
 			}
 		}
 		b.lag.Commit(k.Group, tp, v.Offset, at, logEnd)

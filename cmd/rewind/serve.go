@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/rewindhq/rewind/admin"
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
 	var fsync, logLevel string
+	httpAddr := admin.DefaultAddr
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker",
@@ -27,7 +29,13 @@ Consumer groups: --group-initial-rebalance-delay is Kafka's
 group.initial.rebalance.delay.ms (default 3s): the first rebalance of an
 empty group waits that long for more members to join, so a group starting
 several consumers at once rebalances once instead of once per member. Set
-it to 0 in tests for faster start-up.`,
+it to 0 in tests for faster start-up.
+
+Admin HTTP (--http, default 127.0.0.1:9644; --http "" turns it off): the
+web console at /, Prometheus metrics at /metrics (kafka_exporter's
+consumer-group series included), /healthz, /readyz, and the JSON API under
+/api/v1. Keep it on loopback or behind an authenticating proxy: the console
+can reset consumer groups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -39,7 +47,8 @@ it to 0 in tests for faster start-up.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return serve(cfg)
+			_, fromEnv := os.LookupEnv("REWIND_HTTP")
+			return serve(cfg, httpAddr, cmd.Flags().Changed("http") || fromEnv)
 		},
 	}
 	f := cmd.Flags()
@@ -56,10 +65,15 @@ it to 0 in tests for faster start-up.`,
 	f.DurationVar(&cfg.OffsetsRetention, "offsets-retention", cfg.OffsetsRetention, "offsets.retention.minutes: keep an empty group's committed offsets this long")
 	f.DurationVar(&cfg.OffsetsHistoryRetention, "offsets-history-retention", cfg.OffsetsHistoryRetention, "keep superseded commits this long, for rewinding a group to a past position")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
 	return cmd
 }
 
-func serve(cfg broker.Config) error {
+// serve runs the broker, and the admin HTTP listener unless httpAddr is
+// empty. A listener the user asked for (explicitHTTP) must start; the
+// default one only warns when its address is taken (another broker on the
+// machine), so that several brokers can run side by side.
+func serve(cfg broker.Config, httpAddr string, explicitHTTP bool) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	b, err := broker.New(broker.WithConfig(cfg))
@@ -70,6 +84,18 @@ func serve(cfg broker.Config) error {
 		b.Close()
 		return err
 	}
+	var web *admin.Server
+	if httpAddr != "" {
+		web = admin.New(b, admin.WithLogger(cfg.Logger), admin.WithVersion(version))
+		if err := web.Start(httpAddr); err != nil {
+			if explicitHTTP {
+				b.Close()
+				return fmt.Errorf("%w (choose another address with --http, or --http \"\" to turn it off)", err)
+			}
+			cfg.Logger.Warn("admin HTTP listener not started; choose another address with --http, or --http \"\" to turn it off", "err", err)
+			web = nil
+		}
+	}
 	sig := <-sigs
 	cfg.Logger.Info("shutting down; send the signal again to exit at once", "signal", sig.String())
 	go func() {
@@ -77,6 +103,9 @@ func serve(cfg broker.Config) error {
 		cfg.Logger.Warn("second signal: exiting without a clean shutdown")
 		os.Exit(130)
 	}()
+	if web != nil {
+		web.Close()
+	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -1,0 +1,311 @@
+package admin
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/lageval"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var kgoClientID = kgo.ClientID("rewind-console")
+
+// overview is the console's header and home page.
+type overview struct {
+	Version       string         `json:"version"`
+	KafkaAddress  string         `json:"kafka_address"`
+	Advertised    string         `json:"advertised"`
+	Started       time.Time      `json:"started"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	Ready         bool           `json:"ready"`
+	NotReady      string         `json:"not_ready,omitempty"`
+	Topics        int            `json:"topics"`
+	Partitions    int            `json:"partitions"`
+	SizeBytes     int64          `json:"size_bytes"`
+	Records       int64          `json:"records"`
+	Groups        int            `json:"groups"`
+	GroupStatus   map[string]int `json:"group_status"` // Burrow status -> groups
+	TotalLag      int64          `json:"total_lag"`
+}
+
+func (s *Server) overview(w http.ResponseWriter, _ *http.Request) {
+	o := overview{Version: s.version, KafkaAddress: s.b.Addr(), Advertised: s.b.Advertised(), Started: s.started,
+		UptimeSeconds: int64(time.Since(s.started).Seconds()), Ready: true, GroupStatus: map[string]int{}}
+	if err := s.b.Ready(); err != nil {
+		o.Ready, o.NotReady = false, err.Error()
+	}
+	for _, t := range s.b.Topics() {
+		if t.Internal {
+			continue
+		}
+		o.Topics++
+		o.Partitions += len(t.Partitions)
+		o.SizeBytes += t.SizeBytes
+		o.Records += t.Records
+	}
+	for _, g := range s.groupRows() {
+		o.Groups++
+		o.GroupStatus[g.Status.String()]++
+		o.TotalLag += g.Lag
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+// topicRow is a topic with the groups that consume it.
+type topicRow struct {
+	broker.TopicInfo
+	Consumers []topicConsumer `json:"consumers"`
+}
+
+type topicConsumer struct {
+	Group string `json:"group"`
+	Lag   int64  `json:"lag"`
+}
+
+func (s *Server) topicRows(internal bool) []topicRow {
+	coord := s.b.Coordinator()
+	consumers := map[string][]topicConsumer{}
+	for _, g := range coord.Groups() {
+		for topic, parts := range coord.Committed(g.Name) {
+			consumers[topic] = append(consumers[topic], topicConsumer{Group: g.Name})
+			c := &consumers[topic][len(consumers[topic])-1]
+			if ti, ok := s.b.Topic(topic); ok {
+				for _, p := range ti.Partitions {
+					if o, ok := parts[p.Partition]; ok {
+						c.Lag += max(0, p.HighWatermark-o.Offset)
+					}
+				}
+			}
+		}
+	}
+	var out []topicRow
+	for _, t := range s.b.Topics() {
+		if t.Internal && !internal {
+			continue
+		}
+		cs := consumers[t.Name]
+		if cs == nil {
+			cs = []topicConsumer{}
+		}
+		out = append(out, topicRow{TopicInfo: t, Consumers: cs})
+	}
+	if out == nil {
+		out = []topicRow{}
+	}
+	return out
+}
+
+func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.topicRows(r.URL.Query().Get("internal") == "true"))
+}
+
+func (s *Server) topic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("topic")
+	for _, t := range s.topicRows(true) {
+		if t.Name == name {
+			writeJSON(w, http.StatusOK, t)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
+}
+
+// recordView is one record as the message browser shows it. Keys and
+// values that are not UTF-8 text come as base64 with their encoding named.
+type recordView struct {
+	Offset        int64        `json:"offset"`
+	Timestamp     time.Time    `json:"timestamp"`
+	Key           *string      `json:"key"` // null: no key
+	KeyEncoding   string       `json:"key_encoding,omitempty"`
+	Value         *string      `json:"value"` // null: tombstone
+	ValueEncoding string       `json:"value_encoding,omitempty"`
+	ValueBytes    int          `json:"value_bytes"`
+	Truncated     bool         `json:"truncated,omitempty"`
+	Headers       []headerView `json:"headers"`
+}
+
+type headerView struct {
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	Encoding string `json:"encoding,omitempty"`
+}
+
+type recordPage struct {
+	Topic         string       `json:"topic"`
+	Partition     int32        `json:"partition"`
+	LogStart      int64        `json:"log_start"`
+	HighWatermark int64        `json:"high_watermark"`
+	From          int64        `json:"from"` // the first offset asked for
+	Next          int64        `json:"next"` // where the next page starts
+	Records       []recordView `json:"records"`
+}
+
+// maxShown caps how much of a key or value a page carries.
+const maxShown = 16 << 10
+
+func showBytes(b []byte) (*string, string, bool) {
+	if b == nil {
+		return nil, "", false
+	}
+	trunc := false
+	if len(b) > maxShown {
+		b, trunc = b[:maxShown], true
+	}
+	if utf8.Valid(b) || (trunc && utf8.Valid(b[:len(b)-utf8.UTFMax])) {
+		v := strings.ToValidUTF8(string(b), "")
+		return &v, "", trunc
+	}
+	v := base64.StdEncoding.EncodeToString(b)
+	return &v, "base64", trunc
+}
+
+// records serves the message browser: ?partition=P and one of
+// offset=N, from=oldest|newest, time=RFC3339 (or Unix milliseconds), with
+// limit (default 50, at most 500).
+func (s *Server) records(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("topic")
+	q := r.URL.Query()
+	ti, ok := s.b.Topic(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
+		return
+	}
+	part := int64(0)
+	if v := q.Get("partition"); v != "" {
+		var err error
+		if part, err = strconv.ParseInt(v, 10, 32); err != nil || part < 0 || int(part) >= len(ti.Partitions) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("partition %q: topic %q has partitions 0 to %d", v, name, len(ti.Partitions)-1))
+			return
+		}
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q: give a positive number", v))
+			return
+		}
+		limit = min(n, 500)
+	}
+	pi := ti.Partitions[part]
+	from := pi.LogStart
+	switch {
+	case q.Get("offset") != "":
+		o, err := strconv.ParseInt(q.Get("offset"), 10, 64)
+		if err != nil || o < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("offset %q: give a non-negative number", q.Get("offset")))
+			return
+		}
+		from = max(o, pi.LogStart)
+	case q.Get("time") != "":
+		t, err := parseTime(q.Get("time"), time.Now())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		if from, err = s.b.OffsetForTime(name, int32(part), t); err != nil {
+			writeError(w, errorStatus(err), err)
+			return
+		}
+	case q.Get("from") == "newest":
+		from = max(pi.LogStart, pi.HighWatermark-int64(limit))
+	case q.Get("from") == "", q.Get("from") == "oldest":
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("from %q: use oldest or newest", q.Get("from")))
+		return
+	}
+	recs, err := s.b.ReadRecords(name, int32(part), from, limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	page := recordPage{Topic: name, Partition: int32(part), LogStart: pi.LogStart, HighWatermark: pi.HighWatermark,
+		From: from, Next: from, Records: []recordView{}}
+	for _, rec := range recs {
+		v := recordView{Offset: rec.Offset, Timestamp: time.UnixMilli(rec.Timestamp).UTC(), ValueBytes: len(rec.Value), Headers: []headerView{}}
+		var kt, vt bool
+		v.Key, v.KeyEncoding, kt = showBytes(rec.Key)
+		v.Value, v.ValueEncoding, vt = showBytes(rec.Value)
+		v.Truncated = kt || vt
+		for _, h := range rec.Headers {
+			hv, enc, _ := showBytes(h.Value)
+			hs := ""
+			if hv != nil {
+				hs = *hv
+			}
+			v.Headers = append(v.Headers, headerView{Key: h.Key, Value: hs, Encoding: enc})
+		}
+		page.Records = append(page.Records, v)
+		page.Next = rec.Offset + 1
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// parseTime accepts RFC 3339, Unix milliseconds, or a duration meaning that
+// long ago ("90m").
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04", s, time.Local); err == nil {
+		return t, nil // what <input type=datetime-local> sends
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: use RFC 3339 (2026-01-02T09:00:00Z), Unix milliseconds, or a duration ago (90m)", s)
+}
+
+// groupRow is one line of the groups table.
+type groupRow struct {
+	Group        string         `json:"group"`
+	State        string         `json:"state"`
+	ProtocolType string         `json:"protocol_type"`
+	Protocol     string         `json:"protocol"`
+	Members      int            `json:"members"`
+	Topics       []string       `json:"topics"`
+	Lag          int64          `json:"lag"`
+	Status       lageval.Status `json:"status"`
+	// Uncommitted counts partitions of consumed topics without a commit.
+	Uncommitted int `json:"uncommitted"`
+}
+
+func (s *Server) groupRows() []groupRow {
+	coord := s.b.Coordinator()
+	out := []groupRow{}
+	for _, g := range coord.Groups() {
+		row := groupRow{Group: g.Name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol, Members: g.Members, Topics: []string{}}
+		for topic, parts := range coord.Committed(g.Name) {
+			row.Topics = append(row.Topics, topic)
+			ti, ok := s.b.Topic(topic)
+			if !ok {
+				continue
+			}
+			for _, p := range ti.Partitions {
+				if o, ok := parts[p.Partition]; ok {
+					row.Lag += max(0, p.HighWatermark-o.Offset)
+				} else {
+					row.Uncommitted++
+				}
+			}
+		}
+		sort.Strings(row.Topics)
+		row.Status = s.b.LagStatus(g.Name).Status
+		out = append(out, row)
+	}
+	return out
+}
+
+func (s *Server) groups(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.groupRows())
+}

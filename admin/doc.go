@@ -1,0 +1,31 @@
+// Package admin is the broker's admin HTTP listener (`rewind serve --http`,
+// 127.0.0.1:9644 by default): Prometheus metrics, health checks, a JSON API
+// and the web console, all from the broker process.
+//
+//	GET  /metrics                          Prometheus text format (broker.Metrics)
+//	GET  /healthz                          200 while the process serves HTTP
+//	GET  /readyz                           200 once the broker listens and no log is fenced, else 503
+//	GET  /api/v1/overview                  addresses, uptime, counts, groups by Burrow status
+//	GET  /api/v1/topics[?internal=true]    topics, partitions with offsets and sizes, consuming groups
+//	GET  /api/v1/topics/{topic}
+//	GET  /api/v1/topics/{topic}/records    ?partition=P&offset=N|from=oldest|newest|time=T&limit=50
+//	GET  /api/v1/groups                    groups with state, members, lag, Burrow status
+//	GET  /api/v1/groups/{group}            members, assignment, per-partition lag, lag in time, verdicts
+//	GET  /api/v1/groups/{group}/lag        ?range=1h&points=60: lag over time per partition
+//	GET  /api/v1/groups/{group}/history    the positions the group committed
+//	GET  /api/v1/groups/{group}/explain    ?initial=newest|oldest&topic=T: where a consumer starts, and why
+//	POST /api/v1/groups/{group}/reset      {"target":"to-earliest","topics":["orders"],"execute":false}
+//	GET  /                                 the console (embedded, see web/)
+//
+// Errors are JSON {"error": "..."} with a fitting status; a reset refused
+// because the group has members is 409 and lists them.
+//
+// Explain and reset use package offsettool over the broker's own Kafka
+// listener, exactly as `rewind group explain|reset` do, so their logic exists
+// once. Everything else reads the broker directly (broker.Topics,
+// Coordinator, ReadRecords, LagStatus).
+//
+// State-changing requests must carry a JSON body and, when the browser sends
+// an Origin, come from the console's own origin: a page of another site open
+// in the operator's browser cannot reset groups through it.
+package admin

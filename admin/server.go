@@ -1,0 +1,265 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/offsettool"
+)
+
+// DefaultAddr is where `rewind serve` listens for HTTP unless told
+// otherwise: loopback only, since the console can reset groups.
+const DefaultAddr = "127.0.0.1:9644"
+
+// Server is the admin HTTP listener of one broker.
+type Server struct {
+	b       *broker.Broker
+	log     *slog.Logger
+	version string
+	started time.Time
+	mux     *http.ServeMux
+
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+
+	// The console's explain and reset go through offsettool, over the
+	// broker's own Kafka listener, exactly as the CLI does. One client,
+	// one operation at a time (offsettool.Client is not for concurrent
+	// commands).
+	clMu sync.Mutex
+	cl   *offsettool.Client
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithVersion sets the version shown by the console and /api/v1/overview.
+func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
+
+// New builds the admin server of b; Start listens.
+func New(b *broker.Broker, opts ...Option) *Server {
+	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.b.Metrics(), promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.b.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+
+	m.HandleFunc("GET /api/v1/overview", s.overview)
+	m.HandleFunc("GET /api/v1/topics", s.topics)
+	m.HandleFunc("GET /api/v1/topics/{topic}", s.topic)
+	m.HandleFunc("GET /api/v1/topics/{topic}/records", s.records)
+	m.HandleFunc("GET /api/v1/groups", s.groups)
+	m.HandleFunc("GET /api/v1/groups/{group}", s.group)
+	m.HandleFunc("GET /api/v1/groups/{group}/lag", s.lagHistory)
+	m.HandleFunc("GET /api/v1/groups/{group}/history", s.history)
+	m.HandleFunc("GET /api/v1/groups/{group}/explain", s.explain)
+	m.HandleFunc("POST /api/v1/groups/{group}/reset", s.reset)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s; see /api/v1/overview", r.Method, r.URL.Path))
+	})
+
+	static, err := fs.Sub(webFS, "web")
+	if err != nil {
+		panic(err)
+	}
+	files := http.FileServerFS(static)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// The console is one page; its views are #fragments.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// Handler is the whole admin HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
+
+// guard refuses state-changing requests that a web page of another origin
+// could send from the operator's browser: they must be JSON (which a
+// cross-origin page cannot send without a CORS preflight, never granted
+// here) and, when the browser says where they come from, from this origin.
+func (s *Server) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if ct != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, errors.New("send a JSON body (Content-Type: application/json)"))
+				return
+			}
+			if o := r.Header.Get("Origin"); o != "" {
+				if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+					writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %q refused", o))
+					return
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Start listens on addr (host:port; port 0 picks one) and serves until
+// Close.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin HTTP server stopped", "err", err)
+		}
+	}()
+	s.log.Info("admin HTTP listening", "addr", "http://"+ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// Addr is the address the server listens on (valid after Start).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close stops listening, waits up to five seconds for requests in flight,
+// and releases the console's Kafka client.
+func (s *Server) Close() error {
+	var err error
+	if s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			s.srv.Close()
+		}
+		<-s.done
+	}
+	s.clMu.Lock()
+	if s.cl != nil {
+		s.cl.Close()
+		s.cl = nil
+	}
+	s.clMu.Unlock()
+	return err
+}
+
+// withClient runs fn with the console's offsettool client, dialing the
+// broker's Kafka listener on first use and again after a failure to reach it.
+func (s *Server) withClient(ctx context.Context, fn func(*offsettool.Client) error) error {
+	s.clMu.Lock()
+	defer s.clMu.Unlock()
+	if s.cl == nil {
+		cl, err := offsettool.Dial(ctx, []string{dialAddr(s.b.Addr())}, kgoClientID)
+		if err != nil {
+			return err
+		}
+		s.cl = cl
+	}
+	err := fn(s.cl)
+	if errors.Is(err, offsettool.ErrUnreachable) {
+		s.cl.Close()
+		s.cl = nil
+	}
+	return err
+}
+
+// dialAddr turns a wildcard listen address into a loopback one.
+func dialAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			host = "127.0.0.1"
+		} else {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error   string              `json:"error"`
+	Members []offsettool.Member `json:"members,omitempty"` // who blocks a reset
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, apiError{Error: err.Error()})
+}
+
+// errorStatus maps offsettool's errors to HTTP statuses.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, offsettool.ErrUnknownGroup), errors.Is(err, offsettool.ErrUnknownTopic), errors.Is(err, broker.ErrUnknownTopic):
+		return http.StatusNotFound
+	case errors.Is(err, offsettool.ErrActiveMembers):
+		return http.StatusConflict
+	case errors.Is(err, offsettool.ErrOutOfRange):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, offsettool.ErrUnreachable):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadRequest
+}

@@ -1,0 +1,608 @@
+// Rewind console: one page, views chosen by the URL fragment (#/groups/x),
+// data from /api/v1. Plain JavaScript, no build step, no network beyond
+// this broker.
+"use strict";
+
+// ---------- small helpers ----------
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "html") el.innerHTML = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+const svgNS = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...kids) {
+  const el = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const kid of kids.flat()) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  return el;
+}
+
+async function api(path, opts) {
+  const res = await fetch("/api/v1" + path, opts);
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok) {
+    const err = new Error((body && body.error) || res.status + " " + res.statusText);
+    err.status = res.status;
+    err.body = body;
+    throw err;
+  }
+  return body;
+}
+
+const enc = encodeURIComponent;
+const fmtInt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
+function fmtBytes(n) {
+  if (n < 1024) return n + " B";
+  const u = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
+  return n.toFixed(n < 10 ? 1 : 0) + " " + u[i];
+}
+function fmtDur(sec) {
+  if (sec === null || sec === undefined) return "–";
+  if (sec < 1) return sec <= 0 ? "0s" : Math.round(sec * 1000) + "ms";
+  if (sec < 60) return Math.round(sec) + "s";
+  const m = Math.floor(sec / 60);
+  if (m < 60) return m + "m" + String(Math.round(sec % 60)).padStart(2, "0") + "s";
+  const hr = Math.floor(m / 60);
+  if (hr < 48) return hr + "h" + String(m % 60).padStart(2, "0") + "m";
+  return Math.floor(hr / 24) + "d" + (hr % 24) + "h";
+}
+function fmtTime(t) {
+  const d = new Date(t);
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+function ago(t) { return fmtDur((Date.now() - new Date(t).getTime()) / 1000) + " ago"; }
+
+const statusHelp = {
+  OK: "Keeps up: the lag was zero at some commit of the window, or decreases.",
+  WARN: "Moves, but its lag never decreased over the window: it falls behind.",
+  ERR: "Some partition is STOP, STALL or REWIND.",
+  STOP: "Stopped committing while records wait.",
+  STALL: "Commits the same offset while records wait.",
+  REWIND: "Its committed offset went backwards in the window.",
+  NOTFOUND: "No commits recorded for it yet.",
+};
+function badge(status, title) {
+  return h("span", { class: "badge " + status, title: title || statusHelp[status] || "", "data-status": status }, status);
+}
+function stateBadge(state) { return h("span", { class: "badge state " + state }, state || "–"); }
+function banner(kind, ...kids) { return h("div", { class: "banner " + kind, role: kind === "err" ? "alert" : null }, ...kids); }
+function spinner() { return h("div", { class: "spin" }, "Loading…"); }
+
+function table(cols, rows, opts) {
+  opts = opts || {};
+  const head = h("tr", {}, cols.map((c) => h("th", { class: c.num ? "num" : null }, c.label)));
+  const body = rows.length
+    ? rows.map((r) => h("tr", { class: opts.onRow ? "clickable" : null, onclick: opts.onRow ? () => opts.onRow(r) : null, "data-key": opts.key ? opts.key(r) : null },
+        cols.map((c) => h("td", { class: c.num ? "num" : null }, c.cell(r)))))
+    : [h("tr", {}, h("td", { class: "empty", colspan: cols.length }, opts.empty || "Nothing here."))];
+  return h("table", { id: opts.id || null }, h("thead", {}, head), h("tbody", {}, body));
+}
+
+// ---------- routing and refresh ----------
+
+const app = document.getElementById("app");
+let refreshTimer = null;
+let currentRender = null;
+
+function setRefresh(fn, ms) {
+  clearInterval(refreshTimer);
+  refreshTimer = fn ? setInterval(() => { if (!document.hidden && !document.querySelector(".modal-back")) fn(); }, ms || 5000) : null;
+}
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  setRefresh(null);
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === (parts[0] || "overview")));
+  app.replaceChildren(spinner());
+  const view = parts[0] || "";
+  if (view === "topics" && parts[1]) return topicView(parts[1], parts[2]);
+  if (view === "topics") return topicsView();
+  if (view === "groups" && parts[1]) return groupView(parts[1], parts[2] || "lag");
+  if (view === "groups") return groupsView();
+  return overviewView();
+}
+window.addEventListener("hashchange", route);
+
+async function brokerInfo() {
+  const el = document.getElementById("broker-info");
+  try {
+    const o = await api("/overview");
+    el.replaceChildren(
+      h("span", { class: "dot " + (o.ready ? "ok" : "bad"), title: o.ready ? "Ready" : "Not ready: " + o.not_ready }),
+      h("span", {}, "Kafka ", h("code", {}, o.advertised)),
+      h("span", {}, "up " + fmtDur(o.uptime_seconds)),
+      h("span", {}, "v" + o.version.replace(/^v/, "")),
+      h("a", { href: "/metrics", target: "_blank" }, "metrics"));
+  } catch (e) {
+    el.replaceChildren(h("span", { class: "dot bad" }), "broker unreachable: " + e.message);
+  }
+}
+
+// ---------- overview ----------
+
+async function overviewView() {
+  const render = async () => {
+    const [o, groups] = await Promise.all([api("/overview"), api("/groups")]);
+    const attention = groups.filter((g) => g.status !== "OK" || g.lag > 0).sort((a, b) => b.lag - a.lag);
+    app.replaceChildren(
+      h("div", { class: "pagehead" }, h("h1", {}, "Overview")),
+      h("div", { class: "cards" },
+        card("Topics", fmtInt(o.topics)), card("Partitions", fmtInt(o.partitions)), card("Records", fmtInt(o.records)),
+        card("On disk", fmtBytes(o.size_bytes)), card("Consumer groups", fmtInt(o.groups)), card("Total lag", fmtInt(o.total_lag))),
+      h("div", { class: "panel flush" },
+        h("h2", {}, "Groups behind or not OK"),
+        table([
+          { label: "Group", cell: (g) => h("a", { href: "#/groups/" + enc(g.group) }, g.group) },
+          { label: "Status", cell: (g) => badge(g.status) },
+          { label: "State", cell: (g) => stateBadge(g.state) },
+          { label: "Members", num: true, cell: (g) => g.members },
+          { label: "Topics", cell: (g) => g.topics.map((t) => h("span", { class: "chip" }, t)) },
+          { label: "Lag", num: true, cell: (g) => fmtInt(g.lag) },
+        ], attention, { onRow: (g) => (location.hash = "#/groups/" + enc(g.group)), empty: "Every group is caught up." })),
+      h("p", { class: "muted" }, "Statuses follow Burrow: judged over each partition's last 10 commits, not by a threshold. ",
+        "Prometheus metrics (kafka_exporter's names) at ", h("a", { href: "/metrics" }, "/metrics"), "."));
+  };
+  await guarded(render);
+  setRefresh(() => guarded(render), 5000);
+}
+function card(label, value) { return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value)); }
+
+async function guarded(fn) {
+  try { await fn(); } catch (e) { app.replaceChildren(banner("err", e.message)); }
+}
+
+// ---------- topics ----------
+
+let showInternal = false;
+async function topicsView() {
+  const render = async () => {
+    const topics = await api("/topics" + (showInternal ? "?internal=true" : ""));
+    app.replaceChildren(
+      h("div", { class: "pagehead" }, h("h1", {}, "Topics"), h("span", { class: "sub" }, topics.length + " topic(s)"), h("span", { class: "spacer" }),
+        h("label", { class: "check" }, h("input", { type: "checkbox", checked: showInternal, onchange: (e) => { showInternal = e.target.checked; render(); } }), "Show internal topics")),
+      h("div", { class: "panel flush" }, table([
+        { label: "Topic", cell: (t) => h("a", { href: "#/topics/" + enc(t.name) }, t.name) },
+        { label: "Partitions", num: true, cell: (t) => t.partitions.length },
+        { label: "Records", num: true, cell: (t) => fmtInt(t.records) },
+        { label: "Size", num: true, cell: (t) => fmtBytes(t.size_bytes) },
+        { label: "Consumer groups (lag)", cell: (t) => t.consumers.map((c) => h("a", { class: "chip", href: "#/groups/" + enc(c.group), onclick: (e) => e.stopPropagation() }, c.group + " · " + fmtInt(c.lag))) },
+      ], topics, { id: "topics-table", key: (t) => t.name, onRow: (t) => (location.hash = "#/topics/" + enc(t.name)), empty: "No topics yet. Produce to one or create it with `rewind topic create`." })));
+  };
+  await guarded(render);
+  setRefresh(() => guarded(render), 10000);
+}
+
+async function topicView(name, partition) {
+  let t;
+  try { t = await api("/topics/" + enc(name)); } catch (e) { app.replaceChildren(banner("err", e.message)); return; }
+  const browser = h("div", { class: "panel", id: "browser" });
+  app.replaceChildren(
+    h("div", { class: "crumbs" }, h("a", { href: "#/topics" }, "Topics"), " / ", name),
+    h("div", { class: "pagehead" }, h("h1", {}, name), t.internal ? h("span", { class: "badge" }, "internal") : null,
+      h("span", { class: "sub" }, t.partitions.length + " partition(s) · " + fmtInt(t.records) + " records · " + fmtBytes(t.size_bytes))),
+    h("div", { class: "row" },
+      h("div", { class: "panel flush" }, h("h2", {}, "Partitions"), table([
+        { label: "Partition", num: true, cell: (p) => p.partition },
+        { label: "Log start", num: true, cell: (p) => fmtInt(p.log_start) },
+        { label: "Log end", num: true, cell: (p) => fmtInt(p.high_watermark) },
+        { label: "Records", num: true, cell: (p) => fmtInt(p.high_watermark - p.log_start) },
+        { label: "Size", num: true, cell: (p) => fmtBytes(p.size_bytes) },
+        { label: "", cell: (p) => p.error ? h("span", { class: "badge ERR", title: p.error }, "storage error")
+          : h("a", { href: "#/topics/" + enc(name) + "/" + p.partition }, "Browse") },
+      ], t.partitions)),
+      h("div", { class: "panel flush" }, h("h2", {}, "Consumed by"), table([
+        { label: "Group", cell: (c) => h("a", { href: "#/groups/" + enc(c.group) }, c.group) },
+        { label: "Lag", num: true, cell: (c) => fmtInt(c.lag) },
+      ], t.consumers, { empty: "No group has committed offsets on this topic." }),
+        h("h2", { style: "margin-top:14px" }, "Configs"), table([
+          { label: "Name", cell: (c) => h("code", {}, c[0]) },
+          { label: "Value", cell: (c) => h("code", {}, c[1]) },
+        ], Object.entries(t.configs), { empty: "Broker defaults." }))),
+    browser);
+  messageBrowser(browser, t, partition === undefined ? 0 : Number(partition));
+}
+
+function messageBrowser(root, t, partition) {
+  const st = { partition, mode: "oldest", value: "", limit: 50, page: null };
+  const part = h("select", { id: "mb-partition", onchange: (e) => { st.partition = Number(e.target.value); load(); } },
+    t.partitions.map((p) => h("option", { value: p.partition, selected: p.partition === partition }, "Partition " + p.partition)));
+  const mode = h("select", { id: "mb-mode" },
+    h("option", { value: "oldest" }, "Oldest first"), h("option", { value: "newest" }, "Newest"),
+    h("option", { value: "offset" }, "From offset"), h("option", { value: "time" }, "From time"));
+  const offsetIn = h("input", { type: "number", id: "mb-offset", min: 0, placeholder: "offset", style: "width:120px" });
+  const timeIn = h("input", { type: "datetime-local", id: "mb-time", step: 1 });
+  const limitIn = h("select", { id: "mb-limit" }, [20, 50, 100, 200].map((n) => h("option", { value: n, selected: n === 50 }, n + " records")));
+  const showArgs = () => { offsetIn.style.display = mode.value === "offset" ? "" : "none"; timeIn.style.display = mode.value === "time" ? "" : "none"; };
+  mode.addEventListener("change", showArgs);
+  showArgs();
+  const out = h("div", {});
+  const go = (e) => { if (e) e.preventDefault(); load(); };
+  root.replaceChildren(
+    h("h2", {}, "Messages"),
+    h("form", { class: "controls", onsubmit: go },
+      h("label", {}, "Partition", part), h("label", {}, "Start", mode),
+      h("label", {}, "\u00a0", h("span", {}, offsetIn, timeIn)), h("label", {}, "Show", limitIn),
+      h("button", { class: "btn primary", type: "submit", id: "mb-load" }, "Load")),
+    out);
+
+  async function load(offset) {
+    const q = new URLSearchParams({ partition: st.partition, limit: limitIn.value });
+    if (offset !== undefined) q.set("offset", offset);
+    else if (mode.value === "offset") q.set("offset", offsetIn.value || 0);
+    else if (mode.value === "time") {
+      if (!timeIn.value) { out.replaceChildren(banner("warn", "Pick a date and time.")); return; }
+      q.set("time", new Date(timeIn.value).toISOString());
+    } else q.set("from", mode.value);
+    out.replaceChildren(spinner());
+    let page;
+    try { page = await api("/topics/" + enc(t.name) + "/records?" + q); } catch (e) { out.replaceChildren(banner("err", e.message)); return; }
+    const limit = Number(limitIn.value);
+    const nav = h("div", { class: "controls", style: "margin:10px 0 0" },
+      h("button", { class: "btn", disabled: page.from <= page.log_start, onclick: () => load(Math.max(page.log_start, page.from - limit)) }, "← Older"),
+      h("button", { class: "btn", disabled: page.next >= page.high_watermark, onclick: () => load(page.next) }, "Newer →"),
+      h("span", { class: "muted" }, page.records.length
+        ? `Offsets ${fmtInt(page.records[0].offset)}–${fmtInt(page.records[page.records.length - 1].offset)} of ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark - 1)}`
+        : `No records from offset ${fmtInt(page.from)} (log ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark)})`));
+    out.replaceChildren(table([
+      { label: "Offset", num: true, cell: (r) => fmtInt(r.offset) },
+      { label: "Timestamp", cell: (r) => h("span", { title: r.timestamp }, fmtTime(r.timestamp)) },
+      { label: "Key", cell: (r) => valueCell(r.key, r.key_encoding) },
+      { label: "Value", cell: (r) => valueCell(r.value, r.value_encoding, r.value_bytes, r.truncated) },
+      { label: "Headers", cell: (r) => r.headers.length ? r.headers.map((x) => h("span", { class: "chip mono" }, x.key + "=" + x.value)) : h("span", { class: "muted" }, "–") },
+    ], page.records, { id: "records-table", empty: "No records here." }), nav);
+  }
+  load();
+}
+
+function valueCell(v, encoding, size, truncated) {
+  if (v === null) return h("span", { class: "val null" }, "null");
+  let text = v;
+  if (!encoding) {
+    try { const j = JSON.parse(v); if (typeof j === "object" && j !== null) text = JSON.stringify(j, null, 2); } catch (_) { /* not JSON */ }
+  }
+  const el = h("div", { class: "val clip", title: "Click to expand" }, text);
+  el.addEventListener("click", () => el.classList.toggle("clip"));
+  return h("div", {}, el,
+    encoding ? h("span", { class: "chip" }, encoding) : null,
+    truncated ? h("span", { class: "chip" }, "first 16 KiB of " + fmtBytes(size)) : null);
+}
+
+// ---------- groups ----------
+
+let groupFilter = "";
+async function groupsView() {
+  const body = h("div", {});
+  const filter = h("input", { type: "search", id: "group-filter", placeholder: "Filter groups…", value: groupFilter, style: "width:240px",
+    oninput: (e) => { groupFilter = e.target.value; render(); } });
+  let groups = [];
+  const order = { ERR: 0, WARN: 1, OK: 3, NOTFOUND: 4 };
+  const render = () => {
+    const f = groupFilter.toLowerCase();
+    const rows = groups.filter((g) => g.group.toLowerCase().includes(f))
+      .sort((a, b) => (order[a.status] - order[b.status]) || (b.lag - a.lag) || a.group.localeCompare(b.group));
+    body.replaceChildren(table([
+      { label: "Group", cell: (g) => h("a", { href: "#/groups/" + enc(g.group) }, g.group) },
+      { label: "Status", cell: (g) => badge(g.status) },
+      { label: "State", cell: (g) => stateBadge(g.state) },
+      { label: "Members", num: true, cell: (g) => g.members },
+      { label: "Protocol", cell: (g) => g.protocol || h("span", { class: "muted" }, "–") },
+      { label: "Topics", cell: (g) => g.topics.map((t) => h("span", { class: "chip" }, t)) },
+      { label: "Lag", num: true, cell: (g) => h("strong", {}, fmtInt(g.lag)) },
+    ], rows, { id: "groups-table", key: (g) => g.group, onRow: (g) => (location.hash = "#/groups/" + enc(g.group)), empty: groups.length ? "No group matches." : "No consumer groups yet." }));
+  };
+  const load = async () => { groups = await api("/groups"); render(); };
+  app.replaceChildren(
+    h("div", { class: "pagehead" }, h("h1", {}, "Consumer groups"), h("span", { class: "spacer" }), filter),
+    h("div", { class: "panel flush" }, body));
+  await guarded(load);
+  setRefresh(() => load().catch(() => {}), 5000);
+}
+
+const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"], ["reset", "Reset offsets"], ["history", "Commit history"]];
+
+async function groupView(name, tab) {
+  let g;
+  try { g = await api("/groups/" + enc(name)); } catch (e) {
+    app.replaceChildren(h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name), banner("err", e.message));
+    return;
+  }
+  const head = h("div", {});
+  const renderHead = () => head.replaceChildren(
+    h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name),
+    h("div", { class: "pagehead" }, h("h1", {}, name), badge(g.status.status), stateBadge(g.state),
+      h("span", { class: "sub" }, `${g.members.length} member(s) · lag ${fmtInt(g.lag)} · ${g.protocol ? "assignor " + g.protocol : "no protocol"}`)),
+    h("div", { class: "subtabs", role: "tablist" }, groupTabs.map(([id, label]) =>
+      h("button", { class: id === tab ? "active" : null, role: "tab", "data-tab": id, onclick: () => (location.hash = "#/groups/" + enc(name) + "/" + id) }, label))));
+  renderHead();
+  const body = h("div", { id: "group-body" });
+  app.replaceChildren(head, body);
+  const reload = async () => { g = await api("/groups/" + enc(name)); renderHead(); return g; };
+  if (tab === "members") return membersTab(body, g);
+  if (tab === "explain") return explainTab(body, g);
+  if (tab === "reset") return resetTab(body, g, reload);
+  if (tab === "history") return historyTab(body, g);
+  return lagTab(body, g, reload);
+}
+
+function partitionTable(g) {
+  return table([
+    { label: "Topic", cell: (p) => h("a", { href: "#/topics/" + enc(p.topic) + "/" + p.partition }, p.topic) },
+    { label: "Partition", num: true, cell: (p) => p.partition },
+    { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
+    { label: "Log end", num: true, cell: (p) => fmtInt(p.log_end) },
+    { label: "Lag", num: true, cell: (p) => h("strong", {}, p.lag === null ? "–" : fmtInt(p.lag)) },
+    { label: "Lag in time", num: true, cell: (p) => fmtDur(p.lag_seconds) },
+    { label: "Consumer", cell: (p) => p.client_id ? h("span", { title: p.member_id }, p.client_id, h("span", { class: "muted" }, " " + (p.host || ""))) : h("span", { class: "muted" }, "unassigned") },
+    { label: "Status", cell: (p) => h("div", {}, badge(p.status), p.status !== "OK" ? h("div", { class: "reason" }, p.status_reason) : null) },
+  ], g.partitions, { id: "partitions-table", key: (p) => p.topic + "/" + p.partition, empty: "The group has no committed offsets and no assignment." });
+}
+
+async function lagTab(body, g, reload) {
+  let range = "1h";
+  const chartBox = h("div", { class: "chart", id: "lag-chart" }, spinner());
+  const tableBox = h("div", {}, partitionTable(g));
+  const ranges = h("div", { class: "controls", style: "margin:0" }, ["15m", "1h", "6h", "24h", "168h"].map((r) =>
+    h("button", { class: "btn" + (r === range ? " primary" : ""), "data-range": r, onclick: (e) => {
+      range = r; ranges.querySelectorAll("button").forEach((b) => b.classList.toggle("primary", b === e.target)); drawChart();
+    } }, r === "168h" ? "7d" : r)));
+  body.replaceChildren(
+    h("div", { class: "panel" }, h("div", { class: "pagehead", style: "margin-bottom:8px" }, h("h2", { style: "margin:0" }, "Lag over time"), h("span", { class: "spacer" }), ranges), chartBox,
+      h("p", { class: "muted", style: "margin:8px 0 0;font-size:12.5px" }, "Computed from the group's commit history and the log's time index: records not yet consumed at each moment.")),
+    h("div", { class: "panel flush" }, h("h2", {}, "Partitions"), tableBox));
+  async function drawChart() {
+    try {
+      const data = await api(`/groups/${enc(g.group)}/lag?range=${range}&points=90`);
+      lineChart(chartBox, data);
+    } catch (e) { chartBox.replaceChildren(banner("err", e.message)); }
+  }
+  await drawChart();
+  setRefresh(async () => {
+    try { g = await reload(); tableBox.replaceChildren(partitionTable(g)); await drawChart(); } catch (_) { /* keep the last view */ }
+  }, 5000);
+}
+
+const palette = ["#0f766e", "#2563eb", "#c2410c", "#7c3aed", "#be123c", "#4d7c0f", "#0369a1", "#a16207", "#9333ea", "#15803d"];
+
+function lineChart(box, data) {
+  const W = Math.max(480, box.clientWidth || 900), H = 240, L = 56, R = 14, T = 12, B = 28;
+  const t0 = new Date(data.from).getTime(), t1 = new Date(data.to).getTime();
+  let ymax = 0;
+  for (const sr of data.series) for (const [, v] of sr.points) if (v !== null && v > ymax) ymax = v;
+  ymax = niceMax(ymax);
+  const x = (t) => L + ((t - t0) / Math.max(1, t1 - t0)) * (W - L - R);
+  const y = (v) => T + (1 - v / ymax) * (H - T - B);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, height: H, role: "img", "aria-label": "Lag over time" });
+  const grid = s("g", { class: "grid" }), axis = s("g", { class: "axis" });
+  for (let i = 0; i <= 4; i++) {
+    const v = (ymax * i) / 4;
+    grid.append(s("line", { x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+    axis.append(s("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end" }, fmtInt(Math.round(v))));
+  }
+  for (let i = 0; i <= 5; i++) {
+    const t = t0 + ((t1 - t0) * i) / 5;
+    const d = new Date(t);
+    const label = t1 - t0 > 36 * 3600e3 ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+      : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    axis.append(s("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 5 ? "end" : "middle" }, label));
+  }
+  svg.append(grid, axis);
+  data.series.forEach((sr, i) => {
+    let d = "", pen = false;
+    for (const [t, v] of sr.points) {
+      if (v === null) { pen = false; continue; }
+      d += (pen ? "L" : "M") + x(t).toFixed(1) + " " + y(v).toFixed(1);
+      pen = true;
+    }
+    if (d) svg.append(s("path", { d, fill: "none", stroke: palette[i % palette.length], "stroke-width": 2, "stroke-linejoin": "round", "data-series": sr.topic + "/" + sr.partition }));
+  });
+  const cursor = s("line", { y1: T, y2: H - B, stroke: "#9aa5b1", "stroke-dasharray": "3 3", visibility: "hidden" });
+  svg.append(cursor);
+  const tip = h("div", { class: "tip" });
+  svg.addEventListener("mousemove", (e) => {
+    const r = svg.getBoundingClientRect();
+    const px = ((e.clientX - r.left) / r.width) * W;
+    if (px < L || px > W - R || !data.series.length) return;
+    const pts = data.series[0].points;
+    let best = 0;
+    for (let i = 1; i < pts.length; i++) if (Math.abs(x(pts[i][0]) - px) < Math.abs(x(pts[best][0]) - px)) best = i;
+    const tx = x(pts[best][0]);
+    cursor.setAttribute("x1", tx); cursor.setAttribute("x2", tx); cursor.setAttribute("visibility", "visible");
+    tip.replaceChildren(h("div", { style: "opacity:.8" }, fmtTime(pts[best][0])),
+      data.series.map((sr, i) => h("div", {}, h("span", { style: `color:${palette[i % palette.length]}` }, "■ "), `${sr.topic}/${sr.partition}: `, sr.points[best][1] === null ? "no commit" : fmtInt(sr.points[best][1]))));
+    tip.style.display = "block";
+    tip.style.left = (tx / W) * r.width + "px";
+    tip.style.top = (e.clientY - r.top) + "px";
+  });
+  svg.addEventListener("mouseleave", () => { tip.style.display = "none"; cursor.setAttribute("visibility", "hidden"); });
+  const legend = h("div", { class: "legend" }, data.series.map((sr, i) => h("span", {}, h("i", { style: `background:${palette[i % palette.length]}` }), `${sr.topic}/${sr.partition}`)));
+  box.replaceChildren(svg, tip, data.series.length ? legend : h("div", { class: "muted" }, "No committed offsets to chart."));
+}
+function niceMax(v) {
+  if (v <= 4) return 4;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function membersTab(body, g) {
+  body.replaceChildren(h("div", { class: "panel flush" }, h("h2", {}, "Members"), table([
+    { label: "Client id", cell: (m) => m.client_id || "–" },
+    { label: "Host", cell: (m) => m.host || "–" },
+    { label: "Member id", cell: (m) => h("code", {}, m.member_id) },
+    { label: "Static instance", cell: (m) => m.instance_id || h("span", { class: "muted" }, "–") },
+    { label: "Assignment", cell: (m) => assignment(m.assigned) },
+  ], g.members, { id: "members-table", empty: g.state === "Empty" ? "No members: the group is Empty (its consumers are stopped)." : "No members." })));
+}
+function assignment(tps) {
+  if (!tps || !tps.length) return h("span", { class: "muted" }, "nothing assigned");
+  const by = {};
+  for (const tp of tps) (by[tp.topic] = by[tp.topic] || []).push(tp.partition);
+  return Object.entries(by).map(([t, ps]) => h("span", { class: "chip" }, t + ": " + ps.join(", ")));
+}
+
+async function explainTab(body, g) {
+  const policy = h("select", { id: "explain-initial" },
+    h("option", { value: "newest" }, "newest (Sarama OffsetNewest, Java latest: the defaults)"),
+    h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"));
+  const out = h("div", {});
+  const load = async () => {
+    out.replaceChildren(spinner());
+    let ex;
+    try { ex = await api(`/groups/${enc(g.group)}/explain?initial=${policy.value}`); } catch (e) { out.replaceChildren(banner("err", e.message)); return; }
+    out.replaceChildren(
+      ex.notes.map((n) => banner(n.kind === "active-members" || n.kind === "rebalancing" ? "warn" : "info", n.text)),
+      h("div", { class: "panel flush" }, table([
+        { label: "Partition", cell: (p) => `${p.topic}/${p.partition}` },
+        { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
+        { label: "Log", num: true, cell: (p) => `${fmtInt(p.log_start)}–${fmtInt(p.log_end)}` },
+        { label: "Starts at", num: true, cell: (p) => h("strong", {}, fmtInt(p.start)) },
+        { label: "Reads", num: true, cell: (p) => fmtInt(p.reads) },
+        { label: "Skips", num: true, cell: (p) => p.skips ? h("strong", { style: "color:var(--err)" }, fmtInt(p.skips)) : "0" },
+        { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why), p.replay ? h("div", { class: "replay" }, p.replay) : null) },
+      ], ex.partitions, { id: "explain-table", empty: "Nothing to explain: the group has no partitions." })));
+  };
+  policy.addEventListener("change", load);
+  body.replaceChildren(
+    h("div", { class: "controls" }, h("label", {}, "Your consumer's initial offset policy", policy)),
+    h("p", { class: "muted", style: "margin-top:0" }, "Where a consumer of this group starts reading on each partition, and why. A committed offset always wins over the initial policy."),
+    out);
+  await load();
+}
+
+const targets = [
+  ["to-earliest", "Earliest (log start): replay everything kept", null],
+  ["to-latest", "Latest (log end): skip everything not yet read", null],
+  ["shift-by", "Shift by N records (negative replays)", "shift"],
+  ["to-offset", "A specific offset", "offset"],
+  ["to-datetime", "The first record at or after a time", "time"],
+  ["by-duration", "The first record of a while ago", "duration"],
+  ["to-committed-at", "Where the group itself stood at a time", "time"],
+];
+
+async function resetTab(body, g, reload) {
+  const topics = [...new Set(g.partitions.map((p) => p.topic))];
+  const checks = topics.map((t) => h("input", { type: "checkbox", value: t, checked: true, class: "reset-topic" }));
+  const target = h("select", { id: "reset-target" }, targets.map(([v, label]) => h("option", { value: v }, label)));
+  const arg = h("input", { type: "text", id: "reset-arg", style: "width:220px" });
+  const argLabel = h("label", {}, "Value", arg);
+  const syncArg = () => {
+    const kind = targets.find((x) => x[0] === target.value)[2];
+    argLabel.style.display = kind ? "" : "none";
+    arg.placeholder = { shift: "-1000", offset: "0", time: "2026-01-02T09:00:00Z or 90m", duration: "90m, 36h" }[kind] || "";
+  };
+  target.addEventListener("change", () => { syncArg(); out.replaceChildren(); });
+  syncArg();
+  const out = h("div", { id: "reset-result" });
+  const request = (execute) => {
+    const kind = targets.find((x) => x[0] === target.value)[2];
+    const req = { target: target.value, topics: checks.filter((c) => c.checked).map((c) => c.value), execute };
+    if (kind === "shift") req.shift = Number(arg.value);
+    if (kind === "offset") req.offset = Number(arg.value);
+    if (kind === "time") req.time = arg.value.trim();
+    if (kind === "duration") req.duration = arg.value.trim();
+    return req;
+  };
+  const send = (req) => api(`/groups/${enc(g.group)}/reset`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req) });
+
+  async function preview(e) {
+    if (e) e.preventDefault();
+    if (!checks.some((c) => c.checked)) { out.replaceChildren(banner("warn", "Select at least one topic.")); return; }
+    out.replaceChildren(spinner());
+    const req = request(false);
+    let res;
+    try { res = await send(req); } catch (err) { out.replaceChildren(banner("err", err.message)); return; }
+    const active = res.members.length > 0;
+    const moved = res.plan.partitions.filter((r) => r.new !== r.current).length;
+    out.replaceChildren(
+      banner("info", h("strong", {}, "Dry run: nothing changed yet. "), `${res.plan.partitions.length} partition(s), ${moved} would move.`),
+      active ? banner("warn", h("strong", {}, `The group has ${res.members.length} active member(s)`),
+        ` (${res.members.map((m) => m.client_id + " " + m.host).join(", ")}). Stop these consumers before executing: they would overwrite the reset with their next commit.`) : null,
+      h("div", { class: "panel flush" }, table([
+        { label: "Partition", cell: (r) => `${r.topic}/${r.partition}` },
+        { label: "Current", num: true, cell: (r) => r.current < 0 ? h("span", { class: "muted" }, "none") : fmtInt(r.current) },
+        { label: "", cell: () => h("span", { class: "arrow" }, "→") },
+        { label: "New", num: true, cell: (r) => h("strong", {}, fmtInt(r.new)) },
+        { label: "Log", num: true, cell: (r) => `${fmtInt(r.log_start)}–${fmtInt(r.log_end)}` },
+        { label: "Effect", cell: (r) => h("span", { style: r.skips ? "color:var(--err)" : r.replays ? "color:var(--accent)" : "" }, r.effect) },
+      ], res.plan.partitions, { id: "plan-table" })),
+      h("div", { class: "controls" },
+        h("button", { class: "btn danger", id: "reset-execute", disabled: active, title: active ? "Refused while the group has active members" : "",
+          onclick: () => confirmExecute(req, res) }, "Execute reset…"),
+        active ? h("span", { class: "muted" }, "Execute is refused while members are active.") : null));
+  }
+
+  function confirmExecute(req, res) {
+    const root = document.getElementById("modal-root");
+    const typed = h("input", { type: "text", id: "confirm-name", placeholder: g.group, style: "width:100%" });
+    const ok = h("button", { class: "btn danger", id: "confirm-execute", disabled: true }, "Reset offsets");
+    typed.addEventListener("input", () => (ok.disabled = typed.value !== g.group));
+    const close = () => root.replaceChildren();
+    ok.addEventListener("click", async () => {
+      ok.disabled = true;
+      try {
+        const done = await send({ ...req, execute: true });
+        close();
+        await reload();
+        out.replaceChildren(banner("ok", h("strong", {}, "Reset applied. "), `${done.plan.partitions.length} partition(s) of ${g.group} now point at the new offsets; its consumers start there.`));
+      } catch (err) {
+        close();
+        const who = err.body && err.body.members ? " Active: " + err.body.members.map((m) => m.client_id + " " + m.host).join(", ") + "." : "";
+        out.replaceChildren(banner("err", err.message + who));
+      }
+    });
+    root.replaceChildren(h("div", { class: "modal-back", onclick: (e) => { if (e.target === e.currentTarget) close(); } },
+      h("div", { class: "modal", role: "dialog", "aria-modal": "true" },
+        h("h2", {}, "Reset offsets of " + g.group + "?"),
+        h("p", {}, `${res.plan.partitions.length} partition(s) will be moved (${req.target}). Its consumers will start from the new offsets.`),
+        h("p", { class: "muted" }, "Type the group name to confirm."), typed,
+        h("div", { class: "actions" }, h("button", { class: "btn", onclick: close }, "Cancel"), ok))));
+    typed.focus();
+  }
+
+  body.replaceChildren(
+    h("p", { class: "muted", style: "margin-top:0" }, "Move the group's committed offsets, as kafka-consumer-groups --reset-offsets does. Preview first: nothing changes until you execute, and executing is refused while the group has active members."),
+    h("form", { class: "panel", onsubmit: preview },
+      h("div", { class: "controls" },
+        h("label", {}, "Topics", h("div", {}, topics.length ? checks.map((c) => h("label", { class: "check", style: "margin-right:12px" }, c, c.value)) : h("span", { class: "muted" }, "none committed")))),
+      h("div", { class: "controls", style: "margin-bottom:0" },
+        h("label", {}, "Move to", target), argLabel,
+        h("button", { class: "btn primary", type: "submit", id: "reset-preview" }, "Preview (dry run)"))),
+    out);
+}
+
+async function historyTab(body, g) {
+  body.replaceChildren(spinner());
+  let hist;
+  try { hist = await api(`/groups/${enc(g.group)}/history`); } catch (e) { body.replaceChildren(banner("err", e.message)); return; }
+  hist.sort((a, b) => new Date(b.time) - new Date(a.time));
+  body.replaceChildren(
+    h("p", { class: "muted", style: "margin-top:0" }, "Every position the group committed, newest first. Repeated commits of one position are one row. Reset to any of them with “Where the group itself stood at a time”."),
+    h("div", { class: "panel flush" }, table([
+      { label: "Committed", cell: (e) => h("span", { title: e.time }, fmtTime(e.time)) },
+      { label: "Partition", cell: (e) => `${e.topic}/${e.partition}` },
+      { label: "Offset", num: true, cell: (e) => fmtInt(e.offset) },
+      { label: "Last re-commit", cell: (e) => e.last_commit && e.last_commit !== e.time ? ago(e.last_commit) : h("span", { class: "muted" }, "–") },
+      { label: "Until", cell: (e) => e.replaced ? fmtTime(e.replaced) : h("span", { class: "badge OK" }, "current") },
+    ], hist.slice(0, 500), { id: "history-table", empty: "No commits kept." })));
+}
+
+// ---------- start ----------
+
+brokerInfo();
+setInterval(() => { if (!document.hidden) brokerInfo(); }, 15000);
+route();

@@ -206,8 +206,8 @@ func (e *env) seedScenario(t *testing.T, now time.Time) map[int32]int64 {
 				ts := now.Add(time.Duration(m)*time.Minute + time.Duration(i)*4*time.Second - 59*time.Second)
 				n := end[p]
 				recs = append(recs, &kgo.Record{Topic: "orders", Partition: p, Timestamp: ts,
-					Key:   []byte(fmt.Sprintf("customer-%d", (n*7+int64(p))%97)),
-					Value: []byte(fmt.Sprintf(`{"order_id":%d,"customer":"customer-%d","amount":%d.%02d,"currency":"EUR","items":%d}`, n+int64(p)*100000, (n*7+int64(p))%97, 10+n%90, n%100, 1+n%4)),
+					Key:     []byte(fmt.Sprintf("customer-%d", (n*7+int64(p))%97)),
+					Value:   []byte(fmt.Sprintf(`{"order_id":%d,"customer":"customer-%d","amount":%d.%02d,"currency":"EUR","items":%d}`, n+int64(p)*100000, (n*7+int64(p))%97, 10+n%90, n%100, 1+n%4)),
 					Headers: []kgo.RecordHeader{{Key: "source", Value: []byte([]string{"web", "app", "pos"}[n%3])}, {Key: "trace-id", Value: []byte(fmt.Sprintf("%016x", n*2654435761+int64(p)))}},
 				})
 				end[p]++

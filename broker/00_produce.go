@@ -85,7 +85,7 @@ func handleProduce(r *request) (reply, error) {
 				msg := err.Error()
 				sp.ErrorMessage = &msg
 				if sp.ErrorCode == kerr.KafkaStorageError.Code {
-					b.log.Error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					b.storageErrs.error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 				continue
 			}
@@ -124,7 +124,7 @@ func handleProduce(r *request) (reply, error) {
 				w.rp.BaseOffset = -1
 				msg := err.Error()
 				w.rp.ErrorMessage = &msg
-				b.log.Error("fsync failed", "err", err)
+				b.storageErrs.error("fsync failed", "log", w.log.Dir(), "err", err)
 			}
 		}
 		return resp, nil
@@ -142,7 +142,9 @@ func produceErrorCode(err error) int16 {
 	case errors.Is(err, storage.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
 	case errors.Is(err, storage.ErrUnsupportedVersion):
-		return kerr.UnsupportedForMessageFormat.Code
+		// A magic 0 or 1 batch: Kafka refuses it in Produce v3+ with
+		// InvalidRecordException.
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, storage.ErrOutOfOrderSequence):
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, storage.ErrInvalidProducerEpoch):

@@ -44,12 +44,16 @@ func handleFetch(r *request) (reply, error) {
 			wake := b.fetchWakeups(req)
 			resp, size, hasErr := b.fetchOnce(req)
 			if int64(size) >= int64(req.MinBytes) || hasErr || req.MaxWaitMillis <= 0 {
+				r.holdFetchMemory(int64(size))
 				return resp, nil
 			}
 			wait := time.Until(deadline)
 			if wait <= 0 {
+				r.holdFetchMemory(int64(size))
 				return resp, nil
 			}
+			// Not enough yet: this response is read again after the wait.
+			b.fetchMem.release(int64(size))
 			timer := time.NewTimer(wait)
 			cases := append(wake,
 				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
@@ -61,7 +65,8 @@ func handleFetch(r *request) (reply, error) {
 			case len(cases) - 1:
 				return nil, ctx.Err()
 			case len(cases) - 2:
-				resp, _, _ = b.fetchOnce(req)
+				resp, size, _ = b.fetchOnce(req)
+				r.holdFetchMemory(int64(size))
 				return resp, nil
 			}
 		}
@@ -84,8 +89,9 @@ func (b *Broker) fetchWakeups(req *kmsg.FetchRequest) []reflect.SelectCase {
 }
 
 // fetchOnce reads every requested partition once. It returns the response,
-// the record bytes in it, and whether any partition carries an error (a
-// fetch with errors returns at once, as Kafka's does).
+// the record bytes in it (held in --max-fetch-memory: the caller releases
+// them or hands them to the response's slot), and whether any partition
+// carries an error (a fetch with errors returns at once, as Kafka's does).
 func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int64(req.MaxBytes)
@@ -129,6 +135,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 }
 
 func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget *int64, first bool) int16 {
+	if l.Err() != nil {
+		// Fenced (corrupt data or a failed fsync, logged when it
+		// happened): never served, even to a consumer at the end.
+		return kerr.KafkaStorageError.Code
+	}
 	hw := l.HighWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
 	if rp.FetchOffset >= hw && rp.FetchOffset <= l.LogEndOffset() {
@@ -146,15 +157,19 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
 		}
-		b.log.Error("read failed", "offset", rp.FetchOffset, "err", err)
+		b.storageErrs.error("read failed", "log", l.Dir(), "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
 	defer rr.Release()
 	// The offsets taken with the read keep the response consistent with its data.
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
+	if !b.fetchMem.tryAcquire(rr.Size) {
+		return 0 // --max-fetch-memory reached: no data this time (logged)
+	}
 	buf, err := rr.AppendTo(make([]byte, 0, rr.Size))
 	if err != nil {
-		b.log.Error("read failed", "offset", rp.FetchOffset, "err", err)
+		b.fetchMem.release(rr.Size)
+		b.storageErrs.error("read failed", "log", l.Dir(), "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
 	sp.RecordBatches = buf

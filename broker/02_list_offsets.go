@@ -35,6 +35,9 @@ func handleListOffsets(r *request) (reply, error) {
 			switch {
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case l.Err() != nil:
+				// Fenced: its offsets cannot be trusted either.
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.Timestamp == -1:

@@ -37,8 +37,10 @@ type Config struct {
 	DefaultPartitions int32         // partitions of auto-created topics and CreateTopics with -1
 	MaxRequestBytes   int32         // frames above this close the connection
 	MaxConnections    int           // 0 = unlimited
-	MaxInFlight       int           // requests read ahead per connection
+	MaxInFlight       int           // requests per connection whose responses are not yet written
 	MaxPartitions     int32         // most partitions one topic may have
+	MaxRequestMemory  int64         // bytes of request frames being handled, all connections (0 = unlimited)
+	MaxFetchMemory    int64         // bytes of fetched records not yet written, all connections (0 = unlimited)
 
 	GroupInitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
 	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms
@@ -69,6 +71,8 @@ func DefaultConfig() Config {
 		MaxRequestBytes:            100 << 20,
 		MaxInFlight:                64,
 		MaxPartitions:              10000,
+		MaxRequestMemory:           256 << 20,
+		MaxFetchMemory:             256 << 20,
 		GroupInitialRebalanceDelay: gc.InitialRebalanceDelay,
 		GroupMinSessionTimeout:     gc.MinSessionTimeout,
 		GroupMaxSessionTimeout:     gc.MaxSessionTimeout,
@@ -135,6 +139,13 @@ type Broker struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	reqMem   *memPool // --max-request-memory (limits.go)
+	fetchMem *memPool // --max-fetch-memory
+	refused  rateLog  // connections refused by --max-connections
+	// storageErrs logs failed reads and appends at most every 10 s: a
+	// fenced partition fails every retry of its clients.
+	storageErrs rateLog
+
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
 }
@@ -164,12 +175,25 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.MaxInFlight < 1 {
 		cfg.MaxInFlight = 1
 	}
+	if cfg.MaxPartitions < 1 {
+		return nil, fmt.Errorf("broker: --max-partitions must be at least 1, got %d", cfg.MaxPartitions)
+	}
+	if cfg.DefaultPartitions > cfg.MaxPartitions {
+		return nil, fmt.Errorf("broker: --default-partitions %d is above --max-partitions %d", cfg.DefaultPartitions, cfg.MaxPartitions)
+	}
+	if cfg.MaxRequestMemory > 0 && cfg.MaxRequestMemory < int64(cfg.MaxRequestBytes) {
+		return nil, fmt.Errorf("broker: --max-request-memory %d is below --max-request-bytes %d: a request of the largest size could never be read", cfg.MaxRequestMemory, cfg.MaxRequestBytes)
+	}
 	b := &Broker{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		topics: map[string]*topic{},
 		conns:  map[*conn]struct{}{},
 	}
+	b.reqMem = newMemPool("--max-request-memory", cfg.MaxRequestMemory, cfg.Logger)
+	b.fetchMem = newMemPool("--max-fetch-memory", cfg.MaxFetchMemory, cfg.Logger)
+	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
+	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pids.b = b
 	b.met = newMetrics(b)
@@ -315,7 +339,7 @@ func (b *Broker) acceptLoop() {
 		b.connMu.Lock()
 		if b.cfg.MaxConnections > 0 && len(b.conns) >= b.cfg.MaxConnections {
 			b.connMu.Unlock()
-			b.log.Warn("connection refused: --max-connections reached", "remote", nc.RemoteAddr().String(), "max", b.cfg.MaxConnections)
+			b.refused.warn("connection refused: --max-connections reached", "remote", nc.RemoteAddr().String(), "max", b.cfg.MaxConnections)
 			nc.Close()
 			continue
 		}
@@ -381,7 +405,7 @@ func (b *Broker) topicMeta(name string) (catalog.Topic, bool) {
 
 // createTopic creates a topic in the catalog and opens its logs.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (catalog.Topic, error) {
-	if partitions > b.cfg.MaxPartitions {
+	if partitions > b.cfg.MaxPartitions && !internal {
 		return catalog.Topic{}, fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, partitions, b.cfg.MaxPartitions)
 	}
 	t, err := b.cat.Create(name, partitions, configs, internal, validateOnly)

@@ -24,13 +24,23 @@ import (
 // loop goes on with the next request while the wait happens in its own
 // goroutine. Responses are written strictly in request order by the writer
 // goroutine, as the protocol requires.
+//
+// Limits (limits.go): a request takes an --max-in-flight token before it
+// is read and gives it back once its response is written; its frame is
+// counted in --max-request-memory until its handler is done; record data
+// read for a fetch response is counted in --max-fetch-memory until it is
+// written. When the client stops reading (EOF or error), the connection's
+// context ends at once, as Kafka closes a connection whose client closed
+// it: a long poll or rebalance wait does not outlive its client.
 type conn struct {
-	b      *Broker
-	nc     net.Conn
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	slots  chan *slot // in request order; capacity bounds requests in flight
+	b        *Broker
+	nc       net.Conn
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	slots    chan *slot    // in request order
+	inflight chan struct{} // a token per request whose response is not written yet
+	paused   bool          // --max-in-flight paused reading once (read loop only)
 }
 
 // slot is the place of one response in the connection's output order.
@@ -41,14 +51,22 @@ type slot struct {
 	done chan struct{}
 	resp kmsg.Response // nil = write nothing (acks=0 produce)
 	err  error         // non-nil = close the connection
+
+	reqBytes   int64 // --max-request-memory held until the handler is done
+	fetchBytes int64 // --max-fetch-memory held until the response is written (set before done)
 }
 
 // request is what a handler receives.
 type request struct {
 	c        *conn
+	s        *slot
 	kreq     kmsg.Request
 	clientID string
 }
+
+// holdFetchMemory records that the response being built holds n bytes of
+// --max-fetch-memory, released once it is written. Call before returning it.
+func (r *request) holdFetchMemory(n int64) { r.s.fetchBytes += n }
 
 // reply is what a handler returns: a response now, or a function that
 // produces it later without blocking the connection's read loop.
@@ -63,12 +81,13 @@ func now(r kmsg.Response) (reply, error) { return reply{resp: r}, nil }
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
 	return &conn{
-		b:      b,
-		nc:     nc,
-		log:    b.log.With("remote", nc.RemoteAddr().String()),
-		ctx:    ctx,
-		cancel: cancel,
-		slots:  make(chan *slot, b.cfg.MaxInFlight),
+		b:        b,
+		nc:       nc,
+		log:      b.log.With("remote", nc.RemoteAddr().String()),
+		ctx:      ctx,
+		cancel:   cancel,
+		slots:    make(chan *slot, b.cfg.MaxInFlight),
+		inflight: make(chan struct{}, b.cfg.MaxInFlight),
 	}
 }
 
@@ -82,44 +101,101 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.log.Warn("closing connection", "err", err)
 	}
+	c.cancel() // the client is gone or broke the protocol: stop its waits
 	close(c.slots)
 	<-writerDone
-	c.cancel()
 	c.nc.Close()
+}
+
+// takeToken waits for an --max-in-flight token.
+func (c *conn) takeToken() error {
+	select {
+	case c.inflight <- struct{}{}:
+		return nil
+	default:
+	}
+	if !c.paused {
+		c.paused = true
+		c.log.Info("connection has --max-in-flight requests awaiting responses: reading paused until one is written", "max_in_flight", cap(c.inflight))
+	}
+	select {
+	case c.inflight <- struct{}{}:
+		return nil
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}
+
+// complete marks a slot's response ready, returning its request memory.
+func (c *conn) complete(s *slot) {
+	c.b.reqMem.release(s.reqBytes)
+	s.reqBytes = 0
+	close(s.done)
+}
+
+// finish returns what a slot holds once its response is written (or
+// dropped): its fetch memory and its in-flight token.
+func (c *conn) finish(s *slot) {
+	c.b.fetchMem.release(s.fetchBytes)
+	s.fetchBytes = 0
+	<-c.inflight
 }
 
 // readLoop reads frames and handles them until an error.
 func (c *conn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
-	var sizeBuf [4]byte
 	for {
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+		if err := c.takeToken(); err != nil {
 			return err
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 { // api key, version, correlation id, client id length
-			return fmt.Errorf("invalid frame length %d", size)
-		}
-		if size > c.b.cfg.MaxRequestBytes {
-			return fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
-		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(br, frame); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("truncated frame: %w", err)
-			}
-			return err
-		}
-		s, err := c.handle(frame)
+		s, err := c.readOne(br)
 		if err != nil {
+			<-c.inflight
 			return err
 		}
 		select {
 		case c.slots <- s:
 		case <-c.ctx.Done():
+			go func() {
+				<-s.done
+				c.finish(s)
+			}()
 			return c.ctx.Err()
 		}
 	}
+}
+
+// readOne reads one frame, within --max-request-memory, and handles it.
+func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 8 { // api key, version, correlation id, client id length
+		return nil, fmt.Errorf("invalid frame length %d", size)
+	}
+	if size > c.b.cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
+	}
+	if err := c.b.reqMem.acquire(c.ctx, int64(size)); err != nil {
+		return nil, err
+	}
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		c.b.reqMem.release(int64(size))
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("truncated frame: %w", err)
+		}
+		return nil, err
+	}
+	s, err := c.handle(frame)
+	if err != nil {
+		// No handler took the frame: nothing else returns its memory.
+		c.b.reqMem.release(int64(size))
+		return nil, err
+	}
+	return s, nil
 }
 
 // handle decodes one frame and runs its handler, returning the slot its
@@ -133,7 +209,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	if !r.Ok() {
 		return nil, fmt.Errorf("truncated request header")
 	}
-	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{})}
+	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: int64(len(frame))}
 	api, known := apis[key]
 	if !known {
 		// Apache Kafka cannot parse the header of an unknown API and closes
@@ -145,7 +221,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 		if key == 18 { // ApiVersions: answer v0 with UNSUPPORTED_VERSION (KIP-511)
 			s.resp = unsupportedApiVersions()
 			s.ver = 0
-			close(s.done)
+			c.complete(s)
 			return s, nil
 		}
 		return nil, fmt.Errorf("unsupported %s version %d (supported %d-%d, client %q)", kmsg.NameForKey(key), ver, api.min, api.max, deref(clientID))
@@ -162,24 +238,24 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 		return nil, fmt.Errorf("cannot decode %s v%d: %w", kmsg.NameForKey(key), ver, err)
 	}
 	observe := c.b.met.request(key)
-	rep, err := api.fn(&request{c: c, kreq: kreq, clientID: deref(clientID)})
+	rep, err := api.fn(&request{c: c, s: s, kreq: kreq, clientID: deref(clientID)})
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case rep.none:
 		observe()
-		close(s.done)
+		c.complete(s)
 	case rep.later != nil:
 		go func() {
 			s.resp, s.err = rep.later()
 			observe()
-			close(s.done)
+			c.complete(s)
 		}()
 	default:
 		s.resp = rep.resp
 		observe()
-		close(s.done)
+		c.complete(s)
 	}
 	return s, nil
 }
@@ -200,27 +276,39 @@ func (c *conn) writeLoop() {
 			flush() // push what is ready before waiting on a slow reply
 			<-s.done
 		}
-		if broken {
-			continue // keep draining so deferred handlers never block
-		}
-		if s.err != nil {
-			c.log.Warn("closing connection", "api", kmsg.NameForKey(s.key), "err", s.err)
-			broken = true
-			c.nc.Close()
-			continue
-		}
-		if s.resp != nil {
-			buf = appendResponse(buf[:0], s)
-			if _, err := bw.Write(buf); err != nil {
-				broken = true
-				continue
-			}
-		}
+		c.writeOne(bw, &buf, s, &broken)
+		c.finish(s)
 		if len(c.slots) == 0 {
 			flush()
 		}
 	}
 	flush()
+}
+
+func (c *conn) writeOne(bw *bufio.Writer, buf *[]byte, s *slot, broken *bool) {
+	if *broken {
+		return // keep draining so deferred handlers never block
+	}
+	if s.err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("closing connection", "api", kmsg.NameForKey(s.key), "err", s.err)
+		}
+		*broken = true
+		c.nc.Close()
+		return
+	}
+	if s.resp == nil {
+		return
+	}
+	*buf = appendResponse((*buf)[:0], s)
+	if _, err := bw.Write(*buf); err != nil {
+		*broken = true
+	}
+	if cap(*buf) > 1<<20 {
+		// Do not keep a large fetch response's buffer for the life of
+		// the connection.
+		*buf = nil
+	}
 }
 
 // appendResponse frames one response: size, correlation id, header tags

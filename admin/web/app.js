@@ -21,6 +21,11 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// fill replaces el's children; arrays are flattened and empty values skipped.
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 const svgNS = "http://www.w3.org/2000/svg";
 function s(tag, attrs, ...kids) {
   const el = document.createElementNS(svgNS, tag);
@@ -61,9 +66,11 @@ function fmtDur(sec) {
   if (hr < 48) return hr + "h" + String(m % 60).padStart(2, "0") + "m";
   return Math.floor(hr / 24) + "d" + (hr % 24) + "h";
 }
-function fmtTime(t) {
+// fmtTime writes a local time as 2026-01-02 09:00:00 (with .mmm if ms).
+function fmtTime(t, ms) {
   const d = new Date(t);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const p = (n, w) => String(n).padStart(w || 2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}` + (ms ? "." + p(d.getMilliseconds(), 3) : "");
 }
 function ago(t) { return fmtDur((Date.now() - new Date(t).getTime()) / 1000) + " ago"; }
 
@@ -85,10 +92,11 @@ function spinner() { return h("div", { class: "spin" }, "Loading…"); }
 
 function table(cols, rows, opts) {
   opts = opts || {};
-  const head = h("tr", {}, cols.map((c) => h("th", { class: c.num ? "num" : null }, c.label)));
+  const cls = (c) => [c.num ? "num" : "", c.nowrap ? "nowrap" : ""].join(" ").trim() || null;
+  const head = h("tr", {}, cols.map((c) => h("th", { class: cls(c) }, c.label)));
   const body = rows.length
     ? rows.map((r) => h("tr", { class: opts.onRow ? "clickable" : null, onclick: opts.onRow ? () => opts.onRow(r) : null, "data-key": opts.key ? opts.key(r) : null },
-        cols.map((c) => h("td", { class: c.num ? "num" : null }, c.cell(r)))))
+        cols.map((c) => h("td", { class: cls(c) }, c.cell(r)))))
     : [h("tr", {}, h("td", { class: "empty", colspan: cols.length }, opts.empty || "Nothing here."))];
   return h("table", { id: opts.id || null }, h("thead", {}, head), h("tbody", {}, body));
 }
@@ -108,7 +116,7 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   setRefresh(null);
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === (parts[0] || "overview")));
-  app.replaceChildren(spinner());
+  fill(app, spinner());
   const view = parts[0] || "";
   if (view === "topics" && parts[1]) return topicView(parts[1], parts[2]);
   if (view === "topics") return topicsView();
@@ -122,14 +130,14 @@ async function brokerInfo() {
   const el = document.getElementById("broker-info");
   try {
     const o = await api("/overview");
-    el.replaceChildren(
+    fill(el, 
       h("span", { class: "dot " + (o.ready ? "ok" : "bad"), title: o.ready ? "Ready" : "Not ready: " + o.not_ready }),
       h("span", {}, "Kafka ", h("code", {}, o.advertised)),
       h("span", {}, "up " + fmtDur(o.uptime_seconds)),
-      h("span", {}, "v" + o.version.replace(/^v/, "")),
+      h("span", {}, /^\d/.test(o.version) ? "v" + o.version : o.version),
       h("a", { href: "/metrics", target: "_blank" }, "metrics"));
   } catch (e) {
-    el.replaceChildren(h("span", { class: "dot bad" }), "broker unreachable: " + e.message);
+    fill(el, h("span", { class: "dot bad" }), "broker unreachable: " + e.message);
   }
 }
 
@@ -139,7 +147,7 @@ async function overviewView() {
   const render = async () => {
     const [o, groups] = await Promise.all([api("/overview"), api("/groups")]);
     const attention = groups.filter((g) => g.status !== "OK" || g.lag > 0).sort((a, b) => b.lag - a.lag);
-    app.replaceChildren(
+    fill(app, 
       h("div", { class: "pagehead" }, h("h1", {}, "Overview")),
       h("div", { class: "cards" },
         card("Topics", fmtInt(o.topics)), card("Partitions", fmtInt(o.partitions)), card("Records", fmtInt(o.records)),
@@ -163,7 +171,7 @@ async function overviewView() {
 function card(label, value) { return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value)); }
 
 async function guarded(fn) {
-  try { await fn(); } catch (e) { app.replaceChildren(banner("err", e.message)); }
+  try { await fn(); } catch (e) { fill(app, banner("err", e.message)); }
 }
 
 // ---------- topics ----------
@@ -172,7 +180,7 @@ let showInternal = false;
 async function topicsView() {
   const render = async () => {
     const topics = await api("/topics" + (showInternal ? "?internal=true" : ""));
-    app.replaceChildren(
+    fill(app, 
       h("div", { class: "pagehead" }, h("h1", {}, "Topics"), h("span", { class: "sub" }, topics.length + " topic(s)"), h("span", { class: "spacer" }),
         h("label", { class: "check" }, h("input", { type: "checkbox", checked: showInternal, onchange: (e) => { showInternal = e.target.checked; render(); } }), "Show internal topics")),
       h("div", { class: "panel flush" }, table([
@@ -189,9 +197,9 @@ async function topicsView() {
 
 async function topicView(name, partition) {
   let t;
-  try { t = await api("/topics/" + enc(name)); } catch (e) { app.replaceChildren(banner("err", e.message)); return; }
+  try { t = await api("/topics/" + enc(name)); } catch (e) { fill(app, banner("err", e.message)); return; }
   const browser = h("div", { class: "panel", id: "browser" });
-  app.replaceChildren(
+  fill(app, 
     h("div", { class: "crumbs" }, h("a", { href: "#/topics" }, "Topics"), " / ", name),
     h("div", { class: "pagehead" }, h("h1", {}, name), t.internal ? h("span", { class: "badge" }, "internal") : null,
       h("span", { class: "sub" }, t.partitions.length + " partition(s) · " + fmtInt(t.records) + " records · " + fmtBytes(t.size_bytes))),
@@ -218,7 +226,7 @@ async function topicView(name, partition) {
 }
 
 function messageBrowser(root, t, partition) {
-  const st = { partition, mode: "oldest", value: "", limit: 50, page: null };
+  const st = { partition };
   const part = h("select", { id: "mb-partition", onchange: (e) => { st.partition = Number(e.target.value); load(); } },
     t.partitions.map((p) => h("option", { value: p.partition, selected: p.partition === partition }, "Partition " + p.partition)));
   const mode = h("select", { id: "mb-mode" },
@@ -226,13 +234,13 @@ function messageBrowser(root, t, partition) {
     h("option", { value: "offset" }, "From offset"), h("option", { value: "time" }, "From time"));
   const offsetIn = h("input", { type: "number", id: "mb-offset", min: 0, placeholder: "offset", style: "width:120px" });
   const timeIn = h("input", { type: "datetime-local", id: "mb-time", step: 1 });
-  const limitIn = h("select", { id: "mb-limit" }, [20, 50, 100, 200].map((n) => h("option", { value: n, selected: n === 50 }, n + " records")));
+  const limitIn = h("select", { id: "mb-limit" }, [20, 50, 100, 200].map((n) => h("option", { value: n, selected: n === 20 }, n + " records")));
   const showArgs = () => { offsetIn.style.display = mode.value === "offset" ? "" : "none"; timeIn.style.display = mode.value === "time" ? "" : "none"; };
   mode.addEventListener("change", showArgs);
   showArgs();
   const out = h("div", {});
   const go = (e) => { if (e) e.preventDefault(); load(); };
-  root.replaceChildren(
+  fill(root, 
     h("h2", {}, "Messages"),
     h("form", { class: "controls", onsubmit: go },
       h("label", {}, "Partition", part), h("label", {}, "Start", mode),
@@ -245,12 +253,12 @@ function messageBrowser(root, t, partition) {
     if (offset !== undefined) q.set("offset", offset);
     else if (mode.value === "offset") q.set("offset", offsetIn.value || 0);
     else if (mode.value === "time") {
-      if (!timeIn.value) { out.replaceChildren(banner("warn", "Pick a date and time.")); return; }
+      if (!timeIn.value) { fill(out, banner("warn", "Pick a date and time.")); return; }
       q.set("time", new Date(timeIn.value).toISOString());
     } else q.set("from", mode.value);
-    out.replaceChildren(spinner());
+    fill(out, spinner());
     let page;
-    try { page = await api("/topics/" + enc(t.name) + "/records?" + q); } catch (e) { out.replaceChildren(banner("err", e.message)); return; }
+    try { page = await api("/topics/" + enc(t.name) + "/records?" + q); } catch (e) { fill(out, banner("err", e.message)); return; }
     const limit = Number(limitIn.value);
     const nav = h("div", { class: "controls", style: "margin:10px 0 0" },
       h("button", { class: "btn", disabled: page.from <= page.log_start, onclick: () => load(Math.max(page.log_start, page.from - limit)) }, "← Older"),
@@ -258,10 +266,10 @@ function messageBrowser(root, t, partition) {
       h("span", { class: "muted" }, page.records.length
         ? `Offsets ${fmtInt(page.records[0].offset)}–${fmtInt(page.records[page.records.length - 1].offset)} of ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark - 1)}`
         : `No records from offset ${fmtInt(page.from)} (log ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark)})`));
-    out.replaceChildren(table([
+    fill(out, table([
       { label: "Offset", num: true, cell: (r) => fmtInt(r.offset) },
-      { label: "Timestamp", cell: (r) => h("span", { title: r.timestamp }, fmtTime(r.timestamp)) },
-      { label: "Key", cell: (r) => valueCell(r.key, r.key_encoding) },
+      { label: "Timestamp", nowrap: true, cell: (r) => h("span", { title: r.timestamp + " (UTC)" }, fmtTime(r.timestamp, true)) },
+      { label: "Key", nowrap: true, cell: (r) => valueCell(r.key, r.key_encoding) },
       { label: "Value", cell: (r) => valueCell(r.value, r.value_encoding, r.value_bytes, r.truncated) },
       { label: "Headers", cell: (r) => r.headers.length ? r.headers.map((x) => h("span", { class: "chip mono" }, x.key + "=" + x.value)) : h("span", { class: "muted" }, "–") },
     ], page.records, { id: "records-table", empty: "No records here." }), nav);
@@ -271,12 +279,15 @@ function messageBrowser(root, t, partition) {
 
 function valueCell(v, encoding, size, truncated) {
   if (v === null) return h("span", { class: "val null" }, "null");
-  let text = v;
+  let pretty = null;
   if (!encoding) {
-    try { const j = JSON.parse(v); if (typeof j === "object" && j !== null) text = JSON.stringify(j, null, 2); } catch (_) { /* not JSON */ }
+    try { const j = JSON.parse(v); if (typeof j === "object" && j !== null) pretty = JSON.stringify(j, null, 2); } catch (_) { /* not JSON */ }
   }
-  const el = h("div", { class: "val clip", title: "Click to expand" }, text);
-  el.addEventListener("click", () => el.classList.toggle("clip"));
+  const el = h("div", { class: "val clip", title: "Click to expand" }, v);
+  el.addEventListener("click", () => {
+    const clipped = el.classList.toggle("clip");
+    el.textContent = !clipped && pretty ? pretty : v;
+  });
   return h("div", {}, el,
     encoding ? h("span", { class: "chip" }, encoding) : null,
     truncated ? h("span", { class: "chip" }, "first 16 KiB of " + fmtBytes(size)) : null);
@@ -295,7 +306,7 @@ async function groupsView() {
     const f = groupFilter.toLowerCase();
     const rows = groups.filter((g) => g.group.toLowerCase().includes(f))
       .sort((a, b) => (order[a.status] - order[b.status]) || (b.lag - a.lag) || a.group.localeCompare(b.group));
-    body.replaceChildren(table([
+    fill(body, table([
       { label: "Group", cell: (g) => h("a", { href: "#/groups/" + enc(g.group) }, g.group) },
       { label: "Status", cell: (g) => badge(g.status) },
       { label: "State", cell: (g) => stateBadge(g.state) },
@@ -306,7 +317,7 @@ async function groupsView() {
     ], rows, { id: "groups-table", key: (g) => g.group, onRow: (g) => (location.hash = "#/groups/" + enc(g.group)), empty: groups.length ? "No group matches." : "No consumer groups yet." }));
   };
   const load = async () => { groups = await api("/groups"); render(); };
-  app.replaceChildren(
+  fill(app, 
     h("div", { class: "pagehead" }, h("h1", {}, "Consumer groups"), h("span", { class: "spacer" }), filter),
     h("div", { class: "panel flush" }, body));
   await guarded(load);
@@ -318,11 +329,11 @@ const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"
 async function groupView(name, tab) {
   let g;
   try { g = await api("/groups/" + enc(name)); } catch (e) {
-    app.replaceChildren(h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name), banner("err", e.message));
+    fill(app, h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name), banner("err", e.message));
     return;
   }
   const head = h("div", {});
-  const renderHead = () => head.replaceChildren(
+  const renderHead = () => fill(head, 
     h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name),
     h("div", { class: "pagehead" }, h("h1", {}, name), badge(g.status.status), stateBadge(g.state),
       h("span", { class: "sub" }, `${g.members.length} member(s) · lag ${fmtInt(g.lag)} · ${g.protocol ? "assignor " + g.protocol : "no protocol"}`)),
@@ -330,7 +341,7 @@ async function groupView(name, tab) {
       h("button", { class: id === tab ? "active" : null, role: "tab", "data-tab": id, onclick: () => (location.hash = "#/groups/" + enc(name) + "/" + id) }, label))));
   renderHead();
   const body = h("div", { id: "group-body" });
-  app.replaceChildren(head, body);
+  fill(app, head, body);
   const reload = async () => { g = await api("/groups/" + enc(name)); renderHead(); return g; };
   if (tab === "members") return membersTab(body, g);
   if (tab === "explain") return explainTab(body, g);
@@ -360,7 +371,7 @@ async function lagTab(body, g, reload) {
     h("button", { class: "btn" + (r === range ? " primary" : ""), "data-range": r, onclick: (e) => {
       range = r; ranges.querySelectorAll("button").forEach((b) => b.classList.toggle("primary", b === e.target)); drawChart();
     } }, r === "168h" ? "7d" : r)));
-  body.replaceChildren(
+  fill(body, 
     h("div", { class: "panel" }, h("div", { class: "pagehead", style: "margin-bottom:8px" }, h("h2", { style: "margin:0" }, "Lag over time"), h("span", { class: "spacer" }), ranges), chartBox,
       h("p", { class: "muted", style: "margin:8px 0 0;font-size:12.5px" }, "Computed from the group's commit history and the log's time index: records not yet consumed at each moment.")),
     h("div", { class: "panel flush" }, h("h2", {}, "Partitions"), tableBox));
@@ -368,11 +379,11 @@ async function lagTab(body, g, reload) {
     try {
       const data = await api(`/groups/${enc(g.group)}/lag?range=${range}&points=90`);
       lineChart(chartBox, data);
-    } catch (e) { chartBox.replaceChildren(banner("err", e.message)); }
+    } catch (e) { fill(chartBox, banner("err", e.message)); }
   }
   await drawChart();
   setRefresh(async () => {
-    try { g = await reload(); tableBox.replaceChildren(partitionTable(g)); await drawChart(); } catch (_) { /* keep the last view */ }
+    try { g = await reload(); fill(tableBox, partitionTable(g)); await drawChart(); } catch (_) { /* keep the last view */ }
   }, 5000);
 }
 
@@ -422,7 +433,7 @@ function lineChart(box, data) {
     for (let i = 1; i < pts.length; i++) if (Math.abs(x(pts[i][0]) - px) < Math.abs(x(pts[best][0]) - px)) best = i;
     const tx = x(pts[best][0]);
     cursor.setAttribute("x1", tx); cursor.setAttribute("x2", tx); cursor.setAttribute("visibility", "visible");
-    tip.replaceChildren(h("div", { style: "opacity:.8" }, fmtTime(pts[best][0])),
+    fill(tip, h("div", { style: "opacity:.8" }, fmtTime(pts[best][0])),
       data.series.map((sr, i) => h("div", {}, h("span", { style: `color:${palette[i % palette.length]}` }, "■ "), `${sr.topic}/${sr.partition}: `, sr.points[best][1] === null ? "no commit" : fmtInt(sr.points[best][1]))));
     tip.style.display = "block";
     tip.style.left = (tx / W) * r.width + "px";
@@ -430,7 +441,7 @@ function lineChart(box, data) {
   });
   svg.addEventListener("mouseleave", () => { tip.style.display = "none"; cursor.setAttribute("visibility", "hidden"); });
   const legend = h("div", { class: "legend" }, data.series.map((sr, i) => h("span", {}, h("i", { style: `background:${palette[i % palette.length]}` }), `${sr.topic}/${sr.partition}`)));
-  box.replaceChildren(svg, tip, data.series.length ? legend : h("div", { class: "muted" }, "No committed offsets to chart."));
+  fill(box, svg, tip, data.series.length ? legend : h("div", { class: "muted" }, "No committed offsets to chart."));
 }
 function niceMax(v) {
   if (v <= 4) return 4;
@@ -440,7 +451,7 @@ function niceMax(v) {
 }
 
 function membersTab(body, g) {
-  body.replaceChildren(h("div", { class: "panel flush" }, h("h2", {}, "Members"), table([
+  fill(body, h("div", { class: "panel flush" }, h("h2", {}, "Members"), table([
     { label: "Client id", cell: (m) => m.client_id || "–" },
     { label: "Host", cell: (m) => m.host || "–" },
     { label: "Member id", cell: (m) => h("code", {}, m.member_id) },
@@ -461,10 +472,10 @@ async function explainTab(body, g) {
     h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"));
   const out = h("div", {});
   const load = async () => {
-    out.replaceChildren(spinner());
+    fill(out, spinner());
     let ex;
-    try { ex = await api(`/groups/${enc(g.group)}/explain?initial=${policy.value}`); } catch (e) { out.replaceChildren(banner("err", e.message)); return; }
-    out.replaceChildren(
+    try { ex = await api(`/groups/${enc(g.group)}/explain?initial=${policy.value}`); } catch (e) { fill(out, banner("err", e.message)); return; }
+    fill(out, 
       ex.notes.map((n) => banner(n.kind === "active-members" || n.kind === "rebalancing" ? "warn" : "info", n.text)),
       h("div", { class: "panel flush" }, table([
         { label: "Partition", cell: (p) => `${p.topic}/${p.partition}` },
@@ -472,12 +483,12 @@ async function explainTab(body, g) {
         { label: "Log", num: true, cell: (p) => `${fmtInt(p.log_start)}–${fmtInt(p.log_end)}` },
         { label: "Starts at", num: true, cell: (p) => h("strong", {}, fmtInt(p.start)) },
         { label: "Reads", num: true, cell: (p) => fmtInt(p.reads) },
-        { label: "Skips", num: true, cell: (p) => p.skips ? h("strong", { style: "color:var(--err)" }, fmtInt(p.skips)) : "0" },
+        { label: "Skips", num: true, cell: (p) => p.skips && p.case !== "committed" ? h("strong", { style: "color:var(--err)", title: "Existing records this consumer will never read" }, fmtInt(p.skips)) : fmtInt(p.skips) },
         { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why), p.replay ? h("div", { class: "replay" }, p.replay) : null) },
       ], ex.partitions, { id: "explain-table", empty: "Nothing to explain: the group has no partitions." })));
   };
   policy.addEventListener("change", load);
-  body.replaceChildren(
+  fill(body, 
     h("div", { class: "controls" }, h("label", {}, "Your consumer's initial offset policy", policy)),
     h("p", { class: "muted", style: "margin-top:0" }, "Where a consumer of this group starts reading on each partition, and why. A committed offset always wins over the initial policy."),
     out);
@@ -505,7 +516,7 @@ async function resetTab(body, g, reload) {
     argLabel.style.display = kind ? "" : "none";
     arg.placeholder = { shift: "-1000", offset: "0", time: "2026-01-02T09:00:00Z or 90m", duration: "90m, 36h" }[kind] || "";
   };
-  target.addEventListener("change", () => { syncArg(); out.replaceChildren(); });
+  target.addEventListener("change", () => { syncArg(); fill(out); });
   syncArg();
   const out = h("div", { id: "reset-result" });
   const request = (execute) => {
@@ -521,14 +532,14 @@ async function resetTab(body, g, reload) {
 
   async function preview(e) {
     if (e) e.preventDefault();
-    if (!checks.some((c) => c.checked)) { out.replaceChildren(banner("warn", "Select at least one topic.")); return; }
-    out.replaceChildren(spinner());
+    if (!checks.some((c) => c.checked)) { fill(out, banner("warn", "Select at least one topic.")); return; }
+    fill(out, spinner());
     const req = request(false);
     let res;
-    try { res = await send(req); } catch (err) { out.replaceChildren(banner("err", err.message)); return; }
+    try { res = await send(req); } catch (err) { fill(out, banner("err", err.message)); return; }
     const active = res.members.length > 0;
     const moved = res.plan.partitions.filter((r) => r.new !== r.current).length;
-    out.replaceChildren(
+    fill(out, 
       banner("info", h("strong", {}, "Dry run: nothing changed yet. "), `${res.plan.partitions.length} partition(s), ${moved} would move.`),
       active ? banner("warn", h("strong", {}, `The group has ${res.members.length} active member(s)`),
         ` (${res.members.map((m) => m.client_id + " " + m.host).join(", ")}). Stop these consumers before executing: they would overwrite the reset with their next commit.`) : null,
@@ -551,21 +562,21 @@ async function resetTab(body, g, reload) {
     const typed = h("input", { type: "text", id: "confirm-name", placeholder: g.group, style: "width:100%" });
     const ok = h("button", { class: "btn danger", id: "confirm-execute", disabled: true }, "Reset offsets");
     typed.addEventListener("input", () => (ok.disabled = typed.value !== g.group));
-    const close = () => root.replaceChildren();
+    const close = () => fill(root);
     ok.addEventListener("click", async () => {
       ok.disabled = true;
       try {
         const done = await send({ ...req, execute: true });
         close();
         await reload();
-        out.replaceChildren(banner("ok", h("strong", {}, "Reset applied. "), `${done.plan.partitions.length} partition(s) of ${g.group} now point at the new offsets; its consumers start there.`));
+        fill(out, banner("ok", h("strong", {}, "Reset applied. "), `${done.plan.partitions.length} partition(s) of ${g.group} now point at the new offsets; its consumers start there.`));
       } catch (err) {
         close();
         const who = err.body && err.body.members ? " Active: " + err.body.members.map((m) => m.client_id + " " + m.host).join(", ") + "." : "";
-        out.replaceChildren(banner("err", err.message + who));
+        fill(out, banner("err", err.message + who));
       }
     });
-    root.replaceChildren(h("div", { class: "modal-back", onclick: (e) => { if (e.target === e.currentTarget) close(); } },
+    fill(root, h("div", { class: "modal-back", onclick: (e) => { if (e.target === e.currentTarget) close(); } },
       h("div", { class: "modal", role: "dialog", "aria-modal": "true" },
         h("h2", {}, "Reset offsets of " + g.group + "?"),
         h("p", {}, `${res.plan.partitions.length} partition(s) will be moved (${req.target}). Its consumers will start from the new offsets.`),
@@ -574,7 +585,7 @@ async function resetTab(body, g, reload) {
     typed.focus();
   }
 
-  body.replaceChildren(
+  fill(body, 
     h("p", { class: "muted", style: "margin-top:0" }, "Move the group's committed offsets, as kafka-consumer-groups --reset-offsets does. Preview first: nothing changes until you execute, and executing is refused while the group has active members."),
     h("form", { class: "panel", onsubmit: preview },
       h("div", { class: "controls" },
@@ -586,14 +597,14 @@ async function resetTab(body, g, reload) {
 }
 
 async function historyTab(body, g) {
-  body.replaceChildren(spinner());
+  fill(body, spinner());
   let hist;
-  try { hist = await api(`/groups/${enc(g.group)}/history`); } catch (e) { body.replaceChildren(banner("err", e.message)); return; }
+  try { hist = await api(`/groups/${enc(g.group)}/history`); } catch (e) { fill(body, banner("err", e.message)); return; }
   hist.sort((a, b) => new Date(b.time) - new Date(a.time));
-  body.replaceChildren(
+  fill(body, 
     h("p", { class: "muted", style: "margin-top:0" }, "Every position the group committed, newest first. Repeated commits of one position are one row. Reset to any of them with “Where the group itself stood at a time”."),
     h("div", { class: "panel flush" }, table([
-      { label: "Committed", cell: (e) => h("span", { title: e.time }, fmtTime(e.time)) },
+      { label: "Committed", nowrap: true, cell: (e) => h("span", { title: e.time }, fmtTime(e.time, true)) },
       { label: "Partition", cell: (e) => `${e.topic}/${e.partition}` },
       { label: "Offset", num: true, cell: (e) => fmtInt(e.offset) },
       { label: "Last re-commit", cell: (e) => e.last_commit && e.last_commit !== e.time ? ago(e.last_commit) : h("span", { class: "muted" }, "–") },

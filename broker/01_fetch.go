@@ -42,18 +42,16 @@ func handleFetch(r *request) (reply, error) {
 		deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		for {
 			wake := b.fetchWakeups(req)
-			resp, size, hasErr := b.fetchOnce(req)
-			if int64(size) >= int64(req.MinBytes) || hasErr || req.MaxWaitMillis <= 0 {
-				r.holdFetchMemory(int64(size))
-				return resp, nil
+			f := b.fetchOnce(req)
+			if f.size >= int64(req.MinBytes) || f.hasErr || req.MaxWaitMillis <= 0 {
+				return f.reply(r), nil
 			}
 			wait := time.Until(deadline)
 			if wait <= 0 {
-				r.holdFetchMemory(int64(size))
-				return resp, nil
+				return f.reply(r), nil
 			}
 			// Not enough yet: this response is read again after the wait.
-			b.fetchMem.release(int64(size))
+			f.release(b)
 			timer := time.NewTimer(wait)
 			cases := append(wake,
 				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
@@ -65,9 +63,7 @@ func handleFetch(r *request) (reply, error) {
 			case len(cases) - 1:
 				return nil, ctx.Err()
 			case len(cases) - 2:
-				resp, size, _ = b.fetchOnce(req)
-				r.holdFetchMemory(int64(size))
-				return resp, nil
+				return b.fetchOnce(req).reply(r), nil
 			}
 		}
 	})}, nil
@@ -88,18 +84,42 @@ func (b *Broker) fetchWakeups(req *kmsg.FetchRequest) []reflect.SelectCase {
 	return cases
 }
 
-// fetchOnce reads every requested partition once. It returns the response,
-// the record bytes in it (held in --max-fetch-memory: the caller releases
-// them or hands them to the response's slot), and whether any partition
-// carries an error (a fetch with errors returns at once, as Kafka's does).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// fetched is one read of every requested partition: the response, with
+// the record data of large reads left in the segment files, to be sent
+// with sendfile (sendfile.go), and small ones copied in.
+type fetched struct {
+	resp    *kmsg.FetchResponse
+	splices []splice
+	size    int64 // record bytes, held in --max-fetch-memory
+	hasErr  bool  // a partition carries an error: answer at once, as Kafka does
+}
+
+// reply hands the response and its fetch memory to r's slot.
+func (f *fetched) reply(r *request) kmsg.Response {
+	r.holdFetchMemory(f.size)
+	if len(f.splices) == 0 {
+		return f.resp
+	}
+	return &splicedResponse{Response: f.resp, splices: f.splices}
+}
+
+// release drops a response that will not be sent.
+func (f *fetched) release(b *Broker) {
+	b.fetchMem.release(f.size)
+	for _, s := range f.splices {
+		s.data.Release()
+	}
+}
+
+// fetchOnce reads every requested partition once. The record bytes it
+// holds are counted in --max-fetch-memory until the caller releases them
+// or hands them to the response's slot.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
+	f := &fetched{resp: req.ResponseKind().(*kmsg.FetchResponse)}
 	budget := int64(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
 	}
-	total := 0
-	hasErr := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -116,25 +136,27 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				sp.ErrorCode = b.readPartition(l, rp, &sp, &budget, total == 0)
+				sp.ErrorCode = b.readPartition(l, rp, &sp, &budget, f)
 			}
 			if sp.ErrorCode != 0 {
-				hasErr = true
+				f.hasErr = true
 			}
 			if sp.RecordBatches == nil {
 				// Kafka sends empty, not null, records; older decoders
 				// (Sarama before 1.26, which Burrow uses) reject null.
 				sp.RecordBatches = []byte{}
 			}
-			total += len(sp.RecordBatches)
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		f.resp.Topics = append(f.resp.Topics, st)
 	}
-	return resp, total, hasErr
+	return f
 }
 
-func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget *int64, first bool) int16 {
+// readPartition reads one partition into sp and f. The first batch of the
+// response (f still empty) is returned whole even beyond the limits.
+func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget *int64, f *fetched) int16 {
+	first := f.size == 0
 	if l.Err() != nil {
 		// Fenced (corrupt data or a failed fsync, logged when it
 		// happened): never served, even to a consumer at the end.
@@ -160,19 +182,56 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 		b.storageErrs.error("read failed", "log", l.Dir(), "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
-	defer rr.Release()
 	// The offsets taken with the read keep the response consistent with its data.
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
 	if !b.fetchMem.tryAcquire(rr.Size) {
+		rr.Release()
 		return 0 // --max-fetch-memory reached: no data this time (logged)
 	}
-	buf, err := rr.AppendTo(make([]byte, 0, rr.Size))
-	if err != nil {
-		b.fetchMem.release(rr.Size)
-		b.storageErrs.error("read failed", "log", l.Dir(), "offset", rp.FetchOffset, "err", err)
-		return kerr.KafkaStorageError.Code
+	if rr.Size >= sendfileMin && fromOSFiles(rr) {
+		// Sent from the files by the connection's writer, which releases
+		// rr. (A read error then closes the connection; files that are
+		// not OS files, as in fault-injection tests, are read here, so
+		// their errors are answered with KAFKA_STORAGE_ERROR.)
+		sp.RecordBatches = newMark(len(f.splices))
+		f.splices = append(f.splices, splice{mark: sp.RecordBatches, data: rr})
+	} else {
+		// A few bytes (a tailing consumer): copying is cheaper.
+		buf, err := rr.AppendTo(make([]byte, 0, rr.Size))
+		rr.Release()
+		if err != nil {
+			b.fetchMem.release(rr.Size)
+			b.storageErrs.error("read failed", "log", l.Dir(), "offset", rp.FetchOffset, "err", err)
+			return kerr.KafkaStorageError.Code
+		}
+		sp.RecordBatches = buf
 	}
-	sp.RecordBatches = buf
-	*budget -= int64(len(buf))
+	*budget -= rr.Size
+	f.size += rr.Size
 	return 0
+}
+
+// fetchedBytes calls fn with the record bytes of each topic of a Fetch
+// response as it is sent, file data of a spliced one included (metrics).
+func fetchedBytes(resp kmsg.Response, fn func(topic string, n int64)) {
+	var splices []splice
+	if r, ok := resp.(*splicedResponse); ok {
+		resp, splices = r.Response, r.splices
+	}
+	fr, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return
+	}
+	for _, t := range fr.Topics {
+		var n int64
+		for _, p := range t.Partitions {
+			if len(splices) > 0 && len(p.RecordBatches) > 0 && &p.RecordBatches[0] == &splices[0].mark[0] {
+				n += splices[0].data.Size
+				splices = splices[1:]
+				continue
+			}
+			n += int64(len(p.RecordBatches))
+		}
+		fn(t.Topic, n)
+	}
 }

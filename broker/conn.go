@@ -138,6 +138,7 @@ func (c *conn) complete(s *slot) {
 func (c *conn) finish(s *slot) {
 	c.b.fetchMem.release(s.fetchBytes)
 	s.fetchBytes = 0
+	releaseResponse(s.resp) // segment files of a spliced fetch (sendfile.go)
 	<-c.inflight
 }
 
@@ -298,6 +299,18 @@ func (c *conn) writeOne(bw *bufio.Writer, buf *[]byte, s *slot, broken *bool) {
 		return
 	}
 	if s.resp == nil {
+		return
+	}
+	if r, ok := s.resp.(*splicedResponse); ok {
+		var err error
+		if *buf, err = c.writeSpliced(bw, *buf, s, r); err != nil {
+			// Part of the frame may be out: the stream is broken.
+			if c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				c.log.Warn("closing connection", "api", kmsg.NameForKey(s.key), "err", err)
+			}
+			*broken = true
+			c.nc.Close()
+		}
 		return
 	}
 	*buf = appendResponse((*buf)[:0], s)

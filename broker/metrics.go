@@ -99,16 +99,12 @@ func (m *metrics) produced(topic string, bytes int, res storage.AppendResult) {
 func (m *metrics) countFetch(f func() (kmsg.Response, error)) func() (kmsg.Response, error) {
 	return func() (kmsg.Response, error) {
 		resp, err := f()
-		if fr, ok := resp.(*kmsg.FetchResponse); ok && err == nil {
-			for _, t := range fr.Topics {
-				n := 0
-				for _, p := range t.Partitions {
-					n += len(p.RecordBatches)
-				}
+		if err == nil {
+			fetchedBytes(resp, func(topic string, n int64) {
 				if n > 0 {
-					m.bytesOut.WithLabelValues(t.Topic).Add(float64(n))
+					m.bytesOut.WithLabelValues(topic).Add(float64(n))
 				}
-			}
+			})
 		}
 		return resp, err
 	}
@@ -139,6 +135,9 @@ type timedFile struct {
 	vfs.File
 	h prometheus.Histogram
 }
+
+// Unwrap lets vfs.OSFile find the OS file, for sendfile.
+func (f timedFile) Unwrap() vfs.File { return f.File }
 
 func (f timedFile) Sync() error {
 	start := time.Now()

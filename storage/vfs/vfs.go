@@ -76,4 +76,21 @@ func (osFS) SyncDir(name string) error {
 // osFile wraps *os.File to give Sync fdatasync semantics where available.
 type osFile struct{ *os.File }
 
+// OSFile returns the operating-system file behind f, for zero-copy
+// transfers (sendfile), or nil if there is none. Files of an [ErrorFS]
+// give nil, so that every read goes through their faults. A wrapper that
+// embeds a File is seen through if it has a method Unwrap() File.
+func OSFile(f File) *os.File {
+	for {
+		switch x := f.(type) {
+		case osFile:
+			return x.File
+		case interface{ Unwrap() File }:
+			f = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
 func (f osFile) Sync() error { return datasync(f.File) }

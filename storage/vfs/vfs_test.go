@@ -153,3 +153,30 @@ func TestErrorFS(t *testing.T) {
 		t.Fatal(OpAll.String())
 	}
 }
+
+type unwrapping struct{ File }
+
+func (u unwrapping) Unwrap() File { return u.File }
+
+func TestOSFile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f")
+	f, err := Default.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if OSFile(f) == nil {
+		t.Error("OSFile of a Default file is nil")
+	}
+	if OSFile(unwrapping{f}) == nil {
+		t.Error("OSFile does not see through Unwrap")
+	}
+	ef, err := NewErrorFS(nil).OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	if OSFile(ef) != nil {
+		t.Error("OSFile of an ErrorFS file must be nil: reads must go through its faults")
+	}
+}

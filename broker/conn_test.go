@@ -10,7 +10,6 @@ import (
 
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -54,41 +53,6 @@ func expectClosed(t *testing.T, c net.Conn, what string) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("%s: connection not closed by the broker", what)
-	}
-}
-
-func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
-	b := rewindtest.Start(t)
-	ctx := testCtx(t, 30*time.Second)
-
-	cases := []struct {
-		name string
-		data []byte
-	}{
-		{"oversized length prefix", binary.BigEndian.AppendUint32(nil, 200<<20)},
-		{"negative length", binary.BigEndian.AppendUint32(nil, 0xFFFFFFF0)},
-		{"length shorter than a header", []byte{0, 0, 0, 3, 0, 0, 0}},
-		{"unknown API key", append(binary.BigEndian.AppendUint32(nil, 10), 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0)},
-		{"unsupported Produce version", frame(func() kmsg.Request { r := kmsg.NewPtrProduceRequest(); r.Version = 0; return r }(), 1)},
-		{"garbage body", append(binary.BigEndian.AppendUint32(nil, 14), 0, 3, 0, 5, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff)},
-	}
-	for _, tc := range cases {
-		c := dial(t, b.Addr())
-		if _, err := c.Write(tc.data); err != nil {
-			t.Fatal(err)
-		}
-		expectClosed(t, c, tc.name)
-	}
-
-	// A truncated frame followed by the client going away.
-	c := dial(t, b.Addr())
-	c.Write(append(binary.BigEndian.AppendUint32(nil, 100), 0, 18, 0, 0))
-	c.Close()
-
-	// A well-formed client on another connection is served normally.
-	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("after-garbage"), kgo.AllowAutoTopicCreation())
-	if err := cl.ProduceSync(ctx, kgo.StringRecord("ok")).FirstErr(); err != nil {
-		t.Fatalf("produce after bad frames: %v", err)
 	}
 }
 
@@ -161,7 +125,7 @@ func TestAcksZeroErrorClosesConnection(t *testing.T) {
 
 // TestApiVersionsListsProduceFromV0: like Kafka 4.0 (KAFKA-18659), Produce
 // is advertised from v0 so librdkafka < 2.10 keeps compressing, while a
-// v0-2 request is still refused (see TestBadFramesCloseOnlyTheirConnection).
+// v0-2 request is still refused (see TestBadInputMatrix).
 func TestApiVersionsListsProduceFromV0(t *testing.T) {
 	b := rewindtest.Start(t)
 	cl := newClient(t, b.Addr())

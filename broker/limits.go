@@ -78,14 +78,15 @@ func (p *memPool) acquire(ctx context.Context, n int64) error {
 	}
 }
 
-// tryAcquire takes n bytes if they fit now.
+// tryAcquire takes n bytes if they fit now, or if nothing is held (so a
+// response larger than the whole limit still goes out, alone).
 func (p *memPool) tryAcquire(n int64) bool {
 	if p.limit <= 0 || n <= 0 {
 		return true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.used+n > p.limit {
+	if p.used+n > p.limit && p.used > 0 {
 		p.full.warn("memory limit reached: answering fetches with less data",
 			"flag", p.name, "limit", p.limit, "in_use", p.used, "wanted", n)
 		return false

@@ -1,0 +1,307 @@
+package broker_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// logBuf is a slog destination tests can search.
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitLog waits until the log holds s.
+func (l *logBuf) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(l.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never said %q:\n%s", s, l.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func withLog(l *logBuf) broker.Option {
+	return broker.WithLogger(slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})))
+}
+
+func configure(f func(c *broker.Config)) broker.Option { return broker.Option(f) }
+
+// apiVersions sends an ApiVersions request and reads its answer.
+func apiVersions(t *testing.T, c net.Conn, corr int32) {
+	t.Helper()
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1"
+	if _, err := c.Write(frame(req, corr)); err != nil {
+		t.Fatal(err)
+	}
+	answer(t, c, req, corr)
+}
+
+func TestMaxConnections(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) { c.MaxConnections = 3 }))
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c := dial(t, b.Addr())
+		apiVersions(t, c, int32(i))
+		conns = append(conns, c)
+	}
+	// The fourth is closed as soon as it is accepted, and the log says why.
+	extra := dial(t, b.Addr())
+	extra.Write(frame(kmsg.NewPtrApiVersionsRequest(), 1))
+	expectClosed(t, extra, "connection over --max-connections")
+	logs.waitLog(t, "connection refused: --max-connections reached")
+
+	// When one goes, a new one is served.
+	conns[0].Close()
+	serveOne(t, b.Addr())
+}
+
+// longPoll is a fetch at the end of an empty partition that waits maxWait.
+func longPoll(topic string, maxWait int32) *kmsg.FetchRequest {
+	req := fetchReq(topic, 0, 0)
+	req.MaxWaitMillis, req.MinBytes = maxWait, 1
+	return req
+}
+
+// With --max-in-flight 2, four pipelined long polls are read two at a time:
+// the last answer comes after two waits, not one.
+func TestMaxInFlightPausesReading(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) { c.MaxInFlight = 2 }))
+	createTopic(t, newClient(t, b.Addr()), "inflight", 1)
+	c := dial(t, b.Addr())
+	const wait = 600
+	var batch []byte
+	reqs := make([]kmsg.Request, 0, 5)
+	for i := 0; i < 4; i++ {
+		reqs = append(reqs, longPoll("inflight", wait))
+	}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	reqs = append(reqs, av)
+	for i, r := range reqs {
+		batch = append(batch, frame(r, int32(i))...)
+	}
+	start := time.Now()
+	c.Write(batch)
+	for i, r := range reqs {
+		answer(t, c, r, int32(i)) // in order
+	}
+	if elapsed := time.Since(start); elapsed < 2*wait*time.Millisecond-100*time.Millisecond {
+		t.Fatalf("4 long polls of %d ms with --max-in-flight 2 answered in %v: more than 2 were in flight", wait, elapsed)
+	}
+	logs.waitLog(t, "max-in-flight requests awaiting responses")
+}
+
+// With --max-request-memory just above one large request, a second large
+// request on another connection is not read until the first is handled.
+func TestMaxRequestMemoryPausesReading(t *testing.T) {
+	var logs logBuf
+	const limit = 1 << 20
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) {
+		c.MaxRequestMemory, c.MaxRequestBytes = limit, limit
+	}))
+	createTopic(t, newClient(t, b.Addr()), "reqmem", 1)
+	// A long poll made large by a long client software name... which
+	// ApiVersions would reject; pad the fetch with the rack id instead.
+	big := func() *kmsg.FetchRequest {
+		r := longPoll("reqmem", 700)
+		r.Rack = strings.Repeat("r", 600<<10)
+		return r
+	}
+	a, c := dial(t, b.Addr()), dial(t, b.Addr())
+	ra, rc := big(), big()
+	start := time.Now()
+	a.Write(frame(ra, 1))
+	time.Sleep(50 * time.Millisecond) // let the first be read first
+	c.Write(frame(rc, 2))
+	answer(t, a, ra, 1)
+	answer(t, c, rc, 2)
+	if elapsed := time.Since(start); elapsed < 1300*time.Millisecond {
+		t.Fatalf("two 600 KiB long polls of 700 ms under a 1 MiB --max-request-memory took %v: both were read at once", elapsed)
+	}
+	logs.waitLog(t, "memory limit reached: reading of requests paused")
+
+	// A --max-request-bytes above the memory limit is refused at start.
+	_, err := broker.New(broker.WithDataDir(t.TempDir()), configure(func(c *broker.Config) {
+		c.MaxRequestMemory, c.MaxRequestBytes = 1<<20, 2<<20
+	}))
+	if err == nil || !strings.Contains(err.Error(), "--max-request-memory") {
+		t.Fatalf("New with request memory below the request size: %v", err)
+	}
+}
+
+// With --max-fetch-memory held by a consumer that does not read its
+// response, other fetches get no data (and no error) until it does; a
+// consumer always makes progress when nothing else holds memory.
+func TestMaxFetchMemory(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) { c.MaxFetchMemory = 256 << 10 }))
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("fetchmem"), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	createTopic(t, cl, "fetchmem", 1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 320
+	for i := 0; i < n; i++ {
+		val := make([]byte, 100<<10) // incompressible, so the log holds 32 MB
+		for j := range val {
+			val[j] = byte(rng.Uint32())
+		}
+		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A slow consumer: a fetch of 32 MiB it does not read. Its response
+	// does not fit in the socket buffers, so it holds its memory.
+	slow, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	big := fetchReq("fetchmem", 0, 0)
+	big.MaxBytes = 32 << 20
+	big.Topics[0].Partitions[0].PartitionMaxBytes = 32 << 20
+	slow.Write(frame(big, 1))
+	time.Sleep(300 * time.Millisecond)
+
+	// Another consumer gets no data, no error, and the log says why.
+	c := dial(t, b.Addr())
+	req := fetchReq("fetchmem", 0, 0)
+	c.Write(frame(req, 1))
+	resp := answer(t, c, req, 1).(*kmsg.FetchResponse)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch while the memory is held: error %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+	logs.waitLog(t, "memory limit reached: answering fetches with less data")
+
+	// Once the slow consumer reads its response, fetches get data again.
+	slow.SetDeadline(time.Now().Add(20 * time.Second))
+	answer(t, slow, big, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for corr := int32(2); ; corr++ {
+		c.Write(frame(req, corr))
+		resp := answer(t, c, req, corr).(*kmsg.FetchResponse)
+		if len(resp.Topics[0].Partitions[0].RecordBatches) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fetches got no data after the memory was returned")
+		}
+	}
+
+	// A real consumer reads everything under the small limit.
+	cons := newClient(t, b.Addr(), kgo.ConsumeTopics("fetchmem"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got < n; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d", got, n)
+		}
+		got += fs.NumRecords()
+	}
+}
+
+func TestMaxPartitions(t *testing.T) {
+	// __consumer_offsets (50 partitions) is exempt from a limit of 8.
+	b := rewindtest.Start(t, configure(func(c *broker.Config) { c.MaxPartitions = 8 }))
+	ctx := testCtx(t, 30*time.Second)
+	cl := newClient(t, b.Addr())
+	req := createReq("nine", 9, 1)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.Topics[0]; st.ErrorCode != kerr.InvalidPartitions.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "limit is 8") {
+		t.Fatalf("9 partitions over a limit of 8: %v %v", kerr.ErrorForCode(st.ErrorCode), st.ErrorMessage)
+	}
+	createTopic(t, cl, "eight", 8)
+	preq := createPartitionsReq("eight", 9)
+	presp, err := preq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := presp.Topics[0]; st.ErrorCode != kerr.InvalidPartitions.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "limit is 8") {
+		t.Fatalf("growing to 9 over a limit of 8: %v %v", kerr.ErrorForCode(st.ErrorCode), st.ErrorMessage)
+	}
+	_, err = broker.New(broker.WithDataDir(t.TempDir()), broker.WithDefaultPartitions(9), configure(func(c *broker.Config) { c.MaxPartitions = 8 }))
+	if err == nil || !strings.Contains(err.Error(), "--max-partitions") {
+		t.Fatalf("New with --default-partitions above --max-partitions: %v", err)
+	}
+}
+
+// A client that goes away does not leave its long poll behind: its
+// connection ends at once, which --max-connections 1 makes visible.
+func TestClosedClientEndsItsWaits(t *testing.T) {
+	b := rewindtest.Start(t, configure(func(c *broker.Config) { c.MaxConnections = 1 }))
+	c := serveOne(t, b.Addr())
+	req := createReq("gone", 1, 1)
+	c.Write(frame(req, 1))
+	if code := createCode(answer(t, c, req, 1)); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	c.Close()
+	for i := 0; i < 3; i++ {
+		c := serveOne(t, b.Addr())
+		c.Write(frame(longPoll("gone", 1<<30), 1)) // would wait 12 days
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+	}
+}
+
+// serveOne dials until a connection is served (an ApiVersions answered).
+func serveOne(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for corr := int32(0); ; corr++ {
+		c := dial(t, addr)
+		c.Write(frame(kmsg.NewPtrApiVersionsRequest(), corr))
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err == nil {
+			body := make([]byte, int(size[0])<<24|int(size[1])<<16|int(size[2])<<8|int(size[3]))
+			io.ReadFull(c, body)
+			return c
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("no connection served: an earlier one is still open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -293,3 +293,26 @@ func TestResetAPI(t *testing.T) {
 		t.Errorf("a refused request moved billing orders/0 to %d", got)
 	}
 }
+
+// TestLoopbackHostGuard: on a loopback listener, a request naming another
+// host (a DNS-rebinding page) is refused; loopback names pass.
+func TestLoopbackHostGuard(t *testing.T) {
+	e := newEnv(t)
+	for host, want := range map[string]int{
+		"": 200, "localhost": 200, "127.0.0.1": 200, "[::1]:9644": 200, "rewind.localhost:1": 200,
+		"evil.example": 403, "evil.example:9644": 403, "10.0.0.1": 403,
+	} {
+		req, _ := http.NewRequest("GET", e.base+"/api/v1/overview", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %s, want %d", host, resp.Status, want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+	// loopback is set when listening on a loopback address: requests must
+	// then name a loopback host, which defeats DNS rebinding (a web page
+	// whose name resolves to 127.0.0.1 is still not "localhost").
+	loopback bool
 
 	// The console's explain and reset go through offsettool, over the
 	// broker's own Kafka listener, exactly as the CLI does. One client,
@@ -114,12 +119,18 @@ func (s *Server) routes() {
 // Handler is the whole admin HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
-// guard refuses state-changing requests that a web page of another origin
-// could send from the operator's browser: they must be JSON (which a
-// cross-origin page cannot send without a CORS preflight, never granted
-// here) and, when the browser says where they come from, from this origin.
+// guard refuses requests that a web page of another site could make from
+// the operator's browser. On a loopback listener the Host must be a
+// loopback name or address (DNS rebinding). State-changing requests must
+// be JSON (which a cross-origin page cannot send without a CORS preflight,
+// never granted here) and, when the browser says where they come from,
+// from this origin.
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.loopback && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("host %q refused: this listener is on loopback; use http://127.0.0.1 or http://localhost", r.Host))
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if ct != "application/json" {
@@ -145,6 +156,9 @@ func (s *Server) Start(addr string) error {
 		return fmt.Errorf("admin: listen on %s: %w", addr, err)
 	}
 	s.ln = ln
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		s.loopback = true
+	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -210,6 +224,20 @@ func (s *Server) withClient(ctx context.Context, fn func(*offsettool.Client) err
 		s.cl = nil
 	}
 	return err
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // dialAddr turns a wildcard listen address into a loopback one.

@@ -258,7 +258,14 @@ func TestConsoleFindLaggingGroupAndReset(t *testing.T) {
 
 	run(t, ctx, "members",
 		chromedp.Click(css(`.subtabs button[data-tab="members"]`)),
-		waitJS(`document.querySelector('#members-table') && document.querySelector('#members-table').textContent.includes("audit-service")`))
+		waitJS(`document.querySelector('#members-table') && document.querySelector('#members-table').textContent.includes("audit-service")`),
+		shot(dir, "members.png"))
+
+	run(t, ctx, "history",
+		chromedp.Navigate(e.base+"/#/groups/billing/history"),
+		chromedp.WaitVisible(css(`#history-table tbody tr`)),
+		waitJS(`document.querySelector('#history-table').textContent.includes("current")`),
+		shot(dir, "history.png"))
 
 	// The message browser, by offset and by time.
 	run(t, ctx, "messages",

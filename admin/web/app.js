@@ -146,7 +146,7 @@ async function brokerInfo() {
 async function overviewView() {
   const render = async () => {
     const [o, groups] = await Promise.all([api("/overview"), api("/groups")]);
-    const attention = groups.filter((g) => g.status !== "OK" || g.lag > 0).sort((a, b) => b.lag - a.lag);
+    const attention = groups.filter((g) => g.status === "WARN" || g.status === "ERR" || g.lag > 0).sort((a, b) => b.lag - a.lag);
     fill(app, 
       h("div", { class: "pagehead" }, h("h1", {}, "Overview")),
       h("div", { class: "cards" },
@@ -223,6 +223,7 @@ async function topicView(name, partition) {
         ], Object.entries(t.configs), { empty: "Broker defaults." }))),
     browser);
   messageBrowser(browser, t, partition === undefined ? 0 : Number(partition));
+  if (partition !== undefined) browser.scrollIntoView({ block: "start" });
 }
 
 function messageBrowser(root, t, partition) {
@@ -608,7 +609,8 @@ async function historyTab(body, g) {
   let hist;
   try { hist = await api(`/groups/${enc(g.group)}/history`); } catch (e) { fill(body, banner("err", e.message)); return; }
   hist.sort((a, b) => new Date(b.time) - new Date(a.time));
-  fill(body, 
+  let shown = 60;
+  const render = () => fill(body,
     h("p", { class: "muted", style: "margin-top:0" }, "Every position the group committed, newest first. Repeated commits of one position are one row. Reset to any of them with “Where the group itself stood at a time”."),
     h("div", { class: "panel flush" }, table([
       { label: "Committed", nowrap: true, cell: (e) => h("span", { title: e.time }, fmtTime(e.time, true)) },
@@ -616,7 +618,10 @@ async function historyTab(body, g) {
       { label: "Offset", num: true, cell: (e) => fmtInt(e.offset) },
       { label: "Last re-commit", cell: (e) => e.last_commit && e.last_commit !== e.time ? ago(e.last_commit) : h("span", { class: "muted" }, "–") },
       { label: "Until", cell: (e) => e.replaced ? fmtTime(e.replaced) : h("span", { class: "badge OK" }, "current") },
-    ], hist.slice(0, 500), { id: "history-table", empty: "No commits kept." })));
+    ], hist.slice(0, shown), { id: "history-table", empty: "No commits kept." })),
+    hist.length > shown ? h("div", { class: "controls", style: "margin-top:10px" },
+      h("button", { class: "btn", onclick: () => { shown += 200; render(); } }, `Show more (${fmtInt(hist.length - shown)} older)`)) : null);
+  render();
 }
 
 // ---------- start ----------

@@ -17,6 +17,10 @@ import (
 // replicas" is this disk); the wait happens off the read loop, so one fsync
 // can cover several pipelined requests. acks=0 gets no response.
 //
+// The request's frame is reused for another request as soon as the
+// handler returns (conn.go, bufpool.go): nothing may keep a reference to
+// the records, or to any other bytes of the request, after that.
+//
 // Version notes:
 //   - v3: transactional id (transactions are not supported: a non-null id
 //     is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED).

@@ -182,7 +182,7 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	if err := c.b.reqMem.acquire(c.ctx, int64(size)); err != nil {
 		return nil, err
 	}
-	frame := make([]byte, size)
+	frame := getFrame(int(size))
 	if _, err := io.ReadFull(br, frame); err != nil {
 		c.b.reqMem.release(int64(size))
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -191,6 +191,11 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 		return nil, err
 	}
 	s, err := c.handle(frame)
+	if s != nil && s.key == 0 {
+		// Produce keeps nothing of its request once its handler returns
+		// (the records are in the segment file): reuse the frame.
+		putFrame(frame)
+	}
 	if err != nil {
 		// No handler took the frame: nothing else returns its memory.
 		c.b.reqMem.release(int64(size))

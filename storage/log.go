@@ -50,6 +50,8 @@ type Log struct {
 	maxMsg      atomic.Int32 // cfg.MaxMessageBytes
 	leaderEpoch atomic.Int32 // stamped into appended batches when >= 0
 
+	cmp compactor // Compact's state (compact.go)
+
 	kick chan struct{} // wakes the syncer (FsyncAlways)
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -154,17 +154,21 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 		if full || s.base >= hwBase {
 			return r, nil
 		}
-		// The rest of the segment is visible and read: go on to the next.
+		// The rest of the segment is visible and read: go on from its end,
+		// in the segment holding it (the next one, or the one Compact has
+		// merged the next ones into meanwhile).
 		l.mu.RLock()
 		if l.closed {
 			l.mu.RUnlock()
 			return r, nil
 		}
-		j := sort.Search(len(l.segs), func(j int) bool { return l.segs[j].base > s.base })
+		from := s.end
+		j := sort.Search(len(l.segs), func(j int) bool { return l.segs[j].end > from })
 		if j == len(l.segs) {
 			l.mu.RUnlock()
 			return r, nil
 		}
+		offset = max(offset, from)
 		s = l.segs[j]
 		s.incRef()
 		limit = visibleLimit(s, hwBase, hwPos)

@@ -13,6 +13,9 @@ import (
 
 // load reads the directory and recovers; see Open.
 func (l *Log) load() error {
+	if err := l.finishCompaction(); err != nil {
+		return err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return ioErr("read log directory", err)
@@ -352,7 +355,9 @@ func (l *Log) recoverSegment(s *segment, isLast bool, durable int64) error {
 		if done {
 			break
 		}
-		if err == nil && h.BaseOffset != s.end {
+		// Compaction leaves gaps between the batches of sealed segments;
+		// the active segment is never compacted.
+		if err == nil && (h.BaseOffset < s.end || isLast && h.BaseOffset != s.end) {
 			err = wrapErr(errBadBatch, "base offset %d, expected %d", h.BaseOffset, s.end)
 		}
 		if err != nil {
@@ -402,7 +407,7 @@ func (l *Log) recoverSegment(s *segment, isLast bool, durable int64) error {
 		}
 		s.size = badPos
 	}
-	if !isLast && wantEnd > s.end {
+	if !isLast && wantEnd > s.end && badPos >= 0 {
 		l.log.Warn("segment ends before the next one starts; those offsets are lost", "segment", s.path,
 			"end_offset", s.end, "next_base", wantEnd)
 	}
@@ -559,7 +564,7 @@ func (l *Log) rebuildIndexLocked(s *segment, end, size int64) error {
 		if done {
 			break
 		}
-		if err == nil && h.BaseOffset != next {
+		if err == nil && h.BaseOffset < next { // compaction leaves gaps
 			err = wrapErr(errBadBatch, "base offset %d, expected %d", h.BaseOffset, next)
 		}
 		if err != nil {

@@ -43,7 +43,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 
 	for s != nil {
 		off, t, err := l.offsetForTimestampIn(s, ts, ls, limit)
-		base := s.base
+		prev := s
 		s.decRef()
 		if err != nil || off >= 0 {
 			return off, t, err
@@ -55,7 +55,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 			l.mu.RUnlock()
 			return -1, -1, ErrClosed
 		}
-		pick(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > base }))
+		// The segment holding the offsets after it: the next one, or
+		// the one Compact has merged the next ones into meanwhile.
+		pick(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].end > prev.end }))
 		l.mu.RUnlock()
 	}
 	return -1, -1, nil
@@ -104,7 +106,8 @@ func (l *Log) findInBatch(s *segment, h *BatchHeader, pos, from int64, match fun
 	if err != nil {
 		return -1, -1, l.scanErr(s, pos, err)
 	}
-	if h.Compression() != CodecNone {
+	// Compaction leaves batches whose record i is not at BaseOffset+i.
+	if h.Compression() != CodecNone || h.NumRecords != h.LastOffsetDelta+1 {
 		recs, err := DecodeRecords(b)
 		if err != nil {
 			return -1, -1, l.scanErr(s, pos, errors.Join(errBadBatch, err))

@@ -1,0 +1,920 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Log compaction (cleanup.policy=compact), used for __consumer_offsets.
+// See doc.go ("Compaction") for the process and its crash safety.
+
+const (
+	// cleanedSuffix names a cleaned segment being written:
+	// <base>.cleaned. Open deletes it: the segments it replaces are intact.
+	cleanedSuffix = ".cleaned"
+	// swapSuffix names a cleaned segment that has replaced the segments
+	// with bases in [base, end): <base>-<end>.swap. Open completes the
+	// replacement.
+	swapSuffix = ".swap"
+)
+
+// CompactPolicy says which records compaction keeps.
+type CompactPolicy struct {
+	// HistoryRetention: a superseded record (a later record has the same
+	// key) is kept while its timestamp is newer than now-HistoryRetention;
+	// 0 removes superseded records at once (Kafka's plain compaction).
+	HistoryRetention time.Duration
+	// DeleteRetention: a tombstone (nil value) that is the latest for its
+	// key is kept this long (delete.retention.ms, default 1 day), then
+	// removed with everything older for the key.
+	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio), optional: a run
+	// that finds less than this fraction of the closed segments' bytes
+	// written since the previous run does nothing, unless some record the
+	// previous run kept has become removable since.
+	MinCleanableDirtyRatio float64
+	// MaxCompactionLag (max.compaction.lag.ms), optional: when > 0, an
+	// active segment whose first record was appended longer ago than
+	// this is rolled first, so that its records become cleanable.
+	MaxCompactionLag time.Duration
+}
+
+// CompactStats describes one Compact run.
+type CompactStats struct {
+	Segments       int   // closed segments examined
+	Rewritten      int   // of them, replaced by cleaned segments
+	SegmentsAfter  int   // closed segments after the run
+	BytesBefore    int64 // bytes of the examined segments before the run
+	BytesAfter     int64 // and after
+	RecordsRemoved int64
+	Rolled         bool // MaxCompactionLag rolled the active segment
+	// Skipped: nothing was written since the previous run and nothing it
+	// kept has become removable, so the segments were not read.
+	Skipped bool
+}
+
+// compactor is a log's compaction state (in memory only: after Open the
+// first run reads everything). Guarded by mu, which serializes Compact.
+type compactor struct {
+	mu         sync.Mutex
+	valid      bool
+	policy     CompactPolicy
+	cleanedEnd int64 // end offset of the closed segments the last run read
+	nextDue    int64 // ms: when a record the last run kept becomes removable
+}
+
+// Compact rewrites the log's closed segments (never the active one),
+// keeping for each key its latest record plus whatever the policy keeps,
+// and merges adjacent small segments while the result stays within
+// segment.bytes.
+//
+// Which records stay:
+//   - a record without a key stays (there is nothing to supersede it);
+//   - the latest record of its key (among the closed segments) stays,
+//     unless it is a tombstone older than DeleteRetention: then every
+//     record of the key goes;
+//   - a superseded record stays while its timestamp is within
+//     HistoryRetention;
+//   - records below the log start offset go (DeleteRecords deleted them).
+//
+// Timestamps are the records' own (CreateTime as produced, or the append
+// time under LogAppendTime); a record without one (-1) is as old as can be.
+//
+// Offsets of kept records never change; batches keep their base offset,
+// last offset delta, partition leader epoch, producer id, epoch and base
+// sequence, attributes and first timestamp, so records keep their offset
+// and timestamp deltas and are copied byte for byte. A batch that keeps
+// every record is copied unchanged; one that loses some is rewritten with
+// the same codec, its record count, max timestamp (CreateTime: the largest
+// kept) and CRC updated; one that loses all goes, unless it is the last
+// batch of an idempotent producer: its header stays as an empty batch
+// (Kafka's cleaner does the same) so that the producer's sequence state
+// can still be rebuilt from the log. Control batches, and batches whose
+// records cannot be decoded, are kept as they are.
+//
+// Reads running during compaction see each segment either as it was or
+// as cleaned, never a mix, and never miss a kept record. A crash at any
+// point leaves files that Open turns back into a consistent log: either
+// the old segments or the cleaned one. An I/O error before the cleaned
+// segment is committed leaves the log as it was and usable; one after
+// fences the log (reopening completes the replacement).
+//
+// Compact holds the append lock only to snapshot the log and to swap
+// segments in; reading and writing segments run beside appends and reads.
+// Concurrent Compact calls are serialized.
+func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
+	var st CompactStats
+	l.cmp.mu.Lock()
+	defer l.cmp.mu.Unlock()
+
+	c, err := l.startCompaction(p, &st)
+	if err != nil || c == nil {
+		return st, err
+	}
+	defer c.release()
+	var total, dirty int64
+	for _, s := range c.segs {
+		total += s.size
+		if s.base >= l.cmp.cleanedEnd {
+			dirty += s.size
+		}
+	}
+	st.Segments, st.SegmentsAfter, st.BytesBefore, st.BytesAfter = len(c.segs), len(c.segs), total, total
+	closedEnd := c.segs[len(c.segs)-1].end
+	if l.cmp.valid && l.cmp.policy == p && c.now < l.cmp.nextDue &&
+		(closedEnd <= l.cmp.cleanedEnd || float64(dirty) < p.MinCleanableDirtyRatio*float64(total)) {
+		st.Skipped = true
+		return st, nil
+	}
+	l.cmp.valid = false
+
+	// Under FsyncNever closed segments may still be only in the page
+	// cache: a record must not be removed because of a later one that a
+	// power loss could take away.
+	for _, s := range c.segs {
+		if s.end > c.recoveryPoint {
+			if err := s.f.Sync(); err != nil {
+				err = ioErr("fsync "+s.path, err)
+				l.fence(err)
+				return st, err
+			}
+		}
+	}
+
+	// Pass 1: the latest record of every key.
+	for _, s := range c.segs {
+		if err := c.eachBatch(s, c.addKeys); err != nil {
+			return st, err
+		}
+	}
+	if c.undecodable > 0 {
+		l.log.Warn("compaction keeps batches it cannot decode as they are", "batches", c.undecodable)
+	}
+	// Pass 2: what each segment would become.
+	c.pass = 2
+	plans := make([]segPlan, len(c.segs))
+	for i, s := range c.segs {
+		pl := &plans[i]
+		pl.s = s
+		if err := c.eachBatch(s, func(h *BatchHeader, b []byte) error {
+			v, removed := c.judge(h, b)
+			pl.removed += removed
+			pl.changed = pl.changed || v != keepWhole
+			pl.est += c.estimate(v, h, b)
+			return nil
+		}); err != nil {
+			return st, err
+		}
+	}
+	// Pass 3: write and swap in each group of adjacent segments that
+	// changes or merges, oldest first.
+	c.pass = 3
+	complete := true
+	for i := 0; i < len(plans); {
+		j, size := i+1, plans[i].est
+		for j < len(plans) && size+plans[j].est <= c.cfg.SegmentBytes &&
+			plans[j].s.end-1-plans[i].s.base <= math.MaxInt32 {
+			size += plans[j].est
+			j++
+		}
+		group := plans[i:j]
+		i = j
+		if len(group) == 1 && !group[0].changed {
+			continue
+		}
+		ns, removed, err := c.write(group)
+		if err != nil {
+			return st, err
+		}
+		old := make([]*segment, len(group))
+		var oldSize int64
+		for k := range group {
+			old[k] = group[k].s
+			oldSize += old[k].size
+		}
+		newSize := ns.size
+		done, err := c.install(old, ns)
+		if err != nil {
+			return st, err
+		}
+		if !done {
+			complete = false
+			continue
+		}
+		// Outside the append lock. Missing or partial index files are
+		// rebuilt from the segment; should retention delete the segment
+		// meanwhile, Open removes the orphaned index files.
+		if err := l.writeIndexes(ns, true); err != nil {
+			l.log.Warn("writing cleaned segment indexes", "segment", ns.path, "err", err)
+		}
+		st.Rewritten += len(group)
+		st.SegmentsAfter -= len(group) - 1
+		st.BytesAfter += newSize - oldSize
+		st.RecordsRemoved += removed
+	}
+	if complete {
+		l.cmp.valid, l.cmp.policy, l.cmp.cleanedEnd, l.cmp.nextDue = true, p, closedEnd, c.due
+	}
+	if st.Rewritten > 0 {
+		l.log.Info("compacted log", "segments", st.Segments, "rewritten", st.Rewritten, "segments_after", st.SegmentsAfter,
+			"bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter, "records_removed", st.RecordsRemoved)
+	}
+	return st, nil
+}
+
+// cleaner is the state of one Compact run.
+type cleaner struct {
+	l             *Log
+	p             CompactPolicy
+	cfg           Config
+	now           int64
+	histMs, delMs int64
+	logStart      int64
+	recoveryPoint int64
+	segs          []*segment      // the cleanable closed segments, one reference each held
+	producerLast  map[int64]int64 // idempotent producer id -> last offset of its last batch
+	keys          map[string]keyState
+	due           int64 // ms: the earliest time a kept record becomes removable
+	pass          int
+	undecodable   int
+
+	recs []cRecord // records of the current batch
+	body []byte    // its records section, decompressed
+	keep []bool
+	buf  []byte
+}
+
+type keyState struct {
+	off  int64
+	ts   int64
+	tomb bool
+}
+
+type segPlan struct {
+	s       *segment
+	removed int64
+	changed bool
+	est     int64 // estimated size once cleaned
+}
+
+// startCompaction snapshots what a run needs under the append lock,
+// rolling the active segment first if the policy says so. It returns nil
+// when there is no closed segment to clean.
+func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	err := l.usableLocked()
+	segs, hw := l.segs, l.hw
+	l.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	now := l.nowMs()
+	// The appender's fields of the active segment only change under
+	// appendMu, which is held.
+	if lag := p.MaxCompactionLag.Milliseconds(); lag > 0 {
+		active := segs[len(segs)-1]
+		if active.size > 0 && active.end <= hw && now-active.rollTime > lag {
+			if _, err := l.roll(active, now); err != nil {
+				return nil, err
+			}
+			st.Rolled = true
+			l.mu.RLock()
+			segs, hw = l.segs, l.hw
+			l.mu.RUnlock()
+		}
+	}
+	// Closed segments wholly below the high watermark (a segment just
+	// rolled may be the HW segment until the next fsync round; it is
+	// below the HW all the same).
+	n := 0
+	for n < len(segs)-1 && segs[n].end <= hw {
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	c := &cleaner{
+		l:             l,
+		p:             p,
+		cfg:           l.cfg,
+		now:           now,
+		histMs:        max(p.HistoryRetention.Milliseconds(), 0),
+		delMs:         max(p.DeleteRetention.Milliseconds(), 0),
+		logStart:      l.LogStartOffset(),
+		recoveryPoint: l.ck.recoveryPoint,
+		segs:          slices.Clone(segs[:n]),
+		producerLast:  make(map[int64]int64, len(l.producers)),
+		keys:          map[string]keyState{},
+		due:           math.MaxInt64,
+		pass:          1,
+	}
+	for _, s := range c.segs {
+		s.incRef()
+	}
+	for pid, e := range l.producers {
+		if e.n > 0 {
+			c.producerLast[pid] = e.batches[e.n-1].lastOff
+		}
+	}
+	return c, nil
+}
+
+func (c *cleaner) release() {
+	for _, s := range c.segs {
+		s.decRef()
+	}
+	c.segs = nil
+}
+
+// eachBatch calls fn for every batch of s, whole and CRC-checked. Bad data
+// fences the log, as a read finding it would.
+func (c *cleaner) eachBatch(s *segment, fn func(h *BatchHeader, b []byte) error) error {
+	it := newBatchIter(s.f, 0, s.size, true)
+	defer it.release()
+	next := s.base
+	for {
+		h, pos, b, done, err := it.next()
+		if done {
+			return nil
+		}
+		if err == nil && (h.BaseOffset < next || h.LastOffset() >= s.end) {
+			err = fmt.Errorf("%w: batch of offsets %d-%d outside [%d, %d)", errBadBatch, h.BaseOffset, h.LastOffset(), next, s.end)
+		}
+		if err != nil {
+			return c.l.scanErr(s, pos, err)
+		}
+		next = h.LastOffset() + 1
+		if err := fn(&h, b); err != nil {
+			return err
+		}
+	}
+}
+
+// cRecord is one record of a batch being compacted.
+type cRecord struct {
+	start, end int // its bytes in the records section, length prefix included
+	offDelta   int64
+	ts         int64
+	key        []byte // nil: no key
+	tomb       bool   // null value
+}
+
+// records parses the records of the batch b, decompressing them if need
+// be. ok is false if they cannot be decoded.
+func (c *cleaner) records(h *BatchHeader, b []byte) (recs []cRecord, body []byte, ok bool) {
+	body = b[BatchHeaderSize:]
+	if codec := h.Compression(); codec != CodecNone {
+		raw, err := decompress(codec, body)
+		if err != nil {
+			if c.pass == 1 {
+				c.undecodable++
+			}
+			return nil, nil, false
+		}
+		body = raw
+	}
+	recs, err := parseCRecords(h, body, c.recs[:0])
+	if err != nil {
+		if c.pass == 1 {
+			c.undecodable++
+		}
+		return nil, nil, false
+	}
+	c.recs, c.body = recs, body
+	return recs, body, true
+}
+
+// parseCRecords parses n records, checking their structure and that their
+// offset deltas increase within the batch's range.
+func parseCRecords(h *BatchHeader, body []byte, dst []cRecord) ([]cRecord, error) {
+	pos := 0
+	prev := int64(-1)
+	for i := int32(0); i < h.NumRecords; i++ {
+		n, k := binary.Varint(body[pos:])
+		if k <= 0 || n <= 0 || n > int64(len(body)-pos-k) {
+			return nil, fmt.Errorf("record %d: bad length", i)
+		}
+		r := cRecord{start: pos}
+		rec := body[pos+k : pos+k+int(n)]
+		pos += k + int(n)
+		r.end = pos
+		if len(rec) < 1 {
+			return nil, fmt.Errorf("record %d: truncated", i)
+		}
+		rec = rec[1:] // attributes
+		tsDelta, k := binary.Varint(rec)
+		if k <= 0 {
+			return nil, fmt.Errorf("record %d: bad timestamp delta", i)
+		}
+		rec = rec[k:]
+		if r.offDelta, k = binary.Varint(rec); k <= 0 || r.offDelta <= prev || r.offDelta > int64(h.LastOffsetDelta) {
+			return nil, fmt.Errorf("record %d: bad offset delta", i)
+		}
+		prev = r.offDelta
+		rec = rec[k:]
+		var null, ok bool
+		if r.key, null, rec, ok = varBytes(rec); !ok {
+			return nil, fmt.Errorf("record %d: bad key", i)
+		}
+		if null {
+			r.key = nil
+		}
+		if _, r.tomb, _, ok = varBytes(rec); !ok {
+			return nil, fmt.Errorf("record %d: bad value", i)
+		}
+		r.ts = h.FirstTimestamp + tsDelta
+		if h.IsLogAppendTime() {
+			r.ts = h.MaxTimestamp
+		}
+		dst = append(dst, r)
+	}
+	if pos != len(body) {
+		return nil, fmt.Errorf("%d bytes after the %d declared records", len(body)-pos, h.NumRecords)
+	}
+	return dst, nil
+}
+
+// varBytes reads a varint-length-prefixed byte string (-1: null).
+func varBytes(b []byte) (v []byte, null bool, rest []byte, ok bool) {
+	n, k := binary.Varint(b)
+	if k <= 0 || n < -1 || n > int64(len(b)-k) {
+		return nil, false, nil, false
+	}
+	if n < 0 {
+		return nil, true, b[k:], true
+	}
+	return b[k : k+int(n)], false, b[k+int(n):], true
+}
+
+// addKeys records the batch's keyed records as the latest of their keys
+// (batches come in offset order).
+func (c *cleaner) addKeys(h *BatchHeader, b []byte) error {
+	if h.IsControl() || h.NumRecords == 0 {
+		return nil
+	}
+	recs, _, ok := c.records(h, b)
+	if !ok {
+		return nil
+	}
+	for _, r := range recs {
+		if r.key != nil {
+			c.keys[string(r.key)] = keyState{off: h.BaseOffset + r.offDelta, ts: r.ts, tomb: r.tomb}
+		}
+	}
+	return nil
+}
+
+// keepRecord applies the policy to one record.
+func (c *cleaner) keepRecord(r *cRecord, off int64) bool {
+	if off < c.logStart {
+		return false
+	}
+	if r.key == nil {
+		return true
+	}
+	k, ok := c.keys[string(r.key)]
+	if !ok {
+		return true
+	}
+	if k.tomb && k.ts <= c.now-c.delMs {
+		// The key is deleted for good: its history goes with it, or
+		// replaying the log would bring an older value back.
+		return false
+	}
+	if off >= k.off {
+		if k.tomb {
+			c.dueAt(k.ts + c.delMs)
+		}
+		return true
+	}
+	if c.histMs > 0 && r.ts > c.now-c.histMs {
+		c.dueAt(r.ts + c.histMs)
+		return true
+	}
+	return false
+}
+
+func (c *cleaner) dueAt(ms int64) { c.due = min(c.due, ms) }
+
+type verdict int
+
+const (
+	keepWhole verdict = iota
+	dropBatch
+	keepEmpty    // header only: an idempotent producer's last batch
+	rewriteBatch // some records go
+)
+
+// judge decides what becomes of the batch b; for rewriteBatch, c.keep says
+// which of c.recs stay.
+func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
+	if h.IsControl() {
+		return keepWhole, 0
+	}
+	if h.NumRecords == 0 {
+		if c.lastOfProducer(h) {
+			return keepWhole, 0
+		}
+		return dropBatch, 0
+	}
+	recs, _, ok := c.records(h, b)
+	if !ok {
+		return keepWhole, 0
+	}
+	c.keep = slices.Grow(c.keep[:0], len(recs))[:len(recs)]
+	kept := 0
+	for i := range recs {
+		c.keep[i] = c.keepRecord(&recs[i], h.BaseOffset+recs[i].offDelta)
+		if c.keep[i] {
+			kept++
+		}
+	}
+	removed = int64(len(recs) - kept)
+	switch {
+	case kept == len(recs):
+		return keepWhole, 0
+	case kept > 0:
+		return rewriteBatch, removed
+	case c.lastOfProducer(h):
+		return keepEmpty, removed
+	}
+	return dropBatch, removed
+}
+
+func (c *cleaner) lastOfProducer(h *BatchHeader) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	last, ok := c.producerLast[h.ProducerID]
+	return ok && last == h.LastOffset()
+}
+
+// estimate is the size the batch will have once cleaned (for rewritten
+// compressed batches, in proportion to the records kept).
+func (c *cleaner) estimate(v verdict, h *BatchHeader, b []byte) int64 {
+	switch v {
+	case keepWhole:
+		return h.Size()
+	case dropBatch:
+		return 0
+	case keepEmpty:
+		return BatchHeaderSize
+	}
+	var kept, all int64
+	for i, r := range c.recs {
+		all += int64(r.end - r.start)
+		if c.keep[i] {
+			kept += int64(r.end - r.start)
+		}
+	}
+	if h.Compression() == CodecNone {
+		return BatchHeaderSize + kept
+	}
+	return BatchHeaderSize + max(1, (h.Size()-BatchHeaderSize)*kept/max(all, 1))
+}
+
+// build returns the cleaned form of the batch b: b itself, nil, or a new
+// batch in c.buf (valid until the next call).
+func (c *cleaner) build(v verdict, h *BatchHeader, b []byte) ([]byte, error) {
+	switch v {
+	case keepWhole:
+		return b, nil
+	case dropBatch:
+		return nil, nil
+	case keepEmpty:
+		// As Kafka's writeEmptyHeader: no records, no codec, both
+		// timestamps the batch's max timestamp.
+		out := append(c.buf[:0], b[:BatchHeaderSize]...)
+		binary.BigEndian.PutUint32(out[offLength:], minLength)
+		binary.BigEndian.PutUint16(out[offAttributes:], uint16(h.Attributes)&^attrCompressionMask)
+		binary.BigEndian.PutUint64(out[offFirstTimestamp:], uint64(h.MaxTimestamp))
+		binary.BigEndian.PutUint32(out[offNumRecords:], 0)
+		setCRC(out)
+		c.buf = out
+		return out, nil
+	}
+	body := c.body // judge decoded the batch just before
+	var raw []byte
+	n := int32(0)
+	maxTs := int64(-1)
+	for i, r := range c.recs {
+		if c.keep[i] {
+			raw = append(raw, body[r.start:r.end]...)
+			n++
+			maxTs = max(maxTs, r.ts)
+		}
+	}
+	if h.IsLogAppendTime() {
+		maxTs = h.MaxTimestamp
+	}
+	recBytes := raw
+	if codec := h.Compression(); codec != CodecNone {
+		xerialFramed := codec == CodecSnappy && len(b) >= BatchHeaderSize+16 && bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic)
+		var err error
+		if recBytes, err = compressRecords(codec, raw, xerialFramed); err != nil {
+			return nil, fmt.Errorf("recompressing batch at offset %d: %w", h.BaseOffset, err)
+		}
+	}
+	out := append(c.buf[:0], b[:BatchHeaderSize]...)
+	out = append(out, recBytes...)
+	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)-logOverhead))
+	binary.BigEndian.PutUint64(out[offMaxTimestamp:], uint64(maxTs))
+	binary.BigEndian.PutUint32(out[offNumRecords:], uint32(n))
+	setCRC(out)
+	c.buf = out
+	return out, nil
+}
+
+var (
+	zstdEncOnce sync.Once
+	zstdEnc     *zstd.Encoder
+	zstdEncErr  error
+)
+
+// compressRecords compresses a records section with codec, the way the
+// clients Kafka ships with frame it (snappy: a raw block, or xerial
+// framing when the batch came framed so).
+func compressRecords(codec int, raw []byte, xerialFramed bool) ([]byte, error) {
+	var buf bytes.Buffer
+	switch codec {
+	case CodecGzip:
+		w := gzip.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case CodecSnappy:
+		if !xerialFramed {
+			return s2.EncodeSnappy(nil, raw), nil
+		}
+		out := append([]byte(nil), xerialMagic...)
+		out = binary.BigEndian.AppendUint32(out, 1) // version
+		out = binary.BigEndian.AppendUint32(out, 1) // compatible version
+		for len(raw) > 0 {
+			n := min(len(raw), 32<<10) // xerial's default block size
+			blk := s2.EncodeSnappy(nil, raw[:n])
+			out = binary.BigEndian.AppendUint32(out, uint32(len(blk)))
+			out = append(out, blk...)
+			raw = raw[n:]
+		}
+		return out, nil
+	case CodecLz4:
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case CodecZstd:
+		zstdEncOnce.Do(func() { zstdEnc, zstdEncErr = zstd.NewWriter(nil) })
+		if zstdEncErr != nil {
+			return nil, zstdEncErr
+		}
+		return zstdEnc.EncodeAll(raw, nil), nil
+	}
+	return nil, fmt.Errorf("unknown compression codec %d", codec)
+}
+
+// write writes the cleaned form of the group's segments to <base>.cleaned
+// and fsyncs it. The returned segment (named for its final .log path) has
+// its indexes built in memory.
+func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error) {
+	l := c.l
+	base, end := group[0].s.base, group[len(group)-1].s.end
+	for _, pl := range group {
+		// Readers still holding a replaced segment must never load its
+		// index from files that will by then be the cleaned segment's.
+		if err := l.ensureIndex(pl.s); err != nil {
+			return nil, 0, err
+		}
+	}
+	name := l.path(segmentName(base, cleanedSuffix))
+	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, ioErr("compact: create "+name, err)
+	}
+	ns = newSegment(base, l.path(segmentName(base, logSuffix)), f)
+	ns.closeLogger = func(err error) { l.log.Warn("closing segment", "segment", ns.path, "err", err) }
+	fail := func(err error) (*segment, int64, error) {
+		ns.decRef()
+		if rerr := l.fs.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			l.log.Warn("removing an abandoned cleaned segment", "file", name, "err", rerr)
+		}
+		return nil, 0, err
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	var pos int64
+	interval := int64(c.cfg.IndexIntervalBytes)
+	for _, pl := range group {
+		err := c.eachBatch(pl.s, func(h *BatchHeader, b []byte) error {
+			v, rm := c.judge(h, b)
+			out, err := c.build(v, h, b)
+			if err != nil || out == nil {
+				removed += rm
+				return err
+			}
+			if _, err := w.Write(out); err != nil {
+				return ioErr("compact: write "+name, err)
+			}
+			nh := decodeHeader(out)
+			ns.indexBatch(&nh, pos, interval)
+			pos += int64(len(out))
+			removed += rm
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fail(ioErr("compact: write "+name, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(ioErr("compact: fsync "+name, err))
+	}
+	ns.size, ns.end = pos, end
+	if pos > 0 {
+		ns.sealTimeIndex()
+	}
+	ns.loaded, ns.indexDirty = true, true
+	return ns, removed, nil
+}
+
+// install replaces the segments old by ns (written by write), if they are
+// still in the log, exactly as they were. The steps, each durable before
+// the next:
+//
+//  1. rename <base>.cleaned to <base>-<end>.swap: the commit point;
+//  2. remove the old segments' index files and .log files but the first;
+//  3. rename the swap file over <base>.log;
+//
+// then the in-memory switch. A crash after 1 is
+// completed by Open (finishCompaction); an I/O error after 1 fences the
+// log so that nothing else touches the files before that.
+func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
+	l := c.l
+	base, end := ns.base, ns.end
+	cleaned := l.path(segmentName(base, cleanedSuffix))
+	abandon := func() {
+		ns.decRef()
+		if err := l.fs.Remove(cleaned); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.log.Warn("removing an abandoned cleaned segment", "file", cleaned, "err", err)
+		}
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	err := l.usableLocked()
+	segs := l.segs
+	l.mu.RUnlock()
+	if err != nil {
+		abandon()
+		return false, err
+	}
+	k := slices.Index(segs, old[0])
+	if k < 0 || k+len(old) >= len(segs) || !slices.Equal(segs[k:k+len(old)], old) || segs[k+len(old)].base != end {
+		// Retention or DeleteRecords deleted some of them meanwhile.
+		abandon()
+		return false, nil
+	}
+	swap := l.path(swapName(base, end))
+	if err := l.fs.Rename(cleaned, swap); err != nil {
+		abandon()
+		return false, ioErr("compact: rename "+cleaned, err)
+	}
+	fail := func(op string, err error) (bool, error) {
+		err = ioErr("compact: "+op, err)
+		l.fence(err)
+		ns.decRef()
+		return false, err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fail("sync log directory", err)
+	}
+	for i, s := range old {
+		paths := []string{s.indexPath(), s.timeIndexPath()}
+		if i > 0 {
+			paths = append(paths, s.path)
+		}
+		for _, p := range paths {
+			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fail("remove "+p, err)
+			}
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fail("sync log directory", err)
+	}
+	if err := l.fs.Rename(swap, ns.path); err != nil {
+		return fail("rename "+swap, err)
+	}
+
+	var oldSize int64
+	for _, s := range old {
+		oldSize += s.size
+	}
+	l.mu.Lock()
+	segs = make([]*segment, 0, len(l.segs)-len(old)+1)
+	segs = append(segs, l.segs[:k]...)
+	segs = append(segs, ns)
+	l.segs = append(segs, l.segs[k+len(old):]...)
+	if l.hwBase >= base && l.hwBase < end {
+		// The HW lies at the end of a replaced segment (one just rolled,
+		// before the next fsync round): the same position is the start
+		// of the next segment.
+		l.hwBase, l.hwPos = end, 0
+	}
+	l.mu.Unlock()
+	l.size.Add(ns.size - oldSize)
+	for _, s := range old {
+		s.decRef() // the log's reference; readers keep theirs
+	}
+	return true, nil
+}
+
+func swapName(base, end int64) string {
+	return fmt.Sprintf("%020d-%020d%s", base, end, swapSuffix)
+}
+
+func parseSwapName(name string) (base, end int64, ok bool) {
+	stem, ok := strings.CutSuffix(name, swapSuffix)
+	if !ok || len(stem) != 41 || stem[20] != '-' {
+		return 0, 0, false
+	}
+	b, err1 := strconv.ParseInt(stem[:20], 10, 64)
+	e, err2 := strconv.ParseInt(stem[21:], 10, 64)
+	return b, e, err1 == nil && err2 == nil && b >= 0 && e > b
+}
+
+// finishCompaction runs first in Open: it deletes cleaned segments whose
+// compaction did not commit and completes the ones that did.
+func (l *Log) finishCompaction() error {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return ioErr("read log directory", err)
+	}
+	type swap struct {
+		name      string
+		base, end int64
+	}
+	var swaps []swap
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, cleanedSuffix) {
+			if err := l.fs.Remove(l.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return ioErr("remove unfinished compaction", err)
+			}
+		} else if b, end, ok := parseSwapName(name); ok {
+			swaps = append(swaps, swap{name, b, end})
+		}
+	}
+	for _, sw := range swaps {
+		l.log.Info("completing an interrupted compaction", "base", sw.base, "end", sw.end)
+		for _, e := range entries {
+			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				if b, ok := parseBaseName(e.Name(), suf); ok && b >= sw.base && b < sw.end {
+					if err := l.fs.Remove(l.path(e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return ioErr("complete compaction", err)
+					}
+				}
+			}
+		}
+		// The old segments must be gone for good before the cleaned one
+		// takes their place: both at once would overlap.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return ioErr("sync log directory", err)
+		}
+		if err := l.fs.Rename(l.path(sw.name), l.path(segmentName(sw.base, logSuffix))); err != nil {
+			return ioErr("complete compaction", err)
+		}
+	}
+	if len(swaps) > 0 {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return ioErr("sync log directory", err)
+		}
+	}
+	return nil
+}

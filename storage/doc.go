@@ -61,7 +61,8 @@
 // scans every segment from the checkpoint's recovery point (under
 // FsyncAlways and FsyncInterval each roll fsyncs the old segment and
 // moves the recovery point, so that is only the last segment) batch by
-// batch: length, magic, contiguous offsets, CRC-32C. The first bad batch of
+// batch: length, magic, contiguous offsets (increasing offsets in sealed
+// segments, where compaction leaves gaps), CRC-32C. The first bad batch of
 // the last segment starts a torn tail, which is truncated (and logged with
 // slog). Indexes are rebuilt from the scanned batches. Missing or damaged
 // index files of older segments are rebuilt from their .log file.
@@ -88,6 +89,47 @@
 // batches' sequences and offsets) is snapshotted at each roll and on Close,
 // and rebuilt by replaying batch headers after the newest usable snapshot.
 //
+// # Compaction
+//
+// Compact (cleanup.policy=compact; the broker runs it on __consumer_offsets)
+// rewrites the closed segments that lie wholly below the high watermark;
+// the active segment is never touched (CompactPolicy.MaxCompactionLag may
+// roll it first). A run reads those segments three times: it maps every
+// key to its latest record (keys are held in memory, whole), sizes what
+// each segment keeps, then writes groups of adjacent segments whose kept
+// bytes fit in segment.bytes as one segment named after the first. For
+// each key the latest record stays; a superseded record stays while its
+// timestamp is within HistoryRetention; a latest record that is a
+// tombstone stays for DeleteRetention, then goes with every older record
+// of its key; records without a key stay; records below the log start go.
+//
+// Kept records keep their offsets, their bytes and their batch: a batch
+// keeping every record is copied as is; one losing some is rebuilt with the
+// same header (base offset, last offset delta, leader epoch, producer id,
+// epoch and base sequence, attributes, first timestamp) and the same codec,
+// with its record count, max timestamp and CRC recomputed; one losing all
+// goes, unless it is an idempotent producer's last batch, which stays as a
+// header with no records (Kafka's cleaner does the same). Consumers skip
+// the gaps, as with Kafka. The log start offset does not move.
+//
+// Each group is swapped in crash-safely, with the append lock held only
+// for the swap:
+//
+//	write <base>.cleaned, fsync          crash: Open deletes it
+//	rename to <base>-<end>.swap, fsync   commit; crash: Open completes:
+//	remove the old .index/.timeindex,      removes every segment file with
+//	  and .log files but <base>.log, fsync a base in [base, end), then
+//	rename the .swap over <base>.log       renames the .swap to <base>.log
+//	switch segments in memory, write indexes
+//
+// An I/O error before the commit leaves the log as it was; one after
+// fences it until reopened. Readers holding a replaced segment keep its
+// open file; a read that crosses into a merged segment resumes at the end
+// of the one it left, so it sees each segment either before or after, never
+// a mix, and misses nothing. Compaction state (what the last run read and
+// when a record it kept becomes removable) is in memory only, so a run
+// that would change nothing is skipped without reading the segments.
+//
 // # On-disk format (format version 1)
 //
 // A partition directory:
@@ -98,6 +140,10 @@
 //	00000000000000004242.log        next segment: first offset 4242 ...
 //	00000000000000004242.snapshot   producer state as of offset 4242
 //	checkpoint                      log start, recovery point, clean flag
+//	00000000000000000000.cleaned    compaction output, not yet committed
+//	00000000000000000000-00000000000000004242.swap
+//	                                committed compaction output replacing the
+//	                                segments with bases in [0, 4242)
 //
 // A .log file is a sequence of Kafka v2 record batches, byte for byte as a
 // Kafka broker would store them (all integers big endian):

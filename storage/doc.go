@@ -213,4 +213,10 @@
 // means a full recovery scan, a snapshot a replay of batch headers), so a
 // downgrade is safe. A change to the index formats must bump a version
 // recorded in the checkpoint and rebuild indexes on first open.
+//
+// Compaction adds no format: cleaned segments are ordinary .log files with
+// gaps between batches, as Kafka's are. A build from before compaction
+// can read them but must not recover them (it expects contiguous offsets
+// and would fence the log on a scan) nor meet a .swap file; downgrade only
+// after a clean shutdown, from a log whose checkpoint is clean.
 package storage

@@ -134,7 +134,13 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 	first := true
 	for {
 		start, end, full, err := l.readSegment(s, offset, limit, budget, minOne && first)
-		if errors.Is(err, errStaleIndex) {
+		for try := 0; errors.Is(err, errStaleIndex); try++ {
+			// The index was rebuilt: look again.
+			if try == 2 {
+				err = corruptErr(s.path, 0, "the index disagrees with the log even after a rebuild")
+				l.fence(err)
+				break
+			}
 			start, end, full, err = l.readSegment(s, offset, limit, budget, minOne && first)
 		}
 		if err != nil {
@@ -200,6 +206,9 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 	s.imu.RLock()
 	pos, want := indexLookup(s.idx, s.base, offset)
 	s.imu.RUnlock()
+	// Started from an index entry rather than the segment's start: a
+	// mismatch at pos may be the entry's fault, not the log's.
+	fromEntry := pos != 0 || want != s.base
 
 	it := newBatchIter(s.f, pos, limit, false)
 	defer it.release()
@@ -216,7 +225,7 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 			if !errors.Is(err, errBadBatch) {
 				return 0, 0, false, ioErr("read "+s.path, err)
 			}
-			if bpos == pos && pos != 0 {
+			if bpos == pos && fromEntry {
 				// The index entry, not the log, may be wrong.
 				l.log.Warn("index entry does not match the log, rebuilding", "segment", s.path, "position", pos)
 				l.invalidateIndex(s)
@@ -226,7 +235,7 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 			l.fence(cerr)
 			return 0, 0, false, cerr
 		}
-		if bpos == pos && pos != 0 && h.BaseOffset != want {
+		if bpos == pos && fromEntry && h.BaseOffset != want {
 			l.log.Warn("index entry does not match the log, rebuilding", "segment", s.path, "position", pos)
 			l.invalidateIndex(s)
 			return 0, 0, false, errStaleIndex

@@ -605,20 +605,74 @@ func (l *Log) rebuildIndexLocked(s *segment, end, size int64) error {
 
 // invalidateIndex drops a sealed segment's loaded index after a lookup
 // proved it wrong; the next use rebuilds it from the log. The active
-// segment's index is built in memory from what was appended, so a wrong
-// entry there means the log itself changed under us: that fences it.
+// segment's index is rebuilt at once (see rebuildActiveIndex).
 func (l *Log) invalidateIndex(s *segment) {
 	l.mu.RLock()
 	active := len(l.segs) > 0 && l.segs[len(l.segs)-1] == s
 	l.mu.RUnlock()
 	if active {
-		l.fence(corruptErr(s.path, 0, "active segment does not match its index"))
+		l.rebuildActiveIndex(s)
 		return
 	}
 	s.imu.Lock()
 	s.loaded, s.rebuild = false, true
 	s.idx, s.tidx = nil, nil
 	s.imu.Unlock()
+}
+
+// rebuildActiveIndex rebuilds the active segment's indexes and largest
+// timestamp from its file, after a lookup found an entry that does not
+// match the log. That index was loaded from its files at a clean start (it
+// is otherwise built from what was appended), so the files were damaged;
+// they are rebuilt as a sealed segment's would be. Appends wait (appendMu
+// keeps the segment's size still); if the file itself is bad, the log is
+// fenced.
+func (l *Log) rebuildActiveIndex(s *segment) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	active := len(l.segs) > 0 && l.segs[len(l.segs)-1] == s
+	size, end := s.size, s.end
+	l.mu.RUnlock()
+	if !active || l.Err() != nil {
+		return // rolled meanwhile (sealed: rebuilt on next use), or fenced
+	}
+	tmp := &segment{base: s.base, maxTs: -1, maxTsOff: s.base}
+	next := s.base
+	it := newBatchIter(s.f, 0, size, false)
+	defer it.release()
+	for {
+		h, pos, _, done, err := it.next()
+		if done {
+			break
+		}
+		if err == nil && h.BaseOffset != next {
+			err = wrapErr(errBadBatch, "base offset %d, expected %d", h.BaseOffset, next)
+		}
+		if err != nil {
+			if errors.Is(err, errBadBatch) {
+				err = corruptErr(s.path, pos, "%v", err)
+			} else {
+				err = ioErr("rebuild active segment index", err)
+			}
+			l.fence(err)
+			return
+		}
+		tmp.indexBatch(&h, pos, int64(l.cfg.IndexIntervalBytes))
+		next = h.LastOffset() + 1
+	}
+	if next != end {
+		l.fence(corruptErr(s.path, size, "segment ends at offset %d, the log at %d", next, end))
+		return
+	}
+	l.log.Warn("rebuilt the active segment's indexes from the log", "segment", s.path)
+	l.mu.Lock()
+	s.imu.Lock()
+	s.idx, s.tidx, s.sinceIndex = tmp.idx, tmp.tidx, tmp.sinceIndex
+	s.maxTs, s.maxTsOff = tmp.maxTs, tmp.maxTsOff
+	s.loaded, s.rebuild, s.indexDirty = true, false, true
+	s.imu.Unlock()
+	l.mu.Unlock()
 }
 
 // loadProducers restores idempotent producer state: the newest snapshot at

@@ -1,0 +1,410 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fuzzing the request path: arbitrary bytes are written to a real
+// connection of a running broker (loopback TCP). Each input must not crash
+// the broker (a panic in any of its goroutines fails the fuzz run), every
+// response it sends must answer one of the requests in the input, in
+// order, and decode with kmsg for that request's version, and afterwards a
+// fresh connection must still be served.
+//
+//	FuzzConnFrames  the raw byte stream: framing, headers, pipelining
+//	FuzzRequests    one well-framed request of a registered API and
+//	                version with an arbitrary body: the decoders and
+//	                handlers
+//
+// Seed corpora are in testdata/fuzz/<Target>; regenerate them with
+// REWIND_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds ./broker/
+
+var (
+	fuzzOnce   sync.Once
+	fuzzBroker *Broker
+	fuzzErr    error
+)
+
+// fuzzTarget starts one broker per fuzzing process, with a topic the seeds
+// use. Storage runs with fsync=never: durability is not what is fuzzed.
+func fuzzTarget(f *testing.F) *Broker {
+	fuzzOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rewind-fuzz")
+		if err != nil {
+			fuzzErr = err
+			return
+		}
+		b, err := New(WithListen("127.0.0.1:0"), WithDataDir(dir), WithFsync(storage.FsyncNever),
+			WithGroupInitialRebalanceDelay(0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			fuzzErr = err
+			return
+		}
+		if err := b.Start(); err != nil {
+			fuzzErr = err
+			return
+		}
+		if _, err := b.createTopic("fuzz", 2, nil, false, false); err != nil {
+			fuzzErr = err
+			return
+		}
+		fuzzBroker = b
+	})
+	if fuzzErr != nil {
+		f.Fatal(fuzzErr)
+	}
+	return fuzzBroker
+}
+
+type sentRequest struct {
+	key, ver int16
+	corr     int32
+	noReply  bool // an acks=0 produce: never answered
+}
+
+// acksZero reports whether frame is a produce with acks=0.
+func acksZero(frame []byte) bool {
+	r := kbin.Reader{Src: frame}
+	key, ver := r.Int16(), r.Int16()
+	r.Int32()
+	r.NullableString()
+	if key != 0 || !r.Ok() {
+		return false
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(ver)
+	if req.IsFlexible() {
+		skipTags(&r)
+	}
+	return r.Ok() && req.ReadFrom(r.Src) == nil && req.Acks == 0
+}
+
+// requestsIn parses the frames of data the way the broker does, up to the
+// first one it would refuse.
+func requestsIn(data []byte) []sentRequest {
+	var out []sentRequest
+	for len(data) >= 4 {
+		size := int32(binary.BigEndian.Uint32(data))
+		if size < 8 || int64(size) > int64(len(data)-4) {
+			break
+		}
+		f := data[4 : 4+size]
+		out = append(out, sentRequest{
+			key:     int16(binary.BigEndian.Uint16(f)),
+			ver:     int16(binary.BigEndian.Uint16(f[2:])),
+			corr:    int32(binary.BigEndian.Uint32(f[4:])),
+			noReply: acksZero(f),
+		})
+		data = data[4+size:]
+	}
+	return out
+}
+
+// exchange writes data on a fresh connection, closes the write side, and
+// checks every response until the broker closes the connection.
+func exchange(t *testing.T, addr string, data []byte) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+		werr <- err
+	}()
+	sent := requestsIn(data)
+	next := 0
+	var size [4]byte
+	for {
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the broker neither answered nor closed the connection in 10s")
+			}
+			break
+		}
+		n := binary.BigEndian.Uint32(size[:])
+		if n < 4 || n > 200<<20 {
+			t.Fatalf("response frame of %d bytes", n)
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatalf("truncated response: %v", err)
+		}
+		corr := int32(binary.BigEndian.Uint32(body))
+		for next < len(sent) && sent[next].noReply {
+			next++
+		}
+		if next == len(sent) || sent[next].corr != corr {
+			t.Fatalf("response with correlation id %d is not the answer to the next request (sent %+v, next %d)", corr, sent, next)
+		}
+		checkResponse(t, sent[next], body[4:])
+		next++
+	}
+	<-werr
+}
+
+// checkResponse decodes a response body as the answer to req.
+func checkResponse(t *testing.T, req sentRequest, body []byte) {
+	api, ok := apis[req.key]
+	if !ok {
+		t.Fatalf("answered unknown API key %d", req.key)
+	}
+	resp := kmsg.ResponseForKey(req.key)
+	ver := req.ver
+	if req.key == 18 && (ver < api.min || ver > api.max) {
+		ver = 0 // KIP-511 fallback
+	}
+	resp.SetVersion(ver)
+	if resp.IsFlexible() && req.key != 18 {
+		r := kbin.Reader{Src: body}
+		skipTags(&r)
+		if !r.Ok() {
+			t.Fatalf("%s v%d response: bad header tags", kmsg.NameForKey(req.key), ver)
+		}
+		body = r.Src
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("%s v%d response does not decode: %v", kmsg.NameForKey(req.key), ver, err)
+	}
+}
+
+// stillServes checks that a fresh connection gets an ApiVersions answer.
+func stillServes(t *testing.T, addr string) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "fuzz", "1"
+	var f kmsg.RequestFormatter
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("broker no longer accepts connections: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write(f.AppendRequest(nil, req, 77))
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatalf("broker no longer serves: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil || int32(binary.BigEndian.Uint32(body)) != 77 {
+		t.Fatalf("broker no longer serves: %v", err)
+	}
+}
+
+func FuzzConnFrames(f *testing.F) {
+	b := fuzzTarget(f)
+	for _, s := range frameSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		exchange(t, b.Addr(), data)
+		stillServes(t, b.Addr())
+	})
+}
+
+// registeredKeys lists the API keys the broker serves, sorted.
+func registeredKeys() []int16 {
+	keys := make([]int16, 0, len(apis))
+	for k := range apis {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+// requestFrame frames body as a request of key and version, with header
+// v2 (tags) where the version is flexible.
+func requestFrame(key, ver int16, corr int32, body []byte) []byte {
+	hdr := binary.BigEndian.AppendUint16(nil, uint16(key))
+	hdr = binary.BigEndian.AppendUint16(hdr, uint16(ver))
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(corr))
+	hdr = append(hdr, 0, 4, 'f', 'u', 'z', 'z')
+	r := kmsg.RequestForKey(key)
+	if r != nil {
+		r.SetVersion(ver)
+		if r.IsFlexible() {
+			hdr = append(hdr, 0)
+		}
+	}
+	out := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)+len(body)))
+	return append(append(out, hdr...), body...)
+}
+
+func FuzzRequests(f *testing.F) {
+	b := fuzzTarget(f)
+	keys := registeredKeys()
+	for _, s := range requestSeeds() {
+		f.Add(s.key, s.ver, s.body)
+	}
+	f.Fuzz(func(t *testing.T, key uint8, ver uint8, body []byte) {
+		k := keys[int(key)%len(keys)]
+		api := apis[k]
+		v := api.min + int16(ver)%(api.max-api.min+1)
+		exchange(t, b.Addr(), requestFrame(k, v, 1, body))
+		stillServes(t, b.Addr())
+	})
+}
+
+type requestSeed struct {
+	key, ver uint8 // as FuzzRequests takes them: index into registeredKeys, offset from min
+	body     []byte
+}
+
+// sampleRequests returns, for every registered API, requests at its lowest
+// and highest versions: default-valued, and for the common APIs with
+// content naming the "fuzz" topic, so the handlers' paths are reached.
+func sampleRequests() []kmsg.Request {
+	batch := storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Key: []byte("k"), Value: []byte("v")}})
+	var out []kmsg.Request
+	for _, k := range registeredKeys() {
+		api := apis[k]
+		for _, v := range []int16{api.min, api.max} {
+			r := kmsg.RequestForKey(k)
+			r.SetVersion(v)
+			out = append(out, r)
+			c := kmsg.RequestForKey(k)
+			switch req := c.(type) {
+			case *kmsg.ProduceRequest:
+				req.Acks, req.TimeoutMillis = -1, 1000
+				rt := kmsg.NewProduceRequestTopic()
+				rt.Topic = "fuzz"
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Records = batch
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+			case *kmsg.FetchRequest:
+				req.MaxWaitMillis, req.MaxBytes = 10, 1<<20
+				ft := kmsg.NewFetchRequestTopic()
+				ft.Topic = "fuzz"
+				fp := kmsg.NewFetchRequestTopicPartition()
+				fp.PartitionMaxBytes = 1 << 20
+				ft.Partitions = append(ft.Partitions, fp)
+				req.Topics = append(req.Topics, ft)
+			case *kmsg.ListOffsetsRequest:
+				rt := kmsg.NewListOffsetsRequestTopic()
+				rt.Topic = "fuzz"
+				rp := kmsg.NewListOffsetsRequestTopicPartition()
+				rp.Timestamp = -1
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+			case *kmsg.MetadataRequest:
+				rt := kmsg.NewMetadataRequestTopic()
+				rt.Topic = kmsg.StringPtr("fuzz")
+				req.Topics = append(req.Topics, rt)
+			case *kmsg.CreateTopicsRequest:
+				rt := kmsg.NewCreateTopicsRequestTopic()
+				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fuzz-created", 1, 1
+				req.Topics = append(req.Topics, rt)
+			case *kmsg.JoinGroupRequest:
+				req.Group, req.ProtocolType, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "fuzz-group", "consumer", 10000, 1000
+				p := kmsg.NewJoinGroupRequestProtocol()
+				p.Name = "range"
+				req.Protocols = append(req.Protocols, p)
+			case *kmsg.OffsetCommitRequest:
+				req.Group, req.Generation = "fuzz-group", -1
+				rt := kmsg.NewOffsetCommitRequestTopic()
+				rt.Topic = "fuzz"
+				rp := kmsg.NewOffsetCommitRequestTopicPartition()
+				rp.Offset = 1
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+			case *kmsg.OffsetFetchRequest:
+				req.Group = "fuzz-group"
+			case *kmsg.FindCoordinatorRequest:
+				req.CoordinatorKey = "fuzz-group"
+				req.CoordinatorKeys = []string{"fuzz-group"}
+			default:
+				continue
+			}
+			c.SetVersion(v)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func requestSeeds() []requestSeed {
+	keys := registeredKeys()
+	index := map[int16]uint8{}
+	for i, k := range keys {
+		index[k] = uint8(i)
+	}
+	var out []requestSeed
+	for _, r := range sampleRequests() {
+		api := apis[r.Key()]
+		body := r.AppendTo(nil)
+		out = append(out, requestSeed{key: index[r.Key()], ver: uint8(r.GetVersion() - api.min), body: body})
+	}
+	return out
+}
+
+func frameSeeds() [][]byte {
+	var f kmsg.RequestFormatter
+	var all []byte
+	var out [][]byte
+	for i, r := range sampleRequests() {
+		fr := f.AppendRequest(nil, r, int32(i))
+		out = append(out, fr)
+		all = append(all, fr...)
+	}
+	out = append(out, all) // every API pipelined on one connection
+	bad := [][]byte{
+		binary.BigEndian.AppendUint32(nil, 200<<20),
+		binary.BigEndian.AppendUint32(nil, 0xfffffff0),
+		{0, 0, 0, 3, 0, 0, 0},
+		append(binary.BigEndian.AppendUint32(nil, 100), 0, 18, 0, 0),
+		requestFrame(0x7f00, 0, 1, nil),
+		requestFrame(18, 99, 1, nil),
+		requestFrame(3, 9, 1, []byte{0x80, 0x80, 0x80, 0x80}),
+	}
+	return append(out, bad...)
+}
+
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("REWIND_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set REWIND_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	write := func(target string, i int, vals ...string) {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := "go test fuzz v1\n"
+		for _, v := range vals {
+			body += v + "\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs := func(b []byte) string { return "[]byte(" + strconv.Quote(string(b)) + ")" }
+	for _, target := range []string{"FuzzConnFrames", "FuzzRequests"} {
+		os.RemoveAll(filepath.Join("testdata", "fuzz", target))
+	}
+	for i, s := range frameSeeds() {
+		write("FuzzConnFrames", i, bs(s))
+	}
+	for i, s := range requestSeeds() {
+		write("FuzzRequests", i, fmt.Sprintf("byte(%d)", s.key), fmt.Sprintf("byte(%d)", s.ver), bs(s.body))
+	}
+}

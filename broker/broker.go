@@ -412,9 +412,12 @@ func (b *Broker) retentionLoop() {
 		case <-t.C:
 		}
 		b.mu.RLock()
-		var logs []*storage.Log
-		for _, t := range b.topics {
+		var logs, offsets []*storage.Log
+		for name, t := range b.topics {
 			logs = append(logs, t.parts...)
+			if name == OffsetsTopic {
+				offsets = t.parts
+			}
 		}
 		b.mu.RUnlock()
 		for _, l := range logs {
@@ -422,6 +425,28 @@ func (b *Broker) retentionLoop() {
 				b.log.Error("retention failed", "err", err)
 			}
 		}
+		p := b.offsetsCompactPolicy()
+		for i, l := range offsets {
+			if _, err := l.Compact(p); err != nil {
+				b.log.Error("compaction failed", "topic", OffsetsTopic, "partition", i, "err", err)
+			}
+		}
+	}
+}
+
+// offsetsCompactPolicy is how __consumer_offsets is compacted: every
+// key's latest commit or group record stays, superseded commits stay for
+// the history window (offset tools rewind groups to past positions with
+// them), and the tombstones of deleted offsets and groups for a day
+// (Kafka's delete.retention.ms). The active segment is rolled once its
+// oldest record could have left the history window, so that compaction
+// reaches it without waiting for segment.ms.
+func (b *Broker) offsetsCompactPolicy() storage.CompactPolicy {
+	h := b.cfg.OffsetsHistoryRetention
+	return storage.CompactPolicy{
+		HistoryRetention: h,
+		DeleteRetention:  24 * time.Hour,
+		MaxCompactionLag: h,
 	}
 }
 

@@ -71,8 +71,9 @@ func (r *request) groupCtx() context.Context {
 // and replays every committed offset and group record into it.
 func (b *Broker) startGroups() error {
 	if _, ok := b.topicMeta(OffsetsTopic); !ok {
-		// Kept forever until log compaction exists: the history of commits is
-		// what lets a group be rewound to a past position.
+		// Never deleted by time: the retention loop compacts it instead,
+		// keeping superseded commits for the history window, since they
+		// are what lets a group be rewound to a past position.
 		cfgs := map[string]string{"retention.ms": "-1", "segment.bytes": "104857600"}
 		if _, err := b.createTopic(OffsetsTopic, b.cfg.OffsetsTopicPartitions, cfgs, true, false); err != nil {
 			return fmt.Errorf("broker: create %s: %w", OffsetsTopic, err)

@@ -105,8 +105,11 @@ type compactor struct {
 // kept) and CRC updated; one that loses all goes, unless it is the last
 // batch of an idempotent producer: its header stays as an empty batch
 // (Kafka's cleaner does the same) so that the producer's sequence state
-// can still be rebuilt from the log. Control batches, and batches whose
-// records cannot be decoded, are kept as they are.
+// can still be rebuilt from the log. So does the last batch of the log
+// while the active segment is empty (it can only lose all its records to
+// an expired tombstone), so that fetching at the end does not hit a gap.
+// Control batches, and batches whose records cannot be decoded, are kept
+// as they are.
 //
 // Reads running during compaction see each segment either as it was or
 // as cleaned, never a mix, and never miss a kept record. A crash at any
@@ -249,6 +252,7 @@ type cleaner struct {
 	recoveryPoint int64
 	segs          []*segment      // the cleanable closed segments, one reference each held
 	producerLast  map[int64]int64 // idempotent producer id -> last offset of its last batch
+	tail          int64           // last offset of the log when the active segment is empty, else -1
 	keys          map[string]keyState
 	due           int64 // ms: the earliest time a kept record becomes removable
 	pass          int
@@ -325,6 +329,10 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 		keys:          map[string]keyState{},
 		due:           math.MaxInt64,
 		pass:          1,
+	}
+	c.tail = -1
+	if active := segs[len(segs)-1]; active.size == 0 && active.base == c.segs[n-1].end {
+		c.tail = active.base - 1
 	}
 	for _, s := range c.segs {
 		s.incRef()
@@ -530,7 +538,7 @@ func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
 		return keepWhole, 0
 	}
 	if h.NumRecords == 0 {
-		if c.lastOfProducer(h) {
+		if c.keepHeader(h) {
 			return keepWhole, 0
 		}
 		return dropBatch, 0
@@ -553,13 +561,21 @@ func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
 		return keepWhole, 0
 	case kept > 0:
 		return rewriteBatch, removed
-	case c.lastOfProducer(h):
+	case c.keepHeader(h):
 		return keepEmpty, removed
 	}
 	return dropBatch, removed
 }
 
-func (c *cleaner) lastOfProducer(h *BatchHeader) bool {
+// keepHeader says whether a batch losing all its records stays as an
+// empty batch: the last batch of an idempotent producer (its sequence
+// state must survive), and the last batch of the log while the active
+// segment is empty, so that the log's last offset stays readable and a
+// consumer at the end is not left behind a gap until more is appended.
+func (c *cleaner) keepHeader(h *BatchHeader) bool {
+	if h.LastOffset() == c.tail {
+		return true
+	}
 	if h.ProducerID < 0 {
 		return false
 	}

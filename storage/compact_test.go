@@ -1097,3 +1097,44 @@ func TestCompactMergeUnderRead(t *testing.T) {
 	}
 	m.check()
 }
+
+// A tombstone at the end of the log expires while the active segment is
+// empty: its batch stays as an empty batch, so the end of the log can
+// still be fetched.
+func TestCompactKeepsTheLastBatchHeader(t *testing.T) {
+	m := newCModel(t, 1<<20)
+	p := CompactPolicy{DeleteRetention: time.Hour, MaxCompactionLag: time.Minute}
+	m.put(put("a", "1"), put("b", "1"))
+	m.put(put("a", "2"), tomb("a"))
+	m.e.clock.Advance(2 * time.Hour)
+	if st := m.compact(p); !st.Rolled || st.RecordsRemoved != 3 {
+		t.Fatalf("%+v", st)
+	}
+	m.check()
+	leo := m.l.LogEndOffset()
+	rr, err := m.l.Read(leo-1, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rr.AppendTo(nil)
+	rr.Release()
+	h, err := ParseBatchHeader(b)
+	if err != nil || h.LastOffset() != leo-1 || h.NumRecords != 0 || h.Size() != BatchHeaderSize {
+		t.Fatalf("last batch %+v %v", h, err)
+	}
+	if got := readAll(t, m.l, 0); len(got) != 1 || string(got[0].Key) != "b" {
+		t.Fatalf("%+v", got)
+	}
+	// Once the log goes on, the empty batch goes too.
+	m.put(put("c", "1"))
+	forceRoll(t, m.l)
+	m.compact(p)
+	m.check()
+	if rr, _ := m.l.Read(leo-1, 1, true); rr != nil {
+		b, _ := rr.AppendTo(nil)
+		rr.Release()
+		if h, _ := ParseBatchHeader(b); h.NumRecords == 0 {
+			t.Fatal("the empty batch stayed")
+		}
+	}
+}

@@ -109,8 +109,9 @@
 // epoch and base sequence, attributes, first timestamp) and the same codec,
 // with its record count, max timestamp and CRC recomputed; one losing all
 // goes, unless it is an idempotent producer's last batch, which stays as a
-// header with no records (Kafka's cleaner does the same). Consumers skip
-// the gaps, as with Kafka. The log start offset does not move.
+// header with no records (Kafka's cleaner does the same), or the log's
+// last batch while the active segment is empty. Consumers skip the gaps,
+// as with Kafka. The log start offset does not move.
 //
 // Each group is swapped in crash-safely, with the append lock held only
 // for the swap:

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -1137,4 +1138,31 @@ func TestCompactKeepsTheLastBatchHeader(t *testing.T) {
 			t.Fatal("the empty batch stayed")
 		}
 	}
+}
+
+// Under FsyncAlways a roll without an append leaves the high watermark at
+// the end of the segment it closed until the next fsync round; compacting
+// that segment moves it to the start of the next one.
+func TestCompactRolledHWSegment(t *testing.T) {
+	m := newCModel(t, 1<<20)
+	m.e.opts.Fsync = FsyncAlways
+	m.l.Close()
+	m.l = m.e.open()
+	for i := range 20 {
+		res := m.put(put("k", fmt.Sprint(i)), put(fmt.Sprint("u", i), "x"))
+		if err := m.l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.e.clock.Advance(time.Hour)
+	st := m.compact(CompactPolicy{MaxCompactionLag: time.Minute})
+	if !st.Rolled || st.RecordsRemoved != 19 {
+		t.Fatalf("%+v", st)
+	}
+	m.check()
+	res := m.put(put("k", "last"))
+	if err := m.l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	m.check()
 }

@@ -1,8 +1,10 @@
 // Package crash kills a real rewind process with SIGKILL while clients
-// produce with acks=all, restarts it, and checks that every acknowledged
-// record survived exactly once and in order.
+// produce and commit, restarts it, and checks that every acknowledged
+// record survived exactly once and in order and every acknowledged commit
+// is still there; it also restarts it on damaged files (corrupt_test.go)
+// and churns a consumer group (churn_test.go).
 //
-// The number of kill cycles is REWIND_CRASH_CYCLES (default 5 in CI; the
+// The number of kill cycles is REWIND_CRASH_CYCLES (default 8 in CI; the
 // long run uses 100 or more).
 package crash
 
@@ -98,17 +100,53 @@ func cycles() int {
 	if n, err := strconv.Atoi(os.Getenv("REWIND_CRASH_CYCLES")); err == nil && n > 0 {
 		return n
 	}
-	return 5
+	return 8
 }
 
 const partitions = 4
 
-// TestKillDuringAcksAllProduce is the acked-records-survive-SIGKILL loop.
-func TestKillDuringAcksAllProduce(t *testing.T) {
+// ledger is what the clients were told: acknowledged records by value,
+// and per partition the last acknowledged and the largest sent commit.
+type ledger struct {
+	mu          sync.Mutex
+	acked       map[string]bool // value -> acknowledged
+	failed      int             // idempotent records that failed (delivery timeout)
+	ackedCommit map[int32]int64
+	sentCommit  map[int32]int64
+	commits     int
+}
+
+func (l *ledger) ack(v string) {
+	l.mu.Lock()
+	l.acked[v] = true
+	l.mu.Unlock()
+}
+
+// TestKillLoop is the acknowledged-data-survives-SIGKILL loop. Each cycle,
+// while the broker runs:
+//
+//   - an acks=all producer without idempotence (a new client each cycle,
+//     closed when the broker dies: what it had in flight is unacknowledged)
+//     and an idempotent producer (franz-go's default, one client for the
+//     whole run: after each restart it retries what was in flight with the
+//     same sequence numbers, which the broker must recognise) write
+//     continuously to every partition;
+//   - a consumer group member (one client for the whole run) consumes the
+//     topic and commits what it consumed, synchronously;
+//
+// then the broker gets SIGKILL at a random moment and is restarted. After
+// every restart, once the idempotent producer has flushed, the whole topic
+// is read back: every acknowledged record must be there exactly once and
+// each producer's records in order per partition; and the group's
+// committed offset must be at least its last acknowledged commit (and at
+// most the last one sent).
+func TestKillLoop(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	addr := freePort(t)
 	p := start(t, dataDir, addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer func() { p.kill() }()
+	n := cycles()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*20*time.Second+time.Minute)
 	defer cancel()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -119,25 +157,41 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	}
 	adm.Close()
 
-	var mu sync.Mutex
-	acked := map[string]bool{} // value -> acknowledged
+	led := &ledger{acked: map[string]bool{}, ackedCommit: map[int32]int64{}, sentCommit: map[int32]int64{}}
+	idem, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("crash"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond),
+		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idem.Close()
+	group, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("crash"), kgo.ConsumerGroup("crash-group"),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(10*time.Second), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	n := cycles()
-	totalAcked := 0
-	var nextCommit, lastAckedCommit int64 // only the committer goroutine writes these while it runs
-	commitsAcked := 0
+	idemSeq := make([]int, partitions) // next sequence of the idempotent producer per partition
+	var acksAll, idemAcked int
 	for cycle := 0; cycle < n; cycle++ {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("crash"),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RecordRetries(3), kgo.RecordDeliveryTimeout(5*time.Second), kgo.ProducerLinger(time.Millisecond))
+		plain, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("crash"),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond),
+			kgo.RecordRetries(3), kgo.RecordDeliveryTimeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		stop := make(chan struct{})
+		cctx, ccancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		for part := int32(0); part < partitions; part++ {
-			wg.Add(1)
-			go func(part int32) {
+			wg.Add(2)
+			go func(part int32) { // acks=all, not idempotent
 				defer wg.Done()
 				for seq := 0; ; seq++ {
 					select {
@@ -145,64 +199,112 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 						return
 					default:
 					}
-					v := fmt.Sprintf("%d-%d-%08d", cycle, part, seq)
-					cl.Produce(ctx, &kgo.Record{Partition: part, Value: []byte(v)}, func(_ *kgo.Record, err error) {
+					v := fmt.Sprintf("a%03d-%d-%08d", cycle, part, seq)
+					plain.Produce(ctx, &kgo.Record{Partition: part, Value: []byte(v)}, func(_ *kgo.Record, err error) {
 						if err == nil {
-							mu.Lock()
-							acked[v] = true
-							mu.Unlock()
+							led.ack(v)
 						}
 					})
-					if seq%50 == 49 {
-						time.Sleep(time.Millisecond)
+					if seq%10 == 9 {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+			}(part)
+			go func(part int32) { // idempotent, across restarts
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v := fmt.Sprintf("i-%d-%09d", part, idemSeq[part])
+					idemSeq[part]++
+					idem.Produce(ctx, &kgo.Record{Partition: part, Value: []byte(v)}, func(_ *kgo.Record, err error) {
+						if err == nil {
+							led.ack(v)
+						} else {
+							led.mu.Lock()
+							led.failed++
+							led.mu.Unlock()
+						}
+					})
+					if idemSeq[part]%10 == 9 {
+						time.Sleep(5 * time.Millisecond)
 					}
 				}
 			}(part)
 		}
-		// A committer advances the group's offsets as fast as commits are acknowledged.
 		wg.Add(1)
-		go func() {
+		go func() { // the group member commits what it consumed
 			defer wg.Done()
-			adm := kadm.NewClient(cl)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				nextCommit++
-				o := kadm.Offsets{}
-				for part := int32(0); part < partitions; part++ {
-					o.Add(kadm.Offset{Topic: "crash", Partition: part, At: nextCommit, LeaderEpoch: -1})
-				}
-				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-				r, err := adm.CommitOffsets(cctx, "crash-group", o)
-				ccancel()
-				if err == nil && r.Error() == nil {
-					lastAckedCommit = nextCommit
-					commitsAcked++
-				}
-			}
+			consumeAndCommit(cctx, group, led)
 		}()
+
 		time.Sleep(time.Duration(200+rng.Intn(600)) * time.Millisecond)
 		p.kill()
 		close(stop)
+		ccancel()
 		wg.Wait()
-		cl.Close() // fails whatever was in flight: those records were never acknowledged
+		plain.Close() // fails what was in flight: never acknowledged
 		p = start(t, dataDir, addr)
-		mu.Lock()
-		totalAcked = len(acked)
-		mu.Unlock()
-		verify(t, ctx, addr, acked)
-		verifyCommit(t, ctx, addr, lastAckedCommit, nextCommit)
+
+		// The idempotent producer retries what it had in flight.
+		fctx, fcancel := context.WithTimeout(ctx, 90*time.Second)
+		if err := idem.Flush(fctx); err != nil {
+			t.Fatalf("cycle %d: idempotent producer did not flush after the restart: %v", cycle, err)
+		}
+		fcancel()
+		res := verify(t, ctx, addr, led)
+		acksAll, idemAcked = res.acksAll, res.idem
+		verifyCommits(t, ctx, addr, led)
 	}
-	p.kill()
-	t.Logf("kill cycles: %d, records acknowledged: %d, lost: 0, duplicated: 0; commits acknowledged: %d, lost: 0", n, totalAcked, commitsAcked)
+	led.mu.Lock()
+	commits, failed := led.commits, led.failed
+	led.mu.Unlock()
+	t.Logf("kill cycles: %d; records acknowledged: %d (acks=all %d, idempotent %d), lost: 0, duplicated: 0 (idempotent duplicates: 0); idempotent records failed unacknowledged: %d; commits acknowledged: %d, lost: 0",
+		n, acksAll+idemAcked, acksAll, idemAcked, failed, commits)
 }
 
-// verifyCommit checks the group's committed offset is at least the last
-// acknowledged commit and at most the last one sent.
-func verifyCommit(t *testing.T, ctx context.Context, addr string, acked, sent int64) {
+// consumeAndCommit polls and commits synchronously until ctx ends,
+// recording each commit as sent and, when the broker acknowledges it, as
+// acknowledged.
+func consumeAndCommit(ctx context.Context, cl *kgo.Client, led *ledger) {
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		next := map[int32]int64{}
+		for _, r := range recs {
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+		}
+		led.mu.Lock()
+		for part, off := range next {
+			led.sentCommit[part] = max(led.sentCommit[part], off)
+		}
+		led.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := cl.CommitRecords(cctx, recs...)
+		cancel()
+		if err != nil {
+			continue
+		}
+		led.mu.Lock()
+		led.commits++
+		for part, off := range next {
+			led.ackedCommit[part] = max(led.ackedCommit[part], off)
+		}
+		led.mu.Unlock()
+	}
+}
+
+// verifyCommits checks the group's committed offsets: at least the last
+// acknowledged commit, at most the last one sent.
+func verifyCommits(t *testing.T, ctx context.Context, addr string, led *ledger) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -213,23 +315,29 @@ func verifyCommit(t *testing.T, ctx context.Context, addr string, acked, sent in
 	if err != nil {
 		t.Fatal(err)
 	}
+	led.mu.Lock()
+	defer led.mu.Unlock()
 	for part := int32(0); part < partitions; part++ {
-		o, ok := offs.Lookup("crash", part)
+		acked, sent := led.ackedCommit[part], led.sentCommit[part]
 		if acked == 0 {
 			continue
 		}
+		o, ok := offs.Lookup("crash", part)
 		if !ok || o.At < acked || o.At > sent {
-			t.Fatalf("partition %d: committed offset after restart %+v, acknowledged %d, last sent %d", part, o, acked, sent)
+			t.Fatalf("partition %d: committed offset after restart %+v, last acknowledged %d, last sent %d", part, o, acked, sent)
 		}
 	}
 }
 
+type verified struct{ acksAll, idem int }
+
 // verify reads the whole topic and checks every acknowledged record is
 // there once, and that each producer's records are in order per partition.
-func verify(t *testing.T, ctx context.Context, addr string, acked map[string]bool) {
+func verify(t *testing.T, ctx context.Context, addr string, led *ledger) verified {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("crash"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +353,7 @@ func verify(t *testing.T, ctx context.Context, addr string, acked map[string]boo
 		}
 	})
 	seen := map[string]int{}
-	last := map[string]string{} // cycle-partition -> last value
+	last := map[string]string{} // stream (producer, cycle, partition) -> last value
 	for len(remaining) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -265,8 +373,16 @@ func verify(t *testing.T, ctx context.Context, addr string, acked map[string]boo
 			}
 		})
 	}
+	led.mu.Lock()
+	defer led.mu.Unlock()
+	var res verified
 	lost := 0
-	for v := range acked {
+	for v := range led.acked {
+		if v[0] == 'i' {
+			res.idem++
+		} else {
+			res.acksAll++
+		}
 		if seen[v] == 0 {
 			lost++
 			if lost < 5 {
@@ -274,16 +390,20 @@ func verify(t *testing.T, ctx context.Context, addr string, acked map[string]boo
 			}
 		}
 	}
-	dups := 0
+	dups, idemDups := 0, 0
 	for v, n := range seen {
 		if n > 1 {
 			dups++
+			if v[0] == 'i' {
+				idemDups++
+			}
 			if dups < 5 {
 				t.Errorf("record %s stored %d times", v, n)
 			}
 		}
 	}
 	if lost > 0 || dups > 0 {
-		t.Fatalf("lost %d acknowledged records, %d duplicated", lost, dups)
+		t.Fatalf("lost %d acknowledged records, %d duplicated (%d from the idempotent producer)", lost, dups, idemDups)
 	}
+	return res
 }

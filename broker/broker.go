@@ -411,12 +411,20 @@ func (b *Broker) retentionLoop() {
 			return
 		case <-t.C:
 		}
+		type compacted struct {
+			name string
+			p    storage.CompactPolicy
+			logs []*storage.Log
+		}
+		var logs []*storage.Log
+		var compact []compacted
 		b.mu.RLock()
-		var logs, offsets []*storage.Log
 		for name, t := range b.topics {
 			logs = append(logs, t.parts...)
 			if name == OffsetsTopic {
-				offsets = t.parts
+				compact = append(compact, compacted{name, b.offsetsCompactPolicy(), t.parts})
+			} else if p, ok := t.meta.Compaction(); ok {
+				compact = append(compact, compacted{name, p, t.parts})
 			}
 		}
 		b.mu.RUnlock()
@@ -425,10 +433,11 @@ func (b *Broker) retentionLoop() {
 				b.log.Error("retention failed", "err", err)
 			}
 		}
-		p := b.offsetsCompactPolicy()
-		for i, l := range offsets {
-			if _, err := l.Compact(p); err != nil {
-				b.log.Error("compaction failed", "topic", OffsetsTopic, "partition", i, "err", err)
+		for _, c := range compact {
+			for i, l := range c.logs {
+				if _, err := l.Compact(c.p); err != nil {
+					b.log.Error("compaction failed", "topic", c.name, "partition", i, "err", err)
+				}
 			}
 		}
 	}

@@ -134,3 +134,87 @@ func TestConsumerOffsetsCompacted(t *testing.T) {
 		})
 	}
 }
+
+// A user topic with cleanup.policy=compact: the retention loop keeps the
+// latest record of every key, and a consumer reading from the start gets
+// the table.
+func TestCompactedTopic(t *testing.T) {
+	dir := t.TempDir()
+	b := rewindtest.Start(t, broker.WithDataDir(dir), func(c *broker.Config) { c.RetentionCheckInterval = 20 * time.Millisecond })
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr(), kgo.ProducerLinger(0))
+	adm := kadm.NewClient(cl)
+	cfg := map[string]*string{
+		"cleanup.policy":            kadm.StringPtr("compact"),
+		"segment.bytes":             kadm.StringPtr("4096"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
+		"retention.ms":              kadm.StringPtr("1"), // ignored: compacted only
+	}
+	if r, err := adm.CreateTopic(ctx, 1, 1, cfg, "table"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	const keys, rounds = 10, 60
+	for i := range rounds {
+		var recs []*kgo.Record
+		for k := range keys {
+			v := []byte(fmt.Sprintf("%d", i))
+			if k == 0 && i == rounds-1 {
+				v = nil // key 0 is deleted at the end
+			}
+			recs = append(recs, &kgo.Record{Topic: "table", Key: []byte(fmt.Sprintf("key-%d", k)), Value: v})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segments := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "logs", "table-0", "*.log"))
+		return len(m)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup("table", 0)
+	if end.Offset != keys*rounds {
+		t.Fatalf("end offset %d", end.Offset)
+	}
+	// Wait for the closed segments to be compacted into one.
+	deadline := time.Now().Add(20 * time.Second)
+	for segments() > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d segments left", segments())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cons := newClient(t, b.Addr(), kgo.ConsumeTopics("table"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	table := map[string]string{}
+	read := 0
+	for last := int64(-1); last < end.Offset-1; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read up to %d of %d", last, end.Offset)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			read++
+			last = r.Offset
+			if r.Value == nil {
+				delete(table, string(r.Key))
+			} else {
+				table[string(r.Key)] = string(r.Value)
+			}
+		})
+	}
+	if read >= keys*rounds/2 {
+		t.Fatalf("read %d of %d records: not compacted", read, keys*rounds)
+	}
+	if _, ok := table["key-0"]; ok || len(table) != keys-1 {
+		t.Fatalf("table %v", table)
+	}
+	for k := 1; k < keys; k++ {
+		if v := table[fmt.Sprintf("key-%d", k)]; v != fmt.Sprint(rounds-1) {
+			t.Fatalf("key-%d = %q", k, v)
+		}
+	}
+}

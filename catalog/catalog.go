@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
@@ -62,7 +65,38 @@ func (t Topic) StorageConfig() storage.Config {
 	c.MaxMessageBytes = int32(t.int(MaxMessageBytes))
 	c.IndexIntervalBytes = int32(t.int(IndexIntervalBytes))
 	c.LogAppendTime = t.Config(MessageTimestampType) == "LogAppendTime"
+	if !t.cleanupPolicy("delete") {
+		// Compacted only: nothing is deleted by age or size (as Kafka).
+		c.RetentionMs, c.RetentionBytes = -1, -1
+	}
 	return c
+}
+
+// Compaction says whether cleanup.policy includes compact and, if so, how
+// the topic's logs are compacted. A superseded record stays for
+// min.compaction.lag.ms.
+func (t Topic) Compaction() (storage.CompactPolicy, bool) {
+	if !t.cleanupPolicy("compact") {
+		return storage.CompactPolicy{}, false
+	}
+	p := storage.CompactPolicy{
+		HistoryRetention: time.Duration(t.int(MinCompactionLagMs)) * time.Millisecond,
+		DeleteRetention:  time.Duration(t.int(DeleteRetentionMs)) * time.Millisecond,
+	}
+	p.MinCleanableDirtyRatio, _ = strconv.ParseFloat(t.Config(MinCleanableDirtyRatio), 64)
+	if lag := t.int(MaxCompactionLagMs); lag < math.MaxInt64/int64(time.Millisecond) {
+		p.MaxCompactionLag = time.Duration(lag) * time.Millisecond
+	}
+	return p, true
+}
+
+func (t Topic) cleanupPolicy(policy string) bool {
+	for _, p := range strings.Split(t.Config(CleanupPolicy), ",") {
+		if strings.TrimSpace(p) == policy {
+			return true
+		}
+	}
+	return false
 }
 
 func (t Topic) int(name string) int64 {

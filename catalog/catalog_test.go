@@ -4,7 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
 )
 
@@ -44,8 +46,14 @@ func TestConfigValidation(t *testing.T) {
 		{RetentionMs, "-2", false},
 		{RetentionMs, "soon", false},
 		{CleanupPolicy, "delete", true},
-		{CleanupPolicy, "compact", false},
-		{CleanupPolicy, "delete,compact", false},
+		{CleanupPolicy, "compact", true},
+		{CleanupPolicy, "delete,compact", true},
+		{CleanupPolicy, "compact,remove", false},
+		{MinCleanableDirtyRatio, "0.1", true},
+		{MinCleanableDirtyRatio, "1.5", false},
+		{MinCleanableDirtyRatio, "half", false},
+		{DeleteRetentionMs, "-1", false},
+		{MaxCompactionLagMs, "0", false},
 		{MessageTimestampType, "LogAppendTime", true},
 		{MessageTimestampType, "Wallclock", false},
 		{"no.such.config", "1", false},
@@ -56,8 +64,42 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("ValidateConfig(%s=%s) = %v, want ok=%v", tc.name, tc.value, err, tc.ok)
 		}
 	}
-	if err := ValidateConfig(CleanupPolicy, "compact"); err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("compact must be refused with a clear reason, got %v", err)
+	if err := ValidateConfig(CleanupPolicy, "compaction"); err == nil || !strings.Contains(err.Error(), "delete, compact or both") {
+		t.Errorf("a bad policy must be refused with a clear reason, got %v", err)
+	}
+}
+
+func TestCompactionConfig(t *testing.T) {
+	plain := Topic{Name: "plain"}
+	if _, ok := plain.Compaction(); ok {
+		t.Fatal("a delete topic is not compacted")
+	}
+	if c := plain.StorageConfig(); c.RetentionMs != 604800000 {
+		t.Fatalf("retention.ms %d", c.RetentionMs)
+	}
+
+	compact := Topic{Name: "c", Configs: map[string]string{CleanupPolicy: "compact", RetentionMs: "1000", RetentionBytes: "1000"}}
+	p, ok := compact.Compaction()
+	want := storage.CompactPolicy{DeleteRetention: 24 * time.Hour, MinCleanableDirtyRatio: 0.5}
+	if !ok || p != want {
+		t.Fatalf("defaults: %+v %v", p, ok)
+	}
+	// Compacted only: retention deletes nothing.
+	if c := compact.StorageConfig(); c.RetentionMs != -1 || c.RetentionBytes != -1 {
+		t.Fatalf("compact-only retention %d/%d", c.RetentionMs, c.RetentionBytes)
+	}
+
+	both := Topic{Name: "b", Configs: map[string]string{
+		CleanupPolicy: "compact, delete", RetentionMs: "1000",
+		DeleteRetentionMs: "60000", MinCompactionLagMs: "5000", MaxCompactionLagMs: "3600000", MinCleanableDirtyRatio: "0.25",
+	}}
+	p, ok = both.Compaction()
+	want = storage.CompactPolicy{HistoryRetention: 5 * time.Second, DeleteRetention: time.Minute, MinCleanableDirtyRatio: 0.25, MaxCompactionLag: time.Hour}
+	if !ok || p != want {
+		t.Fatalf("overrides: %+v %v", p, ok)
+	}
+	if c := both.StorageConfig(); c.RetentionMs != 1000 {
+		t.Fatalf("compact,delete retention.ms %d", c.RetentionMs)
 	}
 }
 
@@ -78,8 +120,8 @@ func TestPersistence(t *testing.T) {
 	if _, err := c.Create("orders", 1, nil, false, false); !errors.Is(err, ErrTopicExists) {
 		t.Fatalf("second create: %v, want ErrTopicExists", err)
 	}
-	if _, err := c.Create("bad", 1, map[string]string{CleanupPolicy: "compact"}, false, false); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("compact topic: %v, want ErrInvalidConfig", err)
+	if _, err := c.Create("bad", 1, map[string]string{CleanupPolicy: "shred"}, false, false); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad cleanup.policy: %v, want ErrInvalidConfig", err)
 	}
 	if _, err := c.Create("dry", 1, nil, false, true); err != nil {
 		t.Fatal(err)

@@ -46,19 +46,23 @@ const (
 	MaxMessageBytes      = "max.message.bytes"
 	MessageTimestampType = "message.timestamp.type"
 	IndexIntervalBytes   = "index.interval.bytes"
+
+	// Compaction (cleanup.policy=compact).
+	DeleteRetentionMs      = "delete.retention.ms"
+	MinCompactionLagMs     = "min.compaction.lag.ms"
+	MaxCompactionLagMs     = "max.compaction.lag.ms"
+	MinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
 )
 
 var defs = []ConfigDef{
 	{Name: CleanupPolicy, Default: "delete", Type: TypeList, Broker: "log.cleanup.policy",
-		Doc: "Retention policy for old log segments. Only \"delete\" is supported; \"compact\" is rejected until log compaction exists.",
+		Doc: "\"delete\" removes old segments per retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (records without a key are kept, where Kafka refuses them); \"compact,delete\" does both.",
 		Check: func(v string) error {
 			for _, p := range strings.Split(v, ",") {
 				switch strings.TrimSpace(p) {
-				case "delete":
-				case "compact":
-					return fmt.Errorf("cleanup.policy=compact is not supported by Rewind yet; use delete")
+				case "delete", "compact":
 				default:
-					return fmt.Errorf("invalid cleanup.policy %q: must be delete", p)
+					return fmt.Errorf("invalid cleanup.policy %q: must be delete, compact or both", p)
 				}
 			}
 			return nil
@@ -83,6 +87,20 @@ var defs = []ConfigDef{
 		}},
 	{Name: IndexIntervalBytes, Default: "4096", Type: TypeInt, Broker: "log.index.interval.bytes",
 		Doc: "Bytes between entries of the sparse offset index.", Check: minInt(0)},
+	{Name: DeleteRetentionMs, Default: "86400000", Type: TypeLong, Broker: "log.cleaner.delete.retention.ms",
+		Doc: "How long compaction keeps a tombstone (a record with a null value) that is the latest for its key.", Check: minInt(0)},
+	{Name: MinCompactionLagMs, Default: "0", Type: TypeLong, Broker: "log.cleaner.min.compaction.lag.ms",
+		Doc: "How long a superseded record stays before compaction may remove it.", Check: minInt(0)},
+	{Name: MaxCompactionLagMs, Default: "9223372036854775807", Type: TypeLong, Broker: "log.cleaner.max.compaction.lag.ms",
+		Doc: "Age of its first record at which the active segment is rolled so that compaction reaches it.", Check: minInt(1)},
+	{Name: MinCleanableDirtyRatio, Default: "0.5", Type: TypeDouble, Broker: "log.cleaner.min.cleanable.ratio",
+		Doc: "Share of the closed segments' bytes written since the last compaction below which compaction waits.",
+		Check: func(v string) error {
+			if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1 {
+				return fmt.Errorf("invalid min.cleanable.dirty.ratio %q: must be a number in [0, 1]", v)
+			}
+			return nil
+		}},
 	// Accepted for compatibility with tools that always set them; they have no
 	// effect on a single node, as documented.
 	{Name: "min.insync.replicas", Default: "1", Type: TypeInt, Broker: "min.insync.replicas",
@@ -148,6 +166,10 @@ func ValidateConfig(name, value string) error {
 	case TypeBoolean:
 		if _, err := strconv.ParseBool(value); err != nil {
 			return fmt.Errorf("invalid value %q for %s: not a boolean", value, name)
+		}
+	case TypeDouble:
+		if _, err := strconv.ParseFloat(value, 64); err != nil {
+			return fmt.Errorf("invalid value %q for %s: not a number", value, name)
 		}
 	}
 	if d.Check != nil {

@@ -12,6 +12,10 @@
 // The catalog validates what a real Kafka broker validates: topic names
 // (1-249 characters of [a-zA-Z0-9._-], not "." or ".."), partition counts,
 // and config names and values. Configs Rewind cannot honour are rejected
-// with a clear message rather than silently ignored: cleanup.policy=compact
-// is refused until log compaction exists.
+// with a clear message rather than silently ignored (compression.type other
+// than producer). cleanup.policy=compact is honoured by the broker's
+// retention loop (Topic.Compaction, storage.Log.Compact), with
+// delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms and
+// min.cleanable.dirty.ratio; one difference from Kafka: a record without a
+// key is accepted on a compacted topic and kept.
 package catalog

@@ -65,7 +65,9 @@
 // segments, where compaction leaves gaps), CRC-32C. The first bad batch of
 // the last segment starts a torn tail, which is truncated (and logged with
 // slog). Indexes are rebuilt from the scanned batches. Missing or damaged
-// index files of older segments are rebuilt from their .log file.
+// index files of older segments are rebuilt from their .log file, and so
+// are the active segment's (loaded from their files after a clean
+// shutdown) when a lookup finds an entry that does not match the log.
 //
 // A crash only tears the end of what was written, so a bad batch in the
 // last segment is not taken for a torn tail when it cannot be one: when it

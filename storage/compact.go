@@ -37,8 +37,11 @@ const (
 // CompactPolicy says which records compaction keeps.
 type CompactPolicy struct {
 	// HistoryRetention: a superseded record (a later record has the same
-	// key) is kept while its timestamp is newer than now-HistoryRetention;
-	// 0 removes superseded records at once (Kafka's plain compaction).
+	// key) is kept while its timestamp is newer than now-HistoryRetention,
+	// and also while the timestamp of the record that superseded it is: so
+	// the record that was a key's latest at any moment of the window stays,
+	// and the log tells where the key stood at any time of the window. 0
+	// removes superseded records at once (Kafka's plain compaction).
 	HistoryRetention time.Duration
 	// DeleteRetention: a tombstone (nil value) that is the latest for its
 	// key is kept this long (delete.retention.ms, default 1 day), then
@@ -89,8 +92,8 @@ type compactor struct {
 //   - the latest record of its key (among the closed segments) stays,
 //     unless it is a tombstone older than DeleteRetention: then every
 //     record of the key goes;
-//   - a superseded record stays while its timestamp is within
-//     HistoryRetention;
+//   - a superseded record stays while its timestamp, or that of the
+//     record that superseded it, is within HistoryRetention;
 //   - records below the log start offset go (DeleteRecords deleted them).
 //
 // Timestamps are the records' own (CreateTime as produced, or the append
@@ -254,7 +257,8 @@ type cleaner struct {
 	producerLast  map[int64]int64 // idempotent producer id -> last offset of its last batch
 	tail          int64           // last offset of the log when the active segment is empty, else -1
 	keys          map[string]keyState
-	due           int64 // ms: the earliest time a kept record becomes removable
+	replaced      map[int64]int64 // offset -> timestamp of the record superseding it, when within the window
+	due           int64           // ms: the earliest time a kept record becomes removable
 	pass          int
 	undecodable   int
 
@@ -327,6 +331,7 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 		segs:          slices.Clone(segs[:n]),
 		producerLast:  make(map[int64]int64, len(l.producers)),
 		keys:          map[string]keyState{},
+		replaced:      map[int64]int64{},
 		due:           math.MaxInt64,
 		pass:          1,
 	}
@@ -483,9 +488,15 @@ func (c *cleaner) addKeys(h *BatchHeader, b []byte) error {
 		return nil
 	}
 	for _, r := range recs {
-		if r.key != nil {
-			c.keys[string(r.key)] = keyState{off: h.BaseOffset + r.offDelta, ts: r.ts, tomb: r.tomb}
+		if r.key == nil {
+			continue
 		}
+		if c.histMs > 0 && r.ts > c.now-c.histMs {
+			if prev, ok := c.keys[string(r.key)]; ok {
+				c.replaced[prev.off] = r.ts
+			}
+		}
+		c.keys[string(r.key)] = keyState{off: h.BaseOffset + r.offDelta, ts: r.ts, tomb: r.tomb}
 	}
 	return nil
 }
@@ -513,9 +524,16 @@ func (c *cleaner) keepRecord(r *cRecord, off int64) bool {
 		}
 		return true
 	}
-	if c.histMs > 0 && r.ts > c.now-c.histMs {
-		c.dueAt(r.ts + c.histMs)
-		return true
+	if c.histMs > 0 {
+		// Superseded: kept while it or its successor is in the window.
+		ts := r.ts
+		if next, ok := c.replaced[off]; ok {
+			ts = max(ts, next)
+		}
+		if ts > c.now-c.histMs {
+			c.dueAt(ts + c.histMs)
+			return true
+		}
 	}
 	return false
 }

@@ -38,6 +38,7 @@ type cmodel struct {
 	e       *env
 	l       *Log
 	present map[int64]Record // offset -> record the log must return
+	removed int              // by the last compact
 }
 
 func newCModel(t *testing.T, segmentBytes int64) *cmodel {
@@ -112,7 +113,7 @@ func (m *cmodel) compact(p CompactPolicy) CompactStats {
 	if err != nil {
 		m.t.Fatalf("Compact: %v", err)
 	}
-	m.apply(p, activeBase(m.l))
+	m.removed = m.apply(p, activeBase(m.l))
 	return st
 }
 
@@ -121,8 +122,12 @@ func (m *cmodel) apply(p CompactPolicy, end int64) (removed int) {
 	now := m.e.clock.Ms()
 	ls := m.l.LogStartOffset()
 	latest := map[string]Record{}
+	next := map[int64]int64{} // offset -> timestamp of the key's next record
 	for _, off := range m.offsets() {
 		if r := m.present[off]; off < end && r.Key != nil {
+			if prev, ok := latest[string(r.Key)]; ok {
+				next[prev.Offset] = r.Timestamp
+			}
 			latest[string(r.Key)] = r
 		}
 	}
@@ -142,7 +147,7 @@ func (m *cmodel) apply(p CompactPolicy, end int64) (removed int) {
 			case lt.Value == nil && lt.Timestamp <= now-p.DeleteRetention.Milliseconds():
 				keep = false
 			case off == lt.Offset:
-			case p.HistoryRetention > 0 && r.Timestamp > now-p.HistoryRetention.Milliseconds():
+			case p.HistoryRetention > 0 && max(r.Timestamp, next[off]) > now-p.HistoryRetention.Milliseconds():
 			default:
 				keep = false
 			}
@@ -353,41 +358,64 @@ func TestCompactKeepsLatestPerKey(t *testing.T) {
 	m.check()
 }
 
-func TestCompactHistoryWindow(t *testing.T) {
-	m := newCModel(t, 600)
-	p := CompactPolicy{HistoryRetention: time.Hour, DeleteRetention: 24 * time.Hour}
-	m.fillKeys(40, 2, 3, 5*time.Minute) // 200 minutes of history
-	forceRoll(t, m.l)
-
-	// Everything of the last hour stays, older superseded records go.
-	st := m.compact(p)
-	m.check()
-	if st.RecordsRemoved == 0 {
-		t.Fatal("nothing removed")
-	}
-	now := m.e.clock.Ms()
-	recent := 0
-	for _, r := range m.present {
-		if r.Timestamp > now-time.Hour.Milliseconds() {
-			recent++
+// lastAt returns the offset of key's last record with a timestamp at or
+// before ts: where the key stood at ts.
+func lastAt(recs []Record, key string, ts int64) int64 {
+	at := int64(-1)
+	for _, r := range recs {
+		if string(r.Key) == key && r.Timestamp <= ts {
+			at = r.Offset
 		}
 	}
-	// Batches every 5 minutes up to 195: those after 140 are in the hour,
-	// and so is the latest record of every key.
-	if recent != 2*11 || len(m.present) != recent {
-		t.Fatalf("%d records kept, %d of the last hour; want 22", len(m.present), recent)
-	}
+	return at
+}
 
-	// Nothing to do until the oldest kept superseded record leaves the
-	// window.
+func TestCompactHistoryWindow(t *testing.T) {
+	m := newCModel(t, 600)
+	h := time.Hour
+	p := CompactPolicy{HistoryRetention: h, DeleteRetention: 24 * time.Hour}
+	m.fillKeys(40, 2, 3, 5*time.Minute) // a batch every 5 minutes, 200 minutes
+	forceRoll(t, m.l)
+	orig := readAll(t, m.l, 0)
+
+	// Superseded records go once they and their successors are older
+	// than the hour; where every key stood at any time of the last hour
+	// can still be read.
+	st := m.compact(p)
+	m.check()
+	if st.RecordsRemoved == 0 || st.RecordsRemoved != int64(m.removed) {
+		t.Fatalf("%+v, the model removed %d", st, m.removed)
+	}
+	// The 11 batches of the hour, and before them the last record of
+	// each key.
+	if len(m.present) != 2*11+3 {
+		t.Fatalf("%d records kept, want 25", len(m.present))
+	}
+	checkHistory := func() {
+		t.Helper()
+		got := readAll(t, m.l, 0)
+		now := m.e.clock.Ms()
+		for ts := now - h.Milliseconds(); ts <= now; ts += 30_000 {
+			for k := range 3 {
+				key := fmt.Sprintf("key-%d", k)
+				if want, got := lastAt(orig, key, ts), lastAt(got, key, ts); want != got {
+					t.Fatalf("%s at %d: offset %d, want %d", key, ts, got, want)
+				}
+			}
+		}
+	}
+	checkHistory()
+
+	// Nothing to do until a kept record becomes removable.
 	if st := m.compact(p); !st.Skipped {
 		t.Fatalf("second run: %+v", st)
 	}
 	m.e.clock.Advance(5*time.Minute + time.Millisecond)
-	if st := m.compact(p); st.Skipped || st.RecordsRemoved != 2 {
-		t.Fatalf("after 5 minutes: %+v", st)
+	if st := m.compact(p); st.Skipped || st.RecordsRemoved != int64(m.removed) || m.removed == 0 {
+		t.Fatalf("after 5 minutes: %+v, the model removed %d", st, m.removed)
 	}
 	m.check()
+	checkHistory()
 	m.e.clock.Advance(2 * time.Hour)
 	m.compact(p)
 	m.check()

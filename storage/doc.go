@@ -101,7 +101,9 @@
 // each segment keeps, then writes groups of adjacent segments whose kept
 // bytes fit in segment.bytes as one segment named after the first. For
 // each key the latest record stays; a superseded record stays while its
-// timestamp is within HistoryRetention; a latest record that is a
+// timestamp, or that of the record that superseded it, is within
+// HistoryRetention (so the record current at any time of the window stays:
+// where a group stood then can still be read); a latest record that is a
 // tombstone stays for DeleteRetention, then goes with every older record
 // of its key; records without a key stay; records below the log start go.
 //

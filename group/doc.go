@@ -123,8 +123,9 @@
 // bounds the memory by thinning the oldest entries, conservatively: a
 // thinned answer is a position the group held at or before the time asked.
 // History survives restarts as far as __consumer_offsets still holds the
-// superseded records: the broker should keep them (compaction lag) at least
-// as long.
+// superseded records: the broker's compaction keeps each one while it, or
+// the record that replaced it, is younger than the same HistoryRetention
+// (storage.CompactPolicy), which is at least as long.
 //
 // # Where Rewind differs from Kafka, on purpose
 //

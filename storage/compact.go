@@ -903,13 +903,10 @@ func parseSwapName(name string) (base, end int64, ok bool) {
 	return b, e, err1 == nil && err2 == nil && b >= 0 && e > b
 }
 
-// finishCompaction runs first in Open: it deletes cleaned segments whose
-// compaction did not commit and completes the ones that did.
-func (l *Log) finishCompaction() error {
-	entries, err := l.fs.ReadDir(l.dir)
-	if err != nil {
-		return ioErr("read log directory", err)
-	}
+// finishCompaction runs first in Open, on the directory's entries: it
+// deletes cleaned segments whose compaction did not commit and completes
+// the ones that did. changed says the directory must be read again.
+func (l *Log) finishCompaction(entries []os.DirEntry) (changed bool, err error) {
 	type swap struct {
 		name      string
 		base, end int64
@@ -919,8 +916,9 @@ func (l *Log) finishCompaction() error {
 		name := e.Name()
 		if strings.HasSuffix(name, cleanedSuffix) {
 			if err := l.fs.Remove(l.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return ioErr("remove unfinished compaction", err)
+				return false, ioErr("remove unfinished compaction", err)
 			}
+			changed = true
 		} else if b, end, ok := parseSwapName(name); ok {
 			swaps = append(swaps, swap{name, b, end})
 		}
@@ -931,7 +929,7 @@ func (l *Log) finishCompaction() error {
 			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 				if b, ok := parseBaseName(e.Name(), suf); ok && b >= sw.base && b < sw.end {
 					if err := l.fs.Remove(l.path(e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-						return ioErr("complete compaction", err)
+						return false, ioErr("complete compaction", err)
 					}
 				}
 			}
@@ -939,16 +937,16 @@ func (l *Log) finishCompaction() error {
 		// The old segments must be gone for good before the cleaned one
 		// takes their place: both at once would overlap.
 		if err := l.fs.SyncDir(l.dir); err != nil {
-			return ioErr("sync log directory", err)
+			return false, ioErr("sync log directory", err)
 		}
 		if err := l.fs.Rename(l.path(sw.name), l.path(segmentName(sw.base, logSuffix))); err != nil {
-			return ioErr("complete compaction", err)
+			return false, ioErr("complete compaction", err)
 		}
 	}
 	if len(swaps) > 0 {
 		if err := l.fs.SyncDir(l.dir); err != nil {
-			return ioErr("sync log directory", err)
+			return false, ioErr("sync log directory", err)
 		}
 	}
-	return nil
+	return changed || len(swaps) > 0, nil
 }

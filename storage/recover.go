@@ -13,12 +13,16 @@ import (
 
 // load reads the directory and recovers; see Open.
 func (l *Log) load() error {
-	if err := l.finishCompaction(); err != nil {
-		return err
-	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return ioErr("read log directory", err)
+	}
+	if changed, err := l.finishCompaction(entries); err != nil {
+		return err
+	} else if changed {
+		if entries, err = l.fs.ReadDir(l.dir); err != nil {
+			return ioErr("read log directory", err)
+		}
 	}
 	var bases []int64
 	names := map[string]bool{}

@@ -242,15 +242,20 @@ func (b *Broker) openTopics(ts ...catalog.Topic) error {
 		}
 	}
 	errs := make([]error, len(parts))
+	// The logs write their checkpoints once all are open (storage.Options.OpenedAll).
+	opened := make(chan struct{})
+	opts := b.storageOptions()
+	opts.OpenedAll = opened
 	inParallel(len(parts), func(i int) {
 		t, p := parts[i].t, parts[i].p
-		l, err := storage.Open(b.logDir(t.meta.Name, p), t.meta.StorageConfig(), b.storageOptions())
+		l, err := storage.Open(b.logDir(t.meta.Name, p), t.meta.StorageConfig(), opts)
 		if err != nil {
 			errs[i] = fmt.Errorf("broker: open %s-%d: %w", t.meta.Name, p, err)
 			return
 		}
 		t.parts[p] = l
 	})
+	close(opened)
 	if err := errors.Join(errs...); err != nil {
 		for _, t := range topics {
 			for _, l := range t.parts {

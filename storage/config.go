@@ -119,6 +119,11 @@ type Options struct {
 	FsyncInterval time.Duration // for FsyncInterval (default 1s)
 	Logger        *slog.Logger  // nil = slog.Default()
 	Now           func() time.Time
+	// OpenedAll, if not nil, holds back the checkpoint Open writes in the
+	// background after a clean shutdown (and with it every change to the
+	// log) until it is closed. A broker opening thousands of logs closes
+	// it once all are open, so their fsyncs do not slow the opening.
+	OpenedAll <-chan struct{}
 }
 
 func (o Options) normalize() Options {

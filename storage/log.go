@@ -30,6 +30,8 @@ type Log struct {
 	stage     []staged
 	snapshots []int64 // offsets of the producer snapshot files, ascending
 	ck        checkpoint
+	// ckDeferred: load left ck to be written by Open in the background.
+	ckDeferred bool
 
 	// mu guards the state readers need. It is held only for short,
 	// non-blocking sections, never across I/O.
@@ -97,6 +99,25 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			s.decRef()
 		}
 		return nil, err
+	}
+	if l.ckDeferred {
+		// After a clean shutdown the checkpoint that says "not clean" is
+		// written in the background, holding appendMu: every change to
+		// the files (appends, rolls, retention, compaction, Close) takes
+		// appendMu, so none can happen before it is durable, while reads
+		// are served at once. A failure fences the log. (See also
+		// Options.OpenedAll.)
+		l.appendMu.Lock()
+		go func() {
+			defer l.appendMu.Unlock()
+			if l.opts.OpenedAll != nil {
+				<-l.opts.OpenedAll
+			}
+			if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
+				l.fence(ioErr("write checkpoint", err))
+			}
+			l.ckDeferred = false
+		}()
 	}
 	switch l.opts.Fsync {
 	case FsyncAlways:

@@ -217,6 +217,15 @@ func (l *Log) load() error {
 		// next recovery fences damage there instead of truncating it.
 		l.ck.activeBase, l.ck.activeSize = last.base, last.size
 	}
+	if clean && l.fenced == nil {
+		// The files are exactly as the clean checkpoint says, and stay so
+		// until the first change. Open writes this checkpoint in the
+		// background, before any change (see Open): a broker with
+		// thousands of partitions serves at once instead of waiting for
+		// thousands of fsyncs.
+		l.ckDeferred = true
+		return nil
+	}
 	if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
 		return ioErr("write checkpoint", err)
 	}

@@ -56,8 +56,12 @@
 // # Recovery
 //
 // Close writes the indexes, a producer snapshot and a checkpoint flagged
-// clean; Open then trusts the files and skips scanning. Open immediately
-// rewrites the checkpoint as not clean. Without a clean checkpoint, Open
+// clean; Open then trusts the files and skips scanning. Open rewrites the
+// checkpoint as not clean before anything changes the files: after a
+// recovery before it returns, after a clean shutdown in the background
+// while holding appendMu (every change takes it), so reads are served at
+// once (Options.OpenedAll holds it back until a broker has opened all its
+// logs). Without a clean checkpoint, Open
 // scans every segment from the checkpoint's recovery point (under
 // FsyncAlways and FsyncInterval each roll fsyncs the old segment and
 // moves the recovery point, so that is only the last segment) batch by

@@ -212,6 +212,12 @@ func consumeAll(ctx context.Context, cfg *Config, t target, topic string) (rate,
 	if err != nil {
 		return rate{}, err
 	}
+	return consume(ctx, cfg, t, topic, ends)
+}
+
+// consume reads topic from the start of each partition in ends to the
+// offset given there.
+func consume(ctx context.Context, cfg *Config, t target, topic string, ends map[int32]int64) (rate, error) {
 	parts := slices.Sorted(func(yield func(int32) bool) {
 		for p := range ends {
 			if !yield(p) {
@@ -367,19 +373,26 @@ func endToEnd(ctx context.Context, cfg *Config, t target, topic string, bytesPer
 	countFrom := start.Add(cfg.Warmup).UnixNano()
 	total := int64(cfg.Duration / interval)
 	var failed atomic.Pointer[error]
+	// Records and their values are reused once acknowledged, so the load
+	// generator makes no garbage per record.
+	pool := sync.Pool{New: func() any { return &kgo.Record{Value: make([]byte, cfg.RecordSize)} }}
+	promise := func(r *kgo.Record, err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			failed.CompareAndSwap(nil, &err)
+		}
+		v := r.Value
+		*r = kgo.Record{Value: v}
+		pool.Put(r)
+	}
 	go func() {
 		rng := rand.New(rand.NewPCG(1, uint64(start.UnixNano())))
 		for sent := int64(0); sent < total && ctx.Err() == nil; {
 			due := min(total, int64(time.Since(start)/interval)+1)
 			for ; sent < due; sent++ {
-				v := make([]byte, cfg.RecordSize)
-				copy(v, value(rng, cfg.RecordSize))
-				binary.BigEndian.PutUint64(v, uint64(start.Add(time.Duration(sent)*interval).UnixNano()))
-				prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
-					if err != nil && !errors.Is(err, context.Canceled) {
-						failed.CompareAndSwap(nil, &err)
-					}
-				})
+				r := pool.Get().(*kgo.Record)
+				copy(r.Value, value(rng, cfg.RecordSize))
+				binary.BigEndian.PutUint64(r.Value, uint64(start.Add(time.Duration(sent)*interval).UnixNano()))
+				prod.Produce(ctx, r, promise)
 			}
 			time.Sleep(200 * time.Microsecond)
 		}

@@ -5,6 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rewindhq/rewind/storage/vfs"
@@ -72,4 +75,54 @@ func syncWrite(dir string, size int64) (float64, error) {
 		return 0, err
 	}
 	return float64(size) / time.Since(start).Seconds(), nil
+}
+
+// cpuSample is a reading of the CPU time the machine was busy and the
+// time this process used, for the share of the machine used by others
+// (other processes, and kernel work such as page writeback) during a
+// measurement: the machines are shared, and a busy neighbour shows here.
+type cpuSample struct {
+	at         time.Time
+	busy, self float64 // seconds
+}
+
+func sampleCPU() cpuSample {
+	s := cpuSample{at: time.Now()}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		// cpu user nice system idle iowait irq softirq steal ...
+		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+		var total, idle float64
+		for i := 1; i < len(f) && i <= 8; i++ {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			total += v
+			if i == 4 || i == 5 {
+				idle += v
+			}
+		}
+		s.busy = (total - idle) / clockTicks
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// Fields after the command name (which may hold spaces).
+		str := string(b)
+		f := strings.Fields(str[strings.LastIndexByte(str, ')')+1:])
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			k, _ := strconv.ParseFloat(f[12], 64)
+			s.self = (u + k) / clockTicks
+		}
+	}
+	return s
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on Linux.
+const clockTicks = 100
+
+// othersShare is the fraction of the machine's CPUs used outside this
+// process between a and b.
+func othersShare(a, b cpuSample) float64 {
+	el := b.at.Sub(a.at).Seconds() * float64(runtime.NumCPU())
+	if el <= 0 {
+		return 0
+	}
+	return max(0, (b.busy-a.busy)-(b.self-a.self)) / el
 }

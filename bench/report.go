@@ -19,7 +19,12 @@ type Report struct {
 	Rounds   int           `json:"rounds"`
 	Duration time.Duration `json:"duration_ns"`
 	Brokers  []string      `json:"brokers,omitempty"` // set when Rewind was external
-	Figures  []Figure      `json:"figures"`
+	// OtherCPU is the median, over the measurements, of the share of the
+	// machine's CPU used outside the bench process (other processes, and
+	// kernel work such as page writeback); OtherCPUMax the largest.
+	OtherCPU    float64  `json:"other_cpu"`
+	OtherCPUMax float64  `json:"other_cpu_max"`
+	Figures     []Figure `json:"figures"`
 }
 
 // Machine describes where the run happened.
@@ -36,11 +41,14 @@ type Machine struct {
 // limit it is bounded by. Values are medians of the runs; a nil value was
 // not measured.
 type Figure struct {
-	Name     string    `json:"figure"`
-	Unit     string    `json:"unit"`
-	Rewind   *float64  `json:"rewind,omitempty"`
-	Kfake    *float64  `json:"kfake,omitempty"`
-	Ratio    *float64  `json:"ratio,omitempty"` // Rewind / kfake
+	Name   string   `json:"figure"`
+	Unit   string   `json:"unit"`
+	Rewind *float64 `json:"rewind,omitempty"`
+	Kfake  *float64 `json:"kfake,omitempty"`
+	Ratio  *float64 `json:"ratio,omitempty"` // Rewind / kfake
+	// Ceiling is the clients' own ceiling: the same load against a kfake
+	// that stores and reads nothing (BlackholeProduce, SyntheticFetch).
+	Ceiling  *float64  `json:"client_ceiling,omitempty"`
 	Limit    *float64  `json:"limit,omitempty"`
 	LimitOf  string    `json:"limit_of,omitempty"`
 	Fraction *float64  `json:"fraction_of_limit,omitempty"` // Rewind / limit
@@ -48,6 +56,7 @@ type Figure struct {
 	Met      *bool     `json:"target_met,omitempty"`
 	RRuns    []float64 `json:"rewind_runs,omitempty"`
 	KRuns    []float64 `json:"kfake_runs,omitempty"`
+	CRuns    []float64 `json:"ceiling_runs,omitempty"`
 
 	goal goal
 }
@@ -147,11 +156,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(w, "Rewind vs kfake, %d round(s) per figure (A B alternating, medians), %v per timed run\n", r.Rounds, r.Duration)
 	fmt.Fprintf(w, "machine: %d CPU %s, %d MiB RAM, kernel %s, %s, data dir %s\n", m.CPUs, m.CPU, m.MemMiB, m.Kernel, m.Go, m.DataDir)
+	fmt.Fprintf(w, "CPU used outside this process while measuring (other processes, kernel writeback): median %.0f%%, at most %.0f%% of the machine\n", r.OtherCPU*100, r.OtherCPUMax*100)
 	if len(r.Brokers) > 0 {
 		fmt.Fprintf(w, "Rewind: external at %s\n", strings.Join(r.Brokers, ","))
 	}
 	fmt.Fprintln(w)
-	rows := [][]string{{"figure", "unit", "Rewind", "kfake", "ratio", "machine limit", "of limit", "target", ""}}
+	rows := [][]string{{"figure", "unit", "Rewind", "kfake", "ratio", "client ceiling", "machine limit", "of limit", "target", ""}}
 	for _, f := range r.Figures {
 		frac := "-"
 		if f.Fraction != nil {
@@ -172,7 +182,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 				met = "MISSED"
 			}
 		}
-		rows = append(rows, []string{f.Name, f.Unit, num(f.Rewind), num(f.Kfake), ratio, limit, frac, f.Target, met})
+		rows = append(rows, []string{f.Name, f.Unit, num(f.Rewind), num(f.Kfake), ratio, num(f.Ceiling), limit, frac, f.Target, met})
 	}
 	writeColumns(w, rows, 2) // names, units: left; numbers: right
 	return nil
@@ -202,6 +212,14 @@ func writeColumns(w io.Writer, rows [][]string, left int) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
+}
+
+// withCeiling adds the client ceiling's runs to f.
+func (f Figure) withCeiling(runs []float64) Figure {
+	if len(runs) > 0 {
+		f.CRuns, f.Ceiling = runs, ptr(median(runs))
+	}
+	return f
 }
 
 // WriteJSON writes the report as one JSON document (stable field names).

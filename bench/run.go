@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ type runner struct {
 	rep  *Report
 	tcp  []float64 // loopback TCP bytes/s, each measurement
 	disk []float64 // fdatasync write bytes/s, each measurement
+	// others is, per measurement, the share of the machine's CPU used
+	// outside this process (see othersShare).
+	others []float64
 }
 
 const mb = 1e6
@@ -71,6 +75,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.limitFigures()
 	}
 	r.rep.Elapsed = time.Since(r.rep.Started)
+	if len(r.others) > 0 {
+		r.rep.OtherCPU = median(r.others)
+		r.rep.OtherCPUMax = slices.Max(r.others)
+	}
 	return r.rep, nil
 }
 
@@ -108,7 +116,9 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 			if err != nil {
 				return nil, fmt.Errorf("%s: start %s: %w", name, s.name, err)
 			}
+			before := sampleCPU()
 			vals, err := measure(t)
+			r.others = append(r.others, othersShare(before, sampleCPU()))
 			if cerr := t.close(); err == nil && cerr != nil {
 				err = fmt.Errorf("close: %w", cerr)
 			}
@@ -225,7 +235,7 @@ func (r *runner) produce(ctx context.Context) error {
 		for _, parts := range []int{1, 8} {
 			for _, fsync := range policies {
 				name := fmt.Sprintf("produce %s, %d partition(s), acks=%s, %s", sizeName(size), parts, r.cfg.Acks, fsyncName(fsync, r.external()))
-				res, err := r.ab(ctx, name, []system{r.rewind(fsync), kfakeSystem()}, func(t target) ([]float64, error) {
+				res, err := r.ab(ctx, name, []system{r.rewind(fsync), kfakeSystem(), produceCeiling()}, func(t target) ([]float64, error) {
 					topic, err := createTopic(ctx, t, "produce", parts)
 					if err != nil {
 						return nil, err
@@ -250,10 +260,10 @@ func (r *runner) produce(ctx context.Context) error {
 					if r.external() {
 						g = goal{}
 					}
-					r.add(newFigure(name, "MB/s", res[0][0], res[1][0], limit, of, g))
+					r.add(newFigure(name, "MB/s", res[0][0], res[1][0], limit, of, g).withCeiling(res[2][0]))
 				} else {
 					g := goal{minRatio: 1.5}
-					r.add(newFigure(name, "rec/s", res[0][1], res[1][1], 0, "", g))
+					r.add(newFigure(name, "rec/s", res[0][1], res[1][1], 0, "", g).withCeiling(res[2][1]))
 				}
 			}
 		}
@@ -282,12 +292,21 @@ func (t *rewindTarget) restart() error {
 func (r *runner) consume(ctx context.Context) error {
 	const parts = 8
 	name := fmt.Sprintf("consume cold %s, %s stored, %d partitions", sizeName(r.cfg.RecordSize), bytesName(r.cfg.ConsumeBytes), parts)
-	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), consumeCeiling(r.cfg.RecordSize)}, func(t target) ([]float64, error) {
 		topic, err := createTopic(ctx, t, "cold", parts)
 		if err != nil {
 			return nil, err
 		}
 		defer deleteTopic(t, topic)
+		if _, ok := t.(ceilingTarget); ok {
+			// Canned batches from any offset: read as many records.
+			ends := map[int32]int64{}
+			for p := int32(0); p < parts; p++ {
+				ends[p] = r.cfg.ConsumeBytes / int64(r.cfg.RecordSize) / parts
+			}
+			rt, err := consume(ctx, &r.cfg, t, topic, ends)
+			return []float64{rt.bytes / mb}, err
+		}
 		if err := fill(ctx, &r.cfg, t, topic, r.cfg.ConsumeBytes); err != nil {
 			return nil, err
 		}
@@ -303,7 +322,7 @@ func (r *runner) consume(ctx context.Context) error {
 		return err
 	}
 	g := goal{minRatio: 3, minFrac: 0.5}
-	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g))
+	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g).withCeiling(res[2][0]))
 
 	name = fmt.Sprintf("consume tailing %s, %d partitions, %s", sizeName(r.cfg.RecordSize), parts, fsyncName(storage.FsyncNever, r.external()))
 	res, err = r.ab(ctx, name, []system{r.rewind(storage.FsyncNever), kfakeSystem()}, func(t target) ([]float64, error) {

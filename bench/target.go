@@ -99,6 +99,34 @@ func kfakeSystem() system {
 	}}
 }
 
+// A ceiling target is kfake doing no work: produce requests are answered
+// without storing (BlackholeProduce), fetches from one canned batch
+// (SyntheticFetch). The same load against it measures the client's own
+// ceiling on this machine: what the franz-go clients reach when the broker
+// costs next to nothing.
+type ceilingTarget struct{ kfakeTarget }
+
+func produceCeiling() system {
+	return system{name: "ceiling", start: func() (target, error) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BlackholeProduce())
+		if err != nil {
+			return nil, err
+		}
+		return ceilingTarget{kfakeTarget{c}}, nil
+	}}
+}
+
+func consumeCeiling(recordSize int) system {
+	return system{name: "ceiling", start: func() (target, error) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BlackholeProduce(),
+			kfake.SyntheticFetch(kfake.SyntheticBatch{RecordBytes: recordSize, RandomFrac: 1}))
+		if err != nil {
+			return nil, err
+		}
+		return ceilingTarget{kfakeTarget{c}}, nil
+	}}
+}
+
 // externalTarget is a cluster the bench did not start: each measurement
 // uses its own topics and deletes them afterwards.
 type externalTarget struct{ seeds []string }

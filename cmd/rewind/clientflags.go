@@ -64,6 +64,18 @@ func (c *cliCtx) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.cmd.Context(), d)
 }
 
+// connect dials --brokers under the command's --timeout; done closes the
+// client and releases the context.
+func (c *cliCtx) connect() (context.Context, *offsettool.Client, func(), error) {
+	ctx, cancel := c.ctx()
+	cl, err := c.dial(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, cl, func() { cl.Close(); cancel() }, nil
+}
+
 // dial connects to --brokers.
 func (c *cliCtx) dial(ctx context.Context) (*offsettool.Client, error) {
 	b, _ := c.cmd.Flags().GetString(flagBrokers)

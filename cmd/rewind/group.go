@@ -29,13 +29,11 @@ func newGroupListCmd() *cobra.Command {
 		Short:   "List consumer groups with their state, members and protocol",
 		Args:    cobra.NoArgs,
 		RunE: runE(func(c *cliCtx, _ []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			gs, err := cl.ListGroups(ctx)
 			if err != nil {
 				return err
@@ -113,13 +111,11 @@ does not expose __consumer_offsets.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, LagTime: true})
 			if err != nil {
 				return err
@@ -284,13 +280,11 @@ franz-go ConsumeResetOffset.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels})
 			if err != nil {
 				return err
@@ -339,13 +333,11 @@ func newGroupDeleteCmd() *cobra.Command {
 		Short: "Delete an inactive group and all its committed offsets",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			if err := cl.DeleteGroup(ctx, args[0]); err != nil {
 				return err
 			}
@@ -372,13 +364,11 @@ func newGroupDeleteOffsetsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			tps, err := cl.DeleteOffsets(ctx, args[0], sels)
 			if err != nil {
 				return err

@@ -29,13 +29,11 @@ Use a time from this list with
   rewind group reset GROUP --all-topics --to-committed-at TIME`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			h, err := cl.History(ctx, args[0], topics, historyProgress(c))
 			if err != nil {
 				return err

@@ -130,13 +130,11 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
 				}
 			}
 
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			s, err := cl.Snapshot(ctx, group, offsettool.SnapshotOptions{Topics: sels})
 			if err != nil {
 				return err

@@ -32,13 +32,11 @@ acknowledged.`,
 				}
 				hs = append(hs, rh)
 			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			res, err := cl.ProduceLines(ctx, c.cmd.InOrStdin(), offsettool.ProduceOptions{
 				Topic: args[0], KeySeparator: sep, Headers: hs, Partition: partition,
 			})

@@ -37,13 +37,11 @@ func newTopicCreateCmd() *cobra.Command {
 				}
 				cfg[k] = v
 			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			type created struct {
 				Topic      string `json:"topic"`
 				Partitions int32  `json:"partitions"`
@@ -78,13 +76,11 @@ func newTopicListCmd() *cobra.Command {
 		Short:   "List topics",
 		Args:    cobra.NoArgs,
 		RunE: runE(func(c *cliCtx, _ []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			ts, err := cl.ListTopics(ctx, internal)
 			if err != nil {
 				return err
@@ -114,13 +110,11 @@ func newTopicDescribeCmd() *cobra.Command {
 		Short: "Show a topic's partitions (log start, log end, records) and its configs",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			d, err := cl.DescribeTopic(ctx, args[0])
 			if err != nil {
 				return err
@@ -158,13 +152,11 @@ func newTopicDeleteCmd() *cobra.Command {
 		Short: "Delete topics and their data",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			for _, t := range args {
 				if err := cl.DeleteTopic(ctx, t); err != nil {
 					return err
@@ -188,13 +180,11 @@ func newTopicAddPartitionsCmd() *cobra.Command {
 		Short: "Add N partitions to a topic (keys then hash to different partitions)",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
-			ctx, cancel := c.ctx()
-			defer cancel()
-			cl, err := c.dial(ctx)
+			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer closeClient()
 			total, err := cl.AddPartitions(ctx, args[0], n)
 			if err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -30,8 +31,11 @@ type Log struct {
 	stage     []staged
 	snapshots []int64 // offsets of the producer snapshot files, ascending
 	ck        checkpoint
-	// ckDeferred: load left ck to be written by Open in the background.
+	// ckDeferred: load left ck to be written by Open in the background
+	// (writeOpenCheckpoint); a clean Close closes ckSkip to skip it.
 	ckDeferred bool
+	ckSkip     chan struct{}
+	skipOnce   sync.Once
 
 	// mu guards the state readers need. It is held only for short,
 	// non-blocking sections, never across I/O.
@@ -58,6 +62,14 @@ type Log struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
+
+// openCheckpoints bounds the background checkpoint writes of Open (a few
+// fsyncs each) running at once. A goroutine blocked in fsync holds on to
+// its P (the Go scheduler's processor) until the runtime hands it off,
+// which can take milliseconds: with as many fsyncs in flight as Ps, the
+// requests a broker is already serving wait for them. Half the Ps leaves
+// the other half to the network.
+var openCheckpoints = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // Open opens the partition log in dir, creating it if needed, and recovers
 // after a crash: without a clean-shutdown checkpoint it scans the segments
@@ -105,20 +117,12 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		// written in the background, holding appendMu: every change to
 		// the files (appends, rolls, retention, compaction, Close) takes
 		// appendMu, so none can happen before it is durable, while reads
-		// are served at once. A failure fences the log. (See also
-		// Options.OpenedAll.)
+		// are served at once. A failure fences the log.
 		l.appendMu.Lock()
-		go func() {
-			defer l.appendMu.Unlock()
-			if l.opts.OpenedAll != nil {
-				<-l.opts.OpenedAll
-			}
-			if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
-				l.fence(ioErr("write checkpoint", err))
-			}
-			l.ckDeferred = false
-		}()
+		l.ckSkip = make(chan struct{})
+		go l.writeOpenCheckpoint()
 	}
+
 	switch l.opts.Fsync {
 	case FsyncAlways:
 		l.wg.Add(1)
@@ -147,6 +151,31 @@ func (l *Log) openSegment(base int64, create bool) (*segment, error) {
 	s := newSegment(base, p, f)
 	s.closeLogger = func(err error) { l.log.Warn("closing segment", "segment", p, "err", err) }
 	return s, nil
+}
+
+// writeOpenCheckpoint writes the checkpoint Open deferred, once
+// Options.OpenedAll is closed and a slot of openCheckpoints is free, then
+// releases appendMu (taken by Open). A clean Close coming first skips it:
+// the files are still as the clean checkpoint says, and Close writes a
+// new one.
+func (l *Log) writeOpenCheckpoint() {
+	defer l.appendMu.Unlock()
+	if l.opts.OpenedAll != nil {
+		select {
+		case <-l.opts.OpenedAll:
+		case <-l.ckSkip:
+			return
+		}
+	}
+	select {
+	case openCheckpoints <- struct{}{}:
+	case <-l.ckSkip:
+		return
+	}
+	defer func() { <-openCheckpoints }()
+	if err := writeCheckpoint(l.fs, l.dir, l.ck); err != nil {
+		l.fence(ioErr("write checkpoint", err))
+	}
 }
 
 // HighWatermark returns the offset below which records are visible to
@@ -219,6 +248,13 @@ func (l *Log) Delete() error {
 }
 
 func (l *Log) close(clean bool) error {
+	if clean {
+		l.skipOnce.Do(func() {
+			if l.ckSkip != nil {
+				close(l.ckSkip) // see writeOpenCheckpoint
+			}
+		})
+	}
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.Lock()

@@ -71,3 +71,33 @@ func TestOpenCheckpointFailureFences(t *testing.T) {
 		t.Fatal("log not fenced after the checkpoint failed")
 	}
 }
+
+// A clean Close before the deferred checkpoint is written does not wait
+// for it: the files never changed, and Close writes the clean checkpoint.
+func TestCloseSkipsDeferredCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	mustAppend(t, l, batch(5, 10, 1))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.OpenedAll = make(chan struct{}) // never closed
+	l = e.open()
+	done := make(chan error, 1)
+	go func() { done <- l.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for a checkpoint held back by OpenedAll")
+	}
+	if ck, err := readCheckpoint(vfs.Default, e.dir); err != nil || !ck.clean {
+		t.Fatalf("checkpoint after Close: %+v, %v; want clean", ck, err)
+	}
+	e.opts.OpenedAll = nil
+	if got := readAll(t, e.open(), 0); len(got) != 5 {
+		t.Fatalf("read %d records, want 5", len(got))
+	}
+}

@@ -78,8 +78,8 @@ func DefaultConfig() Config {
 func SmokeConfig() Config {
 	c := DefaultConfig()
 	c.Rounds = 1
-	c.Duration = 1500 * time.Millisecond
-	c.Warmup = 300 * time.Millisecond
+	c.Duration = time.Second
+	c.Warmup = 250 * time.Millisecond
 	c.ConsumeBytes = 32 << 20
 	c.LatencyRate = 5e6
 	c.GroupSizes = []int{1, 10}

@@ -156,7 +156,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
 	fmt.Fprintf(w, "Rewind vs kfake, %d round(s) per figure (A B alternating, medians), %v per timed run\n", r.Rounds, r.Duration)
 	fmt.Fprintf(w, "machine: %d CPU %s, %d MiB RAM, kernel %s, %s, data dir %s\n", m.CPUs, m.CPU, m.MemMiB, m.Kernel, m.Go, m.DataDir)
-	fmt.Fprintf(w, "CPU used outside this process while measuring (other processes, kernel writeback): median %.0f%%, at most %.0f%% of the machine\n", r.OtherCPU*100, r.OtherCPUMax*100)
+	if r.OtherCPUMax > 0 {
+		fmt.Fprintf(w, "CPU used outside this process while measuring (other processes, kernel writeback): median %.0f%%, at most %.0f%% of the machine\n", r.OtherCPU*100, r.OtherCPUMax*100)
+	}
 	if len(r.Brokers) > 0 {
 		fmt.Fprintf(w, "Rewind: external at %s\n", strings.Join(r.Brokers, ","))
 	}

@@ -118,7 +118,10 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 			}
 			before := sampleCPU()
 			vals, err := measure(t)
-			r.others = append(r.others, othersShare(before, sampleCPU()))
+			if after := sampleCPU(); after.at.Sub(before.at) >= time.Second {
+				// Shorter windows are below the counters' resolution.
+				r.others = append(r.others, othersShare(before, after))
+			}
 			if cerr := t.close(); err == nil && cerr != nil {
 				err = fmt.Errorf("close: %w", cerr)
 			}

@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		scenarios                                         []string
 		volume, consumeBytes, rssBytes, limitBytes        string
 		latencyMBs                                        float64
-		cpuProfile, memProfile, serveKfake, dataDir       string
+		cpuProfile, memProfile, serveKfake, dataDir, save string
 		rounds, producers, consumers, recordSize, startPs int
 		duration, warmup                                  time.Duration
 		acks, compression                                 string
@@ -142,6 +142,12 @@ figures mean little. Flags given with --smoke override its settings.`,
 					f.Close()
 				}
 			}
+			if rep != nil && save != "" {
+				if f, ferr := os.Create(save); ferr == nil {
+					rep.WriteJSON(f)
+					f.Close()
+				}
+			}
 			if rep != nil && len(rep.Figures) > 0 {
 				if out, _ := cmd.Flags().GetString(flagOutput); out == "json" {
 					rep.WriteJSON(cmd.OutOrStdout())
@@ -171,6 +177,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.IntVar(&startPs, "start-partitions", def.StartPartition, "partitions on disk for start-to-ready")
 	f.StringVar(&rssBytes, "rss-bytes", bytesFlag(def.RSSBytes), "data stored while measuring the broker's RSS")
 	f.StringVar(&limitBytes, "limit-bytes", bytesFlag(def.LimitBytes), "written by the sequential write + fdatasync test")
+	f.StringVar(&save, "save", "", "also write the report as JSON to this file (for CI history)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (in-process brokers and the clients) to the file")
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to the file")
 	f.StringVar(&serveKfake, "serve-kfake", "", "run only a kfake broker on this address (the child process of the RSS measurement)")

@@ -1,0 +1,51 @@
+// Package bench is `rewind bench`: a load generator and scenario runner
+// that measures Rewind against franz-go's in-memory kfake cluster in the
+// same run, next to the limits of the machine it runs on.
+//
+// The machines Rewind is developed on are small (two cores), shared and
+// noisy, so no figure is meaningful alone. Every figure is measured on
+// Rewind and on kfake alternately (A B A B, Config.Rounds times, each on a
+// freshly started broker and data directory) and reported as medians with
+// their ratio. Next to them:
+//
+//   - the machine's limits, measured in the same run, at its start and
+//     end: one loopback TCP connection (the bound of a one-connection
+//     consumer) and sequential writes with one fdatasync at the end, as
+//     `dd conv=fdatasync` does, in the data directory (the bound of
+//     produce with --fsync=always);
+//   - the client ceiling: the same load against a kfake that does no work
+//     (BlackholeProduce answers produce requests without storing,
+//     SyntheticFetch answers fetches from one canned batch). Client and
+//     broker share the two cores, so this is the most any broker could
+//     reach with these franz-go clients here;
+//   - the share of the CPU used outside the bench process while measuring
+//     (a neighbour's job, kernel page writeback).
+//
+// Load: franz-go kgo clients, values of random bytes (incompressible),
+// compression off unless asked (kgo compresses with snappy by default),
+// acks=all. Record values are slices of one random buffer and kgo.Records
+// are pooled, so the generator itself allocates nothing per record.
+//
+// Scenarios (Config.Scenarios):
+//
+//	limits   loopback TCP and fdatasync write bandwidth
+//	produce  1 KiB and 100 B records, 1 and 8 partitions, fsync always and never
+//	consume  cold: everything from the log start after a broker restart
+//	         (data on disk, in the page cache); tailing: consumers keeping up
+//	         with producers
+//	latency  end to end (due time to poll) at a fixed rate, p50/p99/p999,
+//	         counting from when each record was due, not sent
+//	groups   time from the last member's start to a settled assignment, for
+//	         each group size, initial rebalance delay 0
+//	commits  simple offset commits per second from four clients
+//	startup  start-to-ready with many partitions on disk after a clean
+//	         shutdown: broker.New to the first Metadata answer listing them,
+//	         both brokers in this process (kfake with its DataDir persistence)
+//	rss      the broker's resident memory, in a child process of the rewind
+//	         binary (rewind serve; kfake via rewind bench --serve-kfake),
+//	         idle and at its peak while consumers read all stored data back;
+//	         kfake holds every byte in memory, so it is measured up to 1 GiB
+//
+// Rewind runs in this process unless Config.Brokers names a running
+// cluster; then the scenarios that start and stop brokers are skipped.
+package bench

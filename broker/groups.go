@@ -115,28 +115,17 @@ func (b *Broker) replayOffsets(p int32) error {
 		if len(data) == 0 {
 			return nil
 		}
-		for len(data) > 0 {
-			h, err := storage.ParseBatchHeader(data)
-			if err != nil {
-				return err
-			}
-			batch := data[:12+int(h.Length)]
-			data = data[len(batch):]
-			recs, err := storage.DecodeRecords(batch)
-			if err != nil {
-				return err
-			}
-			for _, rec := range recs {
-				if rec.Offset < off {
-					continue
-				}
-				if err := b.grp.Replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
-					b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
-				}
-				b.observeOffsetsRecord(rec.Key, rec.Value, rec.Timestamp, false)
-			}
-			off = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+		recs, next, err := storage.DecodeBatches(data, off)
+		if err != nil {
+			return err
 		}
+		for _, rec := range recs {
+			if err := b.grp.Replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
+				b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
+			}
+			b.observeOffsetsRecord(rec.Key, rec.Value, rec.Timestamp, false)
+		}
+		off = next
 	}
 	return nil
 }

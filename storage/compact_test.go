@@ -227,23 +227,12 @@ func readCompacted(t *testing.T, l *Log, from int64) []Record {
 		if len(b) == 0 {
 			break
 		}
-		for len(b) > 0 {
-			h, err := ParseBatchHeader(b)
-			if err != nil {
-				t.Fatalf("read back a bad batch: %v", err)
-			}
-			recs, err := DecodeRecords(b[:h.Size()])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range recs {
-				if r.Offset >= off {
-					out = append(out, r)
-				}
-			}
-			off = max(off, h.LastOffset()+1)
-			b = b[h.Size():]
+		recs, next, err := DecodeBatches(b, off)
+		if err != nil {
+			t.Fatalf("read back a bad batch: %v", err)
 		}
+		out = append(out, recs...)
+		off = next
 	}
 	return out
 }

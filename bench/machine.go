@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rewindhq/rewind/storage/vfs"
@@ -126,3 +127,9 @@ func othersShare(a, b cpuSample) float64 {
 	}
 	return max(0, (b.busy-a.busy)-(b.self-a.self)) / el
 }
+
+// settle flushes the dirty pages of every file system before a
+// measurement, so that none pays for the writeback of an earlier one (a
+// --fsync=never run leaves gigabytes dirty; deleting them still costs the
+// journal a commit that the next fsync waits for).
+func settle() { syscall.Sync() }

@@ -112,6 +112,7 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			settle()
 			t, err := s.start()
 			if err != nil {
 				return nil, fmt.Errorf("%s: start %s: %w", name, s.name, err)

@@ -105,6 +105,7 @@ func startup(ctx context.Context, cfg *Config, root string, n int) (rw, kf []flo
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for i := 0; i < cfg.Rounds; i++ {
+		settle()
 		start := time.Now()
 		b, err := openR()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,8 +129,14 @@ func othersShare(a, b cpuSample) float64 {
 	return max(0, (b.busy-a.busy)-(b.self-a.self)) / el
 }
 
-// settle flushes the dirty pages of every file system before a
-// measurement, so that none pays for the writeback of an earlier one (a
-// --fsync=never run leaves gigabytes dirty; deleting them still costs the
-// journal a commit that the next fsync waits for).
-func settle() { syscall.Sync() }
+// settle puts the machine back in the same state before each
+// measurement, so that none pays for an earlier one: it flushes dirty
+// pages (a --fsync=never run leaves gigabytes dirty, and deleting them
+// still costs a journal commit that the next fsync waits for), and it
+// returns the memory of earlier runs (kfake holds everything it is sent)
+// to the operating system: a heap gigabytes large leaves the kernel less
+// room for dirty pages, and it throttles buffered writes sooner.
+func settle() {
+	debug.FreeOSMemory()
+	syscall.Sync()
+}

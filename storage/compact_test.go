@@ -213,28 +213,7 @@ func checkLog(t *testing.T, l *Log, present map[int64]Record) {
 // last batches of the last closed segment while the active one is empty.
 func readCompacted(t *testing.T, l *Log, from int64) []Record {
 	t.Helper()
-	var out []Record
-	for off := from; off < l.HighWatermark(); {
-		r, err := l.Read(off, 3000, true)
-		if err != nil {
-			t.Fatalf("Read(%d): %v", off, err)
-		}
-		b, err := r.AppendTo(nil)
-		r.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) == 0 {
-			break
-		}
-		recs, next, err := DecodeBatches(b, off)
-		if err != nil {
-			t.Fatalf("read back a bad batch: %v", err)
-		}
-		out = append(out, recs...)
-		off = next
-	}
-	return out
+	return readRecords(t, l, from, true)
 }
 
 func logFilesSize(t *testing.T, dir string) int64 {

@@ -97,8 +97,16 @@ func mustAppend(t *testing.T, l *Log, b []byte) AppendResult {
 	return res
 }
 
-// readAll reads every visible record from offset on, in small reads.
+// readAll reads every visible record from offset on, in small reads; an
+// empty read below the HW fails the test.
 func readAll(t *testing.T, l *Log, from int64) []Record {
+	t.Helper()
+	return readRecords(t, l, from, false)
+}
+
+// readRecords reads every visible record from offset on, in small reads.
+// An empty read below the HW ends the read when emptyOK, else fails.
+func readRecords(t *testing.T, l *Log, from int64, emptyOK bool) []Record {
 	t.Helper()
 	var out []Record
 	for off := from; off < l.HighWatermark(); {
@@ -112,6 +120,9 @@ func readAll(t *testing.T, l *Log, from int64) []Record {
 			t.Fatal(err)
 		}
 		if len(b) == 0 {
+			if emptyOK {
+				break
+			}
 			t.Fatalf("empty read at %d below HW %d", off, l.HighWatermark())
 		}
 		recs, next, err := DecodeBatches(b, off)

@@ -1,0 +1,261 @@
+// Package proctest runs the real rewind binary as a child process for
+// tests that must observe the broker from outside: its peak memory (RSS
+// read from /proc), whether it keeps answering other clients, and what it
+// does to its data directory across kill -9 and restarts.
+//
+// Build the binary once per test binary in TestMain with Build, then Start
+// brokers on loopback ports. Every process is killed by t.Cleanup.
+package proctest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Build compiles ./cmd/rewind of this module into dir and returns the
+// binary's path. root is the path from the calling package to the module
+// root (for example "../..").
+func Build(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "rewind")
+	cmd := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "rewind"))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building rewind: %w", err)
+	}
+	return bin, nil
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Proc is a running `rewind serve`.
+type Proc struct {
+	Cmd     *exec.Cmd
+	Addr    string // Kafka listener
+	DataDir string
+	LogPath string // the process's stdout and stderr
+
+	logf *os.File
+	done chan struct{}
+	err  error
+}
+
+// Config says how to start a broker. Zero values take the defaults noted.
+type Config struct {
+	Binary  string   // from Build (required)
+	DataDir string   // default: a new t.TempDir()
+	Addr    string   // default: FreeAddr
+	Args    []string // more `rewind serve` flags
+	// NoWait returns as soon as the process started, without waiting for
+	// the listener (for starts that are expected to fail).
+	NoWait bool
+}
+
+// Start starts `rewind serve` with --http "" and --group-initial-rebalance-delay 0
+// (unless Args sets them) and waits until its Kafka port accepts connections.
+func Start(t testing.TB, c Config) *Proc {
+	t.Helper()
+	if c.DataDir == "" {
+		c.DataDir = t.TempDir()
+	}
+	if c.Addr == "" {
+		c.Addr = FreeAddr(t)
+	}
+	args := []string{"serve", "--listen", c.Addr, "--data-dir", c.DataDir, "--log-level", "info"}
+	if !hasFlag(c.Args, "--http") {
+		args = append(args, "--http", "")
+	}
+	if !hasFlag(c.Args, "--group-initial-rebalance-delay") {
+		args = append(args, "--group-initial-rebalance-delay", "0")
+	}
+	args = append(args, c.Args...)
+	logf, err := os.CreateTemp("", "rewind-proc-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(c.Binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{Cmd: cmd, Addr: c.Addr, DataDir: c.DataDir, LogPath: logf.Name(), logf: logf, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("broker log %s:\n%s", p.LogPath, tail(p.Log(), 4000))
+		}
+		os.Remove(p.LogPath)
+	})
+	if c.NoWait {
+		return p
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := net.DialTimeout("tcp", c.Addr, 200*time.Millisecond)
+		if err == nil {
+			nc.Close()
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("rewind exited before listening (%v): %s", p.err, tail(p.Log(), 2000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rewind did not listen on %s within 30s: %s", c.Addr, tail(p.Log(), 2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Log returns what the process wrote so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// Exited returns a channel closed when the process has exited.
+func (p *Proc) Exited() <-chan struct{} { return p.done }
+
+// Wait waits up to d for the process to exit and returns its exit error
+// (nil for status 0), or an error if it is still running.
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("rewind (pid %d) still running after %s", p.Cmd.Process.Pid, d)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (p *Proc) Kill() {
+	select {
+	case <-p.done:
+	default:
+		p.Cmd.Process.Kill()
+		<-p.done
+	}
+	p.logf.Close()
+}
+
+// Stop sends SIGTERM (a clean shutdown) and waits up to 30 s.
+func (p *Proc) Stop() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	p.Cmd.Process.Signal(os.Interrupt)
+	err := p.Wait(30 * time.Second)
+	if err != nil {
+		p.Kill()
+	}
+	p.logf.Close()
+	return err
+}
+
+// status reads one "Name: N kB" field of /proc/PID/status in bytes.
+func (p *Proc) status(field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		fs := strings.Fields(rest)
+		if len(fs) < 1 {
+			break
+		}
+		kb, err := strconv.ParseInt(fs[0], 10, 64)
+		return kb << 10, err
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", p.Cmd.Process.Pid, field)
+}
+
+// RSS is the process's resident set size now, in bytes.
+func (p *Proc) RSS() (int64, error) { return p.status("VmRSS") }
+
+// PeakRSS is the largest resident set size the process has had, in bytes
+// (VmHWM: the kernel keeps it, so no sample is missed).
+func (p *Proc) PeakRSS() (int64, error) { return p.status("VmHWM") }
+
+// MustPeakRSSMiB is PeakRSS in MiB, failing the test if /proc cannot be read.
+func (p *Proc) MustPeakRSSMiB(t testing.TB) int64 {
+	t.Helper()
+	n, err := p.PeakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n >> 20
+}
+
+// Client returns a franz-go client for the broker, closed by t.Cleanup.
+func (p *Proc) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.Addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// MetadataLatency opens a new connection, sends one Metadata request and
+// returns how long the answer took (dial included). Use it while an attack
+// runs to check that other clients are still served.
+func MetadataLatency(ctx context.Context, addr string) (time.Duration, error) {
+	start := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	if _, err := req.RequestWith(ctx, cl); err != nil {
+		return time.Since(start), err
+	}
+	return time.Since(start), nil
+}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/rewindhq/rewind/storage/vfs"
 )
@@ -87,6 +90,56 @@ func readCheckpoint(fsys vfs.FS, dir string) (checkpoint, error) {
 
 // The checkpoint is always fsynced, whatever the fsync policy: a stale
 // "clean" flag would make the next Open trust a torn tail.
+//
+// It is replaced atomically (writeFile), which needs room for a second
+// copy. On a full file system (ENOSPC, EDQUOT) it is overwritten in place
+// instead, which needs no new block: Open, retention and DeleteRecords
+// must still work on a full disk, since they are how space is freed. The
+// in-place write is one write of checkpointSize bytes at offset 0, inside
+// the first sector, so a crash leaves either copy; should it be torn
+// anyway, the CRC rejects it and the next Open recovers every segment.
 func writeCheckpoint(fsys vfs.FS, dir string, c checkpoint) error {
-	return writeFile(fsys, filepath.Join(dir, checkpointName), c.encode(), true)
+	name := filepath.Join(dir, checkpointName)
+	data := c.encode()
+	err := writeFile(fsys, name, data, true)
+	if err == nil || !isNoSpace(err) {
+		return err
+	}
+	if ierr := overwriteCheckpoint(fsys, name, data); ierr != nil {
+		return fmt.Errorf("%w (overwriting in place: %v)", err, ierr)
+	}
+	return nil
+}
+
+// isNoSpace says whether err is the file system running out of space or
+// quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// overwriteCheckpoint writes data over the existing checkpoint file name,
+// which must already have exactly checkpointSize bytes.
+func overwriteCheckpoint(fsys vfs.FS, name string, data []byte) error {
+	// The temporary copy that did not fit holds a block of its own.
+	if err := fsys.Remove(name + tmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := fsys.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() != checkpointSize {
+		err = fmt.Errorf("%s has %d bytes, not %d", name, fi.Size(), checkpointSize)
+	}
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

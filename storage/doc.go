@@ -191,7 +191,9 @@
 // or the log closed; after a crash they are rebuilt by the recovery scan.
 //
 // The checkpoint (52 bytes), replaced atomically (write checkpoint.tmp,
-// fsync, rename, fsync the directory):
+// fsync, rename, fsync the directory); when the file system is full
+// (ENOSPC) it is overwritten in place, one 52-byte write and an fsync, so
+// that Open, retention and DeleteRecords work on a full disk:
 //
 //	+--------+---------+-------+----------+---------------+
 //	| "RWCK" | version | flags | logStart | recoveryPoint |

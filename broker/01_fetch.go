@@ -14,8 +14,12 @@ import (
 //
 // Full fetches only: fetch sessions (KIP-227) are answered with session id
 // 0, which tells the client that no session was created, so it keeps
-// sending full requests. An incremental request naming a session we never
-// gave gets FETCH_SESSION_ID_NOT_FOUND.
+// sending full requests. As in Kafka's FetchManager.newContext, the epoch
+// decides what a request is: epoch 0 (INITIAL) or -1 (FINAL) is a full
+// fetch whatever the session id (a named session is closed, and -1 asks
+// for none to be created), and is served; any other epoch is incremental
+// and names a session, which can only be unknown here:
+// FETCH_SESSION_ID_NOT_FOUND with no topics.
 //
 // Long poll: if fewer than MinBytes are ready, the request waits, woken by
 // any requested partition's high watermark moving, until MaxWaitMillis.
@@ -31,7 +35,7 @@ func init() { regKey(1, 4, 12, handleFetch) }
 
 func handleFetch(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
-	if req.Version >= 7 && req.SessionID != 0 {
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return now(resp)

@@ -8,7 +8,12 @@ import (
 // FindCoordinator: v0-4
 //
 // This broker coordinates every group. Transaction coordinators do not
-// exist (no transactions): COORDINATOR_NOT_AVAILABLE with a message.
+// exist (no transactions): TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a
+// message, the answer Kafka gives a client that may not use a
+// transactional id, and the one InitProducerId and Produce give here. It is
+// not retriable: kgo fails the transactional producer at once and
+// librdkafka makes it a fatal error, where COORDINATOR_NOT_AVAILABLE would
+// be retried for ever (kgo) or until the client's timeout (librdkafka).
 //
 // Version notes:
 //   - v1: key type, throttle, error message. v3: flexible.
@@ -25,7 +30,7 @@ func handleFindCoordinator(r *request) (reply, error) {
 		case 0:
 			return 0, nil
 		case 1:
-			return kerr.CoordinatorNotAvailable.Code, strp("transactions are not supported by Rewind")
+			return kerr.TransactionalIDAuthorizationFailed.Code, strp("transactions are not supported by Rewind: unset the transactional id (an idempotent producer still writes each record once)")
 		default:
 			return kerr.InvalidRequest.Code, strp("unknown coordinator type")
 		}

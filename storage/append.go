@@ -146,8 +146,18 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		p = p[size:]
 	}
 
-	if n, werr := active.f.Write(records); werr != nil || n != len(records) {
-		return AppendResult{}, l.writeFailed(active, werr)
+	// The file stays pinned until the fsync that makes this write
+	// durable (handed to l.dirty below), so that fsync goes through the
+	// descriptor the write went through.
+	f, err := active.f.pin()
+	if err != nil {
+		// Nothing written: the log stays usable.
+		return AppendResult{}, ioErr("open "+active.path, err)
+	}
+	if n, werr := f.Write(records); werr != nil || n != len(records) {
+		err := l.writeFailed(active, werr)
+		active.f.unpin()
+		return AppendResult{}, err
 	}
 
 	l.mu.Lock()
@@ -171,11 +181,15 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		l.hw, l.hwBase, l.hwPos = off, active.base, pos
 		l.notifyLocked()
 	}
-	if l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active) {
+	keepPin := l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active)
+	if keepPin {
 		active.incRef()
 		l.dirty = append(l.dirty, active)
 	}
 	l.mu.Unlock()
+	if !keepPin {
+		active.f.unpin()
+	}
 	l.size.Add(total)
 
 	for i := range l.stage {

@@ -750,7 +750,11 @@ func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error)
 	if err != nil {
 		return nil, 0, ioErr("compact: create "+name, err)
 	}
-	ns = newSegment(base, l.path(segmentName(base, logSuffix)), f)
+	l.opts.Handles.opens.Add(1)
+	// Its handle is named for the final .log path, which still names the
+	// segment it replaces: it stays pinned (never closed and reopened by
+	// that name) until install has renamed it there, or its last decRef.
+	ns = newSegment(base, l.path(segmentName(base, logSuffix)), l.opts.Handles.newHandle(l.fs, l.path(segmentName(base, logSuffix)), f, true))
 	ns.closeLogger = func(err error) { l.log.Warn("closing segment", "segment", ns.path, "err", err) }
 	fail := func(err error) (*segment, int64, error) {
 		ns.decRef()
@@ -834,8 +838,23 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 		abandon()
 		return false, nil
 	}
+	// Readers may still take the old segments until the switch below,
+	// and their paths are about to name nothing or the cleaned data:
+	// keep their files open for those readers from now on.
+	for i, s := range old {
+		if err := s.hold(); err != nil {
+			for _, s := range old[:i] {
+				s.unhold()
+			}
+			abandon()
+			return false, ioErr("compact: open "+s.path, err)
+		}
+	}
 	swap := l.path(swapName(base, end))
 	if err := l.fs.Rename(cleaned, swap); err != nil {
+		for _, s := range old {
+			s.unhold()
+		}
 		abandon()
 		return false, ioErr("compact: rename "+cleaned, err)
 	}
@@ -882,6 +901,7 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 		l.hwBase, l.hwPos = end, 0
 	}
 	l.mu.Unlock()
+	ns.f.unpin() // its path names its file now (see write)
 	l.size.Add(ns.size - oldSize)
 	for _, s := range old {
 		s.decRef() // the log's reference; readers keep theirs

@@ -124,6 +124,10 @@ type Options struct {
 	// log) until it is closed. A broker opening thousands of logs closes
 	// it once all are open, so their fsyncs do not slow the opening.
 	OpenedAll <-chan struct{}
+	// Handles bounds the segment files open at once; logs sharing one
+	// share the bound (a broker passes one to every log). Nil means a
+	// process-wide default of DefaultMaxOpenFiles.
+	Handles *Handles
 }
 
 func (o Options) normalize() Options {
@@ -138,6 +142,9 @@ func (o Options) normalize() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Handles == nil {
+		o.Handles = defaultHandles()
 	}
 	return o
 }

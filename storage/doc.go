@@ -53,6 +53,21 @@
 // counted: a ReadResult keeps its files open until Release even if
 // retention deletes the segment. No lock is shared between logs.
 //
+// # Open files
+//
+// A segment's .log file is opened when first used, not by Open, and logs
+// sharing a Handles (Options.Handles; a broker shares one) keep at most
+// its bound of them open: past it the least recently used idle files are
+// closed (CLOCK order) and reopened by name when next needed, so a broker
+// with many partitions needs no high descriptor limit. A file in use is
+// pinned and never closed under its user: a ReadResult until Release, a
+// written segment until the fsync covering the write (an fsync always goes
+// through the descriptor the write used). A segment that retention or
+// compaction takes out of the log while a reader still holds it keeps its
+// file open until that reader lets go, since its name then names no file,
+// or the compacted one. Index, checkpoint and snapshot files are opened
+// only for the moment they are read or written.
+//
 // # Recovery
 //
 // Close writes the indexes, a producer snapshot and a checkpoint flagged

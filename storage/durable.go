@@ -138,6 +138,7 @@ func (l *Log) syncRound(final bool) error {
 	active := l.segs[len(l.segs)-1]
 	target, tBase, tPos := l.leo, active.base, active.size
 	segs := l.dirty
+	pinned := len(segs) // Append pinned their files until this fsync
 	l.dirty, l.spare = l.spare[:0], nil
 	if final && (len(segs) == 0 || segs[len(segs)-1] != active) {
 		active.incRef()
@@ -146,11 +147,14 @@ func (l *Log) syncRound(final bool) error {
 	l.mu.Unlock()
 
 	var err error
-	for _, s := range segs {
+	for i, s := range segs {
 		if err == nil {
 			if serr := s.f.Sync(); serr != nil {
 				err = ioErr("fsync "+s.path, serr)
 			}
+		}
+		if i < pinned {
+			s.f.unpin()
 		}
 		s.decRef()
 	}

@@ -138,17 +138,21 @@ func (l *Log) nowMs() int64 { return l.opts.Now().UnixMilli() }
 
 func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
 
+// openSegment returns the segment at base. A created one (O_TRUNC: a new
+// active segment) is open at once; an existing one is opened when first
+// used, so that a log holds no descriptor until it is read or written.
 func (l *Log) openSegment(base int64, create bool) (*segment, error) {
 	p := l.path(segmentName(base, logSuffix))
-	flag := os.O_RDWR | os.O_APPEND
+	var f vfs.File
 	if create {
-		flag |= os.O_CREATE | os.O_TRUNC
+		var err error
+		f, err = l.fs.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, ioErr("create segment", err)
+		}
+		l.opts.Handles.opens.Add(1)
 	}
-	f, err := l.fs.OpenFile(p, flag, 0o644)
-	if err != nil {
-		return nil, ioErr("open segment", err)
-	}
-	s := newSegment(base, p, f)
+	s := newSegment(base, p, l.opts.Handles.newHandle(l.fs, p, f, false))
 	s.closeLogger = func(err error) { l.log.Warn("closing segment", "segment", p, "err", err) }
 	return s, nil
 }
@@ -278,6 +282,7 @@ func (l *Log) close(clean bool) error {
 	l.segs, l.dirty = nil, nil
 	l.mu.Unlock()
 	for _, s := range dirty {
+		s.f.unpin() // pinned by Append until the fsync
 		s.decRef()
 	}
 	for _, s := range segs {

@@ -86,6 +86,7 @@ func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
 // not be used afterwards.
 func (r *ReadResult) Release() {
 	for _, s := range r.segs {
+		s.f.unpin()
 		s.decRef()
 	}
 	r.segs, r.chunks = nil, nil
@@ -149,7 +150,15 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 			return nil, err
 		}
 		if end > start {
-			r.chunks = append(r.chunks, Chunk{File: s.f, Pos: start, Len: end - start})
+			// The chunk names the open file itself, pinned until
+			// Release: the fetch path sends from it after Read returns.
+			f, err := s.f.pin()
+			if err != nil {
+				s.decRef()
+				r.Release()
+				return nil, ioErr("open "+s.path, err)
+			}
+			r.chunks = append(r.chunks, Chunk{File: f, Pos: start, Len: end - start})
 			r.segs = append(r.segs, s)
 			r.Size += end - start
 			budget -= end - start
@@ -210,7 +219,12 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 	// mismatch at pos may be the entry's fault, not the log's.
 	fromEntry := pos != 0 || want != s.base
 
-	it := newBatchIter(s.f, pos, limit, false)
+	f, err := s.f.pin() // once for the scan, not per read of it
+	if err != nil {
+		return 0, 0, false, ioErr("open "+s.path, err)
+	}
+	defer s.f.unpin()
+	it := newBatchIter(f, pos, limit, false)
 	defer it.release()
 	start, end = -1, -1
 	for {

@@ -88,7 +88,8 @@ func (l *Log) load() error {
 				return err
 			}
 			l.segs = append(l.segs, s)
-			fi, err := s.f.Stat()
+			// By name: no descriptor until the segment is used.
+			fi, err := l.fs.Stat(s.path)
 			if err != nil {
 				return ioErr("stat segment", err)
 			}

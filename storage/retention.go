@@ -169,6 +169,14 @@ func (l *Log) deleteSegments(n int, newStart int64, why string) error {
 	l.ck = ck
 	var firstErr error
 	for _, s := range dead {
+		if s.refs.Load() > 1 {
+			// A reader or a pending fsync still holds it (and no new
+			// holder can come: it left l.segs): keep its file open for
+			// them once the name is gone.
+			if err := s.hold(); err != nil {
+				l.log.Warn("keeping a deleted segment open for its readers", "segment", s.path, "err", err)
+			}
+		}
 		for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
 			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
 				firstErr = ioErr("delete segment", err)

@@ -41,18 +41,26 @@ func parseBaseName(name, suffix string) (int64, bool) {
 
 // segment is one .log file with its indexes.
 //
-// Concurrency: base and the file are immutable. size, end, maxTs, maxTsOff
+// Concurrency: base and path are immutable. size, end, maxTs, maxTsOff
 // and rollTime are written by the appender under Log.mu (write lock) and
 // read under Log.mu (read lock); once the segment is sealed they never
-// change. The indexes are guarded by imu. refs counts the holders of f: the
-// log's list holds one reference, each ReadResult and pending fsync holds
-// another; the file is closed when the count drops to zero, so a reader is
-// never left with a closed file by retention or Close.
+// change. The indexes are guarded by imu. refs counts the holders of the
+// segment: the log's list holds one reference, each ReadResult, pending
+// fsync and compaction run holds another; the file is closed for good when
+// the count drops to zero.
+//
+// The file itself (f) is opened on demand and may be closed while idle to
+// keep the broker-wide bound of open files (see Handles); its users pin it.
+// A segment leaving the log while others still hold it (retention, or
+// compaction replacing it) is held open from then on (hold), because its
+// path is about to name no file, or another one: a holder reopening it by
+// name would find nothing or the wrong data.
 type segment struct {
 	base int64
 	path string // of the .log file, without directory changes after open
-	f    vfs.File
+	f    *handle
 	refs atomic.Int64
+	held atomic.Bool // f carries a pin of the segment's own, released at the last decRef
 
 	size     int64 // valid bytes
 	end      int64 // offset after the last batch (base when empty)
@@ -70,7 +78,7 @@ type segment struct {
 	closeLogger func(error)
 }
 
-func newSegment(base int64, path string, f vfs.File) *segment {
+func newSegment(base int64, path string, f *handle) *segment {
 	s := &segment{base: base, path: path, f: f, end: base, maxTs: -1, maxTsOff: base}
 	s.refs.Store(1)
 	return s
@@ -80,11 +88,33 @@ func (s *segment) incRef() { s.refs.Add(1) }
 
 func (s *segment) decRef() {
 	if n := s.refs.Add(-1); n == 0 {
-		if err := s.f.Close(); err != nil && s.closeLogger != nil {
+		if err := s.f.close(); err != nil && s.closeLogger != nil {
 			s.closeLogger(err)
 		}
 	} else if n < 0 {
 		panic("storage: segment reference count below zero")
+	}
+}
+
+// hold keeps the segment's file open until its last reference goes: called
+// before its path is removed or replaced while readers may still use it.
+// Called with Log.appendMu held.
+func (s *segment) hold() error {
+	if s.held.Load() {
+		return nil
+	}
+	if _, err := s.f.pin(); err != nil {
+		return err
+	}
+	s.held.Store(true)
+	return nil
+}
+
+// unhold undoes hold when the path turned out to stay (an abandoned
+// compaction). Called with Log.appendMu held.
+func (s *segment) unhold() {
+	if s.held.Swap(false) {
+		s.f.unpin()
 	}
 }
 

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package storage
+
+func fileLimit() int64 { return 0 }

@@ -106,6 +106,21 @@
 // FsyncNever) and is truncated; the offsets it held are lost and reads skip
 // the gap.
 //
+// Files missing or cut by something other than Rewind are not taken for an
+// empty or shorter log: Open compares the files with the checkpoint (the
+// segment that was active and how many of its bytes were durable, the log
+// start) and fences a log holding less than it recorded (a missing or
+// shortened active segment, missing first segments, index files whose .log
+// is gone), leaving the files and the checkpoint as they are.
+//
+// Repair (closed log only) makes a fenced log usable again by giving up
+// what cannot be trusted: it truncates at the first bad batch in offset
+// order, removes the segments after it, accepts missing files as lost,
+// and reports what went (offsets, bytes, and the records it can still
+// decode, for the broker to name the consumer groups whose commits went).
+// Offsets are never reused: the log continues after the last offset the
+// files or the checkpoint still show.
+//
 // Idempotent producer state (per producer id: epoch and the last five
 // batches' sequences and offsets) is snapshotted at each roll and on Close,
 // and rebuilt by replaying batch headers after the newest usable snapshot.

@@ -47,17 +47,6 @@ func (l *Log) load() error {
 	}
 	slices.Sort(bases)
 	slices.Sort(l.snapshots)
-	// Index files whose segment is gone are left over from an interrupted
-	// deletion (the .log file is removed first).
-	for name := range names {
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
-			if b, ok := parseBaseName(name, suf); ok && !names[segmentName(b, logSuffix)] {
-				if err := l.fs.Remove(l.path(name)); err != nil {
-					return ioErr("remove orphan index", err)
-				}
-			}
-		}
-	}
 
 	ck, ckErr := readCheckpoint(l.fs, l.dir)
 	haveCk := ckErr == nil
@@ -67,8 +56,35 @@ func (l *Log) load() error {
 		}
 		l.log.Warn("checkpoint unreadable, recovering every segment", "err", ckErr)
 	}
+	// A log holding less than its checkpoint recorded lost files to
+	// something else than a crash: fenced, with the files and the
+	// checkpoint (the record of what was there) left as they are.
+	orphans := orphanIndexes(names)
+	var short bool
+	if haveCk {
+		if err := checkLength(l.dir, ck, bases, orphans); err != nil {
+			l.fence(missingErr(err))
+			short = true
+		}
+	}
+	// Other index files whose segment is gone are left over from an
+	// interrupted deletion (the .log file is removed first).
+	for _, b := range orphans {
+		if short {
+			break
+		}
+		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+			if name := segmentName(b, suf); names[name] {
+				if err := l.fs.Remove(l.path(name)); err != nil {
+					return ioErr("remove orphan index", err)
+				}
+			}
+		}
+	}
 
-	if len(bases) == 0 {
+	if len(bases) == 0 && short {
+		l.segs = []*segment{newSegment(ck.activeBase, l.path(segmentName(ck.activeBase, logSuffix)), goneFile{l.path(segmentName(ck.activeBase, logSuffix))})}
+	} else if len(bases) == 0 {
 		base := int64(0)
 		if haveCk {
 			base = max(ck.logStart, ck.leo, 0)
@@ -95,11 +111,17 @@ func (l *Log) load() error {
 			}
 			s.size = fi.Size()
 		}
+		if last := l.segs[len(l.segs)-1]; haveCk && !short {
+			if err := checkActiveSize(last.path, ck, last.base, last.size); err != nil {
+				l.fence(missingErr(err))
+				short = true
+			}
+		}
 	}
 	for i, s := range l.segs[:len(l.segs)-1] {
 		s.end = l.segs[i+1].base
 	}
-	if haveCk && len(l.segs) > 1 {
+	if haveCk && len(l.segs) > 1 && !short {
 		// Segments wholly below the log start are left over from a
 		// deletion interrupted after its checkpoint was written.
 		n := 0
@@ -202,6 +224,9 @@ func (l *Log) load() error {
 		}
 	}
 
+	if short {
+		return nil // the checkpoint is the evidence: kept as it is
+	}
 	// The checkpoint now says "not clean" until the next Close, so a
 	// crash from here on is recovered.
 	rp := last.base

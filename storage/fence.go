@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 )
 
@@ -94,17 +93,3 @@ func orphanIndexes(names map[string]bool) []int64 {
 	slices.Sort(out)
 	return out
 }
-
-// goneFile stands in for the segment file of a log fenced because its
-// files are missing, so that Open creates nothing: the directory stays as
-// it was found.
-type goneFile struct{ path string }
-
-func (f goneFile) err() error { return &os.PathError{Op: "read", Path: f.path, Err: os.ErrNotExist} }
-
-func (f goneFile) ReadAt([]byte, int64) (int, error) { return 0, f.err() }
-func (f goneFile) Write([]byte) (int, error)         { return 0, f.err() }
-func (f goneFile) Close() error                      { return nil }
-func (f goneFile) Sync() error                       { return f.err() }
-func (f goneFile) Truncate(int64) error              { return f.err() }
-func (f goneFile) Stat() (os.FileInfo, error)        { return nil, f.err() }

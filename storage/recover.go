@@ -83,7 +83,10 @@ func (l *Log) load() error {
 	}
 
 	if len(bases) == 0 && short {
-		l.segs = []*segment{newSegment(ck.activeBase, l.path(segmentName(ck.activeBase, logSuffix)), goneFile{l.path(segmentName(ck.activeBase, logSuffix))})}
+		// A handle opened on demand only, never creating the file: the
+		// directory stays as it was found.
+		p := l.path(segmentName(ck.activeBase, logSuffix))
+		l.segs = []*segment{newSegment(ck.activeBase, p, l.opts.Handles.newHandle(l.fs, p, nil, false))}
 	} else if len(bases) == 0 {
 		base := int64(0)
 		if haveCk {

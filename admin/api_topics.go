@@ -26,6 +26,7 @@ type overview struct {
 	UptimeSeconds int64          `json:"uptime_seconds"`
 	Ready         bool           `json:"ready"`
 	NotReady      string         `json:"not_ready,omitempty"`
+	ReadOnly      string         `json:"read_only,omitempty"` // why, while the disk is full
 	Topics        int            `json:"topics"`
 	Partitions    int            `json:"partitions"`
 	SizeBytes     int64          `json:"size_bytes"`
@@ -40,6 +41,9 @@ func (s *Server) overview(w http.ResponseWriter, _ *http.Request) {
 		UptimeSeconds: int64(time.Since(s.started).Seconds()), Ready: true, GroupStatus: map[string]int{}}
 	if err := s.b.Ready(); err != nil {
 		o.Ready, o.NotReady = false, err.Error()
+	}
+	if err := s.b.ReadOnly(); err != nil {
+		o.ReadOnly = err.Error()
 	}
 	for _, t := range s.b.Topics() {
 		if t.Internal {

@@ -4,7 +4,8 @@
 //
 //	GET  /metrics                          Prometheus text format (broker.Metrics)
 //	GET  /healthz                          200 while the process serves HTTP
-//	GET  /readyz                           200 once the broker listens and no log is fenced, else 503
+//	GET  /readyz                           200 once the broker listens and no log is fenced, else 503;
+//	                                       on a full disk 200 "ready, read-only: why" (reads and deletions work)
 //	GET  /api/v1/overview                  addresses, uptime, counts, groups by Burrow status
 //	GET  /api/v1/topics[?internal=true]    topics, partitions with offsets and sizes, consuming groups
 //	GET  /api/v1/topics/{topic}

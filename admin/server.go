@@ -82,6 +82,13 @@ func (s *Server) routes() {
 			fmt.Fprintf(w, "not ready: %v\n", err)
 			return
 		}
+		if err := s.b.ReadOnly(); err != nil {
+			// Still ready: reads, fetches and the deletions that free
+			// space are served, and taking the broker out of a load
+			// balancer would stop them too. rewind_disk_full alerts.
+			fmt.Fprintf(w, "ready, read-only: %v\n", err)
+			return
+		}
 		io.WriteString(w, "ready\n")
 	})
 

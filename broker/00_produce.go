@@ -83,6 +83,13 @@ func handleProduce(r *request) (reply, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
+			if err := b.disk.writable(); err != nil {
+				// A full disk (diskspace.go): Kafka answers this for a
+				// partition whose log directory is offline.
+				sp.ErrorCode = kerr.KafkaStorageError.Code
+				sp.ErrorMessage = strp(err.Error())
+				continue
+			}
 			res, err := l.Append(rp.Records)
 			if err != nil {
 				sp.ErrorCode = produceErrorCode(err)

@@ -41,7 +41,8 @@ func handleMetadata(r *request) (reply, error) {
 		}
 		return now(resp)
 	}
-	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	// Not on a full disk (diskspace.go): the topic is reported unknown.
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation) && b.disk.writable() == nil
 	for _, rt := range req.Topics {
 		if rt.Topic == nil || *rt.Topic == "" {
 			mt := kmsg.NewMetadataResponseTopic()

@@ -80,6 +80,9 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 	if rt.Topic == OffsetsTopic {
 		return kerr.TopicAlreadyExists.Code, strp(OffsetsTopic + " is an internal topic")
 	}
+	if err := b.disk.writable(); err != nil && !req.ValidateOnly {
+		return kerr.KafkaStorageError.Code, strp(err.Error())
+	}
 	t, err := b.createTopic(rt.Topic, parts, cfgs, false, req.ValidateOnly)
 	if err != nil {
 		return catalogErrorCode(err)

@@ -27,6 +27,8 @@ func handleCreatePartitions(r *request) (reply, error) {
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, strp("internal topic "+rt.Topic+" cannot be changed")
 		case !validAssignment(rt.Assignment):
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidReplicaAssignment.Code, strp("the only broker is node 0")
+		case !req.ValidateOnly && b.disk.writable() != nil:
+			st.ErrorCode, st.ErrorMessage = kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
 		default:
 			st.ErrorCode, st.ErrorMessage = catalogErrorCode(b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly))
 		}

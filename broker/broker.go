@@ -51,6 +51,9 @@ type Config struct {
 
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
 
+	DiskReserve       int64         // bytes kept in reserve for a full disk (diskspace.go); 0 = off
+	DiskCheckInterval time.Duration // how often the free space is checked
+
 	FS     vfs.FS
 	Logger *slog.Logger
 }
@@ -80,6 +83,8 @@ func DefaultConfig() Config {
 		OffsetsHistoryRetention:    gc.HistoryRetention,
 		OffsetsTopicPartitions:     gc.OffsetsTopicPartitions,
 		RetentionCheckInterval:     30 * time.Second,
+		DiskReserve:                64 << 20,
+		DiskCheckInterval:          time.Second,
 	}
 }
 
@@ -146,6 +151,8 @@ type Broker struct {
 	// fenced partition fails every retry of its clients.
 	storageErrs rateLog
 
+	disk *diskGuard // read-only on a full disk (diskspace.go)
+
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
 }
@@ -198,9 +205,20 @@ func New(opts ...Option) (*Broker, error) {
 	b.pids.b = b
 	b.met = newMetrics(b)
 	b.lag = lageval.NewRecorder(lageval.DefaultConfig())
+	if cfg.DiskReserve < 0 {
+		return nil, fmt.Errorf("broker: --disk-reserve must not be negative, got %d", cfg.DiskReserve)
+	}
+	b.disk = newDiskGuard(cfg.FS, cfg.DataDir, cfg.DiskReserve, cfg.Logger)
+	if b.disk.enabled() {
+		cfg.FS = diskFS{cfg.FS, b.disk}
+		b.disk.register(b.met.reg)
+	}
 	cfg.FS = timedFS{cfg.FS, b.met.fsync}
 	b.cfg.FS = cfg.FS
 
+	if err := b.disk.start(); err != nil {
+		return nil, err
+	}
 	var err error
 	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir); err != nil {
 		return nil, err
@@ -305,6 +323,10 @@ func (b *Broker) Start() error {
 	b.wg.Add(2)
 	go b.acceptLoop()
 	go b.retentionLoop()
+	if b.disk.enabled() && b.cfg.DiskCheckInterval > 0 {
+		b.wg.Add(1)
+		go b.disk.loop(b, b.cfg.DiskCheckInterval)
+	}
 	b.log.Info("rewind broker listening", "addr", b.addr, "advertise", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))), "data_dir", b.cfg.DataDir)
 	return nil
 }
@@ -438,6 +460,9 @@ func (b *Broker) retentionLoop() {
 				b.log.Error("retention failed", "err", err)
 			}
 		}
+		if b.disk.writable() != nil {
+			compact = nil // it needs room for the cleaned copy; retention frees space
+		}
 		for _, c := range compact {
 			for i, l := range c.logs {
 				if _, err := l.Compact(c.p); err != nil {
@@ -510,7 +535,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 
 // deleteTopic removes a topic, its logs and its data.
 func (b *Broker) deleteTopic(name string) error {
-	if err := b.cat.Delete(name); err != nil {
+	if err := b.disk.retry(func() error { return b.cat.Delete(name) }); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -560,7 +585,11 @@ func (b *Broker) addPartitions(name string, total int32, validateOnly bool) erro
 
 // setTopicConfigs replaces a topic's config overrides and applies them.
 func (b *Broker) setTopicConfigs(name string, cfgs map[string]string, validateOnly bool) error {
-	meta, err := b.cat.SetConfigs(name, cfgs, validateOnly)
+	var meta catalog.Topic
+	err := b.disk.retry(func() (err error) {
+		meta, err = b.cat.SetConfigs(name, cfgs, validateOnly)
+		return err
+	})
 	if err != nil || validateOnly {
 		return err
 	}

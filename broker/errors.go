@@ -25,6 +25,8 @@ func catalogErrorCode(err error) (int16, *string) {
 		return kerr.InvalidPartitions.Code, &msg
 	case errors.Is(err, catalog.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code, &msg
+	case isNoSpace(err):
+		return kerr.KafkaStorageError.Code, &msg
 	default:
 		return kerr.UnknownServerError.Code, &msg
 	}

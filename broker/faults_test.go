@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -162,8 +163,10 @@ func TestDiskFullOnWrite(t *testing.T) {
 		code, _ := r.produce("disk", 0, 5)
 		expectCode(t, "produce on a full disk", code, kerr.KafkaStorageError)
 	}
+	// A full disk is full for every partition: the broker is read-only
+	// (diskspace.go) until space returns.
 	code, _ := r.produce("disk", 1, 5)
-	expectCode(t, "produce to another partition", code, nil)
+	expectCode(t, "produce to another partition", code, kerr.KafkaStorageError)
 	code, end := r.listEnd("disk", 0)
 	expectCode(t, "list offsets on a full disk", code, nil)
 	if end != 15 {
@@ -270,6 +273,11 @@ func TestFsyncFailureIsNeverRetriedAsSuccess(t *testing.T) {
 			expectCode(t, "fetch after a failed fsync", code, kerr.KafkaStorageError)
 			code, _ = r.listEnd("sync", 0)
 			expectCode(t, "list offsets after a failed fsync", code, kerr.KafkaStorageError)
+			if cause == syscall.ENOSPC {
+				// A full disk makes the whole broker read-only until the
+				// space is back (diskspace.go); here it is, at once.
+				waitWritable(t, b)
+			}
 			code, _ = r.produce("sync", 1, 5)
 			expectCode(t, "produce to the other partition", code, nil)
 
@@ -291,9 +299,10 @@ func TestFsyncFailureIsNeverRetriedAsSuccess(t *testing.T) {
 }
 
 // Committed offsets go through the same disk: a commit that cannot be
-// written is refused (NOT_COORDINATOR, Kafka's answer for a storage error),
-// the committed offset stays what it was, and commits work again when
-// space returns.
+// written is refused with KAFKA_STORAGE_ERROR (not Kafka's NOT_COORDINATOR,
+// which clients retry looking for another coordinator: see
+// group.ErrStoreFull), the committed offset stays what it was, and commits
+// work again when space returns.
 func TestCommitOnFullDisk(t *testing.T) {
 	efs := vfs.NewErrorFS(nil)
 	b := startBrokerAt(t, t.TempDir(), broker.WithFS(efs))
@@ -326,13 +335,14 @@ func TestCommitOnFullDisk(t *testing.T) {
 	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: func(n string) bool {
 		return strings.Contains(n, "/__consumer_offsets-") && strings.HasSuffix(n, ".log")
 	}, Err: syscall.ENOSPC})
-	if err := commit(9); err == nil {
-		t.Fatal("a commit was acknowledged while __consumer_offsets could not be written")
+	if err := commit(9); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("commit while __consumer_offsets could not be written: %v, want KAFKA_STORAGE_ERROR", err)
 	}
 	if at := committed(); at != 5 {
 		t.Fatalf("committed offset %d after a refused commit, want 5", at)
 	}
 	remove()
+	waitWritable(t, b)
 	if err := commit(12); err != nil {
 		t.Fatalf("commit after space returned: %v", err)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 
@@ -146,15 +147,35 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.
 			ts = r.Timestamp
 		}
 	}
-	res, err := l.Append(storage.BuildBatch(ts, srecs))
-	if err != nil {
-		return err
+	if err := s.b.disk.writable(); err != nil && hasCommit(recs) {
+		// A full disk (diskspace.go): commits are refused, while group
+		// records and tombstones, few and small, still go to the reserve's
+		// space so that rebalances and deletions keep working.
+		return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 	}
-	if err := l.WaitDurable(ctx, res.LastOffset+1); err != nil {
+	res, err := l.Append(storage.BuildBatch(ts, srecs))
+	if err == nil {
+		err = l.WaitDurable(ctx, res.LastOffset+1)
+	}
+	if err != nil {
+		if isNoSpace(err) {
+			err = fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+		}
 		return err
 	}
 	for _, r := range recs {
 		s.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
 	}
 	return nil
+}
+
+// hasCommit says whether recs hold an offset commit (key versions 0 and 1
+// of __consumer_offsets, with a value).
+func hasCommit(recs []group.Record) bool {
+	for _, r := range recs {
+		if len(r.Key) >= 2 && binary.BigEndian.Uint16(r.Key) <= 1 && r.Value != nil {
+			return true
+		}
+	}
+	return false
 }

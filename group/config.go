@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -107,6 +108,14 @@ type Record struct {
 	Timestamp  int64
 }
 
+// ErrStoreFull, wrapped in an error of Store.Append, says the records
+// were not written for want of space (a full disk). Commits then get
+// KAFKA_STORAGE_ERROR rather than Kafka's NOT_COORDINATOR: Kafka answers
+// that because the partition's leadership, and with it the coordinator,
+// moves to another broker once a log directory fails; a single node has
+// no other, so clients would look for one until their retry timeout.
+var ErrStoreFull = errors.New("group: offsets store full")
+
 // Store persists records to the internal __consumer_offsets topic; the
 // broker implements it over storage.
 type Store interface {
@@ -117,7 +126,7 @@ type Store interface {
 	// request that caused the write with an error and does not apply it in
 	// memory. A kerr.Error is mapped as Kafka maps produce errors; any other
 	// error is treated as a storage error (NOT_COORDINATOR for commits, as
-	// Kafka answers KAFKA_STORAGE_ERROR).
+	// Kafka answers KAFKA_STORAGE_ERROR), except ErrStoreFull.
 	Append(ctx context.Context, partition int32, recs []Record) error
 }
 

@@ -202,6 +202,9 @@ func storeErrCode(err error, commit bool) int16 {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return kerr.CoordinatorNotAvailable.Code
 	}
+	if commit && errors.Is(err, ErrStoreFull) {
+		return kerr.KafkaStorageError.Code
+	}
 	var ke *kerr.Error
 	if !errors.As(err, &ke) {
 		ke = kerr.KafkaStorageError

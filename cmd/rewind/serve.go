@@ -64,6 +64,7 @@ can reset consumer groups.`,
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", cfg.MaxInFlight, "requests per connection awaiting their responses; at the limit the connection is not read until one is answered")
 	f.Int64Var(&cfg.MaxRequestMemory, "max-request-memory", cfg.MaxRequestMemory, "bytes of requests (produce data included) being handled across all connections; at the limit reading pauses (0 = unlimited)")
 	f.Int64Var(&cfg.MaxFetchMemory, "max-fetch-memory", cfg.MaxFetchMemory, "bytes of fetched records waiting to be sent across all connections; at the limit fetches return less data (0 = unlimited)")
+	f.Int64Var(&cfg.DiskReserve, "disk-reserve", cfg.DiskReserve, "bytes kept in a reserve file in --data-dir, released when the disk fills up so topics and records can still be deleted; the broker is read-only while less than this is free (0 = off)")
 	f.Int32Var(&cfg.MaxPartitions, "max-partitions", cfg.MaxPartitions, "most partitions one topic may have; CreateTopics and CreatePartitions above it get INVALID_PARTITIONS")
 	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", cfg.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms: wait for more members before a new group's first rebalance")
 	f.DurationVar(&cfg.OffsetsRetention, "offsets-retention", cfg.OffsetsRetention, "offsets.retention.minutes: keep an empty group's committed offsets this long")

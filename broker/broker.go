@@ -191,6 +191,12 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.MaxRequestMemory > 0 && cfg.MaxRequestMemory < int64(cfg.MaxRequestBytes) {
 		return nil, fmt.Errorf("broker: --max-request-memory %d is below --max-request-bytes %d: a request of the largest size could never be read", cfg.MaxRequestMemory, cfg.MaxRequestBytes)
 	}
+	if cfg.DiskReserve < 0 {
+		return nil, fmt.Errorf("broker: --disk-reserve must not be negative, got %d", cfg.DiskReserve)
+	}
+	if cfg.DiskCheckInterval <= 0 {
+		cfg.DiskCheckInterval = time.Second
+	}
 	b := &Broker{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -205,9 +211,6 @@ func New(opts ...Option) (*Broker, error) {
 	b.pids.b = b
 	b.met = newMetrics(b)
 	b.lag = lageval.NewRecorder(lageval.DefaultConfig())
-	if cfg.DiskReserve < 0 {
-		return nil, fmt.Errorf("broker: --disk-reserve must not be negative, got %d", cfg.DiskReserve)
-	}
 	b.disk = newDiskGuard(cfg.FS, cfg.DataDir, cfg.DiskReserve, cfg.Logger)
 	if b.disk.enabled() {
 		cfg.FS = diskFS{cfg.FS, b.disk}
@@ -323,7 +326,7 @@ func (b *Broker) Start() error {
 	b.wg.Add(2)
 	go b.acceptLoop()
 	go b.retentionLoop()
-	if b.disk.enabled() && b.cfg.DiskCheckInterval > 0 {
+	if b.disk.enabled() {
 		b.wg.Add(1)
 		go b.disk.loop(b, b.cfg.DiskCheckInterval)
 	}

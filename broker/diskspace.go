@@ -40,6 +40,10 @@ import (
 //
 // A --disk-reserve of 0 turns all of this off.
 
+// WithDiskReserve sets --disk-reserve: the bytes kept in the reserve
+// file, and the free space below which the broker is read-only (0 = off).
+func WithDiskReserve(n int64) Option { return func(c *Config) { c.DiskReserve = n } }
+
 // reserveName is the reserve file in the data directory.
 const reserveName = "disk.reserve"
 

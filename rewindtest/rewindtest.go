@@ -22,7 +22,8 @@ import (
 
 // Start starts a broker for the test and stops it in t.Cleanup. Options are
 // applied after the test defaults (loopback random port, t.TempDir() data,
-// no initial rebalance delay, quiet logging).
+// no initial rebalance delay, quiet logging, a 1 MiB disk reserve instead of
+// 64 MiB).
 func Start(t testing.TB, opts ...broker.Option) *broker.Broker {
 	t.Helper()
 	base := []broker.Option{
@@ -30,6 +31,7 @@ func Start(t testing.TB, opts ...broker.Option) *broker.Broker {
 		broker.WithDataDir(t.TempDir()),
 		broker.WithGroupInitialRebalanceDelay(0),
 		broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		broker.WithDiskReserve(1 << 20),
 	}
 	b, err := broker.New(append(base, opts...)...)
 	if err != nil {

@@ -206,8 +206,11 @@ func TestFullDisk(t *testing.T) {
 
 	cl := p.Client(t)
 	adm := kadm.NewClient(cl)
-	for _, topic := range []string{"keep", "fill"} {
-		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+	// fill rolls segments as it goes, so that a restart meets sealed
+	// segments as well as an active one.
+	segBytes := fmt.Sprint(8 << 20)
+	for topic, cfgs := range map[string]map[string]*string{"keep": nil, "fill": {"segment.bytes": &segBytes}} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, cfgs, topic); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -291,6 +294,16 @@ func TestFullDisk(t *testing.T) {
 	if at := committed(t, adm, "keep"); at != 50 {
 		t.Fatalf("committed offset %d after the restart, want 50", at)
 	}
+
+	// A shutdown with no space at all cannot write the indexes and
+	// producer snapshots of a clean stop: it says so (exit status 1) and
+	// the next start recovers the logs as after a crash.
+	t.Logf("shutdown on a disk with no space left: %v", p.Stop())
+	p = proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args})
+	waitLog(t, p, "starting read-only")
+	consumeAll(t, p.Addr, "keep", 100)
+	cl = p.Client(t)
+	adm = kadm.NewClient(cl)
 
 	// The other program frees its file; DeleteRecords and DeleteTopics
 	// free the broker's, and it takes writes again by itself.

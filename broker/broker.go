@@ -42,6 +42,10 @@ type Config struct {
 	MaxRequestMemory  int64         // bytes of request frames being handled, all connections (0 = unlimited)
 	MaxFetchMemory    int64         // bytes of fetched records not yet written, all connections (0 = unlimited)
 
+	RequestReadTimeout   time.Duration // a frame must arrive within this of its first byte (0 = no limit)
+	ResponseWriteTimeout time.Duration // a response must be taken by the socket within this (0 = no limit)
+	ConnectionsMaxIdle   time.Duration // connections.max.idle.ms (0 = never closed)
+
 	GroupInitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
 	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms
 	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms
@@ -76,6 +80,9 @@ func DefaultConfig() Config {
 		MaxPartitions:              10000,
 		MaxRequestMemory:           256 << 20,
 		MaxFetchMemory:             256 << 20,
+		RequestReadTimeout:         30 * time.Second,
+		ResponseWriteTimeout:       30 * time.Second,
+		ConnectionsMaxIdle:         10 * time.Minute,
 		GroupInitialRebalanceDelay: gc.InitialRebalanceDelay,
 		GroupMinSessionTimeout:     gc.MinSessionTimeout,
 		GroupMaxSessionTimeout:     gc.MaxSessionTimeout,
@@ -147,6 +154,9 @@ type Broker struct {
 	reqMem   *memPool // --max-request-memory (limits.go)
 	fetchMem *memPool // --max-fetch-memory
 	refused  rateLog  // connections refused by --max-connections
+	// slowConns: connections closed by --request-read-timeout or
+	// --response-write-timeout (an attack would open many).
+	slowConns rateLog
 	// storageErrs logs failed reads and appends at most every 10 s: a
 	// fenced partition fails every retry of its clients.
 	storageErrs rateLog
@@ -204,8 +214,10 @@ func New(opts ...Option) (*Broker, error) {
 		conns:  map[*conn]struct{}{},
 	}
 	b.reqMem = newMemPool("--max-request-memory", cfg.MaxRequestMemory, cfg.Logger)
+	b.reqMem.setFrameLimits(int64(cfg.MaxRequestBytes))
 	b.fetchMem = newMemPool("--max-fetch-memory", cfg.MaxFetchMemory, cfg.Logger)
 	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
+	b.slowConns = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pids.b = b

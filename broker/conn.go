@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,11 +29,15 @@ import (
 //
 // Limits (limits.go): a request takes an --max-in-flight token before it
 // is read and gives it back once its response is written; its frame is
-// counted in --max-request-memory until its handler is done; record data
-// read for a fetch response is counted in --max-fetch-memory until it is
-// written. When the client stops reading (EOF or error), the connection's
-// context ends at once, as Kafka closes a connection whose client closed
-// it: a long poll or rebalance wait does not outlive its client.
+// counted in --max-request-memory as it arrives and until its handler is
+// done; record data read for a fetch response is counted in
+// --max-fetch-memory until it is written. A frame must arrive within
+// --request-read-timeout of its first byte, a response must be taken by
+// the socket within --response-write-timeout, and a connection idle for
+// --connections-max-idle is closed. When the client stops reading (EOF or
+// error), the connection's context ends at once, as Kafka closes a
+// connection whose client closed it: a long poll or rebalance wait does
+// not outlive its client.
 type conn struct {
 	b        *Broker
 	nc       net.Conn
@@ -41,6 +47,12 @@ type conn struct {
 	slots    chan *slot    // in request order
 	inflight chan struct{} // a token per request whose response is not written yet
 	paused   bool          // --max-in-flight paused reading once (read loop only)
+
+	mem       *memUser     // this connection's --max-request-memory account
+	lastRead  time.Time    // when the last frame started (read loop only)
+	lastWrite atomic.Int64 // when the last response was written, unix ns
+	frameDL   time.Time    // the frame being read must arrive by then (read loop only)
+	readDL    time.Time    // the read deadline set on nc (read loop only)
 }
 
 // slot is the place of one response in the connection's output order.
@@ -88,6 +100,8 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		cancel:   cancel,
 		slots:    make(chan *slot, b.cfg.MaxInFlight),
 		inflight: make(chan struct{}, b.cfg.MaxInFlight),
+		mem:      &memUser{},
+		lastRead: time.Now(),
 	}
 }
 
@@ -98,7 +112,13 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
+	case errors.Is(err, errIdle):
+		c.log.Debug("closing idle connection", "idle", c.b.cfg.ConnectionsMaxIdle)
+	case errors.Is(err, errReadTimeout):
+		c.b.slowConns.warn("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+	default:
 		c.log.Warn("closing connection", "err", err)
 	}
 	c.cancel() // the client is gone or broke the protocol: stop its waits
@@ -128,7 +148,7 @@ func (c *conn) takeToken() error {
 
 // complete marks a slot's response ready, returning its request memory.
 func (c *conn) complete(s *slot) {
-	c.b.reqMem.release(s.reqBytes)
+	c.b.reqMem.releaseUser(c.mem, s.reqBytes)
 	s.reqBytes = 0
 	close(s.done)
 }
@@ -166,10 +186,18 @@ func (c *conn) readLoop() error {
 	}
 }
 
+var (
+	errIdle        = errors.New("idle connection")
+	errReadTimeout = errors.New("frame not read in time")
+)
+
 // readOne reads one frame, within --max-request-memory, and handles it.
 func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
+	if err := c.awaitFrame(br); err != nil {
+		return nil, err
+	}
 	var sizeBuf [4]byte
-	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+	if err := c.readFull(br, sizeBuf[:], 0); err != nil {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
@@ -179,15 +207,8 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	if size > c.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
 	}
-	if err := c.b.reqMem.acquire(c.ctx, int64(size)); err != nil {
-		return nil, err
-	}
-	frame := getFrame(int(size))
-	if _, err := io.ReadFull(br, frame); err != nil {
-		c.b.reqMem.release(int64(size))
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("truncated frame: %w", err)
-		}
+	frame, err := c.readFrame(br, int(size))
+	if err != nil {
 		return nil, err
 	}
 	s, err := c.handle(frame)
@@ -198,10 +219,144 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	}
 	if err != nil {
 		// No handler took the frame: nothing else returns its memory.
-		c.b.reqMem.release(int64(size))
+		c.b.reqMem.releaseUser(c.mem, int64(size))
 		return nil, err
 	}
 	return s, nil
+}
+
+// awaitFrame waits for the first byte of the next frame and starts its
+// --request-read-timeout. A connection that has read, written and awaited
+// nothing for --connections-max-idle is closed (errIdle).
+func (c *conn) awaitFrame(br *bufio.Reader) error {
+	idle := c.b.cfg.ConnectionsMaxIdle
+	for br.Buffered() == 0 {
+		var dl time.Time
+		if idle > 0 {
+			dl = c.lastActive().Add(idle)
+			if c.awaiting() {
+				dl = time.Now().Add(idle)
+			}
+		}
+		c.setReadDeadline(dl)
+		_, err := br.Peek(1)
+		if err == nil {
+			break
+		}
+		if idle == 0 || !isTimeout(err) {
+			return err
+		}
+		if !c.awaiting() && !time.Now().Before(c.lastActive().Add(idle)) {
+			return errIdle
+		}
+		// A response went out or is awaited meanwhile: wait again.
+	}
+	c.lastRead = time.Now()
+	c.frameDL = time.Time{}
+	if t := c.b.cfg.RequestReadTimeout; t > 0 {
+		c.frameDL = c.lastRead.Add(t)
+	}
+	return nil
+}
+
+// lastActive is when the connection last read a frame or wrote a response.
+func (c *conn) lastActive() time.Time {
+	if w := time.Unix(0, c.lastWrite.Load()); w.After(c.lastRead) {
+		return w
+	}
+	return c.lastRead
+}
+
+// awaiting reports whether responses are pending (besides the token the
+// read loop holds for the next frame): the connection is not idle then.
+func (c *conn) awaiting() bool { return len(c.inflight) > 1 }
+
+func (c *conn) setReadDeadline(t time.Time) {
+	if !t.Equal(c.readDL) {
+		c.nc.SetReadDeadline(t)
+		c.readDL = t
+	}
+}
+
+// readFull reads len(p) bytes of the current frame, of which got were
+// read before, within the frame's deadline.
+func (c *conn) readFull(br *bufio.Reader, p []byte, got int) error {
+	if br.Buffered() >= len(p) {
+		_, err := io.ReadFull(br, p) // no socket read: no deadline to set
+		return err
+	}
+	c.setReadDeadline(c.frameDL)
+	n, err := io.ReadFull(br, p)
+	switch {
+	case err == nil:
+		return nil
+	case isTimeout(err):
+		return fmt.Errorf("%w: %d bytes of a frame received within --request-read-timeout %v", errReadTimeout, got+n, c.b.cfg.RequestReadTimeout)
+	case got+n > 0 && errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("truncated frame: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// take reserves n bytes of --max-request-memory for the frame being read
+// (f nil: the whole frame). Time spent waiting for memory is the broker's,
+// not the client's: it is added to the frame's deadline.
+func (c *conn) take(f *memFrame, n int64) error {
+	start := time.Now()
+	waited, err := c.b.reqMem.take(c.ctx, c.mem, f, n)
+	if waited && !c.frameDL.IsZero() {
+		c.frameDL = c.frameDL.Add(time.Since(start))
+	}
+	return err
+}
+
+// readFrame reads a frame of size bytes, reserving its memory as it
+// arrives: a frame of at most frameChunk bytes at once, a larger one a
+// chunk at a time, each chunk reserved before it is read, so a frame that
+// declares a large size and arrives slowly holds no more than it has been
+// sent (and one chunk). The chunks of a large frame are copied into one
+// buffer once all have arrived.
+func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
+	if size <= frameChunk {
+		if err := c.take(nil, int64(size)); err != nil {
+			return nil, err
+		}
+		frame := getFrame(size)
+		if err := c.readFull(br, frame, 4); err != nil {
+			putFrame(frame)
+			c.b.reqMem.releaseUser(c.mem, int64(size))
+			return nil, err
+		}
+		return frame, nil
+	}
+	f := c.b.reqMem.newFrame(c.mem, int64(size))
+	chunks := make([][]byte, 0, (size+frameChunk-1)/frameChunk)
+	defer func() {
+		for _, ch := range chunks {
+			putFrame(ch)
+		}
+	}()
+	for got := 0; got < size; {
+		n := min(frameChunk, size-got)
+		if err := c.take(f, int64(n)); err != nil {
+			c.b.reqMem.dropFrame(f)
+			return nil, err
+		}
+		ch := getFrame(n)
+		chunks = append(chunks, ch)
+		if err := c.readFull(br, ch, 4+got); err != nil {
+			c.b.reqMem.dropFrame(f)
+			return nil, err
+		}
+		got += n
+	}
+	c.b.reqMem.frameRead(f)
+	frame := getFrame(size)
+	at := 0
+	for _, ch := range chunks {
+		at += copy(frame[at:], ch)
+	}
+	return frame, nil
 }
 
 // handle decodes one frame and runs its handler, returning the slot its
@@ -271,8 +426,10 @@ func (c *conn) writeLoop() {
 	var buf []byte
 	broken := false
 	flush := func() {
-		if !broken && bw.Flush() != nil {
-			broken = true
+		if !broken {
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err, &broken)
+			}
 		}
 	}
 	for s := range c.slots {
@@ -282,7 +439,12 @@ func (c *conn) writeLoop() {
 			flush() // push what is ready before waiting on a slow reply
 			<-s.done
 		}
+		if t := c.b.cfg.ResponseWriteTimeout; t > 0 && !broken {
+			// Also covers the flush of what this response leaves in bw.
+			c.nc.SetWriteDeadline(time.Now().Add(t))
+		}
 		c.writeOne(bw, &buf, s, &broken)
+		c.lastWrite.Store(time.Now().UnixNano()) // before the token goes back: see awaitFrame
 		c.finish(s)
 		if len(c.slots) == 0 {
 			flush()
@@ -310,23 +472,40 @@ func (c *conn) writeOne(bw *bufio.Writer, buf *[]byte, s *slot, broken *bool) {
 		var err error
 		if *buf, err = c.writeSpliced(bw, *buf, s, r); err != nil {
 			// Part of the frame may be out: the stream is broken.
-			if c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			if c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				c.log.Warn("closing connection", "api", kmsg.NameForKey(s.key), "err", err)
 			}
-			*broken = true
-			c.nc.Close()
+			c.writeFailed(err, broken)
 		}
 		return
 	}
 	*buf = appendResponse((*buf)[:0], s)
 	if _, err := bw.Write(*buf); err != nil {
-		*broken = true
+		c.writeFailed(err, broken)
 	}
 	if cap(*buf) > 1<<20 {
 		// Do not keep a large fetch response's buffer for the life of
 		// the connection.
 		*buf = nil
 	}
+}
+
+// writeFailed closes the connection after a failed write, so that its
+// reader stops too: a client that does not take its responses gets no
+// more of its requests handled. The writer keeps draining its slots,
+// which returns what they hold.
+func (c *conn) writeFailed(err error, broken *bool) {
+	*broken = true
+	if isTimeout(err) && c.ctx.Err() == nil {
+		c.b.slowConns.warn("closing connection: the client did not read its response within --response-write-timeout",
+			"remote", c.nc.RemoteAddr().String(), "timeout", c.b.cfg.ResponseWriteTimeout)
+	}
+	c.nc.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // appendResponse frames one response: size, correlation id, header tags

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -303,5 +305,208 @@ func serveOne(t *testing.T, addr string) net.Conn {
 			t.Fatal("no connection served: an earlier one is still open")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// declare sends the first bytes of a Produce frame of size bytes (size
+// prefix excluded) and returns the connection, never completing it.
+func declare(t *testing.T, addr string, size int) net.Conn {
+	t.Helper()
+	req := produceReq("declared", 0, 1, nil)
+	f := frame(req, 1)
+	binary.BigEndian.PutUint32(f, uint32(size))
+	c := dial(t, addr)
+	if _, err := c.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Memory is reserved as a frame arrives, not for the size it declares: two
+// connections that declare frames filling --max-request-memory and send a
+// few bytes do not stop another connection's requests (they did: the
+// declared sizes were reserved up front).
+func TestRequestMemoryReservedAsFrameArrives(t *testing.T) {
+	const limit = 8 << 20
+	b := rewindtest.Start(t, configure(func(c *broker.Config) {
+		c.MaxRequestMemory, c.MaxRequestBytes = limit, limit/2
+	}))
+	declare(t, b.Addr(), limit/2)
+	declare(t, b.Addr(), limit/2)
+	time.Sleep(100 * time.Millisecond) // both are read and waiting for more
+	c := dial(t, b.Addr())
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	apiVersions(t, c, 1)
+}
+
+// A frame larger than a chunk is read in chunks and put together intact:
+// one Produce of six batches of 900 KiB (random bytes), read back.
+func TestLargeFrameRoundTrip(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	const parts = 6
+	cl := newClient(t, b.Addr(), kgo.ConsumeTopics("large"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	createTopic(t, cl, "large", parts)
+	rng := rand.New(rand.NewPCG(3, 4))
+	req := produceReq("large", 0, -1, nil)
+	want := map[int32][]byte{}
+	for p := int32(0); p < parts; p++ {
+		val := make([]byte, 900<<10+int(p))
+		for i := range val {
+			val[i] = byte(rng.Uint32())
+		}
+		want[p] = val
+		batch := storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Value: val}})
+		if p == 0 {
+			req.Topics[0].Partitions[0].Records = batch
+			continue
+		}
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, batch
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	f := frame(req, 1)
+	if len(f) < 5<<20 {
+		t.Fatalf("frame of %d bytes: fewer chunks than meant", len(f))
+	}
+	c := dial(t, b.Addr())
+	c.Write(f)
+	for _, p := range answer(t, c, req, 1).(*kmsg.ProduceResponse).Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("%v; %d partitions not read back", err, len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if !bytes.Equal(r.Value, want[r.Partition]) {
+				t.Fatalf("partition %d: read back %d bytes that differ from the %d produced", r.Partition, len(r.Value), len(want[r.Partition]))
+			}
+			delete(want, r.Partition)
+		})
+	}
+}
+
+// A frame must arrive whole within --request-read-timeout of its first
+// byte; one that arrives in pieces within it is served.
+func TestRequestReadTimeout(t *testing.T) {
+	var logs logBuf
+	const timeout = 300 * time.Millisecond
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) { c.RequestReadTimeout = timeout }))
+
+	slow := declare(t, b.Addr(), 3<<20) // a large frame, a few bytes of it sent
+	start := time.Now()
+	expectClosed(t, slow, "a frame not completed within --request-read-timeout")
+	if d := time.Since(start); d < timeout-50*time.Millisecond {
+		t.Fatalf("closed after %v, before --request-read-timeout %v", d, timeout)
+	}
+	logs.waitLog(t, "within --request-read-timeout")
+
+	// A small frame too.
+	small := dial(t, b.Addr())
+	small.Write(frame(kmsg.NewPtrApiVersionsRequest(), 1)[:6])
+	expectClosed(t, small, "a small frame not completed within --request-read-timeout")
+
+	// In two halves 100 ms apart: served.
+	c := dial(t, b.Addr())
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1"
+	f := frame(req, 7)
+	c.Write(f[:len(f)/2])
+	time.Sleep(100 * time.Millisecond)
+	c.Write(f[len(f)/2:])
+	answer(t, c, req, 7)
+}
+
+// A connection with nothing read, written or awaited for
+// --connections-max-idle is closed; one awaiting a response is not.
+func TestConnectionsMaxIdle(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	b := rewindtest.Start(t, configure(func(c *broker.Config) { c.ConnectionsMaxIdle = idle }))
+	createTopic(t, newClient(t, b.Addr()), "idle", 1)
+
+	c := dial(t, b.Addr())
+	apiVersions(t, c, 1)
+	start := time.Now()
+	expectClosed(t, c, "an idle connection")
+	if d := time.Since(start); d < idle-50*time.Millisecond {
+		t.Fatalf("closed after %v idle, before --connections-max-idle %v", d, idle)
+	}
+
+	// A long poll of 3 idle periods: the connection awaits its answer and
+	// is used afterwards.
+	lp := dial(t, b.Addr())
+	req := longPoll("idle", int32(3*idle/time.Millisecond))
+	lp.Write(frame(req, 1))
+	answer(t, lp, req, 1)
+	apiVersions(t, lp, 2)
+
+	// A connection used more often than the idle period stays open.
+	busy := dial(t, b.Addr())
+	for i := int32(0); i < 8; i++ {
+		apiVersions(t, busy, i)
+		time.Sleep(idle / 2)
+	}
+}
+
+// A client that does not read its responses is closed after
+// --response-write-timeout, and the --max-fetch-memory its response held
+// goes back to other consumers (it held it for as long as it kept the
+// connection open).
+func TestResponseWriteTimeout(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) {
+		c.MaxFetchMemory, c.ResponseWriteTimeout = 256<<10, 500*time.Millisecond
+	}))
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("stuck"), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	createTopic(t, cl, "stuck", 1)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 320; i++ {
+		val := make([]byte, 100<<10) // incompressible: 32 MB in the log
+		for j := range val {
+			val[j] = byte(rng.Uint32())
+		}
+		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A fetch of 32 MiB whose response is never read: more than the
+	// socket buffers hold, so its writer is stuck.
+	stuck := dial(t, b.Addr())
+	big := fetchReq("stuck", 0, 0)
+	big.MaxBytes = 32 << 20
+	big.Topics[0].Partitions[0].PartitionMaxBytes = 32 << 20
+	stuck.Write(frame(big, 1))
+	logs.waitLog(t, "within --response-write-timeout")
+
+	// Its memory is back: another consumer gets data.
+	c := dial(t, b.Addr())
+	req := fetchReq("stuck", 0, 0)
+	c.Write(frame(req, 1))
+	resp := answer(t, c, req, 1).(*kmsg.FetchResponse)
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("fetch after the stuck client was closed: error %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+	// And the stuck client finds its connection closed once it reads what
+	// the socket buffers held.
+	stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, stuck)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the stuck connection is still open (%d bytes buffered)", n)
+	}
+	if n >= 32<<20 {
+		t.Fatalf("the stuck client got its whole response (%d bytes)", n)
 	}
 }

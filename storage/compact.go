@@ -56,6 +56,11 @@ type CompactPolicy struct {
 	// active segment whose first record was appended longer ago than
 	// this is rolled first, so that its records become cleanable.
 	MaxCompactionLag time.Duration
+	// DedupeBufferSize (log.cleaner.dedupe.buffer.size) bounds the
+	// offset map a run holds its keys in, in bytes (0:
+	// DefaultDedupeBufferSize). A run whose keys do not fit cleans in
+	// several passes; the result is the same.
+	DedupeBufferSize int64
 }
 
 // CompactStats describes one Compact run.
@@ -70,6 +75,8 @@ type CompactStats struct {
 	// Skipped: nothing was written since the previous run and nothing it
 	// kept has become removable, so the segments were not read.
 	Skipped bool
+	Passes  int   // offset ranges cleaned one after the other (1 when every key fits)
+	MapSize int64 // bytes of the offset map the run used
 }
 
 // compactor is a log's compaction state (in memory only: after Open the
@@ -123,7 +130,10 @@ type compactor struct {
 //
 // Compact holds the append lock only to snapshot the log and to swap
 // segments in; reading and writing segments run beside appends and reads.
-// Concurrent Compact calls are serialized.
+// Concurrent Compact calls are serialized. Keys are held in an offset map
+// of at most p.DedupeBufferSize bytes, which the runs of the process take
+// one at a time; a run whose keys do not fit cleans in several passes
+// (see doc.go), to the same result.
 func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 	var st CompactStats
 	l.cmp.mu.Lock()
@@ -163,21 +173,76 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		}
 	}
 
-	// Pass 1: the latest record of every key.
-	for _, s := range c.segs {
-		if err := c.eachBatch(s, c.addKeys); err != nil {
+	// The offset map holds at most every record's worth of entries (a
+	// key, or the timestamp of a record's successor), and twice that for
+	// what a run reserves under a history window; bounded by the budget.
+	span := closedEnd - c.segs[0].base
+	if c.histMs > 0 {
+		span *= 2
+	}
+	c.om = acquireOffsetMap(p.DedupeBufferSize, span)
+	defer c.om.release()
+	st.MapSize = c.om.bytes()
+
+	// Each pass maps the keys of the offsets [lo, hi) that fit, and judges
+	// only the records in that range, against what the map then knows
+	// (see buildMap): every record is judged once, exactly as a single
+	// pass with room for every key would.
+	complete := true
+	for lo := c.segs[0].base; lo < closedEnd; {
+		if st.Passes > 0 {
+			if err := c.resnapshot(closedEnd); err != nil {
+				return st, err
+			}
+			if len(c.segs) == 0 {
+				break // retention deleted them meanwhile
+			}
+			lo = max(lo, c.segs[0].base)
+		}
+		hi, err := c.buildMap(lo, closedEnd)
+		if err != nil {
 			return st, err
 		}
+		if hi <= lo {
+			// Cannot happen: an empty map has room for any record.
+			return st, fmt.Errorf("storage: compaction: the offset map holds no record at offset %d", lo)
+		}
+		if st.Passes == 0 && c.undecodable > 0 {
+			l.log.Warn("compaction keeps batches it cannot decode as they are", "batches", c.undecodable)
+		}
+		st.Passes++
+		c.lo, c.hi = lo, hi
+		done, err := c.cleanRange(&st)
+		if err != nil {
+			return st, err
+		}
+		complete = complete && done
+		lo = hi
 	}
-	if c.undecodable > 0 {
-		l.log.Warn("compaction keeps batches it cannot decode as they are", "batches", c.undecodable)
+	if complete {
+		l.cmp.valid, l.cmp.policy, l.cmp.cleanedEnd, l.cmp.nextDue = true, p, closedEnd, c.due
 	}
-	// Pass 2: what each segment would become.
-	c.pass = 2
-	plans := make([]segPlan, len(c.segs))
-	for i, s := range c.segs {
-		pl := &plans[i]
-		pl.s = s
+	if st.Rewritten > 0 {
+		l.log.Info("compacted log", "segments", st.Segments, "rewritten", st.Rewritten, "segments_after", st.SegmentsAfter,
+			"bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter, "records_removed", st.RecordsRemoved,
+			"passes", st.Passes)
+	}
+	return st, nil
+}
+
+// cleanRange plans, writes and swaps in the segments holding records of
+// [c.lo, c.hi). done is false if some segments could not be swapped in
+// (retention deleted them meanwhile).
+func (c *cleaner) cleanRange(st *CompactStats) (done bool, err error) {
+	l := c.l
+	// What each segment would become.
+	var plans []segPlan
+	for _, s := range c.segs {
+		if s.end <= c.lo || s.base >= c.hi {
+			continue
+		}
+		plans = append(plans, segPlan{s: s})
+		pl := &plans[len(plans)-1]
 		if err := c.eachBatch(s, func(h *BatchHeader, b []byte) error {
 			v, removed := c.judge(h, b)
 			pl.removed += removed
@@ -185,13 +250,12 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 			pl.est += c.estimate(v, h, b)
 			return nil
 		}); err != nil {
-			return st, err
+			return false, err
 		}
 	}
-	// Pass 3: write and swap in each group of adjacent segments that
-	// changes or merges, oldest first.
-	c.pass = 3
-	complete := true
+	// Write and swap in each group of adjacent segments that changes or
+	// merges, oldest first.
+	done = true
 	for i := 0; i < len(plans); {
 		j, size := i+1, plans[i].est
 		for j < len(plans) && size+plans[j].est <= c.cfg.SegmentBytes &&
@@ -206,7 +270,7 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		}
 		ns, removed, err := c.write(group)
 		if err != nil {
-			return st, err
+			return false, err
 		}
 		old := make([]*segment, len(group))
 		var oldSize int64
@@ -215,12 +279,12 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 			oldSize += old[k].size
 		}
 		newSize := ns.size
-		done, err := c.install(old, ns)
+		ok, err := c.install(old, ns)
 		if err != nil {
-			return st, err
+			return false, err
 		}
-		if !done {
-			complete = false
+		if !ok {
+			done = false
 			continue
 		}
 		// Outside the append lock. Missing or partial index files are
@@ -234,14 +298,30 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		st.BytesAfter += newSize - oldSize
 		st.RecordsRemoved += removed
 	}
-	if complete {
-		l.cmp.valid, l.cmp.policy, l.cmp.cleanedEnd, l.cmp.nextDue = true, p, closedEnd, c.due
+	return done, nil
+}
+
+// resnapshot replaces the run's segments by the log's current closed
+// segments below end: the previous pass swapped some of them.
+func (c *cleaner) resnapshot(end int64) error {
+	l := c.l
+	l.mu.RLock()
+	err := l.usableLocked()
+	segs := l.segs
+	l.mu.RUnlock()
+	if err != nil {
+		return err
 	}
-	if st.Rewritten > 0 {
-		l.log.Info("compacted log", "segments", st.Segments, "rewritten", st.Rewritten, "segments_after", st.SegmentsAfter,
-			"bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter, "records_removed", st.RecordsRemoved)
+	var next []*segment
+	for _, s := range segs[:len(segs)-1] {
+		if s.base < end {
+			s.incRef()
+			next = append(next, s)
+		}
 	}
-	return st, nil
+	c.release()
+	c.segs = next
+	return nil
 }
 
 // cleaner is the state of one Compact run.
@@ -256,22 +336,17 @@ type cleaner struct {
 	segs          []*segment      // the cleanable closed segments, one reference each held
 	producerLast  map[int64]int64 // idempotent producer id -> last offset of its last batch
 	tail          int64           // last offset of the log when the active segment is empty, else -1
-	keys          map[string]keyState
-	replaced      map[int64]int64 // offset -> timestamp of the record superseding it, when within the window
-	due           int64           // ms: the earliest time a kept record becomes removable
-	pass          int
+	om            *offsetMap
+	lo, hi        int64 // the offsets the current pass judges
+	pending       int   // keys in om whose latest record may still get a successor entry
+	due           int64 // ms: the earliest time a kept record becomes removable
+	pass          int   // 1 while the first pass maps keys (counting undecodable batches)
 	undecodable   int
 
 	recs []cRecord // records of the current batch
 	body []byte    // its records section, decompressed
 	keep []bool
 	buf  []byte
-}
-
-type keyState struct {
-	off  int64
-	ts   int64
-	tomb bool
 }
 
 type segPlan struct {
@@ -330,8 +405,6 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 		recoveryPoint: l.ck.recoveryPoint,
 		segs:          slices.Clone(segs[:n]),
 		producerLast:  make(map[int64]int64, len(l.producers)),
-		keys:          map[string]keyState{},
-		replaced:      map[int64]int64{},
 		due:           math.MaxInt64,
 		pass:          1,
 	}
@@ -477,58 +550,178 @@ func varBytes(b []byte) (v []byte, null bool, rest []byte, ok bool) {
 	return b[k : k+int(n)], false, b[k+int(n):], true
 }
 
-// addKeys records the batch's keyed records as the latest of their keys
-// (batches come in offset order).
-func (c *cleaner) addKeys(h *BatchHeader, b []byte) error {
-	if h.IsControl() || h.NumRecords == 0 {
-		return nil
-	}
-	recs, _, ok := c.records(h, b)
-	if !ok {
-		return nil
-	}
-	for _, r := range recs {
-		if r.key == nil {
+// buildMap clears the offset map and maps the keys of the run's records
+// from offset lo on until the map is full. It returns hi, the offset of
+// the first keyed record left out (end if none), and goes on reading to
+// end, updating the keys already mapped with their later records but
+// adding no key. Then, for every key of [lo, hi), the map holds its latest
+// record among the closed segments, and for every record of [lo, hi)
+// superseded by one within the history window, that one's timestamp: all
+// that judging a record of [lo, hi) needs (its successor has a higher
+// offset, read here), so a pass judges its records exactly as a single
+// pass with room for every key. Records before lo were judged by earlier
+// passes, records from hi on are left to the next ones.
+//
+// Under a history window the map keeps room for one successor entry for
+// each key whose latest record so far is older than the window
+// (c.pending): the records after hi may need them.
+func (c *cleaner) buildMap(lo, end int64) (hi int64, err error) {
+	c.om.clear()
+	c.pending = 0
+	hi = end
+	mapping := true
+	for _, s := range c.segs {
+		if s.end <= lo {
 			continue
 		}
-		if c.histMs > 0 && r.ts > c.now-c.histMs {
-			if prev, ok := c.keys[string(r.key)]; ok {
-				c.replaced[prev.off] = r.ts
+		err := c.eachBatch(s, func(h *BatchHeader, b []byte) error {
+			if h.LastOffset() < lo || h.IsControl() || h.NumRecords == 0 {
+				return nil
+			}
+			recs, _, ok := c.records(h, b)
+			if !ok {
+				return nil
+			}
+			for i := range recs {
+				r := &recs[i]
+				off := h.BaseOffset + r.offDelta
+				if r.key == nil || off < lo {
+					continue
+				}
+				if mapping && !c.mapRecord(r, off) {
+					mapping, hi = false, off
+				}
+				if !mapping {
+					c.updateKey(r, off, hi)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	c.pass = 2
+	return hi, nil
+}
+
+func (c *cleaner) inWindow(ts int64) bool { return c.histMs > 0 && ts > c.now-c.histMs }
+
+// keyValue is the slot value for r at off, the latest record of its key.
+func (c *cleaner) keyValue(r *cRecord, off int64) uint64 {
+	v := uint64(off) & omOffsetMask
+	if r.tomb && r.ts <= c.now-c.delMs {
+		v |= omExpiredTomb
+	}
+	if c.inWindow(r.ts) {
+		v |= omInWindow
+	}
+	return v
+}
+
+// mapRecord makes r (batches come in offset order) the latest record of
+// its key, unless the map has no room for what that takes: then it
+// changes nothing and returns false.
+func (c *cleaner) mapRecord(r *cRecord, off int64) bool {
+	h := c.om.keyHash(r.key)
+	slot, found := c.om.find(h)
+	in := c.inWindow(r.ts)
+	old := c.histMs > 0 && !in // r may get a successor entry later
+	if !found {
+		cost := 1
+		if old {
+			cost++
+		}
+		if c.om.free()-c.pending < cost {
+			return false
+		}
+		c.om.insert(slot, h, c.keyValue(r, off))
+		if old {
+			c.pending++
+		}
+		return true
+	}
+	if c.histMs > 0 {
+		predOld := slot.v&omInWindow == 0
+		if !predOld && old && c.om.free()-c.pending < 1 {
+			return false
+		}
+		if predOld {
+			// Its reserved room takes r's timestamp if that is what
+			// keeps it.
+			c.pending--
+			if in {
+				c.addSucc(int64(slot.v&omOffsetMask), r.ts)
 			}
 		}
-		c.keys[string(r.key)] = keyState{off: h.BaseOffset + r.offDelta, ts: r.ts, tomb: r.tomb}
+		if old {
+			c.pending++
+		}
 	}
-	return nil
+	slot.v = c.keyValue(r, off)
+	return true
+}
+
+// updateKey makes r, at or after hi, the latest record of its key if the
+// key is mapped.
+func (c *cleaner) updateKey(r *cRecord, off, hi int64) {
+	slot, found := c.om.find(c.om.keyHash(r.key))
+	if !found {
+		return
+	}
+	if pred := int64(slot.v & omOffsetMask); c.histMs > 0 && pred < hi && slot.v&omInWindow == 0 {
+		c.pending--
+		if c.inWindow(r.ts) {
+			c.addSucc(pred, r.ts)
+		}
+	}
+	slot.v = c.keyValue(r, off)
+}
+
+// addSucc records ts as the timestamp of the record superseding the one
+// at off, in room reserved for it.
+func (c *cleaner) addSucc(off, ts int64) {
+	h := c.om.succHash(off)
+	s, found := c.om.find(h)
+	if !found {
+		c.om.insert(s, h, 0)
+	}
+	s.v = uint64(ts)
 }
 
 // keepRecord applies the policy to one record.
 func (c *cleaner) keepRecord(r *cRecord, off int64) bool {
+	if off < c.lo || off >= c.hi {
+		return true // another pass judges it
+	}
 	if off < c.logStart {
 		return false
 	}
 	if r.key == nil {
 		return true
 	}
-	k, ok := c.keys[string(r.key)]
+	v, ok := c.om.get(c.om.keyHash(r.key))
 	if !ok {
 		return true
 	}
-	if k.tomb && k.ts <= c.now-c.delMs {
+	if v&omExpiredTomb != 0 {
 		// The key is deleted for good: its history goes with it, or
 		// replaying the log would bring an older value back.
 		return false
 	}
-	if off >= k.off {
-		if k.tomb {
-			c.dueAt(k.ts + c.delMs)
+	if off >= int64(v&omOffsetMask) {
+		if r.tomb {
+			c.dueAt(r.ts + c.delMs)
 		}
 		return true
 	}
 	if c.histMs > 0 {
 		// Superseded: kept while it or its successor is in the window.
 		ts := r.ts
-		if next, ok := c.replaced[off]; ok {
-			ts = max(ts, next)
+		if ts <= c.now-c.histMs {
+			if next, ok := c.om.get(c.om.succHash(off)); ok {
+				ts = max(ts, int64(next))
+			}
 		}
 		if ts > c.now-c.histMs {
 			c.dueAt(ts + c.histMs)
@@ -552,7 +745,7 @@ const (
 // judge decides what becomes of the batch b; for rewriteBatch, c.keep says
 // which of c.recs stay.
 func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
-	if h.IsControl() {
+	if h.IsControl() || h.LastOffset() < c.lo || h.BaseOffset >= c.hi {
 		return keepWhole, 0
 	}
 	if h.NumRecords == 0 {

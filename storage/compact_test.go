@@ -825,11 +825,19 @@ func TestCompactConcurrentReads(t *testing.T) {
 // that open as a consistent log, holding every latest value, that a new
 // compaction brings to the same result.
 func TestCompactCrashAtEveryStep(t *testing.T) {
+	for _, budget := range []int64{0, minDedupeSlots * slotBytes} {
+		t.Run(fmt.Sprint("dedupe=", budget), func(t *testing.T) { testCompactCrashAtEveryStep(t, budget) })
+	}
+}
+
+// testCompactCrashAtEveryStep runs with the default offset map (one pass)
+// and with the smallest (several passes, each swapping segments in).
+func testCompactCrashAtEveryStep(t *testing.T, budget int64) {
 	m := newCModel(t, 900)
 	m.e.opts.Fsync = FsyncAlways
 	m.l.Close()
 	m.l = m.e.open()
-	p := CompactPolicy{HistoryRetention: 30 * time.Second, DeleteRetention: time.Minute}
+	p := CompactPolicy{HistoryRetention: 30 * time.Second, DeleteRetention: time.Minute, DedupeBufferSize: budget}
 	// Enough keys that the cleaned log spans several segments, so that
 	// the run installs several groups.
 	m.fillKeys(40, 3, 40, time.Second)
@@ -857,9 +865,13 @@ func TestCompactCrashAtEveryStep(t *testing.T) {
 		copyDir(t, m.e.dir, dst)
 		crashes = append(crashes, dst)
 	})
-	m.compact(p)
+	st := m.compact(p)
 	m.e.efs.SetHook(nil)
 	m.check()
+	t.Logf("%d passes", st.Passes)
+	if budget > 0 && st.Passes < 2 {
+		t.Fatalf("%d passes with the smallest offset map", st.Passes)
+	}
 	final := maps(m.present)
 	if len(crashes) < 20 || swaps < 2 {
 		t.Fatalf("only %d steps, %d groups", len(crashes), swaps)
@@ -938,8 +950,14 @@ func copyDir(t *testing.T, src, dst string) {
 // committed the log stays usable; after, it is fenced. Either way a
 // reopened log is consistent, and compacts to the expected result.
 func TestCompactFaultAtEveryStep(t *testing.T) {
+	for _, budget := range []int64{0, minDedupeSlots * slotBytes} {
+		t.Run(fmt.Sprint("dedupe=", budget), func(t *testing.T) { testCompactFaultAtEveryStep(t, budget) })
+	}
+}
+
+func testCompactFaultAtEveryStep(t *testing.T, budget int64) {
 	tmpl := newCModel(t, 900)
-	p := CompactPolicy{HistoryRetention: 30 * time.Second, DeleteRetention: time.Minute}
+	p := CompactPolicy{HistoryRetention: 30 * time.Second, DeleteRetention: time.Minute, DedupeBufferSize: budget}
 	tmpl.fillKeys(30, 3, 40, time.Second)
 	tmpl.put(tomb("key-2"))
 	tmpl.fillKeys(20, 3, 5, 10*time.Second)

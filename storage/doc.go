@@ -130,8 +130,7 @@
 // Compact (cleanup.policy=compact; the broker runs it on __consumer_offsets)
 // rewrites the closed segments that lie wholly below the high watermark;
 // the active segment is never touched (CompactPolicy.MaxCompactionLag may
-// roll it first). A run reads those segments three times: it maps every
-// key to its latest record (keys are held in memory, whole), sizes what
+// roll it first). A run maps every key to its latest record, sizes what
 // each segment keeps, then writes groups of adjacent segments whose kept
 // bytes fit in segment.bytes as one segment named after the first. For
 // each key the latest record stays; a superseded record stays while its
@@ -140,6 +139,21 @@
 // where a group stood then can still be read); a latest record that is a
 // tombstone stays for DeleteRetention, then goes with every older record
 // of its key; records without a key stay; records below the log start go.
+//
+// Keys are held in an offset map of fixed size (CompactPolicy.
+// DedupeBufferSize, Kafka's log.cleaner.dedupe.buffer.size; 32 MiB by
+// default, about 1.25 million keys): 24-byte slots of a 128-bit SHA-256
+// hash and the offset of the key's latest record, filled to 90%. Under a
+// history window the map also holds, for each superseded record older
+// than the window whose successor is within it, that successor's
+// timestamp. Runs take the one map of the process in turn. When the keys
+// do not fit, a run cleans in passes over consecutive offset ranges: a
+// pass maps the keys from where the previous one stopped until the map is
+// full, reads on to the end updating those keys only, then rewrites the
+// segments of its range, judging only the records of that range. Each
+// record is judged once, knowing its key's latest record and its own
+// successor, so the result is the same as with room for every key; a run
+// costs one more read of the rest of the log per pass.
 //
 // Kept records keep their offsets, their bytes and their batch: a batch
 // keeping every record is copied as is; one losing some is rebuilt with the

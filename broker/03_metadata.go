@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/rewindhq/rewind/catalog"
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -53,20 +54,29 @@ func handleMetadata(r *request) (reply, error) {
 		}
 		name := *rt.Topic
 		t, ok := b.topicMeta(name)
+		code := kerr.UnknownTopicOrPartition.Code
 		if !ok && autoCreate {
 			var err error
 			t, err = b.createTopic(name, b.cfg.DefaultPartitions, nil, false, false)
 			ok = err == nil || errors.Is(err, catalog.ErrTopicExists)
-			if errors.Is(err, catalog.ErrTopicExists) {
+			switch {
+			case errors.Is(err, catalog.ErrTopicExists):
 				t, ok = b.topicMeta(name)
-			} else if err != nil && !errors.Is(err, catalog.ErrInvalidTopic) {
+			case errors.Is(err, errPartitionLimit), errors.Is(err, storage.ErrStorage):
+				// As Kafka's Metadata answered an auto-creation its
+				// policy refused: with the creation's own error, which
+				// the client reports instead of retrying an unknown
+				// topic until it times out.
+				code, _ = catalogErrorCode(err)
+				b.storageErrs.warn("auto-create topic failed", "topic", name, "err", err)
+			case err != nil && !errors.Is(err, catalog.ErrInvalidTopic):
 				b.log.Error("auto-create topic failed", "topic", name, "err", err)
 			}
 		}
 		if !ok {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = kmsg.StringPtr(name)
-			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			mt.ErrorCode = code
 			if catalog.ValidateTopicName(name) != nil {
 				mt.ErrorCode = kerr.InvalidTopicException.Code
 			}

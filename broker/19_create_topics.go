@@ -14,6 +14,12 @@ import (
 // be 1 or -1 (one node); manual replica assignments may only name node 0.
 // Configs are validated by the catalog under Kafka's names.
 //
+// Creation is all or nothing (createTopic): a topic whose partitions
+// cannot all be opened answers KAFKA_STORAGE_ERROR and leaves no catalog
+// entry and no directory. Past --max-broker-partitions: POLICY_VIOLATION
+// with the limit in the message (why that code: partitions.go), also for
+// ValidateOnly.
+//
 // Version notes:
 //   - v1: ValidateOnly and ErrorMessage. v5: the created topic's partitions,
 //     replication factor and configs in the response. v7: topic id.

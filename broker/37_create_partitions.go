@@ -9,6 +9,9 @@ import (
 //
 // Grows a topic; the count must increase (INVALID_PARTITIONS otherwise).
 // Manual assignments may only name node 0. v1 is v0; v2 flexible; v3 same.
+// All or nothing (addPartitions): if a new partition cannot be opened the
+// answer is KAFKA_STORAGE_ERROR and the topic keeps its old count, with no
+// new directory. Past --max-broker-partitions: POLICY_VIOLATION.
 
 func init() { regKey(37, 0, 3, handleCreatePartitions) }
 

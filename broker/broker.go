@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,8 +40,14 @@ type Config struct {
 	MaxConnections    int           // 0 = unlimited
 	MaxInFlight       int           // requests per connection whose responses are not yet written
 	MaxPartitions     int32         // most partitions one topic may have
-	MaxRequestMemory  int64         // bytes of request frames being handled, all connections (0 = unlimited)
-	MaxFetchMemory    int64         // bytes of fetched records not yet written, all connections (0 = unlimited)
+	// MaxBrokerPartitions is the most partitions of all topics together,
+	// internal ones included (0 = unlimited).
+	MaxBrokerPartitions int
+	// MaxOpenFiles bounds the segment files open at once (0 = half the
+	// descriptor limit, storage.DefaultMaxOpenFiles).
+	MaxOpenFiles     int
+	MaxRequestMemory int64 // bytes of request frames being handled, all connections (0 = unlimited)
+	MaxFetchMemory   int64 // bytes of fetched records not yet written, all connections (0 = unlimited)
 
 	RequestReadTimeout   time.Duration // a frame must arrive within this of its first byte (0 = no limit)
 	ResponseWriteTimeout time.Duration // a response must be taken by the socket within this (0 = no limit)
@@ -78,6 +85,7 @@ func DefaultConfig() Config {
 		MaxRequestBytes:            100 << 20,
 		MaxInFlight:                64,
 		MaxPartitions:              10000,
+		MaxBrokerPartitions:        DefaultMaxBrokerPartitions,
 		MaxRequestMemory:           256 << 20,
 		MaxFetchMemory:             256 << 20,
 		RequestReadTimeout:         30 * time.Second,
@@ -163,6 +171,10 @@ type Broker struct {
 
 	disk *diskGuard // read-only on a full disk (diskspace.go)
 
+	handles    *storage.Handles // --max-open-files, shared by every log
+	partitions partitionBudget  // --max-broker-partitions (partitions.go)
+	topicLocks topicLocks       // one change of a topic at a time
+
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
 }
@@ -221,6 +233,8 @@ func New(opts ...Option) (*Broker, error) {
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pids.b = b
+	b.handles = storage.NewHandles(cmp.Or(cfg.MaxOpenFiles, storage.DefaultMaxOpenFiles()))
+	b.partitions.limit = cfg.MaxBrokerPartitions
 	b.met = newMetrics(b)
 	b.lag = lageval.NewRecorder(lageval.DefaultConfig())
 	b.disk = newDiskGuard(cfg.FS, cfg.DataDir, cfg.DiskReserve, cfg.Logger)
@@ -238,6 +252,7 @@ func New(opts ...Option) (*Broker, error) {
 	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	b.cleanOrphans()
 	if err := b.openTopics(b.cat.List()...); err != nil {
 		return nil, err
 	}
@@ -253,14 +268,15 @@ func (b *Broker) logDir(name string, p int32) string {
 }
 
 func (b *Broker) storageOptions() storage.Options {
-	return storage.Options{FS: b.cfg.FS, Fsync: b.cfg.Fsync, FsyncInterval: b.cfg.FsyncInterval, Logger: b.log}
+	return storage.Options{FS: b.cfg.FS, Fsync: b.cfg.Fsync, FsyncInterval: b.cfg.FsyncInterval, Logger: b.log, Handles: b.handles}
 }
 
 // openTopic opens every partition log of t and registers the topic.
 func (b *Broker) openTopic(t catalog.Topic) error { return b.openTopics(t) }
 
 // openTopics opens every partition log of the topics, in parallel, and
-// registers them; on an error it closes what it opened.
+// registers them (counting their partitions); on an error it closes what it
+// opened and registers nothing.
 func (b *Broker) openTopics(ts ...catalog.Topic) error {
 	type part struct {
 		t *topic
@@ -283,7 +299,7 @@ func (b *Broker) openTopics(ts ...catalog.Topic) error {
 		t, p := parts[i].t, parts[i].p
 		l, err := storage.Open(b.logDir(t.meta.Name, p), t.meta.StorageConfig(), opts)
 		if err != nil {
-			errs[i] = fmt.Errorf("broker: open %s-%d: %w", t.meta.Name, p, err)
+			errs[i] = fmt.Errorf("broker: %w", openPartitionErr(t.meta.Name, p, err))
 			return
 		}
 		t.parts[p] = l
@@ -302,6 +318,7 @@ func (b *Broker) openTopics(ts ...catalog.Topic) error {
 	b.mu.Lock()
 	for _, t := range topics {
 		b.topics[t.meta.Name] = t
+		b.partitions.add(len(t.parts))
 	}
 	b.mu.Unlock()
 	return nil
@@ -526,22 +543,47 @@ func (b *Broker) topicMeta(name string) (catalog.Topic, bool) {
 	return t.meta, true
 }
 
-// createTopic creates a topic in the catalog and opens its logs.
+// createTopic creates a topic in the catalog and opens its logs, all or
+// nothing: if any partition fails to open (ENOSPC, EMFILE, EIO ...), every
+// partition directory is removed and then the catalog entry, and the error
+// matches storage.ErrStorage. Past --max-broker-partitions it fails with
+// errPartitionLimit before anything is written.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (catalog.Topic, error) {
 	if partitions > b.cfg.MaxPartitions && !internal {
 		return catalog.Topic{}, fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, partitions, b.cfg.MaxPartitions)
 	}
-	t, err := b.cat.Create(name, partitions, configs, internal, validateOnly)
-	if err != nil || validateOnly {
+	unlock := b.topicLocks.lock(name)
+	defer unlock()
+	if validateOnly {
+		t, err := b.cat.Create(name, partitions, configs, internal, true)
+		if err == nil {
+			err = b.partitions.reserve(partitions, true)
+		}
+		return t, err
+	}
+	if err := b.partitions.reserve(partitions, false); err != nil {
+		if _, verr := b.cat.Create(name, partitions, configs, internal, true); verr != nil {
+			return catalog.Topic{}, verr // a bad name or config says more
+		}
+		return catalog.Topic{}, err
+	}
+	// openTopics counts the partitions itself once they are registered.
+	defer b.partitions.release(int(partitions))
+	t, err := b.cat.Create(name, partitions, configs, internal, false)
+	if err != nil {
 		return t, err
 	}
 	// A topic of the same name deleted earlier may have left directories if
-	// the broker crashed mid-delete: start clean.
-	for p := int32(0); p < partitions; p++ {
-		b.cfg.FS.RemoveAll(b.logDir(name, p))
-	}
+	// its deletion failed: start clean.
+	b.removePartitionDirs(name, 0, partitions)
 	if err := b.openTopic(t); err != nil {
-		b.cat.Delete(name)
+		// Directories first, then the catalog entry: once the name is free
+		// again, nothing of this attempt is left to meet a new one.
+		b.removePartitionDirs(name, 0, partitions)
+		if derr := b.cat.Delete(name); derr != nil {
+			b.log.Error("removing the catalog entry of a topic not created", "topic", name, "err", derr)
+		}
+		b.log.Warn("topic not created: opening its partitions failed; nothing of it is left", "topic", name, "partitions", partitions, "err", err)
 		return catalog.Topic{}, err
 	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions)
@@ -550,12 +592,16 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 
 // deleteTopic removes a topic, its logs and its data.
 func (b *Broker) deleteTopic(name string) error {
+	defer b.topicLocks.lock(name)()
 	if err := b.disk.retry(func() error { return b.cat.Delete(name) }); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	t := b.topics[name]
 	delete(b.topics, name)
+	if t != nil {
+		b.partitions.release(len(t.parts))
+	}
 	b.mu.Unlock()
 	var errs []error
 	if t != nil {
@@ -574,27 +620,65 @@ func (b *Broker) deleteTopic(name string) error {
 	return errors.Join(errs...)
 }
 
-// addPartitions grows a topic to total partitions.
+// addPartitions grows a topic to total partitions, all or nothing: the new
+// partition logs are opened (outside any lock shared by topics) before the
+// catalog records the count, and on any failure they are deleted and the
+// topic is left as it was.
 func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
 	if total > b.cfg.MaxPartitions {
 		return fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, total, b.cfg.MaxPartitions)
 	}
-	meta, err := b.cat.SetPartitions(name, total, validateOnly)
-	if err != nil || validateOnly {
+	defer b.topicLocks.lock(name)()
+	// The catalog's own checks (the topic exists, the count grows) first.
+	if _, err := b.cat.SetPartitions(name, total, true); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
 	t := b.topics[name]
-	for p := int32(len(t.parts)); p < total; p++ {
-		b.cfg.FS.RemoveAll(b.logDir(name, p))
-		l, err := storage.Open(b.logDir(name, p), meta.StorageConfig(), b.storageOptions())
-		if err != nil {
-			return err
-		}
-		t.parts = append(t.parts, l)
+	b.mu.RUnlock()
+	if t == nil {
+		return fmt.Errorf("%w: %s", catalog.ErrUnknownTopic, name)
 	}
+	from := int32(len(t.parts)) // stable: changes of the topic hold its lock
+	if err := b.partitions.reserve(total-from, validateOnly); err != nil || validateOnly {
+		return err
+	}
+	logs := make([]*storage.Log, total-from)
+	errs := make([]error, len(logs))
+	cfg := t.meta.StorageConfig()
+	b.removePartitionDirs(name, from, total) // left by an earlier failure
+	inParallel(len(logs), func(i int) {
+		p := from + int32(i)
+		l, err := storage.Open(b.logDir(name, p), cfg, b.storageOptions())
+		if err != nil {
+			errs[i] = openPartitionErr(name, p, err)
+			return
+		}
+		logs[i] = l
+	})
+	fail := func(err error) error {
+		for _, l := range logs {
+			if l != nil {
+				l.Delete()
+			}
+		}
+		b.removePartitionDirs(name, from, total)
+		b.partitions.release(int(total - from))
+		b.log.Warn("partitions not added; nothing of them is left", "topic", name, "from", from, "to", total, "err", err)
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fail(err)
+	}
+	meta, err := b.cat.SetPartitions(name, total, false)
+	if err != nil {
+		return fail(err)
+	}
+	b.mu.Lock()
+	t.parts = append(t.parts, logs...)
 	t.meta = meta
+	b.mu.Unlock()
+	b.log.Info("partitions added", "topic", name, "partitions", total)
 	return nil
 }
 

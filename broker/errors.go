@@ -2,8 +2,11 @@ package broker
 
 import (
 	"errors"
+	"io/fs"
+	"syscall"
 
 	"github.com/rewindhq/rewind/catalog"
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -25,7 +28,11 @@ func catalogErrorCode(err error) (int16, *string) {
 		return kerr.InvalidPartitions.Code, &msg
 	case errors.Is(err, catalog.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code, &msg
-	case isNoSpace(err):
+	case errors.Is(err, errPartitionLimit):
+		return kerr.PolicyViolation.Code, &msg // why this code: partitions.go
+	case isNoSpace(err), errors.Is(err, storage.ErrStorage), errors.As(err, new(*fs.PathError)), errors.As(err, new(syscall.Errno)):
+		// A partition log or the catalog could not be written (ENOSPC,
+		// EMFILE, EIO ...); the change was undone.
 		return kerr.KafkaStorageError.Code, &msg
 	default:
 		return kerr.UnknownServerError.Code, &msg

@@ -54,6 +54,11 @@ import (
 //   - --max-partitions: partitions one topic may have; CreateTopics and
 //     CreatePartitions beyond it get INVALID_PARTITIONS with the limit in
 //     the message.
+//   - --max-broker-partitions: partitions of all topics together, internal
+//     ones included; CreateTopics, CreatePartitions and auto-creation past
+//     it get POLICY_VIOLATION with the limit in the message (partitions.go).
+//   - --max-open-files: segment files open at once; idle ones are closed,
+//     least recently used first, and reopened on demand (storage.Handles).
 
 // frameChunk is how much request memory is reserved ahead of the bytes
 // that arrive: a frame of at most frameChunk bytes is reserved and read in

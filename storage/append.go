@@ -146,9 +146,6 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		p = p[size:]
 	}
 
-	// The file stays pinned until the fsync that makes this write
-	// durable (handed to l.dirty below), so that fsync goes through the
-	// descriptor the write went through.
 	f, err := active.f.pin()
 	if err != nil {
 		// Nothing written: the log stays usable.
@@ -159,6 +156,7 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		active.f.unpin()
 		return AppendResult{}, err
 	}
+	active.f.unpin()
 
 	l.mu.Lock()
 	active.imu.Lock()
@@ -181,15 +179,12 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		l.hw, l.hwBase, l.hwPos = off, active.base, pos
 		l.notifyLocked()
 	}
-	keepPin := l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active)
-	if keepPin {
+	if l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active) {
 		active.incRef()
+		active.f.dirty.Add(1) // its descriptor is closed last (Handles)
 		l.dirty = append(l.dirty, active)
 	}
 	l.mu.Unlock()
-	if !keepPin {
-		active.f.unpin()
-	}
 	l.size.Add(total)
 
 	for i := range l.stage {

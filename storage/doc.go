@@ -60,9 +60,10 @@
 // its bound of them open: past it the least recently used idle files are
 // closed (CLOCK order) and reopened by name when next needed, so a broker
 // with many partitions needs no high descriptor limit. A file in use is
-// pinned and never closed under its user: a ReadResult until Release, a
-// written segment until the fsync covering the write (an fsync always goes
-// through the descriptor the write used). A segment that retention or
+// pinned and never closed under its user: a ReadResult until Release, an
+// append or fsync for its call; a file with writes not yet fsynced is
+// closed only when no clean idle one is left (its fsync then reopens it:
+// fsync flushes the file whatever descriptor wrote it). A segment that retention or
 // compaction takes out of the log while a reader still holds it keeps its
 // file open until that reader lets go, since its name then names no file,
 // or the compacted one. Index, checkpoint and snapshot files are opened

@@ -138,7 +138,7 @@ func (l *Log) syncRound(final bool) error {
 	active := l.segs[len(l.segs)-1]
 	target, tBase, tPos := l.leo, active.base, active.size
 	segs := l.dirty
-	pinned := len(segs) // Append pinned their files until this fsync
+	marked := len(segs) // Append marked their files dirty
 	l.dirty, l.spare = l.spare[:0], nil
 	if final && (len(segs) == 0 || segs[len(segs)-1] != active) {
 		active.incRef()
@@ -153,8 +153,8 @@ func (l *Log) syncRound(final bool) error {
 				err = ioErr("fsync "+s.path, serr)
 			}
 		}
-		if i < pinned {
-			s.f.unpin()
+		if i < marked {
+			s.f.dirty.Add(-1)
 		}
 		s.decRef()
 	}

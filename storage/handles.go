@@ -20,12 +20,20 @@ import (
 //
 // A handle in use is pinned and never closed under its user: a Read keeps
 // its segments' files pinned until ReadResult.Release (the fetch path sends
-// them with sendfile), an append keeps the active segment's file pinned
-// until the fsync that makes it durable, so a write is always fsynced
-// through the descriptor it was written with. Pinned files count towards
-// Max but cannot be closed: the number open can exceed Max by the files
-// pinned at that moment (in-flight fetches, segments written and not yet
-// fsynced), and drops back as they are released.
+// them with sendfile), an append or an fsync for its call. Pinned files
+// count towards Max but cannot be closed: the number open can exceed Max by
+// the files pinned at that moment (in-flight fetches and writes), and drops
+// back as they are released.
+//
+// A file written and not yet fsynced is closed only when no clean idle
+// file is left to close, so that a write is normally fsynced through the
+// descriptor it went through. When it is closed, the fsync goes through a
+// new descriptor of the same file: fsync flushes the file's pages whatever
+// descriptor wrote them, and Linux (since 4.16) reports to a descriptor
+// opened after a writeback error that error if nobody has seen it yet, so
+// the failure still fences the log. Pinning such files instead would let
+// one Produce to thousands of partitions hold thousands of descriptors
+// until their fsyncs.
 //
 // Recency is tracked as by the CLOCK algorithm (a use bit per handle, swept
 // by a hand), so that using an open file takes two atomic operations and
@@ -98,6 +106,7 @@ type handle struct {
 	mu    sync.Mutex   // serializes opening
 	state atomic.Int64 // pin count, or handleClosed / handleDead
 	used  atomic.Bool  // the clock's reference bit
+	dirty atomic.Int32 // writes not yet fsynced (Log.dirty holds it): close last
 	f     vfs.File     // while open; written under hs.mu
 	slot  int          // index in hs.open, -1 if not there; hs.mu
 }
@@ -207,19 +216,25 @@ func (hs *Handles) add(h *handle, f vfs.File) []vfs.File {
 	hs.count.Store(int64(len(hs.open)))
 	h.used.Store(true)
 	h.state.Store(1)
-	return hs.trimLocked()
+	// Only clean files here: while h is pinned, a file with unsynced
+	// writes could be all there is to close, and h itself may be the one
+	// to go once unpinned (unpin trims again).
+	return hs.trimLocked(false)
 }
 
 func (hs *Handles) trim() []vfs.File {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	return hs.trimLocked()
+	return hs.trimLocked(true)
 }
 
-func (hs *Handles) trimLocked() []vfs.File {
+func (hs *Handles) trimLocked(dirtyOK bool) []vfs.File {
 	var out []vfs.File
 	for len(hs.open) > hs.max {
-		f := hs.evictLocked()
+		f := hs.sweepLocked(false)
+		if f == nil && dirtyOK {
+			f = hs.sweepLocked(true)
+		}
 		if f == nil {
 			break // the rest are pinned
 		}
@@ -245,15 +260,25 @@ func (hs *Handles) shed() []vfs.File {
 }
 
 // evictLocked advances the clock hand to the first unpinned handle not
-// used since the hand last passed, closes its state and returns its file
-// (to be closed outside mu). Nil if every handle is pinned.
+// used since the hand last passed (one without unsynced writes if there is
+// one), closes its state and returns its file (to be closed outside mu).
+// Nil if every handle is pinned.
 func (hs *Handles) evictLocked() vfs.File {
+	if f := hs.sweepLocked(false); f != nil {
+		return f
+	}
+	return hs.sweepLocked(true)
+}
+
+// sweepLocked is one turn of evictLocked, passing over files with unsynced
+// writes unless dirtyOK.
+func (hs *Handles) sweepLocked(dirtyOK bool) vfs.File {
 	for n := 2 * len(hs.open); n > 0 && len(hs.open) > 0; n-- {
 		if hs.hand >= len(hs.open) {
 			hs.hand = 0
 		}
 		h := hs.open[hs.hand]
-		if h.state.Load() == 0 {
+		if h.state.Load() == 0 && (dirtyOK || h.dirty.Load() == 0) {
 			if h.used.Load() {
 				h.used.Store(false) // a second chance
 			} else if h.state.CompareAndSwap(0, handleClosed) {

@@ -137,8 +137,9 @@ func TestHandlesBoundManyLogs(t *testing.T) {
 	}
 }
 
-// A file being read (a ReadResult) or written and not yet fsynced is never
-// closed to make room, whatever the pressure.
+// A file being read (a ReadResult) is never closed to make room, whatever
+// the pressure; a file with unsynced writes is closed only when no clean
+// idle one is left, and its fsync then still makes the write durable.
 func TestHandlesPinnedNotEvicted(t *testing.T) {
 	e := newEnv(t)
 	hs := NewHandles(1)
@@ -149,9 +150,24 @@ func TestHandlesPinnedNotEvicted(t *testing.T) {
 	mustAppend(t, l, batch(4, 100, 1000))
 	active := l.segs[len(l.segs)-1]
 	f := active.f.f
+	// Another log's idle file is open too: it is the one to go.
+	eo := newEnv(t)
+	eo.opts.Handles = hs
+	lo := eo.open()
+	mustAppend(t, lo, batch(1, 10, 1))
+	if active.f.f != f || hs.Open() != 1 {
+		t.Fatalf("the file of an unsynced write was closed while a clean one was idle (%d open)", hs.Open())
+	}
+	// With nothing else to close, it goes, and the fsync reopens it.
 	hs.evictIdle()
-	if active.f.state.Load() <= 0 || active.f.f != f {
-		t.Fatal("the file of an unsynced write was closed before its fsync")
+	if active.f.state.Load() != handleClosed {
+		t.Fatal("setup: an unpinned file with unsynced writes was never closed")
+	}
+	if err := l.syncRound(false); err != nil {
+		t.Fatalf("fsync after the file was closed: %v", err)
+	}
+	if active.f.dirty.Load() != 0 {
+		t.Fatal("still marked dirty after its fsync")
 	}
 
 	e2 := newEnv(t)

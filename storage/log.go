@@ -282,7 +282,7 @@ func (l *Log) close(clean bool) error {
 	l.segs, l.dirty = nil, nil
 	l.mu.Unlock()
 	for _, s := range dirty {
-		s.f.unpin() // pinned by Append until the fsync
+		s.f.dirty.Add(-1) // marked by Append
 		s.decRef()
 	}
 	for _, s := range segs {

@@ -69,6 +69,8 @@ can reset consumer groups.`,
 	f.DurationVar(&cfg.ResponseWriteTimeout, "response-write-timeout", cfg.ResponseWriteTimeout, "a response must be taken by the client's socket within this, or the connection is closed and what it holds returned (0 = no limit)")
 	f.DurationVar(&cfg.ConnectionsMaxIdle, "connections-max-idle", cfg.ConnectionsMaxIdle, "connections.max.idle.ms: close a connection with nothing read, written or awaited for this long (0 = never)")
 	f.Int32Var(&cfg.MaxPartitions, "max-partitions", cfg.MaxPartitions, "most partitions one topic may have; CreateTopics and CreatePartitions above it get INVALID_PARTITIONS")
+	f.IntVar(&cfg.MaxBrokerPartitions, "max-broker-partitions", cfg.MaxBrokerPartitions, "most partitions of all topics together, internal ones included; creations past it get POLICY_VIOLATION (0 = unlimited)")
+	f.IntVar(&cfg.MaxOpenFiles, "max-open-files", 0, "most segment files open at once; idle ones are closed, least recently used first, and reopened when needed (0 = half the descriptor limit)")
 	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", cfg.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms: wait for more members before a new group's first rebalance")
 	f.DurationVar(&cfg.OffsetsRetention, "offsets-retention", cfg.OffsetsRetention, "offsets.retention.minutes: keep an empty group's committed offsets this long")
 	f.DurationVar(&cfg.OffsetsHistoryRetention, "offsets-history-retention", cfg.OffsetsHistoryRetention, "keep superseded commits this long, for rewinding a group to a past position")

@@ -1,0 +1,249 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+)
+
+// Partitions of the whole broker: a limit on how many there are, topic
+// changes that are all-or-nothing, and partition directories that no topic
+// owns.
+
+// errPartitionLimit: a topic change would take the broker past
+// --max-broker-partitions. Answered POLICY_VIOLATION (errors.go).
+//
+// Kafka has no such limit (KIP-578 proposed max.broker.partitions and was
+// never adopted), but its controller caps the partitions one CreateTopics
+// request may create (10,000, ReplicationControlManager) and answers that
+// cap with POLICY_VIOLATION, as create.topic.policy rejections are. That
+// is the closest Kafka precedent, and clients show it well: it is not
+// retriable (THROTTLING_QUOTA_EXCEEDED is retried by the Java admin client
+// until its timeout, while nothing will change), and unlike
+// INVALID_PARTITIONS it does not suggest that the count asked for is
+// wrong in itself. The message gives the limit and the partitions in use.
+var errPartitionLimit = errors.New("broker partition limit reached")
+
+// partitionBudget counts the partitions of the broker's topics, and those
+// a creation in progress has reserved, against --max-broker-partitions.
+type partitionBudget struct {
+	mu    sync.Mutex
+	limit int
+	used  int
+}
+
+// reserve claims n partitions, or fails with errPartitionLimit; with
+// checkOnly (validate-only requests) nothing is claimed.
+func (p *partitionBudget) reserve(n int32, checkOnly bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit > 0 && p.used+int(n) > p.limit {
+		return fmt.Errorf("%w: %d more partitions would make %d on this broker, above --max-broker-partitions %d (%d in use)",
+			errPartitionLimit, n, p.used+int(n), p.limit, p.used)
+	}
+	if !checkOnly {
+		p.used += int(n)
+	}
+	return nil
+}
+
+// add counts n partitions without checking the limit (topics opened at
+// start; release takes them back).
+func (p *partitionBudget) add(n int) {
+	p.mu.Lock()
+	p.used += n
+	p.mu.Unlock()
+}
+
+func (p *partitionBudget) release(n int) { p.add(-n) }
+
+// inUse returns the partitions counted now.
+func (p *partitionBudget) inUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.used
+}
+
+// topicLocks serializes the changes of one topic (create, add partitions,
+// delete), which touch the same partition directories, without a lock
+// shared by all topics held across their I/O. An entry lives only while
+// someone holds or waits for it.
+type topicLocks struct {
+	mu sync.Mutex
+	m  map[string]*topicLock
+}
+
+type topicLock struct {
+	mu      sync.Mutex
+	waiters int
+}
+
+// lock locks name and returns the unlock function.
+func (k *topicLocks) lock(name string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*topicLock{}
+	}
+	l := k.m[name]
+	if l == nil {
+		l = &topicLock{}
+		k.m[name] = l
+	}
+	l.waiters++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.waiters--; l.waiters == 0 {
+			delete(k.m, name)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// openPartitionErr is the error of a topic change that failed to open its
+// partition logs: an I/O failure (ENOSPC, EMFILE, EIO ...) matching
+// storage.ErrStorage, which the client gets as KAFKA_STORAGE_ERROR.
+func openPartitionErr(name string, p int32, err error) error {
+	if !errors.Is(err, storage.ErrStorage) {
+		err = fmt.Errorf("%w: %w", storage.ErrStorage, err)
+	}
+	return fmt.Errorf("open partition %s-%d: %w", name, p, err)
+}
+
+// removePartitionDirs removes the directories of partitions [from, to) of
+// name: a failed topic change leaves none behind. Failures are logged;
+// what remains is removed at the next start (cleanOrphans).
+func (b *Broker) removePartitionDirs(name string, from, to int32) {
+	for p := from; p < to; p++ {
+		if err := b.cfg.FS.RemoveAll(b.logDir(name, p)); err != nil {
+			b.log.Error("removing the directory of a partition not created", "dir", b.logDir(name, p), "err", err)
+		}
+	}
+}
+
+// orphansDir is where start-up moves partition directories holding data
+// that no topic of the catalog owns.
+const orphansDir = ".orphans"
+
+// cleanOrphans looks at the partition directories under logs/ that no
+// topic of the catalog owns (a topic unknown to it, or a partition number
+// at or past its count): left by a crash in the middle of creating,
+// growing or deleting a topic, or by a catalog that lost a topic. Those
+// holding no record (no segment with a byte in it: a creation that never
+// completed) are removed. Those holding records are never deleted, since
+// they may be the data of a topic the catalog lost: they are moved to
+// logs/.orphans/, out of the way of a new topic of the same name, for the
+// operator to restore or delete. Both are logged. Failures are logged and
+// leave the directory where it is.
+func (b *Broker) cleanOrphans() {
+	logs := filepath.Join(b.cfg.DataDir, "logs")
+	ents, err := b.cfg.FS.ReadDir(logs)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			b.log.Warn("listing partition directories for orphans", "dir", logs, "err", err)
+		}
+		return
+	}
+	owned := map[string]int32{}
+	for _, t := range b.cat.List() {
+		owned[t.Name] = t.Partitions
+	}
+	var removed, moved int
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		i := strings.LastIndexByte(name, '-')
+		if i <= 0 {
+			continue // not a partition directory
+		}
+		p, err := strconv.Atoi(name[i+1:])
+		if err != nil || p < 0 || strconv.Itoa(p) != name[i+1:] {
+			continue
+		}
+		if n, ok := owned[name[:i]]; ok && int32(p) < n {
+			continue
+		}
+		dir := filepath.Join(logs, name)
+		data, err := b.holdsRecords(dir)
+		if err != nil {
+			b.log.Warn("orphan partition directory left alone: cannot read it", "dir", dir, "err", err)
+			continue
+		}
+		if !data {
+			if err := b.cfg.FS.RemoveAll(dir); err != nil {
+				b.log.Warn("removing an orphan partition directory", "dir", dir, "err", err)
+				continue
+			}
+			b.log.Info("removed an empty partition directory no topic owns", "dir", dir)
+			removed++
+			continue
+		}
+		to := filepath.Join(logs, orphansDir, name)
+		if _, err := b.cfg.FS.Stat(to); err == nil {
+			to += "." + time.Now().UTC().Format("20060102T150405.000Z")
+		}
+		if err := b.cfg.FS.MkdirAll(filepath.Join(logs, orphansDir), 0o755); err != nil {
+			b.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
+			continue
+		}
+		if err := b.cfg.FS.Rename(dir, to); err != nil {
+			b.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
+			continue
+		}
+		b.log.Warn("moved a partition directory holding records that no topic owns; restore or delete it", "dir", dir, "to", to)
+		moved++
+	}
+	if removed+moved > 0 {
+		if err := b.cfg.FS.SyncDir(logs); err != nil {
+			b.log.Warn("syncing the logs directory", "err", err)
+		}
+		b.log.Info("orphan partition directories", "removed_empty", removed, "moved_to", filepath.Join(logs, orphansDir), "moved", moved)
+	}
+}
+
+// holdsRecords reports whether a partition directory has a segment (or a
+// compaction output) with any byte in it.
+func (b *Broker) holdsRecords(dir string) (bool, error) {
+	ents, err := b.cfg.FS.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".log") && !strings.HasSuffix(n, ".swap") && !strings.HasSuffix(n, ".cleaned") {
+			continue
+		}
+		fi, err := b.cfg.FS.Stat(filepath.Join(dir, n))
+		if err != nil {
+			return false, err
+		}
+		if fi.Size() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// DefaultMaxBrokerPartitions is the default --max-broker-partitions. An
+// idle partition holds no descriptor (segment files open on demand, see
+// storage.Handles) but does hold memory: its log, its fsync goroutine and
+// its indexes, measured at about 10 KiB each (TestManyPartitions), so the
+// default keeps a broker of idle partitions around 1 GiB.
+const DefaultMaxBrokerPartitions = 100000
+
+// WithMaxBrokerPartitions sets --max-broker-partitions (0 = unlimited).
+func WithMaxBrokerPartitions(n int) Option { return func(c *Config) { c.MaxBrokerPartitions = n } }
+
+// WithMaxOpenFiles sets --max-open-files (0 = half the descriptor limit).
+func WithMaxOpenFiles(n int) Option { return func(c *Config) { c.MaxOpenFiles = n } }

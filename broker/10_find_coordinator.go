@@ -7,7 +7,9 @@ import (
 
 // FindCoordinator: v0-4
 //
-// This broker coordinates every group. Transaction coordinators do not
+// This broker coordinates every group, except those whose __consumer_offsets
+// partition is fenced (damaged on disk): COORDINATOR_NOT_AVAILABLE, as Kafka
+// answers while that partition has no leader. Transaction coordinators do not
 // exist (no transactions): TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a
 // message, the answer Kafka gives a client that may not use a
 // transactional id, and the one InitProducerId and Produce give here. It is
@@ -28,6 +30,12 @@ func handleFindCoordinator(r *request) (reply, error) {
 	find := func(key string) (int16, *string) {
 		switch req.CoordinatorType {
 		case 0:
+			// A group whose __consumer_offsets partition is fenced has
+			// no coordinator, as in Kafka while that partition has no
+			// leader.
+			if err := b.grp.GroupErr(key); err != nil {
+				return kerr.CoordinatorNotAvailable.Code, strp(err.Error())
+			}
 			return 0, nil
 		case 1:
 			return kerr.TransactionalIDAuthorizationFailed.Code, strp("transactions are not supported by Rewind: unset the transactional id (an idempotent producer still writes each record once)")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
@@ -92,15 +93,55 @@ func (b *Broker) startGroups() error {
 	gc.TopicPartitionExists = func(t string, p int32) bool { return b.partition(t, p) != nil }
 	b.grp = group.New(gc, offsetsStore{b})
 	for p := int32(0); p < meta.Partitions; p++ {
-		if err := b.replayOffsets(p); err != nil {
-			return fmt.Errorf("broker: replay %s-%d: %w", OffsetsTopic, p, err)
+		if err := b.replayOffsets(p, b.grp.Replay); err != nil {
+			// One damaged partition must not keep the others' groups
+			// from being served: fence it, as a data partition is.
+			b.fenceOffsets(p, err)
 		}
 	}
 	b.estimateReplayedLags()
 	return nil
 }
 
-func (b *Broker) replayOffsets(p int32) error {
+// fenceOffsets fences __consumer_offsets partition p, whose records could
+// not be read back (err), and logs the groups it holds: those whose
+// records are readable up to the damage, and those with records after it.
+func (b *Broker) fenceOffsets(p int32, err error) {
+	l := b.partition(OffsetsTopic, p)
+	if l.Err() == nil {
+		l.Fence(err)
+	}
+	b.grp.FencePartition(p, err)
+	before, after := map[string]bool{}, map[string]bool{}
+	collect := func(m map[string]bool) func(storage.Record) {
+		return func(r storage.Record) {
+			if g, ok := group.RecordGroup(r.Key); ok {
+				m[g] = true
+			}
+		}
+	}
+	// A read-only scan of the files: what a repair would keep and drop.
+	_, serr := storage.Repair(l.Dir(), storage.RepairOptions{FS: b.cfg.FS, DryRun: true, Kept: collect(before), Dropped: collect(after)})
+	b.log.Error("consumer groups unavailable: their __consumer_offsets partition is damaged and fenced; the other groups are served. Repair it with `rewind repair`",
+		"partition", fmt.Sprintf("%s-%d", OffsetsTopic, p), "groups", sortedKeys(before), "groups_with_records_after_the_damage", sortedKeys(after), "err", err)
+	if serr != nil {
+		b.log.Warn("scanning the damaged partition", "partition", fmt.Sprintf("%s-%d", OffsetsTopic, p), "err", serr)
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// replayOffsets feeds every record of __consumer_offsets partition p to
+// replay (the coordinator's Replay at start-up, LoadPartition's after a
+// repair).
+func (b *Broker) replayOffsets(p int32, replay func(int32, int64, []byte, []byte, int64) error) error {
 	l := b.partition(OffsetsTopic, p)
 	off := l.LogStartOffset()
 	for off < l.HighWatermark() {
@@ -121,7 +162,7 @@ func (b *Broker) replayOffsets(p int32) error {
 			return err
 		}
 		for _, rec := range recs {
-			if err := b.grp.Replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
+			if err := replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
 				b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
 			}
 			b.observeOffsetsRecord(rec.Key, rec.Value, rec.Timestamp, false)

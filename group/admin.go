@@ -40,6 +40,10 @@ func (c *Coordinator) describe(name string) kmsg.DescribeGroupsResponseGroup {
 		dg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return dg
 	}
+	if c.fencedGroup(name) {
+		dg.ErrorCode = kerr.NotCoordinator.Code
+		return dg
+	}
 	g := c.lockGroup(name, false)
 	if g == nil {
 		dg.State = stateDead.String()
@@ -127,6 +131,9 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 func (c *Coordinator) deleteGroup(name string) int16 {
 	if c.isClosed() {
 		return kerr.CoordinatorNotAvailable.Code
+	}
+	if c.fencedGroup(name) {
+		return kerr.NotCoordinator.Code
 	}
 	g := c.lockGroup(name, false)
 	if g == nil {

@@ -34,6 +34,9 @@ type Coordinator struct {
 	groups  map[string]*group
 	replay  *replayState // records fed by Replay, until the first use
 	started bool
+
+	fenceMu sync.RWMutex
+	fenced  map[int32]error // __consumer_offsets partitions not served (fence.go)
 }
 
 // New returns a coordinator. store may be nil, in which case nothing is

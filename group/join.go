@@ -110,6 +110,10 @@ func (c *Coordinator) beginJoin(ctx context.Context, req *kmsg.JoinGroupRequest)
 		j.respond(errJoin(req.MemberID, kerr.InvalidGroupID.Code))
 		return j, nil
 	}
+	if c.fencedGroup(req.Group) {
+		j.respond(errJoin(req.MemberID, kerr.NotCoordinator.Code))
+		return j, nil
+	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	rebalance := time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
 	if req.Version == 0 || req.RebalanceTimeoutMillis <= 0 {

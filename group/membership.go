@@ -63,6 +63,9 @@ func (c *Coordinator) beginSync(req *kmsg.SyncGroupRequest) chan syncResult {
 	if req.Group == "" {
 		return now(errSync(kerr.InvalidGroupID.Code))
 	}
+	if c.fencedGroup(req.Group) {
+		return now(errSync(kerr.NotCoordinator.Code))
+	}
 	var instanceID, protocolType, protocolName *string
 	if req.Version >= 3 {
 		instanceID = req.InstanceID
@@ -168,6 +171,9 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	if req.Group == "" {
 		return kerr.InvalidGroupID.Code
 	}
+	if c.fencedGroup(req.Group) {
+		return kerr.NotCoordinator.Code
+	}
 	var instanceID *string
 	if req.Version >= 3 {
 		instanceID = req.InstanceID
@@ -234,6 +240,9 @@ func (c *Coordinator) leaveGroup(name string, leaving []kmsg.LeaveGroupRequestMe
 	}
 	if name == "" {
 		return kerr.InvalidGroupID.Code, nil
+	}
+	if c.fencedGroup(name) {
+		return kerr.NotCoordinator.Code, nil
 	}
 	codes := make([]int16, len(leaving))
 	g := c.lockGroup(name, false)

@@ -61,6 +61,10 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 		setAll(kerr.CoordinatorNotAvailable.Code)
 		return resp
 	}
+	if c.fencedGroup(req.Group) {
+		setAll(kerr.NotCoordinator.Code)
+		return resp
+	}
 
 	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
 	if req.Version == 0 {
@@ -388,6 +392,9 @@ func (c *Coordinator) fetchOffsets(name string, order []string, want map[string]
 	if c.isClosed() {
 		return kerr.CoordinatorNotAvailable.Code, none(kerr.CoordinatorNotAvailable.Code)
 	}
+	if c.fencedGroup(name) {
+		return kerr.NotCoordinator.Code, none(kerr.NotCoordinator.Code)
+	}
 	g := c.lockGroup(name, false)
 	if g == nil {
 		return 0, none(0)
@@ -458,6 +465,9 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	}
 	if c.isClosed() {
 		return kerr.CoordinatorNotAvailable.Code, nil
+	}
+	if c.fencedGroup(req.Group) {
+		return kerr.NotCoordinator.Code, nil
 	}
 	codes := make([][]int16, len(req.Topics))
 	for ti, rt := range req.Topics {

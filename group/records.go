@@ -134,6 +134,11 @@ func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte
 	if c.replay == nil {
 		return fmt.Errorf("group: Replay after the coordinator started (record at %d/%d)", partition, recOffset)
 	}
+	return c.replayInto(c.replay, partition, recOffset, key, value, timestamp)
+}
+
+// replayInto applies one record to r (see Replay).
+func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int64, key, value []byte, timestamp int64) error {
 	if len(key) < 2 {
 		return fmt.Errorf("group: __consumer_offsets %d/%d: key too short (%d bytes)", partition, recOffset, len(key))
 	}
@@ -143,7 +148,7 @@ func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte
 		if err := k.ReadFrom(key); err != nil {
 			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit key: %w", partition, recOffset, err)
 		}
-		rg := c.replay.group(k.Group)
+		rg := r.group(k.Group)
 		p := tp{k.Topic, k.Partition}
 		if value == nil {
 			dropOffset(rg.offsets, rg.history, p, time.UnixMilli(timestamp))
@@ -166,7 +171,7 @@ func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte
 		if err := k.ReadFrom(key); err != nil {
 			return fmt.Errorf("group: __consumer_offsets %d/%d: group metadata key: %w", partition, recOffset, err)
 		}
-		rg := c.replay.group(k.Group)
+		rg := r.group(k.Group)
 		if value == nil {
 			rg.meta = nil
 			return nil
@@ -197,52 +202,59 @@ func (c *Coordinator) loadLocked() {
 	c.replay = nil
 	now := c.now()
 	for _, name := range r.order {
-		rg := r.groups[name]
-		if rg.meta == nil && len(rg.offsets) == 0 {
-			continue
+		if g := c.buildGroup(name, r.groups[name], now); g != nil {
+			c.groups[name] = g
 		}
-		g := newGroup(c, name)
-		g.stateTime = time.Time{}
-		if v := rg.meta; v != nil {
-			g.protocolType = v.ProtocolType
-			g.generation = v.Generation
-			if v.Protocol != nil {
-				g.protocol = *v.Protocol
-			}
-			if v.CurrentStateTimestamp >= 0 {
-				g.stateTime = time.UnixMilli(v.CurrentStateTimestamp)
-			}
-			for _, vm := range v.Members {
-				m := &member{
-					id:               vm.MemberID,
-					instanceID:       vm.InstanceID,
-					clientID:         vm.ClientID,
-					host:             vm.ClientHost,
-					rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
-					sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
-					protocolType:     v.ProtocolType,
-					protocols:        []protocol{{g.protocol, vm.Subscription}},
-					assignment:       vm.Assignment,
-				}
-				if v.Version < 1 || m.rebalanceTimeout <= 0 {
-					m.rebalanceTimeout = m.sessionTimeout
-				}
-				g.add(m, nil)
-			}
-			if v.Leader != nil && g.members[*v.Leader] != nil {
-				g.leader = *v.Leader
-			}
-			if len(g.members) > 0 {
-				g.state = stateStable
-			}
-			g.computeSubscribed()
-			for _, m := range g.members {
-				g.heartbeat(m)
-			}
-		}
-		g.offsets = rg.offsets
-		g.history = rg.history
-		g.pruneHistory(now)
-		c.groups[name] = g
 	}
+}
+
+// buildGroup turns one group's replayed records into the group (nil if
+// it is gone); c.mu is held.
+func (c *Coordinator) buildGroup(name string, rg *replayGroup, now time.Time) *group {
+	if rg.meta == nil && len(rg.offsets) == 0 {
+		return nil
+	}
+	g := newGroup(c, name)
+	g.stateTime = time.Time{}
+	if v := rg.meta; v != nil {
+		g.protocolType = v.ProtocolType
+		g.generation = v.Generation
+		if v.Protocol != nil {
+			g.protocol = *v.Protocol
+		}
+		if v.CurrentStateTimestamp >= 0 {
+			g.stateTime = time.UnixMilli(v.CurrentStateTimestamp)
+		}
+		for _, vm := range v.Members {
+			m := &member{
+				id:               vm.MemberID,
+				instanceID:       vm.InstanceID,
+				clientID:         vm.ClientID,
+				host:             vm.ClientHost,
+				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				protocolType:     v.ProtocolType,
+				protocols:        []protocol{{g.protocol, vm.Subscription}},
+				assignment:       vm.Assignment,
+			}
+			if v.Version < 1 || m.rebalanceTimeout <= 0 {
+				m.rebalanceTimeout = m.sessionTimeout
+			}
+			g.add(m, nil)
+		}
+		if v.Leader != nil && g.members[*v.Leader] != nil {
+			g.leader = *v.Leader
+		}
+		if len(g.members) > 0 {
+			g.state = stateStable
+		}
+		g.computeSubscribed()
+		for _, m := range g.members {
+			g.heartbeat(m)
+		}
+	}
+	g.offsets = rg.offsets
+	g.history = rg.history
+	g.pruneHistory(now)
+	return g
 }

@@ -102,6 +102,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/groups/{group}/history", s.history)
 	m.HandleFunc("GET /api/v1/groups/{group}/explain", s.explain)
 	m.HandleFunc("POST /api/v1/groups/{group}/reset", s.reset)
+	m.HandleFunc("POST /api/v1/topics/{topic}/partitions/{partition}/repair", s.repair)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s; see /api/v1/overview", r.Method, r.URL.Path))
 	})

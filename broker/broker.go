@@ -175,6 +175,8 @@ type Broker struct {
 	partitions partitionBudget  // --max-broker-partitions (partitions.go)
 	topicLocks topicLocks       // one change of a topic at a time
 
+	repairMu sync.Mutex // one online repair at a time (repair.go)
+
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
 }

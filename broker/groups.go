@@ -113,19 +113,25 @@ func (b *Broker) fenceOffsets(p int32, err error) {
 	}
 	b.grp.FencePartition(p, err)
 	before, after := map[string]bool{}, map[string]bool{}
-	collect := func(m map[string]bool) func(storage.Record) {
-		return func(r storage.Record) {
-			if g, ok := group.RecordGroup(r.Key); ok {
-				m[g] = true
-			}
-		}
-	}
+	n := b.grp.Partitions()
 	// A read-only scan of the files: what a repair would keep and drop.
-	_, serr := storage.Repair(l.Dir(), storage.RepairOptions{FS: b.cfg.FS, DryRun: true, Kept: collect(before), Dropped: collect(after)})
+	_, serr := storage.Repair(l.Dir(), storage.RepairOptions{FS: b.cfg.FS, DryRun: true,
+		Kept:    func(r storage.Record) { addGroup(before, r, false, p, n) },
+		Dropped: func(r storage.Record, damaged bool) { addGroup(after, r, damaged, p, n) },
+	})
 	b.log.Error("consumer groups unavailable: their __consumer_offsets partition is damaged and fenced; the other groups are served. Repair it with `rewind repair`",
 		"partition", fmt.Sprintf("%s-%d", OffsetsTopic, p), "groups", sortedKeys(before), "groups_with_records_after_the_damage", sortedKeys(after), "err", err)
 	if serr != nil {
 		b.log.Warn("scanning the damaged partition", "partition", fmt.Sprintf("%s-%d", OffsetsTopic, p), "err", serr)
+	}
+}
+
+// addGroup adds the group of a __consumer_offsets record of partition p
+// (of n) to m. A record of a damaged batch counts only if its group
+// belongs to p: the damage may be in the name.
+func addGroup(m map[string]bool, r storage.Record, damaged bool, p, n int32) {
+	if g, ok := group.RecordGroup(r.Key); ok && (!damaged || group.PartitionFor(g, n) == p) {
+		m[g] = true
 	}
 }
 

@@ -132,6 +132,18 @@ func (c *Coordinator) LoadPartition(p int32, read func(replay ReplayFunc) error)
 	return nil
 }
 
+// Partitions returns the partition count of __consumer_offsets.
+func (c *Coordinator) Partitions() int32 { return c.cfg.OffsetsTopicPartitions }
+
+// PartitionFor returns the __consumer_offsets partition of group among n
+// (see Coordinator.PartitionFor), for tools without a coordinator.
+func PartitionFor(group string, n int32) int32 {
+	if n <= 0 {
+		return 0
+	}
+	return partitionFor(group, n)
+}
+
 // RecordGroup returns the group a __consumer_offsets record key belongs
 // to (offset commit and group metadata keys); ok is false for other
 // record types and undecodable keys.

@@ -26,9 +26,11 @@ type RepairOptions struct {
 	// Kept is called for every record of the batches kept, in offset
 	// order; Dropped for every record Repair can still decode in what it
 	// drops: the damaged batch when its records decode in spite of the
-	// damage, and the valid batches after it. The records alias buffers
-	// reused after the call: copy what you keep.
-	Kept, Dropped func(Record)
+	// damage (damaged is then set: its bytes may be wrong), and the valid
+	// batches after it. The records alias buffers reused after the call:
+	// copy what you keep.
+	Kept    func(r Record)
+	Dropped func(r Record, damaged bool)
 }
 
 // RepairReport is what Repair found and did. Offsets are those of the
@@ -306,7 +308,7 @@ func (r *repairer) damaged(f vfs.File, pos, size, expected int64) {
 	r.rep.DroppedBatches++
 	r.rep.DroppedRecords += len(recs)
 	for _, rec := range recs {
-		r.o.Dropped(rec)
+		r.o.Dropped(rec, true)
 	}
 }
 
@@ -350,7 +352,7 @@ func (r *repairer) salvage(f vfs.File, from, size, expected int64, direct bool) 
 				r.rep.DroppedRecords += len(recs)
 				if r.o.Dropped != nil {
 					for _, rec := range recs {
-						r.o.Dropped(rec)
+						r.o.Dropped(rec, false)
 					}
 				}
 			}

@@ -161,7 +161,7 @@ func TestRepairCorruptBatch(t *testing.T) {
 	var kept, dropped int
 	rep, err := Repair(e.dir, RepairOptions{
 		Kept:    func(Record) { kept++ },
-		Dropped: func(Record) { dropped++ },
+		Dropped: func(Record, bool) { dropped++ },
 	})
 	if err != nil {
 		t.Fatal(err)

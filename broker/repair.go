@@ -68,6 +68,8 @@ func repairDir(fsys vfs.FS, dir, topic string, p, offsetsPartitions int32, dryRu
 func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResult, error) {
 	b.repairMu.Lock()
 	defer b.repairMu.Unlock()
+	// Not during a delete or a partition change of the same topic.
+	defer b.topicLocks.lock(topic)()
 	res := RepairResult{Topic: topic, Partition: p, Online: true}
 	l := b.partition(topic, p)
 	meta, ok := b.topicMeta(topic)

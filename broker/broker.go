@@ -251,7 +251,7 @@ func New(opts ...Option) (*Broker, error) {
 		return nil, err
 	}
 	var err error
-	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir); err != nil {
+	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir, catalog.WithLogger(b.log), catalog.WithInternalTopic(OffsetsTopic, offsetsTopicConfigs())); err != nil {
 		return nil, err
 	}
 	b.cleanOrphans()

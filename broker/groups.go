@@ -69,6 +69,11 @@ func (r *request) groupCtx() context.Context {
 	return group.WithClient(r.c.ctx, r.clientID, "/"+host)
 }
 
+// offsetsTopicConfigs are the config overrides of __consumer_offsets.
+func offsetsTopicConfigs() map[string]string {
+	return map[string]string{"retention.ms": "-1", "segment.bytes": "104857600"}
+}
+
 // startGroups makes sure __consumer_offsets exists, builds the coordinator
 // and replays every committed offset and group record into it.
 func (b *Broker) startGroups() error {
@@ -76,8 +81,7 @@ func (b *Broker) startGroups() error {
 		// Never deleted by time: the retention loop compacts it instead,
 		// keeping superseded commits for the history window, since they
 		// are what lets a group be rewound to a past position.
-		cfgs := map[string]string{"retention.ms": "-1", "segment.bytes": "104857600"}
-		if _, err := b.createTopic(OffsetsTopic, b.cfg.OffsetsTopicPartitions, cfgs, true, false); err != nil {
+		if _, err := b.createTopic(OffsetsTopic, b.cfg.OffsetsTopicPartitions, offsetsTopicConfigs(), true, false); err != nil {
 			return fmt.Errorf("broker: create %s: %w", OffsetsTopic, err)
 		}
 	}

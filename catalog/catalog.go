@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -131,36 +132,51 @@ type Catalog struct {
 	mu     sync.RWMutex
 	state  file
 	topics map[string]*Topic
+	onDisk bool // catalog.json holds the last save: the next one rotates it to .prev
 }
 
-// Open loads the catalog in dir, creating it (with a new cluster id) if absent.
-func Open(fs vfs.FS, dir string) (*Catalog, error) {
+// Open loads the catalog in dir, creating it (with a new cluster id) if
+// absent. An unusable catalog.json is recovered from its previous copy or
+// the partition directories (see recover.go), and the recovery logged.
+func Open(fs vfs.FS, dir string, opts ...Option) (*Catalog, error) {
 	if fs == nil {
 		fs = vfs.Default
+	}
+	o := options{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	c := &Catalog{fs: fs, dir: dir, topics: map[string]*Topic{}}
-	f, err := fs.OpenFile(filepath.Join(dir, fileName), os.O_RDONLY, 0)
+	path := filepath.Join(dir, fileName)
+	data, err := readAll(fs, path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		err := c.recover(fmt.Errorf("%s is missing", path), true, o)
+		if !errors.Is(err, errNew) {
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 		c.state = file{Version: formatVersion, ClusterID: newClusterID(), NextProducerID: 1000}
 		return c, c.saveLocked()
 	case err != nil:
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<30))
-	if err != nil {
 		return nil, fmt.Errorf("catalog: read: %w", err)
 	}
-	if err := json.Unmarshal(data, &c.state); err != nil {
-		return nil, fmt.Errorf("catalog: %s is corrupt: %w", filepath.Join(dir, fileName), err)
+	st, err := parseFile(data)
+	if errors.Is(err, errVersion) {
+		return nil, fmt.Errorf("%w (%s, written by another version of Rewind)", err, path)
 	}
-	if c.state.Version != formatVersion {
-		return nil, fmt.Errorf("catalog: unsupported format version %d", c.state.Version)
+	if err != nil {
+		if err := c.recover(fmt.Errorf("%s is corrupt: %w", path, err), false, o); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
+	c.state, c.onDisk = st, true
 	for _, t := range c.state.Topics {
 		c.topics[t.Name] = t
 	}
@@ -342,7 +358,7 @@ func (c *Catalog) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(c.dir, fileName+".tmp")
+	tmp := filepath.Join(c.dir, tmpName)
 	f, err := c.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
@@ -358,9 +374,18 @@ func (c *Catalog) saveLocked() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
+	// The current catalog becomes the previous copy (recover.go); a crash
+	// before the next rename leaves the complete .tmp.
+	if c.onDisk {
+		if err := c.fs.Rename(filepath.Join(c.dir, fileName), filepath.Join(c.dir, prevName)); err != nil {
+			return fmt.Errorf("catalog: keep the previous catalog: %w", err)
+		}
+		c.onDisk = false
+	}
 	if err := c.fs.Rename(tmp, filepath.Join(c.dir, fileName)); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
+	c.onDisk = true
 	if err := c.fs.SyncDir(c.dir); err != nil {
 		return fmt.Errorf("catalog: sync dir: %w", err)
 	}

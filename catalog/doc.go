@@ -7,7 +7,11 @@
 // directory, rewritten atomically on every change (temp file, fsync,
 // rename, fsync of the directory), so a crash leaves either the old or the
 // new catalog, never a mix. The file carries a format version; version 1
-// is the only one so far.
+// is the only one so far. Each save keeps the catalog it replaces as
+// catalog.json.prev; an unusable catalog.json is recovered from it
+// (reconciled with the partition directories under logs/) or, if that is
+// unusable too, from the partition directories alone (names and partition
+// counts; configs lost), and the recovery is logged (recover.go).
 //
 // The catalog validates what a real Kafka broker validates: topic names
 // (1-249 characters of [a-zA-Z0-9._-], not "." or ".."), partition counts,

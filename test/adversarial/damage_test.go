@@ -414,3 +414,80 @@ func startOn(t *testing.T, dataDir string, args ...string) *proctest.Proc {
 	return proctest.Start(t, proctest.Config{Binary: binary, DataDir: dataDir, Args: args})
 }
 
+// A truncated catalog.json: the broker starts from the previous copy
+// (reconciled with the partition directories: the topic created by the
+// last change is there) and says so; with the previous copy damaged too
+// it starts from the partition directories (names and partition counts;
+// configs lost, and it says so). Records are served in both cases.
+func TestDamagedCatalog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := start(t)
+	dataDir := p.DataDir
+	cl := manualClient(t, p)
+	adm := kadm.NewClient(cl)
+	ret := "3600000"
+	if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": &ret}, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	produceBatches(t, ctx, cl, "keep", []int32{0, 1}, 3)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "last"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	catPath := filepath.Join(dataDir, "catalog.json")
+	truncateHalf := func(path string) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b[:len(b)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(p *proctest.Proc, wantRetention string) {
+		t.Helper()
+		cl := manualClient(t, p)
+		adm := kadm.NewClient(cl)
+		td, err := adm.ListTopics(ctx, "keep", "last")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, l := td["keep"], td["last"]; k.Err != nil || len(k.Partitions) != 2 || l.Err != nil || len(l.Partitions) != 1 {
+			t.Fatalf("recovered topics: keep %v (%d partitions), last %v (%d)", k.Err, len(k.Partitions), l.Err, len(l.Partitions))
+		}
+		if code, end := listEnd(t, ctx, cl, "keep", 1); code != 0 || end != 30 {
+			t.Fatalf("keep-1 after the recovery: %v, end %d; want 30", kerr.ErrorForCode(code), end)
+		}
+		rc, err := adm.DescribeTopicConfigs(ctx, "keep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := rc.On("keep", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range c.Configs {
+			if kv.Key == "retention.ms" && kv.MaybeValue() != wantRetention {
+				t.Fatalf("keep's retention.ms %q, want %q", kv.MaybeValue(), wantRetention)
+			}
+		}
+	}
+
+	truncateHalf(catPath)
+	p = startOn(t, dataDir)
+	expectLogLine(t, p.Log(), "recovered the catalog", "recovered_from=catalog.json.prev", "last (1 partitions)")
+	check(p, ret)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	truncateHalf(catPath)
+	truncateHalf(catPath + ".prev")
+	p = startOn(t, dataDir)
+	expectLogLine(t, p.Log(), "recovered the catalog", "the partition directories", "config override")
+	check(p, "604800000") // the default: configs are lost
+}

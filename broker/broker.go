@@ -61,6 +61,10 @@ type Config struct {
 	OffsetsTopicPartitions     int32         // offsets.topic.num.partitions
 
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
+	// LogCleanerDedupeBufferSize (log.cleaner.dedupe.buffer.size) bounds
+	// the offset map compaction holds keys in, for user topics and
+	// __consumer_offsets alike; keys beyond it are cleaned in more passes.
+	LogCleanerDedupeBufferSize int64
 
 	DiskReserve       int64         // bytes kept in reserve for a full disk (diskspace.go); 0 = off
 	DiskCheckInterval time.Duration // how often the free space is checked
@@ -98,6 +102,7 @@ func DefaultConfig() Config {
 		OffsetsHistoryRetention:    gc.HistoryRetention,
 		OffsetsTopicPartitions:     gc.OffsetsTopicPartitions,
 		RetentionCheckInterval:     30 * time.Second,
+		LogCleanerDedupeBufferSize: storage.DefaultDedupeBufferSize,
 		DiskReserve:                64 << 20,
 		DiskCheckInterval:          time.Second,
 	}
@@ -217,6 +222,12 @@ func New(opts ...Option) (*Broker, error) {
 	}
 	if cfg.DiskReserve < 0 {
 		return nil, fmt.Errorf("broker: --disk-reserve must not be negative, got %d", cfg.DiskReserve)
+	}
+	if cfg.LogCleanerDedupeBufferSize == 0 {
+		cfg.LogCleanerDedupeBufferSize = storage.DefaultDedupeBufferSize
+	}
+	if cfg.LogCleanerDedupeBufferSize < minDedupeBufferSize {
+		return nil, fmt.Errorf("broker: --log-cleaner-dedupe-buffer-size must be at least %d (1 MiB), got %d", minDedupeBufferSize, cfg.LogCleanerDedupeBufferSize)
 	}
 	if cfg.DiskCheckInterval <= 0 {
 		cfg.DiskCheckInterval = time.Second
@@ -485,6 +496,7 @@ func (b *Broker) retentionLoop() {
 			if name == OffsetsTopic {
 				compact = append(compact, compacted{name, b.offsetsCompactPolicy(), t.parts})
 			} else if p, ok := t.meta.Compaction(); ok {
+				p.DedupeBufferSize = b.cfg.LogCleanerDedupeBufferSize
 				compact = append(compact, compacted{name, p, t.parts})
 			}
 		}
@@ -520,8 +532,13 @@ func (b *Broker) offsetsCompactPolicy() storage.CompactPolicy {
 		HistoryRetention: h,
 		DeleteRetention:  24 * time.Hour,
 		MaxCompactionLag: h,
+		DedupeBufferSize: b.cfg.LogCleanerDedupeBufferSize,
 	}
 }
+
+// minDedupeBufferSize is the smallest --log-cleaner-dedupe-buffer-size:
+// about 40,000 keys a pass.
+const minDedupeBufferSize = 1 << 20
 
 // partition returns the log of topic/partition, or nil.
 func (b *Broker) partition(name string, p int32) *storage.Log {

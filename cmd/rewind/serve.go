@@ -74,6 +74,7 @@ can reset consumer groups.`,
 	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", cfg.GroupInitialRebalanceDelay, "group.initial.rebalance.delay.ms: wait for more members before a new group's first rebalance")
 	f.DurationVar(&cfg.OffsetsRetention, "offsets-retention", cfg.OffsetsRetention, "offsets.retention.minutes: keep an empty group's committed offsets this long")
 	f.DurationVar(&cfg.OffsetsHistoryRetention, "offsets-history-retention", cfg.OffsetsHistoryRetention, "keep superseded commits this long, for rewinding a group to a past position")
+	f.Int64Var(&cfg.LogCleanerDedupeBufferSize, "log-cleaner-dedupe-buffer-size", cfg.LogCleanerDedupeBufferSize, "log.cleaner.dedupe.buffer.size: bytes of the map compaction holds keys in (24 per key, filled to 90%); more keys are cleaned in more passes (at least 1 MiB)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
 	return cmd

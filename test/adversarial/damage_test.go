@@ -491,3 +491,46 @@ func TestDamagedCatalog(t *testing.T) {
 	expectLogLine(t, p.Log(), "recovered the catalog", "the partition directories", "config override")
 	check(p, "604800000") // the default: configs are lost
 }
+
+// The online repair of a damaged __consumer_offsets partition loads its
+// groups again without a restart: the damaged group is served from its
+// last commit before the damage, and can commit again.
+func TestOnlineRepairOffsetsPartition(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	httpAddr := proctest.FreeAddr(t)
+	p := start(t, "--http", httpAddr)
+	dataDir := p.DataDir
+	cl := p.Client(t)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{10, 20, 30} {
+		commitAt(t, ctx, adm, "abc", "t", off) // partition 4 of 50
+	}
+	p.Kill()
+	segs, pos := segmentBatches(t, filepath.Join(dataDir, "logs", "__consumer_offsets-4"))
+	flip(t, segs[len(segs)-1], pos[1]+70)
+
+	p = startOn(t, dataDir, "--http", httpAddr)
+	cl = p.Client(t)
+	adm = kadm.NewClient(cl)
+	if code := findCoordinator(t, ctx, cl, "abc"); code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator before the repair: %v", kerr.ErrorForCode(code))
+	}
+	rep, out, err := runRepair(t, "--http", httpAddr, "__consumer_offsets", "4")
+	if err != nil || !rep.Serving || rep.KeptEnd != 1 || !slices.Equal(rep.GroupsLost, []string{"abc"}) {
+		t.Fatalf("online repair: %+v, %v\n%s", rep, err, out)
+	}
+	if code := findCoordinator(t, ctx, cl, "abc"); code != 0 {
+		t.Fatalf("FindCoordinator after the repair: %v", kerr.ErrorForCode(code))
+	}
+	if code, off := offsetFetch(t, ctx, cl, "abc", "t"); code != 0 || off != 10 {
+		t.Fatalf("repaired group: %v, offset %d; want 10", kerr.ErrorForCode(code), off)
+	}
+	commitAt(t, ctx, adm, "abc", "t", 40)
+	if code, off := offsetFetch(t, ctx, cl, "abc", "t"); code != 0 || off != 40 {
+		t.Fatalf("commit after the repair: %v, offset %d", kerr.ErrorForCode(code), off)
+	}
+}

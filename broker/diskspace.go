@@ -71,6 +71,10 @@ func (d *diskGuard) enabled() bool { return d != nil && d.size > 0 }
 // start on a full disk has the reserve's space for its checkpoints.
 func (d *diskGuard) start() error {
 	if !d.enabled() {
+		// A reserve left by a run with --disk-reserve only holds space now.
+		if err := d.removeReserve(); err != nil {
+			d.log.Warn("cannot remove the reserve file of an earlier run", "err", err)
+		}
 		return nil
 	}
 	if err := d.fs.MkdirAll(d.dir, 0o755); err != nil {
@@ -80,6 +84,12 @@ func (d *diskGuard) start() error {
 	if err == nil && fi.Size() == d.size {
 		d.check() // read-only if less than the reserve is free
 	} else {
+		// One of another --disk-reserve, or cut short by a crash, goes
+		// first: on a full disk its space is all that deletions will
+		// have, and a broker starting read-only would never release it.
+		if err := d.removeReserve(); err != nil {
+			return fmt.Errorf("broker: removing the old reserve file: %w", err)
+		}
 		// No reserve: a first start, or the last run released it. It is
 		// made when there is room for it and as much again for data,
 		// as when leaving read-only.
@@ -178,6 +188,14 @@ func (d *diskGuard) retry(fn func() error) error {
 		err = fn()
 	}
 	return err
+}
+
+// removeReserve removes the reserve file if there is one.
+func (d *diskGuard) removeReserve() error {
+	if err := d.fs.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // createReserve writes the reserve file; on failure nothing is left.

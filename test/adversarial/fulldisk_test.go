@@ -354,3 +354,80 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("topics after restart: %v", topics.Names())
 	}
 }
+
+// A restart with another --disk-reserve, on a disk that filled up while
+// the broker was down: the reserve file the last run made has the old
+// size. Its space is what deletions need, so the start releases it
+// rather than keeping it beside a read-only broker that has nothing left
+// to release; DeleteTopics then frees the disk. A start with
+// --disk-reserve 0 removes a reserve left by an earlier run too.
+func TestFullDiskReserveResized(t *testing.T) {
+	disk := mountTmpfs(t, 32<<20)
+	data := filepath.Join(disk, "data")
+	reservePath := filepath.Join(data, "disk.reserve")
+	args := func(reserve int64) []string { return []string{"--disk-reserve", fmt.Sprint(reserve)} }
+	p := proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args(diskReserve)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := p.Client(t)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ {
+		if c := rawProduce(ctx, t, cl, "fill", records(15, 64<<10)); c != 0 {
+			t.Fatalf("produce to fill: %v", kerr.ErrorForCode(c))
+		}
+	}
+	p.Kill()
+	if fi, err := os.Stat(reservePath); err != nil || fi.Size() != diskReserve {
+		t.Fatalf("reserve file of the first run: %v", err)
+	}
+
+	// Another program takes every byte left.
+	filler, err := os.Create(filepath.Join(disk, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 64<<10); ; {
+		if _, err := filler.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	filler.Close()
+
+	p = proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args(2 * diskReserve)})
+	waitLog(t, p, "starting read-only")
+	if fi, err := os.Stat(reservePath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a read-only start kept the reserve file of another --disk-reserve (%v, %v): its space is not available to deletions", fi.Size(), err)
+	}
+	cl = p.Client(t)
+	dt, err := kadm.NewClient(cl).DeleteTopics(ctx, "fill")
+	if err == nil {
+		err = dt.Error()
+	}
+	if err != nil {
+		t.Fatalf("DeleteTopics on a full disk after a restart with another --disk-reserve: %v", err)
+	}
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, p, "the broker is writable")
+	if fi, err := os.Stat(reservePath); err != nil || fi.Size() != 2*diskReserve {
+		t.Fatalf("reserve file after space returned: %v", err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatalf("clean shutdown: %v", err)
+	}
+
+	// The reserve turned off: the file of the last run goes.
+	p = proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args(0)})
+	if c := rawProduce(ctx, t, p.Client(t), "keep", records(1, 10)); c != 0 && c != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce with --disk-reserve 0: %v", kerr.ErrorForCode(c))
+	}
+	if _, err := os.Stat(reservePath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a start with --disk-reserve 0 kept the reserve file of an earlier run: %v", err)
+	}
+}

@@ -43,7 +43,7 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		if err != nil {
 			return AppendResult{}, err
 		}
-		if err := validateBatch(&h, p); err != nil {
+		if err := validateBatch(&h, p, maxMsg); err != nil {
 			return AppendResult{}, err
 		}
 		nBatches++

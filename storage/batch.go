@@ -153,9 +153,9 @@ func setCRC(b []byte) {
 // validateBatch checks one produced batch (already through ParseBatchHeader)
 // beyond its header: record count, producer fields, codec, and the
 // structure of every record (of compressed batches after decompressing
-// them into a small streaming buffer). For uncompressed batches it
-// allocates nothing.
-func validateBatch(h *BatchHeader, b []byte) error {
+// them into a small streaming buffer, at most DecompressLimit(maxMsg)
+// bytes). For uncompressed batches it allocates nothing.
+func validateBatch(h *BatchHeader, b []byte, maxMsg int32) error {
 	if h.IsControl() {
 		return wrapErr(ErrInvalidRecord, "control batches cannot be produced")
 	}
@@ -177,7 +177,7 @@ func validateBatch(h *BatchHeader, b []byte) error {
 	case CodecGzip, CodecSnappy, CodecLz4, CodecZstd:
 		// Decompressed (streamed, not kept) to check the records, as
 		// Kafka does; stored as produced, never recompressed.
-		return validateCompressed(c, b[BatchHeaderSize:h.Size()], h.NumRecords)
+		return validateCompressed(c, b[BatchHeaderSize:h.Size()], h.NumRecords, DecompressLimit(maxMsg))
 	default:
 		return wrapErr(ErrInvalidRecord, "unknown compression codec %d", c)
 	}

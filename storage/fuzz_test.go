@@ -49,7 +49,7 @@ func FuzzParseBatchHeader(f *testing.F) {
 			t.Fatalf("accepted inconsistent header %+v for %d bytes", h, len(data))
 		}
 		b := data[:h.Size()]
-		verr := validateBatch(&h, b)
+		verr := validateBatch(&h, b, 1<<20)
 		recs, derr := DecodeRecords(b)
 		if verr == nil && derr != nil {
 			t.Fatalf("validated batch does not decode: %v", derr)
@@ -107,7 +107,7 @@ func FuzzValidateRecords(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verr := validateBatch(&h, b)
+		verr := validateBatch(&h, b, 1<<20)
 		if verr != nil && !errors.Is(verr, ErrCorruptMessage) && !errors.Is(verr, ErrInvalidRecord) {
 			t.Fatalf("unexpected error class: %v", verr)
 		}
@@ -122,7 +122,7 @@ func FuzzValidateRecords(f *testing.F) {
 		}
 		if codec == CodecNone {
 			// The streaming walk must agree with walkRecords.
-			c := &countingReader{r: bufio.NewReader(bytes.NewReader(body))}
+			c := &countingReader{r: bufio.NewReader(bytes.NewReader(body)), limit: int64(len(body))}
 			serr := walkRecordStream(c, n)
 			if (serr == nil) != (verr == nil) {
 				t.Fatalf("stream walk %v, in-memory walk %v", serr, verr)

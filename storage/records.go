@@ -1,16 +1,8 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
-	"io"
-	"sync"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/s2"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -136,97 +128,4 @@ func DecodeRecords(batch []byte) ([]Record, error) {
 		return nil, wrapErr(ErrCorruptMessage, "%d bytes after the %d declared records", len(body), h.NumRecords)
 	}
 	return recs, nil
-}
-
-// maxDecompressed bounds the decompressed size of one batch, so a crafted
-// batch cannot exhaust memory.
-const maxDecompressed = 256 << 20
-
-var errTooBig = errors.New("decompressed batch exceeds 256 MiB")
-
-var (
-	zstdOnce sync.Once
-	zstdDec  *zstd.Decoder
-	zstdErr  error
-)
-
-var xerialMagic = []byte{130, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
-
-func decompress(codec int, src []byte) ([]byte, error) {
-	switch codec {
-	case CodecGzip:
-		zr, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
-			return nil, err
-		}
-		return readBounded(zr)
-	case CodecSnappy:
-		if len(src) >= 16 && bytes.HasPrefix(src, xerialMagic) {
-			return xerialDecode(src[16:])
-		}
-		return snappyBlock(nil, src)
-	case CodecLz4:
-		return readBounded(lz4.NewReader(bytes.NewReader(src)))
-	case CodecZstd:
-		zstdOnce.Do(func() {
-			zstdDec, zstdErr = zstd.NewReader(nil,
-				zstd.WithDecoderConcurrency(0),
-				zstd.WithDecoderMaxMemory(maxDecompressed))
-		})
-		if zstdErr != nil {
-			return nil, zstdErr
-		}
-		return zstdDec.DecodeAll(src, nil)
-	}
-	return nil, errors.New("unknown compression codec")
-}
-
-func readBounded(r io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > maxDecompressed {
-		return nil, errTooBig
-	}
-	return buf.Bytes(), nil
-}
-
-func snappyBlock(dst, src []byte) ([]byte, error) {
-	l, err := s2.DecodedLen(src)
-	if err != nil {
-		return nil, err
-	}
-	if l > maxDecompressed-len(dst) {
-		return nil, errTooBig
-	}
-	out, err := s2.Decode(nil, src)
-	if err != nil {
-		return nil, err
-	}
-	return append(dst, out...), nil
-}
-
-// xerialDecode decodes the chunks after the 16-byte xerial header (magic,
-// version, compatible version): each a big-endian length and a raw snappy
-// block, as written by the Java producer.
-func xerialDecode(src []byte) ([]byte, error) {
-	var out []byte
-	for len(src) > 0 {
-		if len(src) < 4 {
-			return nil, errors.New("malformed xerial framing")
-		}
-		n := binary.BigEndian.Uint32(src)
-		src = src[4:]
-		if uint64(n) > uint64(len(src)) {
-			return nil, errors.New("malformed xerial framing")
-		}
-		var err error
-		if out, err = snappyBlock(out, src[:n]); err != nil {
-			return nil, err
-		}
-		src = src[n:]
-	}
-	return out, nil
 }

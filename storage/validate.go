@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
+	"github.com/klauspost/compress/s2"
 )
 
 // Compressed batches are checked on the append path the way Kafka's
@@ -18,34 +15,31 @@ import (
 // walked. A batch whose payload does not decompress, or holds other than
 // the declared records, would otherwise be stored, acknowledged, and then
 // fail every consumer that reaches it. The decompressed bytes are streamed
-// through a small buffer and dropped: the batch is stored as produced,
-// never recompressed, and validation costs no memory in proportion to the
-// decompressed size (a gzip bomb is only CPU, bounded by maxDecompressed).
-// Snappy has no streaming form for raw blocks; its expansion is bounded
-// (about 21x), so it is decompressed whole.
+// through a small buffer and dropped, record by record: the batch is stored
+// as produced, never recompressed, and validation holds only the
+// decoder's state (bounded and budgeted, see codec.go), never the
+// decompressed batch. A raw snappy payload is one block, decoded whole
+// within the same bounds and walked in place.
 
 // validateCompressed checks that the compressed records body of a batch
-// decompresses to exactly n well-formed records with offset deltas 0..n-1.
-func validateCompressed(codec int, body []byte, n int32) error {
-	if codec == CodecSnappy {
-		raw, err := decompress(codec, body)
-		if err != nil {
-			return wrapErr(ErrCorruptMessage, "decompressing snappy batch: %v", err)
-		}
-		return walkRecords(raw, n, true, nil)
+// decompresses to exactly n well-formed records with offset deltas 0..n-1,
+// in at most limit bytes.
+func validateCompressed(codec int, body []byte, n int32, limit int64) error {
+	if codec == CodecSnappy && !bytes.HasPrefix(body, xerialMagic) {
+		return validateSnappyBlock(body, n, limit)
 	}
-	r, release, err := decompressor(codec, body)
+	r, release, err := decompressor(codec, body, limit)
 	if err != nil {
 		return wrapErr(ErrCorruptMessage, "decompressing %s batch: %v", codecName(codec), err)
 	}
 	defer release()
 	br := bufReaders.Get().(*bufio.Reader)
-	br.Reset(io.LimitReader(r, maxDecompressed+1))
+	br.Reset(io.LimitReader(r, limit+1))
 	defer func() {
 		br.Reset(nil)
 		bufReaders.Put(br)
 	}()
-	err = walkRecordStream(&countingReader{r: br}, n)
+	err = walkRecordStream(&countingReader{r: br, limit: limit}, n)
 	var de *decompressError
 	if err != nil && !errors.As(err, &de) {
 		// Garbage records often come from a payload whose checksum fails
@@ -60,69 +54,23 @@ func validateCompressed(codec int, body []byte, n int32) error {
 	return err
 }
 
-func codecName(c int) string {
-	switch c {
-	case CodecGzip:
-		return "gzip"
-	case CodecSnappy:
-		return "snappy"
-	case CodecLz4:
-		return "lz4"
-	case CodecZstd:
-		return "zstd"
+// validateSnappyBlock decodes a raw snappy block whole (it has no
+// streaming form) into a pooled buffer and walks its records there.
+func validateSnappyBlock(body []byte, n int32, limit int64) error {
+	r, release, err := snappyReader(body, limit)
+	if err != nil {
+		return wrapErr(ErrCorruptMessage, "decompressing snappy batch: %v", err)
 	}
-	if c == CodecNone {
-		return "none"
+	defer release()
+	s := r.(*snappyStream)
+	raw, err := s2.Decode(s.buf[:cap(s.buf)], body)
+	if err != nil {
+		return wrapErr(ErrCorruptMessage, "decompressing snappy batch: %v", err)
 	}
-	return fmt.Sprintf("codec %d", c)
+	return walkRecords(raw, n, true, nil)
 }
 
-var (
-	bufReaders  = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
-	gzipReaders sync.Pool // *gzip.Reader
-	lz4Readers  = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	zstdReaders sync.Pool // *zstd.Decoder (synchronous, concurrency 1)
-)
-
-// decompressor returns a streaming reader of body's decompressed bytes and
-// a function returning it to its pool.
-func decompressor(codec int, body []byte) (io.Reader, func(), error) {
-	src := bytes.NewReader(body)
-	switch codec {
-	case CodecGzip:
-		zr, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(src)
-		} else {
-			err = zr.Reset(src)
-		}
-		if err != nil {
-			return nil, func() {}, err
-		}
-		return zr, func() { gzipReaders.Put(zr) }, nil
-	case CodecLz4:
-		lr := lz4Readers.Get().(*lz4.Reader)
-		lr.Reset(src)
-		return lr, func() { lr.Reset(nil); lz4Readers.Put(lr) }, nil
-	case CodecZstd:
-		zr, _ := zstdReaders.Get().(*zstd.Decoder)
-		var err error
-		if zr == nil {
-			zr, err = zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
-		} else {
-			err = zr.Reset(src)
-		}
-		if err != nil {
-			if zr != nil {
-				zr.Close()
-			}
-			return nil, func() {}, err
-		}
-		return zr, func() { zr.Reset(nil); zstdReaders.Put(zr) }, nil
-	}
-	return nil, func() {}, errors.New("unknown compression codec")
-}
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
 // decompressError marks a failure of the decompressor (as opposed to
 // records that decompress but are malformed).
@@ -130,15 +78,21 @@ type decompressError struct{ err error }
 
 func (e *decompressError) Error() string { return e.err.Error() }
 
-// countingReader reads a decompressed stream, counting bytes.
+// countingReader reads a decompressed stream, counting bytes; more than
+// limit is a decompression failure (the reader under it stops one byte
+// past limit).
 type countingReader struct {
-	r *bufio.Reader
-	n int64
+	r     *bufio.Reader
+	n     int64
+	limit int64
 }
 
 func (c *countingReader) fail(err error) error {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
+		if c.n > c.limit {
+			err = tooBig(c.limit)
+		}
 	}
 	return &decompressError{err}
 }
@@ -254,8 +208,8 @@ func walkRecordStream(c *countingReader, n int32) error {
 		}
 		return wrapErr(ErrCorruptMessage, "bytes after the %d declared records", n)
 	}
-	if c.n > maxDecompressed {
-		return &decompressError{errTooBig}
+	if c.n > c.limit {
+		return &decompressError{tooBig(c.limit)}
 	}
 	return nil
 }

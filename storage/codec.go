@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -63,7 +65,7 @@ const (
 	snappyMaxRatio = 22
 
 	// decodeBudget is the memory all decoders may hold at once.
-	decodeBudget = 128 << 20
+	decodeBudget = 64 << 20
 )
 
 // DecompressLimit is the most a batch of a topic with the given
@@ -170,10 +172,10 @@ type zstdPlan struct {
 // planZstd inspects the first frame header. A window above maxZstdWindow,
 // a dictionary (Kafka has none), or a stated content size above limit is
 // refused. A declared window larger than the frame can use (its content
-// size, or limit) is cut to the smallest power of two covering that use:
-// zstd matches refer back at most as far as the frame has decoded, so the
-// frame decodes identically within limit, and a frame going past limit is
-// refused anyway.
+// size, or limit) is cut to the smallest window descriptor covering that
+// use: zstd matches refer back at most as far as the frame has decoded, so
+// the frame decodes identically within limit, and a frame going past limit
+// is refused anyway.
 func planZstd(body []byte, limit int64) (zstdPlan, error) {
 	var h zstd.Header
 	if err := h.Decode(body); err != nil {
@@ -200,14 +202,29 @@ func planZstd(body []byte, limit int64) (zstdPlan, error) {
 	if h.HasFCS {
 		use = h.FrameContentSize
 	}
-	if k := bits.Len64(max(use, zstd.MinWindowSize) - 1); p.window > smallZstdWindow && uint64(1)<<k < p.window {
-		// Window descriptor (after the 4-byte magic and the frame header
-		// descriptor): exponent in the high 5 bits, log2 - 10; mantissa 0.
-		p.window = 1 << k
+	if w, desc := zstdWindowCovering(use); p.window > smallZstdWindow && w < p.window {
+		// The window descriptor follows the 4-byte magic and the frame
+		// header descriptor.
+		p.window = w
 		p.header = bytes.Clone(body[:6])
-		p.header[5] = byte(k-10) << 3
+		p.header[5] = desc
 	}
 	return p, nil
+}
+
+// zstdWindowCovering returns the smallest window a frame descriptor can
+// declare that is at least n (at least 1 KiB), and its descriptor byte:
+// exponent (log2 - 10) in the high five bits, eighths to add in the low
+// three.
+func zstdWindowCovering(n uint64) (uint64, byte) {
+	n = max(n, zstd.MinWindowSize)
+	k := bits.Len64(n-1) - 1 // 1<<k < n <= 2<<k
+	base := uint64(1) << k
+	m := (n - base + base/8 - 1) / (base / 8)
+	if m == 8 {
+		k, base, m = k+1, base<<1, 0
+	}
+	return base + base/8*m, byte(k-10)<<3 | byte(m)
 }
 
 // zstdRing is what the streaming decoder allocates for a window: the
@@ -254,7 +271,30 @@ func zstdReader(body []byte, limit int64) (io.Reader, func(), error) {
 		release()
 		return nil, func() {}, err
 	}
-	return zr, func() { zr.Close(); release() }, nil
+	return zr, func() { zr.Close(); release(); bigDecoderFreed(zstdRing(p.window)) }, nil
+}
+
+// bigFreed counts the bytes of large decoder histories dropped since the
+// last collection they caused, and gcPending is set while one runs.
+var (
+	bigFreed  atomic.Int64
+	gcPending atomic.Bool
+)
+
+// bigDecoderFreed collects garbage once the large histories dropped add
+// up to the decode budget. Go's pacing would let garbage grow as large as
+// the live heap before collecting; histories of tens of MiB dropped one
+// after another (frames declaring large windows, which only a Java
+// producer at zstd level 20 or more, or an attacker, sends) would then
+// hold several budgets' worth of memory.
+func bigDecoderFreed(n int64) {
+	if bigFreed.Add(n) >= decodeBudget && gcPending.CompareAndSwap(false, true) {
+		bigFreed.Store(0)
+		go func() {
+			runtime.GC()
+			gcPending.Store(false)
+		}()
+	}
 }
 
 var xerialMagic = []byte{130, 'S', 'N', 'A', 'P', 'P', 'Y', 0}

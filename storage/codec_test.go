@@ -140,3 +140,16 @@ func TestDecodeBudgetWaits(t *testing.T) {
 		t.Fatal("validation did not run once the budget was free")
 	}
 }
+
+func TestZstdWindowCovering(t *testing.T) {
+	for _, n := range []uint64{0, 1, 1024, 1025, 4096, 64 << 20, 64<<20 + 768, 100 << 20, 128 << 20} {
+		w, desc := zstdWindowCovering(n)
+		base := uint64(1) << (10 + desc>>3)
+		if got := base + base/8*uint64(desc&7); got != w {
+			t.Errorf("%d: descriptor %#x decodes to %d, not %d", n, desc, got, w)
+		}
+		if w < max(n, 1024) || w > max(n, 1024)+max(n, 1024)/8 {
+			t.Errorf("%d: window %d does not cover it tightly", n, w)
+		}
+	}
+}

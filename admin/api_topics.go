@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/lageval"
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -151,23 +153,35 @@ type recordPage struct {
 	Records       []recordView `json:"records"`
 }
 
-// maxShown caps how much of a key or value a page carries.
-const maxShown = 16 << 10
+// What one page of the message browser may cost. Records are streamed
+// from their batches (storage.PreviewBatch), so a page holds at most
+// maxShown bytes of each key, value and header, whatever the records
+// hold; it reads at most pageDecoded bytes of records (decompressed),
+// ending early past them; and at most maxBrowsing pages are read at once,
+// a request waiting up to browseWait for its turn before it is answered
+// 503. Decoders come from the broker-wide budget of the produce path.
+const (
+	maxShown     = 16 << 10
+	maxHeaders   = 64
+	pageDecoded  = 64 << 20
+	maxBrowsing  = 2
+	browseWait   = 2 * time.Second
+	browseRetry  = "1"
+	browseLimits = "the records from this offset are larger than a page of the browser may decode (64 MiB); read them with a Kafka client"
+)
 
-func showBytes(b []byte) (*string, string, bool) {
+// show is a key, value or header value for JSON: text when it is UTF-8
+// (a cut may split its last character), else base64.
+func show(b []byte, trunc bool) (*string, string) {
 	if b == nil {
-		return nil, "", false
+		return nil, ""
 	}
-	trunc := false
-	if len(b) > maxShown {
-		b, trunc = b[:maxShown], true
-	}
-	if utf8.Valid(b) || (trunc && utf8.Valid(b[:len(b)-utf8.UTFMax])) {
+	if utf8.Valid(b) || (trunc && len(b) > utf8.UTFMax && utf8.Valid(b[:len(b)-utf8.UTFMax])) {
 		v := strings.ToValidUTF8(string(b), "")
-		return &v, "", trunc
+		return &v, ""
 	}
 	v := base64.StdEncoding.EncodeToString(b)
-	return &v, "base64", trunc
+	return &v, "base64"
 }
 
 // records serves the message browser: ?partition=P and one of
@@ -225,7 +239,22 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("from %q: use oldest or newest", q.Get("from")))
 		return
 	}
-	recs, err := s.b.ReadRecords(name, int32(part), from, limit)
+	select {
+	case s.browsing <- struct{}{}:
+		defer func() { <-s.browsing }()
+	case <-time.After(browseWait):
+		w.Header().Set("Retry-After", browseRetry)
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the message browser is busy with %d other reads; retry in a moment", maxBrowsing))
+		return
+	case <-r.Context().Done():
+		return
+	}
+	recs, err := s.b.ReadRecords(name, int32(part), from, limit,
+		storage.PreviewLimits{MaxField: maxShown, MaxHeaders: maxHeaders, MaxDecoded: pageDecoded})
+	if errors.Is(err, storage.ErrDecodeLimit) {
+		writeError(w, http.StatusUnprocessableEntity, errors.New(browseLimits))
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -233,13 +262,12 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	page := recordPage{Topic: name, Partition: int32(part), LogStart: pi.LogStart, HighWatermark: pi.HighWatermark,
 		From: from, Next: from, Records: []recordView{}}
 	for _, rec := range recs {
-		v := recordView{Offset: rec.Offset, Timestamp: time.UnixMilli(rec.Timestamp).UTC(), ValueBytes: len(rec.Value), Headers: []headerView{}}
-		var kt, vt bool
-		v.Key, v.KeyEncoding, kt = showBytes(rec.Key)
-		v.Value, v.ValueEncoding, vt = showBytes(rec.Value)
-		v.Truncated = kt || vt
+		v := recordView{Offset: rec.Offset, Timestamp: time.UnixMilli(rec.Timestamp).UTC(), ValueBytes: max(rec.ValueLen, 0), Headers: []headerView{}}
+		v.Key, v.KeyEncoding = show(rec.Key, rec.KeyLen > len(rec.Key))
+		v.Value, v.ValueEncoding = show(rec.Value, rec.ValueLen > len(rec.Value))
+		v.Truncated = rec.KeyLen > len(rec.Key) || rec.ValueLen > len(rec.Value) || rec.NHeaders > len(rec.Headers)
 		for _, h := range rec.Headers {
-			hv, enc, _ := showBytes(h.Value)
+			hv, enc := show(h.Value, false)
 			hs := ""
 			if hv != nil {
 				hs = *hv

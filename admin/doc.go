@@ -26,7 +26,16 @@
 // once. Everything else reads the broker directly (broker.Topics,
 // Coordinator, ReadRecords, LagStatus).
 //
-// State-changing requests must carry a JSON body and, when the browser sends
-// an Origin, come from the console's own origin: a page of another site open
-// in the operator's browser cannot reset groups through it.
+// API requests that the browser marks as coming from another site
+// (Sec-Fetch-Site other than same-origin or none, or an Origin naming another
+// host) are refused with 403, reads included, and state-changing requests
+// must also carry a JSON body: a page of another site open in the operator's
+// browser can neither reset groups nor make the broker decode records.
+//
+// The message browser streams records out of their batches with the
+// produce path's bounded decoders: a page shows at most 16 KiB of each key,
+// value and header (value_bytes gives the whole size), reads at most 64 MiB
+// of records (it ends early past them; 422 if the first record alone is
+// larger), and two pages are read at a time (a third waits up to 2 s, then
+// gets 503 with Retry-After).
 package admin

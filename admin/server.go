@@ -47,6 +47,9 @@ type Server struct {
 	// commands).
 	clMu sync.Mutex
 	cl   *offsettool.Client
+
+	// browsing holds a token per message-browser read in progress.
+	browsing chan struct{}
 }
 
 // Option configures a Server.
@@ -60,7 +63,8 @@ func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
 // New builds the admin server of b; Start listens.
 func New(b *broker.Broker, opts ...Option) *Server {
-	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux()}
+	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux(),
+		browsing: make(chan struct{}, maxBrowsing)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -129,20 +133,24 @@ func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
 // guard refuses requests that a web page of another site could make from
 // the operator's browser. On a loopback listener the Host must be a
-// loopback name or address (DNS rebinding). State-changing requests must
-// be JSON (which a cross-origin page cannot send without a CORS preflight,
-// never granted here) and, when the browser says where they come from,
-// from this origin.
+// loopback name or address (DNS rebinding). API requests that the browser
+// marks as coming from another site (Sec-Fetch-Site, sent by every current
+// browser, or an Origin naming another host) are refused, reads included:
+// a page elsewhere could otherwise make the broker decode records for it,
+// even if it cannot read the answer. The console's own requests are
+// same-origin; curl, scripts and Prometheus send neither header. State-
+// changing requests must also be JSON (which a cross-origin page cannot
+// send without a CORS preflight, never granted here).
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.loopback && !loopbackHost(r.Host) {
 			writeError(w, http.StatusForbidden, fmt.Errorf("host %q refused: this listener is on loopback; use http://127.0.0.1 or http://localhost", r.Host))
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if ct != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, errors.New("send a JSON body (Content-Type: application/json)"))
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if write || strings.HasPrefix(r.URL.Path, "/api/") {
+			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+				writeError(w, http.StatusForbidden, fmt.Errorf("request from another site (Sec-Fetch-Site: %s) refused", site))
 				return
 			}
 			if o := r.Header.Get("Origin"); o != "" {
@@ -150,6 +158,13 @@ func (s *Server) guard(h http.Handler) http.Handler {
 					writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %q refused", o))
 					return
 				}
+			}
+		}
+		if write {
+			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if ct != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, errors.New("send a JSON body (Content-Type: application/json)"))
+				return
 			}
 		}
 		h.ServeHTTP(w, r)

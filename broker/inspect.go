@@ -90,15 +90,18 @@ func (b *Broker) Topic(name string) (TopicInfo, bool) {
 // and CommittedAt; change groups through the Kafka protocol).
 func (b *Broker) Coordinator() *group.Coordinator { return b.grp }
 
-// ReadRecords decodes up to max records of topic/partition from offset on,
-// below the high watermark. An offset below the log start reads from the
-// log start. The records are the caller's.
-func (b *Broker) ReadRecords(topic string, partition int32, offset int64, max int) ([]storage.Record, error) {
+// ReadRecords reads up to max records of topic/partition from offset on,
+// below the high watermark, keeping of each what lim allows (see
+// storage.PreviewBatch). An offset below the log start reads from the log
+// start. At most lim.MaxDecoded bytes of records are read: past them the
+// records end early, or the error is storage.ErrDecodeLimit if none could
+// be read. The records are the caller's.
+func (b *Broker) ReadRecords(topic string, partition int32, offset int64, max int, lim storage.PreviewLimits) ([]storage.RecordPreview, error) {
 	l := b.partition(topic, partition)
 	if l == nil {
 		return nil, fmt.Errorf("%w: %s/%d", ErrUnknownTopic, topic, partition)
 	}
-	return readRecords(l, offset, max)
+	return readRecords(l, offset, max, lim)
 }
 
 // OffsetForTime returns the first offset of topic/partition whose record

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"sync"
@@ -357,18 +358,21 @@ func findTopic(ts []topicLogs, name string) *topicLogs {
 // recordTime returns the timestamp of the first record at or after offset
 // below the high watermark.
 func recordTime(l *storage.Log, offset int64) (time.Time, bool) {
-	recs, err := readRecords(l, offset, 1)
+	recs, err := readRecords(l, offset, 1, storage.PreviewLimits{MaxDecoded: storage.DecompressLimit(0)})
 	if err != nil || len(recs) == 0 {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(recs[0].Timestamp), true
 }
 
-// readRecords decodes up to max records from offset on, below the high
-// watermark. The records are the caller's (keys, values and headers are
-// copied out of the read buffers).
-func readRecords(l *storage.Log, offset int64, max int) ([]storage.Record, error) {
-	var out []storage.Record
+// readRecords reads up to max records from offset on, below the high
+// watermark, keeping of each what lim allows. The batches' records are
+// streamed, never decompressed whole, and lim.MaxDecoded bounds the bytes
+// of records read for the whole call: past it the records end early, or
+// storage.ErrDecodeLimit is returned if there are none yet.
+func readRecords(l *storage.Log, offset int64, max int, lim storage.PreviewLimits) ([]storage.RecordPreview, error) {
+	var out []storage.RecordPreview
+	budget := lim.MaxDecoded
 	for len(out) < max {
 		if offset >= l.HighWatermark() {
 			return out, nil
@@ -391,22 +395,26 @@ func readRecords(l *storage.Log, offset int64, max int) ([]storage.Record, error
 			if err != nil {
 				return out, err
 			}
-			batch := data[:12+int(h.Length)]
+			batch := data[:h.Size()]
 			data = data[len(batch):]
-			next = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+			next = h.LastOffset() + 1
 			if next <= offset {
 				continue
 			}
-			recs, err := storage.DecodeRecords(batch)
+			lim.MaxDecoded = budget
+			n, err := storage.PreviewBatch(batch, offset, lim, func(p storage.RecordPreview) bool {
+				if len(out) >= max {
+					return false
+				}
+				out = append(out, p)
+				return true
+			})
+			budget -= n
+			if errors.Is(err, storage.ErrDecodeLimit) && len(out) > 0 {
+				return out, nil
+			}
 			if err != nil {
 				return out, err
-			}
-			for _, r := range recs {
-				if r.Offset < offset || len(out) >= max {
-					continue
-				}
-				// batch is ours (AppendTo copied it), so the slices can stay.
-				out = append(out, r)
 			}
 		}
 		if next <= offset {

@@ -153,3 +153,48 @@ func TestZstdWindowCovering(t *testing.T) {
 		}
 	}
 }
+
+// PreviewBatch streams a batch's records, keeping at most MaxField bytes
+// of each field with its whole length, and stops at MaxDecoded.
+func TestPreviewBatch(t *testing.T) {
+	recs := []Record{
+		{Timestamp: 5, Key: []byte("key"), Value: bytes.Repeat([]byte("v"), 1000), Headers: []Header{{"a", []byte("1")}, {"b", []byte("2")}}},
+		{Timestamp: 6, Value: nil},
+		{Timestamp: 7, Key: []byte("k2"), Value: []byte("short")},
+	}
+	plain := BuildBatch(0, recs)
+	for _, c := range []int{CodecNone, CodecGzip, CodecSnappy, CodecLz4, CodecZstd} {
+		b := plain
+		if c != CodecNone {
+			b = compressBatch(t, plain, c)
+		}
+		var got []RecordPreview
+		n, err := PreviewBatch(b, 1, PreviewLimits{MaxField: 10, MaxHeaders: 1, MaxDecoded: 1 << 20}, func(p RecordPreview) bool {
+			got = append(got, p)
+			return true
+		})
+		if err != nil || n != int64(len(plain)-BatchHeaderSize) || len(got) != 2 {
+			t.Fatalf("%s: %d bytes, %d records, %v", codecName(c), n, len(got), err)
+		}
+		if got[0].Offset != 1 || got[0].Value != nil || got[0].ValueLen != -1 || got[1].Timestamp != 7 || string(got[1].Value) != "short" {
+			t.Errorf("%s: %+v", codecName(c), got)
+		}
+		got = nil
+		PreviewBatch(b, 0, PreviewLimits{MaxField: 10, MaxHeaders: 1, MaxDecoded: 1 << 20}, func(p RecordPreview) bool {
+			got = append(got, p)
+			return false
+		})
+		if p := got[0]; len(got) != 1 || string(p.Value) != "vvvvvvvvvv" || p.ValueLen != 1000 || p.NHeaders != 2 || len(p.Headers) != 1 || p.Headers[0].Key != "a" {
+			t.Errorf("%s: first record %+v", codecName(c), got)
+		}
+		got = nil
+		_, err = PreviewBatch(b, 0, PreviewLimits{MaxDecoded: 1020}, func(p RecordPreview) bool {
+			got = append(got, p)
+			return true
+		})
+		// Snappy and zstd state their decoded size: refused up front.
+		if !errors.Is(err, ErrDecodeLimit) || len(got) > 1 || len(got) == 0 && c != CodecSnappy && c != CodecZstd {
+			t.Errorf("%s: under a 1020 byte limit: %d records, %v", codecName(c), len(got), err)
+		}
+	}
+}

@@ -108,16 +108,19 @@ func (l *Log) findInBatch(s *segment, h *BatchHeader, pos, from int64, match fun
 	}
 	// Compaction leaves batches whose record i is not at BaseOffset+i.
 	if h.Compression() != CodecNone || h.NumRecords != h.LastOffsetDelta+1 {
-		recs, err := DecodeRecords(b)
+		// Streamed: a lookup holds a decoder, never the decompressed batch.
+		foundOff, foundTs := int64(-1), int64(-1)
+		_, err := PreviewBatch(b, from, PreviewLimits{MaxDecoded: storedDecompressLimit}, func(r RecordPreview) bool {
+			if match(r.Offset, r.Timestamp) {
+				foundOff, foundTs = r.Offset, r.Timestamp
+				return false
+			}
+			return true
+		})
 		if err != nil {
 			return -1, -1, l.scanErr(s, pos, errors.Join(errBadBatch, err))
 		}
-		for _, r := range recs {
-			if r.Offset >= from && match(r.Offset, r.Timestamp) {
-				return r.Offset, r.Timestamp, nil
-			}
-		}
-		return -1, -1, nil
+		return foundOff, foundTs, nil
 	}
 	foundOff, foundTs := int64(-1), int64(-1)
 	err = walkRecords(b[BatchHeaderSize:], h.NumRecords, false, func(i int32, tsDelta int64) bool {

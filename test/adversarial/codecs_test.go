@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	endian "encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +324,100 @@ func TestRealClientsCompressed(t *testing.T) {
 		if got != n {
 			t.Errorf("%s: read %d records, want %d", topic, got, n)
 		}
+	}
+}
+
+// TestBrowserBombs: three stored zstd batches, each a 6 KB frame holding a
+// 60 MiB value (valid, within the topic's limits), are read through the
+// admin message browser by eight clients at once, three pages each. Every
+// page is answered (200, or 503 while the browser is busy), shows a 16 KiB
+// cut of the value with its whole size, and the broker stays under 512 MiB
+// and answers Metadata within a second. Before the bound each page
+// decompressed the batches whole: one page of three such batches took
+// 1.45 GiB, eight at once got the broker killed. A cross-site read is
+// refused.
+func TestBrowserBombs(t *testing.T) {
+	httpAddr := proctest.FreeAddr(t)
+	p := start(t, "--http", httpAddr)
+	codecTopic(t, p, "browse", nil)
+	prefix, zeros := codecbomb.Record(60 << 20)
+	c, err := dialCodecConn(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	for i := 0; i < 3; i++ {
+		code, err := c.produce("browse", codecbomb.Batch(codecbomb.Zstd, codecbomb.ZstdFrame(128<<20, prefix, zeros), 1))
+		if err != nil || code != 0 {
+			t.Fatalf("storing batch %d: %v %v", i, err, kerr.ErrorForCode(code))
+		}
+	}
+	url := "http://" + httpAddr + "/api/v1/topics/browse/records?partition=0&limit=50"
+
+	stop := make(chan struct{})
+	probe := probeMetadata(p.Addr, stop)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	status := map[int]int{}
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 3; j++ {
+				resp, err := http.Get(url)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var page struct {
+					Records []struct {
+						Value      string `json:"value"`
+						ValueBytes int    `json:"value_bytes"`
+						Truncated  bool   `json:"truncated"`
+					} `json:"records"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&page)
+				resp.Body.Close()
+				mu.Lock()
+				status[resp.StatusCode]++
+				mu.Unlock()
+				switch {
+				case resp.StatusCode == http.StatusServiceUnavailable:
+				case resp.StatusCode != http.StatusOK || err != nil:
+					t.Errorf("GET: %s %v", resp.Status, err)
+				case len(page.Records) == 0:
+					t.Error("GET: a page with no records")
+				default:
+					if r := page.Records[0]; r.ValueBytes != 60<<20 || !r.Truncated || len(r.Value) != 16<<10 {
+						t.Errorf("record: value_bytes %d, truncated %v, %d bytes shown", r.ValueBytes, r.Truncated, len(r.Value))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-probe; err != nil {
+		t.Error(err)
+	}
+	t.Logf("answers by status: %v", status)
+	if status[http.StatusOK] == 0 {
+		t.Error("no page was served")
+	}
+	peak := p.MustPeakRSSMiB(t)
+	t.Logf("peak RSS %d MiB", peak)
+	if peak<<20 > codecRSSBound {
+		t.Errorf("peak RSS %d MiB, want under %d MiB", peak, codecRSSBound>>20)
+	}
+
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site GET: %s, want 403", resp.Status)
 	}
 }

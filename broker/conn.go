@@ -287,12 +287,32 @@ func (c *conn) readFull(br *bufio.Reader, p []byte, got int) error {
 	}
 	c.setReadDeadline(c.frameDL)
 	n, err := io.ReadFull(br, p)
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	return c.frameErr(err, got+n)
+}
+
+// peekFull waits, within the frame's deadline, until the next n bytes of
+// the current frame (got read before) are in br, whose size n must not
+// exceed.
+func (c *conn) peekFull(br *bufio.Reader, n, got int) error {
+	if br.Buffered() >= n {
+		return nil
+	}
+	c.setReadDeadline(c.frameDL)
+	if _, err := br.Peek(n); err != nil {
+		return c.frameErr(err, got+br.Buffered())
+	}
+	return nil
+}
+
+// frameErr is the error of a frame whose reading failed after got bytes.
+func (c *conn) frameErr(err error, got int) error {
+	switch {
 	case isTimeout(err):
-		return fmt.Errorf("%w: %d bytes of a frame received within --request-read-timeout %v", errReadTimeout, got+n, c.b.cfg.RequestReadTimeout)
-	case got+n > 0 && errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: %d bytes of a frame received within --request-read-timeout %v", errReadTimeout, got, c.b.cfg.RequestReadTimeout)
+	case got > 0 && errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("truncated frame: %w", io.ErrUnexpectedEOF)
 	}
 	return err
@@ -311,22 +331,24 @@ func (c *conn) take(f *memFrame, n int64) error {
 }
 
 // readFrame reads a frame of size bytes, reserving its memory as it
-// arrives: a frame of at most frameChunk bytes at once, a larger one a
-// chunk at a time, each chunk reserved before it is read, so a frame that
-// declares a large size and arrives slowly holds no more than it has been
-// sent (and one chunk). The chunks of a large frame are copied into one
-// buffer once all have arrived.
+// arrives. A frame that fits the connection's read buffer (Metadata,
+// heartbeats, commits: what the pool's reserve is for) is reserved once
+// it is there whole, so a client trickling one holds nothing of the pool,
+// however many connections do it. A larger one is reserved a chunk at a
+// time, each chunk before it is read, so a frame that declares a large
+// size and arrives slowly holds no more than it has been sent (and one
+// chunk), and never the reserve. The chunks of a frame larger than one
+// are copied into one buffer once all have arrived.
 func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
-	if size <= frameChunk {
+	if size <= br.Size() {
+		if err := c.peekFull(br, size, 4); err != nil {
+			return nil, err
+		}
 		if err := c.take(nil, int64(size)); err != nil {
 			return nil, err
 		}
 		frame := getFrame(size)
-		if err := c.readFull(br, frame, 4); err != nil {
-			putFrame(frame)
-			c.b.reqMem.releaseUser(c.mem, int64(size))
-			return nil, err
-		}
+		io.ReadFull(br, frame) // buffered: cannot fail
 		return frame, nil
 	}
 	f := c.b.reqMem.newFrame(c.mem, int64(size))
@@ -351,6 +373,11 @@ func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
 		got += n
 	}
 	c.b.reqMem.frameRead(f)
+	if len(chunks) == 1 {
+		frame := chunks[0]
+		chunks = nil // not given back by the deferred function
+		return frame, nil
+	}
 	frame := getFrame(size)
 	at := 0
 	for _, ch := range chunks {

@@ -24,12 +24,14 @@ import (
 //   - --max-request-memory: bytes of request frames being read or handled,
 //     across all connections (Kafka's queued.max.request.bytes). Produce
 //     data lives in those frames until the append is done. Memory is
-//     reserved as a frame arrives, not for the size it declares: a frame of
-//     at most frameChunk bytes (almost every request) at once, a larger one
-//     a chunk at a time before the chunk is read. Large frames may not take
-//     the last sixteenth of the limit (the reserve, smaller if
-//     --max-request-bytes needs it), so small requests (Metadata,
-//     heartbeats, commits) are read while large frames fill the rest. One
+//     reserved as a frame arrives, not for the size it declares: a frame
+//     that fits the connection's 64 KiB read buffer (every request but
+//     large produces) once it is there whole, a larger one a chunk at a
+//     time before the chunk is read. Larger frames may not take the last
+//     sixteenth of the limit (the reserve, smaller if --max-request-bytes
+//     needs it), so small requests (Metadata, heartbeats, commits) are
+//     read while large frames, or slow clients on any number of
+//     connections, fill the rest. One
 //     connection may hold a quarter of the limit while another connection
 //     within its quarter waits; beyond it, only memory nobody within its
 //     share can take. A large frame gets a chunk only if, once every
@@ -61,7 +63,8 @@ import (
 //     least recently used first, and reopened on demand (storage.Handles).
 
 // frameChunk is how much request memory is reserved ahead of the bytes
-// that arrive: a frame of at most frameChunk bytes is reserved and read in
+// that arrive: a frame larger than a connection's read buffer and of at
+// most frameChunk bytes is reserved and read in
 // one piece, a larger one a chunk at a time.
 const frameChunk = 1 << 20
 
@@ -74,7 +77,7 @@ type memPool struct {
 	name  string // the flag, for messages
 	limit int64
 
-	reserve int64 // the last bytes of limit, only for frames of at most frameChunk bytes
+	reserve int64 // the last bytes of limit, only for frames that arrived whole in a read buffer
 	share   int64 // what one connection may hold while others within theirs wait (0 = no limit)
 
 	mu      sync.Mutex
@@ -94,7 +97,7 @@ type memUser struct {
 	held int64
 }
 
-// memFrame is one frame larger than frameChunk being read.
+// memFrame is one frame larger than a connection's read buffer being read.
 type memFrame struct {
 	u    *memUser
 	held int64 // reserved so far
@@ -104,7 +107,7 @@ type memFrame struct {
 
 type memWait struct {
 	u *memUser
-	f *memFrame // nil: a whole frame of at most frameChunk bytes
+	f *memFrame // nil: a whole frame that has arrived
 	n int64
 }
 
@@ -204,14 +207,15 @@ func (p *memPool) wake() {
 	}
 }
 
-// newFrame starts the account of a frame of size bytes (more than
-// frameChunk) read by u.
+// newFrame starts the account of a frame of size bytes (more than a
+// connection's read buffer holds) read by u.
 func (p *memPool) newFrame(u *memUser, size int64) *memFrame {
 	return &memFrame{u: u, need: size}
 }
 
 // take reserves n more bytes for u: for f, the next chunk of a large
-// frame, or (f nil) a whole frame of at most frameChunk bytes. It waits
+// frame, or (f nil) a whole frame that has arrived in the connection's
+// read buffer, which may take the reserve. It waits
 // until they are granted and reports whether it had to.
 func (p *memPool) take(ctx context.Context, u *memUser, f *memFrame, n int64) (waited bool, err error) {
 	if p.limit <= 0 || n <= 0 {

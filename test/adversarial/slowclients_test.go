@@ -2,6 +2,7 @@ package adversarial
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -31,7 +32,7 @@ const (
 
 // attackRequest is a Produce v7 whose frame (size prefix excluded) is
 // exactly attackFrame bytes: one partition with a records field of zeros.
-func attackRequest(t *testing.T) []byte {
+func attackRequest(t *testing.T, attackFrame int) []byte {
 	t.Helper()
 	build := func(n int) []byte {
 		req := kmsg.NewPtrProduceRequest()
@@ -120,6 +121,25 @@ func probe(ctx context.Context, addr string) []time.Duration {
 	return lat
 }
 
+// checkProbes checks that every probe was answered within probeBound.
+func checkProbes(t *testing.T, lat []time.Duration) {
+	t.Helper()
+	slow := 0
+	var worst time.Duration
+	for _, d := range lat {
+		worst = max(worst, d)
+		if d > probeBound {
+			slow++
+		}
+	}
+	t.Logf("%d Metadata probes during the attack, worst %v", len(lat), worst)
+	if slow > 0 {
+		t.Errorf("%d of %d Metadata probes took more than %v (worst %v)", slow, len(lat), probeBound, worst)
+	} else if len(lat) < 5 {
+		t.Errorf("only %d probes ran during the attack", len(lat))
+	}
+}
+
 // runSlowFrameAttack runs the attackers for duration while probing, then
 // checks the bounds. A trickling connection must be closed no sooner than
 // --request-read-timeout after its first byte and no later than maxClose
@@ -128,7 +148,7 @@ func probe(ctx context.Context, addr string) []time.Duration {
 func runSlowFrameAttack(t *testing.T, fast int, trickle, duration, maxClose time.Duration) {
 	t.Setenv("REWIND_REQUEST_READ_TIMEOUT", readTimeout.String())
 	p := start(t)
-	frame := attackRequest(t)
+	frame := attackRequest(t, attackFrame)
 
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
@@ -146,20 +166,7 @@ func runSlowFrameAttack(t *testing.T, fast int, trickle, duration, maxClose time
 	wg.Wait()
 	close(closedAfter)
 
-	slow := 0
-	var worst time.Duration
-	for _, d := range lat {
-		worst = max(worst, d)
-		if d > probeBound {
-			slow++
-		}
-	}
-	t.Logf("%d Metadata probes during the attack, worst %v", len(lat), worst)
-	if slow > 0 {
-		t.Errorf("%d of %d Metadata probes took more than %v (worst %v)", slow, len(lat), probeBound, worst)
-	} else if len(lat) < 5 {
-		t.Errorf("only %d probes ran during the attack", len(lat))
-	}
+	checkProbes(t, lat)
 	closes := 0
 	var after []time.Duration
 	for d := range closedAfter {
@@ -203,4 +210,46 @@ func TestSlowFramesDoNotFreezeOthers(t *testing.T) {
 // under 512 MiB.
 func TestFilledFramesDoNotFreezeOthers(t *testing.T) {
 	runSlowFrameAttack(t, 80<<20, 500*time.Millisecond, 3*readTimeout+2*time.Second, 3*readTimeout+2*time.Second)
+}
+
+// TestManySlowSmallFramesDoNotFreezeOthers: a frame of at most 1 MiB is
+// reserved in one piece, so forty connections that each declare one of
+// 1 MiB and trickle it would hold all of a 32 MiB pool, the reserve
+// included, for a few bytes each, and no other request could be read
+// until --request-read-timeout closed them. Only a frame that has arrived
+// whole in its connection's read buffer may take the reserve, so other
+// clients' Metadata is answered within a second throughout.
+func TestManySlowSmallFramesDoNotFreezeOthers(t *testing.T) {
+	const pool, conns = 32 << 20, 40
+	p := start(t, "--max-request-memory", fmt.Sprint(pool), "--max-request-bytes", fmt.Sprint(8<<20),
+		"--request-read-timeout", readTimeout.String())
+	frame := attackRequest(t, 1<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*readTimeout)
+	defer cancel()
+	closedAfter := make(chan time.Duration, 20*conns)
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			attack(ctx, t, p.Addr, frame, 64, probeEvery, closedAfter)
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // the attack is under way
+	lat := probe(ctx, p.Addr)
+	wg.Wait()
+	checkProbes(t, lat)
+	close(closedAfter)
+	closes := 0
+	for d := range closedAfter {
+		closes++
+		if d < readTimeout-200*time.Millisecond {
+			t.Errorf("a trickling connection was closed %v after its first byte; --request-read-timeout is %v", d, readTimeout)
+		}
+	}
+	// Those holding memory (all but the reserve) are closed after
+	// --request-read-timeout; the others waited for it meanwhile.
+	if closes < conns/2 {
+		t.Errorf("%d trickling connections closed by the broker, want at least %d", closes, conns/2)
+	}
 }

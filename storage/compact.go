@@ -340,6 +340,7 @@ type cleaner struct {
 	body []byte    // its records section, decompressed
 	keep []bool
 	buf  []byte
+	raw  []byte // the kept records of the batch being rebuilt
 }
 
 type segPlan struct {

@@ -219,8 +219,8 @@ func (c *cleaner) build(v verdict, h *BatchHeader, b []byte) ([]byte, error) {
 		c.buf = out
 		return out, nil
 	}
-	body := c.body // judge decoded the batch just before
-	var raw []byte
+	body := c.body   // judge decoded the batch just before
+	raw := c.raw[:0] // reused: a run rewrites batch after batch
 	n := int32(0)
 	maxTs := int64(-1)
 	for i, r := range c.recs {
@@ -230,6 +230,7 @@ func (c *cleaner) build(v verdict, h *BatchHeader, b []byte) ([]byte, error) {
 			maxTs = max(maxTs, r.ts)
 		}
 	}
+	c.raw = raw
 	if h.IsLogAppendTime() {
 		maxTs = h.MaxTimestamp
 	}

@@ -21,6 +21,12 @@ import (
 // handler returns (conn.go, bufpool.go): nothing may keep a reference to
 // the records, or to any other bytes of the request, after that.
 //
+// A partition named more than once is appended to once, with the records
+// of its last repetition, and answered once, as Kafka does (its handler
+// puts the request into a map keyed by partition). The response is reserved
+// in --max-response-memory (respmem.go); a request whose response alone
+// would exceed it closes the connection (no top-level error code).
+//
 // Version notes:
 //   - v3: transactional id (transactions are not supported: a non-null id
 //     is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
@@ -45,12 +51,18 @@ func handleProduce(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
-	type pending struct {
-		log *storage.Log
-		end int64
-		rp  *kmsg.ProduceResponseTopicPartition
-	}
 	var waits []pending
+
+	req.Topics, _ = dedupTopicParts(req.Topics, produceTopic, producePart)
+	var n respSize
+	n.elems(len(req.Topics), sizeOf[kmsg.ProduceResponseTopic](), 16)
+	for _, rt := range req.Topics {
+		n.str(len(rt.Topic))
+	}
+	n.elems(countParts(req.Topics, produceTopic), sizeOf[kmsg.ProduceResponseTopicPartition]()+sizeOf[pending](), 64)
+	if err := r.reserveResponse("Produce", n); err != nil {
+		return reply{}, err
+	}
 
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -141,6 +153,20 @@ func handleProduce(r *request) (reply, error) {
 		return resp, nil
 	}}, nil
 }
+
+// pending is a produce response partition waiting for its append to be
+// durable.
+type pending struct {
+	log *storage.Log
+	end int64
+	rp  *kmsg.ProduceResponseTopicPartition
+}
+
+func produceTopic(t *kmsg.ProduceRequestTopic) (string, *[]kmsg.ProduceRequestTopicPartition) {
+	return t.Topic, &t.Partitions
+}
+
+func producePart(p *kmsg.ProduceRequestTopicPartition) int32 { return p.Partition }
 
 // produceErrorCode maps a storage append error to the Kafka error code a
 // real broker sends for it.

@@ -26,6 +26,13 @@ import (
 // MaxBytes and PartitionMaxBytes follow Kafka's at-least-one-batch rule: the
 // first batch returned is whole even when larger than the limits.
 //
+// Each partition is read and answered once, however often it is named: as
+// Kafka's fetchData map, a repeated partition keeps its first position and
+// the offsets of its last repetition. The response's structs are reserved
+// in --max-response-memory (respmem.go; the record data counts in
+// --max-fetch-memory); a request whose response alone would exceed it gets
+// INVALID_REQUEST with no topics.
+//
 // Version notes:
 //   - v4: LastStableOffset (= high watermark: no transactions), isolation level.
 //   - v5: LogStartOffset. v7: sessions. v9: CurrentLeaderEpoch (ours is 0).
@@ -38,6 +45,24 @@ func handleFetch(r *request) (reply, error) {
 	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return now(resp)
+	}
+	req.Topics, _ = dedupTopicParts(req.Topics, fetchTopic, fetchPart)
+	var n respSize
+	n.elems(len(req.Topics), sizeOf[kmsg.FetchResponseTopic](), 24)
+	for _, rt := range req.Topics {
+		n.str(len(rt.Topic))
+	}
+	// The partitions, and the select case each one's wakeup takes.
+	n.elems(countParts(req.Topics, fetchTopic), sizeOf[kmsg.FetchResponseTopicPartition]()+sizeOf[reflect.SelectCase](), 64)
+	if err := r.reserveResponse("Fetch", n); err != nil {
+		var tooLarge *respTooLarge
+		if !errors.As(err, &tooLarge) {
+			return reply{}, err
+		}
+		r.c.log.Warn("request refused", "err", err)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = invalidRequest
 		return now(resp)
 	}
 	ctx := r.c.ctx
@@ -73,11 +98,17 @@ func handleFetch(r *request) (reply, error) {
 	})}, nil
 }
 
+func fetchTopic(t *kmsg.FetchRequestTopic) (string, *[]kmsg.FetchRequestTopicPartition) {
+	return t.Topic, &t.Partitions
+}
+
+func fetchPart(p *kmsg.FetchRequestTopicPartition) int32 { return p.Partition }
+
 // fetchWakeups returns a select case for each requested partition's
 // high-watermark change channel. Taken before reading, so no append between
 // the read and the wait can be missed.
 func (b *Broker) fetchWakeups(req *kmsg.FetchRequest) []reflect.SelectCase {
-	var cases []reflect.SelectCase
+	cases := make([]reflect.SelectCase, 0, countParts(req.Topics, fetchTopic)+2)
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			if l := b.partition(rt.Topic, rp.Partition); l != nil {
@@ -120,6 +151,7 @@ func (f *fetched) release(b *Broker) {
 // or hands them to the response's slot.
 func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 	f := &fetched{resp: req.ResponseKind().(*kmsg.FetchResponse)}
+	f.resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
 	budget := int64(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
@@ -128,6 +160,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition

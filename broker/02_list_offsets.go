@@ -14,6 +14,12 @@ import (
 // timestamp is at or after the one asked, via the time index; offset -1 and
 // timestamp -1 when there is none.
 //
+// As in Kafka (ListOffsetsRequest.duplicatePartitions), a partition named
+// more than once is answered once, with INVALID_REQUEST; a topic named more
+// than once is answered as one topic. The response is reserved in
+// --max-response-memory (respmem.go); one that alone would exceed it closes
+// the connection (no top-level error code).
+//
 // Version notes:
 //   - v0: OldStyleOffsets (one offset, or none).
 //   - v4: CurrentLeaderEpoch (ours is 0) and LeaderEpoch in the response.
@@ -24,15 +30,34 @@ func handleListOffsets(r *request) (reply, error) {
 	b := r.c.b
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	var repeated map[tpKey]bool
+	req.Topics, repeated = dedupTopicParts(req.Topics, listOffsetsTopic, listOffsetsPart)
+	var n respSize
+	n.elems(len(req.Topics), sizeOf[kmsg.ListOffsetsResponseTopic](), 8)
+	for _, rt := range req.Topics {
+		n.str(len(rt.Topic))
+	}
+	parts := countParts(req.Topics, listOffsetsTopic)
+	n.elems(parts, sizeOf[kmsg.ListOffsetsResponseTopicPartition]()+8, 40) // + OldStyleOffsets
+	if repeated != nil {
+		n.set(parts)
+	}
+	if err := r.reserveResponse("ListOffsets", n); err != nil {
+		return reply{}, err
+	}
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, 0, len(rt.Partitions))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, 0
 			l := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case repeated[tpKey{rt.Topic, rp.Partition}]:
+				sp.ErrorCode = kerr.InvalidRequest.Code
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case l.Err() != nil:
@@ -73,3 +98,9 @@ func handleListOffsets(r *request) (reply, error) {
 	}
 	return now(resp)
 }
+
+func listOffsetsTopic(t *kmsg.ListOffsetsRequestTopic) (string, *[]kmsg.ListOffsetsRequestTopicPartition) {
+	return t.Topic, &t.Partitions
+}
+
+func listOffsetsPart(p *kmsg.ListOffsetsRequestTopicPartition) int32 { return p.Partition }

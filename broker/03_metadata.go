@@ -20,6 +20,12 @@ import (
 //     Auto-creation also needs --auto-create-topics; it is synchronous, so
 //     the response that creates a topic already describes it.
 //   - v10+: topic ids. v12 no longer allows lookups by topic id alone here.
+//
+// As Kafka (a Set of the names asked, and of the topic ids), each topic is
+// answered once however often it is named. The response is reserved in
+// --max-response-memory (respmem.go) before it is built; one that alone
+// would exceed it closes the connection (the response has no top-level
+// error code).
 
 func init() { regKey(3, 0, 12, handleMetadata) }
 
@@ -37,13 +43,42 @@ func handleMetadata(r *request) (reply, error) {
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range b.cat.List() {
+		topics := b.cat.List()
+		var n respSize
+		for _, t := range topics {
+			n.metadataTopic(t.Name, t.Partitions)
+		}
+		if err := r.reserveResponse("Metadata", n); err != nil {
+			return reply{}, err
+		}
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
+		for _, t := range topics {
 			resp.Topics = append(resp.Topics, metadataTopic(t))
 		}
 		return now(resp)
 	}
 	// Not on a full disk (diskspace.go): the topic is reported unknown.
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation) && b.disk.writable() == nil
+	req.Topics = dedupMetadataTopics(req.Topics)
+	var n respSize
+	n.set(len(req.Topics))
+	for _, rt := range req.Topics {
+		parts := int32(0)
+		if rt.Topic != nil {
+			if t, ok := b.topicMeta(*rt.Topic); ok {
+				parts = t.Partitions
+			} else if autoCreate {
+				parts = b.cfg.DefaultPartitions
+			}
+			n.metadataTopic(*rt.Topic, parts)
+		} else {
+			n.metadataTopic("", 0)
+		}
+	}
+	if err := r.reserveResponse("Metadata", n); err != nil {
+		return reply{}, err
+	}
+	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		if rt.Topic == nil || *rt.Topic == "" {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -94,15 +129,53 @@ func metadataTopic(t catalog.Topic) kmsg.MetadataResponseTopic {
 	mt.TopicID = t.ID
 	mt.IsInternal = t.Internal
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	// Every partition has the same single replica: one slice, only read
+	// by the encoder, serves them all.
+	only := []int32{nodeID}
 	for p := range mt.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(p)
 		mp.Leader = nodeID
 		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{nodeID}
-		mp.ISR = []int32{nodeID}
+		mp.Replicas = only
+		mp.ISR = only
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions[p] = mp
 	}
 	return mt
+}
+
+// metadataTopic adds a topic of parts partitions to a Metadata response's
+// size.
+func (s *respSize) metadataTopic(name string, parts int32) {
+	s.elems(1, sizeOf[kmsg.MetadataResponseTopic](), 40) // error, id, flags, lengths, tags
+	s.str(len(name))
+	s.elems(int(parts), sizeOf[kmsg.MetadataResponseTopicPartition](), 48)
+}
+
+// dedupMetadataTopics keeps the first request of each topic, by name, or
+// by id for entries without a name.
+func dedupMetadataTopics(ts []kmsg.MetadataRequestTopic) []kmsg.MetadataRequestTopic {
+	if len(ts) < 2 {
+		return ts
+	}
+	names := make(map[string]struct{}, min(len(ts), 1024))
+	ids := make(map[[16]byte]struct{})
+	out := ts[:0]
+	for _, t := range ts {
+		if t.Topic != nil && *t.Topic != "" {
+			if _, dup := names[*t.Topic]; dup {
+				continue
+			}
+			names[*t.Topic] = struct{}{}
+		} else {
+			if _, dup := ids[t.TopicID]; dup {
+				continue
+			}
+			ids[t.TopicID] = struct{}{}
+		}
+		out = append(out, t)
+	}
+	clear(ts[len(out):])
+	return out
 }

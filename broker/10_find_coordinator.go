@@ -19,9 +19,17 @@ import (
 //
 // Version notes:
 //   - v1: key type, throttle, error message. v3: flexible.
-//   - v4: batched keys (KIP-699).
+//   - v4: batched keys (KIP-699). Each distinct key is answered once
+//     (Kafka answers every repetition alike; clients match by key), within
+//     --max-response-memory (respmem.go): a request whose answer would not
+//     fit closes the connection, as the response has no top-level error.
 
 func init() { regKey(10, 0, 4, handleFindCoordinator) }
+
+var (
+	txnUnsupported   = strp("transactions are not supported by Rewind: unset the transactional id (an idempotent producer still writes each record once)")
+	unknownCoordType = strp("unknown coordinator type")
+)
 
 func handleFindCoordinator(r *request) (reply, error) {
 	b := r.c.b
@@ -38,21 +46,35 @@ func handleFindCoordinator(r *request) (reply, error) {
 			}
 			return 0, nil
 		case 1:
-			return kerr.TransactionalIDAuthorizationFailed.Code, strp("transactions are not supported by Rewind: unset the transactional id (an idempotent producer still writes each record once)")
+			return kerr.TransactionalIDAuthorizationFailed.Code, txnUnsupported
 		default:
-			return kerr.InvalidRequest.Code, strp("unknown coordinator type")
+			return kerr.InvalidRequest.Code, unknownCoordType
 		}
 	}
 	if req.Version >= 4 {
-		for _, k := range req.CoordinatorKeys {
-			c := kmsg.NewFindCoordinatorResponseCoordinator()
+		keys := dedupStrings(req.CoordinatorKeys)
+		var n respSize
+		// Node, port, error code, lengths, tags, and a message: the shared
+		// one of a key type, or the fence of a group's partition.
+		wire := 24 + len(b.host) + len(*txnUnsupported) + 128
+		n.elems(len(keys), sizeOf[kmsg.FindCoordinatorResponseCoordinator](), wire)
+		n.set(len(keys))
+		for _, k := range keys {
+			n.str(2 * len(k)) // the key, and in a fence message
+		}
+		if err := r.reserveResponse("FindCoordinator", n); err != nil {
+			return reply{}, err
+		}
+		resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, len(keys))
+		for i, k := range keys {
+			c := &resp.Coordinators[i]
+			*c = kmsg.NewFindCoordinatorResponseCoordinator()
 			c.Key = k
 			c.ErrorCode, c.ErrorMessage = find(k)
 			c.NodeID, c.Host, c.Port = -1, "", -1
 			if c.ErrorCode == 0 {
 				c.NodeID, c.Host, c.Port = nodeID, b.host, b.port
 			}
-			resp.Coordinators = append(resp.Coordinators, c)
 		}
 		return now(resp)
 	}

@@ -20,6 +20,12 @@ import (
 // with the limit in the message (why that code: partitions.go), also for
 // ValidateOnly.
 //
+// As Kafka's controller (ControllerApis.createTopics), a name given more
+// than once creates nothing and is answered once with INVALID_REQUEST. The
+// response is reserved in --max-response-memory (respmem.go) before any
+// topic is created; a request whose response alone would exceed it closes
+// the connection and creates nothing.
+//
 // Version notes:
 //   - v1: ValidateOnly and ErrorMessage. v5: the created topic's partitions,
 //     replication factor and configs in the response. v7: topic id.
@@ -34,11 +40,29 @@ func handleCreateTopics(r *request) (reply, error) {
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	var n respSize
+	n.set(len(seen))
+	// Each topic at most: its entry and every config of a created topic.
+	n.elems(len(seen), sizeOf[kmsg.CreateTopicsResponseTopic](), 64)
+	n.elems(len(seen)*len(catalog.Defs()), sizeOf[kmsg.CreateTopicsResponseTopicConfig](), 64)
+	for name := range seen {
+		n.str(len(name) + 64) // and a message
+	}
+	if err := r.reserveResponse("CreateTopics", n); err != nil {
+		return reply{}, err
+	}
+	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, 0, len(seen))
 	for _, rt := range req.Topics {
+		if seen[rt.Topic] < 0 {
+			continue // a repeated name, answered at its first
+		}
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		code, msg := createOne(b, req, rt, seen[rt.Topic] > 1, &st)
+		if seen[rt.Topic] > 1 {
+			seen[rt.Topic] = -1
+		}
 		st.ErrorCode, st.ErrorMessage = code, msg
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -47,7 +71,7 @@ func handleCreateTopics(r *request) (reply, error) {
 
 func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, dup bool, st *kmsg.CreateTopicsResponseTopic) (int16, *string) {
 	if dup {
-		return kerr.InvalidRequest.Code, strp("topic " + rt.Topic + " is named more than once in the request")
+		return kerr.InvalidRequest.Code, dupTopicName
 	}
 	parts := rt.NumPartitions
 	if len(rt.ReplicaAssignment) > 0 {
@@ -96,6 +120,7 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 	st.TopicID = t.ID
 	st.NumPartitions = t.Partitions
 	st.ReplicationFactor = 1
+	st.Configs = make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(catalog.Defs()))
 	for _, d := range catalog.Defs() {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name = d.Name

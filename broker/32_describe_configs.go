@@ -15,6 +15,13 @@ import (
 // (node "0") list the broker settings that shape topics and groups, read
 // only. Other resource types get INVALID_REQUEST.
 //
+// Each distinct resource (type and name) is answered once: Kafka answers
+// every repetition alike, and every answer carries all the configs of the
+// resource, so a request of tiny repeated resources would otherwise ask for
+// a thousand times its size. The response is reserved in
+// --max-response-memory (respmem.go); one that alone would exceed it closes
+// the connection (no top-level error code).
+//
 // Version notes:
 //   - v1: IncludeSynonyms and Source. v3: ConfigType and Documentation.
 //   - v4: flexible.
@@ -25,19 +32,51 @@ func handleDescribeConfigs(r *request) (reply, error) {
 	b := r.c.b
 	req := r.kreq.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	req.Resources = dedupConfigResources(req.Resources)
+	var n respSize
+	n.set(len(req.Resources))
+	perResource := len(catalog.Defs())
+	if bc := len(b.brokerConfigs()); bc > perResource {
+		perResource = bc
+	}
+	for _, rr := range req.Resources {
+		n.elems(1, sizeOf[kmsg.DescribeConfigsResponseResource](), 16)
+		n.str(len(rr.ResourceName) + 100) // and the error message
+		exists := false
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			_, exists = b.topicMeta(rr.ResourceName)
+		case kmsg.ConfigResourceTypeBroker:
+			exists = true
+		}
+		if exists {
+			// Every config at most, each with two synonyms and its text
+			// (name, value, documentation: a few hundred bytes).
+			n.elems(perResource, sizeOf[kmsg.DescribeConfigsResponseResourceConfig]()+2*sizeOf[kmsg.DescribeConfigsResponseResourceConfigConfigSynonym](), 512)
+		}
+	}
+	if err := r.reserveResponse("DescribeConfigs", n); err != nil {
+		return reply{}, err
+	}
+	resp.Resources = make([]kmsg.DescribeConfigsResponseResource, 0, len(req.Resources))
 	for _, rr := range req.Resources {
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		// The names asked, in a set: a linear search per config would make
+		// a long list cost its length times the configs.
+		var wanted map[string]struct{}
+		if rr.ConfigNames != nil {
+			wanted = make(map[string]struct{}, min(len(rr.ConfigNames), 64))
+			for _, name := range rr.ConfigNames {
+				wanted[name] = struct{}{}
+			}
+		}
 		want := func(name string) bool {
-			if rr.ConfigNames == nil {
+			if wanted == nil {
 				return true
 			}
-			for _, n := range rr.ConfigNames {
-				if n == name {
-					return true
-				}
-			}
-			return false
+			_, ok := wanted[name]
+			return ok
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
@@ -99,6 +138,38 @@ func handleDescribeConfigs(r *request) (reply, error) {
 		resp.Resources = append(resp.Resources, res)
 	}
 	return now(resp)
+}
+
+// dedupConfigResources keeps the first of each (type, name), merging the
+// config names of its repetitions (all of them if any asks for all).
+func dedupConfigResources(rs []kmsg.DescribeConfigsRequestResource) []kmsg.DescribeConfigsRequestResource {
+	if len(rs) < 2 {
+		return rs
+	}
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	first := make(map[key]int, min(len(rs), 1024))
+	out := rs[:0]
+	for _, r := range rs {
+		k := key{r.ResourceType, r.ResourceName}
+		i, dup := first[k]
+		if !dup {
+			first[k] = len(out)
+			out = append(out, r)
+			continue
+		}
+		switch {
+		case out[i].ConfigNames == nil:
+		case r.ConfigNames == nil:
+			out[i].ConfigNames = nil
+		default:
+			out[i].ConfigNames = append(out[i].ConfigNames, r.ConfigNames...)
+		}
+	}
+	clear(rs[len(out):])
+	return out
 }
 
 func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {

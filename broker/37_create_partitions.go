@@ -12,6 +12,11 @@ import (
 // All or nothing (addPartitions): if a new partition cannot be opened the
 // answer is KAFKA_STORAGE_ERROR and the topic keeps its old count, with no
 // new directory. Past --max-broker-partitions: POLICY_VIOLATION.
+//
+// As Kafka's controller, a topic named more than once is not changed and is
+// answered once with INVALID_REQUEST. The response is reserved in
+// --max-response-memory (respmem.go); a request whose response alone would
+// exceed it closes the connection and changes nothing.
 
 func init() { regKey(37, 0, 3, handleCreatePartitions) }
 
@@ -19,11 +24,31 @@ func handleCreatePartitions(r *request) (reply, error) {
 	b := r.c.b
 	req := r.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	seen := map[string]int{}
 	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	var n respSize
+	n.set(len(seen))
+	n.elems(len(seen), sizeOf[kmsg.CreatePartitionsResponseTopic](), 64)
+	for name := range seen {
+		n.str(len(name))
+	}
+	if err := r.reserveResponse("CreatePartitions", n); err != nil {
+		return reply{}, err
+	}
+	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, 0, len(seen))
+	for _, rt := range req.Topics {
+		if seen[rt.Topic] < 0 {
+			continue // a repeated name, answered at its first
+		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		meta, ok := b.topicMeta(rt.Topic)
 		switch {
+		case seen[rt.Topic] > 1:
+			seen[rt.Topic] = -1
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, dupTopicName
 		case !ok:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case meta.Internal:

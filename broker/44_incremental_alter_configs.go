@@ -11,8 +11,14 @@ import (
 // IncrementalAlterConfigs: v0-1
 //
 // SET and DELETE change one topic config; APPEND and SUBTRACT work on list
-// configs (cleanup.policy). A resource named twice in one request is an
+// configs (cleanup.policy). A config named twice in one resource is an
 // INVALID_REQUEST. Broker configs are static.
+//
+// As Kafka (ConfigAdminManager.preprocess), every occurrence of a resource
+// named more than once gets INVALID_REQUEST and changes nothing. The
+// response is reserved in --max-response-memory (respmem.go); a request
+// whose response alone would exceed it closes the connection and changes
+// nothing.
 
 func init() { regKey(44, 0, 1, handleIncrementalAlterConfigs) }
 
@@ -20,10 +26,27 @@ func handleIncrementalAlterConfigs(r *request) (reply, error) {
 	b := r.c.b
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	repeated := repeatedResources(req.Resources, func(r *kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return r.ResourceType, r.ResourceName
+	})
+	var n respSize
+	n.set(len(req.Resources))
+	n.elems(len(req.Resources), sizeOf[kmsg.IncrementalAlterConfigsResponseResource](), 128) // with a message
+	for _, rr := range req.Resources {
+		n.str(len(rr.ResourceName))
+	}
+	if err := r.reserveResponse("IncrementalAlterConfigs", n); err != nil {
+		return reply{}, err
+	}
+	resp.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, 0, len(req.Resources))
 	for _, rr := range req.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		res.ErrorCode, res.ErrorMessage = incrementalAlter(b, rr, req.ValidateOnly)
+		if repeated[configResource{rr.ResourceType, rr.ResourceName}] {
+			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, resourceTwice
+		} else {
+			res.ErrorCode, res.ErrorMessage = incrementalAlter(b, rr, req.ValidateOnly)
+		}
 		resp.Resources = append(resp.Resources, res)
 	}
 	return now(resp)

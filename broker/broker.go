@@ -45,9 +45,10 @@ type Config struct {
 	MaxBrokerPartitions int
 	// MaxOpenFiles bounds the segment files open at once (0 = half the
 	// descriptor limit, storage.DefaultMaxOpenFiles).
-	MaxOpenFiles     int
-	MaxRequestMemory int64 // bytes of request frames being handled, all connections (0 = unlimited)
-	MaxFetchMemory   int64 // bytes of fetched records not yet written, all connections (0 = unlimited)
+	MaxOpenFiles      int
+	MaxRequestMemory  int64 // bytes of request frames being handled, all connections (0 = unlimited)
+	MaxFetchMemory    int64 // bytes of fetched records not yet written, all connections (0 = unlimited)
+	MaxResponseMemory int64 // bytes of responses being built or not yet written, all connections (0 = unlimited)
 
 	RequestReadTimeout   time.Duration // a frame must arrive within this of its first byte (0 = no limit)
 	ResponseWriteTimeout time.Duration // a response must be taken by the socket within this (0 = no limit)
@@ -95,6 +96,7 @@ func DefaultConfig() Config {
 		RequestReadTimeout:         30 * time.Second,
 		ResponseWriteTimeout:       30 * time.Second,
 		ConnectionsMaxIdle:         10 * time.Minute,
+		MaxResponseMemory:          256 << 20,
 		GroupInitialRebalanceDelay: gc.InitialRebalanceDelay,
 		GroupMinSessionTimeout:     gc.MinSessionTimeout,
 		GroupMaxSessionTimeout:     gc.MaxSessionTimeout,
@@ -166,6 +168,7 @@ type Broker struct {
 
 	reqMem   *memPool // --max-request-memory (limits.go)
 	fetchMem *memPool // --max-fetch-memory
+	respMem  *memPool // --max-response-memory (respmem.go)
 	refused  rateLog  // connections refused by --max-connections
 	// slowConns: connections closed by --request-read-timeout or
 	// --response-write-timeout (an attack would open many).
@@ -241,6 +244,7 @@ func New(opts ...Option) (*Broker, error) {
 	b.reqMem = newMemPool("--max-request-memory", cfg.MaxRequestMemory, cfg.Logger)
 	b.reqMem.setFrameLimits(int64(cfg.MaxRequestBytes))
 	b.fetchMem = newMemPool("--max-fetch-memory", cfg.MaxFetchMemory, cfg.Logger)
+	b.respMem = newMemPool("--max-response-memory", cfg.MaxResponseMemory, cfg.Logger)
 	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.slowConns = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}

@@ -66,6 +66,7 @@ type slot struct {
 
 	reqBytes   int64 // --max-request-memory held until the handler is done
 	fetchBytes int64 // --max-fetch-memory held until the response is written (set before done)
+	respBytes  int64 // --max-response-memory held until the response is written (respmem.go)
 }
 
 // request is what a handler receives.
@@ -158,6 +159,8 @@ func (c *conn) complete(s *slot) {
 func (c *conn) finish(s *slot) {
 	c.b.fetchMem.release(s.fetchBytes)
 	s.fetchBytes = 0
+	c.b.respMem.release(s.respBytes)
+	s.respBytes = 0
 	releaseResponse(s.resp) // segment files of a spliced fetch (sendfile.go)
 	<-c.inflight
 }
@@ -428,6 +431,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	observe := c.b.met.request(key)
 	rep, err := api.fn(&request{c: c, s: s, kreq: kreq, clientID: deref(clientID)})
 	if err != nil {
+		c.b.respMem.release(s.respBytes)
 		return nil, err
 	}
 	switch {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -36,27 +37,53 @@ func init() {
 	regKey(12, 0, 4, func(r *request) (reply, error) {
 		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
 	})
-	regKey(13, 0, 5, func(r *request) (reply, error) {
-		return now(r.c.b.grp.LeaveGroup(r.groupCtx(), r.kreq.(*kmsg.LeaveGroupRequest)))
-	})
-	regKey(8, 0, 8, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetCommit(r.groupCtx(), r.kreq.(*kmsg.OffsetCommitRequest)))
-	})
-	regKey(9, 0, 8, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetFetch(r.groupCtx(), r.kreq.(*kmsg.OffsetFetchRequest)))
-	})
-	regKey(15, 0, 5, func(r *request) (reply, error) {
-		return now(r.c.b.grp.DescribeGroups(r.groupCtx(), r.kreq.(*kmsg.DescribeGroupsRequest)))
-	})
+	regKey(13, 0, 5, handleLeaveGroup)
+	regKey(8, 0, 8, handleOffsetCommit)
+	regKey(9, 0, 8, handleOffsetFetch)
+	regKey(15, 0, 5, handleDescribeGroups)
 	regKey(16, 0, 4, func(r *request) (reply, error) {
 		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))
 	})
-	regKey(42, 0, 2, func(r *request) (reply, error) {
-		return now(r.c.b.grp.DeleteGroups(r.groupCtx(), r.kreq.(*kmsg.DeleteGroupsRequest)))
-	})
-	regKey(47, 0, 0, func(r *request) (reply, error) {
-		return now(r.c.b.grp.OffsetDelete(r.groupCtx(), r.kreq.(*kmsg.OffsetDeleteRequest)))
-	})
+	regKey(42, 0, 2, handleDeleteGroups)
+	regKey(47, 0, 0, handleOffsetDelete)
+}
+
+// Responses that grow with the request are reserved in
+// --max-response-memory before the coordinator builds them (respmem.go).
+// The coordinator appends to its response slices without knowing their
+// length, so twice the structs are counted. A request whose response alone
+// would exceed the pool gets INVALID_REQUEST where the response has a
+// top-level error code (OffsetFetch v2-7, OffsetDelete, LeaveGroup v3+),
+// and closes the connection otherwise.
+
+// tooLarge tells whether err refuses the request for its response size
+// (logged: the client only sees the error code).
+func (r *request) tooLarge(err error) bool {
+	var e *respTooLarge
+	if errors.As(err, &e) {
+		r.c.log.Warn("request refused", "err", err)
+		return true
+	}
+	return false
+}
+
+// DescribeGroups answers each distinct group once: Kafka answers every
+// repetition of a name, with the same description each time.
+func handleDescribeGroups(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.DescribeGroupsRequest)
+	req.Groups = dedupStrings(req.Groups)
+	var n respSize
+	// A Dead group: codes, "Dead", empty strings. The coordinator appends
+	// without knowing the count: twice the structs while the slice grows.
+	n.elems(len(req.Groups), 2*sizeOf[kmsg.DescribeGroupsResponseGroup](), 32)
+	n.set(len(req.Groups))
+	for _, g := range req.Groups {
+		n.str(len(g))
+	}
+	if err := r.reserveResponse("DescribeGroups", n); err != nil {
+		return reply{}, err // no top-level error code: the connection is closed
+	}
+	return now(r.c.b.grp.DescribeGroups(r.groupCtx(), req))
 }
 
 // groupCtx carries the connection's lifetime and the client's id and host
@@ -229,4 +256,144 @@ func hasCommit(recs []group.Record) bool {
 		}
 	}
 	return false
+}
+
+// LeaveGroup v3+ answers each leaving member.
+func handleLeaveGroup(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.LeaveGroupRequest)
+	var n respSize
+	n.elems(len(req.Members), 2*sizeOf[kmsg.LeaveGroupResponseMember](), 16)
+	for _, m := range req.Members {
+		n.str(len(m.MemberID) + len(deref(m.InstanceID)))
+	}
+	if err := r.reserveResponse("LeaveGroup", n); err != nil {
+		if req.Version < 3 || !r.tooLarge(err) {
+			return reply{}, err
+		}
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = invalidRequest
+		return now(resp)
+	}
+	return now(r.c.b.grp.LeaveGroup(r.groupCtx(), req))
+}
+
+// OffsetCommit answers each partition and writes a record for each that
+// exists (Kafka does not deduplicate either: the last commit of a
+// partition wins).
+func handleOffsetCommit(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetCommitRequest)
+	var n respSize
+	n.elems(len(req.Topics), 2*sizeOf[kmsg.OffsetCommitResponseTopic](), 8)
+	for _, t := range req.Topics {
+		n.str(2 * len(t.Topic)) // in the response and in each record key
+		// The response partition, and the record: key and value with the
+		// group, topic and metadata, and the coordinator's bookkeeping.
+		n.elems(len(t.Partitions), 2*sizeOf[kmsg.OffsetCommitResponseTopicPartition]()+256, 8)
+		for _, p := range t.Partitions {
+			n.str(len(req.Group) + len(t.Topic) + len(deref(p.Metadata)))
+		}
+	}
+	if err := r.reserveResponse("OffsetCommit", n); err != nil {
+		return reply{}, err
+	}
+	return now(r.c.b.grp.OffsetCommit(r.groupCtx(), req))
+}
+
+// OffsetFetch answers each requested partition, as Kafka does; v8 answers
+// each distinct group once (the topics asked for it merged), where Kafka
+// answers every repetition alike.
+func handleOffsetFetch(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetFetchRequest)
+	var n respSize
+	topic := func(name string, parts int) {
+		n.elems(1, 2*sizeOf[kmsg.OffsetFetchResponseGroupTopic]()+setEntry, 8) // and the coordinator's topic map
+		n.str(len(name))
+		n.elems(parts, 2*sizeOf[kmsg.OffsetFetchResponseGroupTopicPartition]()+8, 24)
+	}
+	if req.Version >= 8 {
+		req.Groups = dedupOffsetFetchGroups(req.Groups)
+		n.elems(len(req.Groups), 2*sizeOf[kmsg.OffsetFetchResponseGroup](), 16)
+		for _, g := range req.Groups {
+			n.str(len(g.Group))
+			for _, t := range g.Topics {
+				topic(t.Topic, len(t.Partitions))
+			}
+		}
+	} else {
+		for _, t := range req.Topics {
+			topic(t.Topic, len(t.Partitions))
+		}
+	}
+	if err := r.reserveResponse("OffsetFetch", n); err != nil {
+		if req.Version < 2 || req.Version >= 8 || !r.tooLarge(err) {
+			return reply{}, err
+		}
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = invalidRequest
+		return now(resp)
+	}
+	return now(r.c.b.grp.OffsetFetch(r.groupCtx(), req))
+}
+
+// dedupOffsetFetchGroups keeps the first of each group, with the topics of
+// its repetitions (all of them if any asks for all).
+func dedupOffsetFetchGroups(gs []kmsg.OffsetFetchRequestGroup) []kmsg.OffsetFetchRequestGroup {
+	if len(gs) < 2 {
+		return gs
+	}
+	first := make(map[string]int, min(len(gs), 1024))
+	out := gs[:0]
+	for _, g := range gs {
+		i, dup := first[g.Group]
+		if !dup {
+			first[g.Group] = len(out)
+			out = append(out, g)
+			continue
+		}
+		switch {
+		case out[i].Topics == nil:
+		case g.Topics == nil:
+			out[i].Topics = nil
+		default:
+			out[i].Topics = append(out[i].Topics, g.Topics...)
+		}
+	}
+	clear(gs[len(out):])
+	return out
+}
+
+// DeleteGroups answers each distinct group once (the coordinator skips
+// repetitions, as Kafka does).
+func handleDeleteGroups(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.DeleteGroupsRequest)
+	var n respSize
+	n.elems(len(req.Groups), 2*sizeOf[kmsg.DeleteGroupsResponseGroup](), 16)
+	n.set(len(req.Groups))
+	for _, g := range req.Groups {
+		n.str(len(g))
+	}
+	if err := r.reserveResponse("DeleteGroups", n); err != nil {
+		return reply{}, err
+	}
+	return now(r.c.b.grp.DeleteGroups(r.groupCtx(), req))
+}
+
+// OffsetDelete answers each partition.
+func handleOffsetDelete(r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetDeleteRequest)
+	var n respSize
+	n.elems(len(req.Topics), 2*sizeOf[kmsg.OffsetDeleteResponseTopic](), 8)
+	for _, t := range req.Topics {
+		n.str(len(t.Topic))
+		n.elems(len(t.Partitions), 2*sizeOf[kmsg.OffsetDeleteResponseTopicPartition]()+setEntry+16, 8)
+	}
+	if err := r.reserveResponse("OffsetDelete", n); err != nil {
+		if !r.tooLarge(err) {
+			return reply{}, err
+		}
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = invalidRequest
+		return now(resp)
+	}
+	return now(r.c.b.grp.OffsetDelete(r.groupCtx(), req))
 }

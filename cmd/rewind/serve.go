@@ -68,6 +68,7 @@ can reset consumer groups.`,
 	f.DurationVar(&cfg.RequestReadTimeout, "request-read-timeout", cfg.RequestReadTimeout, "a request must arrive whole within this of its first byte, or the connection is closed; waiting for --max-request-memory does not count (0 = no limit)")
 	f.DurationVar(&cfg.ResponseWriteTimeout, "response-write-timeout", cfg.ResponseWriteTimeout, "a response must be taken by the client's socket within this, or the connection is closed and what it holds returned (0 = no limit)")
 	f.DurationVar(&cfg.ConnectionsMaxIdle, "connections-max-idle", cfg.ConnectionsMaxIdle, "connections.max.idle.ms: close a connection with nothing read, written or awaited for this long (0 = never)")
+	f.Int64Var(&cfg.MaxResponseMemory, "max-response-memory", cfg.MaxResponseMemory, "bytes of responses being built or waiting to be sent across all connections; at the limit reading pauses, a request whose response alone is larger is refused (0 = unlimited)")
 	f.Int32Var(&cfg.MaxPartitions, "max-partitions", cfg.MaxPartitions, "most partitions one topic may have; CreateTopics and CreatePartitions above it get INVALID_PARTITIONS")
 	f.IntVar(&cfg.MaxBrokerPartitions, "max-broker-partitions", cfg.MaxBrokerPartitions, "most partitions of all topics together, internal ones included; creations past it get POLICY_VIOLATION (0 = unlimited)")
 	f.IntVar(&cfg.MaxOpenFiles, "max-open-files", 0, "most segment files open at once; idle ones are closed, least recently used first, and reopened when needed (0 = half the descriptor limit)")

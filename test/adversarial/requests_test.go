@@ -1,0 +1,203 @@
+package adversarial
+
+import (
+	"context"
+	be "encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/proctest"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Small requests that ask for huge answers: a request naming millions of
+// (empty, repeated or distinct) things. The broker must answer as Kafka
+// does (deduplicated) or refuse the request, while its peak RSS stays under
+// rssBound and a client on another connection is answered within a second.
+
+const (
+	rssBound     = 512 << 20
+	probeBound   = time.Second
+	attackBudget = 90 * time.Second
+)
+
+// attackResult is what the attacking connection saw.
+type attackResult struct {
+	resp   kmsg.Response // nil if the connection was closed
+	closed bool
+	took   time.Duration
+}
+
+// sendRaw writes req on a new raw TCP connection and reads its answer (or
+// the close).
+func sendRaw(t *testing.T, addr string, req kmsg.Request) attackResult {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(attackBudget))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("attacker"))
+	frame := f.AppendRequest(nil, req, 1)
+	t.Logf("%s v%d: %d-byte frame", kmsg.NameForKey(req.Key()), req.GetVersion(), len(frame))
+	start := time.Now()
+	if _, err := c.Write(frame); err != nil {
+		// The broker may close before reading it all.
+		return attackResult{closed: true, took: time.Since(start)}
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("no answer and no close within %s", attackBudget)
+		}
+		return attackResult{closed: true, took: time.Since(start)}
+	}
+	body := make([]byte, be.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatalf("truncated response: %v", err)
+	}
+	took := time.Since(start)
+	if corr := int32(be.BigEndian.Uint32(body)); corr != 1 {
+		t.Fatalf("correlation id %d", corr)
+	}
+	body = body[4:]
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() {
+		body = body[1:] // response header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decode response: %v", err)
+	}
+	t.Logf("answered with %d bytes in %s", len(body), took)
+	return attackResult{resp: resp, took: took}
+}
+
+// underAttack runs attack while probing Metadata from other connections,
+// then checks the peak RSS and the slowest probe.
+func underAttack(t *testing.T, p *proctest.Proc, attack func() attackResult) attackResult {
+	t.Helper()
+	before := p.MustPeakRSSMiB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		slowest  time.Duration
+		probes   int
+		probeErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			d, err := proctest.MetadataLatency(pctx, p.Addr)
+			pcancel()
+			mu.Lock()
+			if ctx.Err() == nil {
+				probes++
+				if err != nil && probeErr == nil {
+					probeErr = fmt.Errorf("metadata probe failed after %s: %w", d, err)
+				}
+				slowest = max(slowest, d)
+			}
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	res := attack()
+	// Keep probing a moment after the answer: the broker may still be
+	// releasing what the request took.
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	peak := p.MustPeakRSSMiB(t)
+	t.Logf("peak RSS %d MiB (before the attack %d MiB); %d metadata probes, slowest %s", peak, before, probes, slowest)
+	if probeErr != nil {
+		t.Error(probeErr)
+	}
+	if slowest > probeBound {
+		t.Errorf("another client waited %s for Metadata, bound %s", slowest, probeBound)
+	}
+	if peak<<20 > rssBound {
+		t.Errorf("peak RSS %d MiB, bound %d MiB", peak, rssBound>>20)
+	}
+	select {
+	case <-p.Exited():
+		t.Fatalf("the broker died: %s", p.Log())
+	default:
+	}
+	return res
+}
+
+func describeGroupsOf(names []string) *kmsg.DescribeGroupsRequest {
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Version, req.Groups = 5, names
+	return req
+}
+
+// distinctNames returns n different short names.
+func distinctNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%x", i)
+	}
+	return out
+}
+
+func TestDescribeGroupsOfEmptyNames(t *testing.T) {
+	for _, mib := range []int{4, 16} {
+		t.Run(fmt.Sprintf("%dMiB", mib), func(t *testing.T) {
+			p := start(t)
+			// v5 is flexible: an empty name is one byte.
+			req := describeGroupsOf(make([]string, mib<<20))
+			res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
+			if res.closed {
+				t.Fatal("connection closed: a repeated name must be answered once, as the one group it names")
+			}
+			groups := res.resp.(*kmsg.DescribeGroupsResponse).Groups
+			if len(groups) != 1 || groups[0].Group != "" || groups[0].ErrorCode != 0 || groups[0].State != "Dead" {
+				t.Fatalf("answered %d groups (first %+v), want the one unknown group \"\" as Dead", len(groups), groups[0])
+			}
+		})
+	}
+}
+
+func TestDescribeGroupsOfDistinctNames(t *testing.T) {
+	p := start(t)
+	// About 4 MiB of different names: an answer per name would need more
+	// than the response memory allows.
+	req := describeGroupsOf(distinctNames(900_000))
+	res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
+	if !res.closed {
+		t.Fatalf("answered %d groups; want the connection closed: the answer is larger than --max-response-memory", len(res.resp.(*kmsg.DescribeGroupsResponse).Groups))
+	}
+	if log := p.Log(); !strings.Contains(log, "--max-response-memory") {
+		t.Errorf("the broker log does not say why the connection was closed:\n%s", log)
+	}
+}
+
+func TestFindCoordinatorOfEmptyKeys(t *testing.T) {
+	p := start(t)
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version, req.CoordinatorKeys = 4, make([]string, 4<<20)
+	res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
+	if res.closed {
+		t.Fatal("connection closed: a repeated key must be answered once")
+	}
+	cs := res.resp.(*kmsg.FindCoordinatorResponse).Coordinators
+	if len(cs) != 1 || cs[0].Key != "" || cs[0].ErrorCode != 0 || cs[0].NodeID != 0 {
+		t.Fatalf("answered %d coordinators (first %+v), want one for key \"\": node 0", len(cs), cs[0])
+	}
+}

@@ -199,3 +199,67 @@ func TestFindCoordinatorOfEmptyKeys(t *testing.T) {
 		t.Fatalf("answered %d coordinators (first %+v), want one for key \"\": node 0", len(cs), cs[0])
 	}
 }
+
+// Every answer of DescribeConfigs carries all the configs of its resource:
+// 4 MiB of one repeated topic resource would ask for a thousand times its
+// size. It is answered once.
+func TestDescribeConfigsOfRepeatedResource(t *testing.T) {
+	p := start(t)
+	createTopicOn(t, p, "configs")
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.Version = 4
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "configs"
+	req.Resources = make([]kmsg.DescribeConfigsRequestResource, (4<<20)/12) // 12 bytes each
+	for i := range req.Resources {
+		req.Resources[i] = rr
+	}
+	res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
+	if res.closed {
+		t.Fatal("connection closed: a repeated resource must be answered once")
+	}
+	got := res.resp.(*kmsg.DescribeConfigsResponse).Resources
+	if len(got) != 1 || got[0].ResourceName != "configs" || got[0].ErrorCode != 0 || len(got[0].Configs) == 0 {
+		t.Fatalf("answered %d resources, want the topic once with its configs", len(got))
+	}
+}
+
+// Metadata naming one topic 4 MiB worth of times: Kafka answers a Set of
+// the names, so one topic.
+func TestMetadataOfRepeatedTopic(t *testing.T) {
+	p := start(t)
+	createTopicOn(t, p, "meta")
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("meta")
+	req.Topics = make([]kmsg.MetadataRequestTopic, (4<<20)/23) // 23 bytes each
+	for i := range req.Topics {
+		req.Topics[i] = mt
+	}
+	res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
+	if res.closed {
+		t.Fatal("connection closed: a repeated topic must be answered once")
+	}
+	got := res.resp.(*kmsg.MetadataResponse).Topics
+	if len(got) != 1 || *got[0].Topic != "meta" || got[0].ErrorCode != 0 {
+		t.Fatalf("answered %d topics, want meta once", len(got))
+	}
+}
+
+func createTopicOn(t *testing.T, p *proctest.Proc, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, 1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, p.Client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create %s: error code %d", name, code)
+	}
+}

@@ -31,6 +31,7 @@ const nodeID int32 = 0
 type Config struct {
 	Listen            string        // address to listen on, host:port (port 0 = random)
 	Advertise         string        // host:port put in Metadata; empty = the listener's address
+	Listener          net.Listener  // an already bound Kafka listener; Listen is then unused
 	DataDir           string        // where topics, offsets and the catalog live
 	Fsync             storage.Fsync // durability policy of every append
 	FsyncInterval     time.Duration // for storage.FsyncInterval
@@ -116,6 +117,11 @@ func WithConfig(c Config) Option { return func(d *Config) { *d = c } }
 // WithListen sets the listen address (host:port; port 0 picks a free port).
 func WithListen(addr string) Option { return func(c *Config) { c.Listen = addr } }
 
+// WithListener makes the broker serve an already bound listener (for
+// example one handed over by a service manager) instead of binding Listen.
+// New (if it fails) or Close closes it.
+func WithListener(ln net.Listener) Option { return func(c *Config) { c.Listener = ln } }
+
 // WithAdvertise sets the address clients are told to connect to.
 func WithAdvertise(addr string) Option { return func(c *Config) { c.Advertise = addr } }
 
@@ -155,6 +161,7 @@ type Broker struct {
 	pids pidAllocator
 
 	ln        net.Listener
+	dirLock   *DataDirLock // held from New to the end of Close
 	addr      string
 	host      string
 	port      int32
@@ -195,12 +202,23 @@ type topic struct {
 	parts []*storage.Log
 }
 
-// New opens the data directory (recovering every partition and replaying
-// committed offsets) and returns a broker that is not yet listening.
-func New(opts ...Option) (*Broker, error) {
+// New binds the Kafka listener, locks the data directory (failing if
+// another process holds it), opens it (recovering every partition and
+// replaying committed offsets) and returns a broker that does not serve
+// yet: connections wait in the listen queue until Start. The listener is
+// bound first so that a start that cannot listen leaves the data directory
+// untouched.
+func New(opts ...Option) (_ *Broker, err error) {
 	cfg := DefaultConfig()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Listener != nil {
+		defer func() {
+			if err != nil { // the listener given is the broker's to close
+				cfg.Listener.Close()
+			}
+		}()
 	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
@@ -262,10 +280,23 @@ func New(opts ...Option) (*Broker, error) {
 	cfg.FS = timedFS{cfg.FS, b.met.fsync}
 	b.cfg.FS = cfg.FS
 
+	if err := b.bind(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.cancel()
+			b.ln.Close()
+			b.dirLock.Close()
+		}
+	}()
+	// Nothing in the data directory is read or written before the lock.
+	if b.dirLock, err = LockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if err := b.disk.start(); err != nil {
 		return nil, err
 	}
-	var err error
 	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir, catalog.WithLogger(b.log), catalog.WithInternalTopic(OffsetsTopic, offsetsTopicConfigs())); err != nil {
 		return nil, err
 	}
@@ -341,33 +372,9 @@ func (b *Broker) openTopics(ts ...catalog.Topic) error {
 	return nil
 }
 
-// Start listens on the configured address and serves until Close.
+// Start serves the listener bound by New until Close.
 func (b *Broker) Start() error {
-	ln, err := net.Listen("tcp", b.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("broker: listen: %w", err)
-	}
-	b.ln = ln
-	b.addr = ln.Addr().String()
-	adv := b.cfg.Advertise
-	if adv == "" {
-		adv = b.addr
-	}
-	host, port, err := net.SplitHostPort(adv)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("broker: advertise address %q: %w", adv, err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("broker: advertise port %q: %w", port, err)
-	}
-	if p == 0 { // listening on :0 with the default advertise: use the real port
-		_, real, _ := net.SplitHostPort(b.addr)
-		p, _ = strconv.Atoi(real)
-	}
-	b.host, b.port = host, int32(p)
+	b.addr = b.ln.Addr().String()
 	b.grp.Start()
 	b.wg.Add(2)
 	go b.acceptLoop()
@@ -401,6 +408,11 @@ func (b *Broker) Close() error {
 		}
 		b.wg.Wait()
 		b.closeErr = b.closeLogs()
+		// Released last: a process waiting to take over the data directory
+		// must not start before every log is closed.
+		if err := b.dirLock.Close(); err != nil {
+			b.closeErr = errors.Join(b.closeErr, fmt.Errorf("broker: release data directory lock: %w", err))
+		}
 	})
 	return b.closeErr
 }

@@ -36,10 +36,14 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
-	// loopback is set when listening on a loopback address: requests must
-	// then name a loopback host, which defeats DNS rebinding (a web page
-	// whose name resolves to 127.0.0.1 is still not "localhost").
-	loopback bool
+	// Requests must name this machine's loopback or one of allowedHosts in
+	// their Host header, which defeats DNS rebinding: a web page whose name
+	// is made to resolve to this listener still sends its own name.
+	allowedHosts []string
+	// checkHost is set once the server serves its own listener (or has
+	// allowed hosts): a Handler mounted by an embedding program without
+	// them leaves the Host check to that program.
+	checkHost bool
 
 	// The console's explain and reset go through offsettool, over the
 	// broker's own Kafka listener, exactly as the CLI does. One client,
@@ -57,6 +61,21 @@ type Option func(*Server)
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAllowedHosts sets the host names (or addresses) requests may name
+// in their Host header besides loopback ones; an entry starting with a dot
+// also allows every subdomain. A listener bound beyond loopback needs at
+// least one (see Listen).
+func WithAllowedHosts(hosts ...string) Option {
+	return func(s *Server) {
+		for _, h := range hosts {
+			if h = normHost(h); h != "" && h != "." {
+				s.allowedHosts = append(s.allowedHosts, h)
+				s.checkHost = true
+			}
+		}
+	}
+}
 
 // WithVersion sets the version shown by the console and /api/v1/overview.
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
@@ -132,8 +151,8 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
 // guard refuses requests that a web page of another site could make from
-// the operator's browser. On a loopback listener the Host must be a
-// loopback name or address (DNS rebinding). API requests that the browser
+// the operator's browser. The Host must be a loopback name or address or
+// an allowed host (DNS rebinding). API requests that the browser
 // marks as coming from another site (Sec-Fetch-Site, sent by every current
 // browser, or an Origin naming another host) are refused, reads included:
 // a page elsewhere could otherwise make the broker decode records for it,
@@ -143,8 +162,12 @@ func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 // send without a CORS preflight, never granted here).
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.loopback && !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("host %q refused: this listener is on loopback; use http://127.0.0.1 or http://localhost", r.Host))
+		if s.checkHost && !s.hostAllowed(r.Host) {
+			msg := "use http://127.0.0.1 or http://localhost"
+			if len(s.allowedHosts) > 0 {
+				msg = "allowed: loopback and " + strings.Join(s.allowedHosts, ", ") + " (--http-allowed-hosts)"
+			}
+			writeError(w, http.StatusForbidden, fmt.Errorf("host %q refused: %s", r.Host, msg))
 			return
 		}
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
@@ -174,13 +197,47 @@ func (s *Server) guard(h http.Handler) http.Handler {
 // Start listens on addr (host:port; port 0 picks one) and serves until
 // Close.
 func (s *Server) Start(addr string) error {
+	ln, err := Listen(addr, s.allowedHosts...)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Listen binds addr for Serve, so that `rewind serve` can fail on a taken
+// or refused address before it opens the data directory. Beyond loopback
+// it needs allowedHosts: the console has no authentication yet, and the
+// Host check against DNS rebinding needs to know the names clients use.
+func Listen(addr string, allowedHosts ...string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("admin: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("admin: listen on %s: %w", addr, err)
+	}
+	if err := checkBind(addr, ln.Addr(), allowedHosts); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func checkBind(addr string, a net.Addr, allowedHosts []string) error {
+	if ta, ok := a.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && len(allowedHosts) == 0 {
+		return fmt.Errorf("admin: --http %s is reachable beyond this machine (%s): set --http-allowed-hosts to the host names clients use to reach it (requests naming other hosts are refused, against DNS rebinding), or keep --http on 127.0.0.1; the console can reset consumer groups and has no authentication, so restrict who can connect", addr, a)
+	}
+	return nil
+}
+
+// Serve serves ln (from Listen) until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := checkBind(ln.Addr().String(), ln.Addr(), s.allowedHosts); err != nil {
+		ln.Close()
+		return err
 	}
 	s.ln = ln
-	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
-		s.loopback = true
+	s.checkHost = true
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		s.log.Warn("the admin HTTP listener is reachable beyond this machine and has no authentication: anyone who can connect can browse records and reset consumer groups; restrict access with a firewall or an authenticating proxy",
+			"addr", ln.Addr().String(), "allowed_hosts", strings.Join(s.allowedHosts, ","))
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -249,17 +306,42 @@ func (s *Server) withClient(ctx context.Context, fn func(*offsettool.Client) err
 	return err
 }
 
-// loopbackHost reports whether a Host header names this machine's loopback.
-func loopbackHost(hostport string) bool {
+// hostAllowed reports whether a Host header names this machine's loopback
+// or an allowed host.
+func (s *Server) hostAllowed(hostport string) bool {
+	if loopbackHost(hostport) {
+		return true
+	}
+	host := hostOnly(hostport)
+	for _, a := range s.allowedHosts {
+		if host == a || (strings.HasPrefix(a, ".") && (host == a[1:] || strings.HasSuffix(host, a))) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly is the lower-case host of a Host header, without port, brackets
+// or trailing dot.
+func hostOnly(hostport string) string {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return normHost(host)
+}
+
+func normHost(h string) string {
+	return strings.Trim(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), "."), "[]")
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback.
+func loopbackHost(hostport string) bool {
+	host := hostOnly(hostport)
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
+	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
 

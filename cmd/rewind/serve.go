@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
 	var fsync, logLevel string
+	var allowedHosts []string
 	httpAddr := admin.DefaultAddr
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -35,7 +37,15 @@ Admin HTTP (--http, default 127.0.0.1:9644; --http "" turns it off): the
 web console at /, Prometheus metrics at /metrics (kafka_exporter's
 consumer-group series included), /healthz, /readyz, and the JSON API under
 /api/v1. Keep it on loopback or behind an authenticating proxy: the console
-can reset consumer groups.`,
+can reset consumer groups. Beyond loopback it needs --http-allowed-hosts,
+the names clients use to reach it (other Host headers are refused, against
+DNS rebinding).
+
+Listeners are bound before the data directory is opened, so a start that
+cannot listen changes nothing in it. --listen 0.0.0.0 (or [::]) needs
+--advertise, the address clients can connect to. The data directory is
+locked (--data-dir/.lock) for as long as the broker runs: a second process
+on it exits with an error naming the first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -48,7 +58,7 @@ can reset consumer groups.`,
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			_, fromEnv := os.LookupEnv("REWIND_HTTP")
-			return serve(cfg, httpAddr, cmd.Flags().Changed("http") || fromEnv)
+			return serve(cfg, httpAddr, allowedHosts, cmd.Flags().Changed("http") || fromEnv)
 		},
 	}
 	f := cmd.Flags()
@@ -78,18 +88,34 @@ can reset consumer groups.`,
 	f.Int64Var(&cfg.LogCleanerDedupeBufferSize, "log-cleaner-dedupe-buffer-size", cfg.LogCleanerDedupeBufferSize, "log.cleaner.dedupe.buffer.size: bytes of the map compaction holds keys in (24 per key, filled to 90%); more keys are cleaned in more passes (at least 1 MiB)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
+	f.StringSliceVar(&allowedHosts, "http-allowed-hosts", nil, "host names (or addresses) clients use to reach --http besides loopback ones, comma-separated; .example.com allows subdomains; required when --http is beyond loopback")
 	return cmd
 }
 
 // serve runs the broker, and the admin HTTP listener unless httpAddr is
 // empty. A listener the user asked for (explicitHTTP) must start; the
 // default one only warns when its address is taken (another broker on the
-// machine), so that several brokers can run side by side.
-func serve(cfg broker.Config, httpAddr string, explicitHTTP bool) error {
+// machine), so that several brokers can run side by side. Both listeners
+// are bound before broker.New opens the data directory: a start that
+// cannot listen must not run recovery or rewrite any file.
+func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHTTP bool) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var httpLn net.Listener
+	if httpAddr != "" {
+		var err error
+		if httpLn, err = admin.Listen(httpAddr, allowedHosts...); err != nil {
+			if explicitHTTP {
+				return fmt.Errorf("%w (choose another address with --http, or --http \"\" to turn it off)", err)
+			}
+			cfg.Logger.Warn("admin HTTP listener not started; choose another address with --http, or --http \"\" to turn it off", "err", err)
+		}
+	}
 	b, err := broker.New(broker.WithConfig(cfg))
 	if err != nil {
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		return err
 	}
 	if err := b.Start(); err != nil {
@@ -97,15 +123,11 @@ func serve(cfg broker.Config, httpAddr string, explicitHTTP bool) error {
 		return err
 	}
 	var web *admin.Server
-	if httpAddr != "" {
-		web = admin.New(b, admin.WithLogger(cfg.Logger), admin.WithVersion(version))
-		if err := web.Start(httpAddr); err != nil {
-			if explicitHTTP {
-				b.Close()
-				return fmt.Errorf("%w (choose another address with --http, or --http \"\" to turn it off)", err)
-			}
-			cfg.Logger.Warn("admin HTTP listener not started; choose another address with --http, or --http \"\" to turn it off", "err", err)
-			web = nil
+	if httpLn != nil {
+		web = admin.New(b, admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...))
+		if err := web.Serve(httpLn); err != nil {
+			b.Close()
+			return err
 		}
 	}
 	sig := <-sigs

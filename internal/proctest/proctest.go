@@ -72,7 +72,7 @@ type Config struct {
 }
 
 // Start starts `rewind serve` with --http "" and --group-initial-rebalance-delay 0
-// (unless Args sets them) and waits until its Kafka port accepts connections.
+// (unless Args sets them) and waits until it answers a Metadata request.
 func Start(t testing.TB, c Config) *Proc {
 	t.Helper()
 	if c.DataDir == "" {
@@ -110,11 +110,15 @@ func Start(t testing.TB, c Config) *Proc {
 	if c.NoWait {
 		return p
 	}
+	// The broker binds its port before it opens the data directory, so a
+	// connection is accepted (queued) while recovery still runs: wait for
+	// an answer, not for the port.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		nc, err := net.DialTimeout("tcp", c.Addr, 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := MetadataLatency(ctx, c.Addr)
+		cancel()
 		if err == nil {
-			nc.Close()
 			return p
 		}
 		select {

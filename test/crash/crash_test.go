@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -75,11 +76,13 @@ func start(t *testing.T, dataDir, addr string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, addr: addr, log: logf}
+	// The port is bound before recovery runs: wait for an answer.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := proctest.MetadataLatency(ctx, addr)
+		cancel()
 		if err == nil {
-			c.Close()
 			return p
 		}
 		if time.Now().After(deadline) {

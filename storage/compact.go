@@ -462,11 +462,10 @@ func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error)
 		}
 	}
 	name := l.path(segmentName(base, cleanedSuffix))
-	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := l.opts.Handles.openFile(l.fs, name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, 0, ioErr("compact: create "+name, err)
 	}
-	l.opts.Handles.opens.Add(1)
 	// Its handle is named for the final .log path, which still names the
 	// segment it replaces: it stays pinned (never closed and reopened by
 	// that name) until install has renamed it there, or its last decRef.

@@ -44,9 +44,18 @@ import (
 type Handles struct {
 	max int
 
-	mu   sync.Mutex
-	open []*handle // every open handle, in clock order
-	hand int       // next position of the clock hand in open
+	mu      sync.Mutex
+	open    []*handle // every open handle, in clock order
+	hand    int       // next position of the clock hand in open
+	pending int       // files being opened: room is made for them first
+
+	// syncs bounds the fsyncs in flight: each pins its file, reopened
+	// if it was closed, so thousands of logs fsyncing at once (one
+	// Produce to thousands of partitions) would otherwise open thousands
+	// of files past the bound. More in flight gains nothing either: the
+	// device serializes them, and a log waiting for a slot covers more
+	// appends with its next fsync.
+	syncs chan struct{}
 
 	count     atomic.Int64 // len(open), read without mu
 	opens     atomic.Int64 // files opened, for metrics and tests
@@ -55,7 +64,8 @@ type Handles struct {
 
 // NewHandles returns a bound of max open segment files (at least 1).
 func NewHandles(n int) *Handles {
-	return &Handles{max: max(n, 1)}
+	n = max(n, 1)
+	return &Handles{max: n, syncs: make(chan struct{}, max(1, min(64, n/4)))}
 }
 
 // DefaultMaxOpenFiles is the bound used when none is given: half the
@@ -77,6 +87,11 @@ func (hs *Handles) Max() int { return hs.max }
 
 // Open returns the number of segment files open now.
 func (hs *Handles) Open() int { return int(hs.count.Load()) }
+
+// Full reports whether the bound is reached: a caller that could keep a
+// file pinned for long (the fetch path, until a response is written)
+// should copy its data and let go instead.
+func (hs *Handles) Full() bool { return hs.count.Load() >= int64(hs.max) }
 
 // Opens returns how many segment files were opened, counting reopens.
 func (hs *Handles) Opens() int64 { return hs.opens.Load() }
@@ -112,7 +127,8 @@ type handle struct {
 }
 
 // newHandle returns the handle of path. f, if not nil, is the file already
-// open (just created); it is registered, pinned once if pinned is set.
+// opened with openFile (just created); it is registered, pinned once if
+// pinned is set.
 func (hs *Handles) newHandle(fsys vfs.FS, path string, f vfs.File, pinned bool) *handle {
 	h := &handle{hs: hs, fs: fsys, path: path, slot: -1}
 	h.state.Store(handleClosed)
@@ -159,18 +175,39 @@ func (h *handle) pinSlow() (vfs.File, error) {
 	}
 	// Never O_CREATE or O_TRUNC: the file exists (created with its
 	// segment), and a reopen must find it as it was.
-	f, err := h.fs.OpenFile(h.path, os.O_RDWR|os.O_APPEND, 0)
-	if err != nil && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
-		// Descriptors ran out elsewhere (connections): give back idle
-		// segment files and try once more.
-		h.hs.closeAll(h.hs.shed())
-		f, err = h.fs.OpenFile(h.path, os.O_RDWR|os.O_APPEND, 0)
-	}
+	f, err := h.hs.openFile(h.fs, h.path, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
-	h.hs.opens.Add(1)
 	h.hs.closeAll(h.hs.add(h, f))
+	return f, nil
+}
+
+// openFile opens a segment file once there is room for it under the bound
+// (an idle file is closed first, not after: the descriptors in use stay
+// within the bound even while many files are being opened at once). The
+// file must then be registered with add (newHandle or pinSlow), which
+// takes over the room made for it.
+func (hs *Handles) openFile(fsys vfs.FS, name string, flag int, perm os.FileMode) (vfs.File, error) {
+	hs.mu.Lock()
+	hs.pending++
+	victims := hs.trimLocked(true)
+	hs.mu.Unlock()
+	hs.closeAll(victims)
+	f, err := fsys.OpenFile(name, flag, perm)
+	if err != nil && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+		// Descriptors ran out elsewhere (connections): give back idle
+		// segment files and try once more.
+		hs.closeAll(hs.shed())
+		f, err = fsys.OpenFile(name, flag, perm)
+	}
+	if err != nil {
+		hs.mu.Lock()
+		hs.pending--
+		hs.mu.Unlock()
+		return nil, err
+	}
+	hs.opens.Add(1)
 	return f, nil
 }
 
@@ -205,21 +242,21 @@ func (h *handle) close() error {
 	return nil
 }
 
-// add registers h, just opened as f and pinned once, and returns the files
-// to close to stay within the bound.
+// add registers h, just opened as f by openFile, pinned once, and returns
+// the files to close to stay within the bound.
 func (hs *Handles) add(h *handle, f vfs.File) []vfs.File {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	hs.pending--
 	h.f = f
 	h.slot = len(hs.open)
 	hs.open = append(hs.open, h)
 	hs.count.Store(int64(len(hs.open)))
 	h.used.Store(true)
 	h.state.Store(1)
-	// Only clean files here: while h is pinned, a file with unsynced
-	// writes could be all there is to close, and h itself may be the one
-	// to go once unpinned (unpin trims again).
-	return hs.trimLocked(false)
+	// Room is made now, not when h is unpinned: the bound holds as long
+	// as some open file is not pinned.
+	return hs.trimLocked(true)
 }
 
 func (hs *Handles) trim() []vfs.File {
@@ -230,7 +267,7 @@ func (hs *Handles) trim() []vfs.File {
 
 func (hs *Handles) trimLocked(dirtyOK bool) []vfs.File {
 	var out []vfs.File
-	for len(hs.open) > hs.max {
+	for len(hs.open)+hs.pending > hs.max {
 		f := hs.sweepLocked(false)
 		if f == nil && dirtyOK {
 			f = hs.sweepLocked(true)
@@ -335,6 +372,8 @@ func (h *handle) Write(p []byte) (int, error) {
 }
 
 func (h *handle) Sync() error {
+	h.hs.syncs <- struct{}{}
+	defer func() { <-h.hs.syncs }()
 	f, err := h.pin()
 	if err != nil {
 		return err

@@ -141,8 +141,15 @@ func TestHandlesBoundManyLogs(t *testing.T) {
 // the pressure; a file with unsynced writes is closed only when no clean
 // idle one is left, and its fsync then still makes the write durable.
 func TestHandlesPinnedNotEvicted(t *testing.T) {
+	hs := NewHandles(2)
+	// A clean idle file of another log.
+	eo := newEnv(t)
+	eo.opts.Handles = hs
+	lo := eo.open()
+	mustAppend(t, lo, batch(1, 10, 1))
+	clean := lo.segs[0]
+	// A file with an unsynced write.
 	e := newEnv(t)
-	hs := NewHandles(1)
 	e.opts.Handles = hs
 	e.opts.Fsync = FsyncInterval
 	e.opts.FsyncInterval = time.Hour // the write stays unsynced
@@ -150,12 +157,14 @@ func TestHandlesPinnedNotEvicted(t *testing.T) {
 	mustAppend(t, l, batch(4, 100, 1000))
 	active := l.segs[len(l.segs)-1]
 	f := active.f.f
-	// Another log's idle file is open too: it is the one to go.
-	eo := newEnv(t)
-	eo.opts.Handles = hs
-	lo := eo.open()
-	mustAppend(t, lo, batch(1, 10, 1))
-	if active.f.f != f || hs.Open() != 1 {
+	// A third file opens: the clean one is the one to go, though the
+	// dirty one was used less recently.
+	clean.f.used.Store(true)
+	active.f.used.Store(false)
+	e3 := newEnv(t)
+	e3.opts.Handles = hs
+	e3.open()
+	if active.f.f != f || clean.f.state.Load() != handleClosed || hs.Open() != 2 {
 		t.Fatalf("the file of an unsynced write was closed while a clean one was idle (%d open)", hs.Open())
 	}
 	// With nothing else to close, it goes, and the fsync reopens it.

@@ -146,11 +146,10 @@ func (l *Log) openSegment(base int64, create bool) (*segment, error) {
 	var f vfs.File
 	if create {
 		var err error
-		f, err = l.fs.OpenFile(p, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err = l.opts.Handles.openFile(l.fs, p, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, ioErr("create segment", err)
 		}
-		l.opts.Handles.opens.Add(1)
 	}
 	s := newSegment(base, p, l.opts.Handles.newHandle(l.fs, p, f, false))
 	s.closeLogger = func(err error) { l.log.Warn("closing segment", "segment", p, "err", err) }

@@ -32,8 +32,9 @@ import (
 //     NOT_COORDINATOR: a single node has no other coordinator to find),
 //     CreateTopics and CreatePartitions are refused, Metadata does not
 //     auto-create topics and compaction waits. Fetch, ListOffsets,
-//     Metadata, group membership, DeleteTopics, DeleteRecords, config
-//     changes and retention work.
+//     Metadata, DeleteTopics, DeleteRecords, config changes and
+//     retention work, and group membership while its records take at
+//     most a quarter of the reserve (groupRecords).
 //   - It becomes writable by itself once twice the reserve is free: the
 //     reserve is created again and one reserve's worth is left for data,
 //     so it does not flap at the threshold.
@@ -59,6 +60,9 @@ type diskGuard struct {
 	mu       sync.Mutex // serializes transitions and the reserve file
 	reason   string     // why read-only; guarded by mu
 	since    time.Time  // guarded by mu
+	// groupBytes: bytes of group records written since the broker went
+	// read-only (see groupRecords).
+	groupBytes atomic.Int64
 }
 
 func newDiskGuard(fs vfs.FS, dir string, size int64, log *slog.Logger) *diskGuard {
@@ -152,6 +156,7 @@ func (d *diskGuard) enter(reason string) {
 	}
 	d.readOnly.Store(true)
 	d.reason, d.since = reason, time.Now()
+	d.groupBytes.Store(0)
 	rerr := d.fs.Remove(d.path)
 	if errors.Is(rerr, os.ErrNotExist) {
 		rerr = nil
@@ -176,6 +181,24 @@ func (d *diskGuard) writable() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return fmt.Errorf("the data directory's file system is full (%s): the broker is read-only until space is freed", d.reason)
+}
+
+// groupRecords accounts for n bytes of group records (members' metadata
+// and assignments, written at each rebalance) about to be written while
+// the broker is read-only. Their number and size are the clients'
+// choice, and the reserve's space must stay for the deletions that free
+// the disk: they may take a quarter of it, then are refused (nil while
+// writable).
+func (d *diskGuard) groupRecords(n int64) error {
+	err := d.writable()
+	if err == nil {
+		return nil
+	}
+	if d.groupBytes.Add(n) > d.size/4 {
+		d.groupBytes.Add(-n)
+		return fmt.Errorf("%w; group records have had their quarter of --disk-reserve", err)
+	}
+	return nil
 }
 
 // retry runs fn and, if it failed for want of space, once more: the

@@ -225,13 +225,20 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.
 			ts = r.Timestamp
 		}
 	}
+	batch := storage.BuildBatch(ts, srecs)
 	if err := s.b.disk.writable(); err != nil && hasCommit(recs) {
 		// A full disk (diskspace.go): commits are refused, while group
-		// records and tombstones, few and small, still go to the reserve's
-		// space so that rebalances and deletions keep working.
+		// records (within a share of the reserve) and tombstones still go
+		// to the reserve's space so that rebalances and deletions keep
+		// working.
 		return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 	}
-	res, err := l.Append(storage.BuildBatch(ts, srecs))
+	if !tombstones(recs) {
+		if err := s.b.disk.groupRecords(int64(len(batch))); err != nil {
+			return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+		}
+	}
+	res, err := l.Append(batch)
 	if err == nil {
 		err = l.WaitDurable(ctx, res.LastOffset+1)
 	}
@@ -245,6 +252,16 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.
 		s.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
 	}
 	return nil
+}
+
+// tombstones says whether recs are all tombstones (deletions).
+func tombstones(recs []group.Record) bool {
+	for _, r := range recs {
+		if r.Value != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // hasCommit says whether recs hold an offset commit (key versions 0 and 1

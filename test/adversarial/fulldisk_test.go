@@ -431,3 +431,127 @@ func TestFullDiskReserveResized(t *testing.T) {
 		t.Fatalf("a start with --disk-reserve 0 kept the reserve file of an earlier run: %v", err)
 	}
 }
+
+// rebalance runs one round of the classic protocol for a lone member of
+// group: JoinGroup (twice, the first to learn its member id) and the
+// leader's SyncGroup, with meta bytes of protocol metadata and as many of
+// assignment, and says whether it worked. Each completed round writes the
+// group's metadata record to __consumer_offsets. A refused write answers
+// NOT_COORDINATOR, which kgo retries: a round that takes more than 5 s
+// did not work.
+func rebalance(ctx context.Context, t *testing.T, cl *kgo.Client, group string, meta []byte) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	join := func(member string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 5
+		req.Group, req.MemberID, req.ProtocolType = group, member, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", meta
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Logf("JoinGroup: %v", err)
+			return nil
+		}
+		return resp
+	}
+	jr := join("")
+	if jr != nil && jr.ErrorCode == kerr.MemberIDRequired.Code {
+		jr = join(jr.MemberID)
+	}
+	if jr == nil || jr.ErrorCode != 0 {
+		if jr != nil {
+			t.Logf("JoinGroup: %v", kerr.ErrorForCode(jr.ErrorCode))
+		}
+		return false
+	}
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Version = 5
+	req.Group, req.MemberID, req.Generation = group, jr.MemberID, jr.Generation
+	req.ProtocolType, req.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	a := kmsg.NewSyncGroupRequestGroupAssignment()
+	a.MemberID, a.MemberAssignment = jr.MemberID, meta
+	req.GroupAssignment = append(req.GroupAssignment, a)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Logf("SyncGroup: %v", err)
+		return false
+	}
+	if resp.ErrorCode != 0 {
+		t.Logf("SyncGroup: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp.ErrorCode == 0
+}
+
+// On a full disk, group records (members' metadata and assignments) are
+// still written, so that rebalances keep working, but their size is the
+// clients' choice: groups rebalancing with large metadata would fill the
+// reserve's space, and DeleteTopics then failed for want of room for the
+// catalog, as before the reserve existed. They may take a quarter of the
+// reserve; beyond it, rebalances are refused until space returns.
+func TestFullDiskGroupRecordsBounded(t *testing.T) {
+	disk := mountTmpfs(t, 32<<20)
+	data := filepath.Join(disk, "data")
+	args := []string{"--disk-reserve", fmt.Sprint(diskReserve), "--group-initial-rebalance-delay", "0s"}
+	p := proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := p.Client(t)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if i == 64 {
+			t.Fatal("64 MiB accepted on a 32 MiB file system")
+		}
+		c := rawProduce(ctx, t, cl, "fill", records(15, 64<<10))
+		if c == kerr.KafkaStorageError.Code {
+			break
+		}
+		if c != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(c))
+		}
+	}
+	waitLog(t, p, "the broker is read-only")
+	free := freeBytes(t, disk)
+
+	// Rounds of 256 KiB of group records, until one is refused (or
+	// twice the free space was asked for).
+	meta := make([]byte, 128<<10)
+	ok := 0
+	for i := 0; i < int(2*free/(256<<10)); i++ {
+		if !rebalance(ctx, t, cl, fmt.Sprintf("big-%d", i), meta) {
+			break
+		}
+		ok++
+	}
+	// Then small ones, for the last bytes.
+	for i := 0; i < 64; i++ {
+		if !rebalance(ctx, t, cl, fmt.Sprintf("small-%d", i), meta[:4<<10]) {
+			break
+		}
+		ok++
+	}
+	used := free - freeBytes(t, disk)
+	t.Logf("%d rebalances written; %d KiB of the %d KiB free taken", ok, used>>10, free>>10)
+	if ok == 0 {
+		t.Error("no rebalance worked on a full disk")
+	}
+	if used > diskReserve/4+(256<<10) {
+		t.Errorf("group records took %d KiB of a full disk, more than a quarter of the %d KiB reserve", used>>10, diskReserve>>10)
+	}
+	dt, err := kadm.NewClient(cl).DeleteTopics(ctx, "fill")
+	if err == nil {
+		err = dt.Error()
+	}
+	if err != nil {
+		t.Fatalf("DeleteTopics after rebalances on a full disk: %v", err)
+	}
+	waitLog(t, p, "the broker is writable")
+	if !rebalance(ctx, t, cl, "after", meta) {
+		t.Fatal("rebalance after space returned failed")
+	}
+}

@@ -11,7 +11,10 @@
 //	c := group.New(cfg, store)          // store: the broker's __consumer_offsets writer
 //	for each record of __consumer_offsets, every partition, in offset order:
 //	    c.Replay(partition, offset, key, value, timestamp)
+//	    (a partition that cannot be read back: c.FencePartition(p, err))
 //	c.Start()
+//	...
+//	c.LoadPartition(p, read)            // after a repair: serve it again
 //	...
 //	ctx = group.WithClient(ctx, clientID, "/"+ip) // who is asking (JoinGroup records it)
 //	resp := c.JoinGroup(ctx, req)       // blocks until the rebalance completes
@@ -104,6 +107,11 @@
 // they heartbeat within their session timeout, and are dropped otherwise.
 // This holds for static members as well, so a restarted broker gives a
 // static member that comes back in time its old assignment.
+//
+// A fenced partition (FencePartition: its records could not be read back)
+// holds no group: requests for a group hashed to it answer NOT_COORDINATOR,
+// as Kafka's coordinator does for a partition whose load failed, while
+// every other partition is served (fence.go).
 //
 // Offsets expire (KIP-211) offsets.retention.minutes after the group became
 // Empty, or after their last commit for offset-only groups (no protocol

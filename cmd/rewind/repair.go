@@ -16,8 +16,8 @@ import (
 
 func newRepairCmd() *cobra.Command {
 	var (
-		httpAddr string
-		dryRun   bool
+		dataDir, httpAddr string
+		dryRun            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "repair TOPIC PARTITION",
@@ -30,13 +30,16 @@ missing files are accepted as lost. The report says what was dropped
 commits. Offsets are not reused: the partition continues after the last
 offset still known, so committed positions stay valid.
 
-The running broker's admin HTTP listener (--http) closes the fenced
-partition, repairs it and serves it again; the other partitions keep
-serving. Only a fenced partition is repaired online.
+Online (default): the running broker's admin HTTP listener (--http) closes
+the fenced partition, repairs it and serves it again; the other
+partitions keep serving. Only a fenced partition is repaired online.
+
+Offline (--data-dir): works on a stopped broker's data directory, holding
+its lock (it fails if a broker runs on it).
 
 --dry-run reports what would be dropped and changes nothing.`,
 		Example: `  rewind repair orders 3                      # online, broker on 127.0.0.1:9644
-  rewind repair __consumer_offsets 24 --dry-run`,
+  rewind repair __consumer_offsets 24 --data-dir /var/lib/rewind --dry-run`,
 		Args: cobra.ExactArgs(2),
 		RunE: runE(func(c *cliCtx, args []string) error {
 			topic := args[0]
@@ -44,7 +47,15 @@ serving. Only a fenced partition is repaired online.
 			if err != nil || p < 0 {
 				return fmt.Errorf("partition %q: want a partition number", args[1])
 			}
-			res, err := c.repairOnline(httpAddr, topic, int32(p), dryRun)
+			var res broker.RepairResult
+			if dataDir != "" {
+				if c.cmd.Flags().Changed("http") {
+					return fmt.Errorf("use either --data-dir (offline) or --http (online), not both")
+				}
+				res, err = broker.RepairOffline(dataDir, topic, int32(p), dryRun, nil)
+			} else {
+				res, err = c.repairOnline(httpAddr, topic, int32(p), dryRun)
+			}
 			if err != nil {
 				return err
 			}
@@ -56,6 +67,7 @@ serving. Only a fenced partition is repaired online.
 		}),
 	}
 	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "repair offline, in this stopped broker's data directory")
 	f.StringVar(&httpAddr, "http", admin.DefaultAddr, "admin HTTP address of the running broker (online repair)")
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be dropped; change nothing")
 	return cmd

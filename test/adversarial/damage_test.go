@@ -167,6 +167,95 @@ func expectLogLine(t *testing.T, log string, parts ...string) {
 	t.Errorf("no line of the broker's log holds all of %q; its log:\n%s", parts, log)
 }
 
+// One flipped byte in a __consumer_offsets segment: the broker starts,
+// the other groups are served, the damaged partition's group answers
+// COORDINATOR_NOT_AVAILABLE to FindCoordinator and NOT_COORDINATOR to
+// group requests (Kafka's answers for an offsets partition that failed to
+// load), the log names the partition and the group; `rewind repair`
+// (offline, the broker stopped) truncates to the last valid batch and
+// reports the group whose commits were dropped; after a restart the group
+// is served from its last commit before the damage.
+func TestDamagedOffsetsPartition(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := start(t)
+	dataDir := p.DataDir
+	cl := p.Client(t)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	// With 50 offsets partitions "abc" is on partition 4, "hello" on 22.
+	for _, off := range []int64{10, 20, 30} {
+		commitAt(t, ctx, adm, "abc", "t", off)
+	}
+	commitAt(t, ctx, adm, "hello", "t", 5)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The byte is in a record of the second commit's batch, with a valid
+	// batch after it: corruption, not a torn tail.
+	partDir := filepath.Join(dataDir, "logs", "__consumer_offsets-4")
+	segs, pos := segmentBatches(t, partDir)
+	if len(pos) != 3 {
+		t.Fatalf("__consumer_offsets-4 holds %d batches, want 3", len(pos))
+	}
+	flip(t, segs[len(segs)-1], pos[1]+70)
+	origSize := size(t, segs[len(segs)-1])
+
+	p = startOn(t, dataDir)
+	cl = p.Client(t)
+	adm = kadm.NewClient(cl)
+	if code, off := offsetFetch(t, ctx, cl, "hello", "t"); code != 0 || off != 5 {
+		t.Fatalf("another group: %v, offset %d; want 5", kerr.ErrorForCode(code), off)
+	}
+	if code := findCoordinator(t, ctx, cl, "abc"); code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator for the damaged partition's group: %v, want COORDINATOR_NOT_AVAILABLE", kerr.ErrorForCode(code))
+	}
+	if code, _ := offsetFetch(t, ctx, cl, "abc", "t"); code != kerr.NotCoordinator.Code {
+		t.Fatalf("OffsetFetch of the damaged partition's group: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
+	}
+	// A new group on a healthy partition can commit.
+	commitAt(t, ctx, adm, "hello", "t", 6)
+	expectLogLine(t, p.Log(), "consumer groups unavailable", "__consumer_offsets-4", "abc")
+
+	// The repair needs the data directory to itself.
+	if _, out, err := runRepair(t, "--data-dir", dataDir, "__consumer_offsets", "4"); err == nil || !strings.Contains(out, "in use") {
+		t.Fatalf("offline repair with the broker running: %v\n%s", err, out)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	dry, out, err := runRepair(t, "--data-dir", dataDir, "--dry-run", "__consumer_offsets", "4")
+	if err != nil || dry.Changed || len(dry.Problems) == 0 {
+		t.Fatalf("dry run: %+v, %v\n%s", dry, err, out)
+	}
+	rep, out, err := runRepair(t, "--data-dir", dataDir, "__consumer_offsets", "4")
+	if err != nil {
+		t.Fatalf("rewind repair: %v\n%s", err, out)
+	}
+	t.Logf("repair: %s", out)
+	if !rep.Changed || rep.KeptEnd != 1 || rep.DroppedFrom != 1 || rep.DroppedTo != 3 || rep.NextOffset != 3 ||
+		rep.DroppedBatches != 2 || rep.DroppedBytes != origSize-pos[1] || !slices.Equal(rep.GroupsLost, []string{"abc"}) {
+		t.Fatalf("repair report %+v: want offsets [1, 3) of abc dropped", rep)
+	}
+
+	p = startOn(t, dataDir)
+	cl = p.Client(t)
+	adm = kadm.NewClient(cl)
+	if code, off := offsetFetch(t, ctx, cl, "abc", "t"); code != 0 || off != 10 {
+		t.Fatalf("repaired group: %v, offset %d; want its first commit, 10", kerr.ErrorForCode(code), off)
+	}
+	if code, off := offsetFetch(t, ctx, cl, "hello", "t"); code != 0 || off != 6 {
+		t.Fatalf("other group after the repair: %v, offset %d; want 6", kerr.ErrorForCode(code), off)
+	}
+	commitAt(t, ctx, adm, "abc", "t", 40)
+	if code, off := offsetFetch(t, ctx, cl, "abc", "t"); code != 0 || off != 40 {
+		t.Fatalf("commit after the repair: %v, offset %d", kerr.ErrorForCode(code), off)
+	}
+}
+
 // fetchPartition fetches topic/part from offset with a raw request to
 // broker 0 and returns the error code and the records' offsets.
 func fetchPartition(ctx context.Context, cl *kgo.Client, topic string, part int32, offset int64) (int16, []int64, error) {

@@ -88,30 +88,30 @@ func (c *cleaner) mapRecord(r *cRecord, off int64) bool {
 		if c.om.free()-c.pending < cost {
 			return false
 		}
-		c.om.insert(slot, h, c.keyValue(r, off))
+		c.om.insert(h, c.keyValue(r, off))
 		if old {
 			c.pending++
 		}
 		return true
 	}
-	if c.histMs > 0 {
-		predOld := slot.v&omInWindow == 0
-		if !predOld && old && c.om.free()-c.pending < 1 {
-			return false
-		}
-		if predOld {
-			// Its reserved room takes r's timestamp if that is what
-			// keeps it.
-			c.pending--
-			if in {
-				c.addSucc(int64(slot.v&omOffsetMask), r.ts)
-			}
-		}
-		if old {
-			c.pending++
+	pred := slot.v
+	predOld := c.histMs > 0 && pred&omInWindow == 0
+	if c.histMs > 0 && !predOld && old && c.om.free()-c.pending < 1 {
+		return false
+	}
+	// Before addSucc: an insert moves entries, slot among them.
+	slot.v = c.keyValue(r, off)
+	if predOld {
+		// Its reserved room takes r's timestamp if that is what keeps
+		// it.
+		c.pending--
+		if in {
+			c.addSucc(int64(pred&omOffsetMask), r.ts)
 		}
 	}
-	slot.v = c.keyValue(r, off)
+	if old {
+		c.pending++
+	}
 	return true
 }
 
@@ -122,24 +122,25 @@ func (c *cleaner) updateKey(r *cRecord, off, hi int64) {
 	if !found {
 		return
 	}
-	if pred := int64(slot.v & omOffsetMask); c.histMs > 0 && pred < hi && slot.v&omInWindow == 0 {
+	pred := slot.v
+	slot.v = c.keyValue(r, off) // before addSucc, which moves entries
+	if p := int64(pred & omOffsetMask); c.histMs > 0 && p < hi && pred&omInWindow == 0 {
 		c.pending--
 		if c.inWindow(r.ts) {
-			c.addSucc(pred, r.ts)
+			c.addSucc(p, r.ts)
 		}
 	}
-	slot.v = c.keyValue(r, off)
 }
 
 // addSucc records ts as the timestamp of the record superseding the one
 // at off, in room reserved for it.
 func (c *cleaner) addSucc(off, ts int64) {
 	h := c.om.succHash(off)
-	s, found := c.om.find(h)
-	if !found {
-		c.om.insert(s, h, 0)
+	if s, found := c.om.find(h); found {
+		s.v = uint64(ts)
+		return
 	}
-	s.v = uint64(ts)
+	c.om.insert(h, uint64(ts))
 }
 
 // keepRecord applies the policy to one record.

@@ -117,17 +117,35 @@ func (m *offsetMap) bytes() int64 { return int64(len(m.slots)) * slotBytes }
 // free is how many more slots may be occupied.
 func (m *offsetMap) free() int { return m.limit - m.used }
 
-// find returns h's slot, or the empty slot where it would go.
+// home is the slot where h's probe starts.
+func (m *offsetMap) home(h omHash) uint64 {
+	i, _ := bits.Mul64(h.h0, uint64(len(m.slots)))
+	return i
+}
+
+// dist is how far slot i is from the home of the entry it holds.
+func (m *offsetMap) dist(i uint64) uint64 {
+	n := uint64(len(m.slots))
+	return (i + n - m.home(m.slots[i].h)) % n
+}
+
+// find returns h's slot, valid until the next insert. Entries are kept in
+// Robin Hood order (along a probe, none is farther from its home than the
+// one after it is from its own), so a probe for an absent hash stops at
+// the first entry nearer its home than the probe has gone: at 90% full,
+// lookups of keys the map does not hold (most of them, in a pass's
+// reading on past its range) stop after a few slots instead of scanning
+// the whole cluster.
 func (m *offsetMap) find(h omHash) (s *omSlot, found bool) {
 	n := uint64(len(m.slots))
-	i, _ := bits.Mul64(h.h0, n)
-	for {
+	i := m.home(h)
+	for d := uint64(0); ; d++ {
 		s := &m.slots[i]
 		if s.h == h {
 			return s, true
 		}
-		if s.h == (omHash{}) {
-			return s, false
+		if s.h == (omHash{}) || m.dist(i) < d {
+			return nil, false
 		}
 		if i++; i == n {
 			i = 0
@@ -136,19 +154,38 @@ func (m *offsetMap) find(h omHash) (s *omSlot, found bool) {
 }
 
 func (m *offsetMap) get(h omHash) (uint64, bool) {
-	s, ok := m.find(h)
-	return s.v, ok
+	if s, ok := m.find(h); ok {
+		return s.v, true
+	}
+	return 0, false
 }
 
-// insert fills the empty slot s (from find) with h. The caller checks
-// free first: the table is never filled past its limit, so find always
-// ends.
-func (m *offsetMap) insert(s *omSlot, h omHash, v uint64) {
+// insert adds h, which find did not find. Along its probe it takes the
+// place of the first entry nearer its home, which moves on to the next
+// such place, and so on to an empty slot. The caller checks free first:
+// the table is never filled past its limit, so there always is one.
+func (m *offsetMap) insert(h omHash, v uint64) {
 	if m.used >= m.limit {
 		panic("storage: offset map filled past its limit")
 	}
-	s.h, s.v = h, v
-	m.used++
+	n := uint64(len(m.slots))
+	cur := omSlot{h, v}
+	i := m.home(h)
+	for d := uint64(0); ; d++ {
+		s := &m.slots[i]
+		if s.h == (omHash{}) {
+			*s = cur
+			m.used++
+			return
+		}
+		if sd := m.dist(i); sd < d {
+			cur, *s = *s, cur
+			d = sd
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
 }
 
 // keyHash is the hash of a record key.

@@ -21,6 +21,12 @@ import (
 //     the response that creates a topic already describes it.
 //   - v10+: topic ids. v12 no longer allows lookups by topic id alone here.
 //
+// A request auto-creates at most autoCreatePerRequest topics: each costs a
+// catalog write and its partitions' files, so a request of a few MiB of
+// new names would otherwise keep the broker creating topics for hours.
+// Further new names get LEADER_NOT_AVAILABLE, Kafka's answer for a topic
+// whose auto-creation is under way, which clients retry.
+//
 // As Kafka (a Set of the names asked, and of the topic ids), each topic is
 // answered once however often it is named. The response is reserved in
 // --max-response-memory (respmem.go) before it is built; one that alone
@@ -28,6 +34,9 @@ import (
 // error code).
 
 func init() { regKey(3, 0, 12, handleMetadata) }
+
+// autoCreatePerRequest is the most topics one Metadata request creates.
+const autoCreatePerRequest = 100
 
 func handleMetadata(r *request) (reply, error) {
 	b := r.c.b
@@ -79,6 +88,7 @@ func handleMetadata(r *request) (reply, error) {
 		return reply{}, err
 	}
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
+	created := 0
 	for _, rt := range req.Topics {
 		if rt.Topic == nil || *rt.Topic == "" {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -90,9 +100,20 @@ func handleMetadata(r *request) (reply, error) {
 		name := *rt.Topic
 		t, ok := b.topicMeta(name)
 		code := kerr.UnknownTopicOrPartition.Code
-		if !ok && autoCreate {
+		switch {
+		case !ok && autoCreate && created == autoCreatePerRequest:
+			// Enough creations for one request: the rest are answered as
+			// Kafka answers a topic whose creation is under way, and the
+			// client's next Metadata creates them.
+			if catalog.ValidateTopicName(name) == nil {
+				code = kerr.LeaderNotAvailable.Code
+			}
+		case !ok && autoCreate:
 			var err error
 			t, err = b.createTopic(name, b.cfg.DefaultPartitions, nil, false, false)
+			if err == nil {
+				created++
+			}
 			ok = err == nil || errors.Is(err, catalog.ErrTopicExists)
 			switch {
 			case errors.Is(err, catalog.ErrTopicExists):

@@ -372,3 +372,34 @@ func TestResponseMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// One Metadata request auto-creates at most 100 topics; the other new
+// names get LEADER_NOT_AVAILABLE, as Kafka answers a topic being created,
+// and the client's next Metadata creates them.
+func TestMetadataAutoCreatesAtMostAHundred(t *testing.T) {
+	b := rewindtest.Start(t)
+	r := newRaw(t, b.Addr())
+	names := make([]string, 150)
+	for i := range names {
+		names[i] = fmt.Sprint("auto-", i)
+	}
+	count := func(resp kmsg.Response) (created, pending int) {
+		for _, mt := range resp.(*kmsg.MetadataResponse).Topics {
+			switch mt.ErrorCode {
+			case 0:
+				created++
+			case kerr.LeaderNotAvailable.Code:
+				pending++
+			default:
+				t.Fatalf("topic %s: %v", *mt.Topic, kerr.ErrorForCode(mt.ErrorCode))
+			}
+		}
+		return created, pending
+	}
+	if c, p := count(r.do(metadataReq(names...))); c != 100 || p != 50 {
+		t.Fatalf("first request: %d created, %d LEADER_NOT_AVAILABLE; want 100 and 50", c, p)
+	}
+	if c, p := count(r.do(metadataReq(names...))); c != 150 || p != 0 {
+		t.Fatalf("second request: %d existing, %d LEADER_NOT_AVAILABLE; want all 150", c, p)
+	}
+}

@@ -92,6 +92,13 @@ func FuzzValidateRecords(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, codec byte, body []byte, n int32) {
 		codec %= 5
+		defer func() {
+			// Every decode gives back its share of the budget.
+			if !decodeMem.TryAcquire(decodeBudget) {
+				t.Fatal("the decode budget was not given back")
+			}
+			decodeMem.Release(decodeBudget)
+		}()
 		if n < 1 || n > 1<<20 {
 			n = 1 + n&0xff
 		}
@@ -111,13 +118,27 @@ func FuzzValidateRecords(f *testing.F) {
 		if verr != nil && !errors.Is(verr, ErrCorruptMessage) && !errors.Is(verr, ErrInvalidRecord) {
 			t.Fatalf("unexpected error class: %v", verr)
 		}
-		got, derr := DecodeRecords(b)
 		if verr == nil {
+			// Only what validation accepted: decoding a refused bomb
+			// whole would take seconds (it is bounded, not small).
+			got, derr := DecodeRecords(b)
 			if derr != nil {
 				t.Fatalf("validated batch does not decode: %v", derr)
 			}
 			if int32(len(got)) != n {
 				t.Fatalf("%d records decoded, %d declared", len(got), n)
+			}
+			// The browser's streaming preview reads the same records.
+			var pn int32
+			_, perr := PreviewBatch(b, 0, PreviewLimits{MaxField: 4, MaxHeaders: 1, MaxDecoded: DecompressLimit(1 << 20)}, func(p RecordPreview) bool {
+				if r := got[pn]; p.Offset != r.Offset || p.ValueLen != len(r.Value) && r.Value != nil || !bytes.HasPrefix(r.Value, p.Value) {
+					t.Fatalf("preview of record %d: %+v, decoded %+v", pn, p, r)
+				}
+				pn++
+				return true
+			})
+			if perr != nil || pn != n {
+				t.Fatalf("preview: %d records, %v", pn, perr)
 			}
 		}
 		if codec == CodecNone {

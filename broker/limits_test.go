@@ -445,12 +445,54 @@ func TestConnectionsMaxIdle(t *testing.T) {
 	answer(t, lp, req, 1)
 	apiVersions(t, lp, 2)
 
-	// A connection used more often than the idle period stays open.
-	busy := dial(t, b.Addr())
-	for i := int32(0); i < 8; i++ {
-		apiVersions(t, busy, i)
-		time.Sleep(idle / 2)
+	// A connection used more often than the idle period stays open. The
+	// test's own pauses are measured, from one request sent to the next:
+	// on a loaded machine one can outlast the idle period, and the broker
+	// is then right to close; the round starts again on a new connection.
+	for round := 0; ; round++ {
+		if round == 5 {
+			t.Fatal("5 rounds stalled for more than the idle period: the machine is too slow for this test")
+		}
+		if !usedEvery(t, b.Addr(), idle/4, idle/2, 12) {
+			break
+		}
 	}
+}
+
+// usedEvery sends n ApiVersions requests on a new connection, pausing
+// every between them. If the broker closes it, the test fails if the
+// request was sent within bound of the one before, else usedEvery
+// returns true: the test's pause outlasted what it meant to test.
+func usedEvery(t *testing.T, addr string, every, bound time.Duration, n int32) (stalled bool) {
+	t.Helper()
+	c := dial(t, addr)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1"
+	var sent time.Time
+	for i := int32(0); i < n; i++ {
+		if i > 0 {
+			time.Sleep(every)
+		}
+		prev := sent
+		sent = time.Now()
+		_, err := c.Write(frame(req, i))
+		var size [4]byte
+		if err == nil {
+			_, err = io.ReadFull(c, size[:])
+		}
+		if err == nil {
+			_, err = io.ReadFull(c, make([]byte, binary.BigEndian.Uint32(size[:])))
+		}
+		if err != nil {
+			if gap := sent.Sub(prev); i == 0 || gap < bound {
+				t.Fatalf("request %d, sent %v after the one before, on a connection used every %v: %v", i, gap, every, err)
+			}
+			t.Logf("request %d sent %v after the one before, found the connection closed: the test stalled", i, sent.Sub(prev))
+			return true
+		}
+	}
+	return false
 }
 
 // A client that does not read its responses is closed after

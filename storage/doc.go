@@ -28,7 +28,13 @@
 // check their records (streamed through a small buffer; a batch that does
 // not decompress is refused with ErrCorruptMessage rather than stored to
 // fail every consumer); they are never recompressed, and the fetch path
-// never decompresses.
+// never decompresses. Decompression is bounded (codec.go): at most
+// DecompressLimit(max.message.bytes) bytes per batch, zstd windows of at
+// most 128 MiB with the history cut to what a frame can use, and one
+// broker-wide budget for every decoder's buffers, for which decodes wait;
+// past a bound the batch is ErrCorruptMessage. PreviewBatch reads stored
+// records the same streamed way for inspection (the admin message
+// browser), keeping only a bounded part of each.
 //
 // # Durability and visibility
 //

@@ -34,8 +34,10 @@ type RepairOptions struct {
 }
 
 // RepairReport is what Repair found and did. Offsets are those of the
-// partition; [DroppedFrom, DroppedTo) is the range no longer readable
-// (DroppedTo is the highest end the files or the checkpoint still show).
+// partition; [DroppedFrom, DroppedTo) is the range records were dropped
+// from (DroppedTo is the highest end the files or the checkpoint still
+// show): all of it after a cut; a missing middle segment is a gap, and the
+// records of the segments after it stay.
 type RepairReport struct {
 	Dir            string   `json:"dir"`
 	Problems       []string `json:"problems,omitempty"` // what was wrong, in log order
@@ -154,8 +156,17 @@ func Repair(dir string, o RepairOptions) (RepairReport, error) {
 			logStart = bases[0]
 		}
 	}
+	// A missing middle segment (its indexes remain): its offsets are a
+	// gap; the segments after it stay.
+	for _, b := range orphans {
+		if haveCk && b >= ck.logStart && len(bases) > 0 && b < bases[len(bases)-1] {
+			i, _ := slices.BinarySearch(bases, b)
+			rep.DroppedFrom = min(rep.DroppedFrom, b)
+			rep.DroppedTo = max(rep.DroppedTo, bases[i])
+		}
+	}
 	rep.DroppedTo = max(rep.DroppedTo, rep.KeptEnd)
-	rep.NextOffset = rep.DroppedTo
+	rep.NextOffset = max(rep.DroppedTo, rep.KeptEnd)
 	if rep.OK() {
 		rep.DroppedFrom, rep.DroppedTo = rep.KeptEnd, rep.KeptEnd
 		return rep, nil

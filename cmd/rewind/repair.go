@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,6 +54,9 @@ its lock (it fails if a broker runs on it).
 					return fmt.Errorf("use either --data-dir (offline) or --http (online), not both")
 				}
 				res, err = broker.RepairOffline(dataDir, topic, int32(p), dryRun, nil)
+				if errors.Is(err, broker.ErrDataDirInUse) {
+					err = fmt.Errorf("%w; to repair the running broker's partition, repair online: without --data-dir (and REWIND_DATA_DIR), with --http", err)
+				}
 			} else {
 				res, err = c.repairOnline(httpAddr, topic, int32(p), dryRun)
 			}

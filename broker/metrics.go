@@ -75,6 +75,7 @@ func newMetrics(b *Broker) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&collector{b: b, times: map[recordKey]int64{}})
+	m.reg.MustRegister(partitionMetrics(b)...)
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rewindhq/rewind/storage"
 )
 
@@ -63,13 +64,6 @@ func (p *partitionBudget) add(n int) {
 }
 
 func (p *partitionBudget) release(n int) { p.add(-n) }
-
-// inUse returns the partitions counted now.
-func (p *partitionBudget) inUse() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.used
-}
 
 // topicLocks serializes the changes of one topic (create, add partitions,
 // delete), which touch the same partition directories, without a lock
@@ -248,3 +242,22 @@ func WithMaxBrokerPartitions(n int) Option { return func(c *Config) { c.MaxBroke
 
 // WithMaxOpenFiles sets --max-open-files (0 = half the descriptor limit).
 func WithMaxOpenFiles(n int) Option { return func(c *Config) { c.MaxOpenFiles = n } }
+
+// partitionMetrics are the figures of the two limits, read when scraped.
+func partitionMetrics(b *Broker) []prometheus.Collector {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	return []prometheus.Collector{
+		// rewind_partitions (metrics.go) counts what is held against it.
+		gauge("rewind_partitions_max", "--max-broker-partitions (0 = unlimited).",
+			func() float64 { return float64(b.partitions.limit) }),
+		gauge("rewind_segment_files_open", "Segment files open now.",
+			func() float64 { return float64(b.handles.Open()) }),
+		gauge("rewind_segment_files_max", "--max-open-files: segment files kept open at most.",
+			func() float64 { return float64(b.handles.Max()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rewind_segment_file_evictions_total", Help: "Idle segment files closed to stay within --max-open-files.",
+		}, func() float64 { return float64(b.handles.Evictions()) }),
+	}
+}

@@ -232,6 +232,19 @@ func TestBrokerPartitionLimit(t *testing.T) {
 	if code, msg := createOneTopic(r, "d", 5, false); code != 0 {
 		t.Fatalf("create d up to the limit after a restart: %d %s", code, msg)
 	}
+	mfs, err := b.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if m := mf.GetMetric(); len(m) == 1 && m[0].GetGauge() != nil {
+			got[mf.GetName()] = m[0].GetGauge().GetValue()
+		}
+	}
+	if got["rewind_partitions"] != 12 || got["rewind_partitions_max"] != 12 || got["rewind_segment_files_max"] < 1 {
+		t.Fatalf("partition metrics: %v", got)
+	}
 }
 
 // At start, partition directories no topic owns are removed when they hold

@@ -69,7 +69,9 @@
 // pinned and never closed under its user: a ReadResult until Release, an
 // append or fsync for its call; a file with writes not yet fsynced is
 // closed only when no clean idle one is left (its fsync then reopens it:
-// fsync flushes the file whatever descriptor wrote it). A segment that retention or
+// fsync flushes the file whatever descriptor wrote it; if the reopen fails,
+// out of descriptors, nothing was fsynced and the round is retried, the
+// log is not fenced). At most 64 fsyncs run at once. A segment that retention or
 // compaction takes out of the log while a reader still holds it keeps its
 // file open until that reader lets go, since its name then names no file,
 // or the compacted one. Index, checkpoint and snapshot files are opened

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -147,10 +148,15 @@ func (l *Log) syncRound(final bool) error {
 	l.mu.Unlock()
 
 	var err error
+	retry := -1 // first segment whose file could not be reopened
 	for i, s := range segs {
 		if err == nil {
 			if serr := s.f.Sync(); serr != nil {
 				err = ioErr("fsync "+s.path, serr)
+				if errors.Is(serr, errReopen) && i < marked {
+					retry = i
+					break
+				}
 			}
 		}
 		if i < marked {
@@ -160,6 +166,19 @@ func (l *Log) syncRound(final bool) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if retry >= 0 {
+		// Out of descriptors, not an fsync failure: the unsynced
+		// segments go back (still marked and referenced) and the round
+		// is tried again shortly; the HW waits for it.
+		back := append([]*segment(nil), segs[retry:marked]...)
+		l.dirty = append(back, l.dirty...)
+		for _, s := range segs[marked:] {
+			s.decRef()
+		}
+		l.spare = nil
+		l.retryLater()
+		return err
+	}
 	l.spare = segs[:0]
 	if err != nil {
 		l.fenceLocked(err)
@@ -170,4 +189,18 @@ func (l *Log) syncRound(final bool) error {
 		l.notifyLocked()
 	}
 	return nil
+}
+
+// retryLater runs the syncer again soon after a round that could not
+// reopen a file (FsyncInterval retries at its next tick anyway).
+func (l *Log) retryLater() {
+	if l.opts.Fsync != FsyncAlways {
+		return
+	}
+	time.AfterFunc(20*time.Millisecond, func() {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	})
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -371,12 +372,17 @@ func (h *handle) Write(p []byte) (int, error) {
 	return f.Write(p)
 }
 
+// errReopen: Sync could not reopen a file closed for the bound. Nothing
+// was fsynced and nothing is known to be lost (the writes are in the page
+// cache): the caller retries instead of fencing the log.
+var errReopen = errors.New("reopen for fsync")
+
 func (h *handle) Sync() error {
 	h.hs.syncs <- struct{}{}
 	defer func() { <-h.hs.syncs }()
 	f, err := h.pin()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errReopen, err)
 	}
 	defer h.unpin()
 	return f.Sync()

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -347,5 +348,40 @@ func TestHandlesConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := hs.Open(); n > 2 {
 		t.Fatalf("%d files open once idle, bound 2", n)
+	}
+}
+
+// A file with unsynced writes closed for the bound, that cannot be reopened
+// for its fsync (out of descriptors), does not fence the log: nothing was
+// fsynced, nothing is lost, and the next round makes the write durable.
+func TestHandlesSyncReopenFailureRetried(t *testing.T) {
+	e := newEnv(t)
+	hs := NewHandles(4)
+	e.opts.Handles = hs
+	e.opts.Fsync = FsyncInterval
+	e.opts.FsyncInterval = time.Hour // rounds run only when called
+	l := e.open()
+	res := mustAppend(t, l, batch(4, 100, 1000))
+	hs.evictIdle()
+	remove := e.efs.Inject(vfs.Fault{Op: vfs.OpOpen, Match: vfs.Suffix(logSuffix), Err: syscall.EMFILE})
+	if err := l.syncRound(false); err == nil {
+		t.Fatal("setup: the fsync round did not need to reopen the file")
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("running out of descriptors for an fsync fenced the log: %v", err)
+	}
+	remove()
+	syncs := e.efs.Count(vfs.OpSync)
+	if err := l.syncRound(false); err != nil {
+		t.Fatalf("the next round: %v", err)
+	}
+	if e.efs.Count(vfs.OpSync) == syncs {
+		t.Fatal("the retried round did not fsync the segment")
+	}
+	if l.segs[len(l.segs)-1].f.dirty.Load() != 0 {
+		t.Fatal("still marked dirty after the retried fsync")
+	}
+	if got := readAll(t, l, 0); int64(len(got)) != res.LastOffset+1 {
+		t.Fatalf("read %d records", len(got))
 	}
 }

@@ -58,8 +58,11 @@ type diskGuard struct {
 
 	readOnly atomic.Bool
 	mu       sync.Mutex // serializes transitions and the reserve file
-	reason   string     // why read-only; guarded by mu
-	since    time.Time  // guarded by mu
+	// reason says why read-only. It is read without mu by writable(),
+	// which every Produce calls: mu is held while the reserve is written
+	// and fsynced.
+	reason atomic.Pointer[string]
+	since  time.Time // guarded by mu
 	// groupBytes: bytes of group records written since the broker went
 	// read-only (see groupRecords).
 	groupBytes atomic.Int64
@@ -100,20 +103,17 @@ func (d *diskGuard) start() error {
 		d.readOnly.Store(true)
 		d.since = time.Now()
 		if free, known := freeSpace(d.dir); known && free < 2*d.size {
-			d.reason = fmt.Sprintf("%d bytes free, less than twice --disk-reserve %d", free, d.size)
+			d.setReason(fmt.Sprintf("%d bytes free, less than twice --disk-reserve %d", free, d.size))
 		} else if err := d.createReserve(); err != nil {
-			d.reason = "creating the reserve file: " + err.Error()
+			d.setReason("creating the reserve file: " + err.Error())
 		} else {
 			d.readOnly.Store(false)
 		}
 	}
 	if d.readOnly.Load() {
-		d.mu.Lock()
-		reason := d.reason
-		d.mu.Unlock()
 		free, _ := freeSpace(d.dir)
 		d.log.Error("data directory full: starting read-only; Produce and OffsetCommit get KAFKA_STORAGE_ERROR until space is freed (delete topics or records, or lower retention)",
-			"data_dir", d.dir, "reason", reason, "free_bytes", free, "disk_reserve", d.size)
+			"data_dir", d.dir, "reason", d.why(), "free_bytes", free, "disk_reserve", d.size)
 	}
 	return nil
 }
@@ -154,8 +154,9 @@ func (d *diskGuard) enter(reason string) {
 	if d.readOnly.Load() {
 		return
 	}
+	d.setReason(reason)
 	d.readOnly.Store(true)
-	d.reason, d.since = reason, time.Now()
+	d.since = time.Now()
 	d.groupBytes.Store(0)
 	rerr := d.fs.Remove(d.path)
 	if errors.Is(rerr, os.ErrNotExist) {
@@ -178,9 +179,16 @@ func (d *diskGuard) writable() error {
 	if d == nil || !d.readOnly.Load() {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return fmt.Errorf("the data directory's file system is full (%s): the broker is read-only until space is freed", d.reason)
+	return fmt.Errorf("the data directory's file system is full (%s): the broker is read-only until space is freed", d.why())
+}
+
+func (d *diskGuard) setReason(s string) { d.reason.Store(&s) }
+
+func (d *diskGuard) why() string {
+	if p := d.reason.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // groupRecords accounts for n bytes of group records (members' metadata

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,7 +134,10 @@ func TestFullDiskReadOnly(t *testing.T) {
 	if b.ReadOnly() == nil {
 		t.Fatal("not read-only after ENOSPC")
 	}
-	if got := reserveSize(dir); got != -1 {
+	// The guard tries to make its reserve again every DiskCheckInterval
+	// (its free-space check sees this test's real disk, which has room);
+	// each try leaves an empty file for a moment.
+	if got := reserveSize(dir); got == testReserve {
 		t.Fatalf("reserve file still there (%d bytes) on a full disk", got)
 	}
 	if !strings.Contains(logBuf.String(), "the broker is read-only") {
@@ -347,3 +351,68 @@ func (s *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// Making the reserve again writes and fsyncs --disk-reserve bytes, which
+// can take long on a slow disk; requests asking whether the broker is
+// read-only (every Produce, Metadata that may create a topic) are
+// answered meanwhile, and do not wait for that fsync.
+func TestReadOnlyCheckDoesNotWaitForReserve(t *testing.T) {
+	efs := vfs.NewErrorFS(nil)
+	dir := t.TempDir()
+	b := startBrokerAt(t, dir, diskOpts(efs)...)
+	createTopic(t, newClient(t, b.Addr()), "p", 1)
+	r := newRaw(t, b.Addr())
+	spaceReturns := fullDisk(efs)
+	code, _ := r.produce("p", 0, 5)
+	expectCode(t, "the produce that fills the disk", code, kerr.KafkaStorageError)
+	if reserveSize(dir) == testReserve { // see TestFullDiskReadOnly
+		t.Fatal("the reserve was not released")
+	}
+
+	// Space returns, and the fsync of the new reserve is held in flight.
+	inSync, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	efs.SetHook(func(op vfs.Op, name string) {
+		if op == vfs.OpSync && filepath.Base(name) == "disk.reserve" {
+			once.Do(func() { close(inSync) })
+			<-release
+		}
+	})
+	defer efs.SetHook(nil)
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce()
+	spaceReturns()
+	select {
+	case <-inSync:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reserve was not made again after space returned")
+	}
+
+	answered := make(chan error, 1)
+	go func() {
+		c, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+		if err != nil {
+			answered <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(frame(produceReq("p", 0, -1, goodBatch(1)), 1)); err != nil {
+			answered <- err
+			return
+		}
+		var size [4]byte
+		_, err = io.ReadFull(c, size[:])
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("produce while the reserve is being made: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a produce was not answered within 2 s while the reserve's fsync was in flight: it waits for the disk guard's lock")
+	}
+	releaseOnce()
+	waitWritable(t, b)
+}

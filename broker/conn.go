@@ -30,7 +30,8 @@ import (
 // Limits (limits.go): a request takes an --max-in-flight token before it
 // is read and gives it back once its response is written; its frame is
 // counted in --max-request-memory as it arrives and until its handler is
-// done; record data read for a fetch response is counted in
+// done (with what decoding it may take, for large frames other than
+// Produce: decodemem.go); record data read for a fetch response is counted in
 // --max-fetch-memory until it is written. A frame must arrive within
 // --request-read-timeout of its first byte, a response must be taken by
 // the socket within --response-write-timeout, and a connection idle for
@@ -210,11 +211,25 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	if size > c.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
 	}
-	frame, err := c.readFrame(br, int(size))
+	charge := int64(size)
+	if int(size) > br.Size() {
+		// What decoding may take depends on the API (decodemem.go): read
+		// its key before anything is reserved.
+		if err := c.peekFull(br, 2, 4); err != nil {
+			return nil, err
+		}
+		k, _ := br.Peek(2)
+		key := int16(binary.BigEndian.Uint16(k))
+		charge = decodeCharge(key, int64(size))
+		if err := c.checkCharge(key, int64(size), charge); err != nil {
+			return nil, err
+		}
+	}
+	frame, err := c.readFrame(br, int(size), charge)
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.handle(frame)
+	s, err := c.handle(frame, charge)
 	if s != nil && s.key == 0 {
 		// Produce keeps nothing of its request once its handler returns
 		// (the records are in the segment file): reuse the frame.
@@ -222,7 +237,7 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	}
 	if err != nil {
 		// No handler took the frame: nothing else returns its memory.
-		c.b.reqMem.releaseUser(c.mem, int64(size))
+		c.b.reqMem.releaseUser(c.mem, charge)
 		return nil, err
 	}
 	return s, nil
@@ -341,20 +356,22 @@ func (c *conn) take(f *memFrame, n int64) error {
 // time, each chunk before it is read, so a frame that declares a large
 // size and arrives slowly holds no more than it has been sent (and one
 // chunk), and never the reserve. The chunks of a frame larger than one
-// are copied into one buffer once all have arrived.
-func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
+// are copied into one buffer once all have arrived. What decoding is
+// charged beyond the frame (charge - size, decodemem.go) is reserved once
+// the frame is there, as the frame's last chunk.
+func (c *conn) readFrame(br *bufio.Reader, size int, charge int64) ([]byte, error) {
 	if size <= br.Size() {
 		if err := c.peekFull(br, size, 4); err != nil {
 			return nil, err
 		}
-		if err := c.take(nil, int64(size)); err != nil {
+		if err := c.take(nil, charge); err != nil {
 			return nil, err
 		}
 		frame := getFrame(size)
 		io.ReadFull(br, frame) // buffered: cannot fail
 		return frame, nil
 	}
-	f := c.b.reqMem.newFrame(c.mem, int64(size))
+	f := c.b.reqMem.newFrame(c.mem, charge)
 	chunks := make([][]byte, 0, (size+frameChunk-1)/frameChunk)
 	defer func() {
 		for _, ch := range chunks {
@@ -375,6 +392,10 @@ func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
 		}
 		got += n
 	}
+	if err := c.take(f, charge-int64(size)); err != nil {
+		c.b.reqMem.dropFrame(f)
+		return nil, err
+	}
 	c.b.reqMem.frameRead(f)
 	if len(chunks) == 1 {
 		frame := chunks[0]
@@ -389,9 +410,9 @@ func (c *conn) readFrame(br *bufio.Reader, size int) ([]byte, error) {
 	return frame, nil
 }
 
-// handle decodes one frame and runs its handler, returning the slot its
-// response will fill.
-func (c *conn) handle(frame []byte) (*slot, error) {
+// handle decodes one frame, for which charge bytes of request memory are
+// held, and runs its handler, returning the slot its response will fill.
+func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 	r := kbin.Reader{Src: frame}
 	key := r.Int16()
 	ver := r.Int16()
@@ -400,7 +421,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	if !r.Ok() {
 		return nil, fmt.Errorf("truncated request header")
 	}
-	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: int64(len(frame))}
+	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: charge}
 	api, known := apis[key]
 	if !known {
 		// Apache Kafka cannot parse the header of an unknown API and closes

@@ -125,13 +125,17 @@ func TestMaxInFlightPausesReading(t *testing.T) {
 	logs.waitLog(t, "max-in-flight requests awaiting responses")
 }
 
-// With --max-request-memory just above one large request, a second large
-// request on another connection is not read until the first is handled.
+// With --max-request-memory just above what one large request is charged,
+// a second large request on another connection is not read until the
+// first is handled. A 600 KiB Fetch is charged what decoding it may take
+// (97 times its frame, decodemem.go): 58 MiB of the 94 MiB a 100 MiB limit
+// leaves large frames, so two are not decoded at once, although their
+// frames would fit.
 func TestMaxRequestMemoryPausesReading(t *testing.T) {
 	var logs logBuf
-	const limit = 1 << 20
+	const limit = 100 << 20
 	b := rewindtest.Start(t, withLog(&logs), configure(func(c *broker.Config) {
-		c.MaxRequestMemory, c.MaxRequestBytes = limit, limit
+		c.MaxRequestMemory, c.MaxRequestBytes = limit, 1<<20
 	}))
 	createTopic(t, newClient(t, b.Addr()), "reqmem", 1)
 	// A long poll made large by a long client software name... which
@@ -150,7 +154,7 @@ func TestMaxRequestMemoryPausesReading(t *testing.T) {
 	answer(t, a, ra, 1)
 	answer(t, c, rc, 2)
 	if elapsed := time.Since(start); elapsed < 1300*time.Millisecond {
-		t.Fatalf("two 600 KiB long polls of 700 ms under a 1 MiB --max-request-memory took %v: both were read at once", elapsed)
+		t.Fatalf("two 600 KiB long polls of 700 ms under a 100 MiB --max-request-memory took %v: both were read at once", elapsed)
 	}
 	logs.waitLog(t, "memory limit reached: reading of requests paused")
 

@@ -22,6 +22,12 @@ import (
 // peakRSSBound (512 MiB) and a client on another connection is answered
 // within probeBound (1 s), the bounds slowclients_test.go states.
 
+// largeDecodes are the flags of a broker that decodes the multi-MiB
+// requests below instead of refusing them: each is charged 97 times its
+// frame to --max-request-memory while decoded (decodemem.go), more than
+// the default 256 MiB allows, and these tests are about their answers.
+var largeDecodes = []string{"--max-request-memory", fmt.Sprint(2 << 30)}
+
 // attackBudget bounds the wait for an answer or a close.
 const attackBudget = 90 * time.Second
 
@@ -36,15 +42,23 @@ type attackResult struct {
 // the close).
 func sendRaw(t *testing.T, addr string, req kmsg.Request) attackResult {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(attackBudget))
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("attacker"))
 	frame := f.AppendRequest(nil, req, 1)
 	t.Logf("%s v%d: %d-byte frame", kmsg.NameForKey(req.Key()), req.GetVersion(), len(frame))
+	return sendFrame(t, addr, req, frame)
+}
+
+// sendFrame writes frame, req encoded with correlation id 1, on a new raw
+// TCP connection and reads its answer (or the close). It may run in its own
+// goroutine: it reports failures with t.Error.
+func sendFrame(t *testing.T, addr string, req kmsg.Request, frame []byte) attackResult {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Error(err)
+		return attackResult{}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(attackBudget))
 	start := time.Now()
 	if _, err := c.Write(frame); err != nil {
 		// The broker may close before reading it all.
@@ -54,17 +68,20 @@ func sendRaw(t *testing.T, addr string, req kmsg.Request) attackResult {
 	if _, err := io.ReadFull(c, size[:]); err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("no answer and no close within %s", attackBudget)
+			t.Errorf("no answer and no close within %s", attackBudget)
+			return attackResult{}
 		}
 		return attackResult{closed: true, took: time.Since(start)}
 	}
 	body := make([]byte, be.BigEndian.Uint32(size[:]))
 	if _, err := io.ReadFull(c, body); err != nil {
-		t.Fatalf("truncated response: %v", err)
+		t.Errorf("truncated response: %v", err)
+		return attackResult{}
 	}
 	took := time.Since(start)
 	if corr := int32(be.BigEndian.Uint32(body)); corr != 1 {
-		t.Fatalf("correlation id %d", corr)
+		t.Errorf("correlation id %d", corr)
+		return attackResult{}
 	}
 	body = body[4:]
 	resp := req.ResponseKind()
@@ -73,7 +90,8 @@ func sendRaw(t *testing.T, addr string, req kmsg.Request) attackResult {
 		body = body[1:] // response header tags
 	}
 	if err := resp.ReadFrom(body); err != nil {
-		t.Fatalf("decode response: %v", err)
+		t.Errorf("decode response: %v", err)
+		return attackResult{}
 	}
 	t.Logf("answered with %d bytes in %s", len(body), took)
 	return attackResult{resp: resp, took: took}
@@ -157,7 +175,7 @@ func distinctNames(n int) []string {
 func TestDescribeGroupsOfEmptyNames(t *testing.T) {
 	for _, mib := range []int{4, 16} {
 		t.Run(fmt.Sprintf("%dMiB", mib), func(t *testing.T) {
-			p := start(t)
+			p := start(t, largeDecodes...)
 			// v5 is flexible: an empty name is one byte.
 			req := describeGroupsOf(make([]string, mib<<20))
 			res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
@@ -173,7 +191,7 @@ func TestDescribeGroupsOfEmptyNames(t *testing.T) {
 }
 
 func TestDescribeGroupsOfDistinctNames(t *testing.T) {
-	p := start(t)
+	p := start(t, largeDecodes...)
 	// About 4 MiB of different names: an answer per name would need more
 	// than the response memory allows.
 	req := describeGroupsOf(distinctNames(900_000))
@@ -187,7 +205,7 @@ func TestDescribeGroupsOfDistinctNames(t *testing.T) {
 }
 
 func TestFindCoordinatorOfEmptyKeys(t *testing.T) {
-	p := start(t)
+	p := start(t, largeDecodes...)
 	req := kmsg.NewPtrFindCoordinatorRequest()
 	req.Version, req.CoordinatorKeys = 4, make([]string, 4<<20)
 	res := underAttack(t, p, func() attackResult { return sendRaw(t, p.Addr, req) })
@@ -204,7 +222,7 @@ func TestFindCoordinatorOfEmptyKeys(t *testing.T) {
 // 4 MiB of one repeated topic resource would ask for a thousand times its
 // size. It is answered once.
 func TestDescribeConfigsOfRepeatedResource(t *testing.T) {
-	p := start(t)
+	p := start(t, largeDecodes...)
 	createTopicOn(t, p, "configs")
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.Version = 4
@@ -227,7 +245,7 @@ func TestDescribeConfigsOfRepeatedResource(t *testing.T) {
 // Metadata naming one topic 4 MiB worth of times: Kafka answers a Set of
 // the names, so one topic.
 func TestMetadataOfRepeatedTopic(t *testing.T) {
-	p := start(t)
+	p := start(t, largeDecodes...)
 	createTopicOn(t, p, "meta")
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 12
@@ -261,5 +279,61 @@ func createTopicOn(t *testing.T, p *proctest.Proc, name string) {
 	}
 	if code := resp.Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("create %s: error code %d", name, code)
+	}
+}
+
+// Decoding a request takes up to 92 times its frame (kmsg makes every
+// array element a Go value); a Fetch v12 of empty topics that each carry an
+// unknown tagged field is among the worst, 80 times. The broker charges a
+// large non-Produce frame 97 times its size to --max-request-memory before
+// decoding it and refuses one whose charge could never fit, so at the
+// defaults Fetch frames of 16 and 64 MiB (1.3 and 5 GB decoded) from
+// several connections at once close those connections, and 2 MiB ones
+// (160 MiB decoded each) are decoded one at a time.
+func TestFetchOfTaggedEmptyTopics(t *testing.T) {
+	const conns = 4
+	for _, c := range []struct {
+		kib     int
+		refused bool
+	}{{2 << 10, false}, {16 << 10, true}, {64 << 10, true}} {
+		t.Run(fmt.Sprintf("%dMiB", c.kib>>10), func(t *testing.T) {
+			p := start(t)
+			req := kmsg.NewPtrFetchRequest()
+			req.Version = 12
+			req.Topics = make([]kmsg.FetchRequestTopic, (c.kib<<10)/5) // 5 bytes each
+			var tag kmsg.Tags
+			tag.Set(99, nil)
+			for i := range req.Topics {
+				req.Topics[i].UnknownTags = tag // shared: cheap to build
+			}
+			f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("attacker"))
+			frame := f.AppendRequest(nil, req, 1)
+			req.Topics = nil // the frame is what is sent
+			t.Logf("Fetch v12: %d-byte frame from %d connections", len(frame), conns)
+			results := make([]attackResult, conns)
+			underAttack(t, p, func() attackResult {
+				var wg sync.WaitGroup
+				for i := range results {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						results[i] = sendFrame(t, p.Addr, req, frame)
+					}()
+				}
+				wg.Wait()
+				return attackResult{}
+			})
+			for i, r := range results {
+				switch {
+				case c.refused && !r.closed:
+					t.Errorf("connection %d: answered; want it closed, the decoded request cannot fit --max-request-memory", i)
+				case !c.refused && r.resp == nil:
+					t.Errorf("connection %d: closed; want an answer, the decoded request fits --max-request-memory", i)
+				}
+			}
+			if log := p.Log(); c.refused && !strings.Contains(log, "larger Fetch requests need a larger --max-request-memory") {
+				t.Errorf("the broker log does not say why the connections were closed:\n%s", log)
+			}
+		})
 	}
 }

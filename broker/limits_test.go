@@ -167,6 +167,39 @@ func TestMaxRequestMemoryPausesReading(t *testing.T) {
 	}
 }
 
+// At the defaults a request other than Produce may take at most 2.47 MiB
+// (what decoding it may take must fit --max-request-memory, decodemem.go):
+// a 3 MiB Fetch closes its connection, with the flag to raise in the log,
+// while a 3 MiB Produce is read and answered.
+func TestDecodeChargeRefusesLargeRequests(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs))
+	createTopic(t, newClient(t, b.Addr()), "decode", 1)
+	fetch := longPoll("decode", 100)
+	fetch.Rack = strings.Repeat("r", 3<<20)
+	f := dial(t, b.Addr())
+	f.Write(frame(fetch, 1))
+	if n, err := f.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("a 3 MiB Fetch was answered (%d bytes read); want its connection closed", n)
+	}
+	logs.waitLog(t, "larger Fetch requests need a larger --max-request-memory")
+
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Version, produce.Acks, produce.TimeoutMillis = 9, 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "decode"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = make([]byte, 3<<20) // not a valid batch: answered with an error code
+	rt.Partitions = append(rt.Partitions, rp)
+	produce.Topics = append(produce.Topics, rt)
+	p := dial(t, b.Addr())
+	p.Write(frame(produce, 2))
+	resp := answer(t, p, produce, 2).(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("Produce answered %+v, want one partition", resp.Topics)
+	}
+}
+
 // With --max-fetch-memory held by a consumer that does not read its
 // response, other fetches get no data (and no error) until it does; a
 // consumer always makes progress when nothing else holds memory.

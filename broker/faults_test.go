@@ -204,8 +204,11 @@ func TestDiskFullOnWrite(t *testing.T) {
 	}
 }
 
-func TestEIOOnWriteFencesPartition(t *testing.T) {
-	dir := t.TempDir()
+// fenceByEIO starts a broker in dir whose topic "eio" (2 partitions) has
+// 20 acknowledged records in partition 0, then fences that partition
+// with one EIO on a write (the batch torn after 30 bytes).
+func fenceByEIO(t *testing.T, dir string) (*broker.Broker, *rawClient) {
+	t.Helper()
 	efs := vfs.NewErrorFS(nil)
 	b := startBrokerAt(t, dir, broker.WithFS(efs))
 	createTopic(t, newClient(t, b.Addr()), "eio", 2)
@@ -218,10 +221,16 @@ func TestEIOOnWriteFencesPartition(t *testing.T) {
 	code, _ := r.produce("eio", 0, 5)
 	expectCode(t, "produce hitting EIO", code, kerr.KafkaStorageError)
 	remove()
+	return b, r
+}
+
+func TestEIOOnWriteFencesPartition(t *testing.T) {
+	dir := t.TempDir()
+	b, r := fenceByEIO(t, dir)
 	// An I/O error other than a full disk fences the partition: the page
 	// cache can no longer be trusted. Everything on it fails; the other
 	// partition is served.
-	code, _ = r.produce("eio", 0, 5)
+	code, _ := r.produce("eio", 0, 5)
 	expectCode(t, "produce after EIO", code, kerr.KafkaStorageError)
 	code, _ = r.fetchAll("eio", 0)
 	expectCode(t, "fetch after EIO", code, kerr.KafkaStorageError)

@@ -2,11 +2,9 @@ package broker_test
 
 import (
 	"errors"
-	"syscall"
 	"testing"
 
 	"github.com/rewindhq/rewind/broker"
-	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -15,20 +13,8 @@ import (
 // acknowledged records, not the torn batch. Partitions that serve are not
 // repaired online.
 func TestRepairPartitionAfterWriteError(t *testing.T) {
-	dir := t.TempDir()
-	efs := vfs.NewErrorFS(nil)
-	b := startBrokerAt(t, dir, broker.WithFS(efs))
-	createTopic(t, newClient(t, b.Addr()), "eio", 2)
-	r := newRaw(t, b.Addr())
-	for i := 0; i < 4; i++ {
-		code, _ := r.produce("eio", 0, 5)
-		expectCode(t, "produce", code, nil)
-	}
-	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: partitionLog("eio", 0), Err: syscall.EIO, Torn: 30, Times: 1})
+	b, r := fenceByEIO(t, t.TempDir())
 	code, _ := r.produce("eio", 0, 5)
-	expectCode(t, "produce hitting EIO", code, kerr.KafkaStorageError)
-	remove()
-	code, _ = r.produce("eio", 0, 5)
 	expectCode(t, "produce after EIO", code, kerr.KafkaStorageError)
 
 	if _, err := b.RepairPartition("eio", 1, false); !errors.Is(err, broker.ErrNotFenced) {

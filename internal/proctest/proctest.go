@@ -263,3 +263,26 @@ func MetadataLatency(ctx context.Context, addr string) (time.Duration, error) {
 	}
 	return time.Since(start), nil
 }
+
+// ListEnd asks the broker for the end offset of topic/partition (ListOffsets
+// v7, timestamp -1) and returns the partition's error code and offset.
+func ListEnd(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, partition int32) (int16, int64) {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("ListOffsets for %s/%d: %d topics in the answer", topic, partition, len(resp.Topics))
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, p.Offset
+}

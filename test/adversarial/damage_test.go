@@ -296,24 +296,6 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, topic string, part int3
 	return 0, offs, nil
 }
 
-func listEnd(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, part int32) (int16, int64) {
-	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.Version = 7
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = part, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl.Broker(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := resp.Topics[0].Partitions[0]
-	return p.ErrorCode, p.Offset
-}
-
 // produceBatches writes n batches of 10 records to each partition.
 func produceBatches(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, parts []int32, n int) {
 	t.Helper()
@@ -468,7 +450,7 @@ func TestDeletedSegmentFile(t *testing.T) {
 	if code, _, err := fetchPartition(ctx, cl, "del", 0, 0); err != nil || code != kerr.KafkaStorageError.Code {
 		t.Fatalf("fetch of a partition whose segment was deleted: %v %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code), err)
 	}
-	if code, off := listEnd(t, ctx, cl, "del", 0); code != kerr.KafkaStorageError.Code {
+	if code, off := proctest.ListEnd(t, ctx, cl, "del", 0); code != kerr.KafkaStorageError.Code {
 		t.Fatalf("list offsets: %v, end %d; want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code), off)
 	}
 	expectLogLine(t, p.Log(), "partition log fenced", "del-0", "every segment file is missing", filepath.Base(segs[0]))
@@ -483,7 +465,7 @@ func TestDeletedSegmentFile(t *testing.T) {
 	if err != nil || !rep.Serving || rep.NextOffset != 100 || rep.DroppedFrom != 0 || rep.DroppedTo != 100 {
 		t.Fatalf("repair: %+v, %v\n%s", rep, err, out)
 	}
-	if code, off := listEnd(t, ctx, cl, "del", 0); code != 0 || off != 100 {
+	if code, off := proctest.ListEnd(t, ctx, cl, "del", 0); code != 0 || off != 100 {
 		t.Fatalf("end offset after the repair: %v, %d; want 100", kerr.ErrorForCode(code), off)
 	}
 }
@@ -548,7 +530,7 @@ func TestDamagedCatalog(t *testing.T) {
 		if k, l := td["keep"], td["last"]; k.Err != nil || len(k.Partitions) != 2 || l.Err != nil || len(l.Partitions) != 1 {
 			t.Fatalf("recovered topics: keep %v (%d partitions), last %v (%d)", k.Err, len(k.Partitions), l.Err, len(l.Partitions))
 		}
-		if code, end := listEnd(t, ctx, cl, "keep", 1); code != 0 || end != 30 {
+		if code, end := proctest.ListEnd(t, ctx, cl, "keep", 1); code != 0 || end != 30 {
 			t.Fatalf("keep-1 after the recovery: %v, end %d; want 30", kerr.ErrorForCode(code), end)
 		}
 		rc, err := adm.DescribeTopicConfigs(ctx, "keep")

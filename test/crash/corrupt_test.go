@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -166,7 +167,7 @@ func TestDamagedDataDir(t *testing.T) {
 		if code := fetchCode(t, ctx, cl, topic, part); code != kerr.KafkaStorageError.Code {
 			t.Errorf("fetch of fenced partition %d: %v", part, kerr.ErrorForCode(code))
 		}
-		if code := listEndCode(t, ctx, cl, topic, part); code != kerr.KafkaStorageError.Code {
+		if code, _ := proctest.ListEnd(t, ctx, cl, topic, part); code != kerr.KafkaStorageError.Code {
 			t.Errorf("list offsets of fenced partition %d: %v", part, kerr.ErrorForCode(code))
 		}
 		if code := produceCode(t, ctx, cl, topic, part); code != kerr.KafkaStorageError.Code {
@@ -303,23 +304,6 @@ func produceCode(t *testing.T, ctx context.Context, cl *kgo.Client, topic string
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = part
 	rp.Records = storage.BuildBatch(time.Now().UnixMilli(), []storage.Record{{Value: []byte("x")}})
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Topics[0].Partitions[0].ErrorCode
-}
-
-func listEndCode(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, part int32) int16 {
-	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.Version = 7
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = part, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)

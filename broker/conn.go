@@ -30,8 +30,8 @@ import (
 // Limits (limits.go): a request takes an --max-in-flight token before it
 // is read and gives it back once its response is written; its frame is
 // counted in --max-request-memory as it arrives and until its handler is
-// done (with what decoding it may take, for large frames other than
-// Produce: decodemem.go); record data read for a fetch response is counted in
+// done (with what decoding it may take, for large frames: decodemem.go,
+// produceskim.go); record data read for a fetch response is counted in
 // --max-fetch-memory until it is written. A frame must arrive within
 // --request-read-timeout of its first byte, a response must be taken by
 // the socket within --response-write-timeout, and a connection idle for
@@ -211,7 +211,7 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 	if size > c.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
 	}
-	charge := int64(size)
+	charge, key := int64(size), int16(-1)
 	if int(size) > br.Size() {
 		// What decoding may take depends on the API (decodemem.go): read
 		// its key before anything is reserved.
@@ -219,13 +219,13 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 			return nil, err
 		}
 		k, _ := br.Peek(2)
-		key := int16(binary.BigEndian.Uint16(k))
+		key = int16(binary.BigEndian.Uint16(k))
 		charge = decodeCharge(key, int64(size))
 		if err := c.checkCharge(key, int64(size), charge); err != nil {
 			return nil, err
 		}
 	}
-	frame, err := c.readFrame(br, int(size), charge)
+	frame, charge, err := c.readFrame(br, int(size), key, charge)
 	if err != nil {
 		return nil, err
 	}
@@ -358,18 +358,20 @@ func (c *conn) take(f *memFrame, n int64) error {
 // chunk), and never the reserve. The chunks of a frame larger than one
 // are copied into one buffer once all have arrived. What decoding is
 // charged beyond the frame (charge - size, decodemem.go) is reserved once
-// the frame is there, as the frame's last chunk.
-func (c *conn) readFrame(br *bufio.Reader, size int, charge int64) ([]byte, error) {
+// the frame is there, as the frame's last chunk; for a Produce (key 0)
+// it is known only then (produceskim.go). It returns the frame and its
+// charge.
+func (c *conn) readFrame(br *bufio.Reader, size int, key int16, charge int64) ([]byte, int64, error) {
 	if size <= br.Size() {
 		if err := c.peekFull(br, size, 4); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if err := c.take(nil, charge); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		frame := getFrame(size)
 		io.ReadFull(br, frame) // buffered: cannot fail
-		return frame, nil
+		return frame, charge, nil
 	}
 	f := c.b.reqMem.newFrame(c.mem, charge)
 	chunks := make([][]byte, 0, (size+frameChunk-1)/frameChunk)
@@ -382,32 +384,47 @@ func (c *conn) readFrame(br *bufio.Reader, size int, charge int64) ([]byte, erro
 		n := min(frameChunk, size-got)
 		if err := c.take(f, int64(n)); err != nil {
 			c.b.reqMem.dropFrame(f)
-			return nil, err
+			return nil, 0, err
 		}
 		ch := getFrame(n)
 		chunks = append(chunks, ch)
 		if err := c.readFull(br, ch, 4+got); err != nil {
 			c.b.reqMem.dropFrame(f)
-			return nil, err
+			return nil, 0, err
 		}
 		got += n
 	}
+	frame := chunks[0]
+	if len(chunks) == 1 {
+		chunks = nil // not given back by the deferred function
+	} else {
+		frame = getFrame(size)
+		at := 0
+		for _, ch := range chunks {
+			at += copy(frame[at:], ch)
+			putFrame(ch)
+		}
+		chunks = nil // given back: not held while decoding memory is awaited
+	}
+	if key == 0 && int64(size) > decodeThreshold {
+		charge = produceDecodeCharge(frame)
+		err := c.checkCharge(key, int64(size), charge)
+		if err == nil && !c.b.reqMem.extendFrame(f, charge-int64(size)) {
+			err = fmt.Errorf("Produce request of %d bytes would take up to %d bytes while decoded, more than --max-request-memory has left beside the frames being read: the connection is closed (the client retries)", size, charge)
+		}
+		if err != nil {
+			c.b.reqMem.dropFrame(f)
+			putFrame(frame)
+			return nil, 0, err
+		}
+	}
 	if err := c.take(f, charge-int64(size)); err != nil {
 		c.b.reqMem.dropFrame(f)
-		return nil, err
+		putFrame(frame)
+		return nil, 0, err
 	}
 	c.b.reqMem.frameRead(f)
-	if len(chunks) == 1 {
-		frame := chunks[0]
-		chunks = nil // not given back by the deferred function
-		return frame, nil
-	}
-	frame := getFrame(size)
-	at := 0
-	for _, ch := range chunks {
-		at += copy(frame[at:], ch)
-	}
-	return frame, nil
+	return frame, charge, nil
 }
 
 // handle decodes one frame, for which charge bytes of request memory are

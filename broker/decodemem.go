@@ -22,12 +22,14 @@ import (
 // granted is refused as an oversized one is: the connection is closed,
 // with the flag to raise in the log.
 //
-// Produce is charged its frame only: its bulk is record batches, one
-// []byte per partition that kmsg does not copy, and charging 80 times a
-// legitimate 100 MiB produce would refuse it. Its remaining structure
-// (topics, partitions) amplifies like any other request's (up to 80 times,
-// for empty topics each carrying an unknown tag): README's Durability
-// section states this as the bound left open.
+// Produce is not charged decodeAmplification: its bulk is record batches,
+// one []byte per partition that kmsg does not copy, and charging 97 times
+// a legitimate 100 MiB produce would refuse it. Its remaining structure
+// (topics, partitions, tags) amplifies like any other request's (up to 80
+// times), so once a large Produce frame has arrived, its elements are
+// counted and their cost charged as the last chunk (produceskim.go), if
+// the frames being read still can all complete with it; otherwise, or if
+// it can never fit, the connection is closed.
 //
 // TestDecodeAmplificationAllAPIs measures decodeAmplification for every API
 // the broker serves at its newest version.
@@ -45,7 +47,8 @@ const decodeThreshold = 64 << 10
 const decodeAmplification = 96
 
 // decodeCharge is the --max-request-memory a frame of size bytes of API key
-// holds while it is decoded and handled.
+// holds while it is decoded and handled, known before it is read (for a
+// large Produce, its frame until it is read: produceDecodeCharge).
 func decodeCharge(key int16, size int64) int64 {
 	if key == 0 || size <= decodeThreshold {
 		return size

@@ -370,6 +370,31 @@ func (p *memPool) unlist(f *memFrame) {
 	f.in = false
 }
 
+// extendFrame adds n bytes to what f, a frame read whole, still needs (what
+// its decoding is found to take) if every frame being read can still
+// complete with it; otherwise it reports false: granting f more memory
+// could then wait for frames that wait for f's.
+func (p *memPool) extendFrame(f *memFrame, n int64) bool {
+	if p.limit <= 0 || n <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f.in {
+		p.unlist(f)
+	}
+	f.need += n
+	if !p.safe(f, 0) {
+		f.need -= n
+		if f.need > 0 {
+			p.list(f)
+		}
+		return false
+	}
+	p.list(f)
+	return true
+}
+
 // frameRead ends the reading of f, complete: what it holds stays held by
 // its user until released with releaseUser.
 func (p *memPool) frameRead(f *memFrame) {

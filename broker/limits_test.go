@@ -589,3 +589,56 @@ func TestResponseWriteTimeout(t *testing.T) {
 		t.Fatalf("the stuck client got its whole response (%d bytes)", n)
 	}
 }
+
+// At the defaults a large Produce is charged its frame and what decoding
+// its topics and partitions takes (produceskim.go): a 5 MiB Produce of
+// real batches to 1,000 partitions (5.1 MiB charged) is answered, every
+// partition appended, while a 5 MiB one of empty partitions that each
+// carry an unknown tag (284 MiB charged, 235 MiB decoded) closes its
+// connection, with the flag to raise in the log.
+func TestProduceDecodeCharge(t *testing.T) {
+	var logs logBuf
+	b := rewindtest.Start(t, withLog(&logs))
+	const parts = 1000
+	createTopic(t, newClient(t, b.Addr()), "wide", parts)
+	batch := benchBatch(5, 1050)
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Version, produce.Acks, produce.TimeoutMillis = 11, 1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "wide"
+	for p := range int32(parts) {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, batch
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	produce.Topics = append(produce.Topics, rt)
+	legit := frame(produce, 1)
+	if len(legit) < 5<<20 {
+		t.Fatalf("setup: a %d-byte Produce, want 5 MiB", len(legit))
+	}
+	c := dial(t, b.Addr())
+	c.Write(legit)
+	resp := answer(t, c, produce, 1).(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != parts {
+		t.Fatalf("Produce answered %d topics, want 1 of %d partitions", len(resp.Topics), parts)
+	}
+	for _, rp := range resp.Topics[0].Partitions {
+		if rp.ErrorCode != 0 || rp.BaseOffset != 0 {
+			t.Fatalf("partition %d: error %d, base offset %d; want 0, 0", rp.Partition, rp.ErrorCode, rp.BaseOffset)
+		}
+	}
+
+	var tag kmsg.Tags
+	tag.Set(99, nil)
+	empty := make([]kmsg.ProduceRequestTopicPartition, (5<<20)/8) // 8 bytes each
+	for i := range empty {
+		empty[i].UnknownTags = tag
+	}
+	produce.Topics[0].Partitions = empty
+	a := dial(t, b.Addr())
+	a.Write(frame(produce, 2))
+	if n, err := a.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("a 5 MiB Produce of tagged empty partitions was answered (%d bytes read); want its connection closed", n)
+	}
+	logs.waitLog(t, "larger Produce requests need a larger --max-request-memory")
+}

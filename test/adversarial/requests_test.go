@@ -337,3 +337,60 @@ func TestFetchOfTaggedEmptyTopics(t *testing.T) {
 		})
 	}
 }
+
+// A Produce is not charged 97 times its frame (its record batches are not
+// copied when decoded), but its topics and partitions amplify as any
+// request's do: an empty partition carrying an unknown tag is 8 bytes (v11)
+// and decodes to about 376; an empty topic of v8 is 6 bytes and decodes
+// to 64. Once a large Produce frame has arrived, the broker counts its
+// elements and charges their decoding before kmsg decodes it, so frames
+// of 16 and 64 MiB (up to 3 GB decoded) from several connections close
+// those connections, with the flag to raise in the log.
+func TestProduceOfTaggedEmptyPartitions(t *testing.T) {
+	const conns = 3
+	for _, ver := range []int16{11, 8} {
+		for _, mib := range []int{16, 64} {
+			t.Run(fmt.Sprintf("v%d/%dMiB", ver, mib), func(t *testing.T) {
+				p := start(t)
+				req := kmsg.NewPtrProduceRequest()
+				req.Version, req.Acks = ver, 1
+				if ver >= 9 {
+					var tag kmsg.Tags
+					tag.Set(99, nil)
+					parts := make([]kmsg.ProduceRequestTopicPartition, (mib<<20)/8) // 8 bytes each
+					for i := range parts {
+						parts[i].UnknownTags = tag // shared: cheap to build
+					}
+					req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: parts}}
+				} else {
+					req.Topics = make([]kmsg.ProduceRequestTopic, (mib<<20)/6) // 6 bytes each
+				}
+				f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("attacker"))
+				frame := f.AppendRequest(nil, req, 1)
+				req.Topics = nil // the frame is what is sent
+				t.Logf("Produce v%d: %d-byte frame from %d connections", ver, len(frame), conns)
+				results := make([]attackResult, conns)
+				underAttack(t, p, func() attackResult {
+					var wg sync.WaitGroup
+					for i := range results {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							results[i] = sendFrame(t, p.Addr, req, frame)
+						}()
+					}
+					wg.Wait()
+					return attackResult{}
+				})
+				for i, r := range results {
+					if !r.closed {
+						t.Errorf("connection %d: answered; want it closed, the decoded request cannot fit --max-request-memory", i)
+					}
+				}
+				if log := p.Log(); !strings.Contains(log, "larger Produce requests need a larger --max-request-memory") {
+					t.Errorf("the broker log does not say why the connections were closed:\n%s", log)
+				}
+			})
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +11,8 @@ import (
 	"github.com/rewindhq/rewind/catalog"
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/lageval"
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/rewindhq/rewind/storage"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A read-only view of the broker for the admin HTTP listener (package
@@ -207,22 +206,19 @@ const liveCommitSkew = 10 * time.Second
 // just written, so the committed partition's high watermark now is the log
 // end at the commit; replayed ones get it estimated after the replay.
 func (b *Broker) observeOffsetsRecord(key, value []byte, timestamp int64, live bool) {
-	if len(key) < 2 {
+	k, err := offsetsfmt.DecodeKey(key)
+	if err != nil {
 		return
 	}
-	switch binary.BigEndian.Uint16(key) {
-	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if k.ReadFrom(key) != nil {
-			return
-		}
+	switch k.Kind {
+	case offsetsfmt.OffsetCommit:
 		tp := lageval.TopicPartition{Topic: k.Topic, Partition: k.Partition}
 		if value == nil {
 			b.lag.Forget(k.Group, tp)
 			return
 		}
-		var v kmsg.OffsetCommitValue
-		if v.ReadFrom(value) != nil {
+		v, err := offsetsfmt.DecodeOffsetCommit(value)
+		if err != nil {
 			return
 		}
 		at := time.UnixMilli(timestamp)
@@ -240,12 +236,9 @@ func (b *Broker) observeOffsetsRecord(key, value []byte, timestamp int64, live b
 			}
 		}
 		b.lag.Commit(k.Group, tp, v.Offset, at, logEnd)
-	case 2:
-		if value != nil {
-			return
-		}
-		var k kmsg.GroupMetadataKey
-		if k.ReadFrom(key) == nil {
+	case offsetsfmt.GroupMetadata:
+		// Only a group's deletion changes its lag windows.
+		if value == nil {
 			b.lag.ForgetGroup(k.Group)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -104,32 +105,11 @@ func (c *Coordinator) isClosed() bool { return c.closed.Load() }
 func (c *Coordinator) now() time.Time { return c.cfg.Now() }
 
 // PartitionFor returns the __consumer_offsets partition holding group's
-// records: abs(Java String.hashCode(group)) % OffsetsTopicPartitions, exactly
-// as Kafka computes it, so tools that read the topic find groups where they
-// expect them.
+// records among OffsetsTopicPartitions, as Kafka computes it
+// (offsetsfmt.PartitionFor), so tools that read the topic find groups where
+// they expect them.
 func (c *Coordinator) PartitionFor(group string) int32 {
-	return partitionFor(group, c.cfg.OffsetsTopicPartitions)
-}
-
-func partitionFor(group string, n int32) int32 {
-	var h int32
-	for _, r := range group {
-		// Java hashes UTF-16 code units.
-		if r >= 0x10000 {
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	// Kafka's Utils.abs maps MinInt32 to 0.
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
+	return offsetsfmt.PartitionFor(group, c.cfg.OffsetsTopicPartitions)
 }
 
 // lockGroup returns the named group locked, creating it (Empty) if create

@@ -1,13 +1,12 @@
 package group
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
 
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A partition of __consumer_offsets that cannot be read back (damaged on
@@ -136,34 +135,18 @@ func (c *Coordinator) LoadPartition(p int32, read func(replay ReplayFunc) error)
 func (c *Coordinator) Partitions() int32 { return c.cfg.OffsetsTopicPartitions }
 
 // PartitionFor returns the __consumer_offsets partition of group among n
-// (see Coordinator.PartitionFor), for tools without a coordinator.
+// (offsetsfmt.PartitionFor), for tools without a coordinator.
 func PartitionFor(group string, n int32) int32 {
-	if n <= 0 {
-		return 0
-	}
-	return partitionFor(group, n)
+	return offsetsfmt.PartitionFor(group, n)
 }
 
 // RecordGroup returns the group a __consumer_offsets record key belongs
 // to (offset commit and group metadata keys); ok is false for other
 // record types and undecodable keys.
 func RecordGroup(key []byte) (group string, ok bool) {
-	if len(key) < 2 {
+	k, err := offsetsfmt.DecodeKey(key)
+	if err != nil || k.Kind == offsetsfmt.Unknown {
 		return "", false
 	}
-	switch int16(binary.BigEndian.Uint16(key)) {
-	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if k.ReadFrom(key) != nil {
-			return "", false
-		}
-		return k.Group, true
-	case 2:
-		var k kmsg.GroupMetadataKey
-		if k.ReadFrom(key) != nil {
-			return "", false
-		}
-		return k.Group, true
-	}
-	return "", false
+	return k.Group, true
 }

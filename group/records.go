@@ -1,14 +1,15 @@
 package group
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Records of __consumer_offsets, in Apache Kafka's formats (see doc.go):
+// Records of __consumer_offsets, in Apache Kafka's formats (package
+// offsetsfmt reads them back; see its doc):
 //
 //	key version 0/1: OffsetCommitKey   {group, topic, partition}
 //	                 value: OffsetCommitValue v3 (v1 with an explicit expire timestamp)
@@ -139,24 +140,21 @@ func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte
 
 // replayInto applies one record to r (see Replay).
 func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int64, key, value []byte, timestamp int64) error {
-	if len(key) < 2 {
-		return fmt.Errorf("group: __consumer_offsets %d/%d: key too short (%d bytes)", partition, recOffset, len(key))
+	k, err := offsetsfmt.DecodeKey(key)
+	if err != nil {
+		return fmt.Errorf("group: __consumer_offsets %d/%d: %w", partition, recOffset, err)
 	}
-	switch version := int16(binary.BigEndian.Uint16(key)); version {
-	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if err := k.ReadFrom(key); err != nil {
-			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit key: %w", partition, recOffset, err)
-		}
+	switch k.Kind {
+	case offsetsfmt.OffsetCommit:
 		rg := r.group(k.Group)
 		p := tp{k.Topic, k.Partition}
 		if value == nil {
 			dropOffset(rg.offsets, rg.history, p, time.UnixMilli(timestamp))
 			return nil
 		}
-		var v kmsg.OffsetCommitValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("group: __consumer_offsets %d/%d: offset commit value: %w", partition, recOffset, err)
+		v, err := offsetsfmt.DecodeOffsetCommit(value)
+		if err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: %w", partition, recOffset, err)
 		}
 		o := offset{offset: v.Offset, epoch: -1, meta: v.Metadata, commit: time.UnixMilli(v.CommitTimestamp)}
 		if v.Version >= 3 {
@@ -166,23 +164,19 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 			o.expire = time.UnixMilli(v.ExpireTimestamp)
 		}
 		putOffset(rg.offsets, rg.history, p, o, c.cfg.HistoryMaxPerPartition)
-	case 2:
-		var k kmsg.GroupMetadataKey
-		if err := k.ReadFrom(key); err != nil {
-			return fmt.Errorf("group: __consumer_offsets %d/%d: group metadata key: %w", partition, recOffset, err)
-		}
+	case offsetsfmt.GroupMetadata:
 		rg := r.group(k.Group)
 		if value == nil {
 			rg.meta = nil
 			return nil
 		}
-		var v kmsg.GroupMetadataValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("group: __consumer_offsets %d/%d: group metadata value: %w", partition, recOffset, err)
+		v, err := offsetsfmt.DecodeGroupMetadata(value)
+		if err != nil {
+			return fmt.Errorf("group: __consumer_offsets %d/%d: %w", partition, recOffset, err)
 		}
-		rg.meta = &v
+		rg.meta = v
 	default:
-		c.log.Debug("skipping unknown __consumer_offsets record", "partition", partition, "offset", recOffset, "key_version", version)
+		c.log.Debug("skipping unknown __consumer_offsets record", "partition", partition, "offset", recOffset, "key_version", k.Version)
 	}
 	return nil
 }

@@ -2,15 +2,14 @@ package offsettool
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Kinds of HistoryEntry.
@@ -156,23 +155,20 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 // schemas (key version 0/1: offset commit, 2: group metadata) and keeps it
 // if it belongs to group.
 func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
-	if len(r.Key) < 2 {
-		return HistoryEntry{}, false
-	}
 	h := HistoryEntry{Time: r.Timestamp, LogPartition: r.Partition, LogOffset: r.Offset, Partition: -1, Offset: -1}
-	switch binary.BigEndian.Uint16(r.Key) {
-	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if k.ReadFrom(r.Key) != nil || k.Group != group {
-			return h, false
-		}
+	k, err := offsetsfmt.DecodeKey(r.Key)
+	if err != nil || k.Group != group {
+		return h, false
+	}
+	switch k.Kind {
+	case offsetsfmt.OffsetCommit:
 		h.Topic, h.Partition = k.Topic, k.Partition
 		if r.Value == nil {
 			h.Kind = EventDelete
 			return h, true
 		}
-		var v kmsg.OffsetCommitValue
-		if v.ReadFrom(r.Value) != nil {
+		v, err := offsetsfmt.DecodeOffsetCommit(r.Value)
+		if err != nil {
 			return h, false
 		}
 		h.Kind, h.Offset, h.Metadata = EventCommit, v.Offset, v.Metadata
@@ -180,18 +176,14 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 			h.Time = time.UnixMilli(v.CommitTimestamp)
 		}
 		return h, true
-	case 2:
-		var k kmsg.GroupMetadataKey
-		if k.ReadFrom(r.Key) != nil || k.Group != group {
-			return h, false
-		}
+	case offsetsfmt.GroupMetadata:
 		h.Kind = EventGroup
 		if r.Value == nil {
 			h.Kind = EventGroupGone
 			return h, true
 		}
-		var v kmsg.GroupMetadataValue
-		if v.ReadFrom(r.Value) != nil {
+		v, err := offsetsfmt.DecodeGroupMetadata(r.Value)
+		if err != nil {
 			return h, false
 		}
 		h.Generation, h.Members = v.Generation, len(v.Members)

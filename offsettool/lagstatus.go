@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/lageval"
+	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -77,28 +78,10 @@ func (c *Client) LagStatus(ctx context.Context, s GroupSnapshot, cfg lageval.Con
 }
 
 // OffsetsPartitionFor is the __consumer_offsets partition that holds a
-// group's records: abs(Java String.hashCode(group)) % partitions, as Kafka
-// computes it.
+// group's records among partitions, as Kafka computes it
+// (offsetsfmt.PartitionFor).
 func OffsetsPartitionFor(group string, partitions int32) int32 {
-	if partitions <= 0 {
-		return 0
-	}
-	var h int32
-	for _, r := range group {
-		if r >= 0x10000 { // Java hashes UTF-16 code units
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	if h == -1<<31 { // Kafka's Utils.abs
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % partitions
+	return offsetsfmt.PartitionFor(group, partitions)
 }
 
 // readWindows reads the tail of __consumer_offsets partition lp and builds

@@ -1,0 +1,33 @@
+// Package offsetsfmt owns the format of Kafka's __consumer_offsets topic as
+// Rewind reads it: which partition holds a group's records, and the record
+// keys and values decoded into kmsg's generated types.
+//
+// It is the one place that knows the format, so that the group coordinator
+// (which writes and replays the log), the broker (which feeds the lag
+// recorder from it) and the client-side offsettool (which reads it from any
+// Kafka) agree byte for byte. It depends only on kmsg, so offsettool can
+// import it without importing broker or group internals.
+//
+// # Placement
+//
+// PartitionFor is Kafka's GroupCoordinator.partitionFor:
+// Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions, with Java's
+// String.hashCode over UTF-16 code units and Utils.abs mapping
+// Integer.MIN_VALUE to 0. Tools that read the topic find a group's records
+// where Kafka would have put them.
+//
+// # Records
+//
+// Every key starts with a big-endian int16 version that says which schema
+// the key and value have (Kafka's GroupMetadataManager):
+//
+//	key version 0/1: OffsetCommitKey   {group, topic, partition}
+//	                 value: OffsetCommitValue v0..v4 (v1 carries an expire timestamp)
+//	key version 2:   GroupMetadataKey  {group}
+//	                 value: GroupMetadataValue v0..v4
+//	nil value:       tombstone (offset deleted or expired; group deleted)
+//
+// Other key versions (newer coordinators' record types) decode as Unknown
+// without error, so readers skip them as Kafka does. Encoding is kmsg's
+// AppendTo on the same types; this package adds no codec of its own.
+package offsetsfmt

@@ -95,6 +95,10 @@
 //	                                          timeouts, subscription, assignment}}
 //	either key                                nil: tombstone
 //
+// Package offsetsfmt owns this format for readers: Replay decodes through
+// it, as the broker's lag recorder and offsettool do, and PartitionFor is its
+// hash.
+//
 // A commit is acknowledged only once Append has returned. The group's lock
 // is held across the write, so a group's records reach the log in the order
 // its state changed, at the cost of serializing that one group's

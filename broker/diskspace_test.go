@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -108,7 +108,7 @@ func commitCode(t *testing.T, r *rawClient, topic string, at int64) int16 {
 func TestFullDiskReadOnly(t *testing.T) {
 	efs := vfs.NewErrorFS(nil)
 	dir := t.TempDir()
-	var logBuf syncBuffer
+	var logBuf proctest.SyncBuffer
 	b := startBrokerAt(t, dir, append(diskOpts(efs), broker.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))...)
 	if got := reserveSize(dir); got != testReserve {
 		t.Fatalf("reserve file of %d bytes, want %d", got, testReserve)
@@ -275,7 +275,7 @@ func TestStartReadOnlyOnFullDisk(t *testing.T) {
 	efs := vfs.NewErrorFS(nil)
 	removeTmp := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(".tmp"), Err: syscall.ENOSPC})
 	removeReserve := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Base("disk.reserve"), Err: syscall.ENOSPC})
-	var logBuf syncBuffer
+	var logBuf proctest.SyncBuffer
 	b = startBrokerAt(t, dir, append(diskOpts(efs), broker.WithLogger(slog.New(slog.NewTextHandler(&logBuf, nil))))...)
 	if b.ReadOnly() == nil {
 		t.Fatal("started writable on a full disk")
@@ -331,26 +331,6 @@ func TestCommitHittingENOSPC(t *testing.T) {
 		t.Fatal("not read-only after a commit hit ENOSPC")
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
 
 // Making the reserve again writes and fsyncs --disk-reserve bytes, which
 // can take long on a slow disk; requests asking whether the broker is

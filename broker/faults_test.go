@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -124,15 +125,7 @@ func countRecords(t *testing.T, b []byte, from int64) (int64, int) {
 
 func (r *rawClient) listEnd(topic string, p int32) (int16, int64) {
 	r.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.Version = 7
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = p, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	sp := r.do(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	sp := r.do(proctest.ListEndRequest(topic, p)).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 	return sp.ErrorCode, sp.Offset
 }
 

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -36,34 +35,16 @@ func clusters(t *testing.T) []cluster {
 	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf.ListenAddrs()[0], false}}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // cliRun builds the real root command and runs it in-process against addr
 // with stdin, returning what it printed.
 func cliRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut proctest.SyncBuffer
 	err = cliRunTo(t, addr, stdin, &out, &errOut, args...)
 	return out.String(), errOut.String(), err
 }
 
-func cliRunTo(t *testing.T, addr, stdin string, out, errOut *syncBuffer, args ...string) error {
+func cliRunTo(t *testing.T, addr, stdin string, out, errOut *proctest.SyncBuffer, args ...string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()

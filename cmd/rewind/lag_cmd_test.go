@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rewindhq/rewind/internal/proctest"
 )
 
 func TestLag(t *testing.T) {
@@ -31,7 +33,7 @@ func TestLag(t *testing.T) {
 
 			// Watch: new records arrive between two refreshes; the trend
 			// shows the lag growing by exactly that many.
-			var wout, werr syncBuffer
+			var wout, werr proctest.SyncBuffer
 			done := make(chan error, 1)
 			go func() {
 				done <- cliRunTo(t, c.addr, "", &wout, &werr, "lag", "--group", "g1", "--watch", "--interval", "1s", "--iterations", "2")

@@ -9,6 +9,7 @@ package proctest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,10 +266,9 @@ func MetadataLatency(ctx context.Context, addr string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// ListEnd asks the broker for the end offset of topic/partition (ListOffsets
-// v7, timestamp -1) and returns the partition's error code and offset.
-func ListEnd(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, partition int32) (int16, int64) {
-	t.Helper()
+// ListEndRequest is a ListOffsets v7 request for the end offset
+// (timestamp -1) of one partition.
+func ListEndRequest(topic string, partition int32) *kmsg.ListOffsetsRequest {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.Version = 7
 	rt := kmsg.NewListOffsetsRequestTopic()
@@ -276,7 +277,33 @@ func ListEnd(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, pa
 	rp.Partition, rp.Timestamp = partition, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	return req
+}
+
+// SyncBuffer is a bytes.Buffer safe to read while loggers or commands
+// write to it from other goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ListEnd asks the broker for the end offset of topic/partition (ListOffsets
+// v7, timestamp -1) and returns the partition's error code and offset.
+func ListEnd(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, partition int32) (int16, int64) {
+	t.Helper()
+	resp, err := ListEndRequest(topic, partition).RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
 	}

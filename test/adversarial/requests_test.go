@@ -97,6 +97,26 @@ func sendFrame(t *testing.T, addr string, req kmsg.Request, frame []byte) attack
 	return attackResult{resp: resp, took: took}
 }
 
+// sendFromConns sends frame on conns new connections at once, under
+// underAttack's bounds, and returns each connection's result.
+func sendFromConns(t *testing.T, p *proctest.Proc, req kmsg.Request, frame []byte, conns int) []attackResult {
+	t.Helper()
+	results := make([]attackResult, conns)
+	underAttack(t, p, func() attackResult {
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = sendFrame(t, p.Addr, req, frame)
+			}()
+		}
+		wg.Wait()
+		return attackResult{}
+	})
+	return results
+}
+
 // underAttack runs attack while probing Metadata from other connections,
 // then checks the peak RSS and the slowest probe.
 func underAttack(t *testing.T, p *proctest.Proc, attack func() attackResult) attackResult {
@@ -310,19 +330,7 @@ func TestFetchOfTaggedEmptyTopics(t *testing.T) {
 			frame := f.AppendRequest(nil, req, 1)
 			req.Topics = nil // the frame is what is sent
 			t.Logf("Fetch v12: %d-byte frame from %d connections", len(frame), conns)
-			results := make([]attackResult, conns)
-			underAttack(t, p, func() attackResult {
-				var wg sync.WaitGroup
-				for i := range results {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						results[i] = sendFrame(t, p.Addr, req, frame)
-					}()
-				}
-				wg.Wait()
-				return attackResult{}
-			})
+			results := sendFromConns(t, p, req, frame, conns)
 			for i, r := range results {
 				switch {
 				case c.refused && !r.closed:
@@ -369,19 +377,7 @@ func TestProduceOfTaggedEmptyPartitions(t *testing.T) {
 				frame := f.AppendRequest(nil, req, 1)
 				req.Topics = nil // the frame is what is sent
 				t.Logf("Produce v%d: %d-byte frame from %d connections", ver, len(frame), conns)
-				results := make([]attackResult, conns)
-				underAttack(t, p, func() attackResult {
-					var wg sync.WaitGroup
-					for i := range results {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							results[i] = sendFrame(t, p.Addr, req, frame)
-						}()
-					}
-					wg.Wait()
-					return attackResult{}
-				})
+				results := sendFromConns(t, p, req, frame, conns)
 				for i, r := range results {
 					if !r.closed {
 						t.Errorf("connection %d: answered; want it closed, the decoded request cannot fit --max-request-memory", i)

@@ -5,13 +5,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-func TestDefaultFS(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a", "b")
-	fs := Default
+// TestFSContract runs one suite against the real file system and the
+// CrashFS, so that the fake cannot promise what the real one does not do.
+func TestFSContract(t *testing.T) {
+	t.Run("Default", func(t *testing.T) { testFSContract(t, Default, t.TempDir()) })
+	t.Run("CrashFS", func(t *testing.T) { testFSContract(t, NewCrashFS(), "/data") })
+}
+
+func testFSContract(t *testing.T, fs FS, root string) {
+	dir := filepath.Join(root, "a", "b")
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +65,108 @@ func TestDefaultFS(t *testing.T) {
 	}
 	if err := fs.RemoveAll(filepath.Dir(dir)); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := fs.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat after RemoveAll: %v", err)
+	}
+	if err := fs.RemoveAll(dir); err != nil {
+		t.Fatalf("RemoveAll of a missing path: %v", err)
+	}
+	testFSContractEdges(t, fs, root)
+}
+
+// testFSContractEdges checks the errors and flags storage relies on.
+func testFSContractEdges(t *testing.T, fs FS, root string) {
+	dir := filepath.Join(root, "edges")
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "f")
+	if _, err := fs.OpenFile(p, os.O_RDONLY, 0); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("open of a missing file: %v", err)
+	}
+	write := func(name, data string, flag int) {
+		t.Helper()
+		f, err := fs.OpenFile(name, flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(name string) string {
+		t.Helper()
+		f, err := fs.OpenFile(name, os.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, fi.Size())
+		if _, err := f.ReadAt(b, 0); err != nil && len(b) > 0 {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	write(p, "0123456789", os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if _, err := fs.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("O_EXCL on an existing file: %v", err)
+	}
+	write(p, "ab", os.O_WRONLY) // no O_APPEND: overwrites from offset 0
+	if got := read(p); got != "ab23456789" {
+		t.Fatalf("overwrite: %q", got)
+	}
+	write(p, "xy", os.O_WRONLY|os.O_TRUNC)
+	if got := read(p); got != "xy" {
+		t.Fatalf("O_TRUNC: %q", got)
+	}
+	f, err := fs.OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("no")); err == nil {
+		t.Fatal("write to a read-only file succeeded")
+	}
+	f.Close()
+	q := filepath.Join(dir, "g")
+	write(q, "other", os.O_WRONLY|os.O_CREATE)
+	if err := fs.Rename(q, p); err != nil { // replaces p
+		t.Fatal(err)
+	}
+	if got := read(p); got != "other" {
+		t.Fatalf("rename over a file: %q", got)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := fs.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(sub, "z"), "z", os.O_WRONLY|os.O_CREATE)
+	if err := fs.Remove(sub); err == nil {
+		t.Fatal("Remove of a non-empty directory succeeded")
+	}
+	if err := fs.MkdirAll(filepath.Join(p, "x"), 0o755); err == nil {
+		t.Fatal("MkdirAll under a file succeeded")
+	}
+	ents, err := fs.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "f,sub" || ents[0].IsDir() || !ents[1].IsDir() {
+		t.Fatalf("ReadDir: %v", names)
+	}
+	if fi, err := fs.Stat(sub); err != nil || !fi.IsDir() || fi.Name() != "sub" {
+		t.Fatalf("stat of a directory: %v %v", fi, err)
 	}
 }
 

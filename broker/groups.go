@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
@@ -210,12 +211,15 @@ func (b *Broker) replayOffsets(p int32, replay func(int32, int64, []byte, []byte
 }
 
 // offsetsStore appends the coordinator's records to __consumer_offsets.
+// Append writes the batch (no fsync); the log's background syncer makes
+// it durable, one fsync covering every append waiting (group commit), and
+// Wait waits for that (group.Store).
 type offsetsStore struct{ b *Broker }
 
-func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.Record) error {
+func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pending, error) {
 	l := s.b.partition(OffsetsTopic, partition)
 	if l == nil {
-		return fmt.Errorf("broker: %s-%d does not exist", OffsetsTopic, partition)
+		return nil, fmt.Errorf("broker: %s-%d does not exist", OffsetsTopic, partition)
 	}
 	srecs := make([]storage.Record, len(recs))
 	ts := int64(0)
@@ -231,27 +235,49 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, recs []group.
 		// records (within a share of the reserve) and tombstones still go
 		// to the reserve's space so that rebalances and deletions keep
 		// working.
-		return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+		return nil, fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 	}
 	if !tombstones(recs) {
 		if err := s.b.disk.groupRecords(int64(len(batch))); err != nil {
-			return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+			return nil, fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 		}
 	}
 	res, err := l.Append(batch)
-	if err == nil {
-		err = l.WaitDurable(ctx, res.LastOffset+1)
-	}
 	if err != nil {
-		if isNoSpace(err) {
-			err = fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+		return nil, storeErr(err)
+	}
+	return &offsetsPending{b: s.b, l: l, end: res.LastOffset + 1, recs: recs}, nil
+}
+
+// offsetsPending is one appended batch of __consumer_offsets.
+type offsetsPending struct {
+	b    *Broker
+	l    *storage.Log
+	end  int64
+	recs []group.Record // observed once durable, then dropped
+	once sync.Once
+}
+
+// Wait waits for the log's high watermark, which moves only after fsync
+// and never past a failed one (storage fences the log), to pass the batch.
+func (p *offsetsPending) Wait(ctx context.Context) error {
+	if err := p.l.WaitDurable(ctx, p.end); err != nil {
+		return storeErr(err)
+	}
+	p.once.Do(func() {
+		for _, r := range p.recs {
+			p.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
 		}
-		return err
-	}
-	for _, r := range recs {
-		s.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
-	}
+		p.recs = nil
+	})
 	return nil
+}
+
+func storeErr(err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
+	}
+	return err
 }
 
 // tombstones says whether recs are all tombstones (deletions).

@@ -108,26 +108,67 @@ type Record struct {
 	Timestamp  int64
 }
 
-// ErrStoreFull, wrapped in an error of Store.Append, says the records
-// were not written for want of space (a full disk). Commits then get
-// KAFKA_STORAGE_ERROR rather than Kafka's NOT_COORDINATOR: Kafka answers
-// that because the partition's leadership, and with it the coordinator,
-// moves to another broker once a log directory fails; a single node has
-// no other, so clients would look for one until their retry timeout.
+// ErrStoreFull, wrapped in an error of Store.Append or Pending.Wait, says
+// the records were not written for want of space (a full disk). Commits
+// then get KAFKA_STORAGE_ERROR rather than Kafka's NOT_COORDINATOR: Kafka
+// answers that because the partition's leadership, and with it the
+// coordinator, moves to another broker once a log directory fails; a single
+// node has no other, so clients would look for one until their retry
+// timeout.
 var ErrStoreFull = errors.New("group: offsets store full")
 
 // Store persists records to the internal __consumer_offsets topic; the
-// broker implements it over storage.
+// broker implements it over storage. Writing is split in two so that the
+// coordinator can keep a group's records in the order its state changed
+// without holding the group's lock while the disk syncs: it calls Append
+// with the group's lock held, releases the lock, and only then waits.
 type Store interface {
-	// Append durably appends recs, in order, to partition p of
-	// __consumer_offsets and returns once they are durable. The coordinator
-	// does not keep or modify recs after Append returns. An error means the
-	// records may or may not have been written; the coordinator answers the
-	// request that caused the write with an error and does not apply it in
-	// memory. A kerr.Error is mapped as Kafka maps produce errors; any other
-	// error is treated as a storage error (NOT_COORDINATOR for commits, as
-	// Kafka answers KAFKA_STORAGE_ERROR), except ErrStoreFull.
-	Append(ctx context.Context, partition int32, recs []Record) error
+	// Append appends recs, in order, to partition p of __consumer_offsets
+	// and returns without waiting for them to be durable: it must not
+	// fsync or otherwise wait for the disk (a buffered write is fine), nor
+	// for another Append's durability. It is safe for concurrent use.
+	//
+	// Order: records of Appends to the same partition are in the log in
+	// the order the Append calls returned (the coordinator serializes a
+	// group's Appends under its lock, so a group's records are in the
+	// order its state changed). Appends to different partitions are
+	// independent.
+	//
+	// An error means nothing of recs was appended: the records never
+	// become visible or durable, Appends after it are unaffected (unless
+	// the partition is unusable, when they fail as well), and there is no
+	// Pending to wait for. The coordinator does not keep or modify recs
+	// after Append returns.
+	//
+	// Errors (from Append and from Wait): a kerr.Error is mapped as Kafka
+	// maps produce errors to __consumer_offsets; an error wrapping
+	// ErrStoreFull is a full disk; a context error (from Wait only) means
+	// the wait was abandoned; anything else is a storage error (Kafka's
+	// KAFKA_STORAGE_ERROR, answered as NOT_COORDINATOR for commits).
+	Append(partition int32, recs []Record) (Pending, error)
+}
+
+// Pending is an appended, not yet durable, Store write.
+type Pending interface {
+	// Wait returns nil once the records of its Append, and those of
+	// every earlier Append to the same partition, are durable (under
+	// the store's fsync policy): durability is a prefix of the append
+	// order, so a later Wait returning nil implies every earlier one
+	// would.
+	//
+	// An error other than ctx's means the records are not durable and
+	// never will be in this process: it is sticky for the partition, so
+	// the Wait of every Append made to the same partition after the
+	// failed one returns an error too (a failed fsync fences the
+	// partition; it is never retried into a success). Whether the bytes
+	// are found after a restart is unknown, which is why the coordinator
+	// applies nothing it did not see succeed. If ctx ends first, Wait
+	// returns ctx.Err() and the durability of the records is unknown.
+	//
+	// Wait may be called from any goroutine, outside every coordinator
+	// lock, more than once (each call answers the same once known), or not
+	// at all.
+	Wait(ctx context.Context) error
 }
 
 // Summary describes one group for Groups.

@@ -175,7 +175,11 @@ func (c *Coordinator) append(g *group, recs []Record) error {
 	if c.store == nil || len(recs) == 0 {
 		return nil
 	}
-	return c.store.Append(c.ctx, c.PartitionFor(g.name), recs)
+	p, err := c.store.Append(c.PartitionFor(g.name), recs)
+	if err != nil {
+		return err
+	}
+	return p.Wait(c.ctx)
 }
 
 // storeErrCode maps a Store error to the code Kafka answers when appending

@@ -99,7 +99,7 @@
 // it, as the broker's lag recorder and offsettool do, and PartitionFor is its
 // hash.
 //
-// A commit is acknowledged only once Append has returned. The group's lock
+// A commit is acknowledged only once its write is durable (Pending.Wait). The group's lock
 // is held across the write, so a group's records reach the log in the order
 // its state changed, at the cost of serializing that one group's
 // operations behind the disk; other groups are not affected. Group metadata

@@ -34,31 +34,38 @@ func (c *fakeClock) add(d time.Duration) {
 }
 
 // memStore is an in-memory Store: records per partition, in append order.
+// Append stores the records at once, or fails with fail (nothing stored);
+// their Wait answers when block, as it was at Append time, closes.
 type memStore struct {
 	mu    sync.Mutex
 	parts map[int32][]Record
 	fail  error         // returned by Append when set
-	block chan struct{} // when set, Append waits for it to close
+	block chan struct{} // when set, the Wait of later Appends waits for it to close
 }
 
 func newMemStore() *memStore { return &memStore{parts: make(map[int32][]Record)} }
 
-func (s *memStore) Append(ctx context.Context, p int32, recs []Record) error {
-	s.mu.Lock()
-	block, fail := s.block, s.fail
-	s.mu.Unlock()
-	if block != nil {
+type memPending struct {
+	block chan struct{}
+}
+
+func (p memPending) Wait(ctx context.Context) error {
+	if p.block != nil {
 		select {
-		case <-block:
+		case <-p.block:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	if fail != nil {
-		return fail
-	}
+	return nil
+}
+
+func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	for _, r := range recs {
 		r.Key = append([]byte(nil), r.Key...)
 		if r.Value != nil {
@@ -66,7 +73,7 @@ func (s *memStore) Append(ctx context.Context, p int32, recs []Record) error {
 		}
 		s.parts[p] = append(s.parts[p], r)
 	}
-	return nil
+	return memPending{s.block}, nil
 }
 
 func (s *memStore) setFail(err error) {

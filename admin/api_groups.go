@@ -101,17 +101,16 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 		if w := windows[tp]; w != nil {
 			gp.Window = w
 		}
-		if lag, ok := p.Lag(); ok {
-			lag = max(lag, 0)
+		if p.HasCommit() {
+			lag := lageval.Lag(p.LogEnd, p.Committed)
 			gp.Lag = &lag
 			v.Lag += lag
-			secs := 0.0
+			var first time.Time
 			if lag > 0 {
-				if ts, ok := s.b.RecordTime(p.Topic, p.Partition, p.Committed); ok {
-					secs = max(0, snap.Taken.Sub(ts).Seconds())
-					gp.LagSeconds = &secs
-				}
-			} else {
+				first, _ = s.b.RecordTime(p.Topic, p.Partition, lageval.FirstUnconsumed(p.Committed, p.LogStart))
+			}
+			if d, ok := lageval.LagTime(lag, first, snap.Taken); ok {
+				secs := d.Seconds()
 				gp.LagSeconds = &secs
 			}
 		}
@@ -205,7 +204,7 @@ func (s *Server) lagHistory(w http.ResponseWriter, r *http.Request) {
 					le = s.b.LogEndAt(tp.Topic, tp.Partition, t)
 				}
 				if le >= 0 {
-					lag := max(0, le-o.Offset)
+					lag := lageval.Lag(le, o.Offset)
 					pt[1] = &lag
 				}
 			}

@@ -325,7 +325,7 @@ func (s *Server) groupRows() []groupRow {
 			}
 			for _, p := range ti.Partitions {
 				if o, ok := parts[p.Partition]; ok {
-					row.Lag += max(0, p.HighWatermark-o.Offset)
+					row.Lag += lageval.Lag(p.HighWatermark, o.Offset)
 				} else {
 					row.Uncommitted++
 				}

@@ -3,7 +3,9 @@ package broker
 import (
 	"errors"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -276,14 +278,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					continue
 				}
 				h := hw[lageval.TopicPartition{Topic: topic, Partition: int32(p)}]
-				lag := max(0, h-o.Offset)
+				lag := lageval.Lag(h, o.Offset)
 				offSum += o.Offset
 				lagSum += lag
 				gauge(ch, descCGCurrent, float64(o.Offset), g.Name, topic, ps)
 				gauge(ch, descCGLag, float64(lag), g.Name, topic, ps)
-				secs := 0.0
+				var first time.Time
 				if lag > 0 {
-					from := max(o.Offset, t.parts[p].LogStartOffset())
+					from := lageval.FirstUnconsumed(o.Offset, t.parts[p].LogStartOffset())
 					k := recordKey{topic, int32(p), from}
 					seen[k] = true
 					ts, ok := c.times[k]
@@ -293,12 +295,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 							c.times[k] = ts
 						}
 					}
-					if !ok {
-						continue // unreadable: leave the series out rather than lie
+					if ok {
+						first = time.UnixMilli(ts)
 					}
-					secs = max(0, float64(now.UnixMilli()-ts)/1000)
 				}
-				gauge(ch, descCGLagSeconds, secs, g.Name, topic, ps)
+				d, ok := lageval.LagTime(lag, first, now)
+				if !ok {
+					continue // unreadable: leave the series out rather than lie
+				}
+				gauge(ch, descCGLagSeconds, d.Seconds(), g.Name, topic, ps)
 			}
 			gauge(ch, descCGCurrentSum, float64(offSum), g.Name, topic)
 			gauge(ch, descCGLagSum, float64(lagSum), g.Name, topic)
@@ -335,16 +340,8 @@ func (b *Broker) snapshotTopics() []topicLogs {
 		out = append(out, topicLogs{name, t.meta.Internal, append([]*storage.Log(nil), t.parts...)})
 	}
 	b.mu.RUnlock()
-	sortTopics(out)
+	slices.SortFunc(out, func(a, b topicLogs) int { return strings.Compare(a.name, b.name) })
 	return out
-}
-
-func sortTopics(ts []topicLogs) {
-	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0 && ts[j].name < ts[j-1].name; j-- {
-			ts[j], ts[j-1] = ts[j-1], ts[j]
-		}
-	}
 }
 
 func findTopic(ts []topicLogs, name string) *topicLogs {

@@ -35,6 +35,15 @@
 // carry Burrow's names (OK, WARN, ERR, STOP, STALL, REWIND, NOTFOUND) and,
 // for Prometheus, burrow_exporter's numeric codes (Status.Code).
 //
+// # Lag, lag in time, and one way to judge
+//
+// Lag, FirstUnconsumed and LagTime are the only definitions of lag and lag
+// in time: `rewind group describe` and `rewind lag`, the console and
+// /metrics all compute them here. PartitionFrom turns a window and the log
+// end now into EvaluatePartition's input, for the broker's Recorder and for
+// the CLI, which rebuilds the window from __consumer_offsets. HumanDuration
+// is the one printer of durations for people (LAG-TIME, the reasons).
+//
 // Everything here is a pure function of its arguments (the time of the
 // evaluation included), except Recorder, a concurrency-safe map of windows.
 package lageval

@@ -167,7 +167,7 @@ func judge(offs []Commit, logEnds []LogEnd, currentLag int64, now time.Time) (St
 	first, last := offs[0], offs[len(offs)-1]
 	if stopped(offs, now) && !recentLagZero(offs, logEnds) {
 		return Stop, fmt.Sprintf("no commit for %s, longer than the %s the window spans, while %d record(s) wait",
-			human(now.Sub(last.Time)), human(last.Time.Sub(first.Time)), currentLag)
+			HumanDuration(now.Sub(last.Time)), HumanDuration(last.Time.Sub(first.Time)), currentLag)
 	}
 	for _, c := range offs {
 		if c.Lag == 0 {
@@ -182,7 +182,7 @@ func judge(offs []Commit, logEnds []LogEnd, currentLag int64, now time.Time) (St
 	}
 	if stalled(offs) {
 		return Stall, fmt.Sprintf("%d commit(s) over %s all at offset %d while %d record(s) wait: the consumer commits but does not move",
-			len(offs), human(last.Time.Sub(first.Time)), last.Offset, currentLag)
+			len(offs), HumanDuration(last.Time.Sub(first.Time)), last.Offset, currentLag)
 	}
 	if lagNotDecreasing(offs) {
 		return Warn, fmt.Sprintf("the consumer moves (offset %d to %d) but its lag never decreased over %d commit(s) (%s)",
@@ -251,20 +251,6 @@ func lagTrail(offs []Commit) string {
 		return "lag at the commits unknown"
 	}
 	return s
-}
-
-// human rounds a duration for a sentence: 850ms, 42s, 3m12s, 5h3m.
-func human(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	default:
-		return d.Round(time.Minute).String()
-	}
 }
 
 // GroupStatus is the verdict on a group: its partitions' and the worst.

@@ -41,7 +41,7 @@ func (r *Recorder) Config() Config { return r.cfg }
 func (r *Recorder) Commit(group string, tp TopicPartition, offset int64, at time.Time, logEnd int64) {
 	c := Commit{Offset: offset, Time: at, Lag: -1}
 	if logEnd >= 0 {
-		c.Lag = max(0, logEnd-offset)
+		c.Lag = Lag(logEnd, offset)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -173,13 +173,9 @@ func (r *Recorder) Evaluate(group string, logEnd func(TopicPartition) (int64, bo
 		if !ok {
 			continue
 		}
+		samples := append([]LogEnd(nil), r.logEnds[tp]...)
 		r.logEnds[tp] = AppendLogEnd(r.logEnds[tp], LogEnd{Offset: le, Time: now}, r.cfg)
-		w := ws[tp]
-		parts = append(parts, Partition{
-			Topic: tp.Topic, Partition: tp.Partition, Commits: w,
-			LogEnds:    append([]LogEnd(nil), r.logEnds[tp]...),
-			CurrentLag: CurrentLag(w, le),
-		})
+		parts = append(parts, PartitionFrom(tp, ws[tp], samples, le, now, r.cfg))
 	}
 	r.mu.Unlock()
 	return EvaluateGroup(group, parts, r.cfg, now)

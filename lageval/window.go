@@ -1,6 +1,9 @@
 package lageval
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Append adds c to the window w (oldest first) as Burrow's storage does and
 // returns the new window: a commit less than cfg.MinDistance after the
@@ -50,7 +53,7 @@ func EstimateLags(w []Commit, logEndAt func(time.Time) int64) {
 			continue
 		}
 		if le := logEndAt(w[i].Time); le >= 0 {
-			w[i].Lag = max(0, le-w[i].Offset)
+			w[i].Lag = Lag(le, w[i].Offset)
 		}
 	}
 }
@@ -61,5 +64,29 @@ func CurrentLag(w []Commit, logEnd int64) int64 {
 	if len(w) == 0 {
 		return 0
 	}
-	return max(0, logEnd-w[len(w)-1].Offset)
+	return Lag(logEnd, w[len(w)-1].Offset)
+}
+
+// PartitionFrom builds what EvaluatePartition needs to judge tp from its
+// window w and its log end now (logEnd at now). The recent log ends are
+// samples (the broker's, oldest first; nil for a tool that has none), those
+// the window's known lags imply (a commit at offset o with lag l saw the log
+// end at o+l: what Burrow would have sampled then) and the log end now. The
+// broker's recorder and `rewind group describe` judge through it, so they
+// agree whenever they know the same lags.
+func PartitionFrom(tp TopicPartition, w []Commit, samples []LogEnd, logEnd int64, now time.Time, cfg Config) Partition {
+	all := make([]LogEnd, 0, len(samples)+len(w)+1)
+	all = append(all, samples...)
+	for _, c := range w {
+		if c.Lag >= 0 {
+			all = append(all, LogEnd{Offset: c.Offset + c.Lag, Time: c.Time})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b LogEnd) int { return a.Time.Compare(b.Time) })
+	var les []LogEnd
+	for _, le := range all {
+		les = AppendLogEnd(les, le, cfg)
+	}
+	les = AppendLogEnd(les, LogEnd{Offset: logEnd, Time: now}, cfg)
+	return Partition{Topic: tp.Topic, Partition: tp.Partition, Commits: w, LogEnds: les, CurrentLag: CurrentLag(w, logEnd)}
 }

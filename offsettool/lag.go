@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+
+	"github.com/rewindhq/rewind/lageval"
 )
 
 // LagRow is the lag of one group on one topic.
@@ -37,10 +39,10 @@ func LagRows(snaps []GroupSnapshot) []LagRow {
 				order = append(order, p.Topic)
 			}
 			r.Partitions++
-			if lag, ok := p.Lag(); !ok {
+			if p.HasCommit() {
+				r.Lag += lageval.Lag(p.LogEnd, p.Committed)
+			} else {
 				r.Uncommitted++
-			} else if lag > 0 {
-				r.Lag += lag
 			}
 		}
 		if len(order) == 0 {

@@ -58,18 +58,8 @@ func (c *Client) LagStatus(ctx context.Context, s GroupSnapshot, cfg lageval.Con
 	}
 	var in []lageval.Partition
 	for _, tp := range tps {
-		w := windows[lageval.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}]
-		// The log end at each commit is what the broker would have sampled
-		// then; the log end now is the sample of this evaluation.
-		var les []lageval.LogEnd
-		for _, cm := range w {
-			if cm.Lag >= 0 {
-				les = lageval.AppendLogEnd(les, lageval.LogEnd{Offset: cm.Offset + cm.Lag, Time: cm.Time}, cfg)
-			}
-		}
-		les = lageval.AppendLogEnd(les, lageval.LogEnd{Offset: logEnd[tp], Time: s.Taken}, cfg)
-		in = append(in, lageval.Partition{Topic: tp.Topic, Partition: tp.Partition, Commits: w, LogEnds: les,
-			CurrentLag: lageval.CurrentLag(w, logEnd[tp])})
+		k := lageval.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}
+		in = append(in, lageval.PartitionFrom(k, windows[k], nil, logEnd[tp], s.Taken, cfg))
 	}
 	if len(in) == 0 {
 		return lageval.GroupStatus{Group: s.Group, Status: lageval.NotFound, Partitions: []lageval.PartitionStatus{}}, nil
@@ -199,7 +189,7 @@ func (c *Client) estimateLags(ctx context.Context, windows map[lageval.TopicPart
 					if le < 0 {
 						le = logEnd[TopicPartition{t.Topic, p.Partition}]
 					}
-					w[round].Lag = max(0, le-w[round].Offset)
+					w[round].Lag = lageval.Lag(le, w[round].Offset)
 				}
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rewindhq/rewind/lageval"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -220,7 +221,7 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		want := map[TopicPartition]int64{}
 		for _, p := range s.Partitions {
 			if lag, ok := p.Lag(); ok && lag > 0 {
-				want[p.TP()] = max(p.Committed, p.LogStart)
+				want[p.TP()] = lageval.FirstUnconsumed(p.Committed, p.LogStart)
 			}
 		}
 		times, err := c.recordTimes(ctx, want)

@@ -150,11 +150,8 @@ does not expose __consumer_offsets.`,
 				}
 				if lag, ok := p.Lag(); ok {
 					dp.Lag = &lag
-					if lag <= 0 {
-						var zero int64
-						dp.LagMillis = &zero
-					} else if !p.FirstUnconsumed.IsZero() {
-						ms := max(0, s.Taken.Sub(p.FirstUnconsumed).Milliseconds())
+					if d, ok := lageval.LagTime(lag, p.FirstUnconsumed, s.Taken); ok {
+						ms := d.Milliseconds()
 						dp.LagMillis = &ms
 					}
 				}
@@ -181,7 +178,7 @@ does not expose __consumer_offsets.`,
 					lag = fmt.Sprint(*p.Lag)
 				}
 				if p.LagMillis != nil {
-					lagTime = humanDuration(time.Duration(*p.LagMillis) * time.Millisecond)
+					lagTime = lageval.HumanDuration(time.Duration(*p.LagMillis) * time.Millisecond)
 				}
 				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, lag, lagTime, dash(p.ClientID), dash(p.Status))
 			}
@@ -217,25 +214,6 @@ func assignment(tps []offsettool.TopicPartition) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-// humanDuration rounds to what a person reads at a glance: 0s, 850ms, 42s,
-// 3m12s, 5h3m, 2d4h.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 24*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-	default:
-		days := int(d / (24 * time.Hour))
-		h := int((d % (24 * time.Hour)).Round(time.Hour) / time.Hour)
-		return fmt.Sprintf("%dd%dh", days, h)
-	}
 }
 
 func parseSelections(topics []string) ([]offsettool.TopicSelection, error) {

@@ -25,5 +25,5 @@ fi
 chromium --version
 
 echo "== browser: console end-to-end tests (headless Chromium, loopback only)"
-REWIND_BROWSER_REQUIRED=1 go test -count=1 -timeout 10m -run 'TestConsole' -v ./admin/
+REWIND_BROWSER_REQUIRED=1 go test -count=1 -timeout 10m -run 'TestConsole' -v ./test/browser/
 echo "== browser: done in $(( $(date +%s) - start ))s"

@@ -15,6 +15,14 @@
 // a missing tool into a failure, and REWIND_COMPAT_WRITE=1, which rewrites
 // docs/compatibility.md from the results.
 //
+// compat is a module of its own (compat/go.mod, which replaces the rewind
+// module with this repository) so that the clients it drives, Sarama,
+// segmentio/kafka-go and confluent-kafka-go with its cgo librdkafka, are
+// never downloaded by a module that imports Rewind's packages. The
+// repository's go.work lists it: `go test work` from the root runs it, and
+// `go test ./compat/` works from the root as from here. Package
+// compat/sarama holds the Sarama tests that go beyond the matrix.
+//
 // Cells that fail are failures of the test unless listed, with the reason,
 // in compat/known_failures.txt; listed cells still show as failing in the
 // table with the exact symptom.

@@ -29,14 +29,14 @@ var (
 )
 
 // modVersion is the version of a module this package builds against, from
-// go list (test binaries carry no dependency list in their build info).
+// go list in the compat module's directory (test binaries carry no
+// dependency list in their build info).
 func modVersion(path string) string {
 	modOnce.Do(func() {
 		modVersions = map[string]string{}
 		mods := []string{"github.com/twmb/franz-go", "github.com/twmb/franz-go/pkg/kadm", "github.com/IBM/sarama",
 			"github.com/segmentio/kafka-go", "github.com/confluentinc/confluent-kafka-go/v2"}
 		cmd := exec.Command(goTool(), append([]string{"list", "-m", "-f", "{{.Path}} {{.Version}}"}, mods...)...)
-		cmd.Dir = ".."
 		out, _ := cmd.Output()
 		for _, l := range lines(string(out)) {
 			if p, v, ok := strings.Cut(l, " "); ok {

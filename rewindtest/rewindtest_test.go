@@ -5,24 +5,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestStart is the shape of a user's test: a broker per test, a Sarama
-// producer, a franz-go group consumer.
+// TestStart is the shape of a user's test: a broker per test, a producer,
+// a group consumer. (The same test with a Sarama producer is
+// TestRewindtestStart in compat/sarama, the module that holds Sarama.)
 func TestStart(t *testing.T) {
 	b := rewindtest.Start(t)
 
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	prod, err := sarama.NewSyncProducer([]string{b.Addr()}, cfg)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "orders", Value: sarama.StringEncoder("order-1")}); err != nil {
+	pctx, pcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer pcancel()
+	if err := prod.ProduceSync(pctx, &kgo.Record{Topic: "orders", Value: []byte("order-1")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 

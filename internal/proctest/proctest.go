@@ -26,12 +26,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Build compiles ./cmd/rewind of this module into dir and returns the
-// binary's path. root is the path from the calling package to the module
-// root (for example "../..").
+// Build compiles ./cmd/rewind of the rewind module into dir and returns
+// the binary's path. root is the path from the calling package to the
+// rewind module's root (for example "../.."). The build runs in root, so
+// that test modules nested in the repository (compat/, test/browser/)
+// build the broker with its own module's requirements.
 func Build(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "rewind")
-	cmd := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "rewind"))
+	bin, err := filepath.Abs(filepath.Join(dir, "rewind"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rewind")
+	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building rewind: %w", err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/rewindhq/rewind/internal/codecbomb"
 	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -251,9 +250,10 @@ func codecValue(i int) []byte {
 	return fmt.Appendf(nil, "%05d %s", i, bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog "), 46))
 }
 
-// TestRealClientsCompressed: batches from franz-go and Sarama with every
-// codec (each client's own encoder and window choices) are accepted and
-// read back intact.
+// TestRealClientsCompressed: batches from franz-go with every codec (its
+// own encoder and window choices) are accepted and read back intact.
+// Sarama's batches get the same test in compat/sarama (TestSaramaCompressed),
+// the module that holds the third-party clients.
 func TestRealClientsCompressed(t *testing.T) {
 	p := start(t)
 	const n = 300
@@ -262,10 +262,6 @@ func TestRealClientsCompressed(t *testing.T) {
 	kgoCodecs := map[string]kgo.CompressionCodec{
 		"gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
-	}
-	saramaCodecs := map[string]sarama.CompressionCodec{
-		"gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
-		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 	}
 	var topics []string
 	for name, codec := range kgoCodecs {
@@ -279,31 +275,6 @@ func TestRealClientsCompressed(t *testing.T) {
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatalf("franz-go %s: %v", name, err)
-		}
-	}
-	for name, codec := range saramaCodecs {
-		topic := "sarama-" + name
-		codecTopic(t, p, topic, nil)
-		topics = append(topics, topic)
-		cfg := sarama.NewConfig()
-		cfg.Version = sarama.V3_6_0_0
-		cfg.Producer.Return.Successes = true
-		cfg.Producer.RequiredAcks = sarama.WaitForAll
-		cfg.Producer.Compression = codec
-		cfg.Producer.Flush.Messages = 100
-		cfg.Producer.Retry.Max = 0
-		pr, err := sarama.NewSyncProducer([]string{p.Addr}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs := make([]*sarama.ProducerMessage, n)
-		for i := range msgs {
-			msgs[i] = &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(codecValue(i))}
-		}
-		err = pr.SendMessages(msgs)
-		pr.Close()
-		if err != nil {
-			t.Fatalf("sarama %s: %v", name, err)
 		}
 	}
 	for _, topic := range topics {

@@ -1,4 +1,4 @@
-package broker_test
+package sarama_test
 
 // Consumer-group behaviour seen through unmodified Sarama, as a Go team
 // sees it against Apache Kafka:

@@ -1,8 +1,10 @@
-package admin
+package browser_test
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +15,29 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/rewindhq/rewind/admin"
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/scenario"
+	"github.com/rewindhq/rewind/rewindtest"
 )
+
+// env is a broker with its admin listener (the console), both on
+// 127.0.0.1 random ports, in this process.
+type env struct {
+	b    *broker.Broker
+	base string // http://127.0.0.1:port
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b := rewindtest.Start(t)
+	srv := admin.New(b, admin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), admin.WithVersion("test"))
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &env{b: b, base: "http://" + srv.Addr()}
+}
 
 // The console's end-to-end tests drive Debian's Chromium headless with
 // chromedp. Without Chromium (a developer machine) they skip, saying how to
@@ -176,10 +200,10 @@ func fire(sel string) step {
 func TestConsoleFindLaggingGroupAndReset(t *testing.T) {
 	ctx := browser(t)
 	e := newEnv(t)
-	e.seedScenario(t, time.Now())
-	e.createTopic(t, "audit-log", 1)
-	e.commitNow(t, "audit", "audit-log", map[int32]int64{0: 0})
-	e.member(t, "audit", "audit-log", "audit-service")
+	scenario.Seed(t, e.b.Addr(), time.Now())
+	scenario.CreateTopic(t, e.b.Addr(), "audit-log", 1)
+	scenario.CommitNow(t, e.b.Addr(), "audit", "audit-log", map[int32]int64{0: 0})
+	scenario.Member(t, e.b.Addr(), "audit", "audit-log", "audit-service")
 	dir := screenshotDir(t)
 
 	run(t, ctx, "overview",

@@ -1,15 +1,115 @@
-package main
+package sarama_test
 
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
+
+// cluster is one Kafka implementation the replay story runs against:
+// Rewind, and franz-go's kfake as a second, independent implementation of
+// the protocol, both in this process; the CLI is the real rewind binary.
+type cluster struct {
+	name string
+	addr string
+}
+
+func clusters(t *testing.T) []cluster {
+	t.Helper()
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(kf.Close)
+	rw := rewindtest.Start(t)
+	return []cluster{{"rewind", rw.Addr()}, {"kfake", kf.ListenAddrs()[0]}}
+}
+
+// cliRun runs the rewind binary against addr with stdin and returns what
+// it printed.
+func cliRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--brokers", addr}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// cli runs a command that must succeed and returns its stdout.
+func cli(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	out, errOut, err := cliRun(t, addr, "", args...)
+	if err != nil {
+		t.Fatalf("rewind %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// seedTopic creates topic with parts partitions holding n records each
+// (values "p<partition>-<i>"), through the CLI itself.
+func seedTopic(t *testing.T, addr, topic string, parts, n int) {
+	t.Helper()
+	cli(t, addr, "topic", "create", topic, "--partitions", strconv.Itoa(parts))
+	for p := 0; p < parts && n > 0; p++ {
+		var lines []string
+		for i := 0; i < n; i++ {
+			lines = append(lines, "p"+strconv.Itoa(p)+"-"+strconv.Itoa(i))
+		}
+		if _, errOut, err := cliRun(t, addr, strings.Join(lines, "\n")+"\n", "produce", topic, "--partition", strconv.Itoa(p)); err != nil {
+			t.Fatalf("produce: %v %s", err, errOut)
+		}
+	}
+}
+
+// tableRow finds the first line of a table whose fields start with prefix
+// ("*" matches any field), and returns its fields.
+func tableRow(t *testing.T, table string, prefix ...string) []string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < len(prefix) {
+			continue
+		}
+		match := true
+		for i, p := range prefix {
+			if p != "*" && f[i] != p {
+				match = false
+				break
+			}
+		}
+		if match {
+			return f
+		}
+	}
+	t.Fatalf("no row starting %q in:\n%s", prefix, table)
+	return nil
+}
+
+func wantFields(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if len(got) < len(want) {
+		t.Fatalf("row %q shorter than %q", got, want)
+	}
+	for i, w := range want {
+		if w != "*" && got[i] != w {
+			t.Fatalf("row %q: field %d is %q, want %q", got, i, got[i], w)
+		}
+	}
+}
 
 // saramaHandler hands every claimed message to msgs and never marks
 // anything, like a Sarama service that forgot session.MarkMessage.
@@ -107,10 +207,11 @@ func TestSaramaReplaysAfterReset(t *testing.T) {
 				t.Fatalf("first message of a fresh OffsetNewest group: offset %d %q, want offset 10", m.Offset, m.Value)
 			}
 			stop()
-			waitFor(t, func() bool {
+			adm := kadm.NewClient(newClient(t, c.addr))
+			waitFor(t, 20*time.Second, func() bool {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
-				d, err := adminFor(t, c.addr).DescribeGroups(ctx, "billing")
+				d, err := adm.DescribeGroups(ctx, "billing")
 				return err == nil && len(d["billing"].Members) == 0
 			})
 

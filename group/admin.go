@@ -107,10 +107,13 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 
 // DeleteGroups handles a DeleteGroups request: only Empty groups can be
 // deleted (NON_EMPTY_GROUP otherwise, GROUP_ID_NOT_FOUND for unknown ones).
-// Deletion tombstones every committed offset and the group metadata. Unlike
+// Deletion tombstones every committed offset (and every commit still
+// pending) and the group metadata, and removes the group once the
+// tombstones are appended; the answer waits until they are durable. Unlike
 // Kafka, which answers success even if writing the tombstones fails, a
-// failed write leaves the group in place and answers the error, so that a
-// deleted group cannot come back at the next start.
+// failed write answers the error, and one that could not even be appended
+// (a full disk) leaves the group in place, so that a deleted group cannot
+// come back at the next start.
 func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	resp.Version = req.Version
@@ -139,14 +142,19 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 	if g == nil {
 		return kerr.GroupIDNotFound.Code
 	}
-	defer g.mu.Unlock()
 	if g.state != stateEmpty {
+		g.mu.Unlock()
 		return kerr.NonEmptyGroup.Code
 	}
 	now := c.now()
 	var keys []tp
 	for k := range g.offsets {
 		keys = append(keys, k)
+	}
+	for k := range g.pendingKeys() {
+		if _, ok := g.offsets[k]; !ok {
+			keys = append(keys, k)
+		}
 	}
 	sortTPs(keys)
 	var recs []Record
@@ -156,11 +164,23 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 	if g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
 	}
-	if err := c.append(g, recs); err != nil {
-		c.log.Warn("failed to write group deletion tombstones", "group", name, "err", err)
-		return storeErrCode(err, false)
+	var code int16
+	w := g.write(recs, nil, func(w *write) {
+		if w.err != nil {
+			c.log.Warn("failed to write group deletion tombstones", "group", name, "err", w.err)
+			code = storeErrCode(w.err, false)
+		}
+	})
+	if !w.appendFailed() {
+		// Removed now, not once durable: a request arriving meanwhile
+		// finds no group, and what it writes follows the tombstones.
+		for _, k := range keys {
+			g.dropPending(k)
+		}
+		c.log.Info("deleted group", "group", name, "offsets", len(keys))
+		c.removeGroup(g)
 	}
-	c.log.Info("deleted group", "group", name, "offsets", len(keys))
-	c.removeGroup(g)
-	return 0
+	g.mu.Unlock()
+	<-w.applied
+	return code
 }

@@ -14,7 +14,7 @@ import (
 //
 // In production run() waits in real time for the earliest deadline and
 // starts each due callback on its own goroutine, so one group waiting on a
-// slow Store.Append never delays another group's timers. Callbacks take
+// slow store never delays another group's timers. Callbacks take
 // their group's lock and must check that what they were armed for still
 // holds (every callback carries a token for that).
 type scheduler struct {

@@ -169,19 +169,6 @@ func (c *Coordinator) snapshot() []*group {
 	return gs
 }
 
-// append writes recs to g's partition of __consumer_offsets; g.mu is held,
-// so a group's records reach the log in the order its state changed.
-func (c *Coordinator) append(g *group, recs []Record) error {
-	if c.store == nil || len(recs) == 0 {
-		return nil
-	}
-	p, err := c.store.Append(c.PartitionFor(g.name), recs)
-	if err != nil {
-		return err
-	}
-	return p.Wait(c.ctx)
-}
-
 // storeErrCode maps a Store error to the code Kafka answers when appending
 // to __consumer_offsets fails (GroupMetadataManager's error mapping).
 // commit selects the offset-commit variant.

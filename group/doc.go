@@ -99,10 +99,16 @@
 // it, as the broker's lag recorder and offsettool do, and PartitionFor is its
 // hash.
 //
-// A commit is acknowledged only once its write is durable (Pending.Wait). The group's lock
-// is held across the write, so a group's records reach the log in the order
-// its state changed, at the cost of serializing that one group's
-// operations behind the disk; other groups are not affected. Group metadata
+// A commit is acknowledged only once its write is durable. Records are
+// appended (Store.Append) under the group's lock, so a group's records
+// reach the log in the order its state changed, and waited for
+// (Pending.Wait) after the lock is released: heartbeats, joins and other
+// commits of the group are served while the disk syncs, and commits in
+// flight share one fsync. What a write changes is applied when it is
+// durable, in append order (write.go): a commit is pending until then, as
+// in Kafka, and OffsetFetch does not see it before (RequireStable waits
+// for it); a failed write is answered with its error and not applied; the
+// leader's assignment reaches the members once durable. Group metadata
 // is written when a rebalance completes (the leader's assignment), when the
 // group becomes Empty, and when a static member replaces its id, exactly as
 // Kafka writes it. Replay at start-up rebuilds committed offsets, generations
@@ -147,9 +153,10 @@
 //   - A second JoinGroup or SyncGroup for a member that already waits
 //     answers the first with REBALANCE_IN_PROGRESS (Kafka drops the first
 //     callback), so the first connection is not stuck.
-//   - DeleteGroups answers an error and keeps the group if its tombstones
-//     cannot be written (Kafka answers success), so a deleted group cannot
-//     come back at the next start.
+//   - DeleteGroups answers an error if its tombstones cannot be written
+//     (Kafka answers success), and keeps the group if they could not even
+//     be appended (a full disk), so a deleted group cannot come back at the
+//     next start.
 //   - An Empty group with a KIP-394 pending member is not removed by the
 //     expiry pass until that member joins or expires.
 //   - Protocol-vote ties go to the longest-standing member's preference

@@ -143,6 +143,8 @@ type group struct {
 
 	offsets map[tp]*offset
 	history map[tp][]histEntry
+
+	writes []*write // appended to __consumer_offsets, callbacks not run yet (write.go)
 }
 
 func newGroup(c *Coordinator, name string) *group {
@@ -508,11 +510,13 @@ func (g *group) onCompleteJoin() {
 	g.initNextGeneration()
 	if g.state == stateEmpty {
 		g.c.log.Info("group is now empty", "group", g.name, "generation", g.generation)
-		if err := g.c.append(g, []Record{g.metadataRecord(nil)}); err != nil {
-			// As Kafka: the previous generation may come back after a
-			// restart, which is harmless since it has no live members.
-			g.c.log.Warn("failed to write empty group metadata", "group", g.name, "err", err)
-		}
+		g.write([]Record{g.metadataRecord(nil)}, nil, func(w *write) {
+			if w.err != nil {
+				// As Kafka: the previous generation may come back after a
+				// restart, which is harmless since it has no live members.
+				g.c.log.Warn("failed to write empty group metadata", "group", g.name, "err", w.err)
+			}
+		})
 		return
 	}
 	g.c.log.Info("stabilized group", "group", g.name, "generation", g.generation, "members", len(g.members))

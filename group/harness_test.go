@@ -41,6 +41,40 @@ type memStore struct {
 	parts map[int32][]Record
 	fail  error         // returned by Append when set
 	block chan struct{} // when set, the Wait of later Appends waits for it to close
+	// gated: the Wait of each later Append waits for its own gate, which
+	// the test opens with release (an fsync the test controls).
+	gated bool
+	gates []*gate
+}
+
+// gate is one Append's durability, decided by the test.
+type gate struct {
+	open chan struct{}
+	err  error // set before open closes
+}
+
+func (g *gate) Wait(ctx context.Context) error {
+	select {
+	case <-g.open:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release makes the i-th gated Append durable (err nil) or failed.
+func (s *memStore) release(i int, err error) {
+	s.mu.Lock()
+	g := s.gates[i]
+	s.mu.Unlock()
+	g.err = err
+	close(g.open)
+}
+
+func (s *memStore) gateCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.gates)
 }
 
 func newMemStore() *memStore { return &memStore{parts: make(map[int32][]Record)} }
@@ -72,6 +106,11 @@ func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
 			r.Value = append([]byte(nil), r.Value...)
 		}
 		s.parts[p] = append(s.parts[p], r)
+	}
+	if s.gated {
+		g := &gate{open: make(chan struct{})}
+		s.gates = append(s.gates, g)
+		return g, nil
 	}
 	return memPending{s.block}, nil
 }
@@ -117,6 +156,33 @@ func (s *memStore) replayInto(t *testing.T, c *Coordinator) {
 			if err := c.Replay(p, int64(i), r.Key, r.Value, r.Timestamp); err != nil {
 				t.Fatalf("replay %d/%d: %v", p, i, err)
 			}
+		}
+	}
+}
+
+// settle waits until every write of every group has been applied (the
+// callbacks run on the goroutines that waited for durability).
+func (h *harness) settle() {
+	h.t.Helper()
+	for {
+		var last *write
+		for _, g := range h.c.snapshot() {
+			g.mu.Lock()
+			if w := g.lastWrite(); w != nil {
+				last = w
+			}
+			g.mu.Unlock()
+			if last != nil {
+				break
+			}
+		}
+		if last == nil {
+			return
+		}
+		select {
+		case <-last.applied:
+		case <-time.After(10 * time.Second):
+			h.t.Fatal("writes not applied within 10s")
 		}
 	}
 }

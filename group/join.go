@@ -349,25 +349,33 @@ func (g *group) updateStaticMemberAndRebalance(j *joinCall, oldID, newID string)
 		for id, mm := range g.members {
 			assignments[id] = mm.assignment
 		}
-		if err := g.c.append(g, []Record{g.metadataRecord(assignments)}); err != nil {
-			g.c.log.Warn("failed to persist static member replacement", "group", g.name, "err", err)
-			ch := m.joinCh
-			g.updateMember(m, oldProtos, oldRebalance, oldSession, nil)
-			old := g.replaceStatic(*j.instanceID, newID, oldID)
-			g.heartbeat(old)
-			r := g.currentJoinResult("", false, false, currentLeader)
-			r.err = storeErrCode(err, false)
-			ch <- r
-			return
-		}
-		if j.skipOK {
-			isLeader := g.leader == newID
-			g.maybeInvokeJoin(m, g.currentJoinResult(newID, isLeader, isLeader, g.leader))
-		} else {
-			// Before v9 the old leader id is returned so that a rejoining
-			// leader does not run a pointless assignment.
-			g.maybeInvokeJoin(m, g.currentJoinResult(newID, false, false, currentLeader))
-		}
+		ch := m.joinCh
+		g.write([]Record{g.metadataRecord(assignments)}, nil, func(w *write) {
+			// While the record was written a rebalance may have answered
+			// the member already, or the member may have gone: there is
+			// nothing left to answer or undo then.
+			if g.removed || g.members[newID] != m || m.joinCh != ch {
+				return
+			}
+			if w.err != nil {
+				g.c.log.Warn("failed to persist static member replacement", "group", g.name, "err", w.err)
+				g.updateMember(m, oldProtos, oldRebalance, oldSession, nil)
+				old := g.replaceStatic(*j.instanceID, newID, oldID)
+				g.heartbeat(old)
+				r := g.currentJoinResult("", false, false, currentLeader)
+				r.err = storeErrCode(w.err, false)
+				ch <- r
+				return
+			}
+			if j.skipOK {
+				isLeader := g.leader == newID
+				g.maybeInvokeJoin(m, g.currentJoinResult(newID, isLeader, isLeader, g.leader))
+			} else {
+				// Before v9 the old leader id is returned so that a
+				// rejoining leader does not run a pointless assignment.
+				g.maybeInvokeJoin(m, g.currentJoinResult(newID, false, false, currentLeader))
+			}
+		})
 	case stateCompletingRebalance:
 		// The leader may have been given the old member id to assign to.
 		g.prepareRebalance("static member " + newID + " rejoined during CompletingRebalance")

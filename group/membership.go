@@ -135,23 +135,27 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, instanceID, protocolType, proto
 			}
 		}
 		gen := g.generation
-		err := g.c.append(g, []Record{g.metadataRecord(assignments)})
-		// g.mu was held during the write, so nothing can have moved the
-		// group on; the check mirrors Kafka's callback all the same.
-		if g.state != stateCompletingRebalance || g.generation != gen {
-			return ch
-		}
-		if err != nil {
-			g.c.log.Warn("failed to store group assignment", "group", g.name, "err", err)
-			g.resetAndPropagateAssignmentError(storeErrCode(err, false))
-			g.maybePrepareRebalance("error storing the group assignment")
-			return ch
-		}
-		for id, m := range g.members {
-			m.assignment = assignments[id]
-		}
-		g.propagateAssignment(0)
-		g.transition(stateStable)
+		// Every member's answer waits for the assignment to be durable;
+		// the group's lock does not, so heartbeats go on meanwhile.
+		g.write([]Record{g.metadataRecord(assignments)}, nil, func(w *write) {
+			// A member may have joined, or left, while the record was
+			// written: then a new rebalance has begun and this one's
+			// assignment is moot (Kafka's callback checks the same).
+			if g.removed || g.state != stateCompletingRebalance || g.generation != gen {
+				return
+			}
+			if w.err != nil {
+				g.c.log.Warn("failed to store group assignment", "group", g.name, "err", w.err)
+				g.resetAndPropagateAssignmentError(storeErrCode(w.err, false))
+				g.maybePrepareRebalance("error storing the group assignment")
+				return
+			}
+			for id, m := range g.members {
+				m.assignment = assignments[id]
+			}
+			g.propagateAssignment(0)
+			g.transition(stateStable)
+		})
 	}
 	return ch
 }

@@ -22,15 +22,41 @@ import (
 //
 // OffsetFetch versions 0-8: v2+ may ask for all partitions (null topics)
 // and has a top-level error, v5+ returns leader epochs, v7 RequireStable
-// (nothing is ever unstable here: there are no transactions and a commit is
-// visible only once durable), v8 batches groups.
+// (there are no transactions: it waits for the group's commits in flight,
+// which are otherwise not seen before they are durable, as Kafka 4 does),
+// v8 batches groups.
 //
 // OffsetDelete version 0 (KIP-496).
 
 // OffsetCommit handles an OffsetCommit request. It returns once the commit
 // is durable in the Store (or failed).
-func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	resp := kmsg.NewPtrOffsetCommitResponse()
+func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	return c.BeginOffsetCommit(ctx, req)()
+}
+
+// BeginOffsetCommit validates an OffsetCommit request and appends its
+// records, without waiting for them to be durable; the function it returns
+// waits for that, holding no lock, and returns the response once the
+// commit is applied (or failed). A commit is visible to OffsetFetch only
+// then. Commits begun one after the other are appended, and applied, in
+// that order, so a connection's pipelined commits keep their order while
+// sharing an fsync. The returned function may be called from any
+// goroutine; not calling it loses only the response.
+func (c *Coordinator) BeginOffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetCommitResponse {
+	resp, w := c.beginOffsetCommit(req)
+	if w == nil {
+		return func() *kmsg.OffsetCommitResponse { return resp }
+	}
+	return func() *kmsg.OffsetCommitResponse {
+		<-w.applied // the callback filled resp in
+		return resp
+	}
+}
+
+// beginOffsetCommit returns the response, final unless w is not nil: it is
+// then completed by w's callback.
+func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.OffsetCommitResponse, w *write) {
+	resp = kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = req.Version
 	type ref struct{ t, p int }
 	var valid []ref
@@ -55,15 +81,15 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 		}
 	}
 	if len(valid) == 0 {
-		return resp
+		return resp, nil
 	}
 	if c.isClosed() {
 		setAll(kerr.CoordinatorNotAvailable.Code)
-		return resp
+		return resp, nil
 	}
 	if c.fencedGroup(req.Group) {
 		setAll(kerr.NotCoordinator.Code)
-		return resp
+		return resp, nil
 	}
 
 	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
@@ -78,20 +104,20 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 	g := c.lockGroup(req.Group, generation < 0)
 	if g == nil {
 		setAll(kerr.IllegalGeneration.Code)
-		return resp
+		return resp, nil
 	}
 	defer g.mu.Unlock()
 
 	if code := g.validateOffsetCommit(generation, memberID, instanceID); code != 0 {
 		setAll(code)
-		return resp
+		return resp, nil
 	}
 	switch g.state {
 	case stateCompletingRebalance:
 		// The member has the new generation from its JoinGroup answer but
 		// no assignment yet.
 		setAll(kerr.RebalanceInProgress.Code)
-		return resp
+		return resp, nil
 	case stateStable, statePreparingRebalance:
 		// Commits still count as liveness; during PreparingRebalance the
 		// member learns of the rebalance from its next heartbeat.
@@ -101,8 +127,7 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 	now := msTime(c.now())
 	var (
 		recs    []Record
-		keys    []tp
-		vals    []offset
+		commits []staged
 		written []ref
 	)
 	for _, r := range valid {
@@ -128,25 +153,33 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 		}
 		k := tp{rt.Topic, rp.Partition}
 		recs = append(recs, offsetRecord(g.name, k, &o, now))
-		keys = append(keys, k)
-		vals = append(vals, o)
+		commits = append(commits, staged{k: k, o: o})
 		written = append(written, r)
 	}
 	if len(recs) == 0 {
-		return resp
+		return resp, nil
 	}
-	if err := c.append(g, recs); err != nil {
-		c.log.Warn("offset commit failed to append", "group", g.name, "err", err)
-		code := storeErrCode(err, true)
-		for _, r := range written {
-			resp.Topics[r.t].Partitions[r.p].ErrorCode = code
+	// Pending until durable (Kafka's pendingOffsetCommits): applied, in
+	// append order, by the callback, which also answers a failed write.
+	w = g.write(recs, commits, func(w *write) {
+		if w.err != nil {
+			c.log.Warn("offset commit failed to append", "group", g.name, "err", w.err)
+			code := storeErrCode(w.err, true)
+			for _, r := range written {
+				resp.Topics[r.t].Partitions[r.p].ErrorCode = code
+			}
+			return
 		}
-		return resp
-	}
-	for i, k := range keys {
-		g.setOffset(k, vals[i])
-	}
-	return resp
+		if g.removed {
+			return // deleted (its tombstones follow this commit) or unloaded
+		}
+		for _, s := range w.commits {
+			if !s.dropped {
+				g.setOffset(s.k, s.o)
+			}
+		}
+	})
+	return resp, w
 }
 
 // validateOffsetCommit is Kafka's validateOffsetCommit for
@@ -251,8 +284,11 @@ func (c *Coordinator) expireOffsets() {
 
 func (g *group) expire(now time.Time) {
 	var expired []tp
+	pending := g.pendingKeys()
 	for k, o := range g.offsets {
-		if t, ok := g.expiryTime(k, o); ok && !now.Before(t) {
+		// A partition with a commit in flight does not expire (Kafka's
+		// getExpiredOffsets): the commit renews it.
+		if t, ok := g.expiryTime(k, o); ok && !now.Before(t) && !pending[k] {
 			expired = append(expired, k)
 		}
 	}
@@ -262,17 +298,21 @@ func (g *group) expire(now time.Time) {
 		recs = append(recs, offsetTombstone(g.name, k, now))
 		g.deleteOffset(k, now)
 	}
-	dead := g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0
+	dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
 	if dead && g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
 	}
 	if len(expired) > 0 {
 		g.c.log.Info("expired offsets", "group", g.name, "count", len(expired))
 	}
-	if err := g.c.append(g, recs); err != nil {
-		// As Kafka: the offsets are gone from memory regardless; after a
-		// restart they would come back and expire again.
-		g.c.log.Warn("failed to write offset expiry tombstones", "group", g.name, "err", err)
+	if len(recs) > 0 {
+		g.write(recs, nil, func(w *write) {
+			if w.err != nil {
+				// As Kafka: the offsets are gone from memory regardless;
+				// after a restart they would come back and expire again.
+				g.c.log.Warn("failed to write offset expiry tombstones", "group", g.name, "err", w.err)
+			}
+		})
 	}
 	g.pruneHistory(now)
 	if dead {
@@ -311,7 +351,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 					want[t.Topic] = append(want[t.Topic], t.Partitions...)
 				}
 			}
-			code, topics := c.fetchOffsets(rg.Group, order, want)
+			code, topics := c.fetchOffsets(rg.Group, order, want, req.RequireStable)
 			sg.ErrorCode = code
 			for _, t := range topics {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -341,7 +381,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 			want[t.Topic] = append(want[t.Topic], t.Partitions...)
 		}
 	}
-	code, topics := c.fetchOffsets(req.Group, order, want)
+	code, topics := c.fetchOffsets(req.Group, order, want, req.Version >= 7 && req.RequireStable)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}
@@ -377,7 +417,10 @@ type fetchedPartition struct {
 }
 
 // fetchOffsets answers one group; want nil means every committed offset.
-func (c *Coordinator) fetchOffsets(name string, order []string, want map[string][]int32) (int16, []fetchedTopic) {
+// Commits still pending are not seen, unless stable (RequireStable) asks
+// to wait for the group's writes in flight, as Kafka 4's coordinator
+// does by serving such a fetch as a write operation.
+func (c *Coordinator) fetchOffsets(name string, order []string, want map[string][]int32, stable bool) (int16, []fetchedTopic) {
 	none := func(code int16) []fetchedTopic {
 		var out []fetchedTopic
 		for _, t := range order {
@@ -398,6 +441,13 @@ func (c *Coordinator) fetchOffsets(name string, order []string, want map[string]
 	g := c.lockGroup(name, false)
 	if g == nil {
 		return 0, none(0)
+	}
+	if w := g.lastWrite(); stable && w != nil {
+		g.mu.Unlock()
+		<-w.applied // never cancelled: the writes end with the coordinator's context
+		if g = c.lockGroup(name, false); g == nil {
+			return 0, none(0)
+		}
 	}
 	defer g.mu.Unlock()
 	lookup := func(k tp) fetchedPartition {
@@ -440,7 +490,10 @@ func (c *Coordinator) fetchOffsets(name string, order []string, want map[string]
 func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.Version
-	code, perPartition := c.offsetDelete(req)
+	code, perPartition, w := c.offsetDelete(req)
+	if w != nil {
+		<-w.applied // the tombstones' callback set the codes
+	}
 	resp.ErrorCode = code
 	if code != 0 {
 		return resp
@@ -459,15 +512,18 @@ func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequ
 	return resp
 }
 
-func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]int16) {
+// offsetDelete deletes the offsets in memory once their tombstones are
+// appended (as Kafka's cleanupGroupMetadata does, before they are durable);
+// the per-partition codes are final once w, if not nil, is applied.
+func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]int16, *write) {
 	if req.Group == "" {
-		return kerr.InvalidGroupID.Code, nil
+		return kerr.InvalidGroupID.Code, nil, nil
 	}
 	if c.isClosed() {
-		return kerr.CoordinatorNotAvailable.Code, nil
+		return kerr.CoordinatorNotAvailable.Code, nil, nil
 	}
 	if c.fencedGroup(req.Group) {
-		return kerr.NotCoordinator.Code, nil
+		return kerr.NotCoordinator.Code, nil, nil
 	}
 	codes := make([][]int16, len(req.Topics))
 	for ti, rt := range req.Topics {
@@ -475,7 +531,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	}
 	g := c.lockGroup(req.Group, false)
 	if g == nil {
-		return kerr.GroupIDNotFound.Code, nil
+		return kerr.GroupIDNotFound.Code, nil, nil
 	}
 	defer g.mu.Unlock()
 	var subscribedCheck bool
@@ -484,15 +540,16 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	case g.protocolType == "consumer":
 		subscribedCheck = true
 	default:
-		return kerr.NonEmptyGroup.Code, nil
+		return kerr.NonEmptyGroup.Code, nil, nil
 	}
 	now := c.now()
 	var (
-		recs  []Record
-		del   []tp
-		refs  [][2]int
-		seen  = make(map[tp]bool)
-		exist = c.cfg.TopicPartitionExists
+		recs    []Record
+		del     []tp
+		refs    [][2]int
+		seen    = make(map[tp]bool)
+		exist   = c.cfg.TopicPartitionExists
+		pending = g.pendingKeys()
 	)
 	for ti, rt := range req.Topics {
 		for pi, rp := range rt.Partitions {
@@ -504,7 +561,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 				codes[ti][pi] = kerr.GroupSubscribedToTopic.Code
 			default:
 				refs = append(refs, [2]int{ti, pi})
-				if _, ok := g.offsets[k]; ok && !seen[k] {
+				if _, ok := g.offsets[k]; (ok || pending[k]) && !seen[k] {
 					seen[k] = true
 					del = append(del, k)
 					recs = append(recs, offsetTombstone(g.name, k, now))
@@ -512,18 +569,26 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 			}
 		}
 	}
-	if err := c.append(g, recs); err != nil {
-		c.log.Warn("offset delete failed to append", "group", g.name, "err", err)
-		code := storeErrCode(err, true)
-		for _, r := range refs {
-			codes[r[0]][r[1]] = code
+	if len(recs) == 0 {
+		return 0, codes, nil
+	}
+	w := g.write(recs, nil, func(w *write) {
+		if w.err != nil {
+			c.log.Warn("offset delete failed to append", "group", g.name, "err", w.err)
+			code := storeErrCode(w.err, true)
+			for _, r := range refs {
+				codes[r[0]][r[1]] = code
+			}
 		}
-		return 0, codes
+	})
+	if w.appendFailed() {
+		return 0, codes, w // nothing written: nothing deleted
 	}
 	for _, k := range del {
 		g.deleteOffset(k, now)
+		g.dropPending(k)
 	}
-	return 0, codes
+	return 0, codes, w
 }
 
 // TopicDeleted drops every group's committed offsets for topic, writing
@@ -542,6 +607,11 @@ func (c *Coordinator) TopicDeleted(topic string) {
 					del = append(del, k)
 				}
 			}
+			for k := range g.pendingKeys() {
+				if _, ok := g.offsets[k]; !ok && k.topic == topic {
+					del = append(del, k)
+				}
+			}
 			if len(del) == 0 {
 				return
 			}
@@ -549,14 +619,17 @@ func (c *Coordinator) TopicDeleted(topic string) {
 			for _, k := range del {
 				recs = append(recs, offsetTombstone(g.name, k, now))
 				g.deleteOffset(k, now)
+				g.dropPending(k)
 			}
-			dead := g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0
+			dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
 			if dead && g.generation > 0 {
 				recs = append(recs, groupTombstone(g.name, now))
 			}
-			if err := c.append(g, recs); err != nil {
-				c.log.Warn("failed to write tombstones for a deleted topic", "group", g.name, "topic", topic, "err", err)
-			}
+			g.write(recs, nil, func(w *write) {
+				if w.err != nil {
+					c.log.Warn("failed to write tombstones for a deleted topic", "group", g.name, "topic", topic, "err", w.err)
+				}
+			})
 			if dead {
 				c.removeGroup(g)
 			}

@@ -361,6 +361,7 @@ func (s *script) run(line string) []string {
 	default:
 		s.t.Fatalf("unknown command %q", line)
 	}
+	s.h.settle() // the callbacks of the command's writes have run
 	return append(out, s.collect()...)
 }
 

@@ -46,16 +46,6 @@ type groupView struct {
 	Taken        time.Time           `json:"taken"`
 }
 
-func (s *Server) snapshot(ctx context.Context, group string, sels []offsettool.TopicSelection) (offsettool.GroupSnapshot, error) {
-	var snap offsettool.GroupSnapshot
-	err := s.withClient(ctx, func(c *offsettool.Client) error {
-		var err error
-		snap, err = c.Snapshot(ctx, group, offsettool.SnapshotOptions{Topics: sels})
-		return err
-	})
-	return snap, err
-}
-
 func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("group")
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -163,8 +153,7 @@ func (s *Server) lagHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		points = n
 	}
-	coord := s.b.Coordinator()
-	current := coord.Committed(name)
+	current := s.b.Committed(name)
 	if current == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown group %q", name))
 		return
@@ -191,7 +180,7 @@ func (s *Server) lagHistory(w http.ResponseWriter, r *http.Request) {
 		if last {
 			t = now
 		} else {
-			committed = coord.CommittedAt(name, t)
+			committed = s.b.CommittedAt(name, t)
 		}
 		ms := t.UnixMilli()
 		for j, tp := range tps {
@@ -249,7 +238,7 @@ type historyEntry struct {
 
 func (s *Server) historyEntries(group string) []historyEntry {
 	out := []historyEntry{}
-	for _, c := range s.b.Coordinator().History(group) {
+	for _, c := range s.b.History(group) {
 		e := historyEntry{Time: c.CommitTime, Last: c.LastCommitTime, Topic: c.Topic, Partition: c.Partition, Offset: c.Offset}
 		if !c.SupersededAt.IsZero() {
 			t := c.SupersededAt
@@ -262,7 +251,7 @@ func (s *Server) historyEntries(group string) []historyEntry {
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("group")
-	if s.b.Coordinator().Committed(name) == nil {
+	if s.b.Committed(name) == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown group %q", name))
 		return
 	}
@@ -397,8 +386,8 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	var resp resetResponse
-	err = s.withClient(ctx, func(c *offsettool.Client) error {
-		snap, err := c.Snapshot(ctx, name, offsettool.SnapshotOptions{Topics: sels})
+	err = func() error {
+		snap, err := s.snapshot(ctx, name, sels)
 		if err != nil {
 			return err
 		}
@@ -409,21 +398,16 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		if resp.Members == nil {
 			resp.Members = []offsettool.Member{}
 		}
-		if resp.Plan, err = c.PlanFor(ctx, snap, t, nil); err != nil {
+		if resp.Plan, err = s.planReset(snap, t); err != nil {
 			return err
 		}
 		if req.Execute {
-			return c.ExecuteReset(ctx, &resp.Plan)
+			return s.executeReset(ctx, &resp.Plan)
 		}
 		return nil
-	})
+	}()
 	if err != nil {
-		body := apiError{Error: err.Error()}
-		var am *offsettool.ActiveMembersError
-		if errors.As(err, &am) {
-			body.Members = am.Members
-		}
-		writeJSON(w, errorStatus(err), body)
+		writeJSON(w, errorStatus(err), errorBody(err))
 		return
 	}
 	if req.Execute {

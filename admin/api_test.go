@@ -34,7 +34,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	h := New(b).Handler()
+	h := New(b.AdminAPI()).Handler()
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

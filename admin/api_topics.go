@@ -14,10 +14,7 @@ import (
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/lageval"
 	"github.com/rewindhq/rewind/storage"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-var kgoClientID = kgo.ClientID("rewind-console")
 
 // overview is the console's header and home page.
 type overview struct {
@@ -76,10 +73,9 @@ type topicConsumer struct {
 }
 
 func (s *Server) topicRows(internal bool) []topicRow {
-	coord := s.b.Coordinator()
 	consumers := map[string][]topicConsumer{}
-	for _, g := range coord.Groups() {
-		for topic, parts := range coord.Committed(g.Name) {
+	for _, g := range s.b.Groups() {
+		for topic, parts := range s.b.Committed(g.Name) {
 			consumers[topic] = append(consumers[topic], topicConsumer{Group: g.Name})
 			c := &consumers[topic][len(consumers[topic])-1]
 			if ti, ok := s.b.Topic(topic); ok {
@@ -313,11 +309,10 @@ type groupRow struct {
 }
 
 func (s *Server) groupRows() []groupRow {
-	coord := s.b.Coordinator()
 	out := []groupRow{}
-	for _, g := range coord.Groups() {
+	for _, g := range s.b.Groups() {
 		row := groupRow{Group: g.Name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol, Members: g.Members, Topics: []string{}}
-		for topic, parts := range coord.Committed(g.Name) {
+		for topic, parts := range s.b.Committed(g.Name) {
 			row.Topics = append(row.Topics, topic)
 			ti, ok := s.b.Topic(topic)
 			if !ok {

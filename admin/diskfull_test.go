@@ -30,7 +30,7 @@ func TestReadOnlyOnFullDisk(t *testing.T) {
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := New(b).Handler()
+	h := New(b.AdminAPI()).Handler()
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

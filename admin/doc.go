@@ -21,10 +21,16 @@
 // Errors are JSON {"error": "..."} with a fitting status; a reset refused
 // because the group has members is 409 and lists them.
 //
-// Explain and reset use package offsettool over the broker's own Kafka
-// listener, exactly as `rewind group explain|reset` do, so their logic exists
-// once. Everything else reads the broker directly (broker.Topics,
-// Coordinator, ReadRecords, LagStatus).
+// The server reaches the broker one way only, in process, through the
+// Broker interface (implemented by broker.AdminAPI), never through a Kafka
+// connection: requests do not queue behind one another, and a change is
+// checked by the code the broker's Kafka handlers run for it, so the
+// console is refused what a Kafka client is refused (--max-broker-partitions,
+// a full disk, topic name and config rules, a reset while the group has
+// members), with the same Kafka error, given in the answer as kafka_error
+// and kafka_code. Explain and reset build offsettool's group snapshot from
+// the broker and plan with offsettool's own functions (Explain, PlanReset),
+// the ones `rewind group explain|reset` use, so their logic exists once.
 //
 // API requests that the browser marks as coming from another site
 // (Sec-Fetch-Site other than same-origin or none, or an Origin naming another

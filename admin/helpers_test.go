@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +23,28 @@ type env struct {
 	b    *broker.Broker
 	srv  *Server
 	base string // http://127.0.0.1:port
+	// closers close the Kafka clients of the test (closeClients).
+	closers []func()
 }
 
-func newEnv(t *testing.T) *env {
+// closeClients closes every Kafka client the test made so far.
+func (e *env) closeClients() {
+	for _, c := range e.closers {
+		c()
+	}
+	e.closers = nil
+}
+
+func newEnv(t *testing.T, opts ...broker.Option) *env {
 	t.Helper()
-	b := rewindtest.Start(t)
-	srv := New(b, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithVersion("test"))
+	b := rewindtest.Start(t, opts...)
+	return newEnvWith(t, b, b.AdminAPI())
+}
+
+// newEnvWith serves api, which is b's AdminAPI or a wrapper of it.
+func newEnvWith(t *testing.T, b *broker.Broker, api Broker) *env {
+	t.Helper()
+	srv := New(api, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithVersion("test"))
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +58,9 @@ func (e *env) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
+	closeOnce := sync.OnceFunc(cl.Close)
+	e.closers = append(e.closers, closeOnce)
+	t.Cleanup(closeOnce)
 	return cl
 }
 

@@ -13,12 +13,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/offsettool"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // DefaultAddr is where `rewind serve` listens for HTTP unless told
@@ -27,7 +27,7 @@ const DefaultAddr = "127.0.0.1:9644"
 
 // Server is the admin HTTP listener of one broker.
 type Server struct {
-	b       *broker.Broker
+	b       Broker
 	log     *slog.Logger
 	version string
 	started time.Time
@@ -44,13 +44,6 @@ type Server struct {
 	// allowed hosts): a Handler mounted by an embedding program without
 	// them leaves the Host check to that program.
 	checkHost bool
-
-	// The console's explain and reset go through offsettool, over the
-	// broker's own Kafka listener, exactly as the CLI does. One client,
-	// one operation at a time (offsettool.Client is not for concurrent
-	// commands).
-	clMu sync.Mutex
-	cl   *offsettool.Client
 
 	// browsing holds a token per message-browser read in progress.
 	browsing chan struct{}
@@ -80,8 +73,8 @@ func WithAllowedHosts(hosts ...string) Option {
 // WithVersion sets the version shown by the console and /api/v1/overview.
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
-// New builds the admin server of b; Start listens.
-func New(b *broker.Broker, opts ...Option) *Server {
+// New builds the admin server of b (a broker's AdminAPI); Start listens.
+func New(b Broker, opts ...Option) *Server {
 	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux(),
 		browsing: make(chan struct{}, maxBrowsing)}
 	for _, o := range opts {
@@ -264,8 +257,8 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Close stops listening, waits up to five seconds for requests in flight,
-// and releases the console's Kafka client.
+// Close stops listening and waits up to five seconds for requests in
+// flight.
 func (s *Server) Close() error {
 	var err error
 	if s.srv != nil {
@@ -276,32 +269,6 @@ func (s *Server) Close() error {
 			s.srv.Close()
 		}
 		<-s.done
-	}
-	s.clMu.Lock()
-	if s.cl != nil {
-		s.cl.Close()
-		s.cl = nil
-	}
-	s.clMu.Unlock()
-	return err
-}
-
-// withClient runs fn with the console's offsettool client, dialing the
-// broker's Kafka listener on first use and again after a failure to reach it.
-func (s *Server) withClient(ctx context.Context, fn func(*offsettool.Client) error) error {
-	s.clMu.Lock()
-	defer s.clMu.Unlock()
-	if s.cl == nil {
-		cl, err := offsettool.Dial(ctx, []string{dialAddr(s.b.Addr())}, kgoClientID)
-		if err != nil {
-			return err
-		}
-		s.cl = cl
-	}
-	err := fn(s.cl)
-	if errors.Is(err, offsettool.ErrUnreachable) {
-		s.cl.Close()
-		s.cl = nil
 	}
 	return err
 }
@@ -345,26 +312,14 @@ func loopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// dialAddr turns a wildcard listen address into a loopback one.
-func dialAddr(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		if ip.To4() != nil {
-			host = "127.0.0.1"
-		} else {
-			host = "::1"
-		}
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// apiError is the body of every error answer.
+// apiError is the body of every error answer. A change the broker refused
+// also carries the Kafka error a Kafka client gets for it (its name, as
+// kerr gives it, and its code).
 type apiError struct {
-	Error   string              `json:"error"`
-	Members []offsettool.Member `json:"members,omitempty"` // who blocks a reset
+	Error      string              `json:"error"`
+	KafkaError string              `json:"kafka_error,omitempty"`
+	KafkaCode  int16               `json:"kafka_code,omitempty"`
+	Members    []offsettool.Member `json:"members,omitempty"` // who blocks a reset
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -377,11 +332,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, apiError{Error: err.Error()})
+	writeJSON(w, status, errorBody(err))
 }
 
-// errorStatus maps offsettool's errors to HTTP statuses.
+// writeErr answers err with the status errorStatus gives it.
+func writeErr(w http.ResponseWriter, err error) { writeError(w, errorStatus(err), err) }
+
+func errorBody(err error) apiError {
+	body := apiError{Error: err.Error()}
+	var ke *broker.KafkaError
+	if errors.As(err, &ke) {
+		body.KafkaError, body.KafkaCode = ke.Err.Message, ke.Err.Code
+	}
+	var am *offsettool.ActiveMembersError
+	if errors.As(err, &am) {
+		body.Members = am.Members
+	}
+	return body
+}
+
+// errorStatus maps offsettool's and the broker's errors to HTTP statuses.
 func errorStatus(err error) int {
+	var ke *broker.KafkaError
 	switch {
 	case errors.Is(err, offsettool.ErrUnknownGroup), errors.Is(err, offsettool.ErrUnknownTopic), errors.Is(err, broker.ErrUnknownTopic):
 		return http.StatusNotFound
@@ -389,10 +361,30 @@ func errorStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, offsettool.ErrOutOfRange):
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, offsettool.ErrUnreachable):
-		return http.StatusBadGateway
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
+	case errors.As(err, &ke):
+		return kafkaStatus(ke.Err)
 	}
 	return http.StatusBadRequest
+}
+
+// kafkaStatus is the HTTP status of a change the broker refused with e.
+func kafkaStatus(e *kerr.Error) int {
+	switch e {
+	case kerr.UnknownTopicOrPartition, kerr.UnknownTopicID, kerr.GroupIDNotFound:
+		return http.StatusNotFound
+	case kerr.TopicAlreadyExists, kerr.NonEmptyGroup, kerr.GroupSubscribedToTopic,
+		kerr.UnknownMemberID, kerr.RebalanceInProgress, kerr.IllegalGeneration:
+		return http.StatusConflict
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case kerr.KafkaStorageError, kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
+		// A full disk (read-only), a fenced log, a damaged offsets
+		// partition: the broker cannot take the change now.
+		return http.StatusServiceUnavailable
+	case kerr.UnknownServerError:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest // the request itself is refused
 }

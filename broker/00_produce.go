@@ -71,7 +71,6 @@ func handleProduce(r *request) (reply, error) {
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		meta, known := b.topicMeta(rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewProduceResponseTopicPartition()
@@ -79,7 +78,6 @@ func handleProduce(r *request) (reply, error) {
 			sp.BaseOffset = -1
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
-			var l *storage.Log
 			switch {
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
@@ -87,32 +85,12 @@ func handleProduce(r *request) (reply, error) {
 			case req.TransactionID != nil:
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
-			case known && meta.Internal:
-				sp.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			l, res, code, msg := produceTo(b, rt.Topic, rp.Partition, rp.Records)
+			if code != 0 {
+				sp.ErrorCode, sp.ErrorMessage = code, msg
 				continue
 			}
-			if l = b.partition(rt.Topic, rp.Partition); l == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				continue
-			}
-			if err := b.disk.writable(); err != nil {
-				// A full disk (diskspace.go): Kafka answers this for a
-				// partition whose log directory is offline.
-				sp.ErrorCode = kerr.KafkaStorageError.Code
-				sp.ErrorMessage = strp(err.Error())
-				continue
-			}
-			res, err := l.Append(rp.Records)
-			if err != nil {
-				sp.ErrorCode = produceErrorCode(err)
-				msg := err.Error()
-				sp.ErrorMessage = &msg
-				if sp.ErrorCode == kerr.KafkaStorageError.Code {
-					b.storageErrs.error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
-				}
-				continue
-			}
-			b.met.produced(rt.Topic, len(rp.Records), res)
 			sp.BaseOffset = res.BaseOffset
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
@@ -152,6 +130,35 @@ func handleProduce(r *request) (reply, error) {
 		}
 		return resp, nil
 	}}, nil
+}
+
+// produceTo validates and appends the batches of one partition of a
+// Produce request (and of the admin listener's produce), returning the
+// log, where the records went, and the answer's code and message. The
+// append is not yet durable: wait with the log's WaitDurable.
+func produceTo(b *Broker, topic string, partition int32, records []byte) (*storage.Log, storage.AppendResult, int16, *string) {
+	if meta, known := b.topicMeta(topic); known && meta.Internal {
+		return nil, storage.AppendResult{}, kerr.InvalidTopicException.Code, nil
+	}
+	l := b.partition(topic, partition)
+	if l == nil {
+		return nil, storage.AppendResult{}, kerr.UnknownTopicOrPartition.Code, nil
+	}
+	if err := b.disk.writable(); err != nil {
+		// A full disk (diskspace.go): Kafka answers this for a partition
+		// whose log directory is offline.
+		return nil, storage.AppendResult{}, kerr.KafkaStorageError.Code, strp(err.Error())
+	}
+	res, err := l.Append(records)
+	if err != nil {
+		code := produceErrorCode(err)
+		if code == kerr.KafkaStorageError.Code {
+			b.storageErrs.error("append failed", "topic", topic, "partition", partition, "err", err)
+		}
+		return nil, storage.AppendResult{}, code, strp(err.Error())
+	}
+	b.met.produced(topic, len(records), res)
+	return l, res, 0, nil
 }
 
 // pending is a produce response partition waiting for its append to be

@@ -132,20 +132,26 @@ func handleDeleteTopics(r *request) (reply, error) {
 			}
 			st.Topic = strp(name)
 		}
-		meta, ok := b.topicMeta(name)
-		switch {
-		case !ok:
-			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		case meta.Internal:
-			st.ErrorCode = kerr.InvalidTopicException.Code
-			st.ErrorMessage = strp("internal topic " + name + " cannot be deleted")
-		default:
-			st.TopicID = meta.ID
-			if err := b.deleteTopic(name); err != nil {
-				st.ErrorCode, st.ErrorMessage = catalogErrorCode(err)
-			}
+		var id [16]byte
+		id, st.ErrorCode, st.ErrorMessage = deleteTopicNamed(b, name)
+		if id != zero {
+			st.TopicID = id
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return now(resp)
+}
+
+// deleteTopicNamed deletes one topic of a DeleteTopics request (and of the
+// admin listener's), returning its id and the answer's code and message.
+func deleteTopicNamed(b *Broker, name string) ([16]byte, int16, *string) {
+	meta, ok := b.topicMeta(name)
+	switch {
+	case !ok:
+		return [16]byte{}, kerr.UnknownTopicOrPartition.Code, nil
+	case meta.Internal:
+		return [16]byte{}, kerr.InvalidTopicException.Code, strp("internal topic " + name + " cannot be deleted")
+	}
+	code, msg := catalogErrorCode(b.deleteTopic(name))
+	return meta.ID, code, msg
 }

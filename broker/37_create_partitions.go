@@ -44,25 +44,32 @@ func handleCreatePartitions(r *request) (reply, error) {
 		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		meta, ok := b.topicMeta(rt.Topic)
-		switch {
-		case seen[rt.Topic] > 1:
+		if seen[rt.Topic] > 1 {
 			seen[rt.Topic] = -1
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, dupTopicName
-		case !ok:
-			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		case meta.Internal:
-			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, strp("internal topic "+rt.Topic+" cannot be changed")
-		case !validAssignment(rt.Assignment):
-			st.ErrorCode, st.ErrorMessage = kerr.InvalidReplicaAssignment.Code, strp("the only broker is node 0")
-		case !req.ValidateOnly && b.disk.writable() != nil:
-			st.ErrorCode, st.ErrorMessage = kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
-		default:
-			st.ErrorCode, st.ErrorMessage = catalogErrorCode(b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly))
+		} else {
+			st.ErrorCode, st.ErrorMessage = createPartitionsOne(b, rt, req.ValidateOnly)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return now(resp)
+}
+
+// createPartitionsOne grows one topic of a CreatePartitions request (and of
+// the admin listener's), returning the answer's code and message.
+func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) (int16, *string) {
+	meta, ok := b.topicMeta(rt.Topic)
+	switch {
+	case !ok:
+		return kerr.UnknownTopicOrPartition.Code, nil
+	case meta.Internal:
+		return kerr.InvalidTopicException.Code, strp("internal topic " + rt.Topic + " cannot be changed")
+	case !validAssignment(rt.Assignment):
+		return kerr.InvalidReplicaAssignment.Code, strp("the only broker is node 0")
+	case !validateOnly && b.disk.writable() != nil:
+		return kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
+	}
+	return catalogErrorCode(b.addPartitions(rt.Topic, rt.Count, validateOnly))
 }
 
 func validAssignment(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {

@@ -18,7 +18,7 @@ import (
 // A read-only view of the broker for the admin HTTP listener (package
 // admin): topics with their logs' offsets and sizes, records, the group
 // coordinator, and Burrow-style lag verdicts. Nothing here changes state;
-// changes (resets) go through the Kafka protocol like any client's.
+// the admin listener's changes go through AdminAPI (adminapi.go).
 
 // ErrUnknownTopic is returned for a topic or partition that does not exist.
 var ErrUnknownTopic = errors.New("broker: unknown topic or partition")
@@ -86,7 +86,8 @@ func (b *Broker) Topic(name string) (TopicInfo, bool) {
 }
 
 // Coordinator is the group coordinator (read its Groups, Committed, History
-// and CommittedAt; change groups through the Kafka protocol).
+// and CommittedAt; change groups through its request methods, as the Kafka
+// handlers and AdminAPI do).
 func (b *Broker) Coordinator() *group.Coordinator { return b.grp }
 
 // ReadRecords reads up to max records of topic/partition from offset on,

@@ -124,7 +124,7 @@ func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHT
 	}
 	var web *admin.Server
 	if httpLn != nil {
-		web = admin.New(b, admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...))
+		web = admin.New(b.AdminAPI(), admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...))
 		if err := web.Serve(httpLn); err != nil {
 			b.Close()
 			return err

@@ -31,7 +31,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := rewindtest.Start(t)
-	srv := admin.New(b, admin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), admin.WithVersion("test"))
+	srv := admin.New(b.AdminAPI(), admin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), admin.WithVersion("test"))
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package broker_test
 
 import (
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +14,6 @@ import (
 	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -297,58 +294,5 @@ func TestFsyncFailureIsNeverRetriedAsSuccess(t *testing.T) {
 			code, _ = r.produce("sync", 0, 5)
 			expectCode(t, "produce after restart", code, nil)
 		})
-	}
-}
-
-// Committed offsets go through the same disk: a commit that cannot be
-// written is refused with KAFKA_STORAGE_ERROR (not Kafka's NOT_COORDINATOR,
-// which clients retry looking for another coordinator: see
-// group.ErrStoreFull), the committed offset stays what it was, and commits
-// work again when space returns.
-func TestCommitOnFullDisk(t *testing.T) {
-	efs := vfs.NewErrorFS(nil)
-	b := startBrokerAt(t, t.TempDir(), broker.WithFS(efs))
-	ctx := testCtx(t, 30*time.Second)
-	cl := newClient(t, b.Addr(), kgo.RetryTimeout(time.Second))
-	createTopic(t, cl, "commits", 1)
-	adm := kadm.NewClient(cl)
-	commit := func(at int64) error {
-		o := kadm.Offsets{}
-		o.Add(kadm.Offset{Topic: "commits", Partition: 0, At: at, LeaderEpoch: -1})
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		resp, err := adm.CommitOffsets(cctx, "g", o)
-		if err != nil {
-			return err
-		}
-		return resp.Error()
-	}
-	committed := func() int64 {
-		offs, err := adm.FetchOffsets(ctx, "g")
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, _ := offs.Lookup("commits", 0)
-		return o.At
-	}
-	if err := commit(5); err != nil {
-		t.Fatal(err)
-	}
-	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: func(n string) bool {
-		return strings.Contains(n, "/__consumer_offsets-") && strings.HasSuffix(n, ".log")
-	}, Err: syscall.ENOSPC})
-	if err := commit(9); !errors.Is(err, kerr.KafkaStorageError) {
-		t.Fatalf("commit while __consumer_offsets could not be written: %v, want KAFKA_STORAGE_ERROR", err)
-	}
-	if at := committed(); at != 5 {
-		t.Fatalf("committed offset %d after a refused commit, want 5", at)
-	}
-	remove()
-	waitWritable(t, b)
-	if err := commit(12); err != nil {
-		t.Fatalf("commit after space returned: %v", err)
-	}
-	if at := committed(); at != 12 {
-		t.Fatalf("committed offset %d, want 12", at)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -219,7 +220,7 @@ type offsetsStore struct{ b *Broker }
 func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pending, error) {
 	l := s.b.partition(OffsetsTopic, partition)
 	if l == nil {
-		return nil, fmt.Errorf("broker: %s-%d does not exist", OffsetsTopic, partition)
+		return nil, fmt.Errorf("broker: %s-%d does not exist: %w", OffsetsTopic, partition, kerr.UnknownTopicOrPartition)
 	}
 	srecs := make([]storage.Record, len(recs))
 	ts := int64(0)
@@ -273,11 +274,20 @@ func (p *offsetsPending) Wait(ctx context.Context) error {
 	return nil
 }
 
+// storeErr wraps a storage error of an append to __consumer_offsets, or
+// of the wait for it, with the Kafka error a Produce to the partition
+// would get (produceErrorCode: MESSAGE_TOO_LARGE over max.message.bytes,
+// KAFKA_STORAGE_ERROR for I/O errors and a fenced or closed log), which
+// the coordinator answers as Kafka 4.x's coordinator does
+// (offsetsfmt.AppendError). Group code never sees storage's errors.
 func storeErr(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the wait was abandoned, not a storage error
+	}
 	if isNoSpace(err) {
 		return fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 	}
-	return err
+	return fmt.Errorf("%w: %w", kerr.ErrorForCode(produceErrorCode(err)), err)
 }
 
 // tombstones says whether recs are all tombstones (deletions).

@@ -168,7 +168,7 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 	w := g.write(recs, nil, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("failed to write group deletion tombstones", "group", name, "err", w.err)
-			code = storeErrCode(w.err, false)
+			code = storeErrCode(w.err)
 		}
 	})
 	if !w.appendFailed() {

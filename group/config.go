@@ -2,9 +2,11 @@ package group
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Config holds the coordinator's settings. Field comments give the Apache
@@ -109,13 +111,13 @@ type Record struct {
 }
 
 // ErrStoreFull, wrapped in an error of Store.Append or Pending.Wait, says
-// the records were not written for want of space (a full disk). Commits
-// then get KAFKA_STORAGE_ERROR rather than Kafka's NOT_COORDINATOR: Kafka
-// answers that because the partition's leadership, and with it the
-// coordinator, moves to another broker once a log directory fails; a single
-// node has no other, so clients would look for one until their retry
-// timeout.
-var ErrStoreFull = errors.New("group: offsets store full")
+// the records were not written for want of space (a full disk). It wraps
+// kerr.KafkaStorageError, what Kafka's log append fails with on a full
+// disk, so requests answer it as Kafka 4.x does: NOT_COORDINATOR
+// (offsetsfmt.AppendError). Clients retry that through FindCoordinator,
+// and the broker's read-only mode ends by itself once space returns, so a
+// commit retried within the client's timeout lands.
+var ErrStoreFull = fmt.Errorf("group: offsets store full: %w", kerr.KafkaStorageError)
 
 // Store persists records to the internal __consumer_offsets topic; the
 // broker implements it over storage. Writing is split in two so that the
@@ -140,11 +142,14 @@ type Store interface {
 	// Pending to wait for. The coordinator does not keep or modify recs
 	// after Append returns.
 	//
-	// Errors (from Append and from Wait): a kerr.Error is mapped as Kafka
-	// maps produce errors to __consumer_offsets; an error wrapping
-	// ErrStoreFull is a full disk; a context error (from Wait only) means
-	// the wait was abandoned; anything else is a storage error (Kafka's
-	// KAFKA_STORAGE_ERROR, answered as NOT_COORDINATOR for commits).
+	// Errors (from Append and from Wait) wrap the kerr.Error Kafka's log
+	// append would fail with: MESSAGE_TOO_LARGE for a batch over the
+	// partition's max.message.bytes, KAFKA_STORAGE_ERROR for an I/O
+	// error, a fenced partition and, as ErrStoreFull, a full disk,
+	// UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist. A
+	// context error (from Wait only) means the wait was abandoned; an
+	// error carrying no Kafka error is a storage error. Requests answer
+	// them as Kafka 4.x's coordinator does (offsetsfmt.AppendError).
 	Append(partition int32, recs []Record) (Pending, error)
 }
 

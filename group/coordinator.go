@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -169,38 +168,10 @@ func (c *Coordinator) snapshot() []*group {
 	return gs
 }
 
-// storeErrCode maps a Store error to the code Kafka answers when appending
-// to __consumer_offsets fails (GroupMetadataManager's error mapping).
-// commit selects the offset-commit variant.
-func storeErrCode(err error, commit bool) int16 {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	if commit && errors.Is(err, ErrStoreFull) {
-		return kerr.KafkaStorageError.Code
-	}
-	var ke *kerr.Error
-	if !errors.As(err, &ke) {
-		ke = kerr.KafkaStorageError
-	}
-	switch ke {
-	case kerr.RequestTimedOut:
-		if commit {
-			return kerr.CoordinatorNotAvailable.Code
-		}
-		return kerr.RebalanceInProgress.Code
-	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend:
-		return kerr.CoordinatorNotAvailable.Code
-	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
-		return kerr.NotCoordinator.Code
-	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
-		if commit {
-			return kerr.InvalidCommitOffsetSize.Code
-		}
-		return kerr.UnknownServerError.Code
-	}
-	return ke.Code
-}
+// storeErrCode is the code a request answers when the write it caused
+// failed with err: Kafka 4.x's mapping (offsetsfmt.AppendError), the same
+// for every group API.
+func storeErrCode(err error) int16 { return offsetsfmt.AppendErrorCode(err) }
 
 // newMemberID builds a member id as Kafka does: instance id (static
 // members) or client id, a dash, and a random UUID.

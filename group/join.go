@@ -363,7 +363,7 @@ func (g *group) updateStaticMemberAndRebalance(j *joinCall, oldID, newID string)
 				old := g.replaceStatic(*j.instanceID, newID, oldID)
 				g.heartbeat(old)
 				r := g.currentJoinResult("", false, false, currentLeader)
-				r.err = storeErrCode(w.err, false)
+				r.err = storeErrCode(w.err)
 				ch <- r
 				return
 			}

@@ -146,7 +146,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, instanceID, protocolType, proto
 			}
 			if w.err != nil {
 				g.c.log.Warn("failed to store group assignment", "group", g.name, "err", w.err)
-				g.resetAndPropagateAssignmentError(storeErrCode(w.err, false))
+				g.resetAndPropagateAssignmentError(storeErrCode(w.err))
 				g.maybePrepareRebalance("error storing the group assignment")
 				return
 			}

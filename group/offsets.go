@@ -164,7 +164,7 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 	w = g.write(recs, commits, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("offset commit failed to append", "group", g.name, "err", w.err)
-			code := storeErrCode(w.err, true)
+			code := storeErrCode(w.err)
 			for _, r := range written {
 				resp.Topics[r.t].Partitions[r.p].ErrorCode = code
 			}
@@ -575,7 +575,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	w := g.write(recs, nil, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("offset delete failed to append", "group", g.name, "err", w.err)
-			code := storeErrCode(w.err, true)
+			code := storeErrCode(w.err)
 			for _, r := range refs {
 				codes[r[0]][r[1]] = code
 			}

@@ -2,7 +2,9 @@ package group
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,9 +119,13 @@ func TestCommitStoreFailure(t *testing.T) {
 		want int16
 	}{
 		{errDisk, kerr.NotCoordinator.Code},
-		{kerr.MessageTooLarge, kerr.InvalidCommitOffsetSize.Code},
+		{fmt.Errorf("%w: %w", ErrStoreFull, syscall.ENOSPC), kerr.NotCoordinator.Code},
+		// Kafka 4.x: UNKNOWN_SERVER_ERROR, which clients do not retry
+		// (3.x answered INVALID_COMMIT_OFFSET_SIZE).
+		{kerr.MessageTooLarge, kerr.UnknownServerError.Code},
 		{kerr.NotEnoughReplicas, kerr.CoordinatorNotAvailable.Code},
-		{context.Canceled, kerr.CoordinatorNotAvailable.Code},
+		{context.DeadlineExceeded, kerr.CoordinatorNotAvailable.Code},
+		{context.Canceled, kerr.NotCoordinator.Code},
 	} {
 		h.store.setFail(c.err)
 		allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 2}})), c.want)

@@ -30,4 +30,23 @@
 // Other key versions (newer coordinators' record types) decode as Unknown
 // without error, so readers skip them as Kafka does. Encoding is kmsg's
 // AppendTo on the same types; this package adds no codec of its own.
+//
+// # Write errors
+//
+// AppendError says what a group request answers when its write to
+// __consumer_offsets fails, as Kafka 4.x's group coordinator does. The
+// classification is over Kafka errors (kerr), in two steps as in Kafka:
+//
+//	storage error --broker--> produce-level Kafka error --AppendError--> group API error
+//	  ErrMessageTooLarge        MESSAGE_TOO_LARGE                          UNKNOWN_SERVER_ERROR
+//	  I/O error, fenced log,    KAFKA_STORAGE_ERROR                        NOT_COORDINATOR
+//	  full disk
+//
+// The broker's store (group.Store) translates storage's errors with the
+// same table it answers Produce with, and wraps the result, so that
+// errors.As finds the kerr value here; the group coordinator calls
+// AppendError. This keeps imports one way: broker imports storage, group
+// and this package; group imports this package; this package imports only
+// kerr, kmsg and the standard library, and never storage, so offsettool
+// can import it without pulling in the broker's internals.
 package offsetsfmt

@@ -16,10 +16,27 @@
 //	GET  /api/v1/groups/{group}/history    the positions the group committed
 //	GET  /api/v1/groups/{group}/explain    ?initial=newest|oldest&topic=T: where a consumer starts, and why
 //	POST /api/v1/groups/{group}/reset      {"target":"to-earliest","topics":["orders"],"execute":false}
+//	DELETE /api/v1/groups/{group}          an empty group and its offsets (409 NON_EMPTY_GROUP with members)
+//	DELETE /api/v1/groups/{group}/offsets  ?topic=T[:p,p]: the group's offsets there (409 while members consume T)
+//	POST /api/v1/topics                    {"name":"orders","partitions":3,"configs":{"retention.ms":"86400000"},"validate_only":false}; 201
+//	DELETE /api/v1/topics/{topic}
+//	POST /api/v1/topics/{topic}/partitions {"count":6}: the new total
+//	GET  /api/v1/topics/{topic}/configs    every config with its value and whether it is the default
+//	POST /api/v1/topics/{topic}/configs    {"set":{"cleanup.policy":"compact"},"delete":["retention.ms"]}
+//	POST /api/v1/topics/{topic}/records    {"partition":0,"records":[{"key":"k","value":"v","headers":[{"key":"h","value":"x"}]}]}
+//	                                       one batch, answered once durable; key, value, header values text or
+//	                                       base64 with "key_encoding"/"value_encoding"/"encoding":"base64"
+//	POST /api/v1/topics/{topic}/partitions/{partition}/repair  {"dry_run":true}: online repair of a fenced partition
 //	GET  /                                 the console (embedded, see web/)
 //
 // Errors are JSON {"error": "..."} with a fitting status; a reset refused
-// because the group has members is 409 and lists them.
+// because the group has members is 409 and lists them. A change the broker
+// refuses also gives the Kafka error a Kafka client gets for it:
+// {"error": "POLICY_VIOLATION: ...", "kafka_error": "POLICY_VIOLATION",
+// "kafka_code": 44}, with 404 for unknown topics and groups, 409 for
+// conflicts (exists, has members), 413 for MESSAGE_TOO_LARGE, 503 for
+// KAFKA_STORAGE_ERROR (a full disk, a fenced log) and coordinator errors,
+// 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB.
 //
 // The server reaches the broker one way only, in process, through the
 // Broker interface (implemented by broker.AdminAPI), never through a Kafka
@@ -35,7 +52,8 @@
 // API requests that the browser marks as coming from another site
 // (Sec-Fetch-Site other than same-origin or none, or an Origin naming another
 // host) are refused with 403, reads included, and state-changing requests
-// must also carry a JSON body: a page of another site open in the operator's
+// must also carry a JSON body (Content-Type: application/json, DELETE
+// included): a page of another site open in the operator's
 // browser can neither reset groups nor make the broker decode records.
 //
 // The message browser streams records out of their batches with the

@@ -22,10 +22,13 @@ import (
 
 // maxChangeBody bounds the body of a change; a produce body of base64
 // records is the largest (a batch above the topic's max.message.bytes is
-// refused by the broker anyway).
+// refused by the broker anyway), and at most maxProducing are decoded and
+// appended at once (a third waits up to browseWait, then gets 503), so the
+// produce bodies in memory stay within a few times 16 MiB.
 const (
 	maxChangeBody  = 1 << 20
 	maxProduceBody = 8 << 20
+	maxProducing   = 2
 )
 
 // decodeBody decodes the JSON body of a change into v, refusing unknown
@@ -191,6 +194,16 @@ func decodeField(v *string, enc, what string) ([]byte, error) {
 // partition, answered once durable: 200 with the offsets.
 func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
+	select {
+	case s.producing <- struct{}{}:
+		defer func() { <-s.producing }()
+	case <-time.After(browseWait):
+		w.Header().Set("Retry-After", browseRetry)
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the console is busy with %d other produces; retry in a moment", maxProducing))
+		return
+	case <-r.Context().Done():
+		return
+	}
 	var req produceRequest
 	if !decodeBody(w, r, maxProduceBody, &req) {
 		return

@@ -36,7 +36,8 @@
 // "kafka_code": 44}, with 404 for unknown topics and groups, 409 for
 // conflicts (exists, has members), 413 for MESSAGE_TOO_LARGE, 503 for
 // KAFKA_STORAGE_ERROR (a full disk, a fenced log) and coordinator errors,
-// 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB.
+// 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB, and
+// two produces are decoded at a time (a third waits up to 2 s, then 503).
 //
 // The server reaches the broker one way only, in process, through the
 // Broker interface (implemented by broker.AdminAPI), never through a Kafka

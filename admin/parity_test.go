@@ -364,3 +364,33 @@ func errorIsCode(err error, code int16) bool {
 	var ke *broker.KafkaError
 	return errors.As(err, &ke) && ke.Err.Code == code
 }
+
+// At most maxProducing produce bodies are decoded at once; one more waits,
+// then is answered 503 with Retry-After and stores nothing.
+func TestProduceBusy(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic(t, "orders", 1)
+	for i := 0; i < maxProducing; i++ {
+		e.srv.producing <- struct{}{}
+	}
+	body := `{"records":[{"value":"x"}]}`
+	var ae apiError
+	if code := e.send(t, "POST", "/api/v1/topics/orders/records", body, &ae); code != http.StatusServiceUnavailable {
+		t.Errorf("busy produce: %d %q", code, ae.Error)
+	}
+	if ti, _ := e.b.Topic("orders"); ti.Records != 0 {
+		t.Errorf("a refused produce stored %d records", ti.Records)
+	}
+	<-e.srv.producing
+	if code := e.send(t, "POST", "/api/v1/topics/orders/records", body, nil); code != 200 {
+		t.Errorf("with a free slot: %d", code)
+	}
+	// validate_only checks and creates nothing, and says what it would.
+	var ti broker.TopicInfo
+	if code := e.send(t, "POST", "/api/v1/topics", `{"name":"maybe","partitions":3,"validate_only":true}`, &ti); code != 200 || len(ti.Partitions) != 3 {
+		t.Errorf("validate_only: %d %+v", code, ti)
+	}
+	if _, ok := e.b.Topic("maybe"); ok {
+		t.Error("validate_only created the topic")
+	}
+}

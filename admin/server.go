@@ -45,8 +45,10 @@ type Server struct {
 	// them leaves the Host check to that program.
 	checkHost bool
 
-	// browsing holds a token per message-browser read in progress.
-	browsing chan struct{}
+	// browsing holds a token per message-browser read in progress,
+	// producing one per produce whose body is being decoded or appended.
+	browsing  chan struct{}
+	producing chan struct{}
 }
 
 // Option configures a Server.
@@ -76,7 +78,7 @@ func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 // New builds the admin server of b (a broker's AdminAPI); Start listens.
 func New(b Broker, opts ...Option) *Server {
 	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux(),
-		browsing: make(chan struct{}, maxBrowsing)}
+		browsing: make(chan struct{}, maxBrowsing), producing: make(chan struct{}, maxProducing)}
 	for _, o := range opts {
 		o(s)
 	}

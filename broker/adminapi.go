@@ -96,7 +96,14 @@ func (a *AdminAPI) CreateTopic(_ context.Context, name string, partitions int32,
 		return TopicInfo{}, err
 	}
 	if validateOnly {
-		return TopicInfo{Name: name, Configs: configs, Partitions: []PartitionInfo{}}, nil
+		ti := TopicInfo{Name: name, ID: fmt.Sprintf("%x", st.TopicID), Configs: map[string]string{}, Partitions: []PartitionInfo{}}
+		for k, v := range configs {
+			ti.Configs[k] = v
+		}
+		for p := int32(0); p < st.NumPartitions; p++ {
+			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p})
+		}
+		return ti, nil
 	}
 	ti, ok := a.Topic(name)
 	if !ok { // deleted at once by someone else

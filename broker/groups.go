@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
@@ -124,6 +123,7 @@ func (b *Broker) startGroups() error {
 	gc.OffsetsTopicPartitions = meta.Partitions
 	gc.Logger = b.log
 	gc.TopicPartitionExists = func(t string, p int32) bool { return b.partition(t, p) != nil }
+	gc.Observers = []group.Observer{group.ObserverFunc(b.observeGroup)}
 	b.grp = group.New(gc, offsetsStore{b})
 	for p := int32(0); p < meta.Partitions; p++ {
 		if err := b.replayOffsets(p, b.grp.Replay); err != nil {
@@ -132,7 +132,6 @@ func (b *Broker) startGroups() error {
 			b.fenceOffsets(p, err)
 		}
 	}
-	b.estimateReplayedLags()
 	return nil
 }
 
@@ -204,7 +203,6 @@ func (b *Broker) replayOffsets(p int32, replay func(int32, int64, []byte, []byte
 			if err := replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
 				b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
 			}
-			b.observeOffsetsRecord(rec.Key, rec.Value, rec.Timestamp, false)
 		}
 		off = next
 	}
@@ -247,16 +245,15 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &offsetsPending{b: s.b, l: l, end: res.LastOffset + 1, recs: recs}, nil
+	return &offsetsPending{l: l, end: res.LastOffset + 1}, nil
 }
 
-// offsetsPending is one appended batch of __consumer_offsets.
+// offsetsPending is one appended batch of __consumer_offsets. What it
+// changes reaches the lag recorder as the coordinator's events once
+// applied (observeGroup), not by decoding the batch.
 type offsetsPending struct {
-	b    *Broker
-	l    *storage.Log
-	end  int64
-	recs []group.Record // observed once durable, then dropped
-	once sync.Once
+	l   *storage.Log
+	end int64
 }
 
 // Wait waits for the log's high watermark, which moves only after fsync
@@ -265,12 +262,6 @@ func (p *offsetsPending) Wait(ctx context.Context) error {
 	if err := p.l.WaitDurable(ctx, p.end); err != nil {
 		return storeErr(err)
 	}
-	p.once.Do(func() {
-		for _, r := range p.recs {
-			p.b.observeOffsetsRecord(r.Key, r.Value, r.Timestamp, true)
-		}
-		p.recs = nil
-	})
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/rewindhq/rewind/catalog"
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/lageval"
-	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/rewindhq/rewind/storage"
 )
 
@@ -158,6 +157,7 @@ func (b *Broker) RecordTime(topic string, partition int32, offset int64) (time.T
 // LagStatus judges group with Burrow's rules over its last commits
 // (package lageval). A group that never committed is NOTFOUND.
 func (b *Broker) LagStatus(group string) lageval.GroupStatus {
+	b.estimateLags(group)
 	return b.lag.Evaluate(group, func(tp lageval.TopicPartition) (int64, bool) {
 		l := b.partition(tp.Topic, tp.Partition)
 		if l == nil {
@@ -169,6 +169,7 @@ func (b *Broker) LagStatus(group string) lageval.GroupStatus {
 
 // LagWindows returns the commits lageval judges group on, per partition.
 func (b *Broker) LagWindows(group string) map[lageval.TopicPartition][]lageval.Commit {
+	b.estimateLags(group)
 	return b.lag.Windows(group)
 }
 
@@ -202,53 +203,38 @@ func (b *Broker) advertised() string {
 // the high watermark now to count as the log end at the commit.
 const liveCommitSkew = 10 * time.Second
 
-// observeOffsetsRecord feeds one __consumer_offsets record to the lag
-// recorder: commits extend a window, tombstones drop it. live records were
-// just written, so the committed partition's high watermark now is the log
-// end at the commit; replayed ones get it estimated after the replay.
-func (b *Broker) observeOffsetsRecord(key, value []byte, timestamp int64, live bool) {
-	k, err := offsetsfmt.DecodeKey(key)
-	if err != nil {
-		return
-	}
-	switch k.Kind {
-	case offsetsfmt.OffsetCommit:
-		tp := lageval.TopicPartition{Topic: k.Topic, Partition: k.Partition}
-		if value == nil {
-			b.lag.Forget(k.Group, tp)
-			return
-		}
-		v, err := offsetsfmt.DecodeOffsetCommit(value)
-		if err != nil {
-			return
-		}
-		at := time.UnixMilli(timestamp)
-		if v.CommitTimestamp > 0 {
-			at = time.UnixMilli(v.CommitTimestamp)
-		}
+// observeGroup feeds the coordinator's events to the lag recorder: commits
+// extend a window, deleted offsets drop it, a Dead group drops them all.
+// It runs with the group's lock held, so it only updates the recorder's
+// maps and reads a high watermark. A live commit dated now saw the high
+// watermark now as its log end; the lag of a replayed commit, or of one the
+// client dated (OffsetCommit v1), is estimated from the time index when the
+// group is judged (LagStatus), off the group's lock.
+func (b *Broker) observeGroup(ev group.Event) {
+	switch e := ev.(type) {
+	case group.CommitApplied:
 		logEnd := int64(-1)
-		if l := b.partition(k.Topic, k.Partition); live && l != nil {
-			if d := time.Since(at); d > -liveCommitSkew && d < liveCommitSkew {
+		if d := time.Since(e.CommitTime); !e.Replayed && d > -liveCommitSkew && d < liveCommitSkew {
+			if l := b.partition(e.Topic, e.Partition); l != nil {
 				logEnd = l.HighWatermark()
-			} else {
-				// A commit dated by the client (OffsetCommit v1): the log
-				// end then, not now.
-				logEnd = logEndAt(l, at)
 			}
 		}
-		b.lag.Commit(k.Group, tp, v.Offset, at, logEnd)
-	case offsetsfmt.GroupMetadata:
-		// Only a group's deletion changes its lag windows.
-		if value == nil {
-			b.lag.ForgetGroup(k.Group)
+		b.lag.Commit(e.Group, lageval.TopicPartition{Topic: e.Topic, Partition: e.Partition}, e.Offset, e.CommitTime, logEnd)
+	case group.OffsetsDeleted:
+		for _, p := range e.Partitions {
+			b.lag.Forget(e.Group, lageval.TopicPartition{Topic: p.Topic, Partition: p.Partition})
+		}
+	case group.StateChanged:
+		if e.To == "Dead" { // deleted, or unloaded with a fenced partition
+			b.lag.ForgetGroup(e.Group)
 		}
 	}
 }
 
-// estimateReplayedLags fills the lag of commits replayed at start-up from
-// the committed partitions' time indexes.
-func (b *Broker) estimateReplayedLags() {
-	b.lag.Estimate(func(tp lageval.TopicPartition, at time.Time) int64 {
+// estimateLags fills the unknown lags of group's windows from the
+// committed partitions' time indexes.
+func (b *Broker) estimateLags(group string) {
+	b.lag.Estimate(group, func(tp lageval.TopicPartition, at time.Time) int64 {
 		return b.LogEndAt(tp.Topic, tp.Partition, at)
 	})
 }

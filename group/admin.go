@@ -178,6 +178,7 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 			g.dropPending(k)
 		}
 		c.log.Info("deleted group", "group", name, "offsets", len(keys))
+		g.publishDeleted(keys, DeletedWithGroup, now)
 		c.removeGroup(g)
 	}
 	g.mu.Unlock()

@@ -45,6 +45,10 @@ type Config struct {
 	// (OffsetCommit and OffsetDelete answer UNKNOWN_TOPIC_OR_PARTITION
 	// otherwise, as Kafka does). nil = everything exists.
 	TopicPartitionExists func(topic string, partition int32) bool
+	// Observers are told of every change the coordinator applies, as typed
+	// events, on the applying goroutine with the group's lock held: they
+	// must be quick and must not call the Coordinator (events.go).
+	Observers []Observer
 }
 
 // DefaultConfig returns Apache Kafka's defaults.

@@ -96,8 +96,21 @@
 //	either key                                nil: tombstone
 //
 // Package offsetsfmt owns this format for readers: Replay decodes through
-// it, as the broker's lag recorder and offsettool do, and PartitionFor is its
-// hash.
+// it, as offsettool does against any cluster, and PartitionFor is its hash.
+//
+// # Events
+//
+// What the coordinator applies reaches Config.Observers as typed events
+// (events.go): CommitApplied, OffsetsDeleted (OffsetDelete, DeleteGroups,
+// expiry, a deleted topic), StateChanged, MemberJoined and MemberLeft. The
+// broker's lag recorder and /metrics are fed by them instead of decoding
+// the records the coordinator has just encoded. They are delivered
+// synchronously after the in-memory apply, with the group's lock held: in
+// order per group, seen before the request that caused them is answered,
+// and observers must be quick. Replay publishes every commit and offset
+// tombstone it reads (Replayed set), so a lag window rebuilt at start-up is
+// the one a broker that never stopped would hold; membership and state are
+// read from the coordinator after Start, not replayed as events.
 //
 // A commit is acknowledged only once its write is durable. Records are
 // appended (Store.Append) under the group's lock, so a group's records

@@ -43,6 +43,7 @@ func (c *Coordinator) FencePartition(p int32, cause error) []string {
 			if c.PartitionFor(name) == p {
 				names = append(names, name)
 				delete(r.groups, name)
+				c.publish(StateChanged{Group: name, To: stateDead.String(), Time: c.now()})
 				continue
 			}
 			order = append(order, name)
@@ -111,6 +112,12 @@ func (c *Coordinator) LoadPartition(p int32, read func(replay ReplayFunc) error)
 		return c.replayInto(rs, p, recOffset, key, value, timestamp)
 	})
 	if err != nil {
+		// Observers were told of what was read: they drop it again.
+		for _, name := range rs.order {
+			if c.PartitionFor(name) == p {
+				c.publish(StateChanged{Group: name, To: stateDead.String(), Time: c.now()})
+			}
+		}
 		return err
 	}
 	c.mu.Lock()

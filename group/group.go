@@ -164,8 +164,10 @@ func newGroup(c *Coordinator, name string) *group {
 }
 
 func (g *group) transition(s state) {
+	from := g.state
 	g.state = s
 	g.stateTime = msTime(g.c.now())
+	g.publishState(from)
 }
 
 // orderedMembers returns members in join order.
@@ -280,9 +282,10 @@ func (g *group) add(m *member, joinCh chan joinResult) {
 
 // remove drops member id without answering anyone (Kafka's
 // GroupMetadata.remove); callers answer waiters first.
-func (g *group) remove(id string) {
+func (g *group) remove(id, reason string) {
 	if m, ok := g.members[id]; ok {
 		delete(g.members, id)
+		defer g.publishLeft(m, reason)
 		g.decSupported(m)
 		if m.joinCh != nil {
 			g.numAwaiting--
@@ -496,7 +499,7 @@ func (g *group) onCompleteJoin() {
 	for _, m := range g.orderedMembers() {
 		if m.joinCh == nil && m.instanceID == nil {
 			g.c.log.Info("removing member that did not rejoin", "group", g.name, "member", m.id)
-			g.remove(m.id)
+			g.remove(m.id, "did not rejoin in time")
 		}
 	}
 	if !g.maybeElectNewJoinedLeader() && len(g.members) > 0 {
@@ -613,7 +616,7 @@ func (g *group) onSyncExpired(gen int32) {
 			g.maybeInvokeJoin(m, errJoin(id, kerr.UnknownMemberID.Code))
 			g.maybeInvokeSync(m, errSync(kerr.UnknownMemberID.Code))
 		}
-		g.remove(id)
+		g.remove(id, "did not send SyncGroup in time")
 	}
 	g.c.log.Info("removed members that did not send SyncGroup", "group", g.name, "members", ids)
 	g.prepareRebalance("members did not sync in time")
@@ -674,7 +677,7 @@ func (g *group) onSessionExpired(m *member, token uint64) {
 func (g *group) removeMemberAndUpdateGroup(m *member, reason string) {
 	g.maybeInvokeJoin(m, errJoin("", kerr.UnknownMemberID.Code))
 	g.maybeInvokeSync(m, errSync(kerr.UnknownMemberID.Code))
-	g.remove(m.id)
+	g.remove(m.id, reason)
 	switch g.state {
 	case stateStable, stateCompletingRebalance:
 		g.maybePrepareRebalance("removing member " + m.id + ": " + reason)
@@ -696,7 +699,7 @@ func (g *group) addPending(id string, session time.Duration) {
 }
 
 func (g *group) removePendingMemberAndUpdateGroup(id string) {
-	g.remove(id)
+	g.remove(id, "pending member removed")
 	if g.state == statePreparingRebalance {
 		g.tryCompleteJoin()
 	}

@@ -202,7 +202,7 @@ func (g *group) join(j *joinCall) {
 	case !g.acceptJoiningMember(j.memberID):
 		if m := g.members[j.memberID]; m != nil {
 			g.maybeInvokeJoin(m, errJoin("", kerr.GroupMaxSizeReached.Code))
-			g.remove(j.memberID)
+			g.remove(j.memberID, "group is full (group.max.size)")
 		}
 		j.respond(errJoin("", kerr.GroupMaxSizeReached.Code))
 	case j.memberID == "":
@@ -316,6 +316,7 @@ func (g *group) addMemberAndRebalance(j *joinCall, id string) {
 		g.newMemberAdded = true
 	}
 	g.add(m, j.ch)
+	g.publishJoined(m, "JoinGroup")
 	// A new member cannot heartbeat before it knows its id; its JoinGroup
 	// is bounded by NewMemberJoinTimeout instead.
 	g.armExpiry(m, g.c.cfg.NewMemberJoinTimeout)
@@ -388,6 +389,7 @@ func (g *group) updateStaticMemberAndRebalance(j *joinCall, oldID, newID string)
 // still waits under the old id.
 func (g *group) replaceStatic(instanceID, oldID, newID string) *member {
 	m := g.members[oldID]
+	g.publishLeft(m, "replaced by a static member with the same instance id")
 	delete(g.members, oldID)
 	g.maybeInvokeJoin(m, errJoin(oldID, kerr.FencedInstanceID.Code))
 	g.maybeInvokeSync(m, errSync(kerr.FencedInstanceID.Code))
@@ -397,6 +399,7 @@ func (g *group) replaceStatic(instanceID, oldID, newID string) *member {
 		g.leader = newID
 	}
 	g.static[instanceID] = newID
+	g.publishJoined(m, "static member rejoined under a new member id")
 	if _, ok := g.pendingSync[oldID]; ok {
 		delete(g.pendingSync, oldID)
 		g.pendingSync[newID] = struct{}{}

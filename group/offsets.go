@@ -207,6 +207,7 @@ func (g *group) validateOffsetCommit(generation int32, memberID string, instance
 // setOffset records a durable commit.
 func (g *group) setOffset(k tp, o offset) {
 	putOffset(g.offsets, g.history, k, o, g.c.cfg.HistoryMaxPerPartition)
+	g.publishCommit(k, &o)
 }
 
 // deleteOffset drops a committed offset (expiry, OffsetDelete), keeping it
@@ -298,6 +299,7 @@ func (g *group) expire(now time.Time) {
 		recs = append(recs, offsetTombstone(g.name, k, now))
 		g.deleteOffset(k, now)
 	}
+	g.publishDeleted(expired, DeletedExpired, now)
 	dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
 	if dead && g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
@@ -588,6 +590,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 		g.deleteOffset(k, now)
 		g.dropPending(k)
 	}
+	g.publishDeleted(del, DeletedByRequest, now)
 	return 0, codes, w
 }
 
@@ -621,6 +624,7 @@ func (c *Coordinator) TopicDeleted(topic string) {
 				g.deleteOffset(k, now)
 				g.dropPending(k)
 			}
+			g.publishDeleted(del, DeletedTopic, now)
 			dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
 			if dead && g.generation > 0 {
 				recs = append(recs, groupTombstone(g.name, now))

@@ -150,6 +150,8 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 		p := tp{k.Topic, k.Partition}
 		if value == nil {
 			dropOffset(rg.offsets, rg.history, p, time.UnixMilli(timestamp))
+			c.publish(OffsetsDeleted{Group: k.Group, Partitions: []TopicPartition{{k.Topic, k.Partition}},
+				Reason: DeletedReplayed, Time: time.UnixMilli(timestamp), Replayed: true})
 			return nil
 		}
 		v, err := offsetsfmt.DecodeOffsetCommit(value)
@@ -164,10 +166,13 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 			o.expire = time.UnixMilli(v.ExpireTimestamp)
 		}
 		putOffset(rg.offsets, rg.history, p, o, c.cfg.HistoryMaxPerPartition)
+		c.publish(CommitApplied{Group: k.Group, Topic: k.Topic, Partition: k.Partition, Offset: o.offset,
+			LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit, ExpireTime: o.expire, Replayed: true})
 	case offsetsfmt.GroupMetadata:
 		rg := r.group(k.Group)
 		if value == nil {
 			rg.meta = nil
+			c.publish(StateChanged{Group: k.Group, To: stateDead.String(), Time: time.UnixMilli(timestamp), Replayed: true})
 			return nil
 		}
 		v, err := offsetsfmt.DecodeGroupMetadata(value)

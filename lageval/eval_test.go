@@ -95,7 +95,7 @@ func TestRecorder(t *testing.T) {
 	for i := int64(0); i < 5; i++ {
 		r.Commit("billing", tp, 100*i, epoch.Add(time.Duration(i)*10*time.Second), -1)
 	}
-	r.Estimate(func(_ TopicPartition, at time.Time) int64 {
+	r.Estimate("billing", func(_ TopicPartition, at time.Time) int64 {
 		return 50 + 100*int64(at.Sub(epoch)/(10*time.Second)) // 50 records ahead at each commit
 	})
 	w := r.Windows("billing")[tp]
@@ -144,7 +144,7 @@ func TestRecorderConcurrentUse(t *testing.T) {
 			for j := 0; j < 200; j++ {
 				r.Commit("g", tp, int64(j), epoch.Add(time.Duration(j)*time.Second), int64(j+5))
 				r.Evaluate("g", func(TopicPartition) (int64, bool) { return int64(j + 5), true }, epoch.Add(time.Duration(j)*time.Second))
-				r.Estimate(func(TopicPartition, time.Time) int64 { return -1 })
+				r.Estimate("g", func(TopicPartition, time.Time) int64 { return -1 })
 			}
 		}(i)
 	}

@@ -102,9 +102,11 @@ func (r *Recorder) Windows(group string) map[TopicPartition][]Commit {
 	return out
 }
 
-// Estimate fills unknown lags of every window with EstimateLags. logEndAt
-// is called without the recorder's lock held.
-func (r *Recorder) Estimate(logEndAt func(tp TopicPartition, at time.Time) int64) {
+// Estimate fills the unknown lags of group's windows (commits replayed from
+// __consumer_offsets, or dated by the client) with EstimateLags. logEndAt
+// is called without the recorder's lock held; a lag it cannot tell (-1)
+// stays unknown and is tried again at the next Estimate.
+func (r *Recorder) Estimate(group string, logEndAt func(tp TopicPartition, at time.Time) int64) {
 	type job struct {
 		group string
 		tp    TopicPartition
@@ -112,13 +114,11 @@ func (r *Recorder) Estimate(logEndAt func(tp TopicPartition, at time.Time) int64
 	}
 	var jobs []job
 	r.mu.Lock()
-	for g, ws := range r.groups {
-		for tp, w := range ws {
-			for _, c := range w {
-				if c.Lag < 0 {
-					jobs = append(jobs, job{g, tp, append([]Commit(nil), w...)})
-					break
-				}
+	for tp, w := range r.groups[group] {
+		for _, c := range w {
+			if c.Lag < 0 {
+				jobs = append(jobs, job{group, tp, append([]Commit(nil), w...)})
+				break
 			}
 		}
 	}

@@ -188,10 +188,10 @@ func TestObserverSeesStaticReplacement(t *testing.T) {
 	h := newHarness(t, observed(log))
 	ids, _ := h.staticGroup("s")
 	log.take()
-	r := h.join(joinReq(9, "s", "", withInstance("i1")))
+	r := h.c.JoinGroup(WithClient(context.Background(), "app-2", "/10.0.0.2"), joinReq(9, "s", "", withInstance("i1")))
 	wantCode(t, "rejoin", r.ErrorCode, 0)
 	wantEvents(t, log.take(), []string{
 		fmt.Sprintf(`left s %s instance="i1" client="" host="" (replaced by a static member with the same instance id)`, ids[1]),
-		fmt.Sprintf(`joined s %s instance="i1" client="" host="" (static member rejoined under a new member id)`, r.MemberID),
+		fmt.Sprintf(`joined s %s instance="i1" client="app-2" host="/10.0.0.2" (static member rejoined under a new member id)`, r.MemberID),
 	})
 }

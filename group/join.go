@@ -338,6 +338,7 @@ func (g *group) updateStaticMemberAndRebalance(j *joinCall, oldID, newID string)
 	g.heartbeat(m)
 	oldProtos, oldRebalance, oldSession := m.protocols, m.rebalanceTimeout, m.sessionTimeout
 	m.clientID, m.host = j.clientID, j.host
+	g.publishJoined(m, "static member rejoined under a new member id")
 	g.updateMember(m, j.protos, j.rebalance, j.session, j.ch)
 
 	switch g.state {
@@ -362,6 +363,7 @@ func (g *group) updateStaticMemberAndRebalance(j *joinCall, oldID, newID string)
 				g.c.log.Warn("failed to persist static member replacement", "group", g.name, "err", w.err)
 				g.updateMember(m, oldProtos, oldRebalance, oldSession, nil)
 				old := g.replaceStatic(*j.instanceID, newID, oldID)
+				g.publishJoined(old, "restored: its replacement could not be stored")
 				g.heartbeat(old)
 				r := g.currentJoinResult("", false, false, currentLeader)
 				r.err = storeErrCode(w.err)
@@ -399,7 +401,6 @@ func (g *group) replaceStatic(instanceID, oldID, newID string) *member {
 		g.leader = newID
 	}
 	g.static[instanceID] = newID
-	g.publishJoined(m, "static member rejoined under a new member id")
 	if _, ok := g.pendingSync[oldID]; ok {
 		delete(g.pendingSync, oldID)
 		g.pendingSync[newID] = struct{}{}

@@ -81,7 +81,7 @@ func (s *Server) topicRows(internal bool) []topicRow {
 			if ti, ok := s.b.Topic(topic); ok {
 				for _, p := range ti.Partitions {
 					if o, ok := parts[p.Partition]; ok {
-						c.Lag += max(0, p.HighWatermark-o.Offset)
+						c.Lag += lageval.Lag(p.HighWatermark, o.Offset)
 					}
 				}
 			}

@@ -178,6 +178,9 @@ async function guarded(fn) {
 
 let showInternal = false;
 async function topicsView() {
+  // One form for the view's life: the refresh redraws the table around it
+  // without losing what is being typed.
+  let form;
   const render = async () => {
     const topics = await api("/topics" + (showInternal ? "?internal=true" : ""));
     fill(app, 
@@ -189,10 +192,40 @@ async function topicsView() {
         { label: "Records", num: true, cell: (t) => fmtInt(t.records) },
         { label: "Size", num: true, cell: (t) => fmtBytes(t.size_bytes) },
         { label: "Consumer groups (lag)", cell: (t) => t.consumers.map((c) => h("a", { class: "chip", href: "#/groups/" + enc(c.group), onclick: (e) => e.stopPropagation() }, c.group + " · " + fmtInt(c.lag))) },
-      ], topics, { id: "topics-table", key: (t) => t.name, onRow: (t) => (location.hash = "#/topics/" + enc(t.name)), empty: "No topics yet. Produce to one or create it with `rewind topic create`." })));
+      ], topics, { id: "topics-table", key: (t) => t.name, onRow: (t) => (location.hash = "#/topics/" + enc(t.name)), empty: "No topics yet. Produce to one or create it below or with `rewind topic create`." })),
+      form);
   };
+  form = createTopicForm(render);
   await guarded(render);
   setRefresh(() => guarded(render), 10000);
+}
+
+// createTopicForm creates a topic through the API, which refuses what
+// CreateTopics refuses (names, the broker's partition limit, a full disk)
+// and says so with the Kafka error.
+function createTopicForm(render) {
+  const name = h("input", { type: "text", id: "new-topic-name", placeholder: "orders", style: "width:220px" });
+  const parts = h("input", { type: "number", id: "new-topic-partitions", min: "1", placeholder: "default", style: "width:100px" });
+  const out = h("div", { id: "new-topic-result", style: "margin-top:10px" });
+  async function create(e) {
+    e.preventDefault();
+    const req = { name: name.value.trim() };
+    if (parts.value !== "") req.partitions = Number(parts.value);
+    try {
+      const t = await api("/topics", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req) });
+      name.value = parts.value = "";
+      await render();
+      fill(out, banner("ok", h("strong", {}, "Created "), h("a", { href: "#/topics/" + enc(t.name) }, t.name), ` with ${t.partitions.length} partition(s).`));
+    } catch (err) {
+      fill(out, banner("err", err.message));
+    }
+  }
+  return h("form", { class: "panel", id: "new-topic", onsubmit: create },
+    h("h2", {}, "New topic"),
+    h("div", { class: "controls", style: "margin-bottom:0" },
+      h("label", {}, "Name", name), h("label", {}, "Partitions", parts),
+      h("button", { class: "btn primary", type: "submit", id: "new-topic-create" }, "Create")),
+    out);
 }
 
 async function topicView(name, partition) {

@@ -28,9 +28,9 @@ type env struct {
 	base string // http://127.0.0.1:port
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...broker.Option) *env {
 	t.Helper()
-	b := rewindtest.Start(t)
+	b := rewindtest.Start(t, opts...)
 	srv := admin.New(b.AdminAPI(), admin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), admin.WithVersion("test"))
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -313,4 +313,35 @@ func TestConsoleFindLaggingGroupAndReset(t *testing.T) {
 		chromedp.WaitVisible(css(`#topics-table tr[data-key="orders"]`)),
 		shot(dir, "topics.png"))
 	t.Logf("screenshots in %s", dir)
+}
+
+// TestConsoleCreateTopic creates a topic from the topics view, and sees a
+// creation past --max-broker-partitions refused with the Kafka error a
+// Kafka client gets (POLICY_VIOLATION), nothing created.
+func TestConsoleCreateTopic(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t, func(c *broker.Config) { c.OffsetsTopicPartitions, c.MaxBrokerPartitions = 1, 10 })
+	dir := screenshotDir(t)
+	run(t, ctx, "create",
+		chromedp.Navigate(e.base+"/#/topics"),
+		chromedp.WaitVisible(css(`#new-topic-create`)),
+		chromedp.SendKeys(css(`#new-topic-name`), "made-in-console"),
+		chromedp.SendKeys(css(`#new-topic-partitions`), "3"),
+		chromedp.Click(css(`#new-topic-create`)),
+		chromedp.WaitVisible(css(`#topics-table tr[data-key="made-in-console"]`)),
+		waitJS(`document.querySelector('#new-topic-result').textContent.includes("Created made-in-console with 3 partition(s)")`))
+	if ti, ok := e.b.Topic("made-in-console"); !ok || len(ti.Partitions) != 3 {
+		t.Fatalf("made-in-console: %v %+v", ok, ti)
+	}
+	run(t, ctx, "refused",
+		chromedp.SendKeys(css(`#new-topic-name`), "too-big"),
+		chromedp.SendKeys(css(`#new-topic-partitions`), "7"),
+		chromedp.Click(css(`#new-topic-create`)),
+		waitJS(`document.querySelector('#new-topic-result .banner.err') !== null`),
+		waitJS(`document.querySelector('#new-topic-result').textContent.includes("POLICY_VIOLATION")`),
+		waitJS(`document.querySelector('#new-topic-result').textContent.includes("--max-broker-partitions 10")`),
+		shot(dir, "topic-create-refused.png"))
+	if _, ok := e.b.Topic("too-big"); ok {
+		t.Error("too-big was created past --max-broker-partitions")
+	}
 }

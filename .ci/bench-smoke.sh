@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Smoke run of `rewind bench`: every scenario, briefly, against an
-# in-process Rewind and kfake, to check that the benchmark works end to
+# in-process Rewind and kfake (the kfakepeer program, built here and put
+# next to the rewind binary, where the bench looks for it), to check that
+# the benchmark works end to
 # end. Not a timed assertion: the figures of a short run on a shared CI
 # machine mean little. Takes about a minute. The JSON report is left in
 # $BENCH_SMOKE_JSON (default: bench-smoke.json in a temporary directory).
@@ -10,8 +12,14 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/rewind" ./cmd/rewind
+(cd bench/kfakepeer && go build -o "$work/rewind-kfakepeer" .)
+# The shipped binary must not carry kfake.
+if go list -deps ./cmd/rewind | grep kfake; then echo "cmd/rewind links kfake"; exit 1; fi
 json=${BENCH_SMOKE_JSON:-$work/bench-smoke.json}
 
 echo "== rewind bench --smoke"
 "$work/rewind" bench --smoke --data-dir "$work" --save "$json"
+if ! grep -q "\"kfake\": \"$work/rewind-kfakepeer\"" "$json"; then
+  echo "rewind bench did not run kfake from $work/rewind-kfakepeer:"; grep '"kfake"' "$json"; exit 1
+fi
 echo "JSON report: $json"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +76,8 @@ func TestRunShort(t *testing.T) {
 	}
 	cfg := SmokeConfig()
 	cfg.DataDir = t.TempDir()
-	cfg.Scenarios = []string{"limits", "latency", "commits"}
+	cfg.Scenarios = []string{"limits", "latency", "commits", "startup"}
+	cfg.StartPartition = 20
 	cfg.Duration, cfg.Warmup = 800*time.Millisecond, 200*time.Millisecond
 	cfg.LatencyRate = 1e6
 	cfg.LimitBytes = 8 << 20
@@ -89,9 +92,77 @@ func TestRunShort(t *testing.T) {
 			t.Errorf("%s: Rewind or kfake not measured", f.Name)
 		}
 	}
-	for _, want := range []string{"machine: loopback TCP, one connection", "offset commits, 4 committers, fsync=always"} {
+	for _, want := range []string{"machine: loopback TCP, one connection", "offset commits, 4 committers, fsync=always",
+		"start-to-ready, 20 partitions on disk, clean shutdown"} {
 		if !names[want] {
 			t.Errorf("no figure %q in %v", want, names)
 		}
+	}
+	// Run from the source tree, kfake is bench/kfakepeer built with go.
+	if filepath.Base(rep.Kfake) != peerName {
+		t.Errorf("kfake peer %q, want a %s built from bench/kfakepeer", rep.Kfake, peerName)
+	}
+}
+
+// TestRunWithoutKfake: with no kfake peer the run measures Rewind alone,
+// leaves the kfake columns empty and says why.
+func TestRunWithoutKfake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts brokers")
+	}
+	cfg := SmokeConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Kfake = "off"
+	cfg.Scenarios = []string{"commits", "startup"}
+	cfg.Duration, cfg.Warmup = 500*time.Millisecond, 100*time.Millisecond
+	cfg.StartPartition = 10
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kfake != "not measured: --kfake off" {
+		t.Errorf("Report.Kfake = %q", rep.Kfake)
+	}
+	if len(rep.Figures) != 2 {
+		t.Fatalf("figures %+v", rep.Figures)
+	}
+	for _, f := range rep.Figures {
+		if f.Rewind == nil || f.Kfake != nil || f.Ratio != nil || len(f.KRuns) != 0 {
+			t.Errorf("%s: rewind %v kfake %v ratio %v", f.Name, f.Rewind, f.Kfake, f.Ratio)
+		}
+	}
+	var out bytes.Buffer
+	rep.WriteTable(&out)
+	if !strings.Contains(out.String(), "kfake: not measured: --kfake off") {
+		t.Errorf("the table does not say kfake was skipped:\n%s", out.String())
+	}
+}
+
+// TestFindPeer: --kfake names a binary, rewind-kfakepeer next to the
+// rewind binary is found, and outside a source tree with neither the run
+// has no peer and says how to get one.
+func TestFindPeer(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, peerName)
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nolog := func(string, ...any) {}
+	p, err := findPeer(&Config{Kfake: exe}, dir, nolog)
+	if err != nil || p.exe != exe {
+		t.Fatalf("--kfake %s: %+v %v", exe, p, err)
+	}
+	if _, err := findPeer(&Config{Kfake: filepath.Join(dir, "missing")}, dir, nolog); err == nil {
+		t.Fatal("--kfake naming no file is not an error")
+	}
+	p, err = findPeer(&Config{Exe: filepath.Join(dir, "rewind")}, dir, nolog)
+	if err != nil || p.exe != exe {
+		t.Fatalf("next to rewind: %+v %v", p, err)
+	}
+	t.Chdir(t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	p, err = findPeer(&Config{Exe: filepath.Join(t.TempDir(), "rewind")}, dir, nolog)
+	if err != nil || p.ok() || !strings.Contains(p.why, "bench/kfakepeer") {
+		t.Fatalf("no peer anywhere: %+v %v", p, err)
 	}
 }

@@ -22,6 +22,12 @@ type Config struct {
 	// broker's RSS on its own (os.Executable() from the CLI). Empty skips
 	// the RSS figures.
 	Exe string
+	// Kfake is the kfakepeer program (bench/kfakepeer) that runs the
+	// kfake comparison peer; "off" skips kfake, and empty looks for
+	// rewind-kfakepeer next to Exe or on PATH, then builds bench/kfakepeer
+	// of the source tree holding the current directory with the go
+	// command. Without one the run measures Rewind alone (see peer.go).
+	Kfake string
 
 	Scenarios []string // of AllScenarios; empty means all
 

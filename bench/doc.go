@@ -39,13 +39,34 @@
 //	         each group size, initial rebalance delay 0
 //	commits  simple offset commits per second from four clients
 //	startup  start-to-ready with many partitions on disk after a clean
-//	         shutdown: broker.New to the first Metadata answer listing them,
-//	         both brokers in this process (kfake with its DataDir persistence)
-//	rss      the broker's resident memory, in a child process of the rewind
-//	         binary (rewind serve; kfake via rewind bench --serve-kfake),
-//	         idle and at its peak while consumers read all stored data back;
-//	         kfake holds every byte in memory, so it is measured up to 1 GiB
+//	         shutdown: broker.New to the first Metadata answer listing them
+//	         (Rewind in this process; kfake with its DataDir persistence,
+//	         from kfake.NewCluster inside its process to that answer)
+//	rss      the broker's resident memory, in a child process (rewind
+//	         serve; kfakepeer), idle and at its peak while consumers read
+//	         all stored data back; kfake holds every byte in memory, so it
+//	         is measured up to 1 GiB
 //
 // Rewind runs in this process unless Config.Brokers names a running
 // cluster; then the scenarios that start and stop brokers are skipped.
+//
+// # kfake runs in a program of its own
+//
+// The rewind binary does not link kfake (`go list -deps ./cmd/rewind`
+// names no kfake package). kfake runs in child processes of the kfakepeer
+// program, bench/kfakepeer, a Go module of its own, one process per
+// measurement (a fresh cluster each time, as Rewind gets a fresh broker).
+// Config.Kfake (--kfake) names the program; when it is empty the bench
+// looks for rewind-kfakepeer next to the rewind binary and on PATH, then,
+// when the current directory is inside a Rewind source tree and the go
+// command is installed (as with `go run ./cmd/rewind bench`), builds
+// bench/kfakepeer once per run into its temporary directory. With none of
+// these (a rewind binary on a machine without Go) or with --kfake off, the
+// run measures Rewind alone: the kfake, ratio and client-ceiling columns
+// stay empty, and the report's first lines and its JSON field "kfake" say
+// why. Build the peer by hand with
+//
+//	cd bench/kfakepeer && go build -o rewind-kfakepeer .
+//
+// and put it next to rewind, or pass --kfake PATH.
 package bench

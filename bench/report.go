@@ -19,6 +19,9 @@ type Report struct {
 	Rounds   int           `json:"rounds"`
 	Duration time.Duration `json:"duration_ns"`
 	Brokers  []string      `json:"brokers,omitempty"` // set when Rewind was external
+	// Kfake is the kfakepeer binary that ran kfake, or "not measured: "
+	// and the reason.
+	Kfake string `json:"kfake"`
 	// OtherCPU is the median, over the measurements, of the share of the
 	// machine's CPU used outside the bench process (other processes, and
 	// kernel work such as page writeback); OtherCPUMax the largest.
@@ -158,6 +161,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "machine: %d CPU %s, %d MiB RAM, kernel %s, %s, data dir %s\n", m.CPUs, m.CPU, m.MemMiB, m.Kernel, m.Go, m.DataDir)
 	if r.OtherCPUMax > 0 {
 		fmt.Fprintf(w, "CPU used outside this process while measuring (other processes, kernel writeback): median %.0f%%, at most %.0f%% of the machine\n", r.OtherCPU*100, r.OtherCPUMax*100)
+	}
+	if r.Kfake != "" {
+		fmt.Fprintf(w, "kfake: %s\n", r.Kfake)
 	}
 	if len(r.Brokers) > 0 {
 		fmt.Fprintf(w, "Rewind: external at %s\n", strings.Join(r.Brokers, ","))

@@ -11,12 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // RSS is measured on a child process running only the broker (the rewind
-// binary: `rewind serve`, or `rewind bench --serve-kfake` for kfake), so
+// binary, `rewind serve`, or the kfakepeer program for kfake), so
 // the load generator's own memory is not counted. It is sampled from
 // /proc/<pid>/status (VmRSS) every 20 ms; the figure is the peak while
 // serving. The page cache holding segment files is not RSS: Rewind reads
@@ -126,11 +124,20 @@ func peakRSS(pid int, stop <-chan struct{}) <-chan int64 {
 // rssResult is one system's RSS measurement.
 type rssResult struct{ idle, serving int64 }
 
+// process is a broker in a child process: rewind serve or kfakepeer.
+type process interface {
+	target
+	pid() int
+}
+
+func (c *child) pid() int      { return c.cmd.Process.Pid }
+func (t *peerTarget) pid() int { return t.cmd.Process.Pid }
+
 // serveAndMeasure reads every byte of topic back from c while sampling
 // its RSS.
-func serveAndMeasure(ctx context.Context, cfg *Config, c *child, topic string) (int64, error) {
+func serveAndMeasure(ctx context.Context, cfg *Config, c process, topic string) (int64, error) {
 	stop := make(chan struct{})
-	peak := peakRSS(c.cmd.Process.Pid, stop)
+	peak := peakRSS(c.pid(), stop)
 	_, err := consumeAll(ctx, cfg, c, topic)
 	close(stop)
 	return <-peak, err
@@ -174,10 +181,10 @@ func rewindRSS(ctx context.Context, cfg *Config, root string, stored int64) (rss
 	return res, err
 }
 
-// kfakeRSS measures kfake in a child process the same way, without the
-// restart (kfake keeps its data in memory).
-func kfakeRSS(ctx context.Context, cfg *Config, stored int64) (rssResult, error) {
-	c, err := startChild(cfg.Exe, "bench", "--serve-kfake", "{addr}")
+// kfakeRSS measures kfake in its kfakepeer process the same way, without
+// the restart (kfake keeps its data in memory).
+func kfakeRSS(ctx context.Context, cfg *Config, p peer, stored int64) (rssResult, error) {
+	c, err := p.start()
 	if err != nil {
 		return rssResult{}, err
 	}
@@ -194,24 +201,4 @@ func kfakeRSS(ctx context.Context, cfg *Config, stored int64) (rssResult, error)
 	}
 	res.serving, err = serveAndMeasure(ctx, cfg, c, topic)
 	return res, err
-}
-
-// ServeKfake runs a one-broker kfake cluster on addr until SIGTERM or
-// SIGINT: the child process of the kfake RSS measurement.
-func ServeKfake(ctx context.Context, addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return err
-	}
-	c, err := kfake.NewCluster(kfake.Ports(p))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	<-ctx.Done()
-	return nil
 }

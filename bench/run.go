@@ -17,6 +17,7 @@ type runner struct {
 	cfg  Config
 	root string
 	rep  *Report
+	peer peer      // the kfake comparison program, if any
 	tcp  []float64 // loopback TCP bytes/s, each measurement
 	disk []float64 // fdatasync write bytes/s, each measurement
 	// others is, per measurement, the share of the machine's CPU used
@@ -46,6 +47,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Duration: cfg.Duration,
 		Brokers:  cfg.Brokers,
 	}}
+	if r.peer, err = findPeer(&cfg, root, r.logf); err != nil {
+		return nil, err
+	}
+	if r.peer.ok() {
+		r.rep.Kfake = r.peer.exe
+	} else {
+		r.rep.Kfake = "not measured: " + r.peer.why
+	}
+	r.logf("kfake: %s", r.rep.Kfake)
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -112,8 +122,22 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			start := s.start
+			if s.peerArgs != nil {
+				if !r.peer.ok() {
+					continue // not measured; Report.Kfake says why
+				}
+				ceiling := s.name == "ceiling"
+				start = func() (target, error) {
+					t, err := r.peer.start(s.peerArgs...)
+					if ceiling && err == nil {
+						return ceilingTarget{t}, nil
+					}
+					return t, err
+				}
+			}
 			settle()
-			t, err := s.start()
+			t, err := start()
 			if err != nil {
 				return nil, fmt.Errorf("%s: start %s: %w", name, s.name, err)
 			}
@@ -136,6 +160,12 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 				out[i][j] = append(out[i][j], v)
 			}
 			r.logf("%-52s round %d %-6s %s", name, round+1, s.name, fmtVals(vals))
+		}
+	}
+	// A system not measured has no runs of any value.
+	for i := range out {
+		if out[i] == nil && len(out) > 0 {
+			out[i] = make([][]float64, len(out[0]))
 		}
 	}
 	return out, nil
@@ -427,7 +457,7 @@ func (r *runner) startup(ctx context.Context) error {
 	}
 	n := r.cfg.StartPartition
 	name := fmt.Sprintf("start-to-ready, %d partitions on disk, clean shutdown", n)
-	rw, kf, err := startup(ctx, &r.cfg, r.root, n)
+	rw, kf, err := startup(ctx, &r.cfg, r.peer, r.root, n)
 	if err != nil {
 		return err
 	}
@@ -458,14 +488,18 @@ func (r *runner) rss(ctx context.Context) error {
 		return fmt.Errorf("rewind: %w", err)
 	}
 	r.logf("rss rewind: idle %d MiB, serving %s %d MiB", rw.idle/mib, bytesName(small), rw.serving/mib)
-	kf, err := kfakeRSS(ctx, &r.cfg, small)
-	if err != nil {
-		return fmt.Errorf("kfake: %w", err)
+	var kfIdle, kfServing []float64
+	if r.peer.ok() {
+		kf, err := kfakeRSS(ctx, &r.cfg, r.peer, small)
+		if err != nil {
+			return fmt.Errorf("kfake: %w", err)
+		}
+		r.logf("rss kfake: idle %d MiB, serving %s %d MiB", kf.idle/mib, bytesName(small), kf.serving/mib)
+		kfIdle, kfServing = []float64{float64(kf.idle) / mib}, []float64{float64(kf.serving) / mib}
 	}
-	r.logf("rss kfake: idle %d MiB, serving %s %d MiB", kf.idle/mib, bytesName(small), kf.serving/mib)
-	r.add(newFigure("RSS of the broker process, idle and empty", "MiB", []float64{float64(rw.idle) / mib}, []float64{float64(kf.idle) / mib}, 0, "", goal{}))
+	r.add(newFigure("RSS of the broker process, idle and empty", "MiB", []float64{float64(rw.idle) / mib}, kfIdle, 0, "", goal{}))
 	g := goal{maxValue: 300}
-	r.add(newFigure("RSS while serving "+bytesName(small)+" stored", "MiB", []float64{float64(rw.serving) / mib}, []float64{float64(kf.serving) / mib}, 0, "", g))
+	r.add(newFigure("RSS while serving "+bytesName(small)+" stored", "MiB", []float64{float64(rw.serving) / mib}, kfServing, 0, "", g))
 	if r.cfg.RSSBytes > small {
 		big, err := rewindRSS(ctx, &r.cfg, r.root, r.cfg.RSSBytes)
 		if err != nil {

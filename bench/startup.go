@@ -10,7 +10,6 @@ import (
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -68,9 +67,12 @@ func ready(ctx context.Context, addrs []string, n int) error {
 
 // startup measures start-to-ready with n partitions on disk after a clean
 // shutdown: from opening the data directory to the first Metadata response
-// listing every partition. Both systems run in this process; for kfake the
-// data lives in its DataDir persistence. Rounds alternate Rewind, kfake.
-func startup(ctx context.Context, cfg *Config, root string, n int) (rw, kf []float64, err error) {
+// listing every partition. Rewind runs in this process; kfake in its
+// kfakepeer process with its DataDir persistence, timed from inside it
+// (kfake.NewCluster, as the peer reports it) plus the wait from its ready
+// line to the Metadata answer, so that starting a process is not counted.
+// Rounds alternate Rewind, kfake; kf is nil when the run has no kfake.
+func startup(ctx context.Context, cfg *Config, p peer, root string, n int) (rw, kf []float64, err error) {
 	rdir := filepath.Join(root, "start-rewind")
 	kdir := filepath.Join(root, "start-kfake")
 	defer os.RemoveAll(rdir)
@@ -78,9 +80,7 @@ func startup(ctx context.Context, cfg *Config, root string, n int) (rw, kf []flo
 	bopts := func(c *broker.Config) { c.MaxPartitions = int32(max(n, 10000)) }
 
 	openR := func() (*broker.Broker, error) { return openRewind(rdir, storage.FsyncAlways, bopts) }
-	openK := func() (*kfake.Cluster, error) {
-		return kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(kdir))
-	}
+	openK := func() (*peerTarget, error) { return p.start("--data-dir", kdir) }
 	b, err := openR()
 	if err != nil {
 		return nil, nil, err
@@ -92,14 +92,18 @@ func startup(ctx context.Context, cfg *Config, root string, n int) (rw, kf []flo
 	if err != nil {
 		return nil, nil, fmt.Errorf("rewind: %w", err)
 	}
-	c, err := openK()
-	if err != nil {
-		return nil, nil, err
-	}
-	err = seedPartitions(ctx, kfakeTarget{c}, n)
-	c.Close()
-	if err != nil {
-		return nil, nil, fmt.Errorf("kfake: %w", err)
+	if p.ok() {
+		c, err := openK()
+		if err != nil {
+			return nil, nil, err
+		}
+		err = seedPartitions(ctx, c, n)
+		if cerr := c.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("kfake: %w", err)
+		}
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -121,14 +125,19 @@ func startup(ctx context.Context, cfg *Config, root string, n int) (rw, kf []flo
 		}
 		rw = append(rw, ms(el))
 
-		start = time.Now()
+		if !p.ok() {
+			continue
+		}
+		settle()
 		c, err := openK()
 		if err != nil {
 			return nil, nil, err
 		}
-		err = ready(rctx, c.ListenAddrs(), n)
-		el = time.Since(start)
-		c.Close()
+		err = ready(rctx, c.addrs(), n)
+		el = c.startup + time.Since(c.readyAt)
+		if cerr := c.close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("kfake: %w", err)
 		}

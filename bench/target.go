@@ -6,12 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,10 +22,13 @@ type target interface {
 }
 
 // A system starts fresh targets of one kind: Rewind in-process with some
-// fsync policy, an external cluster, or kfake.
+// fsync policy, an external cluster, or kfake. kfake systems have peerArgs
+// instead of start: the runner starts its kfakepeer process with them
+// (see peer.go), or skips the system when the run has no kfakepeer.
 type system struct {
-	name  string // "rewind", "kfake"
-	start func() (target, error)
+	name     string // "rewind", "kfake", "ceiling"
+	start    func() (target, error)
+	peerArgs []string
 }
 
 type rewindTarget struct {
@@ -83,48 +86,22 @@ func rewindSystem(root string, fsync storage.Fsync) system {
 	return system{name: "rewind", start: func() (target, error) { return rewindBroker(root, fsync) }}
 }
 
-type kfakeTarget struct{ c *kfake.Cluster }
-
-func (t kfakeTarget) addrs() []string { return t.c.ListenAddrs() }
-func (t kfakeTarget) close() error    { t.c.Close(); return nil }
-
 // kfakeSystem is franz-go's in-memory cluster: one broker, like Rewind.
-func kfakeSystem() system {
-	return system{name: "kfake", start: func() (target, error) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			return nil, err
-		}
-		return kfakeTarget{c}, nil
-	}}
-}
+func kfakeSystem() system { return system{name: "kfake", peerArgs: []string{}} }
 
 // A ceiling target is kfake doing no work: produce requests are answered
 // without storing (BlackholeProduce), fetches from one canned batch
 // (SyntheticFetch). The same load against it measures the client's own
 // ceiling on this machine: what the franz-go clients reach when the broker
 // costs next to nothing.
-type ceilingTarget struct{ kfakeTarget }
+type ceilingTarget struct{ *peerTarget }
 
 func produceCeiling() system {
-	return system{name: "ceiling", start: func() (target, error) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BlackholeProduce())
-		if err != nil {
-			return nil, err
-		}
-		return ceilingTarget{kfakeTarget{c}}, nil
-	}}
+	return system{name: "ceiling", peerArgs: []string{"--blackhole-produce"}}
 }
 
 func consumeCeiling(recordSize int) system {
-	return system{name: "ceiling", start: func() (target, error) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BlackholeProduce(),
-			kfake.SyntheticFetch(kfake.SyntheticBatch{RecordBytes: recordSize, RandomFrac: 1}))
-		if err != nil {
-			return nil, err
-		}
-		return ceilingTarget{kfakeTarget{c}}, nil
-	}}
+	return system{name: "ceiling", peerArgs: []string{"--blackhole-produce", "--synthetic-fetch-record-bytes", strconv.Itoa(recordSize)}}
 }
 
 // externalTarget is a cluster the bench did not start: each measurement

@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		scenarios                                         []string
 		volume, consumeBytes, rssBytes, limitBytes        string
 		latencyMBs                                        float64
-		cpuProfile, memProfile, serveKfake, dataDir, save string
+		cpuProfile, memProfile, kfakePeer, dataDir, save  string
 		rounds, producers, consumers, recordSize, startPs int
 		duration, warmup                                  time.Duration
 		acks, compression                                 string
@@ -31,8 +31,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Rewind against franz-go's kfake and the machine's limits, in one run",
 		Long: `Measure throughput, latency, group rebalances, start-up and memory of
-Rewind against franz-go's in-memory kfake cluster started in the same
-process, on the same load (franz-go kgo clients, random incompressible
+Rewind against franz-go's in-memory kfake cluster, on the same load (franz-go kgo clients, random incompressible
 values, no compression unless --compression), alternating Rewind and kfake
 round by round. The machine's own limits (one loopback TCP connection;
 sequential write with fdatasync in --data-dir) are measured in the same
@@ -40,8 +39,15 @@ run, and each figure is shown as a ratio to kfake and a fraction of the
 limit that bounds it.
 
 Rewind runs in this process (a fresh broker and data directory for each
-measurement) unless --brokers is given on the command line; RSS is
-measured on child processes of this binary (rewind serve, and kfake).
+measurement) unless --brokers is given on the command line; its RSS is
+measured on a child rewind serve.
+
+kfake is not part of this binary: it runs as a child process of the
+kfakepeer program (bench/kfakepeer in the source, a module of its own),
+given by --kfake, else rewind-kfakepeer next to this binary or on PATH,
+else built with the go command when the current directory is inside a
+Rewind source tree (as with go run ./cmd/rewind bench). Without one, the
+run measures Rewind alone and says why kfake was skipped.
 
 --smoke is a short run of every scenario that checks the bench works; its
 figures mean little. Flags given with --smoke override its settings.`,
@@ -49,9 +55,6 @@ figures mean little. Flags given with --smoke override its settings.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if serveKfake != "" {
-				return bench.ServeKfake(ctx, serveKfake)
-			}
 			cfg := bench.DefaultConfig()
 			if smoke {
 				cfg = bench.SmokeConfig()
@@ -108,6 +111,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 				}
 			}
 			cfg.Scenarios = scenarios
+			cfg.Kfake = kfakePeer
 			cfg.DataDir = dataDir
 			// Only --brokers on the command line measures an external
 			// cluster: REWIND_BROKERS, set for the client commands, must
@@ -180,8 +184,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.StringVar(&save, "save", "", "also write the report as JSON to this file (for CI history)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (in-process brokers and the clients) to the file")
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to the file")
-	f.StringVar(&serveKfake, "serve-kfake", "", "run only a kfake broker on this address (the child process of the RSS measurement)")
-	f.MarkHidden("serve-kfake")
+	f.StringVar(&kfakePeer, "kfake", "", "the kfakepeer binary that runs kfake (default: rewind-kfakepeer next to rewind or on PATH, else built from the source tree with go); off skips kfake")
 	return cmd
 }
 

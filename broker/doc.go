@@ -1,0 +1,89 @@
+// Package broker is a Rewind node: one Kafka-wire-compatible broker that
+// owns a data directory, serves the Kafka protocol on a TCP listener and
+// answers for every topic, partition and consumer group in it. `rewind
+// serve` is a thin command around it, rewindtest starts one per test, and a
+// Go program can embed one:
+//
+//	b, err := broker.New(broker.WithDataDir(dir), broker.WithListen("127.0.0.1:0"))
+//	if err != nil { ... }
+//	if err := b.Start(); err != nil { ... }
+//	defer b.Close()
+//	// clients connect to b.Addr()
+//
+// # Main types
+//
+//   - Broker: the node. New binds the listener first (so a start that
+//     cannot listen touches nothing), takes the data directory's lock
+//     (DataDirLock: one process per directory), opens the catalog, every
+//     partition log (package storage) and the group coordinator (package
+//     group, which replays __consumer_offsets), and returns a broker whose
+//     listener queues connections until Start. Close stops accepting,
+//     closes every connection, and closes every log cleanly so the next
+//     start skips recovery.
+//   - Config and Option: everything a Broker starts with (below).
+//   - conn (conn.go): one client connection with its read loop and its
+//     response writer.
+//   - the handlers, one file per Kafka API named by its key (00_produce.go,
+//     01_fetch.go, ...; the group APIs in groups.go), each registered with
+//     the version range its code handles (apis.go), from which ApiVersions
+//     is built: the broker never advertises a version nobody wrote.
+//   - the inspection API used by the admin listener and the CLI in process
+//     (inspect.go: Topics, Coordinator, ReadRecords, LagStatus, Ready),
+//     Metrics (a Prometheus gatherer, metrics.go) and RepairPartition
+//     (online repair of a fenced partition, repair.go; RepairOffline for a
+//     stopped broker).
+//
+// # How a request flows
+//
+// The accept loop hands each connection to a conn. Its read loop waits
+// for a frame within --connections-max-idle, takes an --max-in-flight
+// token, reads the frame within --request-read-timeout while reserving its
+// bytes (and, for large frames, what decoding them costs: decodemem.go,
+// produceskim.go) in --max-request-memory, decodes it with kmsg, checks the
+// API and version, and calls the handler. A handler answers at once, or
+// returns a deferred reply (reply.later) when it must wait: a Produce
+// waiting for its fsync, a Fetch long poll, a JoinGroup or SyncGroup
+// waiting for the rebalance, an OffsetCommit waiting until it is durable.
+// The read loop goes on with the next request meanwhile, so effects happen
+// in the order the client sent its requests while waits overlap (one
+// fsync covers every produce waiting on a log). The writer goroutine
+// writes responses strictly in request order, as the protocol requires,
+// within --response-write-timeout; fetched record data goes to the socket
+// with sendfile where it can (sendfile.go), counted in --max-fetch-memory
+// until written, and a response that grows with its request reserves an
+// upper bound of its size in --max-response-memory before it is built.
+//
+// Produce appends each partition's batches to its storage.Log (which
+// validates and, for compressed batches, bounds decompression) and
+// acknowledges per --fsync. Fetch and ListOffsets read the logs. Group and
+// offset APIs are adapted to group.Coordinator, whose store is the
+// __consumer_offsets topic in Kafka's own record format. Topic changes
+// (CreateTopics, CreatePartitions, DeleteTopics, config changes) go
+// through the catalog, one change of a topic at a time; a full disk makes
+// the broker read-only (diskspace.go) until space returns.
+//
+// # Configuration
+//
+// New(opts ...Option) starts from DefaultConfig and applies each Option in
+// order: the With* functions for the common settings (WithListen,
+// WithDataDir, WithFsync, WithLogger, WithAutoCreateTopics, ...) and
+// WithConfig, or an Option of your own (func(*Config)), for the rest. Each
+// Config field is documented where it is declared; `rewind serve` binds
+// one flag (and REWIND_* environment variable) to each, and the README's
+// flag table and Durability section state the limits and what happens at
+// each. Zero values of the limits mean unlimited unless the field says
+// otherwise.
+//
+// # Concurrency
+//
+// Every exported method of Broker is safe for concurrent use. Each
+// connection has its own read loop and writer goroutine, and deferred
+// replies run in goroutines of their own; everything they share is
+// guarded: the topic map by b.mu (read-locked on the request path, locked
+// to publish or remove a topic), changes of one topic by a per-name lock
+// (partitions.go), each partition log by its own locks (package storage),
+// each group by the coordinator's per-group lock, and the memory pools,
+// rate-limited logs and metrics by their own. Background goroutines
+// (accept loop, retention and compaction, the disk-space check) stop at
+// Close, which waits for them and for every connection.
+package broker

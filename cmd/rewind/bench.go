@@ -61,9 +61,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 			}
 			// A flag given (on the command line or as REWIND_<FLAG>)
 			// overrides the preset.
-			given := func(name string) bool {
-				return cmd.Flags().Changed(name) || os.Getenv(envName(name)) != ""
-			}
+			given := func(name string) bool { return flagGiven(cmd, name) }
 			if given("rounds") {
 				cfg.Rounds = rounds
 			}
@@ -186,10 +184,6 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to the file")
 	f.StringVar(&kfakePeer, "kfake", "", "the kfakepeer binary that runs kfake (default: rewind-kfakepeer next to rewind or on PATH, else built from the source tree with go); off skips kfake")
 	return cmd
-}
-
-func envName(flag string) string {
-	return "REWIND_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func bytesFlag(n int64) string {

@@ -47,20 +47,42 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// flagsFromEnv fills every flag not given on the command line from
-// REWIND_<NAME> (upper case, dashes as underscores).
+// envVar is the environment variable that sets a flag: REWIND_<NAME>,
+// upper case, dashes as underscores (--data-dir: REWIND_DATA_DIR).
+func envVar(flag string) string {
+	return "REWIND_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// fromEnv is the annotation flagsFromEnv puts on a flag it set.
+const fromEnv = "rewind-from-env"
+
+// flagsFromEnv fills every flag not given on the command line from its
+// envVar; such a flag stays unchanged for cobra (Changed is the command
+// line alone) and counts as given for flagGiven.
 func flagsFromEnv(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed {
 			return
 		}
-		env := "REWIND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envVar(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s=%q: %w", env, v, e)
+				return
 			}
+			if f.Annotations == nil {
+				f.Annotations = map[string][]string{}
+			}
+			f.Annotations[fromEnv] = []string{env}
 		}
 	})
 	return err
+}
+
+// flagGiven reports whether a flag was set on the command line or by its
+// environment variable, rather than left at its default.
+func flagGiven(cmd *cobra.Command, name string) bool {
+	f := cmd.Flags().Lookup(name)
+	return f != nil && (f.Changed || len(f.Annotations[fromEnv]) > 0)
 }

@@ -57,8 +57,7 @@ on it exits with an error naming the first.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			_, fromEnv := os.LookupEnv("REWIND_HTTP")
-			return serve(cfg, httpAddr, allowedHosts, cmd.Flags().Changed("http") || fromEnv)
+			return serve(cfg, httpAddr, allowedHosts, flagGiven(cmd, "http"))
 		},
 	}
 	f := cmd.Flags()

@@ -19,8 +19,9 @@ import (
 // conn serves one client connection.
 //
 // Requests are read and handled in order, one at a time, so their effects
-// happen in the order the client sent them (an OffsetCommit followed by an
-// OffsetFetch sees the commit; pipelined produces append in order). A
+// happen in the order the client sent them (pipelined produces and commits
+// append in order; an OffsetFetch waits for the commits before it, whose
+// answers wait for fsync, so it sees them: groups.go). A
 // handler that must wait (a produce waiting for fsync, a fetch long-poll, a
 // JoinGroup waiting for the rebalance) hands back a deferred reply: the read
 // loop goes on with the next request while the wait happens in its own
@@ -48,6 +49,9 @@ type conn struct {
 	slots    chan *slot    // in request order
 	inflight chan struct{} // a token per request whose response is not written yet
 	paused   bool          // --max-in-flight paused reading once (read loop only)
+	// commitsDone is closed once the last OffsetCommit read, and every
+	// one before it, is applied; nil before the first (read loop only).
+	commitsDone chan struct{}
 
 	mem       *memUser     // this connection's --max-request-memory account
 	lastRead  time.Time    // when the last frame started (read loop only)

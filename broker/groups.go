@@ -340,7 +340,33 @@ func handleOffsetCommit(r *request) (reply, error) {
 	if err := r.reserveResponse("OffsetCommit", n); err != nil {
 		return reply{}, err
 	}
-	return now(r.c.b.grp.OffsetCommit(r.groupCtx(), req))
+	// Appended here, on the read loop, so a connection's commits are in
+	// the log in request order; answered off it once durable, so commits
+	// pipelined on the connection share an fsync.
+	wait := r.c.b.grp.BeginOffsetCommit(r.groupCtx(), req)
+	prev, mine := r.c.commitsDone, make(chan struct{})
+	r.c.commitsDone = mine
+	return reply{later: func() (kmsg.Response, error) {
+		resp := wait()
+		if prev != nil {
+			<-prev // closed once this connection's earlier commits are applied
+		}
+		close(mine)
+		return resp, nil
+	}}, nil
+}
+
+// commitBarrier returns a channel closed once every OffsetCommit read
+// before on this connection is applied, or nil if they all are: an
+// OffsetFetch waits for it (off the read loop), so it sees the commits
+// the client sent before it, as it would if they were answered in line.
+func (c *conn) commitBarrier() <-chan struct{} {
+	select {
+	case <-c.commitsDone:
+		return nil
+	default:
+		return c.commitsDone
+	}
 }
 
 // OffsetFetch answers each requested partition, as Kafka does; v8 answers
@@ -376,7 +402,14 @@ func handleOffsetFetch(r *request) (reply, error) {
 		resp.ErrorCode = invalidRequest
 		return now(resp)
 	}
-	return now(r.c.b.grp.OffsetFetch(r.groupCtx(), req))
+	g, ctx := r.c.b.grp, r.groupCtx()
+	if barrier := r.c.commitBarrier(); barrier != nil {
+		return reply{later: func() (kmsg.Response, error) {
+			<-barrier
+			return g.OffsetFetch(ctx, req), nil
+		}}, nil
+	}
+	return now(g.OffsetFetch(ctx, req))
 }
 
 // dedupOffsetFetchGroups keeps the first of each group, with the topics of

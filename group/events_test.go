@@ -195,3 +195,41 @@ func TestObserverSeesStaticReplacement(t *testing.T) {
 		fmt.Sprintf(`joined s %s instance="i1" client="app-2" host="/10.0.0.2" (static member rejoined under a new member id)`, r.MemberID),
 	})
 }
+
+// TestObserversOfAPartitionFencedWhileReplaying: what was replayed of a
+// partition that turns out damaged is taken back (the group is Dead to
+// observers), and LoadPartition replays it again after the repair.
+func TestObserversOfAPartitionFencedWhileReplaying(t *testing.T) {
+	h := newHarness(t)
+	allCodes(t, h.commit(commitReq(2, "g", "", -1, map[string]map[int32]int64{"t": {0: 7}})), 0)
+	log := &eventLog{}
+	cfg := h.cfg
+	cfg.Observers = []Observer{log}
+	c := New(cfg, h.store)
+	t.Cleanup(c.Close)
+	p := c.PartitionFor("g")
+	recs := h.store.all()[p]
+	for i, r := range recs {
+		if err := c.Replay(p, int64(i), r.Key, r.Value, r.Timestamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.FencePartition(p, errDisk)
+	c.start(false)
+	wantEvents(t, log.take(), []string{
+		`commit g t/0 offset=7 epoch=-1 meta="m" at=0s expire=- replayed`,
+		`state g ->Dead gen=0 type="" protocol="" at=0s`,
+	})
+	err := c.LoadPartition(p, func(replay ReplayFunc) error {
+		for i, r := range recs {
+			if err := replay(int64(i), r.Key, r.Value, r.Timestamp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, log.take(), []string{`commit g t/0 offset=7 epoch=-1 meta="m" at=0s expire=- replayed`})
+}

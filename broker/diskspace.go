@@ -112,7 +112,7 @@ func (d *diskGuard) start() error {
 	}
 	if d.readOnly.Load() {
 		free, _ := freeSpace(d.dir)
-		d.log.Error("data directory full: starting read-only; Produce and OffsetCommit get KAFKA_STORAGE_ERROR until space is freed (delete topics or records, or lower retention)",
+		d.log.Error("data directory full: starting read-only; Produce gets KAFKA_STORAGE_ERROR and OffsetCommit NOT_COORDINATOR until space is freed (delete topics or records, or lower retention)",
 			"data_dir", d.dir, "reason", d.why(), "free_bytes", free, "disk_reserve", d.size)
 	}
 	return nil
@@ -162,7 +162,7 @@ func (d *diskGuard) enter(reason string) {
 	if errors.Is(rerr, os.ErrNotExist) {
 		rerr = nil
 	}
-	d.log.Error("data directory full: the broker is read-only; Produce and OffsetCommit get KAFKA_STORAGE_ERROR until space is freed (delete topics or records, or lower retention)",
+	d.log.Error("data directory full: the broker is read-only; Produce gets KAFKA_STORAGE_ERROR and OffsetCommit NOT_COORDINATOR until space is freed (delete topics or records, or lower retention)",
 		"data_dir", d.dir, "reason", reason, "reserve_released", rerr == nil, "release_err", rerr)
 }
 

@@ -220,6 +220,9 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 	if l == nil {
 		return nil, fmt.Errorf("broker: %s-%d does not exist: %w", OffsetsTopic, partition, kerr.UnknownTopicOrPartition)
 	}
+	if len(recs) == 0 {
+		return durable{}, nil // a batch must hold a record; nothing to wait for
+	}
 	srecs := make([]storage.Record, len(recs))
 	ts := int64(0)
 	for i, r := range recs {
@@ -247,6 +250,11 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 	}
 	return &offsetsPending{l: l, end: res.LastOffset + 1}, nil
 }
+
+// durable is the Pending of an Append of no records.
+type durable struct{}
+
+func (durable) Wait(context.Context) error { return nil }
 
 // offsetsPending is one appended batch of __consumer_offsets. What it
 // changes reaches the lag recorder as the coordinator's events once

@@ -144,7 +144,8 @@ type Store interface {
 	// become visible or durable, Appends after it are unaffected (unless
 	// the partition is unusable, when they fail as well), and there is no
 	// Pending to wait for. The coordinator does not keep or modify recs
-	// after Append returns.
+	// after Append returns. Appending no records appends nothing and
+	// returns a Pending that is durable at once.
 	//
 	// Errors (from Append and from Wait) wrap the kerr.Error Kafka's log
 	// append would fail with: MESSAGE_TOO_LARGE for a batch over the

@@ -131,6 +131,12 @@
 // This holds for static members as well, so a restarted broker gives a
 // static member that comes back in time its old assignment.
 //
+// Store's promises (append order, durability as a prefix of it, the errors
+// of an oversized batch, a full disk, a fenced partition, I/O errors and
+// abandoned waits) are one contract suite, group/storetest, run against the
+// fake of this package's tests and against the broker's store, so that the
+// fake cannot promise what the broker does not do.
+//
 // A fenced partition (FencePartition: its records could not be read back)
 // holds no group: requests for a group hashed to it answer NOT_COORDINATOR,
 // as Kafka's coordinator does for a partition whose load failed, while

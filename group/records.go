@@ -257,3 +257,36 @@ func (c *Coordinator) buildGroup(name string, rg *replayGroup, now time.Time) *g
 	g.pruneHistory(now)
 	return g
 }
+
+// BatchSize is the size of recs written as one uncompressed record batch
+// (magic v2) with the smallest timestamp as its base, as the broker's
+// store writes them: the size a partition's max.message.bytes limits
+// (Kafka's sizeInBytes, the batch header included). Stores refuse a
+// larger batch with MESSAGE_TOO_LARGE; the test fake and the contract
+// suite (group/storetest) hold it against the same figure.
+func BatchSize(recs []Record) int {
+	const header = 61 // base offset through record count
+	var base int64
+	for i, r := range recs {
+		if i == 0 || r.Timestamp < base {
+			base = r.Timestamp
+		}
+	}
+	n := header
+	for i, r := range recs {
+		kr := kmsg.Record{TimestampDelta64: r.Timestamp - base, OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+		body := len(kr.AppendTo(nil)) - 1 // less the zero Length varint AppendTo starts with
+		n += varintLen(int64(body)) + body
+	}
+	return n
+}
+
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
+	}
+	return n
+}

@@ -87,7 +87,9 @@ func TestCommitsAppliedInAppendOrder(t *testing.T) {
 
 // A commit whose write fails once appended (its Wait errs) is answered
 // with the error and never applied; a commit before it that succeeded
-// stays, and one after it is applied.
+// stays. The failed fsync fenced the partition, as the broker's store
+// does (group.Pending: the failure is sticky), so a commit after it is
+// refused too, until a restart recovers the partition.
 func TestCommitWaitFailure(t *testing.T) {
 	h := newHarness(t)
 	allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 1}})), 0)
@@ -105,10 +107,15 @@ func TestCommitWaitFailure(t *testing.T) {
 		t.Fatalf("offset %d after a failed write, want 1", got)
 	}
 	later := h.c.BeginOffsetCommit(context.Background(), commitReq(8, "g", "", -1, offs{"t": {0: 3}}))
-	h.store.release(1, nil)
-	allCodes(t, commitResult(later()), 0)
-	if got := h.offsetOf("g"); got != 3 {
-		t.Fatalf("offset %d, want 3", got)
+	allCodes(t, commitResult(later()), kerr.NotCoordinator.Code)
+	if got := h.offsetOf("g"); got != 1 {
+		t.Fatalf("offset %d after a commit to a fenced partition, want 1", got)
+	}
+	h.store = h.store.reopen()
+	h = h.restart()
+	allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 4}})), 0)
+	if got := h.offsetOf("g"); got != 4 {
+		t.Fatalf("offset %d after the restart, want 4", got)
 	}
 }
 

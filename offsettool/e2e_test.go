@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/offsettool/grouptest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // cluster is one Kafka implementation the tools are run against: Rewind
@@ -25,13 +25,9 @@ type cluster struct {
 
 func clusters(t *testing.T) []cluster {
 	t.Helper()
-	kf, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(kf.Close)
+	kf := proctest.Kfake(t, kfakeBin)
 	rw := rewindtest.Start(t)
-	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf.ListenAddrs()[0], false}}
+	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf, false}}
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -11,7 +11,6 @@ import (
 	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -26,13 +25,9 @@ type cluster struct {
 
 func clusters(t *testing.T) []cluster {
 	t.Helper()
-	kf, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(kf.Close)
+	kf := proctest.Kfake(t, kfakeBin)
 	rw := rewindtest.Start(t)
-	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf.ListenAddrs()[0], false}}
+	return []cluster{{"rewind", rw.Addr(), true}, {"kfake", kf, false}}
 }
 
 // cliRun builds the real root command and runs it in-process against addr

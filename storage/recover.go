@@ -187,7 +187,11 @@ func (l *Log) load() error {
 			// segment durable: damage below is corruption, not a torn write.
 			durable = min(ck.activeSize, s.size)
 		}
-		if err := l.recoverSegment(s, isLast, durable); err != nil {
+		// Under FsyncNever a roll does not fsync the sealed segment, so a
+		// power loss can tear the tail of any segment the scan reads, not
+		// only the last one's.
+		torn := isLast || l.opts.Fsync == FsyncNever
+		if err := l.recoverSegment(s, isLast, torn, durable); err != nil {
 			return err
 		}
 		if !isLast && l.fenced == nil {
@@ -364,7 +368,7 @@ func (l *Log) loadSealedMeta(s *segment) error {
 // rebuildSealed rebuilds a sealed segment's indexes by scanning it. A bad
 // batch there is corruption in the middle of the log: the log is fenced.
 func (l *Log) rebuildSealed(s *segment) error {
-	if err := l.recoverSegment(s, false, 0); err != nil || l.fenced != nil {
+	if err := l.recoverSegment(s, false, false, 0); err != nil || l.fenced != nil {
 		return err
 	}
 	return l.writeIndexes(s, l.opts.Fsync != FsyncNever)
@@ -375,16 +379,17 @@ func (l *Log) rebuildSealed(s *segment) error {
 // largest timestamp. durable is how many leading bytes of s are known to
 // have been durable before the crash.
 //
-// A bad batch in the last segment is a torn tail and is truncated, unless
-// it cannot be one: it lies in the durable prefix, or valid batches
-// continuing the offsets follow it and the damage is not the zeroed
-// sectors a lost page-cache write leaves (a crash tears only the end of
-// what was written). That is corruption in the middle of the segment: the
-// log is fenced and the files are left alone. In an older segment a bad
-// batch fences the log too, unless everything from it to the end of the
-// file is zeros (a tail the OS never flushed, possible only under
-// FsyncNever), which is truncated.
-func (l *Log) recoverSegment(s *segment, isLast bool, durable int64) error {
+// A bad batch in a segment a crash may have torn (torn: the last one, and
+// under FsyncNever every segment the recovery scan reads, since rolls do
+// not fsync them) is a torn tail and is truncated, unless it cannot be
+// one: it lies in the durable prefix, or valid batches continuing the
+// offsets follow it and the damage is not the zeroed sectors a lost
+// page-cache write leaves (a crash tears only the end of what was
+// written). That is corruption in the middle of the segment: the log is
+// fenced and the files are left alone. In another segment a bad batch
+// fences the log too, unless everything from it to the end of the file is
+// zeros (a tail the OS never flushed), which is truncated.
+func (l *Log) recoverSegment(s *segment, isLast, torn bool, durable int64) error {
 	wantEnd := s.end
 	s.idx, s.tidx = s.idx[:0], s.tidx[:0]
 	s.end, s.maxTs, s.maxTsOff, s.sinceIndex = s.base, -1, s.base, 0
@@ -423,10 +428,10 @@ func (l *Log) recoverSegment(s *segment, isLast bool, durable int64) error {
 		case badPos < durable:
 			l.fence(corruptErr(s.path, badPos, "%v, inside the %d bytes that were durable", badErr, durable))
 			return nil
-		case !isLast && !zeros:
+		case !torn && !zeros:
 			l.fence(corruptErr(s.path, badPos, "%v", badErr))
 			return nil
-		case isLast && !zeros:
+		case !zeros:
 			next, found, err := resync(s.f, badPos, s.size, s.end)
 			if err != nil {
 				return ioErr("recover segment", err)

@@ -51,10 +51,11 @@ import (
 // each directory keeps, in order, a random prefix of the entry changes
 // made since its last sync (a journal commits metadata in order), and
 // each file whose page cache only appended to its disk copy keeps a random
-// prefix of the appended bytes in which random 4 KiB pages (the part of
-// them past the durable size) read as zeros, as blocks allocated but never
-// written do; a file changed otherwise keeps its disk copy or, at random,
-// its page cache.
+// prefix of the appended bytes, ending at the end of a write or at a 4 KiB
+// page boundary (the kernel copies a write and grows the size a page at a
+// time), in which random pages (the part of them past the durable size)
+// read as zeros, as blocks allocated but never written do; a file changed
+// otherwise keeps its disk copy or, at random, its page cache.
 //
 // The lock of a data directory (LockFile) is not part of an FS: it is
 // taken on the operating system's file system, so tests keep the lock file
@@ -81,8 +82,10 @@ type memNode struct {
 	dir     bool
 	modTime time.Time
 
-	// A file's page cache and disk copy.
+	// A file's page cache and disk copy, and the ends of the writes
+	// since the last sync (where a torn crash may cut the file).
 	data, synced []byte
+	writeEnds    []int
 
 	// A directory's entries now and on disk, and the changes since the
 	// last SyncDir in order (a torn crash keeps a prefix of them).
@@ -215,13 +218,24 @@ func (c *CrashFS) Crash(rng *rand.Rand) *CrashFS {
 	return c.image
 }
 
+// CrashClone returns the disk a crash now would leave, as Crash does, but
+// without losing the power: this file system goes on working (pebble's
+// CrashClone). Tests use it to try several crashes from one state.
+func (c *CrashFS) CrashClone(rng *rand.Rand) *CrashFS {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return c.image.CrashClone(nil)
+	}
+	return &CrashFS{root: rebuild(c.root, rng, map[*memNode]*memNode{})}
+}
+
 func (c *CrashFS) crashLocked(rng *rand.Rand) {
 	if c.dead {
 		return
 	}
 	c.dead = true
-	seen := map[*memNode]*memNode{}
-	c.image = &CrashFS{root: rebuild(c.root, rng, seen)}
+	c.image = &CrashFS{root: rebuild(c.root, rng, map[*memNode]*memNode{})}
 }
 
 // rebuild returns the inode n as the disk holds it after a crash. seen
@@ -266,6 +280,7 @@ func rebuild(n *memNode, rng *rand.Rand, seen map[*memNode]*memNode) *memNode {
 // data: a page the OS did not write reads as zeros.
 const pageSize = 4096
 
+// survivingData returns what a crash leaves of the file n.
 func survivingData(n *memNode, rng *rand.Rand) []byte {
 	if rng == nil || slices.Equal(n.data, n.synced) {
 		return slices.Clone(n.synced)
@@ -277,13 +292,25 @@ func survivingData(n *memNode, rng *rand.Rand) []byte {
 		}
 		return slices.Clone(n.data)
 	}
+	// The file may end where the OS had copied data to when it wrote the
+	// size back: the end of a write, or a page boundary inside one (a
+	// large write is copied and the size grown a page at a time).
 	from, to := len(n.synced), len(n.data)
+	cuts := []int{from}
+	for p := (from/pageSize + 1) * pageSize; p < to; p += pageSize {
+		cuts = append(cuts, p)
+	}
+	for _, e := range n.writeEnds {
+		if e > from && e <= to {
+			cuts = append(cuts, e)
+		}
+	}
 	switch rng.IntN(4) {
 	case 0: // nothing written back
 		to = from
 	case 1: // everything
 	default:
-		to = from + rng.IntN(to-from+1)
+		to = cuts[rng.IntN(len(cuts))]
 	}
 	out := slices.Clone(n.data[:to])
 	if rng.IntN(2) == 0 {
@@ -305,7 +332,7 @@ func (c *CrashFS) SyncAll() {
 	var walk func(n *memNode)
 	walk = func(n *memNode) {
 		if !n.dir {
-			n.synced = slices.Clone(n.data)
+			n.synced, n.writeEnds = slices.Clone(n.data), nil
 			return
 		}
 		n.durable, n.pending = maps(n.children), nil
@@ -575,6 +602,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 	}
 	copy(f.n.data[f.off:], p)
 	f.off += int64(len(p))
+	f.n.writeEnds = append(f.n.writeEnds, int(f.off))
 	f.n.modTime = time.Now()
 	f.fs.done()
 	return len(p), nil
@@ -586,7 +614,7 @@ func (f *memFile) Sync() error {
 	if err := f.check("sync", false); err != nil {
 		return err
 	}
-	f.n.synced = slices.Clone(f.n.data)
+	f.n.synced, f.n.writeEnds = slices.Clone(f.n.data), nil
 	f.fs.done()
 	return nil
 }

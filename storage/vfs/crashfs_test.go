@@ -276,7 +276,8 @@ func TestCrashFSTorn(t *testing.T) {
 		f.Write(data[:durable])
 		f.Sync()
 		c.SyncDir("/d")
-		f.Write(data[durable:])
+		f.Write(data[durable : durable+100])
+		f.Write(data[durable+100:])
 		// Directory changes since the last sync: create, then rename.
 		mustWrite(t, c, "/d/ck.tmp", "ck", true)
 		c.Rename("/d/ck.tmp", "/d/ck")
@@ -303,6 +304,9 @@ func TestCrashFSTorn(t *testing.T) {
 			} else if got[p] != 0xab {
 				t.Fatalf("seed %d: byte %d is %x", seed, p, got[p])
 			}
+		}
+		if n := len(got); n != durable && n != durable+100 && n%pageSize != 0 && n != len(data) {
+			t.Fatalf("seed %d: the file ends at %d: neither a write's end nor a page boundary", seed, n)
 		}
 		sawNone = sawNone || len(got) == durable
 		sawAll = sawAll || bytes.Equal(got, data)
@@ -365,5 +369,26 @@ func TestCrashFSConcurrent(t *testing.T) {
 				t.Fatalf("%s: byte %d is %q: not written there", e.Name(), p, got[p])
 			}
 		}
+	}
+}
+
+func TestCrashFSCrashClone(t *testing.T) {
+	c := crashSetup(t)
+	f := mustWrite(t, c, "/d/f", "a", true)
+	c.SyncDir("/d")
+	f.Write([]byte("b"))
+	clone := c.CrashClone(nil)
+	if _, err := f.Write([]byte("c")); err != nil {
+		t.Fatalf("the original must go on working: %v", err)
+	}
+	mustWrite(t, clone, "/d/g", "g", false)
+	if got := contents(t, clone, "/d/f"); got != "a" {
+		t.Fatalf("clone: %q", got)
+	}
+	if got := contents(t, c, "/d/f"); got != "abc" {
+		t.Fatalf("original: %q", got)
+	}
+	if got := contents(t, c, "/d/g"); got != "<missing>" {
+		t.Fatalf("the clone shares files with the original: %q", got)
 	}
 }

@@ -766,3 +766,48 @@ func sameOffsets(a, b map[int64]bool) bool {
 	}
 	return true
 }
+
+// TestOpenRemoveLeftoverFails: Open removes the segments a deletion left
+// below the log start (a crash after its checkpoint); when a removal
+// fails (EIO, or the power going during that recovery, which
+// TestPowerLossRetention found) Open returns the error. It released those
+// segments twice and panicked ("segment reference count below zero").
+func TestOpenRemoveLeftoverFails(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.SegmentBytes = 2000
+	l := e.open()
+	for range 20 {
+		mustAppend(t, l, batch(3, 100, 1))
+	}
+	// The deletion's removals fail: its checkpoint moved the log start,
+	// the files stay behind.
+	undo := e.efs.Inject(vfs.Fault{Op: vfs.OpRemove, Match: vfs.Suffix(logSuffix)})
+	if _, err := l.DeleteRecordsBefore(l.LogEndOffset() / 2); err == nil {
+		t.Fatal("DeleteRecordsBefore with failing removals succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(e.dir, e.cfg, e.opts); err == nil {
+		t.Fatal("Open succeeded although removing a leftover segment failed")
+	}
+	undo()
+	l2 := e.open()
+	if err := l2.Err(); err != nil {
+		t.Fatal(err)
+	}
+	l2.mu.RLock()
+	first := l2.segs[0].base
+	l2.mu.RUnlock()
+	ents, err := os.ReadDir(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		if b, ok := strings.CutSuffix(ent.Name(), logSuffix); ok {
+			if v, _ := strconv.ParseInt(b, 10, 64); v < first {
+				t.Fatalf("leftover segment %s below the log start %d not removed", ent.Name(), l2.LogStartOffset())
+			}
+		}
+	}
+}

@@ -131,15 +131,20 @@ func (l *Log) load() error {
 		for n < len(l.segs)-1 && l.segs[n].end <= ck.logStart {
 			n++
 		}
-		for _, s := range l.segs[:n] {
+		// Released and taken out of l.segs before any removal can fail:
+		// Open releases what is left in l.segs when load fails.
+		dead := l.segs[:n]
+		l.segs = l.segs[n:]
+		for _, s := range dead {
 			s.decRef()
+		}
+		for _, s := range dead {
 			for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
 				if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return ioErr("remove deleted segment", err)
 				}
 			}
 		}
-		l.segs = l.segs[n:]
 	}
 	last := l.segs[len(l.segs)-1]
 	now := l.nowMs()

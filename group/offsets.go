@@ -128,7 +128,6 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 	var (
 		recs    []Record
 		commits []staged
-		written []ref
 	)
 	for _, r := range valid {
 		rt := req.Topics[r.t]
@@ -154,7 +153,6 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 		k := tp{rt.Topic, rp.Partition}
 		recs = append(recs, offsetRecord(g.name, k, &o, now))
 		commits = append(commits, staged{k: k, o: o})
-		written = append(written, r)
 	}
 	if len(recs) == 0 {
 		return resp, nil
@@ -164,10 +162,11 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 	w = g.write(recs, commits, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("offset commit failed to append", "group", g.name, "err", w.err)
-			code := storeErrCode(w.err)
-			for _, r := range written {
-				resp.Topics[r.t].Partitions[r.p].ErrorCode = code
-			}
+			// Every partition the coordinator was asked for gets the
+			// error, as in Kafka 4.x (OffsetCommitRequest.getErrorResponse),
+			// also those refused for their metadata: kgo reads the first
+			// partition's code to decide to retry.
+			setAll(storeErrCode(w.err))
 			return
 		}
 		if g.removed {
@@ -494,7 +493,13 @@ func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequ
 	resp.Version = req.Version
 	code, perPartition, w := c.offsetDelete(req)
 	if w != nil {
-		<-w.applied // the tombstones' callback set the codes
+		<-w.applied
+		if w.err != nil {
+			// Kafka 4.x answers a failed write of the tombstones with the
+			// request's error code alone, which clients treat as the
+			// coordinator's (NOT_COORDINATOR: find it again and retry).
+			code = storeErrCode(w.err)
+		}
 	}
 	resp.ErrorCode = code
 	if code != 0 {
@@ -516,7 +521,7 @@ func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequ
 
 // offsetDelete deletes the offsets in memory once their tombstones are
 // appended (as Kafka's cleanupGroupMetadata does, before they are durable);
-// the per-partition codes are final once w, if not nil, is applied.
+// w, if not nil, is the tombstones' write, whose error answers the request.
 func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]int16, *write) {
 	if req.Group == "" {
 		return kerr.InvalidGroupID.Code, nil, nil
@@ -548,7 +553,6 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	var (
 		recs    []Record
 		del     []tp
-		refs    [][2]int
 		seen    = make(map[tp]bool)
 		exist   = c.cfg.TopicPartitionExists
 		pending = g.pendingKeys()
@@ -562,7 +566,6 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 			case subscribedCheck && g.isSubscribedTo(k.topic):
 				codes[ti][pi] = kerr.GroupSubscribedToTopic.Code
 			default:
-				refs = append(refs, [2]int{ti, pi})
 				if _, ok := g.offsets[k]; (ok || pending[k]) && !seen[k] {
 					seen[k] = true
 					del = append(del, k)
@@ -577,10 +580,6 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	w := g.write(recs, nil, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("offset delete failed to append", "group", g.name, "err", w.err)
-			code := storeErrCode(w.err)
-			for _, r := range refs {
-				codes[r[0]][r[1]] = code
-			}
 		}
 	})
 	if w.appendFailed() {

@@ -134,6 +134,44 @@ func TestCommitStoreFailure(t *testing.T) {
 	if got := h.c.Committed("g")["t"][0].Offset; got != 1 {
 		t.Fatalf("offset %d after failed commits, want 1", got)
 	}
+
+	// Kafka 4.x answers a failed write on every partition it was asked
+	// for, also one refused for its metadata, which would keep clients
+	// that read the first partition's code (kgo) from retrying.
+	req := commitReq(8, "g", "", -1, offs{"t": {0: 3, 1: 3}})
+	long := strings.Repeat("m", 5000)
+	req.Topics[0].Partitions[0].Metadata = &long
+	h.store.setFail(errDisk)
+	allCodes(t, h.commit(req), kerr.NotCoordinator.Code)
+	h.store.setFail(nil)
+}
+
+// A failed write of OffsetDelete's tombstones is answered with the
+// request's error code alone, as Kafka 4.x answers it (clients retry a
+// top-level NOT_COORDINATOR), and deletes nothing.
+func TestOffsetDeleteStoreFailure(t *testing.T) {
+	h := newHarness(t)
+	allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 1, 1: 1}})), 0)
+	r := kmsg.NewPtrOffsetDeleteRequest()
+	r.Group = "g"
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = "t"
+	for p := int32(0); p < 2; p++ {
+		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rp.Partition = p
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	r.Topics = append(r.Topics, rt)
+	h.store.setFail(errDisk)
+	resp := h.c.OffsetDelete(context.Background(), r)
+	wantCode(t, "offset delete on a failing store", resp.ErrorCode, kerr.NotCoordinator.Code)
+	if len(resp.Topics) != 0 {
+		t.Fatalf("per-partition answers %+v beside the request's error", resp.Topics)
+	}
+	h.store.setFail(nil)
+	if n := len(h.c.Committed("g")["t"]); n != 2 {
+		t.Fatalf("%d offsets left after a failed delete, want 2", n)
+	}
 }
 
 // OffsetCommit v1 carries a commit timestamp; v2-v4 a retention time that

@@ -111,9 +111,10 @@
 // data: Open succeeds, Err reports the error, and data methods return it
 // (matching both ErrStorage and ErrCorruption). The files are left as they
 // are for an operator. One exception: an older segment whose bad region is
-// all zeros up to its end is an unflushed tail (possible only under
-// FsyncNever) and is truncated; the offsets it held are lost and reads skip
-// the gap.
+// all zeros up to its end is an unflushed tail and is truncated; the
+// offsets it held are lost and reads skip the gap. Under FsyncNever, where
+// rolls fsync nothing, every segment the recovery scan reads is judged as
+// the last one is (a torn tail is truncated, with the same gap).
 //
 // Files missing or cut by something other than Rewind are not taken for an
 // empty or shorter log: Open compares the files with the checkpoint (the

@@ -1,6 +1,7 @@
 // Package vfs is the small file-system interface every disk access of the
 // storage package goes through, so that tests can inject faults (ENOSPC, EIO,
-// torn writes, failed fsyncs) with [ErrorFS] instead of filling real disks.
+// torn writes, failed fsyncs) with [ErrorFS] instead of filling real disks,
+// and lose power with [CrashFS], which forgets what was not fsynced.
 //
 // The interface is deliberately narrow: positional reads, appending writes,
 // fsync, truncate, and the directory operations a log needs to create,

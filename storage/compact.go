@@ -527,6 +527,13 @@ func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error)
 // then the in-memory switch. A crash after 1 is
 // completed by Open (finishCompaction); an I/O error after 1 fences the
 // log so that nothing else touches the files before that.
+//
+// It holds segMu, not appendMu: appends (commits to __consumer_offsets
+// in particular) go on through the directory fsyncs, since they only
+// touch the active segment and add segments after the ones replaced,
+// while whatever deletes or replaces sealed segments waits. The switch
+// itself is a short section under mu. (startCompaction took appendMu,
+// so Open's checkpoint is durable before any of this.)
 func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 	l := c.l
 	base, end := ns.base, ns.end
@@ -537,8 +544,8 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 			l.log.Warn("removing an abandoned cleaned segment", "file", cleaned, "err", err)
 		}
 	}
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
 	l.mu.RLock()
 	err := l.usableLocked()
 	segs := l.segs
@@ -547,6 +554,8 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 		abandon()
 		return false, err
 	}
+	// Rolls may add segments from now on, but only after these: none of
+	// old can leave the log while segMu is held.
 	k := slices.Index(segs, old[0])
 	if k < 0 || k+len(old) >= len(segs) || !slices.Equal(segs[k:k+len(old)], old) || segs[k+len(old)].base != end {
 		// Retention or DeleteRecords deleted some of them meanwhile.
@@ -605,6 +614,7 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 		oldSize += s.size
 	}
 	l.mu.Lock()
+	k = slices.Index(l.segs, old[0]) // unchanged: only later segments were added
 	segs = make([]*segment, 0, len(l.segs)-len(old)+1)
 	segs = append(segs, l.segs[:k]...)
 	segs = append(segs, ns)

@@ -1180,3 +1180,68 @@ func TestCompactRolledHWSegment(t *testing.T) {
 	}
 	m.check()
 }
+
+// Compaction's swap holds appends up for no more than its in-memory
+// switch: with the directory fsync after the swap's commit-point rename
+// held, an append (an offset commit to __consumer_offsets, say) is made
+// durable and answered.
+func TestCompactSwapDoesNotStallAppends(t *testing.T) {
+	m := newCModel(t, 900)
+	m.e.opts.Fsync = FsyncAlways
+	m.l.Close()
+	m.l = m.e.open()
+	m.fillKeys(40, 3, 10, time.Second)
+
+	inSwap, release := make(chan struct{}), make(chan struct{})
+	var once, releaseOnce sync.Once
+	var renamed atomic.Bool
+	m.e.efs.SetHook(func(op vfs.Op, name string) {
+		switch {
+		case op == vfs.OpRename && strings.HasSuffix(name, swapSuffix):
+			renamed.Store(true)
+		case op == vfs.OpSyncDir && renamed.Load():
+			once.Do(func() {
+				close(inSwap)
+				<-release
+			})
+		}
+	})
+	defer m.e.efs.SetHook(nil)
+	defer releaseOnce.Do(func() { close(release) })
+	compacted := make(chan error, 1)
+	go func() {
+		_, err := m.l.Compact(CompactPolicy{})
+		compacted <- err
+	}()
+	select {
+	case <-inSwap:
+	case <-time.After(10 * time.Second):
+		t.Fatal("compaction did not reach its swap")
+	}
+
+	appended := make(chan error, 1)
+	go func() {
+		res, err := m.l.Append(BuildBatch(m.e.clock.Ms(), []Record{{Key: []byte("key-1"), Value: []byte("during the swap")}}))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = m.l.WaitDurable(ctx, res.LastOffset+1)
+		}
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("append during the swap: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("append not durable while compaction's swap syncs the directory")
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-compacted; err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	if got := readCompacted(t, m.l, m.l.LogStartOffset()); string(got[len(got)-1].Value) != "during the swap" {
+		t.Fatalf("last record %q", got[len(got)-1].Value)
+	}
+}

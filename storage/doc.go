@@ -54,7 +54,9 @@
 // # Concurrency
 //
 // Appends are serialized per log (appendMu); validation and CRC checking
-// run before that lock. Reads take a short read lock to find the segment
+// run before that lock. Compaction's swap of sealed segments takes another
+// lock (segMu, which retention, DeleteRecordsBefore and Close take too),
+// so appends go on while it renames, removes and syncs the directory. Reads take a short read lock to find the segment
 // and the HW, then read files without locks. Segment files are reference
 // counted: a ReadResult keeps its files open until Release even if
 // retention deletes the segment. No lock is shared between logs.

@@ -22,9 +22,14 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	// appendMu serializes everything that changes the files: Append,
-	// rolls, retention, DeleteRecordsBefore, SetConfig, Close. The fields
-	// below it are only touched with it held.
+	// segMu serializes the changes to sealed segments' files: compaction's
+	// swap, retention's and DeleteRecordsBefore's deletions, Close. It is
+	// taken before appendMu and never by Append, so that a compaction
+	// swap, with its directory fsyncs, does not hold appends up.
+	segMu sync.Mutex
+	// appendMu serializes everything that changes the files but
+	// compaction's swap: Append, rolls, retention, DeleteRecordsBefore,
+	// SetConfig, Close. The fields below it are only touched with it held.
 	appendMu  sync.Mutex
 	cfg       Config
 	producers producerMap
@@ -258,6 +263,8 @@ func (l *Log) close(clean bool) error {
 			}
 		})
 	}
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.Lock()

@@ -20,6 +20,8 @@ import (
 // Only whole segments below the high watermark are deleted; the log start
 // offset moves to the first remaining segment.
 func (l *Log) ApplyRetention() error {
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.RLock()
@@ -102,6 +104,8 @@ func (l *Log) ApplyRetention() error {
 // the first segment but are never returned as in range. It returns the new
 // log start offset, which is durable when it returns.
 func (l *Log) DeleteRecordsBefore(offset int64) (newLogStart int64, err error) {
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.RLock()
@@ -148,8 +152,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newLogStart int64, err error) {
 }
 
 // deleteSegments drops the n oldest segments and moves the log start to at
-// least newStart. The checkpoint is written first, so a crash part way
-// leaves files below the log start that the next Open removes.
+// least newStart; segMu and appendMu are held. The checkpoint is written
+// first, so a crash part way leaves files below the log start that the
+// next Open removes.
 func (l *Log) deleteSegments(n int, newStart int64, why string) error {
 	l.mu.Lock()
 	dead := l.segs[:n]

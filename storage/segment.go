@@ -98,7 +98,7 @@ func (s *segment) decRef() {
 
 // hold keeps the segment's file open until its last reference goes: called
 // before its path is removed or replaced while readers may still use it.
-// Called with Log.appendMu held.
+// Called with Log.segMu held.
 func (s *segment) hold() error {
 	if s.held.Load() {
 		return nil
@@ -111,7 +111,7 @@ func (s *segment) hold() error {
 }
 
 // unhold undoes hold when the path turned out to stay (an abandoned
-// compaction). Called with Log.appendMu held.
+// compaction). Called with Log.segMu held.
 func (s *segment) unhold() {
 	if s.held.Swap(false) {
 		s.f.unpin()

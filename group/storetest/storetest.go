@@ -586,11 +586,19 @@ func assignment(grp string, n int) group.Record {
 // largest returns the length of the largest assignment whose record's
 // batch fits in limit bytes, and that batch's size.
 func largest(grp string, limit int) (n, size int) {
-	n = limit - 400 // the record's overhead is well below 400 bytes
-	for group.BatchSize([]group.Record{assignment(grp, n+1)}) <= limit {
-		n++
+	sizeOf := func(n int) int { return group.BatchSize([]group.Record{assignment(grp, n)}) }
+	// The record's overhead is well below 400 bytes, and the size grows
+	// with n: search between.
+	lo, hi := limit-400, limit // size(lo) <= limit < size(hi)
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if sizeOf(mid) <= limit {
+			lo = mid
+		} else {
+			hi = mid
+		}
 	}
-	return n, group.BatchSize([]group.Record{assignment(grp, n)})
+	return lo, sizeOf(lo)
 }
 
 // A batch over max.message.bytes is refused whole with MESSAGE_TOO_LARGE

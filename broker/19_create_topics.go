@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// CreateTopics: v0-7
+// CreateTopics: v2-7 (Kafka 4.0 removed v0-1, KIP-896)
 //
 // NumPartitions -1 (v4+) takes --default-partitions; ReplicationFactor must
 // be 1 or -1 (one node); manual replica assignments may only name node 0.
@@ -27,10 +27,10 @@ import (
 // the connection and creates nothing.
 //
 // Version notes:
-//   - v1: ValidateOnly and ErrorMessage. v5: the created topic's partitions,
+//   - ValidateOnly and ErrorMessage since v1. v5: the created topic's partitions,
 //     replication factor and configs in the response. v7: topic id.
 
-func init() { regKey(19, 0, 7, handleCreateTopics) }
+func init() { regKey(19, 2, 7, handleCreateTopics) }
 
 func handleCreateTopics(r *request) (reply, error) {
 	b := r.c.b

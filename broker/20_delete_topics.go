@@ -5,7 +5,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DeleteTopics: v0-6
+// DeleteTopics: v1-6 (Kafka 4.0 removed v0, KIP-896)
 //
 // Deletes the topic from the catalog, then its partition directories. The
 // internal offsets topic cannot be deleted.
@@ -20,7 +20,7 @@ import (
 // Version notes:
 //   - v5: ErrorMessage. v6: topics by name or by id.
 
-func init() { regKey(20, 0, 6, handleDeleteTopics) }
+func init() { regKey(20, 1, 6, handleDeleteTopics) }
 
 var (
 	dupTopicName  = strp("Duplicate topic name.")

@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeConfigs: v0-4
+// DescribeConfigs: v1-4 (Kafka 4.0 removed v0, KIP-896)
 //
 // Topic resources list every topic config Rewind knows with its effective
 // value and source (dynamic topic override or default); broker resources
@@ -23,10 +23,10 @@ import (
 // the connection (no top-level error code).
 //
 // Version notes:
-//   - v1: IncludeSynonyms and Source. v3: ConfigType and Documentation.
+//   - IncludeSynonyms and Source since v1. v3: ConfigType and Documentation.
 //   - v4: flexible.
 
-func init() { regKey(32, 0, 4, handleDescribeConfigs) }
+func init() { regKey(32, 1, 4, handleDescribeConfigs) }
 
 func handleDescribeConfigs(r *request) (reply, error) {
 	b := r.c.b

@@ -239,13 +239,18 @@ func TestBadInputMatrix(t *testing.T) {
 		{"negative API key", frameOf(header(-1, 0, 1)), false},
 		{"API key just past the last", frameOf(header(75, 0, 1)), false},
 		{"Produce v0 (not served)", frame(func() kmsg.Request { r := kmsg.NewPtrProduceRequest(); r.Version = 0; return r }(), 1), false},
+		// Versions Kafka 4.0 removed (KIP-896): Kafka closes the connection.
+		{"ListOffsets v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrListOffsetsRequest(); r.Version = 0; return r }(), 1), false},
+		{"CreateTopics v1 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrCreateTopicsRequest(); r.Version = 1; return r }(), 1), false},
+		{"DeleteTopics v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrDeleteTopicsRequest(); r.Version = 0; return r }(), 1), false},
+		{"DescribeConfigs v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrDescribeConfigsRequest(); r.Version = 0; return r }(), 1), false},
 		{"unknown Produce version", frameOf(header(0, 99, 1)), false},
 		{"unknown Fetch version", frameOf(header(1, 999, 1)), false},
 		{"negative version", frameOf(header(3, -1, 1)), false},
 		{"garbage after a valid header", frameOf(header(3, 5, 1), bytes.Repeat([]byte{0xff}, 4)), false},
 		{"garbage body of a flexible request", frameOf(header(3, 9, 1), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80}), false},
 		{"array count beyond the frame", frameOf(header(3, 1, 1), []byte{0x7f, 0xff, 0xff, 0xff}), false},
-		{"negative string length", frameOf(header(19, 0, 1), []byte{0, 0, 0, 1, 0x80, 0x00}), false},
+		{"negative string length", frameOf(header(19, 2, 1), []byte{0, 0, 0, 1, 0x80, 0x00}), false},
 		{"Produce with records longer than the frame", frameOf(header(0, 3, 1), []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 3, 0xe8, 0, 0, 0, 1, 0, 1, 'x', 0, 0, 0, 1, 0, 0, 0, 0, 0x7f, 0, 0, 0}), false},
 	}
 	for _, tc := range closes {

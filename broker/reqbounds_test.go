@@ -278,6 +278,7 @@ func TestRepeatedNamesRefusedAsKafka(t *testing.T) {
 	})
 	// Nothing above changed the topic's config.
 	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.Version = 4
 	rr := kmsg.NewDescribeConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "keep", []string{"retention.ms"}
 	req.Resources = append(req.Resources, rr)

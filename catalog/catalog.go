@@ -133,7 +133,16 @@ type Catalog struct {
 	state  file
 	topics map[string]*Topic
 	onDisk bool // catalog.json holds the last save: the next one rotates it to .prev
+	// collisions maps collisionKey of every topic to its name, built on
+	// the first Create (after loading) and kept by Create and Delete.
+	collisions map[string]string
 }
+
+// collisionKey is the name metrics reporters see: Kafka's metric names
+// turn '.' into '_', so "a.b" and "a_b" would be one topic there, and
+// Kafka refuses to create a name whose key another topic already has
+// (Topic.hasCollision).
+func collisionKey(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
 // Open loads the catalog in dir, creating it (with a new cluster id) if
 // absent. An unusable catalog.json is recovered from its previous copy or
@@ -238,6 +247,15 @@ func (c *Catalog) Create(name string, partitions int32, configs map[string]strin
 	if _, ok := c.topics[name]; ok {
 		return Topic{}, fmt.Errorf("%w: %s", ErrTopicExists, name)
 	}
+	if c.collisions == nil {
+		c.collisions = make(map[string]string, len(c.topics))
+		for n := range c.topics {
+			c.collisions[collisionKey(n)] = n
+		}
+	}
+	if other, ok := c.collisions[collisionKey(name)]; ok {
+		return Topic{}, fmt.Errorf("%w: topic '%s' collides with existing topic: %s", ErrInvalidTopic, name, other)
+	}
 	t := &Topic{Name: name, Partitions: partitions, Internal: internal}
 	if _, err := rand.Read(t.ID[:]); err != nil {
 		return Topic{}, err
@@ -256,6 +274,7 @@ func (c *Catalog) Create(name string, partitions int32, configs map[string]strin
 		delete(c.topics, name)
 		return Topic{}, err
 	}
+	c.collisions[collisionKey(name)] = name
 	return t.clone(), nil
 }
 
@@ -271,6 +290,9 @@ func (c *Catalog) Delete(name string) error {
 	if err := c.saveLocked(); err != nil {
 		c.topics[name] = t
 		return err
+	}
+	if c.collisions != nil && c.collisions[collisionKey(name)] == name {
+		delete(c.collisions, collisionKey(name))
 	}
 	return nil
 }

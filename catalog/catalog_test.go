@@ -168,3 +168,41 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("topics left: %+v", c2.List())
 	}
 }
+
+// TestCreateCollidingName: as Kafka, a name that differs from an existing
+// topic's only by '.' against '_' is refused (metrics would merge them),
+// also with validateOnly, and is free again once the other is deleted.
+func TestCreateCollidingName(t *testing.T) {
+	c, err := Open(nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create("a.b", 1, nil, false, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, validateOnly := range []bool{false, true} {
+		if _, err := c.Create("a_b", 1, nil, false, validateOnly); !errors.Is(err, ErrInvalidTopic) {
+			t.Fatalf("validateOnly %v: creating a_b beside a.b: %v, want ErrInvalidTopic", validateOnly, err)
+		}
+	}
+	if _, err := c.Create("a-b", 1, nil, false, false); err != nil {
+		t.Fatalf("a-b does not collide with a.b: %v", err)
+	}
+	// A catalog opened from disk knows its topics' names too.
+	c2, err := Open(nil, c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Create("a_b", 1, nil, false, false); !errors.Is(err, ErrInvalidTopic) {
+		t.Fatalf("after reopening: %v, want ErrInvalidTopic", err)
+	}
+	if err := c2.Delete("a.b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Create("a_b", 1, nil, false, false); err != nil {
+		t.Fatalf("after deleting a.b: %v", err)
+	}
+	if _, err := c2.Create("a.b", 1, nil, false, false); !errors.Is(err, ErrInvalidTopic) {
+		t.Fatalf("a.b beside a_b: %v, want ErrInvalidTopic", err)
+	}
+}

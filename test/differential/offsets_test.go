@@ -1,0 +1,194 @@
+package differential
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// produceReq is one Produce of one uncompressed batch of records with
+// the given timestamps (CreateTime) to topic/partition.
+func produceReq(topic string, partition int32, acks int16, timestamps ...int64) *kmsg.ProduceRequest {
+	recs := make([]storage.Record, len(timestamps))
+	for i, ts := range timestamps {
+		recs[i] = storage.Record{Timestamp: ts, Key: fmt.Appendf(nil, "k%d", ts), Value: fmt.Appendf(nil, "v%d", ts)}
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	if len(recs) > 0 {
+		rp.Records = storage.BuildBatch(timestamps[0], recs)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// mustProduce produces one batch to both brokers with acks=all.
+func (p *pair) mustProduce(topic string, partition int32, timestamps ...int64) {
+	p.t.Helper()
+	k, r, _, _ := p.both(produceReq(topic, partition, -1, timestamps...), -1)
+	for who, resp := range map[string]kmsg.Response{"kafka": k, "rewind": r} {
+		for _, tt := range resp.(*kmsg.ProduceResponse).Topics {
+			for _, pp := range tt.Partitions {
+				if pp.ErrorCode != 0 {
+					p.t.Fatalf("%s: produce to %s/%d: error %d", who, topic, partition, pp.ErrorCode)
+				}
+			}
+		}
+	}
+}
+
+func listReq(topic string, partition int32, ts int64, epoch int32, isolation int8) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	req.IsolationLevel = isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = partition, ts, epoch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// TestListOffsets: earliest, latest, max timestamp and by time (before
+// the first, exact hits, between, after the last), on an empty partition,
+// an unknown partition and topic, read_committed, and leader epochs, at
+// every version both serve where the answer is defined.
+func TestListOffsets(t *testing.T) {
+	p := newPair(t)
+	tp := name("lo")
+	p.mustCreate(tp, 2)
+	p.mustProduce(tp, 0, 1000)       // offset 0
+	p.mustProduce(tp, 0, 2000, 2001) // offsets 1, 2
+	p.mustProduce(tp, 0, 3000)       // offset 3
+	p.mustProduce(tp, 0, 5000, 4000) // offsets 4 (max timestamp), 5
+	lo, hi, _ := p.common(kmsg.NewPtrListOffsetsRequest())
+	cases := []struct {
+		scenario  string
+		partition int32
+		ts        int64
+		minV      int16
+	}{
+		{"earliest", 0, -2, 0},
+		{"latest", 0, -1, 0},
+		{"max timestamp", 0, -3, 7},
+		{"earliest local", 0, -4, 8},
+		{"before the first", 0, 500, 0},
+		{"exact first", 0, 1000, 0},
+		{"between", 0, 1500, 0},
+		{"exact inside batch", 0, 2001, 0},
+		{"after 3000", 0, 3500, 0},
+		{"out of order batch", 0, 4500, 0},
+		{"after the last", 0, 6000, 0},
+		{"empty partition earliest", 1, -2, 0},
+		{"empty partition latest", 1, -1, 0},
+		{"empty partition max timestamp", 1, -3, 7},
+		{"empty partition by time", 1, 1000, 0},
+		{"unknown partition", 7, -1, 0},
+	}
+	for _, c := range cases {
+		for v := max(lo, c.minV); v <= hi; v++ {
+			p.compare("ListOffsets/"+c.scenario, listReq(tp, c.partition, c.ts, -1, 0), v, nil)
+		}
+	}
+	p.compare("ListOffsets/unknown topic", listReq(name("nope"), 0, -1, -1, 0), -1, nil)
+	p.compare("ListOffsets/read_committed latest", listReq(tp, 0, -1, -1, 1), -1, nil)
+	p.compare("ListOffsets/current leader epoch 0", listReq(tp, 0, -1, 0, 0), -1, nil)
+	p.compare("ListOffsets/future leader epoch", listReq(tp, 0, -1, 5, 0), -1, nil)
+}
+
+func deleteRecordsReq(topic string, partition int32, offset int64) *kmsg.DeleteRecordsRequest {
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// TestDeleteRecords: beyond the high watermark, to an offset, below the
+// log start offset already reached, -1 (to the high watermark), unknown
+// partition and topic; and what ListOffsets says after.
+func TestDeleteRecords(t *testing.T) {
+	p := newPair(t)
+	tp := name("dr")
+	p.mustCreate(tp, 1)
+	for ts := int64(1000); ts < 5000; ts += 1000 {
+		p.mustProduce(tp, 0, ts)
+	}
+	p.compare("DeleteRecords/beyond high watermark", deleteRecordsReq(tp, 0, 10), -1, nil)
+	p.compare("DeleteRecords/to offset 2", deleteRecordsReq(tp, 0, 2), -1, nil)
+	p.compare("DeleteRecords/below log start", deleteRecordsReq(tp, 0, 1), -1, nil)
+	p.compare("DeleteRecords/earliest after", listReq(tp, 0, -2, -1, 0), -1, nil)
+	p.compare("DeleteRecords/by time before log start", listReq(tp, 0, 1000, -1, 0), -1, nil)
+	p.compare("DeleteRecords/-1 to high watermark", deleteRecordsReq(tp, 0, -1), -1, nil)
+	p.compare("DeleteRecords/offset -2", deleteRecordsReq(tp, 0, -2), -1, nil)
+	p.compare("DeleteRecords/unknown partition", deleteRecordsReq(tp, 3, 0), -1, nil)
+	p.compare("DeleteRecords/unknown topic", deleteRecordsReq(name("nope"), 0, 0), -1, nil)
+}
+
+// TestProduce: acks=-1, 1 and 0 to an unknown topic (Produce never
+// auto-creates), to an unknown partition, invalid acks, and a successful
+// produce's offsets.
+func TestProduce(t *testing.T) {
+	p := newPair(t)
+	tp := name("pr")
+	p.mustCreate(tp, 1)
+	for _, acks := range []int16{-1, 1} {
+		p.compare(fmt.Sprintf("Produce/unknown topic acks=%d", acks), produceReq(name("nope"), 0, acks, 1000), -1, nil)
+		p.compare(fmt.Sprintf("Produce/unknown partition acks=%d", acks), produceReq(tp, 4, acks, 1000), -1, nil)
+		p.compare(fmt.Sprintf("Produce/ok acks=%d", acks), produceReq(tp, 0, acks, 1000, 1001), -1, nil)
+	}
+	p.compare("Produce/acks=2", produceReq(tp, 0, 2, 1000), -1, nil)
+	// Kafka 4.4 leaves a Produce of null records unanswered (its request
+	// handler fails with a NullPointerException); 5 s is enough to tell.
+	p.kafka.timeout, p.rewind.timeout = 5*time.Second, 5*time.Second
+	p.compare("Produce/null records", produceReq(tp, 0, -1), -1, nil)
+	p.kafka.timeout, p.rewind.timeout = 0, 0
+	empty := produceReq(tp, 0, -1)
+	empty.Topics[0].Partitions[0].Records = []byte{}
+	p.compare("Produce/empty records", empty, -1, nil)
+
+	// acks=0 has no response; Kafka closes the connection when the
+	// produce failed so that the client learns of it.
+	for _, c := range []struct {
+		scenario  string
+		topic     string
+		partition int32
+	}{
+		{"unknown topic", name("nope"), 0},
+		{"unknown partition", tp, 4},
+		{"ok", tp, 0},
+	} {
+		req := produceReq(c.topic, c.partition, 0, 1000)
+		_, hi, _ := p.common(req)
+		req.SetVersion(hi)
+		closed := map[string]bool{}
+		for who, cn := range map[string]*conn{"kafka": p.kafka, "rewind": p.rewind} {
+			cn.corr++
+			if err := cn.write(req); err != nil {
+				t.Fatalf("%s: %v", who, err)
+			}
+			closed[who] = cn.closed(2 * time.Second)
+		}
+		p.kafka, p.rewind = dial(t, p.kafkaAddr), dial(t, p.rewindAddr)
+		var ds []difference
+		if closed["kafka"] != closed["rewind"] {
+			ds = append(ds, difference{"connection closed", fmt.Sprint(closed["kafka"]), fmt.Sprint(closed["rewind"])})
+		}
+		p.report(fmt.Sprintf("Produce/%s acks=0/Produce_v%d", c.scenario, hi), ds)
+	}
+	// What acks=0 wrote: the log end offsets must agree.
+	p.compare("Produce/after acks=0", listReq(tp, 0, -1, -1, 0), -1, nil)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Group requests whose write to __consumer_offsets fails answer what Kafka
@@ -88,6 +89,52 @@ func TestOversizedCommitIsNotRetried(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("commit that fits: %v", err)
+	}
+}
+
+// The leader's SyncGroup writes every member's subscription and
+// assignment in one group metadata record; an assignment larger than
+// max.message.bytes cannot be stored. Kafka 4.x answers the SyncGroup
+// UNKNOWN_SERVER_ERROR (checked against Kafka 4.4.0), which kgo does not
+// retry; Rewind answered NOT_COORDINATOR, which kgo retried.
+func TestOversizedAssignmentIsNotRetried(t *testing.T) {
+	b := startBrokerAt(t, t.TempDir())
+	syncs := &requestCounter{key: 14}
+	cl := newClient(t, b.Addr(), kgo.WithHooks(syncs))
+	ctx := testCtx(t, 30*time.Second)
+
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group = "big-assignment"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 30000
+	join.ProtocolType = "consumer"
+	proto := kmsg.NewJoinGroupRequestProtocol()
+	proto.Name, proto.Metadata = "range", []byte{0, 0}
+	join.Protocols = append(join.Protocols, proto)
+	jr, err := join.RequestWith(ctx, cl) // MEMBER_ID_REQUIRED, with the id
+	if err != nil {
+		t.Fatal(err)
+	}
+	join.MemberID = jr.MemberID
+	if jr, err = join.RequestWith(ctx, cl); err != nil || jr.ErrorCode != 0 {
+		t.Fatalf("join: %v %v", err, kerr.ErrorForCode(jr.ErrorCode))
+	}
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID = join.Group, jr.Generation, jr.MemberID
+	pt, pn := "consumer", "range"
+	sync.ProtocolType, sync.Protocol = &pt, &pn
+	a := kmsg.NewSyncGroupRequestGroupAssignment()
+	a.MemberID, a.MemberAssignment = jr.MemberID, make([]byte, 1100000) // over 1048588 bytes
+	sync.GroupAssignment = append(sync.GroupAssignment, a)
+	sr, err := sync.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.ErrorCode != kerr.UnknownServerError.Code {
+		t.Fatalf("SyncGroup with a 1.1 MB assignment: %v, want UNKNOWN_SERVER_ERROR", kerr.ErrorForCode(sr.ErrorCode))
+	}
+	if n := syncs.n.Load(); n != 1 {
+		t.Fatalf("kgo sent the SyncGroup %d times, want once (not retried)", n)
 	}
 }
 

@@ -286,7 +286,10 @@ type knownDiffs struct {
 	entries []knownDiff
 }
 
-type knownDiff struct{ scenario, path, reason string }
+type knownDiff struct {
+	scenario, path, reason string
+	used                   bool
+}
 
 var (
 	knownOnce sync.Once
@@ -315,7 +318,7 @@ func loadKnown(t testing.TB) *knownDiffs {
 				knownErr = fmt.Errorf("known_differences.txt:%d: want <scenario> TAB <path> TAB <reason>", n)
 				return
 			}
-			known.entries = append(known.entries, knownDiff{parts[0], parts[1], strings.TrimSpace(parts[2])})
+			known.entries = append(known.entries, knownDiff{scenario: parts[0], path: parts[1], reason: strings.TrimSpace(parts[2])})
 		}
 		knownErr = sc.Err()
 	})
@@ -347,12 +350,25 @@ func matches(pattern, s string) bool {
 }
 
 func (k *knownDiffs) match(scenario, path string) (string, bool) {
-	for _, e := range k.entries {
+	for i, e := range k.entries {
 		if matches(e.scenario, scenario) && matches(e.path, path) {
+			k.entries[i].used = true
 			return e.reason, true
 		}
 	}
 	return "", false
+}
+
+// unused are the entries no difference of this run matched: fixed in
+// Rewind (remove them), or of scenarios this run did not reach (-run).
+func (k *knownDiffs) unused() []knownDiff {
+	var out []knownDiff
+	for _, e := range k.entries {
+		if !e.used {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // results collects every scenario's outcome for the table TestMain prints

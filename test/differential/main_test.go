@@ -53,7 +53,7 @@ func summarize(path string) error {
 	if len(results) == 0 {
 		return nil
 	}
-	var same, known, unknown int
+	var same, knownN, unknown int
 	var md strings.Builder
 	md.WriteString("# Rewind against Apache Kafka 4.4.0\n\n" +
 		"The same requests sent to both brokers by `test/differential`, responses compared field by field after\n" +
@@ -74,7 +74,7 @@ func summarize(path string) error {
 			explained = explained && why != ""
 		}
 		if explained {
-			known++
+			knownN++
 		} else {
 			unknown++
 		}
@@ -105,11 +105,16 @@ func summarize(path string) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "differential: %d scenarios against Apache Kafka: %d identical, %d differ as known, %d differ unexplained\n",
-		len(results), same, known, unknown)
+		len(results), same, knownN, unknown)
+	if known != nil {
+		for _, e := range known.unused() {
+			fmt.Fprintf(os.Stderr, "differential: known_differences.txt: no difference matched %q %q (fixed, or not run)\n", e.scenario, e.path)
+		}
+	}
 	if path == "" {
 		return nil
 	}
-	fmt.Fprintf(&md, "\n%d scenarios: %d identical, %d differ as known, %d differ unexplained.\n", len(results), same, known, unknown)
+	fmt.Fprintf(&md, "\n%d scenarios: %d identical, %d differ as known, %d differ unexplained.\n", len(results), same, knownN, unknown)
 	return os.WriteFile(path, []byte(md.String()), 0o644)
 }
 

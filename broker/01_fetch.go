@@ -228,7 +228,7 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 	// With the segment files open at their bound (--max-open-files), the
 	// data is copied and the file let go at once: a response over many
 	// partitions would otherwise keep one descriptor each until written.
-	if rr.Size >= sendfileMin && fromOSFiles(rr) && !b.handles.Full() {
+	if rr.Size >= sendfileMin && fromOSFiles(rr) && !b.reg.handles.Full() {
 		// Sent from the files by the connection's writer, which releases
 		// rr. (A read error then closes the connection; files that are
 		// not OS files, as in fault-injection tests, are read here, so

@@ -46,13 +46,13 @@ func handleMetadata(r *request) (reply, error) {
 	br := kmsg.NewMetadataResponseBroker()
 	br.NodeID, br.Host, br.Port = nodeID, b.host, b.port
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
-	cid := b.cat.ClusterID()
+	cid := b.reg.cat.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = nodeID
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		topics := b.cat.List()
+		topics := b.reg.list()
 		var n respSize
 		for _, t := range topics {
 			n.metadataTopic(t.Name, t.Partitions)
@@ -110,7 +110,7 @@ func handleMetadata(r *request) (reply, error) {
 			}
 		case !ok && autoCreate:
 			var err error
-			t, err = b.createTopic(name, b.cfg.DefaultPartitions, nil, false, false)
+			t, err = b.reg.create(name, b.cfg.DefaultPartitions, nil, false, false)
 			if err == nil {
 				created++
 			}

@@ -14,7 +14,7 @@ import (
 // be 1 or -1 (one node); manual replica assignments may only name node 0.
 // Configs are validated by the catalog under Kafka's names.
 //
-// Creation is all or nothing (createTopic): a topic whose partitions
+// Creation is all or nothing (registry.create): a topic whose partitions
 // cannot all be opened answers KAFKA_STORAGE_ERROR and leaves no catalog
 // entry and no directory. Past --max-broker-partitions: POLICY_VIOLATION
 // with the limit in the message (why that code: partitions.go), also for
@@ -113,7 +113,7 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 	if err := b.disk.writable(); err != nil && !req.ValidateOnly {
 		return kerr.KafkaStorageError.Code, strp(err.Error())
 	}
-	t, err := b.createTopic(rt.Topic, parts, cfgs, false, req.ValidateOnly)
+	t, err := b.reg.create(rt.Topic, parts, cfgs, false, req.ValidateOnly)
 	if err != nil {
 		return catalogErrorCode(err)
 	}

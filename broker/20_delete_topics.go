@@ -78,7 +78,7 @@ func handleDeleteTopics(r *request) (reply, error) {
 	var idName map[[16]byte]string
 	if byID {
 		idName = make(map[[16]byte]string)
-		for _, t := range b.cat.List() {
+		for _, t := range b.reg.list() {
 			idName[t.ID] = t.Name
 		}
 	}
@@ -152,6 +152,6 @@ func deleteTopicNamed(b *Broker, name string) ([16]byte, int16, *string) {
 	case meta.Internal:
 		return [16]byte{}, kerr.InvalidTopicException.Code, strp("internal topic " + name + " cannot be deleted")
 	}
-	code, msg := catalogErrorCode(b.deleteTopic(name))
+	code, msg := catalogErrorCode(b.reg.delete(name))
 	return meta.ID, code, msg
 }

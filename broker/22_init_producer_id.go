@@ -30,7 +30,7 @@ func (a *pidAllocator) alloc() (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next == a.last {
-		first, err := a.b.cat.ReserveProducerIDs(pidBlock)
+		first, err := a.b.reg.cat.ReserveProducerIDs(pidBlock)
 		if err != nil {
 			return 0, err
 		}

@@ -111,5 +111,5 @@ func alterTopicConfigs(b *Broker, name string, cfgs map[string]string, validateO
 	case meta.Internal:
 		return kerr.InvalidRequest.Code, strp("internal topic " + name + " cannot be changed")
 	}
-	return catalogErrorCode(b.setTopicConfigs(name, cfgs, validateOnly))
+	return catalogErrorCode(b.reg.setConfigs(name, cfgs, validateOnly))
 }

@@ -9,7 +9,7 @@ import (
 //
 // Grows a topic; the count must increase (INVALID_PARTITIONS otherwise).
 // Manual assignments may only name node 0. v1 is v0; v2 flexible; v3 same.
-// All or nothing (addPartitions): if a new partition cannot be opened the
+// All or nothing (registry.addPartitions): if a new partition cannot be opened the
 // answer is KAFKA_STORAGE_ERROR and the topic keeps its old count, with no
 // new directory. Past --max-broker-partitions: POLICY_VIOLATION.
 //
@@ -69,7 +69,7 @@ func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, valida
 	case !validateOnly && b.disk.writable() != nil:
 		return kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
 	}
-	return catalogErrorCode(b.addPartitions(rt.Topic, rt.Count, validateOnly))
+	return catalogErrorCode(b.reg.addPartitions(rt.Topic, rt.Count, validateOnly))
 }
 
 func validAssignment(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {

@@ -21,7 +21,7 @@ func handleDescribeCluster(r *request) (reply, error) {
 		return now(resp)
 	}
 	resp.EndpointType = 1
-	resp.ClusterID = b.cat.ClusterID()
+	resp.ClusterID = b.reg.cat.ClusterID()
 	resp.ControllerID = nodeID
 	br := kmsg.NewDescribeClusterResponseBroker()
 	br.NodeID, br.Host, br.Port = nodeID, b.host, b.port

@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rewindhq/rewind/catalog"
@@ -152,11 +153,8 @@ func WithGroupInitialRebalanceDelay(d time.Duration) Option {
 type Broker struct {
 	cfg Config
 	log *slog.Logger
-	cat *catalog.Catalog
+	reg *registry // the catalog and the partition logs (registry.go)
 	grp *group.Coordinator
-
-	mu     sync.RWMutex
-	topics map[string]*topic
 
 	pids pidAllocator
 
@@ -183,23 +181,18 @@ type Broker struct {
 	// storageErrs logs failed reads and appends at most every 10 s: a
 	// fenced partition fails every retry of its clients.
 	storageErrs rateLog
+	acceptErrs  rateLog // failed accepts, retried (acceptLoop)
 
 	disk *diskGuard // read-only on a full disk (diskspace.go)
 
-	handles    *storage.Handles // --max-open-files, shared by every log
-	partitions partitionBudget  // --max-broker-partitions (partitions.go)
-	topicLocks topicLocks       // one change of a topic at a time
+	// acceptErr is the error of the last failed accept, nil once one
+	// succeeds: Ready reports the broker not ready while it is set.
+	acceptErr atomic.Pointer[error]
 
 	repairMu sync.Mutex // one online repair at a time (repair.go)
 
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
-}
-
-// topic is a topic's catalog entry with its open partition logs.
-type topic struct {
-	meta  catalog.Topic
-	parts []*storage.Log
 }
 
 // New binds the Kafka listener, locks the data directory (failing if
@@ -254,10 +247,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 		cfg.DiskCheckInterval = time.Second
 	}
 	b := &Broker{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		topics: map[string]*topic{},
-		conns:  map[*conn]struct{}{},
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: map[*conn]struct{}{},
 	}
 	b.reqMem = newMemPool("--max-request-memory", cfg.MaxRequestMemory, cfg.Logger)
 	b.reqMem.setFrameLimits(int64(cfg.MaxRequestBytes))
@@ -266,10 +258,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.slowConns = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
+	b.acceptErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pids.b = b
-	b.handles = storage.NewHandles(cmp.Or(cfg.MaxOpenFiles, storage.DefaultMaxOpenFiles()))
-	b.partitions.limit = cfg.MaxBrokerPartitions
 	b.met = newMetrics(b)
 	b.lag = lageval.NewRecorder(lageval.DefaultConfig())
 	b.disk = newDiskGuard(cfg.FS, cfg.DataDir, cfg.DiskReserve, cfg.Logger)
@@ -279,6 +270,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 	}
 	cfg.FS = timedFS{cfg.FS, b.met.fsync}
 	b.cfg.FS = cfg.FS
+	b.reg = newRegistry(b.cfg, b.disk, storage.NewHandles(cmp.Or(cfg.MaxOpenFiles, storage.DefaultMaxOpenFiles())))
 
 	if err := b.bind(); err != nil {
 		return nil, err
@@ -297,88 +289,24 @@ func New(opts ...Option) (_ *Broker, err error) {
 	if err := b.disk.start(); err != nil {
 		return nil, err
 	}
-	if b.cat, err = catalog.Open(cfg.FS, cfg.DataDir, catalog.WithLogger(b.log), catalog.WithInternalTopic(OffsetsTopic, offsetsTopicConfigs())); err != nil {
-		return nil, err
-	}
-	b.cleanOrphans()
-	if err := b.openTopics(b.cat.List()...); err != nil {
+	if err := b.reg.open(); err != nil {
 		return nil, err
 	}
 	if err := b.startGroups(); err != nil {
-		b.closeLogs()
+		b.reg.close()
 		return nil, err
 	}
+	b.reg.onDelete = b.grp.TopicDeleted
 	return b, nil
-}
-
-func (b *Broker) logDir(name string, p int32) string {
-	return filepath.Join(b.cfg.DataDir, "logs", name+"-"+strconv.Itoa(int(p)))
-}
-
-func (b *Broker) storageOptions() storage.Options {
-	return storage.Options{FS: b.cfg.FS, Fsync: b.cfg.Fsync, FsyncInterval: b.cfg.FsyncInterval, Logger: b.log, Handles: b.handles}
-}
-
-// openTopic opens every partition log of t and registers the topic.
-func (b *Broker) openTopic(t catalog.Topic) error { return b.openTopics(t) }
-
-// openTopics opens every partition log of the topics, in parallel, and
-// registers them (counting their partitions); on an error it closes what it
-// opened and registers nothing.
-func (b *Broker) openTopics(ts ...catalog.Topic) error {
-	type part struct {
-		t *topic
-		p int32
-	}
-	var parts []part
-	topics := make([]*topic, len(ts))
-	for i, t := range ts {
-		topics[i] = &topic{meta: t, parts: make([]*storage.Log, t.Partitions)}
-		for p := int32(0); p < t.Partitions; p++ {
-			parts = append(parts, part{topics[i], p})
-		}
-	}
-	errs := make([]error, len(parts))
-	// The logs write their checkpoints once all are open (storage.Options.OpenedAll).
-	opened := make(chan struct{})
-	opts := b.storageOptions()
-	opts.OpenedAll = opened
-	inParallel(len(parts), func(i int) {
-		t, p := parts[i].t, parts[i].p
-		l, err := storage.Open(b.logDir(t.meta.Name, p), t.meta.StorageConfig(), opts)
-		if err != nil {
-			errs[i] = fmt.Errorf("broker: %w", openPartitionErr(t.meta.Name, p, err))
-			return
-		}
-		t.parts[p] = l
-	})
-	close(opened)
-	if err := errors.Join(errs...); err != nil {
-		for _, t := range topics {
-			for _, l := range t.parts {
-				if l != nil {
-					l.Close()
-				}
-			}
-		}
-		return err
-	}
-	b.mu.Lock()
-	for _, t := range topics {
-		b.topics[t.meta.Name] = t
-		b.partitions.add(len(t.parts))
-	}
-	b.mu.Unlock()
-	return nil
 }
 
 // Start serves the listener bound by New until Close.
 func (b *Broker) Start() error {
 	b.addr = b.ln.Addr().String()
 	b.grp.Start()
-	b.wg.Add(2)
+	b.wg.Add(1)
 	go b.acceptLoop()
-	go b.retentionLoop()
+	b.reg.maint.start(b.ctx, b.cfg.RetentionCheckInterval)
 	if b.disk.enabled() {
 		b.wg.Add(1)
 		go b.disk.loop(b, b.cfg.DiskCheckInterval)
@@ -407,7 +335,7 @@ func (b *Broker) Close() error {
 			b.grp.Close()
 		}
 		b.wg.Wait()
-		b.closeErr = b.closeLogs()
+		b.closeErr = b.reg.close()
 		// Released last: a process waiting to take over the data directory
 		// must not start before every log is closed.
 		if err := b.dirLock.Close(); err != nil {
@@ -417,56 +345,40 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-func (b *Broker) closeLogs() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var logs []*storage.Log
-	for _, t := range b.topics {
-		logs = append(logs, t.parts...)
-	}
-	errs := make([]error, len(logs))
-	inParallel(len(logs), func(i int) { errs[i] = logs[i].Close() })
-	b.topics = map[string]*topic{}
-	return errors.Join(errs...)
-}
-
-// logIOParallelism is how many partition logs are opened or closed at
-// once. Opening and closing are a few small reads and writes with fsyncs;
-// run in parallel, the file system's journal commits one for many, so a
-// broker with thousands of partitions starts and stops in a fraction of
-// the time.
-const logIOParallelism = 16
-
-// inParallel calls fn(0) ... fn(n-1), logIOParallelism at a time.
-func inParallel(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, logIOParallelism)
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
-}
-
+// acceptLoop accepts connections until Close. A failed accept that can
+// pass (out of descriptors: EMFILE, ENFILE; a connection aborted in the
+// queue; out of buffers) is retried after a pause of 5 ms doubling up to
+// 1 s, as net/http's Server.Serve does, while the connections wait in the
+// listen queue; meanwhile Ready reports the broker not ready, and the
+// first accept that succeeds makes it ready again. Any other error ends
+// the loop, and Ready says so until the broker is closed.
 func (b *Broker) acceptLoop() {
 	defer b.wg.Done()
+	var delay time.Duration
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			b.acceptErr.Store(&err)
+			if !retriableAccept(err) {
+				b.log.Error("accept failed; no more connections are accepted", "err", err)
+				return
 			}
-			b.log.Error("accept failed", "err", err)
-			return
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.acceptErrs.warn("accept failed; retrying", "err", err, "retry_in", delay)
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			continue
+		}
+		if delay > 0 {
+			delay = 0
+			b.acceptErr.Store(nil)
+			b.log.Info("accepting connections again")
 		}
 		b.connMu.Lock()
 		if b.cfg.MaxConnections > 0 && len(b.conns) >= b.cfg.MaxConnections {
@@ -489,251 +401,24 @@ func (b *Broker) acceptLoop() {
 	}
 }
 
-func (b *Broker) retentionLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.RetentionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-		}
-		type compacted struct {
-			name string
-			p    storage.CompactPolicy
-			logs []*storage.Log
-		}
-		var logs []*storage.Log
-		var compact []compacted
-		b.mu.RLock()
-		for name, t := range b.topics {
-			logs = append(logs, t.parts...)
-			if name == OffsetsTopic {
-				compact = append(compact, compacted{name, b.offsetsCompactPolicy(), t.parts})
-			} else if p, ok := t.meta.Compaction(); ok {
-				p.DedupeBufferSize = b.cfg.LogCleanerDedupeBufferSize
-				compact = append(compact, compacted{name, p, t.parts})
-			}
-		}
-		b.mu.RUnlock()
-		for _, l := range logs {
-			if err := l.ApplyRetention(); err != nil {
-				b.log.Error("retention failed", "err", err)
-			}
-		}
-		if b.disk.writable() != nil {
-			compact = nil // it needs room for the cleaned copy; retention frees space
-		}
-		for _, c := range compact {
-			for i, l := range c.logs {
-				if _, err := l.Compact(c.p); err != nil {
-					b.log.Error("compaction failed", "topic", c.name, "partition", i, "err", err)
-				}
-			}
+// retriableAccept reports whether a failed accept may succeed later.
+func retriableAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
 		}
 	}
-}
-
-// offsetsCompactPolicy is how __consumer_offsets is compacted: every
-// key's latest commit or group record stays, superseded commits stay for
-// the history window (offset tools rewind groups to past positions with
-// them), and the tombstones of deleted offsets and groups for a day
-// (Kafka's delete.retention.ms). The active segment is rolled once its
-// oldest record could have left the history window, so that compaction
-// reaches it without waiting for segment.ms.
-func (b *Broker) offsetsCompactPolicy() storage.CompactPolicy {
-	h := b.cfg.OffsetsHistoryRetention
-	return storage.CompactPolicy{
-		HistoryRetention: h,
-		DeleteRetention:  24 * time.Hour,
-		MaxCompactionLag: h,
-		DedupeBufferSize: b.cfg.LogCleanerDedupeBufferSize,
-	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // minDedupeBufferSize is the smallest --log-cleaner-dedupe-buffer-size:
 // about 40,000 keys a pass.
 const minDedupeBufferSize = 1 << 20
 
-// partition returns the log of topic/partition, or nil.
-func (b *Broker) partition(name string, p int32) *storage.Log {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	t := b.topics[name]
-	if t == nil || p < 0 || int(p) >= len(t.parts) {
-		return nil
-	}
-	return t.parts[p]
-}
+// partition returns the log of topic/partition, or nil (shorthand for
+// the registry's, used by every handler).
+func (b *Broker) partition(name string, p int32) *storage.Log { return b.reg.partition(name, p) }
 
-// topicMeta returns a topic's catalog entry.
-func (b *Broker) topicMeta(name string) (catalog.Topic, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	t := b.topics[name]
-	if t == nil {
-		return catalog.Topic{}, false
-	}
-	return t.meta, true
-}
-
-// createTopic creates a topic in the catalog and opens its logs, all or
-// nothing: if any partition fails to open (ENOSPC, EMFILE, EIO ...), every
-// partition directory is removed and then the catalog entry, and the error
-// matches storage.ErrStorage. Past --max-broker-partitions it fails with
-// errPartitionLimit before anything is written.
-func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (catalog.Topic, error) {
-	if partitions > b.cfg.MaxPartitions && !internal {
-		return catalog.Topic{}, fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, partitions, b.cfg.MaxPartitions)
-	}
-	unlock := b.topicLocks.lock(name)
-	defer unlock()
-	if validateOnly {
-		t, err := b.cat.Create(name, partitions, configs, internal, true)
-		if err == nil {
-			err = b.partitions.reserve(partitions, true)
-		}
-		return t, err
-	}
-	if err := b.partitions.reserve(partitions, false); err != nil {
-		if _, verr := b.cat.Create(name, partitions, configs, internal, true); verr != nil {
-			return catalog.Topic{}, verr // a bad name or config says more
-		}
-		return catalog.Topic{}, err
-	}
-	// openTopics counts the partitions itself once they are registered.
-	defer b.partitions.release(int(partitions))
-	t, err := b.cat.Create(name, partitions, configs, internal, false)
-	if err != nil {
-		return t, err
-	}
-	// A topic of the same name deleted earlier may have left directories if
-	// its deletion failed: start clean.
-	b.removePartitionDirs(name, 0, partitions)
-	if err := b.openTopic(t); err != nil {
-		// Directories first, then the catalog entry: once the name is free
-		// again, nothing of this attempt is left to meet a new one.
-		b.removePartitionDirs(name, 0, partitions)
-		if derr := b.cat.Delete(name); derr != nil {
-			b.log.Error("removing the catalog entry of a topic not created", "topic", name, "err", derr)
-		}
-		b.log.Warn("topic not created: opening its partitions failed; nothing of it is left", "topic", name, "partitions", partitions, "err", err)
-		return catalog.Topic{}, err
-	}
-	b.log.Info("topic created", "topic", name, "partitions", partitions)
-	return t, nil
-}
-
-// deleteTopic removes a topic, its logs and its data.
-func (b *Broker) deleteTopic(name string) error {
-	defer b.topicLocks.lock(name)()
-	if err := b.disk.retry(func() error { return b.cat.Delete(name) }); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	t := b.topics[name]
-	delete(b.topics, name)
-	if t != nil {
-		b.partitions.release(len(t.parts))
-	}
-	b.mu.Unlock()
-	var errs []error
-	if t != nil {
-		for _, l := range t.parts {
-			if err := l.Delete(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	// As Kafka does, committed offsets of a deleted topic go with it, so a
-	// new topic of the same name does not inherit stale positions.
-	if b.grp != nil {
-		b.grp.TopicDeleted(name)
-	}
-	b.log.Info("topic deleted", "topic", name)
-	return errors.Join(errs...)
-}
-
-// addPartitions grows a topic to total partitions, all or nothing: the new
-// partition logs are opened (outside any lock shared by topics) before the
-// catalog records the count, and on any failure they are deleted and the
-// topic is left as it was.
-func (b *Broker) addPartitions(name string, total int32, validateOnly bool) error {
-	if total > b.cfg.MaxPartitions {
-		return fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, total, b.cfg.MaxPartitions)
-	}
-	defer b.topicLocks.lock(name)()
-	// The catalog's own checks (the topic exists, the count grows) first.
-	if _, err := b.cat.SetPartitions(name, total, true); err != nil {
-		return err
-	}
-	b.mu.RLock()
-	t := b.topics[name]
-	b.mu.RUnlock()
-	if t == nil {
-		return fmt.Errorf("%w: %s", catalog.ErrUnknownTopic, name)
-	}
-	from := int32(len(t.parts)) // stable: changes of the topic hold its lock
-	if err := b.partitions.reserve(total-from, validateOnly); err != nil || validateOnly {
-		return err
-	}
-	logs := make([]*storage.Log, total-from)
-	errs := make([]error, len(logs))
-	cfg := t.meta.StorageConfig()
-	b.removePartitionDirs(name, from, total) // left by an earlier failure
-	inParallel(len(logs), func(i int) {
-		p := from + int32(i)
-		l, err := storage.Open(b.logDir(name, p), cfg, b.storageOptions())
-		if err != nil {
-			errs[i] = openPartitionErr(name, p, err)
-			return
-		}
-		logs[i] = l
-	})
-	fail := func(err error) error {
-		for _, l := range logs {
-			if l != nil {
-				l.Delete()
-			}
-		}
-		b.removePartitionDirs(name, from, total)
-		b.partitions.release(int(total - from))
-		b.log.Warn("partitions not added; nothing of them is left", "topic", name, "from", from, "to", total, "err", err)
-		return err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fail(err)
-	}
-	meta, err := b.cat.SetPartitions(name, total, false)
-	if err != nil {
-		return fail(err)
-	}
-	b.mu.Lock()
-	t.parts = append(t.parts, logs...)
-	t.meta = meta
-	b.mu.Unlock()
-	b.log.Info("partitions added", "topic", name, "partitions", total)
-	return nil
-}
-
-// setTopicConfigs replaces a topic's config overrides and applies them.
-func (b *Broker) setTopicConfigs(name string, cfgs map[string]string, validateOnly bool) error {
-	var meta catalog.Topic
-	err := b.disk.retry(func() (err error) {
-		meta, err = b.cat.SetConfigs(name, cfgs, validateOnly)
-		return err
-	})
-	if err != nil || validateOnly {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if t := b.topics[name]; t != nil {
-		t.meta = meta
-		for _, l := range t.parts {
-			l.SetConfig(meta.StorageConfig())
-		}
-	}
-	return nil
-}
+// topicMeta returns a topic's catalog entry as published.
+func (b *Broker) topicMeta(name string) (catalog.Topic, bool) { return b.reg.meta(name) }

@@ -14,12 +14,19 @@
 //
 //   - Broker: the node. New binds the listener first (so a start that
 //     cannot listen touches nothing), takes the data directory's lock
-//     (DataDirLock: one process per directory), opens the catalog, every
-//     partition log (package storage) and the group coordinator (package
-//     group, which replays __consumer_offsets), and returns a broker whose
-//     listener queues connections until Start. Close stops accepting,
-//     closes every connection, and closes every log cleanly so the next
-//     start skips recovery.
+//     (DataDirLock: one process per directory), opens the registry (the
+//     catalog and every partition log, package storage) and the group
+//     coordinator (package group, which replays __consumer_offsets), and
+//     returns a broker whose listener queues connections until Start.
+//     Close stops accepting, closes every connection, and closes every log
+//     cleanly so the next start skips recovery.
+//   - registry (registry.go, registry_change.go): the catalog and the open
+//     partition logs with their lifecycle (create, add partitions, delete,
+//     set configs, close), each change opening its logs outside any shared
+//     lock, committing the catalog, then publishing; retention and
+//     compaction are scheduled over its logs, per partition, by bounded
+//     workers (maintenance.go). Handlers, metrics and the inspection API
+//     find topics and logs through it.
 //   - Config and Option: everything a Broker starts with (below).
 //   - conn (conn.go): one client connection with its read loop and its
 //     response writer.
@@ -59,7 +66,7 @@
 // offset APIs are adapted to group.Coordinator, whose store is the
 // __consumer_offsets topic in Kafka's own record format. Topic changes
 // (CreateTopics, CreatePartitions, DeleteTopics, config changes) go
-// through the catalog, one change of a topic at a time; a full disk makes
+// through the registry, one change of a topic at a time; a full disk makes
 // the broker read-only (diskspace.go) until space returns.
 //
 // # Configuration
@@ -79,9 +86,9 @@
 // Every exported method of Broker is safe for concurrent use. Each
 // connection has its own read loop and writer goroutine, and deferred
 // replies run in goroutines of their own; everything they share is
-// guarded: the topic map by b.mu (read-locked on the request path, locked
-// to publish or remove a topic), changes of one topic by a per-name lock
-// (partitions.go), each partition log by its own locks (package storage),
+// guarded: the registry's topic map by its mu (read-locked on the request
+// path, locked only to swap an immutable entry, never across I/O), changes
+// of one topic by a per-name lock (partitions.go), each partition log by its own locks (package storage),
 // each group by the coordinator's per-group lock, and the memory pools,
 // rate-limited logs and metrics by their own. Background goroutines
 // (accept loop, retention and compaction, the disk-space check) stop at

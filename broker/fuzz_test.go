@@ -60,7 +60,7 @@ func fuzzTarget(f *testing.F) *Broker {
 			fuzzErr = err
 			return
 		}
-		if _, err := b.createTopic("fuzz", 2, nil, false, false); err != nil {
+		if _, err := b.reg.create("fuzz", 2, nil, false, false); err != nil {
 			fuzzErr = err
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"time"
 
@@ -63,21 +62,17 @@ func topicInfo(meta catalog.Topic, parts []*storage.Log) TopicInfo {
 
 // Topics lists every topic, internal ones included, sorted by name.
 func (b *Broker) Topics() []TopicInfo {
-	b.mu.RLock()
-	out := make([]TopicInfo, 0, len(b.topics))
-	for _, t := range b.topics {
+	ts := b.reg.all()
+	out := make([]TopicInfo, 0, len(ts))
+	for _, t := range ts {
 		out = append(out, topicInfo(t.meta, t.parts))
 	}
-	b.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // Topic describes one topic.
 func (b *Broker) Topic(name string) (TopicInfo, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	t := b.topics[name]
+	t := b.reg.get(name)
 	if t == nil {
 		return TopicInfo{}, false
 	}
@@ -181,6 +176,9 @@ func (b *Broker) Ready() error {
 	}
 	if b.ctx.Err() != nil {
 		return errors.New("shutting down")
+	}
+	if err := b.acceptErr.Load(); err != nil {
+		return fmt.Errorf("cannot accept connections: %w", *err)
 	}
 	for _, t := range b.snapshotTopics() {
 		for p, l := range t.parts {

@@ -3,9 +3,7 @@ package broker
 import (
 	"errors"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -332,15 +330,13 @@ type topicLogs struct {
 	parts    []*storage.Log
 }
 
-// snapshotTopics copies the topic map, sorted by name.
+// snapshotTopics lists the published topics, sorted by name.
 func (b *Broker) snapshotTopics() []topicLogs {
-	b.mu.RLock()
-	out := make([]topicLogs, 0, len(b.topics))
-	for name, t := range b.topics {
-		out = append(out, topicLogs{name, t.meta.Internal, append([]*storage.Log(nil), t.parts...)})
+	ts := b.reg.all()
+	out := make([]topicLogs, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, topicLogs{t.meta.Name, t.meta.Internal, t.parts})
 	}
-	b.mu.RUnlock()
-	slices.SortFunc(out, func(a, b topicLogs) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 

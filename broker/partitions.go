@@ -66,8 +66,9 @@ func (p *partitionBudget) add(n int) {
 func (p *partitionBudget) release(n int) { p.add(-n) }
 
 // topicLocks serializes the changes of one topic (create, add partitions,
-// delete), which touch the same partition directories, without a lock
-// shared by all topics held across their I/O. An entry lives only while
+// delete, set configs, repair), which touch the same partition directories
+// and catalog entry, without a lock shared by all topics held across their
+// I/O. An entry lives only while
 // someone holds or waits for it.
 type topicLocks struct {
 	mu sync.Mutex
@@ -113,17 +114,6 @@ func openPartitionErr(name string, p int32, err error) error {
 	return fmt.Errorf("open partition %s-%d: %w", name, p, err)
 }
 
-// removePartitionDirs removes the directories of partitions [from, to) of
-// name: a failed topic change leaves none behind. Failures are logged;
-// what remains is removed at the next start (cleanOrphans).
-func (b *Broker) removePartitionDirs(name string, from, to int32) {
-	for p := from; p < to; p++ {
-		if err := b.cfg.FS.RemoveAll(b.logDir(name, p)); err != nil {
-			b.log.Error("removing the directory of a partition not created", "dir", b.logDir(name, p), "err", err)
-		}
-	}
-}
-
 // orphansDir is where start-up moves partition directories holding data
 // that no topic of the catalog owns.
 const orphansDir = ".orphans"
@@ -138,17 +128,17 @@ const orphansDir = ".orphans"
 // logs/.orphans/, out of the way of a new topic of the same name, for the
 // operator to restore or delete. Both are logged. Failures are logged and
 // leave the directory where it is.
-func (b *Broker) cleanOrphans() {
-	logs := filepath.Join(b.cfg.DataDir, "logs")
-	ents, err := b.cfg.FS.ReadDir(logs)
+func (r *registry) cleanOrphans() {
+	logs := filepath.Join(r.cfg.DataDir, "logs")
+	ents, err := r.cfg.FS.ReadDir(logs)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			b.log.Warn("listing partition directories for orphans", "dir", logs, "err", err)
+			r.log.Warn("listing partition directories for orphans", "dir", logs, "err", err)
 		}
 		return
 	}
 	owned := map[string]int32{}
-	for _, t := range b.cat.List() {
+	for _, t := range r.cat.List() {
 		owned[t.Name] = t.Partitions
 	}
 	var removed, moved int
@@ -169,47 +159,47 @@ func (b *Broker) cleanOrphans() {
 			continue
 		}
 		dir := filepath.Join(logs, name)
-		data, err := b.holdsRecords(dir)
+		data, err := r.holdsRecords(dir)
 		if err != nil {
-			b.log.Warn("orphan partition directory left alone: cannot read it", "dir", dir, "err", err)
+			r.log.Warn("orphan partition directory left alone: cannot read it", "dir", dir, "err", err)
 			continue
 		}
 		if !data {
-			if err := b.cfg.FS.RemoveAll(dir); err != nil {
-				b.log.Warn("removing an orphan partition directory", "dir", dir, "err", err)
+			if err := r.cfg.FS.RemoveAll(dir); err != nil {
+				r.log.Warn("removing an orphan partition directory", "dir", dir, "err", err)
 				continue
 			}
-			b.log.Info("removed an empty partition directory no topic owns", "dir", dir)
+			r.log.Info("removed an empty partition directory no topic owns", "dir", dir)
 			removed++
 			continue
 		}
 		to := filepath.Join(logs, orphansDir, name)
-		if _, err := b.cfg.FS.Stat(to); err == nil {
+		if _, err := r.cfg.FS.Stat(to); err == nil {
 			to += "." + time.Now().UTC().Format("20060102T150405.000Z")
 		}
-		if err := b.cfg.FS.MkdirAll(filepath.Join(logs, orphansDir), 0o755); err != nil {
-			b.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
+		if err := r.cfg.FS.MkdirAll(filepath.Join(logs, orphansDir), 0o755); err != nil {
+			r.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
 			continue
 		}
-		if err := b.cfg.FS.Rename(dir, to); err != nil {
-			b.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
+		if err := r.cfg.FS.Rename(dir, to); err != nil {
+			r.log.Warn("moving an orphan partition directory", "dir", dir, "err", err)
 			continue
 		}
-		b.log.Warn("moved a partition directory holding records that no topic owns; restore or delete it", "dir", dir, "to", to)
+		r.log.Warn("moved a partition directory holding records that no topic owns; restore or delete it", "dir", dir, "to", to)
 		moved++
 	}
 	if removed+moved > 0 {
-		if err := b.cfg.FS.SyncDir(logs); err != nil {
-			b.log.Warn("syncing the logs directory", "err", err)
+		if err := r.cfg.FS.SyncDir(logs); err != nil {
+			r.log.Warn("syncing the logs directory", "err", err)
 		}
-		b.log.Info("orphan partition directories", "removed_empty", removed, "moved_to", filepath.Join(logs, orphansDir), "moved", moved)
+		r.log.Info("orphan partition directories", "removed_empty", removed, "moved_to", filepath.Join(logs, orphansDir), "moved", moved)
 	}
 }
 
 // holdsRecords reports whether a partition directory has a segment (or a
 // compaction output) with any byte in it.
-func (b *Broker) holdsRecords(dir string) (bool, error) {
-	ents, err := b.cfg.FS.ReadDir(dir)
+func (r *registry) holdsRecords(dir string) (bool, error) {
+	ents, err := r.cfg.FS.ReadDir(dir)
 	if err != nil {
 		return false, err
 	}
@@ -218,7 +208,7 @@ func (b *Broker) holdsRecords(dir string) (bool, error) {
 		if !strings.HasSuffix(n, ".log") && !strings.HasSuffix(n, ".swap") && !strings.HasSuffix(n, ".cleaned") {
 			continue
 		}
-		fi, err := b.cfg.FS.Stat(filepath.Join(dir, n))
+		fi, err := r.cfg.FS.Stat(filepath.Join(dir, n))
 		if err != nil {
 			return false, err
 		}
@@ -251,13 +241,13 @@ func partitionMetrics(b *Broker) []prometheus.Collector {
 	return []prometheus.Collector{
 		// rewind_partitions (metrics.go) counts what is held against it.
 		gauge("rewind_partitions_max", "--max-broker-partitions (0 = unlimited).",
-			func() float64 { return float64(b.partitions.limit) }),
+			func() float64 { return float64(b.reg.budget.limit) }),
 		gauge("rewind_segment_files_open", "Segment files open now.",
-			func() float64 { return float64(b.handles.Open()) }),
+			func() float64 { return float64(b.reg.handles.Open()) }),
 		gauge("rewind_segment_files_max", "--max-open-files: segment files kept open at most.",
-			func() float64 { return float64(b.handles.Max()) }),
+			func() float64 { return float64(b.reg.handles.Max()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "rewind_segment_file_evictions_total", Help: "Idle segment files closed to stay within --max-open-files.",
-		}, func() float64 { return float64(b.handles.Evictions()) }),
+		}, func() float64 { return float64(b.reg.handles.Evictions()) }),
 	}
 }

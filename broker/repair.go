@@ -69,7 +69,7 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 	b.repairMu.Lock()
 	defer b.repairMu.Unlock()
 	// Not during a delete or a partition change of the same topic.
-	defer b.topicLocks.lock(topic)()
+	defer b.reg.locks.lock(topic)()
 	res := RepairResult{Topic: topic, Partition: p, Online: true}
 	l := b.partition(topic, p)
 	meta, ok := b.topicMeta(topic)
@@ -95,18 +95,11 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 	r.Online = true
 	// Open it again whatever the repair did, so that the partition is
 	// served if it can be, and fenced with its current state if not.
-	nl, err := storage.Open(l.Dir(), meta.StorageConfig(), b.storageOptions())
+	nl, err := storage.Open(l.Dir(), meta.StorageConfig(), b.reg.storageOptions())
 	if err != nil {
 		return r, errors.Join(rerr, fmt.Errorf("broker: reopen %s-%d: %w", topic, p, err))
 	}
-	b.mu.Lock()
-	t := b.topics[topic]
-	swapped := t != nil && int(p) < len(t.parts) && t.parts[p] == l
-	if swapped {
-		t.parts[p] = nl
-	}
-	b.mu.Unlock()
-	if !swapped { // deleted meanwhile
+	if !b.reg.replace(topic, p, l, nl) { // deleted meanwhile
 		nl.Close()
 		return r, errors.Join(rerr, fmt.Errorf("%w: %s-%d was deleted during the repair", ErrUnknownTopic, topic, p))
 	}

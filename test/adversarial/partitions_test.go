@@ -44,6 +44,12 @@ const (
 // the hard one) and then execs it, so the process measured is the broker.
 func startLimited(t *testing.T, args ...string) *proctest.Proc {
 	t.Helper()
+	return startWithFDLimit(t, fdLimit, args...)
+}
+
+// startWithFDLimit is startLimited with a descriptor limit of its own.
+func startWithFDLimit(t *testing.T, fdLimit int, args ...string) *proctest.Proc {
+	t.Helper()
 	wrapper := filepath.Join(t.TempDir(), "rewind-limited")
 	script := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 97\nexec %q \"$@\"\n", fdLimit, binary)
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {

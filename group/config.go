@@ -154,7 +154,12 @@ type Store interface {
 	// UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist. A
 	// context error (from Wait only) means the wait was abandoned; an
 	// error carrying no Kafka error is a storage error. Requests answer
-	// them as Kafka 4.x's coordinator does (offsetsfmt.AppendError).
+	// them as Kafka 4.x's coordinator does (offsetsfmt.AppendError). On
+	// a full disk an Append holding an offset commit is refused with
+	// ErrStoreFull, while tombstones (and, within a share of the disk's
+	// reserve, group metadata) are still taken, so that the deletions
+	// that free space and rebalances go on. group/storetest checks these
+	// promises against every implementation.
 	Append(partition int32, recs []Record) (Pending, error)
 }
 

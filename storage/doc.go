@@ -104,9 +104,10 @@
 // lies in the part of the segment that Open found durable (recorded in the
 // checkpoint it writes), or when valid batches continuing the offsets
 // follow it and no zeroed 512-byte sector (a block lost with the page
-// cache) explains the damage. That is corruption in the middle of the
-// segment, treated as below: truncating it would delete acknowledged
-// records after it.
+// cache), nor zeros from the bad batch to the end of its sector (the block
+// of the file's earlier end, not written again), explains the damage.
+// That is corruption in the middle of the segment, treated as below:
+// truncating it would delete acknowledged records after it.
 //
 // Corruption anywhere else (a bad batch in an older segment, found by a
 // scan, an index rebuild or a read) fences the log instead of deleting

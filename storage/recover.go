@@ -514,10 +514,24 @@ const sectorSize = 512
 
 // hasZeroSector reports whether [from, to) holds a whole aligned 512-byte
 // sector of zeros: what a block the file system allocated but never wrote
-// reads as after a power loss.
+// reads as after a power loss. from is where the bad batch starts, the
+// end of the file as an earlier write left it; the block holding it was
+// written then with zeros past that end, and reads so again if the OS
+// did not write it back before the power went while it wrote later ones.
+// So zeros from from to the end of its sector count too, when they are
+// more than a real batch could start with (its base offset and nonzero
+// length: 12 bytes).
 func hasZeroSector(f vfs.File, from, to int64) (bool, error) {
 	first := (from + sectorSize - 1) / sectorSize * sectorSize
 	var buf [sectorSize]byte
+	if n := first - from; n >= offLeaderEpoch && first <= to {
+		if _, err := f.ReadAt(buf[:n], from); err != nil {
+			return false, err
+		}
+		if allZeroBytes(buf[:n]) {
+			return true, nil
+		}
+	}
 	for p := first; p+sectorSize <= to; p += sectorSize {
 		if _, err := f.ReadAt(buf[:], p); err != nil {
 			return false, err
@@ -798,4 +812,13 @@ func (l *Log) replayProducers(from int64) error {
 		it.release()
 	}
 	return nil
+}
+
+func allZeroBytes(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

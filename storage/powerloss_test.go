@@ -132,6 +132,7 @@ type ledger struct {
 	// The log start offset after recovery must lie in [startMin,
 	// startMax]; batches below it are gone legitimately (retention).
 	startMin, startMax int64
+	fsyncs             int // segment fsyncs that raised durable
 }
 
 func newLedger() *ledger { return &ledger{batches: map[int64]*plBatch{}} }
@@ -175,6 +176,15 @@ func (lg *ledger) ack(pb *plBatch) {
 
 func (lg *ledger) raiseDurable(end int64) {
 	lg.mu.Lock()
+	lg.durable = max(lg.durable, end)
+	lg.mu.Unlock()
+}
+
+// synced records a completed segment fsync that made offsets below end
+// durable.
+func (lg *ledger) synced(end int64) {
+	lg.mu.Lock()
+	lg.fsyncs++
 	lg.durable = max(lg.durable, end)
 	lg.mu.Unlock()
 }
@@ -226,7 +236,7 @@ func (f *watchedFile) Sync() error {
 			}
 		}
 		l.mu.RUnlock()
-		f.w.lg.raiseDurable(min(bound, next))
+		f.w.lg.synced(min(bound, next))
 	}
 	return err
 }
@@ -295,6 +305,11 @@ func appendWorkload(fsys vfs.FS, cfg Config, policy Fsync, lg *ledger, writers, 
 						return
 					}
 					pb := lg.appended(res, b)
+					if policy == FsyncInterval {
+						// Paced so that the background fsync (every
+						// 2 ms) runs between appends.
+						time.Sleep(time.Millisecond)
+					}
 					if policy != FsyncAlways {
 						continue
 					}
@@ -420,9 +435,27 @@ func testPowerLossAppend(t *testing.T, policy Fsync, writers int) {
 	seed := plSeed(t)
 	cfg := plConfig()
 	dry := newPLDisk(t)
-	if l := appendWorkload(dry, cfg, policy, newLedger(), writers, 12); l != nil {
-		l.Close()
+	ref := newLedger()
+	l := appendWorkload(dry, cfg, policy, ref, writers, 12)
+	if l == nil || l.Err() != nil {
+		t.Fatal("the workload failed without a crash")
 	}
+	// The promises checked after each crash must not be empty.
+	want := writers * 12 * 2
+	if n := len(ref.batches); n != want {
+		t.Fatalf("%d batches appended without a crash, want %d", n, want)
+	}
+	acked := 0
+	for _, pb := range ref.batches {
+		if pb.acked {
+			acked++
+		}
+	}
+	if policy == FsyncAlways && acked != want || policy != FsyncNever && (ref.fsyncs == 0 || ref.durable == 0) {
+		t.Fatalf("without a crash: %d batches acknowledged, %d segment fsyncs made offsets below %d durable", acked, ref.fsyncs, ref.durable)
+	}
+	t.Logf("without a crash: %d batches, %d acknowledged, %d segment fsyncs, durable below %d of %d", want, acked, ref.fsyncs, ref.durable, l.LogEndOffset())
+	l.Close()
 	total := dry.Ops()
 	crashPoints(t, seed, total, 150, 3*time.Second, func(k int64, rng *rand.Rand) {
 		disk := newPLDisk(t)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -251,10 +252,18 @@ func TestCreateDoesNotBlockOtherTopics(t *testing.T) {
 // Concurrent creations, deletions, partition additions and config
 // changes of the same few topics, beside produces to them, end with
 // Metadata, the catalog (read back by a restart) and the partition
-// directories agreeing on every topic. Run with -race.
+// directories agreeing on every topic; also when every fifth segment file
+// the changes create fails with EIO, so that creations and additions roll
+// back while the others go on. Run with -race.
 func TestConcurrentTopicChanges(t *testing.T) {
+	t.Run("no faults", func(t *testing.T) { concurrentTopicChanges(t, false) })
+	t.Run("EIO on every fifth new segment", func(t *testing.T) { concurrentTopicChanges(t, true) })
+}
+
+func concurrentTopicChanges(t *testing.T, faults bool) {
 	dir := t.TempDir()
-	b := startBrokerAt(t, dir, broker.WithMaxBrokerPartitions(0))
+	efs := vfs.NewErrorFS(nil)
+	b := startBrokerAt(t, dir, broker.WithMaxBrokerPartitions(0), broker.WithFS(efs))
 	names := []string{"churn-a", "churn-b", "churn-c"}
 	rounds := 60
 	if testing.Short() {
@@ -262,6 +271,18 @@ func TestConcurrentTopicChanges(t *testing.T) {
 	}
 	allowed := map[int16]bool{0: true, kerr.TopicAlreadyExists.Code: true, kerr.UnknownTopicOrPartition.Code: true,
 		kerr.InvalidPartitions.Code: true, kerr.NotLeaderForPartition.Code: true}
+	var failed atomic.Int64
+	if faults {
+		allowed[kerr.KafkaStorageError.Code] = true
+		var n atomic.Int64
+		efs.Inject(vfs.Fault{Op: vfs.OpOpen, Err: syscall.EIO, Match: func(name string) bool {
+			if strings.Contains(name, "/churn-") && strings.HasSuffix(name, ".log") && n.Add(1)%5 == 0 {
+				failed.Add(1)
+				return true
+			}
+			return false
+		}})
+	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)
 	for w := 0; w < 6; w++ {
@@ -311,6 +332,13 @@ func TestConcurrentTopicChanges(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	efs.Reset()
+	if faults {
+		if failed.Load() == 0 {
+			t.Fatal("setup: no segment creation failed")
+		}
+		t.Logf("%d segment creations failed", failed.Load())
+	}
 	close(errs)
 	for e := range errs {
 		t.Error(e)

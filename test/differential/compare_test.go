@@ -39,9 +39,10 @@ var nodeFields = map[string]bool{
 // Random ids: only whether one is set is compared.
 var idFields = map[string]bool{"TopicID": true}
 
-// Fields that identify an element of an unordered list; lists of structs
-// with one of them are sorted by it and matched element by element.
-var keyFields = []string{"ApiKey", "Topic", "Name", "Partition", "Group", "NodeID", "ResourceName", "Key"}
+// Fields that identify an element of an unordered list, by priority; lists
+// of structs with one of them are sorted by the first present and matched
+// element by element (a coordinator by its Key, not by its NodeID).
+var keyFields = []string{"ApiKey", "Topic", "Name", "Partition", "Group", "Key", "ResourceName", "NodeID"}
 
 // normalize rewrites a response in place (v is a pointer to it).
 func normalize(v any, node int32) { normalizeValue(reflect.ValueOf(v), node) }
@@ -107,7 +108,6 @@ func key(v reflect.Value) string {
 	if v.Kind() != reflect.Struct {
 		return ""
 	}
-	var parts []string
 	for _, k := range keyFields {
 		f := v.FieldByName(k)
 		if !f.IsValid() {
@@ -115,16 +115,19 @@ func key(v reflect.Value) string {
 		}
 		switch f.Kind() {
 		case reflect.String:
-			parts = append(parts, k+"="+strings.TrimSuffix(f.String(), suffix))
+			return k + "=" + strings.TrimSuffix(f.String(), suffix)
 		case reflect.Int16, reflect.Int32, reflect.Int64:
-			parts = append(parts, fmt.Sprintf("%s=%d", k, f.Int()))
+			return fmt.Sprintf("%s=%d", k, f.Int())
 		case reflect.Pointer:
-			if !f.IsNil() && f.Elem().Kind() == reflect.String {
-				parts = append(parts, k+"="+strings.TrimSuffix(f.Elem().String(), suffix))
+			if f.Type().Elem().Kind() == reflect.String {
+				if f.IsNil() {
+					return k + "=null"
+				}
+				return k + "=" + strings.TrimSuffix(f.Elem().String(), suffix)
 			}
 		}
 	}
-	return strings.Join(parts, ",")
+	return ""
 }
 
 func sortByKey(v reflect.Value) {

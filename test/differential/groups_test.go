@@ -180,3 +180,38 @@ func TestOversizedOffsetCommit(t *testing.T) {
 	over := string(bytes.Repeat([]byte("m"), 4097))
 	p.compare("OffsetCommit/metadata of 4097 bytes", commitReq(name("big2"), -1, "", tp, 2, over), -1, nil)
 }
+
+func findCoordinatorReq(keyType int8, keys ...string) *kmsg.FindCoordinatorRequest {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType, req.CoordinatorKeys = keyType, keys
+	if len(keys) > 0 {
+		req.CoordinatorKey = keys[0]
+	}
+	return req
+}
+
+// TestFindCoordinator: a group (also the empty group id), several groups
+// in one request, and a transactional id, at every version both serve.
+func TestFindCoordinator(t *testing.T) {
+	p := newPair(t)
+	// From v4 the answer is in Coordinators and the top-level fields are
+	// unused (zero); Rewind's node id is 0, which normalize would take for
+	// "self" there.
+	v4 := func(k, r kmsg.Response) {
+		for _, resp := range []*kmsg.FindCoordinatorResponse{k.(*kmsg.FindCoordinatorResponse), r.(*kmsg.FindCoordinatorResponse)} {
+			if resp.Version >= 4 {
+				resp.NodeID = 0
+			}
+		}
+	}
+	lo, hi, _ := p.common(kmsg.NewPtrFindCoordinatorRequest())
+	for v := lo; v <= hi; v++ {
+		p.compare("FindCoordinator/group", findCoordinatorReq(0, name("fc")), v, v4)
+		p.compare("FindCoordinator/empty group id", findCoordinatorReq(0, ""), v, v4)
+		if v >= 1 {
+			p.compare("FindCoordinator/transactional id", findCoordinatorReq(1, name("txn")), v, v4)
+		}
+	}
+	p.compare("FindCoordinator/two groups", findCoordinatorReq(0, name("fc1"), name("fc2")), hi, v4)
+	p.compare("FindCoordinator/unknown key type", findCoordinatorReq(7, name("fc")), hi, v4)
+}

@@ -285,7 +285,9 @@ func appendWorkload(fsys vfs.FS, cfg Config, policy Fsync, lg *ledger, writers, 
 	for phase := range 2 {
 		if phase > 0 {
 			leo := l.LogEndOffset()
-			if err := l.Close(); err != nil {
+			// Close of a fenced log (a failed fsync) returns nil without
+			// flushing anything: only an unfenced one is a clean Close.
+			if err := l.Close(); err != nil || l.Err() != nil {
 				return nil
 			}
 			lg.raiseDurable(leo) // a clean Close made everything durable
@@ -628,7 +630,7 @@ func TestPowerLossCheckpoint(t *testing.T) {
 	cfg := plConfig()
 	crashWindow(t, 400, prepareAcked(t, cfg, 25), func(st *plState) {
 		leo := st.l.LogEndOffset()
-		if st.l.Close() != nil {
+		if st.l.Close() != nil || st.l.Err() != nil {
 			return
 		}
 		st.lg.raiseDurable(leo)

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,13 +42,24 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 // then. Commits begun one after the other are appended, and applied, in
 // that order, so a connection's pipelined commits keep their order while
 // sharing an fsync. The returned function may be called from any
-// goroutine; not calling it loses only the response.
+// goroutine, once (later calls return the same response); it must be
+// called, since it is what waits for the write: until it does, the
+// group's later writes are not applied.
 func (c *Coordinator) BeginOffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequest) func() *kmsg.OffsetCommitResponse {
-	resp, w := c.beginOffsetCommit(req)
-	if w == nil {
-		return func() *kmsg.OffsetCommitResponse { return resp }
+	g, resp, w := c.beginOffsetCommit(req)
+	if w == nil || w.done {
+		return func() *kmsg.OffsetCommitResponse {
+			if w != nil {
+				<-w.applied // after the group's earlier writes
+			}
+			return resp
+		}
 	}
+	var once sync.Once
 	return func() *kmsg.OffsetCommitResponse {
+		// Waiting here rather than on a goroutine of its own saves a
+		// wake-up on every commit's path.
+		once.Do(func() { g.await(w) })
 		<-w.applied // the callback filled resp in
 		return resp
 	}
@@ -55,7 +67,7 @@ func (c *Coordinator) BeginOffsetCommit(_ context.Context, req *kmsg.OffsetCommi
 
 // beginOffsetCommit returns the response, final unless w is not nil: it is
 // then completed by w's callback.
-func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.OffsetCommitResponse, w *write) {
+func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (g *group, resp *kmsg.OffsetCommitResponse, w *write) {
 	resp = kmsg.NewPtrOffsetCommitResponse()
 	resp.Version = req.Version
 	type ref struct{ t, p int }
@@ -81,15 +93,15 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 		}
 	}
 	if len(valid) == 0 {
-		return resp, nil
+		return nil, resp, nil
 	}
 	if c.isClosed() {
 		setAll(kerr.CoordinatorNotAvailable.Code)
-		return resp, nil
+		return nil, resp, nil
 	}
 	if c.fencedGroup(req.Group) {
 		setAll(kerr.NotCoordinator.Code)
-		return resp, nil
+		return nil, resp, nil
 	}
 
 	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
@@ -101,23 +113,23 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 	}
 	// Only a commit outside group management (generation < 0) may create a
 	// group; anything else for an unknown group comes from a stale member.
-	g := c.lockGroup(req.Group, generation < 0)
+	g = c.lockGroup(req.Group, generation < 0)
 	if g == nil {
 		setAll(kerr.IllegalGeneration.Code)
-		return resp, nil
+		return nil, resp, nil
 	}
 	defer g.mu.Unlock()
 
 	if code := g.validateOffsetCommit(generation, memberID, instanceID); code != 0 {
 		setAll(code)
-		return resp, nil
+		return nil, resp, nil
 	}
 	switch g.state {
 	case stateCompletingRebalance:
 		// The member has the new generation from its JoinGroup answer but
 		// no assignment yet.
 		setAll(kerr.RebalanceInProgress.Code)
-		return resp, nil
+		return nil, resp, nil
 	case stateStable, statePreparingRebalance:
 		// Commits still count as liveness; during PreparingRebalance the
 		// member learns of the rebalance from its next heartbeat.
@@ -155,11 +167,11 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 		commits = append(commits, staged{k: k, o: o})
 	}
 	if len(recs) == 0 {
-		return resp, nil
+		return nil, resp, nil
 	}
 	// Pending until durable (Kafka's pendingOffsetCommits): applied, in
 	// append order, by the callback, which also answers a failed write.
-	w = g.write(recs, commits, func(w *write) {
+	w = g.appendWrite(recs, commits, func(w *write) {
 		if w.err != nil {
 			c.log.Warn("offset commit failed to append", "group", g.name, "err", w.err)
 			// Every partition the coordinator was asked for gets the
@@ -178,7 +190,7 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (resp *km
 			}
 		}
 	})
-	return resp, w
+	return g, resp, w
 }
 
 // validateOffsetCommit is Kafka's validateOffsetCommit for

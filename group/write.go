@@ -44,6 +44,17 @@ type staged struct {
 // store, no records or a failed Append, then may run before write
 // returns, when no earlier write is pending.
 func (g *group) write(recs []Record, commits []staged, then func(*write)) *write {
+	w := g.appendWrite(recs, commits, then)
+	if !w.done {
+		go g.await(w)
+	}
+	return w
+}
+
+// appendWrite is write without the wait: unless the write is done, the
+// caller must call g.await(w), holding no lock (a commit's own request
+// goroutine does, which spares it waking another goroutine).
+func (g *group) appendWrite(recs []Record, commits []staged, then func(*write)) *write {
 	w := &write{then: then, commits: commits, applied: make(chan struct{})}
 	if s := g.c.store; s != nil && len(recs) > 0 {
 		w.p, w.err = s.Append(g.c.PartitionFor(g.name), recs)
@@ -52,8 +63,6 @@ func (g *group) write(recs []Record, commits []staged, then func(*write)) *write
 	g.writes = append(g.writes, w)
 	if w.done {
 		g.drain()
-	} else {
-		go g.await(w)
 	}
 	return w
 }

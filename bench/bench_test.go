@@ -93,7 +93,8 @@ func TestRunShort(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"machine: loopback TCP, one connection", "offset commits, 4 committers, fsync=always",
-		"start-to-ready, 20 partitions on disk, clean shutdown"} {
+		"offset commits, 64 committers, fsync=always", "offset commits, 64 committers, fsync=always, p99 latency",
+		"machine: fsync latency, 512 B append + fdatasync (median)", "start-to-ready, 20 partitions on disk, clean shutdown"} {
 		if !names[want] {
 			t.Errorf("no figure %q in %v", want, names)
 		}
@@ -123,10 +124,15 @@ func TestRunWithoutKfake(t *testing.T) {
 	if rep.Kfake != "not measured: --kfake off" {
 		t.Errorf("Report.Kfake = %q", rep.Kfake)
 	}
-	if len(rep.Figures) != 2 {
+	// The machine's fsync latency, 4 and 64 committers (rate and p99),
+	// start-up.
+	if len(rep.Figures) != 6 {
 		t.Fatalf("figures %+v", rep.Figures)
 	}
 	for _, f := range rep.Figures {
+		if strings.HasPrefix(f.Name, "machine: ") {
+			continue
+		}
 		if f.Rewind == nil || f.Kfake != nil || f.Ratio != nil || len(f.KRuns) != 0 {
 			t.Errorf("%s: rewind %v kfake %v ratio %v", f.Name, f.Rewind, f.Kfake, f.Ratio)
 		}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,25 +112,33 @@ func timeToStable(ctx context.Context, t target, topic string, partitions, membe
 
 // commitRate runs committers clients, each committing one offset at a
 // time (simple commits, generation -1, as admin tools make) to its own
-// group, and returns commits per second over the window.
-func commitRate(ctx context.Context, cfg *Config, t target, topic string, committers int) (float64, error) {
+// group, and returns commits per second over the window and the 99th
+// percentile of the time a commit took, from request to answer.
+func commitRate(ctx context.Context, cfg *Config, t target, topic string, committers int) (float64, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var done atomic.Int64
+	var measuring atomic.Bool
+	var wg sync.WaitGroup
+	lats := make([][]time.Duration, committers) // each committer's, while measuring
 	errs := make(chan error, committers)
+	defer wg.Wait() // before the clients close
 	for i := 0; i < committers; i++ {
 		adm, cl, err := admin(t)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer cl.Close()
 		group := fmt.Sprintf("%s-c%d", topic, i)
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			var off int64
 			for ctx.Err() == nil {
 				off++
 				os := kadm.Offsets{}
 				os.Add(kadm.Offset{Topic: topic, Partition: int32(i % 8), At: off, LeaderEpoch: -1})
+				start := time.Now()
 				resp, err := adm.CommitOffsets(ctx, group, os)
 				if err == nil {
 					err = resp.Error()
@@ -139,6 +148,9 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 						errs <- fmt.Errorf("commit: %w", err)
 					}
 					return
+				}
+				if measuring.Load() {
+					lats[i] = append(lats[i], time.Since(start))
 				}
 				done.Add(1)
 			}
@@ -153,11 +165,29 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 		}
 	}
 	if err := wait(cfg.Warmup); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	measuring.Store(true)
 	n0, t0 := done.Load(), time.Now()
 	if err := wait(cfg.Duration - cfg.Warmup); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(done.Load()-n0) / time.Since(t0).Seconds(), nil
+	rate := float64(done.Load()-n0) / time.Since(t0).Seconds()
+	measuring.Store(false)
+	cancel()
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	return rate, quantile(all, 0.99), nil
+}
+
+// quantile returns the q-quantile of ds (sorted in place), 0 if empty.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
 }

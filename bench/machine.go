@@ -140,3 +140,30 @@ func settle() {
 	debug.FreeOSMemory()
 	syscall.Sync()
 }
+
+// fsyncSamples measures what one durable append costs in dir, n times:
+// 512 bytes appended to a file, then fdatasync (vfs.Default's Sync, what
+// segment files use), as a commit to __consumer_offsets needs at least.
+// The file grows, so each fdatasync also writes its new size, as a
+// segment's does.
+func fsyncSamples(dir string, n int) ([]time.Duration, error) {
+	name := filepath.Join(dir, "bench-fsync.tmp")
+	f, err := vfs.Default.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(name)
+	defer f.Close()
+	out := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := f.Write(payload[:512]); err != nil {
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}

@@ -69,7 +69,12 @@ func findPeer(cfg *Config, dir string, logf func(string, ...any)) (peer, error) 
 	if err != nil {
 		return peer{why: "no " + peerName + " next to rewind or on PATH, and no go command to build " + src}, nil
 	}
-	exe := filepath.Join(dir, peerName)
+	// Absolute: go build runs in src, and a relative path would be
+	// looked up there (and on PATH by exec) rather than in dir.
+	exe, err := filepath.Abs(filepath.Join(dir, peerName))
+	if err != nil {
+		return peer{}, err
+	}
 	logf("kfake: building %s (go build)", src)
 	cmd := exec.Command(gobin, "build", "-o", exe, ".")
 	cmd.Dir = src

@@ -429,23 +429,65 @@ func (r *runner) groups(ctx context.Context) error {
 	return nil
 }
 
-// commits: simple offset commits per second from several clients.
+// commits: simple offset commits per second, and their p99 latency, from
+// 4 clients and from 64, each committing to its own group, with the
+// machine's fsync latency measured in the same run (before and after):
+// 4 committers that each wait for their own fsync reach 4 ÷ that latency
+// at most unless their commits share fsyncs, so that is their limit; 64
+// are compared with kfake, which keeps commits in memory.
 func (r *runner) commits(ctx context.Context) error {
-	committers := 4
-	name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
-	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
-		topic, err := createTopic(ctx, t, "commit", 8)
-		if err != nil {
-			return nil, err
+	var fsyncs []time.Duration
+	measureFsync := func() error {
+		if r.external() {
+			return nil // the cluster's disks are not this machine's
 		}
-		defer deleteTopic(t, topic)
-		v, err := commitRate(ctx, &r.cfg, t, topic, committers)
-		return []float64{v}, err
-	})
-	if err != nil {
+		d, err := fsyncSamples(r.root, 200)
+		if err != nil {
+			return fmt.Errorf("fsync latency: %w", err)
+		}
+		fsyncs = append(fsyncs, d...)
+		r.logf("machine: fsync latency (512 B append + fdatasync) median %v, p99 %v", quantile(d, 0.5), quantile(d, 0.99))
+		return nil
+	}
+	if err := measureFsync(); err != nil {
 		return err
 	}
-	r.add(newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}))
+	var figs []Figure
+	for _, committers := range []int{4, 64} {
+		name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
+		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+			topic, err := createTopic(ctx, t, "commit", 8)
+			if err != nil {
+				return nil, err
+			}
+			defer deleteTopic(t, topic)
+			rate, p99, err := commitRate(ctx, &r.cfg, t, topic, committers)
+			return []float64{rate, ms(p99)}, err
+		})
+		if err != nil {
+			return err
+		}
+		figs = append(figs, newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}),
+			newFigure(name+", p99 latency", "ms", res[0][1], res[1][1], 0, "", goal{}))
+	}
+	if err := measureFsync(); err != nil {
+		return err
+	}
+	if len(fsyncs) > 0 {
+		lat := quantile(fsyncs, 0.5)
+		r.add(newFigure("machine: fsync latency, 512 B append + fdatasync (median)", "ms", nil, nil, ms(lat), "", goal{}))
+		// 4 committers: at least 80% of 4 ÷ the fsync latency.
+		figs[0].goal = goal{minFrac: 0.8}
+		figs[0].Target, figs[0].LimitOf = figs[0].goal.text(figs[0].Unit), "4÷fsync"
+		figs[0].setLimit(4 / lat.Seconds())
+	}
+	// 64 committers: at least kfake's rate.
+	figs[2].goal = goal{minRatio: 1}
+	figs[2].Target = figs[2].goal.text(figs[2].Unit)
+	figs[2].setLimit(0)
+	for _, f := range figs {
+		r.add(f)
+	}
 	return nil
 }
 

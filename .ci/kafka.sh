@@ -201,6 +201,12 @@ cmd_start() {
   install
   CP=$(classpath)
   local managed=""
+  if [ -z "$dir" ] && [ -f "$CURRENT" ] && [ -f "$(cat "$CURRENT")/kafka.pids" ]; then
+    local p
+    for p in $(cat "$(cat "$CURRENT")/kafka.pids"); do
+      kill -0 "$p" 2>/dev/null && die "a Kafka started here is running in $(cat "$CURRENT"): '$0 stop' first, or start another with --dir"
+    done
+  fi
   if [ -z "$dir" ]; then
     dir=$(mktemp -d "${TMPDIR:-/tmp}/rewind-kafka.XXXXXX")
     managed=1

@@ -45,8 +45,8 @@
 // The broker's store (group.Store) translates storage's errors with the
 // same table it answers Produce with, and wraps the result, so that
 // errors.As finds the kerr value here; the group coordinator calls
-// AppendError. This keeps imports one way: broker imports storage, group
-// and this package; group imports this package; this package imports only
-// kerr, kmsg and the standard library, and never storage, so offsettool
-// can import it without pulling in the broker's internals.
+// AppendError. This keeps imports one way: broker imports storage and
+// group (it needs only kerr to wrap), group imports this package, and this
+// package imports only kerr, kmsg and the standard library, never storage,
+// so offsettool can import it without pulling in the broker's internals.
 package offsetsfmt

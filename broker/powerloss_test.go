@@ -53,8 +53,12 @@ func TestPowerLossProduceAndCommits(t *testing.T) {
 	total := dry.Ops() - before
 	b.Close()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
+	points, budget := 40, 5*time.Second
+	if n, err := strconv.Atoi(os.Getenv("REWIND_POWERLOSS_SCALE")); err == nil && n > 1 {
+		points, budget = points*n, budget*time.Duration(n) // a long run
+	}
+	deadline := time.Now().Add(budget)
+	for i := 0; i < points && time.Now().Before(deadline); i++ {
 		k := 1 + rng.Int64N(total)
 		var torn *rand.Rand
 		if i%2 == 1 {

@@ -62,24 +62,40 @@ func plSeed(t *testing.T) uint64 {
 }
 
 // crashPoints calls fn for crash points k in [1, total]: all of them if
-// there are at most max, else max of them drawn at random (the first and
+// there are at most maxN, else maxN of them drawn at random (the first and
 // the last always included), stopping early after budget. Every other
 // point crashes torn (rng given to fn), the others strict (nil).
+// REWIND_POWERLOSS_SCALE=N (a long run) takes N times the points and the
+// time, going over every point N times when they are few.
 func crashPoints(t *testing.T, seed uint64, total int64, maxN int, budget time.Duration, fn func(k int64, rng *rand.Rand)) {
 	t.Helper()
 	if total < 1 {
 		t.Fatalf("the workload made no file-system operation")
 	}
+	// REWIND_POWERLOSS_SCALE=N tries N times the crash points in N times
+	// the time (a long run).
+	reps := 1
+	if n, err := strconv.Atoi(os.Getenv("REWIND_POWERLOSS_SCALE")); err == nil && n > 1 {
+		maxN, budget, reps = maxN*n, budget*time.Duration(n), n
+	}
 	r := rand.New(rand.NewPCG(seed, uint64(total)))
 	var ks []int64
+	var torn []bool
 	if total <= int64(maxN) {
-		for k := int64(1); k <= total; k++ {
-			ks = append(ks, k)
+		// Every point, strict and torn in turn; in a long run each again,
+		// the other way and with other torn crashes.
+		for rep := range int64(reps) {
+			for k := int64(1); k <= total; k++ {
+				ks, torn = append(ks, k), append(torn, (k+rep)%2 == 0)
+			}
 		}
 	} else {
 		ks = append(ks, 1, total)
 		for len(ks) < maxN {
 			ks = append(ks, 1+r.Int64N(total))
+		}
+		for i := range ks {
+			torn = append(torn, i%2 == 1)
 		}
 	}
 	deadline := time.Now().Add(budget)
@@ -95,8 +111,8 @@ func crashPoints(t *testing.T, seed uint64, total int64, maxN int, budget time.D
 			return
 		}
 		var rng *rand.Rand
-		if i%2 == 1 {
-			rng = rand.New(rand.NewPCG(seed, uint64(k)))
+		if torn[i] {
+			rng = rand.New(rand.NewPCG(seed+uint64(i), uint64(k)))
 		}
 		at = fmt.Sprintf("at crash point %d of %d (torn %v)", k, total, rng != nil)
 		fn(k, rng)

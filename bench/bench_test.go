@@ -124,9 +124,9 @@ func TestRunWithoutKfake(t *testing.T) {
 	if rep.Kfake != "not measured: --kfake off" {
 		t.Errorf("Report.Kfake = %q", rep.Kfake)
 	}
-	// The machine's fsync latency, 4 and 64 committers (rate and p99),
-	// start-up.
-	if len(rep.Figures) != 6 {
+	// The machine's fsync latency (median, mean) and parallel fsync rate,
+	// 4 and 64 committers (rate and p99), start-up.
+	if len(rep.Figures) != 8 {
 		t.Fatalf("figures %+v", rep.Figures)
 	}
 	for _, f := range rep.Figures {

@@ -39,9 +39,10 @@
 //	         each group size, initial rebalance delay 0
 //	commits  simple offset commits per second and their p99 latency, from 4
 //	         and from 64 clients each committing to its own group, fsync
-//	         always; the machine's fsync latency (512 B append + fdatasync)
-//	         is measured in the same run: 4 committers aim at 80% of 4 ÷ it,
-//	         64 at kfake's rate
+//	         always; the machine's fsync latency (512 B append + fdatasync,
+//	         median and mean) and the fdatasync rate of 64 files in parallel
+//	         are measured in the same run: 4 committers aim at 80% of 4 ÷ the
+//	         median, 64 at kfake's rate
 //	startup  start-to-ready with many partitions on disk after a clean
 //	         shutdown: broker.New to the first Metadata answer listing them
 //	         (Rewind in this process; kfake with its DataDir persistence,

@@ -183,6 +183,18 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 	return rate, quantile(all, 0.99), nil
 }
 
+// mean returns the mean of ds, 0 if empty.
+func mean(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
 // quantile returns the q-quantile of ds (sorted in place), 0 if empty.
 func quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -166,4 +169,46 @@ func fsyncSamples(dir string, n int) ([]time.Duration, error) {
 		out = append(out, time.Since(start))
 	}
 	return out, nil
+}
+
+// parallelFsyncRate measures how many 512 B append + fdatasync rounds per
+// second files files take together, each appended to and synced by its
+// own goroutine for d: what the disk gives commits spread over as many
+// __consumer_offsets partitions, each with its own fsync.
+func parallelFsyncRate(dir string, files int, d time.Duration) (float64, error) {
+	var total atomic.Int64
+	errs := make(chan error, files)
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for i := range files {
+		name := filepath.Join(dir, fmt.Sprintf("bench-pfsync-%d.tmp", i))
+		f, err := vfs.Default.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		defer os.Remove(name)
+		defer f.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if _, err := f.Write(payload[:512]); err != nil {
+					errs <- err
+					return
+				}
+				if err := f.Sync(); err != nil {
+					errs <- err
+					return
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	start := time.Now()
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(total.Load()) / time.Since(start).Seconds(), nil
 }

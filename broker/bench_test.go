@@ -212,3 +212,48 @@ func BenchmarkFetch(b *testing.B) {
 	}
 	b.SetBytes(total / int64(b.N))
 }
+
+// BenchmarkOffsetCommit commits one offset per request over one
+// connection, fsync=always, with 1 request in flight (each commit waits
+// for its own fsync) and with 16 pipelined (their commits share fsyncs);
+// the groups are spread over __consumer_offsets partitions.
+func BenchmarkOffsetCommit(b *testing.B) {
+	for _, inflight := range []int{1, 16} {
+		for _, groups := range []int{1, 16} {
+			b.Run(fmt.Sprintf("inflight=%d/groups=%d", inflight, groups), func(b *testing.B) {
+				br := rewindtest.Start(b, broker.WithFsync(storage.FsyncAlways))
+				benchTopic(b, br.Addr(), "c", 1)
+				reqs := make([]*kmsg.OffsetCommitRequest, groups)
+				for g := range reqs {
+					reqs[g] = commitRequest(fmt.Sprintf("bench-%d", g), "c", 0, 1)
+				}
+				c := dialBench(b, br.Addr())
+				var buf []byte
+				resp := kmsg.NewPtrOffsetCommitResponse()
+				resp.Version = reqs[0].Version
+				check := func() {
+					body := c.recv(b)
+					if err := resp.ReadFrom(append([]byte(nil), body[1:]...)); err != nil { // skip header tags
+						b.Fatal(err)
+					}
+					if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+						b.Fatalf("commit error %d", code)
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if i >= inflight {
+						check()
+					}
+					req := reqs[i%groups]
+					req.Topics[0].Partitions[0].Offset = int64(i)
+					buf = c.send(b, req, buf)
+				}
+				for i := 0; i < min(b.N, inflight); i++ {
+					check()
+				}
+			})
+		}
+	}
+}

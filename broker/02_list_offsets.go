@@ -5,7 +5,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListOffsets: v1-8 (Kafka 4.0 removed v0, KIP-896)
+// ListOffsets: v0-8
+//
+// v0 is still served although Kafka 4.0 removed it (KIP-896): Burrow 1.2,
+// the Debian package of the compatibility matrix, lists topic offsets with
+// it and would fail otherwise (it fails on Kafka 4.x; the differential
+// suite lists the difference).
 //
 // Timestamps: -1 latest (the high watermark; also the last stable offset
 // for read_committed, as there are no transactions), -2 earliest (log start),
@@ -21,9 +26,10 @@ import (
 // the connection (no top-level error code).
 //
 // Version notes:
+//   - v0: OldStyleOffsets (one offset, or none).
 //   - v4: CurrentLeaderEpoch (ours is 0) and LeaderEpoch in the response.
 
-func init() { regKey(2, 1, 8, handleListOffsets) }
+func init() { regKey(2, 0, 8, handleListOffsets) }
 
 func handleListOffsets(r *request) (reply, error) {
 	b := r.c.b
@@ -84,6 +90,9 @@ func handleListOffsets(r *request) (reply, error) {
 					break
 				}
 				sp.Offset, sp.Timestamp = off, ts
+			}
+			if req.Version == 0 && sp.ErrorCode == 0 && sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
 			}
 			if sp.ErrorCode != 0 || sp.Offset < 0 {
 				sp.LeaderEpoch = -1

@@ -240,7 +240,6 @@ func TestBadInputMatrix(t *testing.T) {
 		{"API key just past the last", frameOf(header(75, 0, 1)), false},
 		{"Produce v0 (not served)", frame(func() kmsg.Request { r := kmsg.NewPtrProduceRequest(); r.Version = 0; return r }(), 1), false},
 		// Versions Kafka 4.0 removed (KIP-896): Kafka closes the connection.
-		{"ListOffsets v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrListOffsetsRequest(); r.Version = 0; return r }(), 1), false},
 		{"CreateTopics v1 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrCreateTopicsRequest(); r.Version = 1; return r }(), 1), false},
 		{"DeleteTopics v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrDeleteTopicsRequest(); r.Version = 0; return r }(), 1), false},
 		{"DescribeConfigs v0 (removed)", frame(func() kmsg.Request { r := kmsg.NewPtrDescribeConfigsRequest(); r.Version = 0; return r }(), 1), false},

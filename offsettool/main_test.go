@@ -1,8 +1,6 @@
 package offsettool
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/proctest"
@@ -14,18 +12,8 @@ import (
 var kfakeBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rewind-kfakepeer")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	kfakeBin, err = proctest.BuildKfake("..", dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, func(dir string) (err error) {
+		kfakeBin, err = proctest.BuildKfake("..", dir)
+		return err
+	})
 }

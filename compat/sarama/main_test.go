@@ -2,8 +2,6 @@ package sarama_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -16,20 +14,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rewind-compat-sarama")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary, err = proctest.Build("../..", dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, func(dir string) (err error) {
+		binary, err = proctest.Build("../..", dir)
+		return err
+	})
 }
 
 func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {

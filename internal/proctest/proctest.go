@@ -45,6 +45,26 @@ func Build(root, dir string) (string, error) {
 	return bin, nil
 }
 
+// Main is the body of a TestMain that needs built binaries: it makes a
+// temporary directory, lets build compile into it (Build, BuildKfake),
+// runs the tests, removes the directory and exits with the tests' code. A
+// failed build exits 1 before any test runs.
+func Main(m *testing.M, build func(dir string) error) {
+	dir, err := os.MkdirTemp("", "rewind-proctest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

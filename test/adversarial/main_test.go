@@ -7,8 +7,6 @@
 package adversarial
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/proctest"
@@ -18,20 +16,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rewind-adversarial")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary, err = proctest.Build("../..", dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, func(dir string) (err error) {
+		binary, err = proctest.Build("../..", dir)
+		return err
+	})
 }
 
 // start runs a broker with the given extra `rewind serve` flags.

@@ -30,20 +30,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rewind-crash")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "rewind")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/rewind")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building rewind:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	proctest.Main(m, func(dir string) (err error) {
+		binary, err = proctest.Build("../..", dir)
+		return err
+	})
 }
 
 // proc is a running rewind serve.

@@ -9,11 +9,16 @@
 #           service listening on 0.0.0.0:2181, and the suite starts its own
 #           ZooKeeper on a loopback port)
 #   npm:    KafkaJS and its codecs, from compat/node/package-lock.json
+#   PyPI:   newer kafka-python, confluent-kafka-python and aiokafka, pinned
+#           in compat/python/requirements.txt, into the project-local
+#           virtual environment .cache/venv (gitignored), made with Debian's
+#           python3 -m venv. In CI a failing pip fails the run; elsewhere
+#           (no network) the PyPI rows are "not run" with pip's reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-debs=(kcat python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard burrow zookeeper)
+debs=(kcat python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard python3-venv burrow zookeeper)
 command -v java >/dev/null || debs+=(default-jre-headless)
 command -v node >/dev/null || debs+=(nodejs)
 command -v npm >/dev/null || debs+=(npm)
@@ -48,6 +53,29 @@ if ! cmp -s compat/node/package-lock.json "$stamp" 2>/dev/null; then
   fi
   rm -f "$log"
   cp compat/node/package-lock.json "$stamp"
+fi
+# The venv is remade only when the requirements changed since it was made.
+venv=.cache/venv
+reqs=compat/python/requirements.txt
+if ! cmp -s "$reqs" "$venv/.rewind-installed-requirements" 2>/dev/null; then
+  echo "== compat: pip install -r $reqs (into $venv)"
+  rm -rf "$venv" .cache/venv.error
+  mkdir -p .cache
+  log=$(mktemp)
+  if { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install --no-input -q --timeout 60 --retries 2 -r "$reqs"; } >"$log" 2>&1; then
+    cp "$reqs" "$venv/.rewind-installed-requirements"
+  else
+    cat "$log"
+    rm -rf "$venv"
+    if [ "${CI:-}" = true ]; then
+      echo "compat: pip install failed" >&2
+      exit 1
+    fi
+    cp "$log" .cache/venv.error
+    echo "compat: pip install failed; the PyPI rows will say so (not run)" >&2
+    export REWIND_COMPAT_PYPI_OPTIONAL=1
+  fi
+  rm -f "$log"
 fi
 echo "== compat: installs done in $(( $(date +%s) - start ))s"
 

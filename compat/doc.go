@@ -6,7 +6,9 @@
 // the same scenario (create topic, metadata, produce uncompressed and with
 // each codec, consume from the beginning, consume in a group and commit,
 // resume after a restart). Go clients run in-process; kcat, the Python
-// clients and KafkaJS run as subprocesses; Burrow runs as a subprocess next
+// clients (Debian's on /usr/bin/python3, newer PyPI releases on the
+// interpreter of the project-local venv .cache/venv) and KafkaJS run as
+// subprocesses; Burrow runs as a subprocess next
 // to a ZooKeeper the suite starts on loopback.
 //
 // On a developer machine `go test ./compat/` runs the Go clients and skips

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Drives confluent-kafka-python (Debian python3-confluent-kafka, on the
-system librdkafka) for the compatibility suite.
+"""Drives confluent-kafka-python for the compatibility suite: Debian
+python3-confluent-kafka (on the system librdkafka) on /usr/bin/python3, and
+the PyPI release (its wheel bundles librdkafka) on the interpreter of
+.cache/venv (compat/python/requirements.txt).
 
 Usage: confluent_kafka_client.py OP BOOTSTRAP [ARGS]
   version
@@ -41,8 +43,11 @@ def main():
     import confluent_kafka
     if op == "version":
         import platform
+        # version() is a (str, int) tuple up to 2.x, a plain str in newer
+        # releases; libversion() stays a tuple.
+        v, lib = confluent_kafka.version(), confluent_kafka.libversion()
         print("confluent-kafka %s (librdkafka %s; Python %s)" % (
-            confluent_kafka.version()[0], confluent_kafka.libversion()[0], platform.python_version()))
+            v if isinstance(v, str) else v[0], lib if isinstance(lib, str) else lib[0], platform.python_version()))
         return
     from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
     from confluent_kafka.admin import AdminClient, NewTopic

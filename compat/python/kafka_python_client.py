@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Drives kafka-python (Debian python3-kafka) for the compatibility suite.
+"""Drives kafka-python for the compatibility suite: Debian python3-kafka on
+/usr/bin/python3, and the PyPI release on the interpreter of .cache/venv
+(compat/python/requirements.txt).
 
 Usage: kafka_python_client.py OP BOOTSTRAP [ARGS]
   version

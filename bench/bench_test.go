@@ -36,13 +36,16 @@ func TestFigureTargets(t *testing.T) {
 func TestReportOutput(t *testing.T) {
 	rep := &Report{Rounds: 3, Duration: time.Second, Figures: []Figure{
 		newFigure("produce 1 KiB", "MB/s", []float64{400}, []float64{200}, 800, "disk", goal{minRatio: 2, minFrac: 0.5}).withCeiling([]float64{900}),
-		newFigure("latency p99", "ms", []float64{4}, []float64{2}, 0, "", goal{maxValue: 10}),
+		newFigure("latency p99", "ms", []float64{4}, []float64{2}, 0, "", goal{maxValue: 10}).withKafka([]float64{8, 2, 16}, []float64{40}),
 	}}
+	if f := rep.Figures[1]; *f.Kafka != 8 || *f.KafkaRatio != 0.5 || *f.KafkaSync != 40 || *f.KafkaSyncRatio != 0.1 {
+		t.Fatalf("Kafka median %v ratio %v, like for like %v ratio %v", *f.Kafka, *f.KafkaRatio, *f.KafkaSync, *f.KafkaSyncRatio)
+	}
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"figure", "client ceiling", "produce 1 KiB", "2.00x", "50%", "≥2x ≥50% lim", "ok"} {
+	for _, want := range []string{"figure", "client ceiling", "produce 1 KiB", "2.00x", "50%", "≥2x ≥50% lim", "ok", "x Kafka", "Kafka flush=1", "0.50x", "0.10x"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -76,6 +79,7 @@ func TestRunShort(t *testing.T) {
 	}
 	cfg := SmokeConfig()
 	cfg.DataDir = t.TempDir()
+	cfg.Kafka = "off" // TestRunKafka measures it
 	cfg.Scenarios = []string{"limits", "latency", "commits", "startup"}
 	cfg.StartPartition = 20
 	cfg.Duration, cfg.Warmup = 800*time.Millisecond, 200*time.Millisecond
@@ -114,6 +118,7 @@ func TestRunWithoutKfake(t *testing.T) {
 	cfg := SmokeConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Kfake = "off"
+	cfg.Kafka = "off"
 	cfg.Scenarios = []string{"commits", "startup"}
 	cfg.Duration, cfg.Warmup = 500*time.Millisecond, 100*time.Millisecond
 	cfg.StartPartition = 10

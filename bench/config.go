@@ -28,6 +28,16 @@ type Config struct {
 	// of the source tree holding the current directory with the go
 	// command. Without one the run measures Rewind alone (see peer.go).
 	Kfake string
+	// Kafka is how the run gets its Apache Kafka peer: "auto" (or empty)
+	// starts one with .ci/kafka.sh of the source tree holding the current
+	// directory, "off" skips Kafka, anything else is the path of a
+	// kafka.sh to start it with. Without Java 17 or Maven (the script's
+	// exit status 3) the run goes on without Kafka and says why.
+	Kafka string
+	// KafkaBootstrap, when set, is an already running Kafka measured in
+	// place of one the bench starts; it is measured as configured (no
+	// like-for-like column, no start-to-ready or RSS).
+	KafkaBootstrap []string
 
 	Scenarios []string // of AllScenarios; empty means all
 

@@ -1,6 +1,7 @@
 // Package bench is `rewind bench`: a load generator and scenario runner
-// that measures Rewind against franz-go's in-memory kfake cluster in the
-// same run, next to the limits of the machine it runs on.
+// that measures Rewind against franz-go's in-memory kfake cluster and
+// Apache Kafka in the same run, next to the limits of the machine it runs
+// on.
 //
 // The machines Rewind is developed on are small (two cores), shared and
 // noisy, so no figure is meaningful alone. Every figure is measured on
@@ -74,4 +75,23 @@
 //	cd bench/kfakepeer && go build -o rewind-kfakepeer .
 //
 // and put it next to rewind, or pass --kfake PATH.
+//
+// # Apache Kafka
+//
+// Config.Kafka (--kafka auto|off|PATH) starts one single-node KRaft Kafka
+// with .ci/kafka.sh (of the source tree, or the script PATH names) for the
+// whole run, warms its JVM up, and measures it in every scenario with the
+// same load: columns "Kafka" and "x Kafka" (Rewind ÷ Kafka). Where
+// durability matters (fsync=always produce, latency, commits) it is
+// measured a second time like for like, log.flush.interval.messages=1
+// (set as a dynamic cluster default, which also covers __consumer_offsets):
+// columns "Kafka flush=1" and "x Kafka flush=1". Each measurement uses its
+// own topics and groups, deleted afterwards; cold consume reads Kafka's
+// data without a restart (it is in the page cache, as it is for Rewind
+// after its restart). Start-to-ready restarts the JVM on its data, timed
+// from the exec; RSS is the JVM's, from /proc. Config.KafkaBootstrap
+// (--kafka-bootstrap) measures a running Kafka as it is configured, with
+// neither the like-for-like runs nor start-to-ready and RSS. When the
+// script reports a missing prerequisite (no Java 17, no Maven) the Kafka
+// columns stay empty and Report.Kafka says why. See kafka.go.
 package bench

@@ -22,6 +22,9 @@ type Report struct {
 	// Kfake is the kfakepeer binary that ran kfake, or "not measured: "
 	// and the reason.
 	Kfake string `json:"kfake"`
+	// Kafka describes the Apache Kafka peer (version, how it was started,
+	// heap), or "not measured: " and the reason.
+	Kafka string `json:"kafka"`
 	// OtherCPU is the median, over the measurements, of the share of the
 	// machine's CPU used outside the bench process (other processes, and
 	// kernel work such as page writeback); OtherCPUMax the largest.
@@ -60,6 +63,16 @@ type Figure struct {
 	RRuns    []float64 `json:"rewind_runs,omitempty"`
 	KRuns    []float64 `json:"kfake_runs,omitempty"`
 	CRuns    []float64 `json:"ceiling_runs,omitempty"`
+	// Kafka is Apache Kafka as users run it (default flush settings),
+	// KafkaSync like for like with Rewind's fsync=always
+	// (log.flush.interval.messages=1), on the figures where durability
+	// matters; their ratios are Rewind / Kafka.
+	Kafka          *float64  `json:"kafka,omitempty"`
+	KafkaRatio     *float64  `json:"kafka_ratio,omitempty"`
+	KafkaSync      *float64  `json:"kafka_sync,omitempty"`
+	KafkaSyncRatio *float64  `json:"kafka_sync_ratio,omitempty"`
+	KafkaRuns      []float64 `json:"kafka_runs,omitempty"`
+	KafkaSyncRuns  []float64 `json:"kafka_sync_runs,omitempty"`
 
 	goal goal
 }
@@ -157,7 +170,7 @@ func num(v *float64) string {
 // WriteTable prints the report for people.
 func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
-	fmt.Fprintf(w, "Rewind vs kfake, %d round(s) per figure (A B alternating, medians), %v per timed run\n", r.Rounds, r.Duration)
+	fmt.Fprintf(w, "Rewind vs kfake and Apache Kafka, %d round(s) per figure (A B alternating, medians), %v per timed run\n", r.Rounds, r.Duration)
 	fmt.Fprintf(w, "machine: %d CPU %s, %d MiB RAM, kernel %s, %s, data dir %s\n", m.CPUs, m.CPU, m.MemMiB, m.Kernel, m.Go, m.DataDir)
 	if r.OtherCPUMax > 0 {
 		fmt.Fprintf(w, "CPU used outside this process while measuring (other processes, kernel writeback): median %.0f%%, at most %.0f%% of the machine\n", r.OtherCPU*100, r.OtherCPUMax*100)
@@ -165,20 +178,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Kfake != "" {
 		fmt.Fprintf(w, "kfake: %s\n", r.Kfake)
 	}
+	if r.Kafka != "" {
+		fmt.Fprintf(w, "Kafka: %s\n", r.Kafka)
+	}
 	if len(r.Brokers) > 0 {
 		fmt.Fprintf(w, "Rewind: external at %s\n", strings.Join(r.Brokers, ","))
 	}
 	fmt.Fprintln(w)
-	rows := [][]string{{"figure", "unit", "Rewind", "kfake", "ratio", "client ceiling", "machine limit", "of limit", "target", ""}}
+	rows := [][]string{{"figure", "unit", "Rewind", "kfake", "ratio", "Kafka", "x Kafka", "Kafka flush=1", "x Kafka flush=1", "client ceiling", "machine limit", "of limit", "target", ""}}
 	for _, f := range r.Figures {
 		frac := "-"
 		if f.Fraction != nil {
 			frac = fmt.Sprintf("%.0f%%", *f.Fraction*100)
 		}
-		ratio := "-"
-		if f.Ratio != nil {
-			ratio = fmt.Sprintf("%.2fx", *f.Ratio)
-		}
+		ratio := times(f.Ratio)
 		limit := num(f.Limit)
 		if f.Limit != nil {
 			limit += " " + f.LimitOf
@@ -190,7 +203,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 				met = "MISSED"
 			}
 		}
-		rows = append(rows, []string{f.Name, f.Unit, num(f.Rewind), num(f.Kfake), ratio, num(f.Ceiling), limit, frac, f.Target, met})
+		rows = append(rows, []string{f.Name, f.Unit, num(f.Rewind), num(f.Kfake), ratio,
+			num(f.Kafka), times(f.KafkaRatio), num(f.KafkaSync), times(f.KafkaSyncRatio), num(f.Ceiling), limit, frac, f.Target, met})
 	}
 	writeColumns(w, rows, 2) // names, units: left; numbers: right
 	return nil
@@ -220,6 +234,33 @@ func writeColumns(w io.Writer, rows [][]string, left int) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
+}
+
+func times(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", *v)
+}
+
+// withKafka adds Kafka's runs (default flush settings) and, where
+// durability matters, its like-for-like runs to f.
+func (f Figure) withKafka(runs, syncRuns []float64) Figure {
+	ratio := func(v *float64) *float64 {
+		if f.Rewind == nil || v == nil || *v <= 0 {
+			return nil
+		}
+		return ptr(*f.Rewind / *v)
+	}
+	if len(runs) > 0 {
+		f.KafkaRuns, f.Kafka = runs, ptr(median(runs))
+		f.KafkaRatio = ratio(f.Kafka)
+	}
+	if len(syncRuns) > 0 {
+		f.KafkaSyncRuns, f.KafkaSync = syncRuns, ptr(median(syncRuns))
+		f.KafkaSyncRatio = ratio(f.KafkaSync)
+	}
+	return f
 }
 
 // withCeiling adds the client ceiling's runs to f.

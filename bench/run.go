@@ -14,12 +14,13 @@ import (
 
 // runner holds the state of one Run.
 type runner struct {
-	cfg  Config
-	root string
-	rep  *Report
-	peer peer      // the kfake comparison program, if any
-	tcp  []float64 // loopback TCP bytes/s, each measurement
-	disk []float64 // fdatasync write bytes/s, each measurement
+	cfg   Config
+	root  string
+	rep   *Report
+	peer  peer       // the kfake comparison program, if any
+	kafka *kafkaPeer // Apache Kafka, if measured
+	tcp   []float64  // loopback TCP bytes/s, each measurement
+	disk  []float64  // fdatasync write bytes/s, each measurement
 	// others is, per measurement, the share of the machine's CPU used
 	// outside this process (see othersShare).
 	others []float64
@@ -56,6 +57,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.rep.Kfake = "not measured: " + r.peer.why
 	}
 	r.logf("kfake: %s", r.rep.Kfake)
+	if r.kafka, err = startKafka(ctx, &cfg, root, r.logf); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := r.kafka.stop(); err != nil {
+			r.logf("kafka: %v", err)
+		}
+	}()
+	if r.kafka.ok() {
+		r.rep.Kafka = r.kafka.desc
+		warm := min(r.cfg.ConsumeBytes, 256<<20)
+		r.logf("kafka: warming up the JVM (%s produced and read back)", bytesName(warm))
+		if err := r.kafka.warm(ctx, &r.cfg, warm); err != nil {
+			return r.rep, fmt.Errorf("kafka warm-up: %w", err)
+		}
+	} else {
+		r.rep.Kafka = "not measured: " + r.kafka.why
+	}
+	r.logf("kafka: %s", r.rep.Kafka)
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -121,6 +141,9 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 		for i, s := range systems {
 			if err := ctx.Err(); err != nil {
 				return nil, err
+			}
+			if s.skip || (s.kafka && !r.kafka.ok()) {
+				continue // not measured; Report.Kafka says why
 			}
 			start := s.start
 			if s.peerArgs != nil {
@@ -269,7 +292,11 @@ func (r *runner) produce(ctx context.Context) error {
 		for _, parts := range []int{1, 8} {
 			for _, fsync := range policies {
 				name := fmt.Sprintf("produce %s, %d partition(s), acks=%s, %s", sizeName(size), parts, r.cfg.Acks, fsyncName(fsync, r.external()))
-				res, err := r.ab(ctx, name, []system{r.rewind(fsync), kfakeSystem(), produceCeiling()}, func(t target) ([]float64, error) {
+				systems := []system{r.rewind(fsync), kfakeSystem(), produceCeiling(), r.kafkaSystem(false)}
+				if fsync == storage.FsyncAlways {
+					systems = append(systems, r.kafkaSync())
+				}
+				res, err := r.ab(ctx, name, systems, func(t target) ([]float64, error) {
 					topic, err := createTopic(ctx, t, "produce", parts)
 					if err != nil {
 						return nil, err
@@ -294,10 +321,10 @@ func (r *runner) produce(ctx context.Context) error {
 					if r.external() {
 						g = goal{}
 					}
-					r.add(newFigure(name, "MB/s", res[0][0], res[1][0], limit, of, g).withCeiling(res[2][0]))
+					r.add(newFigure(name, "MB/s", res[0][0], res[1][0], limit, of, g).withCeiling(res[2][0]).withKafka(res[3][0], sysRuns(res, 4, 0)))
 				} else {
 					g := goal{minRatio: 1.5}
-					r.add(newFigure(name, "rec/s", res[0][1], res[1][1], 0, "", g).withCeiling(res[2][1]))
+					r.add(newFigure(name, "rec/s", res[0][1], res[1][1], 0, "", g).withCeiling(res[2][1]).withKafka(res[3][1], sysRuns(res, 4, 1)))
 				}
 			}
 		}
@@ -326,7 +353,7 @@ func (t *rewindTarget) restart() error {
 func (r *runner) consume(ctx context.Context) error {
 	const parts = 8
 	name := fmt.Sprintf("consume cold %s, %s stored, %d partitions", sizeName(r.cfg.RecordSize), bytesName(r.cfg.ConsumeBytes), parts)
-	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), consumeCeiling(r.cfg.RecordSize)}, func(t target) ([]float64, error) {
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), consumeCeiling(r.cfg.RecordSize), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
 		topic, err := createTopic(ctx, t, "cold", parts)
 		if err != nil {
 			return nil, err
@@ -356,10 +383,10 @@ func (r *runner) consume(ctx context.Context) error {
 		return err
 	}
 	g := goal{minRatio: 3, minFrac: 0.5}
-	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g).withCeiling(res[2][0]))
+	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g).withCeiling(res[2][0]).withKafka(res[3][0], nil))
 
 	name = fmt.Sprintf("consume tailing %s, %d partitions, %s", sizeName(r.cfg.RecordSize), parts, fsyncName(storage.FsyncNever, r.external()))
-	res, err = r.ab(ctx, name, []system{r.rewind(storage.FsyncNever), kfakeSystem()}, func(t target) ([]float64, error) {
+	res, err = r.ab(ctx, name, []system{r.rewind(storage.FsyncNever), kfakeSystem(), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
 		topic, err := createTopic(ctx, t, "tail", parts)
 		if err != nil {
 			return nil, err
@@ -371,14 +398,14 @@ func (r *runner) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g))
+	r.add(newFigure(name, "MB/s", res[0][0], res[1][0], r.tcpLimit(), "tcp", g).withKafka(res[2][0], nil))
 	return nil
 }
 
 // latency: end to end at a fixed rate, fsync=always.
 func (r *runner) latency(ctx context.Context) error {
 	name := fmt.Sprintf("end-to-end latency at %.0f MB/s, %s, %s", r.cfg.LatencyRate/mb, sizeName(r.cfg.RecordSize), fsyncName(storage.FsyncAlways, r.external()))
-	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+	res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false), r.kafkaSync()}, func(t target) ([]float64, error) {
 		topic, err := createTopic(ctx, t, "latency", 1)
 		if err != nil {
 			return nil, err
@@ -395,7 +422,7 @@ func (r *runner) latency(ctx context.Context) error {
 		if q == "p99" && r.cfg.LatencyRate >= 50e6 {
 			g = goal{maxValue: 10}
 		}
-		r.add(newFigure(name+", "+q, "ms", res[0][i], res[1][i], 0, "", g))
+		r.add(newFigure(name+", "+q, "ms", res[0][i], res[1][i], 0, "", g).withKafka(res[2][i], res[3][i]))
 	}
 	return nil
 }
@@ -408,7 +435,7 @@ func (r *runner) groups(ctx context.Context) error {
 	}
 	for _, n := range r.cfg.GroupSizes {
 		name := fmt.Sprintf("group stable after last join, %d member(s), %d partitions", n, parts)
-		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
 			topic, err := createTopic(ctx, t, "group", parts)
 			if err != nil {
 				return nil, err
@@ -424,9 +451,17 @@ func (r *runner) groups(ctx context.Context) error {
 		if n >= 100 {
 			g = goal{maxValue: 2000}
 		}
-		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g))
+		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g).withKafka(res[2][0], nil))
 	}
 	return nil
+}
+
+// sysRuns is res[sys][val], or nil when the run had no such system.
+func sysRuns(res [][][]float64, sys, val int) []float64 {
+	if sys >= len(res) {
+		return nil
+	}
+	return res[sys][val]
 }
 
 // commits: simple offset commits per second, and their p99 latency, from
@@ -461,7 +496,7 @@ func (r *runner) commits(ctx context.Context) error {
 	var figs []Figure
 	for _, committers := range []int{4, 64} {
 		name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
-		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem()}, func(t target) ([]float64, error) {
+		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false), r.kafkaSync()}, func(t target) ([]float64, error) {
 			topic, err := createTopic(ctx, t, "commit", 8)
 			if err != nil {
 				return nil, err
@@ -473,8 +508,8 @@ func (r *runner) commits(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		figs = append(figs, newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}),
-			newFigure(name+", p99 latency", "ms", res[0][1], res[1][1], 0, "", goal{}))
+		figs = append(figs, newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}).withKafka(res[2][0], res[3][0]),
+			newFigure(name+", p99 latency", "ms", res[0][1], res[1][1], 0, "", goal{}).withKafka(res[2][1], res[3][1]))
 	}
 	if err := measureFsync(); err != nil {
 		return err
@@ -513,11 +548,18 @@ func (r *runner) startup(ctx context.Context) error {
 		return err
 	}
 	r.logf("%-52s rewind %s  kfake %s", name, fmtVals(rw), fmtVals(kf))
+	var ka []float64
+	if r.kafka.managed() {
+		if ka, err = kafkaStartup(ctx, &r.cfg, r.kafka, n); err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		r.logf("%-52s kafka %s", name, fmtVals(ka))
+	}
 	g := goal{}
 	if n >= 1000 {
 		g = goal{maxValue: 200}
 	}
-	r.add(newFigure(name, "ms", rw, kf, 0, "", g))
+	r.add(newFigure(name, "ms", rw, kf, 0, "", g).withKafka(ka, nil))
 	return nil
 }
 
@@ -548,9 +590,18 @@ func (r *runner) rss(ctx context.Context) error {
 		r.logf("rss kfake: idle %d MiB, serving %s %d MiB", kf.idle/mib, bytesName(small), kf.serving/mib)
 		kfIdle, kfServing = []float64{float64(kf.idle) / mib}, []float64{float64(kf.serving) / mib}
 	}
-	r.add(newFigure("RSS of the broker process, idle and empty", "MiB", []float64{float64(rw.idle) / mib}, kfIdle, 0, "", goal{}))
+	var kaIdle, kaServing []float64
+	if r.kafka.managed() {
+		ka, err := kafkaRSS(ctx, &r.cfg, r.kafka, small)
+		if err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		r.logf("rss kafka: idle %d MiB, serving %s %d MiB", ka.idle/mib, bytesName(small), ka.serving/mib)
+		kaIdle, kaServing = []float64{float64(ka.idle) / mib}, []float64{float64(ka.serving) / mib}
+	}
+	r.add(newFigure("RSS of the broker process, idle and empty", "MiB", []float64{float64(rw.idle) / mib}, kfIdle, 0, "", goal{}).withKafka(kaIdle, nil))
 	g := goal{maxValue: 300}
-	r.add(newFigure("RSS while serving "+bytesName(small)+" stored", "MiB", []float64{float64(rw.serving) / mib}, kfServing, 0, "", g))
+	r.add(newFigure("RSS while serving "+bytesName(small)+" stored", "MiB", []float64{float64(rw.serving) / mib}, kfServing, 0, "", g).withKafka(kaServing, nil))
 	if r.cfg.RSSBytes > small {
 		big, err := rewindRSS(ctx, &r.cfg, r.root, r.cfg.RSSBytes)
 		if err != nil {

@@ -26,9 +26,11 @@ type target interface {
 // instead of start: the runner starts its kfakepeer process with them
 // (see peer.go), or skips the system when the run has no kfakepeer.
 type system struct {
-	name     string // "rewind", "kfake", "ceiling"
+	name     string // "rewind", "kfake", "ceiling", "kafka", "kafka-sync"
 	start    func() (target, error)
 	peerArgs []string
+	kafka    bool // the run's Kafka: skipped when the run has none
+	skip     bool // not measured in this run
 }
 
 type rewindTarget struct {
@@ -145,13 +147,18 @@ func createTopic(ctx context.Context, t target, prefix string, partitions int) (
 	if err != nil {
 		return "", fmt.Errorf("create topic %s: %w", name, err)
 	}
+	if k, ok := t.(kafkaTarget); ok {
+		return name, k.leaders(ctx, name, partitions)
+	}
 	return name, nil
 }
 
 // deleteTopic removes a topic made by createTopic on an external cluster
-// (in-process targets are thrown away whole).
+// or the run's Kafka (in-process targets are thrown away whole).
 func deleteTopic(t target, name string) {
-	if _, ok := t.(externalTarget); !ok {
+	switch t.(type) {
+	case externalTarget, kafkaTarget:
+	default:
 		return
 	}
 	adm, cl, err := admin(t)

@@ -22,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 		volume, consumeBytes, rssBytes, limitBytes        string
 		latencyMBs                                        float64
 		cpuProfile, memProfile, kfakePeer, dataDir, save  string
+		kafka, kafkaBootstrap                             string
 		rounds, producers, consumers, recordSize, startPs int
 		duration, warmup                                  time.Duration
 		acks, compression                                 string
@@ -48,6 +49,13 @@ given by --kfake, else rewind-kfakepeer next to this binary or on PATH,
 else built with the go command when the current directory is inside a
 Rewind source tree (as with go run ./cmd/rewind bench). Without one, the
 run measures Rewind alone and says why kfake was skipped.
+
+Apache Kafka is measured in the same run (columns Kafka and x Kafka): one
+single-node KRaft broker started with .ci/kafka.sh (--kafka), or a running
+one (--kafka-bootstrap). Where durability matters it is measured twice: with
+its default flush settings, and like for like with Rewind's fsync=always
+(log.flush.interval.messages=1, columns Kafka flush=1). Without Java 17 or
+Maven the run goes on without Kafka and says why.
 
 --smoke is a short run of every scenario that checks the bench works; its
 figures mean little. Flags given with --smoke override its settings.`,
@@ -110,6 +118,12 @@ figures mean little. Flags given with --smoke override its settings.`,
 			}
 			cfg.Scenarios = scenarios
 			cfg.Kfake = kfakePeer
+			cfg.Kafka = kafka
+			for _, s := range strings.Split(kafkaBootstrap, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					cfg.KafkaBootstrap = append(cfg.KafkaBootstrap, s)
+				}
+			}
 			cfg.DataDir = dataDir
 			// Only --brokers on the command line measures an external
 			// cluster: REWIND_BROKERS, set for the client commands, must
@@ -182,6 +196,8 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.StringVar(&save, "save", "", "also write the report as JSON to this file (for CI history)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (in-process brokers and the clients) to the file")
 	f.StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process to the file")
+	f.StringVar(&kafka, "kafka", "auto", "Apache Kafka peer: auto starts one with .ci/kafka.sh of the source tree (skipped, saying why, without Java 17 or Maven), off skips it, or the path of a kafka.sh to start it with")
+	f.StringVar(&kafkaBootstrap, "kafka-bootstrap", "", "host:port,... of a running Apache Kafka to measure as configured, instead of starting one")
 	f.StringVar(&kfakePeer, "kfake", "", "the kfakepeer binary that runs kfake (default: rewind-kfakepeer next to rewind or on PATH, else built from the source tree with go); off skips kfake")
 	return cmd
 }

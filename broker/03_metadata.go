@@ -69,6 +69,7 @@ func handleMetadata(r *request) (reply, error) {
 	// Not on a full disk (diskspace.go): the topic is reported unknown.
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation) && b.disk.writable() == nil
 	req.Topics = dedupMetadataTopics(req.Topics)
+	byID := resolveMetadataTopicIDs(b, req.Topics)
 	var n respSize
 	n.set(len(req.Topics))
 	for _, rt := range req.Topics {
@@ -89,7 +90,7 @@ func handleMetadata(r *request) (reply, error) {
 	}
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	created := 0
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		if rt.Topic == nil || *rt.Topic == "" {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID
@@ -101,6 +102,14 @@ func handleMetadata(r *request) (reply, error) {
 		t, ok := b.topicMeta(name)
 		code := kerr.UnknownTopicOrPartition.Code
 		switch {
+		case !ok && byID[i]:
+			// Deleted since its id was resolved: still unknown by id, and
+			// never auto-created.
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
 		case !ok && autoCreate && created == autoCreatePerRequest:
 			// Enough creations for one request: the rest are answered as
 			// Kafka answers a topic whose creation is under way, and the
@@ -172,6 +181,32 @@ func (s *respSize) metadataTopic(name string, parts int32) {
 	s.elems(1, sizeOf[kmsg.MetadataResponseTopic](), 40) // error, id, flags, lengths, tags
 	s.str(len(name))
 	s.elems(int(parts), sizeOf[kmsg.MetadataResponseTopicPartition](), 48)
+}
+
+// resolveMetadataTopicIDs names the topics asked for by id only (Metadata
+// v12+: AdminClient.describeTopics(TopicCollection.ofTopicIds(...))), as
+// Kafka resolves them from its metadata cache, and reports which entries it
+// named. An unknown id keeps no name and is answered UNKNOWN_TOPIC_ID.
+func resolveMetadataTopicIDs(b *Broker, ts []kmsg.MetadataRequestTopic) map[int]bool {
+	var byID map[int]bool
+	var idName map[[16]byte]string
+	for i := range ts {
+		if (ts[i].Topic != nil && *ts[i].Topic != "") || ts[i].TopicID == ([16]byte{}) {
+			continue
+		}
+		if idName == nil {
+			idName = make(map[[16]byte]string)
+			for _, t := range b.reg.list() {
+				idName[t.ID] = t.Name
+			}
+			byID = make(map[int]bool)
+		}
+		if name, ok := idName[ts[i].TopicID]; ok {
+			ts[i].Topic = kmsg.StringPtr(name)
+			byID[i] = true
+		}
+	}
+	return byID
 }
 
 // dedupMetadataTopics keeps the first request of each topic, by name, or

@@ -119,6 +119,7 @@ func TestCompat(t *testing.T) {
 			t.Parallel()
 			runBurrow(t, e, res)
 		})
+		runSections(t, e, res)
 	})
 
 	res.check(t, known)

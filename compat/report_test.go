@@ -66,8 +66,11 @@ func table(b *strings.Builder, first string, rows []*row, notes *[]string) {
 // writeReport renders docs/compatibility.md from the results.
 func writeReport(e *env, r *results, took time.Duration) error {
 	var clientRows, toolRows []*row
+	bySection := map[string][]*row{}
 	for _, w := range r.sorted() {
-		if w.lang == "tool" {
+		if w.section != "" {
+			bySection[w.section] = append(bySection[w.section], w)
+		} else if w.lang == "tool" {
 			toolRows = append(toolRows, w)
 		} else {
 			clientRows = append(clientRows, w)
@@ -81,6 +84,22 @@ func writeReport(e *env, r *results, took time.Duration) error {
 	b.WriteString(scenario)
 	b.WriteString("\n## Clients\n\n")
 	table(&b, "client", clientRows, &notes)
+	var sectionRows []*row
+	for _, s := range sections {
+		rows := bySection[s.title]
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n", s.title, s.scenario)
+		// Rows of a section can have different columns: one table each.
+		for i, w := range rows {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			table(&b, "client", []*row{w}, &notes)
+		}
+		sectionRows = append(sectionRows, rows...)
+	}
 	if len(toolRows) > 0 {
 		b.WriteString("\n## Tools\n\n")
 		b.WriteString(burrowScenario)
@@ -88,7 +107,7 @@ func writeReport(e *env, r *results, took time.Duration) error {
 		table(&b, "tool", toolRows, &notes)
 	}
 	b.WriteString("\n## Versions tested\n\n| client | language | version |\n|---|---|---|\n")
-	for _, w := range append(clientRows, toolRows...) {
+	for _, w := range append(append(clientRows, sectionRows...), toolRows...) {
 		v := w.version
 		if v == "" {
 			v = "(not run)"

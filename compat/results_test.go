@@ -30,6 +30,7 @@ type row struct {
 	name    string
 	lang    string
 	version string
+	section string // a section of its own in the report (java_test.go), or ""
 	order   int
 	caps    []string
 	cells   map[string]*cell
@@ -181,6 +182,9 @@ func (r *results) check(t *testing.T, kf knownFailures) {
 	}
 	for _, capability := range burrowCaps {
 		seen["Burrow|"+capability] = true
+	}
+	for _, key := range sectionCaps() {
+		seen[key] = true
 	}
 	for key := range kf {
 		if !seen[key] {

@@ -14,12 +14,18 @@
 #           virtual environment .cache/venv (gitignored), made with Debian's
 #           python3 -m venv. In CI a failing pip fails the run; elsewhere
 #           (no network) the PyPI rows are "not run" with pip's reason.
+#   Maven:  the Java rows' kafka-clients and kafka-streams, built by
+#           compat/java/build.sh (Debian's JDK and maven; jars into ~/.m2),
+#           and Kafka's own tools from the jars .ci/kafka.sh install fetches
+#           (.cache/kafka). Failing either fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 debs=(kcat python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard python3-venv burrow zookeeper)
 command -v java >/dev/null || debs+=(default-jre-headless)
+command -v javac >/dev/null || debs+=(default-jdk-headless)
+command -v mvn >/dev/null || debs+=(maven)
 command -v node >/dev/null || debs+=(nodejs)
 command -v npm >/dev/null || debs+=(npm)
 
@@ -77,6 +83,9 @@ if ! cmp -s "$reqs" "$venv/.rewind-installed-requirements" 2>/dev/null; then
   fi
   rm -f "$log"
 fi
+echo "== compat: Java clients (compat/java/build.sh) and Kafka's tools (.ci/kafka.sh install)"
+compat/java/build.sh
+.ci/kafka.sh install
 echo "== compat: installs done in $(( $(date +%s) - start ))s"
 
 # A missing tool is a failure here, and the suite rewrites the table.

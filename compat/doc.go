@@ -11,6 +11,11 @@
 // subprocesses; Burrow runs as a subprocess next
 // to a ZooKeeper the suite starts on loopback.
 //
+// The Java rows (java_test.go) have columns of their own: compat/java, a
+// Maven project on kafka-clients and kafka-streams, runs one JVM per row
+// (producer, consumer, AdminClient, Kafka Streams) that prints a verdict per
+// capability, and the suite checks what the broker stored with franz-go.
+//
 // On a developer machine `go test ./compat/` runs the Go clients and skips
 // each external tool that is not installed, naming it and the installer
 // (.ci/compat.sh). The installer sets REWIND_COMPAT_REQUIRED=1, which turns

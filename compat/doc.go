@@ -15,6 +15,8 @@
 // Maven project on kafka-clients and kafka-streams, runs one JVM per row
 // (producer, consumer, AdminClient, Kafka Streams) that prints a verdict per
 // capability, and the suite checks what the broker stored with franz-go.
+// Kafka's own command-line tools (kafkatools_test.go) run as bin/kafka-*.sh
+// runs them, `java -cp libs/* CLASS`, from the jars .ci/kafka.sh fetches.
 //
 // On a developer machine `go test ./compat/` runs the Go clients and skips
 // each external tool that is not installed, naming it and the installer

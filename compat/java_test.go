@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,10 @@ type sectionRow struct {
 
 var sections []*section
 
-func registerSection(s *section) { sections = append(sections, s) }
+func registerSection(s *section) {
+	sections = append(sections, s)
+	slices.SortFunc(sections, func(a, b *section) int { return a.order - b.order })
+}
 
 // javaTimeout bounds one JVM run (one row).
 const javaTimeout = 3 * time.Minute
@@ -255,32 +259,37 @@ func (e *env) expectProducerID(ctx context.Context, topic string, n int) error {
 	return nil
 }
 
+// runSections runs the sections one after the other, beside the other
+// clients: each row is a JVM, and the machine is small.
 func runSections(t *testing.T, e *env, res *results) {
-	for _, s := range sections {
-		t.Run(strings.Fields(s.title)[0], func(t *testing.T) {
-			t.Parallel()
-			version := sync.OnceValue(func() string {
-				ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-				defer cancel()
-				return s.version(ctx)
-			})
-			// One row at a time: each is a JVM, and the machine is small.
-			for _, sr := range s.rows {
-				w := res.row(sr.name, sr.lang, sr.caps, 500+s.order*10+sr.order)
-				w.section = s.title
-				if err := s.available(); err != nil {
-					if required() {
-						w.failAll("not available: " + err.Error())
-						t.Errorf("%s not available: %v (REWIND_COMPAT_REQUIRED=1)", sr.name, err)
-						continue
-					}
-					w.notRun(fmt.Sprintf("not available: %v; %s", err, installHint))
-					continue
-				}
-				w.setVersion(version())
-				sr.run(t, e, w)
+	t.Run("java", func(t *testing.T) {
+		t.Parallel()
+		for _, s := range sections {
+			runSection(t, e, res, s)
+		}
+	})
+}
+
+func runSection(t *testing.T, e *env, res *results, s *section) {
+	version := sync.OnceValue(func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		return s.version(ctx)
+	})
+	for _, sr := range s.rows {
+		w := res.row(sr.name, sr.lang, sr.caps, 500+s.order*10+sr.order)
+		w.section = s.title
+		if err := s.available(); err != nil {
+			if required() {
+				w.failAll("not available: " + err.Error())
+				t.Errorf("%s not available: %v (REWIND_COMPAT_REQUIRED=1)", sr.name, err)
+				continue
 			}
-		})
+			w.notRun(fmt.Sprintf("not available: %v; %s", err, installHint))
+			continue
+		}
+		w.setVersion(version())
+		sr.run(t, e, w)
 	}
 }
 

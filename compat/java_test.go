@@ -315,7 +315,7 @@ func javaVersion(ctx context.Context) string {
 }
 
 func mavenVersion() string {
-	out, err := exec.Command("mvn", "-v").Output()
+	out, err := exec.Command("mvn", "-B", "-v").Output()
 	if err != nil {
 		return "unknown"
 	}

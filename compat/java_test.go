@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -319,6 +320,7 @@ func mavenVersion() string {
 	if err != nil {
 		return "unknown"
 	}
-	first, _, _ := strings.Cut(string(out), "\n")
+	// Maven colours its banner even in batch mode.
+	first, _, _ := strings.Cut(regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(string(out), ""), "\n")
 	return strings.TrimSpace(strings.TrimPrefix(first, "Apache Maven "))
 }

@@ -18,12 +18,18 @@ import (
 // closed segments in memory takes as much memory as the keys (here 320
 // MiB); the broker's offset map (--log-cleaner-dedupe-buffer-size, 1 MiB
 // here: about 39,000 keys) bounds it, and the run cleans in passes.
+//
+// The bound sits below the 320 MiB the keys alone take, with room for what
+// the garbage collector lags behind when the machine's cores are busy:
+// the broker peaks at 83-94 MiB on an idle 2-core machine, but at up to
+// 237 MiB while other test packages load both cores (measured at the same
+// commit), which a bound of 192 MiB turned into a flaky failure.
 
 const (
 	compactKeys      = 320_000
 	compactKeyBytes  = 1 << 10
 	compactOverwrite = 1000 // the first keys written again: compaction removes the originals
-	compactRSSBound  = 192 << 20
+	compactRSSBound  = 288 << 20
 )
 
 func TestCompactionOfManyDistinctKeysStaysWithinMemory(t *testing.T) {

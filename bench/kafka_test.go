@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// TestRunKafka runs the latency and commit scenarios with Apache Kafka
-// started by .ci/kafka.sh: every broker figure has a Kafka column and a
-// ratio, and the rows where durability matters also the like-for-like
-// (log.flush.interval.messages=1) column. Without Java 17 or Maven it
+// TestRunKafka runs the latency, commit and start-up scenarios with
+// Apache Kafka started by .ci/kafka.sh: every broker figure has a Kafka
+// column and a ratio, and the rows where durability matters (latency,
+// commits) also the like-for-like (log.flush.interval.messages=1) column;
+// start-to-ready restarts Kafka's JVM on its data. Without Java 17 or Maven it
 // skips, saying why, unless REWIND_KAFKA_REQUIRED=1.
 func TestRunKafka(t *testing.T) {
 	if testing.Short() {
@@ -22,7 +23,8 @@ func TestRunKafka(t *testing.T) {
 	cfg := SmokeConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Kfake = "off"
-	cfg.Scenarios = []string{"latency", "commits"}
+	cfg.Scenarios = []string{"latency", "commits", "startup"}
+	cfg.StartPartition = 10
 	cfg.Duration, cfg.Warmup = time.Second, 250*time.Millisecond
 	cfg.LatencyRate = 1e6
 	cfg.ConsumeBytes = 8 << 20 // of the Kafka warm-up
@@ -45,6 +47,12 @@ func TestRunKafka(t *testing.T) {
 		if f.Kafka == nil || f.KafkaRatio == nil || len(f.KafkaRuns) != cfg.Rounds {
 			t.Errorf("%s: Kafka %v ratio %v runs %v", f.Name, f.Kafka, f.KafkaRatio, f.KafkaRuns)
 		}
+		if strings.HasPrefix(f.Name, "start-to-ready") {
+			if f.KafkaSync != nil {
+				t.Errorf("%s: a like-for-like run of a start-up", f.Name)
+			}
+			continue
+		}
 		if f.KafkaSync == nil || f.KafkaSyncRatio == nil || len(f.KafkaSyncRuns) != cfg.Rounds {
 			t.Errorf("%s: Kafka flush=1 %v ratio %v runs %v", f.Name, f.KafkaSync, f.KafkaSyncRatio, f.KafkaSyncRuns)
 		}
@@ -52,9 +60,9 @@ func TestRunKafka(t *testing.T) {
 			t.Errorf("%s: Kafka made no commit", f.Name)
 		}
 	}
-	// Latency p50, p99, p999; 4 and 64 committers, rate and p99.
-	if brokerRows != 7 {
-		t.Errorf("%d broker figures, want 7: %+v", brokerRows, rep.Figures)
+	// Latency p50, p99, p999; 4 and 64 committers, rate and p99; start-up.
+	if brokerRows != 8 {
+		t.Errorf("%d broker figures, want 8: %+v", brokerRows, rep.Figures)
 	}
 	var table bytes.Buffer
 	rep.WriteTable(&table)

@@ -371,6 +371,13 @@ var groupExpect = map[string]*kerr.Error{
 	"LeaveGroup/replaced static member":              kerr.FencedInstanceID,
 	"LeaveGroup/unknown instance":                    kerr.UnknownMemberID,
 	"LeaveGroup/static member by instance id":        nil,
+	"JoinGroup/empty group id":                       kerr.InvalidGroupID,
+	"JoinGroup/session timeout too short":            kerr.InvalidSessionTimeout,
+	"JoinGroup/session timeout too long":             kerr.InvalidSessionTimeout,
+	"JoinGroup/two protocols":                        nil,
+	"SyncGroup/other protocol name":                  kerr.InconsistentGroupProtocol,
+	"SyncGroup/other protocol type":                  kerr.InconsistentGroupProtocol,
+	"Heartbeat/before sync":                          nil, // Kafka keeps a joined member alive until the sync
 }
 
 // cmp is p.compare of a scenario in groupExpect.
@@ -542,4 +549,82 @@ func TestStaticMembers(t *testing.T) {
 	w.step("LeaveGroup/unknown instance", -1, "", func(s side) kmsg.Request { return w.leaveReq(s, [2]string{"", "i9"}) })
 	w.step("LeaveGroup/static member by instance id", -1, "", func(s side) kmsg.Request { return w.leaveReq(s, [2]string{"", "i1"}) })
 	cmp(p, "DeleteGroups/group whose static member left", deleteGroupsReq(w.group))
+}
+
+// TestGroupRequestErrors: a first JoinGroup at every version both serve
+// (no member id required before v4), and the checks a broker makes
+// before a request reaches a group: empty group id, session timeouts
+// outside the broker's bounds, a protocol type without protocols, a
+// SyncGroup naming a protocol the group did not choose.
+func TestGroupRequestErrors(t *testing.T) {
+	p := newPair(t)
+	tp := name("ge")
+	p.mustCreate(tp, 1)
+	lo, hi, _ := p.common(kmsg.NewPtrJoinGroupRequest())
+	for v := lo; v <= hi; v++ {
+		w := newTwin(p, name(fmt.Sprintf("ge-v%d", v)), tp)
+		w.step("JoinGroup/first join without member id", v, "A", func(s side) kmsg.Request { return w.joinReq(s, "", "", "range") })
+		if v >= 4 {
+			w.step("JoinGroup/first join with member id", v, "A", func(s side) kmsg.Request { return w.joinReq(s, "A", "", "range") })
+		}
+	}
+	w := newTwin(p, name("ge"), tp)
+	w.step("JoinGroup/empty group id", -1, "", func(s side) kmsg.Request {
+		req := w.joinReq(s, "", "", "range")
+		req.Group = ""
+		return req
+	})
+	w.step("JoinGroup/session timeout too short", -1, "", func(s side) kmsg.Request {
+		req := w.joinReq(s, "", "", "range")
+		req.SessionTimeoutMillis = 1000
+		return req
+	})
+	w.step("JoinGroup/session timeout too long", -1, "", func(s side) kmsg.Request {
+		req := w.joinReq(s, "", "", "range")
+		req.SessionTimeoutMillis = 1 << 30
+		return req
+	})
+	w.step("JoinGroup/no protocols", -1, "", func(s side) kmsg.Request { return w.joinReq(s, "", "", []string{}...) })
+	w.step("JoinGroup/empty protocol type", -1, "", func(s side) kmsg.Request {
+		req := w.joinReq(s, "", "", "range")
+		req.ProtocolType = ""
+		return req
+	})
+	w.step("JoinGroup/without member id", -1, "A", func(s side) kmsg.Request { return w.joinReq(s, "", "", "range", "roundrobin") })
+	w.step("JoinGroup/two protocols", -1, "A", func(s side) kmsg.Request { return w.joinReq(s, "A", "", "range", "roundrobin") })
+	w.step("SyncGroup/other protocol name", -1, "", func(s side) kmsg.Request {
+		req := w.syncReq(s, "A", "", s.gen(), map[string][]int32{"A": {0}})
+		req.Protocol = kmsg.StringPtr("roundrobin")
+		return req
+	})
+	w.step("SyncGroup/other protocol type", -1, "", func(s side) kmsg.Request {
+		req := w.syncReq(s, "A", "", s.gen(), map[string][]int32{"A": {0}})
+		req.ProtocolType = kmsg.StringPtr("connect")
+		return req
+	})
+	w.step("SyncGroup/empty group id", -1, "", func(s side) kmsg.Request {
+		req := w.syncReq(s, "A", "", s.gen(), nil)
+		req.Group = ""
+		return req
+	})
+	w.step("Heartbeat/before sync", -1, "", func(s side) kmsg.Request { return w.heartbeatReq(s, "A", "", s.gen()) })
+	w.step("SyncGroup/leader", -1, "", func(s side) kmsg.Request {
+		return w.syncReq(s, "A", "", s.gen(), map[string][]int32{"A": {0}})
+	})
+	w.step("SyncGroup/leader again", -1, "", func(s side) kmsg.Request {
+		return w.syncReq(s, "A", "", s.gen(), map[string][]int32{"A": {0}})
+	})
+	w.step("Heartbeat/empty group id", -1, "", func(s side) kmsg.Request {
+		req := w.heartbeatReq(s, "A", "", s.gen())
+		req.Group = ""
+		return req
+	})
+	w.step("LeaveGroup/empty group id", -1, "", func(s side) kmsg.Request {
+		req := w.leaveReq(s, [2]string{"A", ""})
+		req.Group = ""
+		return req
+	})
+	w.step("LeaveGroup/no members", -1, "", func(s side) kmsg.Request { return w.leaveReq(s) })
+	cmp(p, "DeleteGroups/empty group id", deleteGroupsReq(""))
+	cmp(p, "OffsetDelete/empty group id", offsetDeleteReq("", tp, 0))
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -149,7 +151,11 @@ func newPair(t *testing.T) *pair {
 	p.rewindVersions = versions(t, p.rewind)
 	p.kafkaNode = controllerOrNode(t, p.kafka)
 	p.rewindNode = controllerOrNode(t, p.rewind)
-	offsetsTopicOnce.Do(func() { offsetsTopicErr = waitCoordinator(p.kafka) })
+	offsetsTopicOnce.Do(func() {
+		if offsetsTopicErr = waitCoordinator(p.kafka); offsetsTopicErr == nil {
+			offsetsTopicErr = waitOffsetsLoaded(p.kafka)
+		}
+	})
 	if offsetsTopicErr != nil {
 		t.Fatal(offsetsTopicErr)
 	}
@@ -180,6 +186,72 @@ func waitCoordinator(c *conn) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("kafka: no group coordinator after 60 s: %+v", cs)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitOffsetsLoaded waits until Kafka has loaded every partition of
+// __consumer_offsets: a coordinator for one group says nothing of the
+// other partitions, which answer COORDINATOR_LOAD_IN_PROGRESS a while
+// after the topic is created (longer on a busy machine). One group per
+// partition is fetched; a group's partition is Kafka's
+// abs(groupId.hashCode()) % partitions.
+func waitOffsetsLoaded(c *conn) error {
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(12)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("__consumer_offsets")
+	meta.Topics = append(meta.Topics, mt)
+	resp, err := c.send(meta)
+	if err != nil {
+		return fmt.Errorf("Metadata of __consumer_offsets: %w", err)
+	}
+	ts := resp.(*kmsg.MetadataResponse).Topics
+	if len(ts) != 1 || len(ts[0].Partitions) == 0 {
+		return fmt.Errorf("kafka: no __consumer_offsets partitions: %+v", ts)
+	}
+	n := int32(len(ts[0].Partitions))
+	byPartition := map[int32]string{}
+	for i := 0; int32(len(byPartition)) < n; i++ {
+		g := fmt.Sprintf("differential-load-%d%s", i, suffix)
+		var h int32
+		for _, u := range utf16.Encode([]rune(g)) {
+			h = 31*h + int32(u)
+		}
+		if h == math.MinInt32 {
+			h = 0 // Kafka's Utils.abs
+		} else if h < 0 {
+			h = -h
+		}
+		if _, ok := byPartition[h%n]; !ok {
+			byPartition[h%n] = g
+		}
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.SetVersion(8)
+	for _, g := range byPartition {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = g
+		req.Groups = append(req.Groups, rg)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := c.send(req)
+		if err != nil {
+			return fmt.Errorf("OffsetFetch: %w", err)
+		}
+		loading := 0
+		for _, g := range resp.(*kmsg.OffsetFetchResponse).Groups {
+			if g.ErrorCode != 0 {
+				loading++
+			}
+		}
+		if loading == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kafka: %d of %d __consumer_offsets partitions not loaded after 60 s", loading, n)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

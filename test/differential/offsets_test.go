@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -30,19 +31,44 @@ func produceReq(topic string, partition int32, acks int16, timestamps ...int64) 
 	return req
 }
 
-// mustProduce produces one batch to both brokers with acks=all.
+// mustProduce produces one batch to both brokers with acks=all. Kafka's
+// broker may answer a retriable error (NOT_LEADER_OR_FOLLOWER) for a
+// moment after its metadata lists a new topic's leader, before it has
+// become that leader; the produce is retried there, as clients retry it.
 func (p *pair) mustProduce(topic string, partition int32, timestamps ...int64) {
 	p.t.Helper()
-	k, r, _, _ := p.both(produceReq(topic, partition, -1, timestamps...), -1)
-	for who, resp := range map[string]kmsg.Response{"kafka": k, "rewind": r} {
-		for _, tt := range resp.(*kmsg.ProduceResponse).Topics {
-			for _, pp := range tt.Partitions {
-				if pp.ErrorCode != 0 {
-					p.t.Fatalf("%s: produce to %s/%d: error %d", who, topic, partition, pp.ErrorCode)
+	_, v, ok := p.common(kmsg.NewPtrProduceRequest())
+	if !ok {
+		p.t.Fatal("Produce: no version both brokers serve")
+	}
+	send := func(who string, c *conn) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			req := produceReq(topic, partition, -1, timestamps...)
+			req.SetVersion(v)
+			resp, err := c.send(req)
+			if err != nil {
+				p.t.Fatalf("%s: produce to %s/%d: %v", who, topic, partition, err)
+			}
+			code := int16(0)
+			for _, tt := range resp.(*kmsg.ProduceResponse).Topics {
+				for _, pp := range tt.Partitions {
+					if code == 0 {
+						code = pp.ErrorCode
+					}
 				}
 			}
+			if code == 0 {
+				return
+			}
+			if e := kerr.ErrorForCode(code); !kerr.IsRetriable(e) || time.Now().After(deadline) {
+				p.t.Fatalf("%s: produce to %s/%d: error %d", who, topic, partition, code)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	send("kafka", p.kafka)
+	send("rewind", p.rewind)
 }
 
 func listReq(topic string, partition int32, ts int64, epoch int32, isolation int8) *kmsg.ListOffsetsRequest {

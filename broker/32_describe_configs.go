@@ -81,6 +81,12 @@ func handleDescribeConfigs(r *request) (reply, error) {
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t, ok := b.topicMeta(rr.ResourceName)
+			if !ok && catalog.ValidateTopicName(rr.ResourceName) != nil {
+				// As Kafka: a name no topic can have is not merely unknown.
+				res.ErrorCode = kerr.InvalidTopicException.Code
+				res.ErrorMessage = strp("invalid topic name " + rr.ResourceName)
+				break
+			}
 			if !ok {
 				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				res.ErrorMessage = strp("unknown topic " + rr.ResourceName)
@@ -106,7 +112,7 @@ func handleDescribeConfigs(r *request) (reply, error) {
 					if set {
 						c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, t.Configs[d.Name], kmsg.ConfigSourceDynamicTopicConfig))
 					}
-					if d.Broker != "" {
+					if d.Broker != "" && !brokerSynonymUnset[d.Broker] {
 						c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Broker, d.Default, kmsg.ConfigSourceDefaultConfig))
 					}
 				}
@@ -201,3 +207,10 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 		{"socket.request.max.bytes", strconv.Itoa(int(c.MaxRequestBytes)), "Largest request accepted (--max-request-bytes).", catalog.TypeInt},
 	}
 }
+
+// brokerSynonymUnset are the broker configs whose Kafka definition has no
+// default of its own (the value comes from a coarser unit: log.retention.hours,
+// log.roll.hours): Kafka lists a synonym only when it has a value, so a
+// topic's synonyms never name these unless an operator set them, and
+// Rewind has no broker setting for either.
+var brokerSynonymUnset = map[string]bool{"log.retention.ms": true, "log.roll.ms": true}

@@ -80,6 +80,11 @@ func incrementalAlter(b *Broker, rr kmsg.IncrementalAlterConfigsRequestResource,
 		}
 		switch c.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				// Kafka refuses a SET without a value as a malformed
+				// request, not as a bad config (DELETE is how to unset).
+				return kerr.InvalidRequest.Code, strp("null value not supported for SET of " + c.Name)
+			}
 			cfgs[c.Name] = val
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(cfgs, c.Name)

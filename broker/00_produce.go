@@ -89,6 +89,13 @@ func handleProduce(r *request) (reply, error) {
 			l, res, code, msg := produceTo(b, rt.Topic, rp.Partition, rp.Records)
 			if code != 0 {
 				sp.ErrorCode, sp.ErrorMessage = code, msg
+				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code {
+					// As Kafka: these are found by the log itself, which
+					// answers with its start offset.
+					if l := b.partition(rt.Topic, rp.Partition); l != nil {
+						sp.LogStartOffset = l.LogStartOffset()
+					}
+				}
 				continue
 			}
 			sp.BaseOffset = res.BaseOffset

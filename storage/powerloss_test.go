@@ -458,6 +458,11 @@ func testPowerLossAppend(t *testing.T, policy Fsync, writers int) {
 	if l == nil || l.Err() != nil {
 		t.Fatal("the workload failed without a crash")
 	}
+	// The log's background fsyncs (FsyncInterval) write the ledger until
+	// Close returns; read it after that, and under its lock all the same.
+	end := l.LogEndOffset()
+	l.Close()
+	ref.mu.Lock()
 	// The promises checked after each crash must not be empty.
 	want := writers * 12 * 2
 	if n := len(ref.batches); n != want {
@@ -472,8 +477,8 @@ func testPowerLossAppend(t *testing.T, policy Fsync, writers int) {
 	if policy == FsyncAlways && acked != want || policy != FsyncNever && (ref.fsyncs == 0 || ref.durable == 0) {
 		t.Fatalf("without a crash: %d batches acknowledged, %d segment fsyncs made offsets below %d durable", acked, ref.fsyncs, ref.durable)
 	}
-	t.Logf("without a crash: %d batches, %d acknowledged, %d segment fsyncs, durable below %d of %d", want, acked, ref.fsyncs, ref.durable, l.LogEndOffset())
-	l.Close()
+	t.Logf("without a crash: %d batches, %d acknowledged, %d segment fsyncs, durable below %d of %d", want, acked, ref.fsyncs, ref.durable, end)
+	ref.mu.Unlock()
 	total := dry.Ops()
 	crashPoints(t, seed, total, 150, 3*time.Second, func(k int64, rng *rand.Rand) {
 		disk := newPLDisk(t)

@@ -26,7 +26,8 @@
 # which env and stop use.
 #
 # Exit status 3 means a prerequisite is missing (no Java 17+, no Maven, the
-# jars could not be fetched); the Go harness (internal/kafkaref) skips on it
+# jars could not be fetched); Go reads it as kafkascript.MissingError
+# (internal/kafkascript), and the test harness (internal/kafkaref) skips on it
 # unless REWIND_KAFKA_REQUIRED=1. Any other failure is a real failure.
 #
 # Environment: KAFKA_HEAP_OPTS (default -Xms64m -Xmx512m; -Xmx384m for each of

@@ -1,21 +1,18 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rewindhq/rewind/internal/kafkascript"
 )
 
 // Apache Kafka, the reference Rewind is compatible with, is the third
@@ -51,45 +48,24 @@ const kafkaFlushKey = "log.flush.interval.messages"
 // kafkaPeer is the Kafka cluster of a run; addrs is empty when Kafka is
 // not measured, and why says why.
 type kafkaPeer struct {
-	addrs  []string
-	why    string
-	script string // .ci/kafka.sh when the bench started the cluster
-	dir    string // its --dir
-	desc   string // for the report's first lines
-	sync   bool   // log.flush.interval.messages=1 is set now
-	idle   int64  // RSS right after the start, before any load
+	addrs   []string
+	why     string
+	cluster *kafkascript.Cluster // when the bench started it
+	desc    string               // for the report's first lines
+	sync    bool                 // log.flush.interval.messages=1 is set now
+	idle    int64                // RSS right after the start, before any load
 }
 
 func (k *kafkaPeer) ok() bool      { return len(k.addrs) > 0 }
-func (k *kafkaPeer) managed() bool { return k.dir != "" }
-
-// findKafkaScript is .ci/kafka.sh of the source tree holding the current
-// directory, or "".
-func findKafkaScript() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, ".ci", "kafka.sh")
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
-}
+func (k *kafkaPeer) managed() bool { return k.cluster != nil }
 
 // startKafka makes the run's Kafka peer: the cluster at
 // Config.KafkaBootstrap, or one started with the script Config.Kafka
-// names ("auto" or empty: .ci/kafka.sh of the source tree; "off": none).
-// A missing prerequisite (exit status 3 of the script: no Java 17, no
-// Maven, no jars) and, with "auto", any failure to start leave the run
-// without Kafka and say why; a script named explicitly that fails is an
-// error.
+// names ("auto" or empty: .ci/kafka.sh of the source tree holding the
+// current directory; "off": none). A missing prerequisite (exit status 3
+// of the script: no Java 17, no Maven, no jars) and, with "auto", any
+// failure to start leave the run without Kafka and say why; a script named
+// explicitly that fails is an error.
 func startKafka(ctx context.Context, cfg *Config, root string, logf func(string, ...any)) (*kafkaPeer, error) {
 	if len(cfg.KafkaBootstrap) > 0 {
 		return &kafkaPeer{addrs: cfg.KafkaBootstrap, desc: "external at " + strings.Join(cfg.KafkaBootstrap, ",") + " (measured as configured: no like-for-like flush column)"}, nil
@@ -100,52 +76,29 @@ func startKafka(ctx context.Context, cfg *Config, root string, logf func(string,
 		return &kafkaPeer{why: "--kafka off"}, nil
 	case "", "auto":
 		explicit = false
-		if script = findKafkaScript(); script == "" {
-			return &kafkaPeer{why: "no .ci/kafka.sh: not in a Rewind source tree (run from one, pass --kafka PATH-to-kafka.sh, or --kafka-bootstrap)"}, nil
+		wd, err := os.Getwd()
+		if err == nil {
+			script, err = kafkascript.Find(wd)
 		}
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		return &kafkaPeer{why: "no bash to run " + script}, nil
+		if err != nil {
+			return &kafkaPeer{why: fmt.Sprintf("%v (run from one, pass --kafka PATH-to-kafka.sh, or --kafka-bootstrap)", err)}, nil
+		}
 	}
 	dir, err := os.MkdirTemp(root, "kafka-")
 	if err != nil {
 		return nil, err
 	}
 	logf("kafka: starting Apache Kafka with %s start --dir %s", script, dir)
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(sctx, "bash", script, "start", "--dir", dir, "--watch", strconv.Itoa(os.Getpid()))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Its own process group, so a timeout ends the script and what it
-	// waits on (Maven, a probe JVM), not only bash.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	t0 := time.Now()
-	runErr := cmd.Run()
-	k := &kafkaPeer{script: script, dir: dir}
-	if runErr != nil {
-		k.stop()
-		msg := strings.TrimSpace(stderr.String())
-		var ee *exec.ExitError
-		if errors.As(runErr, &ee) && ee.ExitCode() == 3 {
-			return &kafkaPeer{why: lastLine(msg)}, nil
+	c, err := kafkascript.Start(ctx, script, dir, 1)
+	if err != nil {
+		var missing *kafkascript.MissingError
+		if errors.As(err, &missing) || !explicit {
+			return &kafkaPeer{why: err.Error()}, nil
 		}
-		err := fmt.Errorf("%s start: %v: %s", script, runErr, tailLines(msg, 20))
-		if explicit {
-			return nil, err
-		}
-		return &kafkaPeer{why: err.Error()}, nil
+		return nil, err
 	}
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "KAFKA_BOOTSTRAP="); ok {
-			k.addrs = strings.Split(v, ",")
-		}
-	}
-	if !k.ok() {
-		k.stop()
-		return nil, fmt.Errorf("%s start printed no KAFKA_BOOTSTRAP: %q", script, stdout.String())
-	}
+	k := &kafkaPeer{addrs: c.Addrs, cluster: c}
 	pid, err := k.pid()
 	if err != nil {
 		k.stop()
@@ -153,77 +106,39 @@ func startKafka(ctx context.Context, cfg *Config, root string, logf func(string,
 	}
 	time.Sleep(time.Second)
 	k.idle, _ = rssOf(pid)
-	heap := os.Getenv("KAFKA_HEAP_OPTS")
-	if heap == "" {
-		heap = "-Xms64m -Xmx512m"
+	java, heap := "?", []string{"?"}
+	if argv, err := c.JVMArgs(); err == nil {
+		java, heap = argv[0], slices.DeleteFunc(argv[1:], func(a string) bool {
+			return !strings.HasPrefix(a, "-Xms") && !strings.HasPrefix(a, "-Xmx")
+		})
 	}
 	k.desc = fmt.Sprintf("Apache Kafka %s, one KRaft node (broker+controller) started by %s in %v, JVM %s, heap %s; like for like: %s=1",
-		kafkaVersion(script), script, time.Since(t0).Round(100*time.Millisecond), k.envValue("KAFKA_JAVA"), heap, kafkaFlushKey)
+		kafkascript.Version(script), script, time.Since(t0).Round(100*time.Millisecond), java, strings.Join(heap, " "), kafkaFlushKey)
 	logf("kafka: %s at %s", k.desc, strings.Join(k.addrs, ","))
 	return k, nil
 }
 
-// kafkaVersion reads KAFKA_VERSION= from the script.
-func kafkaVersion(script string) string {
-	b, err := os.ReadFile(script)
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "KAFKA_VERSION="); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
-// envValue is one KEY of `kafka.sh env --dir`, or "".
-func (k *kafkaPeer) envValue(key string) string {
-	out, err := exec.Command("bash", k.script, "env", "--dir", k.dir).Output()
-	if err != nil {
-		return ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20) // the class path is one long line
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+"="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
-}
-
-// pid is the Kafka JVM's process id, as the script recorded it.
+// pid is the Kafka JVM's process id, as the script (or a restart)
+// recorded it.
 func (k *kafkaPeer) pid() (int, error) {
 	if !k.managed() {
 		return 0, errors.New("Kafka was not started by the bench")
 	}
-	b, err := os.ReadFile(filepath.Join(k.dir, "kafka.pids"))
+	pids, err := k.cluster.PIDs()
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	return pids[0], nil
 }
 
-// stop stops a cluster the bench started (the script: a controlled
-// shutdown, then KILL; it removes the directory).
+// stop stops a cluster the bench started.
 func (k *kafkaPeer) stop() error {
 	if !k.managed() {
 		return nil
 	}
-	pid, perr := k.pid()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", k.script, "stop", "--dir", k.dir).CombinedOutput()
-	if perr == nil {
-		syscall.Kill(-pid, syscall.SIGKILL) // should the script have failed
-	}
-	os.RemoveAll(k.dir)
-	k.dir = ""
-	if err != nil {
-		return fmt.Errorf("kafka.sh stop: %v: %s", err, out)
-	}
-	return nil
+	err := k.cluster.Stop()
+	k.cluster = nil
+	return err
 }
 
 // setSync switches the cluster-wide default log.flush.interval.messages
@@ -392,58 +307,6 @@ func (r *runner) kafkaSync() system {
 	return s
 }
 
-// restart stops the Kafka JVM cleanly (SIGTERM: a controlled shutdown)
-// and starts it again on the same directory and ports, the way the script
-// starts it, and returns when the new process was started: the caller
-// times from then to its first useful answer.
-func (k *kafkaPeer) restart() (time.Time, error) {
-	pid, err := k.pid()
-	if err != nil {
-		return time.Time{}, err
-	}
-	java, cp := k.envValue("KAFKA_JAVA"), k.envValue("KAFKA_CLASSPATH")
-	if java == "" || cp == "" {
-		return time.Time{}, errors.New("kafka.sh env gave no KAFKA_JAVA or KAFKA_CLASSPATH")
-	}
-	syscall.Kill(-pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(time.Minute); syscall.Kill(pid, 0) == nil; {
-		if time.Now().After(deadline) {
-			syscall.Kill(-pid, syscall.SIGKILL)
-			return time.Time{}, errors.New("Kafka did not stop within a minute of SIGTERM")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	node := filepath.Join(k.dir, "node1")
-	heap := os.Getenv("KAFKA_HEAP_OPTS")
-	if heap == "" {
-		heap = "-Xms64m -Xmx512m"
-	}
-	args := strings.Fields(heap)
-	args = append(args, "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile="+filepath.Join(node, "log4j2.properties"))
-	args = append(args, strings.Fields(os.Getenv("KAFKA_JVM_OPTS"))...)
-	args = append(args, "-cp", cp, "kafka.Kafka", filepath.Join(node, "server.properties"))
-	out, err := os.OpenFile(filepath.Join(node, "stdout.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer out.Close()
-	cmd := exec.Command(java, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own session, as the script starts it, so the script's stop
-	// (and its watchdog) end it by process group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		return time.Time{}, err
-	}
-	go cmd.Wait() // reaped when it ends, so the script's stop sees it gone
-	if err := os.WriteFile(filepath.Join(k.dir, "kafka.pids"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
-		return time.Time{}, err
-	}
-	return started, nil
-}
-
 // kafkaStartup measures Kafka's start-to-ready with n partitions on disk
 // after a clean shutdown: the JVM is stopped with SIGTERM and started again
 // on its data, timed from the exec of java to the first Metadata answer
@@ -459,7 +322,7 @@ func kafkaStartup(ctx context.Context, cfg *Config, k *kafkaPeer, n int) ([]floa
 	var out []float64
 	for i := 0; i < cfg.Rounds; i++ {
 		settle()
-		started, err := k.restart()
+		started, err := k.cluster.Restart()
 		if err != nil {
 			return nil, err
 		}
@@ -496,17 +359,4 @@ func kafkaRSS(ctx context.Context, cfg *Config, k *kafkaPeer, stored int64) (rss
 	}
 	serving, err := serveAndMeasure(ctx, cfg, t, topic)
 	return rssResult{idle: k.idle, serving: serving}, err
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -66,7 +66,7 @@ func TestRunKafka(t *testing.T) {
 	}
 	var table bytes.Buffer
 	rep.WriteTable(&table)
-	for _, want := range []string{"Kafka: Apache Kafka 4.", "x Kafka", "Kafka flush=1"} {
+	for _, want := range []string{"Kafka: Apache Kafka 4.", "heap -Xms", "x Kafka", "Kafka flush=1"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

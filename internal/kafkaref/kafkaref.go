@@ -25,33 +25,23 @@
 package kafkaref
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// Bounds on the script. A cold start downloads about 55 MB of jars first.
-const (
-	startTimeout = 5 * time.Minute
-	stopTimeout  = time.Minute
+	"github.com/rewindhq/rewind/internal/kafkascript"
 )
 
 // Cluster is a running Apache Kafka.
 type Cluster struct {
-	addrs []string
-	dir   string // "" for a cluster this package did not start
-	pids  []int
+	addrs  []string
+	script *kafkascript.Cluster // nil for a cluster this package did not start
+	pids   []int
 }
 
 // Bootstrap is the comma-separated host:port list of the brokers.
@@ -66,23 +56,10 @@ func (c *Cluster) PIDs() []int { return append([]int(nil), c.pids...) }
 // PeakRSS is the largest peak resident set (VmHWM) of the cluster's JVMs in
 // bytes, or an error for an external cluster.
 func (c *Cluster) PeakRSS() (int64, error) {
-	if len(c.pids) == 0 {
+	if c.script == nil {
 		return 0, errors.New("kafkaref: external cluster")
 	}
-	var peak int64
-	for _, pid := range c.pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			return 0, err
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				peak = max(peak, kb*1024)
-			}
-		}
-	}
-	return peak, nil
+	return c.script.PeakRSS()
 }
 
 // started is the outcome of starting a cluster of some size, once.
@@ -151,31 +128,9 @@ func StopAll() error {
 	return errors.Join(errs...)
 }
 
-// Script is the path of .ci/kafka.sh, found by walking up from the working
-// directory (a test's package directory) to the module root.
-func Script() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, ".ci", "kafka.sh")
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("no .ci/kafka.sh beside %s/go.mod", dir)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // start runs `kafka.sh start` in a new temporary directory, watched by this
-// process. missing reports that the script said a prerequisite is missing.
+// process. missing reports that Kafka cannot run here (no source tree, or a
+// prerequisite the script says is missing).
 func start(nodes int) (c *Cluster, missing bool, err error) {
 	if ext := os.Getenv("REWIND_KAFKA_BOOTSTRAP"); ext != "" {
 		if nodes != 1 {
@@ -183,10 +138,11 @@ func start(nodes int) (c *Cluster, missing bool, err error) {
 		}
 		return &Cluster{addrs: strings.Split(ext, ",")}, false, nil
 	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		return nil, true, errors.New("no bash to run .ci/kafka.sh")
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, false, err
 	}
-	script, err := Script()
+	script, err := kafkascript.Find(wd)
 	if err != nil {
 		return nil, true, err
 	}
@@ -194,96 +150,26 @@ func start(nodes int) (c *Cluster, missing bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script, "start",
-		"--nodes", strconv.Itoa(nodes), "--dir", dir, "--watch", strconv.Itoa(os.Getpid()))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Its own process group, so a timeout ends the script and whatever it
-	// was waiting on (Maven, a probe JVM), not just bash.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	t0 := time.Now()
-	runErr := cmd.Run()
-	c = &Cluster{dir: dir}
-	c.readPIDs()
-	if runErr != nil {
-		c.stop()
-		msg := strings.TrimSpace(stderr.String())
-		var ee *exec.ExitError
-		if errors.As(runErr, &ee) && ee.ExitCode() == 3 {
-			return nil, true, errors.New(lastLine(msg))
-		}
-		if ctx.Err() != nil {
-			return nil, false, fmt.Errorf("kafka.sh start did not finish within %v: %s", startTimeout, tailLines(msg, 30))
-		}
-		return nil, false, fmt.Errorf("kafka.sh start: %v: %s", runErr, tailLines(msg, 30))
+	kc, err := kafkascript.Start(context.Background(), script, dir, nodes)
+	if err != nil {
+		var me *kafkascript.MissingError
+		return nil, errors.As(err, &me), err
 	}
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "KAFKA_BOOTSTRAP="); ok {
-			c.addrs = strings.Split(v, ",")
-		}
-	}
-	if len(c.addrs) != nodes {
-		c.stop()
-		return nil, false, fmt.Errorf("kafka.sh start printed no bootstrap for %d nodes: %q", nodes, stdout.String())
+	c = &Cluster{addrs: kc.Addrs, script: kc}
+	if c.pids, err = kc.PIDs(); err != nil {
+		kc.Stop()
+		return nil, false, err
 	}
 	fmt.Fprintf(os.Stderr, "kafkaref: Apache Kafka (%d node(s)) at %s, ready in %v\n",
 		nodes, c.Bootstrap(), time.Since(t0).Round(100*time.Millisecond))
 	return c, false, nil
 }
 
-func (c *Cluster) readPIDs() {
-	b, err := os.ReadFile(filepath.Join(c.dir, "kafka.pids"))
-	if err != nil {
-		return
-	}
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
-			c.pids = append(c.pids, pid)
-		}
-	}
-}
-
-// stop asks the script to stop the cluster (a controlled shutdown, then
-// KILL) and, should the script fail or hang, kills the JVMs' process
-// groups itself and removes the directory.
+// stop stops a cluster this package started.
 func (c *Cluster) stop() error {
-	if c.dir == "" {
+	if c.script == nil {
 		return nil
 	}
-	var err error
-	if script, serr := Script(); serr == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		cmd := exec.CommandContext(ctx, "bash", script, "stop", "--dir", c.dir)
-		out, rerr := cmd.CombinedOutput()
-		cancel()
-		if rerr != nil {
-			err = fmt.Errorf("kafka.sh stop: %v: %s", rerr, out)
-		}
-	}
-	for _, pid := range c.pids {
-		// The JVMs lead their own process groups (setsid in the script).
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	if rerr := os.RemoveAll(c.dir); rerr != nil && err == nil {
-		err = rerr
-	}
-	c.dir = ""
-	return err
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return c.script.Stop()
 }

@@ -84,7 +84,7 @@ func TestThreeNodes(t *testing.T) {
 func TestPanicLeavesNothing(t *testing.T) {
 	if os.Getenv("KAFKAREF_PANIC_CHILD") == "1" {
 		k := Start(t)
-		fmt.Printf("CHILD dir=%s pids=%v\n", k.dir, k.pids)
+		fmt.Printf("CHILD dir=%s pids=%v\n", k.script.Dir, k.pids)
 		panic("kafkaref test: panicking with Kafka running")
 	}
 	if os.Getenv("REWIND_KAFKA_BOOTSTRAP") != "" {

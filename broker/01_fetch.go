@@ -177,6 +177,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 			}
 			if sp.ErrorCode != 0 {
 				f.hasErr = true
+				// Kafka answers every partition error, OFFSET_OUT_OF_RANGE
+				// included, with unknown (-1) offsets: its read result for
+				// an error carries none, and a consumer resets through
+				// ListOffsets, not from these fields.
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			}
 			if sp.RecordBatches == nil {
 				// Kafka sends empty, not null, records; older decoders

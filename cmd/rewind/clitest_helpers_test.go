@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +31,14 @@ func clusters(t *testing.T) []cluster {
 
 // cliRun builds the real root command and runs it in-process against addr
 // with stdin, returning what it printed.
-func cliRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, err error) {
+func cliRun(t testing.TB, addr, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut proctest.SyncBuffer
 	err = cliRunTo(t, addr, stdin, &out, &errOut, args...)
 	return out.String(), errOut.String(), err
 }
 
-func cliRunTo(t *testing.T, addr, stdin string, out, errOut *proctest.SyncBuffer, args ...string) error {
+func cliRunTo(t testing.TB, addr, stdin string, out, errOut *proctest.SyncBuffer, args ...string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -57,11 +56,7 @@ func cliRunTo(t *testing.T, addr, stdin string, out, errOut *proctest.SyncBuffer
 // cli runs a command that must succeed and returns its stdout.
 func cli(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	out, errOut, err := cliRun(t, addr, "", args...)
-	if err != nil {
-		t.Fatalf("rewind %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
-	}
-	return out
+	return proctest.CLIFunc(cliRun).Must(t, addr, args...)
 }
 
 // cliFail runs a command that must fail, checks the error is one line
@@ -92,59 +87,18 @@ func cliJSON(t *testing.T, addr string, v any, args ...string) {
 	}
 }
 
-// tableRow finds the first line of a table whose fields start with prefix
-// ("*" matches any field), and returns its fields.
-func tableRow(t *testing.T, table string, prefix ...string) []string {
-	t.Helper()
-	for _, line := range strings.Split(table, "\n") {
-		f := strings.Fields(line)
-		if len(f) < len(prefix) {
-			continue
-		}
-		match := true
-		for i, p := range prefix {
-			if p != "*" && f[i] != p {
-				match = false
-				break
-			}
-		}
-		if match {
-			return f
-		}
-	}
-	t.Fatalf("no row starting %q in:\n%s", prefix, table)
-	return nil
-}
-
-func wantFields(t *testing.T, got []string, want ...string) {
-	t.Helper()
-	if len(got) < len(want) {
-		t.Fatalf("row %q shorter than %q", got, want)
-	}
-	for i, w := range want {
-		if w != "*" && got[i] != w {
-			t.Fatalf("row %q: field %d is %q, want %q", got, i, got[i], w)
-		}
-	}
-}
+// The table and seeding helpers are proctest's, shared with the test
+// modules that drive the built binary (compat/sarama).
+var (
+	tableRow   = proctest.TableRow
+	wantFields = proctest.WantFields
+)
 
 // seedTopic creates topic with parts partitions holding n records each
 // (values "p<partition>-<i>"), through the CLI itself.
 func seedTopic(t *testing.T, addr, topic string, parts, n int) {
 	t.Helper()
-	cli(t, addr, "topic", "create", topic, "--partitions", strconv.Itoa(parts))
-	for p := 0; p < parts; p++ {
-		var lines []string
-		for i := 0; i < n; i++ {
-			lines = append(lines, "p"+strconv.Itoa(p)+"-"+strconv.Itoa(i))
-		}
-		if n == 0 {
-			continue
-		}
-		if _, errOut, err := cliRun(t, addr, strings.Join(lines, "\n")+"\n", "produce", topic, "--partition", strconv.Itoa(p)); err != nil {
-			t.Fatalf("produce: %v %s", err, errOut)
-		}
-	}
+	proctest.CLIFunc(cliRun).SeedTopic(t, addr, topic, parts, n)
 }
 
 func adminFor(t *testing.T, addr string) *kadm.Client {

@@ -13,13 +13,13 @@ package sarama_test
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -143,52 +143,27 @@ func vals(ms []*sarama.ConsumerMessage) []string {
 	return out
 }
 
-func produceStrings(t *testing.T, cl *kgo.Client, topic string, values ...string) {
-	t.Helper()
-	ctx := testCtx(t, 20*time.Second)
-	for _, v := range values {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func seq(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%02d", prefix, i)
-	}
-	return out
-}
-
-func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
-	t.Helper()
-	if _, err := kadm.NewClient(cl).CreateTopic(testCtx(t, 10*time.Second), partitions, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSaramaOffsetNewestWithoutCommitsNeverReadsHistory(t *testing.T) {
 	b := rewindtest.Start(t)
-	cl := newClient(t, b.Addr())
-	createTopic(t, cl, "newest", 1)
-	produceStrings(t, cl, "newest", seq("old", 10)...)
+	cl := proctest.NewClient(t, b.Addr())
+	proctest.CreateTopic(t, cl, "newest", 1)
+	proctest.ProduceStrings(t, cl, "newest", proctest.Seq("old", 10)...)
 
 	m := startSarama(t, b.Addr(), "g-newest", "newest", 0, 0)
 	m.waitClaimed()
-	produceStrings(t, cl, "newest", seq("first-run", 5)...)
-	m.expect(seq("first-run", 5)...) // the 10 older records are not read
+	proctest.ProduceStrings(t, cl, "newest", proctest.Seq("first-run", 5)...)
+	m.expect(proctest.Seq("first-run", 5)...) // the 10 older records are not read
 	m.close()
 
 	// Restart without having committed: OffsetNewest again, so not even what
 	// the previous run saw is read again.
 	m = startSarama(t, b.Addr(), "g-newest", "newest", 0, 0)
 	m.waitClaimed()
-	produceStrings(t, cl, "newest", seq("second-run", 3)...)
-	m.expect(seq("second-run", 3)...)
+	proctest.ProduceStrings(t, cl, "newest", proctest.Seq("second-run", 3)...)
+	m.expect(proctest.Seq("second-run", 3)...)
 	m.close()
 
-	offs, err := kadm.NewClient(cl).FetchOffsets(testCtx(t, 5*time.Second), "g-newest")
+	offs, err := kadm.NewClient(cl).FetchOffsets(proctest.Ctx(t, 5*time.Second), "g-newest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,12 +174,12 @@ func TestSaramaOffsetNewestWithoutCommitsNeverReadsHistory(t *testing.T) {
 
 func TestSaramaOffsetOldestWithoutCommitsReplaysEveryRestart(t *testing.T) {
 	b := rewindtest.Start(t)
-	cl := newClient(t, b.Addr())
-	createTopic(t, cl, "oldest", 1)
-	produceStrings(t, cl, "oldest", seq("r", 10)...)
+	cl := proctest.NewClient(t, b.Addr())
+	proctest.CreateTopic(t, cl, "oldest", 1)
+	proctest.ProduceStrings(t, cl, "oldest", proctest.Seq("r", 10)...)
 	for run := 0; run < 2; run++ {
 		m := startSarama(t, b.Addr(), "g-oldest", "oldest", sarama.OffsetOldest, 0)
-		got := m.expect(seq("r", 10)...)
+		got := m.expect(proctest.Seq("r", 10)...)
 		if got[0].Offset != 0 {
 			t.Fatalf("run %d started at offset %d, want 0", run, got[0].Offset)
 		}
@@ -214,17 +189,17 @@ func TestSaramaOffsetOldestWithoutCommitsReplaysEveryRestart(t *testing.T) {
 
 func TestSaramaCommittedOffsetWinsOverInitial(t *testing.T) {
 	b := rewindtest.Start(t)
-	cl := newClient(t, b.Addr())
-	createTopic(t, cl, "committed", 1)
-	all := seq("c", 20)
-	produceStrings(t, cl, "committed", all...)
+	cl := proctest.NewClient(t, b.Addr())
+	proctest.CreateTopic(t, cl, "committed", 1)
+	all := proctest.Seq("c", 20)
+	proctest.ProduceStrings(t, cl, "committed", all...)
 
 	// Consume everything, marking the first 8 records: the commit becomes 8.
 	m := startSarama(t, b.Addr(), "g-commit", "committed", sarama.OffsetOldest, 8)
 	m.expect(all...)
 	m.close()
 	adm := kadm.NewClient(cl)
-	offs, err := adm.FetchOffsets(testCtx(t, 5*time.Second), "g-commit")
+	offs, err := adm.FetchOffsets(proctest.Ctx(t, 5*time.Second), "g-commit")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +220,7 @@ func TestSaramaCommittedOffsetWinsOverInitial(t *testing.T) {
 	}
 
 	// The admin view: committed offset and lag, as kafka-consumer-groups shows.
-	lag, err := adm.Lag(testCtx(t, 5*time.Second), "g-commit")
+	lag, err := adm.Lag(proctest.Ctx(t, 5*time.Second), "g-commit")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,10 +236,10 @@ func TestSaramaCommittedOffsetWinsOverInitial(t *testing.T) {
 
 func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 	b := rewindtest.Start(t)
-	cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	createTopic(t, cl, "six", 6)
-	first := seq("a", 60)
-	produceStrings(t, cl, "six", first...)
+	cl := proctest.NewClient(t, b.Addr(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	proctest.CreateTopic(t, cl, "six", 6)
+	first := proctest.Seq("a", 60)
+	proctest.ProduceStrings(t, cl, "six", first...)
 
 	members := []*saramaMember{
 		startSarama(t, b.Addr(), "g-six", "six", sarama.OffsetOldest, -1),
@@ -293,7 +268,7 @@ func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 		wg.Add(1)
 		go collect(m, stops[i])
 	}
-	waitFor(t, 30*time.Second, func() bool {
+	proctest.WaitFor(t, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) >= 60
@@ -301,8 +276,8 @@ func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 
 	// All three share the group.
 	adm := kadm.NewClient(cl)
-	waitFor(t, 30*time.Second, func() bool {
-		dg, err := adm.DescribeGroups(testCtx(t, 5*time.Second), "g-six")
+	proctest.WaitFor(t, 30*time.Second, func() bool {
+		dg, err := adm.DescribeGroups(proctest.Ctx(t, 5*time.Second), "g-six")
 		if err != nil {
 			return false
 		}
@@ -313,9 +288,9 @@ func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 	// One member leaves; the others take over its partitions from what it committed.
 	members[0].close()
 	close(stops[0])
-	second := seq("b", 120)
-	produceStrings(t, cl, "six", second...)
-	waitFor(t, 30*time.Second, func() bool {
+	second := proctest.Seq("b", 120)
+	proctest.ProduceStrings(t, cl, "six", second...)
+	proctest.WaitFor(t, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, v := range second {
@@ -332,7 +307,7 @@ func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	dg, err := adm.DescribeGroups(testCtx(t, 5*time.Second), "g-six")
+	dg, err := adm.DescribeGroups(proctest.Ctx(t, 5*time.Second), "g-six")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +321,7 @@ func TestSaramaThreeMembersOneLeavesNothingLost(t *testing.T) {
 	wg.Wait()
 
 	// Everything consumed was committed by the members on their way out.
-	lag, err := adm.Lag(testCtx(t, 5*time.Second), "g-six")
+	lag, err := adm.Lag(proctest.Ctx(t, 5*time.Second), "g-six")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,15 +348,4 @@ func assignedPartitions(g kadm.DescribedGroup) int {
 		}
 	}
 	return n
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

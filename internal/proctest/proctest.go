@@ -5,6 +5,11 @@
 //
 // Build the binary once per test binary in TestMain with Build, then Start
 // brokers on loopback ports. Every process is killed by t.Cleanup.
+//
+// It also holds the test helpers that more than one Go module's tests
+// need (test files cannot be imported, least of all across modules): the
+// client helpers of clients.go and the CLI helpers of cli.go, used by the
+// broker's and cmd/rewind's tests and by the test modules under compat/.
 package proctest
 
 import (
@@ -267,12 +272,7 @@ func (p *Proc) MustPeakRSSMiB(t testing.TB) int64 {
 // Client returns a franz-go client for the broker, closed by t.Cleanup.
 func (p *Proc) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.Addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return NewClient(t, p.Addr, opts...)
 }
 
 // MetadataLatency opens a new connection, sends one Metadata request and

@@ -12,32 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
-func client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func ctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+// opTimeout bounds each request of the scenario.
+const opTimeout = 30 * time.Second
 
 // CreateTopic creates a topic with one replica.
 func CreateTopic(t testing.TB, addr, name string, partitions int32) {
 	t.Helper()
-	r, err := kadm.NewClient(client(t, addr)).CreateTopic(ctx(t), partitions, 1, nil, name)
+	r, err := kadm.NewClient(proctest.NewClient(t, addr)).CreateTopic(proctest.Ctx(t, opTimeout), partitions, 1, nil, name)
 	if err == nil {
 		err = r.Err
 	}
@@ -53,7 +41,7 @@ func CommitNow(t testing.TB, addr, group, topic string, offsets map[int32]int64)
 	for p, o := range offsets {
 		os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
 	}
-	if err := kadm.NewClient(client(t, addr)).CommitAllOffsets(ctx(t), group, os); err != nil {
+	if err := kadm.NewClient(proctest.NewClient(t, addr)).CommitAllOffsets(proctest.Ctx(t, opTimeout), group, os); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
 }
@@ -76,7 +64,7 @@ func Member(t testing.TB, addr, group, topic, clientID string) {
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	adm := kadm.NewClient(client(t, addr))
+	adm := kadm.NewClient(proctest.NewClient(t, addr))
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		dc, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -97,7 +85,7 @@ func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offs
 	t.Helper()
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(8, 1)
-	cl := client(t, addr, kgo.MaxVersions(v))
+	cl := proctest.NewClient(t, addr, kgo.MaxVersions(v))
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version = 1
 	req.Group = group
@@ -110,7 +98,7 @@ func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offs
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx(t), cl)
+	resp, err := req.RequestWith(proctest.Ctx(t, opTimeout), cl)
 	if err != nil {
 		t.Fatalf("commit: %v", err)
 	}
@@ -137,7 +125,7 @@ func Seed(t testing.TB, addr string, now time.Time) map[int32]int64 {
 	t.Helper()
 	CreateTopic(t, addr, "orders", 3)
 	CreateTopic(t, addr, "payments", 1)
-	cl := client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := proctest.NewClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	const perMinute = 12
 	end := map[int32]int64{}
 	endAt := map[int]map[int32]int64{} // minute -> partition -> log end after it
@@ -163,7 +151,7 @@ func Seed(t testing.TB, addr string, now time.Time) map[int32]int64 {
 				Value: []byte(fmt.Sprintf(`{"payment":%d,"status":"captured"}`, payEnd))})
 			payEnd++
 		}
-		if err := cl.ProduceSync(ctx(t), recs...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(proctest.Ctx(t, opTimeout), recs...).FirstErr(); err != nil {
 			t.Fatalf("produce: %v", err)
 		}
 		endAt[m] = map[int32]int64{0: end[0], 1: end[1], 2: end[2]}

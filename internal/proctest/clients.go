@@ -1,0 +1,74 @@
+package proctest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The client-side helpers below are shared by the broker's tests and the
+// test modules (compat/...), which cannot import another package's test
+// files. Each fails t on error and closes what it opens with t.Cleanup.
+
+// NewClient is a franz-go client seeded with addr.
+func NewClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Ctx is a context that ends after d or with the test.
+func Ctx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// CreateTopic creates topic with replication factor 1.
+func CreateTopic(t testing.TB, cl *kgo.Client, topic string, partitions int32) {
+	t.Helper()
+	if _, err := kadm.NewClient(cl).CreateTopic(Ctx(t, 10*time.Second), partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ProduceStrings produces one record per value, each acknowledged before
+// the next is sent.
+func ProduceStrings(t testing.TB, cl *kgo.Client, topic string, values ...string) {
+	t.Helper()
+	ctx := Ctx(t, 20*time.Second)
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Seq is prefix00, prefix01, ... (n values).
+func Seq(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	return out
+}
+
+// WaitFor polls cond every 50 ms and fails t if it is not true within d.
+func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -37,7 +37,7 @@ func envTestValue(t *testing.T, f *pflag.Flag) (set, want string) {
 		// One variable is one element: an array flag repeats on the
 		// command line, its commas are not separators.
 		return "a=b,c", `["a=b,c"]`
-	case "intSlice", "int32Slice":
+	case "intSlice", "int32Slice", "int64Slice":
 		return "1,2", "[1,2]"
 	}
 	t.Errorf("--%s: no test value for flag type %s: add one", f.Name, f.Value.Type())

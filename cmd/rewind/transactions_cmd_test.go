@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/internal/kafkaref"
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/rewindhq/rewind/offsettool/txntest"
+)
+
+// TestTransactionsCLIErrors: every bad invocation is refused with a one
+// line error that says what to give, before any broker is asked.
+func TestTransactionsCLIErrors(t *testing.T) {
+	const nowhere = "127.0.0.1:1"
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"transactions", "abort", "--partition", "0"}, []string{"--topic T --partition P"}},
+		{[]string{"transactions", "abort", "--topic", "orders"}, []string{"--partition P"}},
+		{[]string{"transactions", "abort", "--topic", "orders", "--partition", "0"}, []string{"--start-offset", "--producer-id, --producer-epoch and --coordinator-epoch", "find-hanging --topic orders"}},
+		{[]string{"transactions", "abort", "--topic", "orders", "--partition", "0", "--start-offset", "4", "--producer-id", "7"}, []string{"not both"}},
+		{[]string{"transactions", "abort", "--topic", "orders", "--partition", "0", "--producer-id", "7"}, []string{"missing --producer-epoch"}},
+		{[]string{"transactions", "abort", "--topic", "orders", "--partition", "0", "--producer-id", "7", "--producer-epoch", "0"}, []string{"missing --coordinator-epoch"}},
+		{[]string{"transactions", "abort", "--topic", "orders", "--partition", "0", "--start-offset", "-3"}, []string{"--start-offset -3", "negative"}},
+		{[]string{"transactions", "find-hanging"}, []string{"--topic or --broker-id"}},
+		{[]string{"transactions", "find-hanging", "--partition", "1"}, []string{"--partition needs exactly one --topic"}},
+		{[]string{"transactions", "find-hanging", "--topic", "a", "--topic", "b", "--partition", "1"}, []string{"--partition needs exactly one --topic"}},
+		{[]string{"transactions", "find-hanging", "--topic", "a", "--max-transaction-timeout", "soon"}, []string{"--max-transaction-timeout \"soon\"", "15m", "minutes"}},
+		{[]string{"transactions", "list", "--state", "Running"}, []string{"--state", "\"Running\"", "Ongoing", "CompleteAbort"}},
+		{[]string{"transactions", "list", "--duration-filter", "long"}, []string{"--duration-filter \"long\"", "milliseconds"}},
+		{[]string{"transactions", "describe"}, []string{"name the transactional id", "rewind transactions list"}},
+		{[]string{"transactions", "describe-producers"}, []string{"--topic T"}},
+		{[]string{"transactions", "list"}, []string{"no broker reachable", nowhere}},
+	} {
+		cliFail(t, nowhere, tc.args, tc.want...)
+	}
+}
+
+// TestTransactionsCLIKafka runs every transactions command against Apache
+// Kafka 4.4 with a real franz-go transaction left open and a hanging one.
+func TestTransactionsCLIKafka(t *testing.T) {
+	addr := kafkaref.Start(t).Addrs()[0]
+	txntest.DisableVerification(t, addr)
+	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
+	topic, openID, hangID := "cli-txn-"+sfx, "cli-open-"+sfx, "cli-hang-"+sfx
+	cli(t, addr, "topic", "create", topic, "--partitions", "2")
+	open := txntest.Txn(t, addr, openID, topic, 0, 2, txntest.Open, "", nil)
+	pid, _, off := txntest.Hanging(t, addr, hangID, topic, 1, 3)
+
+	out := cli(t, addr, "transactions", "list", "--state", "Ongoing")
+	wantFields(t, tableRow(t, out, "TRANSACTIONAL-ID"), "TRANSACTIONAL-ID", "COORDINATOR", "PRODUCER-ID", "STATE")
+	wantFields(t, tableRow(t, out, openID), openID, "1", fmt.Sprint(open.ProducerID), "Ongoing")
+	if strings.Contains(out, hangID) {
+		t.Errorf("--state Ongoing lists the Empty %s:\n%s", hangID, out)
+	}
+	var listed []offsettool.ListedTxn
+	cliJSON(t, addr, &listed, "transactions", "list", "--pattern", "^cli-.*-"+sfx+"$")
+	if len(listed) != 2 || listed[0].TransactionalID != hangID || listed[0].State != "Empty" || listed[1].TransactionalID != openID {
+		t.Errorf("list --pattern --output json: %+v", listed)
+	}
+
+	out = cli(t, addr, "transactions", "describe", openID)
+	wantFields(t, tableRow(t, out, openID), openID, "1", fmt.Sprint(open.ProducerID), fmt.Sprint(open.Epoch), "Ongoing", "1m0s")
+	if !strings.Contains(out, topic+"-0") {
+		t.Errorf("describe lacks the partition %s-0:\n%s", topic, out)
+	}
+	var d offsettool.TxnDescription
+	cliJSON(t, addr, &d, "transactions", "describe", "--transactional-id", openID)
+	if d.State != "Ongoing" || d.DurationMillis == nil || len(d.Partitions) != 1 {
+		t.Errorf("describe --output json: %+v", d)
+	}
+	cliFail(t, addr, []string{"transactions", "describe", "none-" + sfx}, "unknown transactional id", "none-"+sfx)
+
+	out = cli(t, addr, "transactions", "describe-producers", "--topic", topic)
+	wantFields(t, tableRow(t, out, topic, "1"), topic, "1", fmt.Sprint(pid), "*", "-1", "2", "*", fmt.Sprint(off))
+
+	out = cli(t, addr, "transactions", "find-hanging", "--topic", topic, "--max-transaction-timeout", "0")
+	wantFields(t, tableRow(t, out, topic), topic, "1", fmt.Sprint(pid), "*", "-1", fmt.Sprint(off))
+	hint := fmt.Sprintf("rewind transactions abort --topic %s --partition 1 --start-offset %d", topic, off)
+	if !strings.Contains(out, hint) || !strings.Contains(out, hangID) || strings.Contains(out, openID) {
+		t.Errorf("find-hanging output:\n%s", out)
+	}
+	out = cli(t, addr, "transactions", "find-hanging", "--topic", topic, "--partition", "1")
+	if !strings.Contains(out, "no hanging transactions (open longer than 15m0s") {
+		t.Errorf("find-hanging with the default 15 minutes:\n%s", out)
+	}
+
+	cliFail(t, addr, []string{"transactions", "abort", "--topic", topic, "--partition", "1", "--start-offset", fmt.Sprint(off + 1)},
+		"no open transaction starts at offset", fmt.Sprintf("start at offset(s) %d", off))
+	cliFail(t, addr, []string{"transactions", "abort", "--topic", "missing-" + sfx, "--partition", "0", "--start-offset", "0"}, "unknown topic")
+	out = cli(t, addr, strings.Fields(hint)[1:]...)
+	if !strings.Contains(out, fmt.Sprintf("aborted the transaction of producer %d (epoch 0) started at offset %d on %s/1", pid, off, topic)) {
+		t.Errorf("abort output: %s", out)
+	}
+	var hs []offsettool.HangingTxn
+	cliJSON(t, addr, &hs, "transactions", "find-hanging", "--topic", topic, "--max-transaction-timeout", "0")
+	if len(hs) != 0 {
+		t.Errorf("find-hanging after abort: %+v", hs)
+	}
+}

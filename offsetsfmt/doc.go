@@ -25,11 +25,42 @@
 //	                 value: OffsetCommitValue v0..v4 (v1 carries an expire timestamp)
 //	key version 2:   GroupMetadataKey  {group}
 //	                 value: GroupMetadataValue v0..v4
-//	nil value:       tombstone (offset deleted or expired; group deleted)
+//	key version 3:   ConsumerGroupMetadata{Key,Value}           group epoch, metadata hash (tag 0)
+//	key version 4:   ConsumerGroupPartitionMetadata{Key,Value}  subscribed topics (not written since 4.1)
+//	key version 5:   ConsumerGroupMemberMetadata{Key,Value}     a member's client, subscription, assignor,
+//	                                                            classic-protocol metadata (tag 0)
+//	key version 6:   ConsumerGroupTargetAssignmentMetadata…     target assignment epoch, timestamp (tag 0)
+//	key version 7:   ConsumerGroupTargetAssignmentMember…       a member's target partitions
+//	key version 8:   ConsumerGroupCurrentMemberAssignment…      member epoch, state, owned partitions with
+//	                                                            their assignment epochs (tag 0), revoking
+//	key version 16:  ConsumerGroupRegularExpression{Key,Value}  a subscription regex resolved to topics
+//	nil value:       tombstone (offset deleted or expired; group or member deleted)
 //
-// Other key versions (newer coordinators' record types) decode as Unknown
-// without error, so readers skip them as Kafka does. Encoding is kmsg's
-// AppendTo on the same types; this package adds no codec of its own.
+// For key versions 3 and up the int16 is Kafka 4.x's record type (the
+// definitions' apiKey), the key's fields follow at version 0 (classic,
+// non-flexible encoding), and the value starts with its own int16 version
+// and is flexible (compact strings and arrays, tagged fields). Other key
+// versions (share and streams groups, types 9-15 and 17+) decode as
+// Unknown without error, so readers skip them as Kafka's older
+// coordinators do.
+//
+// The classic records' codecs are kmsg's (OffsetCommitKey, …). kmsg has
+// none for the consumer-group records, so theirs are generated
+// (consumergroup_gen.go) by internal/gen from Kafka 4.4.0's own message
+// definitions, kept unchanged in schema/ (Apache-2.0, see
+// schema/README.md): `go generate ./offsetsfmt` rewrites the file and
+// TestGeneratedUpToDate fails when it is stale. The generator implements
+// the part of Kafka's message generator these records use, including its
+// tagged-field rules (a tagged field is written only when it differs from
+// its default; a nullable struct in a tag is written even when null, as a
+// 0 presence marker, and left out only when it equals an empty struct).
+// Unknown tags are kept and written back, so a record re-encodes to the
+// bytes it was read from. testdata/kafka-4.4.0-consumer-groups.txt holds
+// records Apache Kafka 4.4.0 wrote for KIP-848 groups, and
+// TestKafkaConsumerGroupRecords proves every one decodes and re-encodes
+// byte for byte (-capture-kafka rewrites it from a real Kafka).
+// Decoding is bounded: an array length larger than the bytes left is
+// ErrMalformed before anything is allocated.
 //
 // # Write errors
 //

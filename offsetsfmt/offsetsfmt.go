@@ -60,6 +60,12 @@ type Key struct {
 	// Topic and Partition are the committed partition (OffsetCommit only).
 	Topic     string
 	Partition int32
+	// Member is the member id (consumer-group member records: kinds
+	// ConsumerGroupMemberMetadata, ...TargetAssignmentMember and
+	// ...CurrentMemberAssignment).
+	Member string
+	// Regex is the regular expression (ConsumerGroupRegularExpression).
+	Regex string
 }
 
 // DecodeKey decodes a record key. A key too short to hold a version, or a
@@ -83,6 +89,9 @@ func DecodeKey(key []byte) (Key, error) {
 			return Key{Version: version}, fmt.Errorf("group metadata key: %w", err)
 		}
 		return Key{Kind: GroupMetadata, Version: version, Group: k.Group}, nil
+	}
+	if k, ok, err := decodeConsumerGroupKey(version, key); ok {
+		return k, err
 	}
 	return Key{Version: version}, nil
 }
@@ -109,11 +118,14 @@ func DecodeGroupMetadata(value []byte) (*kmsg.GroupMetadataValue, error) {
 }
 
 // Record is a decoded record: its key, and its value decoded by the key's
-// kind. Both values are nil for a tombstone and for Unknown records.
+// kind. All values are nil for a tombstone and for Unknown records.
 type Record struct {
 	Key
 	Commit   *kmsg.OffsetCommitValue  // Kind OffsetCommit, value present
 	Metadata *kmsg.GroupMetadataValue // Kind GroupMetadata, value present
+	// Consumer is the value of a consumer-group kind (IsConsumerGroup),
+	// value present: *ConsumerGroupMetadataValue and so on.
+	Consumer CoordinatorRecord
 }
 
 // Decode decodes a record's key and, unless value is nil (a tombstone) or
@@ -131,6 +143,10 @@ func Decode(key, value []byte) (Record, error) {
 		r.Commit, err = DecodeOffsetCommit(value)
 	case GroupMetadata:
 		r.Metadata, err = DecodeGroupMetadata(value)
+	default:
+		if k.Kind.IsConsumerGroup() {
+			r.Consumer, err = DecodeConsumerGroupValue(k.Version, value)
+		}
 	}
 	return r, err
 }
@@ -138,5 +154,5 @@ func Decode(key, value []byte) (Record, error) {
 // Tombstone reports whether the record deletes its key (a nil value);
 // meaningful only for a Record that Decode returned without error.
 func (r Record) Tombstone() bool {
-	return r.Kind != Unknown && r.Commit == nil && r.Metadata == nil
+	return r.Kind != Unknown && r.Commit == nil && r.Metadata == nil && r.Consumer == nil
 }

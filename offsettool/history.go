@@ -20,6 +20,10 @@ const (
 	// EventGroupGone is a group metadata tombstone: the group was deleted or
 	// expired (Kafka writes offset tombstones for its offsets alongside).
 	EventGroupGone = "group-deleted"
+	// EventGroupEpoch is a consumer group's (KIP-848) new group epoch: its
+	// members or subscriptions changed. Generation holds the epoch and
+	// Protocol "consumer"; its tombstone is EventGroupGone.
+	EventGroupEpoch = "group-epoch"
 )
 
 // HistoryEntry is one record of the group in __consumer_offsets.
@@ -122,7 +126,7 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 				}
 			}
 			if h, ok := decodeOffsetsRecord(r, group); ok {
-				if h.Kind != EventGroup && len(keep) > 0 && !keep[h.Topic] {
+				if h.Kind != EventGroup && h.Kind != EventGroupEpoch && len(keep) > 0 && !keep[h.Topic] {
 					return
 				}
 				out = append(out, h)
@@ -193,6 +197,20 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 		if v.CurrentStateTimestamp > 0 {
 			h.Time = time.UnixMilli(v.CurrentStateTimestamp)
 		}
+		return h, true
+	case offsetsfmt.ConsumerGroupMetadata:
+		// Kafka 4.x's consumer groups write their epoch here; their other
+		// records (members, assignments) are per member and skipped.
+		h.Kind, h.Protocol = EventGroupEpoch, "consumer"
+		if r.Value == nil {
+			h.Kind = EventGroupGone
+			return h, true
+		}
+		rec, err := offsetsfmt.DecodeConsumerGroupValue(k.Version, r.Value)
+		if err != nil {
+			return h, false
+		}
+		h.Generation = rec.(*offsetsfmt.ConsumerGroupMetadataValue).Epoch
 		return h, true
 	}
 	return h, false

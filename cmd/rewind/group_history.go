@@ -74,6 +74,8 @@ Use a time from this list with
 					row(w, ts, r.Kind, r.Topic, r.Partition, r.Offset, delta, dash(r.Metadata))
 				case offsettool.EventDelete:
 					row(w, ts, r.Kind, r.Topic, r.Partition, "-", "-", "committed offset deleted")
+				case offsettool.EventGroupEpoch:
+					row(w, ts, r.Kind, "-", "-", "-", "-", fmt.Sprintf("group epoch %d, protocol consumer", r.Generation))
 				case offsettool.EventGroup:
 					row(w, ts, r.Kind, "-", "-", "-", "-", fmt.Sprintf("generation %d, protocol %s, %d member(s)", r.Generation, dash(r.Protocol), r.Members))
 				default:

@@ -210,7 +210,10 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 
 // brokerSynonymUnset are the broker configs whose Kafka definition has no
 // default of its own (the value comes from a coarser unit: log.retention.hours,
-// log.roll.hours): Kafka lists a synonym only when it has a value, so a
-// topic's synonyms never name these unless an operator set them, and
-// Rewind has no broker setting for either.
-var brokerSynonymUnset = map[string]bool{"log.retention.ms": true, "log.roll.ms": true}
+// log.roll.hours), or none at all (log.flush.interval.ms, log.roll.jitter.ms):
+// Kafka lists a synonym only when it has a value, so a topic's synonyms
+// never name these unless an operator set them, and Rewind has no broker
+// setting for any.
+var brokerSynonymUnset = map[string]bool{
+	"log.retention.ms": true, "log.roll.ms": true, "log.flush.interval.ms": true, "log.roll.jitter.ms": true,
+}

@@ -58,13 +58,45 @@ func TestConfigValidation(t *testing.T) {
 		{MessageTimestampType, "Wallclock", false},
 		{"no.such.config", "1", false},
 		{SegmentBytes, "10", false},
+		{SegmentBytes, "4294967296", false}, // Kafka's INT is 32 bits
+		// Empty is a list of no policy in Kafka 4.x.
+		{CleanupPolicy, "", true},
+		// The configs Rewind does not act on, with Kafka 4.4's bounds.
+		{"compression.gzip.level", "-1", true},
+		{"compression.gzip.level", "0", false},
+		{"compression.gzip.level", "9", true},
+		{"compression.gzip.level", "10", false},
+		{"compression.lz4.level", "17", true},
+		{"compression.lz4.level", "0", false},
+		{"compression.zstd.level", "-131072", true},
+		{"compression.zstd.level", "23", false},
+		{"flush.messages", "0", false},
+		{"flush.ms", "0", true},
+		{"local.retention.ms", "-2", true},
+		{"local.retention.ms", "-3", false},
+		{"max.decompressed.message.bytes", "0", false},
+		{"max.decompressed.message.bytes", "2147483640", false},
+		{"preallocate", "TRUE", true},
+		{"preallocate", "1", false}, // strconv.ParseBool would take it, Kafka does not
+		{"unclean.leader.election.enable", "yes", false},
+		{"remote.storage.enable", "false", true},
+		{"remote.storage.enable", "true", false},
+		{"leader.replication.throttled.replicas", "", true},
+		{"leader.replication.throttled.replicas", "*", true},
+		{"leader.replication.throttled.replicas", "0:1, 1:1", true},
+		{"follower.replication.throttled.replicas", "0-1", false},
+		{"follower.replication.throttled.replicas", "*,0:1", false},
+		{"segment.index.bytes", "3", false},
+		{"segment.jitter.ms", "-1", false},
+		{MessageTimestampAfterMaxMs, "-1", false},
+		{MessageTimestampBeforeMaxMs, "0", true},
 	} {
 		err := ValidateConfig(tc.name, tc.value)
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidateConfig(%s=%s) = %v, want ok=%v", tc.name, tc.value, err, tc.ok)
 		}
 	}
-	if err := ValidateConfig(CleanupPolicy, "compaction"); err == nil || !strings.Contains(err.Error(), "delete, compact or both") {
+	if err := ValidateConfig(CleanupPolicy, "compaction"); err == nil || !strings.Contains(err.Error(), "delete, compact, both or empty") {
 		t.Errorf("a bad policy must be refused with a clear reason, got %v", err)
 	}
 }
@@ -87,6 +119,15 @@ func TestCompactionConfig(t *testing.T) {
 	// Compacted only: retention deletes nothing.
 	if c := compact.StorageConfig(); c.RetentionMs != -1 || c.RetentionBytes != -1 {
 		t.Fatalf("compact-only retention %d/%d", c.RetentionMs, c.RetentionBytes)
+	}
+
+	// Neither policy: nothing deleted, nothing compacted.
+	none := Topic{Name: "n", Configs: map[string]string{CleanupPolicy: "", RetentionMs: "1000", RetentionBytes: "1000"}}
+	if _, ok := none.Compaction(); ok {
+		t.Fatal("an empty cleanup.policy compacts")
+	}
+	if c := none.StorageConfig(); c.RetentionMs != -1 || c.RetentionBytes != -1 {
+		t.Fatalf("empty cleanup.policy retention %d/%d, want -1/-1", c.RetentionMs, c.RetentionBytes)
 	}
 
 	both := Topic{Name: "b", Configs: map[string]string{

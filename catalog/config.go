@@ -56,13 +56,18 @@ const (
 
 var defs = []ConfigDef{
 	{Name: CleanupPolicy, Default: "delete", Type: TypeList, Broker: "log.cleanup.policy",
-		Doc: "\"delete\" removes old segments per retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (records without a key are kept, where Kafka refuses them); \"compact,delete\" does both.",
+		Doc: "\"delete\" removes old segments per retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (records without a key are kept, where Kafka refuses them); \"compact,delete\" does both; empty does neither (the log is kept whole).",
 		Check: func(v string) error {
+			// Empty is a valid list, as in Kafka 4.x: neither deleted nor
+			// compacted, the log is kept whole.
+			if strings.TrimSpace(v) == "" {
+				return nil
+			}
 			for _, p := range strings.Split(v, ",") {
 				switch strings.TrimSpace(p) {
 				case "delete", "compact":
 				default:
-					return fmt.Errorf("invalid cleanup.policy %q: must be delete, compact or both", p)
+					return fmt.Errorf("invalid cleanup.policy %q: must be delete, compact, both or empty", p)
 				}
 			}
 			return nil
@@ -115,10 +120,15 @@ var defs = []ConfigDef{
 		}},
 }
 
+// defs holds the configs Rewind acts on; inertDefs (config_inert.go) the
+// ones it accepts, validates and describes as Kafka 4.4 does without
+// acting on them.
+var allDefs = append(append([]ConfigDef(nil), defs...), inertDefs...)
+
 var defByName = func() map[string]*ConfigDef {
-	m := make(map[string]*ConfigDef, len(defs))
-	for i := range defs {
-		m[defs[i].Name] = &defs[i]
+	m := make(map[string]*ConfigDef, len(allDefs))
+	for i := range allDefs {
+		m[allDefs[i].Name] = &allDefs[i]
 	}
 	return m
 }()
@@ -138,7 +148,7 @@ func minInt(lo int64) func(string) error {
 
 // Defs lists every topic config Rewind knows, sorted by name.
 func Defs() []ConfigDef {
-	out := append([]ConfigDef(nil), defs...)
+	out := append([]ConfigDef(nil), allDefs...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -159,13 +169,20 @@ func ValidateConfig(name, value string) error {
 		return fmt.Errorf("unknown topic config name: %s", name)
 	}
 	switch d.Type {
-	case TypeInt, TypeLong:
+	case TypeInt:
+		// Kafka's INT is a Java int.
+		if _, err := strconv.ParseInt(value, 10, 32); err != nil {
+			return fmt.Errorf("invalid value %q for %s: not a 32-bit integer", value, name)
+		}
+	case TypeLong:
 		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
 			return fmt.Errorf("invalid value %q for %s: not an integer", value, name)
 		}
 	case TypeBoolean:
-		if _, err := strconv.ParseBool(value); err != nil {
-			return fmt.Errorf("invalid value %q for %s: not a boolean", value, name)
+		// As Kafka's ConfigDef: true or false in any case, nothing else
+		// (strconv.ParseBool would also take 1, t, F...).
+		if !strings.EqualFold(value, "true") && !strings.EqualFold(value, "false") {
+			return fmt.Errorf("invalid value %q for %s: expected value to be either true or false", value, name)
 		}
 	case TypeDouble:
 		if _, err := strconv.ParseFloat(value, 64); err != nil {

@@ -17,7 +17,11 @@
 // (1-249 characters of [a-zA-Z0-9._-], not "." or ".."), partition counts,
 // and config names and values. Configs Rewind cannot honour are rejected
 // with a clear message rather than silently ignored (compression.type other
-// than producer). cleanup.policy=compact is honoured by the broker's
+// than producer, remote.storage.enable=true). The configs of Kafka 4.4 that
+// concern what a single node without replication, tiered storage or
+// recompression does not have are accepted, validated with Kafka's bounds
+// and described with Kafka's defaults, and do nothing (config_inert.go;
+// README, Topic configs). cleanup.policy=compact is honoured by the broker's
 // retention loop (Topic.Compaction, storage.Log.Compact), with
 // delete.retention.ms, min.compaction.lag.ms, max.compaction.lag.ms and
 // min.cleanable.dirty.ratio; one difference from Kafka: a record without a

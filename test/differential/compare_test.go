@@ -215,13 +215,29 @@ func diffList(path string, k, r reflect.Value, out *[]difference) {
 		}
 		return
 	}
+	// A key can repeat (a config's synonyms of one name at two sources):
+	// the n-th element of a key is matched with the other side's n-th,
+	// and named key#n from the second on.
+	keys := func(l reflect.Value) []string {
+		n := map[string]int{}
+		out := make([]string, l.Len())
+		for i := range l.Len() {
+			kk := key(l.Index(i))
+			n[kk]++
+			if n[kk] > 1 {
+				kk = fmt.Sprintf("%s#%d", kk, n[kk])
+			}
+			out[i] = kk
+		}
+		return out
+	}
+	kkeys, rkeys := keys(k), keys(r)
 	rk := map[string]int{}
-	for i := range r.Len() {
-		rk[key(r.Index(i))] = i
+	for i, kk := range rkeys {
+		rk[kk] = i
 	}
 	seen := map[string]bool{}
-	for i := range k.Len() {
-		kk := key(k.Index(i))
+	for i, kk := range kkeys {
 		seen[kk] = true
 		p := fmt.Sprintf("%s[%s]", path, kk)
 		j, ok := rk[kk]
@@ -231,8 +247,8 @@ func diffList(path string, k, r reflect.Value, out *[]difference) {
 		}
 		diffValue(p, k.Index(i), r.Index(j), out)
 	}
-	for i := range r.Len() {
-		if kk := key(r.Index(i)); !seen[kk] {
+	for _, kk := range rkeys {
+		if !seen[kk] {
 			*out = append(*out, difference{fmt.Sprintf("%s[%s]", path, kk), "absent", "present"})
 		}
 	}

@@ -472,3 +472,86 @@ func TestCreateTopicsValidateOnly(t *testing.T) {
 	}
 	p.compare("CreateTopics/after validate only cases", metaReq(false, name("vcfg"), name("vdef")), -1, nil)
 }
+
+// TestTopicConfigBounds: each topic config at and past the bounds of its
+// Kafka 4.4 definition (type, range, list syntax), as a validate-only
+// IncrementalAlterConfigs; then a dynamic value of each config Rewind
+// accepts without acting on it, and how DescribeConfigs lists them.
+func TestTopicConfigBounds(t *testing.T) {
+	p := newPair(t)
+	tp := name("bounds")
+	p.mustCreate(tp, 1)
+	set := kmsg.IncrementalAlterConfigOpSet
+	for _, c := range []struct{ config, value string }{
+		{"cleanup.policy", ""},
+		{"cleanup.policy", "delete,delete"},
+		{"cleanup.policy", " compact , delete "},
+		{"segment.bytes", "4294967296"},
+		{"compression.gzip.level", "-1"},
+		{"compression.gzip.level", "0"},
+		{"compression.gzip.level", "9"},
+		{"compression.gzip.level", "10"},
+		{"compression.lz4.level", "0"},
+		{"compression.lz4.level", "17"},
+		{"compression.lz4.level", "18"},
+		{"compression.zstd.level", "-131072"},
+		{"compression.zstd.level", "-131073"},
+		{"compression.zstd.level", "22"},
+		{"compression.zstd.level", "23"},
+		{"errors.deadletterqueue.group.enable", "true"},
+		{"errors.deadletterqueue.group.enable", "yes"},
+		{"file.delete.delay.ms", "-1"},
+		{"file.delete.delay.ms", "0"},
+		{"flush.messages", "0"},
+		{"flush.messages", "1"},
+		{"flush.ms", "-1"},
+		{"flush.ms", "0"},
+		{"leader.replication.throttled.replicas", "*"},
+		{"leader.replication.throttled.replicas", "0:1,1:1"},
+		{"leader.replication.throttled.replicas", "0-1"},
+		{"follower.replication.throttled.replicas", "*,0:1"},
+		{"follower.replication.throttled.replicas", " 0:1 , 1:1 "},
+		{"local.retention.bytes", "-2"},
+		{"local.retention.bytes", "-3"},
+		{"local.retention.ms", "-3"},
+		{"max.decompressed.message.bytes", "0"},
+		{"max.decompressed.message.bytes", "2147483639"},
+		{"max.decompressed.message.bytes", "2147483640"},
+		{"message.timestamp.after.max.ms", "-1"},
+		{"message.timestamp.before.max.ms", "0"},
+		{"preallocate", "TRUE"},
+		{"preallocate", "1"},
+		{"remote.copy.lag.bytes", "-2"},
+		{"remote.copy.lag.ms", "-1"},
+		{"remote.copy.lag.ms", "-2"},
+		{"remote.log.copy.disable", "true"},
+		{"remote.log.delete.on.disable", "true"},
+		{"remote.storage.enable", "true"},
+		{"remote.storage.enable", "false"},
+		{"segment.index.bytes", "3"},
+		{"segment.index.bytes", "4"},
+		{"segment.jitter.ms", "-1"},
+		{"unclean.leader.election.enable", "true"},
+		{"unclean.leader.election.enable", "maybe"},
+	} {
+		p.compare(fmt.Sprintf("TopicConfigBounds/%s=%q", c.config, c.value), incAlterReq(true, tp, c.config, set, c.value), -1, nil)
+	}
+	// Dynamic values of the configs Rewind accepts without acting on them.
+	inert := []any{
+		"compression.gzip.level", set, "5", "compression.lz4.level", set, "4", "compression.zstd.level", set, "10",
+		"errors.deadletterqueue.group.enable", set, "true", "file.delete.delay.ms", set, "1000",
+		"flush.messages", set, "10", "flush.ms", set, "1000",
+		"leader.replication.throttled.replicas", set, "*", "follower.replication.throttled.replicas", set, "0:1",
+		"local.retention.bytes", set, "-1", "local.retention.ms", set, "-1",
+		"max.decompressed.message.bytes", set, "10485760", "preallocate", set, "true",
+		"remote.copy.lag.bytes", set, "100", "remote.copy.lag.ms", set, "100",
+		"remote.log.copy.disable", set, "true", "remote.log.delete.on.disable", set, "true",
+		"segment.index.bytes", set, "4096", "segment.jitter.ms", set, "100", "unclean.leader.election.enable", set, "true",
+	}
+	p.compare("TopicConfigBounds/set every inert config", incAlterReq(false, tp, inert...), -1, nil)
+	var names []string
+	for i := 0; i < len(inert); i += 3 {
+		names = append(names, inert[i].(string))
+	}
+	p.settled("TopicConfigBounds/describe every inert config", describeConfigsReq(true, false, tp, names...))
+}

@@ -112,7 +112,7 @@ func (s *Server) snapshot(ctx context.Context, name string, sels []offsettool.To
 	for _, tp := range tps {
 		b := bounds[tp.Topic]
 		p := offsettool.Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: offsettool.NoOffset, MemberID: assignedTo[tp],
-			LogStart: b[2*tp.Partition], LogEnd: b[2*tp.Partition+1]}
+			LogStart: b[2*tp.Partition], LogEnd: b[2*tp.Partition+1], LastStable: b[2*tp.Partition+1]}
 		if o, ok := committed[tp.Topic][tp.Partition]; ok && o.Offset >= 0 {
 			p.Committed, p.Metadata = o.Offset, o.Metadata
 		}

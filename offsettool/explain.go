@@ -3,6 +3,9 @@ package offsettool
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/rewindhq/rewind/lageval"
 )
 
 // Policy is a consumer's initial offset, used when the group has no valid
@@ -44,6 +47,20 @@ const (
 	CaseAboveLogEnd    Case = "committed-above-log-end"
 )
 
+// Why a partition's lag (log end minus committed) cannot reach 0
+// (PartitionStart.LagCase).
+const (
+	// LagOpenTxn: a transaction is open on the partition; read_committed
+	// consumers stop at its first offset until it ends.
+	LagOpenTxn Case = "open-transaction"
+	// LagHangingTxn: as LagOpenTxn, but no coordinator holds the
+	// transaction, so it never ends by itself.
+	LagHangingTxn Case = "hanging-transaction"
+	// LagControlRecords: the offsets after the committed one hold only
+	// markers (and aborted records), which no consumer receives.
+	LagControlRecords Case = "control-records"
+)
+
 // Kinds of GroupNote.
 const (
 	GroupNoteRebalance = "rebalancing"
@@ -66,6 +83,12 @@ type PartitionStart struct {
 	Why       string `json:"why"`    // plain words
 	Replay    string `json:"replay"` // how to read the skipped records, if any
 	MemberID  string `json:"member_id,omitempty"`
+	// LastStable is where a read_committed consumer stops.
+	LastStable int64 `json:"last_stable"`
+	// LagCase and LagWhy say why the lag cannot reach 0 for a consumer
+	// that has read everything it can; empty when nothing holds it.
+	LagCase Case   `json:"lag_case,omitempty"`
+	LagWhy  string `json:"lag_why,omitempty"`
 }
 
 // GroupNote is a remark about the whole group.
@@ -149,8 +172,9 @@ func memberList(ms []Member) string {
 func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionStart {
 	ps := PartitionStart{
 		Topic: p.Topic, Partition: p.Partition, Committed: p.Committed,
-		LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID,
+		LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID, LastStable: p.LastStable,
 	}
+	ps.LagCase, ps.LagWhy = explainLag(s, p)
 	policyStart := p.LogEnd
 	if initial == Oldest {
 		policyStart = p.LogStart
@@ -216,4 +240,66 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 		ps.Why = what + reset
 	}
 	return ps
+}
+
+// explainLag says why the lag of a committed partition cannot reach 0 when
+// a transaction holds the last stable offset back or only markers and
+// aborted records follow the commit.
+func explainLag(s GroupSnapshot, p Partition) (Case, string) {
+	if !p.HasCommit() || p.Committed < p.LogStart || p.Committed > p.LogEnd {
+		return "", ""
+	}
+	lag := p.LogEnd - p.Committed
+	if p.LastStable < p.LogEnd {
+		var b strings.Builder
+		if p.Committed >= p.LastStable {
+			fmt.Fprintf(&b, "A read_committed consumer (librdkafka's default, Kafka Streams, exactly-once applications) has read all it can: it stops at the last stable offset %d, below the log end %d, ", p.LastStable, p.LogEnd)
+		} else {
+			fmt.Fprintf(&b, "A read_committed consumer (librdkafka's default, Kafka Streams, exactly-once applications) reads the %d record(s) up to the last stable offset %d and then waits there, below the log end %d, ", p.LastStable-p.Committed, p.LastStable, p.LogEnd)
+		}
+		c := LagOpenTxn
+		if len(p.OpenTxns) == 0 {
+			b.WriteString("because a transaction is open there (the broker did not say whose).")
+		} else {
+			o := p.OpenTxns[0]
+			fmt.Fprintf(&b, "because producer %d (epoch %d", o.ProducerID, o.ProducerEpoch)
+			if o.TransactionalID != "" {
+				fmt.Fprintf(&b, ", transactional id %q", o.TransactionalID)
+			}
+			fmt.Fprintf(&b, ") has had a transaction open there since offset %d", o.StartOffset)
+			if !o.Started.IsZero() && !o.Hanging {
+				fmt.Fprintf(&b, ", for %s", lageval.HumanDuration(s.Taken.Sub(o.Started)))
+			}
+			fmt.Fprintf(&b, "; it last wrote %s ago.", lageval.HumanDuration(s.Taken.Sub(o.LastWrite)))
+			if len(p.OpenTxns) > 1 {
+				fmt.Fprintf(&b, " %d other transaction(s) are open after it.", len(p.OpenTxns)-1)
+			}
+			if o.Hanging {
+				c = LagHangingTxn
+				if o.TransactionalID != "" {
+					fmt.Fprintf(&b, " Its coordinator does not hold this transaction on %s/%d (transactional id %q is %s): it is hanging and will never end by itself.", p.Topic, p.Partition, o.TransactionalID, o.State)
+				} else {
+					fmt.Fprintf(&b, " No transactional id uses producer id %d: the transaction is hanging and will never end by itself.", o.ProducerID)
+				}
+				fmt.Fprintf(&b, " Check with `rewind transactions find-hanging --topic %s --partition %d` and abort it with `rewind transactions abort --topic %s --partition %d --start-offset %d`.", p.Topic, p.Partition, p.Topic, p.Partition, o.StartOffset)
+			} else if o.State != "" {
+				fmt.Fprintf(&b, " Its coordinator has it %s", o.State)
+				if o.TimeoutMillis > 0 {
+					fmt.Fprintf(&b, " with a timeout of %s, after which it aborts it", lageval.HumanDuration(time.Duration(o.TimeoutMillis)*time.Millisecond))
+				}
+				b.WriteString(".")
+			}
+		}
+		fmt.Fprintf(&b, " The lag of %d cannot fall below %d until that transaction commits or aborts; a read_uncommitted consumer reads on.", lag, p.LogEnd-max(p.LastStable, p.Committed))
+		return c, b.String()
+	}
+	if t := p.Tail; t != nil && t.From == p.Committed && t.To == p.LogEnd && lag > 0 {
+		what := fmt.Sprintf("%d control record(s) (transaction commit and abort markers)", t.Markers)
+		if t.Aborted > 0 {
+			what += fmt.Sprintf(" and %d record(s) of aborted transactions", t.Aborted)
+		}
+		return LagControlRecords, fmt.Sprintf("The lag of %d never reaches 0, and that is expected: offsets %d-%d hold only %s, which no consumer receives. The consumer is caught up. Its committed offset stays below the log end because it commits the offset after the last record it processed (as Sarama's MarkMessage does) rather than its fetch position, which moves past markers.",
+			lag, t.From, t.To-1, what)
+	}
+	return "", ""
 }

@@ -3,10 +3,11 @@ package offsettool
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func part(committed, start, end int64) Partition {
-	return Partition{Topic: "orders", Partition: 0, Committed: committed, LogStart: start, LogEnd: end}
+	return Partition{Topic: "orders", Partition: 0, Committed: committed, LogStart: start, LogEnd: end, LastStable: end}
 }
 
 func TestExplainCases(t *testing.T) {
@@ -117,5 +118,82 @@ func TestParsePolicy(t *testing.T) {
 	}
 	if _, err := ParsePolicy("middle"); err == nil {
 		t.Error("ParsePolicy(middle) succeeded")
+	}
+}
+
+func TestExplainLagCases(t *testing.T) {
+	taken := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	ongoing := OpenTxn{ProducerID: 4001, ProducerEpoch: 2, StartOffset: 10, LastWrite: taken.Add(-20 * time.Second),
+		TransactionalID: "etl-7", State: "Ongoing", Started: taken.Add(-3 * time.Minute), TimeoutMillis: 60000}
+	hanging := ongoing
+	hanging.State, hanging.Hanging, hanging.LastWrite = "Empty", true, taken.Add(-2*time.Hour)
+	orphan := hanging
+	orphan.TransactionalID, orphan.State = "", ""
+	withTxn := func(c, lso, end int64, txns ...OpenTxn) Partition {
+		p := part(c, 0, end)
+		p.LastStable, p.OpenTxns = lso, txns
+		return p
+	}
+	withTail := func(c, end int64, tail UnreadableTail) Partition {
+		p := part(c, 0, end)
+		p.Tail = &tail
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		p    Partition
+		want Case
+		why  []string
+		not  []string
+	}{
+		{"caught up at an open transaction", withTxn(10, 10, 15, ongoing), LagOpenTxn, []string{
+			"read_committed consumer", "has read all it can", "last stable offset 10, below the log end 15",
+			`producer 4001 (epoch 2, transactional id "etl-7") has had a transaction open there since offset 10, for 3m`,
+			"last wrote 20s ago", "coordinator has it Ongoing with a timeout of 1m, after which it aborts it",
+			"lag of 5 cannot fall below 5 until that transaction commits or aborts", "read_uncommitted consumer reads on"}, []string{"hanging"}},
+		{"behind an open transaction", withTxn(4, 10, 15, ongoing), LagOpenTxn, []string{
+			"reads the 6 record(s) up to the last stable offset 10 and then waits there", "lag of 11 cannot fall below 5"}, nil},
+		{"two open transactions", withTxn(10, 10, 15, ongoing, OpenTxn{ProducerID: 4002, StartOffset: 12}), LagOpenTxn, []string{
+			"producer 4001", "1 other transaction(s) are open after it"}, nil},
+		{"hanging transaction", withTxn(10, 10, 15, hanging), LagHangingTxn, []string{
+			"since offset 10;", "last wrote 2h ago", `transactional id "etl-7" is Empty`, "hanging and will never end by itself",
+			"rewind transactions find-hanging --topic orders --partition 0",
+			"rewind transactions abort --topic orders --partition 0 --start-offset 10"}, []string{"for 3m", "timeout"}},
+		{"hanging without a transactional id", withTxn(10, 10, 15, orphan), LagHangingTxn, []string{
+			"No transactional id uses producer id 4001", "--start-offset 10"}, nil},
+		{"open transaction of an unknown producer", withTxn(10, 10, 15), LagOpenTxn, []string{
+			"the broker did not say whose", "lag of 5 cannot fall below 5"}, nil},
+		{"a commit marker after the last record", withTail(49, 50, UnreadableTail{From: 49, To: 50, Markers: 1}), LagControlRecords, []string{
+			"The lag of 1 never reaches 0, and that is expected", "offsets 49-49 hold only 1 control record(s) (transaction commit and abort markers)",
+			"no consumer receives", "caught up", "MarkMessage"}, []string{"aborted"}},
+		{"an aborted transaction after the last record", withTail(40, 50, UnreadableTail{From: 40, To: 50, Markers: 2, Aborted: 8}), LagControlRecords, []string{
+			"The lag of 10 never reaches 0", "offsets 40-49 hold only 2 control record(s)", "and 8 record(s) of aborted transactions"}, nil},
+		{"a tail scanned for another commit", withTail(45, 50, UnreadableTail{From: 40, To: 50, Markers: 2, Aborted: 8}), "", nil, nil},
+		{"plain lag", part(40, 0, 50), "", nil, nil},
+		{"no commit", withTxn(NoOffset, 10, 15, ongoing), "", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := GroupSnapshot{Group: "g", Exists: true, State: StateEmpty, Taken: taken, Partitions: []Partition{tc.p}}
+			got := Explain(s, Newest).Partitions[0]
+			if got.LagCase != tc.want {
+				t.Fatalf("lag case %q, want %q: %s", got.LagCase, tc.want, got.LagWhy)
+			}
+			if tc.want == "" && got.LagWhy != "" {
+				t.Fatalf("lag why %q, want none", got.LagWhy)
+			}
+			if got.LastStable != tc.p.LastStable {
+				t.Errorf("last stable %d, want %d", got.LastStable, tc.p.LastStable)
+			}
+			for _, w := range tc.why {
+				if !strings.Contains(got.LagWhy, w) {
+					t.Errorf("lag why %q lacks %q", got.LagWhy, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(got.LagWhy, w) {
+					t.Errorf("lag why %q has %q", got.LagWhy, w)
+				}
+			}
+		})
 	}
 }

@@ -19,6 +19,10 @@ type LagRow struct {
 	// nothing to Lag (kafka-consumer-groups prints "-" for them).
 	Uncommitted int   `json:"uncommitted"`
 	Lag         int64 `json:"lag"`
+	// StableLag sums last stable offset minus committed: the lag a
+	// read_committed consumer can read now. It is below Lag while
+	// transactions are open.
+	StableLag int64 `json:"stable_lag"`
 	// Trend is the change of Lag since the previous refresh (watch mode);
 	// nil on the first one.
 	Trend *int64 `json:"trend"`
@@ -41,6 +45,7 @@ func LagRows(snaps []GroupSnapshot) []LagRow {
 			r.Partitions++
 			if p.HasCommit() {
 				r.Lag += lageval.Lag(p.LogEnd, p.Committed)
+				r.StableLag += lageval.Lag(p.LastStable, p.Committed)
 			} else {
 				r.Uncommitted++
 			}

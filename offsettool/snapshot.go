@@ -61,8 +61,19 @@ type Partition struct {
 	Metadata  string `json:"metadata,omitempty"`
 	LogStart  int64  `json:"log_start"`
 	LogEnd    int64  `json:"log_end"`
+	// LastStable is the last stable offset (ListOffsets read_committed):
+	// where a read_committed consumer stops. It equals LogEnd unless a
+	// transaction is open on the partition. Whoever builds a Partition by
+	// hand sets it (to LogEnd when it has no better answer).
+	LastStable int64 `json:"last_stable"`
 	// MemberID is the member the partition is assigned to, if any.
 	MemberID string `json:"member_id,omitempty"`
+	// OpenTxns are the transactions open on the partition, oldest first,
+	// and Tail is set when nothing a consumer receives lies between the
+	// committed offset and the log end (only markers and aborted
+	// records); both only with SnapshotOptions.Transactions.
+	OpenTxns []OpenTxn       `json:"open_transactions,omitempty"`
+	Tail     *UnreadableTail `json:"unreadable_tail,omitempty"`
 	// FirstUnconsumed is the timestamp of the record at the committed
 	// offset, when there is one and it was asked for (WithLagTime).
 	FirstUnconsumed time.Time `json:"-"`
@@ -83,6 +94,16 @@ func (p Partition) Lag() (lag int64, ok bool) {
 	return p.LogEnd - p.Committed, true
 }
 
+// StableLag is last stable offset minus committed offset: what a
+// read_committed consumer can read now (0 when it is at or past the LSO),
+// and ok is false when there is no commit.
+func (p Partition) StableLag() (lag int64, ok bool) {
+	if !p.HasCommit() {
+		return 0, false
+	}
+	return max(0, p.LastStable-p.Committed), true
+}
+
 // Active reports whether the group has live members.
 func (s GroupSnapshot) Active() bool { return len(s.Members) > 0 }
 
@@ -99,6 +120,11 @@ type SnapshotOptions struct {
 	// LagTime fetches the first unconsumed record of each lagging
 	// partition to date it (one small fetch per partition).
 	LagTime bool
+	// Transactions describes the open transactions of partitions whose
+	// last stable offset is behind the log end (DescribeProducers,
+	// ListTransactions, DescribeTransactions) and scans the few offsets
+	// after small commits for markers and aborted records, for Explain.
+	Transactions bool
 }
 
 // Snapshot describes the group, fetches its committed offsets and lists the
@@ -204,6 +230,10 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 	if err != nil {
 		return s, err
 	}
+	stable, err := c.stableOffsets(ctx, topics)
+	if err != nil {
+		return s, err
+	}
 	for _, tp := range tps {
 		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp]}
 		if r, ok := committed[tp]; ok {
@@ -215,7 +245,16 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		if p.LogEnd, err = listed(end, tp); err != nil {
 			return s, err
 		}
+		p.LastStable = p.LogEnd
+		if l, ok := stable[tp]; ok && l >= p.LogStart && l <= p.LogEnd {
+			p.LastStable = l
+		}
 		s.Partitions = append(s.Partitions, p)
+	}
+	if o.Transactions {
+		if err := c.addTxnFacts(ctx, &s); err != nil {
+			return s, err
+		}
 	}
 	if o.LagTime {
 		want := map[TopicPartition]int64{}

@@ -65,11 +65,15 @@ type describedPartition struct {
 	Committed int64  `json:"committed"` // -1: no committed offset
 	LogStart  int64  `json:"log_start"`
 	LogEnd    int64  `json:"log_end"`
-	Lag       *int64 `json:"lag"`        // null without a committed offset
-	LagMillis *int64 `json:"lag_millis"` // age of the first unconsumed record; null when unknown or no lag
-	MemberID  string `json:"member_id,omitempty"`
-	ClientID  string `json:"client_id,omitempty"`
-	Host      string `json:"host,omitempty"`
+	// LastStable is where read_committed consumers stop (the log end
+	// unless a transaction is open); StableLag is the lag against it.
+	LastStable int64  `json:"last_stable"`
+	Lag        *int64 `json:"lag"` // null without a committed offset
+	StableLag  *int64 `json:"stable_lag"`
+	LagMillis  *int64 `json:"lag_millis"` // age of the first unconsumed record; null when unknown or no lag
+	MemberID   string `json:"member_id,omitempty"`
+	ClientID   string `json:"client_id,omitempty"`
+	Host       string `json:"host,omitempty"`
 	// Status and StatusReason are Burrow's verdict on the partition
 	// (package lageval); empty when not judged.
 	Status       string `json:"status,omitempty"`
@@ -141,7 +145,10 @@ does not expose __consumer_offsets.`,
 			}
 			for _, p := range s.Partitions {
 				dp := describedPartition{Topic: p.Topic, Partition: p.Partition, Committed: p.Committed,
-					LogStart: p.LogStart, LogEnd: p.LogEnd, MemberID: p.MemberID}
+					LogStart: p.LogStart, LogEnd: p.LogEnd, LastStable: p.LastStable, MemberID: p.MemberID}
+				if sl, ok := p.StableLag(); ok {
+					dp.StableLag = &sl
+				}
 				if m, ok := byID[p.MemberID]; ok {
 					dp.ClientID, dp.Host = m.ClientID, m.Host
 				}
@@ -171,16 +178,39 @@ does not expose __consumer_offsets.`,
 				}
 			}
 			row(w)
-			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "LAG-TIME", "CLIENT-ID", "STATUS")
+			// LSO and LSO-LAG only when an open transaction holds a last
+			// stable offset below its log end.
+			stable := false
 			for _, p := range d.Partitions {
-				lag, lagTime := "-", "-"
+				stable = stable || p.LastStable != p.LogEnd
+			}
+			head := []any{"TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END"}
+			if stable {
+				head = append(head, "LSO")
+			}
+			head = append(head, "LAG")
+			if stable {
+				head = append(head, "LSO-LAG")
+			}
+			row(w, append(head, "LAG-TIME", "CLIENT-ID", "STATUS")...)
+			for _, p := range d.Partitions {
+				lag, stableLag, lagTime := "-", "-", "-"
 				if p.Lag != nil {
 					lag = fmt.Sprint(*p.Lag)
+					stableLag = fmt.Sprint(*p.StableLag)
 				}
 				if p.LagMillis != nil {
 					lagTime = lageval.HumanDuration(time.Duration(*p.LagMillis) * time.Millisecond)
 				}
-				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, lag, lagTime, dash(p.ClientID), dash(p.Status))
+				cells := []any{p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd}
+				if stable {
+					cells = append(cells, p.LastStable)
+				}
+				cells = append(cells, lag)
+				if stable {
+					cells = append(cells, stableLag)
+				}
+				row(w, append(cells, lagTime, dash(p.ClientID), dash(p.Status))...)
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -243,6 +273,13 @@ and never reads the records already there; a committed offset the log no
 longer holds (retention, DeleteRecords) falls back to the reset policy;
 and whether the group is mid-rebalance or has active members.
 
+It also says when a partition's lag cannot reach 0 for a consumer that has
+read all it can: a transaction is open there (read_committed consumers
+stop at the last stable offset, LSO; it names the producer, its
+transactional id and how long it has been open, and says when it is
+hanging), or only transaction markers and aborted records follow the
+committed offset (the classic "my lag never reaches zero").
+
 --initial is your client's initial offset: Sarama Consumer.Offsets.Initial
 (OffsetNewest by default), Java auto.offset.reset (latest by default),
 franz-go ConsumeResetOffset.`,
@@ -263,7 +300,7 @@ franz-go ConsumeResetOffset.`,
 				return err
 			}
 			defer closeClient()
-			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels})
+			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, Transactions: true})
 			if err != nil {
 				return err
 			}
@@ -284,15 +321,30 @@ franz-go ConsumeResetOffset.`,
 			}
 			fmt.Fprintln(c.out)
 			w := newTable(c.out)
-			row(w, "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "STARTS-AT", "READS", "SKIPS", "CASE")
+			stable := false
 			for _, p := range ex.Partitions {
-				row(w, p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd, p.Start, p.Reads, p.Skips, p.Case)
+				stable = stable || p.LastStable != p.LogEnd
+			}
+			head := []any{"TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END"}
+			if stable {
+				head = append(head, "LSO")
+			}
+			row(w, append(head, "STARTS-AT", "READS", "SKIPS", "CASE")...)
+			for _, p := range ex.Partitions {
+				cells := []any{p.Topic, p.Partition, offsetCell(p.Committed), p.LogStart, p.LogEnd}
+				if stable {
+					cells = append(cells, p.LastStable)
+				}
+				row(w, append(cells, p.Start, p.Reads, p.Skips, p.Case)...)
 			}
 			if err := w.Flush(); err != nil {
 				return err
 			}
 			for _, p := range ex.Partitions {
 				fmt.Fprintf(c.out, "\n%s/%d: %s\n", p.Topic, p.Partition, p.Why)
+				if p.LagWhy != "" {
+					fmt.Fprintf(c.out, "  %s\n", p.LagWhy)
+				}
 				if p.Replay != "" {
 					fmt.Fprintf(c.out, "  %s\n", p.Replay)
 				}

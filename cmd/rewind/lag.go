@@ -23,7 +23,8 @@ func newLagCmd() *cobra.Command {
 		Short: "Lag per group and topic; --watch refreshes it with the trend",
 		Long: `Lag per group and topic: the sum over partitions of log end minus committed
 offset. Partitions the group never committed to are counted in UNCOMMITTED
-and add nothing to LAG.
+and add nothing to LAG. While transactions are open, LSO-LAG is the lag
+against the last stable offset: what a read_committed consumer can read now.
 
 With --watch the table refreshes every --interval; TREND is the change of
 the lag since the previous refresh (negative: the group is catching up).
@@ -120,13 +121,25 @@ func watchLag(ctx context.Context, c *cliCtx, cl *offsettool.Client, groups []st
 
 func lagTable(c *cliCtx, rows []offsettool.LagRow, trend bool) error {
 	w := newTable(c.out)
+	// LSO-LAG (what a read_committed consumer can read now) only when an
+	// open transaction makes it differ from LAG somewhere.
+	stable := false
+	for _, r := range rows {
+		stable = stable || r.StableLag != r.Lag
+	}
 	head := []any{"GROUP", "TOPIC", "STATE", "MEMBERS", "PARTITIONS", "UNCOMMITTED", "LAG"}
+	if stable {
+		head = append(head, "LSO-LAG")
+	}
 	if trend {
 		head = append(head, "TREND")
 	}
 	row(w, head...)
 	for _, r := range rows {
 		cells := []any{r.Group, dash(r.Topic), r.State, r.Members, r.Partitions, r.Uncommitted, r.Lag}
+		if stable {
+			cells = append(cells, r.StableLag)
+		}
 		if trend {
 			t := "-"
 			if r.Trend != nil {

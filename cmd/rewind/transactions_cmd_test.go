@@ -102,3 +102,50 @@ func TestTransactionsCLIKafka(t *testing.T) {
 		t.Errorf("find-hanging after abort: %+v", hs)
 	}
 }
+
+// TestGroupLastStableCLIKafka: describe, lag and explain show the last
+// stable offset beside the log end when an open transaction holds it
+// back, and explain says why the lag cannot reach 0.
+func TestGroupLastStableCLIKafka(t *testing.T) {
+	addr := kafkaref.Start(t).Addrs()[0]
+	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
+	topic, group, openID := "cli-lso-"+sfx, "cli-etl-"+sfx, "cli-lso-open-"+sfx
+	cli(t, addr, "topic", "create", topic, "--partitions", "2")
+	txntest.Txn(t, addr, "cli-lso-commit-"+sfx, topic, 0, 3, txntest.Commit, "", nil)
+	open := txntest.Txn(t, addr, openID, topic, 1, 2, txntest.Open, "", nil)
+	commitOffsets(t, addr, group, topic, 3, 0)
+
+	out := cli(t, addr, "group", "describe", group)
+	wantFields(t, tableRow(t, out, "TOPIC", "PARTITION"), "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LSO", "LAG", "LSO-LAG")
+	wantFields(t, tableRow(t, out, topic, "0"), topic, "0", "3", "0", "4", "4", "1", "1")
+	wantFields(t, tableRow(t, out, topic, "1"), topic, "1", "0", "0", "2", "0", "2", "0")
+	var d describedGroup
+	cliJSON(t, addr, &d, "group", "describe", group)
+	if p := d.Partitions[1]; p.LastStable != 0 || p.LogEnd != 2 || *p.Lag != 2 || *p.StableLag != 0 {
+		t.Errorf("describe --output json partition 1: %+v", p)
+	}
+
+	out = cli(t, addr, "lag", "--group", group)
+	wantFields(t, tableRow(t, out, "GROUP"), "GROUP", "TOPIC", "STATE", "MEMBERS", "PARTITIONS", "UNCOMMITTED", "LAG", "LSO-LAG")
+	wantFields(t, tableRow(t, out, group), group, topic, "Empty", "0", "2", "0", "3", "1")
+
+	out = cli(t, addr, "group", "explain", group)
+	wantFields(t, tableRow(t, out, topic, "1"), topic, "1", "0", "0", "2", "0")
+	for _, w := range []string{
+		"The lag of 1 never reaches 0, and that is expected: offsets 3-3 hold only 1 control record(s)",
+		fmt.Sprintf(`because producer %d (epoch %d, transactional id %q) has had a transaction open there since offset 0`, open.ProducerID, open.Epoch, openID),
+		"Its coordinator has it Ongoing with a timeout of 1m",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("explain lacks %q:\n%s", w, out)
+		}
+	}
+	// Without transactions the columns stay as they were.
+	plain := "cli-plain-" + sfx
+	seedTopic(t, addr, plain, 1, 3)
+	commitOffsets(t, addr, "plain-"+sfx, plain, 1)
+	out = cli(t, addr, "group", "describe", "plain-"+sfx)
+	if strings.Contains(out, "LSO") {
+		t.Errorf("describe without transactions shows LSO:\n%s", out)
+	}
+}

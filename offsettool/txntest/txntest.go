@@ -8,6 +8,7 @@ package txntest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"strconv"
 	"testing"
@@ -151,10 +152,31 @@ func DisableVerification(t testing.TB, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := kadm.NewClient(cl)
-	const name = "transaction.partition.verification.enable"
-	v := "false"
-	rs, err := adm.AlterBrokerConfigs(ctx(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: &v}})
+	if err := setVerification(ctx(t), cl, "false"); err != nil {
+		cl.Close()
+		t.Fatalf("txntest: disable %s: %v", verificationConfig, err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = setVerification(c, cl, "")
+		cl.Close()
+	})
+	// Dynamic broker configs reach the broker through the metadata log:
+	// give it a moment to apply.
+	time.Sleep(time.Second)
+}
+
+const verificationConfig = "transaction.partition.verification.enable"
+
+// setVerification sets the cluster-wide verificationConfig to v, or back
+// to its default when v is empty.
+func setVerification(ctx context.Context, cl *kgo.Client, v string) error {
+	ac := kadm.AlterConfig{Op: kadm.SetConfig, Name: verificationConfig, Value: &v}
+	if v == "" {
+		ac = kadm.AlterConfig{Op: kadm.DeleteConfig, Name: verificationConfig}
+	}
+	rs, err := kadm.NewClient(cl).AlterBrokerConfigs(ctx, []kadm.AlterConfig{ac})
 	if err == nil {
 		for _, r := range rs {
 			if r.Err != nil {
@@ -162,19 +184,7 @@ func DisableVerification(t testing.TB, addr string) {
 			}
 		}
 	}
-	if err != nil {
-		cl.Close()
-		t.Fatalf("txntest: disable %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = adm.AlterBrokerConfigs(c, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: name}})
-		cl.Close()
-	})
-	// Dynamic broker configs reach the broker through the metadata log:
-	// give it a moment to apply.
-	time.Sleep(time.Second)
+	return err
 }
 
 // Hanging leaves a hanging transaction on topic/partition: txnID gets a
@@ -221,15 +231,25 @@ func Hanging(t testing.TB, addr, txnID, topic string, partition int32, n int) (p
 	rp.Partition, rp.Records = partition, batch(pid, epoch, n)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(c, cl)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		resp, err := req.RequestWith(c, cl)
+		if err != nil {
+			t.Fatalf("txntest: produce hanging batch: %v", err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		err = kerr.ErrorForCode(p.ErrorCode)
+		if err == nil {
+			return pid, epoch, p.BaseOffset
+		}
+		// Verification refused the batch: another test on the same
+		// Kafka restored the config as it ended. Turn it off again.
+		if attempt < 5 && (errors.Is(err, kerr.TransactionAbortable) || errors.Is(err, kerr.InvalidTxnState)) {
+			setVerification(c, cl, "false")
+			time.Sleep(time.Second)
+			continue
+		}
 		t.Fatalf("txntest: produce hanging batch: %v", err)
 	}
-	p := resp.Topics[0].Partitions[0]
-	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-		t.Fatalf("txntest: produce hanging batch: %v", err)
-	}
-	return pid, epoch, p.BaseOffset
 }
 
 // batch is a transactional record batch of n records, sequence 0.

@@ -108,16 +108,25 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 // DeleteGroups handles a DeleteGroups request: only Empty groups can be
 // deleted (NON_EMPTY_GROUP otherwise, GROUP_ID_NOT_FOUND for unknown ones).
 // Deletion tombstones every committed offset (and every commit still
-// pending) and the group metadata, and removes the group once the
-// tombstones are appended; the answer waits until they are durable. Unlike
-// Kafka, which answers success even if writing the tombstones fails, a
-// failed write answers the error, and one that could not even be appended
-// (a full disk) leaves the group in place, so that a deleted group cannot
-// come back at the next start.
+// pending) and the group metadata; the group is removed, and the answer
+// given, once the tombstones are durable. As in Kafka 4.x, whose
+// coordinator applies a deletion to what readers see when its write
+// commits and undoes it when the write fails, a group whose tombstones
+// fail to be written stays, with its offsets, and is answered with the
+// error (Kafka's mapping: NOT_COORDINATOR for a storage error, so clients
+// retry).
+//
+// Every group's tombstones are appended before any is waited for, so one
+// fsync serves them all, and each group is answered on its own. Kafka
+// writes the groups of one __consumer_offsets partition as one batch, so
+// a failed write answers its error for each of them, also for one that
+// was refused (unknown, not Empty): so does Rewind, but a group whose own
+// tombstones were durable before the failure is deleted and answered so.
 func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	resp.Version = req.Version
 	seen := make(map[string]bool)
+	var writes []*write
 	for _, name := range req.Groups {
 		if seen[name] {
 			continue
@@ -125,28 +134,68 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 		seen[name] = true
 		dg := kmsg.NewDeleteGroupsResponseGroup()
 		dg.Group = name
-		dg.ErrorCode = c.deleteGroup(name)
+		var w *write
+		dg.ErrorCode, w = c.beginDeleteGroup(name)
 		resp.Groups = append(resp.Groups, dg)
+		writes = append(writes, w)
+	}
+	failed := make(map[int32]int16) // __consumer_offsets partition -> its failed write's code
+	for i, w := range writes {
+		if w == nil {
+			continue
+		}
+		<-w.applied
+		if w.err != nil {
+			code := storeErrCode(w.err)
+			resp.Groups[i].ErrorCode = code
+			p := c.PartitionFor(resp.Groups[i].Group)
+			if _, ok := failed[p]; !ok {
+				failed[p] = code
+			}
+		}
+	}
+	for i, w := range writes {
+		if code, ok := failed[c.PartitionFor(resp.Groups[i].Group)]; ok && w == nil {
+			resp.Groups[i].ErrorCode = code
+		}
 	}
 	return resp
 }
 
-func (c *Coordinator) deleteGroup(name string) int16 {
-	if c.isClosed() {
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	if c.fencedGroup(name) {
-		return kerr.NotCoordinator.Code
-	}
-	g := c.lockGroup(name, false)
-	if g == nil {
-		return kerr.GroupIDNotFound.Code
-	}
-	if g.state != stateEmpty {
+// beginDeleteGroup validates and appends the deletion of one group; the
+// write (nil when refused) removes it once durable.
+func (c *Coordinator) beginDeleteGroup(name string) (int16, *write) {
+	for {
+		if c.isClosed() {
+			return kerr.CoordinatorNotAvailable.Code, nil
+		}
+		if c.fencedGroup(name) {
+			return kerr.NotCoordinator.Code, nil
+		}
+		g := c.lockGroup(name, false)
+		if g == nil {
+			return kerr.GroupIDNotFound.Code, nil
+		}
+		if prev := g.deleting; prev != nil {
+			// Another DeleteGroups of this group waits for its tombstones:
+			// this one answers as that one's outcome leaves the group (in
+			// Kafka it sees the deletion already written, and fails with it).
+			g.mu.Unlock()
+			<-prev.applied
+			continue
+		}
+		code, w := g.deleteGroup()
 		g.mu.Unlock()
-		return kerr.NonEmptyGroup.Code
+		return code, w
 	}
-	now := c.now()
+}
+
+// deleteGroup appends the group's deletion; g.mu is held.
+func (g *group) deleteGroup() (int16, *write) {
+	if g.state != stateEmpty {
+		return kerr.NonEmptyGroup.Code, nil
+	}
+	now := g.c.now()
 	var keys []tp
 	for k := range g.offsets {
 		keys = append(keys, k)
@@ -164,24 +213,24 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 	if g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
 	}
-	var code int16
-	w := g.write(recs, nil, func(w *write) {
+	w := g.writeDeletion(recs, keys, DeletedWithGroup, now, func(w *write) {
+		g.deleting = nil
 		if w.err != nil {
-			c.log.Warn("failed to write group deletion tombstones", "group", name, "err", w.err)
-			code = storeErrCode(w.err)
+			g.c.log.Warn("failed to write group deletion tombstones: the group stays", "group", g.name, "err", w.err)
+			return
+		}
+		g.c.log.Info("deleted group", "group", g.name, "offsets", len(keys))
+		// A member that joined meanwhile, or a write appended after the
+		// tombstones (a commit of the same group), keeps the group: its
+		// records follow them in the log, so a replay has the group too.
+		if !g.removed && g.state == stateEmpty && len(g.writes) == 0 {
+			g.c.removeGroup(g)
 		}
 	})
-	if !w.appendFailed() {
-		// Removed now, not once durable: a request arriving meanwhile
-		// finds no group, and what it writes follows the tombstones.
-		for _, k := range keys {
-			g.dropPending(k)
-		}
-		c.log.Info("deleted group", "group", name, "offsets", len(keys))
-		g.publishDeleted(keys, DeletedWithGroup, now)
-		c.removeGroup(g)
+	select {
+	case <-w.applied: // no store, or the append failed: decided already
+	default:
+		g.deleting = w
 	}
-	g.mu.Unlock()
-	<-w.applied
-	return code
+	return 0, w
 }

@@ -49,7 +49,8 @@
 //	    |                               +--------+                          |
 //	    |                               | Stable | -------------------------+
 //	    v                               +--------+
-//	  Dead: deleted (DeleteGroups), or offsets expired; removed at once
+//	  Dead: deleted (DeleteGroups), or offsets expired; removed once the
+//	  tombstones are durable
 //
 // The rules, error codes and timers follow
 // Kafka's GroupCoordinator (the pre-KIP-848 "classic" coordinator) closely;
@@ -147,7 +148,11 @@
 // type) and for topics a Stable consumer group no longer subscribes to;
 // commits made with an explicit retention (OffsetCommit v1-v4) expire when
 // it says. Expiry runs every offsets.retention.check.interval.ms and writes
-// tombstones; an Empty group left without offsets is removed.
+// tombstones; an Empty group left without offsets is removed. Every
+// deletion (OffsetDelete, DeleteGroups, expiry) applies in memory once its
+// tombstones are durable, and not if their write fails (write.go), as
+// Kafka 4.x's coordinator applies a write's records to what readers see
+// when the write commits and reverts them when it fails.
 //
 // # History
 //
@@ -172,10 +177,6 @@
 //   - A second JoinGroup or SyncGroup for a member that already waits
 //     answers the first with REBALANCE_IN_PROGRESS (Kafka drops the first
 //     callback), so the first connection is not stuck.
-//   - DeleteGroups answers an error if its tombstones cannot be written
-//     (Kafka answers success), and keeps the group if they could not even
-//     be appended (a full disk), so a deleted group cannot come back at the
-//     next start.
 //   - An Empty group with a KIP-394 pending member is not removed by the
 //     expiry pass until that member joins or expires.
 //   - Protocol-vote ties go to the longest-standing member's preference

@@ -144,7 +144,8 @@ type group struct {
 	offsets map[tp]*offset
 	history map[tp][]histEntry
 
-	writes []*write // appended to __consumer_offsets, callbacks not run yet (write.go)
+	writes   []*write // appended to __consumer_offsets, callbacks not run yet (write.go)
+	deleting *write   // a DeleteGroups whose tombstones are not durable yet (admin.go)
 }
 
 func newGroup(c *Coordinator, name string) *group {

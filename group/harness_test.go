@@ -147,10 +147,14 @@ func (h *harness) restart() *harness {
 
 func noDelay(cfg *Config) { cfg.InitialRebalanceDelay = 0 }
 
-// advance moves the clock and runs the timers that became due.
+// advance moves the clock, runs the timers that became due and waits
+// until the writes they caused are applied (an expiry deletes offsets
+// once its tombstones are durable).
 func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
 	h.clk.add(d)
 	h.c.sched.fireDue()
+	h.settle()
 }
 
 // fire runs timers already due (a zero initial delay, say).

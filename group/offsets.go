@@ -308,30 +308,39 @@ func (g *group) expire(now time.Time) {
 	var recs []Record
 	for _, k := range expired {
 		recs = append(recs, offsetTombstone(g.name, k, now))
-		g.deleteOffset(k, now)
 	}
-	g.publishDeleted(expired, DeletedExpired, now)
-	dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
-	if dead && g.generation > 0 {
+	// Dead once the expired offsets are gone: Empty, nothing else left.
+	dead := func() bool {
+		return g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0 && len(g.writes) == 0
+	}
+	willDie := g.state == stateEmpty && len(expired) == len(g.offsets) && len(pending) == 0 && len(g.pending) == 0
+	if willDie && g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
 	}
-	if len(expired) > 0 {
-		g.c.log.Info("expired offsets", "group", g.name, "count", len(expired))
-	}
-	if len(recs) > 0 {
-		g.write(recs, nil, func(w *write) {
-			if w.err != nil {
-				// As Kafka: the offsets are gone from memory regardless;
-				// after a restart they would come back and expire again.
-				g.c.log.Warn("failed to write offset expiry tombstones", "group", g.name, "err", w.err)
-			}
-		})
-	}
 	g.pruneHistory(now)
-	if dead {
-		g.c.log.Info("removing empty group without offsets", "group", g.name)
-		g.c.removeGroup(g)
+	if len(recs) == 0 {
+		if willDie && dead() {
+			g.c.log.Info("removing empty group without offsets", "group", g.name)
+			g.c.removeGroup(g)
+		}
+		return
 	}
+	// Applied once durable, as Kafka 4.x's coordinator applies its
+	// expiration when the write commits; a failed write keeps the offsets,
+	// and a later pass expires them again.
+	g.writeDeletion(recs, expired, DeletedExpired, now, func(w *write) {
+		if w.err != nil {
+			g.c.log.Warn("failed to write offset expiry tombstones: the offsets stay", "group", g.name, "err", w.err)
+			return
+		}
+		if len(expired) > 0 {
+			g.c.log.Info("expired offsets", "group", g.name, "count", len(expired))
+		}
+		if willDie && !g.removed && dead() {
+			g.c.log.Info("removing empty group without offsets", "group", g.name)
+			g.c.removeGroup(g)
+		}
+	})
 }
 
 func sortTPs(ks []tp) { sort.Slice(ks, func(i, j int) bool { return tpLess(ks[i], ks[j]) }) }
@@ -531,9 +540,10 @@ func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequ
 	return resp
 }
 
-// offsetDelete deletes the offsets in memory once their tombstones are
-// appended (as Kafka's cleanupGroupMetadata does, before they are durable);
-// w, if not nil, is the tombstones' write, whose error answers the request.
+// offsetDelete appends the offsets' tombstones; w, if not nil, is their
+// write, which deletes the offsets in memory once durable (as Kafka 4.x's
+// coordinator applies it when the write commits) and whose error answers
+// the request, deleting nothing.
 func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]int16, *write) {
 	if req.Group == "" {
 		return kerr.InvalidGroupID.Code, nil, nil
@@ -589,19 +599,11 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 	if len(recs) == 0 {
 		return 0, codes, nil
 	}
-	w := g.write(recs, nil, func(w *write) {
+	w := g.writeDeletion(recs, del, DeletedByRequest, now, func(w *write) {
 		if w.err != nil {
-			c.log.Warn("offset delete failed to append", "group", g.name, "err", w.err)
+			c.log.Warn("failed to write offset delete tombstones: the offsets stay", "group", g.name, "err", w.err)
 		}
 	})
-	if w.appendFailed() {
-		return 0, codes, w // nothing written: nothing deleted
-	}
-	for _, k := range del {
-		g.deleteOffset(k, now)
-		g.dropPending(k)
-	}
-	g.publishDeleted(del, DeletedByRequest, now)
 	return 0, codes, w
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -152,18 +153,8 @@ func TestCommitStoreFailure(t *testing.T) {
 func TestOffsetDeleteStoreFailure(t *testing.T) {
 	h := newHarness(t)
 	allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 1, 1: 1}})), 0)
-	r := kmsg.NewPtrOffsetDeleteRequest()
-	r.Group = "g"
-	rt := kmsg.NewOffsetDeleteRequestTopic()
-	rt.Topic = "t"
-	for p := int32(0); p < 2; p++ {
-		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
-		rp.Partition = p
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	r.Topics = append(r.Topics, rt)
 	h.store.setFail(errDisk)
-	resp := h.c.OffsetDelete(context.Background(), r)
+	resp := h.c.OffsetDelete(context.Background(), proctest.OffsetDeleteRequest("g", "t", 0, 1))
 	wantCode(t, "offset delete on a failing store", resp.ErrorCode, kerr.NotCoordinator.Code)
 	if len(resp.Topics) != 0 {
 		t.Fatalf("per-partition answers %+v beside the request's error", resp.Topics)
@@ -387,18 +378,9 @@ func TestOffsetDelete(t *testing.T) {
 		r := kmsg.NewPtrOffsetDeleteRequest()
 		r.Group = group
 		for _, tn := range []string{"t", "u", "missing"} {
-			ps, ok := topics[tn]
-			if !ok {
-				continue
+			if ps, ok := topics[tn]; ok {
+				r.Topics = append(r.Topics, proctest.OffsetDeleteRequest(group, tn, ps...).Topics...)
 			}
-			rt := kmsg.NewOffsetDeleteRequestTopic()
-			rt.Topic = tn
-			for _, p := range ps {
-				rp := kmsg.NewOffsetDeleteRequestTopicPartition()
-				rp.Partition = p
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
 		}
 		return h.c.OffsetDelete(context.Background(), r)
 	}

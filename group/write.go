@@ -1,5 +1,7 @@
 package group
 
+import "time"
+
 // A group's writes to __consumer_offsets are appended under the group's
 // lock, so its records are in the log in the order its state changed, and
 // waited for without it: a heartbeat, a join or another commit of the
@@ -15,10 +17,18 @@ package group
 // OffsetFetch does not see them before they are durable, except
 // OffsetFetch v7+ with RequireStable, which waits for the group's writes
 // in flight first (Kafka 4's coordinator serves it as a write operation
-// for that reason). A deletion (OffsetDelete, DeleteGroups, expiry, a
-// deleted topic) applies in memory when it is appended, and a commit still
-// pending for a deleted partition is then not applied: its record is
-// before the deletion's tombstone in the log, so memory and a replay agree.
+// for that reason).
+//
+// A deletion (OffsetDelete, DeleteGroups, expiry) is applied the same way:
+// by its callback, once its tombstones are durable, and not at all if
+// their write fails (Kafka 4's coordinator reads offsets and groups at the
+// last committed offset of __consumer_offsets and reverts the state of a
+// write that fails), so a group or offset whose deletion failed stays, as
+// it may still be on disk. Commits pending at the append are applied
+// before it and deleted with it; commits appended after it are applied
+// after it, in the log's order, so memory and a replay agree. A deleted
+// topic's offsets (TopicDeleted) go at once, its pending commits are not
+// applied: the topic is gone whatever its tombstones become.
 
 // write is one Store append of a group whose callback has not run yet.
 type write struct {
@@ -66,9 +76,6 @@ func (g *group) appendWrite(recs []Record, commits []staged, then func(*write)) 
 	}
 	return w
 }
-
-// appendFailed says whether the Append itself failed: nothing written.
-func (w *write) appendFailed() bool { return w.p == nil && w.err != nil }
 
 // await waits, holding no lock, for w to be durable, then runs every
 // callback that is due.
@@ -136,4 +143,25 @@ func (g *group) pendingKeys() map[tp]bool {
 // hasOffsets is Kafka's GroupMetadata.hasOffsets: committed or pending.
 func (g *group) hasOffsets() bool {
 	return len(g.offsets) > 0 || len(g.pendingKeys()) > 0
+}
+
+// writeDeletion appends recs, the tombstones of keys (and of the group, if
+// it is deleted), and once they are durable deletes keys' offsets in memory
+// and tells the observers; then, if not nil, runs after that in the same
+// callback (w.err final), and also when the write failed, which deletes
+// nothing.
+func (g *group) writeDeletion(recs []Record, keys []tp, why DeleteReason, at time.Time, then func(*write)) *write {
+	return g.write(recs, nil, func(w *write) {
+		if w.err == nil && !g.removed {
+			for _, k := range keys {
+				if _, ok := g.offsets[k]; ok {
+					g.deleteOffset(k, at)
+				}
+			}
+			g.publishDeleted(keys, why, at)
+		}
+		if then != nil {
+			then(w)
+		}
+	})
 }

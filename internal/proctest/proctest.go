@@ -306,6 +306,21 @@ func ListEndRequest(topic string, partition int32) *kmsg.ListOffsetsRequest {
 	return req
 }
 
+// OffsetDeleteRequest is an OffsetDelete (v0) of partitions of one topic.
+func OffsetDeleteRequest(group, topic string, partitions ...int32) *kmsg.OffsetDeleteRequest {
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rp.Partition = p
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
 // SyncBuffer is a bytes.Buffer safe to read while loggers or commands
 // write to it from other goroutines.
 type SyncBuffer struct {

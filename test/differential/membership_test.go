@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -260,19 +261,7 @@ func deleteGroupsReq(groups ...string) *kmsg.DeleteGroupsRequest {
 	return req
 }
 
-func offsetDeleteReq(group, topic string, partitions ...int32) *kmsg.OffsetDeleteRequest {
-	req := kmsg.NewPtrOffsetDeleteRequest()
-	req.Group = group
-	rt := kmsg.NewOffsetDeleteRequestTopic()
-	rt.Topic = topic
-	for _, p := range partitions {
-		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
-		rp.Partition = p
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	return req
-}
+var offsetDeleteReq = proctest.OffsetDeleteRequest
 
 // pause lets a request that waits for other members reach the broker and
 // park there before the next step (both brokers get the same pause).

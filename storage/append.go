@@ -77,6 +77,7 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	// Idempotent producers: check every batch against the state as the
 	// earlier batches of this call leave it.
 	l.stage = l.stage[:0]
+	l.started = l.started[:0]
 	dups, off := 0, leo
 	for p := records; len(p) > 0; {
 		h := decodeHeader(p)
@@ -103,12 +104,25 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		if err := st.e.check(st.known, &h); err != nil {
 			return AppendResult{}, err
 		}
+		// Kafka's ProducerAppendInfo.appendDataBatch: a producer with an
+		// open transaction writes only transactional batches until its
+		// marker; its first transactional batch opens one.
+		if st.e.inTxn && !h.IsTransactional() {
+			return AppendResult{}, wrapErr(ErrInvalidTxnState, "producer %d has a transaction open since offset %d: expected a transactional batch", h.ProducerID, st.e.txnFirst)
+		}
 		ts := h.MaxTimestamp
 		if cfg.LogAppendTime {
 			ts = nowMs
 		}
 		st.e.update(&h, base, ts, nowMs)
+		if !st.known {
+			st.e.coordEpoch = -1
+		}
 		st.known = true
+		if h.IsTransactional() && !st.e.inTxn {
+			st.e.inTxn, st.e.txnFirst = true, base
+			l.started = append(l.started, startedTxn{pid: h.ProducerID, first: base})
+		}
 	}
 	if dups > 0 {
 		if dups != nBatches {
@@ -118,16 +132,53 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		return res, nil
 	}
 
-	total := int64(len(records))
-	if active.size > 0 && (active.size+total > cfg.SegmentBytes ||
-		nowMs-active.rollTime > cfg.SegmentMs ||
-		res.LastOffset-active.base > math.MaxInt32) {
-		if active, err = l.roll(active, nowMs); err != nil {
-			return AppendResult{}, err
+	if active, err = l.maybeRoll(active, int64(len(records)), res.LastOffset, nowMs); err != nil {
+		return AppendResult{}, err
+	}
+	err = l.writeBatches(active, records, leo, nowMs, func() {
+		for _, t := range l.started {
+			l.txn.start(t.pid, t.first)
 		}
+	})
+	if err != nil {
+		return AppendResult{}, err
 	}
 
-	off = leo
+	for i := range l.stage {
+		st := &l.stage[i]
+		if e := l.producers[st.pid]; e != nil {
+			*e = st.e
+		} else {
+			e := st.e
+			l.producers[st.pid] = &e
+		}
+	}
+	return res, nil
+}
+
+// maybeRoll rolls the active segment if appending size bytes ending at
+// offset last would pass segment.bytes, segment.ms or the 32-bit relative
+// offsets of its indexes. Called with appendMu held.
+func (l *Log) maybeRoll(active *segment, size, last, nowMs int64) (*segment, error) {
+	cfg := l.cfg
+	if active.size > 0 && (active.size+size > cfg.SegmentBytes ||
+		nowMs-active.rollTime > cfg.SegmentMs ||
+		last-active.base > math.MaxInt32) {
+		return l.roll(active, nowMs)
+	}
+	return active, nil
+}
+
+// writeBatches writes the validated batches in records to the active
+// segment at offset leo (rewriting their base offsets, and as configured
+// their leader epoch and LogAppendTime), indexes them and moves the log
+// end. publish runs under mu with the new log end, so that readers see
+// the state it changes together with the records. On an error nothing
+// became visible. Called with appendMu held.
+func (l *Log) writeBatches(active *segment, records []byte, leo, nowMs int64, publish func()) error {
+	cfg := l.cfg
+	total := int64(len(records))
+	off := leo
 	epoch := l.leaderEpoch.Load()
 	for p := records; len(p) > 0; {
 		size := int64(binary.BigEndian.Uint32(p[offLength:])) + logOverhead
@@ -149,12 +200,12 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	f, err := active.f.pin()
 	if err != nil {
 		// Nothing written: the log stays usable.
-		return AppendResult{}, ioErr("open "+active.path, err)
+		return ioErr("open "+active.path, err)
 	}
 	if n, werr := f.Write(records); werr != nil || n != len(records) {
 		err := l.writeFailed(active, werr)
 		active.f.unpin()
-		return AppendResult{}, err
+		return err
 	}
 	active.f.unpin()
 
@@ -177,6 +228,12 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	l.leo = off
 	if l.opts.Fsync != FsyncAlways {
 		l.hw, l.hwBase, l.hwPos = off, active.base, pos
+	}
+	if publish != nil {
+		publish()
+	}
+	l.pruneUnreplLocked()
+	if l.opts.Fsync != FsyncAlways {
 		l.notifyLocked()
 	}
 	if l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active) {
@@ -187,22 +244,13 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	l.mu.Unlock()
 	l.size.Add(total)
 
-	for i := range l.stage {
-		st := &l.stage[i]
-		if e := l.producers[st.pid]; e != nil {
-			*e = st.e
-		} else {
-			e := st.e
-			l.producers[st.pid] = &e
-		}
-	}
 	if l.opts.Fsync == FsyncAlways {
 		select {
 		case l.kick <- struct{}{}:
 		default:
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // staged returns the staged state of pid for the current Append.
@@ -289,6 +337,12 @@ func (l *Log) roll(old *segment, nowMs int64) (*segment, error) {
 		// Indexes are rebuilt from the log when missing or damaged.
 		l.log.Warn("writing sealed segment indexes", "segment", old.path, "err", err)
 	}
+	// The aborted-transaction index is rebuilt only by a recovery that
+	// scans the segment: until it is written, the recovery point stays.
+	txnErr := l.writeTxnIndex(old, sync)
+	if txnErr != nil {
+		l.log.Warn("writing sealed segment transaction index", "segment", old.path, "err", txnErr)
+	}
 	ns, err := l.openSegment(newBase, true)
 	if err != nil {
 		return nil, err
@@ -314,7 +368,7 @@ func (l *Log) roll(old *segment, nowMs int64) (*segment, error) {
 	if err := l.snapshotProducers(newBase, sync); err != nil {
 		l.log.Warn("writing producer snapshot", "err", err)
 	}
-	if sync {
+	if sync && txnErr == nil {
 		ck := l.ck
 		ck.clean = false
 		ck.recoveryPoint = newBase

@@ -159,8 +159,8 @@ func validateBatch(h *BatchHeader, b []byte, maxMsg int32) error {
 	if h.IsControl() {
 		return wrapErr(ErrInvalidRecord, "control batches cannot be produced")
 	}
-	if h.IsTransactional() {
-		return wrapErr(ErrInvalidRecord, "transactional batches are not supported")
+	if h.IsTransactional() && h.ProducerID < 0 {
+		return wrapErr(ErrInvalidRecord, "transactional batch without a producer id")
 	}
 	if h.NumRecords <= 0 {
 		return wrapErr(ErrCorruptMessage, "batch declares %d records", h.NumRecords)

@@ -326,9 +326,10 @@ type cleaner struct {
 	histMs, delMs int64
 	logStart      int64
 	recoveryPoint int64
-	segs          []*segment      // the cleanable closed segments, one reference each held
-	producerLast  map[int64]int64 // idempotent producer id -> last offset of its last batch
-	tail          int64           // last offset of the log when the active segment is empty, else -1
+	segs          []*segment             // the cleanable closed segments, one reference each held
+	producerLast  map[int64]int64        // idempotent producer id -> last offset of its last batch
+	aborted       map[int64][]AbortedTxn // producer id -> its aborted transactions (marker order)
+	tail          int64                  // last offset of the log when the active segment is empty, else -1
 	om            *offsetMap
 	lo, hi        int64 // the offsets the current pass judges
 	pending       int   // keys in om whose latest record may still get a successor entry
@@ -358,7 +359,10 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 	defer l.appendMu.Unlock()
 	l.mu.RLock()
 	err := l.usableLocked()
-	segs, hw := l.segs, l.hw
+	// Only what lies below the last stable offset is cleaned (Kafka's
+	// first uncleanable offset): the records of an open transaction may
+	// still be aborted, and must neither supersede others nor go.
+	segs, hw := l.segs, l.lsoLocked()
 	l.mu.RUnlock()
 	if err != nil {
 		return nil, err
@@ -374,13 +378,13 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 			}
 			st.Rolled = true
 			l.mu.RLock()
-			segs, hw = l.segs, l.hw
+			segs, hw = l.segs, l.lsoLocked()
 			l.mu.RUnlock()
 		}
 	}
-	// Closed segments wholly below the high watermark (a segment just
-	// rolled may be the HW segment until the next fsync round; it is
-	// below the HW all the same).
+	// Closed segments wholly below the LSO (a segment just rolled may be
+	// the HW segment until the next fsync round; it is below the HW all
+	// the same).
 	n := 0
 	for n < len(segs)-1 && segs[n].end <= hw {
 		n++
@@ -414,7 +418,36 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 			c.producerLast[pid] = e.batches[e.n-1].lastOff
 		}
 	}
+	// Aborted transactions, wherever their marker is: their records in the
+	// cleaned segments go (below the LSO every transaction is decided).
+	l.mu.RLock()
+	for _, s := range segs {
+		for _, t := range s.txns {
+			if t.FirstOffset < c.segs[n-1].end {
+				if c.aborted == nil {
+					c.aborted = map[int64][]AbortedTxn{}
+				}
+				c.aborted[t.ProducerID] = append(c.aborted[t.ProducerID], t)
+			}
+		}
+	}
+	l.mu.RUnlock()
 	return c, nil
+}
+
+// isAborted says whether the data batch h belongs to an aborted
+// transaction (Kafka's cleaner discards those records and keeps them out
+// of its offset map).
+func (c *cleaner) isAborted(h *BatchHeader) bool {
+	if !h.IsTransactional() || h.IsControl() || h.ProducerID < 0 {
+		return false
+	}
+	for _, t := range c.aborted[h.ProducerID] {
+		if h.BaseOffset >= t.FirstOffset && h.BaseOffset <= t.LastOffset {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *cleaner) release() {
@@ -512,6 +545,20 @@ func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error)
 	if pos > 0 {
 		ns.sealTimeIndex()
 	}
+	// The merged segment's aborted-transaction index holds the old ones'
+	// entries. It is written over <base>.txnindex before the commit: if
+	// the compaction does not commit, the first old segment keeps its
+	// file, and Open keeps only the entries whose marker it holds.
+	l.mu.RLock()
+	for _, pl := range group {
+		ns.txns = append(ns.txns, pl.s.txns...)
+	}
+	l.mu.RUnlock()
+	if len(ns.txns) > 0 {
+		if err := writeFile(l.fs, ns.txnIndexPath(), encodeTxnIndex(ns.txns), true); err != nil {
+			return fail(ioErr("compact: write transaction index", err))
+		}
+	}
 	ns.loaded, ns.indexDirty = true, true
 	return ns, removed, nil
 }
@@ -594,7 +641,8 @@ func (c *cleaner) install(old []*segment, ns *segment) (bool, error) {
 	for i, s := range old {
 		paths := []string{s.indexPath(), s.timeIndexPath()}
 		if i > 0 {
-			paths = append(paths, s.path)
+			// <base>.txnindex is the merged segment's already.
+			paths = append(paths, s.path, s.txnIndexPath())
 		}
 		for _, p := range paths {
 			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -671,8 +719,9 @@ func (l *Log) finishCompaction(entries []os.DirEntry) (changed bool, err error) 
 	for _, sw := range swaps {
 		l.log.Info("completing an interrupted compaction", "base", sw.base, "end", sw.end)
 		for _, e := range entries {
-			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				if b, ok := parseBaseName(e.Name(), suf); ok && b >= sw.base && b < sw.end {
+			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+				// The merged <base>.txnindex was written before the commit.
+				if b, ok := parseBaseName(e.Name(), suf); ok && b >= sw.base && b < sw.end && (suf != txnIndexSuffix || b > sw.base) {
 					if err := l.fs.Remove(l.path(e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 						return false, ioErr("complete compaction", err)
 					}

@@ -129,6 +129,12 @@ func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
 	if h.IsControl() || h.LastOffset() < c.lo || h.BaseOffset >= c.hi {
 		return keepWhole, 0
 	}
+	if c.isAborted(h) {
+		if c.keepHeader(h) {
+			return keepEmpty, int64(h.NumRecords)
+		}
+		return dropBatch, int64(h.NumRecords)
+	}
 	if h.NumRecords == 0 {
 		if c.keepHeader(h) {
 			return keepWhole, 0

@@ -28,7 +28,7 @@ func (c *cleaner) buildMap(lo, end int64) (hi int64, err error) {
 			continue
 		}
 		err := c.eachBatch(s, func(h *BatchHeader, b []byte) error {
-			if h.LastOffset() < lo || h.IsControl() || h.NumRecords == 0 {
+			if h.LastOffset() < lo || h.IsControl() || h.NumRecords == 0 || c.isAborted(h) {
 				return nil
 			}
 			recs, _, ok := c.records(h, b)

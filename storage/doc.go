@@ -134,9 +134,67 @@
 // Offsets are never reused: the log continues after the last offset the
 // files or the checkpoint still show.
 //
-// Idempotent producer state (per producer id: epoch and the last five
-// batches' sequences and offsets) is snapshotted at each roll and on Close,
-// and rebuilt by replaying batch headers after the newest usable snapshot.
+// Producer state (per producer id: epoch, the last five batches'
+// sequences and offsets, the coordinator epoch of its last marker and its
+// open transaction) is snapshotted at each roll and on Close, and rebuilt
+// by replaying batch headers (and markers) after the newest usable
+// snapshot; see Transactions.
+//
+// # Transactions
+//
+// Transactional batches (attribute bit 4) are accepted from a producer id
+// and update its producer state as Kafka's ProducerStateManager does: the
+// producer's first transactional batch opens its transaction at that
+// offset; while it is open a non-transactional batch of the producer is
+// ErrInvalidTxnState. AppendMarker writes the commit or abort marker that
+// ends it: a control batch (attributes transactional|control, no
+// sequence) of one record, key ControlRecordKey{version 0, type 1 commit
+// / 0 abort}, value EndTxnMarker{version 0, coordinator epoch}, encoded
+// with kmsg. A marker with an older producer epoch (transaction version 2:
+// not newer) is ErrInvalidProducerEpoch, one of an older coordinator
+// epoch ErrTransactionCoordinatorFenced; nothing is written then.
+//
+//	l.Append(txnBatch)                          // opens pid's transaction at its offset
+//	res, err := l.AppendMarker(pid, epoch, coordEpoch, commit, txnVersion)
+//	err = l.WaitDurable(ctx, res.LastOffset+1)
+//	lso := l.LastStableOffset()                 // read_committed reads below it
+//	rr, err := l.ReadCommitted(offset, maxBytes, true)
+//	aborted := l.AbortedTransactions(offset, rr.NextOffset)
+//
+// The last stable offset (LSO) is the first offset of the oldest open
+// transaction, or of one whose marker is not yet below the high watermark
+// (a crash could still lose that marker), capped by the HW and at least
+// the log start. ReadCommitted never returns a batch at or above it. An
+// abort of an open transaction adds an AbortedTxn (producer id, first
+// offset, marker offset, the LSO once the marker was written) to the
+// aborted-transaction index of the segment holding the marker, kept in
+// memory for every segment and written as <base>.txnindex (Kafka's
+// format) when the segment is sealed and on Close; AbortedTransactions(from,
+// upTo) searches those from the segment holding from, stopping at an
+// entry whose LSO reaches upTo, as Kafka's collectAbortedTransactions.
+// Producers lists the producer state for DescribeProducers; producers
+// with an open transaction never expire.
+//
+// Snapshots hold each producer's coordinator epoch and open transaction.
+// Recovery loads the .txnindex files of the segments below the recovery
+// scan and rebuilds the others, with the open transactions: it replays
+// the batches (markers read whole) after the newest snapshot at or below
+// the first scanned segment, and writes the rebuilt indexes of sealed
+// segments before the checkpoint moves on. A roll that could not write
+// the sealed segment's .txnindex leaves the recovery point where it was,
+// so a crash rebuilds it; an unreadable .txnindex is rebuilt with every
+// later one.
+//
+// Compaction cleans only segments wholly below the LSO, drops the records
+// of aborted transactions and never lets them supersede others (Kafka's
+// cleaner keeps them out of its offset map), keeping an aborted batch as
+// an empty header where it is its producer's last batch. Markers are
+// kept (Kafka removes them once their transaction's records are gone and
+// delete.retention.ms has passed: Rewind keeps them for good, a few bytes
+// each). Merged segments carry the old segments' index entries, written
+// over <base>.txnindex before the swap commits; Open keeps only the
+// entries whose marker lies in a segment, so a compaction that did not
+// commit leaves nothing wrong.
 //
 // # Compaction
 //
@@ -205,6 +263,8 @@
 //	00000000000000000000.timeindex  its time index
 //	00000000000000004242.log        next segment: first offset 4242 ...
 //	00000000000000004242.snapshot   producer state as of offset 4242
+//	00000000000000004242.txnindex   aborted transactions whose abort
+//	                                marker is in that segment (if any)
 //	checkpoint                      log start, recovery point, clean flag
 //	00000000000000000000.cleaned    compaction output, not yet committed
 //	00000000000000000000-00000000000000004242.swap
@@ -265,10 +325,20 @@
 //	  segment that was active and how many of its bytes were durable
 //	  (0, 0 under FsyncNever after a crash); logEndOffset is 0.
 //
-// A producer snapshot, <offset>.snapshot:
+// The .txnindex file is Kafka's: 34-byte entries in marker order,
 //
-//	"RWPS" | version uint16=1 | reserved uint16 | offset int64 | count uint32
-//	count x ( producerId int64 | epoch int16 | lastAppendMs int64 | n uint8 |
+//	+---------------+------------+-------------+------------+------------------+
+//	| version int16 | producerId | firstOffset | lastOffset | lastStableOffset |
+//	|      = 0      |   int64    |    int64    |   int64    |      int64       |
+//	+---------------+------------+-------------+------------+------------------+
+//
+// A producer snapshot, <offset>.snapshot (version 2; version 1, still
+// read, has no coordinatorEpoch and txnFirstOffset):
+//
+//	"RWPS" | version uint16=2 | reserved uint16 | offset int64 | count uint32
+//	count x ( producerId int64 | epoch int16 | coordinatorEpoch int32 |
+//	          txnFirstOffset int64 (-1: no open transaction) |
+//	          lastAppendMs int64 | n uint8 |
 //	          n x ( firstSeq int32 | lastSeq int32 | firstOffset int64 |
 //	                lastOffset int64 | timestamp int64 ) )
 //	crc32c uint32 of all before
@@ -281,6 +351,12 @@
 // means a full recovery scan, a snapshot a replay of batch headers), so a
 // downgrade is safe. A change to the index formats must bump a version
 // recorded in the checkpoint and rebuild indexes on first open.
+//
+// Transactions add the .txnindex files and snapshot version 2. A build
+// from before them ignores version 2 snapshots (replaying batch headers
+// instead) and does not know markers or open transactions: it would serve
+// aborted records to read_committed consumers. Downgrade only a log
+// without transactions.
 //
 // Compaction adds no format: cleaned segments are ordinary .log files with
 // gaps between batches, as Kafka's are. A build from before compaction

@@ -17,8 +17,8 @@ var (
 	// Config.MaxMessageBytes.
 	ErrMessageTooLarge = errors.New("storage: message too large")
 	// ErrInvalidRecord: INVALID_RECORD. A batch is well formed but not
-	// acceptable (control batch from a producer, transactional batch,
-	// unknown compression codec, bad producer fields, bad offset deltas).
+	// acceptable (control batch from a producer, a transactional batch without a
+	// producer id, unknown compression codec, bad producer fields, bad offset deltas).
 	ErrInvalidRecord = errors.New("storage: invalid record")
 	// ErrUnsupportedVersion: magic != 2 (Append: magic 0 or 1). The
 	// broker answers a produced batch with it INVALID_RECORD, as Kafka
@@ -29,6 +29,12 @@ var (
 	// ErrInvalidProducerEpoch: INVALID_PRODUCER_EPOCH (a batch from an
 	// older epoch than the one the log has seen).
 	ErrInvalidProducerEpoch = errors.New("storage: invalid producer epoch")
+	// ErrInvalidTxnState: INVALID_TXN_STATE (a non-transactional batch
+	// from a producer with an open transaction).
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state")
+	// ErrTransactionCoordinatorFenced: TRANSACTION_COORDINATOR_FENCED (a
+	// marker from an older coordinator epoch than the producer's last).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
 	// ErrUnknownProducerID: UNKNOWN_PRODUCER_ID. Not returned today: as
 	// in Kafka since KIP-360, a producer id the log has no state for is
 	// accepted at any sequence. Kept so the broker can map it.

@@ -84,7 +84,7 @@ func checkActiveSize(path string, ck checkpoint, base, size int64) error {
 func orphanIndexes(names map[string]bool) []int64 {
 	var out []int64
 	for name := range names {
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if b, ok := parseBaseName(name, suf); ok && !names[segmentName(b, logSuffix)] && !slices.Contains(out, b) {
 				out = append(out, b)
 			}

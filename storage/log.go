@@ -34,7 +34,8 @@ type Log struct {
 	cfg       Config
 	producers producerMap
 	stage     []staged
-	snapshots []int64 // offsets of the producer snapshot files, ascending
+	started   []startedTxn // transactions the current Append opens
+	snapshots []int64      // offsets of the producer snapshot files, ascending
 	ck        checkpoint
 	// ckDeferred: load left ck to be written by Open in the background
 	// (writeOpenCheckpoint); a clean Close closes ckSkip to skip it.
@@ -60,6 +61,8 @@ type Log struct {
 	size        atomic.Int64 // bytes in .log files
 	maxMsg      atomic.Int32 // cfg.MaxMessageBytes
 	leaderEpoch atomic.Int32 // stamped into appended batches when >= 0
+
+	txn txnState // open transactions (txn.go); guarded by mu, changed under appendMu too
 
 	cmp compactor // Compact's state (compact.go)
 
@@ -96,6 +99,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		log:       opts.Logger.With("log", dir),
 		cfg:       cfg.normalize(),
 		producers: producerMap{},
+		txn:       txnState{firstOpn: -1},
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
@@ -326,6 +330,9 @@ func (l *Log) flushForClose() error {
 	active.sealTimeIndex()
 	active.imu.Unlock()
 	if err := l.writeIndexes(active, true); err != nil {
+		return err
+	}
+	if err := l.writeTxnIndex(active, true); err != nil {
 		return err
 	}
 	if err := l.snapshotProducers(leo, true); err != nil {

@@ -29,6 +29,13 @@ type producerEntry struct {
 	n        uint8
 	batches  [producerBatchesKept]batchMeta // oldest first
 	lastTime int64                          // ms, wall clock of the last append, for expiration
+	// coordEpoch is the coordinator epoch of the producer's last marker
+	// (-1 before any): a marker from an older coordinator is fenced.
+	coordEpoch int32
+	// inTxn says the producer has an ongoing transaction, whose first
+	// record is at txnFirst (Kafka's currentTxnFirstOffset).
+	inTxn    bool
+	txnFirst int64
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -97,16 +104,29 @@ func (e *producerEntry) update(h *BatchHeader, base, ts, now int64) {
 	e.lastTime = now
 }
 
+// endTxn records a transaction marker: the producer's epoch becomes the
+// marker's (dropping the batch metadata of an older epoch, as Kafka's
+// ProducerStateEntry.update does), its transaction is over.
+func (e *producerEntry) endTxn(epoch int16, coordEpoch int32, now int64) {
+	if epoch != e.epoch {
+		e.epoch = epoch
+		e.n = 0
+	}
+	e.inTxn, e.txnFirst = false, 0
+	e.coordEpoch = coordEpoch
+	e.lastTime = now
+}
+
 type producerMap map[int64]*producerEntry
 
 // Snapshot file: see doc.go.
 const (
 	snapshotMagic   = "RWPS"
-	snapshotVersion = 1
+	snapshotVersion = 2 // 2 adds the coordinator epoch and the ongoing transaction
 )
 
 func encodeSnapshot(offset int64, pm producerMap) []byte {
-	b := make([]byte, 0, 20+len(pm)*(19+producerBatchesKept*32)+4)
+	b := make([]byte, 0, 20+len(pm)*(31+producerBatchesKept*32)+4)
 	b = append(b, snapshotMagic...)
 	b = binary.BigEndian.AppendUint16(b, snapshotVersion)
 	b = binary.BigEndian.AppendUint16(b, 0)
@@ -121,6 +141,12 @@ func encodeSnapshot(offset int64, pm producerMap) []byte {
 		e := pm[pid]
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordEpoch))
+		txnFirst := int64(-1)
+		if e.inTxn {
+			txnFirst = e.txnFirst
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(txnFirst))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTime))
 		b = append(b, e.n)
 		for _, m := range e.batches[:e.n] {
@@ -143,20 +169,34 @@ func decodeSnapshot(b []byte) (offset int64, pm producerMap, err error) {
 	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
 		return 0, nil, fmt.Errorf("%w: CRC mismatch", errBadSnapshot)
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != snapshotVersion {
+	v := binary.BigEndian.Uint16(b[4:])
+	if v != 1 && v != snapshotVersion {
 		return 0, nil, fmt.Errorf("%w: version %d", errBadSnapshot, v)
+	}
+	fixed := 19 // version 1: no coordinator epoch, no transaction
+	if v >= 2 {
+		fixed = 31
 	}
 	offset = int64(binary.BigEndian.Uint64(b[8:]))
 	n := binary.BigEndian.Uint32(b[16:])
 	p := b[20 : len(b)-4]
 	pm = make(producerMap, n)
 	for range n {
-		if len(p) < 19 {
+		if len(p) < fixed {
 			return 0, nil, errBadSnapshot
 		}
 		pid := int64(binary.BigEndian.Uint64(p))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(p[8:])), lastTime: int64(binary.BigEndian.Uint64(p[10:])), n: p[18]}
-		p = p[19:]
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(p[8:])), coordEpoch: -1}
+		q := p[10:]
+		if v >= 2 {
+			e.coordEpoch = int32(binary.BigEndian.Uint32(q))
+			if first := int64(binary.BigEndian.Uint64(q[4:])); first >= 0 {
+				e.inTxn, e.txnFirst = true, first
+			}
+			q = q[12:]
+		}
+		e.lastTime, e.n = int64(binary.BigEndian.Uint64(q)), q[8]
+		p = p[fixed:]
 		if e.n > producerBatchesKept || len(p) < int(e.n)*32 {
 			return 0, nil, errBadSnapshot
 		}

@@ -25,6 +25,12 @@ type ReadResult struct {
 	Size int64
 	// The log's offsets when the read was made, for the fetch response.
 	HighWatermark, LogStartOffset, LogEndOffset int64
+	// LastStableOffset when the read was made (see Log.LastStableOffset).
+	LastStableOffset int64
+	// NextOffset is the offset after the last batch returned (the read's
+	// offset when none is): the end of what a consumer can have been
+	// given, up to which AbortedTransactions is asked.
+	NextOffset int64
 
 	chunks   []Chunk
 	segs     []*segment
@@ -107,7 +113,19 @@ var errStaleIndex = errors.New("stale index entry")
 // before offset (and before LogStartOffset): consumers skip the records
 // they did not ask for, as with Kafka. The caller must call Release.
 func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, error) {
-	r := &ReadResult{}
+	return l.read(offset, maxBytes, minOne, false)
+}
+
+// ReadCommitted is Read for a read_committed consumer: it returns no batch
+// at or after the last stable offset. An offset between the LSO and the
+// high watermark gives an empty result, not an error (as Kafka's fetch
+// with isolation level READ_COMMITTED).
+func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOne bool) (*ReadResult, error) {
+	return l.read(offset, maxBytes, minOne, true)
+}
+
+func (l *Log) read(offset int64, maxBytes int32, minOne, committed bool) (*ReadResult, error) {
+	r := &ReadResult{NextOffset: offset}
 	r.chunks, r.segs = r.chunkArr[:0], r.segArr[:0]
 
 	l.mu.RLock()
@@ -116,12 +134,17 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 		return nil, err
 	}
 	r.HighWatermark, r.LogStartOffset, r.LogEndOffset = l.hw, l.logStart, l.leo
+	r.LastStableOffset = l.lsoLocked()
+	stop := l.hw // no batch at or after it is returned
+	if committed {
+		stop = r.LastStableOffset
+	}
 	hwBase, hwPos := l.hwBase, l.hwPos
 	if offset < l.logStart || offset > l.hw {
 		l.mu.RUnlock()
 		return nil, wrapErr(ErrOffsetOutOfRange, "offset %d outside [%d, %d]", offset, r.LogStartOffset, r.HighWatermark)
 	}
-	if offset == l.hw {
+	if offset >= stop {
 		l.mu.RUnlock()
 		return r, nil
 	}
@@ -134,7 +157,7 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 	budget := int64(maxBytes)
 	first := true
 	for {
-		start, end, full, err := l.readSegment(s, offset, limit, budget, minOne && first)
+		start, end, next, full, err := l.readSegment(s, offset, limit, stop, budget, minOne && first)
 		for try := 0; errors.Is(err, errStaleIndex); try++ {
 			// The index was rebuilt: look again.
 			if try == 2 {
@@ -142,7 +165,7 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 				l.fence(err)
 				break
 			}
-			start, end, full, err = l.readSegment(s, offset, limit, budget, minOne && first)
+			start, end, next, full, err = l.readSegment(s, offset, limit, stop, budget, minOne && first)
 		}
 		if err != nil {
 			s.decRef()
@@ -161,6 +184,7 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 			r.chunks = append(r.chunks, Chunk{File: f, Pos: start, Len: end - start})
 			r.segs = append(r.segs, s)
 			r.Size += end - start
+			r.NextOffset = next
 			budget -= end - start
 			first = false
 		} else {
@@ -178,6 +202,10 @@ func (l *Log) Read(offset int64, maxBytes int32, minOne bool) (*ReadResult, erro
 			return r, nil
 		}
 		from := s.end
+		if from >= stop {
+			l.mu.RUnlock()
+			return r, nil
+		}
 		j := sort.Search(len(l.segs), func(j int) bool { return l.segs[j].end > from })
 		if j == len(l.segs) {
 			l.mu.RUnlock()
@@ -204,13 +232,15 @@ func visibleLimit(s *segment, hwBase, hwPos int64) int64 {
 }
 
 // readSegment finds the batches of s from the one containing offset, up to
-// limit and budget bytes. full reports that the budget stopped the read.
-func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) (start, end int64, full bool, err error) {
+// limit bytes, the batch starting at or after offset stop, and budget
+// bytes. next is the offset after the last batch found; full reports that
+// the budget stopped the read.
+func (l *Log) readSegment(s *segment, offset, limit, stop, budget int64, minOne bool) (start, end, next int64, full bool, err error) {
 	if limit == 0 {
-		return 0, 0, false, nil
+		return 0, 0, 0, false, nil
 	}
 	if err := l.ensureIndex(s); err != nil {
-		return 0, 0, false, err
+		return 0, 0, 0, false, err
 	}
 	s.imu.RLock()
 	pos, want := indexLookup(s.idx, s.base, offset)
@@ -221,7 +251,7 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 
 	f, err := s.f.pin() // once for the scan, not per read of it
 	if err != nil {
-		return 0, 0, false, ioErr("open "+s.path, err)
+		return 0, 0, 0, false, ioErr("open "+s.path, err)
 	}
 	defer s.f.unpin()
 	it := newBatchIter(f, pos, limit, false)
@@ -237,22 +267,25 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 		}
 		if err != nil {
 			if !errors.Is(err, errBadBatch) {
-				return 0, 0, false, ioErr("read "+s.path, err)
+				return 0, 0, 0, false, ioErr("read "+s.path, err)
 			}
 			if bpos == pos && fromEntry {
 				// The index entry, not the log, may be wrong.
 				l.log.Warn("index entry does not match the log, rebuilding", "segment", s.path, "position", pos)
 				l.invalidateIndex(s)
-				return 0, 0, false, errStaleIndex
+				return 0, 0, 0, false, errStaleIndex
 			}
 			cerr := corruptErr(s.path, bpos, "%v", err)
 			l.fence(cerr)
-			return 0, 0, false, cerr
+			return 0, 0, 0, false, cerr
 		}
 		if bpos == pos && fromEntry && h.BaseOffset != want {
 			l.log.Warn("index entry does not match the log, rebuilding", "segment", s.path, "position", pos)
 			l.invalidateIndex(s)
-			return 0, 0, false, errStaleIndex
+			return 0, 0, 0, false, errStaleIndex
+		}
+		if h.BaseOffset >= stop {
+			break // the LSO (read_committed): nothing from here on
 		}
 		want = h.LastOffset() + 1
 		if h.LastOffset() < offset {
@@ -260,19 +293,19 @@ func (l *Log) readSegment(s *segment, offset, limit, budget int64, minOne bool) 
 		}
 		if start < 0 {
 			if h.Size() > budget && !minOne {
-				return 0, 0, true, nil
+				return 0, 0, 0, true, nil
 			}
 			start = bpos
 		} else if bpos+h.Size()-start > budget {
-			return start, end, true, nil
+			return start, end, next, true, nil
 		}
-		end = bpos + h.Size()
+		end, next = bpos+h.Size(), h.LastOffset()+1
 		if end-start >= budget {
-			return start, end, true, nil
+			return start, end, next, true, nil
 		}
 	}
 	if start < 0 {
-		return 0, 0, false, nil
+		return 0, 0, 0, false, nil
 	}
-	return start, end, false, nil
+	return start, end, next, false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -73,7 +74,7 @@ func (l *Log) load() error {
 		if short {
 			break
 		}
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if name := segmentName(b, suf); names[name] {
 				if err := l.fs.Remove(l.path(name)); err != nil {
 					return ioErr("remove orphan index", err)
@@ -139,7 +140,7 @@ func (l *Log) load() error {
 			s.decRef()
 		}
 		for _, s := range dead {
-			for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
+			for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath(), s.txnIndexPath()} {
 				if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return ioErr("remove deleted segment", err)
 				}
@@ -231,8 +232,24 @@ func (l *Log) load() error {
 	l.logStart = min(l.logStart, l.leo)
 
 	if l.fenced == nil {
-		if err := l.loadProducers(); err != nil {
+		// Aborted-transaction indexes: loaded from their files below the
+		// recovery scan, rebuilt by the producer-state replay from it on.
+		rebuildFrom := int64(math.MaxInt64)
+		if first < len(l.segs) {
+			rebuildFrom = l.segs[first].base
+		}
+		rebuildFrom = l.loadTxnIndexes(names, rebuildFrom)
+		if err := l.loadProducers(rebuildFrom); err != nil {
 			return err
+		}
+		if l.fenced == nil {
+			for _, s := range l.segs[:len(l.segs)-1] {
+				if s.base >= rebuildFrom {
+					if err := l.writeTxnIndex(s, l.opts.Fsync != FsyncNever); err != nil {
+						return err
+					}
+				}
+			}
 		}
 	}
 
@@ -741,9 +758,37 @@ func (l *Log) rebuildActiveIndex(s *segment) {
 	l.mu.Unlock()
 }
 
-// loadProducers restores idempotent producer state: the newest snapshot at
-// or below the log end, then the batch headers after it.
-func (l *Log) loadProducers() error {
+// loadTxnIndexes loads the aborted-transaction index files of the
+// segments below rebuildFrom. An unreadable one cannot be trusted: it and
+// the segments after it are rebuilt by the replay (the returned
+// rebuildFrom moves down to it).
+func (l *Log) loadTxnIndexes(names map[string]bool, rebuildFrom int64) int64 {
+	for _, s := range l.segs {
+		if s.base >= rebuildFrom {
+			break
+		}
+		s.txns = nil
+		if !names[segmentName(s.base, txnIndexSuffix)] {
+			continue
+		}
+		b, err := readWhole(l.fs, s.txnIndexPath())
+		if err == nil {
+			s.txns, err = decodeTxnIndex(b, s.base, s.end)
+		}
+		if err != nil {
+			l.log.Warn("transaction index unusable, rebuilding it from the log", "segment", s.path, "err", err)
+			s.txns = nil
+			return s.base
+		}
+	}
+	return rebuildFrom
+}
+
+// loadProducers restores idempotent and transactional producer state: the
+// newest snapshot at or below the log end and rebuildFrom, then the
+// batches after it, rebuilding the aborted-transaction indexes of the
+// segments from rebuildFrom on.
+func (l *Log) loadProducers(rebuildFrom int64) error {
 	from := l.segs[0].base
 	var keep []int64
 	loaded := false
@@ -758,7 +803,7 @@ func (l *Log) loadProducers() error {
 			continue
 		}
 		keep = append(keep, off)
-		if loaded {
+		if loaded || off > rebuildFrom {
 			continue
 		}
 		b, err := readWhole(l.fs, name)
@@ -774,11 +819,26 @@ func (l *Log) loadProducers() error {
 	}
 	slices.Reverse(keep)
 	l.snapshots = keep
-	return l.replayProducers(from)
+	l.txn = txnState{firstOpn: -1}
+	for pid, e := range l.producers {
+		if e.inTxn {
+			l.txn.start(pid, e.txnFirst)
+		}
+	}
+	for _, s := range l.segs {
+		if s.base >= rebuildFrom {
+			s.txns = nil
+		}
+	}
+	return l.replayProducers(from, rebuildFrom)
 }
 
-// replayProducers applies the headers of the batches at offsets >= from.
-func (l *Log) replayProducers(from int64) error {
+// replayProducers applies the batches at offsets >= from to the producer
+// state, as Kafka's recovery does (epochs not checked but not moved back):
+// transactional batches open transactions, markers end them, and an
+// abort is added to the transaction index of its segment if that is at
+// or after rebuildFrom.
+func (l *Log) replayProducers(from, rebuildFrom int64) error {
 	for _, s := range l.segs {
 		if s.end <= from || s.size == 0 {
 			continue
@@ -802,11 +862,43 @@ func (l *Log) replayProducers(from int64) error {
 			}
 			e := l.producers[h.ProducerID]
 			if e == nil {
-				e = &producerEntry{}
+				e = &producerEntry{epoch: -1, coordEpoch: -1}
 				l.producers[h.ProducerID] = e
+			}
+			if h.IsControl() {
+				b, err := readBatch(s.f, pos, h.Size())
+				if err != nil {
+					it.release()
+					return ioErr("replay producer state", err)
+				}
+				m, ok := parseMarker(&h, b)
+				if !ok {
+					continue // emptied by compaction, or not a transaction marker
+				}
+				if e.inTxn {
+					pid, first := h.ProducerID, e.txnFirst
+					l.txn.end(pid)
+					if !m.commit && s.base >= rebuildFrom {
+						lso := h.BaseOffset + 1
+						if l.txn.firstOpn >= 0 {
+							lso = l.txn.firstOpn
+						}
+						s.txns = append(s.txns, AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
+					}
+				}
+				if h.ProducerEpoch >= e.epoch {
+					e.endTxn(h.ProducerEpoch, m.coordEpoch, h.MaxTimestamp)
+				} else {
+					e.inTxn, e.txnFirst = false, 0
+				}
+				continue
 			}
 			if h.ProducerEpoch >= e.epoch || e.n == 0 {
 				e.update(&h, h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp)
+			}
+			if h.IsTransactional() && !e.inTxn {
+				e.inTxn, e.txnFirst = true, h.BaseOffset
+				l.txn.start(h.ProducerID, h.BaseOffset)
 			}
 		}
 		it.release()

@@ -90,7 +90,9 @@ func (l *Log) ApplyRetention() error {
 
 	if cfg.ProducerIDExpirationMs >= 0 {
 		for pid, e := range l.producers {
-			if now-e.lastTime >= cfg.ProducerIDExpirationMs {
+			// Never a producer with an open transaction (Kafka's
+			// isProducerExpired): its first offset holds the LSO.
+			if !e.inTxn && now-e.lastTime >= cfg.ProducerIDExpirationMs {
 				delete(l.producers, pid)
 			}
 		}
@@ -182,7 +184,7 @@ func (l *Log) deleteSegments(n int, newStart int64, why string) error {
 				l.log.Warn("keeping a deleted segment open for its readers", "segment", s.path, "err", err)
 			}
 		}
-		for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
+		for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath(), s.txnIndexPath()} {
 			if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
 				firstErr = ioErr("delete segment", err)
 			}

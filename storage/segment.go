@@ -67,6 +67,10 @@ type segment struct {
 	maxTs    int64 // largest batch MaxTimestamp, -1 if none
 	maxTsOff int64 // base offset of the batch holding maxTs
 	rollTime int64 // ms; time the segment.ms roll is measured from
+	// txns is the segment's aborted-transaction index: the transactions
+	// whose abort marker it holds, in marker order. Guarded by Log.mu;
+	// only the active segment's grows.
+	txns []AbortedTxn
 
 	imu         sync.RWMutex
 	loaded      bool   // idx and tidx hold the whole index

@@ -1,0 +1,220 @@
+package storage
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/storage/vfs"
+)
+
+// Power loss in the middle of transactions: a workload of interleaved
+// transactions (FsyncAlways, each write waited for) crashes at every
+// crash point; after recovery the transaction state must be what the
+// surviving log says (checked against a model computed from its batches)
+// and hold every promise: each acknowledged marker is there, and a
+// transaction whose first batch was acknowledged and whose marker was
+// never written holds the LSO at its first offset.
+
+type txnLedger struct {
+	markers map[int64]bool  // acknowledged marker offset -> commit
+	open    map[int64]int64 // producer -> acknowledged first offset of a transaction with no marker attempted
+}
+
+func txnPowerLossWorkload(disk vfs.FS, cfg Config, lg *txnLedger) *Log {
+	l, err := Open(plDir, cfg, plOptions(disk, FsyncAlways))
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rng := rand.New(rand.NewPCG(7, 7)) // the same operations in every run
+	seq := map[int64]int32{}
+	first := map[int64]int64{} // producer -> first offset of its open transaction (appended)
+	b := batch(2, 60, 1)
+	for range 60 {
+		pid := int64(1 + rng.IntN(3))
+		var res AppendResult
+		var err error
+		marker := false
+		switch op := rng.IntN(5); {
+		case op < 3 || first[pid] == 0:
+			res, err = l.Append(txnBatch(b, pid, 0, seq[pid]))
+			seq[pid] += 2
+			if err == nil && first[pid] == 0 {
+				first[pid] = res.BaseOffset + 1 // +1: 0 means none
+			}
+		default:
+			marker = true
+			commit := op == 3
+			res, err = l.AppendMarker(pid, 0, 0, commit, 0)
+			delete(first, pid)
+			delete(lg.open, pid) // its outcome is whatever survived
+			if err == nil && l.WaitDurable(ctx, res.LastOffset+1) == nil {
+				lg.markers[res.BaseOffset] = commit
+			}
+		}
+		if err != nil {
+			return l
+		}
+		if !marker {
+			if l.WaitDurable(ctx, res.LastOffset+1) != nil {
+				return l
+			}
+			if f := first[pid]; f == res.BaseOffset+1 {
+				lg.open[pid] = res.BaseOffset
+			}
+		}
+		if rng.IntN(4) == 0 {
+			if _, err := l.Append(batch(1, 60, 1)); err != nil {
+				return l
+			}
+		}
+	}
+	return l
+}
+
+// txnModel computes from l's batches what its transaction state must be.
+func txnModel(t *testing.T, l *Log) (open map[int64]int64, aborted []AbortedTxn, markers map[int64]bool) {
+	t.Helper()
+	open, markers = map[int64]int64{}, map[int64]bool{}
+	r, err := l.Read(l.LogStartOffset(), 1<<30, true)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	raw, err := r.AppendTo(nil)
+	r.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	minOpen := func(except int64) int64 {
+		m := int64(-1)
+		for pid, f := range open {
+			if pid != except && (m < 0 || f < m) {
+				m = f
+			}
+		}
+		return m
+	}
+	for p := raw; len(p) > 0; {
+		h := decodeHeader(p)
+		b := p[:h.Size()]
+		p = p[h.Size():]
+		switch {
+		case h.IsControl():
+			m, ok := parseMarker(&h, b)
+			if !ok {
+				t.Fatalf("unreadable marker at %d", h.BaseOffset)
+			}
+			markers[h.BaseOffset] = m.commit
+			f, was := open[h.ProducerID]
+			if !was {
+				continue
+			}
+			if !m.commit {
+				lso := h.BaseOffset + 1
+				if o := minOpen(h.ProducerID); o >= 0 {
+					lso = o
+				}
+				aborted = append(aborted, AbortedTxn{h.ProducerID, f, h.BaseOffset, lso})
+			}
+			delete(open, h.ProducerID)
+		case h.IsTransactional():
+			if _, was := open[h.ProducerID]; !was {
+				open[h.ProducerID] = h.BaseOffset
+			}
+		}
+	}
+	return open, aborted, markers
+}
+
+func verifyTxnLog(t *testing.T, disk vfs.FS, cfg Config, lg *txnLedger) {
+	t.Helper()
+	l, err := Open(plDir, cfg, plOptions(disk, FsyncAlways))
+	if err != nil {
+		t.Fatalf("Open after the crash: %v", err)
+	}
+	defer l.Close()
+	if err := l.Err(); err != nil {
+		t.Fatalf("fenced after the crash: %v", err)
+	}
+	open, aborted, markers := txnModel(t, l)
+	wantLSO := l.HighWatermark()
+	for _, f := range open {
+		wantLSO = min(wantLSO, f)
+	}
+	if got := l.LastStableOffset(); got != wantLSO {
+		t.Fatalf("LSO %d, the log's open transactions %v say %d", got, open, wantLSO)
+	}
+	if got := l.AbortedTransactions(0, l.HighWatermark()); !slices.Equal(got, aborted) {
+		t.Fatalf("aborted transactions\n got %+v\nwant %+v", got, aborted)
+	}
+	for off, commit := range lg.markers {
+		if c, ok := markers[off]; !ok || c != commit {
+			t.Fatalf("acknowledged marker at %d (commit %v) lost: %v %v", off, commit, ok, c)
+		}
+	}
+	for pid, f := range lg.open {
+		if got, ok := open[pid]; !ok || got != f {
+			t.Fatalf("producer %d's acknowledged open transaction at %d: recovered as %d %v", pid, f, got, ok)
+		}
+		if l.LastStableOffset() > f {
+			t.Fatalf("LSO %d passed producer %d's open transaction at %d", l.LastStableOffset(), pid, f)
+		}
+	}
+	for _, ps := range l.Producers() {
+		want := int64(-1)
+		if f, ok := open[ps.ProducerID]; ok {
+			want = f
+		}
+		if ps.TxnStartOffset != want {
+			t.Fatalf("producer %d: transaction start %d, the log says %d", ps.ProducerID, ps.TxnStartOffset, want)
+		}
+	}
+	// The recovered state goes on: every open transaction can end.
+	for pid := range open {
+		if _, err := l.AppendMarker(pid, 0, 0, false, 0); err != nil {
+			t.Fatalf("abort after recovery: %v", err)
+		}
+	}
+	if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.LastStableOffset(); got != l.HighWatermark() {
+		t.Fatalf("after aborting every open transaction: LSO %d, HW %d", got, l.HighWatermark())
+	}
+}
+
+func TestPowerLossTransactions(t *testing.T) {
+	seed := plSeed(t)
+	cfg := plConfig()
+	cfg.SegmentBytes = 1200 // rolls every few batches: transactions span segments
+	dry := newPLDisk(t)
+	ref := &txnLedger{markers: map[int64]bool{}, open: map[int64]int64{}}
+	l := txnPowerLossWorkload(dry, cfg, ref)
+	if l == nil || l.Err() != nil {
+		t.Fatal("the workload failed without a crash")
+	}
+	open, aborted, _ := txnModel(t, l)
+	if len(open) == 0 || len(aborted) < 3 || len(l.segs) < 10 || len(ref.markers) < 10 {
+		t.Fatalf("the workload is too weak: %d open, %d aborted, %d segments, %d markers", len(open), len(aborted), len(l.segs), len(ref.markers))
+	}
+	t.Logf("%d open, %d aborted, %d segments, %d markers", len(open), len(aborted), len(l.segs), len(ref.markers))
+	l.Close()
+	total := dry.Ops()
+	crashPoints(t, seed, total, 120, 8*time.Second, func(k int64, rng *rand.Rand) {
+		disk := newPLDisk(t)
+		lg := &txnLedger{markers: map[int64]bool{}, open: map[int64]int64{}}
+		disk.CrashAfter(k, rng)
+		if l := txnPowerLossWorkload(disk, cfg, lg); l != nil {
+			l.Close()
+		}
+		img := disk.Image()
+		if img == nil {
+			img = disk.Crash(rng)
+		}
+		verifyTxnLog(t, recoverTwice(t, img, cfg, FsyncAlways, rng), cfg, lg)
+	})
+}

@@ -167,5 +167,5 @@ func (e *env) member(t *testing.T, group, topic, clientID string) {
 // internal/scenario) and returns the log end of each orders partition.
 func (e *env) seedScenario(t *testing.T, now time.Time) map[int32]int64 {
 	t.Helper()
-	return scenario.Seed(t, e.b.Addr(), now)
+	return scenario.Seed(t, e.b.Addr(), e.b.Coordinator(), now)
 }

@@ -140,6 +140,13 @@ func TestApiVersionsListsProduceFromV0(t *testing.T) {
 		if k.ApiKey == 1 && k.MinVersion != 4 {
 			t.Fatalf("Fetch advertised from v%d", k.MinVersion)
 		}
+		// Kafka 4.0 removed OffsetCommit v0-1 and OffsetFetch v0 (KIP-896).
+		if k.ApiKey == 8 && k.MinVersion != 2 {
+			t.Fatalf("OffsetCommit advertised from v%d, want v2 as Kafka 4.x", k.MinVersion)
+		}
+		if k.ApiKey == 9 && k.MinVersion != 1 {
+			t.Fatalf("OffsetFetch advertised from v%d, want v1 as Kafka 4.x", k.MinVersion)
+		}
 	}
 }
 

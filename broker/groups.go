@@ -18,11 +18,13 @@ import (
 // nothing of sockets; this file only adapts requests to it.
 //
 // JoinGroup: v0-9, SyncGroup: v0-5 (both wait for the rebalance off the
-// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v0-8 (acked
-// once the commit is durable in __consumer_offsets), OffsetFetch: v0-8
+// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-8 (acked
+// once the commit is durable in __consumer_offsets), OffsetFetch: v1-8
 // (v8: several groups), DescribeGroups: v0-5, ListGroups: v0-4,
 // DeleteGroups: v0-2, OffsetDelete: v0. See package group for the
-// per-version semantics.
+// per-version semantics. As Kafka 4.x (KIP-896), OffsetCommit v0-1 and
+// OffsetFetch v0 are not served: a request at one closes the connection,
+// as for every version outside an API's range.
 
 func init() {
 	regKey(11, 0, 9, func(r *request) (reply, error) {
@@ -39,8 +41,8 @@ func init() {
 		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
 	})
 	regKey(13, 0, 5, handleLeaveGroup)
-	regKey(8, 0, 8, handleOffsetCommit)
-	regKey(9, 0, 8, handleOffsetFetch)
+	regKey(8, 2, 8, handleOffsetCommit)
+	regKey(9, 1, 8, handleOffsetFetch)
 	regKey(15, 0, 5, handleDescribeGroups)
 	regKey(16, 0, 4, func(r *request) (reply, error) {
 		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))

@@ -3,7 +3,8 @@
 // commit history in which one group keeps up, one stopped, one falls
 // behind and one rewound. The admin package's API tests and the browser
 // tests of the console (module test/browser) share it, so both look at the
-// same data. It works on any broker address (franz-go clients only).
+// same data. Records go through the Kafka protocol (franz-go clients);
+// commits in the past go to the broker's coordinator in process (CommitAt).
 package scenario
 
 import (
@@ -16,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // opTimeout bounds each request of the scenario.
@@ -78,14 +78,20 @@ func Member(t testing.TB, addr, group, topic, clientID string) {
 	t.Fatalf("group %s never became Stable with %s", group, clientID)
 }
 
-// CommitAt commits offsets for group as of time at, with OffsetCommit v1,
-// whose per-partition timestamp sets the commit time: a test can lay down a
-// history of commits in the past.
-func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offsets map[int32]int64) {
+// Committer is the group coordinator of an in-process broker
+// (broker.Broker.Coordinator): what CommitAt commits through.
+type Committer interface {
+	OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse
+}
+
+// CommitAt commits offsets for group as of time at, so that a test can lay
+// down a history of commits in the past. No client can set a commit's time
+// on Kafka 4.x, which removed OffsetCommit v0-1 (KIP-896), and neither
+// does Rewind's listener; so the commit goes to the coordinator in process,
+// in the v1 form whose per-partition timestamp it still understands (and
+// stores in __consumer_offsets as any commit).
+func CommitAt(t testing.TB, c Committer, group string, at time.Time, topic string, offsets map[int32]int64) {
 	t.Helper()
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(8, 1)
-	cl := proctest.NewClient(t, addr, kgo.MaxVersions(v))
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version = 1
 	req.Group = group
@@ -98,10 +104,7 @@ func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offs
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(proctest.Ctx(t, opTimeout), cl)
-	if err != nil {
-		t.Fatalf("commit: %v", err)
-	}
+	resp := c.OffsetCommit(proctest.Ctx(t, opTimeout), req)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			if rp.ErrorCode != 0 {
@@ -111,7 +114,8 @@ func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offs
 	}
 }
 
-// Seed lays down 90 minutes of history on the broker at addr: orders (3
+// Seed lays down 90 minutes of history on the broker at addr (whose
+// coordinator is c): orders (3
 // partitions) and payments (1) receive records every minute, and groups
 // consume them differently:
 //
@@ -121,7 +125,7 @@ func CommitAt(t testing.TB, addr, group string, at time.Time, topic string, offs
 //   - payments-replay was reset back 10 minutes ago: REWIND (ERR).
 //
 // It returns the log end of each orders partition.
-func Seed(t testing.TB, addr string, now time.Time) map[int32]int64 {
+func Seed(t testing.TB, addr string, c Committer, now time.Time) map[int32]int64 {
 	t.Helper()
 	CreateTopic(t, addr, "orders", 3)
 	CreateTopic(t, addr, "payments", 1)
@@ -161,23 +165,23 @@ func Seed(t testing.TB, addr string, now time.Time) map[int32]int64 {
 		at := now.Add(time.Duration(m) * time.Minute)
 		if m <= -40 {
 			// billing: a few records behind the log end, until it stopped.
-			CommitAt(t, addr, "billing", at, "orders", map[int32]int64{0: endAt[m][0] - 3, 1: endAt[m][1], 2: endAt[m][2] - 5})
+			CommitAt(t, c, "billing", at, "orders", map[int32]int64{0: endAt[m][0] - 3, 1: endAt[m][1], 2: endAt[m][2] - 5})
 		}
 		if m < 0 {
-			CommitAt(t, addr, "shipping", at, "orders", map[int32]int64{0: endAt[m][0], 1: endAt[m][1] - 2, 2: endAt[m][2]})
+			CommitAt(t, c, "shipping", at, "orders", map[int32]int64{0: endAt[m][0], 1: endAt[m][1] - 2, 2: endAt[m][2]})
 		}
 		// fraud-check: half the pace, so its lag grows at every commit.
 		half := map[int32]int64{}
 		for p := int32(0); p < 3; p++ {
 			half[p] = endAt[m][p] / 2
 		}
-		CommitAt(t, addr, "fraud-check", at, "orders", half)
+		CommitAt(t, c, "fraud-check", at, "orders", half)
 		// payments-replay: keeps up, then went back 20 records 10 minutes ago.
 		switch {
 		case m < -10:
-			CommitAt(t, addr, "payments-replay", at, "payments", map[int32]int64{0: payAt[m] - 1})
+			CommitAt(t, c, "payments-replay", at, "payments", map[int32]int64{0: payAt[m] - 1})
 		default:
-			CommitAt(t, addr, "payments-replay", at, "payments", map[int32]int64{0: payAt[m] - 20 + int64(m+10)/2})
+			CommitAt(t, c, "payments-replay", at, "payments", map[int32]int64{0: payAt[m] - 20 + int64(m+10)/2})
 		}
 	}
 	CommitNow(t, addr, "shipping", "orders", end)

@@ -200,7 +200,7 @@ func fire(sel string) step {
 func TestConsoleFindLaggingGroupAndReset(t *testing.T) {
 	ctx := browser(t)
 	e := newEnv(t)
-	scenario.Seed(t, e.b.Addr(), time.Now())
+	scenario.Seed(t, e.b.Addr(), e.b.Coordinator(), time.Now())
 	scenario.CreateTopic(t, e.b.Addr(), "audit-log", 1)
 	scenario.CommitNow(t, e.b.Addr(), "audit", "audit-log", map[int32]int64{0: 0})
 	scenario.Member(t, e.b.Addr(), "audit", "audit-log", "audit-service")

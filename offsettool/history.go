@@ -10,6 +10,7 @@ import (
 	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Kinds of HistoryEntry.
@@ -26,6 +27,15 @@ const (
 	EventGroupEpoch = "group-epoch"
 )
 
+// Outcomes of a transactional commit (HistoryEntry.Transaction): offsets
+// committed inside a transaction (TxnOffsetCommit) take effect only when
+// the transaction's commit marker is written to __consumer_offsets.
+const (
+	TxnCommitted = "committed" // its transaction committed: the offset took effect
+	TxnAborted   = "aborted"   // its transaction aborted: the offset never took effect
+	TxnPending   = "pending"   // its transaction is still open
+)
+
 // HistoryEntry is one record of the group in __consumer_offsets.
 type HistoryEntry struct {
 	Time      time.Time `json:"time"`
@@ -38,6 +48,10 @@ type HistoryEntry struct {
 	Generation int32  `json:"generation,omitempty"`
 	Protocol   string `json:"protocol,omitempty"`
 	Members    int    `json:"members,omitempty"`
+	// ProducerID and Transaction are set for a commit made inside a
+	// transaction: the producer and the outcome its marker gave.
+	ProducerID  int64  `json:"producer_id,omitempty"`
+	Transaction string `json:"transaction,omitempty"`
 	// Where the record lives in __consumer_offsets.
 	LogPartition int32 `json:"log_partition"`
 	LogOffset    int64 `json:"log_offset"`
@@ -94,11 +108,15 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 	cl, err := c.newKgo(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{OffsetsTopic: parts}),
 		kgo.FetchMaxWait(250*time.Millisecond),
+		// The markers say how each transactional commit ended, and a
+		// partition that ends with one is read to its end.
+		kgo.KeepControlRecords(),
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
+	txns := txnOutcomes{}
 	keep := map[string]bool{}
 	for _, t := range topics {
 		keep[t] = true
@@ -125,9 +143,17 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 					delete(remaining, r.Partition)
 				}
 			}
+			if r.Attrs.IsControl() {
+				txns.end(r, func(i int, outcome string) { out[i].Transaction = outcome })
+				return
+			}
 			if h, ok := decodeOffsetsRecord(r, group); ok {
 				if h.Kind != EventGroup && h.Kind != EventGroupEpoch && len(keep) > 0 && !keep[h.Topic] {
 					return
+				}
+				if r.Attrs.IsTransactional() {
+					h.ProducerID, h.Transaction = r.ProducerID, TxnPending
+					txns.add(r, len(out))
 				}
 				out = append(out, h)
 			}
@@ -153,6 +179,29 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 		return a.LogOffset < b.LogOffset
 	})
 	return out, nil
+}
+
+// txnOutcomes follows the transactional records of __consumer_offsets
+// until their producer's marker in the same partition ends them.
+type txnOutcomes map[[2]int64][]int // (partition, producer id) -> pending items
+
+func (t txnOutcomes) add(r *kgo.Record, item int) {
+	k := [2]int64{int64(r.Partition), r.ProducerID}
+	t[k] = append(t[k], item)
+}
+
+// end resolves the pending items of the marker r's producer.
+func (t txnOutcomes) end(r *kgo.Record, resolve func(item int, outcome string)) {
+	k := [2]int64{int64(r.Partition), r.ProducerID}
+	outcome := TxnCommitted
+	var key kmsg.ControlRecordKey
+	if key.ReadFrom(r.Key) == nil && key.Type == 0 { // ABORT
+		outcome = TxnAborted
+	}
+	for _, i := range t[k] {
+		resolve(i, outcome)
+	}
+	delete(t, k)
 }
 
 // decodeOffsetsRecord decodes one __consumer_offsets record with Kafka's
@@ -218,7 +267,8 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 
 // CommittedAt replays history up to and including at and returns the
 // committed offset of every partition at that moment; partitions with no
-// commit then (never committed, or deleted) are absent.
+// commit then (never committed, or deleted) are absent. Commits of aborted
+// or still open transactions never took effect and are skipped.
 func CommittedAt(history []HistoryEntry, at time.Time) map[TopicPartition]int64 {
 	out := map[TopicPartition]int64{}
 	for _, h := range history {
@@ -228,6 +278,9 @@ func CommittedAt(history []HistoryEntry, at time.Time) map[TopicPartition]int64 
 		tp := TopicPartition{h.Topic, h.Partition}
 		switch h.Kind {
 		case EventCommit:
+			if h.Transaction == TxnAborted || h.Transaction == TxnPending {
+				continue
+			}
 			out[tp] = h.Offset
 		case EventDelete:
 			delete(out, tp)

@@ -98,11 +98,28 @@ func (c *Client) readWindows(ctx context.Context, group string, lp int32, cfg la
 	cl, err := c.newKgo(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{OffsetsTopic: {lp: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(250*time.Millisecond),
+		// Markers end transactional commits, and a partition ending with
+		// one is read to its end only if they are delivered.
+		kgo.KeepControlRecords(),
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
+	// Commits inside a transaction take effect at their commit marker and
+	// never if it aborts, as the coordinator applies them.
+	pending := map[int64][]HistoryEntry{}
+	apply := func(h HistoryEntry) {
+		k := lageval.TopicPartition{Topic: h.Topic, Partition: h.Partition}
+		switch h.Kind {
+		case EventCommit:
+			windows[k] = lageval.Append(windows[k], lageval.Commit{Offset: h.Offset, Time: h.Time, Lag: -1}, cfg)
+		case EventDelete:
+			delete(windows, k)
+		case EventGroupGone:
+			clear(windows)
+		}
+	}
 	for next := from; next < e; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -119,18 +136,23 @@ func (c *Client) readWindows(ctx context.Context, group string, lp int32, cfg la
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
-			h, ok := decodeOffsetsRecord(r, group)
-			if !ok {
+			if r.Attrs.IsControl() {
+				var key kmsg.ControlRecordKey
+				if key.ReadFrom(r.Key) == nil && key.Type == 1 { // COMMIT
+					for _, h := range pending[r.ProducerID] {
+						apply(h)
+					}
+				}
+				delete(pending, r.ProducerID)
 				return
 			}
-			k := lageval.TopicPartition{Topic: h.Topic, Partition: h.Partition}
-			switch h.Kind {
-			case EventCommit:
-				windows[k] = lageval.Append(windows[k], lageval.Commit{Offset: h.Offset, Time: h.Time, Lag: -1}, cfg)
-			case EventDelete:
-				delete(windows, k)
-			case EventGroupGone:
-				clear(windows)
+			h, ok := decodeOffsetsRecord(r, group)
+			switch {
+			case !ok:
+			case r.Attrs.IsTransactional():
+				pending[r.ProducerID] = append(pending[r.ProducerID], h)
+			default:
+				apply(h)
 			}
 		})
 	}

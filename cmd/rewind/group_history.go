@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
@@ -24,6 +25,12 @@ func newGroupHistoryCmd() *cobra.Command {
 the __consumer_offsets topic in Kafka's own record format. Works against
 Rewind and Apache Kafka; clusters that do not expose that topic (kfake,
 some managed services) get an error saying so.
+
+Commits made inside a transaction (TxnOffsetCommit: Kafka Streams
+exactly_once_v2, franz-go GroupTransactSession) are marked with their
+producer and how the transaction ended, from its marker in that topic:
+committed, aborted (the offset never took effect) or still open.
+--to-committed-at counts only the committed ones.
 
 Use a time from this list with
   rewind group reset GROUP --all-topics --to-committed-at TIME`,
@@ -52,7 +59,12 @@ Use a time from this list with
 						d := e.Offset - prev
 						r.Delta = &d
 					}
-					last[tp] = e.Offset
+					// An aborted or pending transactional commit never
+					// moved the group: the next delta is from the last
+					// one that did.
+					if e.Transaction != offsettool.TxnAborted && e.Transaction != offsettool.TxnPending {
+						last[tp] = e.Offset
+					}
 				case offsettool.EventDelete:
 					delete(last, tp)
 				}
@@ -71,7 +83,7 @@ Use a time from this list with
 					if r.Delta != nil {
 						delta = fmt.Sprintf("%+d", *r.Delta)
 					}
-					row(w, ts, r.Kind, r.Topic, r.Partition, r.Offset, delta, dash(r.Metadata))
+					row(w, ts, r.Kind, r.Topic, r.Partition, r.Offset, delta, commitDetail(r.HistoryEntry))
 				case offsettool.EventDelete:
 					row(w, ts, r.Kind, r.Topic, r.Partition, "-", "-", "committed offset deleted")
 				case offsettool.EventGroupEpoch:
@@ -87,6 +99,27 @@ Use a time from this list with
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only commits on this topic (repeatable)")
 	return cmd
+}
+
+// commitDetail is the DETAIL of a commit: its metadata and, for one made
+// inside a transaction, how the transaction ended.
+func commitDetail(e offsettool.HistoryEntry) string {
+	var parts []string
+	switch e.Transaction {
+	case offsettool.TxnCommitted:
+		parts = append(parts, fmt.Sprintf("transaction committed (producer %d)", e.ProducerID))
+	case offsettool.TxnAborted:
+		parts = append(parts, fmt.Sprintf("transaction aborted (producer %d): never took effect", e.ProducerID))
+	case offsettool.TxnPending:
+		parts = append(parts, fmt.Sprintf("transaction open (producer %d): takes effect when it commits", e.ProducerID))
+	}
+	if e.Metadata != "" {
+		parts = append(parts, "metadata "+e.Metadata)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // historyProgress shows the scan of __consumer_offsets on a terminal.

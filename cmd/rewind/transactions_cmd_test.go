@@ -149,3 +149,48 @@ func TestGroupLastStableCLIKafka(t *testing.T) {
 		t.Errorf("describe without transactions shows LSO:\n%s", out)
 	}
 }
+
+// TestGroupHistoryTransactionsCLIKafka: group history marks the commits
+// made inside transactions with their producer and outcome.
+func TestGroupHistoryTransactionsCLIKafka(t *testing.T) {
+	addr := kafkaref.Start(t).Addrs()[0]
+	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
+	topic, group := "cli-hist-"+sfx, "cli-hist-etl-"+sfx
+	cli(t, addr, "topic", "create", topic)
+	commitOffsets(t, addr, group, topic, 2)
+	p1 := txntest.Txn(t, addr, "cli-hist-c-"+sfx, topic, 0, 1, txntest.Commit, group, map[int32]int64{0: 5})
+	p2 := txntest.Txn(t, addr, "cli-hist-a-"+sfx, topic, 0, 1, txntest.Abort, group, map[int32]int64{0: 8})
+	p3 := txntest.Txn(t, addr, "cli-hist-o-"+sfx, topic, 0, 1, txntest.Open, group, map[int32]int64{0: 9})
+
+	out := cli(t, addr, "group", "history", group)
+	for _, w := range []struct{ offset, delta, detail string }{
+		{"5", "+3", fmt.Sprintf("transaction committed (producer %d)", p1.ProducerID)},
+		// The aborted commit never moved the group: deltas count from 5.
+		{"8", "+3", fmt.Sprintf("transaction aborted (producer %d): never took effect", p2.ProducerID)},
+		{"9", "+4", fmt.Sprintf("transaction open (producer %d): takes effect when it commits", p3.ProducerID)},
+	} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 5 && f[1] == "commit" && f[4] == w.offset {
+				found = true
+				if f[5] != w.delta || !strings.Contains(line, w.detail) {
+					t.Errorf("history row %q, want delta %s and %q", line, w.delta, w.detail)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("history has no commit of %s:\n%s", w.offset, out)
+		}
+	}
+	var rows []historyRow
+	cliJSON(t, addr, &rows, "group", "history", group)
+	var txns []string
+	for _, r := range rows {
+		if r.Kind == offsettool.EventCommit {
+			txns = append(txns, fmt.Sprintf("%d:%s", r.Offset, r.Transaction))
+		}
+	}
+	if got := strings.Join(txns, " "); got != "2: 5:committed 8:aborted 9:pending" {
+		t.Errorf("history --output json transactions: %s", got)
+	}
+}

@@ -108,13 +108,21 @@ func commitOffsets(t testing.TB, cl *kgo.Client, txnID string, pid int64, epoch 
 	if err != nil {
 		t.Fatalf("txntest: AddOffsetsToTxn: %v", err)
 	}
+	// TxnOffsetCommit v6 names topics by id.
+	tds, err := kadm.NewClient(cl).ListTopics(c, topic)
+	if err == nil {
+		err = tds.Error()
+	}
+	if err != nil {
+		t.Fatalf("txntest: topic id of %s: %v", topic, err)
+	}
 	// The group coordinator may be loading; retry its retriable errors.
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
 		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, pid, epoch
 		req.Generation, req.MemberID = -1, ""
 		rt := kmsg.NewTxnOffsetCommitRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, tds[topic].ID
 		for p, o := range offsets {
 			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 			rp.Partition, rp.Offset, rp.LeaderEpoch = p, o, -1

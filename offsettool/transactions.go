@@ -34,7 +34,11 @@ var TxnStates = []string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "C
 // API keys the transaction tools need, with the first version that has
 // the fields they use.
 const (
+	keyInitProducerID       = 22
+	keyAddOffsetsToTxn      = 25
+	keyEndTxn               = 26
 	keyWriteTxnMarkers      = 27
+	keyTxnOffsetCommit      = 28
 	keyDescribeProducers    = 61
 	keyDescribeTransactions = 65
 	keyListTransactions     = 66

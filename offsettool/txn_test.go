@@ -29,17 +29,26 @@ func txnClusters(t *testing.T) []txnCluster {
 }
 
 // needTxnAPIs skips a Rewind subtest while the broker does not serve the
-// requests the tools use.
-func needTxnAPIs(t *testing.T, c *Client, tc txnCluster) {
+// requests the test uses (the transactional ones by default).
+func needTxnAPIs(t *testing.T, c *Client, tc txnCluster, keys ...int16) {
 	t.Helper()
 	if tc.kafka {
 		return
 	}
+	if len(keys) == 0 {
+		keys = []int16{keyListTransactions, keyDescribeTransactions, keyDescribeProducers, keyWriteTxnMarkers}
+	}
 	ctx := testCtx(t)
-	for _, k := range []int16{keyListTransactions, keyDescribeTransactions, keyDescribeProducers, keyWriteTxnMarkers} {
+	for _, k := range append(keys, keyInitProducerID, keyEndTxn) {
 		if err := c.requireAPI(ctx, k, 0, "the test"); err != nil {
 			t.Skipf("%s: %v", tc.name, err)
 		}
+	}
+	// Rewind refused every transactional InitProducerId before it had a
+	// transaction coordinator, while still listing the key.
+	id := "probe-" + suffix()
+	if r := c.adm.FindTxnCoordinators(ctx, id)[id]; r.Err != nil {
+		t.Skipf("%s: no transaction coordinator: %v", tc.name, r.Err)
 	}
 }
 
@@ -77,7 +86,7 @@ func TestTransactionsListDescribe(t *testing.T) {
 	for _, tc := range txnClusters(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, tc.addr)
-			needTxnAPIs(t, c, tc)
+			needTxnAPIs(t, c, tc, keyListTransactions, keyDescribeTransactions)
 			ctx := testCtx(t)
 			sfx := suffix()
 			topic := "txn-list-" + sfx
@@ -181,11 +190,13 @@ func TestTransactionsListDescribe(t *testing.T) {
 func TestTransactionsFindHangingAndAbort(t *testing.T) {
 	for _, tc := range txnClusters(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, tc.addr)
-			needTxnAPIs(t, c, tc)
-			if tc.kafka {
-				txntest.DisableVerification(t, tc.addr)
+			if !tc.kafka {
+				// Its coordinator checks every transactional batch's
+				// partition (KIP-890): no client can leave one hanging.
+				t.Skip("Rewind verifies each transactional batch's partition; aborting an open transaction is TestTransactionsAbortOpen")
 			}
+			c := dial(t, tc.addr)
+			txntest.DisableVerification(t, tc.addr)
 			ctx := testCtx(t)
 			sfx := suffix()
 			topic := "txn-hang-" + sfx
@@ -266,6 +277,51 @@ func TestTransactionsFindHangingAndAbort(t *testing.T) {
 			hs, err = c.FindHanging(ctx, HangingOptions{Topics: all, BrokerID: -1})
 			if err != nil || len(hs) != 0 {
 				t.Errorf("find-hanging after abort: %+v %v", hs, err)
+			}
+		})
+	}
+}
+
+// TestTransactionsAbortOpen: a transaction its coordinator still holds is
+// never listed as hanging, and abort by start offset ends it on the
+// partition: the last stable offset moves to the high watermark.
+func TestTransactionsAbortOpen(t *testing.T) {
+	for _, tc := range txnClusters(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, tc.addr)
+			needTxnAPIs(t, c, tc)
+			ctx := testCtx(t)
+			sfx := suffix()
+			topic := "txn-abort-" + sfx
+			if err := c.CreateTopic(ctx, topic, 1, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			open := txntest.Txn(t, tc.addr, "abort-open-"+sfx, topic, 0, 3, txntest.Open, "", nil)
+			ps, err := c.DescribeProducers(ctx, []TopicPartition{{topic, 0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) != 1 || ps[0].ProducerID != open.ProducerID || ps[0].ProducerEpoch != open.Epoch || ps[0].TxnStartOffset != 0 || ps[0].LastSequence != 2 {
+				t.Fatalf("describe producers: %+v, want producer %d epoch %d open at 0, last sequence 2", ps, open.ProducerID, open.Epoch)
+			}
+			if hs, err := c.FindHanging(ctx, HangingOptions{Topics: []TopicSelection{{Topic: topic}}, BrokerID: -1}); err != nil || len(hs) != 0 {
+				t.Fatalf("find-hanging lists a transaction its coordinator holds: %+v %v", hs, err)
+			}
+			if lso, hw := stableAndEnd(t, c, topic, 0); lso != 0 || hw != 3 {
+				t.Fatalf("LSO %d HW %d, want 0 and 3", lso, hw)
+			}
+			a, err := c.AbortTransaction(ctx, AbortSpec{TopicPartition: TopicPartition{topic, 0}, StartOffset: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.ProducerID != open.ProducerID || a.StartOffset != 0 {
+				t.Errorf("abort: %+v", a)
+			}
+			if lso, hw := stableAndEnd(t, c, topic, 0); lso != 4 || hw != 4 {
+				t.Errorf("after abort: LSO %d HW %d, want 4 and 4 (3 records and the marker)", lso, hw)
+			}
+			if ps, err := c.DescribeProducers(ctx, []TopicPartition{{topic, 0}}); err != nil || len(ps) != 1 || ps[0].Open() {
+				t.Errorf("describe producers after abort: %+v %v", ps, err)
 			}
 		})
 	}

@@ -128,7 +128,7 @@ func (b *Broker) startGroups() error {
 	gc.Observers = []group.Observer{group.ObserverFunc(b.observeGroup)}
 	b.grp = group.New(gc, offsetsStore{b})
 	for p := int32(0); p < meta.Partitions; p++ {
-		if err := b.replayOffsets(p, b.grp.Replay); err != nil {
+		if err := b.replayOffsets(p, b.grp.ReplayBatch); err != nil {
 			// One damaged partition must not keep the others' groups
 			// from being served: fence it, as a data partition is.
 			b.fenceOffsets(p, err)
@@ -179,9 +179,10 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // replayOffsets feeds every record of __consumer_offsets partition p to
-// replay (the coordinator's Replay at start-up, LoadPartition's after a
-// repair).
-func (b *Broker) replayOffsets(p int32, replay func(int32, int64, []byte, []byte, int64) error) error {
+// replay (the coordinator's ReplayBatch at start-up, LoadPartition's after
+// a repair), with its batch's producer and transactional and control
+// flags: transactional offset commits stay pending until their marker.
+func (b *Broker) replayOffsets(p int32, replay func(int32, int64, group.Batch, []byte, []byte, int64) error) error {
 	l := b.partition(OffsetsTopic, p)
 	off := l.LogStartOffset()
 	for off < l.HighWatermark() {
@@ -197,14 +198,28 @@ func (b *Broker) replayOffsets(p int32, replay func(int32, int64, []byte, []byte
 		if len(data) == 0 {
 			return nil
 		}
-		recs, next, err := storage.DecodeBatches(data, off)
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			if err := replay(p, rec.Offset, rec.Key, rec.Value, rec.Timestamp); err != nil {
-				b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
+		next := off
+		for len(data) > 0 {
+			h, err := storage.ParseBatchHeader(data)
+			if err != nil {
+				return err
 			}
+			recs, err := storage.DecodeRecords(data[:h.Size()])
+			if err != nil {
+				return err
+			}
+			bt := group.Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
+				Transactional: h.IsTransactional(), Control: h.IsControl()}
+			for _, rec := range recs {
+				if rec.Offset < off {
+					continue // a read starts at the batch holding off
+				}
+				if err := replay(p, rec.Offset, bt, rec.Key, rec.Value, rec.Timestamp); err != nil {
+					b.log.Warn("skipping undecodable record", "topic", OffsetsTopic, "partition", p, "offset", rec.Offset, "err", err)
+				}
+			}
+			next = max(next, h.LastOffset()+1)
+			data = data[h.Size():]
 		}
 		off = next
 	}
@@ -251,6 +266,17 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 		return nil, storeErr(err)
 	}
 	return &offsetsPending{l: l, end: res.LastOffset + 1}, nil
+}
+
+// AppendTxn and AppendMarker need a log that takes transactional batches
+// and writes markers; until it does, TxnOffsetCommit is not served
+// (ApiVersions does not list it) and nothing calls them.
+func (s offsetsStore) AppendTxn(partition int32, _ int64, _ int16, _ []group.Record) (group.Pending, error) {
+	return nil, fmt.Errorf("broker: %s-%d: transactional offset commits are not supported: %w", OffsetsTopic, partition, kerr.UnsupportedForMessageFormat)
+}
+
+func (s offsetsStore) AppendMarker(partition int32, _ group.Marker) (group.Pending, error) {
+	return nil, fmt.Errorf("broker: %s-%d: transaction markers are not supported: %w", OffsetsTopic, partition, kerr.UnsupportedForMessageFormat)
 }
 
 // durable is the Pending of an Append of no records.

@@ -66,7 +66,7 @@ func newStoreHarness(t testing.TB) *storetest.Harness {
 	h.Read = func(t testing.TB, p int32) []group.Record {
 		t.Helper()
 		var out []group.Record
-		err := b.replayOffsets(p, func(_ int32, _ int64, k, v []byte, ts int64) error {
+		err := b.replayOffsets(p, func(_ int32, _ int64, _ group.Batch, k, v []byte, ts int64) error {
 			out = append(out, group.Record{Key: k, Value: v, Timestamp: ts})
 			return nil
 		})

@@ -113,7 +113,9 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 	}
 	if topic == OffsetsTopic {
 		err := b.grp.LoadPartition(p, func(replay group.ReplayFunc) error {
-			return b.replayOffsets(p, func(_ int32, off int64, k, v []byte, ts int64) error { return replay(off, k, v, ts) })
+			return b.replayOffsets(p, func(_ int32, off int64, bt group.Batch, k, v []byte, ts int64) error {
+				return replay(off, bt, k, v, ts)
+			})
 		})
 		if err != nil {
 			b.fenceOffsets(p, err)

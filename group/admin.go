@@ -200,7 +200,14 @@ func (g *group) deleteGroup() (int16, *write) {
 	for k := range g.offsets {
 		keys = append(keys, k)
 	}
-	for k := range g.pendingKeys() {
+	pending := g.pendingKeys()
+	for k := range g.txnKeys() {
+		if pending == nil {
+			pending = make(map[tp]bool)
+		}
+		pending[k] = true // Kafka's deleteAllOffsets tombstones them too
+	}
+	for k := range pending {
 		if _, ok := g.offsets[k]; !ok {
 			keys = append(keys, k)
 		}

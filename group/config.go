@@ -161,6 +161,26 @@ type Store interface {
 	// that free space and rebalances go on. group/storetest checks these
 	// promises against every implementation.
 	Append(partition int32, recs []Record) (Pending, error)
+
+	// AppendTxn is Append for the offsets of a transaction
+	// (TxnOffsetCommit): recs go into one transactional record batch
+	// carrying producerID and producerEpoch, as Kafka's coordinator
+	// writes them, in the same order as Append's batches. Its errors are
+	// Append's, plus those of the log's producer state: a producerEpoch
+	// below the one the partition last saw for producerID wraps
+	// kerr.InvalidProducerEpoch. On a full disk it is refused as an
+	// Append holding a commit is.
+	AppendTxn(partition int32, producerID int64, producerEpoch int16, recs []Record) (Pending, error)
+
+	// AppendMarker appends the control record ending m.ProducerID's
+	// transaction in the partition (commit or abort, Kafka's
+	// EndTxnMarker), in order with the partition's other appends. Its
+	// errors are AppendTxn's, and the log's checks of a marker: an
+	// epoch older than the producer's last (from transaction version 2,
+	// not newer) wraps kerr.InvalidProducerEpoch, an older coordinator
+	// epoch kerr.TransactionCoordinatorFenced. On a full disk it is
+	// taken, as a tombstone is, so that open transactions can still end.
+	AppendMarker(partition int32, m Marker) (Pending, error)
 }
 
 // Pending is an appended, not yet durable, Store write.
@@ -225,6 +245,9 @@ type Commit struct {
 	// SupersededAt is when a commit of another position (or a deletion)
 	// replaced this one; zero for the current position.
 	SupersededAt time.Time
+	// Transactional: the position's last commit was a TxnOffsetCommit,
+	// applied by its transaction's commit marker.
+	Transactional bool
 }
 
 type clientKey struct{}

@@ -37,6 +37,12 @@ type Coordinator struct {
 
 	fenceMu sync.RWMutex
 	fenced  map[int32]error // __consumer_offsets partitions not served (fence.go)
+
+	// Transactional offset commits (txn.go).
+	txns       txnIndex
+	txnLocksMu sync.Mutex
+	txnLocks   map[int32]*sync.RWMutex
+	seq        atomic.Int64
 }
 
 // New returns a coordinator. store may be nil, in which case nothing is

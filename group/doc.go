@@ -1,8 +1,9 @@
 // Package group is Rewind's consumer-group coordinator and committed-offset
 // store. It implements Apache Kafka's classic group protocol (the one every
 // Kafka client speaks: JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and the
-// offset APIs (OffsetCommit, OffsetFetch, OffsetDelete) plus the group admin
-// APIs (DescribeGroups, ListGroups, DeleteGroups), and knows nothing of
+// offset APIs (OffsetCommit, TxnOffsetCommit, OffsetFetch, OffsetDelete)
+// plus the group admin APIs (DescribeGroups, ListGroups, DeleteGroups),
+// and knows nothing of
 // sockets: the broker decodes a request with kmsg, calls the Coordinator
 // method of the same name, and encodes the returned response.
 //
@@ -96,14 +97,40 @@
 //	                                          timeouts, subscription, assignment}}
 //	either key                                nil: tombstone
 //
+// Transactional offset commits (TxnOffsetCommit, txn.go) are written at
+// once with Store.AppendTxn, as OffsetCommit records in a transactional
+// batch carrying the producer id and epoch, exactly as Kafka's
+// coordinator writes them, and stay pending per (group, producer id)
+// until the transaction's marker, a control record the coordinator
+// appends itself (CompleteTxn, Store.AppendMarker) in order with the
+// group's other writes:
+//
+//	offset N    OffsetCommit g/t/0=10   batch: producer 7, epoch 0, transactional
+//	offset N+1  OffsetCommit g/t/0=12   plain batch (a commit outside the transaction)
+//	offset N+2  COMMIT marker           control batch: producer 7, epoch 0
+//
+// Once the marker is durable a commit applies the offsets, an abort drops
+// them; an offset is applied only where no later record (N+1 above) has
+// replaced it, as Kafka compares record offsets. Until then OffsetFetch
+// does not answer them, RequireStable fetches answer UNSTABLE_OFFSET_COMMIT
+// for their partitions, those partitions do not expire and the group is
+// not removed; OffsetDelete, DeleteGroups and a deleted topic tombstone
+// them as committed ones (Kafka's OffsetMetadataManager). Replay
+// (ReplayBatch, given each record's batch) treats the log as Kafka's
+// loader does: offsets of a transaction whose marker is not in the log (open
+// at a crash) come back pending, and the marker written after the restart
+// applies them.
+//
 // Package offsetsfmt owns this format for readers: Replay decodes through
 // it, as offsettool does against any cluster, and PartitionFor is its hash.
 //
 // # Events
 //
 // What the coordinator applies reaches Config.Observers as typed events
-// (events.go): CommitApplied, OffsetsDeleted (OffsetDelete, DeleteGroups,
-// expiry, a deleted topic), StateChanged, MemberJoined and MemberLeft. The
+// (events.go): CommitApplied (Transactional for an offset a commit marker
+// applied), OffsetsDeleted (OffsetDelete, DeleteGroups, expiry, a deleted
+// topic), StateChanged, MemberJoined, MemberLeft, TxnOffsetPending (a
+// transactional offset written, pending) and TxnEnded (its marker). The
 // broker's lag recorder and /metrics are fed by them instead of decoding
 // the records the coordinator has just encoded. They are delivered
 // synchronously after the in-memory apply, with the group's lock held: in

@@ -46,8 +46,8 @@ type ObserverFunc func(Event)
 // Observe calls f(e).
 func (f ObserverFunc) Observe(e Event) { f(e) }
 
-// Event is one of CommitApplied, OffsetsDeleted, StateChanged, MemberJoined
-// and MemberLeft.
+// Event is one of CommitApplied, OffsetsDeleted, StateChanged, MemberJoined,
+// MemberLeft, TxnOffsetPending and TxnEnded.
 type Event interface{ groupName() string }
 
 // TopicPartition names one partition.
@@ -71,6 +71,45 @@ type CommitApplied struct {
 	// time; zero when the offset expires by offsets.retention.minutes.
 	ExpireTime time.Time
 	Replayed   bool // read back from __consumer_offsets
+	// Transactional: the commit came from a TxnOffsetCommit of
+	// ProducerID's transaction, applied when its commit marker was
+	// (CommitTime is the TxnOffsetCommit's). ProducerID is -1 otherwise.
+	Transactional bool
+	ProducerID    int64
+}
+
+// TxnOffsetPending: a TxnOffsetCommit's offset is written and pending
+// until its transaction ends (TxnEnded); OffsetFetch does not answer it
+// yet, and RequireStable fetches answer UNSTABLE_OFFSET_COMMIT for the
+// partition. Replay publishes the pending offsets it reads (Replayed set).
+type TxnOffsetPending struct {
+	Group         string
+	ProducerID    int64
+	ProducerEpoch int16
+	Topic         string
+	Partition     int32
+	Offset        int64
+	LeaderEpoch   int32
+	Metadata      string
+	CommitTime    time.Time
+	Replayed      bool
+}
+
+// TxnEnded: the marker of ProducerID's transaction is durable in the
+// group's __consumer_offsets partition, and the transaction's pending
+// offsets of the group are gone: applied (Committed; Applied lists those
+// that became the committed offset, each also a CommitApplied published
+// just before, sorted) or dropped (an abort). A transactional offset is
+// not applied when a later non-transactional commit of the partition
+// replaced it meanwhile, or when the partition's offsets were deleted.
+type TxnEnded struct {
+	Group         string
+	ProducerID    int64
+	ProducerEpoch int16
+	Committed     bool
+	Applied       []TopicPartition
+	Time          time.Time
+	Replayed      bool
 }
 
 // DeleteReason says why offsets were deleted.
@@ -142,11 +181,13 @@ type MemberLeft struct {
 	Reason     string
 }
 
-func (e CommitApplied) groupName() string  { return e.Group }
-func (e OffsetsDeleted) groupName() string { return e.Group }
-func (e StateChanged) groupName() string   { return e.Group }
-func (e MemberJoined) groupName() string   { return e.Group }
-func (e MemberLeft) groupName() string     { return e.Group }
+func (e CommitApplied) groupName() string    { return e.Group }
+func (e OffsetsDeleted) groupName() string   { return e.Group }
+func (e StateChanged) groupName() string     { return e.Group }
+func (e MemberJoined) groupName() string     { return e.Group }
+func (e MemberLeft) groupName() string       { return e.Group }
+func (e TxnOffsetPending) groupName() string { return e.Group }
+func (e TxnEnded) groupName() string         { return e.Group }
 
 // publish delivers e to every observer (see Observer for the guarantees).
 func (c *Coordinator) publish(e Event) {
@@ -156,8 +197,27 @@ func (c *Coordinator) publish(e Event) {
 }
 
 func (g *group) publishCommit(k tp, o *offset) {
-	g.c.publish(CommitApplied{Group: g.name, Topic: k.topic, Partition: k.partition, Offset: o.offset,
-		LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit, ExpireTime: o.expire})
+	g.c.publish(commitEvent(g.name, k, o, -1, false))
+}
+
+// commitEvent is the CommitApplied of o; pid is the producer of a
+// transactional one.
+func commitEvent(group string, k tp, o *offset, pid int64, replayed bool) CommitApplied {
+	if !o.txn {
+		pid = -1
+	}
+	return CommitApplied{Group: group, Topic: k.topic, Partition: k.partition, Offset: o.offset,
+		LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit, ExpireTime: o.expire, Replayed: replayed,
+		Transactional: o.txn, ProducerID: pid}
+}
+
+func (g *group) publishTxnPending(k tp, o *offset, epoch int16, pid int64, replayed bool) {
+	g.c.publish(txnPendingEvent(g.name, k, o, pid, epoch, replayed))
+}
+
+func txnPendingEvent(group string, k tp, o *offset, pid int64, epoch int16, replayed bool) TxnOffsetPending {
+	return TxnOffsetPending{Group: group, ProducerID: pid, ProducerEpoch: epoch, Topic: k.topic, Partition: k.partition,
+		Offset: o.offset, LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit, Replayed: replayed}
 }
 
 // publishDeleted publishes the deletion of keys, if any.

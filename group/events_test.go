@@ -53,8 +53,21 @@ func eventLine(e Event) string {
 	}
 	switch e := e.(type) {
 	case CommitApplied:
-		return fmt.Sprintf("commit %s %s/%d offset=%d epoch=%d meta=%q at=%s expire=%s%s",
-			e.Group, e.Topic, e.Partition, e.Offset, e.LeaderEpoch, e.Metadata, since(e.CommitTime), since(e.ExpireTime), rep(e.Replayed))
+		txn := ""
+		if e.Transactional {
+			txn = fmt.Sprintf(" txn pid=%d", e.ProducerID)
+		}
+		return fmt.Sprintf("commit %s %s/%d offset=%d epoch=%d meta=%q at=%s expire=%s%s%s",
+			e.Group, e.Topic, e.Partition, e.Offset, e.LeaderEpoch, e.Metadata, since(e.CommitTime), since(e.ExpireTime), txn, rep(e.Replayed))
+	case TxnOffsetPending:
+		return fmt.Sprintf("txn-pending %s pid=%d epoch=%d %s/%d offset=%d at=%s%s",
+			e.Group, e.ProducerID, e.ProducerEpoch, e.Topic, e.Partition, e.Offset, since(e.CommitTime), rep(e.Replayed))
+	case TxnEnded:
+		var tps []string
+		for _, tp := range e.Applied {
+			tps = append(tps, fmt.Sprintf("%s/%d", tp.Topic, tp.Partition))
+		}
+		return fmt.Sprintf("txn-ended %s pid=%d committed=%v applied=[%s]%s", e.Group, e.ProducerID, e.Committed, strings.Join(tps, ","), rep(e.Replayed))
 	case OffsetsDeleted:
 		var tps []string
 		for _, tp := range e.Partitions {
@@ -222,7 +235,7 @@ func TestObserversOfAPartitionFencedWhileReplaying(t *testing.T) {
 	})
 	err := c.LoadPartition(p, func(replay ReplayFunc) error {
 		for i, r := range recs {
-			if err := replay(int64(i), r.Key, r.Value, r.Timestamp); err != nil {
+			if err := replay(int64(i), plainBatch, r.Key, r.Value, r.Timestamp); err != nil {
 				return err
 			}
 		}

@@ -4,14 +4,16 @@ package group
 // group_test, which group/storetest can be imported from) the memStore
 // the group tests use, with its faults.
 type FakeStore struct {
-	Store     Store
-	Read      func(p int32) []Record
-	Reopen    func() FakeStore
-	Full      func() (restore func())
-	Fence     func(p int32)
-	FailWrite func(p int32)
-	FailSync  func(p int32)
-	Stall     func(p int32) (release func())
+	Store Store
+	Read  func(p int32) []Record
+	// ReadBatches gives the batch of each record Read returns.
+	ReadBatches func(p int32) []Batch
+	Reopen      func() FakeStore
+	Full        func() (restore func())
+	Fence       func(p int32)
+	FailWrite   func(p int32)
+	FailSync    func(p int32)
+	Stall       func(p int32) (release func())
 }
 
 // NewBrokenFakeStore is NewFakeStore with one promise broken on purpose
@@ -32,13 +34,14 @@ func NewFakeStore(maxBytes int) FakeStore {
 
 func fakeStore(s *memStore) FakeStore {
 	return FakeStore{
-		Store:     s,
-		Read:      s.read,
-		Reopen:    func() FakeStore { return fakeStore(s.reopen()) },
-		Full:      func() func() { s.setFull(true); return func() { s.setFull(false) } },
-		Fence:     s.fence,
-		FailWrite: s.setFailWrite,
-		FailSync:  s.setFailSync,
-		Stall:     s.stall,
+		Store:       s,
+		Read:        s.read,
+		ReadBatches: s.readBatches,
+		Reopen:      func() FakeStore { return fakeStore(s.reopen()) },
+		Full:        func() func() { s.setFull(true); return func() { s.setFull(false) } },
+		Fence:       s.fence,
+		FailWrite:   s.setFailWrite,
+		FailSync:    s.setFailSync,
+		Stall:       s.stall,
 	}
 }

@@ -95,8 +95,9 @@ func (c *Coordinator) fencedGroup(group string) bool {
 	return len(c.fenced) > 0 && c.fenced[c.PartitionFor(group)] != nil
 }
 
-// ReplayFunc feeds one record of a partition, as Replay does.
-type ReplayFunc func(recOffset int64, key, value []byte, timestamp int64) error
+// ReplayFunc feeds one record of a partition, of batch b, as ReplayBatch
+// does.
+type ReplayFunc func(recOffset int64, b Batch, key, value []byte, timestamp int64) error
 
 // LoadPartition reloads __consumer_offsets partition p into a running
 // coordinator, after a repair: read must call replay for every record of
@@ -108,8 +109,8 @@ func (c *Coordinator) LoadPartition(p int32, read func(replay ReplayFunc) error)
 		return fmt.Errorf("group: __consumer_offsets-%d is not fenced", p)
 	}
 	rs := newReplayState()
-	err := read(func(recOffset int64, key, value []byte, timestamp int64) error {
-		return c.replayInto(rs, p, recOffset, key, value, timestamp)
+	err := read(func(recOffset int64, b Batch, key, value []byte, timestamp int64) error {
+		return c.replayInto(rs, p, recOffset, b, key, value, timestamp)
 	})
 	if err != nil {
 		// Observers were told of what was read: they drop it again.

@@ -73,7 +73,7 @@ func TestFencedPartition(t *testing.T) {
 	for _, p := range []int32{4, 22} {
 		err := n.c.LoadPartition(p, func(replay ReplayFunc) error {
 			for i, r := range h.store.all()[p] {
-				if err := replay(int64(i), r.Key, r.Value, r.Timestamp); err != nil {
+				if err := replay(int64(i), plainBatch, r.Key, r.Value, r.Timestamp); err != nil {
 					return err
 				}
 			}

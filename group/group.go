@@ -99,6 +99,11 @@ type offset struct {
 	commit time.Time // the latest commit (offset expiry counts from it)
 	expire time.Time // explicit expiry (OffsetCommit v1-v4), zero if none
 	since  time.Time // the first of the consecutive commits of this position
+	// seq is the commit record's place in the group's log order: its
+	// log offset when replayed, a number taken at append otherwise
+	// (txn.go). A transactional offset replaces a later one never.
+	seq int64
+	txn bool // committed in a transaction (TxnOffsetCommit)
 }
 
 type tp struct {
@@ -146,6 +151,10 @@ type group struct {
 
 	writes   []*write // appended to __consumer_offsets, callbacks not run yet (write.go)
 	deleting *write   // a DeleteGroups whose tombstones are not durable yet (admin.go)
+
+	// txn are the offsets open transactions committed for the group, by
+	// producer id, until their marker is appended (txn.go).
+	txn map[int64]*txnOffsets
 }
 
 func newGroup(c *Coordinator, name string) *group {

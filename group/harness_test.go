@@ -58,6 +58,12 @@ func (s *memStore) count() int {
 func (s *memStore) replayInto(t *testing.T, c *Coordinator) {
 	t.Helper()
 	parts := s.all()
+	s.mu.Lock()
+	batches := make(map[int32][]Batch)
+	for p, bs := range s.batches {
+		batches[p] = append([]Batch(nil), bs...)
+	}
+	s.mu.Unlock()
 	var ps []int32
 	for p := range parts {
 		ps = append(ps, p)
@@ -65,7 +71,7 @@ func (s *memStore) replayInto(t *testing.T, c *Coordinator) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	for _, p := range ps {
 		for i, r := range parts[p] {
-			if err := c.Replay(p, int64(i), r.Key, r.Value, r.Timestamp); err != nil {
+			if err := c.ReplayBatch(p, int64(i), batches[p][i], r.Key, r.Value, r.Timestamp); err != nil {
 				t.Fatalf("replay %d/%d: %v", p, i, err)
 			}
 		}

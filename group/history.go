@@ -22,6 +22,7 @@ type histEntry struct {
 	since  int64 // first commit of this position
 	last   int64 // last commit of this position
 	until  int64 // when another position (or a deletion) replaced it
+	txn    bool  // the position's last commit was transactional
 }
 
 func samePosition(a, b *offset) bool {
@@ -37,7 +38,7 @@ func putOffset(cur map[tp]*offset, hist map[tp][]histEntry, k tp, o offset, maxH
 			o.since = old.since
 		} else {
 			until := max(o.commit.UnixMilli(), old.commit.UnixMilli())
-			hist[k] = appendHist(hist[k], histEntry{old.offset, old.epoch, old.meta, old.since.UnixMilli(), old.commit.UnixMilli(), until}, maxHist)
+			hist[k] = appendHist(hist[k], histEntry{old.offset, old.epoch, old.meta, old.since.UnixMilli(), old.commit.UnixMilli(), until, old.txn}, maxHist)
 		}
 	}
 	cur[k] = &o
@@ -47,7 +48,7 @@ func putOffset(cur map[tp]*offset, hist map[tp][]histEntry, k tp, o offset, maxH
 func dropOffset(cur map[tp]*offset, hist map[tp][]histEntry, k tp, at time.Time) {
 	if old, ok := cur[k]; ok {
 		until := max(at.UnixMilli(), old.commit.UnixMilli())
-		hist[k] = append(hist[k], histEntry{old.offset, old.epoch, old.meta, old.since.UnixMilli(), old.commit.UnixMilli(), until})
+		hist[k] = append(hist[k], histEntry{old.offset, old.epoch, old.meta, old.since.UnixMilli(), old.commit.UnixMilli(), until, old.txn})
 		delete(cur, k)
 	}
 }
@@ -113,6 +114,7 @@ func (c *Coordinator) History(group string) []Commit {
 				CommitTime:     time.UnixMilli(h.since),
 				LastCommitTime: time.UnixMilli(h.last),
 				SupersededAt:   time.UnixMilli(h.until),
+				Transactional:  h.txn,
 			})
 		}
 	}
@@ -125,6 +127,7 @@ func (c *Coordinator) History(group string) []Commit {
 			Metadata:       o.meta,
 			CommitTime:     o.since,
 			LastCommitTime: o.commit,
+			Transactional:  o.txn,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -28,9 +29,11 @@ import (
 type memStore struct {
 	mu       sync.Mutex
 	parts    map[int32][]Record
-	durable  map[int32]int   // records of each partition that are durable
-	fenced   map[int32]error // partitions refusing appends until a reopen
-	maxBytes int             // max.message.bytes; 0 is Kafka's default
+	batches  map[int32][]Batch         // the batch of each record of parts
+	epochs   map[int32]map[int64]int16 // producer epochs seen, per partition
+	durable  map[int32]int             // records of each partition that are durable
+	fenced   map[int32]error           // partitions refusing appends until a reopen
+	maxBytes int                       // max.message.bytes; 0 is Kafka's default
 
 	fail  error         // returned by Append when set
 	block chan struct{} // when set, the Wait of later Appends waits for it to close
@@ -53,6 +56,7 @@ type memStore struct {
 func newMemStore() *memStore {
 	return &memStore{
 		parts: make(map[int32][]Record), durable: make(map[int32]int), fenced: make(map[int32]error),
+		batches: make(map[int32][]Batch), epochs: make(map[int32]map[int64]int16),
 		failWrite: make(map[int32]bool), failSync: make(map[int32]bool), stalls: make(map[int32]chan struct{}),
 		holdout: make(map[int32]*Record), waited: make(map[*memPending]bool), failedEnd: make(map[int32]int),
 	}
@@ -63,6 +67,29 @@ func newMemStore() *memStore {
 const defaultMaxMessageBytes = 1048588
 
 func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
+	return s.appendBatch(p, plainBatch, recs)
+}
+
+// AppendTxn keeps the batch's producer with its records and refuses an
+// epoch older than the producer's last one in the partition, as the
+// log's producer state does.
+func (s *memStore) AppendTxn(p int32, pid int64, epoch int16, recs []Record) (Pending, error) {
+	return s.appendBatch(p, Batch{ProducerID: pid, ProducerEpoch: epoch, Transactional: true}, recs)
+}
+
+// AppendMarker appends the control record as Kafka encodes it.
+func (s *memStore) AppendMarker(p int32, m Marker) (Pending, error) {
+	s.mu.Lock()
+	last, ok := s.epochs[p][m.ProducerID]
+	s.mu.Unlock()
+	if ok && m.TxnVersion >= 2 && m.ProducerEpoch == last && s.broken != "txn-epoch" {
+		return nil, fmt.Errorf("memstore: marker of producer %d: epoch %d is not newer than %d: %w", m.ProducerID, m.ProducerEpoch, last, kerr.InvalidProducerEpoch)
+	}
+	return s.appendBatch(p, Batch{ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, Transactional: true, Control: true},
+		[]Record{MarkerRecord(m.Commit, 0)})
+}
+
+func (s *memStore) appendBatch(p int32, b Batch, recs []Record) (Pending, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -84,7 +111,15 @@ func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
 	if n := BatchSize(recs); n > max && s.broken != "size" {
 		return nil, fmt.Errorf("memstore: batch of %d bytes exceeds max.message.bytes %d: %w", n, max, kerr.MessageTooLarge)
 	}
-	if s.full && (hasCommit(recs) && s.broken != "full" || s.broken == "full-tombstones") {
+	if s.broken == "txn-plain" && !b.Control {
+		b = plainBatch
+	}
+	if b.ProducerID >= 0 && s.broken != "txn-epoch" {
+		if last, ok := s.epochs[p][b.ProducerID]; ok && b.ProducerEpoch < last {
+			return nil, fmt.Errorf("memstore: producer %d epoch %d is older than %d: %w", b.ProducerID, b.ProducerEpoch, last, kerr.InvalidProducerEpoch)
+		}
+	}
+	if s.full && (!b.Control || s.broken == "marker-full") && (b.Control || hasCommit(recs) && s.broken != "full" || s.broken == "full-tombstones") {
 		return nil, fmt.Errorf("%w: memstore: no space left", ErrStoreFull)
 	}
 	if s.failWrite[p] {
@@ -95,7 +130,13 @@ func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
 		}
 		return nil, err
 	}
-	s.store(p, recs)
+	if b.ProducerID >= 0 {
+		if s.epochs[p] == nil {
+			s.epochs[p] = make(map[int64]int16)
+		}
+		s.epochs[p][b.ProducerID] = b.ProducerEpoch
+	}
+	s.store(p, b, recs)
 	end := len(s.parts[p])
 	switch {
 	case s.gated:
@@ -111,7 +152,7 @@ func (s *memStore) Append(p int32, recs []Record) (Pending, error) {
 }
 
 // store appends copies of recs to partition p.
-func (s *memStore) store(p int32, recs []Record) {
+func (s *memStore) store(p int32, b Batch, recs []Record) {
 	if s.broken == "reverse" {
 		recs = append([]Record(nil), recs...)
 		slices.Reverse(recs)
@@ -119,6 +160,7 @@ func (s *memStore) store(p int32, recs []Record) {
 	if s.broken == "split" {
 		if r := s.holdout[p]; r != nil {
 			s.parts[p] = append(s.parts[p], *r)
+			s.batches[p] = append(s.batches[p], b)
 		}
 		last := recs[len(recs)-1]
 		s.holdout[p] = &last
@@ -132,6 +174,7 @@ func (s *memStore) store(p int32, recs []Record) {
 			}
 		}
 		s.parts[p] = append(s.parts[p], r)
+		s.batches[p] = append(s.batches[p], b)
 	}
 }
 
@@ -279,6 +322,13 @@ func (s *memStore) read(p int32) []Record {
 	return append([]Record(nil), s.parts[p][:s.durable[p]]...)
 }
 
+// readBatches returns the batch of each durable record of p.
+func (s *memStore) readBatches(p int32) []Batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Batch(nil), s.batches[p][:s.durable[p]]...)
+}
+
 // brokenWait answers a Wait as a store with a broken promise does: an
 // earlier append held with a later one lost once the later is durable
 // ("prefix"), a second Wait failing ("twice").
@@ -307,11 +357,15 @@ func (s *memStore) reopen() *memStore {
 	defer s.mu.Unlock()
 	n := newMemStore()
 	n.maxBytes, n.broken = s.maxBytes, s.broken
+	for p, m := range s.epochs {
+		n.epochs[p] = maps.Clone(m)
+	}
 	for p, rs := range s.parts {
 		if s.broken == "reopen" && len(rs) > 0 {
 			rs = rs[:len(rs)-1] // the last record lost
 		}
 		n.parts[p] = append([]Record(nil), rs...)
+		n.batches[p] = append([]Batch(nil), s.batches[p][:len(rs)]...)
 		n.durable[p] = len(rs)
 	}
 	return n

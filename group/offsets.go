@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -23,9 +24,10 @@ import (
 //
 // OffsetFetch versions 0-8: v2+ may ask for all partitions (null topics)
 // and has a top-level error, v5+ returns leader epochs, v7 RequireStable
-// (there are no transactions: it waits for the group's commits in flight,
-// which are otherwise not seen before they are durable, as Kafka 4 does),
-// v8 batches groups.
+// (it waits for the group's commits in flight, which are otherwise not
+// seen before they are durable, as Kafka 4 does, and answers
+// UNSTABLE_OFFSET_COMMIT for partitions with offsets of an open
+// transaction: txn.go), v8 batches groups.
 //
 // OffsetDelete version 0 (KIP-496).
 
@@ -169,6 +171,10 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (g *group
 	if len(recs) == 0 {
 		return nil, resp, nil
 	}
+	seq := c.nextSeq() // under g.mu, as the append: the group's log order
+	for i := range commits {
+		commits[i].o.seq = seq
+	}
 	// Pending until durable (Kafka's pendingOffsetCommits): applied, in
 	// append order, by the callback, which also answers a failed write.
 	w = g.appendWrite(recs, commits, func(w *write) {
@@ -296,11 +302,12 @@ func (c *Coordinator) expireOffsets() {
 
 func (g *group) expire(now time.Time) {
 	var expired []tp
-	pending := g.pendingKeys()
+	pending, txn := g.pendingKeys(), g.txnKeys()
 	for k, o := range g.offsets {
 		// A partition with a commit in flight does not expire (Kafka's
-		// getExpiredOffsets): the commit renews it.
-		if t, ok := g.expiryTime(k, o); ok && !now.Before(t) && !pending[k] {
+		// getExpiredOffsets): the commit renews it; nor one with
+		// offsets of an open transaction (cleanupExpiredOffsets).
+		if t, ok := g.expiryTime(k, o); ok && !now.Before(t) && !pending[k] && !txn[k] {
 			expired = append(expired, k)
 		}
 	}
@@ -310,10 +317,12 @@ func (g *group) expire(now time.Time) {
 		recs = append(recs, offsetTombstone(g.name, k, now))
 	}
 	// Dead once the expired offsets are gone: Empty, nothing else left.
+	// A group with open transactions stays (Kafka's
+	// openTransactionsByGroup), even if they hold none of its offsets.
 	dead := func() bool {
-		return g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0 && len(g.writes) == 0
+		return g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0 && len(g.writes) == 0 && !g.hasOpenTxn()
 	}
-	willDie := g.state == stateEmpty && len(expired) == len(g.offsets) && len(pending) == 0 && len(g.pending) == 0
+	willDie := g.state == stateEmpty && len(expired) == len(g.offsets) && len(pending) == 0 && len(g.pending) == 0 && !g.hasOpenTxn()
 	if willDie && g.generation > 0 {
 		recs = append(recs, groupTombstone(g.name, now))
 	}
@@ -381,6 +390,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 				for _, p := range t.parts {
 					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = p.partition, p.offset, p.epoch, &p.meta
+					sp.ErrorCode = p.code
 					st.Partitions = append(st.Partitions, sp)
 				}
 				sg.Topics = append(sg.Topics, st)
@@ -416,6 +426,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 			if req.Version >= 5 {
 				sp.LeaderEpoch = p.epoch
 			}
+			sp.ErrorCode = p.code
 			if req.Version < 2 {
 				sp.ErrorCode = code
 			}
@@ -436,6 +447,7 @@ type fetchedPartition struct {
 	offset    int64
 	epoch     int32
 	meta      string
+	code      int16 // UNSTABLE_OFFSET_COMMIT: an open transaction holds offsets of it
 }
 
 // fetchOffsets answers one group; want nil means every committed offset.
@@ -473,6 +485,11 @@ func (c *Coordinator) fetchOffsets(name string, order []string, want map[string]
 	}
 	defer g.mu.Unlock()
 	lookup := func(k tp) fetchedPartition {
+		if stable && g.txnPending(k) {
+			// Kafka's fetchOffsets: the client retries until the
+			// transaction ends.
+			return fetchedPartition{partition: k.partition, offset: -1, epoch: -1, code: kerr.UnstableOffsetCommit.Code}
+		}
 		if o, ok := g.offsets[k]; ok {
 			return fetchedPartition{partition: k.partition, offset: o.offset, epoch: o.epoch, meta: o.meta}
 		}
@@ -578,6 +595,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 		seen    = make(map[tp]bool)
 		exist   = c.cfg.TopicPartitionExists
 		pending = g.pendingKeys()
+		txn     = g.txnKeys()
 	)
 	for ti, rt := range req.Topics {
 		for pi, rp := range rt.Partitions {
@@ -588,7 +606,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) (int16, [][]in
 			case subscribedCheck && g.isSubscribedTo(k.topic):
 				codes[ti][pi] = kerr.GroupSubscribedToTopic.Code
 			default:
-				if _, ok := g.offsets[k]; (ok || pending[k]) && !seen[k] {
+				if _, ok := g.offsets[k]; (ok || pending[k] || txn[k]) && !seen[k] {
 					seen[k] = true
 					del = append(del, k)
 					recs = append(recs, offsetTombstone(g.name, k, now))
@@ -623,7 +641,14 @@ func (c *Coordinator) TopicDeleted(topic string) {
 					del = append(del, k)
 				}
 			}
-			for k := range g.pendingKeys() {
+			pending := g.pendingKeys()
+			for k := range g.txnKeys() {
+				if pending == nil {
+					pending = make(map[tp]bool)
+				}
+				pending[k] = true
+			}
+			for k := range pending {
 				if _, ok := g.offsets[k]; !ok && k.topic == topic {
 					del = append(del, k)
 				}
@@ -636,9 +661,10 @@ func (c *Coordinator) TopicDeleted(topic string) {
 				recs = append(recs, offsetTombstone(g.name, k, now))
 				g.deleteOffset(k, now)
 				g.dropPending(k)
+				g.dropTxn(k, math.MaxInt64) // the topic is gone
 			}
 			g.publishDeleted(del, DeletedTopic, now)
-			dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0
+			dead := g.state == stateEmpty && !g.hasOffsets() && len(g.pending) == 0 && !g.hasOpenTxn()
 			if dead && g.generation > 0 {
 				recs = append(recs, groupTombstone(g.name, now))
 			}

@@ -100,17 +100,32 @@ func (g *group) metadataRecord(assignments map[string][]byte) Record {
 type replayState struct {
 	groups map[string]*replayGroup
 	order  []string
+	txns   txnIndex // groups with offsets of an open transaction
 }
 
 type replayGroup struct {
 	meta    *kmsg.GroupMetadataValue // nil: none, or tombstoned
 	offsets map[tp]*offset
 	history map[tp][]histEntry
+	txn     map[int64]*txnOffsets // open transactions' offsets, by producer id
 }
 
 func newReplayState() *replayState {
 	return &replayState{groups: make(map[string]*replayGroup)}
 }
+
+// Batch is what replay needs of the record batch a record was read from:
+// its producer, and whether it is transactional or a control batch (a
+// transaction marker).
+type Batch struct {
+	ProducerID    int64 // -1: none
+	ProducerEpoch int16
+	Transactional bool
+	Control       bool
+}
+
+// plainBatch is the Batch of a record Store.Append wrote.
+var plainBatch = Batch{ProducerID: -1, ProducerEpoch: -1}
 
 func (r *replayState) group(name string) *replayGroup {
 	rg := r.groups[name]
@@ -122,24 +137,40 @@ func (r *replayState) group(name string) *replayGroup {
 	return rg
 }
 
-// Replay feeds one record read back from __consumer_offsets at start-up.
-// Call it for every record of every partition, in offset order within a
-// partition, before Start: offset commits, group metadata and tombstones.
-// Records with key versions this coordinator does not know (transaction
-// markers, newer coordinators' record types) are skipped, as Kafka skips
-// them; malformed known records return an error. partition and offset are
-// used only in error messages.
+// Replay feeds one record read back from __consumer_offsets at start-up,
+// written outside any transaction (ReplayBatch says which batch a record
+// came from). Call it for every record of every partition, in offset
+// order within a partition, before Start: offset commits, group metadata
+// and tombstones. Records with key versions this coordinator does not
+// know (newer coordinators' record types) are skipped, as Kafka skips
+// them; malformed known records return an error. partition and offset
+// are used only in error messages.
 func (c *Coordinator) Replay(partition int32, recOffset int64, key, value []byte, timestamp int64) error {
+	return c.ReplayBatch(partition, recOffset, plainBatch, key, value, timestamp)
+}
+
+// ReplayBatch is Replay for a record of batch b, as Kafka's coordinator
+// loader replays them: an offset commit of a transactional batch is
+// pending for its producer, a control record (key and value as stored:
+// kmsg.ControlRecordKey, EndTxnMarker) ends the producer's transaction
+// in the partition, applying (commit) or dropping (abort) its pending
+// offsets. Offsets whose marker is not in the log (a transaction open at
+// a crash) stay pending after Start, until CompleteTxn.
+func (c *Coordinator) ReplayBatch(partition int32, recOffset int64, b Batch, key, value []byte, timestamp int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.replay == nil {
 		return fmt.Errorf("group: Replay after the coordinator started (record at %d/%d)", partition, recOffset)
 	}
-	return c.replayInto(c.replay, partition, recOffset, key, value, timestamp)
+	return c.replayInto(c.replay, partition, recOffset, b, key, value, timestamp)
 }
 
-// replayInto applies one record to r (see Replay).
-func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int64, key, value []byte, timestamp int64) error {
+// replayInto applies one record to r (see ReplayBatch).
+func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int64, b Batch, key, value []byte, timestamp int64) error {
+	c.seqAbove(recOffset)
+	if b.Control {
+		return c.replayMarker(r, partition, recOffset, b, key, timestamp)
+	}
 	k, err := offsetsfmt.DecodeKey(key)
 	if err != nil {
 		return fmt.Errorf("group: __consumer_offsets %d/%d: %w", partition, recOffset, err)
@@ -150,6 +181,9 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 		p := tp{k.Topic, k.Partition}
 		if value == nil {
 			dropOffset(rg.offsets, rg.history, p, time.UnixMilli(timestamp))
+			for _, t := range rg.txn {
+				delete(t.offsets, p) // Kafka's replay drops them with the offset
+			}
 			c.publish(OffsetsDeleted{Group: k.Group, Partitions: []TopicPartition{{k.Topic, k.Partition}},
 				Reason: DeletedReplayed, Time: time.UnixMilli(timestamp), Replayed: true})
 			return nil
@@ -165,9 +199,25 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 		if v.Version == 1 && v.ExpireTimestamp != -1 {
 			o.expire = time.UnixMilli(v.ExpireTimestamp)
 		}
+		o.seq = recOffset
+		if b.Transactional && b.ProducerID >= 0 {
+			o.txn = true
+			t := rg.txn[b.ProducerID]
+			if t == nil {
+				t = &txnOffsets{pid: b.ProducerID, offsets: make(map[tp]offset)}
+				if rg.txn == nil {
+					rg.txn = make(map[int64]*txnOffsets)
+				}
+				rg.txn[b.ProducerID] = t
+			}
+			t.epoch = b.ProducerEpoch
+			t.offsets[p] = o
+			r.txns.add(partition, b.ProducerID, k.Group)
+			c.publish(txnPendingEvent(k.Group, p, &o, b.ProducerID, b.ProducerEpoch, true))
+			return nil
+		}
 		putOffset(rg.offsets, rg.history, p, o, c.cfg.HistoryMaxPerPartition)
-		c.publish(CommitApplied{Group: k.Group, Topic: k.Topic, Partition: k.Partition, Offset: o.offset,
-			LeaderEpoch: o.epoch, Metadata: o.meta, CommitTime: o.commit, ExpireTime: o.expire, Replayed: true})
+		c.publish(commitEvent(k.Group, p, &o, -1, true))
 	case offsetsfmt.GroupMetadata:
 		rg := r.group(k.Group)
 		if value == nil {
@@ -182,6 +232,36 @@ func (c *Coordinator) replayInto(r *replayState, partition int32, recOffset int6
 		rg.meta = v
 	default:
 		c.log.Debug("skipping unknown __consumer_offsets record", "partition", partition, "offset", recOffset, "key_version", k.Version)
+	}
+	return nil
+}
+
+// replayMarker applies a transaction marker read back: the producer's
+// pending offsets in the partition's groups end as CompleteTxn ends them.
+func (c *Coordinator) replayMarker(r *replayState, partition int32, recOffset int64, b Batch, key []byte, timestamp int64) error {
+	var ck kmsg.ControlRecordKey
+	if err := ck.ReadFrom(key); err != nil {
+		return fmt.Errorf("group: __consumer_offsets %d/%d: control record key: %w", partition, recOffset, err)
+	}
+	var commit bool
+	switch ck.Type {
+	case kmsg.ControlRecordKeyTypeAbort:
+	case kmsg.ControlRecordKeyTypeCommit:
+		commit = true
+	default:
+		return nil // not a transaction marker (KIP-848 leader change records and the like)
+	}
+	at := time.UnixMilli(timestamp)
+	for _, name := range r.txns.take(partition, b.ProducerID) {
+		rg := r.groups[name]
+		if rg == nil || rg.txn[b.ProducerID] == nil {
+			continue
+		}
+		t := rg.txn[b.ProducerID]
+		delete(rg.txn, b.ProducerID)
+		// The same rule as at run time, on a group not built yet.
+		g := &group{c: c, name: name, offsets: rg.offsets, history: rg.history}
+		g.endTxn(t, commit, at, true)
 	}
 	return nil
 }
@@ -210,7 +290,7 @@ func (c *Coordinator) loadLocked() {
 // buildGroup turns one group's replayed records into the group (nil if
 // it is gone); c.mu is held.
 func (c *Coordinator) buildGroup(name string, rg *replayGroup, now time.Time) *group {
-	if rg.meta == nil && len(rg.offsets) == 0 {
+	if rg.meta == nil && len(rg.offsets) == 0 && len(rg.txn) == 0 {
 		return nil
 	}
 	g := newGroup(c, name)
@@ -254,6 +334,10 @@ func (c *Coordinator) buildGroup(name string, rg *replayGroup, now time.Time) *g
 	}
 	g.offsets = rg.offsets
 	g.history = rg.history
+	g.txn = rg.txn
+	for pid := range g.txn {
+		c.txns.add(c.PartitionFor(name), pid, name)
+	}
 	g.pruneHistory(now)
 	return g
 }
@@ -289,4 +373,18 @@ func varintLen(v int64) int {
 		n++
 	}
 	return n
+}
+
+// MarkerRecord is the control record of a transaction marker as Kafka
+// writes it (kmsg.ControlRecordKey version 0, kmsg.EndTxnMarker version 0
+// with the transaction coordinator's epoch, 0 on a single node): what
+// Store.AppendMarker appends, and what ReplayBatch reads back.
+func MarkerRecord(commit bool, timestamp int64) Record {
+	k := kmsg.NewControlRecordKey()
+	k.Type = kmsg.ControlRecordKeyTypeAbort
+	if commit {
+		k.Type = kmsg.ControlRecordKeyTypeCommit
+	}
+	v := kmsg.NewEndTxnMarker()
+	return Record{Key: k.AppendTo(nil), Value: v.AppendTo(nil), Timestamp: timestamp}
 }

@@ -354,12 +354,19 @@ func (s *script) run(line string) []string {
 			if !cm.SupersededAt.IsZero() {
 				l += fmt.Sprintf(" until +%v", cm.SupersededAt.Sub(t0))
 			}
+			if cm.Transactional {
+				l += " txn"
+			}
 			out = append(out, l)
 		}
 	case "restart":
 		s.h = s.h.restart()
 	default:
-		s.t.Fatalf("unknown command %q", line)
+		txn, ok := s.runTxn(f[0], grp, pos, args, ver)
+		if !ok {
+			s.t.Fatalf("unknown command %q", line)
+		}
+		out = append(out, txn...)
 	}
 	s.h.settle() // the callbacks of the command's writes have run
 	return append(out, s.collect()...)

@@ -36,7 +36,10 @@ func TestContractCatchesBrokenFake(t *testing.T) {
 		{"alias", []string{"RecordsReadBackExactly"}},                                                 // the caller's slices kept
 		{"empty", []string{"EmptyInput"}},                                                             // no records is an error
 		{"prefix", []string{"DurabilityIsAPrefix"}},                                                   // an earlier append lost behind a durable later one
-		{"twice", []string{"WaitTwice"}},                                                              // a second Wait answers otherwise
+		{"twice", []string{"WaitTwice"}},
+		{"txn-plain", []string{"TxnBatchesInOrder", "TxnManyCommitsOneTransaction"}}, // AppendTxn writes a plain batch
+		{"txn-epoch", []string{"TxnStaleEpoch"}},                                     // no producer epoch check
+		{"marker-full", []string{"TxnFullDisk"}},                                     // markers refused on a full disk                                                              // a second Wait answers otherwise
 	} {
 		t.Run(c.broken, func(t *testing.T) {
 			got := storetest.Failures(t, func(testing.TB) *storetest.Harness {
@@ -62,6 +65,7 @@ func fakeHarness(f group.FakeStore) *storetest.Harness {
 	use := func(f group.FakeStore) {
 		h.Store = f.Store
 		h.Read = func(_ testing.TB, p int32) []group.Record { return f.Read(p) }
+		h.ReadBatches = func(_ testing.TB, p int32) []group.Batch { return f.ReadBatches(p) }
 		h.Full = func(testing.TB) func() { return f.Full() }
 		h.Fence = func(_ testing.TB, p int32) { f.Fence(p) }
 		h.FailWrite = func(_ testing.TB, p int32) { f.FailWrite(p) }

@@ -38,6 +38,7 @@ type write struct {
 
 	then    func(w *write) // under g.mu, in append order, w.err final; may be nil
 	commits []staged       // a commit's offsets, applied by then
+	txn     *txnOffsets    // a transaction marker's: the offsets it ends (txn.go)
 	applied chan struct{}  // closed once then has run
 }
 
@@ -140,9 +141,10 @@ func (g *group) pendingKeys() map[tp]bool {
 	return out
 }
 
-// hasOffsets is Kafka's GroupMetadata.hasOffsets: committed or pending.
+// hasOffsets is Kafka's GroupMetadata.hasOffsets: committed or pending,
+// transactional offsets included.
 func (g *group) hasOffsets() bool {
-	return len(g.offsets) > 0 || len(g.pendingKeys()) > 0
+	return len(g.offsets) > 0 || len(g.pendingKeys()) > 0 || len(g.txnKeys()) > 0
 }
 
 // writeDeletion appends recs, the tombstones of keys (and of the group, if
@@ -151,12 +153,17 @@ func (g *group) hasOffsets() bool {
 // callback (w.err final), and also when the write failed, which deletes
 // nothing.
 func (g *group) writeDeletion(recs []Record, keys []tp, why DeleteReason, at time.Time, then func(*write)) *write {
+	seq := g.c.nextSeq() // under g.mu, as the append
 	return g.write(recs, nil, func(w *write) {
 		if w.err == nil && !g.removed {
 			for _, k := range keys {
 				if _, ok := g.offsets[k]; ok {
 					g.deleteOffset(k, at)
 				}
+				// Transactional offsets written before the tombstones go
+				// with them, as a replayed tombstone drops them in Kafka;
+				// those written since stay pending.
+				g.dropTxn(k, seq)
 			}
 			g.publishDeleted(keys, why, at)
 		}

@@ -64,6 +64,10 @@ type Harness struct {
 	FailSync func(t testing.TB, p int32)
 	// Stall holds every fsync of partition p until release is called.
 	Stall func(t testing.TB, p int32) (release func())
+	// ReadBatches returns the batch of each record Read returns (its
+	// producer, transactional and control flags), for the checks of
+	// AppendTxn and AppendMarker; they are skipped while it is nil.
+	ReadBatches func(t testing.TB, p int32) []group.Batch
 }
 
 // checks are the suite's checks, by name.

@@ -25,6 +25,7 @@ func (s *memStore) powerLoss() *memStore {
 	n.maxBytes = s.maxBytes
 	for p, rs := range s.parts {
 		n.parts[p] = append([]Record(nil), rs[:s.durable[p]]...)
+		n.batches[p] = append([]Batch(nil), s.batches[p][:s.durable[p]]...)
 		n.durable[p] = s.durable[p]
 	}
 	return n

@@ -147,6 +147,7 @@ func (s *script) runTxn(cmd, grp string, pos []string, args map[string]string, v
 		out = append(out, "DeleteGroups -> "+errName(resp.Groups[0].ErrorCode))
 	case "expire":
 		s.h.c.expireOffsets()
+		s.h.settle()
 		if g := s.h.c.lockGroup(grp, false); g == nil {
 			out = append(out, "group "+grp+" removed")
 		} else {

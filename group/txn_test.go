@@ -231,3 +231,54 @@ func TestTxnConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// OffsetDelete applies once its tombstone is durable: a transactional
+// offset written before it goes with it, one written after it stays and
+// is applied by the marker, in memory as after a replay.
+func TestTxnDeleteWhileInFlight(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	allCodes(t, txnCodes(h.c.TxnOffsetCommit(ctx, txnReq(3, "g", 5, 0, "t", map[int32]int64{0: 9, 1: 9}))), 0)
+	h.store.gated = true
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "g"
+	dt := kmsg.NewOffsetDeleteRequestTopic()
+	dt.Topic = "t"
+	for _, p := range []int32{0, 1} {
+		dp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		dp.Partition = p
+		dt.Partitions = append(dt.Partitions, dp)
+	}
+	del.Topics = append(del.Topics, dt)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); h.c.OffsetDelete(ctx, del) }()
+	h.eventually("tombstones appended", func() bool { return h.store.gateCount() == 1 })
+	go func() {
+		defer wg.Done()
+		h.c.TxnOffsetCommit(ctx, txnReq(3, "g", 5, 0, "t", map[int32]int64{0: 11}))
+	}()
+	h.eventually("second commit appended", func() bool { return h.store.gateCount() == 2 })
+	go func() {
+		defer wg.Done()
+		if err := h.c.CompleteTxn(ctx, h.c.PartitionFor("g"), Marker{ProducerID: 5, Commit: true}); err != nil {
+			t.Errorf("marker: %v", err)
+		}
+	}()
+	h.eventually("marker appended", func() bool { return h.store.gateCount() == 3 })
+	for i := 0; i < 3; i++ {
+		h.store.release(i, nil)
+	}
+	wg.Wait()
+	h.settle()
+	check := func(h *harness, when string) {
+		t.Helper()
+		_, got := h.fetch(7, "g", map[string][]int32{"t": {0, 1}})
+		if got["t/0"] != 11 || got["t/1"] != -1 {
+			t.Fatalf("%s: %v, want t/0=11 (written after the deletion) and t/1 deleted", when, got)
+		}
+	}
+	check(h, "in memory")
+	h.store.gated = false
+	check(h.restart(), "after a replay")
+}

@@ -34,7 +34,11 @@ import (
 // INVALID_REQUEST with no topics.
 //
 // Version notes:
-//   - v4: LastStableOffset (= high watermark: no transactions), isolation level.
+//   - v4: isolation level; LastStableOffset and AbortedTransactions. A
+//     read_committed fetch (isolation level 1) never gets a batch at or
+//     after the last stable offset, and gets the aborted transactions of
+//     what it read (storage.Log.AbortedTransactions); every fetch is
+//     told the LSO.
 //   - v5: LogStartOffset. v7: sessions. v9: CurrentLeaderEpoch (ours is 0).
 //   - v11: PreferredReadReplica (-1). v12: flexible, LastFetchedEpoch.
 
@@ -173,7 +177,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				sp.ErrorCode = b.readPartition(l, rp, &sp, &budget, f)
+				sp.ErrorCode = b.readPartition(l, rp, req.IsolationLevel == 1, &sp, &budget, f)
 			}
 			if sp.ErrorCode != 0 {
 				f.hasErr = true
@@ -182,6 +186,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 				// an error carries none, and a consumer resets through
 				// ListOffsets, not from these fields.
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				sp.AbortedTransactions = nil
 			}
 			if sp.RecordBatches == nil {
 				// Kafka sends empty, not null, records; older decoders
@@ -197,17 +202,27 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
 
 // readPartition reads one partition into sp and f. The first batch of the
 // response (f still empty) is returned whole even beyond the limits.
-func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget *int64, f *fetched) int16 {
+//
+// A read_committed fetch (committed) gets no batch at or after the last
+// stable offset, and the aborted transactions of what it got (an empty
+// list when none, null for read_uncommitted, as Kafka sends them).
+func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartition, committed bool, sp *kmsg.FetchResponseTopicPartition, budget *int64, f *fetched) int16 {
 	first := f.size == 0
 	if l.Err() != nil {
 		// Fenced (corrupt data or a failed fsync, logged when it
 		// happened): never served, even to a consumer at the end.
 		return kerr.KafkaStorageError.Code
 	}
-	hw := l.HighWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+	if committed {
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	hw, lso := l.HighWatermark(), l.LastStableOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, l.LogStartOffset()
 	if rp.FetchOffset >= hw && rp.FetchOffset <= l.LogEndOffset() {
 		return 0 // caught up (or ahead of the fsync): nothing to read yet
+	}
+	if committed && rp.FetchOffset >= lso && rp.FetchOffset <= hw {
+		return 0 // at the LSO: the rest waits for its transaction's marker
 	}
 	max := int64(rp.PartitionMaxBytes)
 	if *budget < max {
@@ -216,7 +231,11 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 	if max <= 0 && !first {
 		return 0
 	}
-	rr, err := l.Read(rp.FetchOffset, int32(max), first)
+	read := l.Read
+	if committed {
+		read = l.ReadCommitted
+	}
+	rr, err := read(rp.FetchOffset, int32(max), first)
 	if err != nil {
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
@@ -225,7 +244,14 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 		return kerr.KafkaStorageError.Code
 	}
 	// The offsets taken with the read keep the response consistent with its data.
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+	if committed && rr.Size > 0 {
+		for _, t := range l.AbortedTransactions(rp.FetchOffset, rr.NextOffset) {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = t.ProducerID, t.FirstOffset
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
+	}
 	if !b.fetchMem.tryAcquire(rr.Size) {
 		rr.Release()
 		return 0 // --max-fetch-memory reached: no data this time (logged)

@@ -12,12 +12,13 @@ import (
 // it and would fail otherwise (it fails on Kafka 4.x; the differential
 // suite lists the difference).
 //
-// Timestamps: -1 latest (the high watermark; also the last stable offset
-// for read_committed, as there are no transactions), -2 earliest (log start),
+// Timestamps: -1 latest (the high watermark; for read_committed, v2+, the
+// last stable offset), -2 earliest (log start),
 // -3 the record with the largest timestamp (v7+), -4 earliest local (v8+,
 // the log start: all data is local), otherwise the first offset whose
 // timestamp is at or after the one asked, via the time index; offset -1 and
-// timestamp -1 when there is none.
+// timestamp -1 when there is none. For read_committed, as Kafka, an offset
+// found by timestamp (or -3) at or after the LSO is answered as none.
 //
 // As in Kafka (ListOffsetsRequest.duplicatePartitions), a partition named
 // more than once is answered once, with INVALID_REQUEST; a topic named more
@@ -50,6 +51,7 @@ func handleListOffsets(r *request) (reply, error) {
 	if err := r.reserveResponse("ListOffsets", n); err != nil {
 		return reply{}, err
 	}
+	committed := req.Version >= 2 && req.IsolationLevel == 1
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
@@ -70,6 +72,8 @@ func handleListOffsets(r *request) (reply, error) {
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.Timestamp == -1 && committed:
+				sp.Offset = l.LastStableOffset()
 			case rp.Timestamp == -1:
 				sp.Offset = l.HighWatermark()
 			case rp.Timestamp == -2, rp.Timestamp == -4:
@@ -90,6 +94,11 @@ func handleListOffsets(r *request) (reply, error) {
 					break
 				}
 				sp.Offset, sp.Timestamp = off, ts
+			}
+			if committed && rp.Timestamp != -1 && rp.Timestamp != -2 && rp.Timestamp != -4 && sp.Offset >= l.LastStableOffset() {
+				// As Kafka's fetchOffsetForTimestamp: for read_committed,
+				// an offset found at or after the LSO is no answer.
+				sp.Offset, sp.Timestamp = -1, -1
 			}
 			if req.Version == 0 && sp.ErrorCode == 0 && sp.Offset >= 0 && rp.MaxNumOffsets > 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}

@@ -193,6 +193,10 @@ type Broker struct {
 
 	met *metrics          // Prometheus figures (metrics.go)
 	lag *lageval.Recorder // commit windows for Burrow-style verdicts (inspect.go)
+
+	// groupTxnMarker writes transaction markers into __consumer_offsets
+	// partitions for the group coordinator (27_write_txn_markers.go).
+	groupTxnMarker groupTxnMarker
 }
 
 // New binds the Kafka listener, locks the data directory (failing if

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -218,9 +219,11 @@ const TxnVersion2 = 2
 // commit, 0 abort) and whose value an EndTxnMarker with coordinatorEpoch,
 // as Kafka writes it. It is what WriteTxnMarkers appends.
 //
-// The checks are Kafka's (ProducerAppendInfo.appendEndTxnMarker): an
-// epoch older than the producer's (under txnVersion >= TxnVersion2, not
-// newer) gives ErrInvalidProducerEpoch; a coordinatorEpoch older than the
+// The checks are Kafka 4.4's (ProducerAppendInfo.appendEndTxnMarker): an
+// epoch older than the producer's, or under txnVersion >= TxnVersion2 the
+// producer's own epoch while its transaction is open here (a late marker:
+// version 2 bumps the epoch before writing them), gives
+// ErrInvalidProducerEpoch; a coordinatorEpoch older than the
 // producer's last marker's gives ErrTransactionCoordinatorFenced. A
 // marker for a producer with no open transaction here is written all the
 // same (Kafka does: it moves the producer's epoch) but starts and ends
@@ -252,7 +255,12 @@ func (l *Log) AppendMarker(pid int64, epoch int16, coordinatorEpoch int32, commi
 	if e := l.producers[pid]; e != nil {
 		cur, known = *e, true
 	}
-	if epoch < cur.epoch || txnVersion >= TxnVersion2 && epoch == cur.epoch {
+	// Kafka 4.4's ProducerAppendInfo.checkProducerEpoch: under version 2
+	// a marker of the current epoch is a late or duplicate one, allowed
+	// only as a retry once the transaction is over (nothing is open), or
+	// at the last epoch (32767), which cannot be bumped.
+	sameEpochOK := !cur.inTxn || epoch == math.MaxInt16
+	if epoch < cur.epoch || txnVersion >= TxnVersion2 && epoch == cur.epoch && !sameEpochOK {
 		cmp := "older than"
 		if epoch == cur.epoch {
 			cmp = "not newer than"

@@ -399,3 +399,22 @@ func TestSnapshotVersion1StillReads(t *testing.T) {
 		t.Fatalf("version 2 snapshot: %+v %v", got[5], err)
 	}
 }
+
+// Kafka 4.4 lets a transaction version 2 marker of the producer's
+// current epoch through when nothing is open (a retried marker of a
+// finished transaction), and refuses it while a transaction is open.
+func TestTV2MarkerRetryOfAFinishedTransaction(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	mustAppend(t, l, txnBatch(batch(1, 10, 1), 1, 0, 0))
+	if _, err := l.AppendMarker(1, 1, 0, true, TxnVersion2); err != nil {
+		t.Fatalf("TV2 commit with the bumped epoch: %v", err)
+	}
+	if _, err := l.AppendMarker(1, 1, 0, true, TxnVersion2); err != nil {
+		t.Fatalf("TV2 retry of the commit: %v", err)
+	}
+	mustAppend(t, l, txnBatch(batch(1, 10, 1), 1, 1, 0))
+	if _, err := l.AppendMarker(1, 1, 0, true, TxnVersion2); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("TV2 marker of the open transaction's epoch: %v", err)
+	}
+}

@@ -155,6 +155,9 @@ type Broker struct {
 	log *slog.Logger
 	reg *registry // the catalog and the partition logs (registry.go)
 	grp *group.Coordinator
+	// cgroups are the consumer-protocol (KIP-848) groups
+	// (68_consumer_group_heartbeat.go).
+	cgroups consumerGroups
 
 	pids pidAllocator
 

@@ -64,7 +64,9 @@
 // validates and, for compressed batches, bounds decompression) and
 // acknowledges per --fsync. Fetch and ListOffsets read the logs. Group and
 // offset APIs are adapted to group.Coordinator, whose store is the
-// __consumer_offsets topic in Kafka's own record format. Topic changes
+// __consumer_offsets topic in Kafka's own record format; Kafka 4's
+// consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is
+// adapted to group/consumer, held in memory for now. Topic changes
 // (CreateTopics, CreatePartitions, DeleteTopics, config changes) go
 // through the registry, one change of a topic at a time; a full disk makes
 // the broker read-only (diskspace.go) until space returns.

@@ -73,8 +73,9 @@
 // late and checks that no partition is ever owned by two clients and that
 // the group settles on its target.
 //
-// Not yet here: the ConsumerGroupHeartbeat and ConsumerGroupDescribe
-// handlers in the broker, replay of these records at start, offset commit
-// fencing by member epoch (STALE_MEMBER_EPOCH), classic-protocol members
-// in consumer groups and the online migration between the protocols.
+// The broker serves it as ConsumerGroupHeartbeat and ConsumerGroupDescribe
+// (broker/68_*.go, 69_*.go). Not yet here: appending the records and
+// replaying them at start, offset commit fencing by member epoch
+// (STALE_MEMBER_EPOCH), classic-protocol members in consumer groups and
+// the online migration between the protocols.
 package consumer

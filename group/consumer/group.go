@@ -344,3 +344,9 @@ func metadataHash(sub map[string]assign.TopicID, topics Topics) int64 {
 	}
 	return int64(h)
 }
+
+// Assignor is the name of the assignor the group uses now.
+func (g *Group) Assignor() string { return g.preferredAssignor() }
+
+// AssignedPartitions are the member's assigned partitions, sorted.
+func (m *Member) AssignedPartitions() assign.Partitions { return m.Assigned.partitions() }

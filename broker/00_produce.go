@@ -86,12 +86,13 @@ func handleProduce(r *request) (reply, error) {
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
 			}
-			l, res, code, msg := produceTo(b, rt.Topic, rp.Partition, rp.Records)
+			l, res, code, msg, recErrs := produceTo(b, rt.Topic, rp.Partition, rp.Records)
 			if code != 0 {
-				sp.ErrorCode, sp.ErrorMessage = code, msg
-				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code {
-					// As Kafka: these are found by the log itself, which
-					// answers with its start offset.
+				sp.ErrorCode, sp.ErrorMessage, sp.ErrorRecords = code, msg, recErrs
+				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidTimestamp.Code {
+					// As Kafka: these are found by the log itself (its
+					// validator, for timestamps), which answers with its
+					// start offset.
 					if l := b.partition(rt.Topic, rp.Partition); l != nil {
 						sp.LogStartOffset = l.LogStartOffset()
 					}
@@ -141,20 +142,21 @@ func handleProduce(r *request) (reply, error) {
 
 // produceTo validates and appends the batches of one partition of a
 // Produce request (and of the admin listener's produce), returning the
-// log, where the records went, and the answer's code and message. The
-// append is not yet durable: wait with the log's WaitDurable.
-func produceTo(b *Broker, topic string, partition int32, records []byte) (*storage.Log, storage.AppendResult, int16, *string) {
+// log, where the records went, and the answer's code, message and the
+// records it refuses (INVALID_TIMESTAMP names each). The append is not
+// yet durable: wait with the log's WaitDurable.
+func produceTo(b *Broker, topic string, partition int32, records []byte) (*storage.Log, storage.AppendResult, int16, *string, []kmsg.ProduceResponseTopicPartitionErrorRecord) {
 	if meta, known := b.topicMeta(topic); known && meta.Internal {
-		return nil, storage.AppendResult{}, kerr.InvalidTopicException.Code, nil
+		return nil, storage.AppendResult{}, kerr.InvalidTopicException.Code, nil, nil
 	}
 	l := b.partition(topic, partition)
 	if l == nil {
-		return nil, storage.AppendResult{}, kerr.UnknownTopicOrPartition.Code, nil
+		return nil, storage.AppendResult{}, kerr.UnknownTopicOrPartition.Code, nil, nil
 	}
 	if err := b.disk.writable(); err != nil {
 		// A full disk (diskspace.go): Kafka answers this for a partition
 		// whose log directory is offline.
-		return nil, storage.AppendResult{}, kerr.KafkaStorageError.Code, strp(err.Error())
+		return nil, storage.AppendResult{}, kerr.KafkaStorageError.Code, strp(err.Error()), nil
 	}
 	res, err := l.Append(records)
 	if err != nil {
@@ -162,10 +164,27 @@ func produceTo(b *Broker, topic string, partition int32, records []byte) (*stora
 		if code == kerr.KafkaStorageError.Code {
 			b.storageErrs.error("append failed", "topic", topic, "partition", partition, "err", err)
 		}
-		return nil, storage.AppendResult{}, code, strp(err.Error())
+		return nil, storage.AppendResult{}, code, strp(err.Error()), recordErrors(err)
 	}
 	b.met.produced(topic, len(records), res)
-	return l, res, 0, nil
+	return l, res, 0, nil, nil
+}
+
+// recordErrors lists the records a batch was refused for, as Kafka's
+// LogValidator does for timestamps out of bounds (one per record).
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var te *storage.TimestampError
+	if !errors.As(err, &te) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, 0, len(te.Records))
+	for _, i := range te.Records {
+		e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		e.RelativeOffset = i
+		e.ErrorMessage = strp(fmt.Sprintf("the timestamp of record %d is out of range: it must be within [%d, %d]", i, te.Lo, te.Hi))
+		out = append(out, e)
+	}
+	return out
 }
 
 // pending is a produce response partition waiting for its append to be
@@ -202,6 +221,8 @@ func produceErrorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, storage.ErrInvalidTxnState):
 		return kerr.InvalidTxnState.Code
+	case errors.Is(err, storage.ErrInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
 	default:
 		return kerr.KafkaStorageError.Code
 	}

@@ -189,7 +189,7 @@ func (a *AdminAPI) Produce(ctx context.Context, topic string, partition int32, r
 	for _, r := range recs {
 		ts = min(ts, r.Timestamp)
 	}
-	l, res, code, msg := produceTo(a.Broker, topic, partition, storage.BuildBatch(ts, recs))
+	l, res, code, msg, _ := produceTo(a.Broker, topic, partition, storage.BuildBatch(ts, recs))
 	if err := kafkaErr(code, msg); err != nil {
 		return Produced{}, err
 	}

@@ -66,6 +66,9 @@ func (t Topic) StorageConfig() storage.Config {
 	c.MaxMessageBytes = int32(t.int(MaxMessageBytes))
 	c.IndexIntervalBytes = int32(t.int(IndexIntervalBytes))
 	c.LogAppendTime = t.Config(MessageTimestampType) == "LogAppendTime"
+	c.CheckTimestamps = true
+	c.TimestampBeforeMaxMs = t.int(MessageTimestampBeforeMaxMs)
+	c.TimestampAfterMaxMs = t.int(MessageTimestampAfterMaxMs)
 	if !t.cleanupPolicy("delete") {
 		// Compacted only: nothing is deleted by age or size (as Kafka).
 		c.RetentionMs, c.RetentionBytes = -1, -1

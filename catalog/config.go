@@ -75,7 +75,8 @@ var defs = []ConfigDef{
 	{Name: RetentionMs, Default: "604800000", Type: TypeLong, Broker: "log.retention.ms",
 		Doc: "Time a segment is kept before it is deleted; -1 keeps data forever.", Check: minInt(-1)},
 	{Name: RetentionBytes, Default: "-1", Type: TypeLong, Broker: "log.retention.bytes",
-		Doc: "Maximum size of a partition before old segments are deleted; -1 means no limit.", Check: minInt(-1)},
+		// Any long, as Kafka: every negative value means no limit.
+		Doc: "Maximum size of a partition before old segments are deleted; -1 (any negative value) means no limit."},
 	{Name: SegmentBytes, Default: "1073741824", Type: TypeInt, Broker: "log.segment.bytes",
 		Doc: "Size at which the active segment file is rolled.", Check: minInt(14)},
 	{Name: SegmentMs, Default: "604800000", Type: TypeLong, Broker: "log.roll.ms",

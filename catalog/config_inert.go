@@ -16,6 +16,10 @@ import (
 // none of which a single Rewind node has. Each Doc says so, and the README
 // config table lists them. The bounds are Kafka's LogConfig definitions
 // (checked against Kafka 4.4 by test/differential).
+//
+// message.timestamp.before.max.ms and message.timestamp.after.max.ms are
+// the exception, listed here as Kafka 4.4 added them beside the others:
+// the produce path enforces them (storage.Config.CheckTimestamps).
 var inertDefs = []ConfigDef{
 	{Name: "compression.gzip.level", Default: "-1", Type: TypeInt, Broker: "compression.gzip.level",
 		Doc:   "Kafka's gzip level when the broker recompresses. Not used by Rewind: batches are stored as the producer compressed them (compression.type=producer).",
@@ -46,9 +50,9 @@ var inertDefs = []ConfigDef{
 		Doc:   "Kafka's bound on a batch's decompressed size. Accepted for compatibility; Rewind bounds decompression at 64 x max.message.bytes instead.",
 		Check: between(1, 2147483639)},
 	{Name: MessageTimestampBeforeMaxMs, Default: strconv.FormatInt(math.MaxInt64, 10), Type: TypeLong, Broker: "log.message.timestamp.before.max.ms",
-		Doc: "How far before the broker's clock Kafka lets a CreateTime record's timestamp be. Accepted for compatibility; Rewind does not check record timestamps against its clock.", Check: minInt(0)},
+		Doc: "How far before the broker's clock a CreateTime record's timestamp may be; a batch holding an older record is refused with INVALID_TIMESTAMP.", Check: minInt(0)},
 	{Name: MessageTimestampAfterMaxMs, Default: "3600000", Type: TypeLong, Broker: "log.message.timestamp.after.max.ms",
-		Doc: "How far after the broker's clock Kafka lets a CreateTime record's timestamp be. Accepted for compatibility; Rewind does not check record timestamps against its clock.", Check: minInt(0)},
+		Doc: "How far after the broker's clock a CreateTime record's timestamp may be; a batch holding a later record is refused with INVALID_TIMESTAMP.", Check: minInt(0)},
 	{Name: "preallocate", Default: "false", Type: TypeBoolean, Broker: "log.preallocate",
 		Doc: "Whether Kafka preallocates segment files. Accepted for compatibility; Rewind's segments grow as written."},
 	{Name: "remote.copy.lag.bytes", Default: "-1", Type: TypeLong, Broker: "log.remote.copy.lag.bytes",
@@ -75,7 +79,7 @@ var inertDefs = []ConfigDef{
 		Doc: "Whether an out-of-sync replica may become leader. Accepted for compatibility; a single node is always the leader of its data."},
 }
 
-// Names of the record timestamp bounds.
+// Names of the record timestamp bounds (Topic.StorageConfig).
 const (
 	MessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
 	MessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"

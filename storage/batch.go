@@ -155,7 +155,10 @@ func setCRC(b []byte) {
 // structure of every record (of compressed batches after decompressing
 // them into a small streaming buffer, at most DecompressLimit(maxMsg)
 // bytes). For uncompressed batches it allocates nothing.
-func validateBatch(h *BatchHeader, b []byte, maxMsg int32) error {
+//
+// With ts set, every record's timestamp (but -1) must be within [ts.lo,
+// ts.hi], or the batch is refused with a *TimestampError naming them.
+func validateBatch(h *BatchHeader, b []byte, maxMsg int32, ts *tsBounds) error {
 	if h.IsControl() {
 		return wrapErr(ErrInvalidRecord, "control batches cannot be produced")
 	}
@@ -171,16 +174,51 @@ func validateBatch(h *BatchHeader, b []byte, maxMsg int32) error {
 	if h.ProducerID >= 0 && (h.ProducerEpoch < 0 || h.BaseSequence < 0) {
 		return wrapErr(ErrInvalidRecord, "idempotent batch with producer epoch %d, base sequence %d", h.ProducerEpoch, h.BaseSequence)
 	}
+	var visit recordVisitor
+	var bad *TimestampError
+	if ts != nil {
+		visit = func(i int32, tsDelta int64) bool {
+			if t := h.FirstTimestamp + tsDelta; t != -1 && (t < ts.lo || t > ts.hi) {
+				if bad == nil {
+					bad = &TimestampError{Lo: ts.lo, Hi: ts.hi}
+				}
+				bad.Records = append(bad.Records, i)
+			}
+			return true
+		}
+	}
+	var err error
 	switch c := h.Compression(); c {
 	case CodecNone:
-		return walkRecords(b[BatchHeaderSize:h.Size()], h.NumRecords, true, nil)
+		err = walkRecords(b[BatchHeaderSize:h.Size()], h.NumRecords, true, visit)
 	case CodecGzip, CodecSnappy, CodecLz4, CodecZstd:
 		// Decompressed (streamed, not kept) to check the records, as
 		// Kafka does; stored as produced, never recompressed.
-		return validateCompressed(c, b[BatchHeaderSize:h.Size()], h.NumRecords, DecompressLimit(maxMsg))
+		err = validateCompressed(c, b[BatchHeaderSize:h.Size()], h.NumRecords, DecompressLimit(maxMsg), visit)
 	default:
 		return wrapErr(ErrInvalidRecord, "unknown compression codec %d", c)
 	}
+	if err == nil && bad != nil {
+		return bad
+	}
+	return err
+}
+
+// tsBounds are the record timestamps a batch may carry, from the log's
+// clock and Config (nil: no check).
+type tsBounds struct{ lo, hi int64 }
+
+func timestampBounds(c Config, nowMs int64) *tsBounds {
+	if !c.CheckTimestamps || c.LogAppendTime {
+		return nil
+	}
+	// The clock is past 1970 and the bounds are not negative (validated
+	// by catalog): now - before cannot underflow, now + after can.
+	b := &tsBounds{lo: nowMs - max(c.TimestampBeforeMaxMs, 0), hi: math.MaxInt64}
+	if c.TimestampAfterMaxMs < math.MaxInt64-nowMs {
+		b.hi = nowMs + c.TimestampAfterMaxMs
+	}
+	return b
 }
 
 // recordVisitor is called for each record walked: its index, absolute

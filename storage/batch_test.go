@@ -77,7 +77,7 @@ func TestBuildDecodeRoundTrip(t *testing.T) {
 	if h.NumRecords != 3 || h.LastOffsetDelta != 2 || h.MaxTimestamp != 105 || h.ProducerID != -1 || h.Size() != int64(len(b)) {
 		t.Fatalf("header %+v", h)
 	}
-	if err := validateBatch(&h, b, 1<<20); err != nil {
+	if err := validateBatch(&h, b, 1<<20, nil); err != nil {
 		t.Fatal(err)
 	}
 	check := func(t *testing.T, b []byte) {
@@ -108,7 +108,7 @@ func TestBuildDecodeRoundTrip(t *testing.T) {
 		if err != nil || h.Compression() != c {
 			t.Fatalf("codec %d: %v %+v", c, err, h)
 		}
-		if err := validateBatch(&h, cb, 1<<20); err != nil {
+		if err := validateBatch(&h, cb, 1<<20, nil); err != nil {
 			t.Fatalf("codec %d: %v", c, err)
 		}
 		check(t, cb)

@@ -136,7 +136,7 @@ func BenchmarkValidateCompressed(b *testing.B) {
 			b.SetBytes(int64(len(plain)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if err := validateBatch(&h, cb, 1<<20); err != nil {
+				if err := validateBatch(&h, cb, 1<<20, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

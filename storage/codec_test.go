@@ -20,7 +20,7 @@ func validatePayload(t *testing.T, codec int, payload []byte, maxMsg int32) erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	return validateBatch(&h, b, maxMsg)
+	return validateBatch(&h, b, maxMsg, nil)
 }
 
 // A zstd frame may declare a window of at most 128 MiB (what Kafka's own
@@ -110,7 +110,7 @@ func TestSnappyBound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validateBatch(&h, cb, 1<<20); err != nil {
+		if err := validateBatch(&h, cb, 1<<20, nil); err != nil {
 			t.Errorf("4 MiB of zeros in %d bytes of snappy: %v", len(cb), err)
 		}
 	}

@@ -62,6 +62,15 @@ type Config struct {
 	IndexIntervalBytes int32 // index.interval.bytes (default 4096)
 	LogAppendTime      bool  // message.timestamp.type=LogAppendTime
 
+	// CheckTimestamps refuses a batch with a record whose timestamp is
+	// more than TimestampBeforeMaxMs before or TimestampAfterMaxMs after
+	// the log's clock (message.timestamp.before.max.ms and
+	// message.timestamp.after.max.ms); records without a timestamp (-1)
+	// pass. Off in the zero Config; ignored with LogAppendTime, as in Kafka.
+	CheckTimestamps      bool
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+
 	// ProducerIDExpirationMs is producer.id.expiration.ms (default one
 	// day): idempotent producer state unused for this long is dropped by
 	// ApplyRetention. -1 keeps it forever.

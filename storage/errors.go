@@ -39,6 +39,11 @@ var (
 	// in Kafka since KIP-360, a producer id the log has no state for is
 	// accepted at any sequence. Kept so the broker can map it.
 	ErrUnknownProducerID = errors.New("storage: unknown producer id")
+	// ErrInvalidTimestamp: INVALID_TIMESTAMP. A record of a CreateTime
+	// batch has a timestamp outside Config.TimestampBeforeMaxMs /
+	// TimestampAfterMaxMs of the log's clock; the error is a
+	// *TimestampError that names every such record.
+	ErrInvalidTimestamp = errors.New("storage: invalid timestamp")
 	// ErrOffsetOutOfRange: OFFSET_OUT_OF_RANGE.
 	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
 	// ErrStorage: KAFKA_STORAGE_ERROR. An I/O error, a fenced log, or
@@ -67,3 +72,17 @@ func ioErr(op string, err error) error {
 func corruptErr(file string, pos int64, format string, args ...any) error {
 	return fmt.Errorf("%w: %w: %s at byte %d: %s", ErrStorage, ErrCorruption, file, pos, fmt.Sprintf(format, args...))
 }
+
+// TimestampError refuses a batch for the timestamps of its records, as
+// Kafka's LogValidator does: Records are the indexes in the batch of the
+// records outside [Lo, Hi] (at most every record of one batch).
+type TimestampError struct {
+	Records []int32
+	Lo, Hi  int64
+}
+
+func (e *TimestampError) Error() string {
+	return fmt.Sprintf("%v: %d record(s) with a timestamp outside [%d, %d]", ErrInvalidTimestamp, len(e.Records), e.Lo, e.Hi)
+}
+
+func (e *TimestampError) Unwrap() error { return ErrInvalidTimestamp }

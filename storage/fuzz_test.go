@@ -49,7 +49,7 @@ func FuzzParseBatchHeader(f *testing.F) {
 			t.Fatalf("accepted inconsistent header %+v for %d bytes", h, len(data))
 		}
 		b := data[:h.Size()]
-		verr := validateBatch(&h, b, 1<<20)
+		verr := validateBatch(&h, b, 1<<20, nil)
 		recs, derr := DecodeRecords(b)
 		if verr == nil && derr != nil {
 			t.Fatalf("validated batch does not decode: %v", derr)
@@ -114,7 +114,7 @@ func FuzzValidateRecords(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verr := validateBatch(&h, b, 1<<20)
+		verr := validateBatch(&h, b, 1<<20, nil)
 		if verr != nil && !errors.Is(verr, ErrCorruptMessage) && !errors.Is(verr, ErrInvalidRecord) {
 			t.Fatalf("unexpected error class: %v", verr)
 		}
@@ -144,7 +144,7 @@ func FuzzValidateRecords(f *testing.F) {
 		if codec == CodecNone {
 			// The streaming walk must agree with walkRecords.
 			c := &countingReader{r: bufio.NewReader(bytes.NewReader(body)), limit: int64(len(body))}
-			serr := walkRecordStream(c, n)
+			serr := walkRecordStream(c, n, nil)
 			if (serr == nil) != (verr == nil) {
 				t.Fatalf("stream walk %v, in-memory walk %v", serr, verr)
 			}

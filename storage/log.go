@@ -58,8 +58,11 @@ type Log struct {
 	dirty    []*segment    // segments with writes not yet fsynced (each holds a ref)
 	spare    []*segment
 
-	size        atomic.Int64 // bytes in .log files
-	maxMsg      atomic.Int32 // cfg.MaxMessageBytes
+	size   atomic.Int64 // bytes in .log files
+	maxMsg atomic.Int32 // cfg.MaxMessageBytes
+	// tsCheck is the record timestamp check of the config (nil: none),
+	// read by Append before it takes appendMu.
+	tsCheck     atomic.Pointer[Config]
 	leaderEpoch atomic.Int32 // stamped into appended batches when >= 0
 
 	txn txnState // open transactions (txn.go); guarded by mu, changed under appendMu too
@@ -104,6 +107,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		stop:      make(chan struct{}),
 	}
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
+	l.storeTimestampCheck()
 	l.leaderEpoch.Store(-1)
 	_, statErr := l.fs.Stat(dir)
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
@@ -232,7 +236,27 @@ func (l *Log) SetConfig(cfg Config) {
 	l.appendMu.Lock()
 	l.cfg = cfg.normalize()
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
+	l.storeTimestampCheck()
 	l.appendMu.Unlock()
+}
+
+func (l *Log) storeTimestampCheck() {
+	if !l.cfg.CheckTimestamps || l.cfg.LogAppendTime {
+		l.tsCheck.Store(nil)
+		return
+	}
+	c := l.cfg
+	l.tsCheck.Store(&c)
+}
+
+// timestampBounds are the record timestamps an append now may carry (nil:
+// any).
+func (l *Log) timestampBounds() *tsBounds {
+	c := l.tsCheck.Load()
+	if c == nil {
+		return nil
+	}
+	return timestampBounds(*c, l.nowMs())
 }
 
 // SetLeaderEpoch makes Append stamp epoch into the PartitionLeaderEpoch

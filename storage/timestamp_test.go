@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"errors"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestOffsetForTimestamp(t *testing.T) {
@@ -87,5 +90,59 @@ func TestTimestampsWithFsyncAlwaysHW(t *testing.T) {
 	off, ts, err := l.MaxTimestamp()
 	if err != nil || off != 1 || ts != 101 {
 		t.Fatalf("%d %d %v", off, ts, err)
+	}
+}
+
+// TestTimestampBounds: with CheckTimestamps, a CreateTime batch holding a
+// record more than TimestampBeforeMaxMs before or TimestampAfterMaxMs after
+// the log's clock is refused whole, naming each such record, compressed or
+// not, as Kafka's LogValidator refuses it (message.timestamp.*.max.ms); a
+// record without a timestamp passes, and LogAppendTime is not checked.
+func TestTimestampBounds(t *testing.T) {
+	for _, codec := range []int{CodecNone, CodecLz4, CodecSnappy} {
+		e := newEnv(t)
+		e.cfg.CheckTimestamps = true
+		e.cfg.TimestampBeforeMaxMs, e.cfg.TimestampAfterMaxMs = 60_000, 3_600_000
+		l := e.open()
+		now := e.clock.Ms()
+		build := func(ts ...int64) []byte {
+			recs := make([]Record, len(ts))
+			for i := range ts {
+				recs[i] = Record{Timestamp: ts[i], Value: []byte("v")}
+			}
+			b := BuildBatch(ts[0], recs)
+			if codec != CodecNone {
+				b = compressBatch(t, b, codec)
+			}
+			return b
+		}
+		refused := func(want []int32, ts ...int64) {
+			t.Helper()
+			_, err := l.Append(build(ts...))
+			var te *TimestampError
+			if !errors.Is(err, ErrInvalidTimestamp) || !errors.As(err, &te) || !slices.Equal(te.Records, want) {
+				t.Fatalf("codec %d: append of %v: %v, want a TimestampError naming records %v", codec, ts, err, want)
+			}
+		}
+		refused([]int32{0}, now+3_600_001)
+		refused([]int32{1}, now, now-60_001, now)
+		refused([]int32{0, 2}, now-time.Hour.Milliseconds(), now+3_600_000, now+2*3_600_000)
+		if l.LogEndOffset() != 0 {
+			t.Fatalf("codec %d: refused batches wrote up to %d", codec, l.LogEndOffset())
+		}
+		mustAppend(t, l, build(now-60_000, now+3_600_000, -1))
+		// The bounds move with the clock.
+		e.clock.Advance(time.Hour)
+		mustAppend(t, l, build(now+2*3_600_000))
+		refused([]int32{0}, now)
+
+		// Not checked: a CreateTime log without the check, LogAppendTime.
+		cfg := e.cfg
+		cfg.CheckTimestamps = false
+		l.SetConfig(cfg)
+		mustAppend(t, l, build(1000))
+		cfg.CheckTimestamps, cfg.LogAppendTime = true, true
+		l.SetConfig(cfg)
+		mustAppend(t, l, build(1000, now+10*3_600_000))
 	}
 }

@@ -24,9 +24,10 @@ import (
 // validateCompressed checks that the compressed records body of a batch
 // decompresses to exactly n well-formed records with offset deltas 0..n-1,
 // in at most limit bytes.
-func validateCompressed(codec int, body []byte, n int32, limit int64) error {
+// visit, if not nil, is called for each record as walkRecords calls it.
+func validateCompressed(codec int, body []byte, n int32, limit int64, visit recordVisitor) error {
 	if codec == CodecSnappy && !bytes.HasPrefix(body, xerialMagic) {
-		return validateSnappyBlock(body, n, limit)
+		return validateSnappyBlock(body, n, limit, visit)
 	}
 	r, release, err := decompressor(codec, body, limit)
 	if err != nil {
@@ -39,7 +40,7 @@ func validateCompressed(codec int, body []byte, n int32, limit int64) error {
 		br.Reset(nil)
 		bufReaders.Put(br)
 	}()
-	err = walkRecordStream(&countingReader{r: br, limit: limit}, n)
+	err = walkRecordStream(&countingReader{r: br, limit: limit}, n, visit)
 	var de *decompressError
 	if err != nil && !errors.As(err, &de) {
 		// Garbage records often come from a payload whose checksum fails
@@ -56,7 +57,7 @@ func validateCompressed(codec int, body []byte, n int32, limit int64) error {
 
 // validateSnappyBlock decodes a raw snappy block whole (it has no
 // streaming form) into a pooled buffer and walks its records there.
-func validateSnappyBlock(body []byte, n int32, limit int64) error {
+func validateSnappyBlock(body []byte, n int32, limit int64, visit recordVisitor) error {
 	r, release, err := snappyReader(body, limit)
 	if err != nil {
 		return wrapErr(ErrCorruptMessage, "decompressing snappy batch: %v", err)
@@ -67,7 +68,7 @@ func validateSnappyBlock(body []byte, n int32, limit int64) error {
 	if err != nil {
 		return wrapErr(ErrCorruptMessage, "decompressing snappy batch: %v", err)
 	}
-	return walkRecords(raw, n, true, nil)
+	return walkRecords(raw, n, true, visit)
 }
 
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
@@ -139,7 +140,7 @@ func (c *countingReader) skip(n int64) error {
 // walkRecordStream is walkRecords (strict) over a stream: exactly n
 // records with offset deltas 0..n-1, each using exactly its declared
 // length, and nothing after them.
-func walkRecordStream(c *countingReader, n int32) error {
+func walkRecordStream(c *countingReader, n int32, visit recordVisitor) error {
 	bad := func(i int32, what string, err error) error {
 		var de *decompressError
 		if errors.As(err, &de) {
@@ -170,7 +171,8 @@ func walkRecordStream(c *countingReader, n int32) error {
 		if err := c.skip(1); err != nil { // attributes
 			return err
 		}
-		if _, err := c.varint(); err != nil || left() < 0 {
+		tsDelta, err := c.varint()
+		if err != nil || left() < 0 {
 			return bad(i, "timestamp delta", err)
 		}
 		off, err := c.varint()
@@ -200,6 +202,9 @@ func walkRecordStream(c *countingReader, n int32) error {
 		}
 		if left() != 0 {
 			return wrapErr(ErrCorruptMessage, "record %d: its fields do not fill its length %d", i, l)
+		}
+		if visit != nil {
+			visit(i, tsDelta)
 		}
 	}
 	if _, err := c.r.ReadByte(); err != io.EOF {

@@ -71,6 +71,20 @@ func (p *pair) mustProduce(topic string, partition int32, timestamps ...int64) {
 	send("rewind", p.rewind)
 }
 
+// fourRecords creates the one-partition topic base (named for this run)
+// on both brokers and produces four records to it, one batch each, with
+// timestamps 1000, 2000, 3000 and 4000 (offsets 0-3); it returns the
+// topic's name.
+func (p *pair) fourRecords(base string) string {
+	p.t.Helper()
+	tp := name(base)
+	p.mustCreate(tp, 1)
+	for ts := int64(1000); ts <= 4000; ts += 1000 {
+		p.mustProduce(tp, 0, ts)
+	}
+	return tp
+}
+
 func listReq(topic string, partition int32, ts int64, epoch int32, isolation int8) *kmsg.ListOffsetsRequest {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
@@ -148,11 +162,7 @@ func deleteRecordsReq(topic string, partition int32, offset int64) *kmsg.DeleteR
 // partition and topic; and what ListOffsets says after.
 func TestDeleteRecords(t *testing.T) {
 	p := newPair(t)
-	tp := name("dr")
-	p.mustCreate(tp, 1)
-	for ts := int64(1000); ts < 5000; ts += 1000 {
-		p.mustProduce(tp, 0, ts)
-	}
+	tp := p.fourRecords("dr")
 	p.compare("DeleteRecords/beyond high watermark", deleteRecordsReq(tp, 0, 10), -1, nil)
 	p.compare("DeleteRecords/to offset 2", deleteRecordsReq(tp, 0, 2), -1, nil)
 	p.compare("DeleteRecords/below log start", deleteRecordsReq(tp, 0, 1), -1, nil)
@@ -217,4 +227,65 @@ func TestProduce(t *testing.T) {
 	}
 	// What acks=0 wrote: the log end offsets must agree.
 	p.compare("Produce/after acks=0", listReq(tp, 0, -1, -1, 0), -1, nil)
+}
+
+// TestProduceTimestampBounds: message.timestamp.after.max.ms (Kafka's
+// default: an hour) and message.timestamp.before.max.ms refuse a CreateTime
+// batch holding a record too far from the broker's clock, whole, with
+// INVALID_TIMESTAMP and the index of each such record; a record without a
+// timestamp (-1) and a LogAppendTime topic are not checked.
+func TestProduceTimestampBounds(t *testing.T) {
+	p := newPair(t)
+	plain, before, appendTime := name("tsplain"), name("tsbefore"), name("tsappend")
+	p.mustCreate(plain, 1)
+	for _, c := range []kmsg.CreateTopicsRequestTopic{
+		topic(before, 1, 1, "message.timestamp.before.max.ms", "60000"),
+		topic(appendTime, 1, 1, "message.timestamp.type", "LogAppendTime"),
+	} {
+		k, r, _, _ := p.both(createReq(c), -1)
+		for _, resp := range []kmsg.Response{k, r} {
+			if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+				t.Fatalf("creating %s: error %d", c.Topic, code)
+			}
+		}
+		p.waitTopic(c.Topic, 1)
+	}
+	p.mustProduce(plain, 0, 1000) // a leader on Kafka's side before the cases
+	p.mustProduce(before, 0, time.Now().UnixMilli())
+	p.mustProduce(appendTime, 0, time.Now().UnixMilli())
+	// Well inside the bounds whatever the clocks do while the test runs.
+	now := time.Now().UnixMilli()
+	future, past := now+3*3600*1000, now-3600*1000
+	for _, c := range []struct {
+		scenario   string
+		topic      string
+		timestamps []int64
+	}{
+		{"after the bound", plain, []int64{future}},
+		{"one record of three after the bound", plain, []int64{now, future, now}},
+		{"two records after the bound", plain, []int64{future, now, future + 1}},
+		{"long ago without a before bound", plain, []int64{1000}},
+		{"before the bound", before, []int64{past}},
+		{"before and after the bounds", before, []int64{past, now, future}},
+		{"inside the bounds", before, []int64{now}},
+		{"no timestamp", plain, []int64{-1, -1}},
+		{"LogAppendTime topic", appendTime, []int64{future, past}},
+	} {
+		p.compare("Produce/timestamp "+c.scenario, produceReq(c.topic, 0, -1, c.timestamps...), -1, sameAppendTime)
+	}
+	p.compare("Produce/timestamp bounds after the cases", listReq(plain, 0, -1, -1, 0), -1, nil)
+}
+
+// sameAppendTime keeps of a Produce response's log-append times only
+// whether they are set: each broker stamps its own clock.
+func sameAppendTime(k, r kmsg.Response) {
+	for _, resp := range []kmsg.Response{k, r} {
+		for i := range resp.(*kmsg.ProduceResponse).Topics {
+			for j := range resp.(*kmsg.ProduceResponse).Topics[i].Partitions {
+				if pp := &resp.(*kmsg.ProduceResponse).Topics[i].Partitions[j]; pp.LogAppendTime > 0 {
+					pp.LogAppendTime = 1
+				}
+			}
+		}
+	}
 }

@@ -235,11 +235,7 @@ func fetchRecordsReq(topic string, partition int32, offset int64) *kmsg.FetchReq
 // that names topics (v13+ names them by id, which differs per broker).
 func TestFetchOutOfRange(t *testing.T) {
 	p := newPair(t)
-	tp := name("foor")
-	p.mustCreate(tp, 1)
-	for ts := int64(1000); ts < 5000; ts += 1000 {
-		p.mustProduce(tp, 0, ts)
-	}
+	tp := p.fourRecords("foor")
 	p.compare("Fetch/delete records to 2", deleteRecordsReq(tp, 0, 2), -1, nil)
 	lo, hi, _ := p.common(kmsg.NewPtrFetchRequest())
 	hi = min(hi, 12)
@@ -487,6 +483,13 @@ func TestTopicConfigBounds(t *testing.T) {
 		{"cleanup.policy", "delete,delete"},
 		{"cleanup.policy", " compact , delete "},
 		{"segment.bytes", "4294967296"},
+		{"segment.bytes", "1048575"},
+		{"segment.bytes", "1048576"},
+		{"retention.bytes", "-5"},
+		{"retention.ms", "-2"},
+		{"compression.type", "gzip"},
+		{"compression.type", "uncompressed"},
+		{"compression.type", "brotli"},
 		{"compression.gzip.level", "-1"},
 		{"compression.gzip.level", "0"},
 		{"compression.gzip.level", "9"},

@@ -4,8 +4,9 @@
 // it with the reason Rewind keeps it.
 //
 // Kafka runs once for the package (internal/kafkaref, through
-// .ci/kafka.sh); each test gets a fresh in-process Rewind (rewindtest) and
-// names its topics with a per-run suffix, so tests are independent of each
+// .ci/kafka.sh); each test gets a fresh Rewind (the `rewind serve` binary
+// with REWIND_DIFF_BROKER=process, as CI runs it; an in-process broker,
+// rewindtest, by default) and names its topics with a per-run suffix, so tests are independent of each
 // other and of an earlier run against the same Kafka. Without Java or
 // Maven the tests skip (see internal/kafkaref); CI requires them.
 //
@@ -23,10 +24,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rewindhq/rewind/internal/kafkaref"
+	"github.com/rewindhq/rewind/internal/proctest"
 )
 
 // suffix makes this run's topic and group names unique on a Kafka that
@@ -38,12 +41,55 @@ func TestMain(m *testing.M) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	suffix = "-" + hex.EncodeToString(b[:])
+	var err error
+	if rewindBinary, err = buildRewind(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := kafkaref.Main(m)
+	if rewindBinary != "" {
+		os.RemoveAll(filepath.Dir(rewindBinary))
+	}
 	if err := summarize(os.Getenv("REWIND_DIFF_REPORT")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// Which Rewind the suite compares with Kafka, by REWIND_DIFF_BROKER:
+// "process" (what CI runs) builds cmd/rewind once and starts `rewind
+// serve` as a child process for each test, so the flags, defaults and
+// wiring of the shipped binary are what is judged; "inprocess" (the
+// default, no build) starts the broker package in the test binary with
+// rewindtest's settings.
+var rewindBinary string
+
+func rewindKind() string {
+	if rewindBinary != "" {
+		return "the `rewind serve` binary, one process per test (REWIND_DIFF_BROKER=process)"
+	}
+	return "the broker in the test binary (rewindtest; REWIND_DIFF_BROKER unset)"
+}
+
+func buildRewind() (string, error) {
+	switch mode := os.Getenv("REWIND_DIFF_BROKER"); mode {
+	case "", "inprocess":
+		return "", nil
+	case "process":
+		dir, err := os.MkdirTemp("", "rewind-differential")
+		if err != nil {
+			return "", err
+		}
+		bin, err := proctest.Build("../..", dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		return bin, nil
+	default:
+		return "", fmt.Errorf("REWIND_DIFF_BROKER=%q: want process or inprocess", mode)
+	}
 }
 
 // summarize prints how many scenarios were identical and how many differ,
@@ -61,7 +107,8 @@ func summarize(path string) error {
 		"normalising node ids, cluster id, hosts, ports, throttle times, error messages and random ids.\n" +
 		"Each row is a scenario at one protocol version. Known differences and their reasons are kept in\n" +
 		"`test/differential/known_differences.txt`; any other difference fails the suite.\n" +
-		"Regenerate: `REWIND_DIFF_REPORT=$PWD/docs/kafka-differences.md go test -count=1 ./test/differential`.\n\n")
+		"Rewind here: " + rewindKind() + ".\n" +
+		"Regenerate: `REWIND_DIFF_REPORT=$PWD/docs/kafka-differences.md REWIND_DIFF_BROKER=process REWIND_KAFKA_REQUIRED=1 go test -count=1 ./test/differential`.\n\n")
 	md.WriteString("| scenario | outcome | field | Kafka 4.4 | Rewind | reason |\n|---|---|---|---|---|---|\n")
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 	for _, r := range results {

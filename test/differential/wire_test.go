@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -144,8 +145,7 @@ type pair struct {
 func newPair(t *testing.T) *pair {
 	t.Helper()
 	k := kafkaref.Start(t)
-	b := rewindtest.Start(t)
-	p := &pair{t: t, kafkaAddr: k.Addrs()[0], rewindAddr: b.Addr(), known: loadKnown(t)}
+	p := &pair{t: t, kafkaAddr: k.Addrs()[0], rewindAddr: startRewind(t), known: loadKnown(t)}
 	p.kafka, p.rewind = dial(t, p.kafkaAddr), dial(t, p.rewindAddr)
 	p.kafkaVersions = versions(t, p.kafka)
 	p.rewindVersions = versions(t, p.rewind)
@@ -160,6 +160,19 @@ func newPair(t *testing.T) *pair {
 		t.Fatal(offsetsTopicErr)
 	}
 	return p
+}
+
+// startRewind starts the Rewind of this run (see rewindBinary) and returns
+// its address; it is stopped when the test ends.
+func startRewind(t *testing.T) string {
+	t.Helper()
+	if rewindBinary == "" {
+		return rewindtest.Start(t).Addr()
+	}
+	// rewindtest's settings that differ from the binary's defaults: no
+	// initial rebalance delay (proctest's default) and a small disk
+	// reserve file.
+	return proctest.Start(t, proctest.Config{Binary: rewindBinary, Args: []string{"--disk-reserve", "1048576"}}).Addr
 }
 
 var (

@@ -171,7 +171,8 @@ func produceTo(b *Broker, topic string, partition int32, records []byte) (*stora
 }
 
 // recordErrors lists the records a batch was refused for, as Kafka's
-// LogValidator does for timestamps out of bounds (one per record).
+// LogValidator does for timestamps out of bounds (one per record, the
+// first storage.MaxTimestampErrors of them).
 func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
 	var te *storage.TimestampError
 	if !errors.As(err, &te) {

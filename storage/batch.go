@@ -182,7 +182,9 @@ func validateBatch(h *BatchHeader, b []byte, maxMsg int32, ts *tsBounds) error {
 				if bad == nil {
 					bad = &TimestampError{Lo: ts.lo, Hi: ts.hi}
 				}
-				bad.Records = append(bad.Records, i)
+				if bad.Count++; len(bad.Records) < MaxTimestampErrors {
+					bad.Records = append(bad.Records, i)
+				}
 			}
 			return true
 		}

@@ -75,14 +75,20 @@ func corruptErr(file string, pos int64, format string, args ...any) error {
 
 // TimestampError refuses a batch for the timestamps of its records, as
 // Kafka's LogValidator does: Records are the indexes in the batch of the
-// records outside [Lo, Hi] (at most every record of one batch).
+// first MaxTimestampErrors records outside [Lo, Hi], Count how many there
+// are. (Kafka names every one; a batch of a million tiny records would
+// then make a response many times the request's size.)
 type TimestampError struct {
 	Records []int32
+	Count   int
 	Lo, Hi  int64
 }
 
+// MaxTimestampErrors bounds TimestampError.Records.
+const MaxTimestampErrors = 100
+
 func (e *TimestampError) Error() string {
-	return fmt.Sprintf("%v: %d record(s) with a timestamp outside [%d, %d]", ErrInvalidTimestamp, len(e.Records), e.Lo, e.Hi)
+	return fmt.Sprintf("%v: %d record(s) with a timestamp outside [%d, %d]", ErrInvalidTimestamp, e.Count, e.Lo, e.Hi)
 }
 
 func (e *TimestampError) Unwrap() error { return ErrInvalidTimestamp }

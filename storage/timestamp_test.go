@@ -130,6 +130,16 @@ func TestTimestampBounds(t *testing.T) {
 		if l.LogEndOffset() != 0 {
 			t.Fatalf("codec %d: refused batches wrote up to %d", codec, l.LogEndOffset())
 		}
+		// Many refused records: the first MaxTimestampErrors are named.
+		many := make([]int64, 3*MaxTimestampErrors)
+		for i := range many {
+			many[i] = now + 10*3_600_000
+		}
+		_, err := l.Append(build(many...))
+		var te *TimestampError
+		if !errors.As(err, &te) || te.Count != len(many) || len(te.Records) != MaxTimestampErrors || te.Records[MaxTimestampErrors-1] != MaxTimestampErrors-1 {
+			t.Fatalf("codec %d: %d refused records: %v", codec, len(many), err)
+		}
 		mustAppend(t, l, build(now-60_000, now+3_600_000, -1))
 		// The bounds move with the clock.
 		e.clock.Advance(time.Hour)

@@ -158,6 +158,9 @@ type Broker struct {
 	// cgroups are the consumer-protocol (KIP-848) groups
 	// (68_consumer_group_heartbeat.go).
 	cgroups consumerGroups
+	// txnVerify checks TxnOffsetCommit against the transaction
+	// coordinator (28_txn_offset_commit.go); nil until one is wired.
+	txnVerify txnOffsetCommitVerifier
 
 	pids pidAllocator
 

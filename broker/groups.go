@@ -268,17 +268,6 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 	return &offsetsPending{l: l, end: res.LastOffset + 1}, nil
 }
 
-// AppendTxn and AppendMarker need a log that takes transactional batches
-// and writes markers; until it does, TxnOffsetCommit is not served
-// (ApiVersions does not list it) and nothing calls them.
-func (s offsetsStore) AppendTxn(partition int32, _ int64, _ int16, _ []group.Record) (group.Pending, error) {
-	return nil, fmt.Errorf("broker: %s-%d: transactional offset commits are not supported: %w", OffsetsTopic, partition, kerr.UnsupportedForMessageFormat)
-}
-
-func (s offsetsStore) AppendMarker(partition int32, _ group.Marker) (group.Pending, error) {
-	return nil, fmt.Errorf("broker: %s-%d: transaction markers are not supported: %w", OffsetsTopic, partition, kerr.UnsupportedForMessageFormat)
-}
-
 // durable is the Pending of an Append of no records.
 type durable struct{}
 

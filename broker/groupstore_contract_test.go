@@ -75,6 +75,18 @@ func newStoreHarness(t testing.TB) *storetest.Harness {
 		}
 		return out
 	}
+	h.ReadBatches = func(t testing.TB, p int32) []group.Batch {
+		t.Helper()
+		var out []group.Batch
+		err := b.replayOffsets(p, func(_ int32, _ int64, bt group.Batch, _, _ []byte, _ int64) error {
+			out = append(out, bt)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %s-%d: %v", OffsetsTopic, p, err)
+		}
+		return out
+	}
 	h.Reopen = func(t testing.TB) group.Store {
 		if err := b.Close(); err != nil {
 			t.Fatalf("close: %v", err)

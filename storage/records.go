@@ -27,6 +27,18 @@ type Header struct {
 // stored as deltas from baseTimestamp. It is meant for internal writers such
 // as the group coordinator, and for tests.
 func BuildBatch(baseTimestamp int64, recs []Record) []byte {
+	return buildBatch(baseTimestamp, -1, -1, -1, false, recs)
+}
+
+// BuildTxnBatch is BuildBatch for a transactional producer: the batch
+// carries producerID, producerEpoch and baseSequence and the
+// transactional attribute, as the group coordinator writes a
+// transaction's offset commits into __consumer_offsets.
+func BuildTxnBatch(baseTimestamp, producerID int64, producerEpoch int16, baseSequence int32, recs []Record) []byte {
+	return buildBatch(baseTimestamp, producerID, producerEpoch, baseSequence, true, recs)
+}
+
+func buildBatch(baseTimestamp, producerID int64, producerEpoch int16, baseSequence int32, txn bool, recs []Record) []byte {
 	maxTs := baseTimestamp
 	var body []byte
 	var kr kmsg.Record
@@ -59,11 +71,14 @@ func BuildBatch(baseTimestamp int64, recs []Record) []byte {
 		LastOffsetDelta: int32(len(recs) - 1),
 		FirstTimestamp:  baseTimestamp,
 		MaxTimestamp:    maxTs,
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
+		ProducerID:      producerID,
+		ProducerEpoch:   producerEpoch,
+		FirstSequence:   baseSequence,
 		NumRecords:      int32(len(recs)),
 		Records:         body,
+	}
+	if txn {
+		b.Attributes |= attrTransactional
 	}
 	out := b.AppendTo(make([]byte, 0, BatchHeaderSize+len(body)))
 	setCRC(out)

@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/rewindhq/rewind/group/assign"
-	"github.com/rewindhq/rewind/group/consumer"
 )
 
 // ConsumerGroupDescribe: v0-1 (KIP-848). Each group is described as
@@ -51,7 +50,7 @@ func handleConsumerGroupDescribe(r *request) (reply, error) {
 		if grp == nil {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			g.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Group %s not found.", id))
-			g.State = string(consumer.StateDead)
+			// Kafka leaves the state empty for a group it does not have.
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
@@ -67,9 +66,8 @@ func handleConsumerGroupDescribe(r *request) (reply, error) {
 				dm.RackID = kmsg.StringPtr(m.RackID)
 			}
 			dm.SubscribedTopics = append([]string{}, m.SubscribedTopicNames...)
-			if m.SubscribedTopicRegex != "" {
-				dm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedTopicRegex)
-			}
+			// Kafka sends "" rather than null for a member without a regex.
+			dm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedTopicRegex)
 			dm.Assignment = describeAssignment(m.AssignedPartitions(), names)
 			dm.TargetAssignment = describeAssignment(grp.Target(mid), names)
 			dm.MemberType = 1 // a consumer-protocol member

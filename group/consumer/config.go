@@ -20,6 +20,13 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// MaxSize is group.consumer.max.size (Kafka: Integer.MAX_VALUE).
 	MaxSize int
+	// AssignmentInterval is group.consumer.assignment.interval.ms (Kafka
+	// 4.4: 1 s): a group's target assignment is computed at most once per
+	// interval; an epoch bumped sooner waits for the first heartbeat after
+	// it, meanwhile members reconcile to the previous target (the group is
+	// Assigning). Zero means Kafka's default; negative computes every
+	// epoch at once (Kafka's 0).
+	AssignmentInterval time.Duration
 	// Assignors is group.consumer.assignors: the first is the default
 	// (uniform, range).
 	Assignors []assign.Assignor
@@ -35,6 +42,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.AssignmentInterval == 0 {
+		c.AssignmentInterval = time.Second
 	}
 	if c.MaxSize <= 0 {
 		c.MaxSize = math.MaxInt32

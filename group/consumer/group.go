@@ -148,6 +148,9 @@ type Group struct {
 	// topics the target was computed for (ConsumerGroupMetadataValue's
 	// MetadataHash); a change bumps the epoch.
 	MetadataHash int64
+	// AssignmentTime is when the current target was computed (zero before
+	// the first): the next one waits for cfg.AssignmentInterval after it.
+	AssignmentTime time.Time
 
 	cfg     Config
 	members map[string]*Member
@@ -169,7 +172,9 @@ type resolvedRegex struct {
 
 // NewGroup returns an empty group.
 func NewGroup(id string, cfg Config) *Group {
-	return &Group{ID: id, cfg: cfg.withDefaults(), members: map[string]*Member{}, static: map[string]string{},
+	// Kafka starts a group at epoch 1 (ModernGroup), so its first member
+	// joins at epoch 2 and 0 is never a group epoch.
+	return &Group{ID: id, Epoch: 1, cfg: cfg.withDefaults(), members: map[string]*Member{}, static: map[string]string{},
 		target: map[string]assign.Partitions{}, owners: map[tp]string{}, regexes: map[string]resolvedRegex{}}
 }
 

@@ -294,8 +294,10 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 		recs = append(recs, epochRecord(g))
 	}
 
-	// 2. A new target assignment if the group epoch moved past it.
-	if g.Epoch > g.AssignmentEpoch {
+	// 2. A new target assignment if the group epoch moved past it, at most
+	// once per assignment interval (Kafka's canComputeNextTargetAssignment).
+	if g.Epoch > g.AssignmentEpoch && (g.AssignmentTime.IsZero() || g.cfg.AssignmentInterval < 0 ||
+		!now.Before(g.AssignmentTime.Add(g.cfg.AssignmentInterval))) {
 		trecs, err := g.computeTarget(sub, topics, now)
 		if err != nil {
 			return nil, recs, err
@@ -438,7 +440,7 @@ func (g *Group) computeTarget(sub map[string]assign.TopicID, topics Topics, now 
 		}
 		g.target[id] = ps
 	}
-	g.AssignmentEpoch = g.Epoch
+	g.AssignmentEpoch, g.AssignmentTime = g.Epoch, now
 	recs = append(recs, targetEpochRecord(g, now.UnixMilli()))
 	return recs, nil
 }

@@ -176,6 +176,10 @@ func (s *scriptRun) exec(cmd string) string {
 		if v, ok := args["max"]; ok {
 			cfg.MaxSize, _ = strconv.Atoi(v)
 		}
+		cfg.AssignmentInterval = -1
+		if v, ok := args["assignment-interval"]; ok {
+			cfg.AssignmentInterval, _ = time.ParseDuration(v)
+		}
 		n := 0
 		cfg.NewMemberID = func() string { n++; return fmt.Sprintf("generated-%d", n) }
 		s.c = NewCoordinator(cfg)
@@ -356,7 +360,9 @@ func TestScripts(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			s := &scriptRun{t: t, c: NewCoordinator(Config{}), topics: &fakeTopics{parts: map[string]int32{}},
+			// Every epoch is assigned at once unless a script's config sets
+			// assignment-interval (Kafka's default is 1 s).
+			s := &scriptRun{t: t, c: NewCoordinator(Config{AssignmentInterval: -1}), topics: &fakeTopics{parts: map[string]int32{}},
 				now: time.Unix(1_700_000_000, 0), clients: map[string]*client{}, names: map[assign.TopicID]string{}}
 			runScript(t, file, s.exec)
 		})

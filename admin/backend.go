@@ -59,6 +59,8 @@ type Broker interface {
 	CommitOffsets(ctx context.Context, group string, offsets map[string]map[int32]int64) error
 	DeleteGroup(ctx context.Context, group string) error
 	DeleteOffsets(ctx context.Context, group string, partitions map[string][]int32) error
+	// OpenTransactions lists the transactions open on any partition.
+	OpenTransactions() []broker.OpenTxn
 	LagStatus(group string) lageval.GroupStatus
 	LagWindows(group string) map[lageval.TopicPartition][]lageval.Commit
 }

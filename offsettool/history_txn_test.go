@@ -20,7 +20,7 @@ func TestHistoryTransactionalCommits(t *testing.T) {
 	for _, tc := range txnClusters(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, tc.addr)
-			needTxnAPIs(t, c, tc, keyAddOffsetsToTxn, keyTxnOffsetCommit)
+			needTxnAPIs(t, c, tc, keyListTransactions, keyDescribeTransactions, keyDescribeProducers, keyWriteTxnMarkers, keyAddOffsetsToTxn, keyTxnOffsetCommit)
 			ctx := testCtx(t)
 			sfx := suffix()
 			topic, group := "hist-txn-"+sfx, "hist-etl-"+sfx

@@ -86,7 +86,7 @@ func TestTransactionsListDescribe(t *testing.T) {
 	for _, tc := range txnClusters(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, tc.addr)
-			needTxnAPIs(t, c, tc, keyListTransactions, keyDescribeTransactions)
+			needTxnAPIs(t, c, tc)
 			ctx := testCtx(t)
 			sfx := suffix()
 			topic := "txn-list-" + sfx

@@ -122,6 +122,7 @@ function route() {
   if (view === "topics") return topicsView();
   if (view === "groups" && parts[1]) return groupView(parts[1], parts[2] || "lag");
   if (view === "groups") return groupsView();
+  if (view === "transactions") return transactionsView();
   return overviewView();
 }
 window.addEventListener("hashchange", route);
@@ -325,6 +326,47 @@ function valueCell(v, encoding, size, truncated) {
   return h("div", {}, el,
     encoding ? h("span", { class: "chip" }, encoding) : null,
     truncated ? h("span", { class: "chip" }, "first 16 KiB of " + fmtBytes(size)) : null);
+}
+
+// ---------- transactions ----------
+
+// transactionsView lists every transaction open on a partition: where it
+// starts, how far it holds the partition's last stable offset (where
+// read_committed consumers stop) below the high watermark, and, where the
+// broker knows them, its transactional id and the group offsets it holds
+// until it ends.
+async function transactionsView() {
+  const render = async () => {
+    const v = await api("/transactions");
+    const oldest = new Set();
+    v.open.forEach((t) => { if (t.start_offset === t.last_stable) oldest.add(t.topic + "/" + t.partition + "/" + t.producer_id); });
+    fill(app,
+      h("div", { class: "pagehead" }, h("h1", {}, "Open transactions"), h("span", { class: "sub" }, v.open.length + " open")),
+      h("div", { class: "panel flush" }, table([
+        { label: "Partition", nowrap: true, cell: (t) => t.topic
+          ? h("a", { href: "#/topics/" + enc(t.topic) + "/" + t.partition }, t.topic + "/" + t.partition)
+          : h("span", { class: "muted", title: "The transaction committed group offsets but wrote no record yet" }, "offsets only") },
+        { label: "Producer", nowrap: true, cell: (t) => "id " + t.producer_id + " · epoch " + t.producer_epoch },
+        { label: "Transactional id", cell: (t) => t.transactional_id === undefined
+          ? h("span", { class: "muted" }, "–")
+          : t.transactional_id
+            ? [h("code", {}, t.transactional_id), " ", stateBadge(t.state)]
+            : h("span", { class: "badge hanging", title: "No transactional id has this producer id: no coordinator will end it. Abort it with rewind transactions abort." }, "none: hanging") },
+        { label: "Starts at", num: true, cell: (t) => (t.topic ? fmtInt(t.start_offset) : "–") },
+        { label: "LSO", num: true, cell: (t) => (t.topic ? fmtInt(t.last_stable) : "–") },
+        { label: "High watermark", num: true, cell: (t) => (t.topic ? fmtInt(t.high_watermark) : "–") },
+        { label: "Holds back", num: true, cell: (t) => !t.topic ? "–" : oldest.has(t.topic + "/" + t.partition + "/" + t.producer_id)
+          ? h("strong", {}, fmtInt(t.high_watermark - t.last_stable) + " offset(s)") : h("span", { class: "muted" }, "behind an older one") },
+        { label: "Last write", nowrap: true, cell: (t) => (t.topic ? ago(t.last_write) : "–") },
+        { label: "Group offsets it holds", cell: (t) => (t.group_offsets || []).length
+          ? t.group_offsets.map((o) => h("a", { class: "chip", href: "#/groups/" + enc(o.group), onclick: (e) => e.stopPropagation() }, o.group + " · " + o.topic + "/" + o.partition + " → " + fmtInt(o.offset)))
+          : h("span", { class: "muted" }, "none") },
+      ], v.open, { id: "txn-table", key: (t) => t.topic + "/" + t.partition + "/" + t.producer_id, empty: "No transaction is open on any partition." })),
+      h("p", { class: "muted" }, "read_committed consumers (librdkafka's default, Kafka Streams, exactly-once applications) read a partition only up to its last stable offset (LSO), the start of its oldest open transaction: its lag cannot reach 0 until that transaction ends. ",
+        "A transaction its coordinator no longer holds never ends by itself: find it with ", h("code", {}, "rewind transactions find-hanging --topic T"), " and abort it with ", h("code", {}, "rewind transactions abort"), "."));
+  };
+  await guarded(render);
+  setRefresh(() => guarded(render), 5000);
 }
 
 // ---------- groups ----------

@@ -1,0 +1,57 @@
+package admin
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/offsettool/txntest"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// serves reports whether the broker serves every API key (ApiVersions).
+func (e *env) serves(t *testing.T, keys ...int16) bool {
+	t.Helper()
+	vs, err := kadm.NewClient(e.client(t)).ApiVersions(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		for _, k := range keys {
+			if _, ok := v.KeyMaxVersion(k); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestTransactionsAPI: GET /api/v1/transactions lists the transactions open
+// on partitions, from the broker in process; an ended one is gone.
+func TestTransactionsAPI(t *testing.T) {
+	e := newEnv(t)
+	if !e.serves(t, 24, 27) { // AddPartitionsToTxn, WriteTxnMarkers
+		t.Skip("the broker has no transaction coordinator writing markers yet")
+	}
+	e.createTopic(t, "orders", 2)
+	open := txntest.Txn(t, e.b.Addr(), "etl-1", "orders", 0, 3, txntest.Open, "", nil)
+	txntest.Txn(t, e.b.Addr(), "etl-2", "orders", 1, 2, txntest.Commit, "", nil)
+
+	// The committed one is gone once its marker is written.
+	var v txnView
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code := e.get(t, "/api/v1/transactions", &v); code != 200 {
+			t.Fatalf("GET /api/v1/transactions: %d", code)
+		}
+		if len(v.Open) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("open transactions: %+v, want the one of etl-1", v.Open)
+		}
+	}
+	o := v.Open[0]
+	if o.Topic != "orders" || o.Partition != 0 || o.ProducerID != open.ProducerID || o.ProducerEpoch != open.Epoch ||
+		o.StartOffset != 0 || o.LastStable != 0 || o.HighWatermark != 3 || time.Since(o.LastWrite) > time.Minute {
+		t.Errorf("open transaction: %+v", o)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/offsettool/txntest"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -54,4 +55,28 @@ func TestTransactionsAPI(t *testing.T) {
 		o.StartOffset != 0 || o.LastStable != 0 || o.HighWatermark != 3 || time.Since(o.LastWrite) > time.Minute {
 		t.Errorf("open transaction: %+v", o)
 	}
+	if len(o.GroupOffsets) != 0 {
+		t.Errorf("group offsets of a transaction that committed none: %+v", o.GroupOffsets)
+	}
+
+	t.Run("group offsets", func(t *testing.T) {
+		if !e.serves(t, 25, 28) { // AddOffsetsToTxn, TxnOffsetCommit
+			t.Skip("the broker does not serve TxnOffsetCommit yet")
+		}
+		e.createTopic(t, "totals", 1)
+		p := txntest.Txn(t, e.b.Addr(), "etl-3", "totals", 0, 1, txntest.Open, "etl", map[int32]int64{0: 42})
+		if code := e.get(t, "/api/v1/transactions", &v); code != 200 {
+			t.Fatalf("GET /api/v1/transactions: %d", code)
+		}
+		for _, o := range v.Open {
+			if o.ProducerID != p.ProducerID {
+				continue
+			}
+			if o.Topic != "totals" || len(o.GroupOffsets) != 1 || o.GroupOffsets[0] != (broker.TxnGroupOffset{Group: "etl", Topic: "totals", Partition: 0, Offset: 42}) {
+				t.Errorf("transaction of etl-3: %+v, want it open on totals/0 holding etl totals/0 at 42", o)
+			}
+			return
+		}
+		t.Errorf("no open transaction of etl-3 in %+v", v.Open)
+	})
 }

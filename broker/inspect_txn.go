@@ -6,9 +6,13 @@ import (
 	"time"
 )
 
-// OpenTxn is a transaction open on one partition, as the console shows it,
-// from the partition's producer state (what DescribeProducers answers).
+// OpenTxn is an open transaction as the console shows it: on one
+// partition, from the partition's producer state (what DescribeProducers
+// answers), with the group offsets the group coordinator holds for its
+// producer.
 type OpenTxn struct {
+	// Topic and Partition are where it is open; empty for a transaction
+	// that holds group offsets and has written no record yet.
 	Topic         string `json:"topic"`
 	Partition     int32  `json:"partition"`
 	ProducerID    int64  `json:"producer_id"`
@@ -21,10 +25,23 @@ type OpenTxn struct {
 	LastStable    int64     `json:"last_stable"`
 	HighWatermark int64     `json:"high_watermark"`
 	LastWrite     time.Time `json:"last_write"`
+	// GroupOffsets are the offsets the transaction committed for groups
+	// (TxnOffsetCommit), pending until it ends: a commit applies them, an
+	// abort drops them.
+	GroupOffsets []TxnGroupOffset `json:"group_offsets"`
+}
+
+// TxnGroupOffset is one group offset an open transaction holds.
+type TxnGroupOffset struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
 }
 
 // OpenTransactions lists every transaction open on a partition, by topic
-// and partition, oldest first within a partition.
+// and partition, oldest first within a partition, then the transactions
+// holding group offsets that are open on no partition yet.
 func (b *Broker) OpenTransactions() []OpenTxn {
 	out := []OpenTxn{}
 	for _, t := range b.reg.all() {
@@ -45,6 +62,37 @@ func (b *Broker) OpenTransactions() []OpenTxn {
 			}
 			slices.SortFunc(open, func(a, b OpenTxn) int { return cmp.Compare(a.StartOffset, b.StartOffset) })
 			out = append(out, open...)
+		}
+	}
+	held := map[int64][]TxnGroupOffset{}
+	epochs := map[int64]int16{}
+	for _, g := range b.grp.Groups() {
+		for _, o := range b.grp.PendingTxnOffsets(g.Name) {
+			held[o.ProducerID] = append(held[o.ProducerID], TxnGroupOffset{Group: g.Name, Topic: o.Topic, Partition: o.Partition, Offset: o.Offset})
+			epochs[o.ProducerID] = o.ProducerEpoch
+		}
+	}
+	seen := map[int64]bool{}
+	for _, o := range out {
+		seen[o.ProducerID] = true
+	}
+	var offsetsOnly []OpenTxn
+	for pid, offs := range held {
+		if !seen[pid] {
+			offsetsOnly = append(offsetsOnly, OpenTxn{Partition: -1, ProducerID: pid, ProducerEpoch: epochs[pid], StartOffset: -1, LastStable: -1, HighWatermark: -1})
+			seen[pid] = true
+		}
+		slices.SortFunc(offs, func(a, b TxnGroupOffset) int {
+			return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+		})
+	}
+	slices.SortFunc(offsetsOnly, func(a, b OpenTxn) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	out = append(out, offsetsOnly...)
+	for i := range out {
+		o := &out[i]
+		o.GroupOffsets = held[o.ProducerID]
+		if o.GroupOffsets == nil {
+			o.GroupOffsets = []TxnGroupOffset{}
 		}
 	}
 	return out

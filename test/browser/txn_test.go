@@ -22,7 +22,14 @@ func TestConsoleOpenTransactions(t *testing.T) {
 	e := newEnv(t)
 	requireTxns(t, e)
 	scenario.CreateTopic(t, e.b.Addr(), "orders", 2)
-	open := txntest.Txn(t, e.b.Addr(), "etl-7", "orders", 0, 3, txntest.Open, "", nil)
+	// With TxnOffsetCommit served, the transaction also holds an offset
+	// of group etl, which the row shows.
+	var offsets map[int32]int64
+	withOffsets := serves(t, e, 25, 28)
+	if withOffsets {
+		offsets = map[int32]int64{0: 42}
+	}
+	open := txntest.Txn(t, e.b.Addr(), "etl-7", "orders", 0, 3, txntest.Open, "etl", offsets)
 	dir := screenshotDir(t)
 	row := fmt.Sprintf(`#txn-table tr[data-key="orders/0/%d"]`, open.ProducerID)
 
@@ -42,6 +49,14 @@ func TestConsoleOpenTransactions(t *testing.T) {
 	// Starts at, LSO, high watermark, holds back.
 	if n := eval(t, ctx, fmt.Sprintf(`[...document.querySelectorAll(%q + " td.num")].map((td) => td.textContent).join("|")`, row)); n != "0|0|3|3 offset(s)" {
 		t.Errorf("number cells %q, want 0|0|3|3 offset(s)", n)
+	}
+
+	if withOffsets {
+		if chip := eval(t, ctx, fmt.Sprintf(`document.querySelector(%q + " a.chip").textContent`, row)); chip != "etl · orders/0 → 42" {
+			t.Errorf("group offset chip %q, want etl · orders/0 → 42", chip)
+		}
+	} else if none := eval(t, ctx, fmt.Sprintf(`document.querySelector(%q + " td:last-child").textContent`, row)); none != "none" {
+		t.Errorf("group offsets cell %q, want none", none)
 	}
 
 	// The partition link leads to its records.
@@ -64,6 +79,14 @@ func TestConsoleOpenTransactions(t *testing.T) {
 // writes markers (AddPartitionsToTxn and WriteTxnMarkers served).
 func requireTxns(t *testing.T, e *env) {
 	t.Helper()
+	if !serves(t, e, 24, 27) {
+		t.Skip("the broker does not serve AddPartitionsToTxn and WriteTxnMarkers yet: no transaction can be open")
+	}
+}
+
+// serves reports whether the broker serves every API key.
+func serves(t *testing.T, e *env, keys ...int16) bool {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.b.Addr()))
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +99,11 @@ func requireTxns(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		for _, k := range []int16{24, 27} {
+		for _, k := range keys {
 			if _, ok := v.KeyMaxVersion(k); !ok {
-				t.Skipf("the broker does not serve API %d yet: no transaction can be open", k)
+				return false
 			}
 		}
 	}
+	return true
 }

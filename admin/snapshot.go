@@ -118,6 +118,22 @@ func (s *Server) snapshot(ctx context.Context, name string, sels []offsettool.To
 		}
 		snap.Partitions = append(snap.Partitions, p)
 	}
+	// Open transactions hold a partition's last stable offset below its
+	// high watermark: Explain says so, as `rewind group explain` does.
+	idx := map[offsettool.TopicPartition]int{}
+	for i, p := range snap.Partitions {
+		idx[p.TP()] = i
+	}
+	for _, o := range s.b.OpenTransactions() {
+		i, ok := idx[offsettool.TopicPartition{Topic: o.Topic, Partition: o.Partition}]
+		if !ok {
+			continue
+		}
+		p := &snap.Partitions[i]
+		p.LastStable = min(p.LastStable, o.LastStable)
+		p.OpenTxns = append(p.OpenTxns, offsettool.OpenTxn{ProducerID: o.ProducerID, ProducerEpoch: o.ProducerEpoch,
+			StartOffset: o.StartOffset, LastWrite: o.LastWrite})
+	}
 	return snap, nil
 }
 

@@ -1,10 +1,13 @@
 package admin
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/offsettool/txntest"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -79,4 +82,29 @@ func TestTransactionsAPI(t *testing.T) {
 		}
 		t.Errorf("no open transaction of etl-3 in %+v", v.Open)
 	})
+}
+
+// TestExplainOpenTransaction: the console's explain says a group's lag
+// cannot reach 0 while a transaction is open on its partition, naming the
+// producer, as `rewind group explain` does.
+func TestExplainOpenTransaction(t *testing.T) {
+	e := newEnv(t)
+	if !e.serves(t, 24, 27) {
+		t.Skip("the broker has no transaction coordinator writing markers yet")
+	}
+	e.createTopic(t, "orders", 1)
+	open := txntest.Txn(t, e.b.Addr(), "etl-1", "orders", 0, 3, txntest.Open, "", nil)
+	e.commitNow(t, "etl", "orders", map[int32]int64{0: 0})
+	var ex offsettool.Explanation
+	if code := e.get(t, "/api/v1/groups/etl/explain", &ex); code != 200 {
+		t.Fatalf("explain: %d", code)
+	}
+	if len(ex.Partitions) != 1 {
+		t.Fatalf("explain partitions: %+v", ex.Partitions)
+	}
+	p := ex.Partitions[0]
+	want := fmt.Sprintf("producer %d (epoch %d) has had a transaction open there since offset 0", open.ProducerID, open.Epoch)
+	if p.LastStable != 0 || p.LogEnd != 3 || p.LagCase != offsettool.LagOpenTxn || !strings.Contains(p.LagWhy, want) {
+		t.Errorf("explain: LSO %d log end %d %s %q, want LSO 0, log end 3, open-transaction with %q", p.LastStable, p.LogEnd, p.LagCase, p.LagWhy, want)
+	}
 }

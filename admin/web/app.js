@@ -567,7 +567,9 @@ async function explainTab(body, g) {
         { label: "Starts at", num: true, cell: (p) => h("strong", {}, fmtInt(p.start)) },
         { label: "Reads", num: true, cell: (p) => fmtInt(p.reads) },
         { label: "Skips", num: true, cell: (p) => p.skips && p.case !== "committed" ? h("strong", { style: "color:var(--err)", title: "Existing records this consumer will never read" }, fmtInt(p.skips)) : fmtInt(p.skips) },
-        { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why), p.replay ? h("div", { class: "replay" }, p.replay) : null) },
+        { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why),
+          p.lag_why ? h("p", { class: "why lag-why", "data-case": p.lag_case }, p.lag_why) : null,
+          p.replay ? h("div", { class: "replay" }, p.replay) : null) },
       ], ex.partitions, { id: "explain-table", empty: "Nothing to explain: the group has no partitions." })));
   };
   policy.addEventListener("change", load);

@@ -1,8 +1,11 @@
 package sarama_test
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
+	"github.com/rewindhq/rewind/internal/kafkaref"
 	"github.com/rewindhq/rewind/internal/proctest"
 )
 
@@ -13,10 +16,22 @@ var (
 	cli    proctest.CLIFunc
 )
 
+// TestMain builds the binaries, runs the tests and stops the Apache Kafka
+// the transaction test started (internal/kafkaref).
 func TestMain(m *testing.M) {
-	proctest.Main(m, func(dir string) (err error) {
-		binary, err = proctest.Build("../..", dir)
-		cli = proctest.BinaryCLI(binary)
-		return err
-	})
+	dir, err := os.MkdirTemp("", "rewind-sarama-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary, err = proctest.Build("../..", dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	cli = proctest.BinaryCLI(binary)
+	code := kafkaref.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

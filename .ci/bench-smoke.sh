@@ -24,6 +24,10 @@ echo "== rewind bench --smoke"
 if ! grep -q "\"kfake\": \"$work/rewind-kfakepeer\"" "$json"; then
   echo "rewind bench did not run kfake from $work/rewind-kfakepeer:"; grep '"kfake"' "$json"; exit 1
 fi
+# The transaction figures (txn scenario) are in the report.
+for f in '"figure": "transactions, ' '"figure": "consume read_committed '; do
+  if ! grep -q "$f" "$json"; then echo "no $f figure in $json"; exit 1; fi
+done
 kafka=$(grep -m1 '"kafka": ' "$json" || true)
 case $kafka in
   *'"not measured: '*)

@@ -67,7 +67,7 @@ type Config struct {
 }
 
 // AllScenarios lists the scenario names Config.Scenarios may hold.
-var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "startup", "rss"}
+var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "txn", "startup", "rss"}
 
 // DefaultConfig is the full run.
 func DefaultConfig() Config {

@@ -44,6 +44,10 @@
 //	         median and mean) and the fdatasync rate of 64 files in parallel
 //	         are measured in the same run: 4 committers aim at 80% of 4 ÷ the
 //	         median, 64 at kfake's rate
+//	txn      transactions per second (10 records of 100 B over 4
+//	         partitions each, committed, fsync always) with their p99, and
+//	         read_committed consume of data written in transactions of 100
+//	         records, one in ten aborted (see txn.go)
 //	startup  start-to-ready with many partitions on disk after a clean
 //	         shutdown: broker.New to the first Metadata answer listing them
 //	         (Rewind in this process; kfake with its DataDir persistence,

@@ -86,6 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"latency", r.latency},
 		{"groups", r.groups},
 		{"commits", r.commits},
+		{"txn", r.txn},
 		{"startup", r.startup},
 		{"rss", r.rss},
 	}
@@ -185,10 +186,15 @@ func (r *runner) ab(ctx context.Context, name string, systems []system, measure 
 			r.logf("%-52s round %d %-6s %s", name, round+1, s.name, fmtVals(vals))
 		}
 	}
-	// A system not measured has no runs of any value.
+	// A system not measured has no runs of any value (the first system
+	// may be the one not measured: Rewind without transactions).
+	nvals := 0
 	for i := range out {
-		if out[i] == nil && len(out) > 0 {
-			out[i] = make([][]float64, len(out[0]))
+		nvals = max(nvals, len(out[i]))
+	}
+	for i := range out {
+		if out[i] == nil {
+			out[i] = make([][]float64, nvals)
 		}
 	}
 	return out, nil

@@ -146,6 +146,9 @@ func init() {
 				run: javaRow("admin", verifyAdmin)},
 			{name: "Kafka Streams", lang: "Java", order: 40, caps: []string{"process", "commit", "resume after restart"},
 				run: javaRow("streams", verifyStreams)},
+			{name: "kafka-clients transactions, Kafka Streams exactly_once_v2", lang: "Java", order: 50,
+				caps: []string{"commit", "abort", "read_committed", "exactly_once_v2"},
+				run:  javaRow("txn", verifyTxn)},
 		},
 	})
 }
@@ -172,6 +175,11 @@ values, offsets and states the client read back, and the suite then checks with 
   and commits input offset 2; a second instance with the same application.id and an empty state directory (the
   store is restored from its changelog) counts a third line: exactly apple=3, cherry=2, date=1, nothing
   reprocessed, input offset 3 committed.
+- **transactions**: a transactional producer (initTransactions) commits 5 records, aborts 5, commits 5; a
+  read_uncommitted consumer reads all 15 (abort), a read_committed one exactly the 10 committed, in order, up to
+  the end offset it is given (the last stable offset); franz-go with read_committed reads the same 10. A Kafka
+  Streams application with exactly_once_v2 upper-cases 10 records, is closed, and a second instance of it 5 more:
+  read_committed, the output holds the 15 upper-cased values once each.
 `
 
 func verifyProducer(ctx context.Context, e *env, prefix, capability string) error {
@@ -221,6 +229,38 @@ func verifyAdmin(ctx context.Context, e *env, prefix, capability string) error {
 			if kv.Key == "max.message.bytes" && kv.MaybeValue() != "2000000" {
 				return fmt.Errorf("franz-go: max.message.bytes is %q, want 2000000", kv.MaybeValue())
 			}
+		}
+	}
+	return nil
+}
+
+func verifyTxn(ctx context.Context, e *env, prefix, capability string) error {
+	if capability != "read_committed" {
+		return nil
+	}
+	topic := prefix + "-txn"
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < 10 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("franz-go read_committed: %d of 10 records (%q): %w", len(got), got, err)
+		}
+		for _, fe := range fs.Errors() {
+			return fmt.Errorf("franz-go read_committed: %w", fe.Err)
+		}
+		for _, r := range fs.Records() {
+			got = append(got, string(r.Value))
+		}
+	}
+	for _, v := range got {
+		if !strings.HasPrefix(v, "committed") {
+			return fmt.Errorf("franz-go read_committed read %q: not committed", v)
 		}
 	}
 	return nil

@@ -8,7 +8,7 @@ import org.apache.kafka.common.utils.internals.AppInfoParser;
  * One JVM per capability group of the compatibility matrix:
  *
  * <pre>
- *   java -cp ... rewind.compat.Main producer|consumer|admin|streams BOOTSTRAP PREFIX
+ *   java -cp ... rewind.compat.Main producer|consumer|admin|streams|txn BOOTSTRAP PREFIX
  *   java -cp ... rewind.compat.Main version
  * </pre>
  *
@@ -27,7 +27,7 @@ public final class Main {
       return;
     }
     if (args.length != 3) {
-      System.err.println("ERROR: usage: producer|consumer|admin|streams BOOTSTRAP PREFIX");
+      System.err.println("ERROR: usage: producer|consumer|admin|streams|txn BOOTSTRAP PREFIX");
       System.exit(2);
     }
     Report r = new Report();
@@ -37,6 +37,7 @@ public final class Main {
       case "consumer" -> Consumers.run(r, bootstrap, prefix);
       case "admin" -> Admins.run(r, bootstrap, prefix);
       case "streams" -> Streams.run(r, bootstrap, prefix);
+      case "txn" -> Txns.run(r, bootstrap, prefix);
       default -> {
         System.err.println("ERROR: unknown mode " + args[0]);
         System.exit(2);

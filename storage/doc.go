@@ -176,14 +176,18 @@
 // with an open transaction never expire.
 //
 // Snapshots hold each producer's coordinator epoch and open transaction.
-// Recovery loads the .txnindex files of the segments below the recovery
-// scan and rebuilds the others, with the open transactions: it replays
-// the batches (markers read whole) after the newest snapshot at or below
-// the first scanned segment, and writes the rebuilt indexes of sealed
-// segments before the checkpoint moves on. A roll that could not write
-// the sealed segment's .txnindex leaves the recovery point where it was,
-// so a crash rebuilds it; an unreadable .txnindex is rebuilt with every
-// later one.
+// Recovery loads every .txnindex file it finds (a sealed segment below the
+// recovery scan without one has no aborted transaction) and rebuilds the
+// index of the segments that need it, with the open transactions: the
+// active segment after a crash (its index is written only at a roll or a
+// clean Close), a scanned segment without a file, and one whose file is
+// damaged. It replays the batches (markers read whole) after the newest
+// snapshot at or below the first of those, and writes the rebuilt indexes
+// of sealed segments before the checkpoint moves on. A roll that could not
+// write the sealed segment's .txnindex leaves the recovery point where it
+// was, so a crash rebuilds it. A file is trusted over the log: once
+// compaction has removed an aborted transaction's records, only the index
+// remembers it (a damaged index of a compacted segment loses those).
 //
 // Compaction cleans only segments wholly below the LSO, drops the records
 // of aborted transactions and never lets them supersede others (Kafka's

@@ -234,22 +234,25 @@ func (l *Log) load() error {
 	if l.fenced == nil {
 		// Aborted-transaction indexes: loaded from their files below the
 		// recovery scan, rebuilt by the producer-state replay from it on.
-		rebuildFrom := int64(math.MaxInt64)
+		scanFrom := int64(math.MaxInt64)
 		if first < len(l.segs) {
-			rebuildFrom = l.segs[first].base
+			scanFrom = l.segs[first].base
 		}
-		rebuildFrom = l.loadTxnIndexes(names, rebuildFrom)
+		rebuildFrom := l.loadTxnIndexes(names, scanFrom)
 		if err := l.loadProducers(rebuildFrom); err != nil {
 			return err
 		}
 		if l.fenced == nil {
 			for _, s := range l.segs[:len(l.segs)-1] {
-				if s.base >= rebuildFrom {
+				if s.txnRebuild {
 					if err := l.writeTxnIndex(s, l.opts.Fsync != FsyncNever); err != nil {
 						return err
 					}
 				}
 			}
+		}
+		for _, s := range l.segs {
+			s.txnRebuild = false
 		}
 	}
 
@@ -758,36 +761,48 @@ func (l *Log) rebuildActiveIndex(s *segment) {
 	l.mu.Unlock()
 }
 
-// loadTxnIndexes loads the aborted-transaction index files of the
-// segments below rebuildFrom. An unreadable one cannot be trusted: it and
-// the segments after it are rebuilt by the replay (the returned
-// rebuildFrom moves down to it).
-func (l *Log) loadTxnIndexes(names map[string]bool, rebuildFrom int64) int64 {
-	for _, s := range l.segs {
-		if s.base >= rebuildFrom {
-			break
+// loadTxnIndexes loads the aborted-transaction index files and marks the
+// segments whose index the producer-state replay must rebuild instead:
+// those the recovery scan reads (from scanFrom) that have no file (the
+// active segment's is written only at a roll or a clean Close, so it is
+// always rebuilt after a crash), and any whose file is damaged. A sealed
+// segment below the scan without a file has no aborted transaction (the
+// file is written, and fsynced, before the recovery point passes it). It
+// returns the base of the first segment to rebuild (MaxInt64: none).
+//
+// A segment's file is trusted over its data where both exist: compaction
+// removes aborted records, after which the log alone no longer tells
+// which transactions were aborted.
+func (l *Log) loadTxnIndexes(names map[string]bool, scanFrom int64) int64 {
+	rebuildFrom := int64(math.MaxInt64)
+	for i, s := range l.segs {
+		s.txns, s.txnRebuild = nil, false
+		last := i == len(l.segs)-1
+		has := names[segmentName(s.base, txnIndexSuffix)]
+		switch {
+		case s.base >= scanFrom && (last || !has):
+			s.txnRebuild = true
+		case has:
+			b, err := readWhole(l.fs, s.txnIndexPath())
+			if err == nil {
+				s.txns, err = decodeTxnIndex(b, s.base, s.end)
+			}
+			if err != nil {
+				l.log.Warn("transaction index unusable, rebuilding it from the log (aborted transactions whose records compaction removed cannot be)", "segment", s.path, "err", err)
+				s.txns, s.txnRebuild = nil, true
+			}
 		}
-		s.txns = nil
-		if !names[segmentName(s.base, txnIndexSuffix)] {
-			continue
-		}
-		b, err := readWhole(l.fs, s.txnIndexPath())
-		if err == nil {
-			s.txns, err = decodeTxnIndex(b, s.base, s.end)
-		}
-		if err != nil {
-			l.log.Warn("transaction index unusable, rebuilding it from the log", "segment", s.path, "err", err)
-			s.txns = nil
-			return s.base
+		if s.txnRebuild {
+			rebuildFrom = min(rebuildFrom, s.base)
 		}
 	}
 	return rebuildFrom
 }
 
 // loadProducers restores idempotent and transactional producer state: the
-// newest snapshot at or below the log end and rebuildFrom, then the
-// batches after it, rebuilding the aborted-transaction indexes of the
-// segments from rebuildFrom on.
+// newest snapshot at or below the log end and rebuildFrom (the first
+// segment whose aborted-transaction index is rebuilt, which needs the
+// state as of its start), then the batches after it.
 func (l *Log) loadProducers(rebuildFrom int64) error {
 	from := l.segs[0].base
 	var keep []int64
@@ -825,20 +840,15 @@ func (l *Log) loadProducers(rebuildFrom int64) error {
 			l.txn.start(pid, e.txnFirst)
 		}
 	}
-	for _, s := range l.segs {
-		if s.base >= rebuildFrom {
-			s.txns = nil
-		}
-	}
-	return l.replayProducers(from, rebuildFrom)
+	return l.replayProducers(from)
 }
 
 // replayProducers applies the batches at offsets >= from to the producer
 // state, as Kafka's recovery does (epochs not checked but not moved back):
 // transactional batches open transactions, markers end them, and an
-// abort is added to the transaction index of its segment if that is at
-// or after rebuildFrom.
-func (l *Log) replayProducers(from, rebuildFrom int64) error {
+// abort is added to the transaction index of its segment if that is
+// being rebuilt (loadTxnIndexes).
+func (l *Log) replayProducers(from int64) error {
 	for _, s := range l.segs {
 		if s.end <= from || s.size == 0 {
 			continue
@@ -878,7 +888,7 @@ func (l *Log) replayProducers(from, rebuildFrom int64) error {
 				if e.inTxn {
 					pid, first := h.ProducerID, e.txnFirst
 					l.txn.end(pid)
-					if !m.commit && s.base >= rebuildFrom {
+					if !m.commit && s.txnRebuild {
 						lso := h.BaseOffset + 1
 						if l.txn.firstOpn >= 0 {
 							lso = l.txn.firstOpn

@@ -70,7 +70,8 @@ type segment struct {
 	// txns is the segment's aborted-transaction index: the transactions
 	// whose abort marker it holds, in marker order. Guarded by Log.mu;
 	// only the active segment's grows.
-	txns []AbortedTxn
+	txns       []AbortedTxn
+	txnRebuild bool // Open only: txns is rebuilt by the producer replay
 
 	imu         sync.RWMutex
 	loaded      bool   // idx and tidx hold the whole index

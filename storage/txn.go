@@ -77,7 +77,9 @@ func decodeTxnIndex(b []byte, base, end int64) ([]AbortedTxn, error) {
 			LastOffset:       int64(binary.BigEndian.Uint64(b[18:])),
 			LastStableOffset: int64(binary.BigEndian.Uint64(b[26:])),
 		}
-		if t.FirstOffset > t.LastOffset || t.LastOffset <= prev || t.LastStableOffset <= t.FirstOffset {
+		// The LSO may lie before the first offset (another producer's
+		// transaction open since earlier), never past the marker.
+		if t.FirstOffset > t.LastOffset || t.LastOffset <= prev || t.LastStableOffset > t.LastOffset+1 {
 			return nil, fmt.Errorf("transaction index entry %+v out of order", t)
 		}
 		prev = t.LastOffset

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -347,6 +348,10 @@ func TestCompactionDropsAbortedRecordsAndKeepsOpenTransactions(t *testing.T) {
 	mustAppend(t, l, rec("a", "committed-1"))
 	mustAppend(t, l, txnBatch(rec("a", "aborted"), 1, 0, 0))
 	mustMarker(t, l, 1, 0, 0, false)
+	// The producer goes on, so that its aborted batch is not its last
+	// (which compaction keeps as an empty header) and goes whole.
+	mustAppend(t, l, txnBatch(rec("c", "committed"), 1, 0, 1))
+	mustMarker(t, l, 1, 0, 0, true)
 	mustAppend(t, l, rec("b", "committed-1"))
 	mustAppend(t, l, txnBatch(rec("b", "open"), 2, 0, 0)) // stays open
 	for i := range 8 {
@@ -362,8 +367,8 @@ func TestCompactionDropsAbortedRecordsAndKeepsOpenTransactions(t *testing.T) {
 	// The aborted record never supersedes the committed one and is gone;
 	// the open transaction's record is above the LSO, untouched, and so is
 	// the record it might supersede.
-	if !slices.Equal(vals["a"], []string{"committed-1"}) || !slices.Equal(vals["b"], []string{"committed-1", "open"}) {
-		t.Fatalf("after compaction: a=%q b=%q", vals["a"], vals["b"])
+	if !slices.Equal(vals["a"], []string{"committed-1"}) || !slices.Equal(vals["b"], []string{"committed-1", "open"}) || !slices.Equal(vals["c"], []string{"committed"}) {
+		t.Fatalf("after compaction: a=%q b=%q c=%q", vals["a"], vals["b"], vals["c"])
 	}
 	if got := l.AbortedTransactions(0, l.LogEndOffset()); len(got) != 1 || got[0].ProducerID != 1 {
 		t.Fatalf("aborted index after compaction: %+v", got)
@@ -374,8 +379,22 @@ func TestCompactionDropsAbortedRecordsAndKeepsOpenTransactions(t *testing.T) {
 	if got := l.AbortedTransactions(0, l.LogEndOffset()); len(got) != 1 || got[0].ProducerID != 1 || got[0].FirstOffset != 1 || got[0].LastOffset != 2 {
 		t.Fatalf("aborted index after compaction and restart: %+v", got)
 	}
-	if got := l.LastStableOffset(); got != 4 {
-		t.Fatalf("LSO after compaction and restart: %d, want 4", got)
+	if got := l.LastStableOffset(); got != 6 {
+		t.Fatalf("LSO after compaction and restart: %d, want 6", got)
+	}
+	// A crash recovery that scans the compacted segments again (every
+	// segment here: no recovery point) keeps their index files: the log
+	// no longer holds the aborted records to rebuild them from.
+	if _, err := l.Compact(CompactPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	crashClose(t, l)
+	l = e.open()
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); len(got) != 1 || got[0].ProducerID != 1 || got[0].FirstOffset != 1 || got[0].LastOffset != 2 {
+		t.Fatalf("aborted index after compaction and a crash: %+v", got)
+	}
+	if got := l.LastStableOffset(); got != 6 {
+		t.Fatalf("LSO after compaction and a crash: %d, want 6", got)
 	}
 }
 
@@ -416,5 +435,106 @@ func TestTV2MarkerRetryOfAFinishedTransaction(t *testing.T) {
 	mustAppend(t, l, txnBatch(batch(1, 10, 1), 1, 1, 0))
 	if _, err := l.AppendMarker(1, 1, 0, true, TxnVersion2); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("TV2 marker of the open transaction's epoch: %v", err)
+	}
+}
+
+// Retention and DeleteRecords take segments away under open and aborted
+// transactions: the LSO never falls below the log start, the aborted
+// entries of deleted segments go with them, and a producer with an open
+// transaction does not expire.
+func TestRetentionUnderTransactions(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.SegmentBytes = 300
+	e.cfg.RetentionMs = -1
+	e.cfg.ProducerIDExpirationMs = 60_000
+	l := e.open()
+	b := batch(1, 40, 1)
+	mustAppend(t, l, txnBatch(b, 1, 0, 0)) // 0: aborted below
+	mustMarker(t, l, 1, 0, 0, false)       // 1
+	open := mustAppend(t, l, txnBatch(b, 2, 0, 0)).BaseOffset
+	for i := range 12 {
+		mustAppend(t, l, idem(b, 3, 0, int32(i)))
+	}
+	mustAppend(t, l, txnBatch(b, 4, 0, 0)) // a later open transaction
+	if got := l.LastStableOffset(); got != open {
+		t.Fatalf("LSO %d, want %d", got, open)
+	}
+	e.clock.Advance(2 * time.Minute)
+	if err := l.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	// Producer 3 expired; 2 and 4 hold transactions open; 1's marker
+	// is what keeps it (Kafka expires it too once it is old).
+	var ids []int64
+	for _, p := range l.Producers() {
+		ids = append(ids, p.ProducerID)
+	}
+	if !slices.Contains(ids, 2) || !slices.Contains(ids, 4) || slices.Contains(ids, 3) {
+		t.Fatalf("producers after expiration: %v", ids)
+	}
+	start, err := l.DeleteRecordsBefore(open + 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.LastStableOffset(); got != start {
+		t.Fatalf("open transaction at %d below the new log start %d: LSO %d, want the log start", open, start, got)
+	}
+	if got := l.AbortedTransactions(start, l.HighWatermark()); len(got) != 0 {
+		t.Fatalf("aborted entries of deleted segments: %+v", got)
+	}
+	if got := readCommittedBatches(t, l, start); len(got) != 0 {
+		t.Fatalf("read_committed at the log start under an open transaction: %d batches", len(got))
+	}
+	// The open transaction still ends, and the LSO then moves to the
+	// next open one.
+	mustMarker(t, l, 2, 0, 0, true)
+	if got, want := l.LastStableOffset(), l.LogEndOffset()-2; got != want {
+		t.Fatalf("after committing producer 2: LSO %d, want %d (producer 4's transaction)", got, want)
+	}
+}
+
+// A damaged .txnindex is rebuilt from the log, with every later one.
+func TestDamagedTxnIndexIsRebuilt(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
+			e := newEnv(t)
+			e.cfg.SegmentBytes = 700
+			l := e.open()
+			open, aborted := txnWorkload(t, l)
+			var damaged string
+			for _, s := range l.segs[:len(l.segs)-1] {
+				if len(s.txns) > 0 && s.txns[0] != aborted[0] {
+					damaged = s.txnIndexPath()
+					break
+				}
+			}
+			if damaged == "" {
+				t.Fatal("no sealed segment holds a later aborted transaction")
+			}
+			if clean {
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				crashClose(t, l)
+				// The recovery scans the last segment only.
+				ck, err := readCheckpoint(e.opts.FS, e.dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ck.recoveryPoint = l.ck.recoveryPoint
+				if err := writeCheckpoint(e.opts.FS, e.dir, ck); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(damaged, []byte("torn"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l2 := e.open()
+			checkTxnState(t, l2, open, aborted, "after rebuilding a damaged index")
+			l2.Close()
+			l3 := e.open()
+			checkTxnState(t, l3, open, aborted, "after the rebuilt index was written")
+		})
 	}
 }

@@ -127,6 +127,7 @@ func (b *Broker) startGroups() error {
 	gc.TopicPartitionExists = func(t string, p int32) bool { return b.partition(t, p) != nil }
 	gc.Observers = []group.Observer{group.ObserverFunc(b.observeGroup)}
 	b.grp = group.New(gc, offsetsStore{b})
+	b.groupTxnMarker = b.completeGroupTxn // markers into __consumer_offsets (groups_txn.go)
 	for p := int32(0); p < meta.Partitions; p++ {
 		if err := b.replayOffsets(p, b.grp.ReplayBatch); err != nil {
 			// One damaged partition must not keep the others' groups

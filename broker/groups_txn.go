@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -102,4 +103,27 @@ func txnStoreErr(err error) error {
 		return fmt.Errorf("%w: %w", kerr.InvalidTxnState, err)
 	}
 	return storeErr(err)
+}
+
+// completeGroupTxn is the broker's groupTxnMarker: the group coordinator
+// appends the marker in order with the groups' writes and applies or
+// drops the producer's pending offsets once it is durable. The code
+// answered is the error's Kafka code, as Kafka's handleWriteTxnMarkers
+// answers the group coordinator's failure (Errors.forException):
+// REQUEST_TIMED_OUT when ctx ended first, KAFKA_STORAGE_ERROR for a
+// storage error without one.
+func (b *Broker) completeGroupTxn(ctx context.Context, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool, txnVersion int8) int16 {
+	err := b.grp.CompleteTxn(ctx, partition, group.Marker{ProducerID: pid, ProducerEpoch: epoch,
+		CoordinatorEpoch: coordinatorEpoch, Commit: commit, TxnVersion: txnVersion})
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut.Code
+	}
+	b.log.Warn("transaction marker for __consumer_offsets failed", "partition", partition, "producer_id", pid, "err", err)
+	return kerr.KafkaStorageError.Code
 }

@@ -17,8 +17,8 @@ import (
 // TxnOffsetCommit over the wire, against the real __consumer_offsets
 // logs: the offsets are written in a transactional batch of the
 // producer and pending until the marker the group coordinator appends
-// (CompleteTxn, what the transaction coordinator's marker writer calls for
-// a __consumer_offsets partition), across a restart of the broker.
+// (WriteTxnMarkers for a __consumer_offsets partition goes to the group
+// coordinator's CompleteTxn), across restarts of the broker.
 
 // rawConn sends requests at exactly the version set (kgo would pick its
 // own) and decodes their answers.
@@ -176,9 +176,7 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 	b, cl = startTxnBroker(t, dir)
 	code, _ = stableFetch(t, cl, "g", "in", 1, true)
 	want(t, "RequireStable after a restart", code, kerr.UnstableOffsetCommit.Code)
-	if err := b.grp.CompleteTxn(context.Background(), p, group.Marker{ProducerID: 4000, Commit: true, TxnVersion: 1}); err != nil {
-		t.Fatalf("marker: %v", err)
-	}
+	want(t, "commit marker", writeMarker(t, cl, p, 4000, 0, true), 0)
 	if code, off := stableFetch(t, cl, "g", "in", 1, true); code != 0 || off != 7 {
 		t.Fatalf("in/1 after the commit marker: %v %d, want 7", kerr.ErrorForCode(code), off)
 	}
@@ -189,9 +187,8 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 		t.Fatalf("in/0 after the commit marker: %v %d, want 5", kerr.ErrorForCode(code), off)
 	}
 	// Producer 4001's transaction aborts: partition 0 keeps 5.
-	if err := b.grp.CompleteTxn(context.Background(), p, group.Marker{ProducerID: 4001, ProducerEpoch: 2}); err != nil {
-		t.Fatalf("abort marker: %v", err)
-	}
+	want(t, "abort marker of an older epoch", writeMarker(t, cl, p, 4001, 1, false), kerr.InvalidProducerEpoch.Code)
+	want(t, "abort marker", writeMarker(t, cl, p, 4001, 2, false), 0)
 	if code, off := stableFetch(t, cl, "g", "in", 0, true); code != 0 || off != 5 {
 		t.Fatalf("in/0 after the abort marker: %v %d, want 5", kerr.ErrorForCode(code), off)
 	}
@@ -200,6 +197,25 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 	if code, off := stableFetch(t, cl, "g", "in", 0, true); code != 0 || off != 5 {
 		t.Fatalf("in/0 after a restart: %v %d, want 5", kerr.ErrorForCode(code), off)
 	}
+}
+
+// writeMarker sends WriteTxnMarkers v1 (transaction version 0 checks) for
+// one __consumer_offsets partition: the group coordinator writes it.
+func writeMarker(t *testing.T, cl *rawConn, p int32, pid int64, epoch int16, commit bool) int16 {
+	t.Helper()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 1
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, commit
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = OffsetsTopic, []int32{p}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Markers[0].Topics[0].Partitions[0].ErrorCode
 }
 
 // Request errors answered before the coordinator: unknown topics and

@@ -390,11 +390,17 @@ func (c *Coordinator) CompleteTxn(ctx context.Context, p int32, m Marker) error 
 	}
 	for _, q := range ws {
 		if !q.w.done {
-			q.g.await(q.w)
+			go q.g.await(q.w)
 		}
 	}
 	for _, q := range ws {
-		<-q.w.applied
+		select {
+		case <-q.w.applied:
+		case <-ctx.Done():
+			// The marker's outcome is applied when known; the caller
+			// writes it again if it must.
+			return ctx.Err()
+		}
 		if q.w.err != nil {
 			return q.w.err
 		}

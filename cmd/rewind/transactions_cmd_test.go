@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/rewindhq/rewind/internal/kafkaref"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/offsettool/txntest"
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestTransactionsCLIErrors: every bad invocation is refused with a one
@@ -192,5 +195,50 @@ func TestGroupHistoryTransactionsCLIKafka(t *testing.T) {
 	}
 	if got := strings.Join(txns, " "); got != "2: 5:committed 8:aborted 9:pending" {
 		t.Errorf("history --output json transactions: %s", got)
+	}
+}
+
+// TestTransactionsCLIRewind runs the transactions commands and explain
+// against Rewind with a real franz-go transaction left open, once Rewind
+// serves the transaction APIs (until then it skips, saying which is
+// missing).
+func TestTransactionsCLIRewind(t *testing.T) {
+	addr := rewindtest.Start(t).Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := adminFor(t, addr)
+	vs, err := adm.ApiVersions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		for _, k := range []int16{24, 27, 61, 65, 66} {
+			if _, ok := v.KeyMaxVersion(k); !ok {
+				t.Skipf("Rewind does not serve %s yet", kmsg.NameForKey(k))
+			}
+		}
+	}
+	cli(t, addr, "topic", "create", "orders")
+	open := txntest.Txn(t, addr, "etl-1", "orders", 0, 3, txntest.Open, "", nil)
+	commitOffsets(t, addr, "etl", "orders", 0)
+
+	wantFields(t, tableRow(t, cli(t, addr, "transactions", "list"), "etl-1"), "etl-1", "0", fmt.Sprint(open.ProducerID), "Ongoing")
+	out := cli(t, addr, "transactions", "describe", "etl-1")
+	wantFields(t, tableRow(t, out, "etl-1"), "etl-1", "0", fmt.Sprint(open.ProducerID), fmt.Sprint(open.Epoch), "Ongoing", "1m0s")
+	wantFields(t, tableRow(t, cli(t, addr, "transactions", "describe-producers", "--topic", "orders"), "orders", "0"),
+		"orders", "0", fmt.Sprint(open.ProducerID), fmt.Sprint(open.Epoch), "*", "2", "*", "0")
+	if out := cli(t, addr, "transactions", "find-hanging", "--topic", "orders", "--max-transaction-timeout", "0"); !strings.Contains(out, "no hanging transactions") {
+		t.Errorf("find-hanging lists a transaction its coordinator holds:\n%s", out)
+	}
+	out = cli(t, addr, "group", "explain", "etl")
+	if !strings.Contains(out, fmt.Sprintf(`transactional id "etl-1") has had a transaction open there since offset 0`)) {
+		t.Errorf("explain does not name the open transaction:\n%s", out)
+	}
+	out = cli(t, addr, "transactions", "abort", "--topic", "orders", "--partition", "0", "--start-offset", "0")
+	if !strings.Contains(out, fmt.Sprintf("aborted the transaction of producer %d", open.ProducerID)) {
+		t.Errorf("abort: %s", out)
+	}
+	if out := cli(t, addr, "group", "describe", "etl"); strings.Contains(out, "LSO") {
+		t.Errorf("describe after the abort still shows an LSO below the log end:\n%s", out)
 	}
 }

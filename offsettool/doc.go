@@ -3,7 +3,7 @@
 // Redpanda, the franz-go kfake cluster) using only the wire protocol, through
 // franz-go's kgo and kadm. It never imports broker internals.
 //
-// It owns four things:
+// It owns five things:
 //
 //   - snapshots: Client.Snapshot gathers, for one group, its state and
 //     members, and per partition the committed offset, log start and log end
@@ -17,7 +17,17 @@
 //     Client.ExecuteReset commits it, only while the group has no members;
 //   - history: Client.History reads the group's commits from the
 //     __consumer_offsets topic (Kafka's own record format) so a group can be
-//     rewound to where it stood at a past time (CommittedAt).
+//     rewound to where it stood at a past time (CommittedAt); commits made
+//     inside a transaction carry their producer and the outcome their
+//     marker gave (committed, aborted, pending), and only committed ones
+//     count;
+//   - transactions: ListTransactions, DescribeTransactions,
+//     DescribeProducers, FindHanging and AbortTransaction do what Kafka's
+//     kafka-transactions.sh does, with the same requests; a snapshot
+//     carries each partition's last stable offset, and with
+//     SnapshotOptions.Transactions the open transactions and unreadable
+//     tails (markers, aborted records) Explain names when a lag cannot
+//     reach 0.
 //
 // The pure parts (Explain, PlanReset, CommittedAt, LagRows, Trend,
 // FormatRecord, ParseResetCSV) take plain structs and are unit tested case by

@@ -77,7 +77,10 @@ func (c *Client) stableOffsets(ctx context.Context, topics []string) (map[TopicP
 
 // addTxnFacts fills OpenTxns of every partition whose last stable offset
 // is behind its log end, and Tail of every committed partition whose
-// remaining offsets hold nothing a consumer receives.
+// remaining offsets hold nothing a consumer receives. The facts only
+// explain: what the cluster refuses to say (a broker before Kafka 3.0, a
+// principal without DESCRIBE on the topics or transactional ids) is left
+// out rather than failing the snapshot.
 func (c *Client) addTxnFacts(ctx context.Context, s *GroupSnapshot) error {
 	var behind []TopicPartition
 	idx := map[TopicPartition]int{}
@@ -88,10 +91,7 @@ func (c *Client) addTxnFacts(ctx context.Context, s *GroupSnapshot) error {
 		}
 	}
 	if len(behind) > 0 {
-		open, err := c.openTxns(ctx, behind)
-		if err != nil && !errors.Is(err, ErrUnsupported) {
-			return err
-		}
+		open, _ := c.openTxns(ctx, behind)
 		for tp, txns := range open {
 			s.Partitions[idx[tp]].OpenTxns = txns
 		}
@@ -102,10 +102,7 @@ func (c *Client) addTxnFacts(ctx context.Context, s *GroupSnapshot) error {
 			scan[p.TP()] = [2]int64{p.Committed, p.LogEnd}
 		}
 	}
-	tails, err := c.unreadableTails(ctx, scan)
-	if err != nil {
-		return err
-	}
+	tails, _ := c.unreadableTails(ctx, scan)
 	for tp, t := range tails {
 		s.Partitions[idx[tp]].Tail = &t
 	}
@@ -137,13 +134,19 @@ func (c *Client) openTxns(ctx context.Context, tps []TopicPartition) (map[TopicP
 		return out, nil
 	}
 	// Who holds each producer id: without ListTransactions (Kafka before
-	// 3.0) the producers are named without their transactional id.
+	// 3.0, or no DESCRIBE on the ids) the producers are named without
+	// their transactional id, and none is called hanging.
+	unknown := func() map[TopicPartition][]OpenTxn {
+		for _, txns := range out {
+			for i := range txns {
+				txns[i].Hanging = false
+			}
+		}
+		return out
+	}
 	listed, err := c.ListTransactions(ctx, TxnListOptions{ProducerIDs: ids})
 	if err != nil {
-		if errors.Is(err, ErrUnsupported) {
-			return out, nil
-		}
-		return nil, err
+		return unknown(), err
 	}
 	var txnIDs []string
 	for _, l := range listed {
@@ -156,7 +159,7 @@ func (c *Client) openTxns(ctx context.Context, tps []TopicPartition) (map[TopicP
 	}
 	ds, err := c.adm.DescribeTransactions(ctx, txnIDs...)
 	if err != nil && len(ds) == 0 {
-		return nil, fmt.Errorf("describe transactions: %s", oneLine(err))
+		return unknown(), fmt.Errorf("describe transactions: %s", oneLine(err))
 	}
 	for tp, txns := range out {
 		for i := range txns {

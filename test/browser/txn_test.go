@@ -59,7 +59,16 @@ func TestConsoleOpenTransactions(t *testing.T) {
 		t.Errorf("group offsets cell %q, want none", none)
 	}
 
+	// The group's explain says why its lag cannot reach 0.
+	scenario.CommitNow(t, e.b.Addr(), "etl-readers", "orders", map[int32]int64{0: 0})
+	run(t, ctx, "explain",
+		chromedp.Navigate(e.base+"/#/groups/etl-readers/explain"),
+		chromedp.WaitVisible(css(`#explain-table .lag-why[data-case="open-transaction"]`)),
+		waitJS(fmt.Sprintf(`document.querySelector('#explain-table .lag-why').textContent.includes("producer %d (epoch %d) has had a transaction open there since offset 0")`, open.ProducerID, open.Epoch)),
+		shot(dir, "explain-open-transaction.png"))
+
 	// The partition link leads to its records.
+	run(t, ctx, "back", chromedp.Navigate(e.base+"/#/transactions"), chromedp.WaitVisible(css(row)))
 	run(t, ctx, "partition link",
 		chromedp.Click(css(row+" a")),
 		waitJS(`location.hash === "#/topics/orders/0"`))

@@ -1,10 +1,12 @@
 package differential
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -160,4 +162,147 @@ func TestWriteTxnMarkers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// txnRead is what a read_committed (or read_uncommitted) consumer gets
+// from a partition, fetched to its end: each batch's offsets, kind and
+// record count, the aborted transactions it was told of (producers
+// numbered by first appearance, since each broker gives its own ids), and
+// the offsets of the last answer.
+type txnRead struct {
+	batches, aborted []string
+	hw, lso          int64
+}
+
+func readPartition(t *testing.T, c *conn, topic string, iso int8) txnRead {
+	t.Helper()
+	var r txnRead
+	pids := map[int64]int{}
+	num := func(pid int64) int {
+		if _, ok := pids[pid]; !ok {
+			pids[pid] = len(pids) + 1
+		}
+		return pids[pid]
+	}
+	seen := map[string]bool{}
+	for off, tries := int64(0), 0; tries < 20; tries++ {
+		req := fetchRecordsReq(topic, 0, off)
+		req.IsolationLevel = iso
+		req.SetVersion(12)
+		resp, err := c.send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("fetch %s at %d: error %d", topic, off, p.ErrorCode)
+		}
+		r.hw, r.lso = p.HighWatermark, p.LastStableOffset
+		for raw := p.RecordBatches; len(raw) > 0; {
+			var rb kmsg.RecordBatch
+			if err := rb.ReadFrom(raw); err != nil {
+				t.Fatal(err)
+			}
+			kind := "plain"
+			switch {
+			case rb.Attributes&0x20 != 0:
+				kind = "marker"
+			case rb.Attributes&0x10 != 0:
+				kind = "txn"
+			}
+			r.batches = append(r.batches, fmt.Sprintf("%d-%d %s of producer %d, %d records", rb.FirstOffset, rb.FirstOffset+int64(rb.LastOffsetDelta), kind, num(rb.ProducerID), rb.NumRecords))
+			off = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
+			raw = raw[12+rb.Length:]
+		}
+		for _, a := range p.AbortedTransactions {
+			s := fmt.Sprintf("producer %d from %d", num(a.ProducerID), a.FirstOffset)
+			if !seen[s] {
+				seen[s] = true
+				r.aborted = append(r.aborted, s)
+			}
+		}
+		limit := r.hw
+		if iso == 1 {
+			limit = r.lso
+		}
+		if off >= limit {
+			break
+		}
+	}
+	return r
+}
+
+// TestReadCommittedTransactions writes, with franz-go transactional
+// producers on each broker, an aborted, a committed and an open
+// transaction interleaved with plain records, then reads the partition
+// at both isolation levels and lists its offsets: the batches returned,
+// the aborted transactions, the high watermark and the LSO must be
+// Kafka's.
+func TestReadCommittedTransactions(t *testing.T) {
+	p := newPair(t)
+	if _, ok := p.rewindVersions[26]; !ok {
+		t.Skip("Rewind does not serve EndTxn yet: no transactions to compare")
+	}
+	tp := name("readcommitted")
+	p.mustCreate(tp, 1)
+	write := func(addr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		plain, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(tp), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		// end: 0 abort, 1 commit, -1 leave open.
+		txn := func(id string, end int, vals ...string) *kgo.Client {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(tp), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+				kgo.TransactionalID(id+suffix), kgo.TransactionTimeout(60*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+					t.Fatalf("%s: %v", addr, err)
+				}
+			}
+			if end >= 0 {
+				if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(end == 1)); err != nil {
+					t.Fatalf("%s: end: %v", addr, err)
+				}
+			}
+			return cl
+		}
+		mustPlain := func(v string) {
+			if err := plain.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		txn("aborted", 0, "a1", "a2").Close()
+		mustPlain("p1")
+		txn("committed", 1, "c1").Close()
+		open := txn("open", -1, "o1") // left open
+		t.Cleanup(open.Close)
+		mustPlain("p2")
+	}
+	write(p.kafkaAddr)
+	write(p.rewindAddr)
+	for _, iso := range []int8{0, 1} {
+		k, r := readPartition(t, p.kafka, tp, iso), readPartition(t, p.rewind, tp, iso)
+		scenario := fmt.Sprintf("ReadCommitted/transactions/fetch to the end isolation %d", iso)
+		var ds []difference
+		if fmt.Sprint(k.batches) != fmt.Sprint(r.batches) {
+			ds = append(ds, difference{"batches", fmt.Sprint(k.batches), fmt.Sprint(r.batches)})
+		}
+		if fmt.Sprint(k.aborted) != fmt.Sprint(r.aborted) {
+			ds = append(ds, difference{"AbortedTransactions", fmt.Sprint(k.aborted), fmt.Sprint(r.aborted)})
+		}
+		if k.hw != r.hw || k.lso != r.lso {
+			ds = append(ds, difference{"HighWatermark/LastStableOffset", fmt.Sprint(k.hw, k.lso), fmt.Sprint(r.hw, r.lso)})
+		}
+		p.report(scenario, ds)
+		p.compare(fmt.Sprintf("ReadCommitted/transactions/latest isolation %d", iso), listReq(tp, 0, -1, -1, iso), -1, nil)
+	}
 }

@@ -68,7 +68,9 @@ func handleConsumerGroupDescribe(r *request) (reply, error) {
 			dm.SubscribedTopics = append([]string{}, m.SubscribedTopicNames...)
 			// Kafka sends "" rather than null for a member without a regex.
 			dm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedTopicRegex)
-			dm.Assignment = describeAssignment(m.AssignedPartitions(), names)
+			// Kafka describes what the member owns: assigned and still
+			// revoking.
+			dm.Assignment = describeAssignment(m.OwnedPartitions(), names)
 			dm.TargetAssignment = describeAssignment(grp.Target(mid), names)
 			dm.MemberType = 1 // a consumer-protocol member
 			g.Members = append(g.Members, dm)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
+	"unicode/utf16"
 )
 
 // TopicID is a topic's 16-byte id (Kafka's Uuid).
@@ -50,6 +52,12 @@ type Member struct {
 
 // Group is an assignor's input: the members and the partition count of
 // every topic that exists (a subscribed topic absent here does not).
+//
+// The uniform assignor considers Members in the order given, as Kafka's
+// walks its group spec's members: where two members could take the same
+// partition, the earlier one does. Kafka's coordinator builds that spec
+// as a java.util.HashMap keyed by member id (JavaMemberOrder gives its
+// order); its tests use a sorted map. Range orders members itself.
 type Group struct {
 	Members []Member
 	Topics  map[TopicID]int32
@@ -133,12 +141,40 @@ func sortedTopics(s map[TopicID]bool) []TopicID {
 	return out
 }
 
-// sortedByID returns the members ordered by member id: Kafka iterates its
-// members in hash order, which Rewind replaces with a stable order so an
-// assignment never depends on map iteration.
+// sortedByID returns the members ordered by member id (range's order
+// among members of equal rank).
 func sortedByID(members []Member) []Member {
 	out := slices.Clone(members)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// JavaMemberOrder returns member ids in the order a java.util.HashMap
+// filled with them iterates: Kafka's TargetAssignmentBuilder puts the
+// members in one (new HashMap, so its table doubles from 16 while more
+// than three quarters full) and its uniform assignor walks them in that
+// order. A key's bucket is Java's String.hashCode spread (h ^ h>>>16)
+// masked by the table size; keys of one bucket keep insertion order,
+// which Rewind does not know, so they are ordered by id.
+func JavaMemberOrder(ids []string) []string {
+	table := 16
+	for len(ids) > table*3/4 {
+		table *= 2
+	}
+	bucket := func(id string) int {
+		var h int32
+		for _, c := range utf16.Encode([]rune(id)) {
+			h = 31*h + int32(c)
+		}
+		return int((uint32(h) ^ uint32(h)>>16) & uint32(table-1))
+	}
+	out := slices.Clone(ids)
+	slices.SortStableFunc(out, func(a, b string) int {
+		if x, y := bucket(a), bucket(b); x != y {
+			return x - y
+		}
+		return strings.Compare(a, b)
+	})
 	return out
 }
 

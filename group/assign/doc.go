@@ -42,10 +42,12 @@
 //
 // Where Kafka's result depends on the iteration order of Java hash sets
 // (the homogeneous builder walks topic ids and partitions that way),
-// javaHashOrder and javaIntOrder reproduce java.util.HashSet's order; the
-// member order is member id order (Kafka's group spec sorts members).
-// Only topics sharing a hash bucket can then still be ordered otherwise
-// than on Kafka, where their insertion order decides.
+// javaHashOrder and javaIntOrder reproduce java.util.HashSet's order.
+// Members are taken in the order given: Kafka's tests give them sorted,
+// Kafka's coordinator in java.util.HashMap order, which JavaMemberOrder
+// reproduces for group/consumer. Only keys sharing a hash bucket can then
+// still be ordered otherwise than on Kafka, where their insertion order
+// decides.
 //
 // TestAssignorsMatchKafka proves the match on 400 groups (homogeneous and
 // heterogeneous, first assignments and reassignments with dropped

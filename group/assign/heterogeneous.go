@@ -17,8 +17,8 @@ import (
 //     a pass over the topics moves nothing, or 16 passes are done.
 //
 // Topics are visited in descending partitions-per-subscriber order (ties:
-// fewer subscribers first, then topic id), members are numbered in member
-// id order and compared by load, then number.
+// fewer subscribers first, then topic id), members are numbered in the
+// order given and compared by load, then number.
 type heterogeneous struct {
 	g           Group
 	memberIDs   []string
@@ -35,7 +35,7 @@ type heterogeneous struct {
 const maxBalanceIterations = 16
 
 func newHeterogeneous(g Group) *heterogeneous {
-	members := sortedByID(g.Members)
+	members := g.Members // in the given order (see Group)
 	h := &heterogeneous{g: g, subscribers: map[TopicID][]int{}, owner: map[TopicID][]int{},
 		size: make([]int, len(members)), out: make([]Partitions, len(members))}
 	seen := map[TopicID]bool{}

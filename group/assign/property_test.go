@@ -50,7 +50,7 @@ func spread(a Assignment) (lo, hi int) {
 
 // TestAssignorProperties: for random groups, both assignors give every
 // partition of a subscribed topic to exactly one subscriber (Validate),
-// the same input gives the same output whatever the member order, and
+// range gives the same output whatever the member order, and
 // feeding an assignment back in as the current target changes nothing
 // (Kafka's testAssignmentReuse). Uniform balances a homogeneous group to
 // within one partition per member.
@@ -71,8 +71,13 @@ func TestAssignorProperties(t *testing.T) {
 			for j := len(g.Members) - 1; j >= 0; j-- {
 				rev.Members = append(rev.Members, g.Members[j])
 			}
-			if again, _ := a.Assign(rev); fmt.Sprint(again) != fmt.Sprint(got) {
+			// Range orders members itself; uniform takes the order given
+			// (Kafka's map order), so only range must not depend on it.
+			if again, _ := a.Assign(rev); a.Name() == RangeName && fmt.Sprint(again) != fmt.Sprint(got) {
 				t.Fatalf("%s case %d: member order changed the assignment", a.Name(), i)
+			}
+			if err := Validate(rev, mustAssign(t, a, rev)); err != nil {
+				t.Fatalf("%s case %d, members reversed: %v", a.Name(), i, err)
 			}
 			if again, _ := a.Assign(withTargets(g, got)); fmt.Sprint(again) != fmt.Sprint(got) {
 				t.Fatalf("%s case %d: not a fixpoint:\n%v\n%v", a.Name(), i, got, again)
@@ -177,5 +182,36 @@ func BenchmarkUniform(b *testing.B) {
 		if _, err := (Uniform{}).Assign(g); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func mustAssign(t *testing.T, a Assignor, g Group) Assignment {
+	t.Helper()
+	out, err := a.Assign(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestJavaMemberOrder: the order java.util.HashMap iterates member ids
+// (these six, put in this order by Java 17, share no bucket, so the order
+// is wholly the table's), and a table that grew past 16 buckets.
+func TestJavaMemberOrder(t *testing.T) {
+	in := []string{"alQQCvwmnZKJDeOr2dqGgA", "wl8UkALgrTa8WMNQVn2IXw", "hdQ9NCQuGNvwofbNEYqMuA", "mBH39PRDvAZK231YD5x79w", "TNFFZP3_8hHJId_yoMPOMQ", "U_B4G6kGwxid2PQA2injSg"}
+	want := []string{"alQQCvwmnZKJDeOr2dqGgA", "U_B4G6kGwxid2PQA2injSg", "hdQ9NCQuGNvwofbNEYqMuA", "mBH39PRDvAZK231YD5x79w", "wl8UkALgrTa8WMNQVn2IXw", "TNFFZP3_8hHJId_yoMPOMQ"}
+	if got := JavaMemberOrder(in); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	// 13 keys make Java double the table to 32: "a".."l" hash to 97..108
+	// (buckets 1..12 either way) and "q" to 113, bucket 17 of 32 (it would
+	// share bucket 1 with "a" in a table of 16).
+	keys := []string{"q"}
+	for c := 'l'; c >= 'a'; c-- {
+		keys = append(keys, string(c))
+	}
+	got := JavaMemberOrder(keys)
+	if got[0] != "a" || got[1] != "b" || got[12] != "q" {
+		t.Fatalf("13 single letters: %v", got)
 	}
 }

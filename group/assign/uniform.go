@@ -41,14 +41,14 @@ var errLeftUnassigned = errors.New("assign: partitions were left unassigned")
 
 // uniformHomogeneous is Kafka 4.4's UniformHomogeneousAssignmentBuilder.
 // Each member gets a quota of total/members partitions, and total%members
-// of them one more: in member id order, the extra goes to a member that
+// of them one more: in the members' order, the extra goes to a member that
 // can fill it from what it already holds, or to the last members once no
 // more can be skipped. A member keeps its current partitions up to its
 // quota and gives up the rest; then the partitions nobody holds fill the
 // members below quota, in order. Topics are walked in the order Kafka's hash sets
-// walk them (javaHashOrder), members in member id order.
+// walk them (javaHashOrder), members in the order given.
 func uniformHomogeneous(g Group) (Assignment, error) {
-	members := sortedByID(g.Members)
+	members := g.Members // in the given order (see Group)
 	subscribed := topicSet(members[0].Subscribed)
 	if len(subscribed) == 0 {
 		return emptyAssignment(members), nil

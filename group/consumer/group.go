@@ -353,5 +353,14 @@ func metadataHash(sub map[string]assign.TopicID, topics Topics) int64 {
 // Assignor is the name of the assignor the group uses now.
 func (g *Group) Assignor() string { return g.preferredAssignor() }
 
-// AssignedPartitions are the member's assigned partitions, sorted.
-func (m *Member) AssignedPartitions() assign.Partitions { return m.Assigned.partitions() }
+// OwnedPartitions are the member's assigned partitions and those it is
+// still revoking, sorted.
+func (m *Member) OwnedPartitions() assign.Partitions {
+	all := m.Assigned.clone()
+	for t, ps := range m.PendingRevocation {
+		for p, e := range ps {
+			all.add(t, p, e)
+		}
+	}
+	return all.partitions()
+}

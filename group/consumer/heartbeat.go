@@ -418,7 +418,8 @@ func (g *Group) computeTarget(sub map[string]assign.TopicID, topics Topics, now 
 		_, n, _ := topics.Lookup(name)
 		in.Topics[id] = n
 	}
-	for _, id := range g.MemberIDs() {
+	// Kafka hands its assignor the members in java.util.HashMap order.
+	for _, id := range assign.JavaMemberOrder(g.MemberIDs()) {
 		m := g.members[id]
 		am := assign.Member{ID: id, InstanceID: m.InstanceID, Rack: m.RackID, Target: g.target[id]}
 		for _, name := range g.memberTopicNames(m) {

@@ -2,6 +2,8 @@ package differential
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,34 @@ func (p *pair) heartbeatBoth(scenario string, ids [2]map[string][16]byte, s cgSt
 	return [2]*kmsg.ConsumerGroupHeartbeatResponse{resps[0].(*kmsg.ConsumerGroupHeartbeatResponse), resps[1].(*kmsg.ConsumerGroupHeartbeatResponse)}
 }
 
+// waitGroupsSee waits until Kafka's group coordinator knows topic: it
+// sees a new topic a moment after the broker lists it (its metadata
+// image), and until then a join subscribes to nothing and a later
+// heartbeat bumps the group epoch once more. A probe group joins until it
+// is assigned the topic, then leaves.
+func (p *pair) waitGroupsSee(topic string) {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		member := fmt.Sprintf("probe-%d", i)
+		resp, err := p.kafka.send(joinReq("cgh-probe"+suffix, member, topic))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		r := resp.(*kmsg.ConsumerGroupHeartbeatResponse)
+		if _, err := p.kafka.send(cgReq("cgh-probe"+suffix, member, -1)); err != nil {
+			p.t.Fatal(err)
+		}
+		if r.ErrorCode == 0 && r.Assignment != nil && len(r.Assignment.Topics) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("Kafka's group coordinator never saw topic %s", topic)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func cgReq(group, member string, epoch int32) *kmsg.ConsumerGroupHeartbeatRequest {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
@@ -93,6 +123,7 @@ func TestConsumerGroupHeartbeat(t *testing.T) {
 	}
 	topic := "cgh" + suffix
 	p.mustCreate(topic, 2)
+	p.waitGroupsSee(topic)
 	ids := p.topicIDs(topic)
 	g := "cgh-g" + suffix
 	sc := "ConsumerGroupHeartbeat"
@@ -242,10 +273,63 @@ func TestConsumerGroupHeartbeat(t *testing.T) {
 		p.heartbeatBoth(sc, ids, s)
 	}
 
+	// Dynamic members with the default (uniform) assignor: which member
+	// gets which partitions follows Kafka's member order.
+	gu := "cgh-u" + suffix
+	topic4 := "cgh4" + suffix
+	p.mustCreate(topic4, 4)
+	ids = p.topicIDs(topic4)
+	p.waitGroupsSee(topic4)
+	hb := func(member string, epoch int32, parts ...int32) func([2]map[string][16]byte, int) *kmsg.ConsumerGroupHeartbeatRequest {
+		return func(ids [2]map[string][16]byte, i int) *kmsg.ConsumerGroupHeartbeatRequest {
+			return owned(cgReq(gu, member, epoch), ids[i][topic4], parts...)
+		}
+	}
+	for _, s := range []cgStep{
+		{"first join", func(_ [2]map[string][16]byte, _ int) *kmsg.ConsumerGroupHeartbeatRequest {
+			return joinReq(gu, "member-1", topic4)
+		}},
+		{"second join", func(_ [2]map[string][16]byte, _ int) *kmsg.ConsumerGroupHeartbeatRequest {
+			return joinReq(gu, "member-2", topic4)
+		}},
+		{"third join", func(_ [2]map[string][16]byte, _ int) *kmsg.ConsumerGroupHeartbeatRequest {
+			return joinReq(gu, "member-3", topic4)
+		}},
+		{"wait", nil},
+		{"first owns all", hb("member-1", 2, 0, 1, 2, 3)},
+		{"second waits", hb("member-2", 2)},
+		{"third waits", hb("member-3", 2)},
+	} {
+		if s.build == nil {
+			time.Sleep(1100 * time.Millisecond)
+			continue
+		}
+		p.heartbeatBoth("ConsumerGroupHeartbeat uniform", ids, s)
+	}
+	// What member-1 keeps decides the rest: ask both brokers for their
+	// descriptions.
+	dreq := kmsg.NewPtrConsumerGroupDescribeRequest()
+	dreq.Groups = []string{gu}
+	p.compare("ConsumerGroupDescribe uniform", dreq, -1, sortDescribedMembers)
+
 	// ConsumerGroupDescribe of the group and of one that does not exist.
 	if _, _, ok := p.common(kmsg.NewPtrConsumerGroupDescribeRequest()); ok {
 		req := kmsg.NewPtrConsumerGroupDescribeRequest()
 		req.Groups = []string{g, "cgh-none" + suffix}
-		p.compare("ConsumerGroupDescribe", req, -1, nil)
+		p.compare("ConsumerGroupDescribe", req, -1, sortDescribedMembers)
+	}
+}
+
+// sortDescribedMembers orders each described group's members by id: the
+// list has no order (Kafka's follows its hash table), so only its contents
+// are compared.
+func sortDescribedMembers(k, r kmsg.Response) {
+	for _, resp := range []kmsg.Response{k, r} {
+		for i := range resp.(*kmsg.ConsumerGroupDescribeResponse).Groups {
+			g := &resp.(*kmsg.ConsumerGroupDescribeResponse).Groups[i]
+			slices.SortFunc(g.Members, func(a, b kmsg.ConsumerGroupDescribeResponseGroupMember) int {
+				return strings.Compare(a.MemberID, b.MemberID)
+			})
+		}
 	}
 }

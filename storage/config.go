@@ -56,8 +56,8 @@ func ParseFsync(s string) (Fsync, error) {
 type Config struct {
 	SegmentBytes       int64 // segment.bytes (default 1 GiB, at most MaxInt32)
 	SegmentMs          int64 // segment.ms (default 7 days)
-	RetentionMs        int64 // retention.ms, -1 = infinite (default 7 days)
-	RetentionBytes     int64 // retention.bytes, -1 = infinite (default -1)
+	RetentionMs        int64 // retention.ms, -1 = infinite, 0 = each sealed segment once its records are past (default 7 days)
+	RetentionBytes     int64 // retention.bytes, < 0 = infinite, 0 = every sealed segment (default -1)
 	MaxMessageBytes    int32 // max.message.bytes (default 1048588): max size of one record batch
 	IndexIntervalBytes int32 // index.interval.bytes (default 4096)
 	LogAppendTime      bool  // message.timestamp.type=LogAppendTime
@@ -90,7 +90,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// normalize fills zero values with defaults and clamps to supported ranges.
+// normalize fills zero values with defaults and clamps to supported ranges;
+// a zero RetentionMs or RetentionBytes is kept, as it is a value Kafka's
+// retention.ms and retention.bytes take (delete what is sealed): start
+// from DefaultConfig to keep data.
 func (c Config) normalize() Config {
 	d := DefaultConfig()
 	if c.SegmentBytes <= 0 {
@@ -102,12 +105,6 @@ func (c Config) normalize() Config {
 	}
 	if c.SegmentMs <= 0 {
 		c.SegmentMs = d.SegmentMs
-	}
-	if c.RetentionMs == 0 {
-		c.RetentionMs = d.RetentionMs
-	}
-	if c.RetentionBytes == 0 {
-		c.RetentionBytes = d.RetentionBytes
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = d.MaxMessageBytes

@@ -88,8 +88,9 @@ func TestFsyncInterval(t *testing.T) {
 func TestConfigNormalize(t *testing.T) {
 	c := Config{SegmentBytes: 1 << 40, IndexIntervalBytes: -1}.normalize()
 	d := DefaultConfig()
-	if c.SegmentBytes != 1<<31-1 || c.IndexIntervalBytes != 4096 || c.RetentionMs != d.RetentionMs ||
-		c.RetentionBytes != -1 || c.MaxMessageBytes != d.MaxMessageBytes || c.SegmentMs != d.SegmentMs {
+	// Zero retention is Kafka's 0 (delete what is sealed), not unset.
+	if c.SegmentBytes != 1<<31-1 || c.IndexIntervalBytes != 4096 || c.RetentionMs != 0 ||
+		c.RetentionBytes != 0 || c.MaxMessageBytes != d.MaxMessageBytes || c.SegmentMs != d.SegmentMs {
 		t.Fatalf("%+v", c)
 	}
 	e := newEnv(t)

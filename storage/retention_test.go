@@ -89,6 +89,37 @@ func TestRetentionMs(t *testing.T) {
 	}
 }
 
+// TestRetentionZero: retention.bytes=0 and retention.ms=0 are values, as
+// in Kafka (the usual way to empty a topic), not "unset": every sealed
+// segment goes, and with retention.ms=0 the active one once its records
+// are in the past.
+func TestRetentionZero(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.SegmentBytes = 2000
+	e.cfg.RetentionMs = -1
+	l := e.open()
+	fill(t, l, 40)
+	end := l.LogEndOffset()
+	cfg := e.cfg
+	cfg.RetentionBytes = 0
+	l.SetConfig(cfg)
+	if err := l.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if countFiles(t, e.dir, ".log") != 1 || l.LogStartOffset() == 0 {
+		t.Fatalf("retention.bytes=0 left %d segments, log start %d", countFiles(t, e.dir, ".log"), l.LogStartOffset())
+	}
+	cfg.RetentionBytes, cfg.RetentionMs = -1, 0
+	l.SetConfig(cfg)
+	e.clock.Advance(time.Millisecond)
+	if err := l.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != end || l.Size() != 0 {
+		t.Fatalf("retention.ms=0: start %d end %d size %d, want everything deleted", l.LogStartOffset(), end, l.Size())
+	}
+}
+
 func TestSegmentMsRoll(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.SegmentMs = 1000

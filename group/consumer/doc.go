@@ -15,6 +15,11 @@
 //	...
 //	fenced, records := c.Tick(now) // at c.NextDeadline(): session and rebalance timeouts
 //
+// At start, every record of __consumer_offsets goes to c.Replay(key,
+// value) in log order (other record types are ignored), then c.Loaded(now)
+// starts the members' session timers: the records a coordinator wrote
+// rebuild its groups exactly, and those Kafka 4.4 writes load too.
+//
 // # The protocol
 //
 // A group has a group epoch, bumped by every change of membership,
@@ -83,11 +88,14 @@
 // rebalance timeouts, every validation error, regex subscriptions.
 // TestNoPartitionOwnedTwice drives random churn with clients that revoke
 // late and checks that no partition is ever owned by two clients and that
-// the group settles on its target.
+// the group settles on its target. After every script and every churn the
+// records written are replayed into a new coordinator, which must hold
+// the same groups (checkReplay); TestReplayKafkaRecords loads the records
+// Kafka 4.4 wrote (offsetsfmt's golden capture).
 //
 // The broker serves it as ConsumerGroupHeartbeat and ConsumerGroupDescribe
-// (broker/68_*.go, 69_*.go). Not yet here: appending the records and
-// replaying them at start, offset commit fencing by member epoch
+// (broker/68_*.go, 69_*.go). Not yet wired: the broker appending the
+// records and replaying them at start; not here: offset commit fencing by member epoch
 // (STALE_MEMBER_EPOCH), classic-protocol members in consumer groups and
 // the online migration between the protocols.
 package consumer

@@ -49,6 +49,7 @@ func churn(t *testing.T, seed uint64) {
 	now := time.Unix(1_700_000_000, 0)
 	clients := map[string]*simClient{}
 	next := 0
+	var written []Record
 
 	hb := func(cl *simClient, epoch int32, join bool) *kmsg.ConsumerGroupHeartbeatResponse {
 		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -77,7 +78,8 @@ func churn(t *testing.T, seed uint64) {
 		for _, tid := range slices.SortedFunc(keys(report), assign.TopicID.Compare) {
 			req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: tid, Partitions: report[tid]})
 		}
-		resp, _ := c.Heartbeat(now, Client{ID: cl.id}, req, topics)
+		resp, recs := c.Heartbeat(now, Client{ID: cl.id}, req, topics)
+		written = append(written, recs...)
 		if resp.ErrorCode != 0 && epoch >= 0 {
 			t.Fatalf("heartbeat of %s at epoch %d: error %d %v", cl.id, epoch, resp.ErrorCode, *resp.ErrorMessage)
 		}
@@ -205,6 +207,8 @@ func churn(t *testing.T, seed uint64) {
 			check(1000 + round)
 		}
 	}
+	// The records written rebuild the group exactly (a restart).
+	checkReplay(t, c, cfg, written)
 	g := c.Group("g")
 	if g == nil || len(clients) == 0 {
 		return

@@ -64,6 +64,8 @@ type client struct {
 type scriptRun struct {
 	t       *testing.T
 	c       *Coordinator
+	cfg     Config
+	recs    []Record // every record written, to replay at the end
 	topics  *fakeTopics
 	now     time.Time
 	clients map[string]*client
@@ -182,7 +184,7 @@ func (s *scriptRun) exec(cmd string) string {
 		}
 		n := 0
 		cfg.NewMemberID = func() string { n++; return fmt.Sprintf("generated-%d", n) }
-		s.c = NewCoordinator(cfg)
+		s.c, s.cfg, s.recs = NewCoordinator(cfg), cfg, nil
 		return "ok"
 	case "topic":
 		n, _ := strconv.Atoi(f[2])
@@ -197,6 +199,7 @@ func (s *scriptRun) exec(cmd string) string {
 		}
 		s.now = s.now.Add(d)
 		fenced, recs := s.c.Tick(s.now)
+		s.recs = append(s.recs, recs...)
 		var out []string
 		for _, g := range slices.Sorted(maps.Keys(fenced)) {
 			for _, fm := range fenced[g] {
@@ -297,6 +300,7 @@ func (s *scriptRun) heartbeat(cmd, name string, args map[string]string) string {
 		}
 	}
 	resp, recs := s.c.Heartbeat(s.now, Client{ID: "client-" + name, Host: "/127.0.0.1"}, req, s.topics)
+	s.recs = append(s.recs, recs...)
 	if resp.ErrorCode != 0 {
 		msg := ""
 		if resp.ErrorMessage != nil {
@@ -362,9 +366,11 @@ func TestScripts(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			// Every epoch is assigned at once unless a script's config sets
 			// assignment-interval (Kafka's default is 1 s).
-			s := &scriptRun{t: t, c: NewCoordinator(Config{AssignmentInterval: -1}), topics: &fakeTopics{parts: map[string]int32{}},
+			s := &scriptRun{t: t, c: NewCoordinator(Config{AssignmentInterval: -1}), cfg: Config{AssignmentInterval: -1}, topics: &fakeTopics{parts: map[string]int32{}},
 				now: time.Unix(1_700_000_000, 0), clients: map[string]*client{}, names: map[assign.TopicID]string{}}
 			runScript(t, file, s.exec)
+			// What the script wrote rebuilds the groups it left.
+			checkReplay(t, s.c, s.cfg, s.recs)
 		})
 	}
 }

@@ -18,6 +18,7 @@ targets=(
   "./storage FuzzValidateRecords"
   "./storage FuzzRecover"
   "./storage FuzzRecoverFiles"
+  "./storage FuzzTxnFiles"
 )
 
 # The storage targets create a log per input and fsync its checkpoint:

@@ -176,12 +176,16 @@
 // with an open transaction never expire.
 //
 // Snapshots hold each producer's coordinator epoch and open transaction.
-// Recovery loads every .txnindex file it finds (a sealed segment below the
-// recovery scan without one has no aborted transaction) and rebuilds the
-// index of the segments that need it, with the open transactions: the
-// active segment after a crash (its index is written only at a roll or a
-// clean Close), a scanned segment without a file, and one whose file is
-// damaged. It replays the batches (markers read whole) after the newest
+// Recovery loads the .txnindex files of the segments below the recovery
+// scan (one without a file has no aborted transaction: the file is
+// fsynced before the recovery point passes it, and under FsyncNever by a
+// clean Close) and rebuilds the index of the others, with the open
+// transactions: the active segment after a crash (its index is written
+// only at a roll or a clean Close), every segment the scan reads (under
+// FsyncNever its file, written unsynced, may have lost entries and its tail
+// the markers the file names; the file's entries whose abort marker is
+// still there are added where the rebuild found none), and one whose file
+// is damaged. It replays the batches (markers read whole) after the newest
 // snapshot at or below the first of those, and writes the rebuilt indexes
 // of sealed segments before the checkpoint moves on. A roll that could not
 // write the sealed segment's .txnindex leaves the recovery point where it

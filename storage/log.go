@@ -340,6 +340,13 @@ func (l *Log) flushForClose() error {
 					l.fence(err)
 					return err
 				}
+				// Its aborted-transaction index was written unsynced at
+				// the roll, and the clean checkpoint makes the next Open
+				// trust it: it cannot be rebuilt once the checkpoint says
+				// the segment needs no recovery.
+				if err := l.writeTxnIndex(s, true); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"hash/crc32"
 	"io/fs"
@@ -241,6 +242,11 @@ func (l *Log) load() error {
 		rebuildFrom := l.loadTxnIndexes(names, scanFrom)
 		if err := l.loadProducers(rebuildFrom); err != nil {
 			return err
+		}
+		for _, s := range l.segs {
+			if s.txnRebuild {
+				mergeFileTxns(s)
+			}
 		}
 		if l.fenced == nil {
 			for _, s := range l.segs[:len(l.segs)-1] {
@@ -782,6 +788,26 @@ func (l *Log) loadTxnIndexes(names map[string]bool, scanFrom int64) int64 {
 		switch {
 		case s.base >= scanFrom && (last || !has):
 			s.txnRebuild = true
+		case has && s.base >= scanFrom:
+			// A segment the scan read (the active one's file is handled
+			// above) may have lost writes under FsyncNever: its file
+			// (written unsynced at the roll: empty or missing entries)
+			// and its tail (the markers the file names). It is rebuilt,
+			// and the file's entries whose abort marker is still there
+			// are added where the rebuild found none: those of
+			// transactions whose records compaction removed.
+			s.txnRebuild = true
+			b, err := readWhole(l.fs, s.txnIndexPath())
+			if err == nil {
+				s.fileTxns, err = decodeTxnIndex(b, s.base, s.end)
+			}
+			if err == nil {
+				err = l.keepMarked(s)
+			}
+			if err != nil {
+				l.log.Warn("transaction index unusable, rebuilding it from the log", "segment", s.path, "err", err)
+				s.fileTxns = nil
+			}
 		case has:
 			b, err := readWhole(l.fs, s.txnIndexPath())
 			if err == nil {
@@ -797,6 +823,52 @@ func (l *Log) loadTxnIndexes(names map[string]bool, scanFrom int64) int64 {
 		}
 	}
 	return rebuildFrom
+}
+
+// keepMarked keeps the entries of s.fileTxns that name an abort marker of
+// their producer at their last offset in s (whose in-memory index the
+// recovery scan built).
+func (l *Log) keepMarked(s *segment) error {
+	kept := s.fileTxns[:0]
+	for _, t := range s.fileTxns {
+		pos, _ := indexLookup(s.idx, s.base, t.LastOffset)
+		it := newBatchIter(s.f, pos, s.size, false)
+		found := false
+		for {
+			h, bpos, _, done, err := it.next()
+			if done || err != nil || h.BaseOffset > t.LastOffset {
+				break
+			}
+			if h.BaseOffset == t.LastOffset && h.IsControl() && h.ProducerID == t.ProducerID {
+				b, err := readBatch(s.f, bpos, h.Size())
+				if err != nil {
+					it.release()
+					return err
+				}
+				m, ok := parseMarker(&h, b)
+				found = ok && !m.commit
+				break
+			}
+		}
+		it.release()
+		if found {
+			kept = append(kept, t)
+		}
+	}
+	s.fileTxns = kept
+	return nil
+}
+
+// mergeFileTxns adds to s's rebuilt index the entries of its file that the
+// rebuild did not find, in marker order.
+func mergeFileTxns(s *segment) {
+	for _, t := range s.fileTxns {
+		if !slices.ContainsFunc(s.txns, func(r AbortedTxn) bool { return r.LastOffset == t.LastOffset }) {
+			s.txns = append(s.txns, t)
+		}
+	}
+	slices.SortFunc(s.txns, func(a, b AbortedTxn) int { return cmp.Compare(a.LastOffset, b.LastOffset) })
+	s.fileTxns = nil
 }
 
 // loadProducers restores idempotent and transactional producer state: the

@@ -71,7 +71,8 @@ type segment struct {
 	// whose abort marker it holds, in marker order. Guarded by Log.mu;
 	// only the active segment's grows.
 	txns       []AbortedTxn
-	txnRebuild bool // Open only: txns is rebuilt by the producer replay
+	txnRebuild bool         // Open only: txns is rebuilt by the producer replay
+	fileTxns   []AbortedTxn // Open only: the entries of its file still to be merged
 
 	imu         sync.RWMutex
 	loaded      bool   // idx and tidx hold the whole index

@@ -24,7 +24,13 @@ type txnLedger struct {
 }
 
 func txnPowerLossWorkload(disk vfs.FS, cfg Config, lg *txnLedger) *Log {
-	l, err := Open(plDir, cfg, plOptions(disk, FsyncAlways))
+	return txnPowerLossWorkloadOn(disk, cfg, FsyncAlways, lg)
+}
+
+// txnPowerLossWorkloadOn runs the workload under policy; lg records
+// promises only under FsyncAlways (the others promise nothing per write).
+func txnPowerLossWorkloadOn(disk vfs.FS, cfg Config, policy Fsync, lg *txnLedger) *Log {
+	l, err := Open(plDir, cfg, plOptions(disk, policy))
 	if err != nil {
 		return nil
 	}
@@ -52,7 +58,7 @@ func txnPowerLossWorkload(disk vfs.FS, cfg Config, lg *txnLedger) *Log {
 			res, err = l.AppendMarker(pid, 0, 0, commit, 0)
 			delete(first, pid)
 			delete(lg.open, pid) // its outcome is whatever survived
-			if err == nil && l.WaitDurable(ctx, res.LastOffset+1) == nil {
+			if err == nil && policy == FsyncAlways && l.WaitDurable(ctx, res.LastOffset+1) == nil {
 				lg.markers[res.BaseOffset] = commit
 			}
 		}
@@ -63,7 +69,7 @@ func txnPowerLossWorkload(disk vfs.FS, cfg Config, lg *txnLedger) *Log {
 			if l.WaitDurable(ctx, res.LastOffset+1) != nil {
 				return l
 			}
-			if f := first[pid]; f == res.BaseOffset+1 {
+			if f := first[pid]; f == res.BaseOffset+1 && policy == FsyncAlways {
 				lg.open[pid] = res.BaseOffset
 			}
 		}
@@ -132,7 +138,12 @@ func txnModel(t *testing.T, l *Log) (open map[int64]int64, aborted []AbortedTxn,
 
 func verifyTxnLog(t *testing.T, disk vfs.FS, cfg Config, lg *txnLedger) {
 	t.Helper()
-	l, err := Open(plDir, cfg, plOptions(disk, FsyncAlways))
+	verifyTxnLogOn(t, disk, cfg, FsyncAlways, lg)
+}
+
+func verifyTxnLogOn(t *testing.T, disk vfs.FS, cfg Config, policy Fsync, lg *txnLedger) {
+	t.Helper()
+	l, err := Open(plDir, cfg, plOptions(disk, policy))
 	if err != nil {
 		t.Fatalf("Open after the crash: %v", err)
 	}
@@ -148,8 +159,18 @@ func verifyTxnLog(t *testing.T, disk vfs.FS, cfg Config, lg *txnLedger) {
 	if got := l.LastStableOffset(); got != wantLSO {
 		t.Fatalf("LSO %d, the log's open transactions %v say %d", got, open, wantLSO)
 	}
-	if got := l.AbortedTransactions(0, l.HighWatermark()); !slices.Equal(got, aborted) {
-		t.Fatalf("aborted transactions\n got %+v\nwant %+v", got, aborted)
+	if policy == FsyncAlways {
+		if got := l.AbortedTransactions(0, l.HighWatermark()); !slices.Equal(got, aborted) {
+			t.Fatalf("aborted transactions\n got %+v\nwant %+v", got, aborted)
+		}
+	} else {
+		// Lost writes leave index entries whose transaction lost its
+		// records (harmless to a consumer) or merge two transactions of
+		// one producer whose marker between them is gone: what must hold
+		// is what a read_committed consumer reads.
+		if got, want := consumeCommitted(t, l), committedModel(t, l); !slices.Equal(got, want) {
+			t.Fatalf("a read_committed consumer reads offsets\n%v\nthe log's transactions say\n%v", got, want)
+		}
 	}
 	for off, commit := range lg.markers {
 		if c, ok := markers[off]; !ok || c != commit {
@@ -182,9 +203,50 @@ func verifyTxnLog(t *testing.T, disk vfs.FS, cfg Config, lg *txnLedger) {
 	if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
+	if policy == FsyncInterval {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = Open(plDir, cfg, plOptions(disk, policy)); err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
 	if got := l.LastStableOffset(); got != l.HighWatermark() {
 		t.Fatalf("after aborting every open transaction: LSO %d, HW %d", got, l.HighWatermark())
 	}
+}
+
+// Under FsyncInterval and FsyncNever nothing per write is promised, and a
+// crash may tear any segment the recovery scans (FsyncNever) or the last
+// one: the recovered transaction state must still be exactly what the
+// surviving log says.
+func TestPowerLossTransactionsInterval(t *testing.T) { testPowerLossTxnPolicy(t, FsyncInterval) }
+func TestPowerLossTransactionsNever(t *testing.T)    { testPowerLossTxnPolicy(t, FsyncNever) }
+
+func testPowerLossTxnPolicy(t *testing.T, policy Fsync) {
+	seed := plSeed(t)
+	cfg := plConfig()
+	cfg.SegmentBytes = 1200
+	dry := newPLDisk(t)
+	if l := txnPowerLossWorkloadOn(dry, cfg, policy, &txnLedger{markers: map[int64]bool{}, open: map[int64]int64{}}); l == nil || l.Err() != nil {
+		t.Fatal("the workload failed without a crash")
+	} else {
+		l.Close()
+	}
+	crashPoints(t, seed, dry.Ops(), 100, 6*time.Second, func(k int64, rng *rand.Rand) {
+		disk := newPLDisk(t)
+		lg := &txnLedger{markers: map[int64]bool{}, open: map[int64]int64{}}
+		disk.CrashAfter(k, rng)
+		if l := txnPowerLossWorkloadOn(disk, cfg, policy, lg); l != nil {
+			l.Close()
+		}
+		img := disk.Image()
+		if img == nil {
+			img = disk.Crash(rng)
+		}
+		verifyTxnLogOn(t, recoverTwice(t, img, cfg, policy, rng), cfg, policy, lg)
+	})
 }
 
 func TestPowerLossTransactions(t *testing.T) {
@@ -271,4 +333,86 @@ func TestPowerLossCompactionWithTransactions(t *testing.T) {
 			l.Close()
 		}
 	})
+}
+
+// rawBatches returns l's batches below upTo, whole.
+func rawBatches(t *testing.T, l *Log, upTo int64) [][]byte {
+	t.Helper()
+	r, err := l.Read(l.LogStartOffset(), 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := r.AppendTo(nil)
+	r.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for p := raw; len(p) > 0; {
+		h := decodeHeader(p)
+		if h.BaseOffset >= upTo {
+			break
+		}
+		out = append(out, p[:h.Size()])
+		p = p[h.Size():]
+	}
+	return out
+}
+
+// consumeCommitted reads l as a Kafka read_committed consumer does
+// (Fetcher's abortedProducerIds): the batches below the LSO, dropping
+// those of producers in an aborted transaction from its first offset to
+// its abort marker. It returns the base offsets of the data batches read.
+func consumeCommitted(t *testing.T, l *Log) []int64 {
+	t.Helper()
+	lso := l.LastStableOffset()
+	aborted := l.AbortedTransactions(l.LogStartOffset(), lso)
+	slices.SortFunc(aborted, func(a, b AbortedTxn) int { return int(a.FirstOffset - b.FirstOffset) })
+	skipping := map[int64]bool{}
+	var out []int64
+	for _, b := range rawBatches(t, l, lso) {
+		h := decodeHeader(b)
+		for len(aborted) > 0 && aborted[0].FirstOffset <= h.LastOffset() {
+			skipping[aborted[0].ProducerID] = true
+			aborted = aborted[1:]
+		}
+		if h.IsControl() {
+			if m, ok := parseMarker(&h, b); ok && !m.commit {
+				delete(skipping, h.ProducerID)
+			}
+			continue
+		}
+		if h.IsTransactional() && skipping[h.ProducerID] {
+			continue
+		}
+		out = append(out, h.BaseOffset)
+	}
+	return out
+}
+
+// committedModel is what the log's batches say a read_committed consumer
+// must read: below the LSO, plain batches and those of transactions that
+// ended with a commit marker.
+func committedModel(t *testing.T, l *Log) []int64 {
+	t.Helper()
+	lso := l.LastStableOffset()
+	pending := map[int64][]int64{}
+	var out []int64
+	for _, b := range rawBatches(t, l, l.HighWatermark()) {
+		h := decodeHeader(b)
+		switch {
+		case h.IsControl():
+			if m, ok := parseMarker(&h, b); ok && m.commit {
+				out = append(out, pending[h.ProducerID]...)
+			}
+			delete(pending, h.ProducerID)
+		case h.IsTransactional():
+			pending[h.ProducerID] = append(pending[h.ProducerID], h.BaseOffset)
+		default:
+			out = append(out, h.BaseOffset)
+		}
+	}
+	out = slices.DeleteFunc(out, func(o int64) bool { return o >= lso })
+	slices.Sort(out)
+	return out
 }

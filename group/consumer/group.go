@@ -152,12 +152,15 @@ type Group struct {
 	// the first): the next one waits for cfg.AssignmentInterval after it.
 	AssignmentTime time.Time
 
-	cfg     Config
-	members map[string]*Member
-	static  map[string]string // instance id → member id
-	target  map[string]assign.Partitions
-	owners  map[tp]string // partition → the member that has it in Assigned or PendingRevocation
-	regexes map[string]resolvedRegex
+	cfg Config
+	// topicsVersion is the Topics.Version the subscriptions were last
+	// resolved at (a heartbeat that changes nothing skips resolving).
+	topicsVersion int64
+	members       map[string]*Member
+	static        map[string]string // instance id → member id
+	target        map[string]assign.Partitions
+	owners        map[tp]string // partition → the member that has it in Assigned or PendingRevocation
+	regexes       map[string]resolvedRegex
 }
 
 type tp struct {

@@ -284,10 +284,16 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 	if g.preferredAssignor() != assignorBefore {
 		bump = true
 	}
-	sub := g.subscribedTopics(topics)
-	if h := metadataHash(sub, topics); h != g.MetadataHash {
-		g.MetadataHash = h
-		bump = true
+	// The subscribed topics are resolved again only when something they
+	// depend on changed: a subscription, a regex, a member, or the topics.
+	var sub map[string]assign.TopicID
+	if subChanged || replaced != nil || len(regexUpdate) > 0 || topics.Version() != g.topicsVersion || g.Epoch > g.AssignmentEpoch {
+		sub = g.subscribedTopics(topics)
+		if h := metadataHash(sub, topics); h != g.MetadataHash {
+			g.MetadataHash = h
+			bump = true
+		}
+		g.topicsVersion = topics.Version()
 	}
 	if bump {
 		g.Epoch++
@@ -296,6 +302,9 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 
 	// 2. A new target assignment if the group epoch moved past it, at most
 	// once per assignment interval (Kafka's canComputeNextTargetAssignment).
+	if g.Epoch > g.AssignmentEpoch && sub == nil {
+		sub = g.subscribedTopics(topics)
+	}
 	if g.Epoch > g.AssignmentEpoch && (g.AssignmentTime.IsZero() || g.cfg.AssignmentInterval < 0 ||
 		!now.Before(g.AssignmentTime.Add(g.cfg.AssignmentInterval))) {
 		trecs, err := g.computeTarget(sub, topics, now)

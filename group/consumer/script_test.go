@@ -37,6 +37,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected outputs of testd
 type fakeTopics struct {
 	parts   map[string]int32
 	version int64
+	ids     map[string]assign.TopicID // topicID's, cached
 }
 
 func topicID(name string) assign.TopicID {
@@ -46,7 +47,15 @@ func topicID(name string) assign.TopicID {
 
 func (f *fakeTopics) Lookup(name string) (assign.TopicID, int32, bool) {
 	n, ok := f.parts[name]
-	return topicID(name), n, ok
+	if f.ids == nil {
+		f.ids = map[string]assign.TopicID{}
+	}
+	id, cached := f.ids[name]
+	if !cached {
+		id = topicID(name)
+		f.ids[name] = id
+	}
+	return id, n, ok
 }
 func (f *fakeTopics) Names() []string { return slices.Sorted(maps.Keys(f.parts)) }
 func (f *fakeTopics) Version() int64  { return f.version }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +63,9 @@ func newStoreHarness(t testing.TB) *storetest.Harness {
 		Store:           offsetsStore{b},
 		Partitions:      4,
 		MaxMessageBytes: offsetsMaxMessageBytes,
+		// Under fsync=always (the default) every partition's commits are
+		// made durable by one journal (storage.Journal).
+		SharedSync: true,
 	}
 	h.Read = func(t testing.TB, p int32) []group.Record {
 		t.Helper()
@@ -119,7 +123,8 @@ func newStoreHarness(t testing.TB) *storetest.Harness {
 		efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: inPartition(p, ".log"), Err: syscall.EIO, Times: 1})
 	}
 	h.FailSync = func(_ testing.TB, p int32) {
-		efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: inPartition(p, ".log"), Err: syscall.EIO, Times: 1})
+		// The fsync that makes p's appends durable is the journal's.
+		efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: isJournal, Err: syscall.EIO, Times: 1})
 	}
 	h.Stall = func(_ testing.TB, p int32) func() { return st.stall(p) }
 	return h
@@ -139,7 +144,8 @@ func (s *syncStalls) hook(op vfs.Op, name string) {
 	s.mu.Lock()
 	var ch chan struct{}
 	for p, c := range s.held {
-		if strings.Contains(name, fmt.Sprintf("/%s-%d/", OffsetsTopic, p)) {
+		// The journal's fsync makes every partition's appends durable.
+		if isJournal(name) || strings.Contains(name, fmt.Sprintf("/%s-%d/", OffsetsTopic, p)) {
 			ch = c
 		}
 	}
@@ -147,6 +153,11 @@ func (s *syncStalls) hook(op vfs.Op, name string) {
 	if ch != nil {
 		<-ch
 	}
+}
+
+// isJournal matches the files of the __consumer_offsets journal.
+func isJournal(name string) bool {
+	return strings.HasPrefix(filepath.Base(name), OffsetsTopic+".") && strings.HasSuffix(name, ".journal")
 }
 
 func (s *syncStalls) stall(p int32) (release func()) {

@@ -62,6 +62,11 @@ type registry struct {
 	onDelete func(name string)
 
 	maint maintenance // retention and compaction (maintenance.go)
+
+	// journal makes the appends to __consumer_offsets durable under
+	// --fsync=always: one fdatasync for the commits of every partition
+	// (storage.Journal). Nil under the other policies.
+	journal *storage.Journal
 }
 
 // topic is a topic's catalog entry with its open partition logs, as
@@ -88,6 +93,11 @@ func (r *registry) open() error {
 	}
 	r.cat = cat
 	r.cleanOrphans()
+	if r.cfg.Fsync == storage.FsyncAlways {
+		if r.journal, err = storage.OpenJournal(r.cfg.DataDir, OffsetsTopic, storage.JournalOptions{FS: r.cfg.FS, Logger: r.log}); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
 	ts := cat.List()
 	var parts []partRef
 	for _, t := range ts {
@@ -96,11 +106,21 @@ func (r *registry) open() error {
 		}
 	}
 	logs, err := r.openLogs(parts)
+	if err == nil && r.journal != nil {
+		// Each offsets partition appended to its segment, as it opened,
+		// what its segment lost since the journal's last checkpoint and
+		// the journal kept; now that all are open the journal drops the
+		// old files and takes appends, before the coordinator replays.
+		err = r.journal.Recover()
+	}
 	if err != nil {
 		for _, l := range logs {
 			if l != nil {
 				l.Close()
 			}
+		}
+		if r.journal != nil {
+			r.journal.Close()
 		}
 		return err
 	}
@@ -139,10 +159,10 @@ func (r *registry) openLogs(parts []partRef) ([]*storage.Log, error) {
 	logs := make([]*storage.Log, len(parts))
 	errs := make([]error, len(parts))
 	opened := make(chan struct{})
-	opts := r.storageOptions()
-	opts.OpenedAll = opened
 	inParallel(len(parts), func(i int) {
 		pr := parts[i]
+		opts := r.logOptions(pr.topic, pr.p)
+		opts.OpenedAll = opened
 		l, err := storage.Open(r.logDir(pr.topic, pr.p), pr.cfg, opts)
 		if err != nil {
 			errs[i] = fmt.Errorf("broker: %w", openPartitionErr(pr.topic, pr.p, err))
@@ -158,8 +178,14 @@ func (r *registry) logDir(name string, p int32) string {
 	return filepath.Join(r.cfg.DataDir, "logs", name+"-"+strconv.Itoa(int(p)))
 }
 
-func (r *registry) storageOptions() storage.Options {
-	return storage.Options{FS: r.cfg.FS, Fsync: r.cfg.Fsync, FsyncInterval: r.cfg.FsyncInterval, Logger: r.log, Handles: r.handles}
+// logOptions are the storage options of partition p of topic: those of
+// __consumer_offsets write through the journal.
+func (r *registry) logOptions(topic string, p int32) storage.Options {
+	o := storage.Options{FS: r.cfg.FS, Fsync: r.cfg.Fsync, FsyncInterval: r.cfg.FsyncInterval, Logger: r.log, Handles: r.handles}
+	if topic == OffsetsTopic && r.journal != nil {
+		o.Journal, o.JournalPartition = r.journal, p
+	}
+	return o
 }
 
 // get returns the published topic, or nil.
@@ -224,6 +250,10 @@ func (r *registry) close() error {
 	r.mu.Unlock()
 	errs := make([]error, len(logs))
 	inParallel(len(logs), func(i int) { errs[i] = logs[i].Close() })
+	if r.journal != nil {
+		// After the logs: emptied only if they all closed cleanly.
+		errs = append(errs, r.journal.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -95,7 +95,7 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 	r.Online = true
 	// Open it again whatever the repair did, so that the partition is
 	// served if it can be, and fenced with its current state if not.
-	nl, err := storage.Open(l.Dir(), meta.StorageConfig(), b.reg.storageOptions())
+	nl, err := storage.Open(l.Dir(), meta.StorageConfig(), b.reg.logOptions(topic, p))
 	if err != nil {
 		return r, errors.Join(rerr, fmt.Errorf("broker: reopen %s-%d: %w", topic, p, err))
 	}

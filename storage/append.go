@@ -209,6 +209,15 @@ func (l *Log) writeBatches(active *segment, records []byte, leo, nowMs int64, pu
 		return err
 	}
 	active.f.unpin()
+	if l.jr != nil {
+		// Durable through the journal (see Journal): its round advances
+		// the high watermark.
+		w := jwait{l: l, end: off, base: active.base, pos: active.size + total}
+		if err := l.jr.write(l.jid, leo, records, w); err != nil {
+			// The segment write goes too (and durably: see writeFailed).
+			return l.writeFailed(active, err)
+		}
+	}
 
 	l.mu.Lock()
 	active.imu.Lock()
@@ -237,6 +246,9 @@ func (l *Log) writeBatches(active *segment, records []byte, leo, nowMs int64, pu
 	if l.opts.Fsync != FsyncAlways {
 		l.notifyLocked()
 	}
+	if l.jr != nil {
+		l.advanceJournaledLocked()
+	}
 	if l.opts.Fsync != FsyncNever && (len(l.dirty) == 0 || l.dirty[len(l.dirty)-1] != active) {
 		active.incRef()
 		active.f.dirty.Add(1) // its descriptor is closed last (Handles)
@@ -245,7 +257,7 @@ func (l *Log) writeBatches(active *segment, records []byte, leo, nowMs int64, pu
 	l.mu.Unlock()
 	l.size.Add(total)
 
-	if l.opts.Fsync == FsyncAlways {
+	if l.opts.Fsync == FsyncAlways && l.jr == nil {
 		select {
 		case l.kick <- struct{}{}:
 		default:
@@ -306,6 +318,13 @@ func (l *Log) writeFailed(s *segment, werr error) error {
 	}
 	err := ioErr("append to "+s.path, werr)
 	terr := s.f.Truncate(s.size)
+	if terr == nil && l.jr != nil {
+		// A journaled log's segment is fsynced only at checkpoints, which
+		// run beside appends: one may have made the bytes rolled back
+		// durable, and a crash must not bring them back in place of the
+		// append that reuses their offsets.
+		terr = s.f.Sync()
+	}
 	if terr == nil && (errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT)) {
 		l.log.Warn("append failed, rolled back", "err", werr)
 		return err

@@ -130,6 +130,13 @@ type Options struct {
 	// log) until it is closed. A broker opening thousands of logs closes
 	// it once all are open, so their fsyncs do not slow the opening.
 	OpenedAll <-chan struct{}
+	// Journal, under FsyncAlways, makes the log's appends durable through
+	// a journal shared with other logs instead of fsyncing its segment
+	// for them (see Journal); JournalPartition is the log's number in it,
+	// unique among the journal's open logs. Ignored under FsyncInterval
+	// and FsyncNever, whose appends wait for no fsync.
+	Journal          *Journal
+	JournalPartition int32
 	// Handles bounds the segment files open at once; logs sharing one
 	// share the bound (a broker passes one to every log). Nil means a
 	// process-wide default of DefaultMaxOpenFiles.

@@ -45,6 +45,60 @@
 // see data a crash could remove. Under FsyncInterval (background fsync every
 // Options.FsyncInterval) and FsyncNever the HW is the log end offset.
 //
+// # The journal of many logs
+//
+// Logs opened with Options.Journal under FsyncAlways (the broker's
+// __consumer_offsets partitions) share one write-ahead Journal instead of
+// each fsyncing its segment: Append writes the batches to the segment as
+// usual and then, as one entry, to the journal file; the journal's syncer
+// fdatasyncs that file once per round for every entry of every log
+// written meanwhile and then advances each of those logs' HW
+// (WaitDurable and Changed unchanged). One fdatasync thus serves the
+// commits of many groups on many partitions, where per-log fsyncs served
+// only the few waiting on each. Segments are fsynced when they roll (as
+// for any log) and at a checkpoint: when the journal file passes
+// JournalOptions.MaxBytes (64 MiB), new entries go to a new file (made
+// durable, header included, before its first entry), every attached log
+// fsyncs its segments, and only then are the older files removed. At
+// start, OpenJournal indexes the entries, and Open of each journaled log
+// first recovers the log (opened without the journal and closed), then
+// appends the batches of its entries past the recovered end to the
+// active segment as they were written (batches below the end skipped, a
+// gap ends that log's replay) and fsyncs it; the Open proper then
+// recovers the longer segment like any crash tail, so the replayed
+// batches are checked, indexed and rebuild the producer and transaction
+// state exactly as batches a crash left would. Journal.Recover, once
+// every log is open, removes the old files and starts the syncer. A
+// clean Close of every log and then of the journal leaves one empty file.
+//
+// Why no acknowledged append is lost: an append is acknowledged after a
+// round fsynced its file up to its entry; the round that switched files
+// had fsynced the older file whole first; a file is removed only after
+// every log that wrote to it fsynced its segments, and an Append writes
+// its segment before its entry. So every acknowledged entry, and every
+// entry of the same log before it, is either on disk in a live journal
+// file, before the first torn one (where the replay stops: nothing after
+// it was acknowledged), or in its segment. A log opened again while the
+// journal runs (repair, a recreated partition) first writes a reset
+// entry, durable before it serves: the replay ignores the entries of the
+// same partition before it, which belong to the log it replaces. A log
+// closed while fenced, whose segments may lack its acknowledged appends,
+// keeps the journal files until it is opened again or the next start
+// replays them. A failed journal fsync or write fences the journal and
+// every log using it (ENOSPC is rolled back, with the segment write,
+// durably). The journal is ignored under FsyncInterval and FsyncNever,
+// whose appends wait for no fsync.
+//
+// Journal files, dir/<name>.<generation, 20 digits>.journal, replayed in
+// generation order:
+//
+//	header: | "RWJL" | version uint16=1 | reserved uint16 | generation uint64 | crc32c uint32 |
+//	entry:  | crc32c uint32 | length uint32 | kind uint8 | partition int32 | base offset int64 | payload |
+//	  length counts the bytes after it; the CRC covers the file's
+//	  generation and every byte after the CRC field, so an entry of
+//	  another generation never passes. kind 1: payload is the record
+//	  batches of one Append, as written to the segment; kind 2: reset.
+//
 // An fsync failure fences the log: the page cache can no longer be trusted
 // to hold what was written, so the error is never retried into a success.
 // Every later Append, Read and WaitDurable returns an error matching

@@ -131,6 +131,10 @@ func (l *Log) syncLoop() {
 // every policy.
 func (l *Log) syncRound(final bool) error {
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed // a journal checkpoint after Close
+	}
 	if l.fenced != nil {
 		err := l.fenced
 		l.mu.Unlock()

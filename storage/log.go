@@ -69,6 +69,14 @@ type Log struct {
 
 	cmp compactor // Compact's state (compact.go)
 
+	// jr is the journal of a journaled log (Options.Journal), jid its
+	// partition there; jdur (under mu) the furthest append the journal
+	// made durable, which the high watermark follows once the append's
+	// own bookkeeping is done (advanceJournaledLocked).
+	jr   *Journal
+	jid  int32
+	jdur jwait
+
 	kick chan struct{} // wakes the syncer (FsyncAlways)
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -95,6 +103,13 @@ var openCheckpoints = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 // left untouched for inspection. Open itself fails only on I/O errors.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	opts = opts.normalize()
+	if j := opts.Journal; j != nil && opts.Fsync == FsyncAlways {
+		// While the journal recovers: what it holds past the log's end
+		// goes into the segment first, for the recovery below to read.
+		if err := j.replayBefore(dir, cfg, opts); err != nil {
+			return nil, err
+		}
+	}
 	l := &Log{
 		dir:       dir,
 		fs:        opts.FS,
@@ -119,7 +134,13 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			return nil, ioErr("sync parent directory", err)
 		}
 	}
-	if err := l.load(); err != nil {
+	err := l.load()
+	if j := l.opts.Journal; err == nil && j != nil && l.opts.Fsync == FsyncAlways {
+		if err = j.attach(l, l.opts.JournalPartition); err == nil {
+			l.jr, l.jid = j, l.opts.JournalPartition
+		}
+	}
+	if err != nil {
 		for _, s := range l.segs {
 			s.decRef()
 		}
@@ -138,6 +159,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 
 	switch l.opts.Fsync {
 	case FsyncAlways:
+		if l.jr != nil {
+			break // the journal's syncer makes appends durable
+		}
 		l.wg.Add(1)
 		go l.syncLoop()
 	case FsyncInterval:
@@ -321,6 +345,11 @@ func (l *Log) close(clean bool) error {
 	}
 	for _, s := range segs {
 		s.decRef()
+	}
+	if l.jr != nil {
+		// A deleted log's entries are void; a cleanly closed one's are in
+		// its segments; a fenced one's may be only in the journal.
+		l.jr.detach(l, l.jid, !clean || err == nil && l.Err() == nil)
 	}
 	return err
 }

@@ -68,6 +68,12 @@ type Harness struct {
 	// producer, transactional and control flags), for the checks of
 	// AppendTxn and AppendMarker; they are skipped while it is nil.
 	ReadBatches func(t testing.TB, p int32) []group.Batch
+	// SharedSync: one fsync makes the appends of every partition durable
+	// (the broker's journal of __consumer_offsets under fsync=always), so
+	// Stall and FailSync of one partition hold or fail all of them. The
+	// checks then expect that shared fate where they would otherwise
+	// expect the other partitions unaffected; appends still never wait.
+	SharedSync bool
 }
 
 // checks are the suite's checks, by name.
@@ -460,6 +466,22 @@ func testPartitionsIndependent(t testing.TB, h *Harness) {
 	held := appendOK(t, h.Store, 0, batch(groupOn(h, 0, "held"), 0, 1))
 	g := groupOn(h, 1, "free")
 	recs := batch(g, 0, 3)
+	if h.SharedSync {
+		// One fsync for all: the other partition's append is taken at
+		// once (appendOK bounds it) and durable with the held one.
+		other := appendOK(t, h.Store, 1, recs)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := other.Wait(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait on a partition sharing the held fsync: %v, want the context's deadline", err)
+		}
+		release()
+		waitOK(t, other)
+		waitOK(t, held)
+		expectRecords(t, h, 1, recs)
+		return
+	}
 	waitOK(t, appendOK(t, h.Store, 1, recs))
 	expectRecords(t, h, 1, recs)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -742,7 +764,14 @@ func testSyncError(t testing.TB, h *Harness) {
 	err = failed(t, h.Store, 1, batch(g, 3, 1))
 	expectCode(t, "append after a failed fsync", err, kerr.NotCoordinator)
 	other := batch(groupOn(h, 0, "fsync"), 0, 1)
-	waitOK(t, appendOK(t, h.Store, 0, other))
+	if h.SharedSync {
+		// The failed fsync was every partition's: none acknowledges
+		// anything more in this process.
+		err = failed(t, h.Store, 0, other)
+		expectCode(t, "append to another partition after the shared fsync failed", err, kerr.NotCoordinator)
+	} else {
+		waitOK(t, appendOK(t, h.Store, 0, other))
+	}
 	h.Store = h.Reopen(t)
 	got := h.Read(t, 1)
 	if len(got) < len(first) {

@@ -2,11 +2,13 @@ package offsetsfmt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -162,6 +164,20 @@ func FuzzConsumerGroupValue(f *testing.F) {
 	for _, v := range sampleValues() {
 		b := v.AppendTo(nil)
 		f.Add(int16(recordTypeOf(v)), b)
+	}
+	// And every value Apache Kafka 4.4 wrote in the golden capture.
+	if data, err := os.ReadFile("testdata/kafka-4.4.0-consumer-groups.txt"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			fl := strings.Fields(line)
+			if len(fl) != 4 || strings.HasPrefix(fl[0], "#") || fl[3] == "-" {
+				continue
+			}
+			key, err1 := hex.DecodeString(fl[2])
+			value, err2 := hex.DecodeString(fl[3])
+			if err1 == nil && err2 == nil && len(key) >= 2 {
+				f.Add(int16(key[0])<<8|int16(key[1]), value)
+			}
+		}
 	}
 	f.Fuzz(func(t *testing.T, rt int16, b []byte) {
 		v, err := DecodeConsumerGroupValue(rt, b)

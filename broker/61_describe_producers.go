@@ -33,6 +33,12 @@ func handleDescribeProducers(r *request) (reply, error) {
 	if err := r.reserveResponse("DescribeProducers", n); err != nil {
 		return reply{}, err
 	}
+	// Off the read loop: a partition's producer state waits for an append
+	// in progress there, and a segment roll fsyncs.
+	return reply{later: func() (kmsg.Response, error) { return describeProducers(b, req, resp), nil }}, nil
+}
+
+func describeProducers(b *Broker, req *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) *kmsg.DescribeProducersResponse {
 	resp.Topics = make([]kmsg.DescribeProducersResponseTopic, 0, len(req.Topics))
 	for _, t := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
@@ -59,5 +65,5 @@ func handleDescribeProducers(r *request) (reply, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return now(resp)
+	return resp
 }

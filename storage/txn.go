@@ -394,21 +394,38 @@ type ProducerState struct {
 	TxnStartOffset   int64 // first offset of its open transaction, -1 if none
 }
 
+// Producer returns the state of producer pid, if the log has any.
+func (l *Log) Producer(pid int64) (ProducerState, bool) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	e := l.producers[pid]
+	if e == nil {
+		return ProducerState{}, false
+	}
+	return e.state(pid), true
+}
+
+func (e *producerEntry) state(pid int64) ProducerState {
+	ps := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: e.lastSeq(), LastTimestamp: e.lastTime, CoordinatorEpoch: e.coordEpoch, TxnStartOffset: -1}
+	if e.n > 0 {
+		ps.LastTimestamp = e.batches[e.n-1].ts
+	}
+	if e.inTxn {
+		ps.TxnStartOffset = e.txnFirst
+	}
+	return ps
+}
+
 // Producers returns the partition's producers (the idempotent and
-// transactional producers the log has state for), ordered by id.
+// transactional producers the log has state for), ordered by id. Like
+// Producer, it waits for an append in progress (a segment roll's fsync
+// included): call it off a connection's read loop.
 func (l *Log) Producers() []ProducerState {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	out := make([]ProducerState, 0, len(l.producers))
 	for pid, e := range l.producers {
-		ps := ProducerState{ProducerID: pid, ProducerEpoch: e.epoch, LastSequence: e.lastSeq(), LastTimestamp: e.lastTime, CoordinatorEpoch: e.coordEpoch, TxnStartOffset: -1}
-		if e.n > 0 {
-			ps.LastTimestamp = e.batches[e.n-1].ts
-		}
-		if e.inTxn {
-			ps.TxnStartOffset = e.txnFirst
-		}
-		out = append(out, ps)
+		out = append(out, e.state(pid))
 	}
 	slices.SortFunc(out, func(a, b ProducerState) int {
 		switch {

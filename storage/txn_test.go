@@ -568,3 +568,18 @@ func FuzzTxnFiles(f *testing.F) {
 		}
 	})
 }
+
+func TestProducerLookup(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	mustAppend(t, l, txnBatch(batch(2, 10, 1), 4, 1, 0))
+	if ps, ok := l.Producer(4); !ok || ps.TxnStartOffset != 0 || ps.LastSequence != 1 || ps.ProducerEpoch != 1 {
+		t.Fatalf("Producer(4): %+v %v", ps, ok)
+	}
+	if _, ok := l.Producer(5); ok {
+		t.Fatal("Producer(5) of a producer the log never saw")
+	}
+	if all := l.Producers(); len(all) != 1 {
+		t.Fatalf("Producers: %+v", all)
+	}
+}

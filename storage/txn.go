@@ -194,8 +194,13 @@ func (l *Log) AbortedTransactions(from, upTo int64) []AbortedTxn {
 	defer l.mu.RUnlock()
 	var out []AbortedTxn
 	i := max(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > from })-1, 0)
-	for _, s := range l.segs[i:] {
-		for _, t := range s.txns {
+	for k, s := range l.segs[i:] {
+		txns := s.txns
+		if k == 0 {
+			// Entries are in marker order: skip those ending before from.
+			txns = txns[sort.Search(len(txns), func(j int) bool { return txns[j].LastOffset >= from }):]
+		}
+		for _, t := range txns {
 			if t.LastOffset >= from && t.FirstOffset < upTo {
 				out = append(out, t)
 			}

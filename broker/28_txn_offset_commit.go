@@ -67,10 +67,22 @@ func handleTxnOffsetCommit(r *request) (reply, error) {
 		return resp
 	}
 	g, ctx := b.grp, r.groupCtx()
-	if v := b.txnVerify; v != nil {
+	// Kafka verifies the transaction after KafkaApis has answered the
+	// unknown topics and partitions and the group coordinator an empty
+	// group id, and only for the partitions left: the coordinator alone
+	// answers a request with none.
+	if v := b.txnVerify; v != nil && req.Group != "" && b.anyPartition(req) {
 		return reply{later: func() (kmsg.Response, error) {
 			if code := v.VerifyTxnOffsetCommit(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, g.PartitionFor(req.Group), req.Version); code != 0 {
-				return finish(txnCommitError(req, code)), nil
+				resp := txnCommitError(req, code)
+				for i, rt := range req.Topics {
+					for j, rp := range rt.Partitions {
+						if b.partition(rt.Topic, rp.Partition) == nil {
+							resp.Topics[i].Partitions[j].ErrorCode = kerr.UnknownTopicOrPartition.Code
+						}
+					}
+				}
+				return finish(resp), nil
 			}
 			return finish(g.TxnOffsetCommit(ctx, req)), nil
 		}}, nil
@@ -79,6 +91,18 @@ func handleTxnOffsetCommit(r *request) (reply, error) {
 	// durable, off it.
 	wait := g.BeginTxnOffsetCommit(ctx, req)
 	return reply{later: func() (kmsg.Response, error) { return finish(wait()), nil }}, nil
+}
+
+// anyPartition says whether a partition req names exists.
+func (b *Broker) anyPartition(req *kmsg.TxnOffsetCommitRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if b.partition(rt.Topic, rp.Partition) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // resolveTxnCommitTopicIDs names v6 topics by their ids; the topics whose

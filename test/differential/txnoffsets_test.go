@@ -66,6 +66,14 @@ func TestTxnOffsetCommitErrors(t *testing.T) {
 	for who, c := range map[string]*conn{"kafka": p.kafka, "rewind": p.rewind} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
+			// Kafka makes __transaction_state when a client first looks
+			// for a transaction coordinator.
+			fc := findCoordinatorReq(1, txnID)
+			_, fv, _ := p.common(fc)
+			fc.SetVersion(fv)
+			if _, err := c.send(fc); err != nil {
+				t.Fatalf("%s FindCoordinator: %v", who, err)
+			}
 			req := initPIDReq()
 			req.TransactionalID = &txnID
 			_, v, _ := p.common(req)

@@ -99,14 +99,19 @@ func Txn(t testing.TB, addr, txnID, topic string, partition int32, n int, end En
 func commitOffsets(t testing.TB, cl *kgo.Client, txnID string, pid int64, epoch int16, group, topic string, offsets map[int32]int64) {
 	t.Helper()
 	c := ctx(t)
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
-	resp, err := add.RequestWith(c, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("txntest: AddOffsetsToTxn: %v", err)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		add := kmsg.NewPtrAddOffsetsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
+		resp, err := add.RequestWith(c, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err == nil {
+			break
+		}
+		if !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			t.Fatalf("txntest: AddOffsetsToTxn: %v", err)
+		}
 	}
 	// TxnOffsetCommit v6 names topics by id.
 	tds, err := kadm.NewClient(cl).ListTopics(c, topic)

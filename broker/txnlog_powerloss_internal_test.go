@@ -37,9 +37,9 @@ func TestPowerLossTransactionsThroughBroker(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dry := vfs.NewCrashFS()
 	dir := t.TempDir()
-	b := startTxnOnCrashFS(t, dir, dry)
+	b := startTxnLogOnCrashFS(t, dir, dry)
 	before := dry.Ops()
-	ref := txnPLWorkload(b)
+	ref := txnLogPLWorkload(b)
 	total := dry.Ops() - before
 	b.Close()
 	if len(ref.committed) < 5 || len(ref.aborted) < 5 || ref.openFirst < 0 {
@@ -60,22 +60,22 @@ func TestPowerLossTransactionsThroughBroker(t *testing.T) {
 		}
 		disk := vfs.NewCrashFS()
 		dir := t.TempDir()
-		b := startTxnOnCrashFS(t, dir, disk)
+		b := startTxnLogOnCrashFS(t, dir, disk)
 		disk.CrashAfter(k, torn)
-		acked := txnPLWorkload(b)
+		acked := txnLogPLWorkload(b)
 		b.Close()
 		img := disk.Image()
 		if img == nil {
 			img = disk.Crash(torn)
 		}
-		checkTxnPL(t, startTxnOnCrashFS(t, dir, img), acked, fmt.Sprintf("crash %d after operation %d of %d (torn %v)", i, k, total, torn != nil))
+		checkTxnLogPL(t, startTxnLogOnCrashFS(t, dir, img), acked, fmt.Sprintf("crash %d after operation %d of %d (torn %v)", i, k, total, torn != nil))
 		if t.Failed() {
 			return
 		}
 	}
 }
 
-func startTxnOnCrashFS(t *testing.T, dir string, disk *vfs.CrashFS) *Broker {
+func startTxnLogOnCrashFS(t *testing.T, dir string, disk *vfs.CrashFS) *Broker {
 	t.Helper()
 	fresh := false
 	if _, err := disk.Stat(dir); err != nil {
@@ -105,22 +105,22 @@ func startTxnOnCrashFS(t *testing.T, dir string, disk *vfs.CrashFS) *Broker {
 	return b
 }
 
-// txnPLAcked is what the workload was told is durable.
-type txnPLAcked struct {
+// txnLogPLAcked is what the workload was told is durable.
+type txnLogPLAcked struct {
 	committed map[string]bool // values of transactions whose commit was acknowledged
 	aborted   map[string]bool // values of transactions whose abort was acknowledged
 	openFirst int64           // first offset of the transaction left open (its batch acknowledged), -1 if none
 	openVals  map[string]bool
 }
 
-// txnPLWorkload writes 24 transactions of producers 1-3 (each of two
+// txnLogPLWorkload writes 24 transactions of producers 1-3 (each of two
 // batches, one committed then one aborted in turn, with plain records
 // between) and leaves producer 9's open. It stops at the first failure:
 // the disk is dead.
-func txnPLWorkload(b *Broker) txnPLAcked {
+func txnLogPLWorkload(b *Broker) txnLogPLAcked {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	acked := txnPLAcked{committed: map[string]bool{}, aborted: map[string]bool{}, openFirst: -1, openVals: map[string]bool{}}
+	acked := txnLogPLAcked{committed: map[string]bool{}, aborted: map[string]bool{}, openFirst: -1, openVals: map[string]bool{}}
 	l := b.partition("txpl", 0)
 	seq := map[int64]int32{}
 	write := func(rec []byte) (int64, bool) {
@@ -160,7 +160,7 @@ func txnPLWorkload(b *Broker) txnPLAcked {
 	return acked
 }
 
-func checkTxnPL(t *testing.T, b *Broker, acked txnPLAcked, at string) {
+func checkTxnLogPL(t *testing.T, b *Broker, acked txnLogPLAcked, at string) {
 	t.Helper()
 	l := b.partition("txpl", 0)
 	if l == nil || l.Err() != nil {

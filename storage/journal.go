@@ -57,7 +57,6 @@ type Journal struct {
 	refs    map[int32][]jref
 	gen     uint64 // highest generation in use
 	pending []jwait
-	spare   []jwait
 	buf     []byte
 	// seen: partitions with entries in the live files; a log attaching
 	// for one of them after Recover writes a reset first (attach).
@@ -258,6 +257,10 @@ func (j *Journal) attach(l *Log, id int32) error {
 func (j *Journal) waitRound(ctx context.Context) error {
 	done := make(chan error, 1)
 	j.mu.Lock()
+	if err := j.fenced; err != nil {
+		j.mu.Unlock()
+		return err
+	}
 	j.pending = append(j.pending, jwait{done: done})
 	j.mu.Unlock()
 	j.kickSyncer()
@@ -402,27 +405,67 @@ func (j *Journal) Err() error {
 
 func (j *Journal) syncLoop() {
 	defer j.wg.Done()
+	// Rounds overlap, up to roundsInFlight: a round starts as soon as
+	// entries wait, even while earlier ones are still in fdatasync, so a
+	// few committers do not each wait for a round that started just
+	// before their entry plus their own (parallel fdatasyncs of one file
+	// share the file system's journal commits, as those of many files
+	// do). A round is applied only after every earlier one: the high
+	// watermarks move in order, and a failed fsync fences the journal
+	// before any later round acknowledges anything.
+	sem := make(chan struct{}, roundsInFlight)
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
+	var prev chan struct{} // closed once the previous round is applied
 	for {
 		select {
 		case <-j.stop:
 			return
 		case <-j.kick:
-			j.round()
 		}
+		select {
+		case sem <- struct{}{}:
+		case <-j.stop:
+			return
+		}
+		waits, files, ok := j.beginRound()
+		if !ok {
+			<-sem
+			continue
+		}
+		done := make(chan struct{})
+		rounds.Add(1)
+		go func(prev chan struct{}) {
+			defer rounds.Done()
+			var err error
+			for _, f := range files {
+				if serr := f.f.Sync(); serr != nil && err == nil {
+					err = ioErr("fsync "+f.path, serr)
+				}
+			}
+			if prev != nil {
+				<-prev
+			}
+			j.endRound(waits, files, err)
+			close(done)
+			<-sem
+		}(prev)
+		prev = done
 	}
 }
 
-// round fdatasyncs every journal file written since the last round, then
-// advances the high watermark of the logs whose entries it covered.
-func (j *Journal) round() {
+// roundsInFlight bounds the journal's overlapping rounds.
+const roundsInFlight = 2
+
+// beginRound takes the waiting entries and the files written since the
+// last round began (ok false: nothing waits, or the journal is fenced).
+func (j *Journal) beginRound() (waits []jwait, files []*jfile, ok bool) {
 	j.mu.Lock()
-	if j.fenced != nil {
-		j.mu.Unlock()
-		return
+	defer j.mu.Unlock()
+	if j.fenced != nil || len(j.pending) == 0 {
+		return nil, nil, false
 	}
-	waits := j.pending
-	j.pending, j.spare = j.spare[:0], nil
-	var files []*jfile
+	waits, j.pending = j.pending, nil
 	for _, f := range append(j.old[:len(j.old):len(j.old)], j.cur) {
 		if f != nil && f.dirty {
 			f.dirty = false
@@ -430,25 +473,29 @@ func (j *Journal) round() {
 			files = append(files, f)
 		}
 	}
-	j.mu.Unlock()
+	return waits, files, true
+}
 
-	var err error
-	for _, f := range files {
-		if serr := f.f.Sync(); serr != nil && err == nil {
-			err = ioErr("fsync "+f.path, serr)
-		}
-	}
-
+// endRound applies a round whose fdatasyncs returned err, after every
+// earlier round: its entries are durable (and so is everything written
+// before them), and the high watermarks of their logs advance.
+func (j *Journal) endRound(waits []jwait, files []*jfile, err error) {
 	j.mu.Lock()
 	for _, f := range files {
 		f.syncing--
 	}
 	j.cond.Broadcast()
+	if err == nil {
+		err = j.fenced // an earlier round failed
+	}
 	if err != nil {
-		// The entries of this round were not acknowledged; they are
-		// failed with the journal.
-		j.pending = append(waits, j.pending...)
+		// Not acknowledged: failed with the journal.
 		j.fenceLocked(err)
+		for _, w := range waits {
+			if w.done != nil {
+				w.done <- j.fenced
+			}
+		}
 		j.mu.Unlock()
 		return
 	}
@@ -460,12 +507,6 @@ func (j *Journal) round() {
 			w.l.journalDurable(w)
 		}
 	}
-	clear(waits)
-	j.mu.Lock()
-	if j.spare == nil {
-		j.spare = waits[:0]
-	}
-	j.mu.Unlock()
 }
 
 // checkpointLoop runs a checkpoint whenever the current file passes

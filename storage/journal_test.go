@@ -520,3 +520,61 @@ func TestJournalKeptForFencedLog(t *testing.T) {
 		t.Fatalf("after the restart: %v, want the acknowledged record", recs)
 	}
 }
+
+// Rounds overlap, but a later round is applied only after the earlier
+// ones: when the earlier round's fsync fails after the later one's
+// succeeded, the later round's appends are not acknowledged either (the
+// journal is fenced first).
+func TestJournalOverlappingRoundsApplyInOrder(t *testing.T) {
+	disk := newPLDisk(t)
+	efs := vfs.NewErrorFS(disk)
+	s, err := openJSet(efs, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	res, err := s.logs[1].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("before")}}))
+	if err != nil || waitDurable(s.logs[1], res.LastOffset+1) != nil {
+		t.Fatal(err)
+	}
+	hw := s.logs[1].HighWatermark()
+	gate := make(chan struct{})
+	var first atomic.Bool
+	efs.SetHook(func(op vfs.Op, name string) {
+		if op == vfs.OpSync && strings.HasSuffix(name, journalSuffix) && first.CompareAndSwap(false, true) {
+			<-gate // the first round's fsync, until the second one's is done
+		}
+	})
+	// The second journal fsync to reach the disk (the first round's,
+	// released last) fails.
+	efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: vfs.Suffix(journalSuffix), After: 1, Times: 1})
+	syncs := efs.Count(vfs.OpSync)
+	a, err := s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("a")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !first.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	b, err := s.logs[1].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("b")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for efs.Count(vfs.OpSync) == syncs { // the second round's fsync is done
+		if time.Now().After(deadline) {
+			t.Fatal("the second round did not fsync while the first was held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	if err := waitDurable(s.logs[1], b.LastOffset+1); !errors.Is(err, ErrStorage) {
+		t.Fatalf("the later round's append after the earlier round's fsync failed: %v, want ErrStorage", err)
+	}
+	if err := waitDurable(s.logs[0], a.LastOffset+1); !errors.Is(err, ErrStorage) {
+		t.Fatalf("the earlier round's append: %v, want ErrStorage", err)
+	}
+	if got := s.logs[1].HighWatermark(); got != hw {
+		t.Fatalf("high watermark %d, want %d: the later round was applied", got, hw)
+	}
+}

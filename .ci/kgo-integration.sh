@@ -39,15 +39,12 @@ esac
 #   rewind_skip_848: top-level tests whose KIP-848 subtests are skipped
 #     (named BALANCER/848[/static], as in TestGroupETL and TestTxnEtl),
 #     the classic-group subtests still run.
-# KIP-848 consumer groups (group/consumer): an OffsetCommit from a member,
-# generation id = its member epoch, is refused with ILLEGAL_GENERATION
-# (TestGroupSimple/848, skipped whole as its subtest is not named like
-# the others; TestGroupETL/*/848 fail to commit in revoked and then
-# consume records twice), and a regex subscription matching every topic
-# is not assigned __consumer_offsets as Kafka 4.4 assigns it
-# (Test848RegexBrokerResolves).
-rewind_skip=(Test848RegexBrokerResolves TestGroupSimple)
-rewind_skip_848=(TestGroupETL TestTxnEtl)
+# KIP-848 consumer groups (group/consumer): a regex subscription matching
+# every topic is not assigned __consumer_offsets as Kafka 4.4 assigns it
+# (Test848RegexBrokerResolves); a TxnOffsetCommit at a member epoch is
+# still checked as a classic generation (TestTxnEtl/*/848).
+rewind_skip=(Test848RegexBrokerResolves)
+rewind_skip_848=(TestTxnEtl)
 kafka_skip=()
 kafka_skip_848=()
 

@@ -23,9 +23,9 @@ import (
 // records the coordinator returns are not appended to __consumer_offsets,
 // so a restart forgets them); their timers fire on the next
 // ConsumerGroupHeartbeat or ConsumerGroupDescribe at or after the
-// deadline, not from a timer of their own; the offsets of such a group
-// are not fenced by member epoch, and the classic group APIs do not see
-// these groups.
+// deadline, not from a timer of their own. Their offsets are committed
+// and fetched at member epochs through the classic coordinator's offsets
+// store (08_offset_commit_consumer.go).
 
 func init() { regKey(68, 0, 1, handleConsumerGroupHeartbeat) }
 

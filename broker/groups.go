@@ -18,9 +18,10 @@ import (
 // nothing of sockets; this file only adapts requests to it.
 //
 // JoinGroup: v0-9, SyncGroup: v0-5 (both wait for the rebalance off the
-// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-8 (acked
-// once the commit is durable in __consumer_offsets), OffsetFetch: v1-8
-// (v8: several groups), DescribeGroups: v0-5, ListGroups: v0-4,
+// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-9 (acked
+// once the commit is durable in __consumer_offsets; v9: from consumer-protocol
+// members too, 08_offset_commit_consumer.go), OffsetFetch: v1-9
+// (v8: several groups, v9: member id and epoch), DescribeGroups: v0-5, ListGroups: v0-4,
 // DeleteGroups: v0-2, OffsetDelete: v0. See package group for the
 // per-version semantics. As Kafka 4.x (KIP-896), OffsetCommit v0-1 and
 // OffsetFetch v0 are not served: a request at one closes the connection,
@@ -41,8 +42,8 @@ func init() {
 		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
 	})
 	regKey(13, 0, 5, handleLeaveGroup)
-	regKey(8, 2, 8, handleOffsetCommit)
-	regKey(9, 1, 8, handleOffsetFetch)
+	regKey(8, 2, 9, handleOffsetCommit)
+	regKey(9, 1, 9, handleOffsetFetch)
 	regKey(15, 0, 5, handleDescribeGroups)
 	regKey(16, 0, 4, func(r *request) (reply, error) {
 		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))
@@ -126,6 +127,7 @@ func (b *Broker) startGroups() error {
 	gc.Logger = b.log
 	gc.TopicPartitionExists = func(t string, p int32) bool { return b.partition(t, p) != nil }
 	gc.Observers = []group.Observer{group.ObserverFunc(b.observeGroup)}
+	gc.Modern = modernGroups{b} // 08_offset_commit_consumer.go
 	b.grp = group.New(gc, offsetsStore{b})
 	b.groupTxnMarker = b.completeGroupTxn // markers into __consumer_offsets (groups_txn.go)
 	for p := int32(0); p < meta.Partitions; p++ {

@@ -49,6 +49,10 @@ type Config struct {
 	// events, on the applying goroutine with the group's lock held: they
 	// must be quick and must not call the Coordinator (events.go).
 	Observers []Observer
+	// Modern, if set, is asked whether a group id belongs to a
+	// consumer-protocol group (KIP-848) and validates the member id and
+	// epoch of that group's OffsetCommit and OffsetFetch (modern.go).
+	Modern ModernGroups
 }
 
 // DefaultConfig returns Apache Kafka's defaults.

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// OffsetCommit versions 0-8.
+// OffsetCommit versions 0-10.
 //
 //   - v0 has no generation or member id: always a standalone commit.
 //   - v1 carries a per-partition commit timestamp (-1 = now); the offset
@@ -21,8 +21,15 @@ import (
 //     becomes the offset's expire timestamp, persisted in an
 //     OffsetCommitValue version 1 record as Kafka does.
 //   - v6+ carry the leader epoch, v7+ the group instance id.
+//   - v9+ may come from a member of a consumer-protocol group (KIP-848),
+//     its generation being its member epoch: Config.Modern validates it
+//     (modern.go). An unknown group with a generation >= 0 is
+//     GROUP_ID_NOT_FOUND from v9 on. v10 names topics by id, which the
+//     broker resolves to names before and after.
 //
-// OffsetFetch versions 0-8: v2+ may ask for all partitions (null topics)
+// OffsetFetch versions 0-10: v9+ carry a member id and epoch, validated
+// for consumer-protocol groups (Config.Modern), v10 topic ids (resolved by
+// the broker). v2+ may ask for all partitions (null topics)
 // and has a top-level error, v5+ returns leader epochs, v7 RequireStable
 // (it waits for the group's commits in flight, which are otherwise not
 // seen before they are durable, as Kafka 4 does, and answers
@@ -113,11 +120,42 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (g *group
 	if req.Version < 7 {
 		instanceID = nil
 	}
+	if c.cfg.Modern != nil {
+		modern, code, check := c.cfg.Modern.CommitCheck(req.Group, memberID, generation, req.Version)
+		if modern {
+			if code != 0 {
+				setAll(code)
+				return nil, resp, nil
+			}
+			if check != nil {
+				kept := valid[:0]
+				for _, r := range valid {
+					if code := check(req.Topics[r.t].Topic, req.Topics[r.t].Partitions[r.p].Partition); code != 0 {
+						resp.Topics[r.t].Partitions[r.p].ErrorCode = code
+						continue
+					}
+					kept = append(kept, r)
+				}
+				if valid = kept; len(valid) == 0 {
+					return nil, resp, nil
+				}
+			}
+			// Validated: the offsets go to the group's offsets-only
+			// classic group, which has no member to check.
+			generation, memberID, instanceID = -1, "", nil
+		}
+	}
 	// Only a commit outside group management (generation < 0) may create a
-	// group; anything else for an unknown group comes from a stale member.
+	// group; anything else for an unknown group comes from a stale member:
+	// GROUP_ID_NOT_FOUND from v9 on, ILLEGAL_GENERATION before, as Kafka
+	// 4.x's OffsetMetadataManager.validateOffsetCommit.
 	g = c.lockGroup(req.Group, generation < 0)
 	if g == nil {
-		setAll(kerr.IllegalGeneration.Code)
+		if req.Version >= 9 {
+			setAll(kerr.GroupIDNotFound.Code)
+		} else {
+			setAll(kerr.IllegalGeneration.Code)
+		}
 		return nil, resp, nil
 	}
 	defer g.mu.Unlock()
@@ -380,6 +418,16 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 						order = append(order, t.Topic)
 					}
 					want[t.Topic] = append(want[t.Topic], t.Partitions...)
+				}
+			}
+			if req.Version >= 9 && c.cfg.Modern != nil {
+				// A consumer-protocol group's member fetches at its
+				// member epoch; an error answers the group alone, as
+				// Kafka answers it.
+				if modern, code := c.cfg.Modern.FetchCheck(rg.Group, rg.MemberID, rg.MemberEpoch); modern && code != 0 {
+					sg.ErrorCode = code
+					resp.Groups = append(resp.Groups, sg)
+					continue
 				}
 			}
 			code, topics := c.fetchOffsets(rg.Group, order, want, req.RequireStable)

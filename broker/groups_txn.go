@@ -55,12 +55,10 @@ func (s offsetsStore) AppendTxn(partition int32, producerID int64, producerEpoch
 	mu.Lock()
 	defer mu.Unlock()
 	seq := int32(0)
-	for _, ps := range l.Producers() {
-		if ps.ProducerID == producerID && ps.ProducerEpoch == producerEpoch && ps.LastSequence >= 0 {
-			seq = ps.LastSequence + 1
-			if ps.LastSequence == 1<<31-1 {
-				seq = 0 // sequences wrap, as the log expects
-			}
+	if ps, ok := l.Producer(producerID); ok && ps.ProducerEpoch == producerEpoch && ps.LastSequence >= 0 {
+		seq = ps.LastSequence + 1
+		if ps.LastSequence == 1<<31-1 {
+			seq = 0 // sequences wrap, as the log expects
 		}
 	}
 	batch := storage.BuildTxnBatch(ts, producerID, producerEpoch, seq, srecs)

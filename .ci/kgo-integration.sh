@@ -41,10 +41,9 @@ esac
 #     the classic-group subtests still run.
 # KIP-848 consumer groups (group/consumer): a regex subscription matching
 # every topic is not assigned __consumer_offsets as Kafka 4.4 assigns it
-# (Test848RegexBrokerResolves); a TxnOffsetCommit at a member epoch is
-# still checked as a classic generation (TestTxnEtl/*/848).
+# (Test848RegexBrokerResolves: "__consumer_offsets is not assigned").
 rewind_skip=(Test848RegexBrokerResolves)
-rewind_skip_848=(TestTxnEtl)
+rewind_skip_848=()
 kafka_skip=()
 kafka_skip_848=()
 

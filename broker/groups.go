@@ -21,8 +21,8 @@ import (
 // read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-9 (acked
 // once the commit is durable in __consumer_offsets; v9: from consumer-protocol
 // members too, 08_offset_commit_consumer.go), OffsetFetch: v1-9
-// (v8: several groups, v9: member id and epoch), DescribeGroups: v0-5, ListGroups: v0-4,
-// DeleteGroups: v0-2, OffsetDelete: v0. See package group for the
+// (v8: several groups, v9: member id and epoch), DescribeGroups: v0-6, ListGroups: v0-5,
+// DeleteGroups: v0-3 (consumer-protocol groups too), OffsetDelete: v0. See package group for the
 // per-version semantics. As Kafka 4.x (KIP-896), OffsetCommit v0-1 and
 // OffsetFetch v0 are not served: a request at one closes the connection,
 // as for every version outside an API's range.
@@ -44,11 +44,11 @@ func init() {
 	regKey(13, 0, 5, handleLeaveGroup)
 	regKey(8, 2, 9, handleOffsetCommit)
 	regKey(9, 1, 9, handleOffsetFetch)
-	regKey(15, 0, 5, handleDescribeGroups)
-	regKey(16, 0, 4, func(r *request) (reply, error) {
+	regKey(15, 0, 6, handleDescribeGroups)
+	regKey(16, 0, 5, func(r *request) (reply, error) {
 		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))
 	})
-	regKey(42, 0, 2, handleDeleteGroups)
+	regKey(42, 0, 3, handleDeleteGroups)
 	regKey(47, 0, 0, handleOffsetDelete)
 }
 

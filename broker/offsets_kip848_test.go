@@ -203,3 +203,119 @@ func TestOffsetCommitConsumerGroupMember(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAPIsSeeConsumerGroups: ListGroups v5 lists a consumer-protocol
+// group once, with type and protocol type "consumer" (not the
+// offsets-only group that holds its commits), beside a classic group of
+// type "classic", and both filters apply; DescribeGroups answers it as
+// Kafka 4.4 does (not a classic group: Dead, GROUP_ID_NOT_FOUND from v6);
+// DeleteGroups refuses it while it has a member and deletes it, offsets
+// included, once Empty.
+func TestGroupAPIsSeeConsumerGroups(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "gac", 1)
+	m := "m1-gac-0123456789ab"
+	epoch := cgJoin(t, ctx, cl, "g-gac-consumer", m, "gac")
+	if resp, err := commitReq(9, "g-gac-consumer", m, epoch, "gac", 0).RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %v %+v", err, resp)
+	}
+	// A classic offsets-only group.
+	if resp, err := commitReq(9, "g-gac-classic", "", -1, "gac", 0).RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("classic commit: %v %+v", err, resp)
+	}
+
+	list := func(types, states []string) map[string]kmsg.ListGroupsResponseGroup {
+		t.Helper()
+		req := kmsg.NewPtrListGroupsRequest()
+		req.TypesFilter, req.StatesFilter = types, states
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("ListGroups: %v %+v", err, resp)
+		}
+		out := map[string]kmsg.ListGroupsResponseGroup{}
+		for _, g := range resp.Groups {
+			if _, dup := out[g.Group]; dup {
+				t.Fatalf("ListGroups lists %s twice", g.Group)
+			}
+			out[g.Group] = g
+		}
+		return out
+	}
+	all := list(nil, nil)
+	cg, ok := all["g-gac-consumer"]
+	if !ok || cg.GroupType != "consumer" || cg.ProtocolType != "consumer" || cg.GroupState == "" {
+		t.Fatalf("consumer group listed as %+v (present %v)", cg, ok)
+	}
+	if c := all["g-gac-classic"]; c.GroupType != "classic" || c.GroupState != "Empty" {
+		t.Fatalf("classic group listed as %+v", c)
+	}
+	if got := list([]string{"Consumer"}, nil); len(got) != 1 || got["g-gac-consumer"].Group == "" {
+		t.Errorf("types filter consumer: %v", got)
+	}
+	if got := list([]string{"classic"}, nil); got["g-gac-consumer"].Group != "" || got["g-gac-classic"].Group == "" {
+		t.Errorf("types filter classic: %v", got)
+	}
+	if got := list(nil, []string{cg.GroupState}); got["g-gac-consumer"].Group == "" || got["g-gac-classic"].Group != "" {
+		t.Errorf("states filter %s: %v", cg.GroupState, got)
+	}
+
+	for _, v := range []int16{5, 6} {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{"g-gac-consumer"}
+		c := cl
+		if v == 5 {
+			max5 := kversion.Stable()
+			max5.SetMaxKeyVersion(15, 5)
+			c = newClient(t, b.Addr(), kgo.MaxVersions(max5))
+		}
+		resp, err := req.RequestWith(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := resp.Groups[0]
+		want := int16(0)
+		if v >= 6 {
+			want = kerr.GroupIDNotFound.Code
+		}
+		if g.State != "Dead" || g.ErrorCode != want || len(g.Members) != 0 {
+			t.Errorf("DescribeGroups v%d of a consumer group: %+v", v, g)
+		}
+	}
+
+	del := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrDeleteGroupsRequest()
+		req.Groups = []string{"g-gac-consumer"}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Groups[0].ErrorCode
+	}
+	if code := del(); code != kerr.NonEmptyGroup.Code {
+		t.Fatalf("delete with a member: %v", kerr.ErrorForCode(code))
+	}
+	leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	leave.Version, leave.Group, leave.MemberID, leave.MemberEpoch = 1, "g-gac-consumer", m, -1
+	if resp, err := leave.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("leave: %v %+v", err, resp)
+	}
+	if code := del(); code != 0 {
+		t.Fatalf("delete of the Empty group: %v", kerr.ErrorForCode(code))
+	}
+	if _, ok := list(nil, nil)["g-gac-consumer"]; ok {
+		t.Error("the deleted consumer group is still listed")
+	}
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "g-gac-consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("gac", 0); ok && o.At >= 0 {
+		t.Errorf("the deleted group's offset is still %d", o.At)
+	}
+	if code := del(); code != kerr.GroupIDNotFound.Code {
+		t.Errorf("second delete: %v", kerr.ErrorForCode(code))
+	}
+}

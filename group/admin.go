@@ -2,15 +2,20 @@ package group
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeGroups versions 0-5 (v3+ authorized operations on request, v4+
-// instance ids), ListGroups versions 0-4 (v4 state filter, matched without
-// regard to case as Kafka does), DeleteGroups versions 0-2.
+// DescribeGroups versions 0-6 (v3+ authorized operations on request, v4+
+// instance ids, v6 GROUP_ID_NOT_FOUND for an unknown group), ListGroups
+// versions 0-5 (v4 state filter, matched without regard to case as Kafka
+// does, v5 group type filter and type, KIP-1043), DeleteGroups versions
+// 0-3. Consumer-protocol groups (Config.Modern, modern.go) are listed with
+// type "consumer", described as Kafka 4.4 describes them (not a classic
+// group: Dead, GROUP_ID_NOT_FOUND from v6) and deleted when Empty.
 
 // groupAuthorizedOperations is the bitfield Kafka answers for a group when
 // no authorizer is configured: READ (3), DELETE (6) and DESCRIBE (8).
@@ -24,7 +29,7 @@ func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroups
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	resp.Version = req.Version
 	for _, name := range req.Groups {
-		dg := c.describe(name)
+		dg := c.describe(name, req.Version)
 		if req.Version >= 3 && req.IncludeAuthorizedOperations && dg.ErrorCode == 0 {
 			dg.AuthorizedOperations = groupAuthorizedOperations
 		}
@@ -33,7 +38,7 @@ func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroups
 	return resp
 }
 
-func (c *Coordinator) describe(name string) kmsg.DescribeGroupsResponseGroup {
+func (c *Coordinator) describe(name string, v int16) kmsg.DescribeGroupsResponseGroup {
 	dg := kmsg.NewDescribeGroupsResponseGroup()
 	dg.Group = name
 	if c.isClosed() {
@@ -44,10 +49,22 @@ func (c *Coordinator) describe(name string) kmsg.DescribeGroupsResponseGroup {
 		dg.ErrorCode = kerr.NotCoordinator.Code
 		return dg
 	}
+	// Kafka 4.4 describes only classic groups: any other is Dead, with
+	// GROUP_ID_NOT_FOUND and why from v6 on.
+	dead := func(msg string) kmsg.DescribeGroupsResponseGroup {
+		dg.State = stateDead.String()
+		if v >= 6 {
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			dg.ErrorMessage = &msg
+		}
+		return dg
+	}
+	if l := c.lister(); l != nil && l.IsModern(name) {
+		return dead("Group " + name + " is not a classic group.")
+	}
 	g := c.lockGroup(name, false)
 	if g == nil {
-		dg.State = stateDead.String()
-		return dg
+		return dead("Group " + name + " not found.")
 	}
 	defer g.mu.Unlock()
 	dg.State = g.state.String()
@@ -92,15 +109,41 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 			states[strings.ToLower(s)] = true
 		}
 	}
-	for _, s := range c.Groups() {
-		if states != nil && !states[strings.ToLower(s.State)] {
-			continue
+	var types map[string]bool
+	if req.Version >= 5 && len(req.TypesFilter) > 0 {
+		types = make(map[string]bool)
+		for _, t := range req.TypesFilter {
+			types[strings.ToLower(t)] = true
+		}
+	}
+	add := func(name, protocolType, state, typ string) {
+		if states != nil && !states[strings.ToLower(state)] || types != nil && !types[typ] {
+			return
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group = s.Name
-		lg.ProtocolType = s.ProtocolType
-		lg.GroupState = s.State
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = name, protocolType, state, typ
 		resp.Groups = append(resp.Groups, lg)
+	}
+	var modern []ModernGroupInfo
+	l := c.lister()
+	if l != nil {
+		modern = l.ModernGroups()
+		slices.SortFunc(modern, func(a, b ModernGroupInfo) int { return strings.Compare(a.Name, b.Name) })
+	}
+	for _, s := range c.Groups() {
+		// A consumer group's offsets live in an offsets-only group of its
+		// name here: the consumer group is listed instead, in name order.
+		for len(modern) > 0 && modern[0].Name <= s.Name {
+			add(modern[0].Name, "consumer", modern[0].State, "consumer")
+			modern = modern[1:]
+		}
+		if l != nil && l.IsModern(s.Name) {
+			continue
+		}
+		add(s.Name, s.ProtocolType, s.State, "classic")
+	}
+	for _, m := range modern {
+		add(m.Name, "consumer", m.State, "consumer")
 	}
 	return resp
 }
@@ -127,6 +170,7 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 	resp.Version = req.Version
 	seen := make(map[string]bool)
 	var writes []*write
+	var modern []int // the consumer groups' indexes in resp.Groups
 	for _, name := range req.Groups {
 		if seen[name] {
 			continue
@@ -135,7 +179,18 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 		dg := kmsg.NewDeleteGroupsResponseGroup()
 		dg.Group = name
 		var w *write
-		dg.ErrorCode, w = c.beginDeleteGroup(name)
+		if l := c.lister(); l != nil && l.IsModern(name) {
+			// A consumer group: Empty, it goes with the offsets-only group
+			// holding its offsets, if it committed any.
+			if dg.ErrorCode = l.CheckDelete(name); dg.ErrorCode == 0 {
+				if dg.ErrorCode, w = c.beginDeleteGroup(name); dg.ErrorCode == kerr.GroupIDNotFound.Code {
+					dg.ErrorCode = 0
+				}
+				modern = append(modern, len(resp.Groups))
+			}
+		} else {
+			dg.ErrorCode, w = c.beginDeleteGroup(name)
+		}
 		resp.Groups = append(resp.Groups, dg)
 		writes = append(writes, w)
 	}
@@ -157,6 +212,11 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 	for i, w := range writes {
 		if code, ok := failed[c.PartitionFor(resp.Groups[i].Group)]; ok && w == nil {
 			resp.Groups[i].ErrorCode = code
+		}
+	}
+	for _, i := range modern {
+		if resp.Groups[i].ErrorCode == 0 {
+			c.lister().Deleted(resp.Groups[i].Group)
 		}
 	}
 	return resp

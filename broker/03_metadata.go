@@ -44,7 +44,7 @@ func handleMetadata(r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
 	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = nodeID, b.host, b.port
+	br.NodeID, br.Host, br.Port = nodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
 	cid := b.reg.cat.ClusterID()
 	resp.ClusterID = &cid

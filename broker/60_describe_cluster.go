@@ -24,7 +24,7 @@ func handleDescribeCluster(r *request) (reply, error) {
 	resp.ClusterID = b.reg.cat.ClusterID()
 	resp.ControllerID = nodeID
 	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = nodeID, b.host, b.port
+	br.NodeID, br.Host, br.Port = nodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
 	return now(resp)
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,12 @@ type Config struct {
 
 	DiskReserve       int64         // bytes kept in reserve for a full disk (diskspace.go); 0 = off
 	DiskCheckInterval time.Duration // how often the free space is checked
+
+	// Listeners (--listeners) replaces Listen/Advertise/Listener with
+	// several listeners, each with its security protocol (listeners.go).
+	Listeners      []ListenerSpec
+	TLS            TLSConfig // of the SSL and SASL_SSL listeners (tlsconf.go)
+	SASLMechanisms []string  // of the SASL listeners; empty = DefaultSASLMechanisms
 
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -203,6 +210,8 @@ type Broker struct {
 	// groupTxnMarker writes transaction markers into __consumer_offsets
 	// partitions for the group coordinator (27_write_txn_markers.go).
 	groupTxnMarker groupTxnMarker
+
+	sec brokerSecurity // listeners, TLS, SASL (security.go)
 }
 
 // New binds the Kafka listener, locks the data directory (failing if
@@ -282,13 +291,13 @@ func New(opts ...Option) (_ *Broker, err error) {
 	b.cfg.FS = cfg.FS
 	b.reg = newRegistry(b.cfg, b.disk, storage.NewHandles(cmp.Or(cfg.MaxOpenFiles, storage.DefaultMaxOpenFiles())))
 
-	if err := b.bind(); err != nil {
+	if err := b.initSecurity(); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			b.cancel()
-			b.ln.Close()
+			b.closeListeners()
 			b.dirLock.Close()
 		}
 	}()
@@ -314,8 +323,14 @@ func New(opts ...Option) (_ *Broker, err error) {
 func (b *Broker) Start() error {
 	b.addr = b.ln.Addr().String()
 	b.grp.Start()
-	b.wg.Add(1)
-	go b.acceptLoop()
+	for _, l := range b.sec.listeners {
+		b.wg.Add(1)
+		go b.acceptLoop(l)
+	}
+	if b.sec.tls != nil {
+		b.wg.Add(1)
+		go b.watchTLS()
+	}
 	b.reg.maint.start(b.ctx, b.cfg.RetentionCheckInterval)
 	if b.disk.enabled() {
 		b.wg.Add(1)
@@ -333,9 +348,7 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.cancel()
-		if b.ln != nil {
-			b.ln.Close()
-		}
+		b.closeListeners()
 		b.connMu.Lock()
 		for c := range b.conns {
 			c.nc.Close()
@@ -362,11 +375,11 @@ func (b *Broker) Close() error {
 // listen queue; meanwhile Ready reports the broker not ready, and the
 // first accept that succeeds makes it ready again. Any other error ends
 // the loop, and Ready says so until the broker is closed.
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *listener) {
 	defer b.wg.Done()
 	var delay time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil {
 				return
@@ -397,7 +410,11 @@ func (b *Broker) acceptLoop() {
 			nc.Close()
 			continue
 		}
+		if l.tls != nil {
+			nc = tls.Server(nc, l.tls.config())
+		}
 		c := newConn(b, nc)
+		c.lis = l
 		b.conns[c] = struct{}{}
 		b.connMu.Unlock()
 		b.wg.Add(1)

@@ -58,6 +58,9 @@ type conn struct {
 	lastWrite atomic.Int64 // when the last response was written, unix ns
 	frameDL   time.Time    // the frame being read must arrive by then (read loop only)
 	readDL    time.Time    // the read deadline set on nc (read loop only)
+
+	lis *listener    // the listener it came in on (listeners.go); nil in some tests
+	sec connSecurity // TLS principal and SASL state (security.go)
 }
 
 // slot is the place of one response in the connection's output order.
@@ -72,6 +75,7 @@ type slot struct {
 	reqBytes   int64 // --max-request-memory held until the handler is done
 	fetchBytes int64 // --max-fetch-memory held until the response is written (set before done)
 	respBytes  int64 // --max-response-memory held until the response is written (respmem.go)
+	closeAfter bool  // close the connection once the response is written (failed SASL authentication)
 }
 
 // request is what a handler receives.
@@ -112,6 +116,11 @@ func newConn(b *Broker, nc net.Conn) *conn {
 }
 
 func (c *conn) serve() {
+	if err := c.secure(); err != nil {
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -449,6 +458,9 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		// the connection; so do we.
 		return nil, fmt.Errorf("unknown API key %d (client %q)", key, deref(clientID))
 	}
+	if err := c.gate(key, ver); err != nil {
+		return nil, err
+	}
 	kreq := kmsg.RequestForKey(key)
 	if ver < api.min || ver > api.max {
 		if key == 18 { // ApiVersions: answer v0 with UNSUPPORTED_VERSION (KIP-511)
@@ -517,6 +529,11 @@ func (c *conn) writeLoop() {
 			c.nc.SetWriteDeadline(time.Now().Add(t))
 		}
 		c.writeOne(bw, &buf, s, &broken)
+		if s.closeAfter && !broken {
+			flush()
+			broken = true
+			c.nc.Close()
+		}
 		c.lastWrite.Store(time.Now().UnixNano()) // before the token goes back: see awaitFrame
 		c.finish(s)
 		if len(c.slots) == 0 {

@@ -31,7 +31,7 @@ func newRootCmd() *cobra.Command {
 			return flagsFromEnv(cmd)
 		},
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd(), newRepairCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd(), newRepairCmd(), newUserCmd())
 	addClientFlags(root)
 	root.AddCommand(clientCommands()...)
 	return root

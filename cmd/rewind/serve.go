@@ -16,7 +16,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
-	var fsync, logLevel string
+	var fsync, logLevel, listeners, advListeners string
 	var allowedHosts []string
 	httpAddr := admin.DefaultAddr
 	cmd := &cobra.Command{
@@ -56,6 +56,16 @@ on it exits with an error naming the first.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
+			if listeners != "" {
+				if flagGiven(cmd, "listen") || flagGiven(cmd, "advertise") {
+					return fmt.Errorf("--listeners replaces --listen and --advertise: give one or the other")
+				}
+				if cfg.Listeners, err = broker.ParseListeners(listeners, advListeners); err != nil {
+					return err
+				}
+			} else if advListeners != "" {
+				return fmt.Errorf("--advertised-listeners needs --listeners")
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return serve(cfg, httpAddr, allowedHosts, flagGiven(cmd, "http"))
 		},
@@ -63,6 +73,13 @@ on it exits with an error naming the first.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on for Kafka clients")
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port given to clients in Metadata (default: the listen address)")
+	f.StringVar(&listeners, "listeners", "", "Kafka's listeners=: NAME://host:port,... with NAME one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL (replaces --listen)")
+	f.StringVar(&advListeners, "advertised-listeners", "", "Kafka's advertised.listeners=: NAME://host:port,... given in Metadata to clients of each listener (default: its bound address)")
+	f.StringVar(&cfg.TLS.CertFile, "ssl-certificate", "", "PEM certificate chain of the SSL and SASL_SSL listeners (ssl.keystore.certificate.chain); reloaded on SIGHUP or when the file changes")
+	f.StringVar(&cfg.TLS.KeyFile, "ssl-key", "", "PEM private key of --ssl-certificate (ssl.keystore.key), unencrypted")
+	f.StringVar(&cfg.TLS.CAFile, "ssl-ca", "", "PEM CA certificates client certificates must chain to (ssl.truststore.certificates)")
+	f.StringVar(&cfg.TLS.ClientAuth, "ssl-client-auth", "none", "ssl.client.auth: none, requested or required; on SSL listeners the principal is User:<certificate subject>")
+	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-enabled-mechanisms", broker.DefaultSASLMechanisms, "sasl.enabled.mechanisms of the SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (users: rewind user)")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, committed offsets and the catalog")
 	f.StringVar(&fsync, "fsync", "always", "durability: always (fsync before acking; one fsync covers every waiting batch), interval, never")
 	f.DurationVar(&cfg.FsyncInterval, "fsync-interval", cfg.FsyncInterval, "time between fsyncs with --fsync=interval")
@@ -129,7 +146,17 @@ func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHT
 			return err
 		}
 	}
-	sig := <-sigs
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case <-hup:
+			b.ReloadTLS() // logs its outcome; open connections stay
+		case sig = <-sigs:
+		}
+	}
 	cfg.Logger.Info("shutting down; send the signal again to exit at once", "signal", sig.String())
 	go func() {
 		<-sigs

@@ -1,0 +1,317 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/xdg-go/scram"
+)
+
+// DefaultSASLMechanisms are the mechanisms of the SASL listeners unless
+// Config.SASLMechanisms names others.
+var DefaultSASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+// failedAuthDelay is Kafka's connection.failed.authentication.delay.ms
+// default: the answer to a failed authentication waits this long before
+// the connection is closed, so a client guessing passwords is slowed down.
+const failedAuthDelay = 100 * time.Millisecond
+
+// brokerSecurity is the broker's listeners, TLS and SASL state.
+type brokerSecurity struct {
+	listeners []*listener
+	tls       *tlsState  // nil: no TLS listener
+	creds     *credStore // SASL credentials (credentials.go)
+	mechs     []string   // enabled SASL mechanisms
+	authFails rateLog    // failed authentications, logged at most every 10 s
+
+	authTotal *prometheus.CounterVec // rewind_authentications_total{listener,mechanism,result}
+	tlsFails  prometheus.Counter     // rewind_tls_handshake_failures_total
+}
+
+// initSecurity sets up TLS and SASL and binds the listeners: Config.Listeners
+// if given, else the one PLAINTEXT listener of Listen/Advertise/Listener.
+func (b *Broker) initSecurity() error {
+	s := &b.sec
+	s.creds = &credStore{path: filepath.Join(b.cfg.DataDir, CredentialsFile)}
+	s.mechs = b.cfg.SASLMechanisms
+	if len(s.mechs) == 0 {
+		s.mechs = DefaultSASLMechanisms
+	}
+	for _, m := range s.mechs {
+		if _, ok := scramHash(m); !ok && m != "PLAIN" {
+			return fmt.Errorf("broker: SASL mechanism %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+		}
+	}
+	s.authFails = rateLog{log: b.log, every: 10 * time.Second}
+	s.authTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rewind_authentications_total",
+		Help: "SASL authentications by listener, mechanism and result (success, failure).",
+	}, []string{"listener", "mechanism", "result"})
+	s.tlsFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rewind_tls_handshake_failures_total",
+		Help: "TLS handshakes that failed (bad or missing client certificate, not TLS, timeout).",
+	})
+	b.met.reg.MustRegister(s.authTotal, s.tlsFails)
+	if len(b.cfg.Listeners) == 0 {
+		if err := b.bind(); err != nil {
+			return err
+		}
+		s.listeners = []*listener{{spec: ListenerSpec{Name: ProtocolPlaintext, Addr: b.cfg.Listen, Advertise: b.cfg.Advertise}, ln: b.ln, host: b.host, port: b.port}}
+		return nil
+	}
+	if b.cfg.Listener != nil {
+		return fmt.Errorf("broker: a bound Listener and Listeners cannot be given together")
+	}
+	for _, l := range b.cfg.Listeners {
+		if l.TLS() && s.tls == nil {
+			t, err := newTLSState(b.cfg.TLS)
+			if err != nil {
+				return err
+			}
+			s.tls = t
+		}
+	}
+	return b.bindListeners()
+}
+
+// saslState is where a connection of a SASL listener is in Kafka's
+// SaslServerAuthenticator sequence.
+type saslState uint8
+
+const (
+	saslDone                saslState = iota // authenticated, or no SASL on the listener: every API
+	saslHandshakeOrVersions                  // ApiVersions or SaslHandshake
+	saslHandshake                            // SaslHandshake (ApiVersions was sent)
+	saslAuthenticate                         // SaslAuthenticate only
+	saslFailed                               // closing
+)
+
+// connSecurity is one connection's authentication (read loop only).
+type connSecurity struct {
+	state     saslState
+	mech      string
+	scram     *scram.ServerConversation
+	principal string // Kafka's principal: User:ANONYMOUS, User:<SASL name>, User:<certificate subject>
+}
+
+// secure runs the TLS handshake of a TLS listener's connection and sets
+// the connection's principal. An error closes the connection.
+func (c *conn) secure() error {
+	c.sec.principal = "User:ANONYMOUS"
+	if c.lis == nil {
+		return nil
+	}
+	if c.lis.spec.SASL() {
+		c.sec.state = saslHandshakeOrVersions
+	}
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	t := c.b.cfg.RequestReadTimeout
+	if t <= 0 {
+		t = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, t)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.b.sec.tlsFails.Inc()
+		c.b.slowConns.warn("TLS handshake failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "err", err)
+		return err
+	}
+	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 && !c.lis.spec.SASL() {
+		// Kafka's DefaultKafkaPrincipalBuilder on SSL: the subject's
+		// distinguished name in RFC 2253 form.
+		c.sec.principal = "User:" + pc[0].Subject.String()
+	}
+	return nil
+}
+
+// gate refuses, as Kafka's SaslServerAuthenticator does by closing the
+// connection, any request a SASL listener's connection sends before it is
+// authenticated other than those of the SASL sequence.
+func (c *conn) gate(key, ver int16) error {
+	switch c.sec.state {
+	case saslDone:
+		return nil
+	case saslHandshakeOrVersions:
+		if key == 18 {
+			if a := apis[18]; ver >= a.min && ver <= a.max {
+				// One ApiVersions is answered; an unsupported version
+				// (KIP-511 retry) leaves the state as it was, as in Kafka.
+				c.sec.state = saslHandshake
+			}
+			return nil
+		}
+		if key == 17 {
+			return nil
+		}
+	case saslHandshake:
+		if key == 17 {
+			return nil
+		}
+	case saslAuthenticate:
+		if key == 36 {
+			return nil
+		}
+		return fmt.Errorf("unexpected Kafka request of type %s during SASL authentication: connection closed", kmsg.NameForKey(key))
+	case saslFailed:
+		return fmt.Errorf("%s after a failed SASL authentication: connection closed", kmsg.NameForKey(key))
+	}
+	return fmt.Errorf("unexpected Kafka request of type %s during SASL handshake (listener %s needs SASL authentication first): connection closed", kmsg.NameForKey(key), c.lis.spec.Name)
+}
+
+// Principal is the connection's authenticated principal.
+func (c *conn) principal() string { return c.sec.principal }
+
+func init() {
+	regKey(17, 1, 1, handleSaslHandshake)
+	regKey(36, 0, 2, handleSaslAuthenticate)
+}
+
+func handleSaslHandshake(r *request) (reply, error) {
+	c := r.c
+	req := r.kreq.(*kmsg.SASLHandshakeRequest)
+	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	if c.sec.state != saslHandshakeOrVersions && c.sec.state != saslHandshake {
+		// Not a SASL listener, or authenticated already (KafkaApis answers
+		// it: re-authentication, KIP-368, is not supported).
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		return now(resp)
+	}
+	resp.SupportedMechanisms = c.b.sec.mechs
+	if !slices.Contains(c.b.sec.mechs, req.Mechanism) {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		c.sec.state = saslFailed
+		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, "", "failure").Inc()
+		c.b.sec.authFails.warn("SASL handshake with an unsupported mechanism; connection closed", "remote", c.nc.RemoteAddr().String(), "mechanism", req.Mechanism, "enabled", c.b.sec.mechs)
+		r.s.closeAfter = true
+		return now(resp)
+	}
+	c.sec.mech = req.Mechanism
+	c.sec.state = saslAuthenticate
+	return now(resp)
+}
+
+func handleSaslAuthenticate(r *request) (reply, error) {
+	c := r.c
+	req := r.kreq.(*kmsg.SASLAuthenticateRequest)
+	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	if c.sec.state != saslAuthenticate {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		resp.ErrorMessage = strp("SaslAuthenticate request received after successful authentication")
+		if c.lis == nil || !c.lis.spec.SASL() {
+			resp.ErrorMessage = strp("SaslAuthenticate request received on a listener without SASL")
+		}
+		return now(resp)
+	}
+	out, user, msg := c.saslStep(req.SASLAuthBytes)
+	if msg != "" {
+		c.sec.state = saslFailed
+		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "failure").Inc()
+		c.b.sec.authFails.warn("SASL authentication failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "mechanism", c.sec.mech, "user", user, "reason", msg)
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		resp.ErrorMessage = &msg
+		r.s.closeAfter = true
+		ctx := c.ctx
+		return reply{later: func() (kmsg.Response, error) {
+			select {
+			case <-time.After(failedAuthDelay):
+			case <-ctx.Done():
+			}
+			return resp, nil
+		}}, nil
+	}
+	resp.SASLAuthBytes = out
+	if user != "" {
+		c.sec.state = saslDone
+		c.sec.principal = "User:" + user
+		c.sec.scram = nil
+		c.log = c.log.With("principal", c.sec.principal)
+		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+	}
+	return now(resp)
+}
+
+// saslStep takes one client token. It returns the server's token, the user
+// once authenticated, or the message Kafka sends when authentication fails
+// (with user, if known, for the log).
+func (c *conn) saslStep(tok []byte) (out []byte, user, fail string) {
+	generic := "Authentication failed during authentication due to invalid credentials with SASL mechanism " + c.sec.mech
+	if c.sec.mech == "PLAIN" {
+		return c.plain(tok, generic)
+	}
+	if c.sec.scram == nil {
+		hf, _ := scramHash(c.sec.mech)
+		srv, err := hf.NewServer(func(name string) (scram.StoredCredentials, error) {
+			sc, ok, err := c.b.sec.creds.lookup(name, c.sec.mech)
+			if err == nil && !ok {
+				err = fmt.Errorf("no %s credentials for user %q", c.sec.mech, name)
+			}
+			return sc, err
+		})
+		if err != nil {
+			return nil, "", generic
+		}
+		c.sec.scram = srv.NewConversation()
+	}
+	conv := c.sec.scram
+	msg, err := conv.Step(string(tok))
+	if err != nil {
+		return nil, conv.Username(), generic
+	}
+	if !conv.Done() {
+		return []byte(msg), "", ""
+	}
+	if !conv.Valid() {
+		return nil, conv.Username(), generic
+	}
+	if az := conv.AuthzID(); az != "" && az != conv.Username() {
+		return nil, conv.Username(), "Authentication failed: Client requested an authorization id that is different from username"
+	}
+	return []byte(msg), conv.Username(), ""
+}
+
+// plain checks a SASL/PLAIN token, [authzid] NUL authcid NUL passwd
+// (RFC 4616), with the messages of Kafka's PlainSaslServer.
+func (c *conn) plain(tok []byte, generic string) ([]byte, string, string) {
+	parts := splitNUL(tok)
+	if len(parts) != 3 {
+		return nil, "", generic
+	}
+	authz, user, pass := parts[0], parts[1], parts[2]
+	if user == "" || pass == "" {
+		return nil, user, generic
+	}
+	ok, err := c.b.sec.creds.checkPassword(user, pass)
+	if err != nil {
+		c.log.Error("SASL credentials cannot be read", "err", err)
+		return nil, user, generic
+	}
+	if !ok {
+		return nil, user, "Authentication failed: Invalid username or password"
+	}
+	if authz != "" && authz != user {
+		return nil, user, "Authentication failed: Client requested an authorization id that is different from username"
+	}
+	return nil, user, ""
+}
+
+func splitNUL(b []byte) []string {
+	var out []string
+	start := 0
+	for i, x := range b {
+		if x == 0 {
+			out = append(out, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, string(b[start:]))
+}

@@ -122,6 +122,13 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, committers) // each committer's, while measuring
 	errs := make(chan error, committers)
+	// The window starts once every committer has made its first commit:
+	// a broker just (re)started may answer NOT_COORDINATOR while it loads
+	// __consumer_offsets (Apache Kafka does for seconds on a loaded
+	// machine), and a window spent there would measure the load, not the
+	// commits.
+	var first sync.WaitGroup
+	first.Add(committers)
 	defer wg.Wait() // before the clients close
 	for i := 0; i < committers; i++ {
 		adm, cl, err := admin(t)
@@ -134,6 +141,12 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 		go func() {
 			defer wg.Done()
 			var off int64
+			started := false
+			defer func() {
+				if !started {
+					first.Done() // failed before its first commit: errs says why
+				}
+			}()
 			for ctx.Err() == nil {
 				off++
 				os := kadm.Offsets{}
@@ -153,6 +166,10 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 					lats[i] = append(lats[i], time.Since(start))
 				}
 				done.Add(1)
+				if !started {
+					started = true
+					first.Done()
+				}
 			}
 		}()
 	}
@@ -163,6 +180,17 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 		case <-time.After(d):
 			return ctx.Err()
 		}
+	}
+	allStarted := make(chan struct{})
+	go func() { first.Wait(); close(allStarted) }()
+	select {
+	case err := <-errs:
+		return 0, 0, err
+	case <-allStarted:
+	case <-time.After(2 * time.Minute):
+		return 0, 0, fmt.Errorf("commits: not every committer made a first commit within 2m")
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
 	}
 	if err := wait(cfg.Warmup); err != nil {
 		return 0, 0, err

@@ -53,6 +53,12 @@
 //	  Dead: deleted (DeleteGroups), or offsets expired; removed once the
 //	  tombstones are durable
 //
+// Groups of Kafka 4's consumer protocol (KIP-848) are held by package
+// group/consumer; this coordinator keeps their offsets, as an offsets-only
+// group of the same id, and asks Config.Modern (modern.go) whether a
+// member id and epoch may commit or fetch them, and about such groups in
+// ListGroups, DescribeGroups and DeleteGroups.
+//
 // The rules, error codes and timers follow
 // Kafka's GroupCoordinator (the pre-KIP-848 "classic" coordinator) closely;
 // comments name the Kafka function a piece mirrors. In short:

@@ -95,7 +95,9 @@
 //
 // The broker serves it as ConsumerGroupHeartbeat and ConsumerGroupDescribe
 // (broker/68_*.go, 69_*.go). Not yet wired: the broker appending the
-// records and replaying them at start; not here: offset commit fencing by member epoch
-// (STALE_MEMBER_EPOCH), classic-protocol members in consumer groups and
-// the online migration between the protocols.
+// records and replaying them at start. The offsets of these groups are
+// kept by package group's offsets store; Group.ValidateOffsetCommit and
+// ValidateOffsetFetch (offsets.go) decide, by member id and member epoch,
+// who may commit and fetch them. Not here: classic-protocol members in
+// consumer groups and the online migration between the protocols.
 package consumer

@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/rewindhq/rewind/storage"
+	"github.com/rewindhq/rewind/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Produce: v3-11 (record batch magic 2 only)
+// Produce: v3-12 (record batch magic 2 only)
 //
 // Each partition's batches are validated and appended by storage in the
 // order requests arrive on the connection. acks=1 and acks=-1 are answered
@@ -28,8 +29,16 @@ import (
 // would exceed it closes the connection (no top-level error code).
 //
 // Version notes:
-//   - v3: transactional id (transactions are not supported: a non-null id
-//     is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+//   - v3: transactional id. A transactional batch is appended only if its
+//     partition is in the producer's ongoing transaction, checked with
+//     the transaction coordinator before the append (KIP-890 part 1, as
+//     Kafka 4 does; txnVerify): otherwise INVALID_TXN_STATE (v11:
+//     TRANSACTION_ABORTABLE), a stale epoch INVALID_PRODUCER_EPOCH, and a
+//     coordinator that is busy with the transaction NOT_ENOUGH_REPLICAS,
+//     which every client retries.
+//   - v12 (KIP-890 part 2, transaction.version 2): the partition is added
+//     to the transaction by the broker itself; the client sends no
+//     AddPartitionsToTxn.
 //   - v5: LogStartOffset in the response. v8: ErrorRecords, ErrorMessage.
 //   - v9: flexible. v10-11 change only NOT_LEADER answers, which a single
 //     node never gives.
@@ -42,7 +51,7 @@ import (
 // those batches uncompressed.
 
 func init() {
-	regKey(0, 3, 11, handleProduce)
+	regKey(0, 3, 12, handleProduce)
 	advertiseFrom(0, 0)
 }
 
@@ -82,8 +91,9 @@ func handleProduce(r *request) (reply, error) {
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue
-			case req.TransactionID != nil:
-				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			}
+			if code, msg := txnVerify(r, req, rt.Topic, rp.Partition, rp.Records); code != 0 {
+				sp.ErrorCode, sp.ErrorMessage = code, msg
 				continue
 			}
 			l, res, code, msg, recErrs := produceTo(b, rt.Topic, rp.Partition, rp.Records)
@@ -138,6 +148,58 @@ func handleProduce(r *request) (reply, error) {
 		}
 		return resp, nil
 	}}, nil
+}
+
+// txnVerify checks that the transactional batch records of
+// topic/partition may be appended: that the partition is in its
+// producer's ongoing transaction, added now for a TV2 client (Produce
+// v12+). It returns the code and message to answer instead of appending,
+// or 0. Adding waits for __transaction_state to be durable, on the read
+// loop: only the first batch to each partition of a transaction does.
+func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int32, records []byte) (int16, *string) {
+	h, err := storage.ParseBatchHeader(records)
+	if err != nil || !h.IsTransactional() || h.ProducerID < 0 {
+		return 0, nil // not transactional: storage validates the rest
+	}
+	if req.TransactionID == nil {
+		return kerr.InvalidTxnState.Code, strp("transactional records without a transactional id")
+	}
+	b := r.c.b
+	if l := b.partition(topic, partition); l == nil {
+		return 0, nil // produceTo answers UNKNOWN_TOPIC_OR_PARTITION
+	}
+	if meta, known := b.topicMeta(topic); known && meta.Internal {
+		return 0, nil // produceTo answers INVALID_TOPIC_EXCEPTION
+	}
+	tp := txn.Partition{Topic: topic, Partition: partition}
+	var kerrv *kerr.Error
+	if req.Version >= 12 && b.txn.Version() >= txn.TV2 {
+		kerrv = b.txn.AddPartitions(r.c.ctx, *req.TransactionID, h.ProducerID, h.ProducerEpoch, []txn.Partition{tp}, txn.TV2)
+	} else {
+		var per map[txn.Partition]*kerr.Error
+		per, kerrv = b.txn.Verify(*req.TransactionID, h.ProducerID, h.ProducerEpoch, []txn.Partition{tp})
+		if kerrv == nil {
+			kerrv = per[tp]
+		}
+	}
+	switch kerrv {
+	case nil:
+		return 0, nil
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch.Code, nil
+	case kerr.TransactionAbortable:
+		if req.Version == 11 {
+			return kerr.TransactionAbortable.Code, nil
+		}
+		return kerr.InvalidTxnState.Code, strp("Partition was not added to the transaction")
+	case kerr.InvalidTxnState:
+		return kerrv.Code, strp("Partition was not added to the transaction")
+	case kerr.ConcurrentTransactions, kerr.CoordinatorNotAvailable, kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
+		// Retriable for the coordinator, but not every client retries
+		// those on a Produce: Kafka answers this one, which they do.
+		return kerr.NotEnoughReplicas.Code, strp("Unable to verify the partition has been added to the transaction. Underlying error: " + kerrv.Message)
+	}
+	return kerrv.Code, nil
 }
 
 // produceTo validates and appends the batches of one partition of a

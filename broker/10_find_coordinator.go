@@ -26,10 +26,7 @@ import (
 
 func init() { regKey(10, 0, 4, handleFindCoordinator) }
 
-var (
-	txnUnsupported   = strp("transactions are not supported by Rewind: unset the transactional id (an idempotent producer still writes each record once)")
-	unknownCoordType = strp("unknown coordinator type")
-)
+var unknownCoordType = strp("unknown coordinator type")
 
 func handleFindCoordinator(r *request) (reply, error) {
 	b := r.c.b
@@ -46,7 +43,14 @@ func handleFindCoordinator(r *request) (reply, error) {
 			}
 			return 0, nil
 		case 1:
-			return kerr.TransactionalIDAuthorizationFailed.Code, txnUnsupported
+			if err := b.ensureTxnTopic(); err != nil {
+				b.log.Warn("transaction coordinator unavailable", "err", err)
+				return kerr.CoordinatorNotAvailable.Code, strp(err.Error())
+			}
+			if err := b.txn.IDErr(key); err != nil {
+				return kerr.CoordinatorNotAvailable.Code, strp(err.Error())
+			}
+			return 0, nil
 		default:
 			return kerr.InvalidRequest.Code, unknownCoordType
 		}
@@ -56,7 +60,7 @@ func handleFindCoordinator(r *request) (reply, error) {
 		var n respSize
 		// Node, port, error code, lengths, tags, and a message: the shared
 		// one of a key type, or the fence of a group's partition.
-		wire := 24 + len(b.host) + len(*txnUnsupported) + 128
+		wire := 24 + len(b.host) + 128
 		n.elems(len(keys), sizeOf[kmsg.FindCoordinatorResponseCoordinator](), wire)
 		n.set(len(keys))
 		for _, k := range keys {

@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 
+	"github.com/rewindhq/rewind/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -12,9 +13,26 @@ import (
 // Lists exactly the keys registered with regKey and their version ranges.
 // A request above v3 is answered in v0 form with UNSUPPORTED_VERSION and our
 // ApiVersions range (KIP-511), so the client retries with a version we have.
-// v3 validates the client software name and version as Kafka does.
+// v3 validates the client software name and version as Kafka does, and
+// lists the feature levels the code implements (SupportedFeatures) and
+// runs (FinalizedFeatures): transaction.version 2 (KIP-890 part 2), which
+// makes clients such as kgo bump the epoch at every EndTxn v5 and let
+// Produce v12 add partitions itself; clients that never read features
+// (EndTxn below v5) are served as transaction.version 1.
 
 func init() { regKey(18, 0, 3, handleApiVersions) }
+
+// feature is a feature flag with the levels the code supports and the
+// level it runs.
+type feature struct {
+	name     string
+	min, max int16
+	level    int16
+}
+
+var features = []feature{
+	{name: "transaction.version", min: 0, max: txn.TV2, level: txn.TV2},
+}
 
 func apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
@@ -45,6 +63,19 @@ func handleApiVersions(r *request) (reply, error) {
 		return now(resp)
 	}
 	resp.ApiKeys = apiKeys()
+	if req.Version >= 3 {
+		for _, f := range features {
+			sf := kmsg.NewApiVersionsResponseSupportedFeature()
+			sf.Name, sf.MinVersion, sf.MaxVersion = f.name, f.min, f.max
+			resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+			ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+			ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = f.name, f.level, f.level
+			resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+		}
+		// The levels never change on a running node, so one epoch does
+		// (Kafka's is the metadata offset of the last feature change).
+		resp.FinalizedFeaturesEpoch = 1
+	}
 	return now(resp)
 }
 

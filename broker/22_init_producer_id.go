@@ -3,20 +3,30 @@ package broker
 import (
 	"sync"
 
+	"github.com/rewindhq/rewind/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// InitProducerId: v0-4
+// InitProducerId: v0-5
 //
-// Idempotent producers only: a new producer gets a fresh id with epoch 0;
-// ids are reserved durably in blocks from the catalog, so an id is never
-// issued twice, even across crashes. v3+ (KIP-360): a producer that names
-// its current id and epoch gets the epoch bumped (a new id once the epoch
-// would overflow). A transactional id is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED: Rewind has no transactions.
+// Without a transactional id (an idempotent producer): a fresh producer
+// id with epoch 0; ids are reserved durably in blocks from the catalog, so
+// an id is never issued twice, even across crashes. v3+ (KIP-360): a
+// producer naming its current id and epoch gets the epoch bumped.
+//
+// With a transactional id the transaction coordinator answers (package
+// txn: epoch bumps, fencing of older producers, the abort of an open
+// transaction, KIP-360 recovery), once the new state is durable in
+// __transaction_state; the wait happens off the read loop.
+//
+// Version notes:
+//   - v3: ProducerID/ProducerEpoch of the current producer (KIP-360).
+//   - v4: PRODUCER_FENCED; below v4 it is answered INVALID_PRODUCER_EPOCH,
+//     which older clients know, as Kafka does.
+//   - v5: TRANSACTION_ABORTABLE may be answered (KIP-890); nothing else.
 
-func init() { regKey(22, 0, 4, handleInitProducerID) }
+func init() { regKey(22, 0, 5, handleInitProducerID) }
 
 const pidBlock = 1000
 
@@ -47,8 +57,20 @@ func handleInitProducerID(r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return now(resp)
+		var expected *txn.ProducerIDEpoch
+		if req.Version >= 3 && req.ProducerID >= 0 {
+			expected = &txn.ProducerIDEpoch{ID: req.ProducerID, Epoch: req.ProducerEpoch}
+		}
+		ctx, id := r.c.ctx, *req.TransactionalID
+		return reply{later: func() (kmsg.Response, error) {
+			pid, epoch, err := b.txn.InitProducerID(ctx, id, req.TransactionTimeoutMillis, expected)
+			if err != nil {
+				resp.ErrorCode = fencedCode(err, req.Version, 4)
+				return resp, nil
+			}
+			resp.ProducerID, resp.ProducerEpoch = pid, epoch
+			return resp, nil
+		}}, nil
 	}
 	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < 32766 {
 		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
@@ -62,4 +84,14 @@ func handleInitProducerID(r *request) (reply, error) {
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return now(resp)
+}
+
+// fencedCode is err's code for a request of version v: PRODUCER_FENCED
+// exists from version since on, and is INVALID_PRODUCER_EPOCH below it
+// (Kafka's KafkaApis does the same for every transactional API).
+func fencedCode(err *kerr.Error, v, since int16) int16 {
+	if err == kerr.ProducerFenced && v < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return err.Code
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rewindhq/rewind/lageval"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
+	"github.com/rewindhq/rewind/txn"
 )
 
 // OffsetsTopic is the internal topic holding committed offsets and group
@@ -64,6 +65,10 @@ type Config struct {
 	OffsetsHistoryRetention    time.Duration // superseded commits kept this long
 	OffsetsTopicPartitions     int32         // offsets.topic.num.partitions
 
+	TransactionStatePartitions int32         // transaction.state.log.num.partitions
+	TransactionMaxTimeout      time.Duration // transaction.max.timeout.ms
+	TransactionalIDExpiration  time.Duration // transactional.id.expiration.ms
+
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
 	// LogCleanerDedupeBufferSize (log.cleaner.dedupe.buffer.size) bounds
 	// the offset map compaction holds keys in, for user topics and
@@ -89,6 +94,7 @@ type Option func(*Config)
 // DefaultConfig is what New starts from.
 func DefaultConfig() Config {
 	gc := group.DefaultConfig()
+	tc := txn.DefaultConfig()
 	return Config{
 		Listen:                     "127.0.0.1:9092",
 		DataDir:                    "./rewind-data",
@@ -112,6 +118,9 @@ func DefaultConfig() Config {
 		OffsetsRetention:           gc.OffsetsRetention,
 		OffsetsHistoryRetention:    gc.HistoryRetention,
 		OffsetsTopicPartitions:     gc.OffsetsTopicPartitions,
+		TransactionStatePartitions: tc.Partitions,
+		TransactionMaxTimeout:      tc.MaxTimeout,
+		TransactionalIDExpiration:  tc.IDExpiration,
 		RetentionCheckInterval:     30 * time.Second,
 		LogCleanerDedupeBufferSize: storage.DefaultDedupeBufferSize,
 		DiskReserve:                64 << 20,
@@ -168,6 +177,9 @@ type Broker struct {
 	// txnVerify checks TxnOffsetCommit against the transaction
 	// coordinator (28_txn_offset_commit.go); nil until one is wired.
 	txnVerify txnOffsetCommitVerifier
+	txn *txn.Coordinator // transactions (txn.go)
+	// txnCreate serializes the creation of __transaction_state.
+	txnCreate sync.Mutex
 
 	pids pidAllocator
 
@@ -253,6 +265,12 @@ func New(opts ...Option) (_ *Broker, err error) {
 	if cfg.MaxRequestMemory > 0 && cfg.MaxRequestMemory < int64(cfg.MaxRequestBytes) {
 		return nil, fmt.Errorf("broker: --max-request-memory %d is below --max-request-bytes %d: a request of the largest size could never be read", cfg.MaxRequestMemory, cfg.MaxRequestBytes)
 	}
+	if cfg.TransactionStatePartitions < 1 {
+		return nil, fmt.Errorf("broker: --transaction-state-partitions must be at least 1, got %d", cfg.TransactionStatePartitions)
+	}
+	if cfg.TransactionMaxTimeout < time.Millisecond || cfg.TransactionalIDExpiration < time.Millisecond {
+		return nil, fmt.Errorf("broker: --transaction-max-timeout and --transactional-id-expiration must be at least 1ms")
+	}
 	if cfg.DiskReserve < 0 {
 		return nil, fmt.Errorf("broker: --disk-reserve must not be negative, got %d", cfg.DiskReserve)
 	}
@@ -315,6 +333,11 @@ func New(opts ...Option) (_ *Broker, err error) {
 		b.reg.close()
 		return nil, err
 	}
+	if err := b.startTxn(); err != nil {
+		b.grp.Close()
+		b.reg.close()
+		return nil, err
+	}
 	b.reg.onDelete = b.grp.TopicDeleted
 	return b, nil
 }
@@ -323,6 +346,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 func (b *Broker) Start() error {
 	b.addr = b.ln.Addr().String()
 	b.grp.Start()
+	b.txn.Start()
 	for _, l := range b.sec.listeners {
 		b.wg.Add(1)
 		go b.acceptLoop(l)
@@ -354,6 +378,9 @@ func (b *Broker) Close() error {
 			c.nc.Close()
 		}
 		b.connMu.Unlock()
+		if b.txn != nil {
+			b.txn.Close()
+		}
 		if b.grp != nil {
 			b.grp.Close()
 		}

@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rewindhq/rewind/storage"
+	"github.com/rewindhq/rewind/txn"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// The transaction coordinator (package txn) knows nothing of sockets or
+// logs: this file gives it __transaction_state (txnStore) and the writer
+// of the markers (txnMarkers), and replays the topic into it at start.
+
+// TxnStateTopic is the internal topic of transaction state.
+const TxnStateTopic = txn.StateTopic
+
+// txnStateConfigs are the config overrides of __transaction_state: Kafka
+// enforces compaction (only the last record of each id matters) and 100
+// MiB segments.
+func txnStateConfigs() map[string]string {
+	return map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
+}
+
+// startTxn builds the coordinator and replays __transaction_state into
+// it. The topic is created on first use, as Kafka does (ensureTxnTopic),
+// so a broker that never sees a transaction holds none of its partitions.
+func (b *Broker) startTxn() error {
+	meta, ok := b.topicMeta(TxnStateTopic)
+	if !ok {
+		meta.Partitions = b.cfg.TransactionStatePartitions
+	}
+	tc := txn.DefaultConfig()
+	tc.Partitions = meta.Partitions
+	tc.MaxTimeout = b.cfg.TransactionMaxTimeout
+	tc.IDExpiration = b.cfg.TransactionalIDExpiration
+	tc.NewProducerID = b.pids.alloc
+	tc.Logger = b.log
+	b.txn = txn.New(tc, txnStore{b}, txnMarkers{b})
+	for p := int32(0); ok && p < meta.Partitions; p++ {
+		if err := b.replayTxnState(p); err != nil {
+			// As for __consumer_offsets: one damaged partition fences
+			// only the ids it holds.
+			if l := b.partition(TxnStateTopic, p); l != nil && l.Err() == nil {
+				l.Fence(err)
+			}
+			b.txn.FencePartition(p, err)
+			b.log.Error("transactional ids unavailable: their __transaction_state partition is damaged and fenced; repair it with `rewind repair`",
+				"partition", fmt.Sprintf("%s-%d", TxnStateTopic, p), "err", err)
+		}
+	}
+	return nil
+}
+
+// ensureTxnTopic creates __transaction_state if it does not exist yet
+// (FindCoordinator for a transactional id, or the first write), with the
+// partition count the coordinator hashes ids over.
+func (b *Broker) ensureTxnTopic() error {
+	if _, ok := b.topicMeta(TxnStateTopic); ok {
+		return nil
+	}
+	b.txnCreate.Lock()
+	defer b.txnCreate.Unlock()
+	if _, ok := b.topicMeta(TxnStateTopic); ok {
+		return nil
+	}
+	if _, err := b.reg.create(TxnStateTopic, b.txn.Partitions(), txnStateConfigs(), true, false); err != nil {
+		return fmt.Errorf("broker: create %s: %w", TxnStateTopic, err)
+	}
+	return nil
+}
+
+// replayTxnState feeds every record of __transaction_state partition p
+// to the coordinator, in offset order. An undecodable record is skipped
+// (logged), as Kafka skips keys it does not know.
+func (b *Broker) replayTxnState(p int32) error {
+	l := b.partition(TxnStateTopic, p)
+	off := l.LogStartOffset()
+	for off < l.HighWatermark() {
+		rr, err := l.Read(off, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		data, err := rr.AppendTo(nil)
+		rr.Release()
+		if err != nil {
+			return err
+		}
+		if len(data) == 0 {
+			return nil
+		}
+		recs, next, err := storage.DecodeBatches(data, off)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := b.txn.Replay(p, rec.Key, rec.Value); err != nil {
+				b.log.Warn("skipping undecodable record", "topic", TxnStateTopic, "partition", p, "offset", rec.Offset, "err", err)
+			}
+		}
+		off = next
+	}
+	return nil
+}
+
+// txnStore appends the coordinator's records to __transaction_state and
+// waits for them to be durable.
+type txnStore struct{ b *Broker }
+
+func (s txnStore) Write(ctx context.Context, p int32, key, value []byte) error {
+	if err := s.b.ensureTxnTopic(); err != nil {
+		return fmt.Errorf("%w: %w", kerr.NotCoordinator, err)
+	}
+	l := s.b.partition(TxnStateTopic, p)
+	if l == nil {
+		return fmt.Errorf("broker: %s-%d does not exist: %w", TxnStateTopic, p, kerr.UnknownTopicOrPartition)
+	}
+	if err := s.b.disk.writable(); err != nil && value != nil {
+		// A full disk: new state is refused (the client retries once
+		// space returns); tombstones still go to the reserve.
+		return fmt.Errorf("%w: %w", kerr.NotCoordinator, err)
+	}
+	ts := time.Now().UnixMilli()
+	batch := storage.BuildBatch(ts, []storage.Record{{Key: key, Value: value, Timestamp: ts}})
+	res, err := l.Append(batch)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := l.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// txnMarkers writes a transaction's commit or abort markers.
+type txnMarkers struct{ b *Broker }
+
+// errNoMarkers: until the partition logs take control batches, a
+// transaction can only have offsets partitions, whose markers have no
+// writer yet either; the coordinator retries until one exists.
+var errNoMarkers = errors.New("broker: transaction markers cannot be written by this build")
+
+func (w txnMarkers) WriteMarkers(ctx context.Context, m txn.Markers) error {
+	return errNoMarkers
+}

@@ -1,0 +1,139 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func initTxn(t *testing.T, cl *kgo.Client, id string, timeout int32) (int64, int16) {
+	t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis = &id, timeout
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("InitProducerId(%s): %v", id, err)
+	}
+	return resp.ProducerID, resp.ProducerEpoch
+}
+
+func describeTxn(t *testing.T, cl *kgo.Client, id string) kmsg.DescribeTransactionsResponseTransactionState {
+	t.Helper()
+	req := kmsg.NewPtrDescribeTransactionsRequest()
+	req.TransactionalIDs = []string{id}
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.TransactionStates[0]
+}
+
+// A transactional id is served by this broker: FindCoordinator finds it,
+// InitProducerId gives it a producer id and bumps the epoch each time,
+// AddPartitionsToTxn and AddOffsetsToTxn open a transaction, and all of it
+// is in __transaction_state: a restarted broker describes the same.
+// Before the coordinator existed FindCoordinator and InitProducerId
+// answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+func TestTransactionStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := rewindtest.Start(t, broker.WithDataDir(dir))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "txn", 2)
+
+	for _, v := range []int16{0, 3, 4} {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.Version, fc.CoordinatorType, fc.CoordinatorKey, fc.CoordinatorKeys = v, 1, "tx-1", []string{"tx-1"}
+		resp, err := fc.RequestWith(testCtx(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, node := resp.ErrorCode, resp.NodeID
+		if v >= 4 {
+			code, node = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
+		}
+		if code != 0 || node != 0 {
+			t.Fatalf("FindCoordinator v%d: %v node %d", v, kerr.ErrorForCode(code), node)
+		}
+	}
+
+	pid, e0 := initTxn(t, cl, "tx-1", 60000)
+	pid2, e1 := initTxn(t, cl, "tx-1", 60000)
+	if pid2 != pid || e1 != e0+1 {
+		t.Fatalf("second InitProducerId: %d/%d after %d/%d", pid2, e1, pid, e0)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "tx-1", pid, e1
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "txn", Partitions: []int32{1, 0}}}
+	addResp, err := add.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range addResp.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("AddPartitionsToTxn %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "tx-1", pid, e1, "g"
+	aoResp, err := ao.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || aoResp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %v", err, kerr.ErrorForCode(aoResp.ErrorCode))
+	}
+	before := describeTxn(t, cl, "tx-1")
+	if before.State != "Ongoing" || len(before.Topics) != 2 {
+		t.Fatalf("describe: %+v", before)
+	}
+	cl.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := rewindtest.Start(t, broker.WithDataDir(dir))
+	cl2 := newClient(t, b2.Addr())
+	after := describeTxn(t, cl2, "tx-1")
+	if after.State != before.State || after.ProducerID != pid || after.ProducerEpoch != e1 || after.StartTimestamp != before.StartTimestamp || len(after.Topics) != 2 {
+		t.Fatalf("after restart: %+v, before %+v", after, before)
+	}
+	// The fenced producer stays fenced after the restart.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx-1", pid, e0, true
+	endResp, err := end.RequestWith(testCtx(t, 10*time.Second), cl2)
+	if err != nil || endResp.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("EndTxn of the fenced epoch: %v %v", err, kerr.ErrorForCode(endResp.ErrorCode))
+	}
+	list := kmsg.NewPtrListTransactionsRequest()
+	list.StateFilters = []string{"Ongoing"}
+	lr, err := list.RequestWith(testCtx(t, 10*time.Second), cl2)
+	if err != nil || len(lr.TransactionStates) != 1 || lr.TransactionStates[0].TransactionalID != "tx-1" {
+		t.Fatalf("ListTransactions: %v %+v", err, lr)
+	}
+}
+
+// ApiVersions v3 advertises transaction.version 2, which kgo reads to use
+// KIP-890 part 2.
+func TestApiVersionsAdvertisesTransactionVersion(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version, req.ClientSoftwareName, req.ClientSoftwareVersion = 3, "t", "1"
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	for _, f := range resp.FinalizedFeatures {
+		ok = ok || (f.Name == "transaction.version" && f.MaxVersionLevel == 2 && f.MinVersionLevel == 2)
+	}
+	if !ok || resp.FinalizedFeaturesEpoch < 0 {
+		t.Fatalf("finalized features %+v epoch %d", resp.FinalizedFeatures, resp.FinalizedFeaturesEpoch)
+	}
+}

@@ -68,6 +68,10 @@ type Config struct {
 	TransactionStatePartitions int32         // transaction.state.log.num.partitions
 	TransactionMaxTimeout      time.Duration // transaction.max.timeout.ms
 	TransactionalIDExpiration  time.Duration // transactional.id.expiration.ms
+	// TransactionAbortInterval is how often transactions past their
+	// timeout are looked for
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionAbortInterval time.Duration
 
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
 	// LogCleanerDedupeBufferSize (log.cleaner.dedupe.buffer.size) bounds
@@ -121,6 +125,7 @@ func DefaultConfig() Config {
 		TransactionStatePartitions: tc.Partitions,
 		TransactionMaxTimeout:      tc.MaxTimeout,
 		TransactionalIDExpiration:  tc.IDExpiration,
+		TransactionAbortInterval:   tc.AbortInterval,
 		RetentionCheckInterval:     30 * time.Second,
 		LogCleanerDedupeBufferSize: storage.DefaultDedupeBufferSize,
 		DiskReserve:                64 << 20,

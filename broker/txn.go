@@ -37,6 +37,7 @@ func (b *Broker) startTxn() error {
 	tc.Partitions = meta.Partitions
 	tc.MaxTimeout = b.cfg.TransactionMaxTimeout
 	tc.IDExpiration = b.cfg.TransactionalIDExpiration
+	tc.AbortInterval = b.cfg.TransactionAbortInterval
 	tc.NewProducerID = b.pids.alloc
 	tc.Logger = b.log
 	b.txn = txn.New(tc, txnStore{b}, txnMarkers{b})
@@ -143,6 +144,6 @@ type txnMarkers struct{ b *Broker }
 // writer yet either; the coordinator retries until one exists.
 var errNoMarkers = errors.New("broker: transaction markers cannot be written by this build")
 
-func (w txnMarkers) WriteMarkers(ctx context.Context, m txn.Markers) error {
-	return errNoMarkers
+func (w txnMarkers) WriteMarkers(ctx context.Context, m txn.Markers) ([]txn.Partition, error) {
+	return m.Partitions, errNoMarkers
 }

@@ -90,11 +90,11 @@ type Markers struct {
 // MarkerWriter writes a transaction's markers (the broker implements it).
 type MarkerWriter interface {
 	// WriteMarkers writes the marker into every partition of m and
-	// returns once they are all durable. A partition that no longer
-	// exists is skipped, as Kafka does. An error makes the coordinator
-	// retry all of them later: a marker written twice is harmless, as
-	// the second finds no open transaction of the producer.
-	WriteMarkers(ctx context.Context, m Markers) error
+	// returns once they are durable, or the partitions whose marker is
+	// not (to be written again later) with the error of one of them. A
+	// partition that no longer exists counts as written, as Kafka drops
+	// markers to deleted partitions.
+	WriteMarkers(ctx context.Context, m Markers) (retry []Partition, err error)
 }
 
 // Coordinator is the transaction coordinator of a node. Create it with

@@ -53,7 +53,7 @@ type fakeMarkers struct {
 	block chan struct{} // when set, WriteMarkers waits for it
 }
 
-func (f *fakeMarkers) WriteMarkers(ctx context.Context, m Markers) error {
+func (f *fakeMarkers) WriteMarkers(ctx context.Context, m Markers) ([]Partition, error) {
 	f.mu.Lock()
 	block, fail := f.block, f.fail
 	f.mu.Unlock()
@@ -61,16 +61,16 @@ func (f *fakeMarkers) WriteMarkers(ctx context.Context, m Markers) error {
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return ctx.Err()
+			return m.Partitions, ctx.Err()
 		}
 	}
 	if fail != nil {
-		return fail
+		return m.Partitions[:1], fail // the first fails, the others are written
 	}
 	f.mu.Lock()
 	f.got = append(f.got, m)
 	f.mu.Unlock()
-	return nil
+	return nil, nil
 }
 
 func (f *fakeMarkers) all() []Markers {
@@ -594,5 +594,36 @@ func TestRecordsRoundTrip(t *testing.T) {
 	_, v0 := encode("y", e.snapshot(), 0)
 	if v0[1] != 0 {
 		t.Fatalf("value version %d under transaction.version 0", v0[1])
+	}
+}
+
+// A marker that could not be written is written again, and only it: under
+// TV2 a partition refuses a second marker of the same epoch.
+func TestMarkersRetriedUntilWritten(t *testing.T) {
+	h := newHarness(t)
+	pid, e := h.init("a", nil)
+	if err := h.c.AddPartitions(ctx, "a", pid, e, []Partition{p0, p1}, TV2); err != nil {
+		t.Fatal(err)
+	}
+	h.markers.mu.Lock()
+	h.markers.fail = errors.New("fsync failed")
+	h.markers.mu.Unlock()
+	if _, _, err := h.c.EndTxn(ctx, "a", pid, e, true, TV2); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a few failed rounds
+	if d := h.state("a"); d.State != PrepareCommit {
+		t.Fatalf("with a marker unwritten: %+v, want PrepareCommit", d)
+	}
+	h.markers.mu.Lock()
+	h.markers.fail = nil
+	h.markers.mu.Unlock()
+	h.settle("a")
+	ms := h.markers.all()
+	if len(ms) != 1 || !slices.Equal(ms[0].Partitions, []Partition{p0}) {
+		t.Fatalf("markers written after the failure: %+v, want only %v again", ms, p0)
+	}
+	if d := h.state("a"); d.State != CompleteCommit {
+		t.Fatalf("after: %+v", d)
 	}
 }

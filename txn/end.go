@@ -262,10 +262,13 @@ func (c *Coordinator) completeLater(m *meta, at transit, t transit) {
 			return true
 		}
 		for len(mk.Partitions) > 0 {
-			err := c.markers.WriteMarkers(c.ctx, mk)
-			if err == nil {
+			left, err := c.markers.WriteMarkers(c.ctx, mk)
+			if len(left) == 0 {
 				break
 			}
+			// Only those not written: a marker written again is harmless
+			// but, under TV2, refused for not carrying a newer epoch.
+			mk.Partitions = left
 			if c.ctx.Err() != nil || !retry("markers", err) {
 				return
 			}

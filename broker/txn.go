@@ -2,13 +2,13 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The transaction coordinator (package txn) knows nothing of sockets or
@@ -136,14 +136,51 @@ func (s txnStore) Write(ctx context.Context, p int32, key, value []byte) error {
 	return nil
 }
 
-// txnMarkers writes a transaction's commit or abort markers.
+// txnMarkers writes a transaction's commit or abort markers through
+// writeTxnMarkers (27_write_txn_markers.go), the function WriteTxnMarkers
+// serves: the markers of every partition are appended, then waited for
+// together, and those of __consumer_offsets partitions go to the group
+// coordinator, which applies or drops the transaction's pending offsets.
 type txnMarkers struct{ b *Broker }
 
-// errNoMarkers: until the partition logs take control batches, a
-// transaction can only have offsets partitions, whose markers have no
-// writer yet either; the coordinator retries until one exists.
-var errNoMarkers = errors.New("broker: transaction markers cannot be written by this build")
-
 func (w txnMarkers) WriteMarkers(ctx context.Context, m txn.Markers) ([]txn.Partition, error) {
-	return m.Partitions, errNoMarkers
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 2
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.ProducerEpoch, m.Commit
+	mk.CoordinatorEpoch, mk.TransactionVersion = m.CoordinatorEpoch, int8(m.TransactionVersion)
+	for _, p := range m.Partitions {
+		if n := len(mk.Topics); n == 0 || mk.Topics[n-1].Topic != p.Topic {
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = p.Topic
+			mk.Topics = append(mk.Topics, t)
+		}
+		t := &mk.Topics[len(mk.Topics)-1]
+		t.Partitions = append(t.Partitions, p.Partition)
+	}
+	req.Markers = append(req.Markers, mk)
+	resp := w.b.writeTxnMarkers(ctx, req)
+	var retry []txn.Partition
+	var err error
+	for _, rm := range resp.Markers {
+		for _, t := range rm.Topics {
+			for _, p := range t.Partitions {
+				switch p.ErrorCode {
+				case 0:
+				case kerr.UnknownTopicOrPartition.Code:
+					// Deleted since: Kafka drops its markers.
+					w.b.log.Info("transaction marker skipped: the partition no longer exists", "transactional_id", m.TransactionalID, "topic", t.Topic, "partition", p.Partition)
+				case kerr.InvalidProducerEpoch.Code, kerr.TransactionCoordinatorFenced.Code:
+					// The partition has a newer producer epoch or
+					// coordinator: this marker can never be written, and
+					// Kafka stops sending it.
+					w.b.log.Error("transaction marker refused", "transactional_id", m.TransactionalID, "topic", t.Topic, "partition", p.Partition, "err", kerr.ErrorForCode(p.ErrorCode))
+				default:
+					retry = append(retry, txn.Partition{Topic: t.Topic, Partition: p.Partition})
+					err = fmt.Errorf("%s-%d: %w", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+				}
+			}
+		}
+	}
+	return retry, err
 }

@@ -171,17 +171,7 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 	if meta, known := b.topicMeta(topic); known && meta.Internal {
 		return 0, nil // produceTo answers INVALID_TOPIC_EXCEPTION
 	}
-	tp := txn.Partition{Topic: topic, Partition: partition}
-	var kerrv *kerr.Error
-	if req.Version >= 12 && b.txn.Version() >= txn.TV2 {
-		kerrv = b.txn.AddPartitions(r.c.ctx, *req.TransactionID, h.ProducerID, h.ProducerEpoch, []txn.Partition{tp}, txn.TV2)
-	} else {
-		var per map[txn.Partition]*kerr.Error
-		per, kerrv = b.txn.Verify(*req.TransactionID, h.ProducerID, h.ProducerEpoch, []txn.Partition{tp})
-		if kerrv == nil {
-			kerrv = per[tp]
-		}
-	}
+	kerrv := b.inTxn(r.c.ctx, *req.TransactionID, h.ProducerID, h.ProducerEpoch, txn.Partition{Topic: topic, Partition: partition}, req.Version >= 12)
 	switch kerrv {
 	case nil:
 		return 0, nil

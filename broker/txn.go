@@ -107,6 +107,24 @@ func (b *Broker) replayTxnState(p int32) error {
 	return nil
 }
 
+// inTxn checks that partition tp is in the ongoing transaction of id's
+// producer pid/epoch before a transactional write to it (a produced batch,
+// a transactional offset commit to the group's __consumer_offsets
+// partition): with add (a TV2 client: Produce v12+, TxnOffsetCommit v5+)
+// and transaction.version 2 it is added, durably, if it is not;
+// otherwise a partition not in the transaction is TRANSACTION_ABORTABLE.
+// Adding waits for __transaction_state to be durable.
+func (b *Broker) inTxn(ctx context.Context, id string, pid int64, epoch int16, tp txn.Partition, add bool) *kerr.Error {
+	if add && b.txn.Version() >= txn.TV2 {
+		return b.txn.AddPartitions(ctx, id, pid, epoch, []txn.Partition{tp}, txn.TV2)
+	}
+	per, err := b.txn.Verify(id, pid, epoch, []txn.Partition{tp})
+	if err != nil {
+		return err
+	}
+	return per[tp]
+}
+
 // txnStore appends the coordinator's records to __transaction_state and
 // waits for them to be durable.
 type txnStore struct{ b *Broker }

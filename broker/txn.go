@@ -41,6 +41,7 @@ func (b *Broker) startTxn() error {
 	tc.NewProducerID = b.pids.alloc
 	tc.Logger = b.log
 	b.txn = txn.New(tc, txnStore{b}, txnMarkers{b})
+	b.txnVerify = txnCommitVerifier{b}
 	for p := int32(0); ok && p < meta.Partitions; p++ {
 		if err := b.replayTxnState(p); err != nil {
 			// As for __consumer_offsets: one damaged partition fences
@@ -123,6 +124,30 @@ func (b *Broker) inTxn(ctx context.Context, id string, pid int64, epoch int16, t
 		return err
 	}
 	return per[tp]
+}
+
+// txnCommitVerifier checks a TxnOffsetCommit against the coordinator
+// before the group writes it (28_txn_offset_commit.go): the group's
+// __consumer_offsets partition must be in the producer's transaction,
+// added by AddOffsetsToTxn or, for a TV2 client (v5+), by the commit
+// itself. The codes are Kafka's for a failed verification: a stale epoch
+// INVALID_PRODUCER_EPOCH, a partition not in the transaction
+// TRANSACTION_ABORTABLE from v4 and INVALID_TXN_STATE below.
+type txnCommitVerifier struct{ b *Broker }
+
+func (v txnCommitVerifier) VerifyTxnOffsetCommit(ctx context.Context, id string, pid int64, epoch int16, partition int32, version int16) int16 {
+	err := v.b.inTxn(ctx, id, pid, epoch, txn.Partition{Topic: OffsetsTopic, Partition: partition}, version >= 5)
+	switch err {
+	case nil:
+		return 0
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch.Code
+	case kerr.TransactionAbortable:
+		if version < 4 {
+			return kerr.InvalidTxnState.Code
+		}
+	}
+	return err.Code
 }
 
 // txnStore appends the coordinator's records to __transaction_state and

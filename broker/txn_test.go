@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func initTxn(t *testing.T, cl *kgo.Client, id string, timeout int32) (int64, int16) {
@@ -51,7 +52,9 @@ func TestTransactionStateSurvivesRestart(t *testing.T) {
 	for _, v := range []int16{0, 3, 4} {
 		fc := kmsg.NewPtrFindCoordinatorRequest()
 		fc.Version, fc.CoordinatorType, fc.CoordinatorKey, fc.CoordinatorKeys = v, 1, "tx-1", []string{"tx-1"}
-		resp, err := fc.RequestWith(testCtx(t, 10*time.Second), cl)
+		vs := kversion.Stable() // kgo sends the highest common version: cap it
+		vs.SetMaxKeyVersion(10, v)
+		resp, err := fc.RequestWith(testCtx(t, 10*time.Second), newClient(t, b.Addr(), kgo.MaxVersions(vs)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,5 +138,64 @@ func TestApiVersionsAdvertisesTransactionVersion(t *testing.T) {
 	}
 	if !ok || resp.FinalizedFeaturesEpoch < 0 {
 		t.Fatalf("finalized features %+v epoch %d", resp.FinalizedFeatures, resp.FinalizedFeaturesEpoch)
+	}
+}
+
+// TxnOffsetCommit is written only for a producer whose transaction holds
+// the group's __consumer_offsets partition: added by AddOffsetsToTxn, or by
+// the commit itself from v5 (transaction version 2). Before the
+// coordinator checked it, any producer id was taken.
+func TestTxnOffsetCommitVerified(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "in", 1)
+	commit := func(v int16, pid int64, epoch int16, group string) int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version, req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = v, "tx-oc", group, pid, epoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "in"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, 1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		// kgo sends the highest version both sides have: cap it at v.
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(28, v)
+		resp, err := req.RequestWith(testCtx(t, 10*time.Second), newClient(t, b.Addr(), kgo.MaxVersions(vs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	pid, e := initTxn(t, cl, "tx-oc", 60000)
+	for _, c := range []struct {
+		what  string
+		v     int16
+		pid   int64
+		epoch int16
+		want  int16
+	}{
+		{"a producer id the coordinator never gave", 3, 987654, 0, kerr.InvalidProducerIDMapping.Code},
+		{"a stale epoch", 3, pid, e - 1, kerr.InvalidProducerEpoch.Code},
+		{"the group not added (v3)", 3, pid, e, kerr.InvalidTxnState.Code},
+		{"the group not added (v4)", 4, pid, e, kerr.TransactionAbortable.Code},
+		{"v5 adds the group itself", 5, pid, e, 0},
+	} {
+		if got := commit(c.v, c.pid, c.epoch, "g-oc"); got != c.want {
+			t.Fatalf("%s: %v, want %v", c.what, kerr.ErrorForCode(got), kerr.ErrorForCode(c.want))
+		}
+	}
+	if d := describeTxn(t, cl, "tx-oc"); d.State != "Ongoing" || len(d.Topics) != 1 || d.Topics[0].Topic != "__consumer_offsets" {
+		t.Fatalf("after the v5 commit: %+v", d)
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "tx-oc", pid, e, "g-oc2"
+	if resp, err := ao.RequestWith(testCtx(t, 10*time.Second), cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+	if got := commit(3, pid, e, "g-oc2"); got != 0 {
+		t.Fatalf("v3 commit after AddOffsetsToTxn: %v", kerr.ErrorForCode(got))
 	}
 }

@@ -180,9 +180,9 @@ type Broker struct {
 	// (68_consumer_group_heartbeat.go).
 	cgroups consumerGroups
 	// txnVerify checks TxnOffsetCommit against the transaction
-	// coordinator (28_txn_offset_commit.go); nil until one is wired.
+	// coordinator (28_txn_offset_commit.go; set by startTxn, txn.go).
 	txnVerify txnOffsetCommitVerifier
-	txn *txn.Coordinator // transactions (txn.go)
+	txn       *txn.Coordinator // transactions (txn.go)
 	// txnCreate serializes the creation of __transaction_state.
 	txnCreate sync.Mutex
 

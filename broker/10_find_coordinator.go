@@ -9,13 +9,11 @@ import (
 //
 // This broker coordinates every group, except those whose __consumer_offsets
 // partition is fenced (damaged on disk): COORDINATOR_NOT_AVAILABLE, as Kafka
-// answers while that partition has no leader. Transaction coordinators do not
-// exist (no transactions): TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a
-// message, the answer Kafka gives a client that may not use a
-// transactional id, and the one InitProducerId and Produce give here. It is
-// not retriable: kgo fails the transactional producer at once and
-// librdkafka makes it a fatal error, where COORDINATOR_NOT_AVAILABLE would
-// be retried for ever (kgo) or until the client's timeout (librdkafka).
+// answers while that partition has no leader. Key type 1 (a transactional
+// id) is this broker too (package txn), once __transaction_state exists:
+// the first such request creates it, where Kafka answers
+// COORDINATOR_NOT_AVAILABLE until its controller has; the ids of a fenced
+// __transaction_state partition get COORDINATOR_NOT_AVAILABLE likewise.
 //
 // Version notes:
 //   - v1: key type, throttle, error message. v3: flexible.

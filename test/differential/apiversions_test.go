@@ -11,7 +11,7 @@ import (
 )
 
 // TestApiVersions compares the version ranges. Rewind serves a subset of
-// Kafka's APIs on purpose (no transactions, no ACLs, no share groups...),
+// Kafka's APIs on purpose (no ACLs, no share groups...),
 // so a missing API or a lower maximum is reported in a table, not failed;
 // a version Rewind advertises that Kafka does not serve fails, since a
 // client would send it expecting Kafka's semantics.

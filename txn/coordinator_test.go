@@ -284,6 +284,9 @@ func TestEndTV2(t *testing.T) {
 		t.Fatalf("commit: epoch %d %v, want %d", e1, err, e+1)
 	}
 	wantErr(t, "retry while the markers are written", endErr(h.c.EndTxn(ctx, "a", pid, e, true, TV2)), kerr.ConcurrentTransactions)
+	// The next transaction's abort, at the epoch the commit returned,
+	// waits for the markers instead of being fenced.
+	wantErr(t, "the next transaction ends while the markers are written", endErr(h.c.EndTxn(ctx, "a", pid, e1, false, TV2)), kerr.ConcurrentTransactions)
 	wantErr(t, "add while the markers are written", h.c.AddPartitions(ctx, "a", pid, e1, []Partition{p0}, TV2), kerr.ConcurrentTransactions)
 	close(h.markers.block)
 	h.settle("a")

@@ -113,7 +113,13 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	if v2 {
 		switch m.state {
 		case PrepareCommit, PrepareAbort:
-			valid = retryBump
+			// The current epoch too: the client's next transaction,
+			// begun with the epoch the end returned while its markers
+			// are still being written, ending early (an abort after a
+			// failed produce). It gets CONCURRENT_TRANSACTIONS below and
+			// retries once the end is complete, where Kafka 4.0 fixed
+			// fencing it (KAFKA-18575).
+			valid = retryBump || epoch == m.epoch
 		case CompleteCommit, CompleteAbort:
 			valid = retryBump || retryOverflow || epoch == m.epoch
 		default:

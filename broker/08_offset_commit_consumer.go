@@ -20,7 +20,7 @@ import (
 // modernGroups is the broker's group.ModernGroups.
 type modernGroups struct{ b *Broker }
 
-func (m modernGroups) CommitCheck(group, memberID string, epoch int32, v int16) (bool, int16, func(string, int32) int16) {
+func (m modernGroups) CommitCheck(group, memberID string, instanceID *string, epoch int32, v int16, txn bool) (bool, int16, func(string, int32) int16) {
 	cg := &m.b.cgroups
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
@@ -32,7 +32,7 @@ func (m modernGroups) CommitCheck(group, memberID string, epoch int32, v int16) 
 	if g == nil {
 		return false, 0, nil
 	}
-	code, check := g.ValidateOffsetCommit(memberID, epoch, v)
+	code, check := g.ValidateOffsetCommit(memberID, instanceID, epoch, v, txn)
 	if code != 0 || check == nil {
 		return true, code, nil
 	}

@@ -12,10 +12,11 @@ package group
 // not call it.
 type ModernGroups interface {
 	// CommitCheck tells whether group is a consumer-protocol group and,
-	// if it is, validates an OffsetCommit of version v from memberID at
-	// epoch (its generation id): code refuses every partition; otherwise
-	// partition, if not nil, answers each partition (0: accepted).
-	CommitCheck(group, memberID string, epoch int32, v int16) (modern bool, code int16, partition func(topic string, p int32) int16)
+	// if it is, validates an OffsetCommit of version v (a TxnOffsetCommit
+	// if txn) from memberID (instanceID) at epoch (its generation id):
+	// code refuses every partition; otherwise partition, if not nil,
+	// answers each partition (0: accepted).
+	CommitCheck(group, memberID string, instanceID *string, epoch int32, v int16, txn bool) (modern bool, code int16, partition func(topic string, p int32) int16)
 	// FetchCheck tells whether group is a consumer-protocol group and, if
 	// it is, validates an OffsetFetch (v9+) from memberID at epoch: code
 	// is the group's error.

@@ -121,7 +121,7 @@ func (c *Coordinator) beginOffsetCommit(req *kmsg.OffsetCommitRequest) (g *group
 		instanceID = nil
 	}
 	if c.cfg.Modern != nil {
-		modern, code, check := c.cfg.Modern.CommitCheck(req.Group, memberID, generation, req.Version)
+		modern, code, check := c.cfg.Modern.CommitCheck(req.Group, memberID, instanceID, generation, req.Version, false)
 		if modern {
 			if code != 0 {
 				setAll(code)

@@ -212,6 +212,38 @@ func (c *Coordinator) beginTxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) (g 
 	if req.Version < 3 {
 		generation, memberID, instanceID = -1, "", nil
 	}
+	if c.cfg.Modern != nil {
+		// A consumer-protocol group's member commits at its member epoch
+		// (modern.go); before v6 a stale epoch is ILLEGAL_GENERATION, as
+		// Kafka's validateTransactionalOffsetCommit maps it.
+		modern, code, check := c.cfg.Modern.CommitCheck(req.Group, memberID, instanceID, generation, req.Version, true)
+		stale := func(code int16) int16 {
+			if code == kerr.StaleMemberEpoch.Code && req.Version < 6 {
+				return kerr.IllegalGeneration.Code
+			}
+			return code
+		}
+		if modern {
+			if code != 0 {
+				setAll(stale(code))
+				return nil, resp, nil
+			}
+			if check != nil {
+				kept := valid[:0]
+				for _, r := range valid {
+					if code := check(req.Topics[r.t].Topic, req.Topics[r.t].Partitions[r.p].Partition); code != 0 {
+						resp.Topics[r.t].Partitions[r.p].ErrorCode = stale(code)
+						continue
+					}
+					kept = append(kept, r)
+				}
+				if valid = kept; len(valid) == 0 {
+					return nil, resp, nil
+				}
+			}
+			generation, memberID, instanceID = -1, "", nil
+		}
+	}
 	p := c.PartitionFor(req.Group)
 	lock := c.txnLock(p)
 	lock.RLock()

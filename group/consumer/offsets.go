@@ -27,17 +27,24 @@ type PartitionCheck func(t assign.TopicID, p int32) int16
 // processed before a rebalance moved other partitions; a newer epoch, a
 // partition the member no longer has, or one assigned after the epoch is
 // STALE_MEMBER_EPOCH.
-func (g *Group) ValidateOffsetCommit(memberID string, epoch int32, v int16) (int16, PartitionCheck) {
+//
+// A transactional commit (TxnOffsetCommit, txn) is not bound to v9+, and
+// one from a producer outside group management (epoch -1, no member id,
+// no instance id) is accepted.
+func (g *Group) ValidateOffsetCommit(memberID string, instanceID *string, epoch int32, v int16, txn bool) (int16, PartitionCheck) {
 	// An admin client or a consumer without group management: allowed
 	// while the group has no member.
 	if epoch < 0 && len(g.members) == 0 {
+		return 0, nil
+	}
+	if txn && epoch == -1 && memberID == "" && instanceID == nil {
 		return 0, nil
 	}
 	m := g.members[memberID]
 	if m == nil {
 		return kerr.UnknownMemberID.Code, nil
 	}
-	if v < 9 {
+	if !txn && v < 9 {
 		// Before v9 the request cannot say it comes from a consumer-protocol
 		// member (its generation is not a member epoch).
 		return kerr.UnsupportedVersion.Code, nil

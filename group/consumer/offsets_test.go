@@ -68,7 +68,7 @@ func TestValidateOffsetCommitOlderEpoch(t *testing.T) {
 	kept, gone := a.owned[0], 1-a.owned[0]
 	g := c.Group("g")
 
-	code, check := g.ValidateOffsetCommit("a", first, 9)
+	code, check := g.ValidateOffsetCommit("a", nil, first, 9, false)
 	if code != 0 || check == nil {
 		t.Fatalf("older epoch: code %d, check %v", code, check != nil)
 	}
@@ -79,14 +79,23 @@ func TestValidateOffsetCommitOlderEpoch(t *testing.T) {
 		t.Errorf("partition %d given up: %v, want STALE_MEMBER_EPOCH", gone, kerr.ErrorForCode(got))
 	}
 	// b was assigned its partition at its own epoch: one before is stale.
-	if _, check := g.ValidateOffsetCommit("b", b.epoch-1, 9); check == nil || check(assign.TopicID(tid), gone) != kerr.StaleMemberEpoch.Code {
+	if _, check := g.ValidateOffsetCommit("b", nil, b.epoch-1, 9, false); check == nil || check(assign.TopicID(tid), gone) != kerr.StaleMemberEpoch.Code {
 		t.Error("b committing before the epoch it was given its partition is accepted")
 	}
-	if code, _ := g.ValidateOffsetCommit("a", a.epoch+1, 9); code != kerr.StaleMemberEpoch.Code {
+	if code, _ := g.ValidateOffsetCommit("a", nil, a.epoch+1, 9, false); code != kerr.StaleMemberEpoch.Code {
 		t.Errorf("newer epoch: %v", kerr.ErrorForCode(code))
 	}
-	if code, check := g.ValidateOffsetCommit("a", a.epoch, 9); code != 0 || check != nil {
+	if code, check := g.ValidateOffsetCommit("a", nil, a.epoch, 9, false); code != 0 || check != nil {
 		t.Errorf("current epoch: code %d, per-partition check %v", code, check != nil)
+	}
+	if code, _ := g.ValidateOffsetCommit("a", nil, a.epoch, 8, false); code != kerr.UnsupportedVersion.Code {
+		t.Errorf("OffsetCommit v8 from a member: %v", kerr.ErrorForCode(code))
+	}
+	if code, _ := g.ValidateOffsetCommit("a", nil, a.epoch, 3, true); code != 0 {
+		t.Errorf("TxnOffsetCommit v3 from a member at its epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code, check := g.ValidateOffsetCommit("", nil, -1, 3, true); code != 0 || check != nil {
+		t.Errorf("TxnOffsetCommit outside group management: %v", kerr.ErrorForCode(code))
 	}
 	if code := g.ValidateOffsetFetch(&a.id, first); code != kerr.StaleMemberEpoch.Code {
 		t.Errorf("fetch at an older epoch: %v", kerr.ErrorForCode(code))

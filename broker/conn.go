@@ -218,8 +218,11 @@ func (c *conn) readOne(br *bufio.Reader) (*slot, error) {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 8 { // api key, version, correlation id, client id length
+	if size < c.minFrame() { // api key, version, correlation id, client id length
 		return nil, fmt.Errorf("invalid frame length %d", size)
+	}
+	if size > saslMaxReceiveSize && c.sec.state != saslDone {
+		return nil, fmt.Errorf("frame of %d bytes before SASL authentication exceeds %d bytes (Kafka's sasl.server.max.receive.size)", size, saslMaxReceiveSize)
 	}
 	if size > c.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds --max-request-bytes %d", size, c.b.cfg.MaxRequestBytes)
@@ -443,6 +446,9 @@ func (c *conn) readFrame(br *bufio.Reader, size int, key int16, charge int64) ([
 // handle decodes one frame, for which charge bytes of request memory are
 // held, and runs its handler, returning the slot its response will fill.
 func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
+	if c.sec.state == saslRawToken { // after SaslHandshake v0 (security.go)
+		return c.rawSASLToken(frame, charge)
+	}
 	r := kbin.Reader{Src: frame}
 	key := r.Int16()
 	ver := r.Int16()
@@ -569,7 +575,11 @@ func (c *conn) writeOne(bw *bufio.Writer, buf *[]byte, s *slot, broken *bool) {
 		}
 		return
 	}
-	*buf = appendResponse((*buf)[:0], s)
+	if r, ok := s.resp.(*rawSASLResponse); ok {
+		*buf = r.frame((*buf)[:0]) // SaslHandshake v0: no response header
+	} else {
+		*buf = appendResponse((*buf)[:0], s)
+	}
 	if _, err := bw.Write(*buf); err != nil {
 		c.writeFailed(err, broken)
 	}

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -22,6 +24,11 @@ var DefaultSASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 // default: the answer to a failed authentication waits this long before
 // the connection is closed, so a client guessing passwords is slowed down.
 const failedAuthDelay = 100 * time.Millisecond
+
+// saslMaxReceiveSize is Kafka's sasl.server.max.receive.size default: the
+// largest frame a SASL connection may send before it is authenticated, so
+// that unauthenticated clients cannot make the broker hold large frames.
+const saslMaxReceiveSize = 512 << 10
 
 // brokerSecurity is the broker's listeners, TLS and SASL state.
 type brokerSecurity struct {
@@ -90,6 +97,7 @@ const (
 	saslHandshakeOrVersions                  // ApiVersions or SaslHandshake
 	saslHandshake                            // SaslHandshake (ApiVersions was sent)
 	saslAuthenticate                         // SaslAuthenticate only
+	saslRawToken                             // after SaslHandshake v0: frames are bare SASL tokens
 	saslFailed                               // closing
 )
 
@@ -157,7 +165,7 @@ func (c *conn) gate(key, ver int16) error {
 		if key == 17 {
 			return nil
 		}
-	case saslAuthenticate:
+	case saslAuthenticate, saslRawToken:
 		if key == 36 {
 			return nil
 		}
@@ -172,7 +180,7 @@ func (c *conn) gate(key, ver int16) error {
 func (c *conn) principal() string { return c.sec.principal }
 
 func init() {
-	regKey(17, 1, 1, handleSaslHandshake)
+	regKey(17, 0, 1, handleSaslHandshake)
 	regKey(36, 0, 2, handleSaslAuthenticate)
 }
 
@@ -197,6 +205,11 @@ func handleSaslHandshake(r *request) (reply, error) {
 	}
 	c.sec.mech = req.Mechanism
 	c.sec.state = saslAuthenticate
+	if req.Version == 0 {
+		// Kafka before 1.0 (KIP-152): the tokens that follow are frames
+		// of their own, without a request header.
+		c.sec.state = saslRawToken
+	}
 	return now(resp)
 }
 
@@ -231,11 +244,7 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 	}
 	resp.SASLAuthBytes = out
 	if user != "" {
-		c.sec.state = saslDone
-		c.sec.principal = "User:" + user
-		c.sec.scram = nil
-		c.log = c.log.With("principal", c.sec.principal)
-		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+		c.authenticated(user)
 	}
 	return now(resp)
 }
@@ -314,4 +323,57 @@ func splitNUL(b []byte) []string {
 		}
 	}
 	return append(out, string(b[start:]))
+}
+
+// minFrame is the smallest frame the connection accepts: a request header,
+// or after SaslHandshake v0 a bare SASL token of any size.
+func (c *conn) minFrame() int32 {
+	if c.sec.state == saslRawToken {
+		return 0
+	}
+	return 8
+}
+
+// rawSASLResponse is a bare SASL token sent after SaslHandshake v0: a size
+// and the token, no correlation id.
+type rawSASLResponse struct {
+	kmsg.SASLAuthenticateResponse
+	tok []byte
+}
+
+func (r *rawSASLResponse) frame(buf []byte) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.tok)))
+	return append(buf, r.tok...)
+}
+
+// rawSASLToken takes a bare token after SaslHandshake v0. A failure closes
+// the connection without an answer, as Kafka does: that protocol has no
+// way to carry an error.
+func (c *conn) rawSASLToken(frame []byte, charge int64) (*slot, error) {
+	tok := append([]byte(nil), frame...)
+	putFrame(frame)
+	out, user, fail := c.saslStep(tok)
+	if fail != "" {
+		c.sec.state = saslFailed
+		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "failure").Inc()
+		c.b.sec.authFails.warn("SASL authentication failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "mechanism", c.sec.mech, "user", user, "reason", fail)
+		time.Sleep(failedAuthDelay)
+		return nil, errors.New(fail)
+	}
+	if user != "" {
+		c.authenticated(user)
+	}
+	s := &slot{key: 36, done: make(chan struct{}), reqBytes: charge}
+	s.resp = &rawSASLResponse{tok: out}
+	c.complete(s)
+	return s, nil
+}
+
+// authenticated ends a successful SASL exchange.
+func (c *conn) authenticated(user string) {
+	c.sec.state = saslDone
+	c.sec.principal = "User:" + user
+	c.sec.scram = nil
+	c.log = c.log.With("principal", c.sec.principal)
+	c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	kscram "github.com/twmb/franz-go/pkg/sasl/scram"
+	xscram "github.com/xdg-go/scram"
 )
 
 // testPKI is a CA and certificates it signed, written as PEM files.
@@ -711,4 +712,108 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// rawFrame sends a bare size-prefixed frame and reads one back (after
+// SaslHandshake v0).
+func (r *secRaw) rawFrame(tok []byte) ([]byte, error) {
+	if _, err := r.c.Write(binary.BigEndian.AppendUint32(nil, uint32(len(tok)))); err != nil {
+		return nil, err
+	}
+	if _, err := r.c.Write(tok); err != nil {
+		return nil, err
+	}
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(r.c, size[:]); err != nil {
+		return nil, err
+	}
+	out := make([]byte, binary.BigEndian.Uint32(size[:]))
+	_, err := io.ReadFull(r.c, out)
+	return out, err
+}
+
+// TestSASLHandshakeV0: after SaslHandshake v0 the tokens are bare frames
+// (Kafka clients before 1.0): PLAIN and SCRAM authenticate that way, a
+// wrong password closes the connection without an answer, as Kafka does.
+func TestSASLHandshakeV0(t *testing.T) {
+	p := newTestPKI(t)
+	b := startSecure(t, p, "none", nil)
+	addr := b.ListenerAddr(ProtocolSASLPlaintext)
+
+	c := dialSec(t, addr)
+	if resp, err := c.do(handshake(0, "PLAIN")); err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != 0 {
+		t.Fatalf("handshake v0: %+v %v", resp, err)
+	}
+	out, err := c.rawFrame([]byte("\x00a\x00b")) // shorter than a request header: still a token
+	if err == nil {
+		t.Fatalf("a wrong PLAIN password was answered %q", out)
+	}
+	if !c.closed() {
+		t.Fatal("connection open after a failed v0 authentication")
+	}
+
+	c = dialSec(t, addr)
+	c.do(handshake(0, "PLAIN"))
+	if out, err := c.rawFrame([]byte("\x00alice\x00alice-secret")); err != nil || len(out) != 0 {
+		t.Fatalf("v0 PLAIN: %q %v, want an empty token", out, err)
+	}
+	if _, err := c.do(metadataReq()); err != nil {
+		t.Fatalf("metadata after v0 PLAIN: %v", err)
+	}
+
+	c = dialSec(t, addr)
+	c.do(handshake(0, "SCRAM-SHA-256"))
+	cl, err := xscram.SHA256.NewClient("bob", "bob-secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := cl.NewConversation()
+	var in string
+	for !conv.Done() {
+		msg, err := conv.Step(in)
+		if err != nil {
+			t.Fatalf("client step: %v", err)
+		}
+		if conv.Done() {
+			break
+		}
+		got, err := c.rawFrame([]byte(msg))
+		if err != nil {
+			t.Fatalf("v0 SCRAM: %v", err)
+		}
+		in = string(got)
+	}
+	if !conv.Valid() {
+		t.Fatal("the broker's SCRAM server signature did not verify")
+	}
+	if _, err := c.do(metadataReq()); err != nil {
+		t.Fatalf("metadata after v0 SCRAM: %v", err)
+	}
+}
+
+// TestSASLOversizedFrameBeforeAuth: before authentication a frame above
+// Kafka's sasl.server.max.receive.size (512 KiB) closes the connection
+// before it is read.
+func TestSASLOversizedFrameBeforeAuth(t *testing.T) {
+	p := newTestPKI(t)
+	b := startSecure(t, p, "none", nil)
+	c := dialSec(t, b.ListenerAddr(ProtocolSASLPlaintext))
+	c.do(handshake(1, "PLAIN"))
+	big := authenticate(2, bytes.Repeat([]byte{'x'}, 600<<10))
+	if _, err := c.do(big); err == nil {
+		t.Fatal("a 600 KiB SaslAuthenticate before authentication was answered")
+	}
+	if !c.closed() {
+		t.Fatal("connection open")
+	}
+	// The same size after authentication is only bounded by --max-request-bytes.
+	c = dialSec(t, b.ListenerAddr(ProtocolSASLPlaintext))
+	c.do(handshake(1, "PLAIN"))
+	if resp, err := c.do(authenticate(2, []byte("\x00alice\x00alice-secret"))); err != nil || resp.(*kmsg.SASLAuthenticateResponse).ErrorCode != 0 {
+		t.Fatalf("authenticate: %+v %v", resp, err)
+	}
+	if _, err := c.do(big); err != nil {
+		t.Fatalf("large request after authentication: %v", err)
+	}
 }

@@ -30,6 +30,14 @@
 //   - Config and Option: everything a Broker starts with (below).
 //   - conn (conn.go): one client connection with its read loop and its
 //     response writer.
+//   - listeners and security (listeners.go, tlsconf.go, security.go,
+//     credentials.go): Config.Listeners binds one listener per Kafka
+//     security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), each
+//     advertising its own address; TLS from PEM files, reloaded without
+//     dropping connections; SASL PLAIN and SCRAM against the salted
+//     credentials of DataDir/security/credentials.json (SetUserPassword).
+//     A SASL connection is served nothing but the SASL sequence until it
+//     is authenticated (conn.gate). There is no authorization yet.
 //   - the handlers, one file per Kafka API named by its key (00_produce.go,
 //     01_fetch.go, ...; the group APIs in groups.go), each registered with
 //     the version range its code handles (apis.go), from which ApiVersions

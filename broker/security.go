@@ -272,7 +272,7 @@ func (c *conn) saslStep(tok []byte) (out []byte, user, fail string) {
 		c.sec.scram = srv.NewConversation()
 	}
 	conv := c.sec.scram
-	msg, err := conv.Step(string(tok))
+	msg, err := scramStep(conv, tok)
 	if err != nil {
 		return nil, conv.Username(), generic
 	}
@@ -376,4 +376,23 @@ func (c *conn) authenticated(user string) {
 	c.sec.scram = nil
 	c.log = c.log.With("principal", c.sec.principal)
 	c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+}
+
+// scramStep runs one step of the SCRAM library's server conversation. A
+// client-first message with an empty GS2 flag (",,n=user,r=...") makes
+// github.com/xdg-go/scram v1.1.2 index an empty string: such a message is
+// refused before it reaches the library, and any other panic in it is
+// taken as a failed authentication rather than ending the broker.
+func scramStep(conv *scram.ServerConversation, tok []byte) (msg string, err error) {
+	if len(tok) == 0 || tok[0] == ',' {
+		if conv.Username() == "" && !conv.Done() {
+			return "", errors.New("SCRAM client-first message without a GS2 flag")
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = "", fmt.Errorf("SCRAM message refused by the library: %v", r)
+		}
+	}()
+	return conv.Step(string(tok))
 }

@@ -260,7 +260,11 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 		return nil, fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 	}
 	if !tombstones(recs) {
-		if err := s.b.disk.groupRecords(int64(len(batch))); err != nil {
+		n := int64(len(batch))
+		if s.b.reg.journal != nil {
+			n *= 2 // the journal holds a copy until its next checkpoint
+		}
+		if err := s.b.disk.groupRecords(n); err != nil {
 			return nil, fmt.Errorf("%w: %w", group.ErrStoreFull, err)
 		}
 	}

@@ -201,7 +201,11 @@ func (j *Journal) replayBefore(dir string, cfg Config, opts Options) error {
 	l.mu.RLock()
 	next, path := l.leo, l.segs[len(l.segs)-1].path
 	l.mu.RUnlock()
-	if err := l.Close(); err != nil {
+	if err := l.Close(); err != nil && !isNoSpace(err) {
+		// A full disk fails the clean close's index and checkpoint
+		// writes (each written aside and renamed, so nothing is half
+		// written): the Open that follows recovers the log as it would
+		// after a crash, and the broker starts read-only.
 		return err
 	}
 	files := map[int]vfs.File{}

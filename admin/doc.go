@@ -10,7 +10,8 @@
 //	GET  /api/v1/topics[?internal=true]    topics, partitions with offsets and sizes, consuming groups
 //	GET  /api/v1/topics/{topic}
 //	GET  /api/v1/topics/{topic}/records    ?partition=P&offset=N|from=oldest|newest|time=T&limit=50
-//	GET  /api/v1/transactions              transactions open on partitions: producer, start offset, LSO, high watermark
+//	GET  /api/v1/transactions              transactions open on partitions: producer, transactional id, start offset,
+//	                                       LSO, high watermark, the group offsets each holds
 //	GET  /api/v1/groups                    groups with state, members, lag, Burrow status
 //	GET  /api/v1/groups/{group}            members, assignment, per-partition lag, lag in time, verdicts
 //	GET  /api/v1/groups/{group}/lag        ?range=1h&points=60: lag over time per partition
@@ -50,9 +51,11 @@
 // and kafka_code. Explain and reset build offsettool's group snapshot from
 // the broker and plan with offsettool's own functions (Explain, PlanReset),
 // the ones `rewind group explain|reset` use, so their logic exists once.
-// The transactions view comes the same way, from the partitions' producer
-// state in process (Broker.OpenTransactions), not from DescribeProducers
-// sent to the broker's own listener.
+// The transactions view comes the same way, in process
+// (Broker.OpenTransactions: the partitions' producer state, the
+// transaction coordinator's ids and the group coordinator's pending
+// transactional offsets), not from DescribeProducers and ListTransactions
+// sent to the broker's own listener, which has no request for the last.
 //
 // API requests that the browser marks as coming from another site
 // (Sec-Fetch-Site other than same-origin or none, or an Origin naming another

@@ -55,7 +55,8 @@ func TestTransactionsAPI(t *testing.T) {
 	}
 	o := v.Open[0]
 	if o.Topic != "orders" || o.Partition != 0 || o.ProducerID != open.ProducerID || o.ProducerEpoch != open.Epoch ||
-		o.StartOffset != 0 || o.LastStable != 0 || o.HighWatermark != 3 || time.Since(o.LastWrite) > time.Minute {
+		o.StartOffset != 0 || o.LastStable != 0 || o.HighWatermark != 3 || time.Since(o.LastWrite) > time.Minute ||
+		o.TransactionalID != "etl-1" || o.State != "Ongoing" {
 		t.Errorf("open transaction: %+v", o)
 	}
 	if len(o.GroupOffsets) != 0 {
@@ -71,16 +72,22 @@ func TestTransactionsAPI(t *testing.T) {
 		if code := e.get(t, "/api/v1/transactions", &v); code != 200 {
 			t.Fatalf("GET /api/v1/transactions: %d", code)
 		}
+		// It is open on totals/0 and on the group's __consumer_offsets
+		// partition (its offsets are a transactional batch there), and
+		// each row names the offset it holds.
+		var topics []string
 		for _, o := range v.Open {
 			if o.ProducerID != p.ProducerID {
 				continue
 			}
-			if o.Topic != "totals" || len(o.GroupOffsets) != 1 || o.GroupOffsets[0] != (broker.TxnGroupOffset{Group: "etl", Topic: "totals", Partition: 0, Offset: 42}) {
-				t.Errorf("transaction of etl-3: %+v, want it open on totals/0 holding etl totals/0 at 42", o)
+			topics = append(topics, o.Topic)
+			if len(o.GroupOffsets) != 1 || o.GroupOffsets[0] != (broker.TxnGroupOffset{Group: "etl", Topic: "totals", Partition: 0, Offset: 42}) || o.TransactionalID != "etl-3" {
+				t.Errorf("transaction of etl-3: %+v, want it holding etl totals/0 at 42", o)
 			}
-			return
 		}
-		t.Errorf("no open transaction of etl-3 in %+v", v.Open)
+		if fmt.Sprint(topics) != "[__consumer_offsets totals]" {
+			t.Errorf("etl-3 is open on %v, want __consumer_offsets and totals", topics)
+		}
 	})
 }
 

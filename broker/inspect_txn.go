@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"github.com/rewindhq/rewind/txn"
 )
 
 // OpenTxn is an open transaction as the console shows it: on one
 // partition, from the partition's producer state (what DescribeProducers
-// answers), with the group offsets the group coordinator holds for its
-// producer.
+// answers), with what the transaction coordinator and the group
+// coordinator hold for its producer.
 type OpenTxn struct {
 	// Topic and Partition are where it is open; empty for a transaction
 	// that holds group offsets and has written no record yet.
@@ -25,6 +27,11 @@ type OpenTxn struct {
 	LastStable    int64     `json:"last_stable"`
 	HighWatermark int64     `json:"high_watermark"`
 	LastWrite     time.Time `json:"last_write"`
+	// TransactionalID and State are the transaction coordinator's for the
+	// producer id; TransactionalID is empty when no transactional id has
+	// it: a hanging transaction, which no coordinator will end.
+	TransactionalID string `json:"transactional_id"`
+	State           string `json:"state,omitempty"`
 	// GroupOffsets are the offsets the transaction committed for groups
 	// (TxnOffsetCommit), pending until it ends: a commit applies them, an
 	// abort drops them.
@@ -88,8 +95,22 @@ func (b *Broker) OpenTransactions() []OpenTxn {
 	}
 	slices.SortFunc(offsetsOnly, func(a, b OpenTxn) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	out = append(out, offsetsOnly...)
+	var pids []int64
+	for pid := range seen {
+		pids = append(pids, pid)
+	}
+	ids := map[int64]txn.Listing{}
+	if len(pids) > 0 && b.txn != nil {
+		ls, _ := b.txn.List(txn.Filter{ProducerIDs: pids, MinDurationMs: -1})
+		for _, l := range ls {
+			ids[l.ProducerID] = l
+		}
+	}
 	for i := range out {
 		o := &out[i]
+		if l, ok := ids[o.ProducerID]; ok {
+			o.TransactionalID, o.State = l.TransactionalID, l.State.String()
+		}
 		o.GroupOffsets = held[o.ProducerID]
 		if o.GroupOffsets == nil {
 			o.GroupOffsets = []TxnGroupOffset{}

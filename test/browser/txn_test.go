@@ -14,9 +14,10 @@ import (
 )
 
 // TestConsoleOpenTransactions opens the console's Transactions view while
-// a franz-go transaction is open on orders/0: the row names the partition
-// and the producer, and how far it holds the last stable offset below the
-// high watermark; once the transaction aborts the view says none is open.
+// a franz-go transaction is open on orders/0: the row names the partition,
+// the producer, its transactional id and state, how far it holds the last
+// stable offset below the high watermark and the group offset it holds;
+// once the transaction aborts the view says none is open.
 func TestConsoleOpenTransactions(t *testing.T) {
 	ctx := browser(t)
 	e := newEnv(t)
@@ -42,7 +43,7 @@ func TestConsoleOpenTransactions(t *testing.T) {
 		waitJS(`document.querySelector('#nav a[data-nav="transactions"]').classList.contains("active")`),
 		shot(dir, "transactions.png"))
 	cells := eval(t, ctx, fmt.Sprintf(`[...document.querySelectorAll(%q + " td")].map((td) => td.textContent).join("|")`, row))
-	want := fmt.Sprintf("orders/0|id %d · epoch %d|", open.ProducerID, open.Epoch)
+	want := fmt.Sprintf("orders/0|id %d · epoch %d|etl-7 Ongoing|", open.ProducerID, open.Epoch)
 	if len(cells) < len(want) || cells[:len(want)] != want {
 		t.Errorf("row cells %q, want them to start %q", cells, want)
 	}

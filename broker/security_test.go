@@ -850,3 +850,29 @@ func FuzzSASLTokens(f *testing.F) {
 		}
 	})
 }
+
+// TestTLSHandshakeGarbage: a plaintext Kafka request, or random bytes, on
+// an SSL listener fails the TLS handshake: the connection is closed and
+// counted, and TLS clients are still served.
+func TestTLSHandshakeGarbage(t *testing.T) {
+	p := newTestPKI(t)
+	b := startSecure(t, p, "none", nil)
+	addr := b.ListenerAddr(ProtocolSSL)
+	c := dialSec(t, addr)
+	if _, err := c.do(kmsg.NewPtrApiVersionsRequest()); err == nil {
+		t.Fatal("a plaintext ApiVersions on the SSL listener was answered")
+	}
+	g := dialSec(t, addr)
+	junk := make([]byte, 64<<10)
+	rand.Read(junk)
+	g.c.Write(junk)
+	if !g.closed() {
+		t.Fatal("connection open after TLS garbage")
+	}
+	for deadline := time.Now().Add(5 * time.Second); counterValue(t, b.sec.tlsFails) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("TLS handshake failures counted %v, want 2", counterValue(t, b.sec.tlsFails))
+		}
+	}
+	roundTrip(t, addr, "after-garbage", kgo.DialTLSConfig(p.clientTLS()))
+}

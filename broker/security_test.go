@@ -876,3 +876,37 @@ func TestTLSHandshakeGarbage(t *testing.T) {
 	}
 	roundTrip(t, addr, "after-garbage", kgo.DialTLSConfig(p.clientTLS()))
 }
+
+// TestTLSClientAuthRequested: with ssl.client.auth=requested a client
+// without a certificate is served as User:ANONYMOUS, one with a
+// certificate gets its subject, and a certificate of another CA is still
+// refused.
+func TestTLSClientAuthRequested(t *testing.T) {
+	p := newTestPKI(t)
+	b := startSecure(t, p, "requested", nil)
+	addr := b.ListenerAddr(ProtocolSSL)
+	principals := func() map[string]bool {
+		out := map[string]bool{}
+		b.connMu.Lock()
+		defer b.connMu.Unlock()
+		for c := range b.conns {
+			if c.lis.spec.Name == ProtocolSSL {
+				out[c.sec.principal] = true
+			}
+		}
+		return out
+	}
+	roundTrip(t, addr, "anon", kgo.DialTLSConfig(p.clientTLS()))
+	if pr := principals(); len(pr) != 1 || !pr["User:ANONYMOUS"] {
+		t.Fatalf("principals without a certificate: %v", pr)
+	}
+	roundTrip(t, addr, "named", kgo.DialTLSConfig(p.clientTLS(p.clientCert(t, pkix.Name{CommonName: "carol"}))))
+	if pr := principals(); !pr["User:CN=carol"] {
+		t.Fatalf("principals: %v, want User:CN=carol among them", pr)
+	}
+	other := newTestPKI(t)
+	stranger := secClient(t, addr, kgo.DialTLSConfig(p.clientTLS(other.clientCert(t, pkix.Name{CommonName: "stranger"}))))
+	if err := stranger.Ping(secCtx(t)); err == nil {
+		t.Fatal("a certificate of another CA was accepted with ssl.client.auth=requested")
+	}
+}

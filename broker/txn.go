@@ -116,6 +116,36 @@ func (b *Broker) replayTxnState(p int32) error {
 // otherwise a partition not in the transaction is TRANSACTION_ABORTABLE.
 // Adding waits for __transaction_state to be durable.
 func (b *Broker) inTxn(ctx context.Context, id string, pid int64, epoch int16, tp txn.Partition, add bool) *kerr.Error {
+	// The previous transaction's end may still be writing its markers
+	// when the producer's first batch of the next one arrives (EndTxn
+	// is answered before that completes). Kafka's broker retries the
+	// verification on CONCURRENT_TRANSACTIONS itself, every
+	// add.partitions.to.txn.retry.backoff.ms (20 ms) for up to
+	// add.partitions.to.txn.retry.backoff.max.ms (100 ms), before it
+	// answers the producer NOT_ENOUGH_REPLICAS, which franz-go answers
+	// with a metadata refresh of seconds.
+	deadline := time.Now().Add(txnVerifyRetryMax)
+	for {
+		err := b.inTxnOnce(ctx, id, pid, epoch, tp, add)
+		if err != kerr.ConcurrentTransactions || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(txnVerifyRetryBackoff):
+		}
+	}
+}
+
+// Kafka 4.4's add.partitions.to.txn.retry.backoff.ms and
+// add.partitions.to.txn.retry.backoff.max.ms defaults.
+const (
+	txnVerifyRetryBackoff = 20 * time.Millisecond
+	txnVerifyRetryMax     = 100 * time.Millisecond
+)
+
+func (b *Broker) inTxnOnce(ctx context.Context, id string, pid int64, epoch int16, tp txn.Partition, add bool) *kerr.Error {
 	if add && b.txn.Version() >= txn.TV2 {
 		return b.txn.AddPartitions(ctx, id, pid, epoch, []txn.Partition{tp}, txn.TV2)
 	}

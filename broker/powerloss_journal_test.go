@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/powerloss"
 	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -21,15 +22,7 @@ import (
 // replay and OffsetFetch, its last acknowledged commit or the one in
 // flight at the crash, never less and never anything else.
 func TestPowerLossCommitsManyGroups(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("REWIND_POWERLOSS_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("crash points seeded with %d: rerun with REWIND_POWERLOSS_SEED=%d", seed, seed)
-		}
-	})
+	seed := powerloss.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dry := vfs.NewCrashFS()
 	b := startOnCrashFS(t, t.TempDir(), dry)

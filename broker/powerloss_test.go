@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/powerloss"
 	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,15 +35,7 @@ import (
 // does not go through an FS), so the test uses a real temporary directory
 // whose path names the same directory in the CrashFS.
 func TestPowerLossProduceAndCommits(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("REWIND_POWERLOSS_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("crash points seeded with %d: rerun with REWIND_POWERLOSS_SEED=%d", seed, seed)
-		}
-	})
+	seed := powerloss.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	dry := vfs.NewCrashFS()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/powerloss"
 	"github.com/rewindhq/rewind/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,15 +26,7 @@ import (
 // nothing of the transaction left open, which holds the LSO at its first
 // offset.
 func TestPowerLossTransactionsThroughBroker(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("REWIND_POWERLOSS_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("crash points seeded with %d: rerun with REWIND_POWERLOSS_SEED=%d", seed, seed)
-		}
-	})
+	seed := powerloss.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dry := vfs.NewCrashFS()
 	dir := t.TempDir()

@@ -3,13 +3,11 @@ package catalog
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rewindhq/rewind/internal/powerloss"
 	"github.com/rewindhq/rewind/storage/vfs"
 )
 
@@ -24,15 +22,7 @@ import (
 // keeps its cluster id once its creation returned, and never hands out a
 // producer id it had reserved before.
 func TestPowerLossCatalog(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("REWIND_POWERLOSS_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("crash points seeded with %d: rerun with REWIND_POWERLOSS_SEED=%d", seed, seed)
-		}
-	})
+	seed := powerloss.Seed(t)
 	const dir = "/data"
 	newDisk := func() *vfs.CrashFS {
 		c := vfs.NewCrashFS()

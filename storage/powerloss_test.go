@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/powerloss"
 	"github.com/rewindhq/rewind/storage/vfs"
 )
 
@@ -41,25 +42,8 @@ import (
 
 const plDir = "/data/p-0"
 
-// plSeed returns the seed of a test's crash points, from
-// REWIND_POWERLOSS_SEED if set, and logs it if the test fails.
-func plSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("REWIND_POWERLOSS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("REWIND_POWERLOSS_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("crash points seeded with %d: rerun with REWIND_POWERLOSS_SEED=%d", seed, seed)
-		}
-	})
-	return seed
-}
+// plSeed returns the seed of a test's crash points (powerloss.Seed).
+func plSeed(t *testing.T) uint64 { return powerloss.Seed(t) }
 
 // crashPoints calls fn for crash points k in [1, total]: all of them if
 // there are at most maxN, else maxN of them drawn at random (the first and

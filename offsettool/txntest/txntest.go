@@ -91,9 +91,31 @@ func Txn(t testing.TB, addr, txnID, topic string, partition int32, n int, end En
 			cl.Close()
 			t.Fatalf("txntest: end %s: %v", txnID, err)
 		}
+		waitEnded(t, c, kadm.NewClient(cl), txnID)
 	}
 	cl.Close()
 	return p
+}
+
+// waitEnded waits until the coordinator has written the markers of
+// txnID's end: EndTxn is answered once the end is prepared (Kafka and
+// Rewind alike), so a reader that comes right after it may find the
+// markers not yet written and the transaction still open.
+func waitEnded(t testing.TB, ctx context.Context, adm *kadm.Client, txnID string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := adm.DescribeTransactions(ctx, txnID)
+		if err == nil {
+			if d, ok := ds[txnID]; ok && d.Err == nil && d.State != "PrepareCommit" && d.State != "PrepareAbort" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("txntest: %s: markers not written after 30s (describe: %v)", txnID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func commitOffsets(t testing.TB, cl *kgo.Client, txnID string, pid int64, epoch int16, group, topic string, offsets map[int32]int64) {

@@ -223,3 +223,48 @@ func TestDeleteTopicDropsCommittedOffsets(t *testing.T) {
 		t.Fatalf("offset of the other topic: %+v", got)
 	}
 }
+
+// TestMaxMessageBytesZero: max.message.bytes=0 is a value Kafka accepts
+// (atLeast(0)) and keeps; it then refuses every batch, however small, with
+// MESSAGE_TOO_LARGE. Rewind used to take 0 for unset and accept batches up
+// to the default.
+func TestMaxMessageBytesZero(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": kadm.StringPtr("0")}, "zero-max")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create with max.message.bytes=0: %v %v", err, resp.Err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, "zero-max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("zero-max", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" {
+			found = true
+			if c.MaybeValue() != "0" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+				t.Fatalf("max.message.bytes = %q from %v, want 0 from DYNAMIC_TOPIC_CONFIG", c.MaybeValue(), c.Source)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("max.message.bytes not described")
+	}
+	err = newClient(t, b.Addr()).ProduceSync(ctx, &kgo.Record{Topic: "zero-max", Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("produce with max.message.bytes=0: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "zero-max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("zero-max", 0); o.Err != nil || o.Offset != 0 {
+		t.Fatalf("end offset after a refused batch: %+v, want 0", o)
+	}
+}

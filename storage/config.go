@@ -58,7 +58,7 @@ type Config struct {
 	SegmentMs          int64 // segment.ms (default 7 days)
 	RetentionMs        int64 // retention.ms, -1 = infinite, 0 = each sealed segment once its records are past (default 7 days)
 	RetentionBytes     int64 // retention.bytes, < 0 = infinite, 0 = every sealed segment (default -1)
-	MaxMessageBytes    int32 // max.message.bytes (default 1048588): max size of one record batch
+	MaxMessageBytes    int32 // max.message.bytes (default 1048588): max size of one record batch, 0 = every batch refused
 	IndexIntervalBytes int32 // index.interval.bytes (default 4096)
 	LogAppendTime      bool  // message.timestamp.type=LogAppendTime
 
@@ -91,9 +91,10 @@ func DefaultConfig() Config {
 }
 
 // normalize fills zero values with defaults and clamps to supported ranges;
-// a zero RetentionMs or RetentionBytes is kept, as it is a value Kafka's
-// retention.ms and retention.bytes take (delete what is sealed): start
-// from DefaultConfig to keep data.
+// a zero RetentionMs, RetentionBytes or MaxMessageBytes is kept, as it is a
+// value Kafka's retention.ms and retention.bytes (delete what is sealed) and
+// max.message.bytes (refuse every batch) take: start from DefaultConfig to
+// keep data and accept writes.
 func (c Config) normalize() Config {
 	d := DefaultConfig()
 	if c.SegmentBytes <= 0 {
@@ -106,7 +107,7 @@ func (c Config) normalize() Config {
 	if c.SegmentMs <= 0 {
 		c.SegmentMs = d.SegmentMs
 	}
-	if c.MaxMessageBytes <= 0 {
+	if c.MaxMessageBytes < 0 {
 		c.MaxMessageBytes = d.MaxMessageBytes
 	}
 	if c.IndexIntervalBytes < 0 {

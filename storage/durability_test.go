@@ -88,10 +88,14 @@ func TestFsyncInterval(t *testing.T) {
 func TestConfigNormalize(t *testing.T) {
 	c := Config{SegmentBytes: 1 << 40, IndexIntervalBytes: -1}.normalize()
 	d := DefaultConfig()
-	// Zero retention is Kafka's 0 (delete what is sealed), not unset.
+	// Zero retention is Kafka's 0 (delete what is sealed), and zero
+	// max.message.bytes Kafka's 0 (refuse every batch), not unset.
 	if c.SegmentBytes != 1<<31-1 || c.IndexIntervalBytes != 4096 || c.RetentionMs != 0 ||
-		c.RetentionBytes != 0 || c.MaxMessageBytes != d.MaxMessageBytes || c.SegmentMs != d.SegmentMs {
+		c.RetentionBytes != 0 || c.MaxMessageBytes != 0 || c.SegmentMs != d.SegmentMs {
 		t.Fatalf("%+v", c)
+	}
+	if c := (Config{MaxMessageBytes: -1}).normalize(); c.MaxMessageBytes != d.MaxMessageBytes {
+		t.Fatalf("negative max.message.bytes: %+v", c)
 	}
 	e := newEnv(t)
 	l := e.open()
@@ -101,6 +105,30 @@ func TestConfigNormalize(t *testing.T) {
 	}
 	if l.Config().MaxMessageBytes != 100 || l.Dir() != e.dir {
 		t.Fatal(l.Config())
+	}
+}
+
+// TestMaxMessageBytesZero: max.message.bytes=0, which Kafka accepts
+// (atLeast(0)), refuses every batch with MESSAGE_TOO_LARGE, even the
+// smallest, and writes nothing; raising it again accepts them.
+func TestMaxMessageBytesZero(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxMessageBytes = 0
+	l := e.open()
+	if got := l.Config().MaxMessageBytes; got != 0 {
+		t.Fatalf("max.message.bytes %d, want 0", got)
+	}
+	if _, err := l.Append(batch(1, 1, 1)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("Append with max.message.bytes=0: %v, want ErrMessageTooLarge", err)
+	}
+	if hw := l.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after a refused batch", hw)
+	}
+	cfg := e.cfg
+	cfg.MaxMessageBytes = DefaultConfig().MaxMessageBytes
+	l.SetConfig(cfg)
+	if _, err := l.Append(batch(1, 1, 1)); err != nil {
+		t.Fatalf("Append after raising max.message.bytes: %v", err)
 	}
 }
 

@@ -146,6 +146,24 @@ func TestProduceBadBatches(t *testing.T) {
 	p.compare("Produce/after bad batches", listReq(tp, 0, -1, -1, 0), -1, nil)
 }
 
+// TestMaxMessageBytesZero: max.message.bytes=0 is accepted (Kafka's
+// atLeast(0)), described as 0, and refuses every batch, even one record of
+// one byte, with MESSAGE_TOO_LARGE; nothing is written.
+func TestMaxMessageBytesZero(t *testing.T) {
+	p := newPair(t)
+	tp := name("maxzero")
+	p.compare("CreateTopics/max.message.bytes=0", createReq(topic(tp, 1, 1, "max.message.bytes", "0")), -1, nil)
+	p.waitTopic(tp, 1)
+	p.settled("DescribeConfigs/max.message.bytes=0", describeConfigsReq(true, false, tp, "max.message.bytes"))
+	lo, hi, _ := p.common(kmsg.NewPtrProduceRequest())
+	lo = max(lo, 3) // v2 batches
+	batch := batchSpec{pid: -1, records: 1, valueLen: 1}.bytes()
+	for v := lo; v <= hi; v++ {
+		p.compare("Produce/max.message.bytes=0 one byte", produceBatch(tp, 0, batch), v, nil)
+	}
+	p.compare("Produce/after max.message.bytes=0", listReq(tp, 0, -1, -1, 0), -1, nil)
+}
+
 func initPIDReq() *kmsg.InitProducerIDRequest {
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionTimeoutMillis = 60000
@@ -486,6 +504,8 @@ func TestTopicConfigBounds(t *testing.T) {
 		{"segment.bytes", "1048575"},
 		{"segment.bytes", "1048576"},
 		{"retention.bytes", "-5"},
+		{"max.message.bytes", "0"},
+		{"max.message.bytes", "-1"},
 		{"retention.ms", "-2"},
 		{"compression.type", "gzip"},
 		{"compression.type", "uncompressed"},

@@ -452,10 +452,17 @@ func (r *secRaw) do(req kmsg.Request) (kmsg.Response, error) {
 // closed reports whether the broker closed the connection (EOF or reset,
 // not a timeout).
 func (r *secRaw) closed() bool {
+	// The broker may write before it closes (a TLS alert after garbage):
+	// read to the end, within the deadline.
 	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := r.c.Read(make([]byte, 1))
-	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	buf := make([]byte, 4096)
+	for {
+		_, err := r.c.Read(buf)
+		if err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
+	}
 }
 
 func handshake(v int16, mech string) *kmsg.SASLHandshakeRequest {

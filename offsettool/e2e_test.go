@@ -13,7 +13,6 @@ import (
 	"github.com/rewindhq/rewind/offsettool/grouptest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // cluster is one Kafka implementation the tools are run against: Rewind
@@ -70,31 +69,7 @@ func seed(t *testing.T, c *Client, topic string, parts int32, n int) {
 
 func commit(t *testing.T, c *Client, group, topic string, offsets ...int64) {
 	t.Helper()
-	os := kadm.Offsets{}
-	for p, o := range offsets {
-		os.Add(kadm.Offset{Topic: topic, Partition: int32(p), At: o, LeaderEpoch: -1})
-	}
-	// A fresh Apache Kafka answers NOT_COORDINATOR (or that the
-	// coordinator loads) while it creates and loads __consumer_offsets:
-	// retriable errors a client retries, so the helper does too, within
-	// a bound.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := c.Admin().CommitAllOffsets(testCtx(t), group, os)
-		if err == nil {
-			return
-		}
-		if !coordinatorMoving(err) || time.Now().After(deadline) {
-			t.Fatalf("commit: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// coordinatorMoving says whether err is one of the group coordinator
-// errors a client answers by finding the coordinator again.
-func coordinatorMoving(err error) bool {
-	return errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.CoordinatorLoadInProgress)
+	proctest.CommitOffsets(t, c.Admin(), group, topic, offsets...)
 }
 
 func TestDialUnreachable(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -115,27 +113,7 @@ func adminFor(t *testing.T, addr string) *kadm.Client {
 
 func commitOffsets(t *testing.T, addr, group, topic string, offsets ...int64) {
 	t.Helper()
-	os := kadm.Offsets{}
-	for p, o := range offsets {
-		os.Add(kadm.Offset{Topic: topic, Partition: int32(p), At: o, LeaderEpoch: -1})
-	}
-	// A fresh Apache Kafka answers NOT_COORDINATOR (or that the
-	// coordinator loads) while it creates and loads __consumer_offsets:
-	// retriable errors a client retries, so the helper does too, within
-	// a bound.
-	adm := adminFor(t, addr)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := adm.CommitAllOffsets(ctx, group, os)
-		cancel()
-		if err == nil {
-			return
-		}
-		moving := errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.CoordinatorLoadInProgress)
-		if !moving || time.Now().After(deadline) {
-			t.Fatalf("commit: %v", err)
-		}
-	}
+	proctest.CommitOffsets(t, adminFor(t, addr), group, topic, offsets...)
 }
 
 // activeMember runs a franz-go group member (client id clientID) on topic

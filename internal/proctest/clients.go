@@ -2,7 +2,9 @@ package proctest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"testing"
 	"time"
 
@@ -70,5 +72,29 @@ func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", d)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// CommitOffsets commits offsets[p] for partition p of topic in group,
+// retrying for up to 30 s the coordinator errors a fresh Apache Kafka
+// answers while it creates and loads __consumer_offsets (retriable errors
+// a client retries), and fails t on any other error.
+func CommitOffsets(t testing.TB, adm *kadm.Client, group, topic string, offsets ...int64) {
+	t.Helper()
+	os := kadm.Offsets{}
+	for p, o := range offsets {
+		os.Add(kadm.Offset{Topic: topic, Partition: int32(p), At: o, LeaderEpoch: -1})
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := adm.CommitAllOffsets(ctx, group, os)
+		cancel()
+		if err == nil {
+			return
+		}
+		moving := errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.CoordinatorLoadInProgress)
+		if !moving || time.Now().After(deadline) {
+			t.Fatalf("commit: %v", err)
+		}
 	}
 }

@@ -229,6 +229,8 @@ type Broker struct {
 	groupTxnMarker groupTxnMarker
 
 	sec brokerSecurity // listeners, TLS, SASL (security.go)
+
+	unserved unservedLog // requests not served, logged once per client (unserved.go)
 }
 
 // New binds the Kafka listener, locks the data directory (failing if
@@ -299,6 +301,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 	b.respMem = newMemPool("--max-response-memory", cfg.MaxResponseMemory, cfg.Logger)
 	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.slowConns = rateLog{log: cfg.Logger, every: 10 * time.Second}
+	b.unserved.rest = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.acceptErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())

@@ -131,6 +131,8 @@ func (c *conn) serve() {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
 	case errors.Is(err, errIdle):
 		c.log.Debug("closing idle connection", "idle", c.b.cfg.ConnectionsMaxIdle)
+	case errors.Is(err, errUnserved):
+		c.log.Debug("closing connection", "err", err) // logged once per client: unserved.go
 	case errors.Is(err, errReadTimeout):
 		c.b.slowConns.warn("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
 	default:
@@ -206,6 +208,7 @@ func (c *conn) readLoop() error {
 var (
 	errIdle        = errors.New("idle connection")
 	errReadTimeout = errors.New("frame not read in time")
+	errUnserved    = errors.New("request not served")
 )
 
 // readOne reads one frame, within --max-request-memory, and handles it.
@@ -458,14 +461,21 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		return nil, fmt.Errorf("truncated request header")
 	}
 	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: charge}
+	if err := c.gate(key, ver); err != nil { // SASL first (security.go)
+		return nil, err
+	}
 	api, known := apis[key]
 	if !known {
-		// Apache Kafka cannot parse the header of an unknown API and closes
-		// the connection; so do we.
-		return nil, fmt.Errorf("unknown API key %d (client %q)", key, deref(clientID))
-	}
-	if err := c.gate(key, ver); err != nil {
-		return nil, err
+		// Kafka closes the connection on an API it does not know, but
+		// answers every API it serves: unserved.go.
+		resp := unservedResponse(key, ver)
+		c.noteUnserved(deref(clientID), key, ver, resp != nil)
+		if resp == nil {
+			return nil, fmt.Errorf("%w: API key %d (client %q)", errUnserved, key, deref(clientID))
+		}
+		s.resp = resp
+		c.complete(s)
+		return s, nil
 	}
 	kreq := kmsg.RequestForKey(key)
 	if ver < api.min || ver > api.max {
@@ -475,7 +485,8 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 			c.complete(s)
 			return s, nil
 		}
-		return nil, fmt.Errorf("unsupported %s version %d (supported %d-%d, client %q)", kmsg.NameForKey(key), ver, api.min, api.max, deref(clientID))
+		c.noteUnserved(deref(clientID), key, ver, false)
+		return nil, fmt.Errorf("%w: %s version %d (supported %d-%d, client %q)", errUnserved, kmsg.NameForKey(key), ver, api.min, api.max, deref(clientID))
 	}
 	kreq.SetVersion(ver)
 	if kreq.IsFlexible() {

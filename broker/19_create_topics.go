@@ -122,6 +122,9 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 	st.ReplicationFactor = 1
 	st.Configs = make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(catalog.Defs()))
 	for _, d := range catalog.Defs() {
+		if !t.Listed(d) {
+			continue
+		}
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name = d.Name
 		c.Value = strp(t.Config(d.Name))

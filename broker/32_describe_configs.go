@@ -93,7 +93,7 @@ func handleDescribeConfigs(r *request) (reply, error) {
 				break
 			}
 			for _, d := range catalog.Defs() {
-				if !want(d.Name) {
+				if !want(d.Name) || !t.Listed(d) {
 					continue
 				}
 				c := kmsg.NewDescribeConfigsResponseResourceConfig()

@@ -141,6 +141,9 @@ func (a *AdminAPI) TopicConfigs(name string) ([]TopicConfig, error) {
 	}
 	out := make([]TopicConfig, 0, len(catalog.Defs()))
 	for _, d := range catalog.Defs() {
+		if !t.Listed(d) {
+			continue
+		}
 		_, set := t.Configs[d.Name]
 		out = append(out, TopicConfig{Name: d.Name, Value: t.Config(d.Name), Default: !set, Doc: d.Doc})
 	}

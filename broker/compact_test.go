@@ -146,7 +146,7 @@ func TestCompactedTopic(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	cfg := map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),
-		"segment.bytes":             kadm.StringPtr("4096"),
+		"internal.segment.bytes":    kadm.StringPtr("4096"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
 		"retention.ms":              kadm.StringPtr("1"), // ignored: compacted only
 	}

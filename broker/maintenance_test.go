@@ -30,7 +30,7 @@ func TestSlowCompactionDoesNotDelayRetention(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	cl := newClient(t, b.Addr())
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact"), "segment.bytes": kmsg.StringPtr("1024")}, "slowclean"); err != nil {
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact"), "internal.segment.bytes": kmsg.StringPtr("1024")}, "slowclean"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": kmsg.StringPtr("200")}, "expiring"); err != nil {

@@ -60,6 +60,11 @@ func (t Topic) Config(name string) string {
 func (t Topic) StorageConfig() storage.Config {
 	c := storage.DefaultConfig()
 	c.SegmentBytes = t.int(SegmentBytes)
+	if _, ok := t.Configs[InternalSegmentBytes]; ok {
+		// Any int, as Kafka takes it; below the smallest record batch every
+		// batch rolls a segment, which is what Kafka does with such a size.
+		c.SegmentBytes = max(t.int(InternalSegmentBytes), minSegmentBytes)
+	}
 	c.SegmentMs = t.int(SegmentMs)
 	c.RetentionMs = t.int(RetentionMs)
 	c.RetentionBytes = t.int(RetentionBytes)
@@ -102,6 +107,10 @@ func (t Topic) cleanupPolicy(policy string) bool {
 	}
 	return false
 }
+
+// minSegmentBytes is the size internal.segment.bytes is raised to: a v0
+// record's overhead, which was segment.bytes' minimum before Kafka 4.0.
+const minSegmentBytes = 14
 
 func (t Topic) int(name string) int64 {
 	n, _ := strconv.ParseInt(t.Config(name), 10, 64) // validated on the way in

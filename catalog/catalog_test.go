@@ -88,6 +88,14 @@ func TestConfigValidation(t *testing.T) {
 		{"follower.replication.throttled.replicas", "*,0:1", false},
 		{"segment.index.bytes", "3", false},
 		{"segment.jitter.ms", "-1", false},
+		// Kafka 4.x: segment.bytes at least 1 MiB; its internal override
+		// takes any int (small segments for tests).
+		{SegmentBytes, "1048575", false},
+		{SegmentBytes, "1048576", true},
+		{InternalSegmentBytes, "1024", true},
+		{InternalSegmentBytes, "-1", true},
+		{InternalSegmentBytes, "abc", false},
+		{InternalSegmentBytes, "4294967296", false},
 		{MessageTimestampAfterMaxMs, "-1", false},
 		{MessageTimestampBeforeMaxMs, "0", true},
 	} {
@@ -98,6 +106,31 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := ValidateConfig(CleanupPolicy, "compaction"); err == nil || !strings.Contains(err.Error(), "delete, compact, both or empty") {
 		t.Errorf("a bad policy must be refused with a clear reason, got %v", err)
+	}
+}
+
+func TestInternalSegmentBytes(t *testing.T) {
+	plain := Topic{Name: "plain", Configs: map[string]string{SegmentBytes: "2097152"}}
+	if got := plain.StorageConfig().SegmentBytes; got != 2097152 {
+		t.Fatalf("segment.bytes alone: segment size %d", got)
+	}
+	d, ok := Def(InternalSegmentBytes)
+	if !ok || !d.Internal {
+		t.Fatalf("internal.segment.bytes must be an internal config: %+v %v", d, ok)
+	}
+	if plain.Listed(d) {
+		t.Fatal("an internal config the topic does not set must not be listed")
+	}
+	small := Topic{Name: "small", Configs: map[string]string{SegmentBytes: "2097152", InternalSegmentBytes: "4096"}}
+	if got := small.StorageConfig().SegmentBytes; got != 4096 {
+		t.Fatalf("internal.segment.bytes must replace segment.bytes: segment size %d", got)
+	}
+	if !small.Listed(d) {
+		t.Fatal("a set internal config is listed, as Kafka lists it")
+	}
+	tiny := Topic{Name: "tiny", Configs: map[string]string{InternalSegmentBytes: "-1"}}
+	if got := tiny.StorageConfig().SegmentBytes; got != minSegmentBytes {
+		t.Fatalf("internal.segment.bytes=-1: segment size %d, want %d (every batch rolls)", got, minSegmentBytes)
 	}
 }
 

@@ -18,6 +18,10 @@ type ConfigDef struct {
 	// Broker is the name of the broker-level config that supplies the default
 	// (as Kafka's DescribeConfigs synonyms show it), empty when none.
 	Broker string
+	// Internal marks a config Kafka defines as internal: accepted and
+	// validated like any other, but listed (DescribeConfigs, CreateTopics'
+	// response) only for a topic that sets it.
+	Internal bool
 }
 
 // ConfigType mirrors Kafka's DescribeConfigs config types (v3+).
@@ -42,6 +46,7 @@ const (
 	RetentionMs          = "retention.ms"
 	RetentionBytes       = "retention.bytes"
 	SegmentBytes         = "segment.bytes"
+	InternalSegmentBytes = "internal.segment.bytes"
 	SegmentMs            = "segment.ms"
 	MaxMessageBytes      = "max.message.bytes"
 	MessageTimestampType = "message.timestamp.type"
@@ -78,7 +83,12 @@ var defs = []ConfigDef{
 		// Any long, as Kafka: every negative value means no limit.
 		Doc: "Maximum size of a partition before old segments are deleted; -1 (any negative value) means no limit."},
 	{Name: SegmentBytes, Default: "1073741824", Type: TypeInt, Broker: "log.segment.bytes",
-		Doc: "Size at which the active segment file is rolled.", Check: minInt(14)},
+		Doc: "Size at which the active segment file is rolled.", Check: minInt(1 << 20)},
+	// As Kafka 4.x: segment.bytes has a 1 MiB minimum, and tests that need
+	// small segments set this internal override instead, which takes any
+	// int and, when set, replaces segment.bytes.
+	{Name: InternalSegmentBytes, Default: "", Type: TypeInt, Internal: true,
+		Doc: "Internal: when set, the segment size used instead of segment.bytes, with no minimum (for tests)."},
 	{Name: SegmentMs, Default: "604800000", Type: TypeLong, Broker: "log.roll.ms",
 		Doc: "Age at which the active segment is rolled even if not full.", Check: minInt(1)},
 	{Name: MaxMessageBytes, Default: "1048588", Type: TypeInt, Broker: "message.max.bytes",
@@ -152,6 +162,16 @@ func Defs() []ConfigDef {
 	out := append([]ConfigDef(nil), allDefs...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Listed says whether a topic's config listing includes d: every config,
+// except an internal one the topic does not set (as Kafka lists them).
+func (t Topic) Listed(d ConfigDef) bool {
+	if !d.Internal {
+		return true
+	}
+	_, set := t.Configs[d.Name]
+	return set
 }
 
 // Def returns the definition of a topic config.

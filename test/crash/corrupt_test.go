@@ -46,7 +46,7 @@ func TestDamagedDataDir(t *testing.T) {
 	}
 	// About three batches of ten 100-byte records per 4 KiB segment.
 	seg := "4096"
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 1, map[string]*string{"segment.bytes": &seg}, topic); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 1, map[string]*string{"internal.segment.bytes": &seg}, topic); err != nil {
 		t.Fatal(err)
 	}
 	value := func(part, seq int) string { return fmt.Sprintf("%d-%05d-%s", part, seq, strings.Repeat("x", 90)) }

@@ -577,4 +577,17 @@ func TestTopicConfigBounds(t *testing.T) {
 		names = append(names, inert[i].(string))
 	}
 	p.settled("TopicConfigBounds/describe every inert config", describeConfigsReq(true, false, tp, names...))
+
+	// internal.segment.bytes: an internal config, unlisted until a topic
+	// sets it, then listed as a dynamic value, and gone again once deleted.
+	p.settled("TopicConfigBounds/internal.segment.bytes unset", describeConfigsReq(true, false, tp, "internal.segment.bytes", "segment.bytes"))
+	for _, v := range []string{"1024", "-1", "abc"} {
+		p.compare(fmt.Sprintf("TopicConfigBounds/internal.segment.bytes=%q", v), incAlterReq(true, tp, "internal.segment.bytes", set, v), -1, nil)
+	}
+	p.compare("TopicConfigBounds/set internal.segment.bytes", incAlterReq(false, tp, "internal.segment.bytes", set, "4096"), -1, nil)
+	p.settled("TopicConfigBounds/internal.segment.bytes set", describeConfigsReq(true, false, tp, "internal.segment.bytes", "segment.bytes"))
+	p.settled("TopicConfigBounds/every config with internal.segment.bytes set", describeConfigsReq(true, false, tp))
+	p.compare("TopicConfigBounds/delete internal.segment.bytes", incAlterReq(false, tp, "internal.segment.bytes", kmsg.IncrementalAlterConfigOpDelete, ""), -1, nil)
+	p.settled("TopicConfigBounds/internal.segment.bytes deleted", describeConfigsReq(true, false, tp, "internal.segment.bytes"))
+	p.compare("CreateTopics/with internal.segment.bytes", createReq(topic(name("smallseg"), 1, 1, "internal.segment.bytes", "2048")), -1, nil)
 }

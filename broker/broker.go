@@ -87,6 +87,12 @@ type Config struct {
 	Listeners      []ListenerSpec
 	TLS            TLSConfig // of the SSL and SASL_SSL listeners (tlsconf.go)
 	SASLMechanisms []string  // of the SASL listeners; empty = DefaultSASLMechanisms
+	// Authorizer (authorizer.class.name) turns ACLs on: "" none,
+	// AuthorizerStandard (acl.go); SuperUsers (super.users) and
+	// AllowEveryoneIfNoACL (allow.everyone.if.no.acl.found) configure it.
+	Authorizer           string
+	SuperUsers           []string
+	AllowEveryoneIfNoACL bool
 
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -329,6 +335,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 	}()
 	// Nothing in the data directory is read or written before the lock.
 	if b.dirLock, err = LockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := b.initAuthorizer(); err != nil {
 		return nil, err
 	}
 	if err := b.disk.start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rewindhq/rewind/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/xdg-go/scram"
@@ -33,10 +34,11 @@ const saslMaxReceiveSize = 512 << 10
 // brokerSecurity is the broker's listeners, TLS and SASL state.
 type brokerSecurity struct {
 	listeners []*listener
-	tls       *tlsState  // nil: no TLS listener
-	creds     *credStore // SASL credentials (credentials.go)
-	mechs     []string   // enabled SASL mechanisms
-	authFails rateLog    // failed authentications, logged at most every 10 s
+	tls       *tlsState       // nil: no TLS listener
+	creds     *credStore      // SASL credentials (credentials.go)
+	mechs     []string        // enabled SASL mechanisms
+	authz     *acl.Authorizer // nil: no authorizer, everything allowed (acl.go)
+	authFails rateLog         // failed authentications, logged at most every 10 s
 
 	authTotal *prometheus.CounterVec // rewind_authentications_total{listener,mechanism,result}
 	tlsFails  prometheus.Counter     // rewind_tls_handshake_failures_total
@@ -107,12 +109,14 @@ type connSecurity struct {
 	mech      string
 	scram     *scram.ServerConversation
 	principal string // Kafka's principal: User:ANONYMOUS, User:<SASL name>, User:<certificate subject>
+	host      string // the client's address, for ACL hosts
 }
 
 // secure runs the TLS handshake of a TLS listener's connection and sets
 // the connection's principal. An error closes the connection.
 func (c *conn) secure() error {
 	c.sec.principal = "User:ANONYMOUS"
+	c.sec.host = clientHost(c.nc)
 	if c.lis == nil {
 		return nil
 	}

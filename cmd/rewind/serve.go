@@ -16,7 +16,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
-	var fsync, logLevel, listeners, advListeners string
+	var fsync, logLevel, listeners, advListeners, authorizer, superUsers string
 	var allowedHosts []string
 	httpAddr := admin.DefaultAddr
 	cmd := &cobra.Command{
@@ -66,6 +66,12 @@ on it exits with an error naming the first.`,
 			} else if advListeners != "" {
 				return fmt.Errorf("--advertised-listeners needs --listeners")
 			}
+			if cfg.Authorizer, err = broker.ParseAuthorizer(authorizer); err != nil {
+				return err
+			}
+			if cfg.SuperUsers, err = broker.ParseSuperUsers(superUsers); err != nil {
+				return err
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return serve(cfg, httpAddr, allowedHosts, flagGiven(cmd, "http"))
 		},
@@ -80,6 +86,9 @@ on it exits with an error naming the first.`,
 	f.StringVar(&cfg.TLS.CAFile, "ssl-ca", "", "PEM CA certificates client certificates must chain to (ssl.truststore.certificates)")
 	f.StringVar(&cfg.TLS.ClientAuth, "ssl-client-auth", "none", "ssl.client.auth: none, requested or required; on SSL listeners the principal is User:<certificate subject>")
 	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-enabled-mechanisms", broker.DefaultSASLMechanisms, "sasl.enabled.mechanisms of the SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (users: rewind user)")
+	f.StringVar(&authorizer, "authorizer", "", "authorizer.class.name: standard (Kafka's StandardAuthorizer semantics; ACLs managed with rewind acl) or none (every client may do everything)")
+	f.StringVar(&superUsers, "super-users", "", "super.users of --authorizer: principals allowed everything, separated by ; (User:admin;User:CN=ops)")
+	f.BoolVar(&cfg.AllowEveryoneIfNoACL, "allow-everyone-if-no-acl-found", false, "allow.everyone.if.no.acl.found of --authorizer: allow an operation on a resource no ACL names")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, committed offsets and the catalog")
 	f.StringVar(&fsync, "fsync", "always", "durability: always (fsync before acking; one fsync covers every waiting batch), interval, never")
 	f.DurationVar(&cfg.FsyncInterval, "fsync-interval", cfg.FsyncInterval, "time between fsyncs with --fsync=interval")

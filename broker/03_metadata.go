@@ -44,11 +44,11 @@ func handleMetadata(r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
 	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = nodeID, r.c.advHost(), r.c.advPort()
+	br.NodeID, br.Host, br.Port = r.c.b.cfg.NodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
 	cid := b.reg.cat.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = nodeID
+	resp.ControllerID = r.c.b.cfg.NodeID
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -62,7 +62,7 @@ func handleMetadata(r *request) (reply, error) {
 		}
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(t, r.c.b.cfg.NodeID))
 		}
 		return now(resp)
 	}
@@ -148,12 +148,12 @@ func handleMetadata(r *request) (reply, error) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(t))
+		resp.Topics = append(resp.Topics, metadataTopic(t, r.c.b.cfg.NodeID))
 	}
 	return now(resp)
 }
 
-func metadataTopic(t catalog.Topic) kmsg.MetadataResponseTopic {
+func metadataTopic(t catalog.Topic, node int32) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -161,11 +161,11 @@ func metadataTopic(t catalog.Topic) kmsg.MetadataResponseTopic {
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
 	// Every partition has the same single replica: one slice, only read
 	// by the encoder, serves them all.
-	only := []int32{nodeID}
+	only := []int32{node}
 	for p := range mt.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(p)
-		mp.Leader = nodeID
+		mp.Leader = node
 		mp.LeaderEpoch = 0
 		mp.Replicas = only
 		mp.ISR = only

@@ -75,7 +75,7 @@ func handleFindCoordinator(r *request) (reply, error) {
 			c.ErrorCode, c.ErrorMessage = find(k)
 			c.NodeID, c.Host, c.Port = -1, "", -1
 			if c.ErrorCode == 0 {
-				c.NodeID, c.Host, c.Port = nodeID, r.c.advHost(), r.c.advPort()
+				c.NodeID, c.Host, c.Port = r.c.b.cfg.NodeID, r.c.advHost(), r.c.advPort()
 			}
 		}
 		return now(resp)
@@ -83,7 +83,7 @@ func handleFindCoordinator(r *request) (reply, error) {
 	resp.ErrorCode, resp.ErrorMessage = find(req.CoordinatorKey)
 	resp.NodeID, resp.Host, resp.Port = -1, "", -1
 	if resp.ErrorCode == 0 {
-		resp.NodeID, resp.Host, resp.Port = nodeID, r.c.advHost(), r.c.advPort()
+		resp.NodeID, resp.Host, resp.Port = r.c.b.cfg.NodeID, r.c.advHost(), r.c.advPort()
 	}
 	return now(resp)
 }

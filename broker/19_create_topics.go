@@ -82,8 +82,8 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 			if a.Partition != int32(i) {
 				return kerr.InvalidReplicaAssignment.Code, strp("replica assignment partitions must be 0..n-1 in order")
 			}
-			if len(a.Replicas) != 1 || a.Replicas[0] != nodeID {
-				return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("partition %d: the only broker is node %d", a.Partition, nodeID))
+			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
+				return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("partition %d: the only broker is node %d", a.Partition, b.cfg.NodeID))
 			}
 		}
 		parts = int32(len(rt.ReplicaAssignment))

@@ -119,7 +119,7 @@ func handleDescribeConfigs(r *request) (reply, error) {
 				res.Configs = append(res.Configs, c)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(nodeID)) {
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
 				res.ErrorCode = kerr.InvalidRequest.Code
 				res.ErrorMessage = strp("unknown broker " + rr.ResourceName)
 				break

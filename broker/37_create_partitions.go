@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -64,17 +65,17 @@ func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, valida
 		return kerr.UnknownTopicOrPartition.Code, nil
 	case meta.Internal:
 		return kerr.InvalidTopicException.Code, strp("internal topic " + rt.Topic + " cannot be changed")
-	case !validAssignment(rt.Assignment):
-		return kerr.InvalidReplicaAssignment.Code, strp("the only broker is node 0")
+	case !validAssignment(b.cfg.NodeID, rt.Assignment):
+		return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("the only broker is node %d", b.cfg.NodeID))
 	case !validateOnly && b.disk.writable() != nil:
 		return kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
 	}
 	return catalogErrorCode(b.reg.addPartitions(rt.Topic, rt.Count, validateOnly))
 }
 
-func validAssignment(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
+func validAssignment(node int32, as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
 	for _, a := range as {
-		if len(a.Replicas) != 1 || a.Replicas[0] != nodeID {
+		if len(a.Replicas) != 1 || a.Replicas[0] != node {
 			return false
 		}
 	}

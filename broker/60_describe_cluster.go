@@ -22,9 +22,9 @@ func handleDescribeCluster(r *request) (reply, error) {
 	}
 	resp.EndpointType = 1
 	resp.ClusterID = b.reg.cat.ClusterID()
-	resp.ControllerID = nodeID
+	resp.ControllerID = r.c.b.cfg.NodeID
 	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = nodeID, r.c.advHost(), r.c.advPort()
+	br.NodeID, br.Host, br.Port = r.c.b.cfg.NodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
 	return now(resp)
 }

@@ -27,11 +27,11 @@ import (
 // metadata in Kafka's own record format.
 const OffsetsTopic = "__consumer_offsets"
 
-// nodeID is the id of the one broker of a Rewind cluster.
-const nodeID int32 = 0
-
 // Config holds everything a Broker is started with. Use Options to change it.
 type Config struct {
+	// NodeID is the id of the one broker (node.id): Metadata,
+	// FindCoordinator, DescribeCluster and replica assignments use it.
+	NodeID            int32
 	Listen            string        // address to listen on, host:port (port 0 = random)
 	Advertise         string        // host:port put in Metadata; empty = the listener's address
 	Listener          net.Listener  // an already bound Kafka listener; Listen is then unused
@@ -141,6 +141,9 @@ func DefaultConfig() Config {
 
 // WithConfig replaces the whole configuration.
 func WithConfig(c Config) Option { return func(d *Config) { *d = c } }
+
+// WithNodeID sets the broker's node id (node.id; default 0).
+func WithNodeID(id int32) Option { return func(c *Config) { c.NodeID = id } }
 
 // WithListen sets the listen address (host:port; port 0 picks a free port).
 func WithListen(addr string) Option { return func(c *Config) { c.Listen = addr } }
@@ -262,6 +265,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("broker: node id must be at least 0, got %d", cfg.NodeID)
 	}
 	if cfg.DefaultPartitions < 1 {
 		return nil, fmt.Errorf("broker: default partitions must be at least 1, got %d", cfg.DefaultPartitions)

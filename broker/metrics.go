@@ -221,7 +221,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	b.connMu.Unlock()
 	gauge(ch, descBrokers, 1)
 	if b.addr != "" {
-		gauge(ch, descBrokerInfo, 1, strconv.Itoa(int(nodeID)), b.advertised())
+		gauge(ch, descBrokerInfo, 1, strconv.Itoa(int(b.cfg.NodeID)), b.advertised())
 	}
 
 	topics := b.snapshotTopics()
@@ -236,7 +236,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			hw[lageval.TopicPartition{Topic: t.name, Partition: int32(p)}] = h
 			gauge(ch, descTopicCurrent, float64(h), t.name, ps)
 			gauge(ch, descTopicOldest, float64(l.LogStartOffset()), t.name, ps)
-			gauge(ch, descTopicLeader, float64(nodeID), t.name, ps)
+			gauge(ch, descTopicLeader, float64(b.cfg.NodeID), t.name, ps)
 			gauge(ch, descTopicReplicas, 1, t.name, ps)
 			gauge(ch, descTopicISR, 1, t.name, ps)
 			gauge(ch, descTopicPreferred, 1, t.name, ps)

@@ -89,6 +89,7 @@ on it exits with an error naming the first.`,
 	f.StringVar(&authorizer, "authorizer", "", "authorizer.class.name: standard (Kafka's StandardAuthorizer semantics; ACLs managed with rewind acl) or none (every client may do everything)")
 	f.StringVar(&superUsers, "super-users", "", "super.users of --authorizer: principals allowed everything, separated by ; (User:admin;User:CN=ops)")
 	f.BoolVar(&cfg.AllowEveryoneIfNoACL, "allow-everyone-if-no-acl-found", false, "allow.everyone.if.no.acl.found of --authorizer: allow an operation on a resource no ACL names")
+	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "node.id: the broker id Metadata, FindCoordinator and DescribeCluster report and replica assignments must name")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, committed offsets and the catalog")
 	f.StringVar(&fsync, "fsync", "always", "durability: always (fsync before acking; one fsync covers every waiting batch), interval, never")
 	f.DurationVar(&cfg.FsyncInterval, "fsync-interval", cfg.FsyncInterval, "time between fsyncs with --fsync=interval")

@@ -8,12 +8,14 @@ import (
 	"math"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -142,14 +144,24 @@ type pair struct {
 
 // newPair starts a fresh Rewind for the test and connects to the shared
 // Kafka.
-func newPair(t *testing.T) *pair {
+func newPair(t *testing.T) *pair { return newPairNode(t, false) }
+
+// newPairNode is newPair, with Rewind started with Kafka's node id
+// (--node-id) when sameNode, for requests that name the broker.
+func newPairNode(t *testing.T, sameNode bool) *pair {
 	t.Helper()
 	k := kafkaref.Start(t)
-	p := &pair{t: t, kafkaAddr: k.Addrs()[0], rewindAddr: startRewind(t), known: loadKnown(t)}
-	p.kafka, p.rewind = dial(t, p.kafkaAddr), dial(t, p.rewindAddr)
+	p := &pair{t: t, kafkaAddr: k.Addrs()[0], known: loadKnown(t)}
+	p.kafka = dial(t, p.kafkaAddr)
+	p.kafkaNode = controllerOrNode(t, p.kafka)
+	node := int32(-1)
+	if sameNode {
+		node = p.kafkaNode
+	}
+	p.rewindAddr = startRewind(t, node)
+	p.rewind = dial(t, p.rewindAddr)
 	p.kafkaVersions = versions(t, p.kafka)
 	p.rewindVersions = versions(t, p.rewind)
-	p.kafkaNode = controllerOrNode(t, p.kafka)
 	p.rewindNode = controllerOrNode(t, p.rewind)
 	offsetsTopicOnce.Do(func() {
 		if offsetsTopicErr = waitCoordinator(p.kafka); offsetsTopicErr == nil {
@@ -163,16 +175,25 @@ func newPair(t *testing.T) *pair {
 }
 
 // startRewind starts the Rewind of this run (see rewindBinary) and returns
-// its address; it is stopped when the test ends.
-func startRewind(t *testing.T) string {
+// its address, with node id node unless it is negative; it is stopped when
+// the test ends.
+func startRewind(t *testing.T, node int32) string {
 	t.Helper()
 	if rewindBinary == "" {
-		return rewindtest.Start(t).Addr()
+		var opts []broker.Option
+		if node >= 0 {
+			opts = append(opts, broker.WithNodeID(node))
+		}
+		return rewindtest.Start(t, opts...).Addr()
 	}
 	// rewindtest's settings that differ from the binary's defaults: no
 	// initial rebalance delay (proctest's default) and a small disk
 	// reserve file.
-	return proctest.Start(t, proctest.Config{Binary: rewindBinary, Args: []string{"--disk-reserve", "1048576"}}).Addr
+	args := []string{"--disk-reserve", "1048576"}
+	if node >= 0 {
+		args = append(args, "--node-id", strconv.Itoa(int(node)))
+	}
+	return proctest.Start(t, proctest.Config{Binary: rewindBinary, Args: args}).Addr
 }
 
 var (

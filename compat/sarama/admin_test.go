@@ -1,0 +1,74 @@
+package sarama_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/rewindhq/rewind/internal/proctest"
+)
+
+// saramaAdmin starts `rewind serve` with args and returns a Sarama cluster
+// admin speaking Kafka 4.0's protocol to it.
+func saramaAdmin(t *testing.T, args ...string) sarama.ClusterAdmin {
+	t.Helper()
+	p := proctest.Start(t, proctest.Config{Binary: binary, Args: args})
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	adm, err := sarama.NewClusterAdmin([]string{p.Addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { adm.Close() })
+	return adm
+}
+
+// TestSaramaAdminNodeID: `rewind serve --node-id 1`, as the test set-ups
+// of client libraries run Kafka with node.id=1: Sarama's DescribeCluster
+// sees broker 1 as the controller, a topic created with an explicit
+// replica assignment to node 1 has its partitions led by 1, and one
+// assigned to node 2 is refused with INVALID_REPLICA_ASSIGNMENT.
+func TestSaramaAdminNodeID(t *testing.T) {
+	adm := saramaAdmin(t, "--node-id", "1")
+	brokers, controller, err := adm.DescribeCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if controller != 1 || len(brokers) != 1 || brokers[0].ID() != 1 {
+		t.Fatalf("DescribeCluster: controller %d, %d brokers (first %d), want node 1", controller, len(brokers), brokers[0].ID())
+	}
+	if err := adm.CreateTopic("assigned", &sarama.TopicDetail{NumPartitions: -1, ReplicationFactor: -1,
+		ReplicaAssignment: map[int32][]int32{0: {1}, 1: {1}}}, false); err != nil {
+		t.Fatalf("CreateTopic assigned to node 1: %v", err)
+	}
+	md, err := adm.DescribeTopics([]string{"assigned"})
+	if err != nil || len(md) != 1 || len(md[0].Partitions) != 2 {
+		t.Fatalf("DescribeTopics: %v %+v", err, md)
+	}
+	for _, p := range md[0].Partitions {
+		if p.Leader != 1 || len(p.Replicas) != 1 || p.Replicas[0] != 1 {
+			t.Fatalf("partition %d: leader %d replicas %v, want 1", p.ID, p.Leader, p.Replicas)
+		}
+	}
+	err = adm.CreateTopic("elsewhere", &sarama.TopicDetail{NumPartitions: -1, ReplicationFactor: -1,
+		ReplicaAssignment: map[int32][]int32{0: {2}}}, false)
+	if !errors.Is(err, sarama.ErrInvalidReplicaAssignment) {
+		t.Fatalf("CreateTopic assigned to node 2: %v, want INVALID_REPLICA_ASSIGNMENT", err)
+	}
+}
+
+// TestSaramaUnservedAPI: Sarama sends the APIs of its configured version
+// without asking ApiVersions first; an API Rewind does not serve yet
+// (delegation tokens have no admin call in Sarama, so client quotas stand
+// for one) comes back as Sarama's ErrUnsupportedVersion, not an EOF.
+func TestSaramaUnservedAPI(t *testing.T) {
+	adm := saramaAdmin(t)
+	_, err := adm.DescribeClientQuotas(nil, false)
+	if !errors.Is(err, sarama.ErrUnsupportedVersion) {
+		t.Fatalf("DescribeClientQuotas: %v, want ErrUnsupportedVersion", err)
+	}
+	// The admin's connection still serves.
+	if _, _, err := adm.DescribeCluster(); err != nil {
+		t.Fatalf("DescribeCluster after the unserved request: %v", err)
+	}
+}

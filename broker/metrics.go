@@ -192,7 +192,7 @@ var (
 
 	// burrow_exporter's series, with its status codes (lageval.Status.Code).
 	descBurrowStatus     = desc("kafka_burrow_status", "Burrow status of a consumer group: 1 NOTFOUND, 2 OK, 3 WARN, 4 ERR.", "cluster", "group")
-	descBurrowPartStatus = desc("kafka_burrow_partition_status", "Burrow status of a partition: 2 OK, 3 WARN, 5 STOP, 6 STALL, 7 REWIND.", "cluster", "group", "topic", "partition")
+	descBurrowPartStatus = desc("kafka_burrow_partition_status", "Burrow status of a partition: 2 OK (or NEW: one commit so far), 3 WARN, 5 STOP, 6 STALL, 7 REWIND.", "cluster", "group", "topic", "partition")
 	descBurrowTotalLag   = desc("kafka_burrow_total_lag", "Total lag of a consumer group over the partitions Burrow evaluates.", "cluster", "group")
 )
 

@@ -19,6 +19,9 @@
 // window, given the partition's current lag and its recent log-end offsets:
 //
 //   - no current lag: OK, whatever the window says;
+//   - NEW (Rewind's, not Burrow's): a window of one commit, which spans no
+//     time, is not judged: Burrow would call a group seeded by a reset
+//     STALL at once and STOP a millisecond later;
 //   - STOP: the time since the last commit is longer than the window spans
 //     (first to last commit), unless a recent log-end offset shows the
 //     consumer was caught up (the consumer stopped committing);
@@ -31,9 +34,10 @@
 //   - otherwise OK.
 //
 // A group's status is the worst of its partitions', with STOP, STALL and
-// REWIND reported as ERR at group level, as Burrow reports them. Statuses
+// REWIND reported as ERR at group level, as Burrow reports them; NEW ranks
+// below OK, and a group is NEW only when all its partitions are. Statuses
 // carry Burrow's names (OK, WARN, ERR, STOP, STALL, REWIND, NOTFOUND) and,
-// for Prometheus, burrow_exporter's numeric codes (Status.Code).
+// for Prometheus, burrow_exporter's numeric codes (Status.Code; NEW is OK's).
 //
 // # Lag, lag in time, and one way to judge
 //

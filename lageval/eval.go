@@ -17,9 +17,15 @@ const (
 	Stop                   // the consumer stopped committing while there is lag
 	Stall                  // the consumer commits the same offset while there is lag
 	Rewind                 // the committed offset went backwards in the window
+	// New: the partition has lag but its window holds a single commit
+	// (a reset, a first commit), which spans no time: too short to tell a
+	// stopped consumer from one that has just started. Not an error; it
+	// ranks below OK in a group and counts as OK in burrow_exporter's
+	// codes, as Burrow's minimum-complete makes a short window OK.
+	New
 )
 
-var statusNames = [...]string{"NOTFOUND", "OK", "WARN", "ERR", "STOP", "STALL", "REWIND"}
+var statusNames = [...]string{"NOTFOUND", "OK", "WARN", "ERR", "STOP", "STALL", "REWIND", "NEW"}
 
 func (s Status) String() string {
 	if s < 0 || int(s) >= len(statusNames) {
@@ -30,7 +36,27 @@ func (s Status) String() string {
 
 // Code is burrow_exporter's number for the status (NOTFOUND 1, OK 2, WARN 3,
 // ERR 4, STOP 5, STALL 6, REWIND 7), used by the kafka_burrow_* series.
-func (s Status) Code() int { return int(s) + 1 }
+// NEW, which burrow_exporter does not know, is OK's 2.
+func (s Status) Code() int {
+	if s == New {
+		return OK.Code()
+	}
+	return int(s) + 1
+}
+
+// worse reports whether s is more severe than t; NEW is below OK.
+func (s Status) worse(t Status) bool {
+	rank := func(x Status) int {
+		switch x {
+		case NotFound:
+			return 0
+		case New:
+			return 1
+		}
+		return int(x) + 1
+	}
+	return rank(s) > rank(t)
+}
 
 // MarshalText writes the Burrow name.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -141,6 +167,17 @@ func EvaluatePartition(p Partition, cfg Config, now time.Time) PartitionStatus {
 	st.Start, st.End = &first, &last
 	if st.Complete < cfg.MinimumComplete {
 		st.Reason = fmt.Sprintf("only %d of %d commits in the window yet", len(offs), cfg.Intervals)
+		return st
+	}
+	if len(offs) == 1 && st.CurrentLag > 0 {
+		// One commit spans no time, so Burrow's rules would call it
+		// STALL at once and STOP a millisecond later: a group seeded by a
+		// reset, or a consumer's first commit, is not judged until a
+		// second commit (at least MinDistance later) gives the window a
+		// length.
+		st.Status = New
+		st.Reason = fmt.Sprintf("one commit so far (offset %d, %s ago) while %d record(s) wait: a verdict needs a second commit to measure how the consumer moves",
+			first.Offset, HumanDuration(now.Sub(first.Time)), st.CurrentLag)
 		return st
 	}
 	st.Status, st.Reason = judge(offs, recentLogEnds(p.LogEnds, cfg, now), st.CurrentLag, now)
@@ -266,14 +303,17 @@ type GroupStatus struct {
 }
 
 // EvaluateGroup judges every partition and the group. A group with no
-// partitions is OK with Complete 0, as Burrow answers.
+// partitions is OK with Complete 0, as Burrow answers; a group whose every
+// partition is NEW is NEW, otherwise NEW partitions count for nothing.
 func EvaluateGroup(group string, parts []Partition, cfg Config, now time.Time) GroupStatus {
 	g := GroupStatus{Group: group, Status: OK, Partitions: make([]PartitionStatus, 0, len(parts))}
-	full := 0
+	full, fresh := 0, 0
 	for _, p := range parts {
 		ps := EvaluatePartition(p, cfg, now)
 		g.TotalLag += ps.CurrentLag
-		if ps.Status > g.Status {
+		if ps.Status == New {
+			fresh++
+		} else if ps.Status.worse(g.Status) {
 			g.Status = min(ps.Status, Err)
 		}
 		if ps.Complete == 1 {
@@ -287,6 +327,9 @@ func EvaluateGroup(group string, parts []Partition, cfg Config, now time.Time) G
 		}
 	}
 	g.TotalPartitions = len(parts)
+	if fresh > 0 && fresh == len(parts) {
+		g.Status = New
+	}
 	if len(parts) > 0 {
 		g.Complete = float64(full) / float64(len(parts))
 	}

@@ -10,7 +10,7 @@ import (
 func TestStatusNamesAndCodes(t *testing.T) {
 	want := map[Status][2]any{
 		NotFound: {"NOTFOUND", 1}, OK: {"OK", 2}, Warn: {"WARN", 3}, Err: {"ERR", 4},
-		Stop: {"STOP", 5}, Stall: {"STALL", 6}, Rewind: {"REWIND", 7},
+		Stop: {"STOP", 5}, Stall: {"STALL", 6}, Rewind: {"REWIND", 7}, New: {"NEW", 2},
 	}
 	for s, w := range want {
 		if s.String() != w[0] || s.Code() != w[1] {
@@ -151,5 +151,28 @@ func TestRecorderConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if n := len(r.Windows("g")); n != 4 {
 		t.Fatalf("%d windows", n)
+	}
+}
+
+// A partition with a single commit is NEW, not STOP: it ranks below OK in
+// its group, and a group is NEW only when every partition is.
+func TestNewWindowIsNotAnError(t *testing.T) {
+	cfg := DefaultConfig()
+	one := Partition{Topic: "orders", Partition: 0, Commits: []Commit{{Offset: 5, Lag: 3, Time: epoch}}, CurrentLag: 3}
+	moving := Partition{Topic: "orders", Partition: 1, Commits: commits(10, 5, 20, 2), CurrentLag: 2}
+	stopped := Partition{Topic: "orders", Partition: 2, Commits: commits(10, 5, 20, 5), CurrentLag: 90}
+	now := epoch.Add(13 * time.Millisecond)
+	if st := EvaluatePartition(one, cfg, now); st.Status != New {
+		t.Fatalf("one commit 13ms ago: %s (%s), want NEW", st.Status, st.Reason)
+	}
+	if g := EvaluateGroup("g", []Partition{one}, cfg, now); g.Status != New {
+		t.Errorf("group of NEW partitions: %s, want NEW", g.Status)
+	}
+	later := epoch.Add(15 * time.Second)
+	if g := EvaluateGroup("g", []Partition{one, moving}, cfg, later); g.Status != OK {
+		t.Errorf("NEW and OK: %s, want OK", g.Status)
+	}
+	if g := EvaluateGroup("g", []Partition{one, stopped}, cfg, epoch.Add(time.Minute)); g.Status != Err {
+		t.Errorf("NEW and STOP: %s, want ERR", g.Status)
 	}
 }

@@ -82,6 +82,7 @@ const statusHelp = {
   STALL: "Commits the same offset while records wait.",
   REWIND: "Its committed offset went backwards in the window.",
   NOTFOUND: "No commits recorded for it yet.",
+  NEW: "One commit so far: too short a window to judge yet.",
 };
 function badge(status, title) {
   return h("span", { class: "badge " + status, title: title || statusHelp[status] || "", "data-status": status }, status);
@@ -377,7 +378,7 @@ async function groupsView() {
   const filter = h("input", { type: "search", id: "group-filter", placeholder: "Filter groups…", value: groupFilter, style: "width:240px",
     oninput: (e) => { groupFilter = e.target.value; render(); } });
   let groups = [];
-  const order = { ERR: 0, WARN: 1, OK: 3, NOTFOUND: 4 };
+  const order = { ERR: 0, WARN: 1, OK: 3, NEW: 3, NOTFOUND: 4 };
   const render = () => {
     const f = groupFilter.toLowerCase();
     const rows = groups.filter((g) => g.group.toLowerCase().includes(f))

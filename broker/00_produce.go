@@ -29,7 +29,12 @@ import (
 // would exceed it closes the connection (no top-level error code).
 //
 // Version notes:
-//   - v3: transactional id. A transactional batch is appended only if its
+//   - v3: transactional id. A request holding a transactional batch (the
+//     first batch of any partition) without a transactional id is refused
+//     whole, every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED, before
+//     anything else is checked, as Kafka's KafkaApis does (a transactional
+//     id is what such a batch is authorized by).
+//     A transactional batch is appended only if its
 //     partition is in the producer's ongoing transaction, checked with
 //     the transaction coordinator before the append (KIP-890 part 1, as
 //     Kafka 4 does; txnVerify): otherwise INVALID_TXN_STATE (v11:
@@ -74,6 +79,7 @@ func handleProduce(r *request) (reply, error) {
 	}
 
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
+	noTxnID := req.TransactionID == nil && hasTransactionalRecords(req)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
@@ -88,6 +94,9 @@ func handleProduce(r *request) (reply, error) {
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			switch {
+			case noTxnID:
+				sp.ErrorCode, sp.ErrorMessage = kerr.TransactionalIDAuthorizationFailed.Code, strp("Transactional Id authorization failed.")
+				continue
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue
@@ -162,7 +171,8 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 		return 0, nil // not transactional: storage validates the rest
 	}
 	if req.TransactionID == nil {
-		return kerr.InvalidTxnState.Code, strp("transactional records without a transactional id")
+		// handleProduce refused the request (hasTransactionalRecords).
+		return kerr.TransactionalIDAuthorizationFailed.Code, strp("Transactional Id authorization failed.")
 	}
 	b := r.c.b
 	if l := b.partition(topic, partition); l == nil {
@@ -190,6 +200,20 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 		return kerr.NotEnoughReplicas.Code, strp("Unable to verify the partition has been added to the transaction. Underlying error: " + kerrv.Message)
 	}
 	return kerrv.Code, nil
+}
+
+// hasTransactionalRecords says whether the first batch of some partition
+// of req is transactional (Kafka's RequestUtils.hasTransactionalRecords
+// looks at the first batch of each).
+func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := storage.ParseBatchHeader(rp.Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // produceTo validates and appends the batches of one partition of a

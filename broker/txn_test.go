@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -197,5 +198,64 @@ func TestTxnOffsetCommitVerified(t *testing.T) {
 	}
 	if got := commit(3, pid, e, "g-oc2"); got != 0 {
 		t.Fatalf("v3 commit after AddOffsetsToTxn: %v", kerr.ErrorForCode(got))
+	}
+}
+
+// A Produce holding a transactional batch but no transactional id is
+// refused whole, as Kafka 4.4 refuses it (TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+// on every partition, the request's plain batches included, checked before
+// anything else: test/differential TestTransactionalProduceErrors), and
+// nothing is appended. It used to be INVALID_TXN_STATE on the
+// transactional partition only, the plain batch appended.
+func TestTransactionalProduceWithoutTransactionalID(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "notxnid", 2)
+	idem := kmsg.NewPtrInitProducerIDRequest()
+	idem.ProducerID, idem.ProducerEpoch = -1, -1
+	ir, err := idem.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v, error %d", err, ir.ErrorCode)
+	}
+	txnBatch := mutBatch(func(bb []byte) {
+		binary.BigEndian.PutUint16(bb[offAttributes:], 0x10) // transactional
+		binary.BigEndian.PutUint64(bb[43:], uint64(ir.ProducerID))
+		binary.BigEndian.PutUint16(bb[51:], uint16(ir.ProducerEpoch))
+		binary.BigEndian.PutUint32(bb[53:], 0) // first sequence
+	})
+	for _, v := range []int16{3, 11, 12} {
+		req := produceRequest("notxnid", 0, txnBatch)
+		req.Version = v
+		plain := kmsg.NewProduceRequestTopicPartition()
+		plain.Partition, plain.Records = 1, goodBatch(2)
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, plain)
+		resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code || p.BaseOffset != -1 {
+				t.Errorf("v%d partition %d: error %v, base offset %d; want TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1",
+					v, p.Partition, kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
+			}
+		}
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "notxnid"
+	for p := int32(0); p < 2; p++ {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p, -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	lr, err := lo.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range lr.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Offset != 0 {
+			t.Errorf("partition %d: end offset %d (error %d) after refused produces; want 0", p.Partition, p.Offset, p.ErrorCode)
+		}
 	}
 }

@@ -20,6 +20,7 @@ type batchSpec struct {
 	valueLen int
 	magic    int8 // 2 when 0
 	badCRC   bool
+	txn      bool // the transactional attribute
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -51,6 +52,9 @@ func (s batchSpec) bytes() []byte {
 	}
 	if s.magic != 0 {
 		b.Magic = s.magic
+	}
+	if s.txn {
+		b.Attributes |= 0x10
 	}
 	out := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))

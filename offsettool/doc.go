@@ -5,16 +5,22 @@
 //
 // It owns five things:
 //
-//   - snapshots: Client.Snapshot gathers, for one group, its state and
-//     members, and per partition the committed offset, log start and log end
-//     (and optionally the age of the first unconsumed record);
+//   - snapshots: Client.Snapshot gathers, for one group, its type (classic,
+//     or consumer for Kafka 4's KIP-848 protocol: DescribeGroups, then
+//     ConsumerGroupDescribe for a group it calls not classic), state and
+//     members (for a consumer group also the group and target assignment
+//     epochs, the assignor, each member's epoch, target assignment and the
+//     partitions it still revokes or awaits), and per partition the
+//     committed offset, log start and log end (and optionally the age of
+//     the first unconsumed record);
 //   - explain: Explain is a pure function over a snapshot that says, for
 //     every partition, where a consumer of the group would start and why, in
 //     the words a Sarama or franz-go user needs (committed offset wins,
 //     OffsetNewest skips existing records, retention moved the log start…);
 //   - reset plans: PlanReset turns a target (--to-earliest, --shift-by, …)
 //     into a per-partition plan, refusing targets outside the log;
-//     Client.ExecuteReset commits it, only while the group has no members;
+//     Client.ExecuteReset commits it, only while the group is Empty (as
+//     kafka-consumer-groups.sh, for both group types);
 //   - history: Client.History reads the group's commits from the
 //     __consumer_offsets topic (Kafka's own record format) so a group can be
 //     rewound to where it stood at a past time (CommittedAt); commits made

@@ -83,6 +83,9 @@ type PartitionStart struct {
 	Why       string `json:"why"`    // plain words
 	Replay    string `json:"replay"` // how to read the skipped records, if any
 	MemberID  string `json:"member_id,omitempty"`
+	// TargetMemberID is a consumer group's target owner of the partition
+	// when it differs from MemberID (the partition is moving).
+	TargetMemberID string `json:"target_member_id,omitempty"`
 	// LastStable is where a read_committed consumer stops.
 	LastStable int64 `json:"last_stable"`
 	// LagCase and LagWhy say why the lag cannot reach 0 for a consumer
@@ -127,7 +130,7 @@ func Explain(s GroupSnapshot, initial Policy) Explanation {
 	if ex.Members == nil {
 		ex.Members = []Member{}
 	}
-	ex.Notes = groupNotes(s)
+	ex.Notes = append(groupNotes(s), consumerNotes(s)...)
 	ex.Partitions = make([]PartitionStart, 0, len(s.Partitions))
 	for _, p := range s.Partitions {
 		ex.Partitions = append(ex.Partitions, explainPartition(s, p, initial))
@@ -141,6 +144,9 @@ func groupNotes(s GroupSnapshot) []GroupNote {
 	case !s.Exists:
 		notes = append(notes, GroupNote{GroupNoteUnknown, fmt.Sprintf(
 			"The broker has no record of group %q (no members, no committed offsets): a consumer joining it starts from its initial offset policy on every partition.", s.Group)})
+	case s.Rebalancing() && s.Type == TypeConsumer:
+		notes = append(notes, GroupNote{GroupNoteRebalance, fmt.Sprintf(
+			"The consumer group (KIP-848) is %s at group epoch %d: its members move to the target assignment one heartbeat at a time, and every partition not being moved is consumed meanwhile (no stop-the-world rebalance). Members: %s.", s.State, s.GroupEpoch, memberList(s.Members))})
 	case s.Rebalancing():
 		notes = append(notes, GroupNote{GroupNoteRebalance, fmt.Sprintf(
 			"The group is mid-rebalance (%s): members are rejoining and no partition is consumed until it settles; then each partition starts as shown below. If it never settles, a member is slow to rejoin (check its rebalance timeout and that it polls).", s.State)})
@@ -238,6 +244,14 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 			}
 		}
 		ps.Why = what + reset
+	}
+	if p.TargetMemberID != "" && p.TargetMemberID != p.MemberID {
+		ps.TargetMemberID = p.TargetMemberID
+		if p.MemberID != "" {
+			ps.Why += fmt.Sprintf(" The partition is moving: member %s owns it and must revoke it before member %s, its owner in the target assignment, gets it and resumes from the committed offset.", p.MemberID, p.TargetMemberID)
+		} else {
+			ps.Why += fmt.Sprintf(" Member %s gets it on its next heartbeat (the target assignment gives it the partition and no member owns it).", p.TargetMemberID)
+		}
 	}
 	return ps
 }

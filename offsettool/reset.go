@@ -249,30 +249,34 @@ func (c *Client) ResolveTimes(ctx context.Context, s GroupSnapshot, t time.Time)
 type ActiveMembersError struct {
 	Group   string
 	State   string
+	Type    string // TypeClassic or TypeConsumer; "" when not known
 	Members []Member
 }
 
 func (e *ActiveMembersError) Error() string {
-	return fmt.Sprintf("group %q is %s with %d active member(s) (%s): offsets can only be reset while the group is inactive; stop these consumers and run again",
-		e.Group, e.State, len(e.Members), memberList(e.Members))
+	kind := ""
+	if e.Type != "" {
+		kind = e.Type + " "
+	}
+	return fmt.Sprintf("%sgroup %q is %s with %d active member(s) (%s): offsets can only be reset while the group is inactive (Empty); stop these consumers and run again",
+		kind, e.Group, e.State, len(e.Members), memberList(e.Members))
 }
 
 func (e *ActiveMembersError) Unwrap() error { return ErrActiveMembers }
 
 // ExecuteReset commits the plan, after checking again that the group has
 // no members (a consumer that joined since the dry run would overwrite the
-// reset with its next commit).
+// reset with its next commit). As kafka-consumer-groups.sh, it refuses
+// unless the group is Empty or Dead, for classic and consumer groups
+// alike: a consumer group's broker would refuse the commit of a group
+// with members anyway (UNKNOWN_MEMBER_ID for a commit without a member).
 func (c *Client) ExecuteReset(ctx context.Context, plan *Plan) error {
-	described, err := c.adm.DescribeGroups(ctx, plan.Group)
-	if err != nil {
-		return fmt.Errorf("describe group %q: %s", plan.Group, oneLine(err))
+	now := GroupSnapshot{Group: plan.Group}
+	if err := c.describeGroup(ctx, &now, map[string]bool{}); err != nil {
+		return err
 	}
-	if d, ok := described[plan.Group]; ok && len(d.Members) > 0 {
-		e := &ActiveMembersError{Group: plan.Group, State: d.State}
-		for _, m := range d.Members {
-			e.Members = append(e.Members, Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost})
-		}
-		return e
+	if len(now.Members) > 0 || (now.State != StateEmpty && now.State != StateDead && now.State != "") {
+		return &ActiveMembersError{Group: plan.Group, State: now.State, Type: now.Type, Members: now.Members}
 	}
 	os := kadm.Offsets{}
 	for _, r := range plan.Rows {

@@ -32,22 +32,47 @@ type GroupSnapshot struct {
 	Group string `json:"group"`
 	// Exists is false when the broker knows nothing of the group: no
 	// members and no committed offsets (Kafka reports such a group as Dead).
-	Exists       bool        `json:"exists"`
-	State        string      `json:"state"`
-	ProtocolType string      `json:"protocol_type"`
-	Protocol     string      `json:"protocol"`
-	Members      []Member    `json:"members"`
-	Partitions   []Partition `json:"partitions"`
-	Taken        time.Time   `json:"taken"`
+	Exists bool `json:"exists"`
+	// Type is TypeClassic or TypeConsumer (KIP-848).
+	Type         string `json:"type"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+	Protocol     string `json:"protocol"`
+	// GroupEpoch, AssignmentEpoch and Assignor are a consumer group's:
+	// the epoch of its membership and subscriptions, the epoch its target
+	// assignment was computed for, and the broker's assignor (uniform,
+	// range) that computed it. Protocol repeats the assignor.
+	GroupEpoch      int32       `json:"group_epoch,omitempty"`
+	AssignmentEpoch int32       `json:"assignment_epoch,omitempty"`
+	Assignor        string      `json:"assignor,omitempty"`
+	Members         []Member    `json:"members"`
+	Partitions      []Partition `json:"partitions"`
+	Taken           time.Time   `json:"taken"`
 }
 
 // Member is one live member of a group.
 type Member struct {
-	ID         string           `json:"member_id"`
-	InstanceID string           `json:"instance_id,omitempty"`
-	ClientID   string           `json:"client_id"`
-	Host       string           `json:"host"`
-	Assigned   []TopicPartition `json:"assigned"`
+	ID         string `json:"member_id"`
+	InstanceID string `json:"instance_id,omitempty"`
+	ClientID   string `json:"client_id"`
+	Host       string `json:"host"`
+	// Assigned is what the member owns: for a consumer group's member
+	// also the partitions it still has to revoke.
+	Assigned []TopicPartition `json:"assigned"`
+	// The rest is a consumer group's member (KIP-848): its member epoch,
+	// subscription, target assignment, the partitions it owns outside
+	// its target (Revoking: it gives them up on its next heartbeat) and
+	// those of its target it does not own yet (Awaiting: they are still
+	// owned by another member, or come with its next heartbeat).
+	MemberEpoch     int32            `json:"member_epoch,omitempty"`
+	Subscribed      []string         `json:"subscribed_topics,omitempty"`
+	SubscribedRegex string           `json:"subscribed_regex,omitempty"`
+	Target          []TopicPartition `json:"target,omitempty"`
+	Revoking        []TopicPartition `json:"revoking,omitempty"`
+	Awaiting        []TopicPartition `json:"awaiting,omitempty"`
+	// Classic is a classic-protocol member of a consumer group (online
+	// migration, KIP-848).
+	Classic bool `json:"classic,omitempty"`
 }
 
 // Partition is the group's position on one partition next to the log's
@@ -68,6 +93,11 @@ type Partition struct {
 	LastStable int64 `json:"last_stable"`
 	// MemberID is the member the partition is assigned to, if any.
 	MemberID string `json:"member_id,omitempty"`
+	// TargetMemberID is, in a consumer group, the member the target
+	// assignment gives the partition to: while it differs from MemberID
+	// the partition is moving (MemberID revokes it, then TargetMemberID
+	// gets it).
+	TargetMemberID string `json:"target_member_id,omitempty"`
 	// OpenTxns are the transactions open on the partition, oldest first,
 	// and Tail is set when nothing a consumer receives lies between the
 	// committed offset and the log end (only markers and aborted
@@ -107,9 +137,14 @@ func (p Partition) StableLag() (lag int64, ok bool) {
 // Active reports whether the group has live members.
 func (s GroupSnapshot) Active() bool { return len(s.Members) > 0 }
 
-// Rebalancing reports whether the group is between generations.
+// Rebalancing reports whether the group is between generations (classic)
+// or its members are moving to a new target assignment (consumer).
 func (s GroupSnapshot) Rebalancing() bool {
-	return s.State == StatePreparingRebalance || s.State == StateCompletingRebalance
+	switch s.State {
+	case StatePreparingRebalance, StateCompletingRebalance, StateAssigning, StateReconciling:
+		return true
+	}
+	return false
 }
 
 // SnapshotOptions tune Snapshot.
@@ -131,44 +166,20 @@ type SnapshotOptions struct {
 // log bounds of the partitions concerned.
 func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) (GroupSnapshot, error) {
 	s := GroupSnapshot{Group: group, Taken: time.Now()}
-	described, err := c.adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return s, fmt.Errorf("describe group %q: %s", group, oneLine(err))
-	}
-	d, err := described.On(group, nil)
-	if err != nil {
-		return s, fmt.Errorf("describe group %q: %s", group, oneLine(err))
-	}
-	if d.Err != nil && !errors.Is(d.Err, kerr.GroupIDNotFound) {
-		return s, fmt.Errorf("describe group %q: %s", group, oneLine(d.Err))
-	}
-	s.State, s.ProtocolType, s.Protocol = d.State, d.ProtocolType, d.Protocol
 	interested := map[string]bool{}
-	assignedTo := map[TopicPartition]string{}
-	for _, m := range d.Members {
-		mem := Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
-		if m.InstanceID != nil {
-			mem.InstanceID = *m.InstanceID
-		}
-		if a, ok := m.Assigned.AsConsumer(); ok {
-			for _, t := range a.Topics {
-				interested[t.Topic] = true
-				for _, p := range t.Partitions {
-					tp := TopicPartition{t.Topic, p}
-					mem.Assigned = append(mem.Assigned, tp)
-					assignedTo[tp] = m.MemberID
-				}
-			}
-		}
-		if j, ok := m.Join.AsConsumer(); ok {
-			for _, t := range j.Topics {
-				interested[t] = true
-			}
-		}
-		sortTPs(mem.Assigned)
-		s.Members = append(s.Members, mem)
+	if err := c.describeGroup(ctx, &s, interested); err != nil {
+		return s, err
 	}
-	sort.Slice(s.Members, func(i, j int) bool { return s.Members[i].ID < s.Members[j].ID })
+	assignedTo := map[TopicPartition]string{}
+	targetOf := map[TopicPartition]string{}
+	for _, m := range s.Members {
+		for _, tp := range m.Assigned {
+			assignedTo[tp] = m.ID
+		}
+		for _, tp := range m.Target {
+			targetOf[tp] = m.ID
+		}
+	}
 
 	fetched, err := c.adm.FetchOffsets(ctx, group)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
@@ -235,7 +246,7 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		return s, err
 	}
 	for _, tp := range tps {
-		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp]}
+		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp], TargetMemberID: targetOf[tp]}
 		if r, ok := committed[tp]; ok {
 			p.Committed, p.Metadata = r.At, r.Metadata
 		}
@@ -310,32 +321,65 @@ func (c *Client) recordTimes(ctx context.Context, at map[TopicPartition]int64) (
 
 // GroupSummary is one row of `rewind group list`.
 type GroupSummary struct {
-	Group        string `json:"group"`
+	Group string `json:"group"`
+	// Type is TypeClassic or TypeConsumer.
+	Type         string `json:"type"`
 	State        string `json:"state"`
 	ProtocolType string `json:"protocol_type"`
-	Protocol     string `json:"protocol"`
-	Members      int    `json:"members"`
+	// Protocol is a classic group's assignor (chosen by its members) or a
+	// consumer group's server-side assignor.
+	Protocol string `json:"protocol"`
+	Members  int    `json:"members"`
+	// GroupEpoch is a consumer group's epoch (0 for a classic group).
+	GroupEpoch int32 `json:"group_epoch,omitempty"`
 }
 
-// ListGroups lists every group with its state, member count and protocol.
+// ListGroups lists every group with its type, state, member count and
+// protocol. Classic groups are described with DescribeGroups, consumer
+// groups (KIP-848) with ConsumerGroupDescribe.
 func (c *Client) ListGroups(ctx context.Context) ([]GroupSummary, error) {
-	listed, err := c.adm.ListGroups(ctx)
+	listed, err := c.listGroupTypes(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list groups: %s", oneLine(err))
+		return nil, err
 	}
-	names := listed.Groups()
+	names := make([]string, 0, len(listed))
+	var classic, consumer []string
+	for n, l := range listed {
+		names = append(names, n)
+		if l.GroupType == TypeConsumer {
+			consumer = append(consumer, n)
+		} else {
+			classic = append(classic, n)
+		}
+	}
+	sort.Strings(names)
 	out := make([]GroupSummary, 0, len(names))
 	if len(names) == 0 {
 		return out, nil
 	}
-	described, err := c.adm.DescribeGroups(ctx, names...)
-	if err != nil {
-		return nil, fmt.Errorf("describe groups: %s", oneLine(err))
+	described := kadm.DescribedGroups{}
+	if len(classic) > 0 {
+		if described, err = c.adm.DescribeGroups(ctx, classic...); err != nil {
+			return nil, fmt.Errorf("describe groups: %s", oneLine(err))
+		}
+	}
+	cdescribed := kadm.DescribedConsumerGroups{}
+	if len(consumer) > 0 {
+		if cdescribed, err = c.adm.DescribeConsumerGroups(ctx, consumer...); err != nil {
+			return nil, fmt.Errorf("describe consumer groups: %s", oneLine(err))
+		}
 	}
 	for _, n := range names {
 		l := listed[n]
-		g := GroupSummary{Group: n, State: l.State, ProtocolType: l.ProtocolType}
-		if d, ok := described[n]; ok && d.Err == nil {
+		g := GroupSummary{Group: n, Type: TypeClassic, State: l.GroupState, ProtocolType: l.ProtocolType}
+		if l.GroupType == TypeConsumer {
+			// Kafka lists consumer groups with protocol type consumer;
+			// kfake leaves it empty.
+			g.Type, g.ProtocolType = TypeConsumer, "consumer"
+			if d, ok := cdescribed[n]; ok && d.Err == nil {
+				g.State, g.Protocol, g.Members, g.GroupEpoch = d.State, d.AssignorName, len(d.Members), d.Epoch
+			}
+		} else if d, ok := described[n]; ok && d.Err == nil {
 			g.State, g.Protocol, g.Members = d.State, d.Protocol, len(d.Members)
 			if d.ProtocolType != "" {
 				g.ProtocolType = d.ProtocolType

@@ -42,9 +42,15 @@ func newGroupListCmd() *cobra.Command {
 				return c.writeJSON(gs)
 			}
 			w := newTable(c.out)
-			row(w, "GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE", "PROTOCOL")
+			// TYPE is classic or consumer (KIP-848); EPOCH a consumer
+			// group's group epoch. PROTOCOL is the assignor either way.
+			row(w, "GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE", "PROTOCOL", "TYPE", "EPOCH")
 			for _, g := range gs {
-				row(w, g.Group, g.State, g.Members, dash(g.ProtocolType), dash(g.Protocol))
+				epoch := "-"
+				if g.Type == offsettool.TypeConsumer {
+					epoch = fmt.Sprint(g.GroupEpoch)
+				}
+				row(w, g.Group, g.State, g.Members, dash(g.ProtocolType), dash(g.Protocol), g.Type, epoch)
 			}
 			return w.Flush()
 		}),
@@ -72,8 +78,11 @@ type describedPartition struct {
 	StableLag  *int64 `json:"stable_lag"`
 	LagMillis  *int64 `json:"lag_millis"` // age of the first unconsumed record; null when unknown or no lag
 	MemberID   string `json:"member_id,omitempty"`
-	ClientID   string `json:"client_id,omitempty"`
-	Host       string `json:"host,omitempty"`
+	// TargetMemberID is a consumer group's target owner, when the
+	// partition is moving to it.
+	TargetMemberID string `json:"target_member_id,omitempty"`
+	ClientID       string `json:"client_id,omitempty"`
+	Host           string `json:"host,omitempty"`
 	// Status and StatusReason are Burrow's verdict on the partition
 	// (package lageval); empty when not judged.
 	Status       string `json:"status,omitempty"`
@@ -81,12 +90,18 @@ type describedPartition struct {
 }
 
 type describedGroup struct {
-	Group        string               `json:"group"`
-	State        string               `json:"state"`
-	ProtocolType string               `json:"protocol_type"`
-	Protocol     string               `json:"protocol"`
-	Members      []offsettool.Member  `json:"members"`
-	Partitions   []describedPartition `json:"partitions"`
+	Group string `json:"group"`
+	// Type is classic or consumer (KIP-848); the epochs and the assignor
+	// are a consumer group's.
+	Type            string               `json:"type"`
+	GroupEpoch      int32                `json:"group_epoch,omitempty"`
+	AssignmentEpoch int32                `json:"assignment_epoch,omitempty"`
+	Assignor        string               `json:"assignor,omitempty"`
+	State           string               `json:"state"`
+	ProtocolType    string               `json:"protocol_type"`
+	Protocol        string               `json:"protocol"`
+	Members         []offsettool.Member  `json:"members"`
+	Partitions      []describedPartition `json:"partitions"`
 	// Status is Burrow's verdict on the group (OK, WARN, ERR, NOTFOUND),
 	// empty where the cluster hides __consumer_offsets.
 	Status string `json:"status"`
@@ -127,7 +142,8 @@ does not expose __consumer_offsets.`,
 			if !s.Exists {
 				return fmt.Errorf("%w %q: list groups with `rewind group list` (a group that never committed disappears when its last member leaves)", offsettool.ErrUnknownGroup, args[0])
 			}
-			d := describedGroup{Group: s.Group, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
+			d := describedGroup{Group: s.Group, Type: s.Type, GroupEpoch: s.GroupEpoch, AssignmentEpoch: s.AssignmentEpoch,
+				Assignor: s.Assignor, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
 				Members: s.Members, Partitions: []describedPartition{}}
 			verdicts := map[offsettool.TopicPartition]lageval.PartitionStatus{}
 			if st, err := cl.LagStatus(ctx, s, lageval.DefaultConfig()); err == nil {
@@ -146,6 +162,9 @@ does not expose __consumer_offsets.`,
 			for _, p := range s.Partitions {
 				dp := describedPartition{Topic: p.Topic, Partition: p.Partition, Committed: p.Committed,
 					LogStart: p.LogStart, LogEnd: p.LogEnd, LastStable: p.LastStable, MemberID: p.MemberID}
+				if p.TargetMemberID != p.MemberID {
+					dp.TargetMemberID = p.TargetMemberID
+				}
 				if sl, ok := p.StableLag(); ok {
 					dp.StableLag = &sl
 				}
@@ -168,9 +187,29 @@ does not expose __consumer_offsets.`,
 				return c.writeJSON(d)
 			}
 			w := newTable(c.out)
-			row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS", "STATUS")
-			row(w, d.Group, d.State, dash(d.Protocol), len(d.Members), dash(d.Status))
-			if len(d.Members) > 0 {
+			consumer := d.Type == offsettool.TypeConsumer
+			if consumer {
+				// As kafka-consumer-groups --describe --state --verbose
+				// shows a consumer group: its group epoch and the epoch
+				// of its target assignment.
+				row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS", "STATUS", "TYPE", "GROUP-EPOCH", "TARGET-EPOCH")
+				row(w, d.Group, d.State, dash(d.Protocol), len(d.Members), dash(d.Status), d.Type, d.GroupEpoch, d.AssignmentEpoch)
+			} else {
+				row(w, "GROUP", "STATE", "PROTOCOL", "MEMBERS", "STATUS", "TYPE")
+				row(w, d.Group, d.State, dash(d.Protocol), len(d.Members), dash(d.Status), dash(d.Type))
+			}
+			if len(d.Members) > 0 && consumer {
+				// ASSIGNMENT is what the member owns now, TARGET what the
+				// assignor gives it; REVOKING it still owns outside its
+				// target, AWAITING it waits for (another member still
+				// owns them, or its next heartbeat brings them).
+				row(w)
+				row(w, "MEMBER-ID", "CLIENT-ID", "HOST", "MEMBER-EPOCH", "ASSIGNMENT", "TARGET", "REVOKING", "AWAITING")
+				for _, m := range d.Members {
+					row(w, m.ID, dash(m.ClientID), dash(m.Host), m.MemberEpoch, assignment(m.Assigned), assignment(m.Target),
+						assignment(m.Revoking), assignment(m.Awaiting))
+				}
+			} else if len(d.Members) > 0 {
 				row(w)
 				row(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
 				for _, m := range d.Members {

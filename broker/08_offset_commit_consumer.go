@@ -27,7 +27,7 @@ func (m modernGroups) CommitCheck(group, memberID string, instanceID *string, ep
 	if cg.c == nil {
 		return false, 0, nil
 	}
-	cg.c.Tick(time.Now()) // a member whose session ended is gone
+	cg.tickLocked(group, time.Now()) // a member whose session ended is gone
 	g := cg.c.Group(group)
 	if g == nil {
 		return false, 0, nil
@@ -53,7 +53,7 @@ func (m modernGroups) FetchCheck(group string, memberID *string, epoch int32) (b
 	if cg.c == nil {
 		return false, 0
 	}
-	cg.c.Tick(time.Now())
+	cg.tickLocked(group, time.Now())
 	g := cg.c.Group(group)
 	if g == nil {
 		return false, 0
@@ -71,9 +71,13 @@ func (m modernGroups) ModernGroups() []group.ModernGroupInfo {
 	if cg.c == nil {
 		return nil
 	}
-	cg.c.Tick(time.Now())
+	now := time.Now()
 	var out []group.ModernGroupInfo
 	for _, id := range cg.c.GroupIDs() {
+		cg.tickLocked(id, now)
+		if cg.c.Group(id) == nil {
+			continue
+		}
 		out = append(out, group.ModernGroupInfo{Name: id, State: string(cg.c.Group(id).State())})
 	}
 	return out
@@ -93,21 +97,9 @@ func (m modernGroups) CheckDelete(id string) int16 {
 	if cg.c == nil || cg.c.Group(id) == nil {
 		return kerr.GroupIDNotFound.Code
 	}
-	cg.c.Tick(time.Now())
-	if cg.c.Group(id).State() != consumer.StateEmpty {
+	cg.tickLocked(id, time.Now())
+	if g := cg.c.Group(id); g != nil && g.State() != consumer.StateEmpty {
 		return kerr.NonEmptyGroup.Code
 	}
 	return 0
-}
-
-func (m modernGroups) Deleted(id string) {
-	cg := &m.b.cgroups
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	if cg.c != nil {
-		// A member that joined since CheckDelete keeps the group, with
-		// its offsets deleted, as a member joining a just-deleted group
-		// in Kafka finds a new group.
-		cg.c.Delete(id)
-	}
 }

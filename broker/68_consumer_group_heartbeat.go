@@ -3,47 +3,28 @@ package broker
 import (
 	"hash/fnv"
 	"net"
-	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/rewindhq/rewind/catalog"
 	"github.com/rewindhq/rewind/group/assign"
 	"github.com/rewindhq/rewind/group/consumer"
+	"github.com/rewindhq/rewind/offsetsfmt"
 )
 
 // ConsumerGroupHeartbeat: v0-1 (KIP-848, Kafka 4's consumer group
 // protocol; v1: the client makes its member id and may subscribe by
 // regex). Served by package group/consumer, which answers as Kafka 4.4's
 // group coordinator: epochs, server-side assignment (uniform, range),
-// reconciliation, static membership and Kafka's error codes.
-//
-// What this broker does not do yet: the groups live in memory only (the
-// records the coordinator returns are not appended to __consumer_offsets,
-// so a restart forgets them); their timers fire on the next
-// ConsumerGroupHeartbeat or ConsumerGroupDescribe at or after the
-// deadline, not from a timer of their own. Their offsets are committed
+// reconciliation, static membership and Kafka's error codes. Every change
+// is written to __consumer_offsets in Kafka's consumer-group records and
+// answered once durable (consumer_groups.go). Their offsets are committed
 // and fetched at member epochs through the classic coordinator's offsets
 // store (08_offset_commit_consumer.go).
 
 func init() { regKey(68, 0, 1, handleConsumerGroupHeartbeat) }
-
-// consumerGroups holds the broker's consumer-protocol groups. The
-// coordinator is pure and single-threaded: every call holds mu, and none
-// waits on I/O.
-type consumerGroups struct {
-	mu sync.Mutex
-	c  *consumer.Coordinator
-}
-
-// coordinator returns the coordinator, made on first use; mu is held.
-func (cg *consumerGroups) coordinator() *consumer.Coordinator {
-	if cg.c == nil {
-		cg.c = consumer.NewCoordinator(consumer.Config{})
-	}
-	return cg.c
-}
 
 func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
@@ -54,12 +35,41 @@ func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	topics := newConsumerTopics(r.c.b.reg.list())
 	cg := &r.c.b.cgroups
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
 	c := cg.coordinator()
+	if cg.unavailable(cg.partition(req.Group)) {
+		cg.mu.Unlock()
+		return now(heartbeatError(req, kerr.NotCoordinator))
+	}
 	at := time.Now()
-	c.Tick(at)
-	resp, _ := c.Heartbeat(at, consumer.Client{ID: r.clientID, Host: "/" + host}, req, topics)
-	return now(resp)
+	cg.tickLocked(req.Group, at)
+	var resp *kmsg.ConsumerGroupHeartbeatResponse
+	pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
+		var recs []consumer.Record
+		resp, recs = c.Heartbeat(at, consumer.Client{ID: r.clientID, Host: "/" + host}, req, topics)
+		return recs, resp.ErrorCode != 0
+	})
+	cg.mu.Unlock()
+	if err != nil {
+		return now(heartbeatError(req, offsetsfmt.AppendError(err)))
+	}
+	if pend == nil {
+		return now(resp)
+	}
+	ctx := r.c.ctx
+	return reply{later: func() (kmsg.Response, error) {
+		if err := cg.wait(ctx, req.Group, pend); err != nil {
+			return heartbeatError(req, offsetsfmt.AppendError(err)), nil
+		}
+		return resp, nil
+	}}, nil
+}
+
+// heartbeatError is a heartbeat answered with a coordinator error.
+func heartbeatError(req *kmsg.ConsumerGroupHeartbeatRequest, e *kerr.Error) *kmsg.ConsumerGroupHeartbeatResponse {
+	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	resp.Version = req.Version
+	resp.ErrorCode = e.Code
+	return resp
 }
 
 // consumerTopics is the topics a consumer group can subscribe to: the

@@ -41,12 +41,18 @@ func handleConsumerGroupDescribe(r *request) (reply, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	c := cg.coordinator()
-	c.Tick(time.Now())
+	at := time.Now()
 	for _, id := range req.Groups {
+		cg.tickLocked(id, at)
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = id
 		g.AuthorizedOperations = math.MinInt32
 		grp := c.Group(id)
+		if grp == nil && cg.unavailable(cg.partition(id)) {
+			g.ErrorCode = kerr.NotCoordinator.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if grp == nil {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			g.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Group %s not found.", id))

@@ -186,7 +186,7 @@ type Broker struct {
 	reg *registry // the catalog and the partition logs (registry.go)
 	grp *group.Coordinator
 	// cgroups are the consumer-protocol (KIP-848) groups
-	// (68_consumer_group_heartbeat.go).
+	// (consumer_groups.go).
 	cgroups consumerGroups
 	// txnVerify checks TxnOffsetCommit against the transaction
 	// coordinator (28_txn_offset_commit.go; set by startTxn, txn.go).
@@ -369,6 +369,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 func (b *Broker) Start() error {
 	b.addr = b.ln.Addr().String()
 	b.grp.Start()
+	b.cgroups.start()
 	b.txn.Start()
 	for _, l := range b.sec.listeners {
 		b.wg.Add(1)

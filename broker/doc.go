@@ -74,7 +74,8 @@
 // offset APIs are adapted to group.Coordinator, whose store is the
 // __consumer_offsets topic in Kafka's own record format; Kafka 4's
 // consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) is
-// adapted to group/consumer, held in memory for now. Topic changes
+// adapted to group/consumer, whose records are written to the same
+// topic and replayed at start (consumer_groups.go). Topic changes
 // (CreateTopics, CreatePartitions, DeleteTopics, config changes) go
 // through the registry, one change of a topic at a time; a full disk makes
 // the broker read-only (diskspace.go) until space returns.

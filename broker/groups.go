@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/storage"
@@ -129,14 +130,24 @@ func (b *Broker) startGroups() error {
 	gc.Observers = []group.Observer{group.ObserverFunc(b.observeGroup)}
 	gc.Modern = modernGroups{b} // 08_offset_commit_consumer.go
 	b.grp = group.New(gc, offsetsStore{b})
-	b.groupTxnMarker = b.completeGroupTxn // markers into __consumer_offsets (groups_txn.go)
+	b.groupTxnMarker = b.completeGroupTxn      // markers into __consumer_offsets (groups_txn.go)
+	b.cgroups.init(b, b.consumerGroupConfig()) // consumer_groups.go
+	// Consumer-protocol groups' records go to their coordinator, every
+	// other record to the classic one (which holds their offsets).
+	replay := func(p int32, off int64, bt group.Batch, k, v []byte, ts int64) error {
+		if isConsumerGroupRecord(bt, k) {
+			return b.cgroups.c.Replay(k, v)
+		}
+		return b.grp.ReplayBatch(p, off, bt, k, v, ts)
+	}
 	for p := int32(0); p < meta.Partitions; p++ {
-		if err := b.replayOffsets(p, b.grp.ReplayBatch); err != nil {
+		if err := b.replayOffsets(p, replay); err != nil {
 			// One damaged partition must not keep the others' groups
 			// from being served: fence it, as a data partition is.
 			b.fenceOffsets(p, err)
 		}
 	}
+	b.cgroups.c.Loaded(time.Now())
 	return nil
 }
 
@@ -149,6 +160,7 @@ func (b *Broker) fenceOffsets(p int32, err error) {
 		l.Fence(err)
 	}
 	b.grp.FencePartition(p, err)
+	b.cgroups.unloadPartition(p)
 	before, after := map[string]bool{}, map[string]bool{}
 	n := b.grp.Partitions()
 	// A read-only scan of the files: what a repair would keep and drop.

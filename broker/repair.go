@@ -88,6 +88,7 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 	}
 	if topic == OffsetsTopic {
 		b.grp.FencePartition(p, fenced)
+		b.cgroups.unloadPartition(p)
 	}
 	b.log.Warn("repairing a fenced partition", "topic", topic, "partition", p, "err", fenced)
 	l.Close() // fenced: nothing to flush
@@ -117,6 +118,9 @@ func (b *Broker) RepairPartition(topic string, p int32, dryRun bool) (RepairResu
 				return replay(off, bt, k, v, ts)
 			})
 		})
+		if err == nil {
+			err = b.cgroups.reload(p)
+		}
 		if err != nil {
 			b.fenceOffsets(p, err)
 			r.StillFenced = err.Error()

@@ -216,7 +216,7 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 	}
 	for _, i := range modern {
 		if resp.Groups[i].ErrorCode == 0 {
-			c.lister().Deleted(resp.Groups[i].Group)
+			resp.Groups[i].ErrorCode = c.lister().Delete(resp.Groups[i].Group)
 		}
 	}
 	return resp

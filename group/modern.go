@@ -39,9 +39,10 @@ type ModernLister interface {
 	// CheckDelete tells whether group may be deleted: NON_EMPTY_GROUP
 	// while it has members, 0 otherwise.
 	CheckDelete(group string) int16
-	// Deleted removes the group, once its offsets' tombstones are
-	// durable.
-	Deleted(group string)
+	// Delete removes the group, once its offsets' tombstones are
+	// durable: it writes the group's own tombstones and waits for them,
+	// returning the group's error code (0: deleted).
+	Delete(group string) int16
 }
 
 func (c *Coordinator) lister() ModernLister {

@@ -30,18 +30,6 @@ func (c *Coordinator) Group(id string) *Group { return c.groups[id] }
 // GroupIDs returns the ids of the groups, sorted.
 func (c *Coordinator) GroupIDs() []string { return slices.Sorted(maps.Keys(c.groups)) }
 
-// Delete removes an Empty group (DeleteGroups) and reports whether it
-// did; a group with members stays. Its committed offsets are not held
-// here (package group deletes them).
-func (c *Coordinator) Delete(id string) bool {
-	g := c.groups[id]
-	if g == nil || g.State() != StateEmpty {
-		return false
-	}
-	delete(c.groups, id)
-	return true
-}
-
 // Heartbeat answers a ConsumerGroupHeartbeat (any version): the request
 // is validated, its group found (created by a join), then joined, kept or
 // left. The response carries the error code and message of a refusal;

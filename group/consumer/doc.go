@@ -94,8 +94,10 @@
 // Kafka 4.4 wrote (offsetsfmt's golden capture).
 //
 // The broker serves it as ConsumerGroupHeartbeat and ConsumerGroupDescribe
-// (broker/68_*.go, 69_*.go). Not yet wired: the broker appending the
-// records and replaying them at start. The offsets of these groups are
+// (broker/68_*.go, 69_*.go), appending every change's records to
+// __consumer_offsets as one batch under its lock, undoing a change whose
+// append fails (Snapshot, Restore), answering once the batch is durable,
+// and replaying the log at start (broker/consumer_groups.go). The offsets of these groups are
 // kept by package group's offsets store; Group.ValidateOffsetCommit and
 // ValidateOffsetFetch (offsets.go) decide, by member id and member epoch,
 // who may commit and fetch them. Not here: classic-protocol members in

@@ -279,6 +279,10 @@ func (g *Group) Tick(now time.Time) ([]Fenced, []Record) {
 		case !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) && m.Epoch == m.rebalanceEpoch:
 			fenced = append(fenced, Fenced{id, RebalanceExpired})
 		default:
+			if !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) {
+				// Set at an epoch the member has moved on from: done with.
+				m.rebalanceDeadline = time.Time{}
+			}
 			continue
 		}
 		recs = append(recs, g.fence(m)...)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/rewindhq/rewind/group/assign"
@@ -21,7 +22,19 @@ import (
 // whose members own exactly their target.
 func TestNoPartitionOwnedTwice(t *testing.T) {
 	for seed := uint64(0); seed < 60; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { churn(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { churn(t, seed, false) })
+	}
+}
+
+// TestRefusedWritesUndone is TestNoPartitionOwnedTwice where a fifth of
+// the heartbeats of members in the group have their write refused, as
+// the broker does when the log refuses a batch: the group is put back as
+// Snapshot took it before the heartbeat, its records are dropped, and the
+// client sees an error and keeps what it had. The same invariants hold,
+// and the records that were written rebuild the live group exactly.
+func TestRefusedWritesUndone(t *testing.T) {
+	for seed := uint64(0); seed < 30; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { churn(t, seed, true) })
 	}
 }
 
@@ -37,7 +50,7 @@ type simClient struct {
 	regex    string
 }
 
-func churn(t *testing.T, seed uint64) {
+func churn(t *testing.T, seed uint64, refuse bool) {
 	r := rand.New(rand.NewPCG(seed, 848))
 	topics := &fakeTopics{parts: map[string]int32{"a": 3, "b": 4, "c": 2}}
 	names := []string{"a", "b", "c"}
@@ -77,6 +90,14 @@ func churn(t *testing.T, seed uint64) {
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 		for _, tid := range slices.SortedFunc(keys(report), assign.TopicID.Compare) {
 			req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: tid, Partitions: report[tid]})
+		}
+		if refuse && !join && epoch >= 0 && r.IntN(5) == 0 {
+			snap := c.Snapshot("g")
+			c.Heartbeat(now, Client{ID: cl.id}, req, topics)
+			c.Restore("g", snap)
+			resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+			resp.ErrorCode = kerr.NotCoordinator.Code
+			return resp
 		}
 		resp, recs := c.Heartbeat(now, Client{ID: cl.id}, req, topics)
 		written = append(written, recs...)

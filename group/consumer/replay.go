@@ -132,8 +132,16 @@ func epochsFromRecord(tps []offsetsfmt.ConsumerGroupCurrentMemberAssignmentValue
 // Loaded ends a replay: every member must heartbeat within its session
 // timeout from now, as after a Kafka coordinator failover, and a member
 // still revoking gets its rebalance timeout again.
-func (c *Coordinator) Loaded(now time.Time) {
-	for _, g := range c.groups {
+func (c *Coordinator) Loaded(now time.Time) { c.LoadedGroups(now, c.GroupIDs()) }
+
+// LoadedGroups is Loaded for the given groups only (those of one
+// __consumer_offsets partition replayed again after a repair).
+func (c *Coordinator) LoadedGroups(now time.Time, ids []string) {
+	for _, id := range ids {
+		g := c.groups[id]
+		if g == nil {
+			continue
+		}
 		for _, m := range g.members {
 			m.sessionDeadline = now.Add(c.cfg.SessionTimeout)
 			if m.State == UnrevokedPartitions {

@@ -1,0 +1,86 @@
+package consumer
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/rewindhq/rewind/offsetsfmt"
+)
+
+// The broker applies a heartbeat in memory and appends its records under
+// one lock; a write that cannot be appended must leave the group as it
+// was, as Kafka's coordinator reverts its timeline to the last committed
+// offset when a write fails. Snapshot and Restore are that revert.
+
+// Snapshot returns a deep copy of the group, or nil if there is none,
+// for Restore.
+func (c *Coordinator) Snapshot(id string) *Group {
+	if g := c.groups[id]; g != nil {
+		return g.clone()
+	}
+	return nil
+}
+
+// Restore puts back a group as Snapshot returned it (nil: the group did
+// not exist, and is removed).
+func (c *Coordinator) Restore(id string, g *Group) {
+	if g == nil {
+		delete(c.groups, id)
+		return
+	}
+	c.groups[id] = g
+}
+
+// Unload forgets a group whatever its state (its __consumer_offsets
+// partition can no longer be written or read, or is about to be replayed
+// again); nothing is written.
+func (c *Coordinator) Unload(id string) { delete(c.groups, id) }
+
+func (g *Group) clone() *Group {
+	out := *g
+	out.members = make(map[string]*Member, len(g.members))
+	for id, m := range g.members {
+		out.members[id] = m.clone()
+	}
+	out.static = maps.Clone(g.static)
+	// Target partitions and resolved regexes are replaced whole, never
+	// changed in place: sharing them is safe.
+	out.target = maps.Clone(g.target)
+	out.owners = maps.Clone(g.owners)
+	out.regexes = maps.Clone(g.regexes)
+	return &out
+}
+
+// DeleteRecords removes an Empty group (DeleteGroups) and returns the
+// tombstones to write, in Kafka 4.4's order (ConsumerGroup.
+// createGroupTombstoneRecords): every member's current and target
+// assignment, the target assignment metadata, every member's metadata,
+// every resolved regex, the partition metadata of Kafka before 4.1, and
+// last the group metadata, so that a replay, and a compacted log once
+// the tombstones are gone, have nothing left of the group. ok is false,
+// and nothing changes, for a group that does not exist or has members.
+func (c *Coordinator) DeleteRecords(id string) ([]Record, bool) {
+	g := c.groups[id]
+	if g == nil || g.State() != StateEmpty {
+		return nil, false
+	}
+	var recs []Record
+	members := g.MemberIDs() // empty: an Empty group has none, kept for the order
+	for _, m := range members {
+		recs = append(recs, record(offsetsfmt.ConsumerGroupCurrentMemberAssignment, id, m, "", nil))
+	}
+	for _, m := range members {
+		recs = append(recs, record(offsetsfmt.ConsumerGroupTargetAssignmentMember, id, m, "", nil))
+	}
+	recs = append(recs, record(offsetsfmt.ConsumerGroupTargetAssignmentMetadata, id, "", "", nil))
+	for _, m := range members {
+		recs = append(recs, record(offsetsfmt.ConsumerGroupMemberMetadata, id, m, "", nil))
+	}
+	for _, re := range slices.Sorted(maps.Keys(g.regexes)) {
+		recs = append(recs, regexRecord(id, re, nil, 0))
+	}
+	recs = append(recs, record(offsetsfmt.ConsumerGroupPartitionMetadata, id, "", "", nil))
+	recs = append(recs, record(offsetsfmt.ConsumerGroupMetadata, id, "", "", nil))
+	delete(c.groups, id)
+	return recs, true
+}

@@ -201,7 +201,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBrokers, descBrokerInfo, descTopicPartitions, descTopicCurrent, descTopicOldest, descTopicLeader,
 		descTopicReplicas, descTopicISR, descTopicPreferred, descTopicUnderRepl,
 		descCGCurrent, descCGCurrentSum, descCGLag, descCGLagSum, descCGMembers, descCGLagSeconds,
-		descBurrowStatus, descBurrowPartStatus, descBurrowTotalLag} {
+		descBurrowStatus, descBurrowPartStatus, descBurrowTotalLag,
+		descCGInfo, descCGEpoch, descCGAssignmentEpoch} {
 		ch <- d
 	}
 }
@@ -255,9 +256,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	seen := map[recordKey]bool{}
-	for _, g := range b.grp.Groups() {
-		gauge(ch, descCGMembers, float64(g.Members), g.Name)
-		committed := b.grp.Committed(g.Name)
+	kinds := b.groupKinds() // metrics_groups.go
+	collectGroupKinds(ch, kinds)
+	for name, k := range kinds {
+		gauge(ch, descCGMembers, float64(k.members), name)
+		committed := b.grp.Committed(name)
 		for topic, parts := range committed {
 			t := findTopic(topics, topic)
 			if t == nil {
@@ -271,16 +274,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					// kafka_exporter shows partitions of a consumed topic
 					// without a commit as -1, "to be able to alert on that".
 					offSum--
-					gauge(ch, descCGCurrent, -1, g.Name, topic, ps)
-					gauge(ch, descCGLag, -1, g.Name, topic, ps)
+					gauge(ch, descCGCurrent, -1, name, topic, ps)
+					gauge(ch, descCGLag, -1, name, topic, ps)
 					continue
 				}
 				h := hw[lageval.TopicPartition{Topic: topic, Partition: int32(p)}]
 				lag := lageval.Lag(h, o.Offset)
 				offSum += o.Offset
 				lagSum += lag
-				gauge(ch, descCGCurrent, float64(o.Offset), g.Name, topic, ps)
-				gauge(ch, descCGLag, float64(lag), g.Name, topic, ps)
+				gauge(ch, descCGCurrent, float64(o.Offset), name, topic, ps)
+				gauge(ch, descCGLag, float64(lag), name, topic, ps)
 				var first time.Time
 				if lag > 0 {
 					from := lageval.FirstUnconsumed(o.Offset, t.parts[p].LogStartOffset())
@@ -301,10 +304,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				if !ok {
 					continue // unreadable: leave the series out rather than lie
 				}
-				gauge(ch, descCGLagSeconds, d.Seconds(), g.Name, topic, ps)
+				gauge(ch, descCGLagSeconds, d.Seconds(), name, topic, ps)
 			}
-			gauge(ch, descCGCurrentSum, float64(offSum), g.Name, topic)
-			gauge(ch, descCGLagSum, float64(lagSum), g.Name, topic)
+			gauge(ch, descCGCurrentSum, float64(offSum), name, topic)
+			gauge(ch, descCGLagSum, float64(lagSum), name, topic)
 		}
 	}
 	for k := range c.times { // keep only what this scrape used

@@ -198,7 +198,10 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 			ps.Why = fmt.Sprintf("Committed offset %d wins over the initial policy (%s is ignored once the group has committed): the consumer resumes at %d and reads the %d record(s) up to the log end %d.", p.Committed, initial.sarama(), p.Committed, ps.Reads, p.LogEnd)
 		}
 		if ps.Skips > 0 {
-			ps.Replay = fmt.Sprintf("The %d earlier record(s) were consumed already. To read them again: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute` (or --shift-by -N, --to-datetime).", ps.Skips, s.Group, p.Topic)
+			// The broker knows the commit, not how the group got there:
+			// a group that started at the log end (newest) and read one
+			// record commits the same offset as one that read them all.
+			ps.Replay = fmt.Sprintf("The %d record(s) before it (offsets %d-%d) are behind the committed offset: the group read them, or skipped them when it started at its initial offset policy before its first commit (the broker keeps commits, not what was fetched; `rewind group history %s` shows where its first commit was). To read them: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute` (or --shift-by -N, --to-datetime).", ps.Skips, p.LogStart, p.Committed-1, s.Group, s.Group, p.Topic)
 		}
 
 	case !p.HasCommit():

@@ -48,6 +48,9 @@ type HistoryEntry struct {
 	Generation int32  `json:"generation,omitempty"`
 	Protocol   string `json:"protocol,omitempty"`
 	Members    int    `json:"members,omitempty"`
+	// Subscribed are the topics the members of a classic consumer
+	// group's generation subscribed to (their JoinGroup metadata).
+	Subscribed []string `json:"subscribed,omitempty"`
 	// ProducerID and Transaction are set for a commit made inside a
 	// transaction: the producer and the outcome its marker gave.
 	ProducerID  int64  `json:"producer_id,omitempty"`
@@ -240,6 +243,9 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 			return h, false
 		}
 		h.Generation, h.Members = v.Generation, len(v.Members)
+		if v.ProtocolType == "consumer" {
+			h.Subscribed = subscribedTopics(v.Members)
+		}
 		if v.Protocol != nil {
 			h.Protocol = *v.Protocol
 		}

@@ -62,7 +62,10 @@ func (c *Client) LagStatus(ctx context.Context, s GroupSnapshot, cfg lageval.Con
 		in = append(in, lageval.PartitionFrom(k, windows[k], nil, logEnd[tp], s.Taken, cfg))
 	}
 	if len(in) == 0 {
-		return lageval.GroupStatus{Group: s.Group, Status: lageval.NotFound, Partitions: []lageval.PartitionStatus{}}, nil
+		// The group exists (members, or an Empty group that never
+		// committed): nothing to judge yet, which is not Burrow's
+		// NOTFOUND (an unknown group).
+		return lageval.GroupStatus{Group: s.Group, Status: lageval.New, Partitions: []lageval.PartitionStatus{}}, nil
 	}
 	return lageval.EvaluateGroup(s.Group, in, cfg, s.Taken), nil
 }

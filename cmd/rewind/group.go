@@ -140,7 +140,14 @@ does not expose __consumer_offsets.`,
 				return err
 			}
 			if !s.Exists {
-				return fmt.Errorf("%w %q: list groups with `rewind group list` (a group that never committed disappears when its last member leaves)", offsettool.ErrUnknownGroup, args[0])
+				return fmt.Errorf("%w %q: %s", offsettool.ErrUnknownGroup, args[0], unknownGroupHint)
+			}
+			var never *offsettool.GroupNote
+			if len(s.Partitions) == 0 && !s.Active() {
+				if pm, err := cl.PastMembership(ctx, s.Group); err == nil {
+					n := offsettool.NeverCommittedNote(s, pm, offsettool.Newest)
+					never = &n
+				}
 			}
 			d := describedGroup{Group: s.Group, Type: s.Type, GroupEpoch: s.GroupEpoch, AssignmentEpoch: s.AssignmentEpoch,
 				Assignor: s.Assignor, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
@@ -254,6 +261,9 @@ does not expose __consumer_offsets.`,
 			if err := w.Flush(); err != nil {
 				return err
 			}
+			if never != nil {
+				fmt.Fprintf(c.out, "%s\nSee where its next consumer starts: rewind group explain %s\n", never.Text, d.Group)
+			}
 			// Say why for every partition that is not OK.
 			for _, p := range d.Partitions {
 				if p.Status != "" && p.Status != "OK" {
@@ -344,9 +354,32 @@ franz-go ConsumeResetOffset.`,
 				return err
 			}
 			if !s.Exists && len(sels) == 0 {
-				return fmt.Errorf("%w %q: it has no members and no committed offsets; pass --topic T to see where a new consumer of it would start", offsettool.ErrUnknownGroup, args[0])
+				return fmt.Errorf("%w %q: it has no members and no committed offsets; pass --topic T to see where a new consumer of it would start (%s)", offsettool.ErrUnknownGroup, args[0], unknownGroupHint)
+			}
+			var never *offsettool.GroupNote
+			if s.Exists && len(s.Partitions) == 0 && !s.Active() && len(sels) == 0 {
+				// Consumed but never committed: the topics come from the
+				// subscriptions __consumer_offsets kept.
+				pm, err := cl.PastMembership(ctx, s.Group)
+				if err != nil {
+					return err
+				}
+				n := offsettool.NeverCommittedNote(s, pm, pol)
+				never = &n
+				if len(pm.Topics) > 0 {
+					var past []offsettool.TopicSelection
+					for _, t := range pm.Topics {
+						past = append(past, offsettool.TopicSelection{Topic: t})
+					}
+					if s, err = cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: past, Transactions: true}); err != nil {
+						return err
+					}
+				}
 			}
 			ex := offsettool.Explain(s, pol)
+			if never != nil {
+				ex.Notes = append([]offsettool.GroupNote{*never}, ex.Notes...)
+			}
 			if c.json {
 				return c.writeJSON(ex)
 			}
@@ -395,6 +428,11 @@ franz-go ConsumeResetOffset.`,
 	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, the default) or oldest")
 	return cmd
 }
+
+// unknownGroupHint says when a group is gone, as Kafka's coordinator
+// removes it: an Empty group without offsets (it never committed, or its
+// offsets expired) at the next offsets.retention.check.interval.ms pass.
+const unknownGroupHint = "list groups with `rewind group list`; a group without committed offsets stays listed as Empty after its last member leaves until the broker's next offset expiry pass (offsets.retention.check.interval.ms, 10 minutes by default in Kafka and Rewind) removes it"
 
 func newGroupDeleteCmd() *cobra.Command {
 	return &cobra.Command{

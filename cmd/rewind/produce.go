@@ -17,8 +17,10 @@ func newProduceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Produce one record per line of standard input",
-		Long: `Produce one record per line of standard input (acks=all, idempotent, as
-franz-go and Sarama do by default), and wait until every record is
+		Long: `Produce one record per line of standard input with acks=all and an
+idempotent producer (franz-go's defaults, and the Java client's since
+Kafka 3.0; Sarama defaults to acks=1, WaitForLocal, without idempotence,
+and librdkafka to no idempotence), and wait until every record is
 acknowledged.`,
 		Example: `  printf 'k1:hello\nk2:world\n' | rewind produce orders --key-separator :
   rewind produce orders -H source=cli -H trace=abc < lines.txt`,

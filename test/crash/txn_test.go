@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,17 +77,11 @@ func runTransactions(ctx context.Context, addr, prefix string, led *txnLedger) {
 // whole or not at all. Then a transaction left open by a producer that
 // dies with the broker is aborted by its timeout after the restart.
 func TestTransactionsSurviveKill(t *testing.T) {
-	if os.Getenv("REWIND_CRASH_TXN_RANDOM") != "1" {
-		// Known bug, not yet diagnosed: in one CI run a transactional
-		// ProduceSync (franz-go v1.22.3) issued around a kill stayed
-		// unanswered after the restart for 14 minutes, until the test
-		// binary's timeout. TestTxnKillLoop covers each kill point of a
-		// transaction meanwhile.
-		t.Skip("known hang of a transactional produce across a kill -9 (see the comment); REWIND_CRASH_TXN_RANDOM=1 runs it")
-	}
 	dir := filepath.Join(t.TempDir(), "data")
 	addr := freePort(t)
 	p := start(t, dir, addr)
+	defer func() { p.kill() }()
+	requireTransactions(t, addr)
 	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -101,19 +95,24 @@ func TestTransactionsSurviveKill(t *testing.T) {
 	n := cycles()
 	for c := range n {
 		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
+		done := make(chan struct{})
 		go func() {
-			defer wg.Done()
+			defer close(done)
 			runTransactions(ctx, addr, fmt.Sprintf("c%d", c), led)
 		}()
 		time.Sleep(time.Duration(300+rand.Intn(1200)) * time.Millisecond)
+		// The producer lives through the outage, as an application does:
+		// the broker is restarted while it retries. It cannot be stopped
+		// first: a transactional (idempotent) produce that was sent is
+		// never failed by its context or a timeout before its answer
+		// comes (kgo.Produce's doc; failing it would break the sequence
+		// numbers), so waiting for the producer before the restart waits
+		// forever.
 		p.kill()
-		cancel()
-		wg.Wait()
 		p = start(t, dir, addr)
+		cancel()
+		waitProducer(t, p, done, c)
 	}
-
 	// The last producer aborted (by InitProducerId's fence) whatever its
 	// predecessor left open; read everything committed.
 	settle, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -186,7 +185,6 @@ func TestTransactionsSurviveKill(t *testing.T) {
 	p.kill()
 	hang.Close()
 	p = start(t, dir, addr)
-	defer p.kill()
 	cl, err = kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -235,4 +233,18 @@ func readAllCommitted(t *testing.T, ctx context.Context, addr string) map[string
 		}
 	}
 	return seen
+}
+
+// waitProducer waits for the producer of cycle c to stop once the broker
+// is back: each produce or EndTxn it had in flight at the kill must be
+// answered by the restarted broker. If it is not within a minute, the
+// broker is sent SIGQUIT (its goroutines go to its log) and the test fails.
+func waitProducer(t *testing.T, p *proc, done <-chan struct{}, c int) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		t.Fatalf("cycle %d: the transactional producer got no answer within a minute of the restart (broker goroutines in %s)", c, p.log.Name())
+	}
 }

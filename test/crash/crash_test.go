@@ -2,7 +2,8 @@
 // produce and commit, restarts it, and checks that every acknowledged
 // record survived exactly once and in order and every acknowledged commit
 // is still there; it also restarts it on damaged files (corrupt_test.go)
-// and churns a consumer group (churn_test.go).
+// churns a consumer group (churn_test.go), and kills it under
+// consumer-protocol (KIP-848) groups mid-reconciliation (consumer848_test.go).
 //
 // The number of kill cycles is REWIND_CRASH_CYCLES (default 8 in CI; the
 // long run uses 100 or more).

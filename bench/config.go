@@ -56,12 +56,15 @@ type Config struct {
 	// bytes instead of running for Duration.
 	Volume int64
 
-	ConsumeBytes   int64   // stored before the cold consume
-	LatencyRate    float64 // bytes/s of the end-to-end latency measurement
-	GroupSizes     []int   // consumer group sizes for time-to-stable
-	StartPartition int     // partitions on disk for start-to-ready
-	RSSBytes       int64   // stored data while measuring RSS
-	LimitBytes     int64   // written by the fdatasync bandwidth test
+	ConsumeBytes int64   // stored before the cold consume
+	LatencyRate  float64 // bytes/s of the end-to-end latency measurement
+	GroupSizes   []int   // consumer group sizes for time-to-stable
+	// RejoinSize is the settled group one more member joins, for the time
+	// to settle again with each protocol (0: not measured).
+	RejoinSize     int
+	StartPartition int   // partitions on disk for start-to-ready
+	RSSBytes       int64 // stored data while measuring RSS
+	LimitBytes     int64 // written by the fdatasync bandwidth test
 
 	Log io.Writer // progress lines; nil = quiet
 }
@@ -83,6 +86,7 @@ func DefaultConfig() Config {
 		ConsumeBytes:   1 << 30,
 		LatencyRate:    50e6,
 		GroupSizes:     []int{1, 10, 100},
+		RejoinSize:     100,
 		StartPartition: 1000,
 		RSSBytes:       10 << 30,
 		LimitBytes:     1 << 30,
@@ -99,6 +103,7 @@ func SmokeConfig() Config {
 	c.ConsumeBytes = 32 << 20
 	c.LatencyRate = 5e6
 	c.GroupSizes = []int{1, 10}
+	c.RejoinSize = 10
 	c.StartPartition = 100
 	c.RSSBytes = 64 << 20
 	c.LimitBytes = 64 << 20

@@ -459,6 +459,37 @@ func (r *runner) groups(ctx context.Context) error {
 		}
 		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g).withKafka(res[2][0], nil))
 	}
+	return r.rejoins(ctx)
+}
+
+// rejoins: a settled group of cfg.RejoinSize members, one more joins: time
+// until it settles again, classic protocol and consumer protocol
+// (rejoin.go). The goal is the consumer protocol's.
+func (r *runner) rejoins(ctx context.Context) error {
+	n := r.cfg.RejoinSize
+	if n <= 0 {
+		return nil
+	}
+	for _, serverSide := range []bool{false, true} {
+		proto, g := "classic protocol", goal{}
+		if serverSide {
+			proto, g = "consumer protocol (KIP-848)", goal{maxValue: 200}
+		}
+		name := fmt.Sprintf("group of %d stable after 1 more joins, %s", n, proto)
+		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
+			topic, err := createTopic(ctx, t, "rejoin", n+1)
+			if err != nil {
+				return nil, err
+			}
+			defer deleteTopic(t, topic)
+			d, err := timeToRejoin(ctx, t, topic, n, serverSide)
+			return []float64{ms(d)}, err
+		})
+		if err != nil {
+			return err
+		}
+		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g).withKafka(res[2][0], nil))
+	}
 	return nil
 }
 

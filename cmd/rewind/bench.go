@@ -27,6 +27,7 @@ func newBenchCmd() *cobra.Command {
 		duration, warmup                                  time.Duration
 		acks, compression                                 string
 		groupSizes                                        []int
+		rejoinSize                                        int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -96,6 +97,9 @@ figures mean little. Flags given with --smoke override its settings.`,
 			}
 			if given("group-sizes") {
 				cfg.GroupSizes = groupSizes
+			}
+			if given("rejoin-size") {
+				cfg.RejoinSize = rejoinSize
 			}
 			if given("start-partitions") {
 				cfg.StartPartition = startPs
@@ -190,6 +194,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.StringVar(&consumeBytes, "consume-bytes", bytesFlag(def.ConsumeBytes), "data stored before the cold consume")
 	f.Float64Var(&latencyMBs, "latency-rate", def.LatencyRate/1e6, "MB/s produced during the end-to-end latency measurement")
 	f.IntSliceVar(&groupSizes, "group-sizes", def.GroupSizes, "consumer group sizes for time to stable")
+	f.IntVar(&rejoinSize, "rejoin-size", def.RejoinSize, "settled group size one more member joins, timed with the classic and the consumer protocol (0: skip)")
 	f.IntVar(&startPs, "start-partitions", def.StartPartition, "partitions on disk for start-to-ready")
 	f.StringVar(&rssBytes, "rss-bytes", bytesFlag(def.RSSBytes), "data stored while measuring the broker's RSS")
 	f.StringVar(&limitBytes, "limit-bytes", bytesFlag(def.LimitBytes), "written by the sequential write + fdatasync test")

@@ -500,7 +500,7 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		return nil, fmt.Errorf("cannot decode %s v%d: %w", kmsg.NameForKey(key), ver, err)
 	}
 	observe := c.b.met.request(key)
-	rep, err := api.fn(&request{c: c, s: s, kreq: kreq, clientID: deref(clientID)})
+	rep, err := authorizeAndServe(api.fn, &request{c: c, s: s, kreq: kreq, clientID: deref(clientID)}) // acl_checks.go
 	if err != nil {
 		c.b.respMem.release(s.respBytes)
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
@@ -113,6 +114,9 @@ func wireProduce(t *testing.T, cl *kgo.Client, topic string, p int32, recs []sto
 	rp.Partition, rp.Records = p, storage.BuildBatch(recs[0].Timestamp, recs)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if err := proctest.ProduceTopicIDs(ctxT(t), cl, req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := req.RequestWith(ctxT(t), cl)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Produce: v3-12 (record batch magic 2 only)
+// Produce: v3-13 (record batch magic 2 only)
 //
 // Each partition's batches are validated and appended by storage in the
 // order requests arrive on the connection. acks=1 and acks=-1 are answered
@@ -47,6 +47,9 @@ import (
 //   - v5: LogStartOffset in the response. v8: ErrorRecords, ErrorMessage.
 //   - v9: flexible. v10-11 change only NOT_LEADER answers, which a single
 //     node never gives.
+//   - v13 (KIP-516): topics by id, not name, in the request and the
+//     response; an id no topic has is UNKNOWN_TOPIC_ID on each of its
+//     partitions. A topic named twice is the same id twice.
 
 //
 // ApiVersions advertises Produce from v0 although v0-2 are refused (the
@@ -56,7 +59,7 @@ import (
 // those batches uncompressed.
 
 func init() {
-	regKey(0, 3, 12, handleProduce)
+	regKey(0, 3, 13, handleProduce)
 	advertiseFrom(0, 0)
 }
 
@@ -67,7 +70,22 @@ func handleProduce(r *request) (reply, error) {
 
 	var waits []pending
 
-	req.Topics, _ = dedupTopicParts(req.Topics, produceTopic, producePart)
+	var unknownID map[int]bool
+	if req.Version >= 13 {
+		req.Topics, _ = dedupTopicParts(req.Topics, produceTopicID, producePart)
+		for i := range req.Topics {
+			name, ok := b.reg.byID(req.Topics[i].TopicID)
+			if !ok {
+				if unknownID == nil {
+					unknownID = map[int]bool{}
+				}
+				unknownID[i] = true
+			}
+			req.Topics[i].Topic = name
+		}
+	} else {
+		req.Topics, _ = dedupTopicParts(req.Topics, produceTopic, producePart)
+	}
 	var n respSize
 	n.elems(len(req.Topics), sizeOf[kmsg.ProduceResponseTopic](), 16)
 	for _, rt := range req.Topics {
@@ -85,6 +103,9 @@ func handleProduce(r *request) (reply, error) {
 		st := &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		if req.Version >= 13 {
+			st.Topic, st.TopicID = "", rt.TopicID
+		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
@@ -99,6 +120,9 @@ func handleProduce(r *request) (reply, error) {
 				continue
 			case badAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				continue
+			case unknownID[i]:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
 				continue
 			}
 			if code, msg := txnVerify(r, req, rt.Topic, rp.Partition, rp.Records); code != 0 {
@@ -274,6 +298,11 @@ type pending struct {
 
 func produceTopic(t *kmsg.ProduceRequestTopic) (string, *[]kmsg.ProduceRequestTopicPartition) {
 	return t.Topic, &t.Partitions
+}
+
+// produceTopicID keys v13+ topics by id: their names are not sent.
+func produceTopicID(t *kmsg.ProduceRequestTopic) (string, *[]kmsg.ProduceRequestTopicPartition) {
+	return string(t.TopicID[:]), &t.Partitions
 }
 
 func producePart(p *kmsg.ProduceRequestTopicPartition) int32 { return p.Partition }

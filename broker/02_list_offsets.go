@@ -5,7 +5,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListOffsets: v0-8
+// ListOffsets: v0-11
 //
 // v0 is still served although Kafka 4.0 removed it (KIP-896): Burrow 1.2,
 // the Debian package of the compatibility matrix, lists topic offsets with
@@ -15,7 +15,11 @@ import (
 // Timestamps: -1 latest (the high watermark; for read_committed, v2+, the
 // last stable offset), -2 earliest (log start),
 // -3 the record with the largest timestamp (v7+), -4 earliest local (v8+,
-// the log start: all data is local), otherwise the first offset whose
+// the log start: all data is local), -5 latest tiered (v9+, KIP-1005) and
+// -6 earliest pending upload (v11+, KIP-1023), which are no offset (-1,
+// no error) without tiered storage, as Kafka answers them without it; a
+// special timestamp below its version, or any other negative one, is
+// UNSUPPORTED_VERSION, as in Kafka 4.4; otherwise the first offset whose
 // timestamp is at or after the one asked, via the time index; offset -1 and
 // timestamp -1 when there is none. For read_committed, as Kafka, an offset
 // found by timestamp (or -3) at or after the LSO is answered as none.
@@ -29,8 +33,18 @@ import (
 // Version notes:
 //   - v0: OldStyleOffsets (one offset, or none).
 //   - v4: CurrentLeaderEpoch (ours is 0) and LeaderEpoch in the response.
+//   - v10: TimeoutMillis, for remote storage lookups: none here.
 
-func init() { regKey(2, 0, 8, handleListOffsets) }
+func init() { regKey(2, 0, 11, handleListOffsets) }
+
+// specialTimestampVersion is the first ListOffsets version serving each
+// special timestamp (Kafka's ListOffsetsRequest constants).
+var specialTimestampVersion = map[int64]int16{-1: 0, -2: 0, -3: 7, -4: 8, -5: 9, -6: 11}
+
+func specialTimestampServed(ts int64, v int16) bool {
+	from, ok := specialTimestampVersion[ts]
+	return ok && v >= from
+}
 
 func handleListOffsets(r *request) (reply, error) {
 	b := r.c.b
@@ -72,6 +86,10 @@ func handleListOffsets(r *request) (reply, error) {
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.Timestamp < 0 && !specialTimestampServed(rp.Timestamp, req.Version):
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
+			case rp.Timestamp == -5, rp.Timestamp == -6:
+				// No tiered storage: nothing uploaded, nothing pending.
 			case rp.Timestamp == -1 && committed:
 				sp.Offset = l.LastStableOffset()
 			case rp.Timestamp == -1:
@@ -85,8 +103,6 @@ func handleListOffsets(r *request) (reply, error) {
 					break
 				}
 				sp.Offset, sp.Timestamp = off, ts
-			case rp.Timestamp < 0:
-				sp.ErrorCode = kerr.InvalidRequest.Code
 			default:
 				off, ts, err := l.OffsetForTimestamp(rp.Timestamp)
 				if err != nil {

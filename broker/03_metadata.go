@@ -9,9 +9,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Metadata: v0-12
+// Metadata: v0-13
 //
-// One broker (node 0) that leads every partition, is its only replica and
+// One broker (--node-id) that leads every partition, is its only replica and
 // its whole ISR, and is the controller.
 //
 // Version notes:
@@ -20,6 +20,8 @@ import (
 //     Auto-creation also needs --auto-create-topics; it is synchronous, so
 //     the response that creates a topic already describes it.
 //   - v10+: topic ids. v12 no longer allows lookups by topic id alone here.
+//   - v13: a top-level error code (KIP-1102, REBOOTSTRAP_REQUIRED for a
+//     client whose metadata is from another cluster): always 0 here.
 //
 // A request auto-creates at most autoCreatePerRequest topics: each costs a
 // catalog write and its partitions' files, so a request of a few MiB of
@@ -33,7 +35,7 @@ import (
 // would exceed it closes the connection (the response has no top-level
 // error code).
 
-func init() { regKey(3, 0, 12, handleMetadata) }
+func init() { regKey(3, 0, 13, handleMetadata) }
 
 // autoCreatePerRequest is the most topics one Metadata request creates.
 const autoCreatePerRequest = 100

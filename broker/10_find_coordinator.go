@@ -5,7 +5,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// FindCoordinator: v0-4
+// FindCoordinator: v0-6
 //
 // This broker coordinates every group, except those whose __consumer_offsets
 // partition is fenced (damaged on disk): COORDINATOR_NOT_AVAILABLE, as Kafka
@@ -21,8 +21,12 @@ import (
 //     (Kafka answers every repetition alike; clients match by key), within
 //     --max-response-memory (respmem.go): a request whose answer would not
 //     fit closes the connection, as the response has no top-level error.
+//   - v5: TRANSACTION_ABORTABLE may be answered (never here).
+//   - v6: key type 2, share groups (KIP-932): there is no share
+//     coordinator, so INVALID_REQUEST, as a Kafka without one answers
+//     (and any version below 6 gets for that type).
 
-func init() { regKey(10, 0, 4, handleFindCoordinator) }
+func init() { regKey(10, 0, 6, handleFindCoordinator) }
 
 var unknownCoordType = strp("unknown coordinator type")
 

@@ -8,10 +8,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ApiVersions: v0-3
+// ApiVersions: v0-5
 //
 // Lists exactly the keys registered with regKey and their version ranges.
-// A request above v3 is answered in v0 form with UNSUPPORTED_VERSION and our
+// A request above v5 is answered in v0 form with UNSUPPORTED_VERSION and our
 // ApiVersions range (KIP-511), so the client retries with a version we have.
 // v3 validates the client software name and version as Kafka does, and
 // lists the feature levels the code implements (SupportedFeatures) and
@@ -19,8 +19,14 @@ import (
 // makes clients such as kgo bump the epoch at every EndTxn v5 and let
 // Produce v12 add partitions itself; clients that never read features
 // (EndTxn below v5) are served as transaction.version 1.
+//
+// v4 is v3 (it tells the broker the client handles UNSUPPORTED_VERSION
+// with the ApiVersions range, KIP-511). v5 (KIP-1242) carries the cluster
+// id and node id the client believes it is talking to: one without the
+// other is INVALID_REQUEST, either not this broker's REBOOTSTRAP_REQUIRED,
+// with no keys and no features, as Kafka 4.4 answers.
 
-func init() { regKey(18, 0, 3, handleApiVersions) }
+func init() { regKey(18, 0, 5, handleApiVersions) }
 
 // feature is a feature flag with the levels the code supports and the
 // level it runs.
@@ -61,6 +67,17 @@ func handleApiVersions(r *request) (reply, error) {
 	if req.Version >= 3 && (!validSoftware(req.ClientSoftwareName) || !validSoftware(req.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return now(resp)
+	}
+	if req.Version >= 5 && (req.ClusterID != nil || req.NodeID != -1) {
+		b := r.c.b
+		switch {
+		case req.ClusterID == nil || req.NodeID == -1:
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return now(resp)
+		case *req.ClusterID != b.reg.cat.ClusterID() || req.NodeID != b.cfg.NodeID:
+			resp.ErrorCode = kerr.RebootstrapRequired.Code
+			return now(resp)
+		}
 	}
 	resp.ApiKeys = apiKeys()
 	if req.Version >= 3 {

@@ -5,12 +5,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeCluster: v0-1
+// DescribeCluster: v0-2
 //
-// One broker, node 0, which is also the controller. v1 EndpointType must be
-// 1 (brokers); controllers are not exposed separately.
+// One broker, --node-id, which is also the controller. v1 EndpointType
+// must be 1 (brokers): 2 (controllers) is MISMATCHED_ENDPOINT_TYPE, as a
+// Kafka broker listener answers it (controllers are not exposed
+// separately), any other UNSUPPORTED_ENDPOINT_TYPE. v2: the broker is
+// never fenced, so IncludeFencedBrokers changes nothing.
 
-func init() { regKey(60, 0, 1, handleDescribeCluster) }
+func init() { regKey(60, 0, 2, handleDescribeCluster) }
 
 func handleDescribeCluster(r *request) (reply, error) {
 	b := r.c.b
@@ -18,6 +21,9 @@ func handleDescribeCluster(r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	if req.Version >= 1 && req.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		if req.EndpointType == 2 {
+			resp.ErrorCode = kerr.MismatchedEndpointType.Code
+		}
 		return now(resp)
 	}
 	resp.EndpointType = 1

@@ -55,6 +55,7 @@ type registry struct {
 
 	mu     sync.RWMutex
 	topics map[string]*topic
+	ids    map[[16]byte]string // the name of each published topic's id (byID)
 
 	// onDelete is told of every deleted topic, after its logs are gone:
 	// the group coordinator drops its committed offsets. Set before the
@@ -77,7 +78,7 @@ type topic struct {
 }
 
 func newRegistry(cfg Config, disk *diskGuard, handles *storage.Handles) *registry {
-	r := &registry{cfg: cfg, log: cfg.Logger, disk: disk, handles: handles, topics: map[string]*topic{}}
+	r := &registry{cfg: cfg, log: cfg.Logger, disk: disk, handles: handles, topics: map[string]*topic{}, ids: map[[16]byte]string{}}
 	r.budget.limit = cfg.MaxBrokerPartitions
 	r.maint.init(r)
 	return r
@@ -127,6 +128,7 @@ func (r *registry) open() error {
 	r.mu.Lock()
 	for _, t := range ts {
 		r.topics[t.Name] = &topic{meta: t, parts: logs[:t.Partitions:t.Partitions]}
+		r.ids[t.ID] = t.Name
 		logs = logs[t.Partitions:]
 		r.budget.add(int(t.Partitions))
 	}
@@ -195,6 +197,14 @@ func (r *registry) get(name string) *topic {
 	return r.topics[name]
 }
 
+// byID returns the name of the published topic with id id.
+func (r *registry) byID(id [16]byte) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	name, ok := r.ids[id]
+	return name, ok
+}
+
 // partition returns the log of topic/partition, or nil.
 func (r *registry) partition(name string, p int32) *storage.Log {
 	t := r.get(name)
@@ -247,6 +257,7 @@ func (r *registry) close() error {
 		logs = append(logs, t.parts...)
 	}
 	r.topics = map[string]*topic{}
+	r.ids = map[[16]byte]string{}
 	r.mu.Unlock()
 	errs := make([]error, len(logs))
 	inParallel(len(logs), func(i int) { errs[i] = logs[i].Close() })

@@ -64,6 +64,7 @@ func (r *registry) create(name string, partitions int32, configs map[string]stri
 	}
 	r.mu.Lock()
 	r.topics[name] = &topic{meta: meta, parts: logs}
+	r.ids[meta.ID] = name
 	r.mu.Unlock()
 	r.log.Info("topic created", "topic", name, "partitions", partitions)
 	return meta, nil
@@ -159,6 +160,9 @@ func (r *registry) delete(name string) error {
 	r.mu.Lock()
 	t := r.topics[name]
 	delete(r.topics, name)
+	if t != nil {
+		delete(r.ids, t.meta.ID)
+	}
 	r.mu.Unlock()
 	var errs []error
 	if t != nil {

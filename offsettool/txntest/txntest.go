@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -266,6 +267,9 @@ func Hanging(t testing.TB, addr, txnID, topic string, partition int32, n int) (p
 	rp.Partition, rp.Records = partition, batch(pid, epoch, n)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if err := proctest.ProduceTopicIDs(c, cl, req); err != nil {
+		t.Fatalf("txntest: %v", err)
+	}
 	for attempt := 0; ; attempt++ {
 		resp, err := req.RequestWith(c, cl)
 		if err != nil {

@@ -83,6 +83,9 @@ func rawProduce(ctx context.Context, t *testing.T, cl *kgo.Client, topic string,
 	rp.Records = storage.BuildBatch(time.Now().UnixMilli(), recs)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if err := proctest.ProduceTopicIDs(ctx, cl, req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatalf("produce to %s: %v", topic, err)
@@ -423,7 +426,7 @@ func TestFullDiskReserveResized(t *testing.T) {
 
 	// The reserve turned off: the file of the last run goes.
 	p = proctest.Start(t, proctest.Config{Binary: binary, DataDir: data, Args: args(0)})
-	if c := rawProduce(ctx, t, p.Client(t), "keep", records(1, 10)); c != 0 && c != kerr.UnknownTopicOrPartition.Code {
+	if c := rawProduce(ctx, t, p.Client(t), "keep", records(1, 10)); c != 0 && c != kerr.UnknownTopicOrPartition.Code && c != kerr.UnknownTopicID.Code {
 		t.Fatalf("produce with --disk-reserve 0: %v", kerr.ErrorForCode(c))
 	}
 	if _, err := os.Stat(reservePath); !errors.Is(err, os.ErrNotExist) {

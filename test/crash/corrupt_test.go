@@ -306,6 +306,9 @@ func produceCode(t *testing.T, ctx context.Context, cl *kgo.Client, topic string
 	rp.Records = storage.BuildBatch(time.Now().UnixMilli(), []storage.Record{{Value: []byte("x")}})
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if err := proctest.ProduceTopicIDs(ctx, cl, req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)

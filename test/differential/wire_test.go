@@ -51,6 +51,12 @@ var (
 // send writes req at its set version and returns the decoded response, or
 // errNoResponse when the broker closed the connection instead.
 func (c *conn) send(req kmsg.Request) (kmsg.Response, error) {
+	if pr, ok := req.(*kmsg.ProduceRequest); ok && pr.Version >= 13 {
+		var err error
+		if req, err = c.withTopicIDs(pr); err != nil {
+			return nil, err
+		}
+	}
 	c.corr++
 	if err := c.write(req); err != nil {
 		return nil, err
@@ -451,4 +457,40 @@ func collapse(ds []difference) []group {
 		}
 	}
 	return out
+}
+
+// withTopicIDs is a copy of req, a Produce from v13 (topics by id only,
+// KIP-516), with the ids this broker gave its named topics: the scenarios
+// name topics, and each broker has its own ids. A topic the broker does
+// not know keeps the zero id, answered UNKNOWN_TOPIC_ID by both.
+func (c *conn) withTopicIDs(req *kmsg.ProduceRequest) (*kmsg.ProduceRequest, error) {
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	for _, rt := range req.Topics {
+		if rt.Topic != "" {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(rt.Topic)
+			md.Topics = append(md.Topics, mt)
+		}
+	}
+	ids := map[string][16]byte{}
+	if len(md.Topics) > 0 {
+		resp, err := c.send(md)
+		if err != nil {
+			return nil, fmt.Errorf("metadata for produce topic ids: %w", err)
+		}
+		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+			if t.Topic != nil && t.ErrorCode == 0 {
+				ids[*t.Topic] = t.TopicID
+			}
+		}
+	}
+	cp := *req
+	cp.Topics = append([]kmsg.ProduceRequestTopic(nil), req.Topics...)
+	for i := range cp.Topics {
+		if id, ok := ids[cp.Topics[i].Topic]; ok {
+			cp.Topics[i].TopicID = id
+		}
+	}
+	return &cp, nil
 }

@@ -1,0 +1,38 @@
+package proctest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ProduceTopicIDs fills the topic id of every topic of req from a Metadata
+// request on cl. kgo sends a hand-built ProduceRequest at the newest
+// version both sides serve, and from v13 (Kafka 4.x, KIP-516) topics are
+// sent by id only: a request naming its topics by name alone reaches the
+// broker with no topic and is answered UNKNOWN_TOPIC_ID. A topic the
+// broker does not know keeps the zero id (and gets that answer).
+func ProduceTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.ProduceRequest) error {
+	md := kmsg.NewPtrMetadataRequest()
+	for _, rt := range req.Topics {
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(rt.Topic)
+		md.Topics = append(md.Topics, mt)
+	}
+	resp, err := md.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata for the topic ids: %w", err)
+	}
+	ids := map[string][16]byte{}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 {
+			ids[*t.Topic] = t.TopicID
+		}
+	}
+	for i := range req.Topics {
+		req.Topics[i].TopicID = ids[req.Topics[i].Topic]
+	}
+	return nil
+}

@@ -135,16 +135,27 @@ func init() {
 // every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED; WRITE on each
 // topic, else TOPIC_AUTHORIZATION_FAILED (before the topic's existence is
 // looked at). An acks=0 request with a refused partition closes the
-// connection, as any acks=0 error does in Kafka.
+// connection, as any acks=0 error does in Kafka. From v13 topics come by id:
+// each is named first, and an id no topic has is left to the handler
+// (UNKNOWN_TOPIC_ID), as Kafka answers it before authorizing.
 func checkProduce(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.ProduceRequest)
+	v13 := req.Version >= 13
+	if v13 {
+		for i := range req.Topics {
+			req.Topics[i].Topic, _ = r.c.b.reg.byID(req.Topics[i].TopicID)
+		}
+	}
 	txnDenied := req.TransactionID != nil && !r.allowedTxn(kmsg.ACLOperationWrite, *req.TransactionID)
 	var denied []kmsg.ProduceRequestTopic
 	code := kerr.TransactionalIDAuthorizationFailed.Code
 	if txnDenied {
 		denied, req.Topics = req.Topics, nil
 	} else {
-		denied = split(&req.Topics, func(t *kmsg.ProduceRequestTopic) string { return t.Topic }, r.authCache(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic).ok)
+		ok := r.authCache(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic).ok
+		denied = split(&req.Topics, func(t *kmsg.ProduceRequestTopic) string { return t.Topic }, func(name string) bool {
+			return (v13 && name == "") || ok(name)
+		})
 		code = kerr.TopicAuthorizationFailed.Code
 	}
 	if len(denied) == 0 {
@@ -158,6 +169,9 @@ func checkProduce(r *request) (kmsg.Response, func(kmsg.Response), error) {
 		for _, t := range denied {
 			st := kmsg.NewProduceResponseTopic()
 			st.Topic = t.Topic
+			if v13 {
+				st.Topic, st.TopicID = "", t.TopicID
+			}
 			for _, p := range t.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition, sp.ErrorCode = p.Partition, code

@@ -134,6 +134,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, txnID
 			rt := kmsg.NewProduceRequestTopic()
 			rt.Topic = "t"
+			if meta, ok := b.topicMeta("t"); ok {
+				rt.TopicID = meta.ID // Produce v13 names topics by id only
+			}
 			rp := kmsg.NewProduceRequestTopicPartition()
 			rp.Records = storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Value: []byte("x")}})
 			rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}

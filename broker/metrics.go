@@ -202,7 +202,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descTopicReplicas, descTopicISR, descTopicPreferred, descTopicUnderRepl,
 		descCGCurrent, descCGCurrentSum, descCGLag, descCGLagSum, descCGMembers, descCGLagSeconds,
 		descBurrowStatus, descBurrowPartStatus, descBurrowTotalLag,
-		descCGInfo, descCGEpoch, descCGAssignmentEpoch} {
+		descCGInfo, descCGEpoch, descCGAssignmentEpoch, descCGTimeToLoss} {
 		ch <- d
 	}
 }
@@ -256,6 +256,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	seen := map[recordKey]bool{}
+	statuses := &groupStatuses{b: b}
 	kinds := b.groupKinds() // metrics_groups.go
 	collectGroupKinds(ch, kinds)
 	for name, k := range kinds {
@@ -305,6 +306,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					continue // unreadable: leave the series out rather than lie
 				}
 				gauge(ch, descCGLagSeconds, d.Seconds(), name, topic, ps)
+				statuses.timeToLoss(ch, name, topic, p, t.parts[p], o.Offset, lag, d, now)
 			}
 			gauge(ch, descCGCurrentSum, float64(offSum), name, topic)
 			gauge(ch, descCGLagSum, float64(lagSum), name, topic)
@@ -317,7 +319,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	for _, name := range b.lag.Groups() {
-		st := b.LagStatus(name)
+		st := statuses.of(name)
 		gauge(ch, descBurrowStatus, float64(st.Status.Code()), BurrowCluster, name)
 		gauge(ch, descBurrowTotalLag, float64(st.TotalLag), BurrowCluster, name)
 		for _, p := range st.Partitions {

@@ -229,7 +229,7 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 		var what string
 		if p.Committed < p.LogStart {
 			ps.Case = CaseBelowLogStart
-			what = fmt.Sprintf("Committed offset %d is below the log start %d: retention (retention.ms/retention.bytes) or DeleteRecords removed offsets %d-%d before the group read them.", p.Committed, p.LogStart, p.Committed, p.LogStart-1)
+			what = fmt.Sprintf("Committed offset %d is below the log start %d: retention (retention.ms/retention.bytes) or DeleteRecords deleted %d record(s), offsets %d-%d, before the group read them: they are lost to it.", p.Committed, p.LogStart, p.LogStart-p.Committed, p.Committed, p.LogStart-1)
 		} else {
 			ps.Case = CaseAboveLogEnd
 			what = fmt.Sprintf("Committed offset %d is above the log end %d: the topic was probably deleted and recreated, or the offset was committed by hand.", p.Committed, p.LogEnd)

@@ -87,6 +87,11 @@ type describedPartition struct {
 	// (package lageval); empty when not judged.
 	Status       string `json:"status,omitempty"`
 	StatusReason string `json:"status_reason,omitempty"`
+	// TimeToLossSeconds is when, at the current pace, retention deletes
+	// a record the group has not read (0: now), and Loss says why;
+	// absent when it never does at that pace.
+	TimeToLossSeconds *float64 `json:"time_to_loss_seconds,omitempty"`
+	Loss              string   `json:"loss,omitempty"`
 }
 
 type describedGroup struct {
@@ -153,11 +158,16 @@ does not expose __consumer_offsets.`,
 				Assignor: s.Assignor, State: s.State, ProtocolType: s.ProtocolType, Protocol: s.Protocol,
 				Members: s.Members, Partitions: []describedPartition{}}
 			verdicts := map[offsettool.TopicPartition]lageval.PartitionStatus{}
-			if st, err := cl.LagStatus(ctx, s, lageval.DefaultConfig()); err == nil {
+			st, err := cl.LagStatus(ctx, s, lageval.DefaultConfig())
+			if err == nil {
 				d.Status = st.Status.String()
 				for _, p := range st.Partitions {
 					verdicts[offsettool.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p
 				}
+			}
+			losses, err := cl.LossForecasts(ctx, s, st)
+			if err != nil {
+				return err
 			}
 			if d.Members == nil {
 				d.Members = []offsettool.Member{}
@@ -180,6 +190,10 @@ does not expose __consumer_offsets.`,
 				}
 				if v, ok := verdicts[p.TP()]; ok {
 					dp.Status, dp.StatusReason = v.Status.String(), v.Reason
+				}
+				if l, ok := losses[p.TP()]; ok {
+					secs := l.In.Seconds()
+					dp.TimeToLossSeconds, dp.Loss = &secs, l.Say()
 				}
 				if lag, ok := p.Lag(); ok {
 					dp.Lag = &lag
@@ -268,6 +282,11 @@ does not expose __consumer_offsets.`,
 			for _, p := range d.Partitions {
 				if p.Status != "" && p.Status != "OK" {
 					fmt.Fprintf(c.out, "%s/%d %s: %s\n", p.Topic, p.Partition, p.Status, p.StatusReason)
+				}
+			}
+			for _, p := range d.Partitions {
+				if p.Loss != "" {
+					fmt.Fprintf(c.out, "%s/%d: %s\n", p.Topic, p.Partition, p.Loss)
 				}
 			}
 			return nil

@@ -1,7 +1,7 @@
 // Package crash kills a real rewind process with SIGKILL while clients
 // produce and commit, restarts it, and checks that every acknowledged
 // record survived exactly once and in order and every acknowledged commit
-// is still there; it also restarts it on damaged files (corrupt_test.go)
+// is still there; it also restarts it on damaged files (corrupt_test.go),
 // churns a consumer group (churn_test.go), and kills it under
 // consumer-protocol (KIP-848) groups mid-reconciliation (consumer848_test.go).
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -64,6 +65,19 @@ type Config struct {
 	OffsetsRetention           time.Duration // offsets.retention.minutes
 	OffsetsHistoryRetention    time.Duration // superseded commits kept this long
 	OffsetsTopicPartitions     int32         // offsets.topic.num.partitions
+
+	// Consumer-protocol (KIP-848) groups: group.consumer.session.timeout.ms,
+	// .heartbeat.interval.ms with their min and max bounds, .max.size and
+	// .assignors (uniform, range; the first is the default), checked as
+	// Kafka's GroupCoordinatorConfig checks them (consumer_groups_config.go).
+	ConsumerGroupSessionTimeout       time.Duration
+	ConsumerGroupMinSessionTimeout    time.Duration
+	ConsumerGroupMaxSessionTimeout    time.Duration
+	ConsumerGroupHeartbeatInterval    time.Duration
+	ConsumerGroupMinHeartbeatInterval time.Duration
+	ConsumerGroupMaxHeartbeatInterval time.Duration
+	ConsumerGroupMaxSize              int
+	ConsumerGroupAssignors            []string
 
 	TransactionStatePartitions int32         // transaction.state.log.num.partitions
 	TransactionMaxTimeout      time.Duration // transaction.max.timeout.ms
@@ -128,6 +142,16 @@ func DefaultConfig() Config {
 		OffsetsRetention:           gc.OffsetsRetention,
 		OffsetsHistoryRetention:    gc.HistoryRetention,
 		OffsetsTopicPartitions:     gc.OffsetsTopicPartitions,
+
+		ConsumerGroupSessionTimeout:       45 * time.Second,
+		ConsumerGroupMinSessionTimeout:    45 * time.Second,
+		ConsumerGroupMaxSessionTimeout:    60 * time.Second,
+		ConsumerGroupHeartbeatInterval:    5 * time.Second,
+		ConsumerGroupMinHeartbeatInterval: 5 * time.Second,
+		ConsumerGroupMaxHeartbeatInterval: 15 * time.Second,
+		ConsumerGroupMaxSize:              math.MaxInt32,
+		ConsumerGroupAssignors:            []string{"uniform", "range"},
+
 		TransactionStatePartitions: tc.Partitions,
 		TransactionMaxTimeout:      tc.MaxTimeout,
 		TransactionalIDExpiration:  tc.IDExpiration,
@@ -301,6 +325,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 	}
 	if cfg.DiskCheckInterval <= 0 {
 		cfg.DiskCheckInterval = time.Second
+	}
+	if _, err := consumerGroupConfig(cfg); err != nil {
+		return nil, err
 	}
 	b := &Broker{
 		cfg:   cfg,

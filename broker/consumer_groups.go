@@ -320,8 +320,3 @@ func (m modernGroups) Delete(id string) int16 {
 	}
 	return offsetsfmt.AppendErrorCode(err)
 }
-
-// consumerGroupConfig is the consumer groups' configuration.
-func (b *Broker) consumerGroupConfig() consumer.Config {
-	return consumer.Config{}
-}

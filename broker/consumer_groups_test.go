@@ -28,6 +28,8 @@ type cgMember struct {
 	epoch  int32
 	owned  []kmsg.ConsumerGroupHeartbeatRequestTopic // nil before the first assignment
 	joined bool
+	// rebalanceMs is the rebalance timeout it joins with (default 30 s).
+	rebalanceMs int32
 }
 
 // beat sends one heartbeat (a join first) and takes the assignment the
@@ -39,6 +41,9 @@ func (m *cgMember) beat(ctx context.Context) *kmsg.ConsumerGroupHeartbeatRespons
 	req.Group, req.MemberID, req.MemberEpoch = m.group, m.id, m.epoch
 	if !m.joined {
 		req.RebalanceTimeoutMillis = 30000
+		if m.rebalanceMs > 0 {
+			req.RebalanceTimeoutMillis = m.rebalanceMs
+		}
 		req.SubscribedTopicNames = []string{m.topic}
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	} else {

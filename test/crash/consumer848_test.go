@@ -6,12 +6,17 @@ import (
 	"math/rand"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/rewindhq/rewind/internal/proctest"
 )
 
 // TestConsumerGroupSurvivesKill runs franz-go consumers speaking Kafka 4's
@@ -284,4 +289,44 @@ func startConsumer(ctx context.Context, t *testing.T, addr, grp, topic, name str
 		}
 	}()
 	return c
+}
+
+// TestConsumerGroupFlags: `rewind serve`'s --group-consumer-* flags reach
+// the consumer groups (the heartbeat interval members are told, the
+// group's size bound), and a session timeout beyond its max stops the
+// start with Kafka's message.
+func TestConsumerGroupFlags(t *testing.T) {
+	p := proctest.Start(t, proctest.Config{Binary: binary, Args: []string{
+		"--group-consumer-heartbeat-interval", "6s", "--group-consumer-max-heartbeat-interval", "6s",
+		"--group-consumer-max-size", "1"}})
+	ctx := proctest.Ctx(t, 30*time.Second)
+	cl := proctest.NewClient(t, p.Addr)
+	proctest.CreateTopic(t, cl, "cgflags", 1)
+	join := func(member string) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version = 1
+		req.Group, req.MemberID = "g-flags", member
+		req.RebalanceTimeoutMillis = 30000
+		req.SubscribedTopicNames = []string{"cgflags"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := join("member-1-0123456789"); resp.ErrorCode != 0 || resp.HeartbeatIntervalMillis != 6000 {
+		t.Fatalf("join: error %d, heartbeat interval %d ms, want 6000", resp.ErrorCode, resp.HeartbeatIntervalMillis)
+	}
+	if resp := join("member-2-0123456789"); resp.ErrorCode != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("a second member with --group-consumer-max-size 1: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+
+	bad := proctest.Start(t, proctest.Config{Binary: binary, NoWait: true, Args: []string{"--group-consumer-session-timeout", "70s"}})
+	if err := bad.Wait(30 * time.Second); err == nil {
+		t.Fatal("a session timeout above group.consumer.max.session.timeout.ms started")
+	}
+	if want := "group.consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"; !strings.Contains(bad.Log(), want) {
+		t.Fatalf("the refused start says %q, want %q", bad.Log(), want)
+	}
 }

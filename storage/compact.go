@@ -111,8 +111,10 @@ type compactor struct {
 // can still be rebuilt from the log. So does the last batch of the log
 // while the active segment is empty (it can only lose all its records to
 // an expired tombstone), so that fetching at the end does not hit a gap.
-// Control batches, and batches whose records cannot be decoded, are kept
-// as they are.
+// Batches whose records cannot be decoded are kept as they are. The
+// records of aborted transactions go, and commit and abort markers go in
+// two steps once no record of their transaction is left, as Kafka's
+// cleaner does (see compact_txn.go).
 //
 // Reads running during compaction see each segment either as it was or
 // as cleaned, never a mix, and never miss a kept record. A crash at any
@@ -152,6 +154,10 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		return st, nil
 	}
 	l.cmp.valid = false
+
+	if err := c.scanTxns(); err != nil {
+		return st, err
+	}
 
 	// Under FsyncNever closed segments may still be only in the page
 	// cache: a record must not be removed because of a later one that a
@@ -213,6 +219,12 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		lo = hi
 	}
 	if complete {
+		if st.Rewritten > 0 && c.markers > 0 {
+			// Records this run removed may leave markers with no record
+			// of their transaction: the next run must look (the marker
+			// only then gets its delete horizon, as in Kafka).
+			c.due = c.now
+		}
 		l.cmp.valid, l.cmp.policy, l.cmp.cleanedEnd, l.cmp.nextDue = true, p, closedEnd, c.due
 	}
 	if st.Rewritten > 0 {
@@ -329,13 +341,18 @@ type cleaner struct {
 	segs          []*segment             // the cleanable closed segments, one reference each held
 	producerLast  map[int64]int64        // idempotent producer id -> last offset of its last batch
 	aborted       map[int64][]AbortedTxn // producer id -> its aborted transactions (marker order)
-	tail          int64                  // last offset of the log when the active segment is empty, else -1
-	om            *offsetMap
-	lo, hi        int64 // the offsets the current pass judges
-	pending       int   // keys in om whose latest record may still get a successor entry
-	due           int64 // ms: the earliest time a kept record becomes removable
-	pass          int   // 1 while the first pass maps keys (counting undecodable batches)
-	undecodable   int
+	// producerMarkerEpoch: producer id -> its epoch, for the producers
+	// with no data batch of that epoch (their last entry is a marker).
+	producerMarkerEpoch map[int64]int16
+	markerData          map[int64]bool // marker offset -> a data batch of its transaction is in segs (scanTxns)
+	markers             int            // control batches in segs
+	tail                int64          // last offset of the log when the active segment is empty, else -1
+	om                  *offsetMap
+	lo, hi              int64 // the offsets the current pass judges
+	pending             int   // keys in om whose latest record may still get a successor entry
+	due                 int64 // ms: the earliest time a kept record becomes removable
+	pass                int   // 1 while the first pass maps keys (counting undecodable batches)
+	undecodable         int
 
 	recs []cRecord // records of the current batch
 	body []byte    // its records section, decompressed
@@ -416,6 +433,11 @@ func (l *Log) startCompaction(p CompactPolicy, st *CompactStats) (*cleaner, erro
 	for pid, e := range l.producers {
 		if e.n > 0 {
 			c.producerLast[pid] = e.batches[e.n-1].lastOff
+		} else if e.epoch >= 0 {
+			if c.producerMarkerEpoch == nil {
+				c.producerMarkerEpoch = map[int64]int16{}
+			}
+			c.producerMarkerEpoch[pid] = e.epoch
 		}
 	}
 	// Aborted transactions, wherever their marker is: their records in the
@@ -554,10 +576,17 @@ func (c *cleaner) write(group []segPlan) (ns *segment, removed int64, err error)
 		ns.txns = append(ns.txns, pl.s.txns...)
 	}
 	l.mu.RUnlock()
+	ns.txns = c.keptTxns(ns.txns)
 	if len(ns.txns) > 0 {
 		if err := writeFile(l.fs, ns.txnIndexPath(), encodeTxnIndex(ns.txns), true); err != nil {
 			return fail(ioErr("compact: write transaction index", err))
 		}
+	} else if err := l.fs.Remove(ns.txnIndexPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// The first old segment's entries, if any, are those of
+		// transactions with no record left (keptTxns): should the
+		// compaction not commit, losing them loses nothing a consumer
+		// needs.
+		return fail(ioErr("compact: remove transaction index", err))
 	}
 	ns.loaded, ns.indexDirty = true, true
 	return ns, removed, nil

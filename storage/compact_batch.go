@@ -121,13 +121,17 @@ const (
 	dropBatch
 	keepEmpty    // header only: an idempotent producer's last batch
 	rewriteBatch // some records go
+	markHorizon  // a marker whose delete horizon is set now (compact_txn.go)
 )
 
 // judge decides what becomes of the batch b; for rewriteBatch, c.keep says
 // which of c.recs stay.
 func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
-	if h.IsControl() || h.LastOffset() < c.lo || h.BaseOffset >= c.hi {
+	if h.LastOffset() < c.lo || h.BaseOffset >= c.hi {
 		return keepWhole, 0
+	}
+	if h.IsControl() {
+		return c.judgeMarker(h)
 	}
 	if c.isAborted(h) {
 		if c.keepHeader(h) {
@@ -191,6 +195,8 @@ func (c *cleaner) estimate(v verdict, h *BatchHeader, b []byte) int64 {
 		return 0
 	case keepEmpty:
 		return BatchHeaderSize
+	case markHorizon:
+		return h.Size() + 8 // timestamp deltas may take a few bytes more
 	}
 	var kept, all int64
 	for i, r := range c.recs {
@@ -214,16 +220,18 @@ func (c *cleaner) build(v verdict, h *BatchHeader, b []byte) ([]byte, error) {
 	case dropBatch:
 		return nil, nil
 	case keepEmpty:
-		// As Kafka's writeEmptyHeader: no records, no codec, both
-		// timestamps the batch's max timestamp.
+		// As Kafka's writeEmptyHeader: no records, no codec, no delete
+		// horizon, both timestamps the batch's max timestamp.
 		out := append(c.buf[:0], b[:BatchHeaderSize]...)
 		binary.BigEndian.PutUint32(out[offLength:], minLength)
-		binary.BigEndian.PutUint16(out[offAttributes:], uint16(h.Attributes)&^attrCompressionMask)
+		binary.BigEndian.PutUint16(out[offAttributes:], uint16(h.Attributes)&^(attrCompressionMask|attrDeleteHorizon))
 		binary.BigEndian.PutUint64(out[offFirstTimestamp:], uint64(h.MaxTimestamp))
 		binary.BigEndian.PutUint32(out[offNumRecords:], 0)
 		setCRC(out)
 		c.buf = out
 		return out, nil
+	case markHorizon:
+		return c.buildHorizon(h, b), nil
 	}
 	body := c.body   // judge decoded the batch just before
 	raw := c.raw[:0] // reused: a run rewrites batch after batch

@@ -255,13 +255,21 @@
 // Compaction cleans only segments wholly below the LSO, drops the records
 // of aborted transactions and never lets them supersede others (Kafka's
 // cleaner keeps them out of its offset map), keeping an aborted batch as
-// an empty header where it is its producer's last batch. Markers are
-// kept (Kafka removes them once their transaction's records are gone and
-// delete.retention.ms has passed: Rewind keeps them for good, a few bytes
-// each). Merged segments carry the old segments' index entries, written
-// over <base>.txnindex before the swap commits; Open keeps only the
-// entries whose marker lies in a segment, so a compaction that did not
-// commit leaves nothing wrong.
+// an empty header where it is its producer's last batch. Markers go as
+// Kafka's cleaner removes them (compact_txn.go): a marker stays while a
+// record of its transaction is in the log when a run starts; the first
+// run that finds none sets its delete horizon (attribute bit 6, the first
+// timestamp now + delete.retention.ms, each record's timestamp delta
+// moved so that its timestamp stays) and drops the transaction's
+// aborted-index entry; the first run after the horizon removes it. A
+// producer's last marker of its current epoch stays (emptied, once
+// removable) for the epoch that fences its older instances; the replay
+// takes an emptied marker's epoch. Merged segments carry the old
+// segments' index entries that stay, written over <base>.txnindex before
+// the swap commits (the file removed when none stays: the entries lost
+// should the swap not commit are of transactions with no record left);
+// Open keeps only the entries whose marker lies in a segment, so a
+// compaction that did not commit leaves nothing wrong.
 //
 // # Compaction
 //

@@ -955,7 +955,15 @@ func (l *Log) replayProducers(from int64) error {
 				}
 				m, ok := parseMarker(&h, b)
 				if !ok {
-					continue // emptied by compaction, or not a transaction marker
+					// Emptied by compaction, or not a transaction marker.
+					// Compaction keeps a producer's last marker as an
+					// empty batch for its epoch, which fences the
+					// producer's older instances: take it (Kafka relies
+					// on its snapshot for that).
+					if h.NumRecords == 0 && !e.inTxn && h.ProducerEpoch > e.epoch {
+						e.endTxn(h.ProducerEpoch, e.coordEpoch, h.MaxTimestamp)
+					}
+					continue
 				}
 				if e.inTxn {
 					pid, first := h.ProducerID, e.txnFirst

@@ -16,6 +16,13 @@ func TestConfluentReadCommitted(t *testing.T) {
 	eachBroker(t, func(t *testing.T, addr string) { checkReaders(t, addr, confluentRead) })
 }
 
+// TestConfluentReadCommittedAfterCompaction: confluent-kafka-go reads a
+// compacted topic whose aborted records and markers the cleaner removed
+// (compacted_test.go).
+func TestConfluentReadCommittedAfterCompaction(t *testing.T) {
+	checkCompacted(t, confluentRead)
+}
+
 func confluentRead(t *testing.T, addr, topic string, committed bool) []string {
 	t.Helper()
 	conf := &kafka.ConfigMap{"bootstrap.servers": addr, "group.id": topic + "-reader",

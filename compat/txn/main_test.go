@@ -4,6 +4,9 @@
 // `rewind serve` (internal/proctest) and against Apache Kafka 4.4
 // (internal/kafkaref): confluent-kafka-go (cgo, its bundled librdkafka)
 // and kcat (Debian's, on PATH). The transactions are written by franz-go.
+// The same readers also read a compacted topic after the cleaner removed
+// its aborted records and markers (compacted_test.go, against an
+// in-process Rewind that compacts every 20 ms).
 //
 // Rewind's subtests run once its ApiVersions lists EndTxn; kcat's skip
 // when kcat is not installed unless REWIND_COMPAT_REQUIRED=1 (.ci/compat.sh

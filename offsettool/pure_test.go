@@ -1,6 +1,7 @@
 package offsettool
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -171,15 +172,42 @@ func TestFormatRecord(t *testing.T) {
 	r := &kgo.Record{Topic: "t", Partition: 2, Offset: 7, Key: []byte("k"), Value: []byte("v"),
 		Timestamp: time.UnixMilli(1700000000123).UTC(), Headers: []kgo.RecordHeader{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}}
 	for format, want := range map[string]string{
-		`%v\n`:               "v\n",
-		`%t/%p@%o %k=%v`:     "t/2@7 k=v",
-		`%d %T`:              "1700000000123 2023-11-14T22:13:20.123Z",
-		`[%h]\t100%% %x\q\\`: "[a=1,b=2]\t100% %x\\q\\",
-		`trailing %`:         "trailing %",
+		`%v\n`:           "v\n",
+		`%s\n`:           "v\n",
+		`%t/%p@%o %k=%v`: "t/2@7 k=v",
+		// kcat's %T is Unix ms; Rewind's RFC 3339 time is %D.
+		`%T %d %D`: "1700000000123 1700000000123 2023-11-14T22:13:20.123Z",
+		`%S %K`:    "1 1",
+		`%R`:       "\x00\x00\x00\x01",
+		// kcat's escapes: \c is c, \xHH hex, \NNN decimal, \0NNN octal.
+		`[%h]\t100%% %x\q\\\r`: "[a=1,b=2]\t100% %xq\\\r",
+		`\x41\66\0103!`:        "ABC!",
+		`trailing %`:           "trailing %",
 	} {
 		if got := FormatRecord(format, r); got != want {
 			t.Errorf("FormatRecord(%q) = %q, want %q", format, got, want)
 		}
+	}
+}
+
+// kcat's null conventions: lengths -1, NULL header values; -J's envelope.
+func TestKcatNullsAndJSON(t *testing.T) {
+	r := &kgo.Record{Topic: "t", Partition: 1, Offset: 3, Timestamp: time.UnixMilli(5),
+		Headers: []kgo.RecordHeader{{Key: "n"}, {Key: "a", Value: []byte("1")}}}
+	if got := FormatRecord(`%S %K %h`, r); got != "-1 -1 n=NULL,a=1" {
+		t.Errorf("null key and value: %q", got)
+	}
+	b, _ := json.Marshal(ToKcatJSON(r, 1))
+	if want := `{"topic":"t","partition":1,"offset":3,"tstype":"create","ts":5,"broker":1,"headers":["n",null,"a","1"],"key":null,"payload":null}`; string(b) != want {
+		t.Errorf("kcat -J envelope:\n%s\nwant\n%s", b, want)
+	}
+	for _, bad := range []string{"%x", "%", "ok %"} {
+		if CheckFormat(bad) == nil {
+			t.Errorf("CheckFormat(%q) accepted", bad)
+		}
+	}
+	if err := CheckFormat(`%s %k %t %p %o %T %h %S %K %R %% %v %d %D`); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -192,13 +220,15 @@ func TestParseFrom(t *testing.T) {
 		"42":                   {Kind: "offset", Offset: 42},
 		"2026-01-02T10:00:00Z": {Kind: "time", Time: now.Add(-2 * time.Hour)},
 		"90m":                  {Kind: "time", Time: now.Add(-90 * time.Minute)},
+		"-5":                   {Kind: "relative", Offset: -5},
+		"s@1767348000000":      {Kind: "time", Time: time.UnixMilli(1767348000000)},
 	} {
 		got, err := ParseFrom(in, now)
 		if err != nil || got.Kind != want.Kind || got.Offset != want.Offset || !got.Time.Equal(want.Time) {
 			t.Errorf("ParseFrom(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"-3", "yesterday", ""} {
+	for _, bad := range []string{"s@x", "yesterday", ""} {
 		if _, err := ParseFrom(bad, now); err == nil {
 			t.Errorf("ParseFrom(%q) succeeded", bad)
 		}

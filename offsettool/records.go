@@ -108,13 +108,15 @@ func (c *Client) ProduceLines(ctx context.Context, r io.Reader, o ProduceOptions
 // From is where consume starts (without a group, or for a group that has
 // not committed).
 type From struct {
-	Kind   string // "oldest", "newest", "offset", "time"
+	Kind   string // "oldest", "newest", "offset", "relative" (Offset < 0 from the end), "time"
 	Offset int64
 	Time   time.Time
 }
 
 // ParseFrom accepts oldest|newest (also earliest|latest|start|end), an
-// offset, an RFC 3339 time, or a duration meaning that long ago ("90m").
+// offset, -N (kcat's relative start: the last N records of each
+// partition), an RFC 3339 time, s@<unix ms> (kcat's), or a duration
+// meaning that long ago ("90m").
 func ParseFrom(s string, now time.Time) (From, error) {
 	switch strings.ToLower(s) {
 	case "oldest", "earliest", "start", "beginning":
@@ -124,9 +126,15 @@ func ParseFrom(s string, now time.Time) (From, error) {
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 {
-			return From{}, fmt.Errorf("--from %s: offsets are not negative; use oldest, newest, an offset, a time or a duration ago", s)
+			// kcat's -o -N: N records before the end of each partition.
+			return From{Kind: "relative", Offset: n}, nil
 		}
 		return From{Kind: "offset", Offset: n}, nil
+	}
+	if ms, ok := strings.CutPrefix(s, "s@"); ok { // kcat's -o s@<unix ms>
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n >= 0 {
+			return From{Kind: "time", Time: time.UnixMilli(n)}, nil
+		}
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return From{Kind: "time", Time: t}, nil
@@ -134,7 +142,7 @@ func ParseFrom(s string, now time.Time) (From, error) {
 	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil && d > 0 {
 		return From{Kind: "time", Time: now.Add(-d)}, nil
 	}
-	return From{}, fmt.Errorf("--from %q: use oldest, newest, an offset (42), an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (90m)", s)
+	return From{}, fmt.Errorf("--from %q: use oldest, newest, an offset (42), -N for the last N records of each partition (-5), an RFC 3339 time (2026-01-02T15:04:05Z), s@<unix ms> or a duration ago (90m)", s)
 }
 
 func (f From) offset() kgo.Offset {
@@ -143,6 +151,8 @@ func (f From) offset() kgo.Offset {
 		return kgo.NewOffset().AtEnd()
 	case "offset":
 		return kgo.NewOffset().At(f.Offset)
+	case "relative":
+		return kgo.NewOffset().AtEnd().Relative(f.Offset)
 	case "time":
 		return kgo.NewOffset().AfterMilli(f.Time.UnixMilli())
 	}
@@ -314,66 +324,6 @@ func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Rec
 		}
 	}
 	return n, runErr
-}
-
-// FormatRecord renders r with a kcat-like format: %t topic, %p partition,
-// %o offset, %k key, %v value, %d timestamp in Unix milliseconds, %T
-// timestamp in RFC 3339, %h headers (k=v,k=v), %% a percent sign; \n, \t
-// and \\ are escapes.
-func FormatRecord(format string, r *kgo.Record) string {
-	var b strings.Builder
-	for i := 0; i < len(format); i++ {
-		ch := format[i]
-		if (ch != '%' && ch != '\\') || i+1 == len(format) {
-			b.WriteByte(ch)
-			continue
-		}
-		i++
-		next := format[i]
-		if ch == '\\' {
-			switch next {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case '\\':
-				b.WriteByte('\\')
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(next)
-			}
-			continue
-		}
-		switch next {
-		case 't':
-			b.WriteString(r.Topic)
-		case 'p':
-			b.WriteString(strconv.Itoa(int(r.Partition)))
-		case 'o':
-			b.WriteString(strconv.FormatInt(r.Offset, 10))
-		case 'k':
-			b.Write(r.Key)
-		case 'v':
-			b.Write(r.Value)
-		case 'd':
-			b.WriteString(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
-		case 'T':
-			b.WriteString(r.Timestamp.UTC().Format(time.RFC3339Nano))
-		case 'h':
-			for j, h := range r.Headers {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(h.Key + "=" + string(h.Value))
-			}
-		case '%':
-			b.WriteByte('%')
-		default:
-			b.WriteByte('%')
-			b.WriteByte(next)
-		}
-	}
-	return b.String()
 }
 
 // RecordJSON is a record as `rewind consume --output json` prints it.

@@ -76,23 +76,6 @@ case $target in
       kill -0 "$pid" 2>/dev/null || { cat "$work/rewind.log"; echo "kgo: rewind exited"; exit 1; }
       sleep 0.2
     done
-    # Until Rewind serves transactions TestTxnEtl cannot run (its
-    # producer never gets a transactional producer id and its consumers
-    # wait for records until the binary's timeout): skipped, saying so,
-    # while `rewind transactions list` says the broker does not serve them.
-    # Once it serves them, TestTxnEtl still fails on a known bug: its
-    # consumers' transactions end in PRODUCER_FENCED (an EndTxn abort of an
-    # empty transaction after a commit, which Kafka 4.4 answers NONE with
-    # the epoch bumped; test/txn probes it). Remove this skip once fixed.
-    if out=$("$work/rewind" transactions list --brokers "$seeds" --timeout 10s 2>&1); then
-      echo "kgo: TestTxnEtl skipped: Rewind answers an empty abort after a commit with PRODUCER_FENCED (see the script)"
-      rewind_skip+=(TestTxnEtl)
-    elif echo "$out" | grep -q 'does not serve ListTransactions'; then
-      echo "kgo: TestTxnEtl skipped: this Rewind does not serve transactions ($out)"
-      rewind_skip+=(TestTxnEtl)
-    else
-      echo "kgo: rewind transactions list failed: $out"; exit 1
-    fi
     skip_top=("${rewind_skip[@]}"); skip_848=("${rewind_skip_848[@]}")
     ;;
   kafka)

@@ -2,6 +2,7 @@ package offsettool
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -25,6 +26,15 @@ const (
 	// members or subscriptions changed. Generation holds the epoch and
 	// Protocol "consumer"; its tombstone is EventGroupGone.
 	EventGroupEpoch = "group-epoch"
+	// EventMember is a consumer group member's metadata record: it joined,
+	// or its subscription or client changed (Member); EventMemberGone its
+	// tombstone: it left, was fenced or replaced.
+	EventMember     = "member"
+	EventMemberGone = "member-left"
+	// EventAssignment is a consumer group member's current assignment
+	// record: its member epoch and the partitions it owns (Member.Assigned)
+	// and still has to revoke (Revoking).
+	EventAssignment = "assignment"
 )
 
 // Outcomes of a transactional commit (HistoryEntry.Transaction): offsets
@@ -51,6 +61,15 @@ type HistoryEntry struct {
 	// Subscribed are the topics the members of a classic consumer
 	// group's generation subscribed to (their JoinGroup metadata).
 	Subscribed []string `json:"subscribed,omitempty"`
+	// GroupMembers are a classic group's members at the generation
+	// (EventGroup), with their assignments.
+	GroupMembers []MemberRecord `json:"group_members,omitempty"`
+	// Member is the consumer group member of EventMember, EventMemberGone
+	// (its id only) and EventAssignment; MemberEpoch and Revoking are an
+	// EventAssignment's.
+	Member      *MemberRecord    `json:"member,omitempty"`
+	MemberEpoch int32            `json:"member_epoch,omitempty"`
+	Revoking    []TopicPartition `json:"revoking,omitempty"`
 	// ProducerID and Transaction are set for a commit made inside a
 	// transaction: the producer and the outcome its marker gave.
 	ProducerID  int64  `json:"producer_id,omitempty"`
@@ -58,6 +77,20 @@ type HistoryEntry struct {
 	// Where the record lives in __consumer_offsets.
 	LogPartition int32 `json:"log_partition"`
 	LogOffset    int64 `json:"log_offset"`
+}
+
+// MemberRecord is a group member as __consumer_offsets records it.
+type MemberRecord struct {
+	ID         string `json:"member_id"`
+	InstanceID string `json:"instance_id,omitempty"`
+	ClientID   string `json:"client_id,omitempty"`
+	Host       string `json:"host,omitempty"`
+	// Subscribed and Regex are its subscription.
+	Subscribed []string `json:"subscribed,omitempty"`
+	Regex      string   `json:"regex,omitempty"`
+	// Assigned are the partitions it owns (a consumer group's topics by
+	// id until History names them).
+	Assigned []TopicPartition `json:"assigned,omitempty"`
 }
 
 // Progress is told how many records of how many were scanned.
@@ -151,7 +184,7 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 				return
 			}
 			if h, ok := decodeOffsetsRecord(r, group); ok {
-				if h.Kind != EventGroup && h.Kind != EventGroupEpoch && len(keep) > 0 && !keep[h.Topic] {
+				if (h.Kind == EventCommit || h.Kind == EventDelete) && len(keep) > 0 && !keep[h.Topic] {
 					return
 				}
 				if r.Attrs.IsTransactional() {
@@ -164,6 +197,9 @@ func (c *Client) History(ctx context.Context, group string, topics []string, pro
 		if progress != nil {
 			progress(done, total)
 		}
+	}
+	if err := c.nameHistoryTopics(ctx, out); err != nil {
+		return nil, err
 	}
 	// Time order; entries of one millisecond by partition, and the same
 	// partition's in log order (a group's records share one log partition).
@@ -245,6 +281,7 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 		h.Generation, h.Members = v.Generation, len(v.Members)
 		if v.ProtocolType == "consumer" {
 			h.Subscribed = subscribedTopics(v.Members)
+			h.GroupMembers = classicMembers(v.Members)
 		}
 		if v.Protocol != nil {
 			h.Protocol = *v.Protocol
@@ -267,8 +304,118 @@ func decodeOffsetsRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
 		}
 		h.Generation = rec.(*offsetsfmt.ConsumerGroupMetadataValue).Epoch
 		return h, true
+	case offsetsfmt.ConsumerGroupMemberMetadata:
+		h.Kind, h.Protocol, h.Member = EventMember, "consumer", &MemberRecord{ID: k.Member}
+		if r.Value == nil {
+			h.Kind = EventMemberGone
+			return h, true
+		}
+		rec, err := offsetsfmt.DecodeConsumerGroupValue(k.Version, r.Value)
+		if err != nil {
+			return h, false
+		}
+		v := rec.(*offsetsfmt.ConsumerGroupMemberMetadataValue)
+		m := h.Member
+		m.ClientID, m.Host, m.Subscribed = v.ClientId, v.ClientHost, append([]string(nil), v.SubscribedTopicNames...)
+		if v.InstanceId != nil {
+			m.InstanceID = *v.InstanceId
+		}
+		if v.SubscribedTopicRegex != nil {
+			m.Regex = *v.SubscribedTopicRegex
+		}
+		return h, true
+	case offsetsfmt.ConsumerGroupCurrentMemberAssignment:
+		if r.Value == nil {
+			return h, false // written with the member's tombstone, which says it all
+		}
+		rec, err := offsetsfmt.DecodeConsumerGroupValue(k.Version, r.Value)
+		if err != nil {
+			return h, false
+		}
+		v := rec.(*offsetsfmt.ConsumerGroupCurrentMemberAssignmentValue)
+		h.Kind, h.Protocol, h.MemberEpoch = EventAssignment, "consumer", v.MemberEpoch
+		h.Member = &MemberRecord{ID: k.Member, Assigned: idPartitions(v.AssignedPartitions)}
+		h.Revoking = idPartitions(v.PartitionsPendingRevocation)
+		return h, true
 	}
 	return h, false
+}
+
+// topicIDPrefix marks a TopicPartition whose Topic is a topic id in hex,
+// not yet named (History names those of topics that still exist).
+const topicIDPrefix = "id:"
+
+func idPartitions(tps []offsetsfmt.ConsumerGroupCurrentMemberAssignmentValueTopicPartitions) []TopicPartition {
+	var out []TopicPartition
+	for _, t := range tps {
+		for _, p := range t.Partitions {
+			out = append(out, TopicPartition{topicIDPrefix + hex.EncodeToString(t.TopicId[:]), p})
+		}
+	}
+	sortTPs(out)
+	return out
+}
+
+// classicMembers are a classic consumer group's members at a generation,
+// with the assignment their leader gave each (SyncGroup).
+func classicMembers(ms []kmsg.GroupMetadataValueMember) []MemberRecord {
+	out := make([]MemberRecord, 0, len(ms))
+	for _, m := range ms {
+		mr := MemberRecord{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			mr.InstanceID = *m.InstanceID
+		}
+		var meta kmsg.ConsumerMemberMetadata
+		if meta.ReadFrom(m.Subscription) == nil {
+			mr.Subscribed = meta.Topics
+		}
+		var a kmsg.ConsumerMemberAssignment
+		if len(m.Assignment) > 0 && a.ReadFrom(m.Assignment) == nil {
+			for _, t := range a.Topics {
+				for _, p := range t.Partitions {
+					mr.Assigned = append(mr.Assigned, TopicPartition{t.Topic, p})
+				}
+			}
+			sortTPs(mr.Assigned)
+		}
+		out = append(out, mr)
+	}
+	return out
+}
+
+// nameHistoryTopics replaces the topic ids of consumer group assignments
+// by the names Metadata gives them now (a deleted topic keeps its id).
+func (c *Client) nameHistoryTopics(ctx context.Context, hs []HistoryEntry) error {
+	need := false
+	for _, h := range hs {
+		need = need || h.Kind == EventAssignment
+	}
+	if !need {
+		return nil
+	}
+	tds, err := c.adm.ListTopics(ctx)
+	if err != nil {
+		return fmt.Errorf("metadata: %s", oneLine(err))
+	}
+	names := map[string]string{}
+	for _, td := range tds {
+		names[topicIDPrefix+hex.EncodeToString(td.ID[:])] = td.Topic
+	}
+	name := func(tps []TopicPartition) {
+		for i := range tps {
+			if n, ok := names[tps[i].Topic]; ok {
+				tps[i].Topic = n
+			}
+		}
+		sortTPs(tps)
+	}
+	for _, h := range hs {
+		if h.Kind == EventAssignment {
+			name(h.Member.Assigned)
+			name(h.Revoking)
+		}
+	}
+	return nil
 }
 
 // CommittedAt replays history up to and including at and returns the

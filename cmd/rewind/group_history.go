@@ -17,7 +17,10 @@ type historyRow struct {
 }
 
 func newGroupHistoryCmd() *cobra.Command {
-	var topics []string
+	var (
+		topics     []string
+		rebalances bool
+	)
 	cmd := &cobra.Command{
 		Use:   "history GROUP",
 		Short: "The group's commits and rebalances over time, read from __consumer_offsets",
@@ -31,6 +34,18 @@ exactly_once_v2, franz-go GroupTransactSession) are marked with their
 producer and how the transaction ended, from its marker in that topic:
 committed, aborted (the offset never took effect) or still open.
 --to-committed-at counts only the committed ones.
+
+Below the commits comes the rebalance timeline, for classic groups (one
+entry per generation) and consumer groups of Kafka 4's protocol (KIP-848,
+one per group epoch): who joined, who left and why (as far as the records
+say: a leave and a session timeout write the same records), whose
+subscription changed, and which partitions moved from whom to whom. For
+each moved partition it gives the group's committed offset when it moved
+(where the new owner starts) and REDO: the records the log held past that
+commit then, the most the previous owner can have fetched past its last
+commit, which the new owner processes again (0 when it committed on
+revocation, as franz-go, the Java client and librdkafka do by default).
+--rebalances shows only the timeline.
 
 Use a time from this list with
   rewind group reset GROUP --all-topics --to-committed-at TIME`,
@@ -47,6 +62,16 @@ Use a time from this list with
 			}
 			if len(h) == 0 {
 				return fmt.Errorf("%w %q: no commits or group records for it in %s; list groups with `rewind group list`", offsettool.ErrUnknownGroup, args[0], offsettool.OffsetsTopic)
+			}
+			rbs := offsettool.Rebalances(h)
+			if err := cl.MoveBounds(ctx, rbs); err != nil {
+				return err
+			}
+			if rebalances {
+				if c.json {
+					return c.writeJSON(rbs)
+				}
+				return rebalanceTimeline(c, rbs)
 			}
 			rows := make([]historyRow, 0, len(h))
 			last := map[offsettool.TopicPartition]int64{}
@@ -67,6 +92,8 @@ Use a time from this list with
 					}
 				case offsettool.EventDelete:
 					delete(last, tp)
+				case offsettool.EventMember, offsettool.EventMemberGone, offsettool.EventAssignment:
+					continue // a consumer group's members: in the timeline
 				}
 				rows = append(rows, r)
 			}
@@ -94,11 +121,71 @@ Use a time from this list with
 					row(w, ts, r.Kind, "-", "-", "-", "-", "group deleted")
 				}
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if len(rbs) == 0 {
+				return nil
+			}
+			fmt.Fprintln(c.out)
+			return rebalanceTimeline(c, rbs)
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only commits on this topic (repeatable)")
+	cmd.Flags().BoolVar(&rebalances, "rebalances", false, "only the rebalance timeline (--output json: one object per generation or group epoch)")
 	return cmd
+}
+
+// rebalanceTimeline prints one block per generation or group epoch:
+//
+//	2026-12-01T19:40:00.000Z  consumer group epoch 5, 3 member(s)
+//	  joined  c (member Abc…)                       joined
+//	  moved   orders/2  a -> c  committed 120  redo 0
+func rebalanceTimeline(c *cliCtx, rbs []offsettool.Rebalance) error {
+	fmt.Fprintln(c.out, "REBALANCES")
+	for _, r := range rbs {
+		what := "generation"
+		if r.Type == offsettool.TypeConsumer {
+			what = "group epoch"
+		}
+		fmt.Fprintf(c.out, "%s  %s %s %d, %d member(s)\n", r.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"), r.Type, what, r.Epoch, r.Members)
+		w := newTable(c.out)
+		for _, l := range []struct {
+			verb string
+			ms   []offsettool.MemberChange
+		}{{"joined", r.Joined}, {"left", r.Left}, {"changed", r.Changed}} {
+			for _, m := range l.ms {
+				row(w, "", l.verb, memberCell(m.ClientID, m.ID), m.Reason)
+			}
+		}
+		for _, mv := range r.Moved {
+			committed, redo := "-", "-"
+			if mv.Committed >= 0 {
+				committed = fmt.Sprint(mv.Committed)
+			}
+			if mv.Redo >= 0 {
+				redo = fmt.Sprint(mv.Redo)
+			}
+			row(w, "", "moved", fmt.Sprintf("%s/%d", mv.Topic, mv.Partition),
+				fmt.Sprintf("%s -> %s", memberCell(mv.FromClient, mv.From), memberCell(mv.ToClient, mv.To)),
+				"committed "+committed, "redo "+redo)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memberCell names a member by client id and member id.
+func memberCell(client, id string) string {
+	switch {
+	case id == "":
+		return "(nobody)"
+	case client == "":
+		return id
+	}
+	return client + "(" + id + ")"
 }
 
 // commitDetail is the DETAIL of a commit: its metadata and, for one made

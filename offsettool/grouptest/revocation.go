@@ -121,9 +121,19 @@ func heartbeat(ctx context.Context, cl *kgo.Client, group, member string, epoch 
 	req.RebalanceTimeoutMillis = 60000
 	req.SubscribedTopicNames = []string{topic}
 	req.Topics = owned
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("grouptest: heartbeat: %w", err)
+	var resp *kmsg.ConsumerGroupHeartbeatResponse
+	for {
+		var err error
+		if resp, err = req.RequestWith(ctx, cl); err != nil {
+			return nil, fmt.Errorf("grouptest: heartbeat: %w", err)
+		}
+		// A broker just started may still be loading __consumer_offsets:
+		// retry what Kafka's clients retry.
+		if kerr.IsRetriable(kerr.ErrorForCode(resp.ErrorCode)) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		break
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		msg := ""

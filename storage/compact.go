@@ -219,10 +219,11 @@ func (l *Log) Compact(p CompactPolicy) (CompactStats, error) {
 		lo = hi
 	}
 	if complete {
-		if st.Rewritten > 0 && c.markers > 0 {
-			// Records this run removed may leave markers with no record
-			// of their transaction: the next run must look (the marker
-			// only then gets its delete horizon, as in Kafka).
+		if st.Rewritten > 0 && c.txnDropped {
+			// A transactional batch this run removed may leave its
+			// marker with no record of its transaction: the next run
+			// must look (the marker only then gets its delete horizon,
+			// as in Kafka).
 			c.due = c.now
 		}
 		l.cmp.valid, l.cmp.policy, l.cmp.cleanedEnd, l.cmp.nextDue = true, p, closedEnd, c.due
@@ -345,7 +346,7 @@ type cleaner struct {
 	// with no data batch of that epoch (their last entry is a marker).
 	producerMarkerEpoch map[int64]int16
 	markerData          map[int64]bool // marker offset -> a data batch of its transaction is in segs (scanTxns)
-	markers             int            // control batches in segs
+	txnDropped          bool           // a transactional data batch was removed whole
 	tail                int64          // last offset of the log when the active segment is empty, else -1
 	om                  *offsetMap
 	lo, hi              int64 // the offsets the current pass judges

@@ -127,6 +127,14 @@ const (
 // judge decides what becomes of the batch b; for rewriteBatch, c.keep says
 // which of c.recs stay.
 func (c *cleaner) judge(h *BatchHeader, b []byte) (v verdict, removed int64) {
+	v, removed = c.judgeBatch(h, b)
+	if v == dropBatch && h.IsTransactional() && !h.IsControl() {
+		c.txnDropped = true
+	}
+	return v, removed
+}
+
+func (c *cleaner) judgeBatch(h *BatchHeader, b []byte) (v verdict, removed int64) {
 	if h.LastOffset() < c.lo || h.BaseOffset >= c.hi {
 		return keepWhole, 0
 	}

@@ -65,7 +65,6 @@ func (c *cleaner) scanTxns() error {
 				open[h.ProducerID] = true
 				continue
 			}
-			c.markers++
 			if open[h.ProducerID] {
 				if c.markerData == nil {
 					c.markerData = map[int64]bool{}

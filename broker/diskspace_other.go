@@ -13,3 +13,5 @@ import (
 func freeSpace(string) (int64, bool) { return 0, false }
 
 func fallocate(*os.File, int64) error { return errors.ErrUnsupported }
+
+func diskBytes(string) (total, usable int64, ok bool) { return 0, 0, false }

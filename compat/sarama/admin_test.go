@@ -72,3 +72,72 @@ func TestSaramaUnservedAPI(t *testing.T) {
 		t.Fatalf("DescribeCluster after the unserved request: %v", err)
 	}
 }
+
+// TestSaramaAdminSingleNode: Sarama's admin calls that a single-node
+// Kafka answers without anything to do: DescribeLogDirs (one directory,
+// each partition's size), ElectLeaders (ELECTION_NOT_NEEDED),
+// AlterPartitionReassignments (to this node: nothing to do; to another
+// node: INVALID_REPLICA_ASSIGNMENT) and ListPartitionReassignments (none).
+func TestSaramaAdminSingleNode(t *testing.T) {
+	p := proctest.Start(t, proctest.Config{Binary: binary, Args: []string{"--node-id", "1"}})
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Producer.Return.Successes = true
+	adm, err := sarama.NewClusterAdmin([]string{p.Addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.CreateTopic("single", &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := sarama.NewSyncProducer([]string{p.Addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	part, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "single", Partition: 0, Value: sarama.StringEncoder("v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dirs, err := adm.DescribeLogDirs([]int32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs[1]) != 1 || dirs[1][0].ErrorCode != sarama.ErrNoError || dirs[1][0].TotalBytes <= 0 {
+		t.Fatalf("DescribeLogDirs: %+v, want one directory", dirs)
+	}
+	sizes := map[int32]int64{}
+	for _, tp := range dirs[1][0].Topics {
+		if tp.Topic == "single" {
+			for _, pp := range tp.Partitions {
+				sizes[pp.PartitionID] = pp.Size
+			}
+		}
+	}
+	if len(sizes) != 2 || sizes[part] <= 0 || sizes[1-part] != 0 {
+		t.Fatalf("sizes of single: %v, want the written partition %d non-empty and the other empty", sizes, part)
+	}
+
+	el, err := adm.ElectLeaders(sarama.PreferredElection, map[string][]int32{"single": {0, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range []int32{0, 1} {
+		if r := el["single"][pr]; r == nil || r.ErrorCode != sarama.ErrElectionNotNeeded {
+			t.Fatalf("ElectLeaders single/%d: %+v, want ELECTION_NOT_NEEDED", pr, r)
+		}
+	}
+
+	if err := adm.AlterPartitionReassignments("single", [][]int32{{1}, {1}}); err != nil {
+		t.Fatalf("reassigning to the broker itself: %v", err)
+	}
+	if err := adm.AlterPartitionReassignments("single", [][]int32{{2}, {1}}); !errors.Is(err, sarama.ErrInvalidReplicaAssignment) {
+		t.Fatalf("reassigning to node 2: %v, want INVALID_REPLICA_ASSIGNMENT", err)
+	}
+	status, err := adm.ListPartitionReassignments("single", []int32{0, 1})
+	if err != nil || len(status) != 0 {
+		t.Fatalf("ListPartitionReassignments: %v %+v, want none in progress", err, status)
+	}
+}

@@ -1,0 +1,205 @@
+package broker_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestAdminAPIsKadm: the admin APIs a single-node Kafka answers, through
+// franz-go's kadm: OffsetForLeaderEpoch, DescribeLogDirs (a partition's
+// size grows with what is produced), ElectLeaders (not needed),
+// AlterPartitionAssignments (to this node: done; elsewhere:
+// INVALID_REPLICA_ASSIGNMENT) and ListPartitionReassignments (none).
+func TestAdminAPIsKadm(t *testing.T) {
+	const node = 4
+	dir := t.TempDir()
+	b := rewindtest.Start(t, broker.WithNodeID(node), broker.WithDataDir(dir))
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t, 30*time.Second)
+	createTopic(t, cl, "adm", 2)
+	produceStrings(t, cl, "adm", "a", "b", "c")
+	ends, err := adm.ListEndOffsets(ctx, "adm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written int32 = -1 // the partition the records went to
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset == 3 {
+			written = o.Partition
+		}
+	})
+	if written < 0 {
+		t.Fatalf("no partition holds the 3 records: %+v", ends)
+	}
+
+	var ofle kadm.OffsetForLeaderEpochRequest
+	ofle.Add("adm", written, 0)
+	ofle.Add("adm", 1-written, 3)
+	eps, err := adm.OffsetForLeaderEpoch(ctx, ofle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := eps["adm"][written]; e.Err != nil || e.LeaderEpoch != 0 || e.EndOffset != 3 || e.NodeID != node {
+		t.Errorf("OffsetForLeaderEpoch epoch 0: %+v, want epoch 0 end 3 from node %d", e, node)
+	}
+	if e := eps["adm"][1-written]; e.Err != nil || e.LeaderEpoch != -1 || e.EndOffset != -1 {
+		t.Errorf("OffsetForLeaderEpoch epoch 3: %+v, want -1/-1", e)
+	}
+
+	dirs, err := adm.DescribeBrokerLogDirs(ctx, node, kadm.TopicsSet{"adm": {0: {}, 1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(dir)
+	d, ok := dirs[abs]
+	if !ok || d.Err != nil || len(dirs) != 1 {
+		t.Fatalf("DescribeLogDirs: %+v, want the one directory %s", dirs, abs)
+	}
+	if d.TotalBytes <= 0 || d.UsableBytes <= 0 || d.UsableBytes > d.TotalBytes {
+		t.Errorf("directory total %d usable %d", d.TotalBytes, d.UsableBytes)
+	}
+	full, empty := d.Topics["adm"][written], d.Topics["adm"][1-written]
+	if full.Size <= 61 || empty.Size != 0 { // a batch header alone is 61 bytes
+		t.Errorf("sizes: written partition %d, empty %d", full.Size, empty.Size)
+	}
+	all, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := all[node][abs].Topics["__consumer_offsets"]; !ok {
+		t.Errorf("DescribeLogDirs of every topic has no __consumer_offsets: %+v", all)
+	}
+
+	el, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"adm": {0: {}}, "nope": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := el["adm"][0]; r.Err != kerr.ElectionNotNeeded {
+		t.Errorf("ElectLeaders of a led partition: %v", r.Err)
+	}
+	if r := el["nope"][0]; r.Err != kerr.UnknownTopicOrPartition {
+		t.Errorf("ElectLeaders of an unknown topic: %v", r.Err)
+	}
+
+	var assign kadm.AlterPartitionAssignmentsReq
+	assign.Assign("adm", 0, []int32{node})
+	assign.Assign("adm", 1, []int32{node + 1})
+	as, err := adm.AlterPartitionAssignments(ctx, assign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := as["adm"][0]; r.Err != nil {
+		t.Errorf("assignment to the broker itself: %v", r.Err)
+	}
+	if r := as["adm"][1]; r.Err != kerr.InvalidReplicaAssignment {
+		t.Errorf("assignment to another node: %v", r.Err)
+	}
+	ls, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"adm": {0: {}, 1: {}}})
+	if err != nil || len(ls) != 0 {
+		t.Fatalf("ListPartitionReassignments: %v %+v, want none", err, ls)
+	}
+}
+
+// TestOffsetForLeaderEpochErrors: raw requests for what kadm does not
+// send: a client that saw a newer leader (UNKNOWN_LEADER_EPOCH), unknown
+// partitions, a partition named twice (answered twice), and removed v1.
+func TestOffsetForLeaderEpochErrors(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "ofle", 1)
+	produceStrings(t, cl, "ofle", "x")
+	c := dial(t, b.Addr())
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version, req.ReplicaID = 4, -1
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "ofle"
+	for _, x := range []struct{ p, cur, e int32 }{{0, 1, 0}, {0, 0, 0}, {0, 0, 0}, {5, -1, 0}} {
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = x.p, x.cur, x.e
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	c.Write(frame(req, 1))
+	ps := answer(t, c, req, 1).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
+	want := []struct {
+		code int16
+		end  int64
+	}{{kerr.UnknownLeaderEpoch.Code, -1}, {0, 1}, {0, 1}, {kerr.UnknownTopicOrPartition.Code, -1}}
+	if len(ps) != len(want) {
+		t.Fatalf("%d partitions answered, want %d", len(ps), len(want))
+	}
+	for i, w := range want {
+		if ps[i].ErrorCode != w.code || ps[i].EndOffset != w.end {
+			t.Errorf("partition %d: %v end %d, want %v end %d", i, kerr.ErrorForCode(ps[i].ErrorCode), ps[i].EndOffset, kerr.ErrorForCode(w.code), w.end)
+		}
+	}
+	req.Version = 1 // removed in Kafka 4.0: the connection closes
+	c.Write(frame(req, 2))
+	expectClosed(t, c, "OffsetForLeaderEpoch v1")
+}
+
+// TestDescribeTopicPartitionsPaging: the all-topics form pages through
+// every topic with a partition limit and the cursor, each partition once,
+// and a cursor naming a topic the list does not hold is INVALID_REQUEST.
+func TestDescribeTopicPartitionsPaging(t *testing.T) {
+	b := rewindtest.Start(t, broker.WithNodeID(2))
+	cl := newClient(t, b.Addr())
+	ctx := testCtx(t, 30*time.Second)
+	createTopic(t, cl, "p-a", 3)
+	createTopic(t, cl, "p-b", 1)
+	createTopic(t, cl, "p-c", 4)
+	seen := map[string]int{}
+	var cursor *kmsg.DescribeTopicPartitionsRequestCursor
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatal("paging never ended")
+		}
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		req.ResponsePartitionLimit, req.Cursor = 3, cursor
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rt := range resp.Topics {
+			if rt.ErrorCode != 0 {
+				t.Fatalf("topic %s: %v", *rt.Topic, kerr.ErrorForCode(rt.ErrorCode))
+			}
+			for _, p := range rt.Partitions {
+				if p.LeaderID != 2 || len(p.Replicas) != 1 || p.Replicas[0] != 2 {
+					t.Fatalf("%s/%d: leader %d replicas %v, want node 2", *rt.Topic, p.Partition, p.LeaderID, p.Replicas)
+				}
+				seen[*rt.Topic]++
+				n++
+			}
+		}
+		if n > 3 {
+			t.Fatalf("page of %d partitions over the limit 3", n)
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	if seen["p-a"] != 3 || seen["p-b"] != 1 || seen["p-c"] != 4 || seen["__consumer_offsets"] != 50 {
+		t.Fatalf("partitions seen: %v", seen)
+	}
+
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+	rt.Topic = "p-a"
+	req.Topics = append(req.Topics, rt)
+	req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "p-z"}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("cursor outside the list: %v %+v", err, resp)
+	}
+}

@@ -105,7 +105,9 @@ func alterAssignTopic(t *kmsg.AlterPartitionAssignmentsRequestTopic) (string, *[
 	return t.Topic, &t.Partitions
 }
 
-func alterAssignPart(p *kmsg.AlterPartitionAssignmentsRequestTopicPartition) int32 { return p.Partition }
+func alterAssignPart(p *kmsg.AlterPartitionAssignmentsRequestTopicPartition) int32 {
+	return p.Partition
+}
 
 // checkAlterPartitionAssignments: ALTER on the cluster.
 func checkAlterPartitionAssignments(r *request) (kmsg.Response, func(kmsg.Response), error) {

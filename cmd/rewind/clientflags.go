@@ -34,7 +34,7 @@ func addClientFlags(root *cobra.Command) {
 
 // clientCommands are the commands built on offsettool.
 func clientCommands() []*cobra.Command {
-	return []*cobra.Command{newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newLagCmd(), newTransactionsCmd(), newACLCmd()}
+	return []*cobra.Command{newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newLagCmd(), newTransactionsCmd(), newACLCmd(), newMigrateCmd()}
 }
 
 // cliCtx is what a client command needs at run time.

@@ -1,0 +1,32 @@
+// Package migrate moves topics, their records and every consumer group's
+// committed position from one Kafka cluster (typically a Rewind broker) to
+// another (typically Apache Kafka), so that each group resumes on the
+// target at the same record it would have read next on the source.
+//
+// The work happens in four steps:
+//
+//   - Plan reads the source: topics (partitions and dynamic configs), the
+//     bounds of every partition, groups with their state and committed
+//     offsets, and what already exists on the target. Nothing is written.
+//   - Execute refuses while a selected group has members on the source (its
+//     position could still move), creates the topics on the target, copies
+//     every partition's records in order (key, value, headers, timestamp;
+//     read_committed, so aborted transactions and control records are not
+//     copied), and commits each group's offsets on the target translated
+//     record by record: a committed offset c on the source becomes the
+//     target offset of the first copied record at or after c. Offsets
+//     differ whenever the source log does not start at 0, compaction
+//     removed records, or transactions left control records.
+//   - The copy is resumable: a state file records, per partition, how far
+//     the copy has been acknowledged by the target. After an interruption
+//     the records the target holds past that point are the next ones of
+//     the source in order (the copy writes nothing else there), so they are
+//     skipped, not written twice.
+//   - Verify reads both sides again and compares per partition the record
+//     count and a SHA-256 of every record's key, value, headers and
+//     timestamp, and per group that its next record is the same on both
+//     sides.
+//
+// The target topics must be new or empty: records already there would
+// make the translation ambiguous.
+package migrate

@@ -1,0 +1,394 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Progress is reported while records are copied.
+type Progress struct {
+	Copied int64 // records written to the target in this run
+	Total  int64 // records (offsets) the source partitions span
+}
+
+// Migrator moves data between two clusters, each reached with its own
+// kgo options (seed brokers, TLS, SASL...).
+type Migrator struct {
+	Source, Target []kgo.Opt
+	Options        Options
+	// Progress, if set, is called about once a second during the copy.
+	Progress func(Progress)
+}
+
+func (m *Migrator) admin(opts []kgo.Opt) (*kadm.Client, func(), error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// Plan reads what Execute would do, without writing anything.
+func (m *Migrator) Plan(ctx context.Context, st *State) (*Plan, error) {
+	src, closeSrc, err := m.admin(m.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer closeSrc()
+	dst, closeDst, err := m.admin(m.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDst()
+	return MakePlan(ctx, src, dst, m.Options, st)
+}
+
+// Execute plans again, then creates the topics, copies the records and
+// commits the translated group offsets, saving st as it goes. The plan it
+// returns has the exact translations.
+func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
+	src, closeSrc, err := m.admin(m.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer closeSrc()
+	dst, closeDst, err := m.admin(m.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDst()
+	plan, err := MakePlan(ctx, src, dst, m.Options, st)
+	if err != nil {
+		return nil, err
+	}
+	if a := plan.ActiveGroups(); len(a) > 0 {
+		return plan, fmt.Errorf("%w: %s; stop their consumers first (their positions could still move)", ErrActiveGroups, strings.Join(a, ", "))
+	}
+	switch {
+	case st.SourceCluster == "" && st.TargetCluster == "":
+		st.SourceCluster, st.TargetCluster = plan.SourceCluster, plan.TargetCluster
+	case st.SourceCluster != plan.SourceCluster || st.TargetCluster != plan.TargetCluster:
+		return plan, fmt.Errorf("state file %s belongs to a migration from cluster %s to %s, not %s to %s",
+			st.Path(), st.SourceCluster, st.TargetCluster, plan.SourceCluster, plan.TargetCluster)
+	}
+	if err := m.createTopics(ctx, dst, plan, st); err != nil {
+		return plan, err
+	}
+	if err := m.copy(ctx, dst, plan, st); err != nil {
+		return plan, err
+	}
+	if err := commitGroups(ctx, dst, plan, st); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) error {
+	rf := m.Options.ReplicationFactor
+	if rf == 0 {
+		rf = -1
+	}
+	for _, t := range plan.Topics {
+		if t.Target == "resume" || t.Target == "empty" {
+			st.Created[t.Topic] = true
+			continue
+		}
+		cfg := map[string]*string{}
+		for k, v := range t.Configs {
+			cfg[k] = kadm.StringPtr(v)
+		}
+		r, err := dst.CreateTopic(ctx, int32(len(t.Partitions)), rf, cfg, t.Topic)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil {
+			msg := ""
+			if r.ErrMessage != "" {
+				msg = ": " + r.ErrMessage
+			}
+			return fmt.Errorf("target: create topic %s: %w%s", t.Topic, err, msg)
+		}
+		st.Created[t.Topic] = true
+		if err := st.Save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partRun is one partition's copy in this run.
+type partRun struct {
+	ps      *PartState
+	skip    int64   // records the target holds past ps.TargetNext
+	pending []int64 // committed source offsets not translated yet, sorted
+}
+
+// translate maps every pending offset at or below src to target offset to.
+func (pr *partRun) translate(src, to int64) {
+	for len(pr.pending) > 0 && pr.pending[0] <= src {
+		pr.ps.Translated[pr.pending[0]] = to
+		pr.pending = pr.pending[1:]
+	}
+}
+
+func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) error {
+	var names []string
+	for _, t := range plan.Topics {
+		names = append(names, t.Topic)
+	}
+	targetEnds, err := listWithRetry(ctx, func() (kadm.ListedOffsets, error) { return dst.ListEndOffsets(ctx, names...) })
+	if err != nil {
+		return fmt.Errorf("target: end offsets: %w", err)
+	}
+	wanted := map[string][]int64{}
+	for _, g := range plan.Groups {
+		for _, o := range g.Offsets {
+			k := partKey(o.Topic, o.Partition)
+			wanted[k] = append(wanted[k], o.Source)
+		}
+	}
+	runs := map[string]*partRun{}
+	spans := map[string]map[int32]span{}
+	var total int64
+	for _, t := range plan.Topics {
+		spans[t.Topic] = map[int32]span{}
+		for _, p := range t.Partitions {
+			ps := st.part(t.Topic, p.Partition)
+			if ps.SourceNext < 0 {
+				ps.SourceNext, ps.TargetNext = p.Start, 0
+			}
+			e, ok := listed(targetEnds, t.Topic, p.Partition)
+			if !ok {
+				return fmt.Errorf("target: no end offset for %s/%d", t.Topic, p.Partition)
+			}
+			if e < ps.TargetNext {
+				return fmt.Errorf("target %s/%d ends at %d, before the %d records the state file %s says were copied", t.Topic, p.Partition, e, ps.TargetNext, st.Path())
+			}
+			k := partKey(t.Topic, p.Partition)
+			pr := &partRun{ps: ps, skip: e - ps.TargetNext}
+			for _, c := range wanted[k] {
+				if _, done := ps.Translated[c]; !done {
+					pr.pending = append(pr.pending, c)
+				}
+			}
+			sort.Slice(pr.pending, func(i, j int) bool { return pr.pending[i] < pr.pending[j] })
+			runs[k] = pr
+			total += p.Stable - p.Start
+			if !ps.Done {
+				spans[t.Topic][p.Partition] = span{ps.SourceNext, p.Stable}
+			}
+		}
+	}
+
+	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), m.Target...),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	var (
+		mu       sync.Mutex
+		firstErr error
+		copied   int64
+		lastSave = time.Now()
+	)
+	save := func(force bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !force && time.Since(lastSave) < time.Second {
+			return nil
+		}
+		lastSave = time.Now()
+		if m.Progress != nil {
+			m.Progress(Progress{Copied: copied, Total: total})
+		}
+		return st.Save()
+	}
+	err = readSpans(ctx, m.Source, spans, func(r *kgo.Record) error {
+		pr := runs[partKey(r.Topic, r.Partition)]
+		if r.Attrs.IsControl() {
+			return nil
+		}
+		mu.Lock()
+		if firstErr != nil {
+			mu.Unlock()
+			return firstErr
+		}
+		if pr.skip > 0 {
+			// Written by an earlier run after its last saved state: the
+			// target's next record is this one.
+			pr.skip--
+			to := pr.ps.TargetNext
+			pr.translate(r.Offset, to)
+			pr.ps.SourceNext, pr.ps.TargetNext = r.Offset+1, to+1
+			pr.ps.Copied++
+			mu.Unlock()
+			return nil
+		}
+		mu.Unlock()
+		so := r.Offset
+		rec := &kgo.Record{
+			Topic: r.Topic, Partition: r.Partition,
+			Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
+		}
+		prod.Produce(ctx, rec, func(w *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("target: write %s/%d (source offset %d): %w", w.Topic, w.Partition, so, err)
+				}
+				return
+			}
+			if firstErr != nil {
+				return // nothing after a failed record counts as copied
+			}
+			pr.translate(so, w.Offset)
+			pr.ps.SourceNext, pr.ps.TargetNext = so+1, w.Offset+1
+			pr.ps.Copied++
+			copied++
+		})
+		return save(false)
+	})
+	if ferr := prod.Flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
+		err = ferr
+	}
+	mu.Lock()
+	if err == nil {
+		err = firstErr
+	}
+	mu.Unlock()
+	if err != nil {
+		if serr := save(true); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return err
+	}
+	if runsLeftToSkip(runs) {
+		// The target holds more than the source has to give: something
+		// else wrote there.
+		return fmt.Errorf("%w: the target holds records past what the source has; they were not written by this migration", ErrTargetNotEmpty)
+	}
+	for _, t := range plan.Topics {
+		for _, p := range t.Partitions {
+			pr := runs[partKey(t.Topic, p.Partition)]
+			// Offsets past the last copied record resume at the end.
+			for _, c := range pr.pending {
+				pr.ps.Translated[c] = pr.ps.TargetNext
+			}
+			pr.pending = nil
+			pr.ps.SourceNext = max(pr.ps.SourceNext, p.Stable)
+			pr.ps.Done = true
+		}
+	}
+	return save(true)
+}
+
+func runsLeftToSkip(runs map[string]*partRun) bool {
+	for _, pr := range runs {
+		if pr.skip > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// listWithRetry retries a listing that a freshly created topic may not
+// answer yet (its leader is still being elected on a cluster).
+func listWithRetry(ctx context.Context, fn func() (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
+	for i := 0; ; i++ {
+		l, err := fn()
+		if err == nil {
+			err = l.Error()
+		}
+		if err == nil || i >= 50 || !isRetriable(err) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return l, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func isRetriable(err error) bool {
+	return errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.CoordinatorLoadInProgress) ||
+		errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.NotCoordinator)
+}
+
+// commitGroups commits every planned group's translated offsets on the
+// target, and writes the translations into the plan.
+func commitGroups(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) error {
+	for gi := range plan.Groups {
+		g := &plan.Groups[gi]
+		offs := kadm.Offsets{}
+		for oi := range g.Offsets {
+			o := &g.Offsets[oi]
+			ps := st.Partitions[partKey(o.Topic, o.Partition)]
+			to, ok := ps.Translated[o.Source]
+			if !ok {
+				return fmt.Errorf("no translation of group %s's offset %d on %s/%d", g.Group, o.Source, o.Topic, o.Partition)
+			}
+			o.Target, o.Exact = to, true
+			offs.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: to, LeaderEpoch: -1, Metadata: o.Metadata})
+		}
+		if st.Committed[g.Group] {
+			continue
+		}
+		if err := checkTargetGroup(ctx, dst, g.Group); err != nil {
+			return err
+		}
+		var err error
+		for i := 0; i < 50; i++ {
+			var resp kadm.OffsetResponses
+			resp, err = dst.CommitOffsets(ctx, g.Group, offs)
+			if err == nil {
+				err = resp.Error()
+			}
+			if err == nil || !isRetriable(err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("target: commit offsets of group %s: %w", g.Group, err)
+		}
+		st.Committed[g.Group] = true
+		if err := st.Save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTargetGroup refuses a group that has members on the target: their
+// commits would race the migrated ones.
+func checkTargetGroup(ctx context.Context, dst *kadm.Client, group string) error {
+	l, err := dst.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("target: list groups: %w", err)
+	}
+	if g, ok := l[group]; ok && active(g.State) {
+		return fmt.Errorf("%w: group %s is %s on the target; stop its consumers there first", ErrActiveGroups, group, g.State)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -131,8 +132,10 @@ func init() {
 	regAuth(61, checkDescribeProducers)
 }
 
-// Produce: WRITE on the transactional id of a transactional request, else
-// every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED; WRITE on each
+// Produce: a request with transactional records needs WRITE on its
+// transactional id (none: refused), else every partition is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Kafka's check, on the records
+// and not on the id alone); WRITE on each
 // topic, else TOPIC_AUTHORIZATION_FAILED (before the topic's existence is
 // looked at). An acks=0 request with a refused partition closes the
 // connection, as any acks=0 error does in Kafka. From v13 topics come by id:
@@ -146,7 +149,7 @@ func checkProduce(r *request) (kmsg.Response, func(kmsg.Response), error) {
 			req.Topics[i].Topic, _ = r.c.b.reg.byID(req.Topics[i].TopicID)
 		}
 	}
-	txnDenied := req.TransactionID != nil && !r.allowedTxn(kmsg.ACLOperationWrite, *req.TransactionID)
+	txnDenied := hasTxnRecords(req) && (req.TransactionID == nil || !r.allowedTxn(kmsg.ACLOperationWrite, *req.TransactionID))
 	var denied []kmsg.ProduceRequestTopic
 	code := kerr.TransactionalIDAuthorizationFailed.Code
 	if txnDenied {
@@ -185,6 +188,19 @@ func checkProduce(r *request) (kmsg.Response, func(kmsg.Response), error) {
 		return respond(r, func(resp *kmsg.ProduceResponse) { post(resp) }), nil, nil
 	}
 	return nil, post, nil
+}
+
+// hasTxnRecords is Kafka's RequestUtils.hasTransactionalRecords: the
+// first batch of some partition is transactional.
+func hasTxnRecords(req *kmsg.ProduceRequest) bool {
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if h, err := storage.ParseBatchHeader(p.Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Fetch: READ on each topic (a follower's fetch, ReplicaID >= 0, needs

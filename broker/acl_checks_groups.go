@@ -20,9 +20,17 @@ func init() {
 			jr.Protocol = strp("")
 		}
 	}))
-	regAuth(14, groupRead(func(r *request) string { return r.kreq.(*kmsg.SyncGroupRequest).Group }, func(resp kmsg.Response) {
+	syncRead := groupRead(func(r *request) string { return r.kreq.(*kmsg.SyncGroupRequest).Group }, func(resp kmsg.Response) {
 		resp.(*kmsg.SyncGroupResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
-	}))
+	})
+	regAuth(14, func(r *request) (kmsg.Response, func(kmsg.Response), error) {
+		// v5+ without protocol type and name: Kafka answers
+		// INCONSISTENT_GROUP_PROTOCOL before it authorizes (the handler's).
+		if req := r.kreq.(*kmsg.SyncGroupRequest); req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil) {
+			return nil, nil, nil
+		}
+		return syncRead(r)
+	})
 	regAuth(12, groupRead(func(r *request) string { return r.kreq.(*kmsg.HeartbeatRequest).Group }, func(resp kmsg.Response) {
 		resp.(*kmsg.HeartbeatResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
 	}))

@@ -139,6 +139,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			rp := kmsg.NewProduceRequestTopicPartition()
 			rp.Records = storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Value: []byte("x")}})
+			if txnID != nil { // Kafka checks the transactional id of transactional records
+				rp.Records = storage.BuildTxnBatch(1000, 999, 0, 0, []storage.Record{{Timestamp: 1000, Value: []byte("x")}})
+			}
 			rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
 			req.Topics = []kmsg.ProduceRequestTopic{rt}
 			return req
@@ -308,6 +311,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrSyncGroupRequest()
 				req.Group, req.MemberID, req.Generation = "g", "m", 1
+				req.ProtocolType, req.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
 				return req
 			}, want: kerr.GroupAuthorizationFailed.Code},
 		{name: "Heartbeat", acls: []kmsg.CreateACLsRequestCreation{allowACL(rtGroup, "g", kmsg.ACLOperationRead)},
@@ -637,5 +641,42 @@ func resetACLs(t *testing.T, admin *kgo.Client) {
 	defer cancel()
 	if resp, err := del.RequestWith(ctx, admin); err != nil || resp.Results[0].ErrorCode != 0 {
 		t.Fatalf("delete ACLs: %v %+v", err, resp)
+	}
+}
+
+// TestAuthorizationAsKafkaOrders: Kafka checks the transactional id of a
+// Produce only when its records are transactional, and answers a SyncGroup
+// v5+ without protocol type and name INCONSISTENT_GROUP_PROTOCOL before
+// it authorizes (both found by test/differential against Kafka 4.4).
+func TestAuthorizationAsKafkaOrders(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	mustCreateACLs(t, b, creation(rtTopic, "t", ptLit, "User:bob", kmsg.ACLOperationWrite, permAllow))
+	bob := aclClient(t, b, "bob")
+	if _, err := kadm.NewClient(aclClient(t, b, "admin")).CreateTopic(secCtx(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, kmsg.StringPtr("no-acl")
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Value: []byte("x")}})
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	resp, err := bob.Broker(0).Request(secCtx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Fatalf("non-transactional records with a transactional id: %v, want written", kerr.ErrorForCode(c))
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = "g", "m", 1
+	sresp, err := bob.Broker(0).Request(secCtx(t), sync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sresp.(*kmsg.SyncGroupResponse).ErrorCode; c != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("SyncGroup v%d without protocol: %v, want INCONSISTENT_GROUP_PROTOCOL", sresp.GetVersion(), kerr.ErrorForCode(c))
 	}
 }

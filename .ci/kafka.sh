@@ -30,7 +30,7 @@
 # (internal/kafkascript), and the test harness (internal/kafkaref) skips on it
 # unless REWIND_KAFKA_REQUIRED=1. Any other failure is a real failure.
 #
-# Environment: KAFKA_HEAP_OPTS (default -Xms64m -Xmx512m; -Xmx384m for each of
+# Environment: KAFKA_EXTRA_PROPERTIES (see write_config), KAFKA_HEAP_OPTS (default -Xms64m -Xmx512m; -Xmx384m for each of
 # three nodes), KAFKA_JVM_OPTS (extra JVM flags), JAVA (java binary),
 # REWIND_KAFKA_START_TIMEOUT (seconds, default 120).
 set -euo pipefail
@@ -130,6 +130,12 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=$GROUP_INITIAL_REBALANCE_DELAY_MS
 auto.create.topics.enable=true
 EOF
+  # KAFKA_EXTRA_PROPERTIES: a file appended to each node's server.properties
+  # (a key given again there wins), with @BROKER_PORT@ and @CONTROLLER_PORT@
+  # replaced by the node's ports: e.g. a SASL listener and an authorizer.
+  if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    sed -e "s/@BROKER_PORT@/$bp/g" -e "s/@CONTROLLER_PORT@/$cp/g" "$KAFKA_EXTRA_PROPERTIES" >>"$d/server.properties"
+  fi
   cat >"$d/log4j2.properties" <<EOF
 status=warn
 appender.file.type=File

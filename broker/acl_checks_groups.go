@@ -87,7 +87,7 @@ func checkOffsetCommit(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	all := func(resp *kmsg.OffsetCommitResponse, ts []kmsg.OffsetCommitRequestTopic, code int16) {
 		for _, t := range ts {
 			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = t.Topic
+			st.Topic, st.TopicID = t.Topic, t.TopicID
 			for _, p := range t.Partitions {
 				sp := kmsg.NewOffsetCommitResponseTopicPartition()
 				sp.Partition, sp.ErrorCode = p.Partition, code
@@ -99,7 +99,14 @@ func checkOffsetCommit(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	if !r.allowedGroup(kmsg.ACLOperationRead, req.Group) {
 		return respond(r, func(resp *kmsg.OffsetCommitResponse) { all(resp, req.Topics, kerr.GroupAuthorizationFailed.Code) }), nil, nil
 	}
-	denied := split(&req.Topics, func(t *kmsg.OffsetCommitRequestTopic) string { return t.Topic }, r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok)
+	read := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok
+	denied := split(&req.Topics, func(t *kmsg.OffsetCommitRequestTopic) string {
+		if req.Version < 10 {
+			return t.Topic
+		}
+		n, _ := r.c.b.reg.byID(t.TopicID) // v10+: by id; unknown ones are the handler's
+		return n
+	}, func(n string) bool { return (req.Version >= 10 && n == "") || read(n) })
 	if len(denied) == 0 {
 		return nil, nil, nil
 	}

@@ -652,13 +652,14 @@ func TestAuthorizationAsKafkaOrders(t *testing.T) {
 	b := startACL(t, t.TempDir())
 	mustCreateACLs(t, b, creation(rtTopic, "t", ptLit, "User:bob", kmsg.ACLOperationWrite, permAllow))
 	bob := aclClient(t, b, "bob")
-	if _, err := kadm.NewClient(aclClient(t, b, "admin")).CreateTopic(secCtx(t), 1, 1, nil, "t"); err != nil {
+	ct, err := kadm.NewClient(aclClient(t, b, "admin")).CreateTopic(secCtx(t), 1, 1, nil, "t")
+	if err != nil {
 		t.Fatal(err)
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, kmsg.StringPtr("no-acl")
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "t"
+	rt.Topic, rt.TopicID = "t", ct.ID // by name below v13, by id from it
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Records = storage.BuildBatch(1000, []storage.Record{{Timestamp: 1000, Value: []byte("x")}})
 	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}

@@ -42,7 +42,9 @@ func authMatrixCases(T, G, TX string) []authCase {
 		}
 	}
 	one := func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) func(aclFor) []kmsg.CreateACLsRequestCreation {
-		return func(a aclFor) []kmsg.CreateACLsRequestCreation { return []kmsg.CreateACLsRequestCreation{a(rt, name, op)} }
+		return func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rt, name, op)}
+		}
 	}
 	commit := func() kmsg.Request {
 		req := kmsg.NewPtrOffsetCommitRequest()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type etlKill struct {
 	answer bool  // after its answer was read (else: once it was written)
 	dies   bool  // the application dies with the broker
 	newID  bool  // its successor takes another transactional id
+	// again: the restarted broker is killed once more as soon as it
+	// answers, while it may still be writing the markers of the
+	// transactions it found prepared.
+	again bool
 }
 
 func (k etlKill) String() string {
@@ -49,6 +54,9 @@ func (k etlKill) String() string {
 		s += ", application dies, restarted with its transactional id"
 	default:
 		s += ", application lives"
+	}
+	if k.again {
+		s += ", killed again at the restart"
 	}
 	return s
 }
@@ -69,7 +77,8 @@ var etlKills = []etlKill{
 	{key: 0, answer: true, dies: true, newID: true},
 	{key: 26, dies: true},
 	{key: 28, answer: true, dies: true},
-	{key: 26, answer: true},
+	{key: 26, answer: true, again: true},
+	{key: 26, answer: true, dies: true, newID: true, again: true},
 }
 
 // killHook kills the broker at the armed step of the application's
@@ -175,8 +184,9 @@ func (a *etlApp) stop() {
 // TestETLKillLoop runs a consume-transform-produce application
 // (GroupTransactSession, read_committed, RequireStable offset fetches)
 // over 3000 input records while the broker gets SIGKILL at each step of
-// etlKills in turn, each time once the application has committed twice
-// since the last restart. In the end every input record is in the output
+// etlKills in turn (REWIND_CRASH_CYCLES kills for more, round the list),
+// each time once the application has committed twice since the last
+// restart. In the end every input record is in the output
 // exactly once (read with read_committed), no transaction is open, and
 // the group's offsets are stable at the end of the input.
 func TestETLKillLoop(t *testing.T) {
@@ -212,7 +222,12 @@ func TestETLKillLoop(t *testing.T) {
 	id := 0
 	app := startETL(t, addr, fmt.Sprintf("etl-%d", id), &commits, hook)
 	defer func() { app.stop() }()
-	for k, kp := range etlKills {
+	n := len(etlKills)
+	if os.Getenv("REWIND_CRASH_CYCLES") != "" {
+		n = cycles()
+	}
+	for k := range n {
+		kp := etlKills[k%len(etlKills)]
 		base := commits.Load()
 		deadline := time.Now().Add(45 * time.Second)
 		for commits.Load() < base+2 {
@@ -237,6 +252,10 @@ func TestETLKillLoop(t *testing.T) {
 			app.sess.Close()
 		}
 		p = start(t, dir, addr)
+		if kp.again {
+			p.kill()
+			p = start(t, dir, addr)
+		}
 		t.Logf("kill %d (%v): after the restart: %s", k, kp, txnStates(t, addr))
 		if kp.dies {
 			if kp.newID {
@@ -275,6 +294,8 @@ func TestETLKillLoop(t *testing.T) {
 
 	// The group's offsets are stable (no transaction holds any pending)
 	// and at the end of the input.
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	inEnds, err := adm.ListEndOffsets(ctx, etlIn)
 	if err != nil || inEnds.Error() != nil {
 		t.Fatal(err, inEnds.Error())
@@ -304,7 +325,7 @@ func TestETLKillLoop(t *testing.T) {
 			t.Errorf("group %s committed %s/%d at %d, want the end of the input %d", etlGroup, etlIn, o.Partition, got[o.Partition], o.Offset)
 		}
 	})
-	t.Logf("%d kills, %d transactions committed, %d records copied exactly once; output ends %v", len(etlKills), commits.Load(), etlRecords, ends)
+	t.Logf("%d kills, %d transactions committed, %d records copied exactly once; output ends %v", n, commits.Load(), etlRecords, ends)
 }
 
 // readCommitted reads topic from the start with read_committed. With
@@ -375,8 +396,8 @@ func readCommitted(t *testing.T, addr, topic string, settled bool) (map[string]i
 	return seen, ends
 }
 
-// txnStates describes the transactions the broker knows (ListTransactions
-// and DescribeTransactions): what the kill left.
+// txnStates describes the transactions the kill left open
+// (ListTransactions and DescribeTransactions) and counts the settled ones.
 func txnStates(t *testing.T, addr string) string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -398,9 +419,14 @@ func txnStates(t *testing.T, addr string) string {
 	if err != nil {
 		return err.Error()
 	}
-	out := ""
+	// The open ones, and how many ids are settled.
+	out, settled := "", 0
 	for _, s := range desc.TransactionStates {
+		if s.State == "CompleteCommit" || s.State == "CompleteAbort" || s.State == "Empty" {
+			settled++
+			continue
+		}
 		out += fmt.Sprintf("%s: %s epoch %d, %d topics; ", s.TransactionalID, s.State, s.ProducerEpoch, len(s.Topics))
 	}
-	return out
+	return fmt.Sprintf("%s%d transactional ids settled", out, settled)
 }

@@ -15,7 +15,8 @@ import (
 // ApiVersions range (KIP-511), so the client retries with a version we have.
 // v3 validates the client software name and version as Kafka does, and
 // lists the feature levels the code implements (SupportedFeatures) and
-// runs (FinalizedFeatures): transaction.version 2 (KIP-890 part 2), which
+// runs (FinalizedFeatures): group.version 1 (the KIP-848 consumer group
+// protocol, as Kafka 4.x) and transaction.version 2 (KIP-890 part 2), which
 // makes clients such as kgo bump the epoch at every EndTxn v5 and let
 // Produce v12 add partitions itself; clients that never read features
 // (EndTxn below v5) are served as transaction.version 1.
@@ -37,6 +38,10 @@ type feature struct {
 }
 
 var features = []feature{
+	// group.version 1: Kafka 4's consumer group protocol (KIP-848,
+	// ConsumerGroupHeartbeat and ConsumerGroupDescribe) is enabled, as
+	// Kafka 4.x finalizes it by default (GroupVersion GV_1).
+	{name: "group.version", min: 0, max: 1, level: 1},
 	{name: "transaction.version", min: 0, max: txn.TV2, level: txn.TV2},
 }
 

@@ -289,3 +289,111 @@ func TestConsumerGroupTimersFence(t *testing.T) {
 		t.Fatalf("after a restart\n got %+v\nwant %+v", after, before)
 	}
 }
+
+// TestApiVersionsGroupVersion: ApiVersions v3+ advertises group.version as
+// Kafka 4.4 does: supported 0 to 1, finalized at 1 (the consumer group
+// protocol enabled), beside the ConsumerGroupHeartbeat it serves.
+func TestApiVersionsGroupVersion(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version, req.ClientSoftwareName, req.ClientSoftwareVersion = 3, "t", "1"
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var supported, finalized, heartbeat bool
+	for _, f := range resp.SupportedFeatures {
+		supported = supported || (f.Name == "group.version" && f.MinVersion == 0 && f.MaxVersion == 1)
+	}
+	for _, f := range resp.FinalizedFeatures {
+		finalized = finalized || (f.Name == "group.version" && f.MinVersionLevel == 1 && f.MaxVersionLevel == 1)
+	}
+	for _, k := range resp.ApiKeys {
+		heartbeat = heartbeat || (k.ApiKey == 68 && k.MaxVersion >= 1)
+	}
+	if !supported || !finalized || !heartbeat {
+		t.Fatalf("group.version supported %v, finalized %v, ConsumerGroupHeartbeat %v: %+v %+v", supported, finalized, heartbeat, resp.SupportedFeatures, resp.FinalizedFeatures)
+	}
+}
+
+// TestConsumerGroupRegexSkipsInternalTopics: a member subscribing with the
+// match-all regex ".*" is assigned every partition of the user topics and
+// none of __consumer_offsets or __transaction_state, as Kafka 4.4 leaves
+// internal topics out of regex subscriptions; a topic created later that
+// matches is added.
+func TestConsumerGroupRegexSkipsInternalTopics(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "rx-a", 2)
+	createTopic(t, cl, "rx-b", 1)
+	req := joinReq("g-rx", "member-r-0123456789", "")
+	req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, kmsg.StringPtr(".*")
+	ids := func() map[[16]byte]string {
+		md := kmsg.NewPtrMetadataRequest()
+		resp, err := md.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[[16]byte]string{}
+		for _, tp := range resp.Topics {
+			out[tp.TopicID] = deref(tp.Topic)
+		}
+		return out
+	}
+	assigned := func(resp *kmsg.ConsumerGroupHeartbeatResponse) map[string]int {
+		names := ids()
+		out := map[string]int{}
+		if resp.Assignment != nil {
+			for _, tp := range resp.Assignment.Topics {
+				out[names[tp.TopicID]] += len(tp.Partitions)
+			}
+		}
+		return out
+	}
+	internal := 0
+	for _, name := range ids() {
+		if strings.HasPrefix(name, "__") {
+			internal++
+		}
+	}
+	if internal == 0 {
+		t.Fatal("Metadata lists no internal topic: the test would prove nothing")
+	}
+	resp := send(t, ctx, cl, req)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	got := assigned(resp)
+	if len(got) != 2 || got["rx-a"] != 2 || got["rx-b"] != 1 {
+		t.Fatalf(`".*" assigned %v, want rx-a's 2 partitions and rx-b's 1 only`, got)
+	}
+	createTopic(t, cl, "rx-c", 1)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version = 1
+	hb.Group, hb.MemberID, hb.MemberEpoch = "g-rx", "member-r-0123456789", resp.MemberEpoch
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(200 * time.Millisecond) // past the assignment interval
+		r := send(t, ctx, cl, hb)
+		if r.ErrorCode != 0 {
+			t.Fatalf("heartbeat: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		hb.MemberEpoch = r.MemberEpoch
+		if r.Assignment != nil {
+			got = assigned(r)
+			if got["rx-c"] == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rx-c was never assigned: %v", got)
+		}
+	}
+	for name := range got {
+		if strings.HasPrefix(name, "__") {
+			t.Fatalf("an internal topic assigned: %v", got)
+		}
+	}
+}

@@ -25,8 +25,10 @@ type groupPartition struct {
 	Lag        *int64   `json:"lag"`         // null without a commit
 	LagSeconds *float64 `json:"lag_seconds"` // age of the first unconsumed record; null when unknown
 	MemberID   string   `json:"member_id,omitempty"`
-	ClientID   string   `json:"client_id,omitempty"`
-	Host       string   `json:"host,omitempty"`
+	// TargetMemberID: a consumer group's partition moving to this member.
+	TargetMemberID string `json:"target_member_id,omitempty"`
+	ClientID       string `json:"client_id,omitempty"`
+	Host           string `json:"host,omitempty"`
 	// Burrow's verdict and the commits it is based on.
 	Status       lageval.Status   `json:"status"`
 	StatusReason string           `json:"status_reason"`
@@ -34,16 +36,23 @@ type groupPartition struct {
 }
 
 type groupView struct {
-	Group        string              `json:"group"`
-	Exists       bool                `json:"exists"`
-	State        string              `json:"state"`
-	ProtocolType string              `json:"protocol_type"`
-	Protocol     string              `json:"protocol"`
-	Members      []offsettool.Member `json:"members"`
-	Partitions   []groupPartition    `json:"partitions"`
-	Lag          int64               `json:"lag"`
-	Status       lageval.GroupStatus `json:"status"`
-	Taken        time.Time           `json:"taken"`
+	Group  string `json:"group"`
+	Exists bool   `json:"exists"`
+	// Type is classic or consumer (KIP-848); the epochs and the assignor
+	// are a consumer group's, and its members carry their member epoch,
+	// target, and the partitions they revoke or await.
+	Type            string              `json:"type"`
+	GroupEpoch      int32               `json:"group_epoch,omitempty"`
+	AssignmentEpoch int32               `json:"assignment_epoch,omitempty"`
+	Assignor        string              `json:"assignor,omitempty"`
+	State           string              `json:"state"`
+	ProtocolType    string              `json:"protocol_type"`
+	Protocol        string              `json:"protocol"`
+	Members         []offsettool.Member `json:"members"`
+	Partitions      []groupPartition    `json:"partitions"`
+	Lag             int64               `json:"lag"`
+	Status          lageval.GroupStatus `json:"status"`
+	Taken           time.Time           `json:"taken"`
 }
 
 func (s *Server) group(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +68,8 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown group %q: it has no members and no committed offsets", name))
 		return
 	}
-	v := groupView{Group: snap.Group, Exists: true, State: snap.State, ProtocolType: snap.ProtocolType, Protocol: snap.Protocol,
+	v := groupView{Group: snap.Group, Exists: true, Type: snap.Type, GroupEpoch: snap.GroupEpoch, AssignmentEpoch: snap.AssignmentEpoch,
+		Assignor: snap.Assignor, State: snap.State, ProtocolType: snap.ProtocolType, Protocol: snap.Protocol,
 		Members: snap.Members, Partitions: []groupPartition{}, Status: s.b.LagStatus(name), Taken: snap.Taken}
 	if v.Members == nil {
 		v.Members = []offsettool.Member{}
@@ -81,6 +91,9 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 	for _, p := range snap.Partitions {
 		gp := groupPartition{Topic: p.Topic, Partition: p.Partition, Committed: p.Committed, LogStart: p.LogStart, LogEnd: p.LogEnd,
 			MemberID: p.MemberID, Status: lageval.NotFound, StatusReason: "no commits recorded", Window: []lageval.Commit{}}
+		if p.TargetMemberID != p.MemberID {
+			gp.TargetMemberID = p.TargetMemberID
+		}
 		if m, ok := byID[p.MemberID]; ok {
 			gp.ClientID, gp.Host = m.ClientID, m.Host
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -296,7 +297,11 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 
 // groupRow is one line of the groups table.
 type groupRow struct {
-	Group        string         `json:"group"`
+	Group string `json:"group"`
+	// Type is classic or consumer (KIP-848); Epoch a consumer group's
+	// group epoch.
+	Type         string         `json:"type"`
+	Epoch        int32          `json:"epoch,omitempty"`
 	State        string         `json:"state"`
 	ProtocolType string         `json:"protocol_type"`
 	Protocol     string         `json:"protocol"`
@@ -310,9 +315,28 @@ type groupRow struct {
 
 func (s *Server) groupRows() []groupRow {
 	out := []groupRow{}
+	// A consumer group keeps its offsets in the classic coordinator as an
+	// offsets-only group: it is listed once, as a consumer group.
+	rows := map[string]groupRow{}
 	for _, g := range s.b.Groups() {
-		row := groupRow{Group: g.Name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol, Members: g.Members, Topics: []string{}}
-		for topic, parts := range s.b.Committed(g.Name) {
+		rows[g.Name] = groupRow{Group: g.Name, Type: "classic", State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol, Members: g.Members}
+	}
+	for _, name := range s.b.ConsumerGroupNames() {
+		d, err := s.b.DescribeGroup(context.Background(), name)
+		if err != nil || d.Type != "consumer" {
+			continue // gone since it was listed
+		}
+		rows[name] = groupRow{Group: name, Type: "consumer", Epoch: d.GroupEpoch, State: d.State, ProtocolType: d.ProtocolType, Protocol: d.Protocol, Members: len(d.Members)}
+	}
+	names := make([]string, 0, len(rows))
+	for n := range rows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		row := rows[name]
+		row.Topics = []string{}
+		for topic, parts := range s.b.Committed(name) {
 			row.Topics = append(row.Topics, topic)
 			ti, ok := s.b.Topic(topic)
 			if !ok {
@@ -327,7 +351,7 @@ func (s *Server) groupRows() []groupRow {
 			}
 		}
 		sort.Strings(row.Topics)
-		row.Status = s.b.LagStatus(g.Name).Status
+		row.Status = s.b.LagStatus(name).Status
 		out = append(out, row)
 	}
 	return out

@@ -50,6 +50,9 @@ type Broker interface {
 	// Groups summarizes every group. Committed, CommittedAt and History
 	// are nil for a group that does not exist.
 	Groups() []group.Summary
+	// ConsumerGroupNames lists the consumer-protocol (KIP-848) groups;
+	// DescribeGroup describes them too.
+	ConsumerGroupNames() []string
 	DescribeGroup(ctx context.Context, name string) (broker.GroupDescription, error)
 	Committed(group string) map[string]map[int32]group.OffsetInfo
 	CommittedAt(group string, t time.Time) map[string]map[int32]group.OffsetInfo

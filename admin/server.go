@@ -119,6 +119,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/groups/{group}", s.group)
 	m.HandleFunc("GET /api/v1/groups/{group}/lag", s.lagHistory)
 	m.HandleFunc("GET /api/v1/groups/{group}/history", s.history)
+	m.HandleFunc("GET /api/v1/groups/{group}/rebalances", s.rebalances)
 	m.HandleFunc("GET /api/v1/groups/{group}/explain", s.explain)
 	m.HandleFunc("POST /api/v1/groups/{group}/reset", s.reset)
 	m.HandleFunc("POST /api/v1/topics/{topic}/partitions/{partition}/repair", s.repair)

@@ -28,23 +28,38 @@ func (s *Server) snapshot(ctx context.Context, name string, sels []offsettool.To
 	if err != nil {
 		return snap, fmt.Errorf("describe group %q: %w", name, err)
 	}
-	snap.State, snap.ProtocolType, snap.Protocol = d.State, d.ProtocolType, d.Protocol
+	snap.Type, snap.State, snap.ProtocolType, snap.Protocol = d.Type, d.State, d.ProtocolType, d.Protocol
+	snap.GroupEpoch, snap.AssignmentEpoch, snap.Assignor = d.GroupEpoch, d.AssignmentEpoch, d.Assignor
 	interested := map[string]bool{}
 	assignedTo := map[offsettool.TopicPartition]string{}
-	for _, m := range d.Members {
-		mem := offsettool.Member{ID: m.ID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.Host}
-		for t, ps := range m.Assigned {
+	targetOf := map[offsettool.TopicPartition]string{}
+	flat := func(ps map[string][]int32, owner map[offsettool.TopicPartition]string, id string) []offsettool.TopicPartition {
+		var out []offsettool.TopicPartition
+		for t, ps := range ps {
 			interested[t] = true
 			for _, p := range ps {
 				tp := offsettool.TopicPartition{Topic: t, Partition: p}
-				mem.Assigned = append(mem.Assigned, tp)
-				assignedTo[tp] = m.ID
+				out = append(out, tp)
+				owner[tp] = id
 			}
+		}
+		sortTopicPartitions(out)
+		return out
+	}
+	for _, m := range d.Members {
+		mem := offsettool.Member{ID: m.ID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.Host, MemberEpoch: m.MemberEpoch}
+		mem.Assigned = flat(m.Assigned, assignedTo, m.ID)
+		if d.Type == offsettool.TypeConsumer {
+			// As offsettool's snapshot of a consumer group: its target and
+			// what it still revokes or awaits.
+			mem.Subscribed = m.Subscribed
+			mem.Target = flat(m.Target, targetOf, m.ID)
+			mem.Revoking = minusTPs(mem.Assigned, mem.Target)
+			mem.Awaiting = minusTPs(mem.Target, mem.Assigned)
 		}
 		for _, t := range m.Subscribed {
 			interested[t] = true
 		}
-		sortTopicPartitions(mem.Assigned)
 		snap.Members = append(snap.Members, mem)
 	}
 	sort.Slice(snap.Members, func(i, j int) bool { return snap.Members[i].ID < snap.Members[j].ID })
@@ -111,7 +126,7 @@ func (s *Server) snapshot(ctx context.Context, name string, sels []offsettool.To
 	sortTopicPartitions(tps)
 	for _, tp := range tps {
 		b := bounds[tp.Topic]
-		p := offsettool.Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: offsettool.NoOffset, MemberID: assignedTo[tp],
+		p := offsettool.Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: offsettool.NoOffset, MemberID: assignedTo[tp], TargetMemberID: targetOf[tp],
 			LogStart: b[2*tp.Partition], LogEnd: b[2*tp.Partition+1], LastStable: b[2*tp.Partition+1]}
 		if o, ok := committed[tp.Topic][tp.Partition]; ok && o.Offset >= 0 {
 			p.Committed, p.Metadata = o.Offset, o.Metadata
@@ -135,6 +150,21 @@ func (s *Server) snapshot(ctx context.Context, name string, sels []offsettool.To
 			StartOffset: o.StartOffset, LastWrite: o.LastWrite})
 	}
 	return snap, nil
+}
+
+// minusTPs is a without b.
+func minusTPs(a, b []offsettool.TopicPartition) []offsettool.TopicPartition {
+	in := map[offsettool.TopicPartition]bool{}
+	for _, tp := range b {
+		in[tp] = true
+	}
+	var out []offsettool.TopicPartition
+	for _, tp := range a {
+		if !in[tp] {
+			out = append(out, tp)
+		}
+	}
+	return out
 }
 
 func sortTopicPartitions(s []offsettool.TopicPartition) {
@@ -183,8 +213,10 @@ func (s *Server) executeReset(ctx context.Context, plan *offsettool.Plan) error 
 	if err != nil {
 		return fmt.Errorf("describe group %q: %w", plan.Group, err)
 	}
-	if len(d.Members) > 0 {
-		e := &offsettool.ActiveMembersError{Group: plan.Group, State: d.State}
+	// As kafka-consumer-groups.sh: only an Empty (or unknown) group, of
+	// either type.
+	if len(d.Members) > 0 || (d.State != offsettool.StateEmpty && d.State != offsettool.StateDead && d.State != "") {
+		e := &offsettool.ActiveMembersError{Group: plan.Group, State: d.State, Type: d.Type}
 		for _, m := range d.Members {
 			e.Members = append(e.Members, offsettool.Member{ID: m.ID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.Host})
 		}

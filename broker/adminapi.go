@@ -228,10 +228,15 @@ func (a *AdminAPI) History(g string) []group.Commit { return a.grp.History(g) }
 // consumer protocol's subscriptions and assignments decoded.
 type GroupDescription struct {
 	Group        string
+	Type         string // classic, or consumer for a KIP-848 group
 	State        string // Dead for a group the coordinator does not know
 	ProtocolType string
 	Protocol     string
 	Members      []GroupMember
+	// A consumer group's epochs and server-side assignor
+	// (adminapi_consumer.go).
+	GroupEpoch, AssignmentEpoch int32
+	Assignor                    string
 }
 
 // GroupMember is one member of a described group.
@@ -239,12 +244,18 @@ type GroupMember struct {
 	ID, InstanceID, ClientID, Host string
 	Subscribed                     []string           // topics, for consumer groups
 	Assigned                       map[string][]int32 // topic -> partitions, for consumer groups
+	// A consumer group member's epoch and target assignment.
+	MemberEpoch int32
+	Target      map[string][]int32
 }
 
 // DescribeGroup describes one group through the coordinator's
 // DescribeGroups. A group's fenced __consumer_offsets partition answers
 // its Kafka error (NOT_COORDINATOR).
 func (a *AdminAPI) DescribeGroup(ctx context.Context, name string) (GroupDescription, error) {
+	if d, ok := a.consumerGroupDescription(name); ok {
+		return d, nil
+	}
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Version = 5
 	req.Groups = []string{name}
@@ -256,7 +267,7 @@ func (a *AdminAPI) DescribeGroup(ctx context.Context, name string) (GroupDescrip
 	if g.ErrorCode != 0 && g.ErrorCode != kerr.GroupIDNotFound.Code {
 		return GroupDescription{}, kafkaErr(g.ErrorCode, g.ErrorMessage)
 	}
-	d := GroupDescription{Group: name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol}
+	d := GroupDescription{Group: name, Type: "classic", State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol}
 	for _, m := range g.Members {
 		gm := GroupMember{ID: m.MemberID, InstanceID: deref(m.InstanceID), ClientID: m.ClientID, Host: m.ClientHost}
 		if g.ProtocolType == "consumer" {

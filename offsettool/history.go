@@ -397,13 +397,32 @@ func (c *Client) nameHistoryTopics(ctx context.Context, hs []HistoryEntry) error
 	if err != nil {
 		return fmt.Errorf("metadata: %s", oneLine(err))
 	}
-	names := map[string]string{}
+	names := map[[16]byte]string{}
 	for _, td := range tds {
-		names[topicIDPrefix+hex.EncodeToString(td.ID[:])] = td.Topic
+		names[td.ID] = td.Topic
+	}
+	NameTopics(hs, names)
+	return nil
+}
+
+// HistoryRecord decodes one __consumer_offsets record as History does and
+// keeps it if it belongs to group: for readers of the topic other than
+// History (the console reads it in process). A consumer group's
+// assignments name topics by id until NameTopics.
+func HistoryRecord(r *kgo.Record, group string) (HistoryEntry, bool) {
+	return decodeOffsetsRecord(r, group)
+}
+
+// NameTopics replaces the topic ids of consumer group assignments in hs by
+// their names (a topic not in names keeps its id).
+func NameTopics(hs []HistoryEntry, names map[[16]byte]string) {
+	byKey := map[string]string{}
+	for id, n := range names {
+		byKey[topicIDPrefix+hex.EncodeToString(id[:])] = n
 	}
 	name := func(tps []TopicPartition) {
 		for i := range tps {
-			if n, ok := names[tps[i].Topic]; ok {
+			if n, ok := byKey[tps[i].Topic]; ok {
 				tps[i].Topic = n
 			}
 		}
@@ -415,7 +434,6 @@ func (c *Client) nameHistoryTopics(ctx context.Context, hs []HistoryEntry) error
 			name(h.Revoking)
 		}
 	}
-	return nil
 }
 
 // CommittedAt replays history up to and including at and returns the

@@ -388,6 +388,7 @@ async function groupsView() {
       { label: "Status", cell: (g) => badge(g.status) },
       { label: "State", cell: (g) => stateBadge(g.state) },
       { label: "Members", num: true, cell: (g) => g.members },
+      { label: "Type", cell: (g) => g.type === "consumer" ? h("span", { class: "chip", title: "Kafka 4's consumer protocol (KIP-848): the broker assigns" }, `consumer · epoch ${g.epoch}`) : h("span", { class: "chip" }, "classic") },
       { label: "Protocol", cell: (g) => g.protocol || h("span", { class: "muted" }, "–") },
       { label: "Topics", cell: (g) => g.topics.map((t) => h("span", { class: "chip" }, t)) },
       { label: "Lag", num: true, cell: (g) => h("strong", {}, fmtInt(g.lag)) },
@@ -401,7 +402,7 @@ async function groupsView() {
   setRefresh(() => load().catch(() => {}), 5000);
 }
 
-const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"], ["reset", "Reset offsets"], ["history", "Commit history"]];
+const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"], ["reset", "Reset offsets"], ["history", "Commit history"], ["rebalances", "Rebalances"]];
 
 async function groupView(name, tab) {
   let g;
@@ -413,7 +414,7 @@ async function groupView(name, tab) {
   const renderHead = () => fill(head, 
     h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name),
     h("div", { class: "pagehead" }, h("h1", {}, name), badge(g.status.status), stateBadge(g.state),
-      h("span", { class: "sub" }, `${g.members.length} member(s) · lag ${fmtInt(g.lag)} · ${g.protocol ? "assignor " + g.protocol : "no protocol"}`)),
+      h("span", { class: "sub" }, `${g.type === "consumer" ? `consumer group (KIP-848) · group epoch ${g.group_epoch}, target epoch ${g.assignment_epoch} · ` : "classic group · "}${g.members.length} member(s) · lag ${fmtInt(g.lag)} · ${g.protocol ? "assignor " + g.protocol : "no protocol"}`)),
     h("div", { class: "subtabs", role: "tablist" }, groupTabs.map(([id, label]) =>
       h("button", { class: id === tab ? "active" : null, role: "tab", "data-tab": id, onclick: () => (location.hash = "#/groups/" + enc(name) + "/" + id) }, label))));
   renderHead();
@@ -424,6 +425,7 @@ async function groupView(name, tab) {
   if (tab === "explain") return explainTab(body, g);
   if (tab === "reset") return resetTab(body, g, reload);
   if (tab === "history") return historyTab(body, g);
+  if (tab === "rebalances") return rebalancesTab(body, g);
   return lagTab(body, g, reload);
 }
 
@@ -541,7 +543,13 @@ function membersTab(body, g) {
     { label: "Member id", cell: (m) => h("code", {}, m.member_id) },
     { label: "Static instance", cell: (m) => m.instance_id || h("span", { class: "muted" }, "–") },
     { label: "Assignment", cell: (m) => assignment(m.assigned) },
-  ], g.members, { id: "members-table", empty: g.state === "Empty" ? "No members: the group is Empty (its consumers are stopped)." : "No members." })));
+  ].concat(g.type === "consumer" ? [
+    // A consumer group's member moves to its target one heartbeat at a time.
+    { label: "Member epoch", num: true, cell: (m) => m.member_epoch },
+    { label: "Target", cell: (m) => assignment(m.target) },
+    { label: "Revoking", cell: (m) => m.revoking && m.revoking.length ? assignment(m.revoking) : h("span", { class: "muted" }, "–") },
+    { label: "Awaiting", cell: (m) => m.awaiting && m.awaiting.length ? assignment(m.awaiting) : h("span", { class: "muted" }, "–") },
+  ] : []), g.members, { id: "members-table", empty: g.state === "Empty" ? "No members: the group is Empty (its consumers are stopped)." : "No members." })));
 }
 function assignment(tps) {
   if (!tps || !tps.length) return h("span", { class: "muted" }, "nothing assigned");
@@ -700,6 +708,31 @@ async function historyTab(body, g) {
     hist.length > shown ? h("div", { class: "controls", style: "margin-top:10px" },
       h("button", { class: "btn", onclick: () => { shown += 200; render(); } }, `Show more (${fmtInt(hist.length - shown)} older)`)) : null);
   render();
+}
+
+async function rebalancesTab(body, g) {
+  fill(body, spinner());
+  let tl;
+  try { tl = await api(`/groups/${enc(g.group)}/rebalances`); } catch (e) { fill(body, banner("err", e.message)); return; }
+  const who = (client, id) => id ? `${client || "?"} (${id})` : "nobody";
+  const rows = tl.rebalances.slice().reverse();
+  fill(body,
+    h("p", { class: "muted", style: "margin-top:0" }, "Each generation (classic) or group epoch (consumer protocol), newest first, from __consumer_offsets: who joined and left, and which partitions moved from whom to whom. Redo is the records past the group's commit when a partition moved: the most its new owner processes again."),
+    tl.truncated ? banner("warn", "The group's __consumer_offsets partition holds more records than the console reads: the timeline covers the oldest ones.") : null,
+    rows.length ? rows.map((r) => h("div", { class: "panel flush rebalance" },
+      h("h2", {}, `${r.type === "consumer" ? "Group epoch" : "Generation"} ${r.epoch} · ${r.members} member(s) · ${fmtTime(r.time, true)}`),
+      r.joined.concat(r.left, r.changed).length ? table([
+        { label: "Change", cell: (c) => r.joined.includes(c) ? "joined" : r.left.includes(c) ? "left" : "changed" },
+        { label: "Member", cell: (c) => who(c.client_id, c.member_id) },
+        { label: "Why", cell: (c) => c.reason },
+      ], r.joined.concat(r.left, r.changed), { id: "rebalance-members" }) : null,
+      r.moved.length ? table([
+        { label: "Partition", cell: (m) => `${m.topic}/${m.partition}` },
+        { label: "From", cell: (m) => who(m.from_client, m.from) },
+        { label: "To", cell: (m) => who(m.to_client, m.to) },
+        { label: "Committed", num: true, cell: (m) => m.committed >= 0 ? fmtInt(m.committed) : "–" },
+        { label: "Redo", num: true, cell: (m) => m.redo_at_most >= 0 ? fmtInt(m.redo_at_most) : "–" },
+      ], r.moved, { id: "rebalance-moves" }) : null)) : h("div", { class: "panel" }, "No generation or group epoch recorded for this group."));
 }
 
 // ---------- start ----------

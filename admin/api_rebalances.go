@@ -1,0 +1,99 @@
+package admin
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/rewindhq/rewind/offsetsfmt"
+	"github.com/rewindhq/rewind/offsettool"
+	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// GET /api/v1/groups/{group}/rebalances: the rebalance timeline of
+// `rewind group history --rebalances` (offsettool.Rebalances), for classic
+// and consumer groups, built from the group's __consumer_offsets
+// partition read in process. Each move's log end at the move comes from
+// the partition's time index (LogEndAt), as the CLI's from ListOffsets by
+// timestamp.
+
+// maxTimelineRecords bounds the records of the group's __consumer_offsets
+// partition read for one timeline; past it the timeline covers the
+// records read and says it is truncated.
+const maxTimelineRecords = 1_000_000
+
+type timelineView struct {
+	Group      string                 `json:"group"`
+	Rebalances []offsettool.Rebalance `json:"rebalances"`
+	// Truncated: the partition held more than maxTimelineRecords
+	// records; the timeline covers its first ones.
+	Truncated bool `json:"truncated"`
+}
+
+func (s *Server) rebalances(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("group")
+	v, err := s.timeline(name)
+	if err != nil {
+		writeError(w, errorStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) timeline(group string) (timelineView, error) {
+	v := timelineView{Group: group, Rebalances: []offsettool.Rebalance{}}
+	ti, ok := s.b.Topic(offsettool.OffsetsTopic)
+	if !ok || len(ti.Partitions) == 0 {
+		return v, nil // no group ever committed or joined
+	}
+	p := offsetsfmt.PartitionFor(group, int32(len(ti.Partitions)))
+	part := ti.Partitions[p]
+	lim := storage.PreviewLimits{MaxField: 1 << 20, MaxDecoded: 64 << 20}
+	var hs []offsettool.HistoryEntry
+	read := 0
+	for off := part.LogStart; off < part.HighWatermark; {
+		recs, err := s.b.ReadRecords(offsettool.OffsetsTopic, p, off, 1000, lim)
+		if err != nil {
+			return v, fmt.Errorf("read %s/%d at %d: %w", offsettool.OffsetsTopic, p, off, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rp := range recs {
+			kr := &kgo.Record{Topic: offsettool.OffsetsTopic, Partition: p, Offset: rp.Offset, Key: rp.Key, Value: rp.Value,
+				Timestamp: time.UnixMilli(rp.Timestamp)}
+			if h, ok := offsettool.HistoryRecord(kr, group); ok {
+				hs = append(hs, h)
+			}
+		}
+		off = recs[len(recs)-1].Offset + 1
+		if read += len(recs); read >= maxTimelineRecords {
+			v.Truncated = true
+			break
+		}
+	}
+	names := map[[16]byte]string{}
+	for _, t := range s.b.Topics() {
+		var id [16]byte
+		if b, err := hex.DecodeString(t.ID); err == nil && len(b) == 16 {
+			copy(id[:], b)
+			names[id] = t.Name
+		}
+	}
+	offsettool.NameTopics(hs, names)
+	v.Rebalances = offsettool.Rebalances(hs)
+	for i := range v.Rebalances {
+		for j := range v.Rebalances[i].Moved {
+			mv := &v.Rebalances[i].Moved[j]
+			if end := s.b.LogEndAt(mv.Topic, mv.Partition, mv.At); end >= 0 {
+				mv.LogEndAt = end
+				if mv.Committed >= 0 {
+					mv.Redo = max(0, end-mv.Committed)
+				}
+			}
+		}
+	}
+	return v, nil
+}

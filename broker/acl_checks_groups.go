@@ -37,9 +37,7 @@ func init() {
 	regAuth(13, groupRead(func(r *request) string { return r.kreq.(*kmsg.LeaveGroupRequest).Group }, func(resp kmsg.Response) {
 		resp.(*kmsg.LeaveGroupResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
 	}))
-	regAuth(68, groupRead(func(r *request) string { return r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest).Group }, func(resp kmsg.Response) {
-		resp.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
-	}))
+	regAuth(68, checkConsumerGroupHeartbeat)
 	regAuth(15, checkDescribeGroups)
 	regAuth(16, checkListGroups)
 	regAuth(42, checkDeleteGroups)
@@ -67,6 +65,30 @@ func groupRead(group func(*request) string, deny func(kmsg.Response)) authCheck 
 		deny(resp)
 		return resp, nil, nil
 	}
+}
+
+// ConsumerGroupHeartbeat: READ on the group, else
+// GROUP_AUTHORIZATION_FAILED; then DESCRIBE on every subscribed topic
+// name, else TOPIC_AUTHORIZATION_FAILED (no message, as Kafka) and the
+// heartbeat is not handled.
+func checkConsumerGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response), error) {
+	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	code := int16(0)
+	if !r.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		code = kerr.GroupAuthorizationFailed.Code
+	} else {
+		describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+		for _, t := range req.SubscribedTopicNames {
+			if !describe.ok(t) {
+				code = kerr.TopicAuthorizationFailed.Code
+				break
+			}
+		}
+	}
+	if code == 0 {
+		return nil, nil, nil
+	}
+	return respond(r, func(resp *kmsg.ConsumerGroupHeartbeatResponse) { resp.ErrorCode = code }), nil, nil
 }
 
 // topicNames resolves topic ids (requests of the versions that name

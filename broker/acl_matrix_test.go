@@ -329,7 +329,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				req.Members = []kmsg.LeaveGroupRequestMember{m}
 				return req
 			}, want: kerr.GroupAuthorizationFailed.Code, some: true},
-		{name: "ConsumerGroupHeartbeat", acls: []kmsg.CreateACLsRequestCreation{allowACL(rtGroup, "cg", kmsg.ACLOperationRead)},
+		{name: "ConsumerGroupHeartbeat", acls: []kmsg.CreateACLsRequestCreation{allowACL(rtGroup, "cg", kmsg.ACLOperationRead), allowACL(rtTopic, "t", kmsg.ACLOperationDescribe)},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 				req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "cg", "member-00000000000", -1, 10000
@@ -337,6 +337,24 @@ func TestAuthorizationMatrix(t *testing.T) {
 				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 				return req
 			}, want: kerr.GroupAuthorizationFailed.Code, skipAlice: true},
+		// Kafka 4.4: DESCRIBE on every subscribed topic, after READ on the group.
+		{name: "ConsumerGroupHeartbeatTopic", acls: []kmsg.CreateACLsRequestCreation{allowACL(rtGroup, "cg", kmsg.ACLOperationRead), allowACL(rtTopic, "t", kmsg.ACLOperationDescribe), creation(rtGroup, "cg", ptLit, "User:bob", kmsg.ACLOperationRead, permAllow)},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "cg", "member-00000000000", 0, 10000
+				req.SubscribedTopicNames = []string{"t"}
+				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				return req
+			}, want: kerr.TopicAuthorizationFailed.Code,
+			unchanged: func(t *testing.T) {
+				l, err := adm.ListGroups(secCtx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := l["cg"]; ok {
+					t.Fatal("a refused heartbeat created the group")
+				}
+			}},
 		{name: "DescribeGroups", acls: []kmsg.CreateACLsRequestCreation{allowACL(rtGroup, "g", kmsg.ACLOperationDescribe)},
 			req: func() kmsg.Request {
 				req := kmsg.NewPtrDescribeGroupsRequest()

@@ -5,6 +5,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// pinned sends its request at the version it has: kgo otherwise sends the
+// highest both sides speak.
+type pinned struct{ kmsg.Request }
+
+func (p pinned) MaxVersion() int16 { return p.GetVersion() }
+
 // aclFor makes an ALLOW ACL for one principal.
 type aclFor func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kmsg.CreateACLsRequestCreation
 
@@ -292,6 +298,106 @@ func authMatrixCases(T, G, TX string) []authCase {
 			dt.Topic, dt.Partitions = T, []int32{0}
 			req.Topics = []kmsg.DescribeProducersRequestTopic{dt}
 			return req
+		}},
+		{name: "ConsumerGroupHeartbeat", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtGroup, "c"+G, kmsg.ACLOperationRead), a(rtTopic, T, kmsg.ACLOperationDescribe)}
+		}, req: func() kmsg.Request {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "c"+G, "mmmmmmmmmmmmmmmmmmmmmm", 0, 10000
+			req.SubscribedTopicNames = []string{T}
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			return req
+		}},
+		{name: "ConsumerGroupHeartbeatTopic", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtGroup, "c2"+G, kmsg.ACLOperationRead), a(rtTopic, T, kmsg.ACLOperationDescribe)}
+		}, bobToo: one(rtGroup, "c2"+G, kmsg.ACLOperationRead), req: func() kmsg.Request {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "c2"+G, "mmmmmmmmmmmmmmmmmmmmmm", 0, 10000
+			req.SubscribedTopicNames = []string{T}
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			return req
+		}},
+		{name: "ConsumerGroupDescribe", acls: one(rtGroup, G, kmsg.ACLOperationDescribe), req: func() kmsg.Request {
+			req := kmsg.NewPtrConsumerGroupDescribeRequest()
+			req.Groups = []string{G}
+			return req
+		}},
+		{name: "OffsetDeleteGroup", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtGroup, "nonexistent"+G, kmsg.ACLOperationDelete), a(rtTopic, T, kmsg.ACLOperationRead)}
+		}, req: func() kmsg.Request {
+			req := kmsg.NewPtrOffsetDeleteRequest()
+			req.Group = "nonexistent" + G
+			dt := kmsg.NewOffsetDeleteRequestTopic()
+			dt.Topic = T
+			dt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{kmsg.NewOffsetDeleteRequestTopicPartition()}
+			req.Topics = []kmsg.OffsetDeleteRequestTopic{dt}
+			return req
+		}},
+		{name: "OffsetFetchV7", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtGroup, G, kmsg.ACLOperationDescribe), a(rtTopic, T, kmsg.ACLOperationDescribe)}
+		}, req: func() kmsg.Request {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			req.Version = 7
+			req.Group = G
+			ft := kmsg.NewOffsetFetchRequestTopic()
+			ft.Topic, ft.Partitions = T, []int32{0}
+			req.Topics = []kmsg.OffsetFetchRequestTopic{ft}
+			return pinned{req}
+		}},
+		{name: "OffsetFetchNamedTopicDenied", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtGroup, G, kmsg.ACLOperationDescribe), a(rtTopic, T, kmsg.ACLOperationDescribe)}
+		}, bobToo: one(rtGroup, G, kmsg.ACLOperationDescribe), req: func() kmsg.Request {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			g := kmsg.NewOffsetFetchRequestGroup()
+			g.Group = G
+			gt := kmsg.NewOffsetFetchRequestGroupTopic()
+			gt.Topic, gt.Partitions = T, []int32{0}
+			g.Topics = []kmsg.OffsetFetchRequestGroupTopic{gt}
+			req.Groups = []kmsg.OffsetFetchRequestGroup{g}
+			return req
+		}},
+		{name: "DescribeConfigsBroker", acls: one(rtCluster, "kafka-cluster", kmsg.ACLOperationDescribeConfigs), req: func() kmsg.Request {
+			req := kmsg.NewPtrDescribeConfigsRequest()
+			r := kmsg.NewDescribeConfigsRequestResource()
+			r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+			r.ConfigNames = []string{"log.retention.hours"}
+			req.Resources = []kmsg.DescribeConfigsRequestResource{r}
+			return req
+		}},
+		{name: "AlterConfigs", acls: one(rtTopic, T, kmsg.ACLOperationAlterConfigs), req: func() kmsg.Request {
+			req := kmsg.NewPtrAlterConfigsRequest()
+			r := kmsg.NewAlterConfigsRequestResource()
+			r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, T
+			req.Resources = []kmsg.AlterConfigsRequestResource{r}
+			req.ValidateOnly = true
+			return req
+		}},
+		{name: "ListTransactions", acls: one(rtTxn, TX, kmsg.ACLOperationDescribe), req: func() kmsg.Request { return kmsg.NewPtrListTransactionsRequest() },
+			count: func(r kmsg.Response) int { return len(r.(*kmsg.ListTransactionsResponse).TransactionStates) }},
+		{name: "AddPartitionsToTxnTxn", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtTxn, TX, kmsg.ACLOperationWrite), a(rtTopic, T, kmsg.ACLOperationWrite)}
+		}, bobToo: one(rtTopic, T, kmsg.ACLOperationWrite), req: func() kmsg.Request {
+			req := kmsg.NewPtrAddPartitionsToTxnRequest()
+			req.TransactionalID, req.ProducerID, req.ProducerEpoch = TX, 999, 0
+			at := kmsg.NewAddPartitionsToTxnRequestTopic()
+			at.Topic, at.Partitions = T, []int32{0}
+			req.Topics = []kmsg.AddPartitionsToTxnRequestTopic{at}
+			return req
+		}},
+		{name: "AddOffsetsToTxnTxn", acls: func(a aclFor) []kmsg.CreateACLsRequestCreation {
+			return []kmsg.CreateACLsRequestCreation{a(rtTxn, TX, kmsg.ACLOperationWrite), a(rtGroup, G, kmsg.ACLOperationRead)}
+		}, req: func() kmsg.Request {
+			req := kmsg.NewPtrAddOffsetsToTxnRequest()
+			req.TransactionalID, req.ProducerID, req.Group = TX, 999, G
+			return req
+		}},
+		{name: "DeleteACLs", acls: one(rtCluster, "kafka-cluster", kmsg.ACLOperationAlter), req: func() kmsg.Request {
+			d := kmsg.NewPtrDeleteACLsRequest()
+			f := kmsg.NewDeleteACLsRequestFilter()
+			f.ResourceType, f.ResourceName, f.ResourcePatternType = rtTopic, kmsg.StringPtr("none"+T), kmsg.ACLResourcePatternTypeLiteral
+			f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			d.Filters = []kmsg.DeleteACLsRequestFilter{f}
+			return d
 		}},
 		{name: "DescribeACLs", acls: one(rtCluster, "kafka-cluster", kmsg.ACLOperationDescribe), req: func() kmsg.Request {
 			d := kmsg.NewPtrDescribeACLsRequest()

@@ -104,16 +104,41 @@ func TestParseResetCSV(t *testing.T) {
 		t.Fatalf("got %v want %v", got, want)
 	}
 	for in, wantErr := range map[string]string{
-		"orders,0\n":             "line 1",
-		"orders,x,1\n":           "partition \"x\"",
-		"orders,0,-3\n":          "offset \"-3\"",
-		"orders,0,1\norders,0,2": "appears twice",
-		"h,orders,0,1\n":         "group \"h\" is not \"g\"",
-		"":                       "no topic,partition,offset lines",
+		"orders,0\n":                           "line 1",
+		"orders,x,1\n":                         "partition \"x\"",
+		"orders,0,-3\n":                        "offset \"-3\"",
+		"orders,0,1\norders,0,2":               "appears twice",
+		"h,orders,0,1\n":                       "no line for group \"g\"",
+		"orders,0,1\ntopic,partition,offset\n": "partition \"partition\"",
+		"":                                     "no topic,partition,offset lines",
 	} {
 		if _, err := ParseResetCSV(strings.NewReader(in), "g"); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("ParseResetCSV(%q) = %v, want error containing %q", in, err, wantErr)
 		}
+	}
+}
+
+// A header line is accepted, and what ExportCSV writes reads back.
+func TestResetCSVHeaderAndExport(t *testing.T) {
+	for _, in := range []string{"topic,partition,offset\norders,0,5\n", "group,topic,partition,new-offset\ng,orders,0,5\nh,orders,0,9\n"} {
+		got, err := ParseResetCSV(strings.NewReader(in), "g")
+		if err != nil || len(got) != 1 || got[TopicPartition{"orders", 0}] != 5 {
+			t.Errorf("ParseResetCSV(%q) = %v, %v", in, got, err)
+		}
+	}
+	plans := []Plan{{Group: "g", Rows: []PlanRow{{Topic: "orders", Partition: 0, New: 5}, {Topic: "orders", Partition: 1, New: 7}}}}
+	var one strings.Builder
+	if err := ExportCSV(&one, plans); err != nil || one.String() != "orders,0,5\norders,1,7\n" {
+		t.Errorf("export of one group: %q, %v", one.String(), err)
+	}
+	var two strings.Builder
+	plans = append(plans, Plan{Group: "h", Rows: []PlanRow{{Topic: "orders", Partition: 0, New: 9}}})
+	if err := ExportCSV(&two, plans); err != nil || two.String() != "g,orders,0,5\ng,orders,1,7\nh,orders,0,9\n" {
+		t.Errorf("export of two groups: %q, %v", two.String(), err)
+	}
+	back, err := ParseResetCSV(strings.NewReader(two.String()), "h")
+	if err != nil || !reflect.DeepEqual(back, map[TopicPartition]int64{{"orders", 0}: 9}) {
+		t.Errorf("export read back for h: %v, %v", back, err)
 	}
 }
 
@@ -246,6 +271,23 @@ func TestParseTopicSelection(t *testing.T) {
 	for _, bad := range []string{"", ":1", "orders:x", "orders:-1"} {
 		if _, err := ParseTopicSelection(bad); err == nil {
 			t.Errorf("ParseTopicSelection(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"90m": 90 * time.Minute, "1h30m": 90 * time.Minute,
+		"PT3H": 3 * time.Hour, "P1DT2H": 26 * time.Hour, "P2D": 48 * time.Hour, "pt90m": 90 * time.Minute,
+		"PT0.5S": 500 * time.Millisecond, "PT1H2M3S": time.Hour + 2*time.Minute + 3*time.Second, "-PT5M": -5 * time.Minute,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "P", "PT", "P1H", "3 hours", "P1Y"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
 		}
 	}
 }

@@ -26,6 +26,12 @@ const (
 	ByDuration    TargetKind = "by-duration"
 	ToCommittedAt TargetKind = "to-committed-at"
 	FromFile      TargetKind = "from-file"
+	// ToCurrent keeps the committed offset, and commits the log end where
+	// there is none, as kafka-consumer-groups.sh --to-current.
+	ToCurrent TargetKind = "to-current"
+	// ToGroup copies another group's committed offsets, as rpk group seek
+	// --to-group; partitions it has not committed to are left as they are.
+	ToGroup TargetKind = "to-group"
 )
 
 // Target is where a reset moves the group.
@@ -46,7 +52,8 @@ type Target struct {
 	Offset int64                    // ToOffset
 	Shift  int64                    // ShiftBy
 	Time   time.Time                // ToDatetime, ByDuration (now minus the duration), ToCommittedAt
-	File   map[TopicPartition]int64 // FromFile
+	File   map[TopicPartition]int64 // FromFile; ToGroup: the other group's committed offsets
+	Group  string                   // ToGroup: the group copied
 }
 
 // PlanRow is one partition of a reset plan.
@@ -120,6 +127,17 @@ func PlanReset(s GroupSnapshot, t Target, resolved map[TopicPartition]int64) (Pl
 				return plan, refuse(v, "--from-file offset")
 			}
 			r.New = v
+		case ToCurrent:
+			r.New = p.Committed
+			if !p.HasCommit() {
+				r.New = p.LogEnd
+			}
+		case ToGroup:
+			v, ok := t.File[p.TP()]
+			if !ok {
+				continue // the other group has no commit here
+			}
+			r.New = clamp(v, fmt.Sprintf(" (group %s's offset %d was deleted by retention)", t.Group, v))
 		case ShiftBy:
 			if !p.HasCommit() {
 				return plan, fmt.Errorf("cannot shift %s/%d: group %q has no committed offset there; use --to-earliest, --to-offset or --to-datetime", p.Topic, p.Partition, s.Group)
@@ -173,9 +191,11 @@ func PlanReset(s GroupSnapshot, t Target, resolved map[TopicPartition]int64) (Pl
 
 // ParseResetCSV reads kafka-consumer-groups' reset file: one
 // "topic,partition,offset" per line (or "group,topic,partition,offset",
-// as --export writes for several groups; the group must then be group).
+// as --export writes for several groups: the lines of other groups are
+// skipped), after an optional header line naming the columns.
 func ParseResetCSV(r io.Reader, group string) (map[TopicPartition]int64, error) {
 	out := map[TopicPartition]int64{}
+	others := false
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -186,14 +206,23 @@ func ParseResetCSV(r io.Reader, group string) (map[TopicPartition]int64, error) 
 		for i := range f {
 			f[i] = strings.TrimSpace(f[i])
 		}
+		if len(f) == 4 && len(out) == 0 && csvHeader(f) {
+			continue
+		}
 		if len(f) == 4 {
 			if f[0] != group {
-				return nil, fmt.Errorf("reset file line %d: group %q is not %q", n, f[0], group)
+				// Another group's line of a several-group export: as
+				// kafka-consumer-groups.sh, each group takes its own.
+				others = true
+				continue
 			}
 			f = f[1:]
 		}
 		if len(f) != 3 || f[0] == "" {
 			return nil, fmt.Errorf("reset file line %d: %q is not topic,partition,offset", n, line)
+		}
+		if len(out) == 0 && csvHeader(f) {
+			continue // a header line, as spreadsheets write
 		}
 		p, err := strconv.ParseInt(f[1], 10, 32)
 		if err != nil || p < 0 {
@@ -212,10 +241,46 @@ func ParseResetCSV(r io.Reader, group string) (map[TopicPartition]int64, error) 
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reset file: %w", err)
 	}
+	if len(out) == 0 && others {
+		return nil, fmt.Errorf("reset file has no line for group %q", group)
+	}
 	if len(out) == 0 {
 		return nil, errors.New("reset file has no topic,partition,offset lines")
 	}
 	return out, nil
+}
+
+// csvHeader reports whether a reset file's line names its columns
+// (topic,partition,offset; group first; new-offset for offset).
+func csvHeader(f []string) bool {
+	for _, c := range f {
+		switch strings.ToLower(c) {
+		case "group", "topic", "partition", "offset", "new-offset", "current-offset":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ExportCSV writes plans as kafka-consumer-groups.sh --export does, which
+// ParseResetCSV (--from-file) reads back: topic,partition,new offset per
+// line, no header; with several groups the group first on each line.
+func ExportCSV(w io.Writer, plans []Plan) error {
+	for _, p := range plans {
+		for _, r := range p.Rows {
+			var err error
+			if len(plans) > 1 {
+				_, err = fmt.Fprintf(w, "%s,%s,%d,%d\n", p.Group, r.Topic, r.Partition, r.New)
+			} else {
+				_, err = fmt.Fprintf(w, "%s,%d,%d\n", r.Topic, r.Partition, r.New)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ResolveTimes lists, for every partition of s, the first offset whose

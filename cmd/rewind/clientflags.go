@@ -27,7 +27,7 @@ const (
 
 func addClientFlags(root *cobra.Command) {
 	pf := root.PersistentFlags()
-	pf.String(flagBrokers, "127.0.0.1:9092", "comma-separated host:port of Kafka brokers (Rewind, Apache Kafka, Redpanda…)")
+	pf.String(flagBrokers, "127.0.0.1:9092", "comma-separated host:port of Kafka brokers (Rewind, Apache Kafka, Redpanda…); --bootstrap-server is the same, as in Kafka's tools")
 	pf.String(flagOutput, "table", "output format: table (for people) or json (stable field names, for scripts)")
 	pf.Duration(flagTimeout, 30*time.Second, "give up on a client command after this long (consume and lag --watch run until stopped)")
 }

@@ -114,7 +114,9 @@ type describedGroup struct {
 
 func newGroupDescribeCmd() *cobra.Command {
 	var topics []string
-	cmd := &cobra.Command{
+	var members, verbose, allGroups bool // group_members.go
+	var cmd *cobra.Command
+	cmd = &cobra.Command{
 		Use:   "describe GROUP",
 		Short: "Members with their assignment, and per partition the committed offset, log bounds, lag and lag in time",
 		Long: `Describe a group: its members (client id, host, assigned partitions), and
@@ -128,9 +130,15 @@ decreases); STOP (it stopped committing while records wait); STALL (it
 commits the same offset while records wait); REWIND (its offset went back);
 ERR for the group when a partition is STOP, STALL or REWIND. A line under
 the table says why for each partition that is not OK. "-" where the cluster
-does not expose __consumer_offsets.`,
-		Args: cobra.ExactArgs(1),
+does not expose __consumer_offsets.
+
+As kafka-consumer-groups.sh: --members lists the members alone (with
+--verbose, their assignment); --all-groups describes every group.`,
+		Args: describeArgs,
 		RunE: runE(func(c *cliCtx, args []string) error {
+			if allGroups && len(args) == 0 {
+				return eachGroup(c, func(g string) error { return cmd.RunE(c.cmd, []string{g}) })
+			}
 			sels, err := parseSelections(topics)
 			if err != nil {
 				return err
@@ -146,6 +154,9 @@ does not expose __consumer_offsets.`,
 			}
 			if !s.Exists {
 				return fmt.Errorf("%w %q: %s", offsettool.ErrUnknownGroup, args[0], unknownGroupHint)
+			}
+			if members {
+				return printMembers(c, s, verbose)
 			}
 			var never *offsettool.GroupNote
 			if len(s.Partitions) == 0 && !s.Active() {
@@ -293,6 +304,7 @@ does not expose __consumer_offsets.`,
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only this topic, TOPIC or TOPIC:0,1 (repeatable)")
+	memberFlags(cmd, &members, &verbose, &allGroups)
 	return cmd
 }
 

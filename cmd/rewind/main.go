@@ -34,6 +34,9 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd(), newRepairCmd(), newUserCmd())
 	addClientFlags(root)
 	root.AddCommand(clientCommands()...)
+	root.SetGlobalNormalizationFunc(normalizeFlag) // usage.go
+	root.SetFlagErrorFunc(flagError)
+	namedArgs(root)
 	return root
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/rewindhq/rewind/offsettool"
@@ -42,6 +43,9 @@ acknowledged.`,
 			res, err := cl.ProduceLines(ctx, c.cmd.InOrStdin(), offsettool.ProduceOptions{
 				Topic: args[0], KeySeparator: sep, Headers: hs, Partition: partition,
 			})
+			if errors.Is(err, offsettool.ErrUnknownTopic) && res.Records == 0 && partition < 0 {
+				return fmt.Errorf("%w; create it first: rewind topic create %s --partitions 3 (or add --config retention.ms=…)", err, args[0])
+			}
 			if err != nil {
 				return err
 			}

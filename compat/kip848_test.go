@@ -308,3 +308,18 @@ func TestConsumerProtocolPython(t *testing.T) {
 		return append(append([]string{}, script...), e.addr, "kip848-orders", "kip848-python", name)
 	})
 }
+
+// TestConsumerProtocolJava: the Java consumer of kafka-clients 4.4 with
+// group.protocol=consumer (compat/java's member mode).
+func TestConsumerProtocolJava(t *testing.T) {
+	if err := javaAvailable(); err != nil {
+		if required() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	e := startEnv(t)
+	runConsumerProtocolGroup(t, e, "kip848-java", func(name string) []string {
+		return append(append([]string{"java"}, jvmFlags...), "-cp", javaClasspath(), "rewind.compat.Main", "member", e.addr, "kip848-orders", "kip848-java", name)
+	})
+}

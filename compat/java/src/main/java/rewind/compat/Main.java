@@ -10,6 +10,7 @@ import org.apache.kafka.common.utils.internals.AppInfoParser;
  * <pre>
  *   java -cp ... rewind.compat.Main producer|consumer|admin|streams|txn BOOTSTRAP PREFIX
  *   java -cp ... rewind.compat.Main version
+ *   java -cp ... rewind.compat.Main member BOOTSTRAP TOPIC GROUP NAME   (ConsumerProtocolMember)
  * </pre>
  *
  * Every check prints one line on stdout, {@code RESULT<TAB>capability<TAB>ok}
@@ -25,6 +26,10 @@ public final class Main {
       System.out.println("kafka-clients " + AppInfoParser.getVersion() + " (commit " + AppInfoParser.getCommitId()
           + "), Java " + System.getProperty("java.version"));
       return;
+    }
+    if (args.length == 5 && args[0].equals("member")) {
+      ConsumerProtocolMember.run(args[1], args[2], args[3], args[4]);
+      System.exit(0);
     }
     if (args.length != 3) {
       System.err.println("ERROR: usage: producer|consumer|admin|streams|txn BOOTSTRAP PREFIX");

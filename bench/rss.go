@@ -154,7 +154,7 @@ func rewindRSS(ctx context.Context, cfg *Config, root string, stored int64) (rss
 	}
 	defer os.RemoveAll(dir)
 	serve := func(fsync string) (*child, error) {
-		return startChild(cfg.Exe, "serve", "--listen", "{addr}", "--data-dir", dir, "--fsync", fsync, "--log-level", "warn")
+		return startChild(cfg.Exe, "serve", "--listen", "{addr}", "--data-dir", dir, "--fsync", fsync, "--log-level", "warn", "--http", "")
 	}
 	c, err := serve("never")
 	if err != nil {

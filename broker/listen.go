@@ -14,7 +14,7 @@ func (b *Broker) bind() error {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", b.cfg.Listen); err != nil {
-			return fmt.Errorf("broker: listen: %w", err)
+			return fmt.Errorf("broker: --listen %s: %w (another broker? choose another address with --listen)", b.cfg.Listen, err)
 		}
 	}
 	host, port, err := advertised(b.cfg.Advertise, b.cfg.Listen, ln.Addr())

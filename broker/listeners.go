@@ -146,7 +146,7 @@ func (b *Broker) bindListeners() (err error) {
 		}
 		ln, err := net.Listen("tcp", s.Addr)
 		if err != nil {
-			return fmt.Errorf("broker: listen %s://%s: %w", s.Name, s.Addr, err)
+			return fmt.Errorf("broker: --listeners %s://%s: %w (another broker? choose another address in --listeners)", s.Name, s.Addr, err)
 		}
 		l := &listener{spec: s, ln: ln}
 		b.sec.listeners = append(b.sec.listeners, l)

@@ -63,6 +63,7 @@ func startEnv(t *testing.T) *env {
 		"--data-dir", filepath.Join(dir, "data"),
 		"--group-initial-rebalance-delay", "0",
 		"--auto-create-topics=true",
+		"--http", "", // several brokers side by side: no console
 		"--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -18,7 +18,7 @@ func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
 	var fsync, logLevel, listeners, advListeners, authorizer, superUsers string
 	var allowedHosts []string
-	httpAddr := admin.DefaultAddr
+	httpAddr := defaultHTTPAddr
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker",
@@ -129,12 +129,18 @@ on it exits with an error naming the first.`,
 	return cmd
 }
 
+// defaultHTTPAddr is --http's default (a variable so that tests can make
+// it a busy address).
+var defaultHTTPAddr = admin.DefaultAddr
+
 // serve runs the broker, and the admin HTTP listener unless httpAddr is
-// empty. A listener the user asked for (explicitHTTP) must start; the
-// default one only warns when its address is taken (another broker on the
-// machine), so that several brokers can run side by side. Both listeners
-// are bound before broker.New opens the data directory: a start that
-// cannot listen must not run recovery or rewrite any file.
+// empty. The admin listener must start, at its default address too: a
+// broker that started without it would leave the address to another
+// process, often another rewind serve, whose console users would then
+// take for this broker's; --http "" turns it off (several brokers side by
+// side). Both listeners are bound before broker.New opens the data
+// directory: a start that cannot listen must not run recovery, create or
+// rewrite any file.
 func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHTTP bool) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -142,10 +148,11 @@ func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHT
 	if httpAddr != "" {
 		var err error
 		if httpLn, err = admin.Listen(httpAddr, allowedHosts...); err != nil {
-			if explicitHTTP {
-				return fmt.Errorf("%w (choose another address with --http, or --http \"\" to turn it off)", err)
+			which := "--http " + httpAddr
+			if !explicitHTTP {
+				which += " (the default)"
 			}
-			cfg.Logger.Warn("admin HTTP listener not started; choose another address with --http, or --http \"\" to turn it off", "err", err)
+			return fmt.Errorf("%s: %w: another process, perhaps another rewind serve whose console that is, holds it; choose another address with --http, or --http \"\" to run without the console", which, err)
 		}
 	}
 	b, err := broker.New(broker.WithConfig(cfg))

@@ -304,17 +304,18 @@ func TestFailedBindLeavesDataDirUntouched(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  proctest.Config
+		flag string // the flag the error names
 	}{
-		{"kafka port taken", proctest.Config{Addr: taken.Addr().String()}},
-		{"http port taken", proctest.Config{Args: []string{"--http", taken.Addr().String()}}},
+		{"kafka port taken", proctest.Config{Addr: taken.Addr().String()}, "--listen " + taken.Addr().String()},
+		{"http port taken", proctest.Config{Args: []string{"--http", taken.Addr().String()}}, "--http " + taken.Addr().String()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg
 			c.Binary, c.DataDir, c.NoWait = binary, first.DataDir, true
 			p := proctest.Start(t, c)
 			exitedWithError(t, p)
-			if log := p.Log(); !strings.Contains(log, "address already in use") {
-				t.Errorf("the failure does not say the address is in use:\n%s", log)
+			if log := p.Log(); !strings.Contains(log, "address already in use") || !strings.Contains(log, tc.flag) {
+				t.Errorf("the failure does not say the address of %s is in use:\n%s", tc.flag, log)
 			}
 			if d := diffSnapshots(before, datadirSnapshot(t, first.DataDir)); len(d) > 0 {
 				t.Fatalf("a start that failed to bind changed %d entries of the data directory:\n%s", len(d), strings.Join(d, "\n"))

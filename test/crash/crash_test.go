@@ -61,7 +61,7 @@ func start(t *testing.T, dataDir, addr string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "serve", "--listen", addr, "--data-dir", dataDir, "--fsync", "always",
-		"--group-initial-rebalance-delay", "0", "--log-level", "warn")
+		"--group-initial-rebalance-delay", "0", "--log-level", "warn", "--http", "")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

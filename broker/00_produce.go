@@ -132,10 +132,10 @@ func handleProduce(r *request) (reply, error) {
 			l, res, code, msg, recErrs := produceTo(b, rt.Topic, rp.Partition, rp.Records)
 			if code != 0 {
 				sp.ErrorCode, sp.ErrorMessage, sp.ErrorRecords = code, msg, recErrs
-				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidTimestamp.Code {
+				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidTimestamp.Code || recErrs != nil {
 					// As Kafka: these are found by the log itself (its
-					// validator, for timestamps), which answers with its
-					// start offset.
+					// validator, for timestamps and keys), which answers
+					// with its start offset.
 					if l := b.partition(rt.Topic, rp.Partition); l != nil {
 						sp.LogStartOffset = l.LogStartOffset()
 					}
@@ -264,16 +264,28 @@ func produceTo(b *Broker, topic string, partition int32, records []byte) (*stora
 		if code == kerr.KafkaStorageError.Code {
 			b.storageErrs.error("append failed", "topic", topic, "partition", partition, "err", err)
 		}
-		return nil, storage.AppendResult{}, code, strp(err.Error()), recordErrors(err)
+		return nil, storage.AppendResult{}, code, strp(err.Error()), recordErrors(err, topic, partition)
 	}
 	b.met.produced(topic, len(records), res)
 	return l, res, 0, nil, nil
 }
 
 // recordErrors lists the records a batch was refused for, as Kafka's
-// LogValidator does for timestamps out of bounds (one per record, the
-// first storage.MaxTimestampErrors of them).
-func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+// LogValidator does for timestamps out of bounds and for records without a
+// key in a compacted topic (one per record, the first
+// storage.MaxTimestampErrors of them).
+func recordErrors(err error, topic string, partition int32) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var ke *storage.KeyError
+	if errors.As(err, &ke) {
+		msg := strp(fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", topic, partition))
+		out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, 0, len(ke.Records))
+		for _, i := range ke.Records {
+			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			e.RelativeOffset, e.ErrorMessage = i, msg
+			out = append(out, e)
+		}
+		return out
+	}
 	var te *storage.TimestampError
 	if !errors.As(err, &te) {
 		return nil

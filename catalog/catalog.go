@@ -74,6 +74,7 @@ func (t Topic) StorageConfig() storage.Config {
 	c.CheckTimestamps = true
 	c.TimestampBeforeMaxMs = t.int(MessageTimestampBeforeMaxMs)
 	c.TimestampAfterMaxMs = t.int(MessageTimestampAfterMaxMs)
+	c.RequireKeys = t.cleanupPolicy("compact")
 	if !t.cleanupPolicy("delete") {
 		// Compacted only: nothing is deleted by age or size (as Kafka).
 		c.RetentionMs, c.RetentionBytes = -1, -1

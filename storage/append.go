@@ -37,14 +37,14 @@ type AppendResult struct {
 // usable, any other write or fsync failure fences it.
 func (l *Log) Append(records []byte) (AppendResult, error) {
 	maxMsg := l.maxMessageBytes()
-	ts := l.timestampBounds()
+	checks := l.recordChecks()
 	nBatches, nRecords := 0, int64(0)
 	for p := records; len(p) > 0; {
 		h, err := parseProduced(p, maxMsg)
 		if err != nil {
 			return AppendResult{}, err
 		}
-		if err := validateBatch(&h, p, maxMsg, ts); err != nil {
+		if err := validateBatch(&h, p, maxMsg, checks); err != nil {
 			return AppendResult{}, err
 		}
 		nBatches++

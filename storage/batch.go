@@ -156,9 +156,12 @@ func setCRC(b []byte) {
 // them into a small streaming buffer, at most DecompressLimit(maxMsg)
 // bytes). For uncompressed batches it allocates nothing.
 //
-// With ts set, every record's timestamp (but -1) must be within [ts.lo,
-// ts.hi], or the batch is refused with a *TimestampError naming them.
-func validateBatch(h *BatchHeader, b []byte, maxMsg int32, ts *tsBounds) error {
+// With checks.ts set, every record's timestamp (but -1) must be within
+// [ts.lo, ts.hi], or the batch is refused with a *TimestampError naming
+// them; with checks.keyed, every record must have a key, or the batch is
+// refused with a *KeyError naming those without (the timestamps are
+// checked first, as Kafka's LogValidator reports them first).
+func validateBatch(h *BatchHeader, b []byte, maxMsg int32, checks *recordChecks) error {
 	if h.IsControl() {
 		return wrapErr(ErrInvalidRecord, "control batches cannot be produced")
 	}
@@ -176,14 +179,24 @@ func validateBatch(h *BatchHeader, b []byte, maxMsg int32, ts *tsBounds) error {
 	}
 	var visit recordVisitor
 	var bad *TimestampError
-	if ts != nil {
-		visit = func(i int32, tsDelta int64) bool {
-			if t := h.FirstTimestamp + tsDelta; t != -1 && (t < ts.lo || t > ts.hi) {
+	var keyless *KeyError
+	if checks != nil {
+		ts := checks.ts
+		visit = func(i int32, tsDelta, keyLen int64) bool {
+			if t := h.FirstTimestamp + tsDelta; ts != nil && t != -1 && (t < ts.lo || t > ts.hi) {
 				if bad == nil {
 					bad = &TimestampError{Lo: ts.lo, Hi: ts.hi}
 				}
 				if bad.Count++; len(bad.Records) < MaxTimestampErrors {
 					bad.Records = append(bad.Records, i)
+				}
+			}
+			if checks.keyed && keyLen < 0 {
+				if keyless == nil {
+					keyless = &KeyError{}
+				}
+				if keyless.Count++; len(keyless.Records) < MaxTimestampErrors {
+					keyless.Records = append(keyless.Records, i)
 				}
 			}
 			return true
@@ -200,10 +213,22 @@ func validateBatch(h *BatchHeader, b []byte, maxMsg int32, ts *tsBounds) error {
 	default:
 		return wrapErr(ErrInvalidRecord, "unknown compression codec %d", c)
 	}
-	if err == nil && bad != nil {
+	switch {
+	case err != nil:
+		return err
+	case bad != nil:
 		return bad
+	case keyless != nil:
+		return keyless
 	}
-	return err
+	return nil
+}
+
+// recordChecks are what validateBatch checks of every record beyond its
+// structure (nil: nothing).
+type recordChecks struct {
+	ts    *tsBounds // record timestamps within bounds, or nil
+	keyed bool      // every record has a key (Config.RequireKeys)
 }
 
 // tsBounds are the record timestamps a batch may carry, from the log's
@@ -223,9 +248,9 @@ func timestampBounds(c Config, nowMs int64) *tsBounds {
 	return b
 }
 
-// recordVisitor is called for each record walked: its index, absolute
-// position in body, timestamp delta.
-type recordVisitor func(i int32, tsDelta int64) bool
+// recordVisitor is called for each record walked: its index, timestamp
+// delta and key length (-1: no key).
+type recordVisitor func(i int32, tsDelta, keyLen int64) bool
 
 // walkRecords checks that body holds exactly n well-formed v2 records
 // (with offset deltas 0..n-1 if strict, as a producer must send them),
@@ -256,6 +281,7 @@ func walkRecords(body []byte, n int32, strict bool, visit recordVisitor) error {
 			return wrapErr(ErrInvalidRecord, "record %d has offset delta %d", i, offDelta)
 		}
 		rec = rec[k:]
+		keyLen, _ := binary.Varint(rec) // checked by skipVarBytes
 		var ok bool
 		if rec, ok = skipVarBytes(rec); !ok { // key
 			return wrapErr(ErrCorruptMessage, "record %d: bad key", i)
@@ -279,7 +305,7 @@ func walkRecords(body []byte, n int32, strict bool, visit recordVisitor) error {
 		if len(rec) != 0 {
 			return wrapErr(ErrCorruptMessage, "record %d: %d bytes beyond its fields", i, len(rec))
 		}
-		if visit != nil && !visit(i, tsDelta) {
+		if visit != nil && !visit(i, tsDelta, keyLen) {
 			return nil
 		}
 	}

@@ -75,6 +75,11 @@ type Config struct {
 	// day): idempotent producer state unused for this long is dropped by
 	// ApplyRetention. -1 keeps it forever.
 	ProducerIDExpirationMs int64
+
+	// RequireKeys refuses a batch holding a record without a key
+	// (cleanup.policy with compact: a keyless record could never be
+	// compacted), with a *KeyError naming them, as Kafka's LogValidator.
+	RequireKeys bool
 }
 
 // DefaultConfig returns Kafka's defaults.

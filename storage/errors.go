@@ -84,7 +84,22 @@ type TimestampError struct {
 	Lo, Hi  int64
 }
 
-// MaxTimestampErrors bounds TimestampError.Records.
+// KeyError is a batch refused because records without a key were
+// produced to a log with RequireKeys (a compacted topic): INVALID_RECORD,
+// as Kafka's LogValidator.validateKey. Records lists the indexes in the
+// batch of the first MaxTimestampErrors of them; Count is how many.
+type KeyError struct {
+	Records []int32
+	Count   int
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("%v: %d record(s) without a key in a compacted topic", ErrInvalidRecord, e.Count)
+}
+
+func (e *KeyError) Unwrap() error { return ErrInvalidRecord }
+
+// MaxTimestampErrors bounds TimestampError.Records (and KeyError.Records).
 const MaxTimestampErrors = 100
 
 func (e *TimestampError) Error() string {

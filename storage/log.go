@@ -60,6 +60,7 @@ type Log struct {
 
 	size   atomic.Int64 // bytes in .log files
 	maxMsg atomic.Int32 // cfg.MaxMessageBytes
+	keyed  atomic.Bool  // cfg.RequireKeys
 	// tsCheck is the record timestamp check of the config (nil: none),
 	// read by Append before it takes appendMu.
 	tsCheck     atomic.Pointer[Config]
@@ -122,6 +123,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		stop:      make(chan struct{}),
 	}
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
+	l.keyed.Store(l.cfg.RequireKeys)
 	l.storeTimestampCheck()
 	l.leaderEpoch.Store(-1)
 	_, statErr := l.fs.Stat(dir)
@@ -260,6 +262,7 @@ func (l *Log) SetConfig(cfg Config) {
 	l.appendMu.Lock()
 	l.cfg = cfg.normalize()
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
+	l.keyed.Store(l.cfg.RequireKeys)
 	l.storeTimestampCheck()
 	l.appendMu.Unlock()
 }
@@ -271,6 +274,16 @@ func (l *Log) storeTimestampCheck() {
 	}
 	c := l.cfg
 	l.tsCheck.Store(&c)
+}
+
+// recordChecks are the checks of every record an append now makes (nil:
+// none beyond its structure).
+func (l *Log) recordChecks() *recordChecks {
+	ts, keyed := l.timestampBounds(), l.keyed.Load()
+	if ts == nil && !keyed {
+		return nil
+	}
+	return &recordChecks{ts: ts, keyed: keyed}
 }
 
 // timestampBounds are the record timestamps an append now may carry (nil:

@@ -123,7 +123,7 @@ func (l *Log) findInBatch(s *segment, h *BatchHeader, pos, from int64, match fun
 		return foundOff, foundTs, nil
 	}
 	foundOff, foundTs := int64(-1), int64(-1)
-	err = walkRecords(b[BatchHeaderSize:], h.NumRecords, false, func(i int32, tsDelta int64) bool {
+	err = walkRecords(b[BatchHeaderSize:], h.NumRecords, false, func(i int32, tsDelta, _ int64) bool {
 		off, t := h.BaseOffset+int64(i), h.FirstTimestamp+tsDelta
 		if off >= from && match(off, t) {
 			foundOff, foundTs = off, t

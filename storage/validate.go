@@ -158,15 +158,15 @@ func walkRecordStream(c *countingReader, n int32, visit recordVisitor) error {
 		}
 		end := c.n + l
 		left := func() int64 { return end - c.n }
-		varBytes := func(what string) error {
+		varBytes := func(what string) (int64, error) {
 			k, err := c.varint()
 			if err != nil || k < -1 || k > left() {
-				return bad(i, what, err)
+				return 0, bad(i, what, err)
 			}
 			if k > 0 {
-				return c.skip(k)
+				return k, c.skip(k)
 			}
-			return nil
+			return k, nil
 		}
 		if err := c.skip(1); err != nil { // attributes
 			return err
@@ -182,10 +182,11 @@ func walkRecordStream(c *countingReader, n int32, visit recordVisitor) error {
 		if off != int64(i) {
 			return wrapErr(ErrInvalidRecord, "record %d has offset delta %d", i, off)
 		}
-		if err := varBytes("key"); err != nil {
+		keyLen, err := varBytes("key")
+		if err != nil {
 			return err
 		}
-		if err := varBytes("value"); err != nil {
+		if _, err := varBytes("value"); err != nil {
 			return err
 		}
 		nh, err := c.varint()
@@ -193,10 +194,10 @@ func walkRecordStream(c *countingReader, n int32, visit recordVisitor) error {
 			return bad(i, "header count", err)
 		}
 		for j := int64(0); j < nh; j++ {
-			if err := varBytes("header key"); err != nil {
+			if _, err := varBytes("header key"); err != nil {
 				return err
 			}
-			if err := varBytes("header value"); err != nil {
+			if _, err := varBytes("header value"); err != nil {
 				return err
 			}
 		}
@@ -204,7 +205,7 @@ func walkRecordStream(c *countingReader, n int32, visit recordVisitor) error {
 			return wrapErr(ErrCorruptMessage, "record %d: its fields do not fill its length %d", i, l)
 		}
 		if visit != nil {
-			visit(i, tsDelta)
+			visit(i, tsDelta, keyLen)
 		}
 	}
 	if _, err := c.r.ReadByte(); err != io.EOF {

@@ -13,6 +13,12 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
+import org.apache.kafka.clients.admin.ReplicaInfo;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -193,6 +199,42 @@ final class Admins {
             c.get("retention.ms").value(), c.get("retention.ms").source());
         Main.expectEq(c.get("max.message.bytes").value(), "2000000", "max.message.bytes after deleting retention.ms");
       }, "describeConfigs");
+
+      // A single node: one log directory holding every partition, no leader
+      // to elect, no reassignment but to the node itself.
+      r.check("describeLogDirs", () -> {
+        int node = get(admin.describeCluster().controller()).id();
+        Map<String, LogDirDescription> dirs = get(admin.describeLogDirs(List.of(node)).allDescriptions()).get(node);
+        Main.expectEq(dirs.size(), 1, "log directories");
+        LogDirDescription d = dirs.values().iterator().next();
+        Main.expect(d.error() == null, "log directory error %s", d.error());
+        Main.expect(d.totalBytes().orElse(0L) > 0, "total bytes %s", d.totalBytes());
+        ReplicaInfo p0Info = d.replicaInfos().get(p0);
+        Main.expect(p0Info != null, "no replica info for %s", p0);
+        Main.expect(p0Info.size() > 0, "size of %s is %d after 10 records", p0, p0Info.size());
+        ReplicaInfo p1Info = d.replicaInfos().get(new TopicPartition(topic, 1));
+        Main.expect(p1Info != null && p1Info.size() == 0, "size of the empty partition 1: %s", p1Info);
+      }, "listOffsets");
+
+      r.check("electLeaders", () -> {
+        Map<TopicPartition, java.util.Optional<Throwable>> res2 = get(admin.electLeaders(ElectionType.PREFERRED, Set.of(p0)).partitions());
+        Throwable err = res2.get(p0).orElse(null);
+        Main.expect(err instanceof ElectionNotNeededException, "electLeaders of %s: %s, want ElectionNotNeededException", p0, Main.describe(err));
+      }, "createTopics");
+
+      r.check("alterPartitionReassignments", () -> {
+        int node = get(admin.describeCluster().controller()).id();
+        get(admin.alterPartitionReassignments(Map.of(p0, java.util.Optional.of(new NewPartitionReassignment(List.of(node))))).all());
+        try {
+          get(admin.alterPartitionReassignments(Map.of(p0, java.util.Optional.of(new NewPartitionReassignment(List.of(node + 1))))).all());
+          throw new AssertionError("reassigning to a node that does not exist succeeded, want InvalidReplicaAssignmentException");
+        } catch (ExecutionException e) {
+          Main.expect(e.getCause() instanceof InvalidReplicaAssignmentException, "reassigning to node %d: %s", node + 1, Main.describe(e.getCause()));
+        }
+        Main.expect(get(admin.listPartitionReassignments().reassignments()).isEmpty(), "a reassignment is listed in progress");
+        TopicPartitionInfo p = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().get(0);
+        Main.expectEq(p.leader().id(), node, "leader after the reassignment");
+      }, "createTopics");
     }
   }
 

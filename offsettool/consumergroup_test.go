@@ -254,12 +254,17 @@ func TestExplainWaitingForRevocation(t *testing.T) {
 			t.Fatalf("%d partitions moving in the snapshot, %d in the group", moving, len(r.Moving))
 		}
 		ex := Explain(s, Newest)
-		var waits, revokes bool
+		var waits, revokes, behind bool
 		for _, n := range ex.Notes {
 			waits = waits || (n.Kind == GroupNoteRevocation && strings.Contains(n.Text, "member "+r.Newcomer) && strings.Contains(n.Text, "still owned by member "+r.Owner))
 			revokes = revokes || (n.Kind == GroupNoteRevocation && strings.Contains(n.Text, "member "+r.Owner) && strings.Contains(n.Text, "must revoke"))
+			// The owner never heartbeated since the newcomer joined: its
+			// epoch is the one before the target's, and a commit or
+			// heartbeat at a stale epoch is what fences it.
+			behind = behind || (n.Kind == GroupNoteBehind && strings.Contains(n.Text, "member "+r.Owner) &&
+				strings.Contains(n.Text, "STALE_MEMBER_EPOCH") && strings.Contains(n.Text, "FENCED_MEMBER_EPOCH"))
 		}
-		if !waits || !revokes || ex.Notes[0].Kind != GroupNoteRebalance {
+		if !waits || !revokes || !behind || ex.Notes[0].Kind != GroupNoteRebalance {
 			t.Fatalf("notes %+v", ex.Notes)
 		}
 		for _, p := range ex.Partitions {

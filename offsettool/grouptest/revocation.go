@@ -34,7 +34,9 @@ func HoldRevocation(t testing.TB, addr, group, topic string, parts int32) Revoca
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// A minute: a Kafka just started creates __consumer_offsets first
+	// (COORDINATOR_NOT_AVAILABLE until then, retried).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r := Revocation{Owner: memberID(), Newcomer: memberID()}
 	t.Cleanup(func() {
@@ -125,6 +127,10 @@ func heartbeat(ctx context.Context, cl *kgo.Client, group, member string, epoch 
 	for {
 		var err error
 		if resp, err = req.RequestWith(ctx, cl); err != nil {
+			if kerr.IsRetriable(err) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond) // no coordinator yet
+				continue
+			}
 			return nil, fmt.Errorf("grouptest: heartbeat: %w", err)
 		}
 		// A broker just started may still be loading __consumer_offsets:

@@ -1,8 +1,8 @@
 package broker
 
 import (
+	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/rewindhq/rewind/storage"
@@ -10,21 +10,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch: v4-12
+// Fetch: v4-18
 //
-// Full fetches only: fetch sessions (KIP-227) are answered with session id
-// 0, which tells the client that no session was created, so it keeps
-// sending full requests. As in Kafka's FetchManager.newContext, the epoch
-// decides what a request is: epoch 0 (INITIAL) or -1 (FINAL) is a full
-// fetch whatever the session id (a named session is closed, and -1 asks
-// for none to be created), and is served; any other epoch is incremental
-// and names a session, which can only be unknown here:
-// FETCH_SESSION_ID_NOT_FOUND with no topics.
+// Fetch sessions (KIP-227) are Kafka's (fetchsession.go): the epoch decides
+// what a request is, as in FetchManager.newContext. Epoch 0 (INITIAL) is a
+// full fetch that creates a session if the cache has room; -1 (FINAL) a
+// full fetch that creates none; either closes the session it names. Any
+// other epoch is incremental: it must name a cached session at its epoch
+// (else FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH, with no
+// topics), adds and updates the partitions it names, drops the forgotten
+// ones, and is answered only the session's partitions with records, a new
+// high watermark or log start offset, or an error.
 //
-// Long poll: if fewer than MinBytes are ready, the request waits, woken by
-// any requested partition's high watermark moving, until MaxWaitMillis.
-// MaxBytes and PartitionMaxBytes follow Kafka's at-least-one-batch rule: the
-// first batch returned is whole even when larger than the limits.
+// Long poll: if fewer than MinBytes are ready, the request waits until
+// MaxWaitMillis, woken only by the partitions it reads (fetchwait.go),
+// which are the only ones looked at again. MaxBytes and PartitionMaxBytes
+// follow Kafka's at-least-one-batch rule: the first batch returned is whole
+// even when larger than the limits.
 //
 // Each partition is read and answered once, however often it is named: as
 // Kafka's fetchData map, a repeated partition keeps its first position and
@@ -41,24 +43,50 @@ import (
 //     told the LSO.
 //   - v5: LogStartOffset. v7: sessions. v9: CurrentLeaderEpoch (ours is 0).
 //   - v11: PreferredReadReplica (-1). v12: flexible, LastFetchedEpoch.
+//   - v13: topics by id (Metadata's), forgotten topics too; an unknown id
+//     is UNKNOWN_TOPIC_ID per partition; a session keeps the names it
+//     resolved, so a topic created again under one is INCONSISTENT_TOPIC_ID.
+//     A session made at v13+ is FETCH_SESSION_TOPIC_ID_ERROR below v13, and
+//     the other way round.
+//   - v14, v16: as v13 (tiered storage and new-leader errors, which a
+//     single node never sends). v15: ReplicaState; v17: directory id; v18:
+//     a follower's high watermark: replication fields, not read (no
+//     follower fetches from one node).
 
-func init() { regKey(1, 4, 12, handleFetch) }
+func init() { regKey(1, 4, 18, handleFetch) }
+
+// fetchItem is one partition a fetch reads: named by the request, or by
+// the fetch session for an incremental fetch.
+type fetchItem struct {
+	topic string   // "" when named by an unknown topic id
+	id    [16]byte // v13+
+	rp    kmsg.FetchRequestTopicPartition
+	code  int16     // an error decided before reading (UNKNOWN_TOPIC_ID)
+	sp    *sessPart // the session's partition (incremental fetches)
+}
 
 func handleFetch(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
-	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+	b := r.c.b
+	if req.Version >= 13 {
+		req.Topics, _ = dedupTopicParts(req.Topics, fetchTopicID, fetchPart)
+	} else {
+		req.Topics, _ = dedupTopicParts(req.Topics, fetchTopic, fetchPart)
+	}
+	fc, items := b.sessions().newContext(req, b.fetchItems(req))
+	if fc.err != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.ErrorCode = fc.err
 		return now(resp)
 	}
-	req.Topics, _ = dedupTopicParts(req.Topics, fetchTopic, fetchPart)
 	var n respSize
-	n.elems(len(req.Topics), sizeOf[kmsg.FetchResponseTopic](), 24)
-	for _, rt := range req.Topics {
-		n.str(len(rt.Topic))
+	n.elems(len(items), sizeOf[kmsg.FetchResponseTopic](), 24)
+	n.elems(len(items), sizeOf[kmsg.FetchResponseTopicPartition]()+sizeOf[fetchItem](), 64)
+	for i := range items {
+		if i == 0 || items[i].topic != items[i-1].topic {
+			n.str(len(items[i].topic))
+		}
 	}
-	// The partitions, and the select case each one's wakeup takes.
-	n.elems(countParts(req.Topics, fetchTopic), sizeOf[kmsg.FetchResponseTopicPartition]()+sizeOf[reflect.SelectCase](), 64)
 	if err := r.reserveResponse("Fetch", n); err != nil {
 		var tooLarge *respTooLarge
 		if !errors.As(err, &tooLarge) {
@@ -70,35 +98,12 @@ func handleFetch(r *request) (reply, error) {
 		return now(resp)
 	}
 	ctx := r.c.ctx
-	b := r.c.b
 	return reply{later: b.met.countFetch(func() (kmsg.Response, error) {
-		deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		for {
-			wake := b.fetchWakeups(req)
-			f := b.fetchOnce(req)
-			if f.size >= int64(req.MinBytes) || f.hasErr || req.MaxWaitMillis <= 0 {
-				return f.reply(r), nil
-			}
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				return f.reply(r), nil
-			}
-			// Not enough yet: this response is read again after the wait.
-			f.release(b)
-			timer := time.NewTimer(wait)
-			cases := append(wake,
-				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			)
-			chosen, _, _ := reflect.Select(cases)
-			timer.Stop()
-			switch chosen {
-			case len(cases) - 1:
-				return nil, ctx.Err()
-			case len(cases) - 2:
-				return b.fetchOnce(req).reply(r), nil
-			}
+		f, items, err := b.fetchWait(ctx, req, fc, items)
+		if err != nil {
+			return nil, err
 		}
+		return b.fetchRespond(r, req, fc, items, f), nil
 	})}, nil
 }
 
@@ -106,28 +111,208 @@ func fetchTopic(t *kmsg.FetchRequestTopic) (string, *[]kmsg.FetchRequestTopicPar
 	return t.Topic, &t.Partitions
 }
 
-func fetchPart(p *kmsg.FetchRequestTopicPartition) int32 { return p.Partition }
-
-// fetchWakeups returns a select case for each requested partition's
-// high-watermark change channel. Taken before reading, so no append between
-// the read and the wait can be missed.
-func (b *Broker) fetchWakeups(req *kmsg.FetchRequest) []reflect.SelectCase {
-	cases := make([]reflect.SelectCase, 0, countParts(req.Topics, fetchTopic)+2)
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			if l := b.partition(rt.Topic, rp.Partition); l != nil {
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.Changed())})
-			}
-		}
-	}
-	return cases
+// fetchTopicID keys v13+ topics by id: their names are not sent.
+func fetchTopicID(t *kmsg.FetchRequestTopic) (string, *[]kmsg.FetchRequestTopicPartition) {
+	return string(t.TopicID[:]), &t.Partitions
 }
 
-// fetched is one read of every requested partition: the response, with
-// the record data of large reads left in the segment files, to be sent
-// with sendfile (sendfile.go), and small ones copied in.
+func fetchPart(p *kmsg.FetchRequestTopicPartition) int32 { return p.Partition }
+
+// fetchItems lists the partitions a request names. From v13 topics are
+// named by id, resolved as Kafka's metadata cache does (topicIdsToNames);
+// an unknown id is answered UNKNOWN_TOPIC_ID. The forgotten topics of v13+
+// get their names too.
+func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
+	var names map[[16]byte]string
+	if req.Version >= 13 && (len(req.Topics) > 0 || len(req.ForgottenTopics) > 0) {
+		names = b.topicNames()
+		for i := range req.ForgottenTopics {
+			req.ForgottenTopics[i].Topic = names[req.ForgottenTopics[i].TopicID]
+		}
+	}
+	items := make([]fetchItem, 0, countParts(req.Topics, fetchTopic))
+	for _, rt := range req.Topics {
+		name, code := rt.Topic, int16(0)
+		if req.Version >= 13 {
+			var ok bool
+			if name, ok = names[rt.TopicID]; !ok {
+				code = kerr.UnknownTopicID.Code
+			}
+		}
+		for _, rp := range rt.Partitions {
+			items = append(items, fetchItem{topic: name, id: rt.TopicID, rp: rp, code: code})
+		}
+	}
+	return items
+}
+
+// topicNames maps the id of every published topic to its name.
+func (b *Broker) topicNames() map[[16]byte]string {
+	b.reg.mu.RLock()
+	defer b.reg.mu.RUnlock()
+	m := make(map[[16]byte]string, len(b.reg.topics))
+	for name, t := range b.reg.topics {
+		m[t.meta.ID] = name
+	}
+	return m
+}
+
+// fetchWait reads the items until MinBytes are ready, a partition has an
+// error, or MaxWaitMillis passes. Waiting, it is woken by the partitions
+// that changed (fetchwait.go) and looks again only at those; the answer is
+// then read once more, in order, under MaxBytes. An incremental fetch
+// reads the session's partitions that changed meanwhile too: the items
+// read are returned.
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem) (*fetched, []fetchItem, error) {
+	waits := req.MaxWaitMillis > 0 && req.MinBytes > 0
+	var w *fetchWaiter
+	if waits {
+		if fc.sess != nil {
+			w = fc.sess.waiter
+		} else {
+			w = newFetchWaiter()
+			defer b.subscribeItems(items, w)()
+		}
+	}
+	f := b.fetchOnce(req, items)
+	if !waits || f.size >= int64(req.MinBytes) || f.hasErr {
+		return f, items, nil
+	}
+	sizes := f.sizes
+	total := f.size
+	f.release(b)
+	// The index of each partition's items, by log (found as read).
+	at := make(map[*storage.Log][]int, len(items))
+	have := make(map[*sessPart]int)
+	for i, l := range f.logs {
+		if l != nil {
+			at[l] = append(at[l], i)
+		}
+		if items[i].sp != nil {
+			have[items[i].sp] = i
+		}
+	}
+	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-timer.C:
+			return b.fetchOnce(req, items), items, nil
+		case <-w.wake:
+		}
+		changed := w.drain()
+		if fc.sess != nil {
+			// A session's partition that was not to be read now is.
+			for _, it := range fc.sess.changed(changed, have) {
+				have[it.sp] = len(items)
+				items = append(items, it)
+				sizes = append(sizes, 0)
+				if l := b.partition(it.topic, it.rp.Partition); l != nil {
+					at[l] = append(at[l], len(items)-1)
+				}
+			}
+		}
+		hasErr := false
+		for l := range changed {
+			for _, i := range at[l] {
+				n, code := b.measure(req, &items[i])
+				total += n - sizes[i]
+				sizes[i] = n
+				hasErr = hasErr || code != 0
+			}
+		}
+		if total >= int64(req.MinBytes) || hasErr {
+			return b.fetchOnce(req, items), items, nil
+		}
+	}
+}
+
+// subscribeItems subscribes w to the logs of the items for the time a
+// sessionless fetch waits, and returns the undoing.
+func (b *Broker) subscribeItems(items []fetchItem, w *fetchWaiter) func() {
+	var logs []*storage.Log
+	for i := range items {
+		if items[i].code != 0 {
+			continue
+		}
+		if l := b.partition(items[i].topic, items[i].rp.Partition); l != nil {
+			b.fetchWatch.subscribe(l, w)
+			logs = append(logs, l)
+		}
+	}
+	return func() {
+		for _, l := range logs {
+			b.fetchWatch.unsubscribe(l, w)
+		}
+	}
+}
+
+// measure reads one partition to learn how many bytes it has ready, and
+// lets the data go.
+func (b *Broker) measure(req *kmsg.FetchRequest, it *fetchItem) (int64, int16) {
+	scratch := &fetched{}
+	budget := int64(it.rp.PartitionMaxBytes)
+	sp := kmsg.NewFetchResponseTopicPartition()
+	code := it.code
+	if code == 0 {
+		code = b.readItem(req, it, &sp, &budget, scratch)
+	}
+	scratch.release(b)
+	return scratch.size, code
+}
+
+// fetchRespond builds the response of a read for the fetch's context: a
+// full fetch may create a session; an incremental one answers only the
+// partitions Kafka would (fetchSession.answerLocked).
+func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, f *fetched) kmsg.Response {
+	keep := items
+	switch {
+	case fc.full:
+		f.resp.SessionID = b.sessions().create(req, items, f)
+	case fc.sess != nil:
+		s := fc.sess
+		s.mu.Lock()
+		if s.epoch != nextEpoch(fc.reqEpoch) {
+			// Another request of the session came in meanwhile (Kafka:
+			// "possible duplicate request").
+			s.mu.Unlock()
+			f.release(b)
+			resp := req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			resp.SessionID = s.id
+			return resp
+		}
+		keep = make([]fetchItem, 0, len(items))
+		parts := f.parts[:0]
+		for i := range items {
+			sp := items[i].sp
+			if !s.removed {
+				s.watchLocked(b, sp, f.logs[i])
+			}
+			if s.answerLocked(sp, f.parts[i], f.records[i]) {
+				keep = append(keep, items[i])
+				parts = append(parts, f.parts[i])
+			}
+		}
+		f.parts = parts
+		s.mu.Unlock()
+		f.resp.SessionID = s.id
+	}
+	f.build(req, keep)
+	return f.reply(r)
+}
+
+// fetched is one read of the items: the response, with the record data
+// of large reads left in the segment files, to be sent with sendfile
+// (sendfile.go), and small ones copied in.
 type fetched struct {
 	resp    *kmsg.FetchResponse
+	parts   []*kmsg.FetchResponseTopicPartition // per item
+	logs    []*storage.Log                      // per item, nil if none
+	sizes   []int64                             // record bytes per item
+	records []bool                              // per item: records returned
 	splices []splice
 	size    int64 // record bytes, held in --max-fetch-memory
 	hasErr  bool  // a partition carries an error: answer at once, as Kafka does
@@ -150,54 +335,92 @@ func (f *fetched) release(b *Broker) {
 	}
 }
 
-// fetchOnce reads every requested partition once. The record bytes it
-// holds are counted in --max-fetch-memory until the caller releases them
-// or hands them to the response's slot.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) *fetched {
-	f := &fetched{resp: req.ResponseKind().(*kmsg.FetchResponse)}
-	f.resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
+// build groups the answered partitions (f.parts, of the items kept) into
+// topics: a topic per run of partitions of one topic, as Kafka's
+// FetchResponse.of does.
+func (f *fetched) build(req *kmsg.FetchRequest, items []fetchItem) {
+	f.resp.Topics = make([]kmsg.FetchResponseTopic, 0, 1)
+	for i := range items {
+		if i == 0 || items[i].topic != items[i-1].topic || items[i].id != items[i-1].id {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = items[i].topic, items[i].id
+			f.resp.Topics = append(f.resp.Topics, st)
+		}
+		st := &f.resp.Topics[len(f.resp.Topics)-1]
+		st.Partitions = append(st.Partitions, *f.parts[i])
+	}
+}
+
+// fetchOnce reads every item once. The record bytes it holds are counted
+// in --max-fetch-memory until the caller releases them or hands them to
+// the response's slot.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
+	f := &fetched{
+		resp:    req.ResponseKind().(*kmsg.FetchResponse),
+		parts:   make([]*kmsg.FetchResponseTopicPartition, len(items)),
+		logs:    make([]*storage.Log, len(items)),
+		sizes:   make([]int64, len(items)),
+		records: make([]bool, len(items)),
+	}
 	budget := int64(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
+	if budget <= 0 {
 		budget = 1<<31 - 1
 	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		st.TopicID = rt.TopicID
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			sp.PreferredReadReplica = -1
-			l := b.partition(rt.Topic, rp.Partition)
-			switch {
-			case l == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
-				sp.ErrorCode = b.readPartition(l, rp, req.IsolationLevel == 1, &sp, &budget, f)
-			}
-			if sp.ErrorCode != 0 {
-				f.hasErr = true
-				// Kafka answers every partition error, OFFSET_OUT_OF_RANGE
-				// included, with unknown (-1) offsets: its read result for
-				// an error carries none, and a consumer resets through
-				// ListOffsets, not from these fields.
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-				sp.AbortedTransactions = nil
-			}
-			if sp.RecordBatches == nil {
-				// Kafka sends empty, not null, records; older decoders
-				// (Sarama before 1.26, which Burrow uses) reject null.
-				sp.RecordBatches = []byte{}
-			}
-			st.Partitions = append(st.Partitions, sp)
+	resps := make([]kmsg.FetchResponseTopicPartition, len(items))
+	for i := range items {
+		it := &items[i]
+		sp := &resps[i]
+		sp.Default()
+		sp.Partition = it.rp.Partition
+		before := f.size
+		code := it.code
+		if code == 0 {
+			f.logs[i] = b.partition(it.topic, it.rp.Partition)
+			code = b.readItem(req, it, sp, &budget, f)
 		}
-		f.resp.Topics = append(f.resp.Topics, st)
+		if code != 0 {
+			f.hasErr = true
+			sp.ErrorCode = code
+			// Kafka answers every partition error, OFFSET_OUT_OF_RANGE
+			// included, with unknown (-1) offsets: its read result for
+			// an error carries none, and a consumer resets through
+			// ListOffsets, not from these fields.
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.AbortedTransactions = nil
+		}
+		if sp.RecordBatches == nil {
+			// Kafka sends empty, not null, records; older decoders
+			// (Sarama before 1.26, which Burrow uses) reject null.
+			sp.RecordBatches = []byte{}
+		}
+		f.sizes[i] = f.size - before
+		f.records[i] = f.sizes[i] > 0
+		f.parts[i] = sp
 	}
 	return f
+}
+
+// readItem reads one item's partition into sp and f, or returns the error
+// that answers it.
+func (b *Broker) readItem(req *kmsg.FetchRequest, it *fetchItem, sp *kmsg.FetchResponseTopicPartition, budget *int64, f *fetched) int16 {
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+	sp.PreferredReadReplica = -1
+	l := b.partition(it.topic, it.rp.Partition)
+	switch {
+	case l == nil:
+		return kerr.UnknownTopicOrPartition.Code
+	case it.id != [16]byte{} && req.Version >= 13 && b.topicID(it.topic) != it.id:
+		// A session's topic deleted and created again under its name.
+		return kerr.InconsistentTopicID.Code
+	case it.rp.CurrentLeaderEpoch > 0:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return b.readPartition(l, it.rp, req.IsolationLevel == 1, sp, budget, f)
+}
+
+func (b *Broker) topicID(name string) [16]byte {
+	m, _ := b.topicMeta(name)
+	return m.ID
 }
 
 // readPartition reads one partition into sp and f. The first batch of the

@@ -173,6 +173,13 @@ func TestListOffsetsAndDeleteRecords(t *testing.T) {
 	req.MaxWaitMillis, req.MaxBytes = 10, 1<<20
 	ft := kmsg.NewFetchRequestTopic()
 	ft.Topic = "times"
+	// kgo sends the broker's highest Fetch version, which names topics
+	// by id (v13+).
+	tds, err := adm.ListTopics(ctx, "times")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft.TopicID = tds["times"].ID
 	fp := kmsg.NewFetchRequestTopicPartition()
 	fp.FetchOffset, fp.PartitionMaxBytes = 2, 1<<20
 	ft.Partitions = append(ft.Partitions, fp)

@@ -54,6 +54,11 @@ type Config struct {
 	MaxRequestMemory  int64 // bytes of request frames being handled, all connections (0 = unlimited)
 	MaxFetchMemory    int64 // bytes of fetched records not yet written, all connections (0 = unlimited)
 	MaxResponseMemory int64 // bytes of responses being built or not yet written, all connections (0 = unlimited)
+	// FetchSessionCacheSlots is max.incremental.fetch.session.cache.slots
+	// (fetch sessions, fetchsession.go); FetchSessionPartitions
+	// bounds the partitions they cache together (0 = unlimited).
+	FetchSessionCacheSlots int
+	FetchSessionPartitions int
 
 	RequestReadTimeout   time.Duration // a frame must arrive within this of its first byte (0 = no limit)
 	ResponseWriteTimeout time.Duration // a response must be taken by the socket within this (0 = no limit)
@@ -136,6 +141,8 @@ func DefaultConfig() Config {
 		ResponseWriteTimeout:       30 * time.Second,
 		ConnectionsMaxIdle:         10 * time.Minute,
 		MaxResponseMemory:          256 << 20,
+		FetchSessionCacheSlots:     1000,
+		FetchSessionPartitions:     200000,
 		GroupInitialRebalanceDelay: gc.InitialRebalanceDelay,
 		GroupMinSessionTimeout:     gc.MinSessionTimeout,
 		GroupMaxSessionTimeout:     gc.MaxSessionTimeout,
@@ -264,6 +271,11 @@ type Broker struct {
 	sec brokerSecurity // listeners, TLS, SASL (security.go)
 
 	unserved unservedLog // requests not served, logged once per client (unserved.go)
+
+	// Fetch sessions and long-poll wake-ups (fetchsession.go, fetchwait.go).
+	fetchInit  sync.Once
+	fetchCache *fetchSessionCache
+	fetchWatch fetchWatchers
 }
 
 // New binds the Kafka listener, locks the data directory (failing if

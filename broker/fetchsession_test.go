@@ -3,17 +3,21 @@ package broker_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Fetch sessions (KIP-227) as Kafka's FetchManager.newContext decides: the
 // epoch says whether a request is full (0 = INITIAL, -1 = FINAL, whatever
 // the session id) or incremental (any other epoch, which must name a known
-// session). Rewind creates no sessions, so full fetches are served with
-// session id 0 and incremental ones get FETCH_SESSION_ID_NOT_FOUND.
+// session at its current epoch). A full fetch at epoch 0 creates a
+// session; at -1 it creates none and closes the one it names.
 func TestFetchSessionIDAndEpoch(t *testing.T) {
 	b := rewindtest.Start(t)
 	cl := newClient(t, b.Addr())
@@ -24,15 +28,16 @@ func TestFetchSessionIDAndEpoch(t *testing.T) {
 	}
 	cases := []struct {
 		id, epoch int32
+		session   bool        // a session is created
 		want      *kerr.Error // nil: a full fetch, served
 	}{
-		{0, -1, nil},
-		{0, 0, nil},
-		{123, -1, nil},
-		{123, 0, nil},
-		{-1, -1, nil}, // what some clients send to say "no session"
-		{123, 5, kerr.FetchSessionIDNotFound},
-		{0, 5, kerr.FetchSessionIDNotFound},
+		{0, -1, false, nil},
+		{0, 0, true, nil},
+		{123, -1, false, nil},
+		{123, 0, true, nil},
+		{-1, -1, false, nil}, // what some clients send to say "no session"
+		{123, 5, false, kerr.FetchSessionIDNotFound},
+		{0, 5, false, kerr.FetchSessionIDNotFound},
 	}
 	for _, v := range []int16{7, 12} {
 		for _, c := range cases {
@@ -40,8 +45,8 @@ func TestFetchSessionIDAndEpoch(t *testing.T) {
 				req := fetchReq("sessions", 0, 0)
 				req.Version, req.SessionID, req.SessionEpoch = v, c.id, c.epoch
 				resp := r.do(req).(*kmsg.FetchResponse)
-				if resp.SessionID != 0 {
-					t.Errorf("session id %d in the response, want 0 (no session created)", resp.SessionID)
+				if got := resp.SessionID != 0; got != c.session {
+					t.Errorf("session id %d in the response, want a session: %v", resp.SessionID, c.session)
 				}
 				if c.want != nil {
 					if resp.ErrorCode != c.want.Code || len(resp.Topics) != 0 {
@@ -64,5 +69,344 @@ func TestFetchSessionIDAndEpoch(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// sessFetch is a fetch of a session: the partitions named (topic "s",
+// partition -> fetch offset), those forgotten, at version v.
+func sessFetch(v int16, id, epoch int32, topic string, tid [16]byte, parts map[int32]int64, forget ...int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = v, -1, 10, 1, 1<<20
+	req.SessionID, req.SessionEpoch = id, epoch
+	if len(parts) > 0 {
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = topic, tid
+		for p := int32(0); p < 100; p++ {
+			if off, ok := parts[p]; ok {
+				fp := kmsg.NewFetchRequestTopicPartition()
+				fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = p, off, 1<<20, -1
+				ft.Partitions = append(ft.Partitions, fp)
+			}
+		}
+		req.Topics = append(req.Topics, ft)
+	}
+	if len(forget) > 0 {
+		ff := kmsg.NewFetchRequestForgottenTopic()
+		ff.Topic, ff.TopicID, ff.Partitions = topic, tid, forget
+		req.ForgottenTopics = append(req.ForgottenTopics, ff)
+	}
+	return req
+}
+
+// answered returns partition -> records of a fetch response.
+func answered(t *testing.T, resp *kmsg.FetchResponse, from map[int32]int64) map[int32]int {
+	t.Helper()
+	got := map[int32]int{}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+			_, n := countRecords(t, p.RecordBatches, from[p.Partition])
+			got[p.Partition] = n
+		}
+	}
+	return got
+}
+
+func sameAnswer(a, b map[int32]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFetchSessionIncremental walks a session through Kafka's rules, by
+// name (v12) and by topic id (v13, v18): only changed partitions are
+// answered, forgotten ones never, a stale epoch is
+// INVALID_FETCH_SESSION_EPOCH and leaves the session as it was, an
+// unknown id FETCH_SESSION_ID_NOT_FOUND, a session of the other naming
+// FETCH_SESSION_TOPIC_ID_ERROR, and FINAL or forgetting everything closes
+// it.
+func TestFetchSessionIncremental(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	r := newRaw(t, b.Addr())
+	for _, v := range []int16{12, 13, 18} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			topic := fmt.Sprintf("incr%d", v)
+			createTopic(t, cl, topic, 3)
+			tid := topicIDOf(t, cl, topic)
+			if v < 13 {
+				tid = [16]byte{}
+			}
+			produce := func(p int32, n int) {
+				t.Helper()
+				if code, _ := r.produce(topic, p, n); code != 0 {
+					t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+				}
+			}
+			do := func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+				t.Helper()
+				return r.do(req).(*kmsg.FetchResponse)
+			}
+			expect := func(what string, resp *kmsg.FetchResponse, from map[int32]int64, want map[int32]int) {
+				t.Helper()
+				if resp.ErrorCode != 0 {
+					t.Fatalf("%s: %v", what, kerr.ErrorForCode(resp.ErrorCode))
+				}
+				if got := answered(t, resp, from); !sameAnswer(got, want) {
+					t.Fatalf("%s: answered partition:records %v, want %v", what, got, want)
+				}
+			}
+			produce(0, 3)
+			offs := map[int32]int64{0: 0, 1: 0, 2: 0}
+			full := do(sessFetch(v, 0, 0, topic, tid, offs))
+			expect("full fetch", full, offs, map[int32]int{0: 3, 1: 0, 2: 0})
+			id := full.SessionID
+			if id == 0 {
+				t.Fatal("full fetch at epoch 0 created no session")
+			}
+			if v >= 13 && full.Topics[0].TopicID != tid {
+				t.Fatalf("response topic id %x, want %x", full.Topics[0].TopicID, tid)
+			}
+
+			// The consumed partition moves on; nothing else changed.
+			resp := do(sessFetch(v, id, 1, topic, tid, map[int32]int64{0: 3}))
+			if resp.SessionID != id {
+				t.Fatalf("incremental fetch answered session %d, want %d", resp.SessionID, id)
+			}
+			expect("nothing new", resp, offs, map[int32]int{})
+
+			// Records on partition 1 only: only it is answered, without
+			// being named.
+			produce(1, 2)
+			resp = do(sessFetch(v, id, 2, topic, tid, nil))
+			expect("records on 1", resp, offs, map[int32]int{1: 2})
+			if hw := resp.Topics[0].Partitions[0].HighWatermark; hw != 2 {
+				t.Fatalf("high watermark %d, want 2", hw)
+			}
+
+			// The same epoch again: the request is refused and the
+			// session stays at epoch 3.
+			resp = do(sessFetch(v, id, 2, topic, tid, nil))
+			if resp.ErrorCode != kerr.InvalidFetchSessionEpoch.Code || len(resp.Topics) != 0 || resp.SessionID != 0 {
+				t.Fatalf("stale epoch: %v, %d topics, session %d; want INVALID_FETCH_SESSION_EPOCH, none, 0", kerr.ErrorForCode(resp.ErrorCode), len(resp.Topics), resp.SessionID)
+			}
+
+			// Partition 2 forgotten: its records are not answered.
+			resp = do(sessFetch(v, id, 3, topic, tid, map[int32]int64{1: 2}, 2))
+			expect("forget 2", resp, offs, map[int32]int{})
+			produce(2, 4)
+			produce(0, 1)
+			resp = do(sessFetch(v, id, 4, topic, tid, nil))
+			expect("records on 0 and forgotten 2", resp, map[int32]int64{0: 3}, map[int32]int{0: 1})
+
+			// A session of the other naming.
+			other := int16(12)
+			if v < 13 {
+				other = 13
+			}
+			resp = do(sessFetch(other, id, 5, topic, tid, nil))
+			if resp.ErrorCode != kerr.FetchSessionTopicIDError.Code {
+				t.Fatalf("v%d fetch of a v%d session: %v, want FETCH_SESSION_TOPIC_ID_ERROR", other, v, kerr.ErrorForCode(resp.ErrorCode))
+			}
+
+			// Unknown session id.
+			resp = do(sessFetch(v, id+1, 5, topic, tid, nil))
+			if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code || len(resp.Topics) != 0 {
+				t.Fatalf("unknown session: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(resp.ErrorCode))
+			}
+
+			// Forgetting every partition closes the session.
+			resp = do(sessFetch(v, id, 5, topic, tid, nil, 0, 1))
+			if resp.ErrorCode != 0 || resp.SessionID != 0 {
+				t.Fatalf("forget all: %v, session %d; want no error and session 0", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+			}
+			resp = do(sessFetch(v, id, 6, topic, tid, nil))
+			if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+				t.Fatalf("closed session: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(resp.ErrorCode))
+			}
+
+			// A FINAL full fetch closes the session it names and opens none.
+			full = do(sessFetch(v, 0, 0, topic, tid, offs))
+			resp = do(sessFetch(v, full.SessionID, -1, topic, tid, offs))
+			if resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
+				t.Fatalf("final fetch: %v, session %d, %d topics; want a full answer and no session", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID, len(resp.Topics))
+			}
+			resp = do(sessFetch(v, full.SessionID, 1, topic, tid, nil))
+			if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+				t.Fatalf("session after FINAL: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(resp.ErrorCode))
+			}
+		})
+	}
+}
+
+// TestFetchSessionLongPoll: an incremental fetch that waits is woken by a
+// record on one of its session's partitions (named in no request since
+// the full fetch), long before MaxWaitMillis.
+func TestFetchSessionLongPoll(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "poll", 50)
+	r := newRaw(t, b.Addr())
+	offs := map[int32]int64{}
+	for p := int32(0); p < 50; p++ {
+		offs[p] = 0
+	}
+	full := r.do(sessFetch(12, 0, 0, "poll", [16]byte{}, offs)).(*kmsg.FetchResponse)
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(200 * time.Millisecond)
+		p := newRaw(t, b.Addr())
+		if code, _ := p.produce("poll", 37, 1); code != 0 {
+			t.Errorf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}()
+	req := sessFetch(12, full.SessionID, 1, "poll", [16]byte{}, nil)
+	req.MaxWaitMillis = 8000
+	start := time.Now()
+	resp := r.do(req).(*kmsg.FetchResponse)
+	took := time.Since(start)
+	<-done
+	if got := answered(t, resp, offs); !sameAnswer(got, map[int32]int{37: 1}) {
+		t.Fatalf("answered %v after %v (%+v), want the record of partition 37", got, took, resp)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("woken after %v: the produce did not wake the fetch", took)
+	}
+}
+
+// TestFetchSessionCacheBounds: --fetch-session-cache-slots is split in 8
+// shards as in Kafka (8 slots: one session per shard, the ninth full
+// fetch gets none while no session is evictable), and
+// --fetch-session-partitions bounds what all sessions cache: a full fetch
+// past it gets no session, an incremental one that would pass it loses
+// its session (FETCH_SESSION_ID_NOT_FOUND).
+func TestFetchSessionCacheBounds(t *testing.T) {
+	b := rewindtest.Start(t, broker.WithFetchSessionCache(8, 20))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "bounds", 10)
+	r := newRaw(t, b.Addr())
+	one := map[int32]int64{0: 0}
+	var ids []int32
+	for i := 0; i < 9; i++ {
+		resp := r.do(sessFetch(12, 0, 0, "bounds", [16]byte{}, one)).(*kmsg.FetchResponse)
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 {
+			t.Fatalf("full fetch %d: %v", i, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		ids = append(ids, resp.SessionID)
+	}
+	for i, id := range ids[:8] {
+		if id == 0 {
+			t.Fatalf("full fetch %d got no session with 8 slots", i)
+		}
+	}
+	if ids[8] != 0 {
+		t.Fatalf("a ninth session %d with 8 slots in use", ids[8])
+	}
+	if st := b.FetchSessions(); st.Sessions != 8 || st.Partitions != 8 {
+		t.Fatalf("%+v; want 8 sessions and 8 partitions cached", st)
+	}
+	// 8 cached, 20 allowed: a session growing by 13 passes the bound.
+	grow := map[int32]int64{}
+	for p := int32(0); p < 10; p++ {
+		grow[p] = 0
+	}
+	resp := r.do(sessFetch(12, ids[0], 1, "bounds", [16]byte{}, grow)).(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("growing to 17 of 20: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	resp = r.do(sessFetch(12, ids[1], 1, "bounds", [16]byte{}, grow)).(*kmsg.FetchResponse)
+	if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("growing past 20: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if st := b.FetchSessions(); st.Sessions != 7 || st.Partitions != 16 {
+		t.Fatalf("%+v; want 7 sessions and 16 partitions cached", st)
+	}
+	// A full fetch of 10 partitions would pass 20: served, no session.
+	resp = r.do(sessFetch(12, 0, 0, "bounds", [16]byte{}, grow)).(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics[0].Partitions) != 10 {
+		t.Fatalf("full fetch past the bound: %v, session %d", kerr.ErrorForCode(resp.ErrorCode), resp.SessionID)
+	}
+}
+
+// topicIDOf returns the topic id Metadata gives the topic.
+func topicIDOf(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	tds, err := kadm.NewClient(cl).ListTopics(testCtx(t, 10*time.Second), topic)
+	if err != nil || tds[topic].Err != nil {
+		t.Fatalf("metadata of %s: %v %v", topic, err, tds[topic].Err)
+	}
+	return tds[topic].ID
+}
+
+// TestFetchTopicIDs: from v13 a topic is named by its id (Metadata's): an
+// unknown id is UNKNOWN_TOPIC_ID for each of its partitions, with the id
+// echoed; a session over a topic that is deleted answers
+// UNKNOWN_TOPIC_OR_PARTITION, and once a topic of that name is created
+// again (another id) INCONSISTENT_TOPIC_ID, as Kafka's fetch session
+// keeps the name it resolved.
+func TestFetchTopicIDs(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	r := newRaw(t, b.Addr())
+	createTopic(t, cl, "byid", 1)
+	tid := topicIDOf(t, cl, "byid")
+	if code, _ := r.produce("byid", 0, 2); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	unknown := tid
+	unknown[0] ^= 0xff
+	for _, v := range []int16{13, 15, 17, 18} {
+		resp := r.do(sessFetch(v, 0, -1, "", unknown, map[int32]int64{0: 0, 1: 0})).(*kmsg.FetchResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].TopicID != unknown || len(resp.Topics[0].Partitions) != 2 {
+			t.Fatalf("v%d unknown id: %+v", v, resp.Topics)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != kerr.UnknownTopicID.Code {
+				t.Fatalf("v%d unknown id, partition %d: %v, want UNKNOWN_TOPIC_ID", v, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+		resp = r.do(sessFetch(v, 0, -1, "", tid, map[int32]int64{0: 0})).(*kmsg.FetchResponse)
+		if got := answered(t, resp, map[int32]int64{0: 0}); !sameAnswer(got, map[int32]int{0: 2}) {
+			t.Fatalf("v%d by id: %v", v, got)
+		}
+	}
+
+	full := r.do(sessFetch(13, 0, 0, "", tid, map[int32]int64{0: 2})).(*kmsg.FetchResponse)
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	adm := kadm.NewClient(cl)
+	if _, err := adm.DeleteTopics(testCtx(t, 10*time.Second), "byid"); err != nil {
+		t.Fatal(err)
+	}
+	partErr := func(epoch int32) int16 {
+		t.Helper()
+		resp := r.do(sessFetch(13, full.SessionID, epoch, "", tid, nil)).(*kmsg.FetchResponse)
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("epoch %d: %v, %+v", epoch, kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := partErr(1); code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("deleted topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(code))
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := adm.CreateTopic(testCtx(t, 10*time.Second), 1, 1, nil, "byid")
+		return err == nil
+	})
+	if code := partErr(2); code != kerr.InconsistentTopicID.Code {
+		t.Fatalf("topic created again: %v, want INCONSISTENT_TOPIC_ID", kerr.ErrorForCode(code))
 	}
 }

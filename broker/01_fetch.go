@@ -79,6 +79,9 @@ func handleFetch(r *request) (reply, error) {
 		resp.ErrorCode = fc.err
 		return now(resp)
 	}
+	if fc.sess != nil {
+		fetchAuthorize(r, req, items)
+	}
 	var n respSize
 	n.elems(len(items), sizeOf[kmsg.FetchResponseTopic](), 24)
 	n.elems(len(items), sizeOf[kmsg.FetchResponseTopicPartition]()+sizeOf[fetchItem](), 64)
@@ -123,11 +126,9 @@ func fetchPart(p *kmsg.FetchRequestTopicPartition) int32 { return p.Partition }
 // an unknown id is answered UNKNOWN_TOPIC_ID. The forgotten topics of v13+
 // get their names too.
 func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
-	var names map[[16]byte]string
-	if req.Version >= 13 && (len(req.Topics) > 0 || len(req.ForgottenTopics) > 0) {
-		names = b.topicNames()
+	if req.Version >= 13 {
 		for i := range req.ForgottenTopics {
-			req.ForgottenTopics[i].Topic = names[req.ForgottenTopics[i].TopicID]
+			req.ForgottenTopics[i].Topic, _ = b.reg.byID(req.ForgottenTopics[i].TopicID)
 		}
 	}
 	items := make([]fetchItem, 0, countParts(req.Topics, fetchTopic))
@@ -135,7 +136,7 @@ func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
 		name, code := rt.Topic, int16(0)
 		if req.Version >= 13 {
 			var ok bool
-			if name, ok = names[rt.TopicID]; !ok {
+			if name, ok = b.reg.byID(rt.TopicID); !ok {
 				code = kerr.UnknownTopicID.Code
 			}
 		}
@@ -146,15 +147,25 @@ func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
 	return items
 }
 
-// topicNames maps the id of every published topic to its name.
-func (b *Broker) topicNames() map[[16]byte]string {
-	b.reg.mu.RLock()
-	defer b.reg.mu.RUnlock()
-	m := make(map[[16]byte]string, len(b.reg.topics))
-	for name, t := range b.reg.topics {
-		m[t.meta.ID] = name
+// fetchAuthorize checks READ on the topics an incremental fetch reads from
+// its session (those the request names were checked before the handler,
+// acl_checks.go), as Kafka authorizes every partition of the session on
+// each fetch: a partition whose READ was taken away since gets
+// TOPIC_AUTHORIZATION_FAILED, never its records.
+func fetchAuthorize(r *request, req *kmsg.FetchRequest, items []fetchItem) {
+	if r.c.b.sec.authz == nil {
+		return
 	}
-	return m
+	ok := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok
+	if req.ReplicaID >= 0 {
+		cluster := r.allowedCluster(kmsg.ACLOperationClusterAction)
+		ok = func(string) bool { return cluster }
+	}
+	for i := range items {
+		if it := &items[i]; it.code == 0 && !ok(it.topic) {
+			it.code = kerr.TopicAuthorizationFailed.Code
+		}
+	}
 }
 
 // fetchWait reads the items until MinBytes are ready, a partition has an

@@ -205,7 +205,9 @@ func hasTxnRecords(req *kmsg.ProduceRequest) bool {
 
 // Fetch: READ on each topic (a follower's fetch, ReplicaID >= 0, needs
 // CLUSTER_ACTION on the cluster instead), else TOPIC_AUTHORIZATION_FAILED;
-// a fetch with no authorized partition is answered at once.
+// a fetch with no authorized partition is answered at once. The partitions
+// an incremental fetch reads from its session are checked by the handler
+// (fetchAuthorize).
 func checkFetch(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 	ok := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok

@@ -94,6 +94,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	vs := kversion.Stable()
 	vs.SetMaxKeyVersion(24, 3)
 	vs.SetMaxKeyVersion(28, 5)
+	vs.SetMaxKeyVersion(1, 12) // Fetch by name; by id and sessions: TestFetchSessionAuthorization
 	alice, bob := aclClient(t, b, "alice", kgo.MaxVersions(vs)), aclClient(t, b, "bob", kgo.MaxVersions(vs))
 
 	hwm := func(t *testing.T) int64 {

@@ -1,0 +1,87 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestFetchSessionAuthorization: with --authorizer, Fetch v13+ names its
+// topics by id and READ is checked on the topic's name (bob, without it,
+// gets TOPIC_AUTHORIZATION_FAILED, answered by id); and the partitions of
+// a fetch session are checked on every incremental fetch, as Kafka
+// authorizes each partition of the session: once alice's READ is taken
+// away, her session's next records are never returned to her.
+func TestFetchSessionAuthorization(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	ctx := secCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := tds["t"].ID
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
+	alice, bob := aclClient(t, b, "alice"), aclClient(t, b, "bob")
+
+	fetch := func(cl *kgo.Client, sess, epoch int32, offset int64, named bool) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1<<20, sess, epoch
+		if named {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.TopicID = id
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
+			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+			req.Topics = []kmsg.FetchRequestTopic{ft}
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Version < 13 {
+			t.Fatalf("fetch sent at v%d, want v13+", resp.Version)
+		}
+		return resp
+	}
+	part := func(resp *kmsg.FetchResponse) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].TopicID != id || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("response %v: %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+
+	if p := part(fetch(bob, 0, -1, 0, true)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+		t.Fatalf("bob: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+	full := fetch(alice, 0, 0, 0, true)
+	if p := part(full); p.ErrorCode != 0 || len(p.RecordBatches) == 0 || full.SessionID == 0 {
+		t.Fatalf("alice: %v with %d bytes, session %d", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches), full.SessionID)
+	}
+	// Caught up: nothing to answer.
+	if resp := fetch(alice, full.SessionID, 1, 1, true); resp.ErrorCode != 0 || len(resp.Topics) != 0 {
+		t.Fatalf("caught up: %v, %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+	}
+
+	resetACLs(t, admin)
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Alice names nothing: the record is her session's, and she may no
+	// longer read it.
+	if p := part(fetch(alice, full.SessionID, 2, 0, false)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+		t.Fatalf("alice without READ: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+}

@@ -21,11 +21,16 @@ import (
 // control batches included (clients hide those).
 func batchHeaders(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) (bases []int64, attrs []int16) {
 	t.Helper()
+	// kgo sends Fetch at the broker's highest version, by topic id.
+	tds, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for off := int64(0); ; {
 		req := kmsg.NewPtrFetchRequest()
 		req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 0, 1<<20
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, tds[topic].ID
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 0, off, 1<<20, -1, -1
 		rt.Partitions = append(rt.Partitions, rp)

@@ -107,6 +107,9 @@ func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32) int {
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = p, off, 1<<20, -1, -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
+		if err := proctest.FetchTopicIDs(proctest.Ctx(t, 10*time.Second), cl, req); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := req.RequestWith(proctest.Ctx(t, 10*time.Second), cl)
 		if err != nil {
 			t.Fatal(err)

@@ -15,15 +15,43 @@ import (
 // broker with no topic and is answered UNKNOWN_TOPIC_ID. A topic the
 // broker does not know keeps the zero id (and gets that answer).
 func ProduceTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.ProduceRequest) error {
+	names := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		names[i] = rt.Topic
+	}
+	ids, err := topicIDs(ctx, cl, names)
+	for i := range req.Topics {
+		req.Topics[i].TopicID = ids[req.Topics[i].Topic]
+	}
+	return err
+}
+
+// FetchTopicIDs is ProduceTopicIDs for a hand-built FetchRequest, which
+// kgo also sends at the broker's highest version (v13+ names topics by
+// id).
+func FetchTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.FetchRequest) error {
+	names := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		names[i] = rt.Topic
+	}
+	ids, err := topicIDs(ctx, cl, names)
+	for i := range req.Topics {
+		req.Topics[i].TopicID = ids[req.Topics[i].Topic]
+	}
+	return err
+}
+
+// topicIDs asks Metadata for the ids of the named topics.
+func topicIDs(ctx context.Context, cl *kgo.Client, names []string) (map[string][16]byte, error) {
 	md := kmsg.NewPtrMetadataRequest()
-	for _, rt := range req.Topics {
+	for _, name := range names {
 		mt := kmsg.NewMetadataRequestTopic()
-		mt.Topic = kmsg.StringPtr(rt.Topic)
+		mt.Topic = kmsg.StringPtr(name)
 		md.Topics = append(md.Topics, mt)
 	}
 	resp, err := md.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("metadata for the topic ids: %w", err)
+		return nil, fmt.Errorf("metadata for the topic ids: %w", err)
 	}
 	ids := map[string][16]byte{}
 	for _, t := range resp.Topics {
@@ -31,8 +59,5 @@ func ProduceTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.ProduceReque
 			ids[*t.Topic] = t.TopicID
 		}
 	}
-	for i := range req.Topics {
-		req.Topics[i].TopicID = ids[req.Topics[i].Topic]
-	}
-	return nil
+	return ids, nil
 }

@@ -267,6 +267,9 @@ func fetchPartition(ctx context.Context, cl *kgo.Client, topic string, part int3
 	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = part, offset, 1<<20
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
+	if err := proctest.FetchTopicIDs(ctx, cl, req); err != nil {
+		return 0, nil, err
+	}
 	resp, err := req.RequestWith(ctx, cl.Broker(0))
 	if err != nil {
 		return 0, nil, err

@@ -286,6 +286,9 @@ func fetchCode(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, 
 	fp.Partition, fp.PartitionMaxBytes = part, 1<<20
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
+	if err := proctest.FetchTopicIDs(ctx, cl, req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,16 @@ func inOffsetsPartition(p int32) func(string) bool {
 	return func(name string) bool { return strings.Contains(name, dir) }
 }
 
+// durableOffsets matches the files whose fsync makes partition p's
+// records durable: its own, and under fsync=always (the default) the
+// offsets journal every partition of __consumer_offsets shares.
+func durableOffsets(p int32) func(string) bool {
+	own := inOffsetsPartition(p)
+	return func(name string) bool {
+		return own(name) || strings.Contains(filepath.Base(name), "__consumer_offsets.") && strings.HasSuffix(name, ".journal")
+	}
+}
+
 // otherGroup returns a group whose records go to another partition than
 // group's (of n).
 func otherGroup(group string, n int32) string {
@@ -66,7 +77,7 @@ func TestOffsetFetchAfterPipelinedCommit(t *testing.T) {
 	createTopic(t, newClient(t, b.Addr()), "t", 1)
 	const n = 50 // offsets.topic.num.partitions
 	group, other := "g", otherGroup("g", 50)
-	held, otherWritten := inOffsetsPartition(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
+	held, otherWritten := durableOffsets(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
 
 	release := make(chan struct{})
 	written := make(chan struct{})
@@ -175,4 +186,89 @@ func TestConcurrentCommitsSurviveRestart(t *testing.T) {
 	check(b, "before restart")
 	b.Close()
 	check(startBrokerAt(t, dir), "after restart")
+}
+
+// DeleteGroups and OffsetDelete are appended on the read loop and answered
+// off it once durable, as commits are: with the deletion's fsync held, a
+// commit of another group pipelined behind it is still read and
+// appended, and an OffsetFetch between them sees the deletion. Answered
+// in line, the read loop would wait for the fsync and read nothing more.
+func TestDeletionsAnsweredOffReadLoop(t *testing.T) {
+	for _, kind := range []string{"DeleteGroups", "OffsetDelete"} {
+		t.Run(kind, func(t *testing.T) {
+			efs := vfs.NewErrorFS(nil)
+			b := startBrokerAt(t, t.TempDir(), broker.WithFS(efs))
+			createTopic(t, newClient(t, b.Addr()), "t", 1)
+			const n = 50
+			group, other := "g", otherGroup("g", 50)
+			c := dial(t, b.Addr())
+			if _, err := c.Write(frame(commitRequest(group, "t", 0, 42), 1)); err != nil {
+				t.Fatal(err)
+			}
+			if cr := answer(t, c, commitRequest(group, "t", 0, 42), 1).(*kmsg.OffsetCommitResponse); cr.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("commit: error %d", cr.Topics[0].Partitions[0].ErrorCode)
+			}
+
+			held, otherWritten := durableOffsets(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
+			release := make(chan struct{})
+			written := make(chan struct{})
+			var once, releaseOnce sync.Once
+			efs.SetHook(func(op vfs.Op, name string) {
+				switch {
+				case op == vfs.OpSync && held(name):
+					<-release
+				case op == vfs.OpWrite && otherWritten(name):
+					once.Do(func() { close(written) })
+				}
+			})
+			defer releaseOnce.Do(func() { close(release) })
+
+			var del kmsg.Request
+			if kind == "DeleteGroups" {
+				req := kmsg.NewPtrDeleteGroupsRequest()
+				req.Version, req.Groups = 2, []string{group}
+				del = req
+			} else {
+				req := kmsg.NewPtrOffsetDeleteRequest()
+				req.Group = group
+				rt := kmsg.NewOffsetDeleteRequestTopic()
+				rt.Topic = "t"
+				rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+				del = req
+			}
+			var out []byte
+			out = append(out, frame(del, 2)...)
+			out = append(out, frame(fetchRequest(group, "t", 0), 3)...)
+			out = append(out, frame(commitRequest(other, "t", 0, 7), 4)...)
+			if _, err := c.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-written:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the commit behind %s was not handled while the deletion's fsync is held", kind)
+			}
+			releaseOnce.Do(func() { close(release) })
+
+			switch r := answer(t, c, del, 2).(type) {
+			case *kmsg.DeleteGroupsResponse:
+				if r.Groups[0].ErrorCode != 0 {
+					t.Fatalf("DeleteGroups: error %d", r.Groups[0].ErrorCode)
+				}
+			case *kmsg.OffsetDeleteResponse:
+				if r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+					t.Fatalf("OffsetDelete: error %d / %d", r.ErrorCode, r.Topics[0].Partitions[0].ErrorCode)
+				}
+			}
+			fr := answer(t, c, fetchRequest(group, "t", 0), 3).(*kmsg.OffsetFetchResponse)
+			if got := fr.Topics[0].Partitions[0].Offset; got != -1 {
+				t.Fatalf("OffsetFetch pipelined after %s saw offset %d, want -1", kind, got)
+			}
+			if cr := answer(t, c, commitRequest(other, "t", 0, 7), 4).(*kmsg.OffsetCommitResponse); cr.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("second commit: error %d", cr.Topics[0].Partitions[0].ErrorCode)
+			}
+		})
+	}
 }

@@ -400,6 +400,22 @@ func handleOffsetCommit(r *request) (reply, error) {
 	}}, nil
 }
 
+// answerLater answers a change appended on the read loop once wait returns, off
+// the read loop, in the connection's chain of commits: an OffsetFetch read
+// after it waits for it (commitBarrier), as for an OffsetCommit.
+func answerLater[T kmsg.Response](r *request, wait func() T) reply {
+	prev, mine := r.c.commitsDone, make(chan struct{})
+	r.c.commitsDone = mine
+	return reply{later: func() (kmsg.Response, error) {
+		resp := wait()
+		if prev != nil {
+			<-prev
+		}
+		close(mine)
+		return resp, nil
+	}}
+}
+
 // commitBarrier returns a channel closed once every OffsetCommit read
 // before on this connection is applied, or nil if they all are: an
 // OffsetFetch waits for it (off the read loop), so it sees the commits
@@ -496,7 +512,9 @@ func handleDeleteGroups(r *request) (reply, error) {
 	if err := r.reserveResponse("DeleteGroups", n); err != nil {
 		return reply{}, err
 	}
-	return now(r.c.b.grp.DeleteGroups(r.groupCtx(), req))
+	// Appended on the read loop, in order with the connection's commits;
+	// waited for off it, like a commit.
+	return answerLater(r, r.c.b.grp.BeginDeleteGroups(r.groupCtx(), req)), nil
 }
 
 // OffsetDelete answers each partition.
@@ -516,5 +534,5 @@ func handleOffsetDelete(r *request) (reply, error) {
 		resp.ErrorCode = invalidRequest
 		return now(resp)
 	}
-	return now(r.c.b.grp.OffsetDelete(r.groupCtx(), req))
+	return answerLater(r, r.c.b.grp.BeginOffsetDelete(r.groupCtx(), req)), nil
 }

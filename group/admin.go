@@ -165,7 +165,15 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 // a failed write answers its error for each of them, also for one that
 // was refused (unknown, not Empty): so does Rewind, but a group whose own
 // tombstones were durable before the failure is deleted and answered so.
-func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	return c.BeginDeleteGroups(ctx, req)()
+}
+
+// BeginDeleteGroups validates and appends every deletion of req, in the
+// order of the caller's other appends (the broker calls it on the
+// connection's read loop), and returns the function that waits for them
+// to be durable and answers (called off the read loop).
+func (c *Coordinator) BeginDeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequest) func() *kmsg.DeleteGroupsResponse {
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	resp.Version = req.Version
 	seen := make(map[string]bool)
@@ -194,6 +202,10 @@ func (c *Coordinator) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequ
 		resp.Groups = append(resp.Groups, dg)
 		writes = append(writes, w)
 	}
+	return func() *kmsg.DeleteGroupsResponse { return c.finishDeleteGroups(resp, writes, modern) }
+}
+
+func (c *Coordinator) finishDeleteGroups(resp *kmsg.DeleteGroupsResponse, writes []*write, modern []int) *kmsg.DeleteGroupsResponse {
 	failed := make(map[int32]int16) // __consumer_offsets partition -> its failed write's code
 	for i, w := range writes {
 		if w == nil {

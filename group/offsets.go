@@ -574,10 +574,22 @@ func (c *Coordinator) fetchOffsets(name string, order []string, want map[string]
 // deleted when the group is Empty, or, for a consumer group with members,
 // for topics none of its members subscribes to (GROUP_SUBSCRIBED_TO_TOPIC
 // otherwise).
-func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return c.BeginOffsetDelete(ctx, req)()
+}
+
+// BeginOffsetDelete validates and appends the tombstones of req, in the
+// order of the caller's other appends (the broker calls it on the
+// connection's read loop), and returns the function that waits for them
+// to be durable and answers (called off the read loop).
+func (c *Coordinator) BeginOffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequest) func() *kmsg.OffsetDeleteResponse {
+	code, perPartition, w := c.offsetDelete(req)
+	return func() *kmsg.OffsetDeleteResponse { return finishOffsetDelete(req, code, perPartition, w) }
+}
+
+func finishOffsetDelete(req *kmsg.OffsetDeleteRequest, code int16, perPartition [][]int16, w *write) *kmsg.OffsetDeleteResponse {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.Version
-	code, perPartition, w := c.offsetDelete(req)
 	if w != nil {
 		<-w.applied
 		if w.err != nil {

@@ -88,6 +88,34 @@ type Filter struct {
 	Permission   kmsg.ACLPermissionType
 }
 
+// Known reports whether every field is a value Kafka knows (not UNKNOWN,
+// and not a code past the last): Kafka cannot parse a DescribeAcls or
+// DeleteAcls request with another, and closes the connection.
+func (f Filter) Known() bool {
+	return f.ResourceType > kmsg.ACLResourceTypeUnknown && f.ResourceType <= kmsg.ACLResourceTypeUser &&
+		f.PatternType > kmsg.ACLResourcePatternTypeUnknown && f.PatternType <= kmsg.ACLResourcePatternTypePrefixed &&
+		f.Operation > kmsg.ACLOperationUnknown && f.Operation <= kmsg.ACLOperationDescribeTokens &&
+		f.Permission > kmsg.ACLPermissionTypeUnknown && f.Permission <= kmsg.ACLPermissionTypeAllow
+}
+
+// Specific reports why b names no one ACL, as Kafka's ResourcePattern and
+// AccessControlEntry refuse to be built (ANY resource type, ANY or MATCH
+// pattern, ANY operation or permission), or "". Kafka then fails the
+// whole CreateAcls request.
+func (b Binding) Specific() string {
+	switch {
+	case b.ResourceType == kmsg.ACLResourceTypeAny:
+		return "resourceType must not be ANY"
+	case b.PatternType == kmsg.ACLResourcePatternTypeMatch || b.PatternType == kmsg.ACLResourcePatternTypeAny:
+		return "patternType must not be " + b.PatternType.String()
+	case b.Operation == kmsg.ACLOperationAny:
+		return "operation must not be ANY"
+	case b.Permission == kmsg.ACLPermissionTypeAny:
+		return "permissionType must not be ANY"
+	}
+	return ""
+}
+
 // Validate refuses a filter with an UNKNOWN field, as Kafka does.
 func (f Filter) Validate() error {
 	if f.ResourceType == kmsg.ACLResourceTypeUnknown || f.PatternType == kmsg.ACLResourcePatternTypeUnknown {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/rewindhq/rewind/acl"
@@ -14,7 +15,9 @@ import (
 // Needs DESCRIBE on the cluster (else CLUSTER_AUTHORIZATION_FAILED at the
 // top); without an authorizer SECURITY_DISABLED. The ACLs the filter
 // matches (acl.Filter) are grouped by resource pattern, in the order of
-// resource type, name and pattern type.
+// resource type, name and pattern type. A filter with an UNKNOWN (or
+// unheard-of) resource type, pattern type, operation or permission closes
+// the connection, as Kafka cannot parse the request.
 //
 // Version notes: v1 pattern types; v2 flexible; v3 the USER resource type.
 
@@ -37,10 +40,9 @@ func handleDescribeACLs(r *request) (reply, error) {
 		ResourceType: req.ResourceType, Name: req.ResourceName, PatternType: req.ResourcePatternType,
 		Principal: req.Principal, Host: req.Host, Operation: req.Operation, Permission: req.PermissionType,
 	}
-	if err := f.Validate(); err != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = strp(err.Error())
-		return now(resp)
+	if !f.Known() {
+		// Kafka cannot parse the request and closes the connection.
+		return reply{}, fmt.Errorf("DescribeAcls with an unknown resource type, pattern type, operation or permission: %+v", f)
 	}
 	type key struct {
 		rt   kmsg.ACLResourceType

@@ -18,7 +18,10 @@ import (
 // Type:name), refused ones get INVALID_REQUEST with Kafka's message, and
 // the others are stored (acl/store.go: on disk before the answer) and in
 // force for the next request. An ACL that exists already is not stored
-// twice and is answered as created. A request with more than
+// twice and is answered as created. A creation with resource type ANY,
+// pattern type ANY or MATCH, operation ANY or permission ANY fails the
+// whole request, every creation UNKNOWN_SERVER_ERROR, as in Kafka (which
+// cannot build such an ACL). A request with more than
 // acl.MaxPerRequest creations is refused whole (INVALID_REQUEST).
 //
 // Version notes: v1 pattern types; v2 flexible; v3 the USER resource type.
@@ -54,6 +57,12 @@ func handleCreateACLs(r *request) (reply, error) {
 		bs[i] = acl.Binding{
 			ResourceType: c.ResourceType, Name: c.ResourceName, PatternType: c.ResourcePatternType,
 			Principal: c.Principal, Host: c.Host, Operation: c.Operation, Permission: c.PermissionType,
+		}
+	}
+	for _, b := range bs {
+		if msg := b.Specific(); msg != "" {
+			// Kafka cannot build the ACL and fails the request whole.
+			return fail(kerr.UnknownServerError.Code, msg)
 		}
 	}
 	errs, err := a.Create(bs)

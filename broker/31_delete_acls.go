@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"fmt"
+
 	"github.com/rewindhq/rewind/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -12,7 +14,8 @@ import (
 // CLUSTER_AUTHORIZATION_FAILED); without an authorizer SECURITY_DISABLED.
 // Each filter (acl.Filter: ANY and MATCH as Kafka's AclBindingFilter)
 // removes the ACLs it matches and lists them; a filter with an UNKNOWN
-// field gets INVALID_REQUEST, one matching more than acl.MaxPerRequest
+// field closes the connection (Kafka cannot parse it), one matching more
+// than acl.MaxPerRequest
 // ACLs INVALID_REQUEST and removes nothing. The removal is on disk before
 // the answer.
 //
@@ -48,6 +51,12 @@ func handleDeleteACLs(r *request) (reply, error) {
 		fs[i] = acl.Filter{
 			ResourceType: f.ResourceType, Name: f.ResourceName, PatternType: f.ResourcePatternType,
 			Principal: f.Principal, Host: f.Host, Operation: f.Operation, Permission: f.PermissionType,
+		}
+	}
+	for _, f := range fs {
+		if !f.Known() {
+			// Kafka cannot parse the request and closes the connection.
+			return reply{}, fmt.Errorf("DeleteAcls with an unknown resource type, pattern type, operation or permission: %+v", f)
 		}
 	}
 	removed, errs, err := a.Delete(fs)

@@ -130,11 +130,10 @@ func TestACLAPIs(t *testing.T) {
 		creation(rtTopic, "orders", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow), // duplicate: stored once
 		creation(rtCluster, "other", ptLit, "User:alice", kmsg.ACLOperationAlter, permAllow),
 		creation(rtTopic, "", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow),
-		creation(rtTopic, "t", kmsg.ACLResourcePatternTypeMatch, "User:alice", kmsg.ACLOperationRead, permAllow),
-		creation(rtTopic, "t", ptLit, "User:alice", kmsg.ACLOperationAny, permAllow),
 		creation(rtTopic, "t", ptLit, "alice", kmsg.ACLOperationRead, permAllow),
+		creation(rtTopic, "t", ptLit, "User:alice", 99, permAllow),
 	)
-	want := []int16{0, 0, 0, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}
+	want := []int16{0, 0, 0, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}
 	for i, r := range resp.Results {
 		if r.ErrorCode != want[i] {
 			t.Errorf("creation %d: %v (%v), want %v", i, kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage, kerr.ErrorForCode(want[i]))
@@ -144,6 +143,20 @@ func TestACLAPIs(t *testing.T) {
 		t.Errorf("cluster name message %v", m)
 	}
 
+	// An ACL Kafka cannot build (MATCH pattern, ANY operation) fails the
+	// request whole: nothing of it is created.
+	for _, bad := range []kmsg.CreateACLsRequestCreation{
+		creation(rtTopic, "t", kmsg.ACLResourcePatternTypeMatch, "User:alice", kmsg.ACLOperationRead, permAllow),
+		creation(rtTopic, "t", ptLit, "User:alice", kmsg.ACLOperationAny, permAllow),
+		creation(kmsg.ACLResourceTypeAny, "t", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow),
+	} {
+		resp := createACLs(t, admin, creation(rtTopic, "whole", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow), bad)
+		for i, r := range resp.Results {
+			if r.ErrorCode != kerr.UnknownServerError.Code {
+				t.Errorf("%+v, creation %d: %v, want UNKNOWN_SERVER_ERROR", bad, i, kerr.ErrorForCode(r.ErrorCode))
+			}
+		}
+	}
 	all := describeACLs(t, admin, anyFilter())
 	if all.ErrorCode != 0 || countACLs(all) != 2 || len(all.Resources) != 2 {
 		t.Fatalf("describe all: %v %+v", kerr.ErrorForCode(all.ErrorCode), all.Resources)
@@ -159,9 +172,10 @@ func TestACLAPIs(t *testing.T) {
 	if got := describeACLs(t, admin, f); countACLs(got) != 0 {
 		t.Fatalf("describe LITERAL app-1: %+v", got.Resources)
 	}
+	// UNKNOWN in a filter: Kafka cannot parse it and closes the connection.
 	f.ResourcePatternType = kmsg.ACLResourcePatternTypeUnknown
-	if got := describeACLs(t, admin, f); got.ErrorCode != kerr.InvalidRequest.Code {
-		t.Fatalf("describe UNKNOWN pattern: %v", kerr.ErrorForCode(got.ErrorCode))
+	if resp, err := admin.Broker(0).Request(secCtx(t), &f); err == nil {
+		t.Fatalf("describe UNKNOWN pattern answered: %+v", resp)
 	}
 
 	// alice may not describe, create or delete ACLs: no cluster ACL.

@@ -89,6 +89,14 @@ func (w *row) na(capability, why string) {
 	w.cells[capability].reason = why
 }
 
+// skip marks one cell not run, with why (an optional library missing).
+func (w *row) skip(capability, why string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cells[capability].status = notRun
+	w.cells[capability].reason = why
+}
+
 func (w *row) failAll(why string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

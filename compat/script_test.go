@@ -72,6 +72,22 @@ func pythonModule(module, pkg string) func() error {
 	}
 }
 
+// kafkaPythonCodecs are the optional modules kafka-python compresses
+// with, and their Debian packages: python3-kafka only suggests them.
+var kafkaPythonCodecs = map[string][2]string{
+	"snappy": {"snappy", "python3-snappy"},
+	"lz4":    {"lz4.frame", "python3-lz4"},
+	"zstd":   {"zstandard", "python3-zstandard"},
+}
+
+func kafkaPythonCodec(codec string) error {
+	m, ok := kafkaPythonCodecs[codec]
+	if !ok {
+		return nil // gzip: the standard library
+	}
+	return pythonModule(m[0], m[1])()
+}
+
 func pyScript(name string) []string {
 	abs, _ := filepath.Abs(filepath.Join("python", name))
 	return []string{debianPython, abs}
@@ -88,7 +104,8 @@ func init() {
 				", python3-lz4 " + debVersion("python3-lz4") +
 				", python3-zstandard " + debVersion("python3-zstandard")
 		},
-		newDriver: func(e *env) driver { return script{cmd: pyScript("kafka_python_client.py"), addr: e.addr} },
+		newDriver:      func(e *env) driver { return script{cmd: pyScript("kafka_python_client.py"), addr: e.addr} },
+		codecAvailable: kafkaPythonCodec,
 	})
 	register(client{
 		name: "confluent-kafka-python", slug: "confluentpython", lang: "Python", order: 70,

@@ -31,7 +31,15 @@ Without --group, records are read from --from on every partition (or the
 --partition ones) and nothing is committed. With --group, this is a normal
 group member: the group's committed offsets win over --from (which is then
 only the initial offset, like Sarama's Consumer.Offsets.Initial), and what
-is printed is committed.
+is printed is committed. It joins as a classic-protocol member, so a
+group with no members first waits the broker's initial rebalance delay
+(group.initial.rebalance.delay.ms: 3 s in Kafka and by default in Rewind,
+rewind serve --group-initial-rebalance-delay) for more members to come,
+as any client's first member does. Joining with Kafka 4's consumer
+protocol instead (no such delay) would make the group a consumer group,
+which the classic clients of the same group (Sarama, kafka-python,
+librdkafka's default) could no longer join while it exists on Rewind,
+which does not implement KIP-848's migration between the protocols.
 
 Format verbs are kcat's (-f): %s value, %k key, %t topic, %p partition,
 %o offset, %T timestamp (Unix ms), %h headers (k=v,k=v), %S and %K value

@@ -26,8 +26,10 @@ const compactedKeys = 10
 // franz-go transactions (alternately committed and aborted, each setting
 // every key, then a last committed one: "final") and waits until the
 // cleaner has removed every aborted record and every marker but the last
-// transaction's. It returns the broker's address and the topic.
-func writeCompacted(t *testing.T) (addr, topic string) {
+// transaction's, or, with horizon, until those markers wait out
+// delete.retention.ms (an hour) with their delete horizon set. It returns
+// the broker's address and the topic.
+func writeCompacted(t *testing.T, horizon bool) (addr, topic string) {
 	t.Helper()
 	b := rewindtest.Start(t, broker.WithDataDir(t.TempDir()), func(c *broker.Config) { c.RetentionCheckInterval = 20 * time.Millisecond })
 	addr, topic = b.Addr(), fmt.Sprintf("compat-txn-compacted-%d", time.Now().UnixNano())
@@ -37,7 +39,7 @@ func writeCompacted(t *testing.T) (addr, topic string) {
 		"cleanup.policy":            kadm.StringPtr("compact"),
 		"internal.segment.bytes":    kadm.StringPtr("2048"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"),
-		"delete.retention.ms":       kadm.StringPtr("0"),
+		"delete.retention.ms":       kadm.StringPtr(map[bool]string{false: "0", true: "3600000"}[horizon]),
 		"max.compaction.lag.ms":     kadm.StringPtr("200"),
 	}
 	if r, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 1, cfg, topic); err != nil || r.Err != nil {
@@ -73,7 +75,7 @@ func writeCompacted(t *testing.T) (addr, topic string) {
 	for {
 		left := 0
 		for p := range int32(parts) {
-			left += removableLeft(t, cl, topic, p)
+			left += removableLeft(t, cl, topic, p, horizon)
 		}
 		if left == 0 {
 			return addr, topic
@@ -89,13 +91,15 @@ func writeCompacted(t *testing.T) (addr, topic string) {
 // batches: clients hide control batches) and counts what compaction has
 // yet to remove: batches of aborted transactions' records (every record
 // of a batch has the batch's value here) and the markers before the last
-// transaction's first batch.
-func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32) int {
+// transaction's first batch (with horizon, those without their delete
+// horizon, attribute bit 6).
+func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32, horizon bool) int {
 	t.Helper()
 	type hdr struct {
 		base    int64
 		control bool
 		aborted bool
+		horizon bool
 	}
 	var hs []hdr
 	for off := int64(0); ; {
@@ -134,7 +138,7 @@ func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32) int {
 			if rb.FirstOffset >= off {
 				// Uncompressed or not, "aborted-" is in the batch only
 				// as the value of its records.
-				hs = append(hs, hdr{rb.FirstOffset, rb.Attributes&0x20 != 0, rb.Attributes&0x7 == 0 && strings.Contains(string(rb.Records), "aborted-")})
+				hs = append(hs, hdr{rb.FirstOffset, rb.Attributes&0x20 != 0, rb.Attributes&0x7 == 0 && strings.Contains(string(rb.Records), "aborted-"), rb.Attributes&0x40 != 0})
 			}
 			off = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
 			b = b[n:]
@@ -148,7 +152,7 @@ func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32) int {
 	}
 	left := 0
 	for i, h := range hs {
-		if h.aborted || h.control && i < lastData {
+		if h.aborted || h.control && i < lastData && !(horizon && h.horizon) {
 			left++
 		}
 	}
@@ -156,9 +160,10 @@ func removableLeft(t *testing.T, cl *kgo.Client, topic string, p int32) int {
 }
 
 // checkCompacted: read_committed and read_uncommitted, reader gets every
-// key's last value ("final") and nothing else.
-func checkCompacted(t *testing.T, read reader) {
-	addr, topic := writeCompacted(t)
+// key's last value ("final") and nothing else, from a log whose markers
+// were removed or (horizon) carry their delete horizon.
+func checkCompacted(t *testing.T, read reader, horizon bool) {
+	addr, topic := writeCompacted(t, horizon)
 	for _, committed := range []bool{true, false} {
 		got := read(t, addr, topic, committed)
 		want := slices.Repeat([]string{"final"}, compactedKeys)
@@ -169,7 +174,8 @@ func checkCompacted(t *testing.T, read reader) {
 }
 
 // TestKcatReadCommittedAfterCompaction: kcat reads a compacted topic
-// whose aborted records and markers the cleaner removed.
+// whose aborted records the cleaner removed, and its markers, or set
+// their delete horizon.
 func TestKcatReadCommittedAfterCompaction(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		if os.Getenv("REWIND_COMPAT_REQUIRED") == "1" {
@@ -177,5 +183,9 @@ func TestKcatReadCommittedAfterCompaction(t *testing.T) {
 		}
 		t.Skip("kcat not on PATH (Debian package kcat; .ci/compat.sh installs it)")
 	}
-	checkCompacted(t, kcatRead)
+	for _, horizon := range []bool{false, true} {
+		t.Run(map[bool]string{false: "markers removed", true: "markers with their delete horizon"}[horizon], func(t *testing.T) {
+			checkCompacted(t, kcatRead, horizon)
+		})
+	}
 }

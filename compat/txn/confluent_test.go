@@ -17,10 +17,14 @@ func TestConfluentReadCommitted(t *testing.T) {
 }
 
 // TestConfluentReadCommittedAfterCompaction: confluent-kafka-go reads a
-// compacted topic whose aborted records and markers the cleaner removed
-// (compacted_test.go).
+// compacted topic whose aborted records the cleaner removed, and its
+// markers, or set their delete horizon (compacted_test.go).
 func TestConfluentReadCommittedAfterCompaction(t *testing.T) {
-	checkCompacted(t, confluentRead)
+	for _, horizon := range []bool{false, true} {
+		t.Run(map[bool]string{false: "markers removed", true: "markers with their delete horizon"}[horizon], func(t *testing.T) {
+			checkCompacted(t, confluentRead, horizon)
+		})
+	}
 }
 
 func confluentRead(t *testing.T, addr, topic string, committed bool) []string {

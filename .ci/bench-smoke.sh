@@ -24,8 +24,11 @@ echo "== rewind bench --smoke"
 if ! grep -q "\"kfake\": \"$work/rewind-kfakepeer\"" "$json"; then
   echo "rewind bench did not run kfake from $work/rewind-kfakepeer:"; grep '"kfake"' "$json"; exit 1
 fi
-# The transaction figures (txn scenario) are in the report.
-for f in '"figure": "transactions, ' '"figure": "consume read_committed '; do
+# The transaction figures (txn scenario) and the rejoin figures of both
+# group protocols are in the report.
+for f in '"figure": "transactions, ' '"figure": "consume read_committed ' \
+  '"figure": "group of 10 stable after 1 more joins, classic protocol' \
+  '"figure": "group of 10 stable after 1 more joins, consumer protocol (KIP-848)'; do
   if ! grep -q "$f" "$json"; then echo "no $f figure in $json"; exit 1; fi
 done
 kafka=$(grep -m1 '"kafka": ' "$json" || true)

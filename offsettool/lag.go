@@ -26,6 +26,13 @@ type LagRow struct {
 	// Trend is the change of Lag since the previous refresh (watch mode);
 	// nil on the first one.
 	Trend *int64 `json:"trend"`
+	// TimeToLoss is the soonest, over the topic's partitions, that
+	// retention deletes a record the group has not read at the current
+	// pace (LossForecasts; 0: it did already), with the partition; absent
+	// when none is at risk.
+	TimeToLoss      *float64 `json:"time_to_loss_seconds,omitempty"`
+	LossPartition   *int32   `json:"loss_partition,omitempty"`
+	LossDescription string   `json:"loss,omitempty"`
 }
 
 // LagRows sums each snapshot's lag per topic. Negative per-partition lag
@@ -102,8 +109,9 @@ func (c *Client) Lag(ctx context.Context, groups []string) ([]LagRow, error) {
 		}
 	}
 	var snaps []GroupSnapshot
+	losses := map[string]map[TopicPartition]lageval.Loss{}
 	for _, g := range groups {
-		s, err := c.Snapshot(ctx, g, SnapshotOptions{})
+		s, err := c.Snapshot(ctx, g, SnapshotOptions{LagTime: true})
 		if err != nil {
 			return nil, err
 		}
@@ -111,10 +119,25 @@ func (c *Client) Lag(ctx context.Context, groups []string) ([]LagRow, error) {
 			return nil, fmt.Errorf("%w %q: list groups with `rewind group list`", ErrUnknownGroup, g)
 		}
 		snaps = append(snaps, s)
+		// The pace comes from the group's Burrow window; a cluster that
+		// hides __consumer_offsets forecasts as if the group stood still.
+		st, _ := c.LagStatus(ctx, s, lageval.DefaultConfig())
+		if losses[g], err = c.LossForecasts(ctx, s, st); err != nil {
+			return nil, err
+		}
 	}
 	rows := LagRows(snaps)
 	if rows == nil {
 		rows = []LagRow{}
+	}
+	for i, r := range rows {
+		for tp, l := range losses[r.Group] {
+			if tp.Topic != r.Topic || (r.TimeToLoss != nil && l.In.Seconds() >= *r.TimeToLoss) {
+				continue
+			}
+			secs, p := l.In.Seconds(), tp.Partition
+			rows[i].TimeToLoss, rows[i].LossPartition, rows[i].LossDescription = &secs, &p, l.Say()
+		}
 	}
 	return rows, nil
 }

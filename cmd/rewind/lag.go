@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/lageval"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
 )
@@ -119,6 +121,18 @@ func watchLag(ctx context.Context, c *cliCtx, cl *offsettool.Client, groups []st
 	return nil
 }
 
+// lossCell is a row's LOSS-IN: "-" when not at risk, "lost" once retention
+// deleted unread records, else the time left and the partition.
+func lossCell(r offsettool.LagRow) string {
+	switch {
+	case r.TimeToLoss == nil:
+		return "-"
+	case strings.HasPrefix(r.LossDescription, "retention already deleted"):
+		return fmt.Sprintf("lost (p%d)", *r.LossPartition)
+	}
+	return fmt.Sprintf("%s (p%d)", lageval.HumanDuration(time.Duration(*r.TimeToLoss*float64(time.Second))), *r.LossPartition)
+}
+
 func lagTable(c *cliCtx, rows []offsettool.LagRow, trend bool) error {
 	w := newTable(c.out)
 	// LSO-LAG (what a read_committed consumer can read now) only when an
@@ -134,6 +148,15 @@ func lagTable(c *cliCtx, rows []offsettool.LagRow, trend bool) error {
 	if trend {
 		head = append(head, "TREND")
 	}
+	// LOSS-IN (when retention deletes unread records at this pace) only
+	// when some partition is at risk.
+	loss := false
+	for _, r := range rows {
+		loss = loss || r.TimeToLoss != nil
+	}
+	if loss {
+		head = append(head, "LOSS-IN")
+	}
 	row(w, head...)
 	for _, r := range rows {
 		cells := []any{r.Group, dash(r.Topic), r.State, r.Members, r.Partitions, r.Uncommitted, r.Lag}
@@ -147,7 +170,18 @@ func lagTable(c *cliCtx, rows []offsettool.LagRow, trend bool) error {
 			}
 			cells = append(cells, t)
 		}
+		if loss {
+			cells = append(cells, lossCell(r))
+		}
 		row(w, cells...)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.LossDescription != "" {
+			fmt.Fprintf(c.out, "%s %s/%d: %s\n", r.Group, r.Topic, *r.LossPartition, r.LossDescription)
+		}
+	}
+	return nil
 }

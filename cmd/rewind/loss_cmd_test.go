@@ -80,6 +80,20 @@ func TestTimeToLossForecastAgainstRealRetention(t *testing.T) {
 	if v, ok := timeToLossSeries(t, b, "behind", "short", "0"); !ok || (asked.Add(time.Duration(v*float64(time.Second))).Sub(forecast)).Abs() > time.Second {
 		t.Errorf("rewind_consumergroup_time_to_loss_seconds = %v (%v), want about %.1f", v, ok, *p.TimeToLossSeconds)
 	}
+	// rewind lag forecasts the same, per group and topic.
+	var lagRows []struct {
+		TimeToLoss    *float64 `json:"time_to_loss_seconds"`
+		LossPartition *int32   `json:"loss_partition"`
+	}
+	cliJSON(t, addr, &lagRows, "lag", "--group", "behind")
+	if len(lagRows) != 1 || lagRows[0].TimeToLoss == nil || *lagRows[0].LossPartition != 0 ||
+		(time.Now().Add(time.Duration(*lagRows[0].TimeToLoss*float64(time.Second))).Sub(forecast)).Abs() > time.Second {
+		t.Errorf("rewind lag forecast %+v, want about %.1fs on partition 0", lagRows, *p.TimeToLossSeconds)
+	}
+	if out := cli(t, addr, "lag", "--group", "behind"); !strings.Contains(tableRow(t, out, "GROUP")[len(tableRow(t, out, "GROUP"))-1], "LOSS-IN") ||
+		!strings.Contains(out, "behind short/0: at this pace retention (retention.ms) deletes unread records in about") {
+		t.Errorf("rewind lag lacks the forecast:\n%s", out)
+	}
 	out := cli(t, addr, "group", "describe", "behind")
 	if !strings.Contains(out, "short/0: at this pace retention (retention.ms) deletes unread records in about") {
 		t.Errorf("describe lacks the forecast line:\n%s", out)
@@ -115,6 +129,9 @@ func TestTimeToLossForecastAgainstRealRetention(t *testing.T) {
 	}
 	if v, ok := timeToLossSeries(t, b, "behind", "short", "0"); !ok || v != 0 {
 		t.Errorf("rewind_consumergroup_time_to_loss_seconds after the loss = %v (%v), want 0", v, ok)
+	}
+	if out := cli(t, addr, "lag", "--group", "behind"); !strings.Contains(out, "lost (p0)") || !strings.Contains(out, "retention already deleted") {
+		t.Errorf("rewind lag after the loss:\n%s", out)
 	}
 	out = cli(t, addr, "group", "explain", "behind")
 	if !strings.Contains(out, "committed-below-log-start") || !strings.Contains(out, "before the group read them: they are lost to it") {

@@ -189,6 +189,10 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		}
 	}
 
+	if err := m.translateCopied(ctx, runs, plan); err != nil {
+		return err
+	}
+
 	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), m.Target...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -295,6 +299,75 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		}
 	}
 	return save(true)
+}
+
+// translateCopied translates the pending offsets below a partition's
+// SourceNext: records an earlier run already copied (a group named only in
+// this run, or one whose offset changed between runs). The copy reads on
+// from SourceNext, so the first record it sees is not the group's next one;
+// instead the source is read again from the lowest such offset up to
+// SourceNext, and an offset followed there by k records is TargetNext-k on
+// the target (the copy wrote exactly those records, in order, ending at
+// TargetNext).
+func (m *Migrator) translateCopied(ctx context.Context, runs map[string]*partRun, plan *Plan) error {
+	type back struct {
+		pr    *partRun
+		below []int64 // pending offsets < SourceNext, sorted
+		at    []int64 // records read before the first at or after below[i]
+		seen  int64
+	}
+	backs := map[string]*back{}
+	spans := map[string]map[int32]span{}
+	for _, t := range plan.Topics {
+		for _, p := range t.Partitions {
+			k := partKey(t.Topic, p.Partition)
+			pr := runs[k]
+			i := 0
+			for i < len(pr.pending) && pr.pending[i] < pr.ps.SourceNext {
+				i++
+			}
+			if i == 0 {
+				continue
+			}
+			b := &back{pr: pr, below: pr.pending[:i]}
+			pr.pending = pr.pending[i:]
+			backs[k] = b
+			if spans[t.Topic] == nil {
+				spans[t.Topic] = map[int32]span{}
+			}
+			spans[t.Topic][p.Partition] = span{b.below[0], pr.ps.SourceNext}
+		}
+	}
+	if len(backs) == 0 {
+		return nil
+	}
+	err := readSpans(ctx, m.Source, spans, func(r *kgo.Record) error {
+		if r.Attrs.IsControl() {
+			return nil
+		}
+		b := backs[partKey(r.Topic, r.Partition)]
+		for len(b.at) < len(b.below) && b.below[len(b.at)] <= r.Offset {
+			b.at = append(b.at, b.seen)
+		}
+		b.seen++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	for _, b := range backs {
+		for i, c := range b.below {
+			after := int64(0) // no record left before SourceNext
+			if i < len(b.at) {
+				after = b.seen - b.at[i]
+			}
+			if after > b.pr.ps.TargetNext {
+				return fmt.Errorf("source holds more records past offset %d than the target got from the earlier run; the source changed since", c)
+			}
+			b.pr.ps.Translated[c] = b.pr.ps.TargetNext - after
+		}
+	}
+	return nil
 }
 
 func runsLeftToSkip(runs map[string]*partRun) bool {

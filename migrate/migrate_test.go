@@ -501,3 +501,61 @@ func TestMigrateToKafkaCluster(t *testing.T) {
 		t.Errorf("group app has lag %d on Kafka after reading everything", tot)
 	}
 }
+
+// TestMigrateGroupAddedLater: a second run with the same state file moves
+// a group the first run did not; its offset lies in records the first run
+// already copied, and it must resume there, not at the end.
+func TestMigrateGroupAddedLater(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, "orders", 0, 0, 60)
+	// Offsets differ on the target: the source log starts at 10, and an
+	// aborted transaction sits in the middle.
+	del := kadm.Offsets{}
+	del.AddOffset("orders", 0, 10, -1)
+	if _, err := adm.DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	txntest.Txn(t, src, "later-abort", "orders", 0, 3, txntest.Abort, "", nil)
+	produce(t, ctx, cl, "orders", 0, 60, 40)
+	commit(t, ctx, src, "first", map[string]map[int32]int64{"orders": {0: 90}})
+	commit(t, ctx, src, "second", map[string]map[int32]int64{"orders": {0: 30}})
+	commit(t, ctx, src, "third", map[string]map[int32]int64{"orders": {0: 80}})
+	want := map[string]map[string]string{}
+	for _, g := range []string{"second", "third"} {
+		at := map[string]int64{"second": 30, "third": 80}[g]
+		want[g] = map[string]string{"orders/0": values(t, ctx, src, "orders", 0, at)[0]}
+	}
+
+	m := newMigrator(src, dst)
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	m.Options.Groups = []string{"first"}
+	st, _ := migrate.LoadState(statePath)
+	if _, err := m.Execute(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	m.Options.Groups = []string{"second", "third"}
+	st, _ = migrate.LoadState(statePath)
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNext(t, want, nextValues(t, ctx, dst, want))
+	for _, g := range plan.Groups {
+		for _, o := range g.Offsets {
+			// 30 is the 20th record from the log start; 80 follows the 50
+			// records 10-59 and 16 after the aborted transaction (60-63).
+			if w := map[string]int64{"second": 20, "third": 66}[g.Group]; o.Target != w {
+				t.Errorf("group %s: %d translated to %d, want %d", g.Group, o.Source, o.Target, w)
+			}
+		}
+	}
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

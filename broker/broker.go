@@ -113,6 +113,11 @@ type Config struct {
 	SuperUsers           []string
 	AllowEveryoneIfNoACL bool
 
+	// LogRequests filters the request log written at debug level
+	// (reqlog.go): "" or "all" every request, "none" none, or
+	// api=Produce|Fetch,client=my-app.
+	LogRequests string
+
 	FS     vfs.FS
 	Logger *slog.Logger
 }
@@ -270,7 +275,8 @@ type Broker struct {
 
 	sec brokerSecurity // listeners, TLS, SASL (security.go)
 
-	unserved unservedLog // requests not served, logged once per client (unserved.go)
+	unserved  unservedLog    // requests not served, logged once per client (unserved.go)
+	reqFilter *requestFilter // the request log's filter; nil: none (reqlog.go)
 
 	// Fetch sessions and long-poll wake-ups (fetchsession.go, fetchwait.go).
 	fetchInit  sync.Once
@@ -301,6 +307,10 @@ func New(opts ...Option) (_ *Broker, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	reqFilter, err := parseRequestFilter(cfg.LogRequests)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if cfg.NodeID < 0 {
 		return nil, fmt.Errorf("broker: node id must be at least 0, got %d", cfg.NodeID)
@@ -353,6 +363,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 	b.refused = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.slowConns = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.unserved.rest = rateLog{log: cfg.Logger, every: 10 * time.Second}
+	b.reqFilter = reqFilter
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.acceptErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())

@@ -76,6 +76,10 @@ type slot struct {
 	fetchBytes int64 // --max-fetch-memory held until the response is written (set before done)
 	respBytes  int64 // --max-response-memory held until the response is written (respmem.go)
 	closeAfter bool  // close the connection once the response is written (failed SASL authentication)
+
+	logged    bool      // goes to the request log once answered (reqlog.go)
+	logStart  time.Time // when its header was read, for the request log
+	logClient string
 }
 
 // request is what a handler receives.
@@ -165,6 +169,9 @@ func (c *conn) takeToken() error {
 
 // complete marks a slot's response ready, returning its request memory.
 func (c *conn) complete(s *slot) {
+	if s.logged {
+		c.logAnswered(s)
+	}
 	c.b.reqMem.releaseUser(c.mem, s.reqBytes)
 	s.reqBytes = 0
 	close(s.done)
@@ -461,6 +468,9 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		return nil, fmt.Errorf("truncated request header")
 	}
 	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: charge}
+	if c.logRequest(key, deref(clientID)) {
+		s.logged, s.logStart, s.logClient = true, time.Now(), deref(clientID)
+	}
 	if err := c.gate(key, ver); err != nil { // SASL first (security.go)
 		return nil, err
 	}

@@ -126,6 +126,7 @@ on it exits with an error naming the first.`,
 	f.DurationVar(&cfg.TransactionalIDExpiration, "transactional-id-expiration", cfg.TransactionalIDExpiration, "transactional.id.expiration.ms: forget a transactional id with no open transaction unused this long")
 	f.Int64Var(&cfg.LogCleanerDedupeBufferSize, "log-cleaner-dedupe-buffer-size", cfg.LogCleanerDedupeBufferSize, "log.cleaner.dedupe.buffer.size: bytes of the map compaction holds keys in (24 per key, filled to 90%); more keys are cleaned in more passes (at least 1 MiB)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.LogRequests, "log-requests", "all", "the request log at --log-level debug (API, version, client id, latency, error code): all, none, or api=Produce|Fetch,client=my-app")
 	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
 	f.StringSliceVar(&allowedHosts, "http-allowed-hosts", nil, "host names (or addresses) clients use to reach --http besides loopback ones, comma-separated; .example.com allows subdomains; required when --http is beyond loopback")
 	return cmd

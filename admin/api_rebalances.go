@@ -22,7 +22,7 @@ import (
 // maxTimelineRecords bounds the records of the group's __consumer_offsets
 // partition read for one timeline; past it the timeline covers the
 // records read and says it is truncated.
-const maxTimelineRecords = 1_000_000
+var maxTimelineRecords = 1_000_000 // a variable for the test of the bound
 
 type timelineView struct {
 	Group      string                 `json:"group"`
@@ -53,8 +53,13 @@ func (s *Server) timeline(group string) (timelineView, error) {
 	lim := storage.PreviewLimits{MaxField: 1 << 20, MaxDecoded: 64 << 20}
 	var hs []offsettool.HistoryEntry
 	read := 0
-	for off := part.LogStart; off < part.HighWatermark; {
-		recs, err := s.b.ReadRecords(offsettool.OffsetsTopic, p, off, 1000, lim)
+	off := part.LogStart
+	for off < part.HighWatermark {
+		if read >= maxTimelineRecords {
+			v.Truncated = true
+			break
+		}
+		recs, err := s.b.ReadRecords(offsettool.OffsetsTopic, p, off, min(1000, maxTimelineRecords-read), lim)
 		if err != nil {
 			return v, fmt.Errorf("read %s/%d at %d: %w", offsettool.OffsetsTopic, p, off, err)
 		}
@@ -69,10 +74,7 @@ func (s *Server) timeline(group string) (timelineView, error) {
 			}
 		}
 		off = recs[len(recs)-1].Offset + 1
-		if read += len(recs); read >= maxTimelineRecords {
-			v.Truncated = true
-			break
-		}
+		read += len(recs)
 	}
 	names := map[[16]byte]string{}
 	for _, t := range s.b.Topics() {

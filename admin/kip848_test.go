@@ -183,3 +183,32 @@ func TestConsoleRebalanceTimeline(t *testing.T) {
 		t.Fatalf("timeline: y joined %v, a partition moved from x to y %v: %+v", joined, moved, tl)
 	}
 }
+
+// TestConsoleTimelineBound: past maxTimelineRecords records of the group's
+// __consumer_offsets partition the timeline stops and says truncated.
+func TestConsoleTimelineBound(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic(t, "orders", 1)
+	for i := int64(1); i <= 5; i++ {
+		e.commitNow(t, "many", "orders", map[int32]int64{0: i})
+	}
+	var tl struct {
+		Truncated bool `json:"truncated"`
+	}
+	e.get(t, "/api/v1/groups/many/rebalances", &tl)
+	if tl.Truncated {
+		t.Fatal("5 records truncated at the default bound")
+	}
+	old := maxTimelineRecords
+	t.Cleanup(func() { maxTimelineRecords = old })
+	maxTimelineRecords = 5
+	e.get(t, "/api/v1/groups/many/rebalances", &tl)
+	if tl.Truncated {
+		t.Fatal("the 5 records truncated at a bound of 5")
+	}
+	maxTimelineRecords = 3
+	e.get(t, "/api/v1/groups/many/rebalances", &tl)
+	if !tl.Truncated {
+		t.Fatal("5 commits read whole with a bound of 3 records")
+	}
+}

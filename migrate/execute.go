@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -193,11 +194,11 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		return err
 	}
 
-	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), m.Target...),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond),
-	)...)
+	limits, err := batchLimits(ctx, dst, names)
+	if err != nil {
+		return err
+	}
+	prod, err := kgo.NewClient(append(append([]kgo.Opt(nil), m.Target...), producerOpts(limits)...)...)
 	if err != nil {
 		return err
 	}
@@ -368,6 +369,63 @@ func (m *Migrator) translateCopied(ctx context.Context, runs map[string]*partRun
 		}
 	}
 	return nil
+}
+
+// defaultBatchBytes is kgo's default batch limit, kept for topics whose
+// limit the target does not say.
+const defaultBatchBytes = 1000012
+
+// batchLimits reads each target topic's max.message.bytes: a batch, and so
+// a record, may be as large as the topic takes, not only kgo's default
+// 1 MB (a source topic with a larger max.message.bytes holds larger
+// records, and its config is copied), and no batch may be larger than a
+// topic with a smaller limit takes.
+func batchLimits(ctx context.Context, dst *kadm.Client, names []string) (map[string]int32, error) {
+	cfgs, err := dst.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("target: topic configs: %w", err)
+	}
+	limits := map[string]int32{}
+	for _, name := range names {
+		rc, err := cfgs.On(name, nil)
+		if err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if v, err := strconv.ParseInt(*c.Value, 10, 32); err == nil {
+				limits[name] = int32(min(max(v, 512), 1<<30))
+			}
+		}
+	}
+	return limits, nil
+}
+
+// maxBufferedBytes bounds what the producer holds unacknowledged, so that
+// big records do not multiply by kgo's 10,000 buffered records.
+const maxBufferedBytes = 64 << 20
+
+func producerOpts(limits map[string]int32) []kgo.Opt {
+	largest := int64(defaultBatchBytes)
+	for _, l := range limits {
+		largest = max(largest, int64(l))
+	}
+	return []kgo.Opt{
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
+			if l, ok := limits[topic]; ok {
+				return l
+			}
+			return defaultBatchBytes
+		}),
+		// A request carries at least one batch of the largest topic.
+		kgo.BrokerMaxWriteBytes(int32(min(max(100<<20, largest+1<<20), 1<<30))),
+		kgo.MaxBufferedBytes(int(max(maxBufferedBytes, 2*largest))),
+	}
 }
 
 func runsLeftToSkip(runs map[string]*partRun) bool {

@@ -559,3 +559,67 @@ func TestMigrateGroupAddedLater(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// TestMigrateLargeRecords: a topic whose max.message.bytes is above the
+// producer's default 1 MB batch holds records of 2 MB; they are copied
+// (with null keys and values, empty values and null header values kept
+// apart), and verified.
+func TestMigrateLargeRecords(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(4<<20))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": kadm.StringPtr("4194304")}, "blobs"); err != nil {
+		t.Fatal(err)
+	}
+	big := func(b byte) []byte { return []byte(strings.Repeat(string(b), 2<<20)) }
+	rs := []*kgo.Record{
+		{Topic: "blobs", Key: []byte("a"), Value: []byte("small")},
+		{Topic: "blobs", Key: []byte("b"), Value: big('b')},
+		{Topic: "blobs", Key: nil, Value: nil}, // a tombstone without a key
+		{Topic: "blobs", Key: []byte{}, Value: []byte{}, Headers: []kgo.RecordHeader{{Key: "h", Value: nil}, {Key: "e", Value: []byte{}}}},
+		{Topic: "blobs", Key: []byte("c"), Value: big('c')},
+		{Topic: "blobs", Key: []byte("d"), Value: []byte("last")},
+	}
+	for _, r := range rs {
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(t, ctx, src, "reader", map[string]map[int32]int64{"blobs": {0: 4}})
+	m := newMigrator(src, dst)
+	st, _ := migrate.LoadState(filepath.Join(t.TempDir(), "state.json"))
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := m.Verify(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || len(rep.Partitions) != 1 || rep.Partitions[0].TargetRecords != int64(len(rs)) {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		t.Fatalf("verification failed:\n%s", b)
+	}
+	got := client(t, dst, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"blobs": {0: kgo.NewOffset().At(0)}}))
+	var n int
+	for n < len(rs) {
+		fs := got.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			w := rs[n]
+			if (r.Key == nil) != (w.Key == nil) || string(r.Key) != string(w.Key) ||
+				(r.Value == nil) != (w.Value == nil) || string(r.Value) != string(w.Value) || len(r.Headers) != len(w.Headers) {
+				t.Errorf("record %d on the target: key %q (null %v), %d value bytes (null %v), %d headers; want key %q, %d bytes (null %v), %d headers",
+					n, r.Key, r.Key == nil, len(r.Value), r.Value == nil, len(r.Headers), w.Key, len(w.Value), w.Value == nil, len(w.Headers))
+			}
+			for i := range r.Headers {
+				if i < len(w.Headers) && (r.Headers[i].Value == nil) != (w.Headers[i].Value == nil) {
+					t.Errorf("record %d header %s: null %v on the target", n, r.Headers[i].Key, r.Headers[i].Value == nil)
+				}
+			}
+			n++
+		})
+	}
+}

@@ -97,7 +97,8 @@ func handleProduce(r *request) (reply, error) {
 	}
 
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
-	noTxnID := req.TransactionID == nil && hasTransactionalRecords(req)
+	// Without an authorizer too (acl_checks.go checks it with one).
+	noTxnID := req.TransactionID == nil && hasTxnRecords(req)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
@@ -195,7 +196,7 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 		return 0, nil // not transactional: storage validates the rest
 	}
 	if req.TransactionID == nil {
-		// handleProduce refused the request (hasTransactionalRecords).
+		// handleProduce refused the request (hasTxnRecords).
 		return kerr.TransactionalIDAuthorizationFailed.Code, strp("Transactional Id authorization failed.")
 	}
 	b := r.c.b
@@ -224,20 +225,6 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 		return kerr.NotEnoughReplicas.Code, strp("Unable to verify the partition has been added to the transaction. Underlying error: " + kerrv.Message)
 	}
 	return kerrv.Code, nil
-}
-
-// hasTransactionalRecords says whether the first batch of some partition
-// of req is transactional (Kafka's RequestUtils.hasTransactionalRecords
-// looks at the first batch of each).
-func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			if h, err := storage.ParseBatchHeader(rp.Records); err == nil && h.IsTransactional() {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // produceTo validates and appends the batches of one partition of a

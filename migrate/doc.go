@@ -19,9 +19,11 @@
 //     removed records, or transactions left control records.
 //   - The copy is resumable: a state file records, per partition, how far
 //     the copy has been acknowledged by the target. After an interruption
-//     the records the target holds past that point are the next ones of
-//     the source in order (the copy writes nothing else there), so they are
-//     skipped, not written twice.
+//     the records the target holds past that point were written by the
+//     interrupted run after its last save: each is compared with the
+//     source's next record and skipped, not written twice. One that differs
+//     (a write that failed while later ones succeeded left a gap) stops the
+//     run with ErrTargetNotEmpty.
 //   - Verify reads both sides again and compares per partition the record
 //     count and a SHA-256 of every record's key, value, headers and
 //     timestamp, and per group that its next record is the same on both

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -129,8 +130,9 @@ func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Pla
 // partRun is one partition's copy in this run.
 type partRun struct {
 	ps      *PartState
-	skip    int64   // records the target holds past ps.TargetNext
-	pending []int64 // committed source offsets not translated yet, sorted
+	skip    int64               // records the target holds past ps.TargetNext
+	held    [][sha256.Size]byte // those records' sums, compared before skipping
+	pending []int64             // committed source offsets not translated yet, sorted
 }
 
 // translate maps every pending offset at or below src to target offset to.
@@ -193,6 +195,9 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 	if err := m.translateCopied(ctx, runs, plan); err != nil {
 		return err
 	}
+	if err := m.readHeld(ctx, runs, plan); err != nil {
+		return err
+	}
 
 	limits, err := batchLimits(ctx, dst, names)
 	if err != nil {
@@ -235,6 +240,12 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		if pr.skip > 0 {
 			// Written by an earlier run after its last saved state: the
 			// target's next record is this one.
+			if recordSum(r, false) != pr.held[0] {
+				mu.Unlock()
+				return fmt.Errorf("%w: %s/%d offset %d on the target is not the source's record at offset %d; an earlier write failed before it or something else wrote there",
+					ErrTargetNotEmpty, r.Topic, r.Partition, pr.ps.TargetNext, r.Offset)
+			}
+			pr.held = pr.held[1:]
 			pr.skip--
 			to := pr.ps.TargetNext
 			pr.translate(r.Offset, to)
@@ -426,6 +437,52 @@ func producerOpts(limits map[string]int32) []kgo.Opt {
 		kgo.BrokerMaxWriteBytes(int32(min(max(100<<20, largest+1<<20), 1<<30))),
 		kgo.MaxBufferedBytes(int(max(maxBufferedBytes, 2*largest))),
 	}
+}
+
+// readHeld reads the records the target holds past what the state file
+// says was copied: an earlier run wrote them after its last save, and they
+// are skipped only if they are the source's next records, one by one. A
+// write that failed while later ones of the same partition succeeded (a
+// record the target refused, a timeout) leaves a gap there, and counting
+// alone would then skip a record never copied. Timestamps are left out:
+// a LogAppendTime target sets its own.
+func (m *Migrator) readHeld(ctx context.Context, runs map[string]*partRun, plan *Plan) error {
+	spans := map[string]map[int32]span{}
+	held := map[string]*partRun{}
+	for _, t := range plan.Topics {
+		for _, p := range t.Partitions {
+			k := partKey(t.Topic, p.Partition)
+			pr := runs[k]
+			if pr.skip == 0 {
+				continue
+			}
+			if spans[t.Topic] == nil {
+				spans[t.Topic] = map[int32]span{}
+			}
+			spans[t.Topic][p.Partition] = span{pr.ps.TargetNext, pr.ps.TargetNext + pr.skip}
+			held[k] = pr
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	err := readSpans(ctx, m.Target, spans, func(r *kgo.Record) error {
+		if !r.Attrs.IsControl() {
+			pr := held[partKey(r.Topic, r.Partition)]
+			pr.held = append(pr.held, recordSum(r, false))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	for k, pr := range held {
+		if int64(len(pr.held)) != pr.skip {
+			return fmt.Errorf("%w: %s holds %d records past the state file's offset %d, of %d offsets; they were not written by this migration",
+				ErrTargetNotEmpty, k, len(pr.held), pr.ps.TargetNext, pr.skip)
+		}
+	}
+	return nil
 }
 
 func runsLeftToSkip(runs map[string]*partRun) bool {

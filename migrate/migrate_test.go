@@ -623,3 +623,64 @@ func TestMigrateLargeRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateResumeChecksHeldRecords: an earlier run's write of source
+// record 50 failed while the next ones of the partition were acknowledged
+// (a record the target refused, a timeout), and its state file says 50
+// records were copied. The records the target holds past that point are
+// not the source's next ones: resuming must refuse, not skip 50 as copied
+// and write 59 twice.
+func TestMigrateResumeChecksHeldRecords(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	for _, addr := range []string{src, dst} {
+		if _, err := kadm.NewClient(client(t, addr)).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(t, ctx, client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner())), "orders", 0, 0, 100)
+	dcl := client(t, dst, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, ctx, dcl, "orders", 0, 0, 50)
+	produce(t, ctx, dcl, "orders", 0, 51, 9) // 50 is missing
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	st, _ := migrate.LoadState(statePath)
+	st.Created["orders"] = true
+	st.Partitions["orders/0"] = &migrate.PartState{SourceNext: 50, TargetNext: 50, Copied: 50}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = migrate.LoadState(statePath)
+	m := newMigrator(src, dst)
+	if _, err := m.Execute(ctx, st); !errors.Is(err, migrate.ErrTargetNotEmpty) {
+		t.Fatalf("resume over a gap on the target: %v, want ErrTargetNotEmpty", err)
+	}
+	ends, err := kadm.NewClient(client(t, dst)).ListEndOffsets(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := ends.Lookup("orders", 0); e.Offset != 59 {
+		t.Errorf("target ends at %d after the refused resume, want 59 (nothing written)", e.Offset)
+	}
+
+	// Where the held records are the source's next ones, they are
+	// skipped and the copy completes.
+	src2, dst2 := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	for _, addr := range []string{src2, dst2} {
+		if _, err := kadm.NewClient(client(t, addr)).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(t, ctx, client(t, src2, kgo.RecordPartitioner(kgo.ManualPartitioner())), "orders", 0, 0, 100)
+	produce(t, ctx, client(t, dst2, kgo.RecordPartitioner(kgo.ManualPartitioner())), "orders", 0, 0, 60)
+	st, _ = migrate.LoadState("")
+	st.Created["orders"] = true
+	st.Partitions["orders/0"] = &migrate.PartState{SourceNext: 50, TargetNext: 50, Copied: 50}
+	m = newMigrator(src2, dst2)
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() || rep.Partitions[0].TargetRecords != 100 {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

@@ -71,6 +71,18 @@ func newDigest(times bool, want []int64) *digest {
 }
 
 func (d *digest) add(r *kgo.Record) {
+	sum := recordSum(r, d.times)
+	d.h.Write(sum[:])
+	d.n++
+	for len(d.want) > 0 && d.want[0] <= r.Offset {
+		d.next[d.want[0]] = hex.EncodeToString(sum[:8])
+		d.want = d.want[1:]
+	}
+}
+
+// recordSum is the SHA-256 of a record's key, value, headers and, with
+// times, timestamp.
+func recordSum(r *kgo.Record, times bool) [sha256.Size]byte {
 	one := sha256.New()
 	field := func(b []byte, null bool) {
 		var l [5]byte
@@ -90,17 +102,13 @@ func (d *digest) add(r *kgo.Record) {
 		field([]byte(h.Key), false)
 		field(h.Value, h.Value == nil)
 	}
-	if d.times {
+	if times {
 		binary.BigEndian.PutUint64(n[:], uint64(r.Timestamp.UnixMilli()))
 		one.Write(n[:])
 	}
-	sum := one.Sum(nil)
-	d.h.Write(sum)
-	d.n++
-	for len(d.want) > 0 && d.want[0] <= r.Offset {
-		d.next[d.want[0]] = hex.EncodeToString(sum[:8])
-		d.want = d.want[1:]
-	}
+	var sum [sha256.Size]byte
+	one.Sum(sum[:0])
+	return sum
 }
 
 // Verify reads every migrated partition on both sides and the record each

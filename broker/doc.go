@@ -37,7 +37,13 @@
 //     dropping connections; SASL PLAIN and SCRAM against the salted
 //     credentials of DataDir/security/credentials.json (SetUserPassword).
 //     A SASL connection is served nothing but the SASL sequence until it
-//     is authenticated (conn.gate). There is no authorization yet.
+//     is authenticated (conn.gate). Authorization (acl.go, acl_checks*.go)
+//     is on when Config.Authorizer names the standard authorizer (package
+//     acl, ACLs in DataDir/security/acls.json): every request then passes
+//     its API's check, the one Kafka's KafkaApis makes, before its handler
+//     runs (authorizeAndServe), which answers or trims what the principal
+//     may not do, so handlers never see it; the ACL and SCRAM credential
+//     APIs (29-31, 50-51) manage both files.
 //   - the handlers, one file per Kafka API named by its key (00_produce.go,
 //     01_fetch.go, ...; the group APIs in groups.go), each registered with
 //     the version range its code handles (apis.go), from which ApiVersions

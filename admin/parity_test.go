@@ -16,6 +16,7 @@ import (
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/storage/vfs"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -305,6 +306,12 @@ func TestGroupRefusalsMatchTheWire(t *testing.T) {
 	commit.Group, commit.Generation = "audit", -1
 	ct := kmsg.NewOffsetCommitRequestTopic()
 	ct.Topic = "audit-log"
+	// OffsetCommit v10 names topics by id only.
+	if td, err := kadm.NewClient(cl).ListTopics(ctxT(t), "audit-log"); err != nil || td["audit-log"].Err != nil {
+		t.Fatalf("topic id: %v %v", err, td)
+	} else {
+		ct.TopicID = td["audit-log"].ID
+	}
 	cp := kmsg.NewOffsetCommitRequestTopicPartition()
 	cp.Partition, cp.Offset = 0, 0
 	ct.Partitions = append(ct.Partitions, cp)

@@ -233,6 +233,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				req.Group, req.Generation = "g", -1
 				ct := kmsg.NewOffsetCommitRequestTopic()
 				ct.Topic = "t"
+				if meta, ok := b.topicMeta("t"); ok {
+					ct.TopicID = meta.ID // OffsetCommit v10 names topics by id only
+				}
 				cp := kmsg.NewOffsetCommitRequestTopicPartition()
 				cp.Offset = 2
 				ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{cp}
@@ -245,6 +248,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				req.Group, req.Generation = "g", -1
 				ct := kmsg.NewOffsetCommitRequestTopic()
 				ct.Topic = "t"
+				if meta, ok := b.topicMeta("t"); ok {
+					ct.TopicID = meta.ID // OffsetCommit v10 names topics by id only
+				}
 				cp := kmsg.NewOffsetCommitRequestTopicPartition()
 				cp.Offset = 1
 				ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{cp}

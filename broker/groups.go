@@ -19,10 +19,11 @@ import (
 // nothing of sockets; this file only adapts requests to it.
 //
 // JoinGroup: v0-9, SyncGroup: v0-5 (both wait for the rebalance off the
-// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-9 (acked
+// read loop), Heartbeat: v0-4, LeaveGroup: v0-5, OffsetCommit: v2-10 (acked
 // once the commit is durable in __consumer_offsets; v9: from consumer-protocol
-// members too, 08_offset_commit_consumer.go), OffsetFetch: v1-9
-// (v8: several groups, v9: member id and epoch), DescribeGroups: v0-6, ListGroups: v0-5,
+// members too, 08_offset_commit_consumer.go; v10: topic ids,
+// 08_offset_topic_ids.go), OffsetFetch: v1-10
+// (v8: several groups, v9: member id and epoch, v10: topic ids), DescribeGroups: v0-6, ListGroups: v0-5,
 // DeleteGroups: v0-3 (consumer-protocol groups too), OffsetDelete: v0. See package group for the
 // per-version semantics. As Kafka 4.x (KIP-896), OffsetCommit v0-1 and
 // OffsetFetch v0 are not served: a request at one closes the connection,
@@ -43,8 +44,8 @@ func init() {
 		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
 	})
 	regKey(13, 0, 5, handleLeaveGroup)
-	regKey(8, 2, 9, handleOffsetCommit)
-	regKey(9, 1, 9, handleOffsetFetch)
+	regKey(8, 2, 10, handleOffsetCommit)
+	regKey(9, 1, 10, handleOffsetFetch)
 	regKey(15, 0, 6, handleDescribeGroups)
 	regKey(16, 0, 5, func(r *request) (reply, error) {
 		return now(r.c.b.grp.ListGroups(r.groupCtx(), r.kreq.(*kmsg.ListGroupsRequest)))
@@ -384,14 +385,17 @@ func handleOffsetCommit(r *request) (reply, error) {
 	if err := r.reserveResponse("OffsetCommit", n); err != nil {
 		return reply{}, err
 	}
+	b := r.c.b
+	unknown := b.resolveCommitTopicIDs(req) // v10 (08_offset_topic_ids.go)
 	// Appended here, on the read loop, so a connection's commits are in
 	// the log in request order; answered off it once durable, so commits
 	// pipelined on the connection share an fsync.
-	wait := r.c.b.grp.BeginOffsetCommit(r.groupCtx(), req)
+	wait := b.grp.BeginOffsetCommit(r.groupCtx(), req)
 	prev, mine := r.c.commitsDone, make(chan struct{})
 	r.c.commitsDone = mine
 	return reply{later: func() (kmsg.Response, error) {
 		resp := wait()
+		b.commitTopicIDs(resp, unknown)
 		if prev != nil {
 			<-prev // closed once this connection's earlier commits are applied
 		}
@@ -462,14 +466,20 @@ func handleOffsetFetch(r *request) (reply, error) {
 		resp.ErrorCode = invalidRequest
 		return now(resp)
 	}
-	g, ctx := r.c.b.grp, r.groupCtx()
+	b, ctx := r.c.b, r.groupCtx()
+	unknown := b.resolveFetchTopicIDs(req) // v10 (08_offset_topic_ids.go)
+	fetch := func() *kmsg.OffsetFetchResponse {
+		resp := b.grp.OffsetFetch(ctx, req)
+		b.fetchTopicIDs(resp, unknown)
+		return resp
+	}
 	if barrier := r.c.commitBarrier(); barrier != nil {
 		return reply{later: func() (kmsg.Response, error) {
 			<-barrier
-			return g.OffsetFetch(ctx, req), nil
+			return fetch(), nil
 		}}, nil
 	}
-	return now(g.OffsetFetch(ctx, req))
+	return now(fetch())
 }
 
 // dedupOffsetFetchGroups keeps the first of each group, with the topics of

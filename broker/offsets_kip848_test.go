@@ -95,6 +95,15 @@ func cgJoin(t *testing.T, ctx context.Context, cl *kgo.Client, group, member, to
 	}
 }
 
+// max9 caps OffsetCommit and OffsetFetch at v9, the last versions that
+// name topics (kgo sends the highest version both sides serve).
+func max9() *kversion.Versions {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(8, 9)
+	v.SetMaxKeyVersion(9, 9)
+	return v
+}
+
 func commitReq(v int16, group, member string, epoch int32, topic string, parts ...int32) *kmsg.OffsetCommitRequest {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version = v
@@ -117,7 +126,7 @@ func commitReq(v int16, group, member string, epoch int32, topic string, parts .
 func TestOffsetCommitConsumerGroupMember(t *testing.T) {
 	b := rewindtest.Start(t)
 	ctx := testCtx(t, 60*time.Second)
-	cl := newClient(t, b.Addr())
+	cl := newClient(t, b.Addr(), kgo.MaxVersions(max9())) // by topic name
 	createTopic(t, cl, "occ", 2)
 	epoch := cgJoin(t, ctx, cl, "g-occ", "m1-occ-0123456789ab", "occ")
 
@@ -214,7 +223,7 @@ func TestOffsetCommitConsumerGroupMember(t *testing.T) {
 func TestGroupAPIsSeeConsumerGroups(t *testing.T) {
 	b := rewindtest.Start(t)
 	ctx := testCtx(t, 60*time.Second)
-	cl := newClient(t, b.Addr())
+	cl := newClient(t, b.Addr(), kgo.MaxVersions(max9())) // by topic name
 	createTopic(t, cl, "gac", 1)
 	m := "m1-gac-0123456789ab"
 	epoch := cgJoin(t, ctx, cl, "g-gac-consumer", m, "gac")

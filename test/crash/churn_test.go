@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // TestGroupChurn runs one consumer group through constant churn for
@@ -308,7 +309,11 @@ type rawMember struct {
 
 func startRaw(ctx context.Context, t *testing.T, addr, group, topic string, parts int32, id string, obs *observer, wg *sync.WaitGroup) member {
 	k := &killable{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.Dialer(k.dial), kgo.ClientID(id),
+	// Its OffsetCommits name topics, as OffsetCommit v9 does (v10 names
+	// them by id).
+	v9 := kversion.Stable()
+	v9.SetMaxKeyVersion(8, 9)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.Dialer(k.dial), kgo.ClientID(id), kgo.MaxVersions(v9),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }), kgo.RequestRetries(2))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@
 //     bounds of every partition, groups with their state and committed
 //     offsets, and what already exists on the target. Nothing is written.
 //   - Execute refuses while a selected group has members on the source (its
-//     position could still move), creates the topics on the target, copies
+//     position could still move) or a moved partition has an open
+//     transaction (read_committed stops at it), creates the topics on the target, copies
 //     every partition's records in order (key, value, headers, timestamp;
 //     read_committed, so aborted transactions and control records are not
 //     copied), and commits each group's offsets on the target translated

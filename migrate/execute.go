@@ -75,6 +75,9 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 	if a := plan.ActiveGroups(); len(a) > 0 {
 		return plan, fmt.Errorf("%w: %s; stop their consumers first (their positions could still move)", ErrActiveGroups, strings.Join(a, ", "))
 	}
+	if o := plan.OpenTransactions(); len(o) > 0 {
+		return plan, fmt.Errorf("%w: %s; the records after an open transaction cannot be copied until it ends: stop the producers, or abort a hanging one (rewind transactions find-hanging, abort)", ErrOpenTransactions, strings.Join(o, ", "))
+	}
 	switch {
 	case st.SourceCluster == "" && st.TargetCluster == "":
 		st.SourceCluster, st.TargetCluster = plan.SourceCluster, plan.TargetCluster

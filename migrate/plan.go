@@ -102,6 +102,27 @@ func (p *Plan) ActiveGroups() []string {
 	return out
 }
 
+// ErrOpenTransactions is returned by Execute while a planned partition has
+// an open transaction on the source.
+var ErrOpenTransactions = errors.New("transactions are open on the source")
+
+// OpenTransactions lists the planned partitions whose last stable offset is
+// below their end: a transaction is open there (a producer still writing,
+// or a hanging transaction), and read_committed stops at it, so nothing
+// after it, committed records of other producers included, could be
+// copied.
+func (p *Plan) OpenTransactions() []string {
+	var out []string
+	for _, t := range p.Topics {
+		for _, pp := range t.Partitions {
+			if pp.Stable < pp.End {
+				out = append(out, fmt.Sprintf("%s/%d (last stable offset %d, end %d)", t.Topic, pp.Partition, pp.Stable, pp.End))
+			}
+		}
+	}
+	return out
+}
+
 func active(state string) bool {
 	switch state {
 	case "", "Empty", "Dead":

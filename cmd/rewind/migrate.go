@@ -77,6 +77,9 @@ must be new or empty.`,
 				if a := plan.ActiveGroups(); len(a) > 0 {
 					fmt.Fprintf(c.out, "active on the source (stop their consumers before --execute): %s\n", strings.Join(a, ", "))
 				}
+				if o := plan.OpenTransactions(); len(o) > 0 {
+					fmt.Fprintf(c.out, "open transactions on the source (end them before --execute): %s\n", strings.Join(o, ", "))
+				}
 				fmt.Fprintln(c.out, "dry run: nothing was written; add --execute to migrate (offsets marked estimated are exact after the copy)")
 				return nil
 			}

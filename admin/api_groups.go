@@ -313,7 +313,28 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorStatus(err), err)
 		return
 	}
+	var never *offsettool.GroupNote
+	if snap.Exists && len(snap.Partitions) == 0 && !snap.Active() && len(sels) == 0 {
+		// Consumed but never committed: the topics from the
+		// subscriptions __consumer_offsets kept (pastmembers.go).
+		pm, past, err := s.pastMembership(ctx, name)
+		if err != nil {
+			writeError(w, errorStatus(err), err)
+			return
+		}
+		n := offsettool.NeverCommittedNote(snap, pm, pol)
+		never = &n
+		if len(past) > 0 {
+			if snap, err = s.snapshot(ctx, name, past); err != nil {
+				writeError(w, errorStatus(err), err)
+				return
+			}
+		}
+	}
 	ex := offsettool.Explain(snap, pol)
+	if never != nil {
+		ex.Notes = append([]offsettool.GroupNote{*never}, ex.Notes...)
+	}
 	if ex.Members == nil {
 		ex.Members = []offsettool.Member{}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/offsetsfmt"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/storage"
@@ -42,26 +43,22 @@ func (s *Server) rebalances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) timeline(group string) (timelineView, error) {
-	v := timelineView{Group: group, Rebalances: []offsettool.Rebalance{}}
-	ti, ok := s.b.Topic(offsettool.OffsetsTopic)
-	if !ok || len(ti.Partitions) == 0 {
-		return v, nil // no group ever committed or joined
-	}
+// groupRecords reads group's records from its __consumer_offsets
+// partition (ti), in log order, at most maxTimelineRecords of them
+// (truncated says it stopped there).
+func (s *Server) groupRecords(group string, ti broker.TopicInfo) (hs []offsettool.HistoryEntry, truncated bool, err error) {
 	p := offsetsfmt.PartitionFor(group, int32(len(ti.Partitions)))
 	part := ti.Partitions[p]
 	lim := storage.PreviewLimits{MaxField: 1 << 20, MaxDecoded: 64 << 20}
-	var hs []offsettool.HistoryEntry
 	read := 0
 	off := part.LogStart
 	for off < part.HighWatermark {
 		if read >= maxTimelineRecords {
-			v.Truncated = true
-			break
+			return hs, true, nil // records remain past the bound
 		}
 		recs, err := s.b.ReadRecords(offsettool.OffsetsTopic, p, off, min(1000, maxTimelineRecords-read), lim)
 		if err != nil {
-			return v, fmt.Errorf("read %s/%d at %d: %w", offsettool.OffsetsTopic, p, off, err)
+			return hs, false, fmt.Errorf("read %s/%d at %d: %w", offsettool.OffsetsTopic, p, off, err)
 		}
 		if len(recs) == 0 {
 			break
@@ -76,6 +73,20 @@ func (s *Server) timeline(group string) (timelineView, error) {
 		off = recs[len(recs)-1].Offset + 1
 		read += len(recs)
 	}
+	return hs, false, nil
+}
+
+func (s *Server) timeline(group string) (timelineView, error) {
+	v := timelineView{Group: group, Rebalances: []offsettool.Rebalance{}}
+	ti, ok := s.b.Topic(offsettool.OffsetsTopic)
+	if !ok || len(ti.Partitions) == 0 {
+		return v, nil // no group ever committed or joined
+	}
+	hs, truncated, err := s.groupRecords(group, ti)
+	if err != nil {
+		return v, err
+	}
+	v.Truncated = truncated
 	names := map[[16]byte]string{}
 	for _, t := range s.b.Topics() {
 		var id [16]byte

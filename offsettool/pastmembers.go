@@ -34,11 +34,17 @@ type PastMembership struct {
 // committing: DescribeGroups shows no member once they left, and
 // OffsetFetch no offset.
 func (c *Client) PastMembership(ctx context.Context, group string) (PastMembership, error) {
-	var pm PastMembership
 	hist, err := c.History(ctx, group, nil, nil)
 	if err != nil {
-		return pm, err
+		return PastMembership{}, err
 	}
+	return PastMembershipOf(hist), nil
+}
+
+// PastMembershipOf sums up a group's history entries (History, or
+// HistoryRecord over __consumer_offsets read another way).
+func PastMembershipOf(hist []HistoryEntry) PastMembership {
+	var pm PastMembership
 	topics := map[string]bool{}
 	for _, h := range hist {
 		switch {
@@ -56,7 +62,7 @@ func (c *Client) PastMembership(ctx context.Context, group string) (PastMembersh
 		pm.Topics = append(pm.Topics, t)
 	}
 	sort.Strings(pm.Topics)
-	return pm, nil
+	return pm
 }
 
 // NeverCommittedNote says what happened to a group that exists, has no

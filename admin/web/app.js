@@ -562,13 +562,20 @@ async function explainTab(body, g) {
   const policy = h("select", { id: "explain-initial" },
     h("option", { value: "newest" }, "newest (Sarama OffsetNewest, Java latest: the defaults)"),
     h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"));
+  // A topic picker: where a consumer of the group would start on any
+  // topic, the way out for a group with no partitions of its own.
+  const topic = h("select", { id: "explain-topic" }, h("option", { value: "" }, "the group's topics"));
+  try {
+    for (const t of await api("/topics")) if (!t.internal) topic.append(h("option", { value: t.name }, t.name));
+  } catch (e) { /* the picker stays with the group's own topics */ }
   const out = h("div", {});
   const load = async () => {
     fill(out, spinner());
     let ex;
-    try { ex = await api(`/groups/${enc(g.group)}/explain?initial=${policy.value}`); } catch (e) { fill(out, banner("err", e.message)); return; }
+    const q = `initial=${policy.value}` + (topic.value ? `&topic=${enc(topic.value)}` : "");
+    try { ex = await api(`/groups/${enc(g.group)}/explain?${q}`); } catch (e) { fill(out, banner("err", e.message)); return; }
     fill(out, 
-      ex.notes.map((n) => banner(n.kind === "active-members" || n.kind === "rebalancing" ? "warn" : "info", n.text)),
+      ex.notes.map((n) => banner(n.kind === "active-members" || n.kind === "rebalancing" || n.kind === "never-committed" ? "warn" : "info", n.text)),
       h("div", { class: "panel flush" }, table([
         { label: "Partition", cell: (p) => `${p.topic}/${p.partition}` },
         { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
@@ -579,11 +586,12 @@ async function explainTab(body, g) {
         { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why),
           p.lag_why ? h("p", { class: "why lag-why", "data-case": p.lag_case }, p.lag_why) : null,
           p.replay ? h("div", { class: "replay" }, p.replay) : null) },
-      ], ex.partitions, { id: "explain-table", empty: "Nothing to explain: the group has no partitions." })));
+      ], ex.partitions, { id: "explain-table", empty: "The group has no partitions of its own: pick a topic above to see where its next consumer would start there." })));
   };
   policy.addEventListener("change", load);
+  topic.addEventListener("change", load);
   fill(body, 
-    h("div", { class: "controls" }, h("label", {}, "Your consumer's initial offset policy", policy)),
+    h("div", { class: "controls" }, h("label", {}, "Your consumer's initial offset policy", policy), h("label", {}, "Topic", topic)),
     h("p", { class: "muted", style: "margin-top:0" }, "Where a consumer of this group starts reading on each partition, and why. A committed offset always wins over the initial policy."),
     out);
   await load();

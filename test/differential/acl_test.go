@@ -284,6 +284,7 @@ func TestAuthorizationMatrixKafka(t *testing.T) {
 	kafkaAddr := startAuthKafka(t)
 	sides := []*authSide{newAuthSide(t, "kafka", kafkaAddr), newAuthSide(t, "rewind", startAuthRewind(t))}
 	t.Run("ACLAPIs", func(t *testing.T) { compareACLAPIs(t, sides) })
+	t.Run("SCRAMCredentialAPIs", func(t *testing.T) { compareSCRAMAPIs(t, sides) })
 	alice := func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kmsg.CreateACLsRequestCreation {
 		return acl(rt, name, op, "User:alice")
 	}

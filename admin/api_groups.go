@@ -33,6 +33,10 @@ type groupPartition struct {
 	Status       lageval.Status   `json:"status"`
 	StatusReason string           `json:"status_reason"`
 	Window       []lageval.Commit `json:"window"`
+	// TimeToLossSeconds: when, at this pace, retention deletes a record
+	// the group has not read (0: it did already), and Loss why (loss.go).
+	TimeToLossSeconds *float64 `json:"time_to_loss_seconds,omitempty"`
+	Loss              string   `json:"loss,omitempty"`
 }
 
 type groupView struct {
@@ -115,6 +119,10 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 			if d, ok := lageval.LagTime(lag, first, snap.Taken); ok {
 				secs := d.Seconds()
 				gp.LagSeconds = &secs
+				if l, risk := s.timeToLoss(p, lag, d, verdict[tp], snap.Taken); risk {
+					in := l.In.Seconds()
+					gp.TimeToLossSeconds, gp.Loss = &in, l.Say()
+				}
 			}
 		}
 		v.Partitions = append(v.Partitions, gp)

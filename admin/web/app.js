@@ -439,6 +439,10 @@ function partitionTable(g) {
     { label: "Lag in time", num: true, cell: (p) => fmtDur(p.lag_seconds) },
     { label: "Consumer", cell: (p) => p.client_id ? h("span", { title: p.member_id }, p.client_id, h("span", { class: "muted" }, " " + (p.host || ""))) : h("span", { class: "muted" }, "unassigned") },
     { label: "Status", cell: (p) => h("div", {}, badge(p.status), p.status !== "OK" ? h("div", { class: "reason" }, p.status_reason) : null) },
+    // When retention deletes records the group has not read, at this pace.
+    { label: "Loss in", cell: (p) => p.time_to_loss_seconds === undefined ? h("span", { class: "muted" }, "–")
+      : h("div", { "data-loss": p.topic + "/" + p.partition }, h("strong", { style: "color:var(--err)" }, p.loss.startsWith("retention already") ? "lost" : fmtDur(p.time_to_loss_seconds)),
+        h("div", { class: "reason" }, p.loss)) },
   ], g.partitions, { id: "partitions-table", key: (p) => p.topic + "/" + p.partition, empty: "The group has no committed offsets and no assignment." });
 }
 

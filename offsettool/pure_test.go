@@ -291,3 +291,49 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestRebalancesStaticReplacement: a static member's restart under a new
+// member id is a static replacement whichever record Kafka writes first,
+// the new member's or the old one's tombstone, and the partitions it owned
+// move from the old id to the new one; a subscription change and a plain
+// leave say so.
+func TestRebalancesStaticReplacement(t *testing.T) {
+	at := time.Unix(1000, 0)
+	tp := TopicPartition{"orders", 0}
+	member := func(id, inst string, topics ...string) HistoryEntry {
+		return HistoryEntry{Kind: EventMember, Time: at, Member: &MemberRecord{ID: id, InstanceID: inst, ClientID: "c-" + id, Subscribed: topics}}
+	}
+	gone := func(id string) HistoryEntry { return HistoryEntry{Kind: EventMemberGone, Time: at, Member: &MemberRecord{ID: id}} }
+	epoch := func(e int32) HistoryEntry { return HistoryEntry{Kind: EventGroupEpoch, Time: at, Generation: e} }
+	owns := func(id string, e int32, tps ...TopicPartition) HistoryEntry {
+		return HistoryEntry{Kind: EventAssignment, Time: at, MemberEpoch: e, Member: &MemberRecord{ID: id, Assigned: tps}}
+	}
+	for _, newFirst := range []bool{true, false} {
+		h := []HistoryEntry{member("a", "i1", "orders"), epoch(1), owns("a", 1, tp),
+			{Kind: EventCommit, Time: at, Topic: "orders", Partition: 0, Offset: 7}, owns("a", -2)}
+		if newFirst {
+			h = append(h, member("b", "i1", "orders"), gone("a"))
+		} else {
+			h = append(h, gone("a"), member("b", "i1", "orders"))
+		}
+		h = append(h, epoch(2), owns("b", 2, tp), member("b", "i1", "orders", "audit"), epoch(3), gone("b"), epoch(4))
+		rs := Rebalances(h)
+		if len(rs) != 4 {
+			t.Fatalf("new first %v: %d rebalances: %+v", newFirst, len(rs), rs)
+		}
+		r := rs[1]
+		if len(r.Joined) != 1 || r.Joined[0].ID != "b" || !strings.Contains(r.Joined[0].Reason, "static replacement of member a") ||
+			len(r.Left) != 1 || r.Left[0].ID != "a" || r.Left[0].Reason != ReasonStaticReplaced {
+			t.Errorf("new first %v: epoch 2 joined %+v left %+v", newFirst, r.Joined, r.Left)
+		}
+		if len(r.Moved) != 1 || r.Moved[0].From != "a" || r.Moved[0].To != "b" || r.Moved[0].FromClient != "c-a" || r.Moved[0].Committed != 7 {
+			t.Errorf("new first %v: moves %+v", newFirst, r.Moved)
+		}
+		if c := rs[2].Changed; len(c) != 1 || c[0].Reason != ReasonNewSubscription {
+			t.Errorf("epoch 3 changed %+v", c)
+		}
+		if l := rs[3].Left; len(l) != 1 || l[0].Reason != ReasonLeft {
+			t.Errorf("epoch 4 left %+v", l)
+		}
+	}
+}

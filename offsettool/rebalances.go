@@ -291,6 +291,14 @@ func (b *timeline) left(e HistoryEntry) {
 	if b.static[id] {
 		why = ReasonStaticLeave
 	}
+	// The member that took its instance id over may have been written
+	// first.
+	for i, j := range b.pendJoined {
+		if m.InstanceID != "" && j.InstanceID == m.InstanceID && j.ID != id {
+			why = ReasonStaticReplaced
+			b.pendJoined[i].Reason = fmt.Sprintf(reasonStaticReplacedFrom, id, m.InstanceID)
+		}
+	}
 	b.pendLeft = append(b.pendLeft, MemberChange{MemberRecord: m, Reason: why})
 	delete(b.members, id)
 	delete(b.static, id)

@@ -303,7 +303,9 @@ func TestRebalancesStaticReplacement(t *testing.T) {
 	member := func(id, inst string, topics ...string) HistoryEntry {
 		return HistoryEntry{Kind: EventMember, Time: at, Member: &MemberRecord{ID: id, InstanceID: inst, ClientID: "c-" + id, Subscribed: topics}}
 	}
-	gone := func(id string) HistoryEntry { return HistoryEntry{Kind: EventMemberGone, Time: at, Member: &MemberRecord{ID: id}} }
+	gone := func(id string) HistoryEntry {
+		return HistoryEntry{Kind: EventMemberGone, Time: at, Member: &MemberRecord{ID: id}}
+	}
 	epoch := func(e int32) HistoryEntry { return HistoryEntry{Kind: EventGroupEpoch, Time: at, Generation: e} }
 	owns := func(id string, e int32, tps ...TopicPartition) HistoryEntry {
 		return HistoryEntry{Kind: EventAssignment, Time: at, MemberEpoch: e, Member: &MemberRecord{ID: id, Assigned: tps}}

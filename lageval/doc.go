@@ -48,6 +48,16 @@
 // the CLI, which rebuilds the window from __consumer_offsets. HumanDuration
 // is the one printer of durations for people (LAG-TIME, the reasons).
 //
+// # Loss before it happens
+//
+// TimeToLoss forecasts when retention deletes the first record a group has
+// not read, at the pace of the group (CommitRate over its window) and of
+// the producers of its backlog: the first unread record's age against
+// retention.ms, the unread bytes against retention.bytes; Lost is the loss
+// that already happened (the committed offset below the log start).
+// `rewind group describe`, `rewind lag`, the console and
+// rewind_consumergroup_time_to_loss_seconds all forecast here.
+//
 // Everything here is a pure function of its arguments (the time of the
 // evaluation included), except Recorder, a concurrency-safe map of windows.
 package lageval

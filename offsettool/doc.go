@@ -35,9 +35,17 @@
 //     tails (markers, aborted records) Explain names when a lag cannot
 //     reach 0.
 //
+// Besides: PastMembership reads, for a group that consumed but never
+// committed, the generations and subscriptions __consumer_offsets kept
+// (NeverCommittedNote says it); LossForecasts forecasts per partition when
+// retention deletes unread records (lageval.TimeToLoss); FormatRecord and
+// ToKcatJSON print records as kcat's -f and -J do; ExportCSV writes the
+// reset plan kafka-consumer-groups.sh --export writes.
+//
 // The pure parts (Explain, PlanReset, CommittedAt, LagRows, Trend,
-// FormatRecord, ParseResetCSV) take plain structs and are unit tested case by
-// case; the rest is tested end to end against Rewind and kfake.
+// FormatRecord, ParseResetCSV, ExportCSV, ParseDuration) take plain
+// structs and are unit tested case by case; the rest is tested end to end
+// against Rewind and kfake.
 //
 // Typical use:
 //

@@ -268,3 +268,58 @@ func TestStoreSurvivesReopen(t *testing.T) {
 		t.Fatal("a damaged ACL file was accepted")
 	}
 }
+
+// TestStoreWriteFailureChangesNothing: when the file cannot be written the
+// change is refused whole and the ACLs in force stay those before it.
+func TestStoreWriteFailureChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	a, err := Open(path, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := bind(topic, "t", lit, "User:a", "*", opRead, allow)
+	if _, err := a.Create([]Binding{b1}); err != nil {
+		t.Fatal(err)
+	}
+	// The security directory replaced by a file: no temporary file can be
+	// made beside acls.json.
+	sec := filepath.Dir(path)
+	if err := os.RemoveAll(sec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sec, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create([]Binding{bind(group, "g", lit, "User:a", "*", opRead, allow)}); err == nil {
+		t.Fatal("create succeeded without a place to store it")
+	}
+	if _, _, err := a.Delete([]Filter{{ResourceType: kmsg.ACLResourceTypeAny, PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}}); err == nil {
+		t.Fatal("delete succeeded without a place to store it")
+	}
+	if !a.Authorize("User:a", "h", opRead, topic, "t") || a.Authorize("User:a", "h", opRead, group, "g") {
+		t.Fatal("a change that was not stored is in force, or a stored ACL was lost")
+	}
+}
+
+// TestDeleteBound: a filter matching more than MaxPerRequest ACLs removes
+// none (Kafka's MAX_RECORDS_PER_USER_OP).
+func TestDeleteBound(t *testing.T) {
+	a, _ := Open("", Config{})
+	bs := make([]Binding, MaxPerRequest+1)
+	for i := range bs {
+		bs[i] = bind(topic, "t"+string(rune('a'+i%26))+string(rune(i)), lit, "User:a", "*", opRead, allow)
+	}
+	if _, err := a.Create(bs); err != nil {
+		t.Fatal(err)
+	}
+	anyF := Filter{ResourceType: kmsg.ACLResourceTypeAny, PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}
+	n := len(a.ACLs(anyF))
+	removed, errs, err := a.Delete([]Filter{anyF})
+	if err != nil || !errors.Is(errs[0], ErrInvalid) || len(removed[0]) != 0 {
+		t.Fatalf("delete of %d ACLs: %v %v %d", n, err, errs, len(removed[0]))
+	}
+	if got := len(a.ACLs(anyF)); got != n {
+		t.Fatalf("%d ACLs left of %d", got, n)
+	}
+}

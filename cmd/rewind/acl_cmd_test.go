@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/broker"
+	"github.com/rewindhq/rewind/internal/kafkaref"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -153,4 +154,13 @@ func startPlainBroker(t *testing.T) string {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b.Addr()
+}
+
+// TestACLCommandKafka: against Apache Kafka without an authorizer (the
+// shared reference one) the command says what is missing, in Kafka's code
+// and with what to set.
+func TestACLCommandKafka(t *testing.T) {
+	addr := kafkaref.Start(t).Addrs()[0]
+	cliFail(t, addr, []string{"acl", "--list"}, "SECURITY_DISABLED", "authorizer.class.name")
+	cliFail(t, addr, []string{"acl", "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "t"}, "SECURITY_DISABLED")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -15,7 +16,46 @@ type span struct{ from, to int64 }
 // being read before they count as read to their end: records at the very
 // end of a log can be gone (a compacted tombstone, an aborted
 // transaction's last records) so that no record at to-1 will ever come.
+// Silence alone does not say that, so the cluster is asked first (see
+// idleDone): one that does not answer (restarting, unreachable) or whose
+// partitions end before the spans do is waited for or reported, never taken
+// as the end of the copy.
 var idleEnd = 5 * time.Second
+
+// idleDone says whether the pending partitions count as read to their end
+// after a silence: the cluster answers ListOffsets for them and each still
+// reaches its span's end. A cluster that does not answer within a second is
+// not done (the caller waits on); a partition that ends before its span is
+// an error (it was truncated, or deleted and created again).
+func idleDone(ctx context.Context, cl *kgo.Client, pending map[string]map[int32]span) (bool, error) {
+	var topics []string
+	for t, ps := range pending {
+		if len(ps) > 0 {
+			topics = append(topics, t)
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(lctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, nil
+	}
+	for t, ps := range pending {
+		for p, s := range ps {
+			e, ok := ends.Lookup(t, p)
+			if !ok {
+				return false, nil
+			}
+			if e.Offset < s.to {
+				return false, fmt.Errorf("read %s/%d: it ends at %d now, before %d", t, p, e.Offset, s.to)
+			}
+		}
+	}
+	return true, nil
+}
 
 // readSpans reads every span with read_committed, control records
 // included (they say how far a partition is read), and hands each record
@@ -55,6 +95,7 @@ func readSpans(ctx context.Context, opts []kgo.Opt, spans map[string]map[int32]s
 	}
 	defer cl.Close()
 	last := time.Now()
+	var answered time.Time // when the cluster first answered in a silence
 	for n > 0 {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
@@ -98,10 +139,25 @@ func readSpans(ctx context.Context, opts []kgo.Opt, spans map[string]map[int32]s
 		if rerr != nil {
 			return rerr
 		}
-		if progressed {
-			last = time.Now()
-		} else if time.Since(last) > idleEnd {
-			return nil
+		switch {
+		case progressed:
+			last, answered = time.Now(), time.Time{}
+		case time.Since(last) > idleEnd:
+			done, err := idleDone(ctx, cl, pending)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !done:
+				// Not answering: wait for it as long as ctx allows.
+				last, answered = time.Now(), time.Time{}
+			case answered.IsZero():
+				// Answering now, maybe only just back: give its
+				// fetches another window before taking the end.
+				last, answered = time.Now(), time.Now()
+			default:
+				return nil
+			}
 		}
 	}
 	return nil

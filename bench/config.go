@@ -66,11 +66,16 @@ type Config struct {
 	RSSBytes       int64 // stored data while measuring RSS
 	LimitBytes     int64 // written by the fdatasync bandwidth test
 
+	// FollowPartitions are the topic sizes one consumer follows while
+	// FollowRate records/s trickle in, for the broker's CPU (follow.go).
+	FollowPartitions []int
+	FollowRate       float64
+
 	Log io.Writer // progress lines; nil = quiet
 }
 
 // AllScenarios lists the scenario names Config.Scenarios may hold.
-var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "txn", "startup", "rss"}
+var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "txn", "startup", "rss", "follow"}
 
 // DefaultConfig is the full run.
 func DefaultConfig() Config {
@@ -90,6 +95,9 @@ func DefaultConfig() Config {
 		StartPartition: 1000,
 		RSSBytes:       10 << 30,
 		LimitBytes:     1 << 30,
+
+		FollowPartitions: []int{100, 2000, 20000},
+		FollowRate:       200,
 	}
 }
 
@@ -104,6 +112,7 @@ func SmokeConfig() Config {
 	c.LatencyRate = 5e6
 	c.GroupSizes = []int{1, 10}
 	c.RejoinSize = 10
+	c.FollowPartitions = []int{100}
 	c.StartPartition = 100
 	c.RSSBytes = 64 << 20
 	c.LimitBytes = 64 << 20

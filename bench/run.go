@@ -89,6 +89,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"txn", r.txn},
 		{"startup", r.startup},
 		{"rss", r.rss},
+		{"follow", r.follow},
 	}
 	for _, s := range steps {
 		if !cfg.has(s.name) {

@@ -27,6 +27,8 @@ func newBenchCmd() *cobra.Command {
 		duration, warmup                                  time.Duration
 		acks, compression                                 string
 		groupSizes                                        []int
+		followParts                                       []int
+		followRate                                        float64
 		rejoinSize                                        int
 	)
 	cmd := &cobra.Command{
@@ -94,6 +96,12 @@ figures mean little. Flags given with --smoke override its settings.`,
 			}
 			if given("compression") {
 				cfg.Compression = compression
+			}
+			if given("follow-partitions") {
+				cfg.FollowPartitions = followParts
+			}
+			if given("follow-rate") {
+				cfg.FollowRate = followRate
 			}
 			if given("group-sizes") {
 				cfg.GroupSizes = groupSizes
@@ -193,6 +201,8 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.StringVar(&compression, "compression", def.Compression, "none, snappy, lz4, zstd or gzip (values are random: compression only costs CPU)")
 	f.StringVar(&consumeBytes, "consume-bytes", bytesFlag(def.ConsumeBytes), "data stored before the cold consume")
 	f.Float64Var(&latencyMBs, "latency-rate", def.LatencyRate/1e6, "MB/s produced during the end-to-end latency measurement")
+	f.IntSliceVar(&followParts, "follow-partitions", def.FollowPartitions, "topic sizes one consumer follows for the broker-CPU figure (follow scenario)")
+	f.Float64Var(&followRate, "follow-rate", def.FollowRate, "records/s produced to random partitions while the consumer follows")
 	f.IntSliceVar(&groupSizes, "group-sizes", def.GroupSizes, "consumer group sizes for time to stable")
 	f.IntVar(&rejoinSize, "rejoin-size", def.RejoinSize, "settled group size one more member joins, timed with the classic and the consumer protocol (0: skip)")
 	f.IntVar(&startPs, "start-partitions", def.StartPartition, "partitions on disk for start-to-ready")

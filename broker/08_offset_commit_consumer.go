@@ -17,8 +17,14 @@ import (
 // the member id and member epoch may commit or fetch, as Kafka 4.4's
 // ConsumerGroup.validateOffsetCommit and validateOffsetFetch decide.
 
-// modernGroups is the broker's group.ModernGroups.
+// modernGroups is the broker's group.ModernGroups (and ModernLister and
+// ModernExpiry).
 type modernGroups struct{ b *Broker }
+
+var (
+	_ group.ModernLister = modernGroups{}
+	_ group.ModernExpiry = modernGroups{}
+)
 
 func (m modernGroups) CommitCheck(group, memberID string, instanceID *string, epoch int32, v int16, txn bool) (bool, int16, func(string, int32) int16) {
 	cg := &m.b.cgroups
@@ -59,6 +65,19 @@ func (m modernGroups) FetchCheck(group string, memberID *string, epoch int32) (b
 		return false, 0
 	}
 	return true, g.ValidateOffsetFetch(memberID, epoch)
+}
+
+// SubscribedTo keeps a consumer group's offsets of the topics its members
+// subscribe to from expiring (group.ModernExpiry).
+func (m modernGroups) SubscribedTo(group, topic string) bool {
+	cg := &m.b.cgroups
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if cg.c == nil {
+		return false
+	}
+	g := cg.c.Group(group)
+	return g != nil && g.SubscribedTo(topic)
 }
 
 // ListGroups, DescribeGroups and DeleteGroups of consumer-protocol

@@ -178,7 +178,9 @@
 //
 // Offsets expire (KIP-211) offsets.retention.minutes after the group became
 // Empty, or after their last commit for offset-only groups (no protocol
-// type) and for topics a Stable consumer group no longer subscribes to;
+// type; for a consumer-protocol group's offsets, only the topics none of
+// its members subscribes to, asked through Config.Modern's ModernExpiry)
+// and for topics a Stable consumer group no longer subscribes to;
 // commits made with an explicit retention (OffsetCommit v1-v4) expire when
 // it says. Expiry runs every offsets.retention.check.interval.ms and writes
 // tombstones; an Empty group left without offsets is removed. Every

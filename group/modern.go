@@ -49,3 +49,14 @@ func (c *Coordinator) lister() ModernLister {
 	l, _ := c.cfg.Modern.(ModernLister)
 	return l
 }
+
+// ModernExpiry is what offset expiry asks of the consumer-protocol groups
+// (Config.Modern may implement it). Its method is called with the
+// offsets-only group's lock held and must not call this coordinator.
+type ModernExpiry interface {
+	// SubscribedTo tells whether group is a consumer-protocol group one of
+	// whose members subscribes to topic (by name or regex): as Kafka 4.4's
+	// OffsetMetadataManager.cleanupExpiredOffsets skips the topics a group
+	// is subscribed to, their offsets do not expire.
+	SubscribedTo(group, topic string) bool
+}

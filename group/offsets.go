@@ -304,7 +304,13 @@ func (g *group) expiryTime(k tp, o *offset) (time.Time, bool) {
 		}
 		return base(o.commit), true
 	case g.protocolType == "":
-		// Offset-only group: counted from the last commit.
+		// Offset-only group, or the offsets of a consumer-protocol group:
+		// counted from the last commit, but never while a member of the
+		// consumer group subscribes to the topic (Kafka's
+		// cleanupExpiredOffsets asks isSubscribedToTopic).
+		if m, ok := g.c.cfg.Modern.(ModernExpiry); ok && m.SubscribedTo(g.name, k.topic) {
+			return time.Time{}, false
+		}
 		return base(o.commit), true
 	}
 	return time.Time{}, false

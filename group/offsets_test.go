@@ -550,3 +550,37 @@ func TestTopicDeleted(t *testing.T) {
 		t.Fatal("deleted topic offsets came back after replay")
 	}
 }
+
+// subscribedModern is a Config.Modern whose consumer-protocol group "g"
+// has members subscribed to the topics in subscribed.
+type subscribedModern struct{ subscribed map[string]bool }
+
+func (subscribedModern) CommitCheck(string, string, *string, int32, int16, bool) (bool, int16, func(string, int32) int16) {
+	return false, 0, nil
+}
+func (subscribedModern) FetchCheck(string, *string, int32) (bool, int16) { return false, 0 }
+func (m subscribedModern) SubscribedTo(group, topic string) bool {
+	return group == "g" && m.subscribed[topic]
+}
+
+// The offsets of a consumer-protocol group (kept here as an offsets-only
+// group) do not expire for the topics its members subscribe to, however
+// long ago they were committed, as Kafka 4.4's cleanupExpiredOffsets
+// skips them; those of other topics expire OffsetsRetention after their
+// last commit, and the group stays.
+func TestConsumerGroupSubscribedOffsetsDoNotExpire(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.OffsetsRetention = time.Hour
+		c.OffsetsRetentionCheck = time.Minute
+		c.Modern = subscribedModern{subscribed: map[string]bool{"t": true}}
+	})
+	allCodes(t, h.commit(commitReq(8, "g", "", -1, offs{"t": {0: 1}, "u": {0: 1}})), 0)
+	h.advance(3 * time.Hour)
+	c := h.c.Committed("g")
+	if _, ok := c["t"]; !ok {
+		t.Fatal("the offsets of a subscribed topic expired")
+	}
+	if _, ok := c["u"]; ok {
+		t.Fatal("the offsets of a topic nobody subscribes to did not expire")
+	}
+}

@@ -357,6 +357,21 @@ func metadataHash(sub map[string]assign.TopicID, topics Topics) int64 {
 	return int64(h)
 }
 
+// SubscribedTo tells whether a member subscribes to topic, by name or
+// through its regex (Kafka's ModernGroup.isSubscribedToTopic): the
+// group's offsets of such a topic do not expire.
+func (g *Group) SubscribedTo(topic string) bool {
+	for _, m := range g.members {
+		if slices.Contains(m.SubscribedTopicNames, topic) {
+			return true
+		}
+		if m.SubscribedTopicRegex != "" && slices.Contains(g.regexes[m.SubscribedTopicRegex].topics, topic) {
+			return true
+		}
+	}
+	return false
+}
+
 // Assignor is the name of the assignor the group uses now.
 func (g *Group) Assignor() string { return g.preferredAssignor() }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/rewindhq/rewind/offsetsfmt"
 )
 
@@ -169,6 +171,31 @@ func TestReplayKafkaRecords(t *testing.T) {
 		}
 		if got := g.MemberIDs(); len(got) != len(members[id]) {
 			t.Fatalf("group %s: members %v, Kafka's log keeps %v", id, got, members[id])
+		}
+	}
+}
+
+// TestSubscribedTo: a group is subscribed to the topics its members name
+// and those their regexes resolved to (offset expiry keeps their offsets).
+func TestSubscribedTo(t *testing.T) {
+	c := NewCoordinator(Config{})
+	topics := &fakeTopics{parts: map[string]int32{"a": 1, "b1": 1, "c": 1}}
+	join := func(member string, names []string, regex *string) {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID = 1, "g", member
+		req.RebalanceTimeoutMillis = 30000
+		req.SubscribedTopicNames, req.SubscribedTopicRegex = names, regex
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if resp, _ := c.Heartbeat(time.Unix(1_700_000_000, 0), Client{ID: member}, req, topics); resp.ErrorCode != 0 {
+			t.Fatalf("join %s: %d", member, resp.ErrorCode)
+		}
+	}
+	join("m1", []string{"a"}, nil)
+	join("m2", nil, kmsg.StringPtr("b.*"))
+	g := c.Group("g")
+	for topic, want := range map[string]bool{"a": true, "b1": true, "c": false, "b": false} {
+		if got := g.SubscribedTo(topic); got != want {
+			t.Errorf("SubscribedTo(%q) = %v, want %v", topic, got, want)
 		}
 	}
 }

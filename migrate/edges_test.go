@@ -390,3 +390,71 @@ func TestMigrateWaitsForStalledSource(t *testing.T) {
 		t.Errorf("verification failed: %+v", rep.Groups)
 	}
 }
+
+// TestMigrateVerifyReportsCorruption: Verify must be able to fail. Against
+// a target that holds the migrated records except one changed value, one
+// changed header, one changed timestamp (one partition each), it reports
+// exactly those partitions, and the group whose next record changed.
+func TestMigrateVerifyReportsCorruption(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst, bad := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 4; p++ {
+		produce(t, ctx, cl, "orders", p, 0, 20)
+	}
+	commit(t, ctx, src, "reader", map[string]map[int32]int64{"orders": {0: 5, 3: 5}})
+	m := newMigrator(src, dst)
+	st, _ := migrate.LoadState("")
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() {
+		t.Fatalf("clean copy: %v %+v", err, rep)
+	}
+
+	// The same records on another cluster, but for record 5 of
+	// partitions 0-2.
+	bcl := client(t, bad, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(bcl).CreateTopic(ctx, 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 4; p++ {
+		produce(t, ctx, bcl, "orders", p, 0, 5)
+		r := &kgo.Record{Topic: "orders", Partition: p, Key: []byte("k5"), Value: []byte("orders-" + string('0'+byte(p)) + "-5"),
+			Headers: []kgo.RecordHeader{{Key: "i", Value: []byte("5")}}, Timestamp: tsBase.Add(5 * time.Millisecond)}
+		switch p {
+		case 0:
+			r.Value = []byte("orders-0-X")
+		case 1:
+			r.Headers[0].Value = []byte("6")
+		case 2:
+			r.Timestamp = r.Timestamp.Add(time.Millisecond)
+		}
+		if err := bcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, ctx, bcl, "orders", p, 6, 14)
+	}
+	commit(t, ctx, bad, "reader", map[string]map[int32]int64{"orders": {0: 5, 3: 5}})
+	rep, err := newMigrator(src, bad).Verify(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Fatal("Verify found nothing wrong with a target holding three changed records")
+	}
+	for _, p := range rep.Partitions {
+		if want := p.Partition == 3; p.OK != want || p.TargetRecords != 20 {
+			t.Errorf("partition %d: ok %v with %d records, want ok %v with 20", p.Partition, p.OK, p.TargetRecords, want)
+		}
+	}
+	for _, g := range rep.Groups {
+		if want := g.Partition == 3; g.OK != want {
+			t.Errorf("group %s partition %d: ok %v (%s), want %v", g.Group, g.Partition, g.OK, g.Next, want)
+		}
+	}
+}

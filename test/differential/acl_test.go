@@ -45,8 +45,9 @@ func freePort(t *testing.T) int {
 }
 
 // startAuthKafka starts Kafka with the StandardAuthorizer and returns its
-// SASL_PLAINTEXT address.
-func startAuthKafka(t *testing.T) string {
+// SASL_PLAINTEXT address and its PLAINTEXT one (User:ANONYMOUS, a super
+// user there).
+func startAuthKafka(t *testing.T) (sasl, plaintext string) {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
@@ -87,7 +88,7 @@ super.users=User:ANONYMOUS;User:admin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { kc.Stop() })
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return fmt.Sprintf("127.0.0.1:%d", port), kc.Addrs[0]
 }
 
 func skipOrFail(t *testing.T, err error) {
@@ -281,9 +282,10 @@ func acl(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation, principal s
 }
 
 func TestAuthorizationMatrixKafka(t *testing.T) {
-	kafkaAddr := startAuthKafka(t)
+	kafkaAddr, kafkaPlain := startAuthKafka(t)
 	sides := []*authSide{newAuthSide(t, "kafka", kafkaAddr), newAuthSide(t, "rewind", startAuthRewind(t))}
 	t.Run("ACLAPIs", func(t *testing.T) { compareACLAPIs(t, sides) })
+	t.Run("ACLTool", func(t *testing.T) { compareACLTool(t, sides, kafkaPlain) })
 	t.Run("SCRAMCredentialAPIs", func(t *testing.T) { compareSCRAMAPIs(t, sides) })
 	alice := func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kmsg.CreateACLsRequestCreation {
 		return acl(rt, name, op, "User:alice")

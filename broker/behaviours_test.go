@@ -68,3 +68,63 @@ func TestCompactedTopicRefusesKeyless(t *testing.T) {
 		t.Fatalf("keyless record after cleanup.policy=delete: %v", err)
 	}
 }
+
+// TestTopicCompressionType: compression.type accepts Kafka's values; a
+// topic with zstd stores a franz-go gzip batch rewritten in zstd (what a
+// raw Fetch returns), a topic with producer stores it as produced, and a
+// consumer reads the same records from both; an unknown value is
+// INVALID_CONFIG.
+func TestTopicCompressionType(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr(), kgo.ProducerBatchCompression(kgo.GzipCompression()))
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t, 30*time.Second)
+	for _, ct := range []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": kmsg.StringPtr(ct)}, "ct-"+ct); err != nil {
+			t.Fatalf("compression.type=%s: %v", ct, err)
+		}
+	}
+	if resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": kmsg.StringPtr("brotli")}, "ct-bad"); !errors.Is(err, kerr.InvalidConfig) && !errors.Is(resp.Err, kerr.InvalidConfig) {
+		t.Fatalf("compression.type=brotli: %v %v, want INVALID_CONFIG", err, resp.Err)
+	}
+	for _, ct := range []string{"producer", "uncompressed", "zstd"} {
+		var recs []*kgo.Record
+		for i := range 20 {
+			recs = append(recs, &kgo.Record{Topic: "ct-" + ct, Key: []byte{byte(i)}, Value: []byte("value-value-value-value")})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codecOf := func(topic string) int {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxBytes, req.SessionEpoch = 12, 1<<20, -1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = topic
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		c := dial(t, b.Addr())
+		c.Write(frame(req, 1))
+		p := answer(t, c, req, 1).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		h, err := storage.ParseBatchHeader(p.RecordBatches)
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		recs, err := storage.DecodeRecords(p.RecordBatches[:h.Size()])
+		if err != nil || len(recs) != 20 || string(recs[19].Value) != "value-value-value-value" {
+			t.Fatalf("%s: %d records (%v)", topic, len(recs), err)
+		}
+		return h.Compression()
+	}
+	if c := codecOf("ct-producer"); c != storage.CodecGzip {
+		t.Errorf("producer: stored codec %d, want gzip as produced", c)
+	}
+	if c := codecOf("ct-uncompressed"); c != storage.CodecNone {
+		t.Errorf("uncompressed: stored codec %d", c)
+	}
+	if c := codecOf("ct-zstd"); c != storage.CodecZstd {
+		t.Errorf("zstd: stored codec %d", c)
+	}
+}

@@ -75,6 +75,7 @@ func (t Topic) StorageConfig() storage.Config {
 	c.TimestampBeforeMaxMs = t.int(MessageTimestampBeforeMaxMs)
 	c.TimestampAfterMaxMs = t.int(MessageTimestampAfterMaxMs)
 	c.RequireKeys = t.cleanupPolicy("compact")
+	c.CompressionType = t.Config(CompressionType)
 	if !t.cleanupPolicy("delete") {
 		// Compacted only: nothing is deleted by age or size (as Kafka).
 		c.RetentionMs, c.RetentionBytes = -1, -1

@@ -2,9 +2,12 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rewindhq/rewind/storage"
 )
 
 // ConfigDef describes one topic config Rewind understands, by its Kafka name.
@@ -51,6 +54,7 @@ const (
 	MaxMessageBytes      = "max.message.bytes"
 	MessageTimestampType = "message.timestamp.type"
 	IndexIntervalBytes   = "index.interval.bytes"
+	CompressionType      = "compression.type"
 
 	// Compaction (cleanup.policy=compact).
 	DeleteRetentionMs      = "delete.retention.ms"
@@ -122,10 +126,10 @@ var defs = []ConfigDef{
 	{Name: "min.insync.replicas", Default: "1", Type: TypeInt, Broker: "min.insync.replicas",
 		Doc: "Accepted for compatibility; a single node always has one in-sync replica.", Check: minInt(1)},
 	{Name: "compression.type", Default: "producer", Type: TypeString, Broker: "compression.type",
-		Doc: "Only \"producer\" is supported: batches are stored as the producer compressed them.",
+		Doc: "producer stores batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd rewrites every batch in another codec into that one.",
 		Check: func(v string) error {
-			if v != "producer" {
-				return fmt.Errorf("compression.type=%s is not supported: Rewind stores batches as produced (producer)", v)
+			if !slices.Contains(storage.CompressionTypes, v) {
+				return fmt.Errorf("Invalid value %s for configuration compression.type: String must be one of: %s", v, strings.Join(storage.CompressionTypes, ", "))
 			}
 			return nil
 		}},

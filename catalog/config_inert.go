@@ -22,13 +22,13 @@ import (
 // the produce path enforces them (storage.Config.CheckTimestamps).
 var inertDefs = []ConfigDef{
 	{Name: "compression.gzip.level", Default: "-1", Type: TypeInt, Broker: "compression.gzip.level",
-		Doc:   "Kafka's gzip level when the broker recompresses. Not used by Rewind: batches are stored as the producer compressed them (compression.type=producer).",
+		Doc:   "Kafka's gzip level when the broker recompresses. Not used by Rewind: a batch recompressed for compression.type gets the codec's default level.",
 		Check: oneOf(between(1, 9), -1)},
 	{Name: "compression.lz4.level", Default: "9", Type: TypeInt, Broker: "compression.lz4.level",
-		Doc:   "Kafka's lz4 level when the broker recompresses. Not used by Rewind: batches are stored as produced.",
+		Doc:   "Kafka's lz4 level when the broker recompresses. Not used by Rewind: a batch recompressed for compression.type gets the codec's default level.",
 		Check: between(1, 17)},
 	{Name: "compression.zstd.level", Default: "3", Type: TypeInt, Broker: "compression.zstd.level",
-		Doc:   "Kafka's zstd level when the broker recompresses. Not used by Rewind: batches are stored as produced.",
+		Doc:   "Kafka's zstd level when the broker recompresses. Not used by Rewind: a batch recompressed for compression.type gets the codec's default level.",
 		Check: between(-131072, 22)},
 	{Name: "errors.deadletterqueue.group.enable", Default: "false", Type: TypeBoolean,
 		Doc: "Whether share groups may use the topic as a dead-letter queue. Accepted for compatibility; Rewind has no share groups."},

@@ -16,10 +16,10 @@
 // The catalog validates what a real Kafka broker validates: topic names
 // (1-249 characters of [a-zA-Z0-9._-], not "." or ".."), partition counts,
 // and config names and values. Configs Rewind cannot honour are rejected
-// with a clear message rather than silently ignored (compression.type other
-// than producer, remote.storage.enable=true). The configs of Kafka 4.4 that
-// concern what a single node without replication, tiered storage or
-// recompression does not have are accepted, validated with Kafka's bounds
+// with a clear message rather than silently ignored
+// (remote.storage.enable=true). The configs of Kafka 4.4 that
+// concern replication, tiered storage or compression levels, which a
+// single node does not have or use, are accepted, validated with Kafka's bounds
 // and described with Kafka's defaults, and do nothing (config_inert.go;
 // README, Topic configs). cleanup.policy=compact is honoured by the broker's
 // retention loop (Topic.Compaction, storage.Log.Compact), with

@@ -54,6 +54,12 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	if nBatches == 0 {
 		return AppendResult{}, wrapErr(ErrInvalidRecord, "no record batches")
 	}
+	if codec := l.codec.Load(); codec >= 0 {
+		var err error
+		if records, err = recompress(records, int(codec), maxMsg); err != nil {
+			return AppendResult{}, err
+		}
+	}
 
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()

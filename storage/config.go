@@ -80,6 +80,11 @@ type Config struct {
 	// (cleanup.policy with compact: a keyless record could never be
 	// compacted), with a *KeyError naming them, as Kafka's LogValidator.
 	RequireKeys bool
+
+	// CompressionType is the topic's compression.type: "" or "producer"
+	// stores batches as produced; uncompressed, gzip, snappy, lz4 or zstd
+	// rewrites every batch in another codec into it (recompress.go).
+	CompressionType string
 }
 
 // DefaultConfig returns Kafka's defaults.

@@ -61,6 +61,7 @@ type Log struct {
 	size   atomic.Int64 // bytes in .log files
 	maxMsg atomic.Int32 // cfg.MaxMessageBytes
 	keyed  atomic.Bool  // cfg.RequireKeys
+	codec  atomic.Int32 // cfg.CompressionType's codec, -1: as produced
 	// tsCheck is the record timestamp check of the config (nil: none),
 	// read by Append before it takes appendMu.
 	tsCheck     atomic.Pointer[Config]
@@ -124,6 +125,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
 	l.keyed.Store(l.cfg.RequireKeys)
+	l.storeCodec()
 	l.storeTimestampCheck()
 	l.leaderEpoch.Store(-1)
 	_, statErr := l.fs.Stat(dir)
@@ -263,6 +265,7 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfg = cfg.normalize()
 	l.maxMsg.Store(l.cfg.MaxMessageBytes)
 	l.keyed.Store(l.cfg.RequireKeys)
+	l.storeCodec()
 	l.storeTimestampCheck()
 	l.appendMu.Unlock()
 }
@@ -274,6 +277,16 @@ func (l *Log) storeTimestampCheck() {
 	}
 	c := l.cfg
 	l.tsCheck.Store(&c)
+}
+
+// storeCodec records the codec appends are rewritten in (-1: none); an
+// unknown compression.type (refused by the catalog) stores as produced.
+func (l *Log) storeCodec() {
+	c, err := compressionCodec(l.cfg.CompressionType)
+	if err != nil {
+		c = -1
+	}
+	l.codec.Store(int32(c))
 }
 
 // recordChecks are the checks of every record an append now makes (nil:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/lageval"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -63,6 +64,27 @@ func PastMembershipOf(hist []HistoryEntry) PastMembership {
 	}
 	sort.Strings(pm.Topics)
 	return pm
+}
+
+// NameLosses adds to each partition of ex whose committed offset is below
+// the log start when the group last committed there, from its history:
+// the records it had not read were deleted after that moment (retention
+// or DeleteRecords), and the broker keeps no record of exactly when.
+func NameLosses(ex *Explanation, hist []HistoryEntry) {
+	last := map[TopicPartition]HistoryEntry{}
+	for _, h := range hist {
+		if h.Kind == EventCommit && h.Transaction != TxnAborted && h.Transaction != TxnPending {
+			last[TopicPartition{h.Topic, h.Partition}] = h
+		}
+	}
+	for i, p := range ex.Partitions {
+		h, ok := last[TopicPartition{p.Topic, p.Partition}]
+		if p.Case != CaseBelowLogStart || !ok || h.Offset != p.Committed {
+			continue
+		}
+		ex.Partitions[i].Why += fmt.Sprintf(" The group last committed here at %s (offset %d, %s before this answer): the %d record(s) were deleted after that, unread.",
+			h.Time.UTC().Format(time.RFC3339), h.Offset, lageval.HumanDuration(time.Since(h.Time)), p.LogStart-p.Committed)
+	}
 }
 
 // NeverCommittedNote says what happened to a group that exists, has no

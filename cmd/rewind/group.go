@@ -411,6 +411,16 @@ franz-go ConsumeResetOffset.`,
 			if never != nil {
 				ex.Notes = append([]offsettool.GroupNote{*never}, ex.Notes...)
 			}
+			for _, p := range ex.Partitions {
+				if p.Case == offsettool.CaseBelowLogStart {
+					// When the loss happened, as near as the commit history
+					// says (a cluster hiding __consumer_offsets says nothing).
+					if hist, err := cl.History(ctx, s.Group, nil, nil); err == nil {
+						offsettool.NameLosses(&ex, hist)
+					}
+					break
+				}
+			}
 			if c.json {
 				return c.writeJSON(ex)
 			}

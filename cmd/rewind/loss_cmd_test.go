@@ -134,7 +134,8 @@ func TestTimeToLossForecastAgainstRealRetention(t *testing.T) {
 		t.Errorf("rewind lag after the loss:\n%s", out)
 	}
 	out = cli(t, addr, "group", "explain", "behind")
-	if !strings.Contains(out, "committed-below-log-start") || !strings.Contains(out, "before the group read them: they are lost to it") {
+	if !strings.Contains(out, "committed-below-log-start") || !strings.Contains(out, "before the group read them: they are lost to it") ||
+		!strings.Contains(out, "The group last committed here at") || !strings.Contains(out, "were deleted after that, unread") {
 		t.Errorf("explain after the loss:\n%s", out)
 	}
 }

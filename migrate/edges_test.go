@@ -458,3 +458,35 @@ func TestMigrateVerifyReportsCorruption(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateNamedGroupWithoutOffsets: a group named explicitly whose
+// offsets are all on topics not moved is an error in the plan, not a group
+// silently left behind.
+func TestMigrateNamedGroupWithoutOffsets(t *testing.T) {
+	ctx := tctx(t, time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, topic := range []string{"orders", "payments"} {
+		if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, ctx, cl, topic, 0, 0, 10)
+	}
+	commit(t, ctx, src, "billing", map[string]map[int32]int64{"payments": {0: 5}})
+	commit(t, ctx, src, "shipping", map[string]map[int32]int64{"orders": {0: 5}})
+	m := newMigrator(src, dst)
+	m.Options.Topics = []string{"orders"}
+	m.Options.Groups = []string{"billing", "shipping"}
+	if _, err := m.Plan(ctx, nil); err == nil || !strings.Contains(err.Error(), `group "billing" has no committed offset on the topics moved`) {
+		t.Fatalf("plan with a named group that has nothing on the moved topics: %v", err)
+	}
+	// Unnamed, it is simply not part of the move.
+	m.Options.Groups = nil
+	plan, err := m.Plan(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Groups) != 1 || plan.Groups[0].Group != "shipping" {
+		t.Fatalf("plan groups: %+v, want shipping only", plan.Groups)
+	}
+}

@@ -17,7 +17,8 @@ type Options struct {
 	// Topics to move; empty moves every topic that is not internal.
 	Topics []string
 	// Groups whose offsets move; empty moves every group with a committed
-	// offset on a moved topic. Only the offsets of moved topics move.
+	// offset on a moved topic. Only the offsets of moved topics move; a
+	// named group with none there is an error.
 	Groups []string
 	// ReplicationFactor of the topics created on the target; -1 (or 0)
 	// takes the target's default.
@@ -308,6 +309,11 @@ func planGroups(ctx context.Context, src *kadm.Client, o Options, topics []Topic
 			}
 		}
 		if len(gp.Offsets) == 0 {
+			if len(o.Groups) > 0 {
+				// Named, but nothing of it would move: say so
+				// rather than leave its position behind unsaid.
+				return nil, fmt.Errorf("group %q has no committed offset on the topics moved; move its topics too (--topic) or leave it out", g)
+			}
 			continue
 		}
 		sort.Slice(gp.Offsets, func(i, j int) bool {

@@ -215,3 +215,29 @@ func TestProduceV13(t *testing.T) {
 	produce(0, unknown)
 	expectClosed(t, c, "acks=0 produce to an unknown topic id")
 }
+
+// TestApiVersionsList: ApiVersions advertises the newest versions of Kafka
+// 4.x that kmsg knows for the APIs of the protocol issue.
+func TestApiVersionsList(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int16][2]int16{}
+	for _, k := range resp.ApiKeys {
+		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	for key, want := range map[int16][2]int16{
+		0: {0, 13}, 2: {0, 11}, 3: {0, 13}, 10: {0, 6}, 18: {0, 5}, 22: {0, 5}, 23: {2, 4}, 35: {1, 5},
+		43: {0, 2}, 45: {0, 1}, 46: {0, 0}, 60: {0, 2}, 75: {0, 0},
+	} {
+		if got[key] != want {
+			t.Errorf("%s: advertised %v, want %v", kmsg.NameForKey(key), got[key], want)
+		}
+		if r := kmsg.RequestForKey(key); r.MaxVersion() != want[1] {
+			t.Errorf("%s: kmsg knows up to v%d, the list says v%d", kmsg.NameForKey(key), r.MaxVersion(), want[1])
+		}
+	}
+}

@@ -119,6 +119,14 @@ func (c *Client) Lag(ctx context.Context, groups []string) ([]LagRow, error) {
 			return nil, fmt.Errorf("%w %q: list groups with `rewind group list`", ErrUnknownGroup, g)
 		}
 		snaps = append(snaps, s)
+		lagging := false
+		for _, p := range s.Partitions {
+			lag, ok := p.Lag()
+			lagging = lagging || (ok && lag > 0)
+		}
+		if !lagging {
+			continue // nothing unread, nothing to lose: no more requests
+		}
 		// The pace comes from the group's Burrow window; a cluster that
 		// hides __consumer_offsets forecasts as if the group stood still.
 		st, _ := c.LagStatus(ctx, s, lageval.DefaultConfig())

@@ -490,3 +490,60 @@ func TestMigrateNamedGroupWithoutOffsets(t *testing.T) {
 		t.Fatalf("plan groups: %+v, want shipping only", plan.Groups)
 	}
 }
+
+// TestMigrateKeepsLogAppendTimes: the records of a LogAppendTime topic
+// keep the source's append times on the target (a LogAppendTime target
+// would stamp them with the copy's time, and time-based lookups and
+// retention there would count from the move), and the target topic is
+// LogAppendTime afterwards.
+func TestMigrateKeepsLogAppendTimes(t *testing.T) {
+	ctx := tctx(t, time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{"message.timestamp.type": kadm.StringPtr("LogAppendTime")}, "clicks"); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, "clicks", 0, 0, 10)
+	readTimes := func(addr string) []time.Time {
+		c := client(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"clicks": {0: kgo.NewOffset().At(0)}}))
+		var ts []time.Time
+		for len(ts) < 10 {
+			fs := c.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { ts = append(ts, r.Timestamp) })
+		}
+		return ts
+	}
+	before := readTimes(src)
+	time.Sleep(50 * time.Millisecond) // the copy's clock is past every source append time
+	m := newMigrator(src, dst)
+	st, _ := migrate.LoadState("")
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := readTimes(dst)
+	for i := range before {
+		if !after[i].Equal(before[i]) {
+			t.Errorf("record %d: timestamp %v on the target, %v on the source", i, after[i].UnixMilli(), before[i].UnixMilli())
+		}
+	}
+	cfgs, err := kadm.NewClient(client(t, dst)).DescribeTopicConfigs(ctx, "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfgs.On("clicks", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "message.timestamp.type" && (c.Value == nil || *c.Value != "LogAppendTime") {
+			t.Errorf("target message.timestamp.type = %v after the copy, want LogAppendTime", c.MaybeValue())
+		}
+	}
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

@@ -91,10 +91,40 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 	if err := m.copy(ctx, dst, plan, st); err != nil {
 		return plan, err
 	}
+	if err := restoreTimestampTypes(ctx, dst, plan); err != nil {
+		return plan, err
+	}
 	if err := commitGroups(ctx, dst, plan, st); err != nil {
 		return plan, err
 	}
 	return plan, nil
+}
+
+const timestampType = "message.timestamp.type"
+
+func logAppendTime(t TopicPlan) bool { return t.Configs[timestampType] == "LogAppendTime" }
+
+// restoreTimestampTypes gives the topics that are LogAppendTime on the
+// source that type on the target once their records are copied with the
+// source's timestamps: records appended from then on get the target's
+// time, as on the source. A rerun sets it again, harmlessly.
+func restoreTimestampTypes(ctx context.Context, dst *kadm.Client, plan *Plan) error {
+	for _, t := range plan.Topics {
+		if !logAppendTime(t) {
+			continue
+		}
+		r, err := dst.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: timestampType, Value: kadm.StringPtr("LogAppendTime")}}, t.Topic)
+		if err == nil {
+			var one kadm.AlterConfigsResponse
+			if one, err = r.On(t.Topic, nil); err == nil {
+				err = one.Err
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("target: set %s=LogAppendTime on %s: %w", timestampType, t.Topic, err)
+		}
+	}
+	return nil
 }
 
 func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) error {
@@ -110,6 +140,12 @@ func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Pla
 		cfg := map[string]*string{}
 		for k, v := range t.Configs {
 			cfg[k] = kadm.StringPtr(v)
+		}
+		if logAppendTime(t) {
+			// The copy keeps the source's timestamps (its append
+			// times); a LogAppendTime target would stamp the copy's
+			// own. The type is set once the copy is done.
+			cfg[timestampType] = kadm.StringPtr("CreateTime")
 		}
 		r, err := dst.CreateTopic(ctx, int32(len(t.Partitions)), rf, cfg, t.Topic)
 		if err == nil {

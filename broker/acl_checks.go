@@ -282,7 +282,62 @@ func checkListOffsets(r *request) (kmsg.Response, func(kmsg.Response), error) {
 // TOPIC_AUTHORIZATION_FAILED (with its name; by id: with its id, no name),
 // without saying whether it exists; one that would be auto-created needs
 // CREATE on the cluster or on the topic, else TOPIC_AUTHORIZATION_FAILED.
+//
+// With IncludeTopicAuthorizedOperations (v8+) each topic described gets the
+// bit field of the topic operations the principal may do (a refused one
+// keeps the schema's default); with IncludeClusterAuthorizedOperations
+// (v8-10) the cluster's, or 0 without DESCRIBE on the cluster, as Kafka.
 func checkMetadata(r *request) (kmsg.Response, func(kmsg.Response), error) {
+	answer, post, err := checkMetadataTopics(r)
+	req := r.kreq.(*kmsg.MetadataRequest)
+	asked := req.Version >= 8 && (req.IncludeTopicAuthorizedOperations || (req.Version <= 10 && req.IncludeClusterAuthorizedOperations))
+	if err != nil || answer != nil || !asked {
+		return answer, post, err
+	}
+	return nil, func(resp kmsg.Response) {
+		if post != nil {
+			post(resp)
+		}
+		mr := resp.(*kmsg.MetadataResponse)
+		if req.IncludeTopicAuthorizedOperations {
+			for i := range mr.Topics {
+				if t := &mr.Topics[i]; t.Topic != nil && t.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+					t.AuthorizedOperations = r.topicAuthorizedOperations(*t.Topic)
+				}
+			}
+		}
+		if req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+			mr.AuthorizedOperations = 0
+			if r.allowedCluster(kmsg.ACLOperationDescribe) {
+				mr.AuthorizedOperations = r.authorizedOps(kmsg.ACLResourceTypeCluster, "kafka-cluster", clusterOperations)
+			}
+		}
+	}, nil
+}
+
+// clusterOperations and groupOperations are the operations of the
+// cluster's and a group's authorized-operations bit fields (Kafka's
+// AclEntry.supportedOperations; for a group the three group.admin's
+// constant answers without an authorizer).
+var (
+	clusterOperations = []kmsg.ACLOperation{kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe}
+	groupOperations = []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationDelete, kmsg.ACLOperationDescribe}
+)
+
+// authorizedOps is the bit field of the operations of ops the principal
+// may do on the resource.
+func (r *request) authorizedOps(rt kmsg.ACLResourceType, name string, ops []kmsg.ACLOperation) int32 {
+	var bits int32
+	for _, op := range ops {
+		if r.allowed(op, rt, name) {
+			bits |= 1 << op
+		}
+	}
+	return bits
+}
+
+func checkMetadataTopics(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	b := r.c.b
 	describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)

@@ -316,22 +316,31 @@ func checkFindCoordinator(r *request) (kmsg.Response, func(kmsg.Response), error
 	return nil, post, nil
 }
 
-// DescribeGroups: DESCRIBE on each group, else GROUP_AUTHORIZATION_FAILED.
+// DescribeGroups: DESCRIBE on each group, else GROUP_AUTHORIZATION_FAILED;
+// IncludeAuthorizedOperations (v3+) gives the principal's operations.
 func checkDescribeGroups(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
 	denied := split(&req.Groups, func(g *string) string { return *g }, r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup).ok)
-	if len(denied) == 0 {
+	withOps := req.Version >= 3 && req.IncludeAuthorizedOperations
+	if len(denied) == 0 && !withOps {
 		return nil, nil, nil
 	}
 	post := func(resp kmsg.Response) {
 		dr := resp.(*kmsg.DescribeGroupsResponse)
+		if withOps { // the principal's, not every operation's
+			for i := range dr.Groups {
+				if g := &dr.Groups[i]; g.ErrorCode == 0 {
+					g.AuthorizedOperations = r.authorizedOps(kmsg.ACLResourceTypeGroup, g.Group, groupOperations)
+				}
+			}
+		}
 		for _, g := range denied {
 			d := kmsg.NewDescribeGroupsResponseGroup()
 			d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
 			dr.Groups = append(dr.Groups, d)
 		}
 	}
-	if len(req.Groups) == 0 {
+	if len(req.Groups) == 0 && len(denied) > 0 {
 		return respond(r, func(resp *kmsg.DescribeGroupsResponse) { post(resp) }), nil, nil
 	}
 	return nil, post, nil

@@ -706,3 +706,56 @@ func TestAuthorizationAsKafkaOrders(t *testing.T) {
 		t.Fatalf("SyncGroup v%d without protocol: %v, want INCONSISTENT_GROUP_PROTOCOL", sresp.GetVersion(), kerr.ErrorForCode(c))
 	}
 }
+
+// pinnedReq is sent at its own version (kgo otherwise picks the highest).
+type pinnedReq struct{ kmsg.Request }
+
+func (p pinnedReq) MaxVersion() int16 { return p.GetVersion() }
+
+// TestAuthorizedOperations: the authorized-operations bit fields of
+// Metadata and DescribeGroups are the principal's, as Kafka computes them.
+func TestAuthorizedOperations(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(secCtx(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CommitOffsets(secCtx(t), "g", kadm.OffsetsFromRecords(kgo.Record{Topic: "t", Partition: 0, Offset: 0})); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, b,
+		creation(rtTopic, "t", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow),
+		creation(rtGroup, "g", ptLit, "User:alice", kmsg.ACLOperationDelete, permAllow),
+		creation(rtCluster, "kafka-cluster", ptLit, "User:alice", kmsg.ACLOperationIdempotentWrite, permAllow),
+		creation(rtCluster, "kafka-cluster", ptLit, "User:alice", kmsg.ACLOperationDescribe, permAllow))
+	alice := aclClient(t, b, "alice")
+
+	m := kmsg.NewPtrMetadataRequest()
+	m.Version = 10
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("t")
+	m.Topics = []kmsg.MetadataRequestTopic{mt}
+	m.IncludeTopicAuthorizedOperations, m.IncludeClusterAuthorizedOperations = true, true
+	resp, err := alice.Broker(0).Request(secCtx(t), pinnedReq{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := resp.(*kmsg.MetadataResponse)
+	if want := int32(1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationDescribe); mr.Topics[0].AuthorizedOperations != want {
+		t.Errorf("topic operations %b, want READ and DESCRIBE %b", mr.Topics[0].AuthorizedOperations, want)
+	}
+	if want := int32(1<<kmsg.ACLOperationIdempotentWrite | 1<<kmsg.ACLOperationDescribe); mr.AuthorizedOperations != want {
+		t.Errorf("cluster operations %b, want %b", mr.AuthorizedOperations, want)
+	}
+
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups, d.IncludeAuthorizedOperations = []string{"g"}, true
+	dresp, err := alice.Broker(0).Request(secCtx(t), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, want := dresp.(*kmsg.DescribeGroupsResponse).Groups[0], int32(1<<kmsg.ACLOperationDelete|1<<kmsg.ACLOperationDescribe); g.ErrorCode != 0 || g.AuthorizedOperations != want {
+		t.Errorf("group %v operations %b, want DELETE and DESCRIBE %b", kerr.ErrorForCode(g.ErrorCode), g.AuthorizedOperations, want)
+	}
+}

@@ -441,7 +441,7 @@ function partitionTable(g) {
     { label: "Status", cell: (p) => h("div", {}, badge(p.status), p.status !== "OK" ? h("div", { class: "reason" }, p.status_reason) : null) },
     // When retention deletes records the group has not read, at this pace.
     { label: "Loss in", cell: (p) => p.time_to_loss_seconds === undefined ? h("span", { class: "muted" }, "–")
-      : h("div", { "data-loss": p.topic + "/" + p.partition }, h("strong", { style: "color:var(--err)" }, p.loss.startsWith("retention already") ? "lost" : fmtDur(p.time_to_loss_seconds)),
+      : h("div", { "data-loss": p.topic + "/" + p.partition }, h("strong", { style: p.time_to_loss_seconds < 86400 ? "color:var(--err)" : "" }, p.loss.startsWith("retention already") ? "lost" : fmtDur(p.time_to_loss_seconds)),
         h("div", { class: "reason" }, p.loss)) },
   ], g.partitions, { id: "partitions-table", key: (p) => p.topic + "/" + p.partition, empty: "The group has no committed offsets and no assignment." });
 }
@@ -461,7 +461,16 @@ async function lagTab(body, g, reload) {
   let drawn = 0;
   async function drawChart() {
     try {
-      const data = await api(`/groups/${enc(g.group)}/lag?range=${range}&points=90`);
+      let data = await api(`/groups/${enc(g.group)}/lag?range=${range}&points=90`);
+      // The frame follows the data: a group younger than the range is
+      // drawn from its first commit (at least a minute), not as a flat
+      // line at the right end of an empty hour.
+      const first = firstDataTime(data), span = new Date(data.to) - new Date(data.from);
+      if (first !== null && new Date(data.to) - first < span * 0.75) {
+        const fit = Math.max(60, Math.ceil(((new Date(data.to) - first) * 1.1) / 1000));
+        data = await api(`/groups/${enc(g.group)}/lag?range=${fit}s&points=90`);
+        data.fitted = true;
+      }
       lineChart(chartBox, data);
       drawn = Date.now();
     } catch (e) { fill(chartBox, banner("err", e.message)); }
@@ -478,27 +487,60 @@ async function lagTab(body, g, reload) {
 }
 
 const palette = ["#0f766e", "#2563eb", "#c2410c", "#7c3aed", "#be123c", "#4d7c0f", "#0369a1", "#a16207", "#9333ea", "#15803d"];
+// seriesColor is distinct for every partition: the palette, then hues a
+// golden angle apart.
+function seriesColor(i) { return i < palette.length ? palette[i] : `hsl(${Math.round((i * 137.508) % 360)}, 70%, 38%)`; }
+
+// firstDataTime is the earliest moment the lag data knows of: the first
+// commit in range, or the first point with a value; null when none.
+function firstDataTime(data) {
+  let first = null;
+  for (const c of data.commits || []) { const t = new Date(c.time).getTime(); if (first === null || t < first) first = t; }
+  for (const sr of data.series) for (const [t, v] of sr.points) if (v !== null) { if (first === null || t < first) first = t; break; }
+  return first;
+}
+
+// niceStep is the tick step for values up to v in about n ticks: 1, 2 or
+// 5 times a power of ten, whole records at least.
+function niceStep(v, n) {
+  const raw = Math.max(1, v / n);
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+// zoneName is the viewer's time zone and UTC offset, which the chart's
+// times are in.
+function zoneName(t) {
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const off = -new Date(t).getTimezoneOffset();
+  const sign = off < 0 ? "-" : "+", a = Math.abs(off);
+  return `${tz} (UTC${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")})`;
+}
 
 function lineChart(box, data) {
   const W = Math.max(480, box.clientWidth || 900), H = 240, L = 56, R = 14, T = 12, B = 28;
   const t0 = new Date(data.from).getTime(), t1 = new Date(data.to).getTime();
-  let ymax = 0;
-  for (const sr of data.series) for (const [, v] of sr.points) if (v !== null && v > ymax) ymax = v;
-  ymax = niceMax(ymax);
+  let vmax = 0;
+  for (const sr of data.series) for (const [, v] of sr.points) if (v !== null && v > vmax) vmax = v;
+  const step = niceStep(vmax, 4);
+  const ymax = Math.max(step, Math.ceil(vmax / step) * step);
   const x = (t) => L + ((t - t0) / Math.max(1, t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / ymax) * (H - T - B);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, height: H, role: "img", "aria-label": "Lag over time" });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, height: H, role: "img", "aria-label": "Lag over time", "data-from": t0, "data-to": t1 });
   const grid = s("g", { class: "grid" }), axis = s("g", { class: "axis" });
-  for (let i = 0; i <= 4; i++) {
-    const v = (ymax * i) / 4;
+  for (let v = 0; v <= ymax; v += step) {
     grid.append(s("line", { x1: L, x2: W - R, y1: y(v), y2: y(v) }));
-    axis.append(s("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end" }, fmtInt(Math.round(v))));
+    axis.append(s("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end", class: "ytick" }, fmtInt(v)));
   }
   for (let i = 0; i <= 5; i++) {
     const t = t0 + ((t1 - t0) * i) / 5;
     const d = new Date(t);
-    const label = t1 - t0 > 36 * 3600e3 ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
-      : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    // Seconds too when a minute is a large part of the frame (a young
+    // group's), so that two ticks never read the same.
+    const hm = t1 - t0 < 10 * 60e3 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
+    const label = t1 - t0 > 36 * 3600e3 ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString(undefined, hm)
+      : d.toLocaleTimeString(undefined, hm);
     axis.append(s("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 5 ? "end" : "middle" }, label));
   }
   svg.append(grid, axis);
@@ -509,7 +551,7 @@ function lineChart(box, data) {
       d += (pen ? "L" : "M") + x(t).toFixed(1) + " " + y(v).toFixed(1);
       pen = true;
     }
-    if (d) svg.append(s("path", { d, fill: "none", stroke: palette[i % palette.length], "stroke-width": 2, "stroke-linejoin": "round", "data-series": sr.topic + "/" + sr.partition }));
+    if (d) svg.append(s("path", { d, fill: "none", stroke: seriesColor(i), "stroke-width": 2, "stroke-linejoin": "round", "data-series": sr.topic + "/" + sr.partition }));
   });
   const cursor = s("line", { y1: T, y2: H - B, stroke: "#9aa5b1", "stroke-dasharray": "3 3", visibility: "hidden" });
   svg.append(cursor);
@@ -523,21 +565,17 @@ function lineChart(box, data) {
     for (let i = 1; i < pts.length; i++) if (Math.abs(x(pts[i][0]) - px) < Math.abs(x(pts[best][0]) - px)) best = i;
     const tx = x(pts[best][0]);
     cursor.setAttribute("x1", tx); cursor.setAttribute("x2", tx); cursor.setAttribute("visibility", "visible");
-    fill(tip, h("div", { style: "opacity:.8" }, fmtTime(pts[best][0])),
-      data.series.map((sr, i) => h("div", {}, h("span", { style: `color:${palette[i % palette.length]}` }, "■ "), `${sr.topic}/${sr.partition}: `, sr.points[best][1] === null ? "no commit" : fmtInt(sr.points[best][1]))));
+    fill(tip, h("div", { style: "opacity:.8" }, fmtTime(pts[best][0]) + " " + zoneName(pts[best][0])),
+      data.series.map((sr, i) => h("div", {}, h("span", { style: `color:${seriesColor(i)}` }, "■ "), `${sr.topic}/${sr.partition}: `, sr.points[best][1] === null ? "no commit" : fmtInt(sr.points[best][1]))));
     tip.style.display = "block";
     tip.style.left = (tx / W) * r.width + "px";
     tip.style.top = (e.clientY - r.top) + "px";
   });
   svg.addEventListener("mouseleave", () => { tip.style.display = "none"; cursor.setAttribute("visibility", "hidden"); });
-  const legend = h("div", { class: "legend" }, data.series.map((sr, i) => h("span", {}, h("i", { style: `background:${palette[i % palette.length]}` }), `${sr.topic}/${sr.partition}`)));
-  fill(box, svg, tip, data.series.length ? legend : h("div", { class: "muted" }, "No committed offsets to chart."));
-}
-function niceMax(v) {
-  if (v <= 4) return 4;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  const legend = h("div", { class: "legend" }, data.series.map((sr, i) => h("span", {}, h("i", { style: `background:${seriesColor(i)}` }), `${sr.topic}/${sr.partition}`)));
+  const zone = h("div", { class: "muted", id: "lag-chart-zone", style: "font-size:12px" },
+    "Times in " + zoneName(t1) + (data.fitted ? "; from the group's first commit, " + fmtDur((t1 - t0) / 1000) + " ago" : "") + ".");
+  fill(box, svg, tip, data.series.length ? legend : h("div", { class: "muted" }, "No committed offsets to chart."), zone);
 }
 
 function membersTab(body, g) {

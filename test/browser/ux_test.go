@@ -2,6 +2,8 @@ package browser_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +82,91 @@ func TestConsoleNeverCommittedAndLoss(t *testing.T) {
 		chromedp.WaitVisible(css(`#partitions-table tr[data-key="short/0"]`)),
 		waitJS(`document.querySelector('[data-loss="short/0"]').textContent.includes("deletes unread records in about")`),
 		shot(dir, "group-loss.png"))
+}
+
+// TestConsoleLagChartFollowsTheData: a group whose first commit is four
+// minutes old is drawn over those minutes, not as a flat line in an hour;
+// the y ticks are round numbers; twelve partitions get twelve colours; the
+// times say their time zone.
+func TestConsoleLagChartFollowsTheData(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t)
+	addr := e.b.Addr()
+	scenario.CreateTopic(t, addr, "wide", 12)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offsets := map[int32]int64{}
+	for p := int32(0); p < 12; p++ {
+		for i := 0; i < 7; i++ {
+			if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "wide", Partition: p, Value: []byte("w")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		offsets[p] = int64(p % 4)
+	}
+	now := time.Now()
+	scenario.CommitAt(t, e.b.Coordinator(), "young", now.Add(-4*time.Minute), "wide", offsets)
+	scenario.CommitNow(t, addr, "young", "wide", offsets)
+	dir := screenshotDir(t)
+
+	run(t, ctx, "lag chart",
+		chromedp.Navigate(e.base+"/#/groups/young"),
+		chromedp.WaitVisible(css(`#lag-chart svg path[data-series="wide/11"]`)),
+		shot(dir, "group-lag-young.png"))
+	from := eval(t, ctx, `document.querySelector('#lag-chart svg').dataset.from`)
+	to := eval(t, ctx, `document.querySelector('#lag-chart svg').dataset.to`)
+	var f, tt int64
+	if _, err := fmt.Sscan(from+" "+to, &f, &tt); err != nil {
+		t.Fatalf("chart frame %q-%q: %v", from, to, err)
+	}
+	if span := time.Duration(tt-f) * time.Millisecond; span < 4*time.Minute || span > 6*time.Minute {
+		t.Errorf("a 4-minute-old group is charted over %s, want about 4 minutes", span)
+	}
+	ticks := eval(t, ctx, `[...document.querySelectorAll('#lag-chart .ytick')].map(e => e.textContent).join("|")`)
+	if !roundTicks(ticks) {
+		t.Errorf("y ticks %s are not round multiples of 1, 2 or 5 × 10^k", ticks)
+	}
+	colours := eval(t, ctx, `String(new Set([...document.querySelectorAll('#lag-chart svg path[data-series]')].map(p => p.getAttribute('stroke'))).size)`)
+	if colours != "12" {
+		t.Errorf("12 partitions drawn in %s colours", colours)
+	}
+	if zone := eval(t, ctx, `document.querySelector('#lag-chart-zone').textContent`); !strings.Contains(zone, "UTC") || !strings.Contains(zone, "first commit") {
+		t.Errorf("chart caption %q names no time zone or frame", zone)
+	}
+}
+
+// roundTicks reports whether the |-separated ticks start at 0 and rise
+// by one step of 1, 2 or 5 times a power of ten.
+func roundTicks(list string) bool {
+	var vs []int
+	for _, f := range strings.Split(strings.ReplaceAll(list, "\u202f", ""), "|") {
+		var v int
+		if _, err := fmt.Sscan(strings.ReplaceAll(f, ",", ""), &v); err != nil {
+			return false
+		}
+		vs = append(vs, v)
+	}
+	if len(vs) < 2 || vs[0] != 0 {
+		return false
+	}
+	step := vs[1]
+	for m := step; m > 0; m /= 10 {
+		if m < 10 && m != 1 && m != 2 && m != 5 {
+			return false
+		}
+		if m >= 10 && m%10 != 0 {
+			return false
+		}
+	}
+	for i := range vs {
+		if vs[i] != i*step {
+			return false
+		}
+	}
+	return true
 }

@@ -547,3 +547,43 @@ func TestMigrateKeepsLogAppendTimes(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// TestMigrateGroupMovedDuringCopy: a group's consumer commits on the source
+// while the records are copied (started again during a long copy). The
+// position planned at the start is stale: Execute refuses to commit it
+// (on the target the group would read again what it read on the source),
+// and a run again moves the new position.
+func TestMigrateGroupMovedDuringCopy(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, "orders", 0, 0, 50)
+	commit(t, ctx, src, "billing", map[string]map[int32]int64{"orders": {0: 10}})
+	m := newMigrator(src, dst)
+	var once sync.Once
+	m.Progress = func(migrate.Progress) {
+		// Called at the end of the copy too: the group reads on.
+		once.Do(func() { commit(t, ctx, src, "billing", map[string]map[int32]int64{"orders": {0: 30}}) })
+	}
+	st, _ := migrate.LoadState(filepath.Join(t.TempDir(), "state.json"))
+	_, err := m.Execute(ctx, st)
+	if !errors.Is(err, migrate.ErrGroupsChanged) || !strings.Contains(err.Error(), "billing orders/0: 10 planned, 30 now") {
+		t.Fatalf("group moved during the copy: %v, want ErrGroupsChanged", err)
+	}
+	if o, err := kadm.NewClient(client(t, dst)).FetchOffsets(ctx, "billing"); err != nil || len(o) != 0 {
+		t.Fatalf("the stale position was committed on the target: %v %v", o, err)
+	}
+	m.Progress = nil
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{"billing": {"orders/0": "orders-0-30"}}
+	checkNext(t, want, nextValues(t, ctx, dst, want))
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}

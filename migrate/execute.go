@@ -94,6 +94,9 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 	if err := restoreTimestampTypes(ctx, dst, plan); err != nil {
 		return plan, err
 	}
+	if err := recheckGroups(ctx, src, plan, st); err != nil {
+		return plan, err
+	}
 	if err := commitGroups(ctx, dst, plan, st); err != nil {
 		return plan, err
 	}
@@ -556,6 +559,73 @@ func isRetriable(err error) bool {
 	return errors.Is(err, kerr.LeaderNotAvailable) || errors.Is(err, kerr.NotLeaderForPartition) ||
 		errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.CoordinatorLoadInProgress) ||
 		errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.NotCoordinator)
+}
+
+// ErrGroupsChanged is returned by Execute when a group's committed offsets
+// on the source moved while the records were copied.
+var ErrGroupsChanged = errors.New("group offsets changed on the source during the copy")
+
+// recheckGroups reads the planned groups again on the source just before
+// their offsets are committed on the target: a consumer started during a
+// long copy moves a position the plan read at its start, and committing
+// the planned one would make it read again on the target what it already
+// read on the source. A run again plans the new positions (records already
+// copied are translated too).
+func recheckGroups(ctx context.Context, src *kadm.Client, plan *Plan, st *State) error {
+	var todo []GroupPlan
+	for _, g := range plan.Groups {
+		if !st.Committed[g.Group] {
+			todo = append(todo, g)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	listed, err := src.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("source: list groups: %w", err)
+	}
+	moving := map[string]bool{}
+	for _, t := range plan.Topics {
+		for _, p := range t.Partitions {
+			moving[partKey(t.Topic, p.Partition)] = true
+		}
+	}
+	var moved []string
+	for _, g := range todo {
+		if l, ok := listed[g.Group]; ok && active(l.State) {
+			return fmt.Errorf("%w: %s (%s) since the copy started; stop its consumers and run again", ErrActiveGroups, g.Group, l.State)
+		}
+		fetched, err := src.FetchOffsets(ctx, g.Group)
+		if err != nil {
+			return fmt.Errorf("source: offsets of group %q: %w", g.Group, err)
+		}
+		planned := map[string]int64{}
+		for _, o := range g.Offsets {
+			planned[partKey(o.Topic, o.Partition)] = o.Source
+		}
+		now := map[string]int64{}
+		fetched.Each(func(r kadm.OffsetResponse) {
+			if moving[partKey(r.Topic, r.Partition)] && r.Err == nil && r.At >= 0 {
+				now[partKey(r.Topic, r.Partition)] = r.At
+			}
+		})
+		for k, at := range now {
+			if p, ok := planned[k]; !ok || p != at {
+				moved = append(moved, fmt.Sprintf("%s %s: %d planned, %d now", g.Group, k, planned[k], at))
+			}
+		}
+		for k, p := range planned {
+			if _, ok := now[k]; !ok {
+				moved = append(moved, fmt.Sprintf("%s %s: %d planned, none now", g.Group, k, p))
+			}
+		}
+	}
+	if len(moved) > 0 {
+		sort.Strings(moved)
+		return fmt.Errorf("%w: %s; run again to move the new positions", ErrGroupsChanged, strings.Join(moved, ", "))
+	}
+	return nil
 }
 
 // commitGroups commits every planned group's translated offsets on the

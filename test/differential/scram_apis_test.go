@@ -66,11 +66,12 @@ func compareSCRAMAPIs(t *testing.T, sides []*authSide) {
 		}
 		var out []string
 		for _, r := range resp.Results {
-			s := fmt.Sprintf("%s:%d", r.User, r.ErrorCode)
+			var infos []string // Kafka lists them in no order
 			for _, c := range r.CredentialInfos {
-				s += fmt.Sprintf(" %d/%d", c.Mechanism, c.Iterations)
+				infos = append(infos, fmt.Sprintf("%d/%d", c.Mechanism, c.Iterations))
 			}
-			out = append(out, s)
+			slices.Sort(infos)
+			out = append(out, fmt.Sprintf("%s:%d %v", r.User, r.ErrorCode, infos))
 		}
 		slices.Sort(out)
 		return fmt.Sprintf("code %d %v", resp.ErrorCode, out)

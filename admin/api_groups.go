@@ -355,6 +355,9 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ex)
 }
 
+// consoleTargets are the reset targets, the CLI's.
+const consoleTargets = "to-earliest, to-latest, to-offset, shift-by, to-datetime, by-duration, to-current, to-committed-at, to-group or from-file"
+
 // resetRequest is the body of POST /api/v1/groups/{group}/reset.
 type resetRequest struct {
 	// Target is one of offsettool's kinds: to-earliest, to-latest,
@@ -365,7 +368,11 @@ type resetRequest struct {
 	// Time is for to-datetime and to-committed-at (RFC 3339, Unix ms, or a
 	// duration ago); Duration for by-duration.
 	Time     string `json:"time"`
-	Duration string `json:"duration"`
+	Duration string `json:"duration"` // Go (90m) or ISO 8601 (PT90M)
+	// Group is to-group's other group; File from-file's CSV
+	// (kafka-consumer-groups' topic,partition,offset lines).
+	Group string `json:"group"`
+	File  string `json:"file"`
 	// Topics select partitions as --topic does ("orders", "orders:0,1");
 	// none means every topic the group has committed to.
 	Topics  []string `json:"topics"`
@@ -407,17 +414,45 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		}
 		t.Time = tm
 	case offsettool.ByDuration:
-		d, err := time.ParseDuration(req.Duration)
+		d, err := offsettool.ParseDuration(req.Duration)
 		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("duration %q: use a positive duration like 90m or 36h", req.Duration))
+			writeError(w, http.StatusBadRequest, fmt.Errorf("duration %q: use a positive duration like 90m, 36h or PT90M", req.Duration))
 			return
 		}
 		t.Time = now.Add(-d)
+	case offsettool.ToCurrent:
+	case offsettool.ToGroup:
+		if req.Group == "" {
+			writeError(w, http.StatusBadRequest, errors.New("to-group: name the group whose offsets to copy"))
+			return
+		}
+		t.Group, t.File = req.Group, map[offsettool.TopicPartition]int64{}
+		for topic, ps := range s.b.Committed(req.Group) {
+			for p, o := range ps {
+				t.File[offsettool.TopicPartition{Topic: topic, Partition: p}] = o.Offset
+			}
+		}
+		if len(t.File) == 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("to-group %q: it has no committed offsets", req.Group))
+			return
+		}
+	case offsettool.FromFile:
+		file, err := offsettool.ParseResetCSV(strings.NewReader(req.File), name)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		t.File = file
+		if len(req.Topics) == 0 { // the file names its partitions
+			for tp := range file {
+				req.Topics = append(req.Topics, fmt.Sprintf("%s:%d", tp.Topic, tp.Partition))
+			}
+		}
 	case "":
-		writeError(w, http.StatusBadRequest, errors.New("choose a target: to-earliest, to-latest, to-offset, shift-by, to-datetime, by-duration or to-committed-at"))
+		writeError(w, http.StatusBadRequest, errors.New("choose a target: "+consoleTargets))
 		return
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("unknown target %q: use to-earliest, to-latest, to-offset, shift-by, to-datetime, by-duration or to-committed-at", req.Target))
+		writeError(w, http.StatusBadRequest, fmt.Errorf("unknown target %q: use %s", req.Target, consoleTargets))
 		return
 	}
 	sels, err := parseSelections(req.Topics)

@@ -647,6 +647,9 @@ const targets = [
   ["to-datetime", "The first record at or after a time", "time"],
   ["by-duration", "The first record of a while ago", "duration"],
   ["to-committed-at", "Where the group itself stood at a time", "time"],
+  ["to-current", "Its committed offsets (the log end where none): seeds a group", null],
+  ["to-group", "Another group's committed offsets", "group"],
+  ["from-file", "A kafka-consumer-groups CSV (topic,partition,offset)", "file"],
 ];
 
 async function resetTab(body, g, reload) {
@@ -658,7 +661,8 @@ async function resetTab(body, g, reload) {
   const syncArg = () => {
     const kind = targets.find((x) => x[0] === target.value)[2];
     argLabel.style.display = kind ? "" : "none";
-    arg.placeholder = { shift: "-1000", offset: "0", time: "2026-01-02T09:00:00Z or 90m", duration: "90m, 36h" }[kind] || "";
+    arg.placeholder = { shift: "-1000", offset: "0", time: "2026-01-02T09:00:00Z or 90m", duration: "90m, 36h, PT3H", group: "other-group", file: "orders,0,42" }[kind] || "";
+    arg.style.width = kind === "file" ? "420px" : "220px";
   };
   target.addEventListener("change", () => { syncArg(); fill(out); });
   syncArg();
@@ -670,6 +674,9 @@ async function resetTab(body, g, reload) {
     if (kind === "offset") req.offset = Number(arg.value);
     if (kind === "time") req.time = arg.value.trim();
     if (kind === "duration") req.duration = arg.value.trim();
+    if (kind === "group") req.group = arg.value.trim();
+    // A pasted CSV: lines separated by newlines, or by spaces in one line.
+    if (kind === "file") { req.file = arg.value.trim().split(/[\s;]+/).join("\n"); req.topics = []; }
     return req;
   };
   const send = (req) => api(`/groups/${enc(g.group)}/reset`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req) });

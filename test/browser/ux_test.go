@@ -82,6 +82,19 @@ func TestConsoleNeverCommittedAndLoss(t *testing.T) {
 		chromedp.WaitVisible(css(`#partitions-table tr[data-key="short/0"]`)),
 		waitJS(`document.querySelector('[data-loss="short/0"]').textContent.includes("deletes unread records in about")`),
 		shot(dir, "group-loss.png"))
+
+	// The console resets to another group's offsets, as rpk --to-group.
+	scenario.CommitNow(t, addr, "other", "short", map[int32]int64{0: 7})
+	run(t, ctx, "reset to another group",
+		chromedp.Navigate(e.base+"/#/groups/behind/reset"),
+		chromedp.WaitVisible(css(`#reset-preview`)),
+		chromedp.SetValue(css(`#reset-target`), "to-group"),
+		fire(`#reset-target`),
+		chromedp.SendKeys(css(`#reset-arg`), "other"),
+		chromedp.Click(css(`#reset-preview`)),
+		chromedp.WaitVisible(css(`#plan-table tbody tr`)),
+		waitJS(`document.querySelector('#plan-table tbody tr').textContent.includes("skips 5")`),
+		shot(dir, "reset-to-group.png"))
 }
 
 // TestConsoleLagChartFollowsTheData: a group whose first commit is four

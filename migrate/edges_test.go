@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestMigrateGroupAddedLater: a second run with the same state file moves
@@ -584,6 +586,54 @@ func TestMigrateGroupMovedDuringCopy(t *testing.T) {
 	want := map[string]map[string]string{"billing": {"orders/0": "orders-0-30"}}
 	checkNext(t, want, nextValues(t, ctx, dst, want))
 	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+// listGroupsCounter counts the ListGroups requests a client writes.
+type listGroupsCounter struct{ n atomic.Int64 }
+
+func (c *listGroupsCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.ListGroups.Int16() && err == nil {
+		c.n.Add(1)
+	}
+}
+
+// TestMigrateManyGroupsListTargetOnce: the check that no migrated group
+// has members on the target lists the target's groups once, not once per
+// group (with 10,000 groups that is 10,000 listings of 10,000 groups).
+func TestMigrateManyGroupsListTargetOnce(t *testing.T) {
+	ctx := tctx(t, 2*time.Minute)
+	src, dst := rewindtest.Start(t).Addr(), rewindtest.Start(t).Addr()
+	cl := client(t, src, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, "orders", 0, 0, 40)
+	const groups = 30
+	for i := 0; i < groups; i++ {
+		commit(t, ctx, src, fmt.Sprintf("g%02d", i), map[string]map[int32]int64{"orders": {0: int64(i)}})
+	}
+	m := newMigrator(src, dst)
+	var lists listGroupsCounter
+	m.Target = append(m.Target, kgo.WithHooks(&lists))
+	st, _ := migrate.LoadState(filepath.Join(t.TempDir(), "state.json"))
+	plan, err := m.Execute(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := lists.n.Load(); n != 1 {
+		t.Errorf("%d ListGroups requests to the target for %d groups, want 1", n, groups)
+	}
+	// Every commit is in the saved state.
+	saved, err := migrate.LoadState(st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Committed) != groups {
+		t.Errorf("state file has %d groups committed, want %d", len(saved.Committed), groups)
+	}
+	if rep, err := m.Verify(ctx, plan); err != nil || !rep.OK() || len(rep.Groups) != groups {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }

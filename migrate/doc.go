@@ -10,14 +10,17 @@
 //     offsets, and what already exists on the target. Nothing is written.
 //   - Execute refuses while a selected group has members on the source (its
 //     position could still move) or a moved partition has an open
-//     transaction (read_committed stops at it), creates the topics on the target, copies
-//     every partition's records in order (key, value, headers, timestamp;
-//     read_committed, so aborted transactions and control records are not
-//     copied), and commits each group's offsets on the target translated
-//     record by record: a committed offset c on the source becomes the
-//     target offset of the first copied record at or after c. Offsets
-//     differ whenever the source log does not start at 0, compaction
-//     removed records, or transactions left control records.
+//     transaction (read_committed stops at it), creates the topics on the
+//     target, copies every partition's records in order (key, value,
+//     headers, timestamp; read_committed, so aborted transactions and
+//     control records are not copied), reads the groups again (one that
+//     moved during the copy stops the run: ErrGroupsChanged), and commits
+//     each group's offsets on the target translated record by record: a
+//     committed offset c on the source becomes the target offset of the
+//     first copied record at or after c. Offsets differ whenever the source
+//     log does not start at 0, compaction removed records, or transactions
+//     left control records. An offset in records an earlier run copied is
+//     translated by reading the source again from it.
 //   - The copy is resumable: a state file records, per partition, how far
 //     the copy has been acknowledged by the target. After an interruption
 //     the records the target holds past that point were written by the

@@ -346,22 +346,30 @@ func checkDescribeGroups(r *request) (kmsg.Response, func(kmsg.Response), error)
 	return nil, post, nil
 }
 
-// ConsumerGroupDescribe: as DescribeGroups.
+// ConsumerGroupDescribe: as DescribeGroups (IncludeAuthorizedOperations:
+// the principal's operations).
 func checkConsumerGroupDescribe(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	denied := split(&req.Groups, func(g *string) string { return *g }, r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup).ok)
-	if len(denied) == 0 {
+	if len(denied) == 0 && !req.IncludeAuthorizedOperations {
 		return nil, nil, nil
 	}
 	post := func(resp kmsg.Response) {
 		dr := resp.(*kmsg.ConsumerGroupDescribeResponse)
+		if req.IncludeAuthorizedOperations {
+			for i := range dr.Groups {
+				if g := &dr.Groups[i]; g.ErrorCode == 0 {
+					g.AuthorizedOperations = r.authorizedOps(kmsg.ACLResourceTypeGroup, g.Group, groupOperations)
+				}
+			}
+		}
 		for _, g := range denied {
 			d := kmsg.NewConsumerGroupDescribeResponseGroup()
 			d.Group, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
 			dr.Groups = append(dr.Groups, d)
 		}
 	}
-	if len(req.Groups) == 0 {
+	if len(req.Groups) == 0 && len(denied) > 0 {
 		return respond(r, func(resp *kmsg.ConsumerGroupDescribeResponse) { post(resp) }), nil, nil
 	}
 	return nil, post, nil

@@ -758,4 +758,23 @@ func TestAuthorizedOperations(t *testing.T) {
 	if g, want := dresp.(*kmsg.DescribeGroupsResponse).Groups[0], int32(1<<kmsg.ACLOperationDelete|1<<kmsg.ACLOperationDescribe); g.ErrorCode != 0 || g.AuthorizedOperations != want {
 		t.Errorf("group %v operations %b, want DELETE and DESCRIBE %b", kerr.ErrorForCode(g.ErrorCode), g.AuthorizedOperations, want)
 	}
+	// A consumer-protocol group, through ConsumerGroupDescribe.
+	mustCreateACLs(t, b, creation(rtGroup, "cg", ptLit, "User:alice", kmsg.ACLOperationRead, permAllow),
+		creation(rtTopic, "t", ptLit, "User:alice", kmsg.ACLOperationDescribe, permAllow))
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "cg", "member-00000000000", 0, 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hresp, err := alice.Broker(0).Request(secCtx(t), hb)
+	if err != nil || hresp.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode != 0 {
+		t.Fatalf("heartbeat: %v %+v", err, hresp)
+	}
+	cd := kmsg.NewPtrConsumerGroupDescribeRequest()
+	cd.Groups, cd.IncludeAuthorizedOperations = []string{"cg"}, true
+	cresp, err := alice.Broker(0).Request(secCtx(t), cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, want := cresp.(*kmsg.ConsumerGroupDescribeResponse).Groups[0], int32(1<<kmsg.ACLOperationRead|1<<kmsg.ACLOperationDescribe); g.ErrorCode != 0 || g.AuthorizedOperations != want {
+		t.Errorf("consumer group %v operations %b, want READ and DESCRIBE %b", kerr.ErrorForCode(g.ErrorCode), g.AuthorizedOperations, want)
+	}
 }

@@ -12,20 +12,50 @@ import (
 // before), and gives every response topic its id:
 //
 //   - a topic id that names no topic is UNKNOWN_TOPIC_ID for each of its
-//     partitions (OffsetFetch: committed offset -1, metadata ""), those
-//     topics first in the response, as Kafka's builder adds them before
-//     the coordinator's answer;
+//     partitions (OffsetFetch: committed offset -1, metadata ""), in its
+//     place in the request's order, as Kafka 4.4 answers (test/differential
+//     TestOffsetCommitFetchV10);
 //   - an OffsetFetch v10 of all a group's offsets leaves out the topics
 //     that no longer exist (they have no id to be named by).
+
+// unknownTopics are the response topics of a request's unknown topic
+// ids, each with how many known topics came before it in the request.
+type unknownTopics[T any] struct {
+	topics []T
+	before []int
+}
+
+func (u *unknownTopics[T]) add(t T, known int) {
+	u.topics = append(u.topics, t)
+	u.before = append(u.before, known)
+}
+
+// merge puts the unknown topics among the known ones' answers, in the
+// request's order.
+func (u *unknownTopics[T]) merge(known []T) []T {
+	if u == nil || len(u.topics) == 0 {
+		return known
+	}
+	out := make([]T, 0, len(known)+len(u.topics))
+	k := 0
+	for i, t := range u.topics {
+		for k < u.before[i] && k < len(known) {
+			out = append(out, known[k])
+			k++
+		}
+		out = append(out, t)
+	}
+	return append(out, known[k:]...)
+}
 
 // resolveCommitTopicIDs fills in the names of a v10 OffsetCommit's
 // topics and takes out those whose id is unknown, returning their
 // response topics.
-func (b *Broker) resolveCommitTopicIDs(req *kmsg.OffsetCommitRequest) []kmsg.OffsetCommitResponseTopic {
+func (b *Broker) resolveCommitTopicIDs(req *kmsg.OffsetCommitRequest) *unknownTopics[kmsg.OffsetCommitResponseTopic] {
 	if req.Version < 10 {
 		return nil
 	}
-	var unknown []kmsg.OffsetCommitResponseTopic
+	unknown := &unknownTopics[kmsg.OffsetCommitResponseTopic]{}
 	kept := req.Topics[:0]
 	for _, t := range req.Topics {
 		name, ok := b.reg.byID(t.TopicID)
@@ -37,7 +67,7 @@ func (b *Broker) resolveCommitTopicIDs(req *kmsg.OffsetCommitRequest) []kmsg.Off
 				rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicID.Code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
-			unknown = append(unknown, rt)
+			unknown.add(rt, len(kept))
 			continue
 		}
 		t.Topic = name
@@ -48,8 +78,8 @@ func (b *Broker) resolveCommitTopicIDs(req *kmsg.OffsetCommitRequest) []kmsg.Off
 }
 
 // commitTopicIDs gives a v10 OffsetCommit response's topics their ids,
-// after the unknown ones.
-func (b *Broker) commitTopicIDs(resp *kmsg.OffsetCommitResponse, unknown []kmsg.OffsetCommitResponseTopic) {
+// the unknown ones in their places.
+func (b *Broker) commitTopicIDs(resp *kmsg.OffsetCommitResponse, unknown *unknownTopics[kmsg.OffsetCommitResponseTopic]) {
 	if resp.Version < 10 {
 		return
 	}
@@ -58,19 +88,17 @@ func (b *Broker) commitTopicIDs(resp *kmsg.OffsetCommitResponse, unknown []kmsg.
 			resp.Topics[i].TopicID = m.ID
 		}
 	}
-	if len(unknown) > 0 {
-		resp.Topics = append(unknown, resp.Topics...)
-	}
+	resp.Topics = unknown.merge(resp.Topics)
 }
 
 // resolveFetchTopicIDs fills in the names of a v10 OffsetFetch's topics
 // and takes out those whose id is unknown, returning their response
 // topics by group name.
-func (b *Broker) resolveFetchTopicIDs(req *kmsg.OffsetFetchRequest) map[string][]kmsg.OffsetFetchResponseGroupTopic {
+func (b *Broker) resolveFetchTopicIDs(req *kmsg.OffsetFetchRequest) map[string]*unknownTopics[kmsg.OffsetFetchResponseGroupTopic] {
 	if req.Version < 10 {
 		return nil
 	}
-	var unknown map[string][]kmsg.OffsetFetchResponseGroupTopic
+	var unknown map[string]*unknownTopics[kmsg.OffsetFetchResponseGroupTopic]
 	for gi := range req.Groups {
 		g := &req.Groups[gi]
 		if g.Topics == nil {
@@ -89,9 +117,12 @@ func (b *Broker) resolveFetchTopicIDs(req *kmsg.OffsetFetchRequest) map[string][
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				if unknown == nil {
-					unknown = map[string][]kmsg.OffsetFetchResponseGroupTopic{}
+					unknown = map[string]*unknownTopics[kmsg.OffsetFetchResponseGroupTopic]{}
 				}
-				unknown[g.Group] = append(unknown[g.Group], rt)
+				if unknown[g.Group] == nil {
+					unknown[g.Group] = &unknownTopics[kmsg.OffsetFetchResponseGroupTopic]{}
+				}
+				unknown[g.Group].add(rt, len(kept))
 				continue
 			}
 			t.Topic = name
@@ -103,9 +134,9 @@ func (b *Broker) resolveFetchTopicIDs(req *kmsg.OffsetFetchRequest) map[string][
 }
 
 // fetchTopicIDs gives a v10 OffsetFetch response's topics their ids,
-// drops those of deleted topics, and puts the unknown ones first, for
-// each group answered without a group error.
-func (b *Broker) fetchTopicIDs(resp *kmsg.OffsetFetchResponse, unknown map[string][]kmsg.OffsetFetchResponseGroupTopic) {
+// drops those of deleted topics, and puts the unknown ones in their
+// places, for each group answered without a group error.
+func (b *Broker) fetchTopicIDs(resp *kmsg.OffsetFetchResponse, unknown map[string]*unknownTopics[kmsg.OffsetFetchResponseGroupTopic]) {
 	if resp.Version < 10 {
 		return
 	}
@@ -123,9 +154,6 @@ func (b *Broker) fetchTopicIDs(resp *kmsg.OffsetFetchResponse, unknown map[strin
 			t.TopicID = m.ID
 			kept = append(kept, t)
 		}
-		g.Topics = kept
-		if u := unknown[g.Group]; len(u) > 0 {
-			g.Topics = append(u, g.Topics...)
-		}
+		g.Topics = unknown[g.Group].merge(kept)
 	}
 }

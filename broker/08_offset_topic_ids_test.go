@@ -14,8 +14,8 @@ import (
 // TestOffsetCommitFetchV10TopicIDs: OffsetCommit and OffsetFetch v10 name
 // topics by id, as Kafka 4.4 serves them: a known id commits and fetches
 // the topic's offsets (stored under its name: v9 by name reads them), an
-// unknown id is UNKNOWN_TOPIC_ID for each of its partitions (first in the
-// response), a partition the topic does not have UNKNOWN_TOPIC_OR_PARTITION,
+// unknown id is UNKNOWN_TOPIC_ID for each of its partitions (in its place
+// in the request's order, as Kafka), a partition the topic does not have UNKNOWN_TOPIC_OR_PARTITION,
 // and every response topic carries its id, also in a fetch of all the
 // group's offsets.
 func TestOffsetCommitFetchV10TopicIDs(t *testing.T) {
@@ -56,10 +56,10 @@ func TestOffsetCommitFetchV10TopicIDs(t *testing.T) {
 	if cresp.Version != 10 || len(cresp.Topics) != 2 {
 		t.Fatalf("commit: v%d with %d topics, want v10 with 2", cresp.Version, len(cresp.Topics))
 	}
-	if u := cresp.Topics[0]; u.TopicID != unknown || len(u.Partitions) != 1 || u.Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
-		t.Fatalf("commit of an unknown topic id: %+v, want UNKNOWN_TOPIC_ID first", u)
+	if u := cresp.Topics[1]; u.TopicID != unknown || len(u.Partitions) != 1 || u.Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("commit of an unknown topic id: %+v, want UNKNOWN_TOPIC_ID, second as in the request", u)
 	}
-	k := cresp.Topics[1]
+	k := cresp.Topics[0]
 	want := map[int32]int16{0: 0, 1: 0, 9: kerr.UnknownTopicOrPartition.Code}
 	if k.TopicID != id || len(k.Partitions) != 3 {
 		t.Fatalf("commit of v10a: %+v", k)
@@ -89,7 +89,7 @@ func TestOffsetCommitFetchV10TopicIDs(t *testing.T) {
 	g := fetch([]kmsg.OffsetFetchRequestGroupTopic{{TopicID: unknown, Partitions: []int32{0}}, {TopicID: id, Partitions: []int32{0, 1}}})
 	if len(g.Topics) != 2 || g.Topics[0].TopicID != unknown || g.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code ||
 		g.Topics[0].Partitions[0].Offset != -1 || g.Topics[0].Partitions[0].Metadata == nil || *g.Topics[0].Partitions[0].Metadata != "" {
-		t.Fatalf("fetch by ids: %+v, want the unknown id first, UNKNOWN_TOPIC_ID at -1 with metadata \"\" (Kafka's, not null)", g.Topics)
+		t.Fatalf("fetch by ids: %+v, want the unknown id first (as asked), UNKNOWN_TOPIC_ID at -1 with metadata \"\" (Kafka's, not null)", g.Topics)
 	}
 	checkKnown := func(what string, rt kmsg.OffsetFetchResponseGroupTopic) {
 		t.Helper()

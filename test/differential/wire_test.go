@@ -352,6 +352,9 @@ func (p *pair) both(req kmsg.Request, v int16) (kafka, rewind kmsg.Response, ker
 			p.t.Fatalf("%s: no version both brokers serve", kmsg.NameForKey(req.Key()))
 		}
 		v = hi
+		if hi >= 10 && namesTopics(req) {
+			v = 9 // v10 names topics by id, which differ between the brokers
+		}
 	}
 	req.SetVersion(v)
 	kafka, kerr = p.kafka.send(req)
@@ -371,6 +374,33 @@ func (p *pair) both(req kmsg.Request, v int16) (kafka, rewind kmsg.Response, ker
 		p.rewind = dial(p.t, p.rewindAddr)
 	}
 	return kafka, rewind, kerr, rerr
+}
+
+// namesTopics tells whether req is an OffsetCommit or OffsetFetch naming
+// its topics by name only: a scenario of the versions before v10.
+func namesTopics(req kmsg.Request) bool {
+	switch r := req.(type) {
+	case *kmsg.OffsetCommitRequest:
+		for _, t := range r.Topics {
+			if t.Topic != "" && t.TopicID == ([16]byte{}) {
+				return true
+			}
+		}
+	case *kmsg.OffsetFetchRequest:
+		for _, g := range r.Groups {
+			for _, t := range g.Topics {
+				if t.Topic != "" && t.TopicID == ([16]byte{}) {
+					return true
+				}
+			}
+		}
+		for _, t := range r.Topics {
+			if t.Topic != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // compare sends req to both at version v (< 0: newest common) and checks

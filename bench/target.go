@@ -145,9 +145,24 @@ func createTopic(ctx context.Context, t target, prefix string, partitions int) (
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	}
-	resp, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, name)
+	// Kafka's controller writes at most 10,000 records per request
+	// (QuorumController.MAX_RECORDS_PER_USER_OP; POLICY_VIOLATION beyond),
+	// one per partition and one for the topic: larger topics are created
+	// and grown with CreatePartitions 5,000 partitions at a time.
+	const perRequest = 5000
+	first := partitions
+	if _, ok := t.(kafkaTarget); ok {
+		first = min(partitions, perRequest)
+	}
+	resp, err := adm.CreateTopic(ctx, int32(first), 1, nil, name)
 	if err == nil {
 		err = resp.Err
+	}
+	for have := first; err == nil && have < partitions; have = min(have+perRequest, partitions) {
+		var rs kadm.CreatePartitionsResponses
+		if rs, err = adm.UpdatePartitions(ctx, min(have+perRequest, partitions), name); err == nil {
+			err = rs[name].Err
+		}
 	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		// The name is this run's own: a CreateTopics of thousands of

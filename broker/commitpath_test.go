@@ -56,6 +56,28 @@ func durableOffsets(p int32) func(string) bool {
 	}
 }
 
+// holdOffsetsSync holds every fsync that makes group's records durable
+// until release is called (also at the end of the test); written is
+// closed at the first write to other's __consumer_offsets partition (of
+// n), which shows the requests behind are read and handled.
+func holdOffsetsSync(t *testing.T, efs *vfs.ErrorFS, group, other string, n int32) (written <-chan struct{}, release func()) {
+	held, otherWritten := durableOffsets(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
+	hold := make(chan struct{})
+	w := make(chan struct{})
+	var once, releaseOnce sync.Once
+	efs.SetHook(func(op vfs.Op, name string) {
+		switch {
+		case op == vfs.OpSync && held(name):
+			<-hold
+		case op == vfs.OpWrite && otherWritten(name):
+			once.Do(func() { close(w) })
+		}
+	})
+	release = func() { releaseOnce.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	return w, release
+}
+
 // otherGroup returns a group whose records go to another partition than
 // group's (of n).
 func otherGroup(group string, n int32) string {
@@ -77,20 +99,7 @@ func TestOffsetFetchAfterPipelinedCommit(t *testing.T) {
 	createTopic(t, newClient(t, b.Addr()), "t", 1)
 	const n = 50 // offsets.topic.num.partitions
 	group, other := "g", otherGroup("g", 50)
-	held, otherWritten := durableOffsets(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
-
-	release := make(chan struct{})
-	written := make(chan struct{})
-	var once, releaseOnce sync.Once
-	efs.SetHook(func(op vfs.Op, name string) {
-		switch {
-		case op == vfs.OpSync && held(name):
-			<-release
-		case op == vfs.OpWrite && otherWritten(name):
-			once.Do(func() { close(written) })
-		}
-	})
-	defer releaseOnce.Do(func() { close(release) })
+	written, release := holdOffsetsSync(t, efs, group, other, n)
 
 	c := dial(t, b.Addr())
 	var out []byte
@@ -105,7 +114,7 @@ func TestOffsetFetchAfterPipelinedCommit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the third request was not handled while the first commit's fsync is held")
 	}
-	releaseOnce.Do(func() { close(release) })
+	release()
 
 	cr := answer(t, c, commitRequest(group, "t", 0, 42), 1).(*kmsg.OffsetCommitResponse)
 	if code := cr.Topics[0].Partitions[0].ErrorCode; code != 0 {
@@ -209,19 +218,7 @@ func TestDeletionsAnsweredOffReadLoop(t *testing.T) {
 				t.Fatalf("commit: error %d", cr.Topics[0].Partitions[0].ErrorCode)
 			}
 
-			held, otherWritten := durableOffsets(offsetsfmt.PartitionFor(group, n)), inOffsetsPartition(offsetsfmt.PartitionFor(other, n))
-			release := make(chan struct{})
-			written := make(chan struct{})
-			var once, releaseOnce sync.Once
-			efs.SetHook(func(op vfs.Op, name string) {
-				switch {
-				case op == vfs.OpSync && held(name):
-					<-release
-				case op == vfs.OpWrite && otherWritten(name):
-					once.Do(func() { close(written) })
-				}
-			})
-			defer releaseOnce.Do(func() { close(release) })
+			written, release := holdOffsetsSync(t, efs, group, other, n)
 
 			var del kmsg.Request
 			if kind == "DeleteGroups" {
@@ -250,7 +247,7 @@ func TestDeletionsAnsweredOffReadLoop(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("the commit behind %s was not handled while the deletion's fsync is held", kind)
 			}
-			releaseOnce.Do(func() { close(release) })
+			release()
 
 			switch r := answer(t, c, del, 2).(type) {
 			case *kmsg.DeleteGroupsResponse:

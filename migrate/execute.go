@@ -39,18 +39,27 @@ func (m *Migrator) admin(opts []kgo.Opt) (*kadm.Client, func(), error) {
 	return kadm.NewClient(cl), cl.Close, nil
 }
 
-// Plan reads what Execute would do, without writing anything.
-func (m *Migrator) Plan(ctx context.Context, st *State) (*Plan, error) {
+// admins connects an admin client to each side; done closes both.
+func (m *Migrator) admins() (src, dst *kadm.Client, done func(), err error) {
 	src, closeSrc, err := m.admin(m.Source)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	defer closeSrc()
 	dst, closeDst, err := m.admin(m.Target)
+	if err != nil {
+		closeSrc()
+		return nil, nil, nil, err
+	}
+	return src, dst, func() { closeDst(); closeSrc() }, nil
+}
+
+// Plan reads what Execute would do, without writing anything.
+func (m *Migrator) Plan(ctx context.Context, st *State) (*Plan, error) {
+	src, dst, done, err := m.admins()
 	if err != nil {
 		return nil, err
 	}
-	defer closeDst()
+	defer done()
 	return MakePlan(ctx, src, dst, m.Options, st)
 }
 
@@ -58,16 +67,11 @@ func (m *Migrator) Plan(ctx context.Context, st *State) (*Plan, error) {
 // commits the translated group offsets, saving st as it goes. The plan it
 // returns has the exact translations.
 func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
-	src, closeSrc, err := m.admin(m.Source)
+	src, dst, done, err := m.admins()
 	if err != nil {
 		return nil, err
 	}
-	defer closeSrc()
-	dst, closeDst, err := m.admin(m.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer closeDst()
+	defer done()
 	plan, err := MakePlan(ctx, src, dst, m.Options, st)
 	if err != nil {
 		return nil, err

@@ -114,16 +114,11 @@ func recordSum(r *kgo.Record, times bool) [sha256.Size]byte {
 // Verify reads every migrated partition on both sides and the record each
 // migrated group reads next, after Execute returned plan.
 func (m *Migrator) Verify(ctx context.Context, plan *Plan) (*Report, error) {
-	src, closeSrc, err := m.admin(m.Source)
+	src, dst, done, err := m.admins()
 	if err != nil {
 		return nil, err
 	}
-	defer closeSrc()
-	dst, closeDst, err := m.admin(m.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer closeDst()
+	defer done()
 	var names []string
 	for _, t := range plan.Topics {
 		names = append(names, t.Topic)

@@ -41,6 +41,25 @@ func FetchTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.FetchRequest) 
 	return err
 }
 
+// OffsetFetchTopicIDs is ProduceTopicIDs for a hand-built
+// OffsetFetchRequest, which kgo also sends at the broker's highest version
+// (v10 names topics by id).
+func OffsetFetchTopicIDs(ctx context.Context, cl *kgo.Client, req *kmsg.OffsetFetchRequest) error {
+	var names []string
+	for _, g := range req.Groups {
+		for _, rt := range g.Topics {
+			names = append(names, rt.Topic)
+		}
+	}
+	ids, err := topicIDs(ctx, cl, names)
+	for gi := range req.Groups {
+		for ti := range req.Groups[gi].Topics {
+			req.Groups[gi].Topics[ti].TopicID = ids[req.Groups[gi].Topics[ti].Topic]
+		}
+	}
+	return err
+}
+
 // topicIDs asks Metadata for the ids of the named topics.
 func topicIDs(ctx context.Context, cl *kgo.Client, names []string) (map[string][16]byte, error) {
 	md := kmsg.NewPtrMetadataRequest()

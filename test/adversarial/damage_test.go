@@ -98,7 +98,8 @@ func flip(t *testing.T, path string, at int64) {
 // for group's committed offset of topic/0.
 func offsetFetch(t *testing.T, ctx context.Context, cl *kgo.Client, group, topic string) (int16, int64) {
 	t.Helper()
-	// kgo sends the highest version both sides support: v8, groups batched.
+	// kgo sends the highest version both sides support (v10: topics by
+	// id as well), groups batched.
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Version = 8
 	rg := kmsg.NewOffsetFetchRequestGroup()
@@ -107,6 +108,9 @@ func offsetFetch(t *testing.T, ctx context.Context, cl *kgo.Client, group, topic
 	rt.Topic, rt.Partitions = topic, []int32{0}
 	rg.Topics = append(rg.Topics, rt)
 	req.Groups = append(req.Groups, rg)
+	if err := proctest.OffsetFetchTopicIDs(ctx, cl, req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := req.RequestWith(ctx, cl.Broker(0))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -126,6 +127,10 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (TopicDescripti
 }
 
 // CreateTopic creates a topic. replicationFactor -1 takes the broker default.
+// It returns once the topic's partitions have leaders in metadata (or after
+// topicVisibleWait), because a Kafka cluster answers CreateTopics before
+// its brokers serve the topic, and a produce right after would fail with
+// an unknown topic.
 func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, configs map[string]string) error {
 	cfg := map[string]*string{}
 	for k, v := range configs {
@@ -137,6 +142,7 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32,
 	}
 	switch {
 	case err == nil:
+		c.awaitTopicLeaders(ctx, name)
 		return nil
 	case errors.Is(err, kerr.TopicAlreadyExists):
 		return fmt.Errorf("topic %q already exists: see it with `rewind topic describe %s`", name, name)
@@ -146,6 +152,34 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions int32,
 			msg += ": " + r.ErrMessage
 		}
 		return fmt.Errorf("create topic %q: %s", name, msg)
+	}
+}
+
+// topicVisibleWait bounds how long CreateTopic waits for the new topic's
+// leaders; the topic exists either way.
+const topicVisibleWait = 10 * time.Second
+
+// awaitTopicLeaders polls metadata until every partition of topic has a
+// leader, the wait ends or ctx is done.
+func (c *Client) awaitTopicLeaders(ctx context.Context, topic string) {
+	ctx, cancel := context.WithTimeout(ctx, topicVisibleWait)
+	defer cancel()
+	for {
+		tds, err := c.adm.ListTopicsWithInternal(ctx, topic)
+		if td, ok := tds[topic]; err == nil && ok && td.Err == nil && len(td.Partitions) > 0 {
+			led := true
+			for _, p := range td.Partitions {
+				led = led && p.Err == nil && p.Leader >= 0
+			}
+			if led {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

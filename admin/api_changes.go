@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The changes the console can make besides resets: topics (create, delete,
@@ -168,9 +172,21 @@ type produceRecord struct {
 	Timestamp string `json:"timestamp"`
 }
 
+// produceRequest: without a partition (absent or null) each record goes
+// where a Kafka client's default partitioner puts it: murmur2 of its key
+// modulo the partitions, as Java's, franz-go's and librdkafka's
+// murmur2_random partitioners hash, and the records without a key to one
+// partition chosen at random (the sticky partitioner, for one batch).
 type produceRequest struct {
-	Partition int32           `json:"partition"`
+	Partition *int32          `json:"partition"`
 	Records   []produceRecord `json:"records"`
+}
+
+// produceResponse is where the records went: the first batch's partition
+// and offsets, and every batch (one per partition) in Batches.
+type produceResponse struct {
+	broker.Produced
+	Batches []broker.Produced `json:"batches"`
 }
 
 func decodeField(v *string, enc, what string) ([]byte, error) {
@@ -244,12 +260,57 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 		}
 		recs = append(recs, rec)
 	}
-	res, err := s.b.Produce(r.Context(), name, req.Partition, recs)
-	if err != nil {
-		writeErr(w, err)
-		return
+	batches, order := s.partitionRecords(name, req.Partition, recs)
+	var resp produceResponse
+	for _, p := range order {
+		res, err := s.b.Produce(r.Context(), name, p, batches[p])
+		if err != nil {
+			if len(resp.Batches) > 0 {
+				err = fmt.Errorf("%w (the batches before it were written: %s)", err, describeBatches(name, resp.Batches))
+			}
+			writeErr(w, err)
+			return
+		}
+		if len(resp.Batches) == 0 {
+			resp.Produced = res
+		}
+		resp.Batches = append(resp.Batches, res)
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// partitionRecords splits recs by the partition each goes to: the one
+// asked for, or the default partitioner's choice (produceRequest). A topic
+// the console does not know goes to partition 0 as one batch, for the
+// produce path to refuse as it refuses a Kafka client.
+func (s *Server) partitionRecords(topic string, asked *int32, recs []storage.Record) (map[int32][]storage.Record, []int32) {
+	if asked != nil {
+		return map[int32][]storage.Record{*asked: recs}, []int32{*asked}
+	}
+	ti, ok := s.b.Topic(topic)
+	if !ok || len(ti.Partitions) == 0 {
+		return map[int32][]storage.Record{0: recs}, []int32{0}
+	}
+	tp := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	out := map[int32][]storage.Record{}
+	var order []int32
+	for _, rec := range recs {
+		p := int32(tp.Partition(&kgo.Record{Key: rec.Key}, len(ti.Partitions)))
+		if _, seen := out[p]; !seen {
+			order = append(order, p)
+		}
+		out[p] = append(out[p], rec)
+	}
+	slices.Sort(order)
+	return out, order
+}
+
+func describeBatches(topic string, bs []broker.Produced) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = fmt.Sprintf("%s/%d offsets %d-%d", topic, b.Partition, b.BaseOffset, b.LastOffset)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // parseTimestamp accepts RFC 3339 or Unix milliseconds.

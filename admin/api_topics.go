@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/lageval"
-	"github.com/rewindhq/rewind/storage"
 )
 
 // overview is the console's header and home page.
@@ -141,13 +139,20 @@ type headerView struct {
 }
 
 type recordPage struct {
-	Topic         string       `json:"topic"`
-	Partition     int32        `json:"partition"`
-	LogStart      int64        `json:"log_start"`
-	HighWatermark int64        `json:"high_watermark"`
-	From          int64        `json:"from"` // the first offset asked for
-	Next          int64        `json:"next"` // where the next page starts
-	Records       []recordView `json:"records"`
+	Topic         string `json:"topic"`
+	Partition     int32  `json:"partition"`
+	LogStart      int64  `json:"log_start"`
+	HighWatermark int64  `json:"high_watermark"`
+	From          int64  `json:"from"` // the first offset the page covers
+	Next          int64  `json:"next"` // where the next page starts
+	End           int64  `json:"end"`  // the end of the range asked for (exclusive)
+	// Filtered: key, value or header filters chose the records; Scanned
+	// counts the records examined, and Stopped says why the scan ended
+	// before the range did (a bound of work, api_records.go).
+	Filtered bool         `json:"filtered"`
+	Scanned  int          `json:"scanned"`
+	Stopped  string       `json:"stopped,omitempty"`
+	Records  []recordView `json:"records"`
 }
 
 // What one page of the message browser may cost. Records are streamed
@@ -179,102 +184,6 @@ func show(b []byte, trunc bool) (*string, string) {
 	}
 	v := base64.StdEncoding.EncodeToString(b)
 	return &v, "base64"
-}
-
-// records serves the message browser: ?partition=P and one of
-// offset=N, from=oldest|newest, time=RFC3339 (or Unix milliseconds), with
-// limit (default 50, at most 500).
-func (s *Server) records(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
-	q := r.URL.Query()
-	ti, ok := s.b.Topic(name)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
-		return
-	}
-	part := int64(0)
-	if v := q.Get("partition"); v != "" {
-		var err error
-		if part, err = strconv.ParseInt(v, 10, 32); err != nil || part < 0 || int(part) >= len(ti.Partitions) {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("partition %q: topic %q has partitions 0 to %d", v, name, len(ti.Partitions)-1))
-			return
-		}
-	}
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q: give a positive number", v))
-			return
-		}
-		limit = min(n, 500)
-	}
-	pi := ti.Partitions[part]
-	from := pi.LogStart
-	switch {
-	case q.Get("offset") != "":
-		o, err := strconv.ParseInt(q.Get("offset"), 10, 64)
-		if err != nil || o < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("offset %q: give a non-negative number", q.Get("offset")))
-			return
-		}
-		from = max(o, pi.LogStart)
-	case q.Get("time") != "":
-		t, err := parseTime(q.Get("time"), time.Now())
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		if from, err = s.b.OffsetForTime(name, int32(part), t); err != nil {
-			writeError(w, errorStatus(err), err)
-			return
-		}
-	case q.Get("from") == "newest":
-		from = max(pi.LogStart, pi.HighWatermark-int64(limit))
-	case q.Get("from") == "", q.Get("from") == "oldest":
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("from %q: use oldest or newest", q.Get("from")))
-		return
-	}
-	select {
-	case s.browsing <- struct{}{}:
-		defer func() { <-s.browsing }()
-	case <-time.After(browseWait):
-		w.Header().Set("Retry-After", browseRetry)
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the message browser is busy with %d other reads; retry in a moment", maxBrowsing))
-		return
-	case <-r.Context().Done():
-		return
-	}
-	recs, err := s.b.ReadRecords(name, int32(part), from, limit,
-		storage.PreviewLimits{MaxField: maxShown, MaxHeaders: maxHeaders, MaxDecoded: pageDecoded})
-	if errors.Is(err, storage.ErrDecodeLimit) {
-		writeError(w, http.StatusUnprocessableEntity, errors.New(browseLimits))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	page := recordPage{Topic: name, Partition: int32(part), LogStart: pi.LogStart, HighWatermark: pi.HighWatermark,
-		From: from, Next: from, Records: []recordView{}}
-	for _, rec := range recs {
-		v := recordView{Offset: rec.Offset, Timestamp: time.UnixMilli(rec.Timestamp).UTC(), ValueBytes: max(rec.ValueLen, 0), Headers: []headerView{}}
-		v.Key, v.KeyEncoding = show(rec.Key, rec.KeyLen > len(rec.Key))
-		v.Value, v.ValueEncoding = show(rec.Value, rec.ValueLen > len(rec.Value))
-		v.Truncated = rec.KeyLen > len(rec.Key) || rec.ValueLen > len(rec.Value) || rec.NHeaders > len(rec.Headers)
-		for _, h := range rec.Headers {
-			hv, enc := show(h.Value, false)
-			hs := ""
-			if hv != nil {
-				hs = *hv
-			}
-			v.Headers = append(v.Headers, headerView{Key: h.Key, Value: hs, Encoding: enc})
-		}
-		page.Records = append(page.Records, v)
-		page.Next = rec.Offset + 1
-	}
-	writeJSON(w, http.StatusOK, page)
 }
 
 // parseTime accepts RFC 3339, Unix milliseconds, or a duration meaning that

@@ -9,7 +9,10 @@
 //	GET  /api/v1/overview                  addresses, uptime, counts, groups by Burrow status
 //	GET  /api/v1/topics[?internal=true]    topics, partitions with offsets and sizes, consuming groups
 //	GET  /api/v1/topics/{topic}
-//	GET  /api/v1/topics/{topic}/records    ?partition=P&offset=N|from=oldest|newest|time=T&limit=50
+//	GET  /api/v1/topics/{topic}/records    ?partition=P&offset=N|from=oldest|newest|time=T&limit=50, range end
+//	                                       end_offset=N|end_time=T, filters key=, value=, header= ("k=v") substrings
+//	                                       or match=regex; from=newest reads backwards; a scan is bounded (below)
+//	GET  /api/v1/topics/{topic}/tail       ?partition=P&filters: server-sent events of the records appended from now
 //	GET  /api/v1/transactions              transactions open on partitions: producer, transactional id, start offset,
 //	                                       LSO, high watermark, the group offsets each holds
 //	GET  /api/v1/groups                    groups with state, members, lag, Burrow status
@@ -28,7 +31,9 @@
 //	POST /api/v1/topics/{topic}/configs    {"set":{"cleanup.policy":"compact"},"delete":["retention.ms"]}
 //	POST /api/v1/topics/{topic}/records    {"partition":0,"records":[{"key":"k","value":"v","headers":[{"key":"h","value":"x"}]}]}
 //	                                       one batch, answered once durable; key, value, header values text or
-//	                                       base64 with "key_encoding"/"value_encoding"/"encoding":"base64"
+//	                                       base64 with "key_encoding"/"value_encoding"/"encoding":"base64";
+//	                                       without "partition", a Kafka client's default partitioner (murmur2
+//	                                       of the key; keyless records to one random partition), a batch each
 //	POST /api/v1/topics/{topic}/partitions/{partition}/repair  {"dry_run":true}: online repair of a fenced partition
 //	GET  /                                 the console (embedded, see web/)
 //
@@ -70,5 +75,12 @@
 // value and header (value_bytes gives the whole size), reads at most 64 MiB
 // of records (it ends early past them; 422 if the first record alone is
 // larger), and two pages are read at a time (a third waits up to 2 s, then
-// gets 503 with Retry-After).
+// gets 503 with Retry-After). A filtered page stops after 10,000 records
+// examined, about 64 MiB of record data or 2 s, whichever comes first, and
+// says so (stopped) with where to go on (next forwards, from backwards);
+// filters see the part of each field a page shows. A live tail polls every
+// 500 ms, examines at most 2,000 records and sends at most 200 per poll
+// (it falls behind a faster producer rather than grow), at most 8 run at
+// once (then 503), and each ends when its client goes away, the server
+// closes, the topic is deleted, or after 30 minutes.
 package admin

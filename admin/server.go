@@ -49,6 +49,7 @@ type Server struct {
 	// producing one per produce whose body is being decoded or appended.
 	browsing  chan struct{}
 	producing chan struct{}
+	tails     tailSet // live tails (api_tail.go)
 }
 
 // Option configures a Server.
@@ -114,6 +115,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/topics", s.topics)
 	m.HandleFunc("GET /api/v1/topics/{topic}", s.topic)
 	m.HandleFunc("GET /api/v1/topics/{topic}/records", s.records)
+	m.HandleFunc("GET /api/v1/topics/{topic}/tail", s.tail)
 	m.HandleFunc("GET /api/v1/transactions", s.transactions)
 	m.HandleFunc("GET /api/v1/groups", s.groups)
 	m.HandleFunc("GET /api/v1/groups/{group}", s.group)
@@ -272,6 +274,7 @@ func (s *Server) Addr() string {
 // Close stops listening and waits up to five seconds for requests in
 // flight.
 func (s *Server) Close() error {
+	s.tails.close() // streams never go idle: end them before Shutdown waits
 	var err error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

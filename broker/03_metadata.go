@@ -20,6 +20,11 @@ import (
 //     Auto-creation also needs --auto-create-topics; it is synchronous, so
 //     the response that creates a topic already describes it.
 //   - v10+: topic ids. v12 no longer allows lookups by topic id alone here.
+//   - v8+: IncludeTopicAuthorizedOperations, and (v8-10)
+//     IncludeClusterAuthorizedOperations, fill the authorized-operations
+//     bit fields: with an authorizer the principal's (checkMetadata),
+//     without one every operation, as Kafka's AuthHelper answers without
+//     an authorizer.
 //   - v13: a top-level error code (KIP-1102, REBOOTSTRAP_REQUIRED for a
 //     client whose metadata is from another cluster): always 0 here.
 //
@@ -66,6 +71,7 @@ func handleMetadata(r *request) (reply, error) {
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, metadataTopic(t, r.c.b.cfg.NodeID))
 		}
+		openOperations(req, resp, r.c.b.sec.authz == nil)
 		return now(resp)
 	}
 	// Not on a full disk (diskspace.go): the topic is reported unknown.
@@ -152,7 +158,33 @@ func handleMetadata(r *request) (reply, error) {
 		}
 		resp.Topics = append(resp.Topics, metadataTopic(t, r.c.b.cfg.NodeID))
 	}
+	openOperations(req, resp, r.c.b.sec.authz == nil)
 	return now(resp)
+}
+
+// openOperations fills the authorized-operations bit fields asked for
+// when no authorizer runs: everything is allowed. With one, checkMetadata
+// fills them with the principal's.
+func openOperations(req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse, open bool) {
+	if !open || req.Version < 8 {
+		return
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		var all int32
+		for _, op := range topicOperations {
+			all |= 1 << op
+		}
+		for i := range resp.Topics {
+			resp.Topics[i].AuthorizedOperations = all
+		}
+	}
+	if req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		var all int32
+		for _, op := range clusterOperations {
+			all |= 1 << op
+		}
+		resp.AuthorizedOperations = all
+	}
 }
 
 func metadataTopic(t catalog.Topic, node int32) kmsg.MetadataResponseTopic {

@@ -12,6 +12,12 @@ import (
 // Kafka broker listener answers it (controllers are not exposed
 // separately), any other UNSUPPORTED_ENDPOINT_TYPE. v2: the broker is
 // never fenced, so IncludeFencedBrokers changes nothing.
+//
+// IncludeClusterAuthorizedOperations: the bit field of the cluster
+// operations the principal may do, or 0 without DESCRIBE on the cluster,
+// as Kafka's AuthHelper computes it (every cluster operation without an
+// authorizer); not asked, the schema's default (INT32_MIN). DescribeCluster
+// itself needs no ACL.
 
 func init() { regKey(60, 0, 2, handleDescribeCluster) }
 
@@ -32,5 +38,8 @@ func handleDescribeCluster(r *request) (reply, error) {
 	br := kmsg.NewDescribeClusterResponseBroker()
 	br.NodeID, br.Host, br.Port = r.c.b.cfg.NodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = r.clusterAuthorizedOperations()
+	}
 	return now(resp)
 }

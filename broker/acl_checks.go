@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 
+	"github.com/rewindhq/rewind/acl"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -307,10 +308,7 @@ func checkMetadata(r *request) (kmsg.Response, func(kmsg.Response), error) {
 			}
 		}
 		if req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
-			mr.AuthorizedOperations = 0
-			if r.allowedCluster(kmsg.ACLOperationDescribe) {
-				mr.AuthorizedOperations = r.authorizedOps(kmsg.ACLResourceTypeCluster, "kafka-cluster", clusterOperations)
-			}
+			mr.AuthorizedOperations = r.clusterAuthorizedOperations()
 		}
 	}, nil
 }
@@ -324,6 +322,15 @@ var (
 		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe}
 	groupOperations = []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationDelete, kmsg.ACLOperationDescribe}
 )
+
+// clusterAuthorizedOperations is the cluster's bit field as Metadata
+// (v8-10) and DescribeCluster give it: 0 without DESCRIBE on the cluster.
+func (r *request) clusterAuthorizedOperations() int32 {
+	if !r.allowedCluster(kmsg.ACLOperationDescribe) {
+		return 0
+	}
+	return r.authorizedOps(kmsg.ACLResourceTypeCluster, acl.ClusterName, clusterOperations)
+}
 
 // authorizedOps is the bit field of the operations of ops the principal
 // may do on the resource.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -749,6 +750,18 @@ func TestAuthorizedOperations(t *testing.T) {
 		t.Errorf("cluster operations %b, want %b", mr.AuthorizedOperations, want)
 	}
 
+	// DescribeCluster: alice's cluster operations; bob, without DESCRIBE
+	// on the cluster, 0; not asked, the schema's default.
+	if got, want := describeClusterOps(t, alice, true), int32(1<<kmsg.ACLOperationIdempotentWrite|1<<kmsg.ACLOperationDescribe); got != want {
+		t.Errorf("DescribeCluster cluster operations %b, want %b", got, want)
+	}
+	if got := describeClusterOps(t, aclClient(t, b, "bob"), true); got != 0 {
+		t.Errorf("DescribeCluster cluster operations without DESCRIBE %b, want 0", got)
+	}
+	if got := describeClusterOps(t, alice, false); got != math.MinInt32 {
+		t.Errorf("DescribeCluster cluster operations not asked for: %d, want INT32_MIN", got)
+	}
+
 	d := kmsg.NewPtrDescribeGroupsRequest()
 	d.Groups, d.IncludeAuthorizedOperations = []string{"g"}, true
 	dresp, err := alice.Broker(0).Request(secCtx(t), d)
@@ -776,5 +789,64 @@ func TestAuthorizedOperations(t *testing.T) {
 	}
 	if g, want := cresp.(*kmsg.ConsumerGroupDescribeResponse).Groups[0], int32(1<<kmsg.ACLOperationRead|1<<kmsg.ACLOperationDescribe); g.ErrorCode != 0 || g.AuthorizedOperations != want {
 		t.Errorf("consumer group %v operations %b, want READ and DESCRIBE %b", kerr.ErrorForCode(g.ErrorCode), g.AuthorizedOperations, want)
+	}
+}
+
+func describeClusterOps(t *testing.T, cl *kgo.Client, include bool) int32 {
+	t.Helper()
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeClusterAuthorizedOperations = include
+	resp, err := req.RequestWith(secCtx(t), cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("DescribeCluster: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp.ClusterAuthorizedOperations
+}
+
+// TestAuthorizedOperationsWithoutAuthorizer: without an authorizer Kafka
+// gives every operation in the bit fields asked for.
+func TestAuthorizedOperationsWithoutAuthorizer(t *testing.T) {
+	b := startACL(t, t.TempDir(), func(c *Config) { c.Authorizer = "" })
+	cl := aclClient(t, b, "alice")
+	if _, err := kadm.NewClient(cl).CreateTopic(secCtx(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var allCluster, allTopic int32
+	for _, op := range []kmsg.ACLOperation{kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe} {
+		allCluster |= 1 << op
+	}
+	for _, op := range []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDelete,
+		kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs} {
+		allTopic |= 1 << op
+	}
+	if got := describeClusterOps(t, cl, true); got != allCluster {
+		t.Errorf("DescribeCluster cluster operations %b, want %b", got, allCluster)
+	}
+	for _, all := range []bool{false, true} {
+		m := kmsg.NewPtrMetadataRequest()
+		m.Version = 10
+		if !all {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr("t")
+			m.Topics = []kmsg.MetadataRequestTopic{mt}
+		}
+		m.IncludeTopicAuthorizedOperations, m.IncludeClusterAuthorizedOperations = true, true
+		resp, err := cl.Broker(0).Request(secCtx(t), pinnedReq{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mr := resp.(*kmsg.MetadataResponse)
+		if len(mr.Topics) == 0 {
+			t.Fatalf("all topics %v: no topic described", all)
+		}
+		for _, tp := range mr.Topics {
+			if tp.AuthorizedOperations != allTopic {
+				t.Errorf("all topics %v: topic %s operations %b, want %b", all, *tp.Topic, tp.AuthorizedOperations, allTopic)
+			}
+		}
+		if mr.AuthorizedOperations != allCluster {
+			t.Errorf("all topics %v: cluster operations %b, want %b", all, mr.AuthorizedOperations, allCluster)
+		}
 	}
 }

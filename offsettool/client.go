@@ -22,6 +22,9 @@ var (
 	ErrActiveMembers = errors.New("group has active members")
 	ErrOutOfRange    = errors.New("offset outside the log")
 	ErrNoOffsetsLog  = errors.New("__consumer_offsets is not readable")
+	// ErrAuthentication: a broker answered but refused the TLS handshake
+	// or the SASL authentication.
+	ErrAuthentication = errors.New("authentication failed")
 )
 
 // OffsetsTopic is Kafka's internal topic of committed offsets and group
@@ -66,6 +69,9 @@ func Dial(ctx context.Context, brokers []string, extra ...kgo.Opt) (*Client, err
 	defer cancel()
 	if err := kcl.Ping(pctx); err != nil {
 		kcl.Close()
+		if isAuthError(err) {
+			return nil, fmt.Errorf("%w at %s: %v", ErrAuthentication, strings.Join(brokers, ","), oneLine(err))
+		}
 		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, strings.Join(brokers, ","), oneLine(err))
 	}
 	return &Client{brokers: brokers, opts: opts, kcl: kcl, adm: kadm.NewClient(kcl)}, nil

@@ -115,9 +115,14 @@ asks no confirmation (--force is accepted for kafka-acls.sh scripts).`,
 			if err != nil {
 				return err
 			}
+			if list {
+				c.need("Describe", "CLUSTER")
+			} else {
+				c.need("Alter", "CLUSTER")
+			}
 			ctx, cl, done, err := c.connect()
 			if err != nil {
-				return err
+				return c.explainAuth(err)
 			}
 			defer done()
 			var acls []offsettool.ACL
@@ -133,7 +138,7 @@ asks no confirmation (--force is accepted for kafka-acls.sh scripts).`,
 				acls, err = cl.ListACLs(ctx, s)
 			}
 			if err != nil {
-				return err
+				return c.explainAuth(err)
 			}
 			if c.json {
 				if acls == nil {

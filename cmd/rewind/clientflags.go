@@ -13,6 +13,7 @@ import (
 
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Flags shared by every client command (topic, produce, consume, group,
@@ -20,16 +21,33 @@ import (
 // command line, and REWIND_BROKERS / REWIND_OUTPUT / REWIND_TIMEOUT fill
 // them through flagsFromEnv.
 const (
-	flagBrokers = "brokers"
-	flagOutput  = "output"
-	flagTimeout = "timeout"
+	flagBrokers       = "brokers"
+	flagOutput        = "output"
+	flagTimeout       = "timeout"
+	flagCommandConfig = "command-config"
 )
+
+// The security flags, each overriding its property of --command-config
+// (named after the property).
+var securityFlags = []struct{ flag, property, usage string }{
+	{"security-protocol", "security.protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"},
+	{"sasl-mechanism", "sasl.mechanism", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+	{"sasl-username", "sasl.username", "SASL user"},
+	{"sasl-password", "sasl.password", "SASL password (prefer REWIND_SASL_PASSWORD or the file: a flag shows in ps)"},
+	{"ssl-truststore-location", "ssl.truststore.location", "PEM file of the CA certificates the broker's certificate must chain to (default: the system's)"},
+	{"ssl-certificate-location", "ssl.certificate.location", "PEM client certificate chain (mTLS)"},
+	{"ssl-key-location", "ssl.key.location", "PEM private key of --ssl-certificate-location, unencrypted"},
+}
 
 func addClientFlags(root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.String(flagBrokers, "127.0.0.1:9092", "comma-separated host:port of Kafka brokers (Rewind, Apache Kafka, Redpanda…); --bootstrap-server is the same, as in Kafka's tools")
 	pf.String(flagOutput, "table", "output format: table (for people) or json (stable field names, for scripts)")
 	pf.Duration(flagTimeout, 30*time.Second, "give up on a client command after this long (consume and lag --watch run until stopped)")
+	pf.String(flagCommandConfig, "", "Kafka client properties file (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.*, ssl.keystore.* in PEM), as for Kafka's tools; the flags below override it")
+	for _, f := range securityFlags {
+		pf.String(f.flag, "", f.usage+" (property "+f.property+")")
+	}
 }
 
 // clientCommands are the commands built on offsettool.
@@ -43,6 +61,12 @@ type cliCtx struct {
 	json bool
 	out  io.Writer
 	err  io.Writer
+
+	// principal is who the command connected as, and needs what it
+	// declared it needs (need), so that an authorization failure can say
+	// which ACL is missing.
+	principal string
+	needs     []aclNeed
 }
 
 func newCLI(cmd *cobra.Command) (*cliCtx, error) {
@@ -76,17 +100,84 @@ func (c *cliCtx) connect() (context.Context, *offsettool.Client, func(), error) 
 	return ctx, cl, func() { cl.Close(); cancel() }, nil
 }
 
-// dial connects to --brokers.
-func (c *cliCtx) dial(ctx context.Context) (*offsettool.Client, error) {
-	b, _ := c.cmd.Flags().GetString(flagBrokers)
-	var brokers []string
-	for _, s := range strings.Split(b, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			brokers = append(brokers, s)
+// clientConfig is --command-config with the security flags and --brokers
+// applied over it (a flag or its REWIND_* variable wins over the file;
+// the file's bootstrap.servers over --brokers' default).
+func (c *cliCtx) clientConfig(fileFlag, brokersFlag string) (*offsettool.ClientConfig, error) {
+	cfg := &offsettool.ClientConfig{}
+	path, _ := c.cmd.Flags().GetString(fileFlag)
+	if path != "" {
+		var err error
+		if cfg, err = offsettool.LoadClientConfig(path); err != nil {
+			return nil, err
 		}
 	}
-	cl, err := offsettool.Dial(ctx, brokers)
+	fl := c.cmd.Flags()
+	for _, f := range securityFlags {
+		if !flagGiven(c.cmd, f.flag) {
+			continue
+		}
+		v, _ := fl.GetString(f.flag)
+		switch f.flag {
+		case "security-protocol":
+			cfg.SecurityProtocol = strings.ToUpper(v)
+		case "sasl-mechanism":
+			cfg.SASLMechanism = strings.ToUpper(v)
+		case "sasl-username":
+			cfg.Username = v
+		case "sasl-password":
+			cfg.Password = v
+		case "ssl-truststore-location":
+			cfg.CAFile, cfg.CAPEM = v, ""
+		case "ssl-certificate-location":
+			cfg.CertFile, cfg.CertPEM, cfg.KeyPEM = v, "", ""
+		case "ssl-key-location":
+			cfg.KeyFile, cfg.CertPEM, cfg.KeyPEM = v, "", ""
+		}
+	}
+	if b, _ := fl.GetString(brokersFlag); flagGiven(c.cmd, brokersFlag) || len(cfg.Brokers) == 0 {
+		cfg.Brokers = nil
+		for _, s := range strings.Split(b, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				cfg.Brokers = append(cfg.Brokers, s)
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("--%s %s (with the flags): %w", fileFlag, path, err)
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// clientOpts are the kgo options of --command-config and the flags, seed
+// brokers included.
+func (c *cliCtx) clientOpts() (*offsettool.ClientConfig, []kgo.Opt, error) {
+	cfg, err := c.clientConfig(flagCommandConfig, flagBrokers)
 	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := cfg.Opts()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.principal = cfg.Principal()
+	return cfg, opts, nil
+}
+
+// dial connects to --brokers as --command-config and the flags say.
+func (c *cliCtx) dial(ctx context.Context) (*offsettool.Client, error) {
+	cfg, opts, err := c.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := offsettool.Dial(ctx, cfg.Brokers, opts...)
+	if err != nil {
+		if errors.Is(err, offsettool.ErrAuthentication) {
+			return nil, fmt.Errorf("%w (as %s over %s)", err, c.principal, cfg.SecurityProtocol)
+		}
 		return nil, fmt.Errorf("%w; start one with `rewind serve` or point --brokers (or REWIND_BROKERS) at your cluster", err)
 	}
 	return cl, nil
@@ -137,7 +228,7 @@ func runE(fn func(c *cliCtx, args []string) error) func(*cobra.Command, []string
 		if err != nil {
 			return err
 		}
-		if err := fn(c, args); err != nil {
+		if err := c.explainAuth(fn(c, args)); err != nil {
 			return errors.New(strings.Join(strings.Fields(err.Error()), " "))
 		}
 		return nil

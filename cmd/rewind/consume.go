@@ -73,6 +73,10 @@ each partition, s@1700000000000 at a Unix time in ms.`,
 			ctx, stop := signal.NotifyContext(c.cmd.Context(), os.Interrupt)
 			defer stop()
 			dctx, cancel := c.ctx()
+			c.need("Read", "TOPIC", args[0])
+			if group != "" {
+				c.need("Read", "GROUP", group)
+			}
 			cl, err := c.dial(dctx)
 			cancel()
 			if err != nil {

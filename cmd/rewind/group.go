@@ -29,6 +29,7 @@ func newGroupListCmd() *cobra.Command {
 		Short:   "List consumer groups with their state, members and protocol",
 		Args:    cobra.NoArgs,
 		RunE: runE(func(c *cliCtx, _ []string) error {
+			c.need("Describe", "GROUP", "*")
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -143,6 +144,8 @@ As kafka-consumer-groups.sh: --members lists the members alone (with
 			if err != nil {
 				return err
 			}
+			c.need("Describe", "GROUP", args[0])
+			c.need("Describe", "TOPIC", selTopics(sels)...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -375,6 +378,9 @@ franz-go ConsumeResetOffset.`,
 			if err != nil {
 				return err
 			}
+			c.need("Describe", "GROUP", args[0])
+			c.need("Describe", "TOPIC", selTopics(sels)...)
+			c.need("Read", "TOPIC", offsettool.OffsetsTopic)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -481,6 +487,7 @@ func newGroupDeleteCmd() *cobra.Command {
 		Short: "Delete an inactive group and all its committed offsets",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
+			c.need("Delete", "GROUP", args[0])
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -512,6 +519,8 @@ func newGroupDeleteOffsetsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c.need("Delete", "GROUP", args[0])
+			c.need("Read", "TOPIC", selTopics(sels)...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

@@ -51,6 +51,8 @@ Use a time from this list with
   rewind group reset GROUP --all-topics --to-committed-at TIME`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
+			c.need("Describe", "GROUP", args[0])
+			c.need("Read", "TOPIC", offsettool.OffsetsTopic)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

@@ -162,6 +162,8 @@ kafka-consumer-groups clamps, and the plan says "clamped".`,
 				}
 			}
 
+			c.need("Read", "GROUP", groupsOrAll([]string{group})...)
+			c.need("Read", "TOPIC", selTopics(sels)...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

@@ -43,6 +43,8 @@ On a terminal the screen is redrawn; piped, each refresh is appended (with
 				return fmt.Errorf("--iterations needs --watch")
 			}
 			dctx, cancel := c.ctx()
+			c.need("Describe", "GROUP", groupsOrAll(groups)...)
+			c.need("Describe", "TOPIC", "*")
 			cl, err := c.dial(dctx)
 			cancel()
 			if err != nil {

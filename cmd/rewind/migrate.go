@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/rewindhq/rewind/migrate"
+	"github.com/rewindhq/rewind/offsettool"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -17,6 +18,7 @@ import (
 func newMigrateCmd() *cobra.Command {
 	var (
 		to        string
+		toConfig  string
 		execute   bool
 		topics    []string
 		groups    []string
@@ -53,10 +55,17 @@ must be new or empty.`,
 			if strings.TrimSpace(to) == "" {
 				return errors.New("--to is required: the target cluster's host:port list")
 			}
-			src, _ := c.cmd.Flags().GetString(flagBrokers)
+			src, srcOpts, err := c.clientOpts()
+			if err != nil {
+				return err
+			}
+			dstOpts, err := targetOpts(to, toConfig)
+			if err != nil {
+				return err
+			}
 			m := &migrate.Migrator{
-				Source:  clusterOpts(src),
-				Target:  clusterOpts(to),
+				Source:  append([]kgo.Opt{kgo.SeedBrokers(src.Brokers...), kgo.ClientID("rewind-migrate")}, srcOpts...),
+				Target:  dstOpts,
 				Options: migrate.Options{Topics: topics, Groups: groups, ReplicationFactor: rf},
 			}
 			st, err := migrate.LoadState(statePath)
@@ -129,6 +138,7 @@ must be new or empty.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&to, "to", "", "host:port,... of the target cluster")
+	fl.StringVar(&toConfig, "to-command-config", "", "Kafka client properties of the target cluster (as --command-config, which is the source's)")
 	fl.BoolVar(&execute, "execute", false, "migrate (without it: print the plan only)")
 	fl.StringSliceVar(&topics, "topic", nil, "topics to move (default: every topic that is not internal; repeatable)")
 	fl.StringSliceVar(&groups, "group", nil, "groups whose offsets move (default: every group with offsets on a moved topic; repeatable)")
@@ -137,15 +147,27 @@ must be new or empty.`,
 	return cmd
 }
 
-// clusterOpts are the client options of one side of a migration.
-func clusterOpts(list string) []kgo.Opt {
+// targetOpts are the client options of the target cluster: --to, as
+// --to-command-config says (the security flags are the source's).
+func targetOpts(list, configFile string) ([]kgo.Opt, error) {
+	cfg := &offsettool.ClientConfig{}
+	if configFile != "" {
+		var err error
+		if cfg, err = offsettool.LoadClientConfig(configFile); err != nil {
+			return nil, fmt.Errorf("--to-command-config: %w", err)
+		}
+	}
 	var brokers []string
 	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			brokers = append(brokers, s)
 		}
 	}
-	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("rewind-migrate")}
+	opts, err := cfg.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("--to-command-config: %w", err)
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("rewind-migrate")}, opts...), nil
 }
 
 func printVerification(c *cliCtx, rep *migrate.Report) {

@@ -35,6 +35,7 @@ acknowledged.`,
 				}
 				hs = append(hs, rh)
 			}
+			c.need("Write", "TOPIC", args[0])
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

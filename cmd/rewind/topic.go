@@ -37,6 +37,7 @@ func newTopicCreateCmd() *cobra.Command {
 				}
 				cfg[k] = v
 			}
+			c.need("Create", "TOPIC", args...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -76,6 +77,7 @@ func newTopicListCmd() *cobra.Command {
 		Short:   "List topics",
 		Args:    cobra.NoArgs,
 		RunE: runE(func(c *cliCtx, _ []string) error {
+			c.need("Describe", "TOPIC", "*")
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -110,6 +112,8 @@ func newTopicDescribeCmd() *cobra.Command {
 		Short: "Show a topic's partitions (log start, log end, records) and its configs",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
+			c.need("Describe", "TOPIC", args[0])
+			c.need("DescribeConfigs", "TOPIC", args[0])
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -152,6 +156,7 @@ func newTopicDeleteCmd() *cobra.Command {
 		Short: "Delete topics and their data",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
+			c.need("Delete", "TOPIC", args...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -180,6 +185,7 @@ func newTopicAddPartitionsCmd() *cobra.Command {
 		Short: "Add N partitions to a topic (keys then hash to different partitions)",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(c *cliCtx, args []string) error {
+			c.need("Alter", "TOPIC", args[0])
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

@@ -98,6 +98,7 @@ transactional ids matching a regular expression (Kafka 4.1+).`,
 				}
 				o.MinDuration = d
 			}
+			c.need("Describe", "TRANSACTIONAL_ID", "*")
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -143,6 +144,7 @@ accepted as kafka-transactions.sh spells it.`,
 			if len(args) == 0 {
 				return fmt.Errorf("name the transactional id to describe (rewind transactions describe ID); list them with `rewind transactions list`")
 			}
+			c.need("Describe", "TRANSACTIONAL_ID", args...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -203,6 +205,7 @@ func newTxnProducersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c.need("Read", "TOPIC", selTopics(sels)...)
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -277,6 +280,8 @@ consumers stop there. Close it with the abort command printed below it.`,
 			if err != nil {
 				return err
 			}
+			c.need("Read", "TOPIC", "*")
+			c.need("Describe", "TRANSACTIONAL_ID", "*")
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err
@@ -375,6 +380,7 @@ makes its later commit fail on this partition.`,
 				}
 				s.ProducerID, s.ProducerEpoch, s.CoordinatorEpoch = producerID, producerEpoch, coordinatorEpoch
 			}
+			c.need("ClusterAction", "CLUSTER")
 			ctx, cl, closeClient, err := c.connect()
 			if err != nil {
 				return err

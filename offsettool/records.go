@@ -9,8 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/rewindhq/rewind/internal/logend"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -173,6 +176,11 @@ type ConsumeOptions struct {
 	Progress func(n int)
 }
 
+// consumeIdle is the silence after which ToEnd asks the cluster whether
+// the partitions still pending have ended (logend); tests raise it to see
+// that a partition ends by its records alone.
+var consumeIdle = logend.DefaultIdle
+
 // Consume reads records and hands each to fn until Count, ToEnd or ctx
 // ends it. It returns the number of records handed to fn.
 func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Record) error) (int, error) {
@@ -247,8 +255,10 @@ func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Rec
 	}
 
 	var opts []kgo.Opt
+	var assigned atomic.Bool // a group member fetches only once assigned
 	if o.Group != "" {
 		opts = append(opts,
+			kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Store(true) }),
 			kgo.ConsumerGroup(o.Group),
 			kgo.ConsumeTopics(o.Topic),
 			kgo.ConsumeResetOffset(o.From.offset()),
@@ -264,30 +274,44 @@ func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Rec
 		}
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.Topic: parts}))
 	}
-	opts = append(opts, kgo.FetchMaxWait(500*time.Millisecond))
+	// Control records are kept: a transaction's marker at a partition's
+	// end is the only record at its last offset, and ToEnd waits for it
+	// (logend). They are not handed to fn.
+	opts = append(opts, kgo.FetchMaxWait(500*time.Millisecond), kgo.KeepControlRecords())
 	cl, err := c.newKgo(opts...)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
 
-	pending := map[int32]bool{}
+	ends := logend.New()
+	ends.Idle = consumeIdle
 	for p, b := range begin {
-		if b < lastEnd[p] {
-			pending[p] = true
-		}
+		ends.Add(o.Topic, p, b, lastEnd[p])
 	}
 	n := 0
 	finished := func() bool {
-		return (o.Count > 0 && n >= o.Count) || (o.ToEnd && len(pending) == 0)
+		return (o.Count > 0 && n >= o.Count) || (o.ToEnd && ends.Left() == 0)
 	}
 	var runErr error
 	for !finished() {
-		fs := cl.PollFetches(ctx)
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if o.ToEnd {
+			// Wake at least once a second to see whether a silent
+			// partition has ended.
+			pctx, cancel = context.WithTimeout(ctx, time.Second)
+		}
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if ctx.Err() != nil {
 			break
 		}
 		fs.EachError(func(_ string, p int32, err error) {
+			// A retriable error (a coordinator still loading on a
+			// fresh cluster) is retried by kgo, which reports it too.
+			if err == context.DeadlineExceeded || err == context.Canceled || kerr.IsRetriable(err) {
+				return
+			}
 			if runErr == nil {
 				runErr = fmt.Errorf("consume %s/%d: %s", o.Topic, p, oneLine(err))
 			}
@@ -299,20 +323,30 @@ func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Rec
 			if runErr != nil || finished() {
 				return
 			}
-			if err := fn(r); err != nil {
-				runErr = err
-				return
+			if !r.Attrs.IsControl() {
+				if err := fn(r); err != nil {
+					runErr = err
+					return
+				}
+				n++
+				if o.Group != "" {
+					cl.MarkCommitRecords(r)
+				}
 			}
-			n++
-			if o.Group != "" {
-				cl.MarkCommitRecords(r)
-			}
-			if e, ok := lastEnd[r.Partition]; ok && r.Offset+1 >= e {
-				delete(pending, r.Partition)
-			}
+			ends.Seen(r.Topic, r.Partition, r.Offset)
 		})
 		if o.Progress != nil {
 			o.Progress(n)
+		}
+		if runErr == nil && o.ToEnd {
+			if o.Group != "" && !assigned.Load() {
+				ends.Touch()
+			}
+			if done, err := ends.Poll(ctx, cl); err != nil {
+				runErr = fmt.Errorf("consume %s", oneLine(err))
+			} else if done {
+				break
+			}
 		}
 	}
 	if o.Group != "" {

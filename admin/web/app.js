@@ -102,11 +102,27 @@ function table(cols, rows, opts) {
   return h("table", { id: opts.id || null }, h("thead", {}, head), h("tbody", {}, body));
 }
 
+// crumbs is the trail above every page: [label, href] pairs, then the
+// page itself as a plain label.
+function crumbs(...items) {
+  const out = [];
+  items.forEach((it, i) => {
+    if (i) out.push(h("span", { class: "sep", "aria-hidden": "true" }, " / "));
+    out.push(Array.isArray(it) ? h("a", { href: it[1] }, it[0]) : h("span", { "aria-current": "page" }, it));
+  });
+  return h("nav", { class: "crumbs", id: "crumbs", "aria-label": "Breadcrumbs" }, out);
+}
+const topicHref = (t, p) => "#/topics/" + enc(t) + (p === undefined ? "" : "/" + p);
+const groupHref = (g, tab) => "#/groups/" + enc(g) + (tab ? "/" + tab : "");
+
 // ---------- routing and refresh ----------
 
 const app = document.getElementById("app");
 let refreshTimer = null;
-let currentRender = null;
+// onLeave registers what a view must stop when another replaces it (a
+// live tail's EventSource): route runs them first.
+let leaving = [];
+function onLeave(fn) { leaving.push(fn); }
 
 function setRefresh(fn, ms) {
   clearInterval(refreshTimer);
@@ -116,15 +132,29 @@ function setRefresh(fn, ms) {
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   setRefresh(null);
+  const stops = leaving;
+  leaving = [];
+  stops.forEach((fn) => { try { fn(); } catch (_) { /* a view's own cleanup */ } });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === (parts[0] || "overview")));
   fill(app, spinner());
   const view = parts[0] || "";
   if (view === "topics" && parts[1]) return topicView(parts[1], parts[2]);
   if (view === "topics") return topicsView();
-  if (view === "groups" && parts[1]) return groupView(parts[1], parts[2] || "lag");
+  if (view === "groups" && parts[1]) return groupView(parts[1], parts[2] || "lag", parts.slice(3).join("/"));
   if (view === "groups") return groupsView();
   if (view === "transactions") return transactionsView();
-  return overviewView();
+  if (view === "" || view === "overview") return overviewView();
+  return unknownView(location.hash);
+}
+
+// unknownView: a link to a page the console does not have still gets the
+// trail and the way back.
+function unknownView(hash) {
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.remove("active"));
+  fill(app, crumbs(["Overview", "#/"], "Unknown page"),
+    h("div", { class: "pagehead" }, h("h1", {}, "No such page")),
+    banner("warn", "The console has no page ", h("code", {}, hash), ". Go to ", h("a", { href: "#/topics" }, "Topics"), ", ",
+      h("a", { href: "#/groups" }, "Consumer groups"), " or ", h("a", { href: "#/transactions" }, "Transactions"), "."));
 }
 window.addEventListener("hashchange", route);
 
@@ -150,6 +180,7 @@ async function overviewView() {
     const [o, groups] = await Promise.all([api("/overview"), api("/groups")]);
     const attention = groups.filter((g) => g.status === "WARN" || g.status === "ERR" || g.lag > 0).sort((a, b) => b.lag - a.lag);
     fill(app, 
+      crumbs("Overview"),
       h("div", { class: "pagehead" }, h("h1", {}, "Overview")),
       h("div", { class: "cards" },
         card("Topics", fmtInt(o.topics)), card("Partitions", fmtInt(o.partitions)), card("Records", fmtInt(o.records)),
@@ -176,159 +207,6 @@ async function guarded(fn) {
   try { await fn(); } catch (e) { fill(app, banner("err", e.message)); }
 }
 
-// ---------- topics ----------
-
-let showInternal = false;
-async function topicsView() {
-  // One form for the view's life: the refresh redraws the table around it
-  // without losing what is being typed.
-  let form;
-  const render = async () => {
-    const topics = await api("/topics" + (showInternal ? "?internal=true" : ""));
-    fill(app, 
-      h("div", { class: "pagehead" }, h("h1", {}, "Topics"), h("span", { class: "sub" }, topics.length + " topic(s)"), h("span", { class: "spacer" }),
-        h("label", { class: "check" }, h("input", { type: "checkbox", checked: showInternal, onchange: (e) => { showInternal = e.target.checked; render(); } }), "Show internal topics")),
-      h("div", { class: "panel flush" }, table([
-        { label: "Topic", cell: (t) => h("a", { href: "#/topics/" + enc(t.name) }, t.name) },
-        { label: "Partitions", num: true, cell: (t) => t.partitions.length },
-        { label: "Records", num: true, cell: (t) => fmtInt(t.records) },
-        { label: "Size", num: true, cell: (t) => fmtBytes(t.size_bytes) },
-        { label: "Consumer groups (lag)", cell: (t) => t.consumers.map((c) => h("a", { class: "chip", href: "#/groups/" + enc(c.group), onclick: (e) => e.stopPropagation() }, c.group + " · " + fmtInt(c.lag))) },
-      ], topics, { id: "topics-table", key: (t) => t.name, onRow: (t) => (location.hash = "#/topics/" + enc(t.name)), empty: "No topics yet. Produce to one or create it below or with `rewind topic create`." })),
-      form);
-  };
-  form = createTopicForm(render);
-  await guarded(render);
-  setRefresh(() => guarded(render), 10000);
-}
-
-// createTopicForm creates a topic through the API, which refuses what
-// CreateTopics refuses (names, the broker's partition limit, a full disk)
-// and says so with the Kafka error.
-function createTopicForm(render) {
-  const name = h("input", { type: "text", id: "new-topic-name", placeholder: "orders", style: "width:220px" });
-  const parts = h("input", { type: "number", id: "new-topic-partitions", min: "1", placeholder: "default", style: "width:100px" });
-  const out = h("div", { id: "new-topic-result", style: "margin-top:10px" });
-  async function create(e) {
-    e.preventDefault();
-    const req = { name: name.value.trim() };
-    if (parts.value !== "") req.partitions = Number(parts.value);
-    try {
-      const t = await api("/topics", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req) });
-      name.value = parts.value = "";
-      await render();
-      fill(out, banner("ok", h("strong", {}, "Created "), h("a", { href: "#/topics/" + enc(t.name) }, t.name), ` with ${t.partitions.length} partition(s).`));
-    } catch (err) {
-      fill(out, banner("err", err.message));
-    }
-  }
-  return h("form", { class: "panel", id: "new-topic", onsubmit: create },
-    h("h2", {}, "New topic"),
-    h("div", { class: "controls", style: "margin-bottom:0" },
-      h("label", {}, "Name", name), h("label", {}, "Partitions", parts),
-      h("button", { class: "btn primary", type: "submit", id: "new-topic-create" }, "Create")),
-    out);
-}
-
-async function topicView(name, partition) {
-  let t;
-  try { t = await api("/topics/" + enc(name)); } catch (e) { fill(app, banner("err", e.message)); return; }
-  const browser = h("div", { class: "panel", id: "browser" });
-  fill(app, 
-    h("div", { class: "crumbs" }, h("a", { href: "#/topics" }, "Topics"), " / ", name),
-    h("div", { class: "pagehead" }, h("h1", {}, name), t.internal ? h("span", { class: "badge" }, "internal") : null,
-      h("span", { class: "sub" }, t.partitions.length + " partition(s) · " + fmtInt(t.records) + " records · " + fmtBytes(t.size_bytes))),
-    h("div", { class: "row" },
-      h("div", { class: "panel flush" }, h("h2", {}, "Partitions"), table([
-        { label: "Partition", num: true, cell: (p) => p.partition },
-        { label: "Log start", num: true, cell: (p) => fmtInt(p.log_start) },
-        { label: "Log end", num: true, cell: (p) => fmtInt(p.high_watermark) },
-        { label: "Records", num: true, cell: (p) => fmtInt(p.high_watermark - p.log_start) },
-        { label: "Size", num: true, cell: (p) => fmtBytes(p.size_bytes) },
-        { label: "", cell: (p) => p.error ? h("span", { class: "badge ERR", title: p.error }, "storage error")
-          : h("a", { href: "#/topics/" + enc(name) + "/" + p.partition }, "Browse") },
-      ], t.partitions)),
-      h("div", { class: "panel flush" }, h("h2", {}, "Consumed by"), table([
-        { label: "Group", cell: (c) => h("a", { href: "#/groups/" + enc(c.group) }, c.group) },
-        { label: "Lag", num: true, cell: (c) => fmtInt(c.lag) },
-      ], t.consumers, { empty: "No group has committed offsets on this topic." }),
-        h("h2", { style: "margin-top:14px" }, "Configs"), table([
-          { label: "Name", cell: (c) => h("code", {}, c[0]) },
-          { label: "Value", cell: (c) => h("code", {}, c[1]) },
-        ], Object.entries(t.configs), { empty: "Broker defaults." }))),
-    browser);
-  messageBrowser(browser, t, partition === undefined ? 0 : Number(partition));
-  if (partition !== undefined) browser.scrollIntoView({ block: "start" });
-}
-
-function messageBrowser(root, t, partition) {
-  const st = { partition };
-  const part = h("select", { id: "mb-partition", onchange: (e) => { st.partition = Number(e.target.value); load(); } },
-    t.partitions.map((p) => h("option", { value: p.partition, selected: p.partition === partition }, "Partition " + p.partition)));
-  const mode = h("select", { id: "mb-mode" },
-    h("option", { value: "oldest" }, "Oldest first"), h("option", { value: "newest" }, "Newest"),
-    h("option", { value: "offset" }, "From offset"), h("option", { value: "time" }, "From time"));
-  const offsetIn = h("input", { type: "number", id: "mb-offset", min: 0, placeholder: "offset", style: "width:120px" });
-  const timeIn = h("input", { type: "datetime-local", id: "mb-time", step: 1 });
-  const limitIn = h("select", { id: "mb-limit" }, [20, 50, 100, 200].map((n) => h("option", { value: n, selected: n === 20 }, n + " records")));
-  const showArgs = () => { offsetIn.style.display = mode.value === "offset" ? "" : "none"; timeIn.style.display = mode.value === "time" ? "" : "none"; };
-  mode.addEventListener("change", showArgs);
-  showArgs();
-  const out = h("div", {});
-  const go = (e) => { if (e) e.preventDefault(); load(); };
-  fill(root, 
-    h("h2", {}, "Messages"),
-    h("form", { class: "controls", onsubmit: go },
-      h("label", {}, "Partition", part), h("label", {}, "Start", mode),
-      h("label", {}, "\u00a0", h("span", {}, offsetIn, timeIn)), h("label", {}, "Show", limitIn),
-      h("button", { class: "btn primary", type: "submit", id: "mb-load" }, "Load")),
-    out);
-
-  async function load(offset) {
-    const q = new URLSearchParams({ partition: st.partition, limit: limitIn.value });
-    if (offset !== undefined) q.set("offset", offset);
-    else if (mode.value === "offset") q.set("offset", offsetIn.value || 0);
-    else if (mode.value === "time") {
-      if (!timeIn.value) { fill(out, banner("warn", "Pick a date and time.")); return; }
-      q.set("time", new Date(timeIn.value).toISOString());
-    } else q.set("from", mode.value);
-    fill(out, spinner());
-    let page;
-    try { page = await api("/topics/" + enc(t.name) + "/records?" + q); } catch (e) { fill(out, banner("err", e.message)); return; }
-    const limit = Number(limitIn.value);
-    const nav = h("div", { class: "controls", style: "margin:10px 0 0" },
-      h("button", { class: "btn", disabled: page.from <= page.log_start, onclick: () => load(Math.max(page.log_start, page.from - limit)) }, "← Older"),
-      h("button", { class: "btn", disabled: page.next >= page.high_watermark, onclick: () => load(page.next) }, "Newer →"),
-      h("span", { class: "muted" }, page.records.length
-        ? `Offsets ${fmtInt(page.records[0].offset)}–${fmtInt(page.records[page.records.length - 1].offset)} of ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark - 1)}`
-        : `No records from offset ${fmtInt(page.from)} (log ${fmtInt(page.log_start)}–${fmtInt(page.high_watermark)})`));
-    fill(out, table([
-      { label: "Offset", num: true, cell: (r) => fmtInt(r.offset) },
-      { label: "Timestamp", nowrap: true, cell: (r) => h("span", { title: r.timestamp + " (UTC)" }, fmtTime(r.timestamp, true)) },
-      { label: "Key", nowrap: true, cell: (r) => valueCell(r.key, r.key_encoding) },
-      { label: "Value", cell: (r) => valueCell(r.value, r.value_encoding, r.value_bytes, r.truncated) },
-      { label: "Headers", cell: (r) => r.headers.length ? r.headers.map((x) => h("span", { class: "chip mono" }, x.key + "=" + x.value)) : h("span", { class: "muted" }, "–") },
-    ], page.records, { id: "records-table", empty: "No records here." }), nav);
-  }
-  load();
-}
-
-function valueCell(v, encoding, size, truncated) {
-  if (v === null) return h("span", { class: "val null" }, "null");
-  let pretty = null;
-  if (!encoding) {
-    try { const j = JSON.parse(v); if (typeof j === "object" && j !== null) pretty = JSON.stringify(j, null, 2); } catch (_) { /* not JSON */ }
-  }
-  const el = h("div", { class: "val clip", title: "Click to expand" }, v);
-  el.addEventListener("click", () => {
-    const clipped = el.classList.toggle("clip");
-    el.textContent = !clipped && pretty ? pretty : v;
-  });
-  return h("div", {}, el,
-    encoding ? h("span", { class: "chip" }, encoding) : null,
-    truncated ? h("span", { class: "chip" }, "first 16 KiB of " + fmtBytes(size)) : null);
-}
-
 // ---------- transactions ----------
 
 // transactionsView lists every transaction open on a partition: where it
@@ -342,6 +220,7 @@ async function transactionsView() {
     const oldest = new Set();
     v.open.forEach((t) => { if (t.start_offset === t.last_stable) oldest.add(t.topic + "/" + t.partition + "/" + t.producer_id); });
     fill(app,
+      crumbs(["Overview", "#/"], "Transactions"),
       h("div", { class: "pagehead" }, h("h1", {}, "Open transactions"), h("span", { class: "sub" }, v.open.length + " open")),
       h("div", { class: "panel flush" }, table([
         { label: "Partition", nowrap: true, cell: (t) => t.topic
@@ -396,6 +275,7 @@ async function groupsView() {
   };
   const load = async () => { groups = await api("/groups"); render(); };
   fill(app, 
+    crumbs(["Overview", "#/"], "Consumer groups"),
     h("div", { class: "pagehead" }, h("h1", {}, "Consumer groups"), h("span", { class: "spacer" }), filter),
     h("div", { class: "panel flush" }, body));
   await guarded(load);
@@ -404,15 +284,27 @@ async function groupsView() {
 
 const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"], ["reset", "Reset offsets"], ["history", "Commit history"], ["rebalances", "Rebalances"]];
 
-async function groupView(name, tab) {
+async function groupView(name, tab, arg) {
   let g;
   try { g = await api("/groups/" + enc(name)); } catch (e) {
-    fill(app, h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name), banner("err", e.message));
+    fill(app, crumbs(["Consumer groups", "#/groups"], name), banner("err", e.message));
     return;
   }
   const head = h("div", {});
+  const tabLabel = (groupTabs.find(([id]) => id === tab) || [tab, tab])[1];
+  // The trail: group, tab, and the member or topic the tab shows.
+  const trail = () => {
+    const items = [["Consumer groups", "#/groups"], [name, groupHref(name)]];
+    if (!arg) return crumbs(...items, tabLabel);
+    items.push([tabLabel, groupHref(name, tab)]);
+    if (tab === "members") {
+      const m = g.members.find((x) => x.member_id === arg);
+      return crumbs(...items, m ? (m.client_id || "member") + " " + (m.host || "") : arg);
+    }
+    return crumbs(...items, arg);
+  };
   const renderHead = () => fill(head, 
-    h("div", { class: "crumbs" }, h("a", { href: "#/groups" }, "Consumer groups"), " / ", name),
+    trail(),
     h("div", { class: "pagehead" }, h("h1", {}, name), badge(g.status.status), stateBadge(g.state),
       h("span", { class: "sub" }, `${g.type === "consumer" ? `consumer group (KIP-848) · group epoch ${g.group_epoch}, target epoch ${g.assignment_epoch} · ` : "classic group · "}${g.members.length} member(s) · lag ${fmtInt(g.lag)} · ${g.protocol ? "assignor " + g.protocol : "no protocol"}`)),
     h("div", { class: "subtabs", role: "tablist" }, groupTabs.map(([id, label]) =>
@@ -421,8 +313,9 @@ async function groupView(name, tab) {
   const body = h("div", { id: "group-body" });
   fill(app, head, body);
   const reload = async () => { g = await api("/groups/" + enc(name)); renderHead(); return g; };
+  if (tab === "members" && arg) return memberView(body, g, arg);
   if (tab === "members") return membersTab(body, g);
-  if (tab === "explain") return explainTab(body, g);
+  if (tab === "explain") return explainTab(body, g, arg);
   if (tab === "reset") return resetTab(body, g, reload);
   if (tab === "history") return historyTab(body, g);
   if (tab === "rebalances") return rebalancesTab(body, g);
@@ -431,13 +324,13 @@ async function groupView(name, tab) {
 
 function partitionTable(g) {
   return table([
-    { label: "Topic", cell: (p) => h("a", { href: "#/topics/" + enc(p.topic) + "/" + p.partition }, p.topic) },
-    { label: "Partition", num: true, cell: (p) => p.partition },
+    { label: "Topic", cell: (p) => h("a", { href: topicHref(p.topic) }, p.topic) },
+    { label: "Partition", num: true, cell: (p) => h("a", { href: topicHref(p.topic, p.partition), title: "Browse this partition's records" }, p.partition) },
     { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
     { label: "Log end", num: true, cell: (p) => fmtInt(p.log_end) },
     { label: "Lag", num: true, cell: (p) => h("strong", {}, p.lag === null ? "–" : fmtInt(p.lag)) },
     { label: "Lag in time", num: true, cell: (p) => fmtDur(p.lag_seconds) },
-    { label: "Consumer", cell: (p) => p.client_id ? h("span", { title: p.member_id }, p.client_id, h("span", { class: "muted" }, " " + (p.host || ""))) : h("span", { class: "muted" }, "unassigned") },
+    { label: "Consumer", cell: (p) => p.client_id ? h("a", { href: groupHref(g.group, "members") + "/" + enc(p.member_id), title: p.member_id }, p.client_id, h("span", { class: "muted" }, " " + (p.host || ""))) : h("span", { class: "muted" }, "unassigned") },
     { label: "Status", cell: (p) => h("div", {}, badge(p.status), p.status !== "OK" ? h("div", { class: "reason" }, p.status_reason) : null) },
     // When retention deletes records the group has not read, at this pace.
     { label: "Loss in", cell: (p) => p.time_to_loss_seconds === undefined ? h("span", { class: "muted" }, "–")
@@ -580,7 +473,7 @@ function lineChart(box, data) {
 
 function membersTab(body, g) {
   fill(body, h("div", { class: "panel flush" }, h("h2", {}, "Members"), table([
-    { label: "Client id", cell: (m) => m.client_id || "–" },
+    { label: "Client id", cell: (m) => h("a", { href: groupHref(g.group, "members") + "/" + enc(m.member_id) }, m.client_id || "(none)") },
     { label: "Host", cell: (m) => m.host || "–" },
     { label: "Member id", cell: (m) => h("code", {}, m.member_id) },
     { label: "Static instance", cell: (m) => m.instance_id || h("span", { class: "muted" }, "–") },
@@ -597,10 +490,36 @@ function assignment(tps) {
   if (!tps || !tps.length) return h("span", { class: "muted" }, "nothing assigned");
   const by = {};
   for (const tp of tps) (by[tp.topic] = by[tp.topic] || []).push(tp.partition);
-  return Object.entries(by).map(([t, ps]) => h("span", { class: "chip" }, t + ": " + ps.join(", ")));
+  return Object.entries(by).map(([t, ps]) => h("a", { class: "chip", href: topicHref(t) }, t + ": " + ps.join(", ")));
 }
 
-async function explainTab(body, g) {
+// memberView is one member: who it is, what it is assigned, and links to
+// each partition and to where the group would start on its topics.
+function memberView(body, g, id) {
+  const m = g.members.find((x) => x.member_id === id);
+  if (!m) {
+    fill(body, banner("warn", "No member ", h("code", {}, id), " in " + g.group + " now: it left, or the group rebalanced. ",
+      h("a", { href: groupHref(g.group, "members") }, "All members"), "."));
+    return;
+  }
+  const parts = g.partitions.filter((p) => p.member_id === id);
+  const topics = [...new Set((m.assigned || []).map((tp) => tp.topic))];
+  fill(body,
+    h("div", { class: "panel", id: "member" },
+      h("h2", {}, (m.client_id || "member") + " on " + (m.host || "?")),
+      h("p", {}, "Member id ", h("code", {}, m.member_id), m.instance_id ? [" · static instance ", h("code", {}, m.instance_id)] : null),
+      h("p", {}, "Assigned: ", assignment(m.assigned)),
+      topics.length ? h("p", {}, "Where the group starts: ", topics.map((t) => h("a", { class: "chip", href: groupHref(g.group, "explain") + "/" + enc(t) }, "explain " + t))) : null),
+    h("div", { class: "panel flush" }, h("h2", {}, "Its partitions"), table([
+      { label: "Partition", cell: (p) => h("a", { href: topicHref(p.topic, p.partition) }, p.topic + "/" + p.partition) },
+      { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
+      { label: "Log end", num: true, cell: (p) => fmtInt(p.log_end) },
+      { label: "Lag", num: true, cell: (p) => h("strong", {}, p.lag === null ? "–" : fmtInt(p.lag)) },
+      { label: "Status", cell: (p) => badge(p.status) },
+    ], parts, { id: "member-partitions", empty: "Nothing assigned to this member." })));
+}
+
+async function explainTab(body, g, preset) {
   const policy = h("select", { id: "explain-initial" },
     h("option", { value: "newest" }, "newest (Sarama OffsetNewest, Java latest: the defaults)"),
     h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"));
@@ -608,7 +527,7 @@ async function explainTab(body, g) {
   // topic, the way out for a group with no partitions of its own.
   const topic = h("select", { id: "explain-topic" }, h("option", { value: "" }, "the group's topics"));
   try {
-    for (const t of await api("/topics")) if (!t.internal) topic.append(h("option", { value: t.name }, t.name));
+    for (const t of await api("/topics")) if (!t.internal) topic.append(h("option", { value: t.name, selected: t.name === preset }, t.name));
   } catch (e) { /* the picker stays with the group's own topics */ }
   const out = h("div", {});
   const load = async () => {
@@ -619,7 +538,7 @@ async function explainTab(body, g) {
     fill(out, 
       ex.notes.map((n) => banner(n.kind === "active-members" || n.kind === "rebalancing" || n.kind === "never-committed" ? "warn" : "info", n.text)),
       h("div", { class: "panel flush" }, table([
-        { label: "Partition", cell: (p) => `${p.topic}/${p.partition}` },
+        { label: "Partition", cell: (p) => h("a", { href: topicHref(p.topic, p.partition) }, `${p.topic}/${p.partition}`) },
         { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
         { label: "Log", num: true, cell: (p) => `${fmtInt(p.log_start)}–${fmtInt(p.log_end)}` },
         { label: "Starts at", num: true, cell: (p) => h("strong", {}, fmtInt(p.start)) },
@@ -631,7 +550,14 @@ async function explainTab(body, g) {
       ], ex.partitions, { id: "explain-table", empty: "The group has no partitions of its own: pick a topic above to see where its next consumer would start there." })));
   };
   policy.addEventListener("change", load);
-  topic.addEventListener("change", load);
+  // The chosen topic goes in the URL (and the trail) without a reload.
+  topic.addEventListener("change", () => {
+    history.replaceState(null, "", groupHref(g.group, "explain") + (topic.value ? "/" + enc(topic.value) : ""));
+    const c = document.getElementById("crumbs");
+    if (c) c.replaceWith(topic.value ? crumbs(["Consumer groups", "#/groups"], [g.group, groupHref(g.group)], ["Explain", groupHref(g.group, "explain")], topic.value)
+      : crumbs(["Consumer groups", "#/groups"], [g.group, groupHref(g.group)], "Explain"));
+    load();
+  });
   fill(body, 
     h("div", { class: "controls" }, h("label", {}, "Your consumer's initial offset policy", policy), h("label", {}, "Topic", topic)),
     h("p", { class: "muted", style: "margin-top:0" }, "Where a consumer of this group starts reading on each partition, and why. A committed offset always wins over the initial policy."),

@@ -25,6 +25,7 @@ import (
 // 127.0.0.1 random ports, in this process.
 type env struct {
 	b    *broker.Broker
+	srv  *admin.Server
 	base string // http://127.0.0.1:port
 }
 
@@ -36,7 +37,7 @@ func newEnv(t *testing.T, opts ...broker.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &env{b: b, base: "http://" + srv.Addr()}
+	return &env{b: b, srv: srv, base: "http://" + srv.Addr()}
 }
 
 // The console's end-to-end tests drive Debian's Chromium headless with

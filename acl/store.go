@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/rewindhq/rewind/internal/atomicfile"
 )
 
 // FileName is where the ACLs live, relative to the data directory.
@@ -43,8 +44,7 @@ func readFile(path string) ([]Binding, error) {
 	return f.ACLs, nil
 }
 
-// writeFile replaces the file atomically: a temporary file in the same
-// directory, fsynced, renamed over the old one, and the directory fsynced.
+// writeFile replaces the file atomically (internal/atomicfile).
 func writeFile(path string, acls []Binding) error {
 	if acls == nil {
 		acls = []Binding{}
@@ -53,34 +53,8 @@ func writeFile(path string, acls []Binding) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("acl: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".acls-*")
-	if err != nil {
-		return fmt.Errorf("acl: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("acl: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("acl: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("acl: sync %s: %w", dir, err)
 	}
 	return nil
 }

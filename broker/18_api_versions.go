@@ -86,6 +86,7 @@ func handleApiVersions(r *request) (reply, error) {
 	}
 	resp.ApiKeys = apiKeys()
 	if req.Version >= 3 {
+		r.c.swName, r.c.swVersion = req.ClientSoftwareName, req.ClientSoftwareVersion
 		for _, f := range features {
 			sf := kmsg.NewApiVersionsResponseSupportedFeature()
 			sf.Name, sf.MinVersion, sf.MaxVersion = f.name, f.min, f.max

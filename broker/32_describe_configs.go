@@ -13,7 +13,8 @@ import (
 // Topic resources list every topic config Rewind knows with its effective
 // value and source (dynamic topic override or default); broker resources
 // (node "0") list the broker settings that shape topics and groups, read
-// only. Other resource types get INVALID_REQUEST.
+// only; client metrics resources are the telemetry subscriptions
+// (configs_clientmetrics.go). Other resource types get INVALID_REQUEST.
 //
 // Each distinct resource (type and name) is answered once: Kafka answers
 // every repetition alike, and every answer carries all the configs of the
@@ -46,7 +47,7 @@ func handleDescribeConfigs(r *request) (reply, error) {
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			_, exists = b.topicMeta(rr.ResourceName)
-		case kmsg.ConfigResourceTypeBroker:
+		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeClientMetrics:
 			exists = true
 		}
 		if exists {
@@ -137,6 +138,8 @@ func handleDescribeConfigs(r *request) (reply, error) {
 				}
 				res.Configs = append(res.Configs, c)
 			}
+		case kmsg.ConfigResourceTypeClientMetrics:
+			describeClientMetrics(b, &res, want, req.IncludeSynonyms, req.IncludeDocumentation)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = strp("unsupported resource type " + rr.ResourceType.String())

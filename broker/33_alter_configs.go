@@ -44,7 +44,7 @@ func handleAlterConfigs(r *request) (reply, error) {
 			resp.Resources = append(resp.Resources, res)
 			continue
 		}
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+		if rr.ResourceType != kmsg.ConfigResourceTypeTopic && rr.ResourceType != kmsg.ConfigResourceTypeClientMetrics {
 			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, strp("only topic configs can be altered; broker settings are command-line flags")
 			resp.Resources = append(resp.Resources, res)
 			continue
@@ -64,7 +64,11 @@ func handleAlterConfigs(r *request) (reply, error) {
 			resp.Resources = append(resp.Resources, res)
 			continue
 		}
-		res.ErrorCode, res.ErrorMessage = alterTopicConfigs(b, rr.ResourceName, cfgs, req.ValidateOnly)
+		if rr.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
+			res.ErrorCode, res.ErrorMessage = alterClientMetrics(b, rr.ResourceName, cfgs, req.ValidateOnly)
+		} else {
+			res.ErrorCode, res.ErrorMessage = alterTopicConfigs(b, rr.ResourceName, cfgs, req.ValidateOnly)
+		}
 		resp.Resources = append(resp.Resources, res)
 	}
 	return now(resp)

@@ -53,6 +53,9 @@ func handleIncrementalAlterConfigs(r *request) (reply, error) {
 }
 
 func incrementalAlter(b *Broker, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, *string) {
+	if rr.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
+		return incrementalAlterClientMetrics(b, rr, validateOnly)
+	}
 	if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
 		return kerr.InvalidRequest.Code, strp("only topic configs can be altered; broker settings are command-line flags")
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/rewindhq/rewind/clientmetrics"
 	"log/slog"
 	"math"
 	"net"
@@ -54,6 +55,10 @@ type Config struct {
 	MaxRequestMemory  int64 // bytes of request frames being handled, all connections (0 = unlimited)
 	MaxFetchMemory    int64 // bytes of fetched records not yet written, all connections (0 = unlimited)
 	MaxResponseMemory int64 // bytes of responses being built or not yet written, all connections (0 = unlimited)
+	// TelemetryMaxBytes is Kafka's telemetry.max.bytes: the largest
+	// PushTelemetry payload a client is told to send and the broker
+	// takes (0: 1 MiB).
+	TelemetryMaxBytes int
 	// FetchSessionCacheSlots is max.incremental.fetch.session.cache.slots
 	// (fetch sessions, fetchsession.go); FetchSessionPartitions
 	// bounds the partitions they cache together (0 = unlimited).
@@ -228,6 +233,8 @@ type Broker struct {
 	// coordinator (28_txn_offset_commit.go; set by startTxn, txn.go).
 	txnVerify txnOffsetCommitVerifier
 	txn       *txn.Coordinator // transactions (txn.go)
+	// cm receives client telemetry (71_get_telemetry_subscriptions.go).
+	cm *clientmetrics.Manager
 	// txnCreate serializes the creation of __transaction_state.
 	txnCreate sync.Mutex
 
@@ -396,6 +403,10 @@ func New(opts ...Option) (_ *Broker, err error) {
 	if err := b.initAuthorizer(); err != nil {
 		return nil, err
 	}
+	if b.cm, err = clientmetrics.Open(cfg.DataDir, cfg.TelemetryMaxBytes); err != nil {
+		return nil, err
+	}
+	b.met.reg.MustRegister(clientMetricsCollector{b.cm})
 	if err := b.disk.start(); err != nil {
 		return nil, err
 	}
@@ -522,6 +533,9 @@ func (b *Broker) acceptLoop(l *listener) {
 		go func() {
 			defer b.wg.Done()
 			c.serve()
+			if c.telemetryID != ([16]byte{}) {
+				b.cm.Disconnected(c.telemetryID)
+			}
 			b.connMu.Lock()
 			delete(b.conns, c)
 			b.connMu.Unlock()

@@ -61,6 +61,13 @@ type conn struct {
 
 	lis *listener    // the listener it came in on (listeners.go); nil in some tests
 	sec connSecurity // TLS principal and SASL state (security.go)
+
+	// The client software its ApiVersions v3+ named (read loop only), for
+	// client telemetry's match patterns.
+	swName, swVersion string
+	// telemetryID is the client instance its telemetry requests named
+	// (read loop only), forgotten when the connection closes.
+	telemetryID [16]byte
 }
 
 // slot is the place of one response in the connection's output order.

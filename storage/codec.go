@@ -390,6 +390,20 @@ func decompress(codec int, src []byte) ([]byte, error) {
 	return decompressAll(codec, src, storedDecompressLimit)
 }
 
+// Decompress returns src decompressed with a Kafka codec (CodecGzip,
+// CodecSnappy, CodecLz4, CodecZstd, or CodecNone for a copy), failing
+// once the output would pass limit bytes; it shares the decode memory
+// budget of record batches.
+func Decompress(codec int, src []byte, limit int64) ([]byte, error) {
+	if codec == CodecNone {
+		if int64(len(src)) > limit {
+			return nil, tooBig(limit)
+		}
+		return bytes.Clone(src), nil
+	}
+	return decompressAll(codec, src, limit)
+}
+
 func decompressAll(codec int, src []byte, limit int64) ([]byte, error) {
 	r, release, err := decompressor(codec, src, limit)
 	if err != nil {

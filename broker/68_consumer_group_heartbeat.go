@@ -2,13 +2,13 @@ package broker
 
 import (
 	"hash/fnv"
-	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/rewindhq/rewind/catalog"
+	"github.com/rewindhq/rewind/group"
 	"github.com/rewindhq/rewind/group/assign"
 	"github.com/rewindhq/rewind/group/consumer"
 	"github.com/rewindhq/rewind/offsetsfmt"
@@ -28,12 +28,13 @@ func init() { regKey(68, 0, 1, handleConsumerGroupHeartbeat) }
 
 func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
-	host := r.c.nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
 	topics := newConsumerTopics(r.c.b.reg.list())
 	cg := &r.c.b.cgroups
+	// Exclusive: this heartbeat may convert the group between the
+	// protocols (consumer_groups_classic.go).
+	cg.migrate.Lock()
+	defer cg.migrate.Unlock()
+	from := cg.upgradeSource(req.Group)
 	cg.mu.Lock()
 	c := cg.coordinator()
 	if cg.unavailable(cg.partition(req.Group)) {
@@ -43,14 +44,39 @@ func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	at := time.Now()
 	cg.tickLocked(req.Group, at)
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
+	upgraded := false
 	pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
 		var recs []consumer.Record
-		resp, recs = c.Heartbeat(at, consumer.Client{ID: r.clientID, Host: "/" + host}, req, topics)
-		return recs, resp.ErrorCode != 0
+		resp, recs = c.HeartbeatFrom(at, clientOf(r), req, topics, from)
+		if resp.ErrorCode != 0 {
+			return nil, true
+		}
+		if from != nil && c.Group(req.Group) != nil {
+			// The classic group ends in the same batch as the consumer
+			// group begins.
+			upgraded = true
+			t := group.GroupTombstone(req.Group, at)
+			recs = append([]consumer.Record{{Key: t.Key}}, recs...)
+		}
+		return recs, false
 	})
+	var downgraded *consumer.ClassicGroup
+	if err == nil && resp.ErrorCode == 0 && req.MemberEpoch == consumer.LeaveEpoch && c.DowngradeDue(req.Group) {
+		var dpend group.Pending
+		if downgraded, dpend = cg.downgradeLocked(req.Group, topics); dpend != nil {
+			pend = dpend // written after the leave: waiting for it waits for both
+		}
+	}
 	cg.mu.Unlock()
 	if err != nil {
 		return now(heartbeatError(req, offsetsfmt.AppendError(err)))
+	}
+	if upgraded {
+		cg.b.grp.DropMembers(req.Group)
+		cg.b.log.Info("classic group upgraded to the consumer protocol", "group", req.Group, "generation", from.Generation, "classic_members", len(from.Members))
+	}
+	if downgraded != nil {
+		cg.b.grp.InstallMembers(downgraded)
 	}
 	if pend == nil {
 		return now(resp)

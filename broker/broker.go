@@ -88,6 +88,10 @@ type Config struct {
 	ConsumerGroupMaxHeartbeatInterval time.Duration
 	ConsumerGroupMaxSize              int
 	ConsumerGroupAssignors            []string
+	// ConsumerGroupMigrationPolicy is group.consumer.migration.policy
+	// (bidirectional, upgrade, downgrade, disabled): the online migration
+	// between the classic and the consumer protocol.
+	ConsumerGroupMigrationPolicy string
 
 	TransactionStatePartitions int32         // transaction.state.log.num.partitions
 	TransactionMaxTimeout      time.Duration // transaction.max.timeout.ms
@@ -168,6 +172,7 @@ func DefaultConfig() Config {
 		ConsumerGroupMaxHeartbeatInterval: 15 * time.Second,
 		ConsumerGroupMaxSize:              math.MaxInt32,
 		ConsumerGroupAssignors:            []string{"uniform", "range"},
+		ConsumerGroupMigrationPolicy:      "bidirectional",
 
 		TransactionStatePartitions: tc.Partitions,
 		TransactionMaxTimeout:      tc.MaxTimeout,

@@ -43,9 +43,13 @@ import (
 // consumerGroups holds the broker's consumer-protocol groups. Every call
 // of the coordinator holds mu; nothing waits on I/O under it.
 type consumerGroups struct {
-	b  *Broker
-	mu sync.Mutex
-	c  *consumer.Coordinator
+	b *Broker
+	// migrate keeps the routing of group ids between the classic and
+	// the consumer-protocol coordinator still while a group may be
+	// converted (consumer_groups_classic.go); taken before mu.
+	migrate sync.RWMutex
+	mu      sync.Mutex
+	c       *consumer.Coordinator
 	// next is when the timer fires (zero: not armed); a change that
 	// brings a deadline before it kicks the timer.
 	next time.Time
@@ -227,6 +231,9 @@ func (cg *consumerGroups) tickLocked(id string, now time.Time) bool {
 	for _, f := range fenced {
 		cg.b.log.Info("consumer group member fenced", "group", id, "member", f.Member, "reason", string(f.Reason))
 	}
+	if cg.c.DowngradeDue(id) {
+		cg.kickTimer() // the timer converts it (it holds migrate)
+	}
 	if pend != nil {
 		go cg.wait(cg.b.ctx, id, pend) //nolint:errcheck // a failure unloads the partition's groups
 	}
@@ -260,10 +267,25 @@ func (cg *consumerGroups) run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := time.Now()
+		cg.migrate.Lock()
 		cg.mu.Lock()
 		failed := false
+		var topics consumer.Topics
+		var downgraded []*consumer.ClassicGroup
 		for _, id := range cg.c.GroupIDs() {
 			failed = cg.tickLocked(id, now) || failed
+			// A group left with classic members only goes back to the
+			// classic protocol, whoever fenced its last consumer-protocol
+			// member (this timer, or the tick of a request).
+			if cg.c.DowngradeDue(id) && !cg.unavailable(cg.partition(id)) {
+				if topics == nil {
+					topics = newConsumerTopics(cg.b.reg.list())
+				}
+				if to, pend := cg.downgradeLocked(id, topics); to != nil {
+					downgraded = append(downgraded, to)
+					go cg.wait(cg.b.ctx, id, pend) //nolint:errcheck // a failure unloads the partition's groups
+				}
+			}
 		}
 		next := cg.c.NextDeadline()
 		d := time.Hour
@@ -275,6 +297,10 @@ func (cg *consumerGroups) run(ctx context.Context) {
 		}
 		cg.next = now.Add(d)
 		cg.mu.Unlock()
+		for _, to := range downgraded {
+			cg.b.grp.InstallMembers(to)
+		}
+		cg.migrate.Unlock()
 		t.Reset(d)
 		select {
 		case <-ctx.Done():

@@ -92,7 +92,11 @@ func consumerGroupConfig(cfg Config) (consumer.Config, error) {
 		seen[a.Name()] = true
 		assignors = append(assignors, a)
 	}
-	return consumer.Config{SessionTimeout: session, HeartbeatInterval: hb, MaxSize: maxSize, Assignors: assignors}, nil
+	policy, err := consumer.ParseMigrationPolicy(cfg.ConsumerGroupMigrationPolicy)
+	if err != nil {
+		return consumer.Config{}, fmt.Errorf("broker: --group-consumer-migration-policy: %w", err)
+	}
+	return consumer.Config{SessionTimeout: session, HeartbeatInterval: hb, MaxSize: maxSize, Assignors: assignors, MigrationPolicy: policy}, nil
 }
 
 // consumerGroupConfig is the consumer groups' configuration, checked by

@@ -30,19 +30,11 @@ import (
 // as for every version outside an API's range.
 
 func init() {
-	regKey(11, 0, 9, func(r *request) (reply, error) {
-		g, ctx := r.c.b.grp, r.groupCtx()
-		req := r.kreq.(*kmsg.JoinGroupRequest)
-		return reply{later: func() (kmsg.Response, error) { return g.JoinGroup(ctx, req), nil }}, nil
-	})
-	regKey(14, 0, 5, func(r *request) (reply, error) {
-		g, ctx := r.c.b.grp, r.groupCtx()
-		req := r.kreq.(*kmsg.SyncGroupRequest)
-		return reply{later: func() (kmsg.Response, error) { return g.SyncGroup(ctx, req), nil }}, nil
-	})
-	regKey(12, 0, 4, func(r *request) (reply, error) {
-		return now(r.c.b.grp.Heartbeat(r.groupCtx(), r.kreq.(*kmsg.HeartbeatRequest)))
-	})
+	// JoinGroup, SyncGroup and Heartbeat go to the classic coordinator or
+	// to a consumer group's classic members (consumer_groups_classic.go).
+	regKey(11, 0, 9, handleJoinGroup)
+	regKey(14, 0, 5, handleSyncGroup)
+	regKey(12, 0, 4, handleHeartbeat)
 	regKey(13, 0, 5, handleLeaveGroup)
 	regKey(8, 2, 10, handleOffsetCommit)
 	regKey(9, 1, 10, handleOffsetFetch)
@@ -362,6 +354,9 @@ func handleLeaveGroup(r *request) (reply, error) {
 		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 		resp.ErrorCode = invalidRequest
 		return now(resp)
+	}
+	if rep, ok := leaveConsumerGroup(r, req); ok {
+		return rep, nil
 	}
 	return now(r.c.b.grp.LeaveGroup(r.groupCtx(), req))
 }

@@ -79,8 +79,21 @@ func joinResponse(version int16, r joinResult) *kmsg.JoinGroupResponse {
 	return resp
 }
 
+// StartJoinGroup runs a JoinGroup through the state machine now and
+// returns the wait for its answer (JoinGroup is both): the broker starts
+// it while no protocol migration can move the group (its routing lock),
+// and waits outside.
+func (c *Coordinator) StartJoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) func() *kmsg.JoinGroupResponse {
+	j, g := c.beginJoin(ctx, req)
+	return func() *kmsg.JoinGroupResponse { return joinResponse(req.Version, c.awaitJoin(ctx, req, j, g)) }
+}
+
 func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) joinResult {
 	j, g := c.beginJoin(ctx, req)
+	return c.awaitJoin(ctx, req, j, g)
+}
+
+func (c *Coordinator) awaitJoin(ctx context.Context, req *kmsg.JoinGroupRequest, j *joinCall, g *group) joinResult {
 	select {
 	case r := <-j.ch:
 		return r

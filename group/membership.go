@@ -15,7 +15,19 @@ import (
 // SyncGroup handles a SyncGroup request. Followers block until the leader's
 // assignment is stored, ctx is done, or the coordinator closes.
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	r := c.syncGroup(ctx, req)
+	return syncResponse(req, c.syncGroup(ctx, req))
+}
+
+// StartSyncGroup runs a SyncGroup through the state machine now and
+// returns the wait for its answer (SyncGroup is both): the broker starts
+// it while no protocol migration can move the group (its routing lock),
+// and waits outside.
+func (c *Coordinator) StartSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) func() *kmsg.SyncGroupResponse {
+	ch := c.beginSync(req)
+	return func() *kmsg.SyncGroupResponse { return syncResponse(req, c.awaitSync(ctx, ch)) }
+}
+
+func syncResponse(req *kmsg.SyncGroupRequest, r syncResult) *kmsg.SyncGroupResponse {
 	resp := kmsg.NewPtrSyncGroupResponse()
 	resp.Version = req.Version
 	resp.ErrorCode = r.err
@@ -31,7 +43,10 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 }
 
 func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) syncResult {
-	ch := c.beginSync(req)
+	return c.awaitSync(ctx, c.beginSync(req))
+}
+
+func (c *Coordinator) awaitSync(ctx context.Context, ch chan syncResult) syncResult {
 	select {
 	case r := <-ch:
 		return r

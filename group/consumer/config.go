@@ -30,6 +30,11 @@ type Config struct {
 	// Assignors is group.consumer.assignors: the first is the default
 	// (uniform, range).
 	Assignors []assign.Assignor
+	// MigrationPolicy is group.consumer.migration.policy (Kafka's default:
+	// bidirectional): whether a classic group converts to a consumer group
+	// when a consumer-protocol member joins it, and back when the last
+	// one leaves (migrate.go).
+	MigrationPolicy MigrationPolicy
 	// NewMemberID makes the member id of a version-0 join without one
 	// (from version 1 the client makes it). Default: a random Kafka Uuid
 	// string.
@@ -51,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.Assignors) == 0 {
 		c.Assignors = []assign.Assignor{assign.Uniform{}, assign.Range{}}
+	}
+	if c.MigrationPolicy == "" {
+		c.MigrationPolicy = Bidirectional
 	}
 	if c.NewMemberID == nil {
 		c.NewMemberID = func() string {

@@ -24,6 +24,9 @@ func NewCoordinator(cfg Config) *Coordinator {
 	return &Coordinator{cfg: cfg.withDefaults(), groups: map[string]*Group{}}
 }
 
+// NewMemberID makes a member id (Config.NewMemberID).
+func (c *Coordinator) NewMemberID() string { return c.cfg.NewMemberID() }
+
 // Group returns a group, or nil.
 func (c *Coordinator) Group(id string) *Group { return c.groups[id] }
 
@@ -36,7 +39,15 @@ func (c *Coordinator) GroupIDs() []string { return slices.Sorted(maps.Keys(c.gro
 // the records are those to append to __consumer_offsets, in order,
 // before the response is sent.
 func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics) (*kmsg.ConsumerGroupHeartbeatResponse, []Record) {
-	resp, recs, err := c.heartbeat(now, client, req, topics)
+	return c.HeartbeatFrom(now, client, req, topics, nil)
+}
+
+// HeartbeatFrom is Heartbeat to a group id that the classic coordinator
+// holds with members (from; nil if it does not): a join converts it to a
+// consumer group if the migration policy allows (migrate.go), its records
+// first; anything else is GROUP_ID_NOT_FOUND, as Kafka answers.
+func (c *Coordinator) HeartbeatFrom(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics, from *ClassicGroup) (*kmsg.ConsumerGroupHeartbeatResponse, []Record) {
+	resp, recs, err := c.heartbeat(now, client, req, topics, from)
 	if err != nil {
 		resp = kmsg.NewPtrConsumerGroupHeartbeatResponse()
 		resp.Version = req.Version
@@ -50,11 +61,21 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.Consumer
 	return resp, recs
 }
 
-func (c *Coordinator) heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics) (*kmsg.ConsumerGroupHeartbeatResponse, []Record, error) {
+func (c *Coordinator) heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics, from *ClassicGroup) (*kmsg.ConsumerGroupHeartbeatResponse, []Record, error) {
 	if err := c.cfg.Validate(req); err != nil {
 		return nil, nil, err
 	}
 	g := c.groups[req.Group]
+	var pre []Record
+	if g == nil && from != nil && len(from.Members) > 0 {
+		if req.MemberEpoch != 0 {
+			return nil, nil, &Error{kerr.GroupIDNotFound, fmt.Sprintf("Group %s is not a consumer group", req.Group)}
+		}
+		var err error
+		if g, pre, err = c.upgradeFrom(now, from, topics); err != nil {
+			return nil, nil, err
+		}
+	}
 	if g == nil {
 		if req.MemberEpoch != 0 {
 			return nil, nil, &Error{kerr.GroupIDNotFound, fmt.Sprintf("Consumer group %s not found.", req.Group)}
@@ -72,7 +93,7 @@ func (c *Coordinator) heartbeat(now time.Time, client Client, req *kmsg.Consumer
 	if err == nil && c.groups[req.Group] == nil {
 		c.groups[req.Group] = g // its first member's join wrote its epoch
 	}
-	return resp, recs, err
+	return resp, append(pre, recs...), err
 }
 
 // NextDeadline is the earliest timer of any group (zero for none).
@@ -98,4 +119,63 @@ func (c *Coordinator) Tick(now time.Time) (map[string][]Fenced, []Record) {
 		}
 	}
 	return fenced, recs
+}
+
+// errorOf is err as a Kafka error and message.
+func errorOf(err error) *Error {
+	e, ok := err.(*Error)
+	if !ok {
+		e = &Error{kerr.UnknownServerError, err.Error()}
+	}
+	return e
+}
+
+// ClassicJoin answers a classic member's JoinGroup to group id, which must
+// exist with members (Group.ClassicJoin; newID is the id for a member
+// joining without one).
+func (c *Coordinator) ClassicJoin(now time.Time, client Client, req *kmsg.JoinGroupRequest, topics Topics, newID string) (*kmsg.JoinGroupResponse, []Record) {
+	resp, recs, err := c.groups[req.Group].ClassicJoin(now, client, req, topics, newID)
+	if err != nil {
+		resp = kmsg.NewPtrJoinGroupResponse()
+		resp.Version = req.Version
+		resp.ErrorCode, resp.MemberID, resp.Generation = errorOf(err).Err.Code, req.MemberID, -1
+		recs = nil
+	}
+	if req.Version < 7 && resp.Protocol == nil {
+		resp.Protocol = kmsg.StringPtr("")
+	}
+	if req.Version < 7 {
+		resp.ProtocolType = nil
+	}
+	return resp, recs
+}
+
+// ClassicSync answers a classic member's SyncGroup to group id.
+func (c *Coordinator) ClassicSync(now time.Time, req *kmsg.SyncGroupRequest, topics Topics) *kmsg.SyncGroupResponse {
+	resp, err := c.groups[req.Group].ClassicSync(now, req, topics)
+	if err != nil {
+		resp = kmsg.NewPtrSyncGroupResponse()
+		resp.Version = req.Version
+		resp.ErrorCode = errorOf(err).Err.Code
+		resp.MemberAssignment = []byte{}
+	}
+	if req.Version < 5 {
+		resp.ProtocolType, resp.Protocol = nil, nil
+	}
+	return resp
+}
+
+// ClassicHeartbeat answers a classic member's Heartbeat to group id.
+func (c *Coordinator) ClassicHeartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	resp := kmsg.NewPtrHeartbeatResponse()
+	resp.Version = req.Version
+	if err := c.groups[req.Group].ClassicHeartbeat(now, req); err != nil {
+		resp.ErrorCode = errorOf(err).Err.Code
+	}
+	return resp
+}
+
+// ClassicLeave answers a LeaveGroup to group id.
+func (c *Coordinator) ClassicLeave(req *kmsg.LeaveGroupRequest) (*kmsg.LeaveGroupResponse, []Record) {
+	return c.groups[req.Group].ClassicLeave(req)
 }

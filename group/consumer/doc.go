@@ -100,6 +100,20 @@
 // and replaying the log at start (broker/consumer_groups.go). The offsets of these groups are
 // kept by package group's offsets store; Group.ValidateOffsetCommit and
 // ValidateOffsetFetch (offsets.go) decide, by member id and member epoch,
-// who may commit and fetch them. Not here: classic-protocol members in
-// consumer groups and the online migration between the protocols.
+// who may commit and fetch them.
+//
+// # Classic members and the migration between protocols
+//
+// classic.go serves a consumer group's members that still speak the
+// classic protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), as
+// Kafka 4's classicGroup*ToConsumerGroup: a JoinGroup is handled as a
+// heartbeat of that member (its owned partitions from its subscription)
+// and answered at once, with no leader; SyncGroup hands out what the
+// member owns; REBALANCE_IN_PROGRESS tells it to rejoin. migrate.go is
+// the online upgrade (HeartbeatFrom: the first consumer-protocol join to
+// a classic group with members converts it) and downgrade (Downgrade:
+// the last consumer-protocol member gone, the classic members go back to
+// a classic group), under group.consumer.migration.policy. The classic
+// coordinator's side is package group's migrate.go; the broker writes a
+// conversion's records in one batch (broker/consumer_groups_classic.go).
 package consumer

@@ -109,9 +109,16 @@ type Member struct {
 	// PendingRevocation those it must give up first.
 	Assigned, PendingRevocation Epochs
 
+	// Classic is set for a member on the classic protocol (JoinGroup,
+	// SyncGroup, Heartbeat; classic.go), nil for a consumer-protocol one.
+	Classic *ClassicMetadata
+
 	sessionDeadline   time.Time
 	rebalanceDeadline time.Time // zero unless State is UnrevokedPartitions
 	rebalanceEpoch    int32     // the epoch the rebalance timeout was set at
+	// A classic member told to rejoin must join by joinDeadline; one that
+	// joined must sync by syncDeadline (zero: no such timer).
+	joinDeadline, syncDeadline time.Time
 }
 
 func (m *Member) clone() *Member {
@@ -241,7 +248,7 @@ func (g *Group) setAssignment(m *Member, assigned, pending Epochs) {
 func (g *Group) NextDeadline() time.Time {
 	var next time.Time
 	for _, m := range g.members {
-		for _, d := range []time.Time{m.sessionDeadline, m.rebalanceDeadline} {
+		for _, d := range []time.Time{m.sessionDeadline, m.rebalanceDeadline, m.joinDeadline, m.syncDeadline} {
 			if !d.IsZero() && (next.IsZero() || d.Before(next)) {
 				next = d
 			}
@@ -278,6 +285,10 @@ func (g *Group) Tick(now time.Time) ([]Fenced, []Record) {
 			fenced = append(fenced, Fenced{id, SessionExpired})
 		case !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) && m.Epoch == m.rebalanceEpoch:
 			fenced = append(fenced, Fenced{id, RebalanceExpired})
+		case !m.joinDeadline.IsZero() && !now.Before(m.joinDeadline):
+			fenced = append(fenced, Fenced{id, JoinTimeout})
+		case !m.syncDeadline.IsZero() && !now.Before(m.syncDeadline):
+			fenced = append(fenced, Fenced{id, SyncTimeout})
 		default:
 			if !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) {
 				// Set at an epoch the member has moved on from: done with.

@@ -138,13 +138,41 @@ func isSubset(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, assigned Epochs) 
 // or applies it and returns the response and the records to write, in
 // order. now drives the session and rebalance timeouts.
 func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics) (*kmsg.ConsumerGroupHeartbeatResponse, []Record, error) {
+	m, assignedBefore, recs, err := g.update(now, client, req, topics, nil)
+	if err != nil {
+		return nil, recs, err
+	}
+	join := req.MemberEpoch == 0
+	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	resp.Version = req.Version
+	resp.MemberID = kmsg.StringPtr(m.ID)
+	resp.MemberEpoch = m.Epoch
+	resp.HeartbeatIntervalMillis = int32(g.cfg.HeartbeatInterval.Milliseconds())
+	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
+	if join || full || !equalPartitions(assignedBefore.partitions(), m.Assigned.partitions()) {
+		resp.Assignment = responseAssignment(m.Assigned)
+	}
+	return resp, recs, nil
+}
+
+// classicJoin is what a classic member's JoinGroup adds to the heartbeat
+// it is handled as (classic.go).
+type classicJoin struct {
+	meta    *ClassicMetadata
+	unknown bool // the request had no member id: a new member, or a static member's new incarnation
+}
+
+// update is a heartbeat (or, with cl, a classic member's JoinGroup) up to
+// the reconciled member: Kafka's consumerGroupHeartbeat and
+// classicGroupJoinToConsumerGroup share it, as they share Kafka's steps.
+func (g *Group) update(now time.Time, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics Topics, cl *classicJoin) (*Member, Epochs, []Record, error) {
 	var instance string
 	if req.InstanceID != nil {
 		instance = *req.InstanceID
 	}
 	memberID := req.MemberID
 	if len(g.members) >= g.cfg.MaxSize && (memberID == "" || g.members[memberID] == nil) && (instance == "" || g.static[instance] == "") {
-		return nil, nil, &Error{kerr.GroupMaxSizeReached, fmt.Sprintf("The consumer group has reached its maximum capacity of %d members.", g.cfg.MaxSize)}
+		return nil, nil, nil, &Error{kerr.GroupMaxSizeReached, fmt.Sprintf("The consumer group has reached its maximum capacity of %d members.", g.cfg.MaxSize)}
 	}
 	if memberID == "" {
 		memberID = g.cfg.NewMemberID()
@@ -154,15 +182,20 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 
 	// The member, and the static member it replaces if any.
 	var member, replaced *Member
-	if instance == "" {
+	if cl != nil {
+		var err error
+		if member, replaced, err = g.classicMember(memberID, instance, cl.unknown); err != nil {
+			return nil, nil, nil, err
+		}
+	} else if instance == "" {
 		member = g.members[memberID]
 		if member == nil {
 			if !join {
-				return nil, nil, &Error{kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", memberID, g.ID)}
+				return nil, nil, nil, &Error{kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", memberID, g.ID)}
 			}
 			member = &Member{ID: memberID, Assigned: Epochs{}, PendingRevocation: Epochs{}}
 		} else if err := checkEpoch(member, req.MemberEpoch, req.Topics); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	} else {
 		existing := g.members[g.static[instance]]
@@ -174,19 +207,22 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 			}
 		case join:
 			// Only a static member that left (epoch -2) can be replaced.
-			if existing.Epoch != StaticLeaveEpoch {
-				return nil, nil, &Error{kerr.UnreleasedInstanceID, fmt.Sprintf("Static member %s with instance id %s cannot join the group because the instance id is owned by %s member.", memberID, instance, existing.ID)}
+			// A static member of the classic protocol is replaced whatever
+			// its epoch: it cannot say it left for a restart (Kafka's
+			// getOrMaybeSubscribeStaticConsumerGroupMember).
+			if existing.Epoch != StaticLeaveEpoch && existing.Classic == nil {
+				return nil, nil, nil, &Error{kerr.UnreleasedInstanceID, fmt.Sprintf("Static member %s with instance id %s cannot join the group because the instance id is owned by %s member.", memberID, instance, existing.ID)}
 			}
 			replaced = existing
 			member = existing.clone()
 			member.ID, member.Epoch, member.PreviousEpoch = memberID, 0, 0
 		case existing == nil:
-			return nil, nil, &Error{kerr.UnknownMemberID, fmt.Sprintf("Instance id %s is unknown.", instance)}
+			return nil, nil, nil, &Error{kerr.UnknownMemberID, fmt.Sprintf("Instance id %s is unknown.", instance)}
 		case existing.ID != memberID:
-			return nil, nil, &Error{kerr.FencedInstanceID, fmt.Sprintf("Static member %s with instance id %s was fenced by member %s.", memberID, instance, existing.ID)}
+			return nil, nil, nil, &Error{kerr.FencedInstanceID, fmt.Sprintf("Static member %s with instance id %s was fenced by member %s.", memberID, instance, existing.ID)}
 		default:
 			if err := checkEpoch(existing, req.MemberEpoch, req.Topics); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			member = existing
 		}
@@ -220,12 +256,18 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 		up.SubscribedTopicRegex = *req.SubscribedTopicRegex
 	}
 	up.ClientID, up.ClientHost = client.ID, client.Host
+	// A member is classic while it speaks JoinGroup: a consumer-protocol
+	// heartbeat from it makes it a consumer-protocol member.
+	up.Classic = nil
+	if cl != nil {
+		up.Classic = cl.meta
+	}
 	subChanged := isNew || !slices.Equal(up.SubscribedTopicNames, member.SubscribedTopicNames) || up.SubscribedTopicRegex != member.SubscribedTopicRegex
 	var re *regexp.Regexp
 	if up.SubscribedTopicRegex != "" && (isNew || up.SubscribedTopicRegex != member.SubscribedTopicRegex || g.regexes[up.SubscribedTopicRegex].version != topics.Version()) {
 		var err error
 		if re, err = compileRegex(up.SubscribedTopicRegex); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	metaChanged := isNew || replaced != nil || !sameMetadata(member, up)
@@ -309,7 +351,7 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 		!now.Before(g.AssignmentTime.Add(g.cfg.AssignmentInterval))) {
 		trecs, err := g.computeTarget(sub, topics, now)
 		if err != nil {
-			return nil, recs, err
+			return nil, nil, recs, err
 		}
 		recs = append(recs, trecs...)
 	}
@@ -327,7 +369,7 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 			subscribed: subscribed, owned: req.Topics, ownedKnown: req.Topics != nil}
 		next, err := r.build(m)
 		if err != nil {
-			return nil, recs, err
+			return nil, nil, recs, err
 		}
 		if !sameAssignment(next, m) {
 			g.setAssignment(m, next.Assigned, next.PendingRevocation)
@@ -340,18 +382,8 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 			}
 		}
 	}
-	m.sessionDeadline = now.Add(g.cfg.SessionTimeout)
-
-	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
-	resp.Version = req.Version
-	resp.MemberID = kmsg.StringPtr(m.ID)
-	resp.MemberEpoch = m.Epoch
-	resp.HeartbeatIntervalMillis = int32(g.cfg.HeartbeatInterval.Milliseconds())
-	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
-	if join || full || !equalPartitions(assignedBefore.partitions(), m.Assigned.partitions()) {
-		resp.Assignment = responseAssignment(m.Assigned)
-	}
-	return resp, recs, nil
+	m.sessionDeadline = now.Add(g.sessionTimeout(m))
+	return m, assignedBefore, recs, nil
 }
 
 // sameMetadata reports whether a and b would write the same member
@@ -359,7 +391,7 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 func sameMetadata(a, b *Member) bool {
 	return a.InstanceID == b.InstanceID && a.RackID == b.RackID && a.ClientID == b.ClientID && a.ClientHost == b.ClientHost &&
 		slices.Equal(a.SubscribedTopicNames, b.SubscribedTopicNames) && a.SubscribedTopicRegex == b.SubscribedTopicRegex &&
-		a.ServerAssignor == b.ServerAssignor && a.RebalanceTimeout == b.RebalanceTimeout
+		a.ServerAssignor == b.ServerAssignor && a.RebalanceTimeout == b.RebalanceTimeout && a.Classic.equal(b.Classic)
 }
 
 func sameAssignment(a, b *Member) bool {

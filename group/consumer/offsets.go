@@ -44,6 +44,15 @@ func (g *Group) ValidateOffsetCommit(memberID string, instanceID *string, epoch 
 	if m == nil {
 		return kerr.UnknownMemberID.Code, nil
 	}
+	if m.Classic != nil {
+		// A classic member commits at its generation, which is its member
+		// epoch, with any version (Kafka's validateMemberEpoch with
+		// useClassicProtocol: ILLEGAL_GENERATION, not STALE_MEMBER_EPOCH).
+		if epoch != m.Epoch {
+			return kerr.IllegalGeneration.Code, nil
+		}
+		return 0, nil
+	}
 	if !txn && v < 9 {
 		// Before v9 the request cannot say it comes from a consumer-protocol
 		// member (its generation is not a member epoch).

@@ -42,6 +42,14 @@ func memberRecord(group string, m *Member) Record {
 		return &s
 	}
 	v.InstanceId, v.RackId, v.ServerAssignor, v.SubscribedTopicRegex = opt(m.InstanceID), opt(m.RackID), opt(m.ServerAssignor), opt(m.SubscribedTopicRegex)
+	if c := m.Classic; c != nil {
+		cm := &offsetsfmt.ConsumerGroupMemberMetadataValueClassicMemberMetadata{SessionTimeoutMs: int32(c.SessionTimeout.Milliseconds()),
+			SupportedProtocols: []offsetsfmt.ConsumerGroupMemberMetadataValueClassicMemberMetadataClassicProtocol{}}
+		for _, p := range c.Protocols {
+			cm.SupportedProtocols = append(cm.SupportedProtocols, offsetsfmt.ConsumerGroupMemberMetadataValueClassicMemberMetadataClassicProtocol{Name: p.Name, Metadata: p.Metadata})
+		}
+		v.ClassicMemberMetadata = cm
+	}
 	return record(offsetsfmt.ConsumerGroupMemberMetadata, group, m.ID, "", v)
 }
 

@@ -86,6 +86,14 @@ func (c *Coordinator) Replay(key, value []byte) error {
 			m.SubscribedTopicNames = nil
 		}
 		m.RebalanceTimeout = time.Duration(v.RebalanceTimeoutMs) * time.Millisecond
+		m.Classic = nil
+		if cm := v.ClassicMemberMetadata; cm != nil {
+			c := &ClassicMetadata{SessionTimeout: time.Duration(cm.SessionTimeoutMs) * time.Millisecond}
+			for _, p := range cm.SupportedProtocols {
+				c.Protocols = append(c.Protocols, ClassicProtocol{Name: p.Name, Metadata: slices.Clone(p.Metadata)})
+			}
+			m.Classic = c
+		}
 		if m.InstanceID != "" {
 			g.static[m.InstanceID] = m.ID
 		}
@@ -143,7 +151,7 @@ func (c *Coordinator) LoadedGroups(now time.Time, ids []string) {
 			continue
 		}
 		for _, m := range g.members {
-			m.sessionDeadline = now.Add(c.cfg.SessionTimeout)
+			m.sessionDeadline = now.Add(g.sessionTimeout(m))
 			if m.State == UnrevokedPartitions {
 				m.rebalanceDeadline, m.rebalanceEpoch = now.Add(m.RebalanceTimeout), m.Epoch
 			}

@@ -32,6 +32,12 @@ func dump(c *Coordinator) string {
 		for _, mid := range g.MemberIDs() {
 			m := *g.members[mid]
 			m.sessionDeadline, m.rebalanceDeadline, m.rebalanceEpoch = time.Time{}, time.Time{}, 0
+			m.joinDeadline, m.syncDeadline = time.Time{}, time.Time{}
+			classic := m.Classic
+			m.Classic = nil
+			if classic != nil {
+				fmt.Fprintf(&b, "  classic %s: %+v\n", mid, *classic)
+			}
 			if len(m.SubscribedTopicNames) == 0 {
 				m.SubscribedTopicNames = nil
 			}

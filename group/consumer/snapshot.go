@@ -2,9 +2,6 @@ package consumer
 
 import (
 	"maps"
-	"slices"
-
-	"github.com/rewindhq/rewind/offsetsfmt"
 )
 
 // The broker applies a heartbeat in memory and appends its records under
@@ -89,23 +86,7 @@ func (c *Coordinator) DeleteRecords(id string) ([]Record, bool) {
 	if g == nil || g.State() != StateEmpty {
 		return nil, false
 	}
-	var recs []Record
-	members := g.MemberIDs() // empty: an Empty group has none, kept for the order
-	for _, m := range members {
-		recs = append(recs, record(offsetsfmt.ConsumerGroupCurrentMemberAssignment, id, m, "", nil))
-	}
-	for _, m := range members {
-		recs = append(recs, record(offsetsfmt.ConsumerGroupTargetAssignmentMember, id, m, "", nil))
-	}
-	recs = append(recs, record(offsetsfmt.ConsumerGroupTargetAssignmentMetadata, id, "", "", nil))
-	for _, m := range members {
-		recs = append(recs, record(offsetsfmt.ConsumerGroupMemberMetadata, id, m, "", nil))
-	}
-	for _, re := range slices.Sorted(maps.Keys(g.regexes)) {
-		recs = append(recs, regexRecord(id, re, nil, 0))
-	}
-	recs = append(recs, record(offsetsfmt.ConsumerGroupPartitionMetadata, id, "", "", nil))
-	recs = append(recs, record(offsetsfmt.ConsumerGroupMetadata, id, "", "", nil))
+	recs := groupTombstones(g) // no member: an Empty group has none
 	delete(c.groups, id)
 	return recs, true
 }

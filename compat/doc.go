@@ -18,6 +18,15 @@
 // Kafka's own command-line tools (kafkatools_test.go) run as bin/kafka-*.sh
 // runs them, `java -cp libs/* CLASS`, from the jars .ci/kafka.sh fetches.
 //
+// The security section (security_test.go) starts a second broker with SSL
+// and SASL_SSL listeners and the standard authorizer, and runs Sarama,
+// kcat, kafka-python, confluent-kafka-python, KafkaJS and the Java client
+// through SSL with a client certificate, SASL_SSL with PLAIN, SCRAM-SHA-256
+// and SCRAM-SHA-512, a wrong password and a missing ACL, one process per
+// client (the Java one configured from client.properties files as users
+// write them, kcat from librdkafka properties with -F).
+// REWIND_COMPAT_SECURITY=1 go test -run TestCompatSecurity runs it alone.
+//
 // On a developer machine `go test ./compat/` runs the Go clients and skips
 // each external tool that is not installed, naming it and the installer
 // (.ci/compat.sh). The installer sets REWIND_COMPAT_REQUIRED=1, which turns

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -91,12 +92,18 @@ func writeReport(e *env, r *results, took time.Duration) error {
 			continue
 		}
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n", s.title, s.scenario)
-		// Rows of a section can have different columns: one table each.
-		for i, w := range rows {
+		// Rows of a section can have different columns: one table per
+		// run of rows with the same columns.
+		for i := 0; i < len(rows); {
+			j := i + 1
+			for j < len(rows) && slices.Equal(rows[j].caps, rows[i].caps) {
+				j++
+			}
 			if i > 0 {
 				b.WriteString("\n")
 			}
-			table(&b, "client", []*row{w}, &notes)
+			table(&b, "client", rows[i:j], &notes)
+			i = j
 		}
 		sectionRows = append(sectionRows, rows...)
 	}

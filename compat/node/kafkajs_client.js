@@ -8,6 +8,8 @@
 //   produce BOOTSTRAP TOPIC CODEC   values on stdin, one a line
 //   consume BOOTSTRAP TOPIC N       prints N values read from the beginning
 //   group BOOTSTRAP TOPIC GROUP N   joins GROUP, prints N values, commits, leaves
+//   security SPEC                   the security cases of SPEC (compat/security_test.go):
+//                                   per case RESULT<TAB>name<TAB>ok|FAIL<TAB>reason
 //
 // Failures print "ERROR: ..." on stderr and exit 1.
 //
@@ -109,8 +111,73 @@ async function consumeN (k, topic, groupId, n, commit) {
   if (got.length < n) fail(`read ${got.length} of ${n} records before the deadline`)
 }
 
+// securityCase produces c's values over TLS or SASL_SSL, configured as
+// KafkaJS's documentation shows (ssl with ca/cert/key, sasl with the
+// mechanism), and reads them back with a group of its own.
+async function securityCase (c) {
+  const fs = require('fs')
+  const ssl = { ca: [fs.readFileSync(c.ca)] }
+  if (c.cert) {
+    ssl.cert = fs.readFileSync(c.cert)
+    ssl.key = fs.readFileSync(c.key)
+  }
+  const cfg = {
+    clientId: 'rewind-compat-kafkajs',
+    brokers: [c.bootstrap],
+    ssl,
+    connectionTimeout: 5000,
+    retry: { retries: 1 },
+    logLevel: logLevel.NOTHING
+  }
+  if (c.mechanism) cfg.sasl = { mechanism: c.mechanism.toLowerCase(), username: c.username, password: c.password }
+  const k = new Kafka(cfg)
+  const producer = k.producer()
+  try {
+    await producer.connect()
+    await producer.send({ topic: c.topic, acks: -1, messages: c.values.map((value) => ({ value, partition: 0 })) })
+  } finally {
+    await producer.disconnect()
+  }
+  const consumer = k.consumer({ groupId: `sec-kafkajs-reader-${process.pid}-${c.topic}`, maxWaitTimeInMs: 500 })
+  const got = []
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [c.topic], fromBeginning: true })
+    let done
+    const finished = new Promise((resolve) => { done = resolve })
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        got.push(message.value.toString())
+        if (got.length >= c.values.length) done()
+      }
+    })
+    const timer = setTimeout(done, 20000)
+    await finished
+    clearTimeout(timer)
+  } finally {
+    await consumer.disconnect()
+  }
+  return got
+}
+
+async function security (spec) {
+  const { cases } = JSON.parse(require('fs').readFileSync(spec, 'utf8'))
+  for (const c of cases) {
+    let line = 'ok'
+    try {
+      const got = await securityCase(c)
+      if (JSON.stringify(got) !== JSON.stringify(c.values)) throw new Error(`read back ${JSON.stringify(got)}, want ${JSON.stringify(c.values)}`)
+    } catch (e) {
+      line = `FAIL\t${e && e.name}: ${String(e && e.message).replace(/[\t\n]/g, ' ')}${e && e.type ? ' (' + e.type + ')' : ''}`
+    }
+    process.stdout.write(`RESULT\t${c.name}\t${line}\n`)
+  }
+}
+
 async function main () {
   const [op, bootstrap, ...args] = process.argv.slice(2)
+  if (op === 'security') return security(bootstrap)
   if (op === 'version') {
     console.log(`kafkajs ${pkgVersion('kafkajs')} (Node.js ${process.versions.node}; codecs: kafkajs-snappy ${pkgVersion('kafkajs-snappy')}, @2l/kafkajs-lz4 ${pkgVersion('@2l/kafkajs-lz4')}, zstd adapter over @bokuweb/zstd-wasm ${pkgVersion('@bokuweb/zstd-wasm')})`)
     return

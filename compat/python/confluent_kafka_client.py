@@ -11,6 +11,8 @@ Usage: confluent_kafka_client.py OP BOOTSTRAP [ARGS]
   produce BOOTSTRAP TOPIC CODEC   values on stdin, one a line
   consume BOOTSTRAP TOPIC N       prints N values read from the beginning
   group BOOTSTRAP TOPIC GROUP N   joins GROUP, prints N values, commits, leaves
+  security SPEC                   the security cases of SPEC (security_cases.py),
+                                  configured from their librdkafka properties files
 
 Failures print "ERROR: ..." on stderr and exit 1.
 """
@@ -48,6 +50,10 @@ def main():
         v, lib = confluent_kafka.version(), confluent_kafka.libversion()
         print("confluent-kafka %s (librdkafka %s; Python %s)" % (
             v if isinstance(v, str) else v[0], lib if isinstance(lib, str) else lib[0], platform.python_version()))
+        return
+    if op == "security":
+        import security_cases
+        security_cases.run(sys.argv[2], security_case)
         return
     from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -109,6 +115,53 @@ def main():
         emit(got, n)
     else:
         fail("unknown op " + op)
+
+
+def security_case(c):
+    """Produces c's values with the configuration of its librdkafka
+    properties file (what kcat -F reads), and reads them back."""
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
+    import security_cases
+    conf = {}
+    with open(c["librdkafka_properties"]) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                conf[k.strip()] = v.strip()
+    errors = []
+
+    def on_error(e):  # librdkafka reports a refused authentication here
+        errors.append(e)
+    conf["error_cb"] = on_error
+    p = Producer(dict(conf, **{"acks": "all", "message.timeout.ms": 10000}))
+    failed = []
+    for v in c["values"]:
+        p.produce(c["topic"], v.encode(), partition=0, on_delivery=lambda err, m: err and failed.append(err))
+    end = security_cases.deadline(15)
+    while len(p) > 0 and time.monotonic() < end:
+        p.poll(0.2)
+        auth = [e for e in errors if e.code() == -169]  # _AUTHENTICATION
+        if auth:
+            raise KafkaException(auth[0])
+    if failed:
+        raise KafkaException(failed[0])
+    if len(p) > 0:
+        raise KafkaException(errors[0] if errors else "produce timed out")
+    cons = Consumer(dict(conf, **{"group.id": "sec-confluent-reader", "enable.auto.commit": False}))
+    try:
+        cons.assign([TopicPartition(c["topic"], 0, OFFSET_BEGINNING)])
+        got, end = [], security_cases.deadline()
+        while len(got) < len(c["values"]) and time.monotonic() < end:
+            m = cons.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                raise KafkaException(m.error())
+            got.append(m.value().decode())
+        return got
+    finally:
+        cons.close()
 
 
 def read(c, n):

@@ -10,9 +10,11 @@ Usage: kafka_python_client.py OP BOOTSTRAP [ARGS]
   produce BOOTSTRAP TOPIC CODEC   values on stdin, one a line
   consume BOOTSTRAP TOPIC N       prints N values read from the beginning
   group BOOTSTRAP TOPIC GROUP N   joins GROUP, prints N values, commits, leaves
+  security SPEC                   the security cases of SPEC (security_cases.py)
 
 Failures print "ERROR: ..." on stderr and exit 1.
 """
+import logging
 import sys
 import time
 import traceback
@@ -39,6 +41,10 @@ def main():
             except ImportError:
                 mods.append(m + " missing")
         print("kafka-python %s (Python %s; %s)" % (kafka.__version__, platform.python_version(), ", ".join(mods)))
+        return
+    if op == "security":
+        import security_cases
+        security_cases.run(sys.argv[2], security_case)
         return
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
@@ -87,6 +93,68 @@ def main():
         emit(got, n)
     else:
         fail("unknown op " + op)
+
+
+class Logged(logging.Handler):
+    """kafka-python logs why a connection or a topic was refused and raises
+    only NoBrokersAvailable or a metadata timeout: keep its warnings."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg not in self.lines:
+            self.lines.append(msg)
+
+
+def security_case(c):
+    """Produces c's values over TLS or SASL_SSL as kafka-python's
+    documentation configures it, and reads them back; a failure carries
+    what kafka-python logged about it."""
+    h = Logged()
+    log = logging.getLogger("kafka")
+    log.addHandler(h)
+    try:
+        return security_attempt(c)
+    except Exception as e:
+        why = [l for l in h.lines if "uthenticat" in l or "uthoriz" in l or "Error receiving reply" in l]
+        if why:
+            raise type(e)("%s (kafka-python logged: %s)" % (e, " / ".join(why[:2])))
+        raise
+    finally:
+        log.removeHandler(h)
+
+
+def security_attempt(c):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    import security_cases
+    kw = dict(bootstrap_servers=[c["bootstrap"]], client_id="rewind-compat-kafka-python",
+              security_protocol=c["protocol"], ssl_cafile=c["ca"], request_timeout_ms=10000)
+    if c.get("cert"):
+        kw.update(ssl_certfile=c["cert"], ssl_keyfile=c["key"])
+    if c.get("mechanism"):
+        kw.update(sasl_mechanism=c["mechanism"], sasl_plain_username=c["username"], sasl_plain_password=c["password"])
+    p = KafkaProducer(acks="all", max_block_ms=10000, retries=1, **kw)
+    try:
+        futs = [p.send(c["topic"], value=v.encode(), partition=0) for v in c["values"]]
+        for f in futs:
+            f.get(timeout=15)
+    finally:
+        p.close(timeout=5)
+    cons = KafkaConsumer(enable_auto_commit=False, **kw)
+    try:
+        tp = TopicPartition(c["topic"], 0)
+        cons.assign([tp])
+        cons.seek_to_beginning(tp)
+        got, end = [], security_cases.deadline()
+        while len(got) < len(c["values"]) and time.monotonic() < end:
+            for recs in cons.poll(timeout_ms=500).values():
+                got.extend(m.value.decode() for m in recs)
+        return got
+    finally:
+        cons.close()
 
 
 def read(c, n):

@@ -11,6 +11,7 @@ import org.apache.kafka.common.utils.internals.AppInfoParser;
  *   java -cp ... rewind.compat.Main producer|consumer|admin|streams|txn BOOTSTRAP PREFIX
  *   java -cp ... rewind.compat.Main version
  *   java -cp ... rewind.compat.Main member BOOTSTRAP TOPIC GROUP NAME   (ConsumerProtocolMember)
+ *   java -cp ... rewind.compat.Main security SPEC                       (Security)
  * </pre>
  *
  * Every check prints one line on stdout, {@code RESULT<TAB>capability<TAB>ok}
@@ -29,6 +30,12 @@ public final class Main {
     }
     if (args.length == 5 && args[0].equals("member")) {
       ConsumerProtocolMember.run(args[1], args[2], args[3], args[4]);
+      System.exit(0);
+    }
+    if (args.length == 2 && args[0].equals("security")) {
+      Report r = new Report();
+      Security.run(r, args[1]);
+      System.out.flush();
       System.exit(0);
     }
     if (args.length != 3) {

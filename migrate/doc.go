@@ -28,6 +28,16 @@
 //     source's next record and skipped, not written twice. One that differs
 //     (a write that failed while later ones succeeded left a gap) stops the
 //     run with ErrTargetNotEmpty.
+//   - Runs catch up: a run after a finished one, with the same state file,
+//     copies only the records produced since (from each partition's
+//     SourceNext to its new last stable offset), and commits again only
+//     the groups whose source offsets moved since the run that committed
+//     them, and only if their offsets on the target are still the ones
+//     committed then (else the group consumes on the target already:
+//     ErrGroupMovedOnTarget). Options.RecordsOnly copies and moves no
+//     group, so it runs while the source is in use (groups active,
+//     transactions open: it stops at the last stable offset); the last
+//     run, consumers stopped, copies the rest and moves the groups.
 //   - Verify reads both sides again and compares per partition the record
 //     count and a SHA-256 of every record's key, value, headers and
 //     timestamp, and per group that its next record is the same on both

@@ -19,7 +19,13 @@ import (
 // Progress is reported while records are copied.
 type Progress struct {
 	Copied int64 // records written to the target in this run
-	Total  int64 // records (offsets) the source partitions span
+	// Total is the number of offsets this run copies (the source's, from
+	// where an earlier run stopped to each last stable offset): control
+	// records and aborted records count there but are not copied, so a
+	// run can end below it.
+	Total int64
+	Bytes int64 // key, value and header bytes written in this run
+	Done  bool  // the copy has ended (the last report of a run)
 }
 
 // Migrator moves data between two clusters, each reached with its own
@@ -77,9 +83,11 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 		return nil, err
 	}
 	if a := plan.ActiveGroups(); len(a) > 0 {
-		return plan, fmt.Errorf("%w: %s; stop their consumers first (their positions could still move)", ErrActiveGroups, strings.Join(a, ", "))
+		return plan, fmt.Errorf("%w: %s; stop their consumers first (their positions could still move), or copy records only (RecordsOnly) and move the groups in a later run", ErrActiveGroups, strings.Join(a, ", "))
 	}
-	if o := plan.OpenTransactions(); len(o) > 0 {
+	// A records-only run moves no group: it copies up to each last stable
+	// offset, and the next run goes on from there.
+	if o := plan.OpenTransactions(); len(o) > 0 && !m.Options.RecordsOnly {
 		return plan, fmt.Errorf("%w: %s; the records after an open transaction cannot be copied until it ends: stop the producers, or abort a hanging one (rewind transactions find-hanging, abort)", ErrOpenTransactions, strings.Join(o, ", "))
 	}
 	switch {
@@ -97,6 +105,9 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 	}
 	if err := restoreTimestampTypes(ctx, dst, plan); err != nil {
 		return plan, err
+	}
+	if m.Options.RecordsOnly {
+		return plan, nil
 	}
 	if err := recheckGroups(ctx, src, plan, st); err != nil {
 		return plan, err
@@ -120,16 +131,23 @@ func restoreTimestampTypes(ctx context.Context, dst *kadm.Client, plan *Plan) er
 		if !logAppendTime(t) {
 			continue
 		}
-		r, err := dst.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: timestampType, Value: kadm.StringPtr("LogAppendTime")}}, t.Topic)
-		if err == nil {
-			var one kadm.AlterConfigsResponse
-			if one, err = r.On(t.Topic, nil); err == nil {
-				err = one.Err
-			}
+		if err := setTimestampType(ctx, dst, t.Topic, "LogAppendTime"); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("target: set %s=LogAppendTime on %s: %w", timestampType, t.Topic, err)
+	}
+	return nil
+}
+
+func setTimestampType(ctx context.Context, dst *kadm.Client, topic, typ string) error {
+	r, err := dst.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: timestampType, Value: kadm.StringPtr(typ)}}, topic)
+	if err == nil {
+		var one kadm.AlterConfigsResponse
+		if one, err = r.On(topic, nil); err == nil {
+			err = one.Err
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("target: set %s=%s on %s: %w", timestampType, typ, topic, err)
 	}
 	return nil
 }
@@ -142,6 +160,13 @@ func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Pla
 	for _, t := range plan.Topics {
 		if t.Target == "resume" || t.Target == "empty" {
 			st.Created[t.Topic] = true
+			if logAppendTime(t) && t.Target == "resume" && t.ToCopy() > 0 {
+				// An earlier run set LogAppendTime once done: a
+				// catch-up copy keeps the source's times too.
+				if err := setTimestampType(ctx, dst, t.Topic, "CreateTime"); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		cfg := map[string]*string{}
@@ -222,6 +247,14 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 			if e < ps.TargetNext {
 				return fmt.Errorf("target %s/%d ends at %d, before the %d records the state file %s says were copied", t.Topic, p.Partition, e, ps.TargetNext, st.Path())
 			}
+			// A translation made past the copied end (an offset beyond
+			// the last stable one) is made again: a catch-up run copies
+			// the records between.
+			for c := range ps.Translated {
+				if c > ps.SourceNext {
+					delete(ps.Translated, c)
+				}
+			}
 			k := partKey(t.Topic, p.Partition)
 			pr := &partRun{ps: ps, skip: e - ps.TargetNext}
 			for _, c := range wanted[k] {
@@ -231,9 +264,11 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 			}
 			sort.Slice(pr.pending, func(i, j int) bool { return pr.pending[i] < pr.pending[j] })
 			runs[k] = pr
-			total += p.Stable - p.Start
-			if !ps.Done {
+			// What came since an earlier run is copied (catch-up);
+			// the records before ps.SourceNext are on the target.
+			if ps.SourceNext < p.Stable {
 				spans[t.Topic][p.Partition] = span{ps.SourceNext, p.Stable}
+				total += p.Stable - max(ps.SourceNext, p.Start)
 			}
 		}
 	}
@@ -259,6 +294,7 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		mu       sync.Mutex
 		firstErr error
 		copied   int64
+		bytes    int64
 		lastSave = time.Now()
 	)
 	save := func(force bool) error {
@@ -269,7 +305,7 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		}
 		lastSave = time.Now()
 		if m.Progress != nil {
-			m.Progress(Progress{Copied: copied, Total: total})
+			m.Progress(Progress{Copied: copied, Total: total, Bytes: bytes, Done: force})
 		}
 		return st.Save()
 	}
@@ -322,6 +358,7 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 			pr.ps.SourceNext, pr.ps.TargetNext = so+1, w.Offset+1
 			pr.ps.Copied++
 			copied++
+			bytes += recordBytes(w)
 		})
 		return save(false)
 	})
@@ -357,6 +394,14 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 		}
 	}
 	return save(true)
+}
+
+func recordBytes(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
 }
 
 // translateCopied translates the pending offsets below a partition's
@@ -578,7 +623,7 @@ var ErrGroupsChanged = errors.New("group offsets changed on the source during th
 func recheckGroups(ctx context.Context, src *kadm.Client, plan *Plan, st *State) error {
 	var todo []GroupPlan
 	for _, g := range plan.Groups {
-		if !st.Committed[g.Group] {
+		if !st.upToDate(g) {
 			todo = append(todo, g)
 		}
 	}
@@ -653,7 +698,7 @@ func commitGroups(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) 
 			o.Target, o.Exact = to, true
 			offs.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: to, LeaderEpoch: -1, Metadata: o.Metadata})
 		}
-		if st.Committed[g.Group] {
+		if st.upToDate(*g) {
 			continue
 		}
 		if targetGroups == nil {
@@ -667,6 +712,9 @@ func commitGroups(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) 
 		// the migrated ones.
 		if tg, ok := targetGroups[g.Group]; ok && active(tg.State) {
 			return fmt.Errorf("%w: group %s is %s on the target; stop its consumers there first", ErrActiveGroups, g.Group, tg.State)
+		}
+		if err := unchangedOnTarget(ctx, dst, g.Group, st.CommittedAt[g.Group]); err != nil {
+			return errors.Join(err, st.Save())
 		}
 		var err error
 		for i := 0; i < 50; i++ {
@@ -688,6 +736,11 @@ func commitGroups(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) 
 			return errors.Join(fmt.Errorf("target: commit offsets of group %s: %w", g.Group, err), st.Save())
 		}
 		st.Committed[g.Group] = true
+		at := map[string]Commit{}
+		for _, o := range g.Offsets {
+			at[partKey(o.Topic, o.Partition)] = Commit{Source: o.Source, Target: o.Target}
+		}
+		st.CommittedAt[g.Group] = at
 		if time.Since(lastSave) >= time.Second {
 			if err := st.Save(); err != nil {
 				return err
@@ -696,4 +749,39 @@ func commitGroups(ctx context.Context, dst *kadm.Client, plan *Plan, st *State) 
 		}
 	}
 	return st.Save()
+}
+
+// ErrGroupMovedOnTarget is returned when a group an earlier run committed
+// on the target has committed other offsets there since: it consumes on
+// the target now, and committing its source position again would move it
+// back (or past what it read).
+var ErrGroupMovedOnTarget = errors.New("group moved on the target since the migration committed it")
+
+// unchangedOnTarget checks that group's offsets on the target are still
+// the ones an earlier run committed (prev; nothing to check without one).
+func unchangedOnTarget(ctx context.Context, dst *kadm.Client, group string, prev map[string]Commit) error {
+	if len(prev) == 0 {
+		return nil
+	}
+	fetched, err := dst.FetchOffsets(ctx, group)
+	if err != nil {
+		return fmt.Errorf("target: offsets of group %s: %w", group, err)
+	}
+	now := map[string]int64{}
+	fetched.Each(func(r kadm.OffsetResponse) {
+		if r.Err == nil {
+			now[partKey(r.Topic, r.Partition)] = r.At
+		}
+	})
+	var moved []string
+	for k, c := range prev {
+		if at, ok := now[k]; ok && at != c.Target {
+			moved = append(moved, fmt.Sprintf("%s at %d, committed %d", k, at, c.Target))
+		}
+	}
+	if len(moved) > 0 {
+		sort.Strings(moved)
+		return fmt.Errorf("%w: %s: %s; it consumes on the target now: leave it out (--group) or reset it there", ErrGroupMovedOnTarget, group, strings.Join(moved, ", "))
+	}
+	return nil
 }

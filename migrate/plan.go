@@ -23,6 +23,11 @@ type Options struct {
 	// ReplicationFactor of the topics created on the target; -1 (or 0)
 	// takes the target's default.
 	ReplicationFactor int16
+	// RecordsOnly copies records and moves no group: a catch-up run while
+	// the source is still in use (its groups may be active, a transaction
+	// open: the copy stops at each partition's last stable offset). A
+	// later run without it copies what came since and moves the groups.
+	RecordsOnly bool
 }
 
 // Plan is what Execute will do, read from both clusters.
@@ -50,6 +55,10 @@ type PartitionPlan struct {
 	Start     int64 `json:"start"`      // log start offset
 	End       int64 `json:"end"`        // high watermark
 	Stable    int64 `json:"stable_end"` // last stable offset: the copy stops here
+	// From is where this run's copy starts: the log start, or where an
+	// earlier run of the same state file stopped (a catch-up run copies
+	// only what came since).
+	From int64 `json:"from"`
 }
 
 // GroupPlan is one group's committed offsets on moved topics.
@@ -80,6 +89,15 @@ func (t TopicPlan) Records() int64 {
 	var n int64
 	for _, p := range t.Partitions {
 		n += p.Stable - p.Start
+	}
+	return n
+}
+
+// ToCopy is the number of offsets this run still has to copy.
+func (t TopicPlan) ToCopy() int64 {
+	var n int64
+	for _, p := range t.Partitions {
+		n += max(p.Stable-p.From, 0)
 	}
 	return n
 }
@@ -210,6 +228,12 @@ func MakePlan(ctx context.Context, src, dst *kadm.Client, o Options, st *State) 
 			if pp.Stable, ok = listed(stables, name, part); !ok {
 				pp.Stable = pp.End
 			}
+			pp.From = pp.Start
+			if st != nil {
+				if ps := st.Partitions[partKey(name, part)]; ps != nil && ps.SourceNext >= 0 {
+					pp.From = max(ps.SourceNext, pp.Start)
+				}
+			}
 			tp.Partitions = append(tp.Partitions, pp)
 		}
 		if rc, err := cfgs.On(name, nil); err == nil {
@@ -245,6 +269,9 @@ func MakePlan(ctx context.Context, src, dst *kadm.Client, o Options, st *State) 
 		p.Topics = append(p.Topics, tp)
 	}
 
+	if o.RecordsOnly {
+		return p, nil
+	}
 	groups, err := planGroups(ctx, src, o, p.Topics)
 	if err != nil {
 		return nil, err
@@ -357,6 +384,9 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "from cluster %s to cluster %s\n", p.SourceCluster, p.TargetCluster)
 	for _, t := range p.Topics {
 		fmt.Fprintf(&b, "topic %s: %d partitions, %d records, target %s", t.Topic, len(t.Partitions), t.Records(), t.Target)
+		if n := t.ToCopy(); n != t.Records() {
+			fmt.Fprintf(&b, " (%d copied by earlier runs, %d to copy)", t.Records()-n, n)
+		}
 		if len(t.Configs) > 0 {
 			keys := make([]string, 0, len(t.Configs))
 			for k := range t.Configs {

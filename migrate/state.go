@@ -25,6 +25,17 @@ type State struct {
 	Partitions map[string]*PartState `json:"partitions"`
 	// Committed lists the groups whose offsets are committed on the target.
 	Committed map[string]bool `json:"committed"`
+	// CommittedAt is, per group and "topic/partition", the source offset
+	// a run committed and its translation: a later run commits a group
+	// again only if its source offsets moved, and only if the target still
+	// holds what was committed (else it consumes there already).
+	CommittedAt map[string]map[string]Commit `json:"committed_at,omitempty"`
+}
+
+// Commit is one offset a run committed on the target.
+type Commit struct {
+	Source int64 `json:"source"`
+	Target int64 `json:"target"`
 }
 
 // PartState is how far one partition's copy is acknowledged.
@@ -50,7 +61,7 @@ func partKey(topic string, part int32) string {
 // LoadState reads the state file at path, or returns a new state if there
 // is none.
 func LoadState(path string) (*State, error) {
-	st := &State{path: path, Created: map[string]bool{}, Partitions: map[string]*PartState{}, Committed: map[string]bool{}}
+	st := &State{path: path, Created: map[string]bool{}, Partitions: map[string]*PartState{}, Committed: map[string]bool{}, CommittedAt: map[string]map[string]Commit{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -70,6 +81,9 @@ func LoadState(path string) (*State, error) {
 	}
 	if st.Committed == nil {
 		st.Committed = map[string]bool{}
+	}
+	if st.CommittedAt == nil {
+		st.CommittedAt = map[string]map[string]Commit{}
 	}
 	return st, nil
 }
@@ -110,6 +124,21 @@ func (st *State) Save() error {
 		d.Close()
 	}
 	return nil
+}
+
+// upToDate says whether g's planned source offsets are the ones a run
+// committed already.
+func (st *State) upToDate(g GroupPlan) bool {
+	at := st.CommittedAt[g.Group]
+	if !st.Committed[g.Group] || len(at) != len(g.Offsets) {
+		return false
+	}
+	for _, o := range g.Offsets {
+		if c, ok := at[partKey(o.Topic, o.Partition)]; !ok || c.Source != o.Source {
+			return false
+		}
+	}
+	return true
 }
 
 func (st *State) part(topic string, part int32) *PartState {

@@ -24,6 +24,8 @@ func newMigrateCmd() *cobra.Command {
 		groups    []string
 		statePath string
 		rf        int16
+
+		recordsOnly bool
 	)
 	cmd := &cobra.Command{
 		Use:   "migrate --to HOST:PORT [--execute]",
@@ -45,11 +47,25 @@ the records with progress on stderr, commits the translated offsets and
 verifies both sides: per partition the record count and a SHA-256 of the
 records, per group the record it reads next. The run is resumable: the
 state file records what the target has acknowledged, and running the same
-command again continues where an interrupted run stopped. Target topics
-must be new or empty.`,
+command again continues where an interrupted run stopped, or, after a
+finished run, copies only the records produced since (catch-up) and
+commits again the groups whose position moved on the source. Target
+topics must be new or empty.
+
+To keep the downtime short, copy while the source is in use with
+--records-only (groups may be active and transactions open: the copy
+stops at each partition's last stable offset and moves no group), as
+often as needed; then stop the consumers and run without it: only what
+came since is copied, and the groups move.
+
+Progress goes to stderr: a bar with the percentage, records and bytes per
+second on a terminal, a line every 10 s otherwise, and one JSON object
+per line with --output json.`,
 		Example: `  rewind migrate --brokers 127.0.0.1:9092 --to kafka-1:9092,kafka-2:9092
   rewind migrate --brokers 127.0.0.1:9092 --to kafka-1:9092 --execute --replication-factor 3
-  rewind migrate --to kafka-1:9092 --topic orders --group billing --execute`,
+  rewind migrate --to kafka-1:9092 --topic orders --group billing --execute
+  rewind migrate --to kafka-1:9092 --execute --records-only   # while the apps run
+  rewind migrate --to kafka-1:9092 --execute                  # consumers stopped: the rest, and the groups`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(c *cliCtx, _ []string) error {
 			if strings.TrimSpace(to) == "" {
@@ -66,7 +82,7 @@ must be new or empty.`,
 			m := &migrate.Migrator{
 				Source:  append([]kgo.Opt{kgo.SeedBrokers(src.Brokers...), kgo.ClientID("rewind-migrate")}, srcOpts...),
 				Target:  dstOpts,
-				Options: migrate.Options{Topics: topics, Groups: groups, ReplicationFactor: rf},
+				Options: migrate.Options{Topics: topics, Groups: groups, ReplicationFactor: rf, RecordsOnly: recordsOnly},
 			}
 			st, err := migrate.LoadState(statePath)
 			if err != nil {
@@ -83,10 +99,13 @@ must be new or empty.`,
 					return c.writeJSON(map[string]any{"plan": plan, "executed": false})
 				}
 				fmt.Fprint(c.out, plan)
+				if recordsOnly {
+					fmt.Fprintln(c.out, "records only: no group moves; a later run without --records-only copies what came since and moves them")
+				}
 				if a := plan.ActiveGroups(); len(a) > 0 {
 					fmt.Fprintf(c.out, "active on the source (stop their consumers before --execute): %s\n", strings.Join(a, ", "))
 				}
-				if o := plan.OpenTransactions(); len(o) > 0 {
+				if o := plan.OpenTransactions(); len(o) > 0 && !recordsOnly {
 					fmt.Fprintf(c.out, "open transactions on the source (end them before --execute): %s\n", strings.Join(o, ", "))
 				}
 				fmt.Fprintln(c.out, "dry run: nothing was written; add --execute to migrate (offsets marked estimated are exact after the copy)")
@@ -96,22 +115,8 @@ must be new or empty.`,
 			// interrupt stops it with the state saved.
 			ctx, stop := signal.NotifyContext(c.cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			tty := isTerminal(c.err)
-			m.Progress = func(p migrate.Progress) {
-				pct := 100.0
-				if p.Total > 0 {
-					pct = 100 * float64(p.Copied) / float64(p.Total)
-				}
-				if tty {
-					fmt.Fprintf(c.err, "\rcopied %d of %d records (%.1f%%)", p.Copied, p.Total, pct)
-				} else {
-					fmt.Fprintf(c.err, "copied %d of %d records (%.1f%%)\n", p.Copied, p.Total, pct)
-				}
-			}
+			m.Progress = newMigrateProgress(c.err, isTerminal(c.err), c.json).Report
 			plan, err := m.Execute(ctx, st)
-			if tty {
-				fmt.Fprintln(c.err)
-			}
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return fmt.Errorf("interrupted; run the same command again to resume (state in %s)", st.Path())
@@ -142,6 +147,7 @@ must be new or empty.`,
 	fl.BoolVar(&execute, "execute", false, "migrate (without it: print the plan only)")
 	fl.StringSliceVar(&topics, "topic", nil, "topics to move (default: every topic that is not internal; repeatable)")
 	fl.StringSliceVar(&groups, "group", nil, "groups whose offsets move (default: every group with offsets on a moved topic; repeatable)")
+	fl.BoolVar(&recordsOnly, "records-only", false, "copy records only, while the source is still in use (groups active, transactions open); a later run without it copies what came since and moves the groups")
 	fl.StringVar(&statePath, "state", "rewind-migrate.json", "file that records progress, so an interrupted --execute resumes")
 	fl.Int16Var(&rf, "replication-factor", -1, "replication factor of the topics created on the target (-1: the target's default)")
 	return cmd

@@ -3,6 +3,7 @@ module github.com/rewindhq/rewind
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/klauspost/compress v1.20.3
 	github.com/magiconair/properties v1.8.7
 	github.com/pierrec/lz4/v4 v4.1.33

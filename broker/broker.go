@@ -122,6 +122,14 @@ type Config struct {
 	SuperUsers           []string
 	AllowEveryoneIfNoACL bool
 
+	// OAuthBearer is the OAUTHBEARER mechanism's validator (oauth.go); when
+	// one is configured, empty SASLMechanisms also enable OAUTHBEARER.
+	OAuthBearer OAuthBearerConfig
+	// ConnectionsMaxReauth (connections.max.reauth.ms) bounds a SASL
+	// session: the client must re-authenticate within it (reauth.go).
+	// 0: sessions end only with their credential.
+	ConnectionsMaxReauth time.Duration
+
 	// LogRequests filters the request log written at debug level
 	// (reqlog.go): "" or "all" every request, "none" none, or
 	// api=Produce|Fetch,client=my-app.
@@ -182,6 +190,7 @@ func DefaultConfig() Config {
 		LogCleanerDedupeBufferSize: storage.DefaultDedupeBufferSize,
 		DiskReserve:                64 << 20,
 		DiskCheckInterval:          time.Second,
+		OAuthBearer:                DefaultOAuthBearerConfig(),
 	}
 }
 

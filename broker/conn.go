@@ -144,6 +144,8 @@ func (c *conn) serve() {
 		c.log.Debug("closing idle connection", "idle", c.b.cfg.ConnectionsMaxIdle)
 	case errors.Is(err, errUnserved):
 		c.log.Debug("closing connection", "err", err) // logged once per client: unserved.go
+	case errors.Is(err, errSessionExpired):
+		c.log.Info("closing connection", "err", err)
 	case errors.Is(err, errReadTimeout):
 		c.b.slowConns.warn("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
 	default:
@@ -477,6 +479,9 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 	s := &slot{key: key, corr: corr, ver: ver, done: make(chan struct{}), reqBytes: charge}
 	if c.logRequest(key, deref(clientID)) {
 		s.logged, s.logStart, s.logClient = true, time.Now(), deref(clientID)
+	}
+	if err := c.checkSession(key); err != nil { // KIP-368 (reauth.go)
+		return nil, err
 	}
 	if err := c.gate(key, ver); err != nil { // SASL first (security.go)
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,10 +39,14 @@ type brokerSecurity struct {
 	creds     *credStore      // SASL credentials (credentials.go)
 	mechs     []string        // enabled SASL mechanisms
 	authz     *acl.Authorizer // nil: no authorizer, everything allowed (acl.go)
+	oauth     tokenValidator  // OAUTHBEARER's validator (oauth.go); nil: mechanism off
 	authFails rateLog         // failed authentications, logged at most every 10 s
 
 	authTotal *prometheus.CounterVec // rewind_authentications_total{listener,mechanism,result}
 	tlsFails  prometheus.Counter     // rewind_tls_handshake_failures_total
+
+	reauthTotal   *prometheus.CounterVec // rewind_reauthentications_total{listener,mechanism,result} (reauth.go)
+	expiredKilled prometheus.Counter     // rewind_expired_connections_killed_total
 }
 
 // initSecurity sets up TLS and SASL and binds the listeners: Config.Listeners
@@ -52,11 +57,30 @@ func (b *Broker) initSecurity() error {
 	s.mechs = b.cfg.SASLMechanisms
 	if len(s.mechs) == 0 {
 		s.mechs = DefaultSASLMechanisms
+		if b.cfg.OAuthBearer.Enabled() {
+			s.mechs = append(slices.Clone(s.mechs), "OAUTHBEARER")
+		}
 	}
 	for _, m := range s.mechs {
-		if _, ok := scramHash(m); !ok && m != "PLAIN" {
-			return fmt.Errorf("broker: SASL mechanism %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+		if _, ok := scramHash(m); !ok && m != "PLAIN" && m != "OAUTHBEARER" {
+			return fmt.Errorf("broker: SASL mechanism %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", m)
 		}
+	}
+	if err := oauthMechanismsNeeded(b.cfg.OAuthBearer, s.mechs); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if slices.Contains(s.mechs, "OAUTHBEARER") {
+		v, err := newOAuthValidator(b.ctx, b.cfg.OAuthBearer, b.log)
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		s.oauth = v
+		if b.cfg.OAuthBearer.Unsecured {
+			b.log.Warn("OAUTHBEARER accepts unsecured JWTs (--sasl-oauthbearer-unsecured): any client may claim any principal; for development only")
+		}
+	}
+	if b.cfg.ConnectionsMaxReauth < 0 {
+		return fmt.Errorf("broker: --connections-max-reauth-ms %v must not be negative", b.cfg.ConnectionsMaxReauth)
 	}
 	s.authFails = rateLog{log: b.log, every: 10 * time.Second}
 	s.authTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -67,7 +91,15 @@ func (b *Broker) initSecurity() error {
 		Name: "rewind_tls_handshake_failures_total",
 		Help: "TLS handshakes that failed (bad or missing client certificate, not TLS, timeout).",
 	})
-	b.met.reg.MustRegister(s.authTotal, s.tlsFails)
+	s.reauthTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rewind_reauthentications_total",
+		Help: "SASL re-authentications (KIP-368) by listener, mechanism and result (success, failure).",
+	}, []string{"listener", "mechanism", "result"})
+	s.expiredKilled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rewind_expired_connections_killed_total",
+		Help: "Connections closed because their SASL session expired without re-authentication (Kafka's expired-connections-killed-count).",
+	})
+	b.met.reg.MustRegister(s.authTotal, s.tlsFails, s.reauthTotal, s.expiredKilled)
 	if len(b.cfg.Listeners) == 0 {
 		if err := b.bind(); err != nil {
 			return err
@@ -101,6 +133,7 @@ const (
 	saslAuthenticate                         // SaslAuthenticate only
 	saslRawToken                             // after SaslHandshake v0: frames are bare SASL tokens
 	saslFailed                               // closing
+	saslReauthBadMech                        // re-authentication asked for another mechanism: closing on the next request
 )
 
 // connSecurity is one connection's authentication (read loop only).
@@ -110,6 +143,14 @@ type connSecurity struct {
 	scram     *scram.ServerConversation
 	principal string // Kafka's principal: User:ANONYMOUS, User:<SASL name>, User:<certificate subject>
 	host      string // the client's address, for ACL hosts
+
+	oauthErr    string    // OAUTHBEARER: the JSON error challenge sent, awaiting the client's %x01
+	oauthReason string    // OAUTHBEARER: why the last message was refused, for the log
+	credExpiry  time.Time // the credential's end (an OAUTHBEARER token's exp); zero: none
+
+	expiry     time.Time    // when the session ends without re-authentication (KIP-368); zero: never
+	reauth     *reauthState // the re-authentication under way; nil: the first authentication
+	lastReauth time.Time    // when the last re-authentication began
 }
 
 // secure runs the TLS handshake of a TLS listener's connection and sets
@@ -176,6 +217,8 @@ func (c *conn) gate(key, ver int16) error {
 		return fmt.Errorf("unexpected Kafka request of type %s during SASL authentication: connection closed", kmsg.NameForKey(key))
 	case saslFailed:
 		return fmt.Errorf("%s after a failed SASL authentication: connection closed", kmsg.NameForKey(key))
+	case saslReauthBadMech:
+		return c.reauthBadMech()
 	}
 	return fmt.Errorf("unexpected Kafka request of type %s during SASL handshake (listener %s needs SASL authentication first): connection closed", kmsg.NameForKey(key), c.lis.spec.Name)
 }
@@ -193,8 +236,8 @@ func handleSaslHandshake(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	if c.sec.state != saslHandshakeOrVersions && c.sec.state != saslHandshake {
-		// Not a SASL listener, or authenticated already (KafkaApis answers
-		// it: re-authentication, KIP-368, is not supported).
+		// Not a SASL listener, or authenticated already and not starting
+		// a re-authentication (reauth.go): KafkaApis answers it.
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return now(resp)
 	}
@@ -205,6 +248,12 @@ func handleSaslHandshake(r *request) (reply, error) {
 		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, "", "failure").Inc()
 		c.b.sec.authFails.warn("SASL handshake with an unsupported mechanism; connection closed", "remote", c.nc.RemoteAddr().String(), "mechanism", req.Mechanism, "enabled", c.b.sec.mechs)
 		r.s.closeAfter = true
+		return now(resp)
+	}
+	if c.sec.reauth != nil && req.Mechanism != c.sec.reauth.mech {
+		// Kafka answers the handshake, then fails on the token.
+		c.sec.reauth.badMech = req.Mechanism
+		c.sec.state = saslReauthBadMech
 		return now(resp)
 	}
 	c.sec.mech = req.Mechanism
@@ -230,10 +279,12 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 		return now(resp)
 	}
 	out, user, msg := c.saslStep(req.SASLAuthBytes)
+	var lifetime time.Duration
+	if msg == "" && user != "" {
+		lifetime, msg = c.authenticated(user)
+	}
 	if msg != "" {
-		c.sec.state = saslFailed
-		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "failure").Inc()
-		c.b.sec.authFails.warn("SASL authentication failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "mechanism", c.sec.mech, "user", user, "reason", msg)
+		c.authFailed(user, msg)
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = &msg
 		r.s.closeAfter = true
@@ -247,9 +298,7 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 		}}, nil
 	}
 	resp.SASLAuthBytes = out
-	if user != "" {
-		c.authenticated(user)
-	}
+	resp.SessionLifetimeMillis = lifetime.Milliseconds() // v1+ (KIP-368)
 	return now(resp)
 }
 
@@ -257,9 +306,16 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 // once authenticated, or the message Kafka sends when authentication fails
 // (with user, if known, for the log).
 func (c *conn) saslStep(tok []byte) (out []byte, user, fail string) {
-	generic := "Authentication failed during authentication due to invalid credentials with SASL mechanism " + c.sec.mech
-	if c.sec.mech == "PLAIN" {
+	during := "authentication"
+	if c.sec.reauth != nil {
+		during = "re-authentication"
+	}
+	generic := "Authentication failed during " + during + " due to invalid credentials with SASL mechanism " + c.sec.mech
+	switch c.sec.mech {
+	case "PLAIN":
 		return c.plain(tok, generic)
+	case "OAUTHBEARER":
+		return c.oauthStep(tok, generic)
 	}
 	if c.sec.scram == nil {
 		hf, _ := scramHash(c.sec.mech)
@@ -357,15 +413,13 @@ func (c *conn) rawSASLToken(frame []byte, charge int64) (*slot, error) {
 	tok := append([]byte(nil), frame...)
 	putFrame(frame)
 	out, user, fail := c.saslStep(tok)
+	if fail == "" && user != "" {
+		_, fail = c.authenticated(user) // no lifetime in this protocol, but the session still ends (reauth.go)
+	}
 	if fail != "" {
-		c.sec.state = saslFailed
-		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "failure").Inc()
-		c.b.sec.authFails.warn("SASL authentication failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "mechanism", c.sec.mech, "user", user, "reason", fail)
+		c.authFailed(user, fail)
 		time.Sleep(failedAuthDelay)
 		return nil, errors.New(fail)
-	}
-	if user != "" {
-		c.authenticated(user)
 	}
 	s := &slot{key: 36, done: make(chan struct{}), reqBytes: charge}
 	s.resp = &rawSASLResponse{tok: out}
@@ -373,13 +427,43 @@ func (c *conn) rawSASLToken(frame []byte, charge int64) (*slot, error) {
 	return s, nil
 }
 
-// authenticated ends a successful SASL exchange.
-func (c *conn) authenticated(user string) {
+// authenticated ends a successful SASL exchange. It returns the session's
+// lifetime (reauth.go), or the failure message of a re-authentication
+// that would change the principal, which Kafka refuses.
+func (c *conn) authenticated(user string) (time.Duration, string) {
+	principal := "User:" + user
+	if r := c.sec.reauth; r != nil && principal != r.principal {
+		return 0, fmt.Sprintf("Cannot change principals during re-authentication from %s: %s",
+			strings.Replace(r.principal, ":", ".", 1), strings.Replace(principal, ":", ".", 1))
+	}
 	c.sec.state = saslDone
-	c.sec.principal = "User:" + user
 	c.sec.scram = nil
-	c.log = c.log.With("principal", c.sec.principal)
-	c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+	c.sec.oauthErr = ""
+	if c.sec.reauth == nil {
+		c.sec.principal = principal
+		c.log = c.log.With("principal", c.sec.principal)
+		c.b.sec.authTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+	} else {
+		c.b.sec.reauthTotal.WithLabelValues(c.lis.spec.Name, c.sec.mech, "success").Inc()
+		c.sec.reauth = nil
+	}
+	return c.startSession(time.Now()), ""
+}
+
+// authFailed ends a failed SASL exchange: the connection is closed once the
+// failure is answered.
+func (c *conn) authFailed(user, msg string) {
+	c.sec.state = saslFailed
+	what, counter := "authentication", c.b.sec.authTotal
+	if c.sec.reauth != nil {
+		what, counter = "re-authentication", c.b.sec.reauthTotal
+	}
+	counter.WithLabelValues(c.lis.spec.Name, c.sec.mech, "failure").Inc()
+	reason := msg
+	if c.sec.oauthReason != "" {
+		reason = c.sec.oauthReason + ": " + msg
+	}
+	c.b.sec.authFails.warn("SASL "+what+" failed; connection closed", "remote", c.nc.RemoteAddr().String(), "listener", c.lis.spec.Name, "mechanism", c.sec.mech, "user", user, "reason", reason)
 }
 
 // scramStep runs one step of the SCRAM library's server conversation. A

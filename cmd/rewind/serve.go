@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+	"time"
 
 	"github.com/rewindhq/rewind/admin"
 	"github.com/rewindhq/rewind/broker"
@@ -19,6 +21,7 @@ func newServeCmd() *cobra.Command {
 	cfg := broker.DefaultConfig()
 	var fsync, logLevel, listeners, advListeners, authorizer, superUsers string
 	var allowedHosts []string
+	var maxReauthMs int64
 	httpAddr := defaultHTTPAddr
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -73,6 +76,10 @@ on it exits with an error naming the first.`,
 			if cfg.SuperUsers, err = broker.ParseSuperUsers(superUsers); err != nil {
 				return err
 			}
+			cfg.ConnectionsMaxReauth = time.Duration(maxReauthMs) * time.Millisecond
+			if cfg.OAuthBearer.Enabled() && !flagGiven(cmd, "sasl-enabled-mechanisms") {
+				cfg.SASLMechanisms = append(slices.Clone(cfg.SASLMechanisms), "OAUTHBEARER")
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return serve(cfg, httpAddr, allowedHosts, flagGiven(cmd, "http"))
 		},
@@ -86,7 +93,17 @@ on it exits with an error naming the first.`,
 	f.StringVar(&cfg.TLS.KeyFile, "ssl-key", "", "PEM private key of --ssl-certificate (ssl.keystore.key), unencrypted")
 	f.StringVar(&cfg.TLS.CAFile, "ssl-ca", "", "PEM CA certificates client certificates must chain to (ssl.truststore.certificates)")
 	f.StringVar(&cfg.TLS.ClientAuth, "ssl-client-auth", "none", "ssl.client.auth: none, requested or required; on SSL listeners the principal is User:<certificate subject>")
-	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-enabled-mechanisms", broker.DefaultSASLMechanisms, "sasl.enabled.mechanisms of the SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (users: rewind user)")
+	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-enabled-mechanisms", broker.DefaultSASLMechanisms, "sasl.enabled.mechanisms of the SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (users: rewind user), OAUTHBEARER (added by default with an OAUTHBEARER validator)")
+	f.BoolVar(&cfg.OAuthBearer.Unsecured, "sasl-oauthbearer-unsecured", false, "OAUTHBEARER accepts unsigned JWTs (alg none; Kafka's OAuthBearerUnsecuredValidatorCallbackHandler): anyone may claim any principal, for development only")
+	f.StringVar(&cfg.OAuthBearer.JWKSEndpointURL, "sasl-oauthbearer-jwks-endpoint-url", "", "sasl.oauthbearer.jwks.endpoint.url: the JWKS whose keys sign OAUTHBEARER tokens, a file path, file: URL, https URL or loopback http URL")
+	f.DurationVar(&cfg.OAuthBearer.JWKSRefresh, "sasl-oauthbearer-jwks-endpoint-refresh", cfg.OAuthBearer.JWKSRefresh, "sasl.oauthbearer.jwks.endpoint.refresh.ms: how often the JWKS is read again (also when a token names an unknown key id, at most every 10s)")
+	f.StringSliceVar(&cfg.OAuthBearer.ExpectedAudience, "sasl-oauthbearer-expected-audience", nil, "sasl.oauthbearer.expected.audience: a token's aud must name one of these; none given, a token with an aud is refused (as Kafka)")
+	f.StringVar(&cfg.OAuthBearer.ExpectedIssuer, "sasl-oauthbearer-expected-issuer", "", "sasl.oauthbearer.expected.issuer: the iss tokens must have (default: any)")
+	f.StringVar(&cfg.OAuthBearer.SubClaimName, "sasl-oauthbearer-sub-claim-name", cfg.OAuthBearer.SubClaimName, "sasl.oauthbearer.sub.claim.name: the claim whose string is the principal's name (User:<name>)")
+	f.StringVar(&cfg.OAuthBearer.ScopeClaimName, "sasl-oauthbearer-scope-claim-name", cfg.OAuthBearer.ScopeClaimName, "sasl.oauthbearer.scope.claim.name: the claim holding the token's scopes")
+	f.StringSliceVar(&cfg.OAuthBearer.RequiredScope, "sasl-oauthbearer-required-scope", nil, "unsecuredValidatorRequiredScope: scopes every token must have (else insufficient_scope)")
+	f.DurationVar(&cfg.OAuthBearer.ClockSkew, "sasl-oauthbearer-clock-skew", cfg.OAuthBearer.ClockSkew, "sasl.oauthbearer.clock.skew.seconds: leeway of the exp, nbf and iat checks")
+	f.Int64Var(&maxReauthMs, "connections-max-reauth-ms", 0, "connections.max.reauth.ms: milliseconds within which a SASL session must re-authenticate (KIP-368), or its next request closes the connection; sessions also end with their OAUTHBEARER token (0 = no limit)")
 	f.StringVar(&authorizer, "authorizer", "", "authorizer.class.name: standard (Kafka's StandardAuthorizer semantics; ACLs managed with rewind acl) or none (every client may do everything)")
 	f.StringVar(&superUsers, "super-users", "", "super.users of --authorizer: principals allowed everything, separated by ; (User:admin;User:CN=ops)")
 	f.BoolVar(&cfg.AllowEveryoneIfNoACL, "allow-everyone-if-no-acl-found", false, "allow.everyone.if.no.acl.found of --authorizer: allow an operation on a resource no ACL names")

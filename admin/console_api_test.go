@@ -326,3 +326,34 @@ func TestTail(t *testing.T) {
 		t.Errorf("Close with %d tails: %v after %v", maxTails, err, time.Since(start))
 	}
 }
+
+// The console's explain states where a restarted consumer's first fetch
+// goes, with the record's timestamp read from the broker's log, as
+// `rewind group explain` does.
+func TestExplainNextFetch(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic(t, "orders", 1)
+	base := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := 0; i < 10; i++ {
+		recs = append(recs, &kgo.Record{Topic: "orders", Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Minute)})
+	}
+	e.produce(t, e.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	e.commitNow(t, "done", "orders", map[int32]int64{0: 6})
+	for _, c := range []struct{ path, want string }{
+		{"/api/v1/groups/done/explain", "next fetch starts at offset 6 (record at 2026-01-02T09:06:00.000Z)"},
+		{"/api/v1/groups/fresh/explain?topic=orders&initial=oldest", "next fetch starts at offset 0 (record at 2026-01-02T09:00:00.000Z)"},
+		{"/api/v1/groups/fresh/explain?topic=orders", "next fetch starts at offset 10, the log end: it returns the next record produced"},
+		{"/api/v1/groups/fresh/explain?topic=orders&initial=none", "no fetch: no committed offset, and auto.offset.reset=none makes the consumer fail (NoOffsetForPartitionException)"},
+	} {
+		var ex struct {
+			Partitions []struct {
+				NextFetch string `json:"next_fetch"`
+				Start     int64  `json:"start"`
+			} `json:"partitions"`
+		}
+		if code := e.get(t, c.path, &ex); code != 200 || len(ex.Partitions) != 1 || ex.Partitions[0].NextFetch != c.want {
+			t.Errorf("%s: %d %+v, want %q", c.path, code, ex.Partitions, c.want)
+		}
+	}
+}

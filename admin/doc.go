@@ -20,7 +20,7 @@
 //	GET  /api/v1/groups/{group}/lag        ?range=1h&points=60: lag over time per partition
 //	GET  /api/v1/groups/{group}/history    the positions the group committed
 //	GET  /api/v1/groups/{group}/rebalances the rebalance timeline (classic generations, consumer group epochs): joins, leaves, moves
-//	GET  /api/v1/groups/{group}/explain    ?initial=newest|oldest&topic=T: where a consumer starts, and why
+//	GET  /api/v1/groups/{group}/explain    ?initial=newest|oldest|none&topic=T: where a consumer starts (next_fetch), and why
 //	POST /api/v1/groups/{group}/reset      {"target":"to-earliest","topics":["orders"],"execute":false}
 //	DELETE /api/v1/groups/{group}          an empty group and its offsets (409 NON_EMPTY_GROUP with members)
 //	DELETE /api/v1/groups/{group}/offsets  ?topic=T[:p,p]: the group's offsets there (409 while members consume T)

@@ -16,22 +16,30 @@ type Policy string
 const (
 	Newest Policy = "newest"
 	Oldest Policy = "oldest"
+	// None is Java's auto.offset.reset=none (franz-go NoResetOffset): no
+	// reset at all, the consumer fails where a reset would apply.
+	None Policy = "none"
 )
 
-// ParsePolicy accepts newest/latest and oldest/earliest.
+// ParsePolicy accepts newest/latest, oldest/earliest and none.
 func ParsePolicy(s string) (Policy, error) {
 	switch strings.ToLower(s) {
 	case "newest", "latest":
 		return Newest, nil
 	case "oldest", "earliest":
 		return Oldest, nil
+	case "none":
+		return None, nil
 	}
-	return "", fmt.Errorf("--initial %q: use newest (Sarama's default OffsetNewest) or oldest", s)
+	return "", fmt.Errorf("--initial %q: use newest (Sarama's default OffsetNewest, Java latest), oldest (earliest) or none", s)
 }
 
 func (p Policy) sarama() string {
-	if p == Oldest {
+	switch p {
+	case Oldest:
 		return "OffsetOldest"
+	case None:
+		return "auto.offset.reset=none"
 	}
 	return "OffsetNewest"
 }
@@ -43,6 +51,7 @@ const (
 	CaseCommitted      Case = "committed"
 	CaseNoCommitNewest Case = "no-commit-newest"
 	CaseNoCommitOldest Case = "no-commit-oldest"
+	CaseNoCommitNone   Case = "no-commit-none"
 	CaseBelowLogStart  Case = "committed-below-log-start"
 	CaseAboveLogEnd    Case = "committed-above-log-end"
 )
@@ -76,7 +85,7 @@ type PartitionStart struct {
 	Committed int64  `json:"committed"` // NoOffset (-1) when none
 	LogStart  int64  `json:"log_start"`
 	LogEnd    int64  `json:"log_end"`
-	Start     int64  `json:"start"`  // the offset the consumer reads first
+	Start     int64  `json:"start"`  // the offset the consumer reads first; NoOffset when it fails (policy none)
 	Reads     int64  `json:"reads"`  // existing records it will read
 	Skips     int64  `json:"skips"`  // existing records it will not read
 	Case      Case   `json:"case"`   // machine-readable reason
@@ -92,6 +101,12 @@ type PartitionStart struct {
 	// that has read everything it can; empty when nothing holds it.
 	LagCase Case   `json:"lag_case,omitempty"`
 	LagWhy  string `json:"lag_why,omitempty"`
+	// NextFetch states where a restarted consumer's first fetch goes, as
+	// a fact: "next fetch starts at offset N (record at TIME)". StartTime
+	// is that record's timestamp, when the snapshot has it (records at
+	// the committed offset and the log start; see Partition).
+	NextFetch string     `json:"next_fetch"`
+	StartTime *time.Time `json:"start_time,omitempty"`
 }
 
 // GroupNote is a remark about the whole group.
@@ -182,8 +197,11 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 	}
 	ps.LagCase, ps.LagWhy = explainLag(s, p)
 	policyStart := p.LogEnd
-	if initial == Oldest {
+	switch initial {
+	case Oldest:
 		policyStart = p.LogStart
+	case None:
+		policyStart = NoOffset
 	}
 	existing := p.LogEnd - p.LogStart
 	replay := fmt.Sprintf("To read them: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute`, or, before the group's first commit, set Sarama's Consumer.Offsets.Initial = sarama.OffsetOldest.", s.Group, p.Topic)
@@ -203,6 +221,10 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 			// record commits the same offset as one that read them all.
 			ps.Replay = fmt.Sprintf("The %d record(s) before it (offsets %d-%d) are behind the committed offset: the group read them, or skipped them when it started at its initial offset policy before its first commit (the broker keeps commits, not what was fetched; `rewind group history %s` shows where its first commit was). To read them: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute` (or --shift-by -N, --to-datetime).", ps.Skips, p.LogStart, p.Committed-1, s.Group, s.Group, p.Topic)
 		}
+
+	case !p.HasCommit() && initial == None:
+		ps.Case, ps.Start = CaseNoCommitNone, NoOffset
+		ps.Why = "No committed offset and the policy none (auto.offset.reset=none): there is nothing to start from, so the consumer fails instead of fetching (Java's poll throws NoOffsetForPartitionException); it reads nothing until the group commits or its offsets are reset (`rewind group reset " + s.Group + " --topic " + p.Topic + " --to-earliest|--to-latest --execute`)."
 
 	case !p.HasCommit():
 		ps.Start = policyStart
@@ -225,7 +247,9 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 
 	default:
 		ps.Start = policyStart
-		ps.Reads, ps.Skips = p.LogEnd-policyStart, policyStart-p.LogStart
+		if policyStart >= 0 {
+			ps.Reads, ps.Skips = p.LogEnd-policyStart, policyStart-p.LogStart
+		}
 		var what string
 		if p.Committed < p.LogStart {
 			ps.Case = CaseBelowLogStart
@@ -235,9 +259,12 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 			what = fmt.Sprintf("Committed offset %d is above the log end %d: the topic was probably deleted and recreated, or the offset was committed by hand.", p.Committed, p.LogEnd)
 		}
 		reset := fmt.Sprintf(" The fetch fails with OFFSET_OUT_OF_RANGE and the reset policy applies (Sarama: Consumer.Offsets.Initial with Consumer.Group.ResetInvalidOffsets; Java: auto.offset.reset): %s starts at ", initial)
-		if initial == Oldest {
+		switch initial {
+		case None:
+			reset = " The fetch fails with OFFSET_OUT_OF_RANGE and, with the policy none (auto.offset.reset=none), nothing resets it: the consumer fails (Java's poll throws OffsetOutOfRangeException) and reads nothing until the offset is reset."
+		case Oldest:
 			reset += fmt.Sprintf("the log start %d and reads the %d record(s) still in the log.", p.LogStart, existing)
-		} else {
+		default:
 			reset += fmt.Sprintf("the log end %d", p.LogEnd)
 			if existing > 0 {
 				reset += fmt.Sprintf(" and skips the %d record(s) still in the log.", existing)
@@ -248,6 +275,7 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 		}
 		ps.Why = what + reset
 	}
+	ps.NextFetch, ps.StartTime = nextFetch(p, ps, initial)
 	if p.TargetMemberID != "" && p.TargetMemberID != p.MemberID {
 		ps.TargetMemberID = p.TargetMemberID
 		if p.MemberID != "" {
@@ -257,6 +285,40 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 		}
 	}
 	return ps
+}
+
+// nextFetch states where the first fetch of a consumer that starts now
+// goes, with the record's timestamp when the snapshot has it.
+func nextFetch(p Partition, ps PartitionStart, initial Policy) (string, *time.Time) {
+	var first string
+	if ps.Case == CaseBelowLogStart || ps.Case == CaseAboveLogEnd {
+		first = fmt.Sprintf("first fetch, at committed offset %d, fails with OFFSET_OUT_OF_RANGE (log %d-%d); ", p.Committed, p.LogStart, p.LogEnd)
+	}
+	if ps.Start < 0 {
+		if ps.Case == CaseNoCommitNone {
+			return "no fetch: no committed offset, and auto.offset.reset=none makes the consumer fail (NoOffsetForPartitionException)", nil
+		}
+		return first + "no reset follows: auto.offset.reset=none makes the consumer fail (OffsetOutOfRangeException)", nil
+	}
+	lead := "next fetch starts at offset"
+	if first != "" {
+		lead = first + "the reset to " + string(initial) + " makes the next fetch start at offset"
+	}
+	if ps.Start >= p.LogEnd {
+		return fmt.Sprintf("%s %d, the log end: it returns the next record produced", lead, ps.Start), nil
+	}
+	var at time.Time
+	switch {
+	case ps.Start == p.Committed && ps.Start >= p.LogStart:
+		at = p.FirstUnconsumed
+	case ps.Start == p.LogStart:
+		at = p.OldestTime
+	}
+	if at.IsZero() {
+		return fmt.Sprintf("%s %d (record time not looked up)", lead, ps.Start), nil
+	}
+	at = at.UTC()
+	return fmt.Sprintf("%s %d (record at %s)", lead, ps.Start, at.Format("2006-01-02T15:04:05.000Z07:00")), &at
 }
 
 // explainLag says why the lag of a committed partition cannot reach 0 when

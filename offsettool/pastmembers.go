@@ -100,9 +100,12 @@ func NeverCommittedNote(s GroupSnapshot, pm PastMembership, initial Policy) Grou
 	}
 	fmt.Fprintf(&b, "Members of group %q joined %d generation(s) (the last, generation %d, at %s) subscribed to %s, but the group never committed an offset: ",
 		s.Group, pm.Generations, pm.Last, pm.LastTime.UTC().Format(time.RFC3339), strings.Join(pm.Topics, ", "))
-	if initial == Oldest {
+	switch initial {
+	case None:
+		b.WriteString("with the policy none (auto.offset.reset=none) the next consumer fails at its first poll (NoOffsetForPartitionException) until the group's offsets are reset.")
+	case Oldest:
 		b.WriteString("the next consumer starts at its initial policy, oldest (the log start), and reads again whatever its predecessors read.")
-	} else {
+	default:
 		b.WriteString("the next consumer starts at its initial policy, newest (the log end), and never reads what is there now.")
 	}
 	b.WriteString(" With Sarama only marked messages are committed (session.MarkMessage, then the auto-commit every Consumer.Offsets.AutoCommit.Interval). The partitions below are those topics'.")

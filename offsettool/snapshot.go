@@ -105,8 +105,11 @@ type Partition struct {
 	OpenTxns []OpenTxn       `json:"open_transactions,omitempty"`
 	Tail     *UnreadableTail `json:"unreadable_tail,omitempty"`
 	// FirstUnconsumed is the timestamp of the record at the committed
-	// offset, when there is one and it was asked for (WithLagTime).
+	// offset, when there is one and it was asked for (LagTime or
+	// StartTimes); OldestTime that of the record at the log start
+	// (StartTimes).
 	FirstUnconsumed time.Time `json:"-"`
+	OldestTime      time.Time `json:"-"`
 }
 
 // TP returns the partition's name.
@@ -160,6 +163,10 @@ type SnapshotOptions struct {
 	// ListTransactions, DescribeTransactions) and scans the few offsets
 	// after small commits for markers and aborted records, for Explain.
 	Transactions bool
+	// StartTimes dates the records a restarted consumer would fetch
+	// first, for Explain's NextFetch: the one at the committed offset
+	// and the one at the log start (two small fetches per partition).
+	StartTimes bool
 }
 
 // Snapshot describes the group, fetches its committed offsets and lists the
@@ -267,10 +274,10 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 			return s, err
 		}
 	}
-	if o.LagTime {
+	if o.LagTime || o.StartTimes {
 		want := map[TopicPartition]int64{}
 		for _, p := range s.Partitions {
-			if lag, ok := p.Lag(); ok && lag > 0 {
+			if lag, ok := p.Lag(); ok && lag > 0 && p.Committed <= p.LogEnd {
 				want[p.TP()] = lageval.FirstUnconsumed(p.Committed, p.LogStart)
 			}
 		}
@@ -280,6 +287,21 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		}
 		for i, p := range s.Partitions {
 			s.Partitions[i].FirstUnconsumed = times[p.TP()]
+		}
+	}
+	if o.StartTimes {
+		want := map[TopicPartition]int64{}
+		for _, p := range s.Partitions {
+			if p.LogStart < p.LogEnd {
+				want[p.TP()] = p.LogStart
+			}
+		}
+		times, err := c.recordTimes(ctx, want)
+		if err != nil {
+			return s, err
+		}
+		for i, p := range s.Partitions {
+			s.Partitions[i].OldestTime = times[p.TP()]
 		}
 	}
 	return s, nil

@@ -522,7 +522,8 @@ function memberView(body, g, id) {
 async function explainTab(body, g, preset) {
   const policy = h("select", { id: "explain-initial" },
     h("option", { value: "newest" }, "newest (Sarama OffsetNewest, Java latest: the defaults)"),
-    h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"));
+    h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"),
+    h("option", { value: "none" }, "none (auto.offset.reset=none: fail)"));
   // A topic picker: where a consumer of the group would start on any
   // topic, the way out for a group with no partitions of its own.
   const topic = h("select", { id: "explain-topic" }, h("option", { value: "" }, "the group's topics"));
@@ -541,10 +542,10 @@ async function explainTab(body, g, preset) {
         { label: "Partition", cell: (p) => h("a", { href: topicHref(p.topic, p.partition) }, `${p.topic}/${p.partition}`) },
         { label: "Committed", num: true, cell: (p) => p.committed < 0 ? h("span", { class: "muted" }, "none") : fmtInt(p.committed) },
         { label: "Log", num: true, cell: (p) => `${fmtInt(p.log_start)}–${fmtInt(p.log_end)}` },
-        { label: "Starts at", num: true, cell: (p) => h("strong", {}, fmtInt(p.start)) },
+        { label: "Starts at", num: true, cell: (p) => p.start < 0 ? h("strong", { style: "color:var(--err)" }, "fails") : h("strong", {}, fmtInt(p.start)) },
         { label: "Reads", num: true, cell: (p) => fmtInt(p.reads) },
         { label: "Skips", num: true, cell: (p) => p.skips && p.case !== "committed" ? h("strong", { style: "color:var(--err)", title: "Existing records this consumer will never read" }, fmtInt(p.skips)) : fmtInt(p.skips) },
-        { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why" }, p.why),
+        { label: "Why", cell: (p) => h("div", {}, h("p", { class: "why next-fetch" }, h("strong", {}, p.next_fetch.charAt(0).toUpperCase() + p.next_fetch.slice(1) + ".")), h("p", { class: "why" }, p.why),
           p.lag_why ? h("p", { class: "why lag-why", "data-case": p.lag_case }, p.lag_why) : null,
           p.replay ? h("div", { class: "replay" }, p.replay) : null) },
       ], ex.partitions, { id: "explain-table", empty: "The group has no partitions of its own: pick a topic above to see where its next consumer would start there." })));

@@ -363,9 +363,15 @@ transactional id and how long it has been open, and says when it is
 hanging), or only transaction markers and aborted records follow the
 committed offset (the classic "my lag never reaches zero").
 
+Each partition starts with a fact: "next fetch starts at offset N (record at
+TIME)", the offset a consumer that starts now fetches first and the
+timestamp of the record there, or, for a committed offset the log no
+longer holds, that the first fetch fails with OFFSET_OUT_OF_RANGE and
+where the reset sends the next one.
+
 --initial is your client's initial offset: Sarama Consumer.Offsets.Initial
-(OffsetNewest by default), Java auto.offset.reset (latest by default),
-franz-go ConsumeResetOffset.`,
+(OffsetNewest by default), Java auto.offset.reset (latest by default; none
+fails instead of resetting), franz-go ConsumeResetOffset.`,
 		Example: `  rewind group explain orders-service
   rewind group explain orders-service --topic orders --initial oldest`,
 		Args: cobra.ExactArgs(1),
@@ -386,7 +392,7 @@ franz-go ConsumeResetOffset.`,
 				return err
 			}
 			defer closeClient()
-			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, Transactions: true})
+			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, Transactions: true, StartTimes: true})
 			if err != nil {
 				return err
 			}
@@ -408,7 +414,7 @@ franz-go ConsumeResetOffset.`,
 					for _, t := range pm.Topics {
 						past = append(past, offsettool.TopicSelection{Topic: t})
 					}
-					if s, err = cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: past, Transactions: true}); err != nil {
+					if s, err = cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: past, Transactions: true, StartTimes: true}); err != nil {
 						return err
 					}
 				}
@@ -460,7 +466,7 @@ franz-go ConsumeResetOffset.`,
 				return err
 			}
 			for _, p := range ex.Partitions {
-				fmt.Fprintf(c.out, "\n%s/%d: %s\n", p.Topic, p.Partition, p.Why)
+				fmt.Fprintf(c.out, "\n%s/%d: %s.\n  %s\n", p.Topic, p.Partition, p.NextFetch, p.Why)
 				if p.LagWhy != "" {
 					fmt.Fprintf(c.out, "  %s\n", p.LagWhy)
 				}
@@ -472,7 +478,7 @@ franz-go ConsumeResetOffset.`,
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "explain this topic, TOPIC or TOPIC:0,1 (repeatable; needed for a group with no commits)")
-	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, the default) or oldest")
+	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, Java latest: the defaults), oldest (earliest) or none (fail)")
 	return cmd
 }
 

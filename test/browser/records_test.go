@@ -301,6 +301,9 @@ func TestConsoleBreadcrumbs(t *testing.T) {
 	if got := crumbs(); got != "Consumer groups / audit / Explain / orders" {
 		t.Errorf("explain trail %q", got)
 	}
+	if got := eval(t, ctx, `document.querySelector('#explain-table .next-fetch').textContent`); got != "Next fetch starts at offset 0, the log end: it returns the next record produced." {
+		t.Errorf("explain's next fetch %q", got)
+	}
 	run(t, ctx, "back to the partition",
 		chromedp.Click(`//table[@id="explain-table"]//a[text()="orders/1"]`),
 		chromedp.WaitVisible(css(`#records-table`)))

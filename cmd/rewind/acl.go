@@ -25,10 +25,12 @@ func newACLCmd() *cobra.Command {
 through CreateAcls, DeleteAcls and DescribeAcls, against Rewind (started
 with --authorizer standard) or any Kafka cluster with an authorizer. The
 principal this command connects as needs ALTER on the cluster to add or
-remove ACLs and DESCRIBE to list them (a super user, e.g. --super-users
-User:ANONYMOUS for a loopback PLAINTEXT listener).
+remove ACLs and DESCRIBE to list them: a super user, connected with
+--command-config (e.g. SASL_SSL as --super-users User:admin), or
+--super-users User:ANONYMOUS for a loopback PLAINTEXT listener.
 
   rewind acl --add --allow-principal User:alice --operation Read --topic orders
+  rewind acl --command-config admin.properties --list
   rewind acl --add --allow-principal User:alice --consumer --topic orders --group billing
   rewind acl --add --allow-principal User:bob --producer --topic app- --resource-pattern-type prefixed
   rewind acl --list --topic orders --resource-pattern-type match

@@ -257,3 +257,29 @@ func TestCommandConfigBadProperties(t *testing.T) {
 	}
 	cliFail(t, "127.0.0.1:1", []string{"--command-config", filepath.Join(t.TempDir(), "missing.properties"), "topic", "list"}, "--command-config", "no such file")
 }
+
+// TestMigrateCommandConfigs: migrate reads the source with
+// --command-config and writes the target with --to-command-config, two
+// clusters with different users and CAs; the wrong file for the target is
+// refused at its authentication.
+func TestMigrateCommandConfigs(t *testing.T) {
+	src, dst := startSecureBroker(t), startSecureBroker(t)
+	srcAddr, dstAddr := src.addr[broker.ProtocolSASLSSL], dst.addr[broker.ProtocolSASLSSL]
+	srcProps := src.javaProps(t, "SCRAM-SHA-512", "admin", "admin-secret")
+	dstProps := dst.javaProps(t, "PLAIN", "admin", "admin-secret")
+	cli(t, srcAddr, "--command-config", srcProps, "topic", "create", "orders")
+	if _, _, err := cliRun(t, srcAddr, "a\nb\nc\n", "--command-config", srcProps, "produce", "orders"); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	// The source's file names the source's CA: the target's certificate
+	// does not verify with it.
+	cliFail(t, srcAddr, []string{"--command-config", srcProps, "migrate", "--to", dstAddr, "--to-command-config", srcProps, "--state", state, "--execute"}, "certificate")
+	out := cli(t, srcAddr, "--command-config", srcProps, "migrate", "--to", dstAddr, "--to-command-config", dstProps, "--state", state, "--execute")
+	if !strings.Contains(out, "verified") {
+		t.Fatalf("migrate:\n%s", out)
+	}
+	if got := cli(t, dstAddr, "--command-config", dstProps, "consume", "orders", "--from", "oldest", "--end"); got != "a\nb\nc\n" {
+		t.Fatalf("target holds %q", got)
+	}
+}

@@ -169,6 +169,22 @@ func TestConsoleProduceFilterTail(t *testing.T) {
 	if got := eval(t, ctx, `document.querySelector('#tail-table').textContent`); strings.Contains(got, "other-1") {
 		t.Errorf("the tail showed a record its key filter excludes: %q", got)
 	}
+	// The tab is hidden: the tail pauses (the broker stops serving it),
+	// and resumes where it was when the tab shows again, missing nothing.
+	hide := func(hidden bool) step {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`Object.defineProperty(document, "hidden", { configurable: true, get: () => %v }); document.dispatchEvent(new Event("visibilitychange"))`, hidden))(ctx, tg)
+			return err
+		})
+	}
+	run(t, ctx, "hide", hide(true), waitJS(`document.querySelector('#mb-status').textContent.includes("paused while the tab is hidden")`))
+	waitTails(t, e, 0)
+	if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "orders", Partition: 0, Key: []byte("customer-102"), Value: []byte("live while hidden")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "show", hide(false),
+		waitJS(`document.querySelector('#tail-table').textContent.includes("live while hidden")`))
+	waitTails(t, e, 1)
 	// Another view: the broker stops serving the tail.
 	run(t, ctx, "leave", chromedp.Navigate(e.base+"/#/topics"), chromedp.WaitVisible(css(`#topics-table`)))
 	waitTails(t, e, 0)

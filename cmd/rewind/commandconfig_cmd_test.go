@@ -283,3 +283,36 @@ func TestMigrateCommandConfigs(t *testing.T) {
 		t.Fatalf("target holds %q", got)
 	}
 }
+
+// TestCommandConfigHintsPerCommand: the other commands name what they
+// lack too, each with the resource it was asked about.
+func TestCommandConfigHintsPerCommand(t *testing.T) {
+	s := startSecureBroker(t)
+	addr := s.addr[broker.ProtocolSASLSSL]
+	admin := s.javaProps(t, "PLAIN", "admin", "admin-secret")
+	alice := s.javaProps(t, "PLAIN", "alice", "alice-secret")
+	cli(t, addr, "--command-config", admin, "topic", "create", "orders")
+	if _, _, err := cliRun(t, addr, "x\n", "--command-config", admin, "produce", "orders"); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, addr, "--command-config", admin, "group", "reset", "svc", "--topic", "orders", "--to-earliest", "--execute")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "delete", "orders"}, "TOPIC_AUTHORIZATION_FAILED: principal User:alice needs DELETE on TOPIC orders"},
+		{[]string{"topic", "describe", "orders"}, "TOPIC_AUTHORIZATION_FAILED: principal User:alice needs DESCRIBE and DESCRIBE_CONFIGS on TOPIC orders"},
+		{[]string{"topic", "add-partitions", "orders", "--num", "2"}, "TOPIC_AUTHORIZATION_FAILED: principal User:alice needs ALTER on TOPIC orders"},
+		{[]string{"consume", "orders", "--from", "oldest", "--end"}, "TOPIC_AUTHORIZATION_FAILED: principal User:alice needs READ on TOPIC orders"},
+		{[]string{"group", "describe", "svc"}, "GROUP_AUTHORIZATION_FAILED: principal User:alice needs DESCRIBE on GROUP svc"},
+		{[]string{"group", "delete", "svc"}, "GROUP_AUTHORIZATION_FAILED: principal User:alice needs DELETE on GROUP svc"},
+		{[]string{"transactions", "describe", "tx-1"}, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED: principal User:alice needs DESCRIBE on TRANSACTIONAL_ID tx-1"},
+	} {
+		cliFail(t, addr, append([]string{"--command-config", alice}, tc.args...), tc.want, "rewind acl --add --allow-principal User:alice")
+	}
+	// Consuming in a group needs READ on the group once the topic is
+	// readable.
+	cli(t, addr, "--command-config", admin, "acl", "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "orders")
+	cliFail(t, addr, []string{"--command-config", alice, "consume", "orders", "--group", "audit", "--from", "oldest", "--end"},
+		"GROUP_AUTHORIZATION_FAILED: principal User:alice needs READ on GROUP audit", "--operation Read --group audit")
+}

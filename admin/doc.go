@@ -15,6 +15,8 @@
 //	GET  /api/v1/topics/{topic}/tail       ?partition=P&filters: server-sent events of the records appended from now
 //	GET  /api/v1/transactions              transactions open on partitions: producer, transactional id, start offset,
 //	                                       LSO, high watermark, the group offsets each holds
+//	GET  /api/v1/clients                   clients pushing telemetry (KIP-714): id, software, address, last push,
+//	                                       the series each last pushed (501 where the backend receives none)
 //	GET  /api/v1/groups                    groups with state, members, lag, Burrow status
 //	GET  /api/v1/groups/{group}            members, assignment, per-partition lag, lag in time, verdicts
 //	GET  /api/v1/groups/{group}/lag        ?range=1h&points=60: lag over time per partition

@@ -117,6 +117,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/topics/{topic}/records", s.records)
 	m.HandleFunc("GET /api/v1/topics/{topic}/tail", s.tail)
 	m.HandleFunc("GET /api/v1/transactions", s.transactions)
+	m.HandleFunc("GET /api/v1/clients", s.clients)
 	m.HandleFunc("GET /api/v1/groups", s.groups)
 	m.HandleFunc("GET /api/v1/groups/{group}", s.group)
 	m.HandleFunc("GET /api/v1/groups/{group}/lag", s.lagHistory)

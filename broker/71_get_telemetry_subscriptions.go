@@ -73,3 +73,7 @@ func handlePushTelemetry(r *request) (reply, error) {
 		return resp, nil
 	}}, nil
 }
+
+// ClientTelemetry is what every client instance known to the broker last
+// pushed, for the console and /metrics.
+func (b *Broker) ClientTelemetry() []clientmetrics.Client { return b.cm.Clients() }

@@ -1,39 +1,23 @@
 package broker_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/rewindhq/rewind/clientmetrics"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func otlpGauge(t *testing.T, name string, v float64, attrs map[string]string) []byte {
 	t.Helper()
-	var kv []*commonpb.KeyValue
-	for k, s := range attrs {
-		kv = append(kv, &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}})
-	}
-	raw, err := proto.Marshal(&metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{ScopeMetrics: []*metricspb.ScopeMetrics{{
-		Metrics: []*metricspb.Metric{{Name: name, Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{
-			DataPoints: []*metricspb.NumberDataPoint{{Attributes: kv, Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: v}}},
-		}}}},
-	}}}}})
+	b, err := clientmetrics.Encode([]clientmetrics.Point{{Name: name, Value: v, Attrs: attrs}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw, _ := zstd.NewWriter(&buf)
-	zw.Write(raw)
-	zw.Close()
-	return buf.Bytes()
+	return b
 }
 
 func setSubscription(t *testing.T, cl *kgo.Client, name string, kv ...string) *kmsg.IncrementalAlterConfigsResponseResource {

@@ -9,9 +9,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kerr"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestParseAsKafka: the codes and messages Kafka 4.4 answered to the same
@@ -47,25 +44,15 @@ func TestParseAsKafka(t *testing.T) {
 
 func payload(t *testing.T, points map[string]float64, attrs map[string]string) []byte {
 	t.Helper()
-	var kv []*commonpb.KeyValue
-	for k, v := range attrs {
-		kv = append(kv, &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}})
-	}
-	var ms []*metricspb.Metric
+	var ps []Point
 	for name, v := range points {
-		ms = append(ms, &metricspb.Metric{Name: name, Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{
-			DataPoints: []*metricspb.NumberDataPoint{{Attributes: kv, TimeUnixNano: uint64(time.Now().UnixNano()), Value: &metricspb.NumberDataPoint_AsDouble{AsDouble: v}}},
-		}}})
+		ps = append(ps, Point{Name: name, Value: v, Attrs: attrs, Time: time.Now()})
 	}
-	raw, err := proto.Marshal(&metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: ms}}}}})
+	b, err := Encode(ps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw, _ := zstd.NewWriter(&buf)
-	zw.Write(raw)
-	zw.Close()
-	return buf.Bytes()
+	return b
 }
 
 // TestSubscribeAndPush: a client matching a subscription is told its

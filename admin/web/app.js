@@ -143,6 +143,7 @@ function route() {
   if (view === "groups" && parts[1]) return groupView(parts[1], parts[2] || "lag", parts.slice(3).join("/"));
   if (view === "groups") return groupsView();
   if (view === "transactions") return transactionsView();
+  if (view === "clients") return clientsView();
   if (view === "" || view === "overview") return overviewView();
   return unknownView(location.hash);
 }

@@ -1,7 +1,12 @@
 package broker
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +16,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -410,4 +417,69 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for i, s := range requestSeeds() {
 		write("FuzzRequests", i, fmt.Sprintf("byte(%d)", s.key), fmt.Sprintf("byte(%d)", s.ver), bs(s.body))
 	}
+}
+
+// FuzzOAuthBearerMessage feeds arbitrary OAUTHBEARER client messages to
+// the parser and to both validators (unsecured, and JWKS with one ES256
+// key): no panic; what parses has a token of the RFC 6750 characters that
+// appears in the message after "auth=<scheme> ", and parses the same once
+// written again; the JWKS validator accepts no token but the one the seed
+// signed with its key.
+func FuzzOAuthBearerMessage(f *testing.F) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	jwk := jose.JSONWebKey{Key: key, KeyID: "k1", Algorithm: string(jose.ES256), Use: "sig"}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}})
+	file := filepath.Join(f.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, set, 0o600); err != nil {
+		f.Fatal(err)
+	}
+	cfg := DefaultOAuthBearerConfig()
+	cfg.JWKSEndpointURL, cfg.JWKSRefresh = file, 0
+	jv, err := newJWKSValidator(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	uv := &unsecuredValidator{cfg: DefaultOAuthBearerConfig()}
+	now := time.Now()
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	jws, _ := signer.Sign(fmt.Appendf(nil, `{"sub":"alice","iat":%d,"exp":%d}`, now.Unix(), now.Add(time.Hour).Unix()))
+	signed, _ := jws.CompactSerialize()
+	unsigned := unsecuredJWT(map[string]any{"sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+
+	f.Add([]byte("n,,\x01auth=Bearer " + signed + "\x01\x01"))
+	f.Add([]byte("n,,\x01auth=Bearer " + unsigned + "\x01\x01"))
+	f.Add([]byte("n,a=alice,\x01auth=bearer " + unsigned + "\x01ext=v a l\x01\x01"))
+	f.Add([]byte("n,a=a=2Cb=3D,\x01auth=Bearer abc==\x01\x01"))
+	f.Add([]byte("n,,\x01auth=Basic abc\x01\x01"))
+	f.Add([]byte("n,,\x01auth=Bearer a.b.c\x01auth=Bearer d\x01\x01"))
+	f.Add([]byte("n,,\x01\x01"))
+	f.Add([]byte{1})
+	f.Add([]byte("y,,\x01auth=Bearer x\x01\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		m, err := parseOAuthMessage(msg)
+		if err != nil {
+			return
+		}
+		if m.token == "" || strings.Trim(m.token, "-_~+/.=abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			t.Fatalf("%q: token %q has characters outside RFC 6750's b64token", msg, m.token)
+		}
+		if !strings.Contains(string(msg), " "+m.token+"\x01") || !strings.Contains(string(msg), "auth=") {
+			t.Fatalf("%q: token %q is not the auth value's", msg, m.token)
+		}
+		again := "n," + map[bool]string{true: "a=" + m.authzid, false: ""}[m.authzid != ""] + ",\x01auth=Bearer " + m.token + "\x01"
+		for k, v := range m.extensions {
+			again += k + "=" + v + "\x01"
+		}
+		m2, err := parseOAuthMessage([]byte(again + "\x01"))
+		if err != nil || m2.token != m.token || m2.authzid != m.authzid || len(m2.extensions) != len(m.extensions) {
+			t.Fatalf("%q parsed as %+v, written again %q parses as %+v (%v)", msg, m, again, m2, err)
+		}
+		uv.validate(m.token, now)
+		if tok, terr := jv.validate(m.token, now); terr == nil && m.token != signed {
+			t.Fatalf("JWKS validator accepted %q (principal %q) it never signed", m.token, tok.principal)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/magiconair/properties"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -30,6 +31,7 @@ const (
 	MechanismPlain       = "PLAIN"
 	MechanismSCRAMSHA256 = "SCRAM-SHA-256"
 	MechanismSCRAMSHA512 = "SCRAM-SHA-512"
+	MechanismOAuthBearer = "OAUTHBEARER"
 )
 
 // ClientConfig is how a command connects and authenticates: what a Kafka
@@ -57,12 +59,19 @@ type ClientConfig struct {
 	NoHostnameCheck bool
 	Insecure        bool
 	MinTLS13        bool // ssl.protocol / ssl.enabled.protocols TLSv1.3 only
+
+	// OAUTHBEARER (clientoauth.go): the options of OAuthBearerLoginModule
+	// (unsecured tokens made here), or a token file
+	// (sasl.oauthbearer.token.endpoint.url=file:...).
+	OAuthOptions   map[string]string
+	OAuthTokenFile string
 }
 
 // jaas login modules whose username and password the CLI can use.
 var jaasModules = map[string]bool{
 	"org.apache.kafka.common.security.plain.PlainLoginModule": true,
 	"org.apache.kafka.common.security.scram.ScramLoginModule": true,
+	oauthModule: true,
 }
 
 // LoadClientConfig reads a Kafka client properties file (Java .properties
@@ -118,11 +127,23 @@ func parseClientProperties(m map[string]string) (*ClientConfig, error) {
 		case "sasl.mechanism", "sasl.mechanisms":
 			err = set(&cfg.SASLMechanism, k, strings.ToUpper(v))
 		case "sasl.jaas.config":
-			var u, pw string
-			if u, pw, err = parseJAAS(v); err == nil {
-				if err = set(&cfg.Username, k, u); err == nil {
-					err = set(&cfg.Password, k, pw)
+			var module string
+			var opts map[string]string
+			if module, opts, err = parseJAASOptions(v); err == nil && module == oauthModule {
+				cfg.OAuthOptions = opts
+			} else if err == nil {
+				var u, pw string
+				if u, pw, err = jaasUser(opts); err == nil {
+					if err = set(&cfg.Username, k, u); err == nil {
+						err = set(&cfg.Password, k, pw)
+					}
 				}
+			}
+		case "sasl.oauthbearer.token.endpoint.url":
+			cfg.OAuthTokenFile, err = oauthTokenFile(v)
+		case "sasl.login.callback.handler.class":
+			if v != oauthLoginHandler && v != oauthLoginHandlerOld {
+				err = fmt.Errorf("sasl.login.callback.handler.class=%s is not supported: only %s, with a file: sasl.oauthbearer.token.endpoint.url", v, oauthLoginHandler)
 			}
 		case "sasl.username":
 			err = set(&cfg.Username, k, v)
@@ -243,45 +264,55 @@ func inlinePEM(k, v string) (string, error) {
 
 // parseJAAS reads the username and password of a sasl.jaas.config value,
 // `org.apache.kafka.common.security.plain.PlainLoginModule required
-// username="alice" password="secret";`, as Kafka's JaasConfig reads it:
-// one login module, a control flag, options with quoted or bare values.
+// username="alice" password="secret";`.
 func parseJAAS(v string) (user, pass string, err error) {
+	_, opts, err := parseJAASOptions(v)
+	if err != nil {
+		return "", "", err
+	}
+	return jaasUser(opts)
+}
+
+func jaasUser(opts map[string]string) (user, pass string, err error) {
+	if opts["username"] == "" {
+		return "", "", errors.New("sasl.jaas.config: no username option")
+	}
+	return opts["username"], opts["password"], nil
+}
+
+// parseJAASOptions reads a sasl.jaas.config value as Kafka's JaasConfig
+// reads it: one login module, a control flag, options with quoted or bare
+// values, a closing ';'.
+func parseJAASOptions(v string) (module string, opts map[string]string, err error) {
 	toks, err := jaasTokens(v)
 	if err != nil {
-		return "", "", fmt.Errorf("sasl.jaas.config: %w", err)
+		return "", nil, fmt.Errorf("sasl.jaas.config: %w", err)
 	}
 	if len(toks) < 2 {
-		return "", "", errors.New("sasl.jaas.config: want `LoginModule required username=\"...\" password=\"...\";`")
+		return "", nil, errors.New("sasl.jaas.config: want `LoginModule required username=\"...\" password=\"...\";`")
 	}
 	if !jaasModules[toks[0]] {
-		return "", "", fmt.Errorf("sasl.jaas.config: login module %s is not supported; use org.apache.kafka.common.security.plain.PlainLoginModule or org.apache.kafka.common.security.scram.ScramLoginModule", toks[0])
+		return "", nil, fmt.Errorf("sasl.jaas.config: login module %s is not supported; use org.apache.kafka.common.security.plain.PlainLoginModule, org.apache.kafka.common.security.scram.ScramLoginModule or %s", toks[0], oauthModule)
 	}
 	switch strings.ToLower(toks[1]) {
 	case "required", "requisite", "sufficient", "optional":
 	default:
-		return "", "", fmt.Errorf("sasl.jaas.config: control flag %q: want required", toks[1])
+		return "", nil, fmt.Errorf("sasl.jaas.config: control flag %q: want required", toks[1])
 	}
 	rest := toks[2:]
 	if len(rest) == 0 || rest[len(rest)-1] != ";" {
-		return "", "", errors.New("sasl.jaas.config: missing the ';' that ends the login module")
+		return "", nil, errors.New("sasl.jaas.config: missing the ';' that ends the login module")
 	}
 	rest = rest[:len(rest)-1]
+	opts = map[string]string{}
 	for len(rest) > 0 {
 		if len(rest) < 3 || rest[1] != "=" {
-			return "", "", fmt.Errorf("sasl.jaas.config: want option=value near %q", rest[0])
+			return "", nil, fmt.Errorf("sasl.jaas.config: want option=value near %q", rest[0])
 		}
-		switch rest[0] {
-		case "username":
-			user = rest[2]
-		case "password":
-			pass = rest[2]
-		}
+		opts[rest[0]] = rest[2]
 		rest = rest[3:]
 	}
-	if user == "" {
-		return "", "", errors.New("sasl.jaas.config: no username option")
-	}
-	return user, pass, nil
+	return toks[0], opts, nil
 }
 
 // jaasTokens splits into words, "quoted strings" (backslash escapes), '='
@@ -345,15 +376,20 @@ func (c *ClientConfig) Validate() error {
 	if c.usesSASL() {
 		switch c.SASLMechanism {
 		case MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512:
+		case MechanismOAuthBearer:
+			return c.validateOAuth()
 		case "":
-			return fmt.Errorf("security.protocol=%s needs sasl.mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default, GSSAPI, is not supported)", c.SecurityProtocol)
+			return fmt.Errorf("security.protocol=%s needs sasl.mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (Kafka's default, GSSAPI, is not supported)", c.SecurityProtocol)
 		default:
-			return fmt.Errorf("sasl.mechanism=%s is not supported: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism)
+			return fmt.Errorf("sasl.mechanism=%s is not supported: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", c.SASLMechanism)
+		}
+		if c.OAuthOptions != nil || c.OAuthTokenFile != "" {
+			return fmt.Errorf("OAUTHBEARER settings (OAuthBearerLoginModule, sasl.oauthbearer.*) are given but sasl.mechanism=%s", c.SASLMechanism)
 		}
 		if c.Username == "" {
 			return fmt.Errorf("security.protocol=%s needs a user: sasl.jaas.config (PlainLoginModule or ScramLoginModule with username and password), or sasl.username and sasl.password", c.SecurityProtocol)
 		}
-	} else if c.Username != "" || c.Password != "" || c.SASLMechanism != "" {
+	} else if c.Username != "" || c.Password != "" || c.SASLMechanism != "" || c.OAuthOptions != nil || c.OAuthTokenFile != "" {
 		return fmt.Errorf("SASL settings are given but security.protocol=%s does not use them: set security.protocol=SASL_PLAINTEXT or SASL_SSL", c.SecurityProtocol)
 	}
 	if !c.usesTLS() && (c.CAFile != "" || c.CAPEM != "" || c.CertFile != "" || c.KeyFile != "" || c.CertPEM != "" || c.KeyPEM != "") {
@@ -369,6 +405,9 @@ func (c *ClientConfig) Validate() error {
 // default principal builder forms it: User:<SASL user>, User:<certificate
 // subject> over SSL with a client certificate, else User:ANONYMOUS.
 func (c *ClientConfig) Principal() string {
+	if c.usesSASL() && c.SASLMechanism == MechanismOAuthBearer {
+		return c.oauthPrincipal()
+	}
 	if c.usesSASL() && c.Username != "" {
 		return "User:" + c.Username
 	}
@@ -488,6 +527,8 @@ func (c *ClientConfig) Opts() ([]kgo.Opt, error) {
 			opts = append(opts, kgo.SASL(scram.Auth{User: c.Username, Pass: c.Password}.AsSha256Mechanism()))
 		case MechanismSCRAMSHA512:
 			opts = append(opts, kgo.SASL(scram.Auth{User: c.Username, Pass: c.Password}.AsSha512Mechanism()))
+		case MechanismOAuthBearer:
+			opts = append(opts, kgo.SASL(oauth.Oauth(c.oauthToken)))
 		}
 	}
 	return opts, nil

@@ -16,7 +16,7 @@ func TestParseJAAS(t *testing.T) {
 		{`org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="x"`, "", "", "missing the ';'"},
 		{`org.apache.kafka.common.security.plain.PlainLoginModule required password="x";`, "", "", "no username"},
 		{`org.apache.kafka.common.security.plain.PlainLoginModule required username="alice;`, "", "", "unterminated"},
-		{`org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;`, "", "", "OAuthBearerLoginModule is not supported"},
+		{`com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;`, "", "", "Krb5LoginModule is not supported"},
 		{`org.apache.kafka.common.security.plain.PlainLoginModule always username="a";`, "", "", `control flag "always"`},
 	} {
 		u, p, err := parseJAAS(tc.in)

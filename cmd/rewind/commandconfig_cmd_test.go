@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/internal/proctest"
@@ -315,4 +317,64 @@ func TestCommandConfigHintsPerCommand(t *testing.T) {
 	cli(t, addr, "--command-config", admin, "acl", "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "orders")
 	cliFail(t, addr, []string{"--command-config", alice, "consume", "orders", "--group", "audit", "--from", "oldest", "--end"},
 		"GROUP_AUTHORIZATION_FAILED: principal User:alice needs READ on GROUP audit", "--operation Read --group audit")
+}
+
+// TestCommandConfigOAuthBearer: OAUTHBEARER as a Java client configures
+// it: the unsecured login module's options (the token made for each
+// connection, its sub the principal), or a token file given as a file:
+// sasl.oauthbearer.token.endpoint.url; an expired token is refused at
+// authentication, a token endpoint is refused naming the property.
+func TestCommandConfigOAuthBearer(t *testing.T) {
+	dir := t.TempDir()
+	b, err := broker.New(broker.WithDataDir(dir), broker.WithGroupInitialRebalanceDelay(0),
+		broker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		func(c *broker.Config) {
+			c.Listeners = []broker.ListenerSpec{{Name: broker.ProtocolSASLPlaintext, Addr: "127.0.0.1:0"}}
+			c.OAuthBearer.Unsecured = true
+			c.Authorizer = broker.AuthorizerStandard
+			c.SuperUsers = []string{"User:admin"}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	addr := b.ListenerAddr(broker.ProtocolSASLPlaintext)
+	unsecured := func(sub string) string {
+		return writeProps(t, "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+			`sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \`,
+			`    unsecuredLoginStringClaim_sub="`+sub+`" unsecuredLoginListClaim_scope=",kafka,read";`)
+	}
+	cli(t, addr, "--command-config", unsecured("admin"), "topic", "create", "orders")
+	_, _, err = cliRun(t, addr, "x\n", "--command-config", unsecured("alice"), "produce", "orders")
+	if err == nil || !strings.Contains(err.Error(), "TOPIC_AUTHORIZATION_FAILED: principal User:alice needs WRITE on TOPIC orders") {
+		t.Fatalf("produce as alice: %v", err)
+	}
+	token := func(sub string, exp time.Time) string {
+		enc := base64.RawURLEncoding
+		body := fmt.Sprintf(`{"sub":%q,"iat":%d,"exp":%d}`, sub, time.Now().Add(-time.Hour).Unix(), exp.Unix())
+		path := filepath.Join(t.TempDir(), "token.jwt")
+		if err := os.WriteFile(path, []byte(enc.EncodeToString([]byte(`{"alg":"none"}`))+"."+enc.EncodeToString([]byte(body))+".\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return writeProps(t, "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+			"sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+			"sasl.oauthbearer.token.endpoint.url=file://"+path,
+			"sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;")
+	}
+	out := cli(t, addr, "--command-config", token("admin", time.Now().Add(time.Hour)), "topic", "list")
+	if !strings.Contains(out, "orders") {
+		t.Fatalf("topic list with a token file:\n%s", out)
+	}
+	cliFail(t, addr, []string{"--command-config", token("admin", time.Now().Add(-time.Minute)), "topic", "list"}, "authentication failed", "SASL_AUTHENTICATION_FAILED")
+	endpoint := writeProps(t, "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+		"sasl.oauthbearer.token.endpoint.url=https://idp.example.com/token",
+		`sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="c" clientSecret="s";`)
+	cliFail(t, "127.0.0.1:1", []string{"--command-config", endpoint, "topic", "list"}, "sasl.oauthbearer.token.endpoint.url=https://idp.example.com/token: only a file: URL")
+	noSub := writeProps(t, "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+		`sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_name="x";`)
+	cliFail(t, "127.0.0.1:1", []string{"--command-config", noSub, "topic", "list"}, "needs unsecuredLoginStringClaim_sub")
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rewindhq/rewind/storage"
 	"github.com/rewindhq/rewind/txn"
@@ -150,7 +151,13 @@ func handleProduce(r *request) (reply, error) {
 		}
 	}
 
+	// producer_byte_rate: the request's bytes, appended or not, as Kafka
+	// records them once the produce is handled (quota_rate.go).
+	if t := b.quotas.record(quotaProduce, r.c.quotaUser(), r.clientID, float64(r.size), time.Now()); t > r.s.throttle {
+		r.s.throttle = t
+	}
 	if req.Acks == 0 {
+		r.s.noRequestQuota = true // as Kafka: acks=0 is exempt from request_percentage
 		// No response; the data still becomes durable through the group
 		// commit. An error cannot be answered, so, as Apache Kafka does, the
 		// connection is closed to make the client refresh its metadata.

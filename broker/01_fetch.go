@@ -73,6 +73,12 @@ func handleFetch(r *request) (reply, error) {
 	} else {
 		req.Topics, _ = dedupTopicParts(req.Topics, fetchTopic, fetchPart)
 	}
+	// A fetch never asks for more than a consumer_byte_rate quota lets
+	// through in one window (Kafka's getMaxValueInQuotaWindow).
+	if max, ok := b.quotas.maxInWindow(quotaFetch, r.c.quotaUser(), r.clientID); ok && float64(req.MaxBytes) > max {
+		req.MaxBytes = int32(max)
+		req.MinBytes = min(req.MinBytes, req.MaxBytes)
+	}
 	fc, items := b.sessions().newContext(req, b.fetchItems(req))
 	if fc.err != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -105,6 +111,9 @@ func handleFetch(r *request) (reply, error) {
 		f, items, err := b.fetchWait(ctx, req, fc, items)
 		if err != nil {
 			return nil, err
+		}
+		if resp := b.fetchThrottled(r, req, fc, f); resp != nil {
+			return resp, nil
 		}
 		return b.fetchRespond(r, req, fc, items, f), nil
 	})}, nil
@@ -277,6 +286,34 @@ func (b *Broker) measure(req *kmsg.FetchRequest, it *fetchItem) (int64, int16) {
 // fetchRespond builds the response of a read for the fetch's context: a
 // full fetch may create a session; an incremental one answers only the
 // partitions Kafka would (fetchSession.answerLocked).
+// fetchThrottled charges the records read to consumer_byte_rate and,
+// when the fetch is throttled by it or by request_percentage, drops them
+// and returns the response Kafka sends then: no partitions, the session
+// unchanged (its id, or INVALID_FETCH_SESSION_EPOCH if another request of
+// the session came in meanwhile). Otherwise nil.
+func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchContext, f *fetched) kmsg.Response {
+	nowT := time.Now()
+	user := r.c.quotaUser()
+	t := b.quotas.record(quotaFetch, user, r.clientID, float64(f.size), nowT)
+	if t <= 0 && r.s.throttle <= 0 {
+		return nil
+	}
+	b.quotas.unrecord(quotaFetch, user, r.clientID, float64(f.size), nowT)
+	r.s.throttle = max(r.s.throttle, t)
+	f.release(b)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if s := fc.sess; s != nil && !fc.full {
+		s.mu.Lock()
+		if s.epoch != nextEpoch(fc.reqEpoch) {
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+		} else {
+			resp.SessionID = s.id
+		}
+		s.mu.Unlock()
+	}
+	return resp
+}
+
 func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, f *fetched) kmsg.Response {
 	keep := items
 	switch {

@@ -129,6 +129,11 @@ type Config struct {
 	// session: the client must re-authenticate within it (reauth.go).
 	// 0: sessions end only with their credential.
 	ConnectionsMaxReauth time.Duration
+	// QuotaWindowNum and QuotaWindowSize are quota.window.num and
+	// quota.window.size.seconds: client quotas are measured over that many
+	// samples of that length (quota_rate.go).
+	QuotaWindowNum  int
+	QuotaWindowSize time.Duration
 
 	// LogRequests filters the request log written at debug level
 	// (reqlog.go): "" or "all" every request, "none" none, or
@@ -191,11 +196,18 @@ func DefaultConfig() Config {
 		DiskReserve:                64 << 20,
 		DiskCheckInterval:          time.Second,
 		OAuthBearer:                DefaultOAuthBearerConfig(),
+		QuotaWindowNum:             11,
+		QuotaWindowSize:            time.Second,
 	}
 }
 
 // WithConfig replaces the whole configuration.
 func WithConfig(c Config) Option { return func(d *Config) { *d = c } }
+
+// WithQuotaWindow sets quota.window.num and quota.window.size.seconds.
+func WithQuotaWindow(num int, size time.Duration) Option {
+	return func(c *Config) { c.QuotaWindowNum, c.QuotaWindowSize = num, size }
+}
 
 // WithNodeID sets the broker's node id (node.id; default 0).
 func WithNodeID(id int32) Option { return func(c *Config) { c.NodeID = id } }
@@ -303,6 +315,8 @@ type Broker struct {
 	fetchInit  sync.Once
 	fetchCache *fetchSessionCache
 	fetchWatch fetchWatchers
+
+	quotas *quotaManagers // client quotas (quotas.go, quota_rate.go)
 }
 
 // New binds the Kafka listener, locks the data directory (failing if
@@ -372,6 +386,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 	if _, err := consumerGroupConfig(cfg); err != nil {
 		return nil, err
 	}
+	if cfg.QuotaWindowNum < 1 || cfg.QuotaWindowSize < time.Second || cfg.QuotaWindowSize%time.Second != 0 {
+		return nil, fmt.Errorf("broker: --quota-window-num must be at least 1 and --quota-window-size a whole number of seconds, at least 1s (got %d, %v)", cfg.QuotaWindowNum, cfg.QuotaWindowSize)
+	}
 	b := &Broker{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -421,6 +438,11 @@ func New(opts ...Option) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.met.reg.MustRegister(clientMetricsCollector{b.cm})
+	qs, err := openQuotaStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	b.quotas = newQuotaManagers(qs, cfg.QuotaWindowNum, cfg.QuotaWindowSize)
 	if err := b.disk.start(); err != nil {
 		return nil, err
 	}

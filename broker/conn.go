@@ -68,6 +68,9 @@ type conn struct {
 	// telemetryID is the client instance its telemetry requests named
 	// (read loop only), forgotten when the connection closes.
 	telemetryID [16]byte
+	// mutedUntil (unix ns): a throttled request mutes the connection,
+	// nothing more is read from it until then (KIP-219, quota_conn.go).
+	mutedUntil atomic.Int64
 }
 
 // slot is the place of one response in the connection's output order.
@@ -84,6 +87,12 @@ type slot struct {
 	respBytes  int64 // --max-response-memory held until the response is written (respmem.go)
 	closeAfter bool  // close the connection once the response is written (failed SASL authentication)
 
+	// throttle is the request's throttle time in ms (quota_conn.go);
+	// noRequestQuota exempts it from request_percentage (acks=0).
+	throttle       int32
+	muted          int32 // the throttle the connection was muted for
+	noRequestQuota bool
+
 	logged    bool      // goes to the request log once answered (reqlog.go)
 	logStart  time.Time // when its header was read, for the request log
 	logClient string
@@ -95,6 +104,7 @@ type request struct {
 	s        *slot
 	kreq     kmsg.Request
 	clientID string
+	size     int // the frame's size, header included (Kafka's request.sizeInBytes)
 }
 
 // holdFetchMemory records that the response being built holds n bytes of
@@ -204,6 +214,10 @@ func (c *conn) readLoop() error {
 		if err := c.takeToken(); err != nil {
 			return err
 		}
+		if err := c.waitMuted(); err != nil {
+			<-c.inflight
+			return err
+		}
 		s, err := c.readOne(br)
 		if err != nil {
 			<-c.inflight
@@ -303,6 +317,9 @@ func (c *conn) awaitFrame(br *bufio.Reader) error {
 			return errIdle
 		}
 		// A response went out or is awaited meanwhile: wait again.
+	}
+	if err := c.waitMuted(); err != nil { // muted while it waited
+		return err
 	}
 	c.lastRead = time.Now()
 	c.frameDL = time.Time{}
@@ -522,11 +539,13 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		return nil, fmt.Errorf("cannot decode %s v%d: %w", kmsg.NameForKey(key), ver, err)
 	}
 	observe := c.b.met.request(key)
-	rep, err := authorizeAndServe(api.fn, &request{c: c, s: s, kreq: kreq, clientID: deref(clientID)}) // acl_checks.go
+	start := time.Now()
+	rep, err := authorizeAndServe(api.fn, &request{c: c, s: s, kreq: kreq, clientID: deref(clientID), size: len(frame)}) // acl_checks.go
 	if err != nil {
 		c.b.respMem.release(s.respBytes)
 		return nil, err
 	}
+	c.chargeRequest(s, deref(clientID), start) // quota_conn.go
 	switch {
 	case rep.none:
 		observe()
@@ -534,11 +553,13 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 	case rep.later != nil:
 		go func() {
 			s.resp, s.err = rep.later()
+			c.throttleResponse(s)
 			observe()
 			c.complete(s)
 		}()
 	default:
 		s.resp = rep.resp
+		c.throttleResponse(s)
 		observe()
 		c.complete(s)
 	}

@@ -124,6 +124,8 @@ on it exits with an error naming the first.`,
 	f.DurationVar(&cfg.ConnectionsMaxIdle, "connections-max-idle", cfg.ConnectionsMaxIdle, "connections.max.idle.ms: close a connection with nothing read, written or awaited for this long (0 = never)")
 	f.Int64Var(&cfg.MaxResponseMemory, "max-response-memory", cfg.MaxResponseMemory, "bytes of responses being built or waiting to be sent across all connections; at the limit reading pauses, a request whose response alone is larger is refused (0 = unlimited)")
 	f.IntVar(&cfg.TelemetryMaxBytes, "telemetry-max-bytes", clientmetrics.DefaultMaxBytes, "telemetry.max.bytes: the largest client telemetry push (KIP-714, compressed) a client is told to send and the broker takes; larger ones get TELEMETRY_TOO_LARGE")
+	f.IntVar(&cfg.QuotaWindowNum, "quota-window-num", cfg.QuotaWindowNum, "quota.window.num: samples client quotas are measured over")
+	f.DurationVar(&cfg.QuotaWindowSize, "quota-window-size", cfg.QuotaWindowSize, "quota.window.size.seconds: length of each quota sample (whole seconds)")
 	f.IntVar(&cfg.FetchSessionCacheSlots, "fetch-session-cache-slots", cfg.FetchSessionCacheSlots, "max.incremental.fetch.session.cache.slots: fetch sessions (KIP-227) kept, in 8 shards as in Kafka; a full shard evicts as Kafka does (0 = no sessions)")
 	f.IntVar(&cfg.FetchSessionPartitions, "fetch-session-partitions", cfg.FetchSessionPartitions, "partitions all fetch sessions cache together; past it a full fetch gets no session and a growing session is closed (FETCH_SESSION_ID_NOT_FOUND) (0 = unlimited)")
 	f.Int32Var(&cfg.MaxPartitions, "max-partitions", cfg.MaxPartitions, "most partitions one topic may have; CreateTopics and CreatePartitions above it get INVALID_PARTITIONS")

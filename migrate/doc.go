@@ -44,5 +44,11 @@
 //     sides.
 //
 // The target topics must be new or empty: records already there would
-// make the translation ambiguous.
+// make the translation ambiguous. A topic the migration creates gets the
+// source's effective retention.ms and retention.bytes (a broker default
+// included); one that exists keeps its own. Either way the plan says what
+// the target keeps, and Execute refuses (ErrRetention) when it would
+// delete copied records at once: Kafka deletes every segment whose newest
+// timestamp is older than retention.ms, the active one included, and the
+// copy keeps the source's timestamps (see Retention).
 package migrate

@@ -85,6 +85,9 @@ func (m *Migrator) Execute(ctx context.Context, st *State) (*Plan, error) {
 	if a := plan.ActiveGroups(); len(a) > 0 {
 		return plan, fmt.Errorf("%w: %s; stop their consumers first (their positions could still move), or copy records only (RecordsOnly) and move the groups in a later run", ErrActiveGroups, strings.Join(a, ", "))
 	}
+	if l := plan.RetentionLoss(); len(l) > 0 {
+		return plan, fmt.Errorf("%w: %s; give the target topic a longer retention.ms or retention.bytes (create it empty with them before migrating: its configs are kept), or raise them on the source topic (they are copied)", ErrRetention, strings.Join(l, "; "))
+	}
 	// A records-only run moves no group: it copies up to each last stable
 	// offset, and the next run goes on from there.
 	if o := plan.OpenTransactions(); len(o) > 0 && !m.Options.RecordsOnly {
@@ -170,6 +173,13 @@ func (m *Migrator) createTopics(ctx context.Context, dst *kadm.Client, plan *Pla
 			continue
 		}
 		cfg := map[string]*string{}
+		if r := t.Retention; r != nil {
+			// The source's effective retention, a broker default
+			// included: the target's own default could delete
+			// records the source keeps.
+			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(r.MS, 10))
+			cfg["retention.bytes"] = kadm.StringPtr(strconv.FormatInt(r.Bytes, 10))
+		}
 		for k, v := range t.Configs {
 			cfg[k] = kadm.StringPtr(v)
 		}

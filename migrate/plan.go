@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -47,6 +48,8 @@ type TopicPlan struct {
 	// one without records, with enough partitions) or "resume" (the state
 	// file says an earlier run created it and copied into it).
 	Target string `json:"target"`
+	// Retention is what the target will keep (see Retention).
+	Retention *Retention `json:"retention,omitempty"`
 }
 
 // PartitionPlan is one partition's bounds on the source when planned.
@@ -269,6 +272,9 @@ func MakePlan(ctx context.Context, src, dst *kadm.Client, o Options, st *State) 
 		p.Topics = append(p.Topics, tp)
 	}
 
+	if err := planRetention(ctx, src, dst, cfgs, p, time.Now()); err != nil {
+		return nil, err
+	}
 	if o.RecordsOnly {
 		return p, nil
 	}
@@ -400,6 +406,12 @@ func (p *Plan) String() string {
 			fmt.Fprintf(&b, ", configs %s", strings.Join(kv, ","))
 		}
 		b.WriteByte('\n')
+		if t.Retention != nil {
+			fmt.Fprintf(&b, "  target %s\n", t.Retention)
+			for _, l := range t.Retention.Lost {
+				fmt.Fprintf(&b, "  WOULD DELETE AT ONCE %s\n", l)
+			}
+		}
 	}
 	for _, g := range p.Groups {
 		fmt.Fprintf(&b, "group %s (%s):\n", g.Group, g.State)

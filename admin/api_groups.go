@@ -296,7 +296,7 @@ func parseSelections(vals []string) ([]offsettool.TopicSelection, error) {
 	return sels, nil
 }
 
-// explain is `rewind group explain`: ?initial=newest|oldest|none&topic=T[:p,p].
+// explain is `rewind group explain`: ?initial=newest|oldest|none|by_duration:D&topic=T[:p,p].
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("group")
 	q := r.URL.Query()
@@ -339,7 +339,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.dateStarts(&snap)
+	s.dateStarts(&snap, pol)
 	ex := offsettool.Explain(snap, pol)
 	if never != nil {
 		ex.Notes = append([]offsettool.GroupNote{*never}, ex.Notes...)

@@ -345,6 +345,10 @@ func TestExplainNextFetch(t *testing.T) {
 		{"/api/v1/groups/fresh/explain?topic=orders&initial=oldest", "next fetch starts at offset 0 (record at 2026-01-02T09:00:00.000Z)"},
 		{"/api/v1/groups/fresh/explain?topic=orders", "next fetch starts at offset 10, the log end: it returns the next record produced"},
 		{"/api/v1/groups/fresh/explain?topic=orders&initial=none", "no fetch: no committed offset, and auto.offset.reset=none makes the consumer fail (NoOffsetForPartitionException)"},
+		// now minus the duration between records 3 and 4
+		{fmt.Sprintf("/api/v1/groups/fresh/explain?topic=orders&initial=by_duration:%ds", int(time.Since(base.Add(3*time.Minute+30*time.Second)).Seconds())),
+			"next fetch starts at offset 4 (record at 2026-01-02T09:04:00.000Z)"},
+		{"/api/v1/groups/fresh/explain?topic=orders&initial=by_duration:PT1H", "next fetch starts at offset 10, the log end: it returns the next record produced"},
 	} {
 		var ex struct {
 			Partitions []struct {

@@ -8,9 +8,23 @@ import "github.com/rewindhq/rewind/offsettool"
 // one at the log start, read from the broker's logs through the Broker
 // interface (RecordTime), as `rewind group explain` reads them with two
 // small fetches.
-func (s *Server) dateStarts(snap *offsettool.GroupSnapshot) {
+//
+// With a by_duration:D policy it also looks up, as ListOffsets by
+// timestamp does for the consumer, the first offset at or after the
+// snapshot's time minus D (OffsetForTime: the log end when none).
+func (s *Server) dateStarts(snap *offsettool.GroupSnapshot, pol offsettool.Policy) {
+	d, byTime := pol.Duration()
 	for i := range snap.Partitions {
 		p := &snap.Partitions[i]
+		p.DurationStart = offsettool.NoOffset
+		if byTime {
+			if o, err := s.b.OffsetForTime(p.Topic, p.Partition, snap.Taken.Add(-d)); err == nil {
+				p.DurationStart = o
+				if o < p.LogEnd {
+					p.DurationTime, _ = s.b.RecordTime(p.Topic, p.Partition, o)
+				}
+			}
+		}
 		if p.LogStart >= p.LogEnd {
 			continue // empty: a consumer starts at the log end whatever its policy
 		}

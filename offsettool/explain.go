@@ -21,27 +21,48 @@ const (
 	None Policy = "none"
 )
 
-// ParsePolicy accepts newest/latest, oldest/earliest and none.
+// byDuration is the prefix of Kafka 4's auto.offset.reset=by_duration:D
+// (KIP-1106): start at the first record at or after now minus D, which
+// the consumer looks up with ListOffsets by timestamp.
+const byDuration = "by_duration:"
+
+// ParsePolicy accepts newest/latest, oldest/earliest, none and
+// by_duration:D (D in ISO 8601 as Java writes it, PT1H, or Go's 1h).
 func ParsePolicy(s string) (Policy, error) {
-	switch strings.ToLower(s) {
-	case "newest", "latest":
+	switch l := strings.ToLower(s); {
+	case l == "newest", l == "latest":
 		return Newest, nil
-	case "oldest", "earliest":
+	case l == "oldest", l == "earliest":
 		return Oldest, nil
-	case "none":
+	case l == "none":
 		return None, nil
+	case strings.HasPrefix(l, byDuration):
+		d, err := ParseDuration(s[len(byDuration):])
+		if err != nil || d < 0 {
+			return "", fmt.Errorf("--initial %q: by_duration takes a non-negative duration, by_duration:PT1H as Java writes it: %v", s, err)
+		}
+		return Policy(byDuration + s[len(byDuration):]), nil
 	}
-	return "", fmt.Errorf("--initial %q: use newest (Sarama's default OffsetNewest, Java latest), oldest (earliest) or none", s)
+	return "", fmt.Errorf("--initial %q: use newest (Sarama's default OffsetNewest, Java latest), oldest (earliest), none or by_duration:PT1H", s)
+}
+
+// Duration is a by_duration policy's duration (ok false for the others).
+func (p Policy) Duration() (time.Duration, bool) {
+	if !strings.HasPrefix(string(p), byDuration) {
+		return 0, false
+	}
+	d, err := ParseDuration(string(p)[len(byDuration):])
+	return d, err == nil
 }
 
 func (p Policy) sarama() string {
-	switch p {
-	case Oldest:
+	switch {
+	case p == Oldest:
 		return "OffsetOldest"
-	case None:
-		return "auto.offset.reset=none"
+	case p == Newest, p == "":
+		return "OffsetNewest"
 	}
-	return "OffsetNewest"
+	return "auto.offset.reset=" + string(p)
 }
 
 // Case says why a partition starts where it does.
@@ -52,6 +73,7 @@ const (
 	CaseNoCommitNewest Case = "no-commit-newest"
 	CaseNoCommitOldest Case = "no-commit-oldest"
 	CaseNoCommitNone   Case = "no-commit-none"
+	CaseNoCommitByTime Case = "no-commit-by-duration"
 	CaseBelowLogStart  Case = "committed-below-log-start"
 	CaseAboveLogEnd    Case = "committed-above-log-end"
 )
@@ -197,11 +219,16 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 	}
 	ps.LagCase, ps.LagWhy = explainLag(s, p)
 	policyStart := p.LogEnd
-	switch initial {
-	case Oldest:
+	_, byTime := initial.Duration()
+	switch {
+	case initial == Oldest:
 		policyStart = p.LogStart
-	case None:
+	case initial == None:
 		policyStart = NoOffset
+	case byTime && p.DurationStart >= 0:
+		// What ListOffsets by timestamp answered for now minus D, kept
+		// inside the log (a snapshot without it leaves the log end).
+		policyStart = min(max(p.DurationStart, p.LogStart), p.LogEnd)
 	}
 	existing := p.LogEnd - p.LogStart
 	replay := fmt.Sprintf("To read them: stop the consumers and run `rewind group reset %s --topic %s --to-earliest --execute`, or, before the group's first commit, set Sarama's Consumer.Offsets.Initial = sarama.OffsetOldest.", s.Group, p.Topic)
@@ -225,6 +252,14 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 	case !p.HasCommit() && initial == None:
 		ps.Case, ps.Start = CaseNoCommitNone, NoOffset
 		ps.Why = "No committed offset and the policy none (auto.offset.reset=none): there is nothing to start from, so the consumer fails instead of fetching (Java's poll throws NoOffsetForPartitionException); it reads nothing until the group commits or its offsets are reset (`rewind group reset " + s.Group + " --topic " + p.Topic + " --to-earliest|--to-latest --execute`)."
+
+	case !p.HasCommit() && byTime:
+		ps.Case, ps.Start = CaseNoCommitByTime, policyStart
+		ps.Reads, ps.Skips = p.LogEnd-policyStart, policyStart-p.LogStart
+		ps.Why = fmt.Sprintf("No committed offset, so the initial policy %s applies: the consumer looks up the first record at or after now minus the duration (ListOffsets by timestamp) and starts at offset %d, reading %d of the %d existing record(s).", initial, policyStart, ps.Reads, existing)
+		if ps.Skips > 0 {
+			ps.Replay = replay
+		}
 
 	case !p.HasCommit():
 		ps.Start = policyStart
@@ -259,10 +294,12 @@ func explainPartition(s GroupSnapshot, p Partition, initial Policy) PartitionSta
 			what = fmt.Sprintf("Committed offset %d is above the log end %d: the topic was probably deleted and recreated, or the offset was committed by hand.", p.Committed, p.LogEnd)
 		}
 		reset := fmt.Sprintf(" The fetch fails with OFFSET_OUT_OF_RANGE and the reset policy applies (Sarama: Consumer.Offsets.Initial with Consumer.Group.ResetInvalidOffsets; Java: auto.offset.reset): %s starts at ", initial)
-		switch initial {
-		case None:
+		switch {
+		case byTime:
+			reset += fmt.Sprintf("the first record at or after now minus the duration, offset %d, and reads the %d record(s) from there.", policyStart, p.LogEnd-policyStart)
+		case initial == None:
 			reset = " The fetch fails with OFFSET_OUT_OF_RANGE and, with the policy none (auto.offset.reset=none), nothing resets it: the consumer fails (Java's poll throws OffsetOutOfRangeException) and reads nothing until the offset is reset."
-		case Oldest:
+		case initial == Oldest:
 			reset += fmt.Sprintf("the log start %d and reads the %d record(s) still in the log.", p.LogStart, existing)
 		default:
 			reset += fmt.Sprintf("the log end %d", p.LogEnd)
@@ -313,6 +350,8 @@ func nextFetch(p Partition, ps PartitionStart, initial Policy) (string, *time.Ti
 		at = p.FirstUnconsumed
 	case ps.Start == p.LogStart:
 		at = p.OldestTime
+	case ps.Start == p.DurationStart:
+		at = p.DurationTime
 	}
 	if at.IsZero() {
 		return fmt.Sprintf("%s %d (record time not looked up)", lead, ps.Start), nil

@@ -100,10 +100,13 @@ func NeverCommittedNote(s GroupSnapshot, pm PastMembership, initial Policy) Grou
 	}
 	fmt.Fprintf(&b, "Members of group %q joined %d generation(s) (the last, generation %d, at %s) subscribed to %s, but the group never committed an offset: ",
 		s.Group, pm.Generations, pm.Last, pm.LastTime.UTC().Format(time.RFC3339), strings.Join(pm.Topics, ", "))
-	switch initial {
-	case None:
+	_, byTime := initial.Duration()
+	switch {
+	case byTime:
+		fmt.Fprintf(&b, "the next consumer starts at its initial policy, %s: the first record at or after now minus the duration.", initial)
+	case initial == None:
 		b.WriteString("with the policy none (auto.offset.reset=none) the next consumer fails at its first poll (NoOffsetForPartitionException) until the group's offsets are reset.")
-	case Oldest:
+	case initial == Oldest:
 		b.WriteString("the next consumer starts at its initial policy, oldest (the log start), and reads again whatever its predecessors read.")
 	default:
 		b.WriteString("the next consumer starts at its initial policy, newest (the log end), and never reads what is there now.")

@@ -110,6 +110,12 @@ type Partition struct {
 	// (StartTimes).
 	FirstUnconsumed time.Time `json:"-"`
 	OldestTime      time.Time `json:"-"`
+	// DurationStart is where a by_duration:D policy starts (ListOffsets
+	// by timestamp for the snapshot's time minus D: the first offset at
+	// or after it, the log end if none), DurationTime that record's
+	// timestamp; NoOffset without SnapshotOptions.ResetDuration.
+	DurationStart int64     `json:"-"`
+	DurationTime  time.Time `json:"-"`
 }
 
 // TP returns the partition's name.
@@ -167,6 +173,11 @@ type SnapshotOptions struct {
 	// first, for Explain's NextFetch: the one at the committed offset
 	// and the one at the log start (two small fetches per partition).
 	StartTimes bool
+	// ResetDuration, when positive or ByDuration set, looks up where
+	// auto.offset.reset=by_duration:ResetDuration would start
+	// (Partition.DurationStart).
+	ResetDuration time.Duration
+	ByDuration    bool
 }
 
 // Snapshot describes the group, fetches its committed offsets and lists the
@@ -253,7 +264,7 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		return s, err
 	}
 	for _, tp := range tps {
-		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp], TargetMemberID: targetOf[tp]}
+		p := Partition{Topic: tp.Topic, Partition: tp.Partition, Committed: NoOffset, MemberID: assignedTo[tp], TargetMemberID: targetOf[tp], DurationStart: NoOffset}
 		if r, ok := committed[tp]; ok {
 			p.Committed, p.Metadata = r.At, r.Metadata
 		}
@@ -268,6 +279,11 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 			p.LastStable = l
 		}
 		s.Partitions = append(s.Partitions, p)
+	}
+	if o.ByDuration || o.ResetDuration > 0 {
+		if err := c.addDurationStarts(ctx, &s, topics, o.ResetDuration); err != nil {
+			return s, err
+		}
 	}
 	if o.Transactions {
 		if err := c.addTxnFacts(ctx, &s); err != nil {
@@ -305,6 +321,34 @@ func (c *Client) Snapshot(ctx context.Context, group string, o SnapshotOptions) 
 		}
 	}
 	return s, nil
+}
+
+// addDurationStarts asks ListOffsets by timestamp, as a consumer with
+// auto.offset.reset=by_duration:d does, where each partition would start.
+func (c *Client) addDurationStarts(ctx context.Context, s *GroupSnapshot, topics []string, d time.Duration) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	l, err := c.adm.ListOffsetsAfterMilli(ctx, s.Taken.Add(-d).UnixMilli(), topics...)
+	if err != nil {
+		return fmt.Errorf("list offsets by time: %s", oneLine(err))
+	}
+	for i := range s.Partitions {
+		p := &s.Partitions[i]
+		o, ok := l.Lookup(p.Topic, p.Partition)
+		if !ok || o.Err != nil {
+			continue
+		}
+		p.DurationStart = o.Offset
+		if o.Offset < 0 || o.Offset >= p.LogEnd {
+			p.DurationStart = p.LogEnd // no record at or after: the log end
+			continue
+		}
+		if o.Timestamp >= 0 {
+			p.DurationTime = time.UnixMilli(o.Timestamp)
+		}
+	}
+	return nil
 }
 
 // recordTimes returns the timestamp of the first record at or after each

@@ -524,7 +524,9 @@ async function explainTab(body, g, preset) {
   const policy = h("select", { id: "explain-initial" },
     h("option", { value: "newest" }, "newest (Sarama OffsetNewest, Java latest: the defaults)"),
     h("option", { value: "oldest" }, "oldest (OffsetOldest, earliest)"),
-    h("option", { value: "none" }, "none (auto.offset.reset=none: fail)"));
+    h("option", { value: "none" }, "none (auto.offset.reset=none: fail)"),
+    h("option", { value: "by_duration:PT1H" }, "by_duration:PT1H (Kafka 4: the last hour)"),
+    h("option", { value: "by_duration:P1D" }, "by_duration:P1D (Kafka 4: the last day)"));
   // A topic picker: where a consumer of the group would start on any
   // topic, the way out for a group with no partitions of its own.
   const topic = h("select", { id: "explain-topic" }, h("option", { value: "" }, "the group's topics"));

@@ -74,10 +74,15 @@ func TestGroupExplainNextFetch(t *testing.T) {
 				t.Fatalf("delete records: %v %v", err, dr.Error())
 			}
 
+			// by_duration:D whose now minus D falls between records 6 and 7.
+			dur := fmt.Sprintf("by_duration:%ds", int(time.Since(at(6).Add(30*time.Second)).Seconds()))
 			for _, cs := range []struct {
 				args []string
 				want string
 			}{
+				{[]string{"fresh", "--topic", "orders", "--initial", dur}, "orders/0: next fetch starts at offset 7 (record at " + stamp(at(7)) + ")."},
+				{[]string{"fresh", "--topic", "orders", "--initial", "by_duration:PT1H"}, "orders/0: next fetch starts at offset 10, the log end: it returns the next record produced."},
+				{[]string{"behind", "--initial", dur}, "orders/0: first fetch, at committed offset 1, fails with OFFSET_OUT_OF_RANGE (log 4-10); the reset to " + dur + " makes the next fetch start at offset 7 (record at " + stamp(at(7)) + ")."},
 				{[]string{"done"}, "orders/0: next fetch starts at offset 6 (record at " + stamp(at(6)) + ")."},
 				{[]string{"done", "--initial", "none"}, "orders/0: next fetch starts at offset 6 (record at " + stamp(at(6)) + ")."},
 				{[]string{"fresh", "--topic", "orders"}, "orders/0: next fetch starts at offset 10, the log end: it returns the next record produced."},
@@ -93,6 +98,7 @@ func TestGroupExplainNextFetch(t *testing.T) {
 					t.Errorf("explain %s lacks\n  %s\n%s", strings.Join(cs.args, " "), cs.want, out)
 				}
 			}
+			cliFail(t, c.addr, []string{"group", "explain", "done", "--initial", "by_duration:soon"}, `--initial "by_duration:soon"`, "by_duration:PT1H")
 			var ex struct {
 				Partitions []struct {
 					NextFetch string     `json:"next_fetch"`
@@ -114,6 +120,8 @@ func TestGroupExplainNextFetch(t *testing.T) {
 				{"fresh", kgo.NewOffset().AtStart(), 4},
 				{"behind", kgo.NewOffset().AtStart(), 4},
 				{"ahead", kgo.NewOffset().AtStart(), 4},
+				// franz-go's reset by time is what by_duration does.
+				{"fresh-by-time", kgo.NewOffset().AfterMilli(at(6).Add(30 * time.Second).UnixMilli()), 7},
 			} {
 				r := firstFetched(t, c.addr, cs.group, "orders", cs.reset)
 				if r.Offset != cs.want || !r.Timestamp.Equal(at(int(cs.want))) {

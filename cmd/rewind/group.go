@@ -371,7 +371,8 @@ where the reset sends the next one.
 
 --initial is your client's initial offset: Sarama Consumer.Offsets.Initial
 (OffsetNewest by default), Java auto.offset.reset (latest by default; none
-fails instead of resetting), franz-go ConsumeResetOffset.`,
+fails instead of resetting; Kafka 4's by_duration:PT1H starts at the first
+record of the last hour), franz-go ConsumeResetOffset.`,
 		Example: `  rewind group explain orders-service
   rewind group explain orders-service --topic orders --initial oldest`,
 		Args: cobra.ExactArgs(1),
@@ -392,7 +393,9 @@ fails instead of resetting), franz-go ConsumeResetOffset.`,
 				return err
 			}
 			defer closeClient()
-			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, Transactions: true, StartTimes: true})
+			// by_duration starts where ListOffsets by time says.
+			d, byTime := pol.Duration()
+			s, err := cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: sels, Transactions: true, StartTimes: true, ResetDuration: d, ByDuration: byTime})
 			if err != nil {
 				return err
 			}
@@ -414,7 +417,7 @@ fails instead of resetting), franz-go ConsumeResetOffset.`,
 					for _, t := range pm.Topics {
 						past = append(past, offsettool.TopicSelection{Topic: t})
 					}
-					if s, err = cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: past, Transactions: true, StartTimes: true}); err != nil {
+					if s, err = cl.Snapshot(ctx, args[0], offsettool.SnapshotOptions{Topics: past, Transactions: true, StartTimes: true, ResetDuration: d, ByDuration: byTime}); err != nil {
 						return err
 					}
 				}
@@ -478,7 +481,7 @@ fails instead of resetting), franz-go ConsumeResetOffset.`,
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "explain this topic, TOPIC or TOPIC:0,1 (repeatable; needed for a group with no commits)")
-	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, Java latest: the defaults), oldest (earliest) or none (fail)")
+	cmd.Flags().StringVar(&initial, "initial", "newest", "your consumer's initial offset: newest (Sarama OffsetNewest, Java latest: the defaults), oldest (earliest), none (fail) or by_duration:PT1H (Kafka 4)")
 	return cmd
 }
 

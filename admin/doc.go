@@ -46,7 +46,8 @@
 // "kafka_code": 44}, with 404 for unknown topics and groups, 409 for
 // conflicts (exists, has members), 413 for MESSAGE_TOO_LARGE, 503 for
 // KAFKA_STORAGE_ERROR (a full disk, a fenced log) and coordinator errors,
-// 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB, and
+// 401 without valid credentials, 403 for a refused ACL
+// (TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED), 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB, and
 // two produces are decoded at a time (a third waits up to 2 s, then 503).
 //
 // The server reaches the broker one way only, in process, through the
@@ -64,6 +65,17 @@
 // transaction coordinator's ids and the group coordinator's pending
 // transactional offsets), not from DescribeProducers and ListTransactions
 // sent to the broker's own listener, which has no request for the last.
+//
+// Authentication (auth.go, SecurityConfig): basic auth against bcrypt
+// hashes and bearer tokens from a users file, and TLS client certificates
+// over HTTPS (broker.LoadTLS, the Kafka listeners' loading and reload);
+// configured, every request needs one (401 otherwise), except /metrics and
+// health with MetricsOpen. Authorization (authz.go): each request is
+// served with its principal's view of the Broker, which refuses a change
+// (403, with the Kafka error) by the ACLs Kafka checks for the matching
+// API, before calling the broker, and leaves out of what it lists what the
+// principal may not DESCRIBE. Beyond loopback a listener without
+// authentication is refused (ErrUnsafeBind) unless AllowUnauthenticated.
 //
 // API requests that the browser marks as coming from another site
 // (Sec-Fetch-Site other than same-origin or none, or an Origin naming another

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,12 +14,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DefaultAddr is where `rewind serve` listens for HTTP unless told
@@ -49,7 +52,18 @@ type Server struct {
 	// producing one per produce whose body is being decoded or appended.
 	browsing  chan struct{}
 	producing chan struct{}
-	tails     tailSet // live tails (api_tail.go)
+	tails     *tailSet // live tails (api_tail.go)
+
+	// sec is the listener's authentication and TLS (nil: none); az the
+	// ACLs requests are checked against (auth.go, authz.go). A request is
+	// served by a copy of the Server whose b is its principal's view
+	// (Server.authorized), so what is shared by requests is behind
+	// pointers.
+	sec *Security
+	az  Authorizer
+	// stop ends watch, which watched counts.
+	stop    chan struct{}
+	watched *sync.WaitGroup
 }
 
 // Option configures a Server.
@@ -73,15 +87,23 @@ func WithAllowedHosts(hosts ...string) Option {
 	}
 }
 
+// WithSecurity sets the listener's authentication and HTTPS, from
+// LoadSecurity.
+func WithSecurity(sec *Security) Option { return func(s *Server) { s.sec = sec } }
+
 // WithVersion sets the version shown by the console and /api/v1/overview.
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
 // New builds the admin server of b (a broker's AdminAPI); Start listens.
 func New(b Broker, opts ...Option) *Server {
-	s := &Server{b: b, log: slog.Default(), version: "dev", started: time.Now(), mux: http.NewServeMux(),
+	s := &Server{b: b, log: slog.Default(), watched: &sync.WaitGroup{}, tails: &tailSet{}, version: "dev", started: time.Now(), mux: http.NewServeMux(),
 		browsing: make(chan struct{}, maxBrowsing), producing: make(chan struct{}, maxProducing)}
 	for _, o := range opts {
 		o(s)
+	}
+	s.az = allowAll{}
+	if az, ok := b.(Authorizer); ok {
+		s.az = az
 	}
 	s.routes()
 	return s
@@ -111,29 +133,37 @@ func (s *Server) routes() {
 		io.WriteString(w, "ready\n")
 	})
 
-	m.HandleFunc("GET /api/v1/overview", s.overview)
-	m.HandleFunc("GET /api/v1/topics", s.topics)
-	m.HandleFunc("GET /api/v1/topics/{topic}", s.topic)
-	m.HandleFunc("GET /api/v1/topics/{topic}/records", s.records)
-	m.HandleFunc("GET /api/v1/topics/{topic}/tail", s.tail)
-	m.HandleFunc("GET /api/v1/transactions", s.transactions)
-	m.HandleFunc("GET /api/v1/clients", s.clients)
-	m.HandleFunc("GET /api/v1/groups", s.groups)
-	m.HandleFunc("GET /api/v1/groups/{group}", s.group)
-	m.HandleFunc("GET /api/v1/groups/{group}/lag", s.lagHistory)
-	m.HandleFunc("GET /api/v1/groups/{group}/history", s.history)
-	m.HandleFunc("GET /api/v1/groups/{group}/rebalances", s.rebalances)
-	m.HandleFunc("GET /api/v1/groups/{group}/explain", s.explain)
-	m.HandleFunc("POST /api/v1/groups/{group}/reset", s.reset)
-	m.HandleFunc("POST /api/v1/topics/{topic}/partitions/{partition}/repair", s.repair)
-	m.HandleFunc("POST /api/v1/topics", s.createTopic)
-	m.HandleFunc("DELETE /api/v1/topics/{topic}", s.deleteTopic)
-	m.HandleFunc("POST /api/v1/topics/{topic}/partitions", s.addPartitions)
-	m.HandleFunc("GET /api/v1/topics/{topic}/configs", s.topicConfigs)
-	m.HandleFunc("POST /api/v1/topics/{topic}/configs", s.alterConfigs)
-	m.HandleFunc("POST /api/v1/topics/{topic}/records", s.produce)
-	m.HandleFunc("DELETE /api/v1/groups/{group}", s.deleteGroup)
-	m.HandleFunc("DELETE /api/v1/groups/{group}/offsets", s.deleteOffsets)
+	type route = func(*Server, http.ResponseWriter, *http.Request)
+	api := func(pattern string, check routeCheck, h route) { m.HandleFunc(pattern, s.authorized(check, h)) }
+	topicDescribe, groupDescribe := needTopic(kmsg.ACLOperationDescribe), needGroup(kmsg.ACLOperationDescribe)
+	api("GET /api/v1/overview", nil, (*Server).overview)
+	api("GET /api/v1/topics", nil, (*Server).topics)
+	api("GET /api/v1/topics/{topic}", topicDescribe, (*Server).topic)
+	api("GET /api/v1/topics/{topic}/records", needTopic(kmsg.ACLOperationRead), (*Server).records)
+	api("GET /api/v1/topics/{topic}/tail", needTopic(kmsg.ACLOperationRead), (*Server).tail)
+	api("GET /api/v1/transactions", nil, (*Server).transactions)
+	// The telemetry the clients pushed (CLIENT_METRICS is the cluster's):
+	// served by s, whose Broker is the broker itself, since clients asks
+	// it whether it receives telemetry.
+	api("GET /api/v1/clients", needCluster(kmsg.ACLOperationDescribe), func(_ *Server, w http.ResponseWriter, r *http.Request) { s.clients(w, r) })
+	api("GET /api/v1/groups", nil, (*Server).groups)
+	api("GET /api/v1/groups/{group}", groupDescribe, (*Server).group)
+	api("GET /api/v1/groups/{group}/lag", groupDescribe, (*Server).lagHistory)
+	api("GET /api/v1/groups/{group}/history", groupDescribe, (*Server).history)
+	api("GET /api/v1/groups/{group}/rebalances", groupDescribe, (*Server).rebalances)
+	api("GET /api/v1/groups/{group}/explain", groupDescribe, (*Server).explain)
+	// Changes are checked by the view (authz.go) when they reach the
+	// broker; a reset also needs DESCRIBE to plan.
+	api("POST /api/v1/groups/{group}/reset", groupDescribe, (*Server).reset)
+	api("POST /api/v1/topics/{topic}/partitions/{partition}/repair", nil, (*Server).repair)
+	api("POST /api/v1/topics", nil, (*Server).createTopic)
+	api("DELETE /api/v1/topics/{topic}", nil, (*Server).deleteTopic)
+	api("POST /api/v1/topics/{topic}/partitions", nil, (*Server).addPartitions)
+	api("GET /api/v1/topics/{topic}/configs", nil, (*Server).topicConfigs)
+	api("POST /api/v1/topics/{topic}/configs", nil, (*Server).alterConfigs)
+	api("POST /api/v1/topics/{topic}/records", nil, (*Server).produce)
+	api("DELETE /api/v1/groups/{group}", nil, (*Server).deleteGroup)
+	api("DELETE /api/v1/groups/{group}/offsets", nil, (*Server).deleteOffsets)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s; see /api/v1/overview", r.Method, r.URL.Path))
 	})
@@ -178,6 +208,13 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Errorf("host %q refused: %s", r.Host, msg))
 			return
 		}
+		if !(s.sec != nil && s.sec.MetricsOpen && openPath(r.URL.Path)) {
+			p, ok := s.authenticate(w, r)
+			if !ok {
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
 		if write || strings.HasPrefix(r.URL.Path, "/api/") {
 			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
@@ -202,50 +239,83 @@ func (s *Server) guard(h http.Handler) http.Handler {
 	})
 }
 
+// openPath reports whether --http-metrics-open leaves path open.
+func openPath(p string) bool { return p == "/metrics" || p == "/healthz" || p == "/readyz" }
+
 // Start listens on addr (host:port; port 0 picks one) and serves until
 // Close.
 func (s *Server) Start(addr string) error {
-	ln, err := Listen(addr, s.allowedHosts...)
+	ln, err := ListenSecure(addr, s.sec, s.allowedHosts...)
 	if err != nil {
 		return err
 	}
 	return s.Serve(ln)
 }
 
-// Listen binds addr for Serve, so that `rewind serve` can fail on a taken
-// or refused address before it opens the data directory. Beyond loopback
-// it needs allowedHosts: the console has no authentication yet, and the
-// Host check against DNS rebinding needs to know the names clients use.
+// Listen is ListenSecure without authentication or HTTPS.
 func Listen(addr string, allowedHosts ...string) (net.Listener, error) {
+	return ListenSecure(addr, nil, allowedHosts...)
+}
+
+// ListenSecure binds addr for Serve, so that `rewind serve` can fail on a
+// taken or refused address before it opens the data directory. Beyond
+// loopback it needs allowedHosts (the Host check against DNS rebinding
+// needs the names clients use) and authentication (sec with an
+// --http-auth-file or required client certificates), unless
+// sec.AllowUnauthenticated.
+func ListenSecure(addr string, sec *Security, allowedHosts ...string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", addr, err)
 	}
-	if err := checkBind(addr, ln.Addr(), allowedHosts); err != nil {
+	if err := checkBind(addr, ln.Addr(), sec, allowedHosts); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	return ln, nil
 }
 
-func checkBind(addr string, a net.Addr, allowedHosts []string) error {
-	if ta, ok := a.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && len(allowedHosts) == 0 {
-		return fmt.Errorf("admin: --http %s is reachable beyond this machine (%s): set --http-allowed-hosts to the host names clients use to reach it (requests naming other hosts are refused, against DNS rebinding), or keep --http on 127.0.0.1; the console can reset consumer groups and has no authentication, so restrict who can connect", addr, a)
+func beyondLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && !ta.IP.IsLoopback()
+}
+
+// ErrUnsafeBind is the error of a listener refused beyond loopback.
+var ErrUnsafeBind = errors.New("refused beyond loopback")
+
+func checkBind(addr string, a net.Addr, sec *Security, allowedHosts []string) error {
+	if !beyondLoopback(a) {
+		return nil
+	}
+	if len(allowedHosts) == 0 {
+		return fmt.Errorf("admin: %w: --http %s is reachable beyond this machine (%s): set --http-allowed-hosts to the host names clients use to reach it (requests naming other hosts are refused, against DNS rebinding), or keep --http on 127.0.0.1", ErrUnsafeBind, addr, a)
+	}
+	if !sec.authenticates() && !sec.allowsUnauthenticated() {
+		return fmt.Errorf("admin: %w: --http %s is reachable beyond this machine (%s) without authentication, and the console can read records, reset groups and delete topics: set --http-auth-file (basic auth, bearer tokens) or --http-ssl-client-auth required, or keep --http on 127.0.0.1; --http-allow-unauthenticated serves it open anyway", ErrUnsafeBind, addr, a)
 	}
 	return nil
 }
 
 // Serve serves ln (from Listen) until Close.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := checkBind(ln.Addr().String(), ln.Addr(), s.allowedHosts); err != nil {
+	if err := checkBind(ln.Addr().String(), ln.Addr(), s.sec, s.allowedHosts); err != nil {
 		ln.Close()
 		return err
 	}
 	s.ln = ln
 	s.checkHost = true
-	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-		s.log.Warn("the admin HTTP listener is reachable beyond this machine and has no authentication: anyone who can connect can browse records and reset consumer groups; restrict access with a firewall or an authenticating proxy",
+	if beyondLoopback(ln.Addr()) && !s.sec.authenticates() {
+		s.log.Warn("the admin HTTP listener is reachable beyond this machine and has no authentication (--http-allow-unauthenticated): anyone who can connect can browse records, reset consumer groups and delete topics; restrict access with a firewall or an authenticating proxy",
 			"addr", ln.Addr().String(), "allowed_hosts", strings.Join(s.allowedHosts, ","))
+	}
+	if beyondLoopback(ln.Addr()) && s.sec.authenticates() && s.sec.tls == nil {
+		s.log.Warn("the admin HTTP listener is reachable beyond this machine over plain HTTP: passwords and tokens cross the network in clear; set --http-ssl-certificate and --http-ssl-key",
+			"addr", ln.Addr().String())
+	}
+	scheme := "http://"
+	if s.sec != nil && s.sec.tls != nil {
+		scheme = "https://"
+		ln = tls.NewListener(ln, s.sec.tls.Config())
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -254,13 +324,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.done = make(chan struct{})
+	s.stop = make(chan struct{})
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin HTTP server stopped", "err", err)
 		}
 	}()
-	s.log.Info("admin HTTP listening", "addr", "http://"+ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics")
+	if s.sec != nil && s.sec.tls != nil {
+		s.watched.Add(1)
+		go s.watchTLS()
+	}
+	u := scheme + ln.Addr().String()
+	s.log.Info("admin HTTP listening", "addr", u, "console", u+"/", "metrics", u+"/metrics", "authentication", s.sec.describe())
 	return nil
 }
 
@@ -277,6 +353,11 @@ func (s *Server) Addr() string {
 func (s *Server) Close() error {
 	s.tails.close() // streams never go idle: end them before Shutdown waits
 	var err error
+	if s.stop != nil { // Close may be called again
+		close(s.stop)
+		s.watched.Wait()
+		s.stop = nil
+	}
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = s.srv.Shutdown(ctx)
@@ -401,6 +482,8 @@ func kafkaStatus(e *kerr.Error) int {
 		return http.StatusServiceUnavailable
 	case kerr.UnknownServerError:
 		return http.StatusInternalServerError
+	case kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed, kerr.TransactionalIDAuthorizationFailed:
+		return http.StatusForbidden
 	}
 	return http.StatusBadRequest // the request itself is refused
 }

@@ -36,6 +36,16 @@ type AdminAPI struct{ *Broker }
 // AdminAPI returns the in-process view of b for the admin listener.
 func (b *Broker) AdminAPI() *AdminAPI { return &AdminAPI{b} }
 
+// Authorize reports whether principal, connecting from host, may do op on
+// the resource, by the ACLs the Kafka APIs check (always without
+// --authorizer).
+func (a *AdminAPI) Authorize(principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	if a.sec.authz == nil {
+		return true
+	}
+	return a.sec.authz.Authorize(principal, host, op, rt, name)
+}
+
 // KafkaError is a change refused with the Kafka error a Kafka client gets
 // for it: Err is kerr's error for the code (errors.Is(err,
 // kerr.PolicyViolation) works), Message the error message of the response.

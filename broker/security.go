@@ -180,9 +180,7 @@ func (c *conn) secure() error {
 		return err
 	}
 	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 && !c.lis.spec.SASL() {
-		// Kafka's DefaultKafkaPrincipalBuilder on SSL: the subject's
-		// distinguished name in RFC 2253 form.
-		c.sec.principal = "User:" + pc[0].Subject.String()
+		c.sec.principal = CertPrincipal(pc[0])
 	}
 	return nil
 }

@@ -165,3 +165,32 @@ func (b *Broker) reloadTLS(why string) error {
 	b.log.Info("TLS certificate reloaded", "why", why, "cert", b.sec.tls.cfg.CertFile)
 	return nil
 }
+
+// TLSFiles is TLS for a listener outside the broker, the admin HTTP one:
+// the same PEM files, checks and reload as the Kafka listeners' (Reload
+// keeps the previous certificate when the files are broken; a connection
+// keeps what it shook hands with).
+type TLSFiles struct{ t *tlsState }
+
+// LoadTLS reads cfg's files (errors name the Kafka listeners' flags).
+func LoadTLS(cfg TLSConfig) (*TLSFiles, error) {
+	t, err := newTLSState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &TLSFiles{t}, nil
+}
+
+// Config is the tls.Config to serve with: each handshake takes the
+// certificate loaded last.
+func (f *TLSFiles) Config() *tls.Config { return f.t.config() }
+
+// Reload reads the files again; Changed reports whether one's
+// modification time moved since the last load.
+func (f *TLSFiles) Reload() error { return f.t.reload() }
+func (f *TLSFiles) Changed() bool { return f.t.changed() }
+
+// CertPrincipal is the principal of a client certificate, as Kafka's
+// DefaultKafkaPrincipalBuilder gives it on SSL: User: and the subject's
+// distinguished name in RFC 2253 form.
+func CertPrincipal(c *x509.Certificate) string { return "User:" + c.Subject.String() }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"github.com/rewindhq/rewind/clientmetrics"
 	"log/slog"
@@ -22,6 +23,7 @@ func newServeCmd() *cobra.Command {
 	var fsync, logLevel, listeners, advListeners, authorizer, superUsers string
 	var allowedHosts []string
 	var maxReauthMs int64
+	var httpSec admin.SecurityConfig
 	httpAddr := defaultHTTPAddr
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -40,10 +42,13 @@ it to 0 in tests for faster start-up.
 Admin HTTP (--http, default 127.0.0.1:9644; --http "" turns it off): the
 web console at /, Prometheus metrics at /metrics (kafka_exporter's
 consumer-group series included), /healthz, /readyz, and the JSON API under
-/api/v1. Keep it on loopback or behind an authenticating proxy: the console
-can reset consumer groups. Beyond loopback it needs --http-allowed-hosts,
-the names clients use to reach it (other Host headers are refused, against
-DNS rebinding).
+/api/v1. --http-auth-file (basic auth with bcrypt hashes, bearer tokens)
+and --http-ssl-client-auth (client certificates) authenticate it as
+User:NAME, checked against the ACLs of --authorizer as Kafka checks the
+matching API; --http-ssl-certificate serves HTTPS. Beyond loopback it
+needs authentication (or --http-allow-unauthenticated) and
+--http-allowed-hosts, the names clients use to reach it (other Host
+headers are refused, against DNS rebinding).
 
 Listeners are bound before the data directory is opened, so a start that
 cannot listen changes nothing in it. --listen 0.0.0.0 (or [::]) needs
@@ -81,7 +86,7 @@ on it exits with an error naming the first.`,
 				cfg.SASLMechanisms = append(slices.Clone(cfg.SASLMechanisms), "OAUTHBEARER")
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return serve(cfg, httpAddr, allowedHosts, flagGiven(cmd, "http"))
+			return serve(cfg, httpAddr, allowedHosts, httpSec, flagGiven(cmd, "http"))
 		},
 	}
 	f := cmd.Flags()
@@ -151,6 +156,13 @@ on it exits with an error naming the first.`,
 	f.StringVar(&cfg.LogRequests, "log-requests", "all", "the request log at --log-level debug (API, version, client id, latency, error code): all, none, or api=Produce|Fetch,client=my-app")
 	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
 	f.StringSliceVar(&allowedHosts, "http-allowed-hosts", nil, "host names (or addresses) clients use to reach --http besides loopback ones, comma-separated; .example.com allows subdomains; required when --http is beyond loopback")
+	f.StringVar(&httpSec.AuthFile, "http-auth-file", "", "users of --http, one NAME:HASH a line: a bcrypt hash (htpasswd -nB NAME) for basic auth, or sha256:HEX of a bearer token; principal User:NAME; reloaded on SIGHUP or when the file changes")
+	f.StringVar(&httpSec.TLS.CertFile, "http-ssl-certificate", "", "PEM certificate chain: serve --http as HTTPS; reloaded on SIGHUP or when the file changes")
+	f.StringVar(&httpSec.TLS.KeyFile, "http-ssl-key", "", "PEM private key of --http-ssl-certificate, unencrypted")
+	f.StringVar(&httpSec.TLS.CAFile, "http-ssl-ca", "", "PEM CA certificates --http client certificates must chain to")
+	f.StringVar(&httpSec.TLS.ClientAuth, "http-ssl-client-auth", "none", "client certificates of --http: none, requested or required; a verified one authenticates as User:<certificate subject>")
+	f.BoolVar(&httpSec.MetricsOpen, "http-metrics-open", false, "serve /metrics, /healthz and /readyz without authentication")
+	f.BoolVar(&httpSec.AllowUnauthenticated, "http-allow-unauthenticated", false, "serve --http beyond loopback without authentication (refused otherwise); anyone who can connect can then read records, reset groups and delete topics")
 	return cmd
 }
 
@@ -166,13 +178,20 @@ var defaultHTTPAddr = admin.DefaultAddr
 // side). Both listeners are bound before broker.New opens the data
 // directory: a start that cannot listen must not run recovery, create or
 // rewrite any file.
-func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHTTP bool) error {
+func serve(cfg broker.Config, httpAddr string, allowedHosts []string, httpSec admin.SecurityConfig, explicitHTTP bool) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	var httpLn net.Listener
+	var sec *admin.Security
 	if httpAddr != "" {
 		var err error
-		if httpLn, err = admin.Listen(httpAddr, allowedHosts...); err != nil {
+		if sec, err = admin.LoadSecurity(httpSec, cfg.Logger); err != nil {
+			return err
+		}
+		if httpLn, err = admin.ListenSecure(httpAddr, sec, allowedHosts...); err != nil {
+			if errors.Is(err, admin.ErrUnsafeBind) {
+				return err
+			}
 			which := "--http " + httpAddr
 			if !explicitHTTP {
 				which += " (the default)"
@@ -193,7 +212,7 @@ func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHT
 	}
 	var web *admin.Server
 	if httpLn != nil {
-		web = admin.New(b.AdminAPI(), admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...))
+		web = admin.New(b.AdminAPI(), admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...), admin.WithSecurity(sec))
 		if err := web.Serve(httpLn); err != nil {
 			b.Close()
 			return err
@@ -207,6 +226,9 @@ func serve(cfg broker.Config, httpAddr string, allowedHosts []string, explicitHT
 		select {
 		case <-hup:
 			b.ReloadTLS() // logs its outcome; open connections stay
+			if web != nil {
+				web.Reload()
+			}
 		case sig = <-sigs:
 		}
 	}

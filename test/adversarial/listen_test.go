@@ -83,8 +83,9 @@ func TestWildcardListenNeedsAdvertise(t *testing.T) {
 
 // TestAdminHTTPBeyondLoopbackNeedsAllowedHosts: --http on 0.0.0.0 without
 // --http-allowed-hosts is refused (the Host check against DNS rebinding
-// would otherwise have nothing to check against); with it, only loopback
-// and the allowed names are served.
+// would otherwise have nothing to check against), and without
+// authentication too unless --http-allow-unauthenticated; with both, only
+// loopback and the allowed names are served.
 func TestAdminHTTPBeyondLoopbackNeedsAllowedHosts(t *testing.T) {
 	port := anyInterfacePort(t)
 	p := proctest.Start(t, proctest.Config{Binary: binary, NoWait: true, Args: []string{"--http", "0.0.0.0:" + port}})
@@ -94,9 +95,19 @@ func TestAdminHTTPBeyondLoopbackNeedsAllowedHosts(t *testing.T) {
 	}
 	checkEmptyDataDir(t, p.DataDir)
 
+	// With the allowed hosts but no authentication: refused too.
+	port = anyInterfacePort(t)
+	p = proctest.Start(t, proctest.Config{Binary: binary, NoWait: true,
+		Args: []string{"--http", "0.0.0.0:" + port, "--http-allowed-hosts", "rewind.example"}})
+	exitedWithError(t, p)
+	if log := p.Log(); !strings.Contains(log, "without authentication") || !strings.Contains(log, "--http-auth-file") {
+		t.Errorf("the refusal without authentication does not say so or name --http-auth-file:\n%s", log)
+	}
+	checkEmptyDataDir(t, p.DataDir)
+
 	port = anyInterfacePort(t)
 	p = proctest.Start(t, proctest.Config{Binary: binary,
-		Args: []string{"--http", "0.0.0.0:" + port, "--http-allowed-hosts", "rewind.example,.corp.example"}})
+		Args: []string{"--http", "0.0.0.0:" + port, "--http-allowed-hosts", "rewind.example,.corp.example", "--http-allow-unauthenticated"}})
 	// Start waits for the Kafka listener; the HTTP one is bound before it.
 	for host, want := range map[string]int{
 		"rewind.example": 200, "rewind.example:" + port: 200, "REWIND.EXAMPLE.": 200,

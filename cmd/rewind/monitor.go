@@ -22,6 +22,7 @@ const defaultMonitorHTTP = "127.0.0.1:9645"
 func newMonitorCmd() *cobra.Command {
 	var httpAddr, statePath, logLevel string
 	var allowedHosts []string
+	var httpSec admin.SecurityConfig
 	cfg := monitor.Config{}
 	cmd := &cobra.Command{
 		Use:   "monitor",
@@ -51,12 +52,13 @@ __consumer_offsets keeps.`,
 				}
 			}
 			cfg.StatePath = statePath
-			return runMonitor(cmd.Context(), cfg, httpAddr, allowedHosts)
+			return runMonitor(cmd.Context(), cfg, httpAddr, allowedHosts, httpSec)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&httpAddr, "http", defaultMonitorHTTP, "address of the HTTP listener (console, /metrics, /healthz, /readyz, /api/v1)")
 	f.StringSliceVar(&allowedHosts, "http-allowed-hosts", nil, "host names (or addresses) clients use to reach --http besides loopback ones, comma-separated; required when --http is beyond loopback")
+	httpSecurityFlags(f, &httpSec)
 	f.StringVar(&statePath, "state", "", "local state file keeping commit history and Burrow windows across restarts (empty: none, history is what __consumer_offsets still holds)")
 	f.DurationVar(&cfg.Poll, "poll", 10*time.Second, "how often to read metadata, log offsets and groups")
 	f.IntVar(&cfg.HistoryPerPartition, "history-per-partition", 32, "superseded positions kept per group and partition")
@@ -65,10 +67,14 @@ __consumer_offsets keeps.`,
 	return cmd
 }
 
-func runMonitor(ctx context.Context, cfg monitor.Config, httpAddr string, allowedHosts []string) error {
+func runMonitor(ctx context.Context, cfg monitor.Config, httpAddr string, allowedHosts []string, httpSec admin.SecurityConfig) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ln, err := admin.Listen(httpAddr, allowedHosts...)
+	sec, err := admin.LoadSecurity(httpSec, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	ln, err := admin.ListenSecure(httpAddr, sec, allowedHosts...)
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", httpAddr, err)
 	}
@@ -79,7 +85,7 @@ func runMonitor(ctx context.Context, cfg monitor.Config, httpAddr string, allowe
 		ln.Close()
 		return err
 	}
-	web := admin.New(m, admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...))
+	web := admin.New(m, admin.WithLogger(cfg.Logger), admin.WithVersion(version), admin.WithAllowedHosts(allowedHosts...), admin.WithSecurity(sec))
 	if err := web.Serve(ln); err != nil {
 		m.Close()
 		return err

@@ -156,13 +156,7 @@ on it exits with an error naming the first.`,
 	f.StringVar(&cfg.LogRequests, "log-requests", "all", "the request log at --log-level debug (API, version, client id, latency, error code): all, none, or api=Produce|Fetch,client=my-app")
 	f.StringVar(&httpAddr, "http", httpAddr, `address of the admin HTTP listener (console, /metrics, /healthz, /readyz, /api/v1); "" turns it off`)
 	f.StringSliceVar(&allowedHosts, "http-allowed-hosts", nil, "host names (or addresses) clients use to reach --http besides loopback ones, comma-separated; .example.com allows subdomains; required when --http is beyond loopback")
-	f.StringVar(&httpSec.AuthFile, "http-auth-file", "", "users of --http, one NAME:HASH a line: a bcrypt hash (htpasswd -nB NAME) for basic auth, or sha256:HEX of a bearer token; principal User:NAME; reloaded on SIGHUP or when the file changes")
-	f.StringVar(&httpSec.TLS.CertFile, "http-ssl-certificate", "", "PEM certificate chain: serve --http as HTTPS; reloaded on SIGHUP or when the file changes")
-	f.StringVar(&httpSec.TLS.KeyFile, "http-ssl-key", "", "PEM private key of --http-ssl-certificate, unencrypted")
-	f.StringVar(&httpSec.TLS.CAFile, "http-ssl-ca", "", "PEM CA certificates --http client certificates must chain to")
-	f.StringVar(&httpSec.TLS.ClientAuth, "http-ssl-client-auth", "none", "client certificates of --http: none, requested or required; a verified one authenticates as User:<certificate subject>")
-	f.BoolVar(&httpSec.MetricsOpen, "http-metrics-open", false, "serve /metrics, /healthz and /readyz without authentication")
-	f.BoolVar(&httpSec.AllowUnauthenticated, "http-allow-unauthenticated", false, "serve --http beyond loopback without authentication (refused otherwise); anyone who can connect can then read records, reset groups and delete topics")
+	httpSecurityFlags(f, &httpSec)
 	return cmd
 }
 

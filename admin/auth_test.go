@@ -268,6 +268,14 @@ func TestConsoleAuthorization(t *testing.T) {
 			t.Errorf("carol GET %s: %s, want 403", path, resp.Status)
 		}
 	}
+	// The clients' telemetry is the cluster's.
+	if resp := e.do(t, "GET", "/api/v1/clients", "", carol, nil); resp.StatusCode != 403 {
+		t.Errorf("carol GET /api/v1/clients: %s, want 403", resp.Status)
+	}
+	e.allow(t, "User:carol", kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLOperationDescribe)
+	if resp := e.do(t, "GET", "/api/v1/clients", "", carol, nil); resp.StatusCode != 200 {
+		t.Errorf("carol GET /api/v1/clients with DESCRIBE on the cluster: %s, want 200", resp.Status)
+	}
 	// Records need READ: bob has DESCRIBE only.
 	if resp := e.do(t, "GET", "/api/v1/topics/orders/records?partition=0", "", bob, nil); resp.StatusCode != 403 {
 		t.Errorf("bob's records: %s, want 403", resp.Status)

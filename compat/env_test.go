@@ -24,6 +24,7 @@ import (
 // client the suite uses to check what the clients did.
 type env struct {
 	addr      string
+	http      string // the admin listener (/metrics)
 	root      string // module root
 	dir       string // scratch space for this run
 	brokerLog string
@@ -54,6 +55,7 @@ func startEnv(t *testing.T) *env {
 
 	port := freePort(t)
 	e.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	e.http = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	logf, err := os.Create(e.brokerLog)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func startEnv(t *testing.T) *env {
 		"--data-dir", filepath.Join(dir, "data"),
 		"--group-initial-rebalance-delay", "0",
 		"--auto-create-topics=true",
-		"--http", "", // several brokers side by side: no console
+		"--http", e.http,
 		"--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

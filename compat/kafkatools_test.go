@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,7 +32,7 @@ const (
 
 var toolCaps = []string{"kafka-topics", "kafka-console-producer", "kafka-console-consumer",
 	"kafka-consumer-groups --describe", "kafka-consumer-groups --reset-offsets", "kafka-consumer-groups --delete",
-	"kafka-configs", "kafka-get-offsets"}
+	"kafka-configs", "kafka-get-offsets", "kafka-client-metrics"}
 
 // kafkaVersion is KAFKA_VERSION of .ci/kafka.sh: the jars' directory.
 func kafkaVersion() string {
@@ -84,7 +86,8 @@ const toolsScenario = "Each tool runs as `bin/kafka-*.sh` runs it (`java -cp lib
 	"| kafka-consumer-groups --reset-offsets | `--reset-offsets --to-earliest --execute --topic` | NEW-OFFSET 0; franz-go: committed 0 |\n" +
 	"| kafka-consumer-groups --delete | `--delete --group` | \"was successful\"; franz-go: the group is gone, no offsets |\n" +
 	"| kafka-configs | `--alter --add-config retention.ms=3600000,max.message.bytes=2000000`, `--describe` | both listed; franz-go: both stored |\n" +
-	"| kafka-get-offsets | `--topic`, `--topic --time -2` | `" + toolsTopic + ":0:10`, `" + toolsTopic + ":0:0` |\n"
+	"| kafka-get-offsets | `--topic`, `--topic --time -2` | `" + toolsTopic + ":0:10`, `" + toolsTopic + ":0:0` |\n" +
+	"| kafka-client-metrics | `--alter --name --metrics org.apache.kafka.consumer. --interval 1000`, `--describe`, `--list`, then kafka-console-consumer runs; `--delete` | the subscription described and listed; the consumer pushes its telemetry (KIP-714): Rewind's /metrics has its records.lag for the topic's partition 0; gone from `--list` after `--delete` |\n"
 
 func javaRuntime() string {
 	p := &proc{name: "java", args: []string{"-version"}}
@@ -305,6 +308,8 @@ func runKafkaTools(t *testing.T, e *env, w *row) {
 		return nil
 	})
 
+	step("kafka-client-metrics", "kafka-console-producer", clientMetricsStep(e, bs))
+
 	step("kafka-get-offsets", "kafka-console-producer", func(ctx context.Context) error {
 		for _, c := range []struct {
 			args []string
@@ -320,6 +325,105 @@ func runKafkaTools(t *testing.T, e *env, w *row) {
 		}
 		return nil
 	})
+}
+
+// clientMetricsStep: kafka-client-metrics.sh subscribes Java consumers to
+// their consumer metrics every second; a kafka-console-consumer then
+// pushes its telemetry, and Rewind's /metrics shows the lag it reports
+// for the topic's partition.
+func clientMetricsStep(e *env, bs []string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		const cm = "org.apache.kafka.tools.ClientMetricsCommand"
+		name := "compat-consumers"
+		out, err := tool(ctx, "", cm, append(bs, "--alter", "--name", name, "--metrics", "org.apache.kafka.consumer.", "--interval", "1000")...)
+		if err != nil {
+			return err
+		}
+		if err := contains(out, "Altered client metrics config for "+name+"."); err != nil {
+			return fmt.Errorf("--alter: %w", err)
+		}
+		out, err = tool(ctx, "", cm, append(bs, "--describe", "--name", name)...)
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"interval.ms=1000", "metrics=org.apache.kafka.consumer."} {
+			if err := contains(out, want); err != nil {
+				return fmt.Errorf("--describe: %w", err)
+			}
+		}
+		if out, err = tool(ctx, "", cm, append(bs, "--list")...); err != nil {
+			return err
+		}
+		if err := contains(out, name); err != nil {
+			return fmt.Errorf("--list: %w", err)
+		}
+
+		cctx, stop := context.WithCancel(ctx)
+		defer stop()
+		done := make(chan error, 1)
+		go func() {
+			_, err := tool(cctx, "", "org.apache.kafka.tools.consumer.ConsoleConsumer", append(bs, "--topic", toolsTopic,
+				"--group", toolsGroup+"-telemetry", "--timeout-ms", "60000")...)
+			done <- err
+		}()
+		want := []string{`client_software_name="apache-kafka-java"`, `metric="org.apache.kafka.consumer.fetch.manager.records.lag"`, `attributes="partition=0,topic=` + toolsTopic + `"`}
+		var last string
+	poll:
+		for {
+			select {
+			case err := <-done:
+				return fmt.Errorf("kafka-console-consumer ended before its telemetry reached /metrics (%v); last scrape: %s", err, short(last, 300))
+			case <-ctx.Done():
+				return fmt.Errorf("no telemetry of kafka-console-consumer on /metrics: %w; last scrape: %s", ctx.Err(), short(last, 300))
+			case <-time.After(500 * time.Millisecond):
+			}
+			body, err := httpGet(ctx, "http://"+e.http+"/metrics")
+			if err != nil {
+				return fmt.Errorf("/metrics: %w", err)
+			}
+			last = ""
+			for _, line := range strings.Split(body, "\n") {
+				if !strings.HasPrefix(line, "rewind_client_telemetry{") {
+					continue
+				}
+				last = line
+				found := true
+				for _, w := range want {
+					found = found && strings.Contains(line, w)
+				}
+				if found {
+					break poll
+				}
+			}
+		}
+		stop()
+		<-done
+
+		if _, err := tool(ctx, "", cm, append(bs, "--delete", "--name", name)...); err != nil {
+			return err
+		}
+		if out, err = tool(ctx, "", cm, append(bs, "--list")...); err != nil {
+			return err
+		}
+		if strings.Contains(out, name) {
+			return fmt.Errorf("--list after --delete still lists %s", name)
+		}
+		return nil
+	}
+}
+
+func httpGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	return string(b), err
 }
 
 // expectRecords checks, with franz-go, the keys and values of partition 0

@@ -53,7 +53,9 @@ final class Admins {
     String topic = prefix, group = prefix + "-group";
     TopicPartition p0 = new TopicPartition(topic, 0);
     ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-    long base = System.currentTimeMillis() - 3_600_000L;
+    // Half the retention back: old enough to look up by time, far from
+    // being deleted by the topic's retention.ms while the checks run.
+    long base = System.currentTimeMillis() - 1_800_000L;
     try (Admin admin = Clients.admin(bootstrap)) {
       r.check("createTopics", () -> {
         get(admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1)

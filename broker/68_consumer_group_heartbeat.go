@@ -44,28 +44,38 @@ func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	at := time.Now()
 	cg.tickLocked(req.Group, at)
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
-	upgraded := false
-	pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
-		var recs []consumer.Record
-		resp, recs = c.HeartbeatFrom(at, clientOf(r), req, topics, from)
-		if resp.ErrorCode != 0 {
-			return nil, true
-		}
-		if from != nil && c.Group(req.Group) != nil {
-			// The classic group ends in the same batch as the consumer
-			// group begins.
-			upgraded = true
-			t := group.GroupTombstone(req.Group, at)
-			recs = append([]consumer.Record{{Key: t.Key}}, recs...)
-		}
-		return recs, false
-	})
 	var downgraded *consumer.ClassicGroup
-	if err == nil && resp.ErrorCode == 0 && req.MemberEpoch == consumer.LeaveEpoch && c.DowngradeDue(req.Group) {
-		var dpend group.Pending
-		if downgraded, dpend = cg.downgradeLocked(req.Group, topics); dpend != nil {
-			pend = dpend // written after the leave: waiting for it waits for both
+	var pend group.Pending
+	var err error
+	if g := c.Group(req.Group); g != nil && req.MemberEpoch == consumer.LeaveEpoch && c.DowngradeDue(req.Group, req.MemberID) {
+		// The last consumer-protocol member leaves a group of classic
+		// members: instead of the leave, the group goes back to the
+		// classic protocol at its epoch (Kafka's consumerGroupFenceMember).
+		if m := g.Member(req.MemberID); m != nil && (req.InstanceID == nil || *req.InstanceID == m.InstanceID) &&
+			c.Config().Validate(req) == nil {
+			if downgraded, pend = cg.downgradeLocked(req.Group, []string{req.MemberID}, topics); downgraded != nil {
+				resp = kmsg.NewPtrConsumerGroupHeartbeatResponse()
+				resp.Version, resp.MemberID, resp.MemberEpoch = req.Version, kmsg.StringPtr(req.MemberID), req.MemberEpoch
+			}
 		}
+	}
+	upgraded := false
+	if downgraded == nil {
+		pend, err = cg.change(req.Group, func() ([]consumer.Record, bool) {
+			var recs []consumer.Record
+			resp, recs = c.HeartbeatFrom(at, clientOf(r), req, topics, from)
+			if resp.ErrorCode != 0 {
+				return nil, true
+			}
+			if from != nil && c.Group(req.Group) != nil {
+				// The classic group ends in the same batch as the consumer
+				// group begins.
+				upgraded = true
+				t := group.GroupTombstone(req.Group, at)
+				recs = append([]consumer.Record{{Key: t.Key}}, recs...)
+			}
+			return recs, false
+		})
 	}
 	cg.mu.Unlock()
 	if err != nil {

@@ -79,6 +79,9 @@ func handleConsumerGroupDescribe(r *request) (reply, error) {
 			dm.Assignment = describeAssignment(m.OwnedPartitions(), names)
 			dm.TargetAssignment = describeAssignment(grp.Target(mid), names)
 			dm.MemberType = 1 // a consumer-protocol member
+			if m.Classic != nil {
+				dm.MemberType = 0 // a classic member of the group (consumer_groups_classic.go)
+			}
 			g.Members = append(g.Members, dm)
 		}
 		resp.Groups = append(resp.Groups, g)

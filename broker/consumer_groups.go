@@ -219,6 +219,12 @@ func (cg *consumerGroups) tickLocked(id string, now time.Time) bool {
 	if d := g.NextDeadline(); d.IsZero() || now.Before(d) {
 		return false
 	}
+	if due := cg.c.DueFences(id, now); cg.c.DowngradeDue(id, due...) {
+		// Fencing these converts the group back to the classic protocol:
+		// the timer does it, holding the routing still (migrate).
+		cg.kickTimer()
+		return false
+	}
 	var fenced []consumer.Fenced
 	pend, err := cg.change(id, func() ([]consumer.Record, bool) {
 		var recs []consumer.Record
@@ -231,9 +237,7 @@ func (cg *consumerGroups) tickLocked(id string, now time.Time) bool {
 	for _, f := range fenced {
 		cg.b.log.Info("consumer group member fenced", "group", id, "member", f.Member, "reason", string(f.Reason))
 	}
-	if cg.c.DowngradeDue(id) {
-		cg.kickTimer() // the timer converts it (it holds migrate)
-	}
+
 	if pend != nil {
 		go cg.wait(cg.b.ctx, id, pend) //nolint:errcheck // a failure unloads the partition's groups
 	}
@@ -273,19 +277,22 @@ func (cg *consumerGroups) run(ctx context.Context) {
 		var topics consumer.Topics
 		var downgraded []*consumer.ClassicGroup
 		for _, id := range cg.c.GroupIDs() {
-			failed = cg.tickLocked(id, now) || failed
-			// A group left with classic members only goes back to the
-			// classic protocol, whoever fenced its last consumer-protocol
-			// member (this timer, or the tick of a request).
-			if cg.c.DowngradeDue(id) && !cg.unavailable(cg.partition(id)) {
+			// A group whose last consumer-protocol member is fenced, and
+			// that keeps classic members, goes back to the classic protocol
+			// instead (Kafka's consumerGroupFenceMember); so does one left
+			// with classic members only.
+			due := cg.c.DueFences(id, now)
+			if cg.c.DowngradeDue(id, due...) && !cg.unavailable(cg.partition(id)) {
 				if topics == nil {
 					topics = newConsumerTopics(cg.b.reg.list())
 				}
-				if to, pend := cg.downgradeLocked(id, topics); to != nil {
+				if to, pend := cg.downgradeLocked(id, due, topics); to != nil {
 					downgraded = append(downgraded, to)
 					go cg.wait(cg.b.ctx, id, pend) //nolint:errcheck // a failure unloads the partition's groups
+					continue
 				}
 			}
+			failed = cg.tickLocked(id, now) || failed
 		}
 		next := cg.c.NextDeadline()
 		d := time.Hour

@@ -210,14 +210,14 @@ func (cg *consumerGroups) upgradeSource(id string) *consumer.ClassicGroup {
 }
 
 // downgradeLocked converts group id back to a classic group if it should
-// be one now (consumer.Coordinator.Downgrade), writing the consumer
-// group's tombstones and the classic group's metadata in one batch (mu
-// held). The caller installs the returned group in the classic
-// coordinator once mu is released.
-func (cg *consumerGroups) downgradeLocked(id string, topics consumer.Topics) (*consumer.ClassicGroup, group.Pending) {
+// be one once the members leaving are gone (consumer.Coordinator.
+// Downgrade), writing the consumer group's tombstones and the classic
+// group's metadata in one batch (mu held). The caller installs the
+// returned group in the classic coordinator once mu is released.
+func (cg *consumerGroups) downgradeLocked(id string, leaving []string, topics consumer.Topics) (*consumer.ClassicGroup, group.Pending) {
 	var to *consumer.ClassicGroup
 	pend, err := cg.change(id, func() ([]consumer.Record, bool) {
-		g, recs, ok := cg.c.Downgrade(id, 0, topics)
+		g, recs, ok := cg.c.Downgrade(id, leaving, 0, topics)
 		if !ok {
 			return nil, true
 		}
@@ -228,6 +228,7 @@ func (cg *consumerGroups) downgradeLocked(id string, topics consumer.Topics) (*c
 	if err != nil || to == nil {
 		return nil, nil
 	}
-	cg.b.log.Info("consumer group downgraded to the classic protocol: its last consumer-protocol member left", "group", id, "generation", to.Generation, "members", len(to.Members))
+	cg.b.log.Info("consumer group downgraded to the classic protocol: its last consumer-protocol member left", "group", id,
+		"left", leaving, "generation", to.Generation, "members", len(to.Members))
 	return to, pend
 }

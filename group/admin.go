@@ -81,12 +81,14 @@ func (c *Coordinator) describe(name string, v int16) kmsg.DescribeGroupsResponse
 		dm.ClientHost = m.host
 		dm.ProtocolMetadata = []byte{}
 		dm.MemberAssignment = []byte{}
+		// Kafka's describeNoMetadata: the assignment whatever the state,
+		// the metadata only once Stable.
+		if m.assignment != nil {
+			dm.MemberAssignment = m.assignment
+		}
 		if stable {
 			if md := m.metadata(g.protocol); md != nil {
 				dm.ProtocolMetadata = md
-			}
-			if m.assignment != nil {
-				dm.MemberAssignment = m.assignment
 			}
 		}
 		dg.Members = append(dg.Members, dm)

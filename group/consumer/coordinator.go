@@ -24,6 +24,9 @@ func NewCoordinator(cfg Config) *Coordinator {
 	return &Coordinator{cfg: cfg.withDefaults(), groups: map[string]*Group{}}
 }
 
+// Config is the coordinator's configuration, defaults applied.
+func (c *Coordinator) Config() Config { return c.cfg }
+
 // NewMemberID makes a member id (Config.NewMemberID).
 func (c *Coordinator) NewMemberID() string { return c.cfg.NewMemberID() }
 

@@ -135,8 +135,10 @@ func (c *Coordinator) upgradeFrom(now time.Time, from *ClassicGroup, topics Topi
 		m.sessionDeadline = now.Add(cm.SessionTimeout)
 	}
 	sub := g.subscribedTopics(topics)
+	// AssignmentTime stays zero: the joining member's bump is assigned at
+	// once, as Kafka assigns a converted group (it has no last assignment
+	// time).
 	g.MetadataHash, g.topicsVersion = metadataHash(sub, topics), topics.Version()
-	g.AssignmentTime = now
 	var recs []Record
 	ids := g.MemberIDs()
 	for _, id := range ids {
@@ -154,38 +156,46 @@ func (c *Coordinator) upgradeFrom(now time.Time, from *ClassicGroup, topics Topi
 }
 
 // Downgrade converts group id back to a classic group if it should be one
-// (Kafka's validateOnlineDowngradeWithFencedMember, convertToClassicGroup):
-// it has members, every one on the classic protocol, the policy allows
+// once the members named leaving are gone (Kafka's
+// validateOnlineDowngradeWithFencedMember and convertToClassicGroup): the
+// others, at least one, are all on the classic protocol, the policy allows
 // downgrades and they fit in classicMax (group.max.size, 0: unlimited).
-// It removes the group and returns what the classic group is to be and
-// the tombstones of the consumer group, in Kafka's order; ok is false
-// and nothing changes otherwise. Call it after a member left or was
-// fenced.
-func (c *Coordinator) Downgrade(id string, classicMax int, topics Topics) (cg *ClassicGroup, recs []Record, ok bool) {
+// The leaving members are not fenced first: the classic group takes the
+// group epoch as it stands, as Kafka converts instead of removing the
+// member. It removes the group and returns what the classic group is to
+// be and the tombstones of every record of the consumer group, in Kafka's
+// order; ok is false and nothing changes otherwise.
+func (c *Coordinator) Downgrade(id string, leaving []string, classicMax int, topics Topics) (cg *ClassicGroup, recs []Record, ok bool) {
 	g := c.groups[id]
-	if g == nil || len(g.members) == 0 || !c.cfg.MigrationPolicy.downgrade() {
+	if !c.downgradeDue(g, leaving) {
 		return nil, nil, false
 	}
 	if classicMax <= 0 {
 		classicMax = math.MaxInt
 	}
-	if len(g.members) > classicMax {
-		return nil, nil, false
-	}
-	for _, m := range g.members {
-		if m.Classic == nil || len(m.Classic.Protocols) == 0 {
-			return nil, nil, false
+	var ids []string
+	for _, mid := range g.MemberIDs() {
+		if !slices.Contains(leaving, mid) {
+			ids = append(ids, mid)
 		}
 	}
+	if len(ids) > classicMax {
+		return nil, nil, false
+	}
 	cg = &ClassicGroup{ID: id, Generation: g.Epoch, ProtocolType: "consumer"}
-	ids := g.MemberIDs()
-	// The selected protocol: one every member supports, the first member's
-	// first such preference (Kafka's ClassicGroup.selectProtocol votes;
-	// the members of a group converted from a classic group support the
-	// same protocols).
+	// The selected protocol: one every remaining member supports, the
+	// first member's first such preference (Kafka's
+	// ClassicGroup.selectProtocol votes; members converted from one
+	// classic group support the same protocols).
 	first := g.members[ids[0]]
 	for _, p := range first.Classic.Protocols {
-		if g.supportsClassic("consumer", []ClassicProtocol{p}) {
+		supported := true
+		for _, mid := range ids {
+			if !slices.ContainsFunc(g.members[mid].Classic.Protocols, func(q ClassicProtocol) bool { return q.Name == p.Name }) {
+				supported = false
+			}
+		}
+		if supported {
 			cg.Protocol = p.Name
 			break
 		}
@@ -203,6 +213,47 @@ func (c *Coordinator) Downgrade(id string, classicMax int, topics Topics) (cg *C
 	recs = groupTombstones(g)
 	delete(c.groups, id)
 	return cg, recs, true
+}
+
+// DowngradeDue tells whether Downgrade of group id with leaving gone
+// would convert it (the members all classic, the policy allowing it),
+// without changing it.
+func (c *Coordinator) DowngradeDue(id string, leaving ...string) bool {
+	return c.downgradeDue(c.groups[id], leaving)
+}
+
+func (c *Coordinator) downgradeDue(g *Group, leaving []string) bool {
+	if g == nil || !c.cfg.MigrationPolicy.downgrade() {
+		return false
+	}
+	left := 0
+	for _, m := range g.members {
+		if slices.Contains(leaving, m.ID) {
+			continue
+		}
+		if m.Classic == nil || len(m.Classic.Protocols) == 0 {
+			return false
+		}
+		left++
+	}
+	return left > 0
+}
+
+// DueFences lists the members of group id that Tick would fence now.
+func (c *Coordinator) DueFences(id string, now time.Time) []string {
+	g := c.groups[id]
+	if g == nil {
+		return nil
+	}
+	var out []string
+	for _, mid := range g.MemberIDs() {
+		m := g.members[mid]
+		expired := func(d time.Time) bool { return !d.IsZero() && !now.Before(d) }
+		if expired(m.sessionDeadline) || (expired(m.rebalanceDeadline) && m.Epoch == m.rebalanceEpoch) || expired(m.joinDeadline) || expired(m.syncDeadline) {
+			out = append(out, mid)
+		}
+	}
+	return out
 }
 
 // groupTombstones are the tombstones of every record of g, in Kafka 4.4's
@@ -226,19 +277,4 @@ func groupTombstones(g *Group) []Record {
 	recs = append(recs, record(offsetsfmt.ConsumerGroupPartitionMetadata, g.ID, "", "", nil))
 	recs = append(recs, record(offsetsfmt.ConsumerGroupMetadata, g.ID, "", "", nil))
 	return recs
-}
-
-// DowngradeDue tells whether Downgrade would convert group id now (its
-// members all classic, the policy allowing it), without changing it.
-func (c *Coordinator) DowngradeDue(id string) bool {
-	g := c.groups[id]
-	if g == nil || len(g.members) == 0 || !c.cfg.MigrationPolicy.downgrade() {
-		return false
-	}
-	for _, m := range g.members {
-		if m.Classic == nil || len(m.Classic.Protocols) == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -98,6 +98,11 @@ func (w *twin) rename(i int, resp kmsg.Response) {
 	if j, ok := resp.(*kmsg.JoinGroupResponse); ok {
 		sort.Slice(j.Members, func(a, b int) bool { return j.Members[a].MemberID < j.Members[b].MemberID })
 	}
+	if d, ok := resp.(*kmsg.ConsumerGroupDescribeResponse); ok { // members in no order
+		for _, g := range d.Groups {
+			sort.Slice(g.Members, func(a, b int) bool { return g.Members[a].MemberID < g.Members[b].MemberID })
+		}
+	}
 }
 
 // step sends the request build makes for each broker (at version v, the

@@ -212,6 +212,7 @@ func consumeAndCommit(t *testing.T, ctx context.Context, addr, group, topic stri
 // groupRow is the part of /api/v1/groups a test reads.
 type groupRow struct {
 	Group  string `json:"group"`
+	Type   string `json:"type"`
 	State  string `json:"state"`
 	Lag    int64  `json:"lag"`
 	Status string `json:"status"`

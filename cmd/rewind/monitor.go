@@ -28,7 +28,8 @@ func newMonitorCmd() *cobra.Command {
 		Use:   "monitor",
 		Short: "Serve the console, /api/v1 and /metrics (lag, lag in time, Burrow verdicts) for any Kafka cluster",
 		Long: `Watch the cluster at --brokers (Apache Kafka, Rewind, any Kafka-compatible
-broker) through the wire protocol and serve the console, /api/v1 and /metrics
+broker), with the client security of every client command (--command-config,
+--security-protocol, --sasl-*, --ssl-*), through the wire protocol and serve the console, /api/v1 and /metrics
 of ` + "`rewind serve --http`" + ` for it at --http.
 
 It reads __consumer_offsets as a consumer, from its start (as Burrow does), to
@@ -45,12 +46,17 @@ __consumer_offsets keeps.`,
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			b, _ := cmd.Flags().GetString(flagBrokers)
-			for _, s := range strings.Split(b, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					cfg.Brokers = append(cfg.Brokers, s)
-				}
+			// --brokers, --command-config and the security flags, as for
+			// every client command.
+			c, err := newCLI(cmd)
+			if err != nil {
+				return err
 			}
+			cc, opts, err := c.clientOpts()
+			if err != nil {
+				return err
+			}
+			cfg.Brokers, cfg.Opts = cc.Brokers, opts
 			cfg.StatePath = statePath
 			return runMonitor(cmd.Context(), cfg, httpAddr, allowedHosts, httpSec)
 		},

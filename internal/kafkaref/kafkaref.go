@@ -62,6 +62,25 @@ func (c *Cluster) PeakRSS() (int64, error) {
 	return c.script.PeakRSS()
 }
 
+// RestartNode stops node i (0 for node 1) cleanly and starts it again
+// on its directory and port, returning once it is started (not yet
+// serving); the other nodes keep running. An external cluster cannot be
+// restarted.
+func (c *Cluster) RestartNode(i int) error {
+	if c.script == nil {
+		return errors.New("kafkaref: external cluster")
+	}
+	if _, err := c.script.RestartNode(i); err != nil {
+		return err
+	}
+	pids, err := c.script.PIDs()
+	if err != nil {
+		return err
+	}
+	c.pids = pids
+	return nil
+}
+
 // started is the outcome of starting a cluster of some size, once.
 type started struct {
 	once    sync.Once

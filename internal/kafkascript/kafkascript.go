@@ -191,7 +191,21 @@ func (c *Cluster) Restart() (time.Time, error) {
 	if len(pids) != 1 {
 		return time.Time{}, fmt.Errorf("restart of a %d-node cluster", len(pids))
 	}
-	pid := pids[0]
+	return c.RestartNode(0)
+}
+
+// RestartNode is Restart for node i (0 for node 1) of a cluster of any
+// size; the other nodes keep running, so the cluster's leaders and group
+// coordinators move off the node and back.
+func (c *Cluster) RestartNode(i int) (time.Time, error) {
+	pids, err := c.PIDs()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if i < 0 || i >= len(pids) {
+		return time.Time{}, fmt.Errorf("no node %d in a %d-node cluster", i+1, len(pids))
+	}
+	pid := pids[i]
 	argv, err := cmdline(pid)
 	if err != nil {
 		return time.Time{}, err
@@ -204,7 +218,7 @@ func (c *Cluster) Restart() (time.Time, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	out, err := os.OpenFile(filepath.Join(c.Dir, "node1", "stdout.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	out, err := os.OpenFile(filepath.Join(c.Dir, fmt.Sprintf("node%d", i+1), "stdout.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -217,7 +231,12 @@ func (c *Cluster) Restart() (time.Time, error) {
 		return time.Time{}, err
 	}
 	go cmd.Wait() // reaped when it ends, so the script's stop sees it gone
-	if err := os.WriteFile(filepath.Join(c.Dir, "kafka.pids"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+	pids[i] = cmd.Process.Pid
+	var b strings.Builder
+	for _, p := range pids {
+		fmt.Fprintln(&b, p)
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "kafka.pids"), []byte(b.String()), 0o644); err != nil {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		return time.Time{}, err
 	}

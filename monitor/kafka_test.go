@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestMonitorKafkaCluster(t *testing.T) {
 	if err := k.RestartNode(node); err != nil {
 		t.Fatal(err)
 	}
-	classic = consumeAndCommit(t, ctx, addr, "mon-billing", "mon-orders", 60)
+	maps.Copy(classic, consumeAndCommit(t, ctx, addr, "mon-billing", "mon-orders", 180)) // to the end: some partition moves again
 	checkGroup(t, srv.URL, "mon-billing", "mon-orders", 3, 100, classic)
 	// The restarted node serves again, and so does the monitor.
 	eventually(t, 120*time.Second, func() error {

@@ -79,6 +79,9 @@ func handleDescribeClientQuotas(r *request) (reply, error) {
 		return fail(kerr.InvalidRequest.Code, "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.")
 	}
 	set := r.c.b.quotas.store.load()
+	// Null only with an error: the Java admin reads an empty list as
+	// none, but fails on a null one (DescribeClientQuotasResponse.complete).
+	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
 	for e, vals := range set.m {
 		comps := e.components()
 		if req.Strict && len(comps) != len(exact)+len(specified) {

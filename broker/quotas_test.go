@@ -87,6 +87,16 @@ func describeQuotas(t *testing.T, cl *kgo.Client) string {
 func TestAlterClientQuotasValidation(t *testing.T) {
 	b := startBrokerAt(t, t.TempDir())
 	cl := newClient(t, b.Addr())
+	// No quotas: an empty list, never null (the Java admin, hence
+	// kafka-configs.sh, fails on null).
+	for v := int16(0); v <= 1; v++ {
+		req := kmsg.NewPtrDescribeClientQuotasRequest()
+		req.Version = v
+		resp := newRaw(t, b.Addr()).do(req).(*kmsg.DescribeClientQuotasResponse)
+		if resp.ErrorCode != 0 || resp.Entries == nil {
+			t.Fatalf("v%d with no quotas: code %d, entries %v (null)", v, resp.ErrorCode, resp.Entries)
+		}
+	}
 	bad := []kmsg.AlterClientQuotasRequestEntry{
 		quotaEntry(map[string]float64{"producer_byte_rate": 100}, nil),                               // no entity
 		quotaEntry(map[string]float64{"producer_byte_rate": 100}, nil, "group", "g"),                 // unknown type

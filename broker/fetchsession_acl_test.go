@@ -34,10 +34,13 @@ func TestFetchSessionAuthorization(t *testing.T) {
 	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
 	alice, bob := aclClient(t, b, "alice"), aclClient(t, b, "bob")
 
-	fetch := func(cl *kgo.Client, sess, epoch int32, offset int64, named bool) *kmsg.FetchResponse {
+	// wait is MaxWaitMillis: a session hears of a partition's change from
+	// the partition's watcher goroutine (fetchwait.go), a moment after the
+	// produce is answered, so a fetch that must see a change waits for it.
+	fetch := func(cl *kgo.Client, sess, epoch int32, offset int64, named bool, wait int32) *kmsg.FetchResponse {
 		t.Helper()
 		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1<<20, sess, epoch
+		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = wait, 1<<20, sess, epoch
 		if named {
 			ft := kmsg.NewFetchRequestTopic()
 			ft.TopicID = id
@@ -63,15 +66,15 @@ func TestFetchSessionAuthorization(t *testing.T) {
 		return resp.Topics[0].Partitions[0]
 	}
 
-	if p := part(fetch(bob, 0, -1, 0, true)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+	if p := part(fetch(bob, 0, -1, 0, true, 10)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
 		t.Fatalf("bob: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
-	full := fetch(alice, 0, 0, 0, true)
+	full := fetch(alice, 0, 0, 0, true, 10)
 	if p := part(full); p.ErrorCode != 0 || len(p.RecordBatches) == 0 || full.SessionID == 0 {
 		t.Fatalf("alice: %v with %d bytes, session %d", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches), full.SessionID)
 	}
 	// Caught up: nothing to answer.
-	if resp := fetch(alice, full.SessionID, 1, 1, true); resp.ErrorCode != 0 || len(resp.Topics) != 0 {
+	if resp := fetch(alice, full.SessionID, 1, 1, true, 10); resp.ErrorCode != 0 || len(resp.Topics) != 0 {
 		t.Fatalf("caught up: %v, %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
 	}
 
@@ -81,7 +84,7 @@ func TestFetchSessionAuthorization(t *testing.T) {
 	}
 	// Alice names nothing: the record is her session's, and she may no
 	// longer read it.
-	if p := part(fetch(alice, full.SessionID, 2, 0, false)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+	if p := part(fetch(alice, full.SessionID, 2, 0, false, 10000)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
 		t.Fatalf("alice without READ: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
 }

@@ -26,7 +26,7 @@ import (
 // part the browser shows.
 const (
 	maxScan     = 10_000
-	scanChunk   = 500
+	scanChunk   = 2000
 	scanBytes   = pageDecoded
 	scanTime    = 2 * time.Second
 	maxPattern  = 1 << 10

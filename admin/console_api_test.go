@@ -105,44 +105,59 @@ func TestRecordsFilter(t *testing.T) {
 }
 
 // A filtered page examines at most maxScan records per request and says
-// where to go on: a match past them is found by the next request, not by
-// one unbounded scan, forwards and backwards.
+// where to go on: a match past them is found by following requests, each
+// examining exactly maxScan records, never by one unbounded scan,
+// forwards and backwards.
 func TestRecordsFilterBoundedScan(t *testing.T) {
 	e := newEnv(t)
 	e.createTopic(t, "big", 1)
-	const n = 12_000
+	const n = 25_000
 	var recs []*kgo.Record
 	for i := 0; i < n; i++ {
 		v := "hay"
-		if i == 11_500 || i == 100 {
+		if i == 24_500 || i == 100 {
 			v = "needle"
 		}
 		recs = append(recs, &kgo.Record{Topic: "big", Value: []byte(v)})
 	}
 	e.produce(t, e.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
 
-	page := e.page(t, "/api/v1/topics/big/records?partition=0&value=needle&offset=200")
-	if len(page.Records) != 0 || page.Scanned != maxScan || page.Next != 200+maxScan || page.Stopped != stopRecords {
-		t.Fatalf("first scan: %d records, scanned %d, next %d, stopped %q", len(page.Records), page.Scanned, page.Next, page.Stopped)
-	}
-	page = e.page(t, fmt.Sprintf("/api/v1/topics/big/records?partition=0&value=needle&offset=%d", page.Next))
-	if fmt.Sprint(offsets(page)) != "[11500]" || page.Stopped != "" {
-		t.Fatalf("second scan: %v, stopped %q", offsets(page), page.Stopped)
+	// Forwards from 200: two bounded requests, then the needle.
+	next, calls := int64(200), 0
+	for {
+		calls++
+		page := e.page(t, fmt.Sprintf("/api/v1/topics/big/records?partition=0&value=needle&offset=%d", next))
+		if len(page.Records) > 0 {
+			if fmt.Sprint(offsets(page)) != "[24500]" || page.Stopped != "" || calls != 3 {
+				t.Fatalf("request %d found %v, stopped %q", calls, offsets(page), page.Stopped)
+			}
+			break
+		}
+		if page.Scanned != maxScan || page.Next != next+maxScan || page.Stopped != stopRecords || calls > 3 {
+			t.Fatalf("request %d from %d: scanned %d, next %d, stopped %q", calls, next, page.Scanned, page.Next, page.Stopped)
+		}
+		next = page.Next
 	}
 
-	// Backwards from the end: the needle at 11,500 at once, then the
-	// one at 100 only after a bounded scan that says where it stopped.
-	page = e.page(t, "/api/v1/topics/big/records?partition=0&value=needle&from=newest&limit=1")
-	if fmt.Sprint(offsets(page)) != "[11500]" {
-		t.Fatalf("newest needle: %v", offsets(page))
+	// Backwards from the end: the needle at 24,500 at once, then the one
+	// at 100 after bounded requests that say where they stopped.
+	page := e.page(t, "/api/v1/topics/big/records?partition=0&value=needle&from=newest&limit=1")
+	if fmt.Sprint(offsets(page)) != "[24500]" || page.From > 24_500 {
+		t.Fatalf("newest needle: %v from %d", offsets(page), page.From)
 	}
-	page = e.page(t, fmt.Sprintf("/api/v1/topics/big/records?partition=0&value=needle&from=newest&end_offset=%d", page.From))
-	if len(page.Records) != 0 || page.Stopped != stopRecords || page.Scanned != maxScan || page.From != 11_500-maxScan {
-		t.Fatalf("older, bounded: %v, scanned %d, from %d, stopped %q", offsets(page), page.Scanned, page.From, page.Stopped)
-	}
-	page = e.page(t, fmt.Sprintf("/api/v1/topics/big/records?partition=0&value=needle&from=newest&end_offset=%d", page.From))
-	if fmt.Sprint(offsets(page)) != "[100]" || page.Stopped != "" || page.From != 0 {
-		t.Fatalf("older again: %v, from %d, stopped %q", offsets(page), page.From, page.Stopped)
+	before := page.From
+	for calls = 1; ; calls++ {
+		page = e.page(t, fmt.Sprintf("/api/v1/topics/big/records?partition=0&value=needle&from=newest&end_offset=%d", before))
+		if len(page.Records) > 0 {
+			if fmt.Sprint(offsets(page)) != "[100]" || page.Stopped != "" || page.From != 0 || calls < 3 {
+				t.Fatalf("request %d back from %d: %v, from %d, stopped %q", calls, before, offsets(page), page.From, page.Stopped)
+			}
+			break
+		}
+		if page.Stopped != stopRecords || page.Scanned != maxScan || page.From != before-maxScan || calls > 3 {
+			t.Fatalf("request %d back from %d: scanned %d, from %d, stopped %q", calls, before, page.Scanned, page.From, page.Stopped)
+		}
+		before = page.From
 	}
 }
 

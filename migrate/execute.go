@@ -314,10 +314,13 @@ func (m *Migrator) copy(ctx context.Context, dst *kadm.Client, plan *Plan, st *S
 			return nil
 		}
 		lastSave = time.Now()
+		// Saved first: a progress writer that kills the process (a
+		// closed pipe) leaves the state of what was acknowledged.
+		err := st.Save()
 		if m.Progress != nil {
 			m.Progress(Progress{Copied: copied, Total: total, Bytes: bytes, Done: force})
 		}
-		return st.Save()
+		return err
 	}
 	err = readSpans(ctx, m.Source, spans, func(r *kgo.Record) error {
 		pr := runs[partKey(r.Topic, r.Partition)]

@@ -40,7 +40,12 @@
 // (NeverCommittedNote says it); LossForecasts forecasts per partition when
 // retention deletes unread records (lageval.TimeToLoss); FormatRecord and
 // ToKcatJSON print records as kcat's -f and -J do; ExportCSV writes the
-// reset plan kafka-consumer-groups.sh --export writes.
+// reset plan kafka-consumer-groups.sh --export writes. LoadClientConfig
+// reads a Kafka client properties file (Kafka tools' --command-config:
+// security.protocol, sasl.mechanism, sasl.jaas.config, PEM truststores and
+// keystores, OAUTHBEARER with unsecured tokens or a token file) into a
+// ClientConfig whose Opts connect and authenticate, passed to Dial as
+// extra options; a refused authentication is ErrAuthentication.
 //
 // The pure parts (Explain, PlanReset, CommittedAt, LagRows, Trend,
 // FormatRecord, ParseResetCSV, ExportCSV, ParseDuration) take plain

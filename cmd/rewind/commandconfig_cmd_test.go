@@ -378,3 +378,34 @@ func TestCommandConfigOAuthBearer(t *testing.T) {
 		`sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_name="x";`)
 	cliFail(t, "127.0.0.1:1", []string{"--command-config", noSub, "topic", "list"}, "needs unsecuredLoginStringClaim_sub")
 }
+
+// TestUserCommandOnline: with --command-config, rewind user set, list and
+// delete go through AlterUserScramCredentials and
+// DescribeUserScramCredentials: the user made can authenticate with both
+// SCRAM mechanisms, and after delete cannot; a principal without ALTER on
+// the cluster is told so.
+func TestUserCommandOnline(t *testing.T) {
+	s := startSecureBroker(t)
+	addr := s.addr[broker.ProtocolSASLSSL]
+	admin := s.javaProps(t, "SCRAM-SHA-256", "admin", "admin-secret")
+	out, _, err := cliRun(t, addr, "bob-secret\n", "--command-config", admin, "user", "set", "bob")
+	if err != nil || !strings.Contains(out, "stored on the cluster") {
+		t.Fatalf("user set bob: %v\n%s", err, out)
+	}
+	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		cli(t, addr, "--command-config", s.javaProps(t, mech, "bob", "bob-secret"), "topic", "list")
+	}
+	list := cli(t, addr, "--command-config", admin, "user", "list")
+	if !strings.Contains(list, "bob\tSCRAM-SHA-256,SCRAM-SHA-512\n") {
+		t.Fatalf("user list:\n%s", list)
+	}
+	cli(t, addr, "--command-config", admin, "user", "delete", "bob")
+	cliFail(t, addr, []string{"--command-config", s.javaProps(t, "SCRAM-SHA-512", "bob", "bob-secret"), "topic", "list"}, "SASL_AUTHENTICATION_FAILED")
+	cliFail(t, addr, []string{"--command-config", admin, "user", "delete", "bob"}, "user bob does not exist on the cluster")
+	_, _, err = cliRun(t, addr, "x\n", "--command-config", s.javaProps(t, "PLAIN", "alice", "alice-secret"), "user", "set", "carol")
+	if err == nil || !strings.Contains(err.Error(), "CLUSTER_AUTHORIZATION_FAILED: principal User:alice needs ALTER on the CLUSTER") {
+		t.Fatalf("user set as alice: %v", err)
+	}
+	// Both ways at once is refused.
+	cliFail(t, addr, []string{"--command-config", admin, "user", "list", "--data-dir", t.TempDir()}, "use either --data-dir")
+}

@@ -24,7 +24,17 @@ func newUserCmd() *cobra.Command {
 SCRAM-SHA-256 and SCRAM-SHA-512 credentials (salt, iterations, StoredKey,
 ServerKey) in --data-dir/` + broker.CredentialsFile + `; SASL/PLAIN is checked
 against the same. A running broker sees a change at its next
-authentication; connections already authenticated stay.`,
+authentication; connections already authenticated stay.
+
+With --brokers or --command-config (and no --data-dir) the commands work
+on a running cluster instead, Rewind or Kafka, through
+AlterUserScramCredentials and DescribeUserScramCredentials as
+kafka-configs.sh --bootstrap-server --entity-type users does: the client
+salts the password (4096 iterations) and sends only the salted form;
+ALTER (set, delete) or DESCRIBE (list) on the cluster is needed.`,
+		Example: `  echo "$PW" | rewind user set alice --data-dir /var/lib/rewind
+  echo "$PW" | rewind user set alice --brokers kafka:9095 --command-config admin.properties
+  rewind user list --command-config admin.properties`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", dataDir, "data directory of the broker")
 	var fromStdin bool
@@ -36,6 +46,12 @@ authentication; connections already authenticated stay.`,
 			pw, err := readPassword(cmd, fromStdin)
 			if err != nil {
 				return err
+			}
+			if online, err := userOnline(cmd); err != nil || online {
+				if err != nil {
+					return err
+				}
+				return userSetOnline(cmd, args[0], pw)
 			}
 			if err := broker.SetUserPassword(dataDir, args[0], pw); err != nil {
 				return err
@@ -50,6 +66,12 @@ authentication; connections already authenticated stay.`,
 		Short: "Delete a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if online, err := userOnline(cmd); err != nil || online {
+				if err != nil {
+					return err
+				}
+				return userDeleteOnline(cmd, args[0])
+			}
 			ok, err := broker.DeleteUser(dataDir, args[0])
 			if err != nil {
 				return err
@@ -66,6 +88,12 @@ authentication; connections already authenticated stay.`,
 		Short: "List users and their mechanisms",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if online, err := userOnline(cmd); err != nil || online {
+				if err != nil {
+					return err
+				}
+				return userListOnline(cmd)
+			}
 			users, err := broker.Users(dataDir)
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -28,6 +29,9 @@ type Retention struct {
 	// and retention.bytes, whether set on the topic or a broker default)
 	// or "target topic" (one that exists on the target keeps its own).
 	From string `json:"from"`
+	// Compacted is set for a topic whose cleanup.policy has no "delete":
+	// retention.ms and retention.bytes delete nothing there.
+	Compacted bool `json:"compacted,omitempty"`
 	// Lost lists, per partition, what the target would delete at once.
 	Lost []string `json:"would_delete,omitempty"`
 }
@@ -56,6 +60,9 @@ func (r *Retention) String() string {
 	}
 	if r.Bytes >= 0 {
 		keep += fmt.Sprintf(", at most %d bytes per partition", r.Bytes)
+	}
+	if r.Compacted {
+		keep = "every key's last record (cleanup.policy without delete: retention deletes nothing)"
 	}
 	return fmt.Sprintf("retention.ms=%d retention.bytes=%d (%s): keeps %s", r.MS, r.Bytes, r.From, keep)
 }
@@ -114,6 +121,14 @@ func planRetention(ctx context.Context, src, dst *kadm.Client, srcCfgs kadm.Reso
 			r.Bytes = v
 		}
 		t.Retention = r
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "delete") {
+				r.Compacted = true
+			}
+		}
+		if r.Compacted {
+			continue
+		}
 		if r.MS >= 0 {
 			cut := now.UnixMilli() - r.MS
 			byCutoff[cut] = append(byCutoff[cut], t.Topic)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/internal/kafkaref"
 	"github.com/rewindhq/rewind/migrate"
 	"github.com/rewindhq/rewind/rewindtest"
@@ -150,4 +151,55 @@ func TestMigrateRetentionOfTargetTopic(t *testing.T) {
 	if rep := verify(t, m, plan); rep.Partitions[0].TargetRecords != 80 {
 		t.Fatalf("target holds %d records, want 80", rep.Partitions[0].TargetRecords)
 	}
+}
+
+// TestMigrateRetentionCompacted: retention deletes nothing in a topic
+// whose cleanup.policy is compact, so its old records do not stop the
+// migration (a delete,compact one is checked like a delete one).
+func TestMigrateRetentionCompacted(t *testing.T) {
+	ctx := tctx(t, time.Minute)
+	// The source checks retention once an hour, so that its own does not
+	// delete the delete,compact topic's old records under the test.
+	src := rewindtest.Start(t, func(c *broker.Config) { c.RetentionCheckInterval = time.Hour }).Addr()
+	dst := rewindtest.Start(t).Addr()
+	cl := client(t, src)
+	adm := kadm.NewClient(cl)
+	for topic, policy := range map[string]string{"compacted": "compact", "both": "delete,compact"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr(policy)}, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for _, topic := range []string{"compacted", "both"} {
+		for i := 0; i < 10; i++ {
+			r := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte("v"), Timestamp: old}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := newMigrator(src, dst)
+	plan, err := m.Plan(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range plan.Topics {
+		r := tp.Retention
+		switch tp.Topic {
+		case "compacted":
+			if !r.Compacted || len(r.Lost) != 0 || !strings.Contains(r.String(), "keeps every key's last record") {
+				t.Errorf("compacted: %+v %s", r, r)
+			}
+		case "both":
+			if r.Compacted || len(r.Lost) != 1 {
+				t.Errorf("delete,compact: %+v", r)
+			}
+		}
+	}
+	m.Options.Topics = []string{"compacted"}
+	st, _ := migrate.LoadState("")
+	if plan, err = m.Execute(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, m, plan)
 }

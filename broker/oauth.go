@@ -94,6 +94,13 @@ var (
 	oauthExtKey       = regexp.MustCompile(`^[A-Za-z]+$`)
 )
 
+// errOAuthScheme is an auth value of another scheme than Bearer. Kafka's
+// OAuthBearerClientInitialResponse fails on it with an exception that is
+// no SaslException (it asks its matcher for a group the pattern does not
+// have), so its SaslServerAuthenticator closes the connection without an
+// answer: Rewind does the same.
+var errOAuthScheme = errors.New("invalid scheme in OAUTHBEARER client first message")
+
 // oauthMessage is a parsed client first message.
 type oauthMessage struct {
 	authzid    string
@@ -133,7 +140,7 @@ func parseOAuthMessage(msg []byte) (oauthMessage, error) {
 		return oauthMessage{}, errors.New("invalid OAUTHBEARER client first message: invalid 'auth' format")
 	}
 	if !strings.EqualFold(a[1], "bearer") {
-		return oauthMessage{}, fmt.Errorf("invalid scheme in OAUTHBEARER client first message: %s", a[1])
+		return oauthMessage{}, fmt.Errorf("%w: %s", errOAuthScheme, a[1])
 	}
 	out.token = a[2]
 	return out, nil
@@ -152,6 +159,7 @@ func (c *conn) oauthStep(tok []byte, generic string) (out []byte, user, fail str
 	msg, err := parseOAuthMessage(tok)
 	if err != nil {
 		c.sec.oauthReason = err.Error()
+		c.sec.oauthAbort = errors.Is(err, errOAuthScheme)
 		return nil, "", generic
 	}
 	v := c.b.sec.oauth

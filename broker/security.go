@@ -146,6 +146,7 @@ type connSecurity struct {
 
 	oauthErr    string    // OAUTHBEARER: the JSON error challenge sent, awaiting the client's %x01
 	oauthReason string    // OAUTHBEARER: why the last message was refused, for the log
+	oauthAbort  bool      // OAUTHBEARER: the refusal closes the connection unanswered (errOAuthScheme)
 	credExpiry  time.Time // the credential's end (an OAUTHBEARER token's exp); zero: none
 
 	expiry     time.Time    // when the session ends without re-authentication (KIP-368); zero: never
@@ -281,6 +282,10 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 	if msg == "" && user != "" {
 		lifetime, msg = c.authenticated(user)
 	}
+	if msg != "" && c.sec.oauthAbort {
+		c.authFailed(user, c.sec.oauthReason)
+		return reply{}, fmt.Errorf("SASL/OAUTHBEARER: %s: connection closed", c.sec.oauthReason)
+	}
 	if msg != "" {
 		c.authFailed(user, msg)
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
@@ -296,6 +301,7 @@ func handleSaslAuthenticate(r *request) (reply, error) {
 		}}, nil
 	}
 	resp.SASLAuthBytes = out
+	resp.ErrorMessage = strp("")                         // Kafka's default: an empty message, not null
 	resp.SessionLifetimeMillis = lifetime.Milliseconds() // v1+ (KIP-368)
 	return now(resp)
 }

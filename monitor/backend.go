@@ -340,7 +340,11 @@ func (m *Monitor) Groups() []group.Summary {
 		if g.typ == "consumer" {
 			continue
 		}
-		out = append(out, group.Summary{Name: name, State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol, Members: g.members})
+		sum := group.Summary{Name: name, State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol, Members: g.members}
+		if s := m.groups[name]; s != nil {
+			sum.Generation = s.generation
+		}
+		out = append(out, sum)
 	}
 	for name, g := range m.groups {
 		if _, listed := v.groups[name]; listed || len(g.offsets) == 0 && len(g.history) == 0 {

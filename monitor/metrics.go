@@ -99,9 +99,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, descTopicUnderRepl, b2f(pv.isr < pv.replicas), t.name, ps)
 		}
 	}
+	m.mu.Lock()
+	generations := make(map[string]int32, len(v.groups))
+	for name, g := range v.groups {
+		if s := m.groups[name]; s != nil && g.typ != "consumer" {
+			generations[name] = s.generation
+		}
+	}
+	m.mu.Unlock()
 	for name, g := range v.groups {
 		gauge(ch, descCGMembers, float64(g.members), name)
 		epoch := g.epoch
+		if g.typ != "consumer" {
+			epoch = generations[name]
+		}
 		gauge(ch, descCGInfo, 1, name, g.typ, g.state, g.protocol)
 		gauge(ch, descCGEpoch, float64(epoch), name, g.typ)
 		if g.typ == "consumer" {

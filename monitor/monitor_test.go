@@ -2,10 +2,12 @@ package monitor
 
 import (
 	"fmt"
+	"math"
 	"maps"
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +180,27 @@ func TestMonitorRewind(t *testing.T) {
 		if p.LagSeconds != nil && (*p.LagSeconds-*q.LagSeconds > 5 || *q.LagSeconds-*p.LagSeconds > 5) {
 			t.Fatalf("partition %d: lag in time %v on the broker, %v on the monitor", i, *p.LagSeconds, *q.LagSeconds)
 		}
+	}
+	// And so do the two /metrics, series for series.
+	theirs, mine := metrics(t, own.URL), metrics(t, srv.URL)
+	compared := 0
+	for k, v := range theirs {
+		if !strings.Contains(k, `"billing"`) || !(strings.HasPrefix(k, "kafka_consumergroup_") || strings.HasPrefix(k, "kafka_burrow_") ||
+			strings.HasPrefix(k, "rewind_consumergroup_")) || strings.HasPrefix(k, "rewind_consumergroup_time_to_loss") {
+			continue
+		}
+		got, ok := mine[k]
+		if strings.HasPrefix(k, "kafka_consumergroup_lag_seconds") {
+			if !ok || math.Abs(got-v) > 5 {
+				t.Errorf("%s: broker %v, monitor %v (%v)", k, v, got, ok)
+			}
+		} else if !ok || got != v {
+			t.Errorf("%s: broker %v, monitor %v (%v)", k, v, got, ok)
+		}
+		compared++
+	}
+	if compared < 10 {
+		t.Fatalf("compared %d series of billing: %v", compared, theirs)
 	}
 	own.Close()
 

@@ -41,8 +41,10 @@ type gstate struct {
 	history map[tpKey][]position // superseded positions, oldest first
 	// From the group's metadata records (classic) or its epoch records
 	// (consumer groups): what the last one said.
-	consumer bool
-	gone     bool // its last metadata record is a tombstone: deleted or expired
+	consumer   bool
+	gone       bool  // its last metadata record is a tombstone: deleted or expired
+	generation int32 // a classic group's, from its last metadata record
+
 }
 
 func (m *Monitor) groupLocked(name string) (string, *gstate) {
@@ -85,6 +87,11 @@ func (m *Monitor) applyLocked(r *kgo.Record) {
 	case k.Kind == offsetsfmt.GroupMetadata:
 		_, g := m.groupLocked(k.Group)
 		g.gone = r.Value == nil
+		if !g.gone {
+			if v, err := offsetsfmt.DecodeGroupMetadata(r.Value); err == nil {
+				g.generation = v.Generation
+			}
+		}
 		m.dirty = true
 	case k.Kind == offsetsfmt.ConsumerGroupMetadata:
 		_, g := m.groupLocked(k.Group)

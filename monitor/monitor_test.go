@@ -2,8 +2,8 @@ package monitor
 
 import (
 	"fmt"
-	"math"
 	"maps"
+	"math"
 	"net/http/httptest"
 	"path/filepath"
 	"sort"

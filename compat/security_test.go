@@ -132,18 +132,32 @@ type secEnv struct {
 	dir               string
 }
 
+// secEnvs holds the secure broker of each env (TestCompat and
+// TestCompatSecurity each start their own), started at its first row.
 var (
-	secOnce sync.Once
-	secE    *secEnv
-	secErr  error
+	secMu   sync.Mutex
+	secEnvs = map[*env]*secStart{}
 )
+
+type secStart struct {
+	once sync.Once
+	s    *secEnv
+	err  error
+}
 
 // Users of the secure broker and their passwords.
 var secUsers = map[string]string{"admin": "admin-secret", "alice": "alice-secret", "mallory": "mallory-secret"}
 
 func startSecEnv(t *testing.T, e *env) (*secEnv, error) {
-	secOnce.Do(func() { secE, secErr = newSecEnv(t, e) })
-	return secE, secErr
+	secMu.Lock()
+	st, ok := secEnvs[e]
+	if !ok {
+		st = &secStart{}
+		secEnvs[e] = st
+	}
+	secMu.Unlock()
+	st.once.Do(func() { st.s, st.err = newSecEnv(t, e) })
+	return st.s, st.err
 }
 
 func newSecEnv(t *testing.T, e *env) (*secEnv, error) {

@@ -11,8 +11,9 @@ import (
 	"github.com/rewindhq/rewind/storage"
 )
 
-// Broker is everything the admin listener needs of the broker it serves,
-// reached in process: *broker.AdminAPI (Broker.AdminAPI) implements it by
+// Broker is everything the admin listener needs of the broker it serves.
+// monitor.Monitor implements it for a remote cluster (`rewind monitor`);
+// inside `rewind serve` it is reached in process: *broker.AdminAPI (Broker.AdminAPI) implements it by
 // calling the broker's own operations, the ones its Kafka API handlers
 // call, so the console is refused what a Kafka client is refused, with the
 // same Kafka error (a *broker.KafkaError). Nothing here goes through a

@@ -50,9 +50,14 @@
 // (TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED), 400 otherwise. A change's body is at most 1 MiB, a produce's 8 MiB, and
 // two produces are decoded at a time (a third waits up to 2 s, then 503).
 //
-// The server reaches the broker one way only, in process, through the
-// Broker interface (implemented by broker.AdminAPI), never through a Kafka
-// connection: requests do not queue behind one another, and a change is
+// `rewind monitor` serves the same handlers for a remote cluster: its
+// monitor.Monitor implements Broker over the wire protocol (from
+// __consumer_offsets read as a consumer and a poll of the cluster), so the
+// console, /api/v1 and /metrics are one code path with two backends.
+//
+// Inside `rewind serve` the server reaches the broker one way only, in
+// process, through the Broker interface (implemented by broker.AdminAPI),
+// never through a Kafka connection: requests do not queue behind one another, and a change is
 // checked by the code the broker's Kafka handlers run for it, so the
 // console is refused what a Kafka client is refused (--max-broker-partitions,
 // a full disk, topic name and config rules, a reset while the group has

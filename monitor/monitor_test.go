@@ -297,3 +297,50 @@ func TestMonitorStateOutlivesCompaction(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMonitorTopicsComeAndGo: a topic created after the monitor started
+// shows up with its group; once it is deleted its series go and the rest
+// of the cluster is still served.
+func TestMonitorTopicsComeAndGo(t *testing.T) {
+	ctx := tctx(t, 60*time.Second)
+	addr, dir := proctest.FreeAddr(t), t.TempDir()
+	b := startBroker(t, addr, dir)
+	defer b.Close()
+	createTopic(t, ctx, addr, "stays", 1, 1)
+	m, srv := watch(t, addr, "")
+	defer m.Close()
+	defer srv.Close()
+
+	createTopic(t, ctx, addr, "late", 2, 1)
+	produce(t, ctx, client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), "late", 2, 100)
+	want := consumeAndCommit(t, ctx, addr, "late-g", "late", 50)
+	checkGroup(t, srv.URL, "late-g", "late", 2, 100, want)
+
+	adm := kadm.NewClient(client(t, addr))
+	if r, err := adm.DeleteTopic(ctx, "late"); err != nil || r.Err != nil {
+		t.Fatalf("delete: %v %v", err, r.Err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		for k := range metrics(t, srv.URL) {
+			if strings.Contains(k, `topic="late"`) {
+				return fmt.Errorf("still served: %s", k)
+			}
+		}
+		var topics []struct {
+			Name string `json:"name"`
+		}
+		getJSON(t, srv.URL+"/api/v1/topics", &topics)
+		if len(topics) != 1 || topics[0].Name != "stays" {
+			return fmt.Errorf("topics %+v", topics)
+		}
+		return m.Ready()
+	})
+	// The group's history outlives the topic.
+	if h := history(t, srv.URL, "late-g"); len(h) == 0 {
+		t.Fatal("no history left for late-g")
+	}
+	var gv groupView
+	if code := getJSON(t, srv.URL+"/api/v1/groups/late-g", &gv); code != 200 && code != 404 {
+		t.Fatalf("group view of a group on a deleted topic: %d", code)
+	}
+}

@@ -286,6 +286,46 @@ func TestFetchSessionLongPoll(t *testing.T) {
 	}
 }
 
+// TestFetchSessionLogStartOnIdlePartition: records deleted below a
+// caught-up session's position on a partition nobody writes to reach the
+// session's next answer, as Kafka's incremental fetch answers a partition
+// whose log start offset moved (the long poll is not woken for it, as in
+// Kafka: it answers at its max wait).
+func TestFetchSessionLogStartOnIdlePartition(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "idle", 4)
+	r := newRaw(t, b.Addr())
+	if code, _ := r.produce("idle", 2, 3); code != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+	}
+	offs := map[int32]int64{0: 0, 1: 0, 2: 3, 3: 0}
+	full := r.do(sessFetch(12, 0, 0, "idle", [16]byte{}, offs)).(*kmsg.FetchResponse)
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		os := kadm.Offsets{}
+		os.Add(kadm.Offset{Topic: "idle", Partition: 2, At: 2})
+		resp, err := kadm.NewClient(cl).DeleteRecords(testCtx(t, 10*time.Second), os)
+		if err == nil {
+			err = resp.Error()
+		}
+		done <- err
+	}()
+	req := sessFetch(12, full.SessionID, 1, "idle", [16]byte{}, nil)
+	req.MaxWaitMillis = 2000
+	resp := r.do(req).(*kmsg.FetchResponse)
+	if err := <-done; err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].Partition != 2 || resp.Topics[0].Partitions[0].LogStartOffset != 2 {
+		t.Fatalf("%+v, want partition 2 with log start 2", resp.Topics)
+	}
+}
+
 // TestFetchSessionCacheBounds: --fetch-session-cache-slots is split in 8
 // shards as in Kafka (8 slots: one session per shard, the ninth full
 // fetch gets none while no session is evictable), and

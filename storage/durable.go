@@ -50,7 +50,8 @@ func (l *Log) notifyLocked() {
 }
 
 // Changed returns a channel closed the next time the high watermark
-// advances, or the log is fenced, truncated or closed. Fetch long-polls
+// advances or the log start moves, or the log is fenced, truncated or
+// closed. Fetch long-polls
 // grab the channel, check the HW, then wait on it.
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.Lock()

@@ -139,6 +139,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newLogStart int64, err error) {
 	l.mu.Lock()
 	l.logStart = offset
 	segs := l.segs
+	l.notifyLocked() // fetch sessions answer the new log start
 	l.mu.Unlock()
 	n := 0
 	for _, s := range segs[:len(segs)-1] {
@@ -161,8 +162,12 @@ func (l *Log) deleteSegments(n int, newStart int64, why string) error {
 	l.mu.Lock()
 	dead := l.segs[:n]
 	l.segs = slices.Clone(l.segs[n:])
+	old := l.logStart
 	l.logStart = max(l.logStart, newStart, l.segs[0].base)
 	ls := l.logStart
+	if ls != old {
+		l.notifyLocked() // fetch sessions answer the new log start
+	}
 	l.mu.Unlock()
 
 	ck := l.ck

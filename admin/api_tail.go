@@ -21,6 +21,11 @@ import (
 //	event: records  {"records":[...],"next":N,"high_watermark":H,"scanned":k}
 //	event: end      {"reason":"..."}        the server ends the tail
 //
+// Each start and records event carries its next offset as the event id,
+// so a browser's EventSource that reconnects after a dropped connection
+// sends it back (Last-Event-ID) and the tail goes on from there, missing
+// nothing.
+//
 // It reads through the Broker interface like the browser (no Kafka
 // connection, so `rewind monitor` tails the same way), polling every
 // tailEvery: each poll examines at most tailScan records and sends at
@@ -132,6 +137,11 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("from %q: use oldest or newest", q.Get("from")))
 		return
 	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if o, err := strconv.ParseInt(id, 10, 64); err == nil && o >= 0 {
+			next = o // a reconnection: on from where the last event left
+		}
+	}
 	stop, ok := s.tails.add()
 	if !ok {
 		w.Header().Set("Retry-After", "5")
@@ -145,15 +155,19 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no") // proxies: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	send := func(event string, v any) bool {
+	send := func(event string, id int64, v any) bool {
 		b, _ := json.Marshal(v)
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+		idLine := ""
+		if id >= 0 {
+			idLine = fmt.Sprintf("id: %d\n", id)
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\n%sdata: %s\n\n", event, idLine, b); err != nil {
 			return false
 		}
 		return rc.Flush() == nil
 	}
-	end := func(reason string) { send("end", map[string]string{"reason": reason}) }
-	if !send("start", tailEvent{Next: next, HighWatermark: pi.HighWatermark}) {
+	end := func(reason string) { send("end", -1, map[string]string{"reason": reason}) }
+	if !send("start", next, tailEvent{Next: next, HighWatermark: pi.HighWatermark}) {
 		return
 	}
 	ping := time.NewTicker(tailPing)
@@ -205,7 +219,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 			for _, rec := range got.recs {
 				ev.Records = append(ev.Records, viewRecord(rec))
 			}
-			if !send("records", ev) {
+			if !send("records", got.next, ev) {
 				return
 			}
 			next = got.next

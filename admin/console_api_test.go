@@ -307,6 +307,25 @@ func TestTail(t *testing.T) {
 	cancel()
 	waitTails(t, e.srv, 0)
 
+	// A reconnection (EventSource sends the last event's id back) goes on
+	// from there: the record produced while it was away comes first.
+	e.produce(t, cl, &kgo.Record{Topic: "orders", Value: []byte("refunded while away")})
+	req, _ := http.NewRequest("GET", e.base+"/api/v1/topics/orders/tail?partition=0&value=refunded", nil)
+	req.Header.Set("Last-Event-ID", "9")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("reconnect: %v %v", err, resp)
+	}
+	again := &sse{resp: resp, sc: bufio.NewScanner(resp.Body)}
+	if ev, data := again.next(t); ev != "start" || !strings.Contains(data, `"next":9`) {
+		t.Fatalf("reconnected tail starts with %s %s", ev, data)
+	}
+	if ev, data := again.next(t); ev != "records" || !strings.Contains(data, "refunded while away") || !strings.Contains(data, `"offset": 9`) && !strings.Contains(data, `"offset":9`) {
+		t.Fatalf("reconnected tail: %s %s", ev, data)
+	}
+	resp.Body.Close()
+	waitTails(t, e.srv, 0)
+
 	// At most maxTails at once.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()

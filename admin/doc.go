@@ -12,7 +12,8 @@
 //	GET  /api/v1/topics/{topic}/records    ?partition=P&offset=N|from=oldest|newest|time=T&limit=50, range end
 //	                                       end_offset=N|end_time=T, filters key=, value=, header= ("k=v") substrings
 //	                                       or match=regex; from=newest reads backwards; a scan is bounded (below)
-//	GET  /api/v1/topics/{topic}/tail       ?partition=P&filters: server-sent events of the records appended from now
+//	GET  /api/v1/topics/{topic}/tail       ?partition=P&filters: server-sent events of the records appended from now;
+//	                                       event ids are offsets, and a reconnection's Last-Event-ID resumes there
 //	GET  /api/v1/transactions              transactions open on partitions: producer, transactional id, start offset,
 //	                                       LSO, high watermark, the group offsets each holds
 //	GET  /api/v1/clients                   clients pushing telemetry (KIP-714): id, software, address, last push,

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -37,6 +38,7 @@ type Authorizer struct {
 
 // snapshot is an immutable set of ACLs with its index.
 type snapshot struct {
+	gen uint64 // one more at each change
 	all []Binding
 	// byType: per resource type, the LITERAL ACLs by name (the wildcard
 	// under "*") and the PREFIXED ones.
@@ -80,7 +82,11 @@ func Open(path string, cfg Config) (*Authorizer, error) {
 			return nil, err
 		}
 	}
-	a.cur.Store(newSnapshot(all))
+	s := newSnapshot(all)
+	// Generations of different runs differ: a regex resolution stored
+	// under one run's ACLs is never taken for another's.
+	s.gen = uint64(time.Now().UnixNano())
+	a.cur.Store(s)
 	return a, nil
 }
 
@@ -275,6 +281,12 @@ func (a *Authorizer) store(next []Binding) error {
 			return err
 		}
 	}
-	a.cur.Store(newSnapshot(next))
+	s := newSnapshot(next)
+	s.gen = a.cur.Load().gen + 1
+	a.cur.Store(s)
 	return nil
 }
+
+// Generation changes whenever the ACLs do, so that what was decided by
+// them (a regex subscription's topics) can be decided again.
+func (a *Authorizer) Generation() uint64 { return a.cur.Load().gen }

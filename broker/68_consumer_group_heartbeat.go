@@ -28,7 +28,11 @@ func init() { regKey(68, 0, 1, handleConsumerGroupHeartbeat) }
 
 func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
-	topics := newConsumerTopics(r.c.b.reg.list())
+	ct := newConsumerTopics(r.c.b.reg.list())
+	var topics consumer.Topics = ct
+	if a := r.c.b.sec.authz; a != nil {
+		topics = &describableTopics{consumerTopics: ct, r: r, gen: a.Generation()}
+	}
 	cg := &r.c.b.cgroups
 	// Exclusive: this heartbeat may convert the group between the
 	// protocols (consumer_groups_classic.go).
@@ -142,3 +146,20 @@ func (t *consumerTopics) Lookup(name string) (assign.TopicID, int32, bool) {
 
 func (t *consumerTopics) Names() []string { return t.names }
 func (t *consumerTopics) Version() int64  { return t.version }
+
+// describableTopics resolves regex subscriptions to the topics the
+// heartbeat's principal may DESCRIBE (consumer.DescribeFilter), and
+// resolves them again when the ACLs change.
+type describableTopics struct {
+	*consumerTopics
+	r   *request
+	gen uint64
+}
+
+func (t *describableTopics) Describable(name string) bool {
+	return t.r.allowedTopic(kmsg.ACLOperationDescribe, name)
+}
+
+func (t *describableTopics) Version() int64 {
+	return t.consumerTopics.version ^ int64(t.gen*0x9e3779b97f4a7c15)
+}

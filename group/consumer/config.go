@@ -86,6 +86,17 @@ type Topics interface {
 	// Names lists every topic, for regex subscriptions.
 	Names() []string
 	// Version changes whenever a topic is created, deleted or grows, so
-	// that regex subscriptions are resolved again.
+	// that regex subscriptions are resolved again (and, with a
+	// DescribeFilter, whenever the ACLs change).
 	Version() int64
+}
+
+// DescribeFilter, implemented by a Topics, limits what a regex
+// subscription resolves to: the topics the principal of the heartbeat
+// that resolves it may DESCRIBE, as Kafka's
+// filterTopicDescribeAuthorizedTopics. As in Kafka, the group's resolution
+// of a regex is shared by its members, so it is that heartbeat's
+// principal's view.
+type DescribeFilter interface {
+	Describable(topic string) bool
 }

@@ -70,7 +70,9 @@
 // Kafka resolves regex subscriptions asynchronously and refreshes topic
 // metadata on an interval; here both happen on the heartbeat that sees a
 // new Topics.Version, so a new matching topic or partition is assigned one
-// heartbeat sooner. MetadataHash is an FNV-1a over names, ids and
+// heartbeat sooner. With a DescribeFilter (the broker's ACLs) a regex
+// resolves only to the topics the resolving heartbeat's principal may
+// DESCRIBE, and an ACL change moves Topics.Version. MetadataHash is an FNV-1a over names, ids and
 // partition counts (Kafka: xxhash including racks); only the group's own
 // comparison uses it.
 //

@@ -279,8 +279,9 @@ func (g *Group) update(now time.Time, client Client, req *kmsg.ConsumerGroupHear
 	regexUpdate := map[string]*resolvedRegex{}
 	if re != nil {
 		var matched []string
+		filter, _ := topics.(DescribeFilter)
 		for _, name := range topics.Names() {
-			if re.MatchString(name) {
+			if re.MatchString(name) && (filter == nil || filter.Describable(name)) {
 				matched = append(matched, name)
 			}
 		}

@@ -53,6 +53,16 @@ func TestConsumeToEndTrailingMarker(t *testing.T) {
 				if n != 5 || len(got) != 5 || got[0] != "a" || got[3] == "" {
 					t.Fatalf("group %q: read %d records %q, want the 3 plain and the 2 committed", group, n, got)
 				}
+				if group == "" {
+					continue
+				}
+				fetched, err := c.adm.FetchOffsets(ctx, group)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if o, _ := fetched.Lookup(topic, 0); o.At != 6 {
+					t.Errorf("group %q committed %d after reading to the end, want 6 (past the marker)", group, o.At)
+				}
 			}
 		})
 	}

@@ -329,9 +329,12 @@ func (c *Client) Consume(ctx context.Context, o ConsumeOptions, fn func(*kgo.Rec
 					return
 				}
 				n++
-				if o.Group != "" {
-					cl.MarkCommitRecords(r)
-				}
+			}
+			if o.Group != "" {
+				// A marker read is committed past, as a Java
+				// consumer's position is: no lag of 1 is left at
+				// a partition ending in one.
+				cl.MarkCommitRecords(r)
 			}
 			ends.Seen(r.Topic, r.Partition, r.Offset)
 		})

@@ -558,6 +558,14 @@ func (b *Broker) acceptLoop(l *listener) {
 			nc.Close()
 			continue
 		}
+		if d := b.quotas.connection(remoteIP(nc), time.Now()); d > 0 {
+			// connection_creation_rate (quota_rate.go): as Kafka, the
+			// connection is held unread and closed once the throttle
+			// time has passed.
+			b.connMu.Unlock()
+			time.AfterFunc(d, func() { nc.Close() })
+			continue
+		}
 		if l.tls != nil {
 			nc = tls.Server(nc, l.tls.config())
 		}
@@ -577,6 +585,13 @@ func (b *Broker) acceptLoop(l *listener) {
 			b.connMu.Unlock()
 		}()
 	}
+}
+
+func remoteIP(nc net.Conn) net.IP {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP
+	}
+	return nil
 }
 
 // retriableAccept reports whether a failed accept may succeed later.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,9 @@ import (
 // it) for that long (KIP-219). The request throttle is at most one
 // window. A throttled fetch is answered without records (its bytes are
 // not charged), and a fetch never asks for more than quota ×
-// (num-1) × window bytes.
+// (num-1) × window bytes. connection_creation_rate counts the
+// connections accepted from an ip: one over it is closed unserved after
+// its throttle time (at most one window), as Kafka's ConnectionQuotas.
 
 type quotaKind int
 
@@ -40,10 +43,11 @@ const (
 	quotaProduce quotaKind = iota
 	quotaFetch
 	quotaRequest
+	quotaConnection // connection_creation_rate, per ip
 	numQuotaKinds
 )
 
-var quotaKindKey = [numQuotaKinds]string{keyProducerByteRate, keyConsumerByteRate, keyRequestPercentage}
+var quotaKindKey = [numQuotaKinds]string{keyProducerByteRate, keyConsumerByteRate, keyRequestPercentage, keyConnectionCreationRate}
 
 // quotaSensorExpiry is how long an unused sensor is kept (Kafka's
 // InactiveSensorExpirationTimeSeconds).
@@ -231,6 +235,35 @@ func (q *quotaManagers) record(kind quotaKind, user, client string, v float64, n
 		t = min(t, float64(m.window)) // ClientRequestQuotaManager's maxThrottleTimeMs
 	}
 	return int32(min(t, math.MaxInt32))
+}
+
+// connection records a new connection from ip against its
+// connection_creation_rate (the ip's own, else the default ip's, as
+// Kafka's ConnectionQuotas.connectionRateForIp) and returns how long to
+// hold it before closing it unserved, at most one window; 0 accepts it.
+// A throttled connection is not counted (Kafka unrecords it).
+func (q *quotaManagers) connection(ip net.IP, now time.Time) time.Duration {
+	set := q.store.load()
+	if set.has[keyConnectionCreationRate] == 0 || ip == nil {
+		return 0
+	}
+	bound, ok := set.ipRate(ip)
+	if !ok {
+		return 0
+	}
+	m := q.m[quotaConnection]
+	ms := now.UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sensor(sensorKey{user: ip.String()}, now)
+	s.rate.record(1, ms, m.num, m.window)
+	val := s.rate.measure(ms, m.num, m.window)
+	if val <= bound {
+		return 0
+	}
+	t := min(math.Round((val-bound)/bound*float64(s.rate.windowSize(ms, m.num, m.window))), float64(m.window))
+	s.rate.record(-1, ms, m.num, m.window)
+	return time.Duration(t) * time.Millisecond
 }
 
 // unrecord takes back what a throttled fetch recorded.

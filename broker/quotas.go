@@ -1,14 +1,17 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rewindhq/rewind/internal/atomicfile"
 )
@@ -111,16 +114,59 @@ type quotaSet struct {
 	// has counts the entities per key: a quota type none sets costs its
 	// requests nothing (Kafka's quotasEnabled).
 	has map[string]int
+	// ips are the connection_creation_rate of ip entities by address
+	// (a host name resolved when the set is made, as Kafka resolves it
+	// when the quota changes); ipDefault that of the default ip.
+	ips       map[string]float64
+	ipDefault *float64
 }
 
 func newQuotaSet(m map[quotaEntity]map[string]float64) *quotaSet {
-	s := &quotaSet{m: m, has: map[string]int{}}
-	for _, vals := range m {
+	s := &quotaSet{m: m, has: map[string]int{}, ips: map[string]float64{}}
+	for e, vals := range m {
 		for k := range vals {
 			s.has[k]++
 		}
+		v, ok := vals[keyConnectionCreationRate]
+		switch {
+		case !ok || !e.ip.set:
+		case e.ip.def:
+			s.ipDefault = &v
+		default:
+			for _, a := range resolveIPEntity(e.ip.name) {
+				s.ips[a] = v
+			}
+		}
 	}
 	return s
+}
+
+// ipRate is the connection_creation_rate that applies to ip.
+func (s *quotaSet) ipRate(ip net.IP) (float64, bool) {
+	if v, ok := s.ips[ip.String()]; ok {
+		return v, true
+	}
+	if s.ipDefault != nil {
+		return *s.ipDefault, true
+	}
+	return 0, false
+}
+
+// resolveIPEntity is the addresses an ip entity names.
+func resolveIPEntity(name string) []string {
+	if ip := net.ParseIP(name); ip != nil {
+		return []string{ip.String()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, _ := net.DefaultResolver.LookupHost(ctx, name)
+	out := addrs[:0]
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil {
+			out = append(out, ip.String())
+		}
+	}
+	return out
 }
 
 func (s *quotaSet) get(e quotaEntity, key string) (float64, bool) {

@@ -303,3 +303,39 @@ func TestFetchQuotaThrottled(t *testing.T) {
 		t.Fatalf("second fetch: throttle %d ms, %d topics; want a throttle and no partitions", second.ThrottleMillis, len(second.Topics))
 	}
 }
+
+// TestConnectionCreationRate: connections from an ip over its
+// connection_creation_rate are held unread and closed after the
+// throttle time, as Kafka's ConnectionQuotas does; those within it are
+// served, and once the rate has passed new ones are served again.
+func TestConnectionCreationRate(t *testing.T) {
+	b := startBrokerAt(t, t.TempDir(), broker.WithQuotaWindow(2, time.Second))
+	alterQuotas(t, newClient(t, b.Addr()), false, quotaEntry(map[string]float64{"connection_creation_rate": 5}, nil, "ip", "127.0.0.1"))
+	time.Sleep(1100 * time.Millisecond) // the admin client's own connection out of the window
+	served, closed := 0, 0
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		c := dial(t, b.Addr())
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 1)); err != nil {
+			closed++
+			continue
+		}
+		var size [4]byte
+		if _, err := c.Read(size[:]); err != nil {
+			closed++
+			continue
+		}
+		served++
+	}
+	t.Logf("%d served, %d closed in %v", served, closed, time.Since(start))
+	// 5 a second over a window of at least 1 s, and the burst took little.
+	if served < 1 || served > 5*int(time.Since(start).Seconds()+1)+1 {
+		t.Fatalf("%d of 20 connections served under 5/s", served)
+	}
+	if closed == 0 {
+		t.Fatal("no connection was throttled")
+	}
+	time.Sleep(2 * time.Second)
+	newRaw(t, b.Addr()).do(kmsg.NewPtrApiVersionsRequest()) // served again
+}

@@ -56,6 +56,12 @@
 //	         serve; kfakepeer), idle and at its peak while consumers read
 //	         all stored data back; kfake holds every byte in memory, so it
 //	         is measured up to 1 GiB
+//	follow   the broker's CPU while one consumer follows many quiet
+//	         partitions (follow.go)
+//	recompress  1 KiB text records in lz4 batches to a topic stored as
+//	         sent (compression.type=producer) and to one the broker
+//	         recompresses (zstd): throughput and broker CPU per MB, Rewind
+//	         (rewind serve) and Kafka only (recompress.go)
 //
 // Rewind runs in this process unless Config.Brokers names a running
 // cluster; then the scenarios that start and stop brokers are skipped.

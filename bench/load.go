@@ -86,6 +86,7 @@ type produceSpec struct {
 	duration   time.Duration // measured window ends here
 	warmup     time.Duration // measured window starts here
 	volume     int64         // > 0: send exactly this much and time all of it
+	text       bool          // compressible values (recompress.go), else random
 }
 
 // produce runs spec.producers clients producing as fast as they can and
@@ -132,7 +133,11 @@ func produce(ctx context.Context, cfg *Config, t target, spec produceSpec) (rate
 					return
 				}
 				r := pool.Get().(*kgo.Record)
-				r.Value = value(rng, spec.recordSize)
+				if spec.text {
+					r.Value = textValue(rng, spec.recordSize)
+				} else {
+					r.Value = value(rng, spec.recordSize)
+				}
 				cl.Produce(pctx, r, promise)
 			}
 		}()

@@ -90,6 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"startup", r.startup},
 		{"rss", r.rss},
 		{"follow", r.follow},
+		{"recompress", r.recompress},
 	}
 	for _, s := range steps {
 		if !cfg.has(s.name) {

@@ -35,9 +35,13 @@
 //     security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), each
 //     advertising its own address; TLS from PEM files, reloaded without
 //     dropping connections; SASL PLAIN and SCRAM against the salted
-//     credentials of DataDir/security/credentials.json (SetUserPassword).
-//     A SASL connection is served nothing but the SASL sequence until it
-//     is authenticated (conn.gate). Authorization (acl.go, acl_checks*.go)
+//     credentials of DataDir/security/credentials.json (SetUserPassword);
+//     OAUTHBEARER (oauth.go, oauth_jwks.go) with Config.OAuthBearer's
+//     validator, unsecured JWTs or a JWKS. A SASL connection is served
+//     nothing but the SASL sequence until it is authenticated (conn.gate);
+//     a session with an end (a token's exp, Config.ConnectionsMaxReauth)
+//     re-authenticates on the open connection or is closed at its next
+//     request after the end (reauth.go, KIP-368). Authorization (acl.go, acl_checks*.go)
 //     is on when Config.Authorizer names the standard authorizer (package
 //     acl, ACLs in DataDir/security/acls.json): every request then passes
 //     its API's check, the one Kafka's KafkaApis makes, before its handler

@@ -518,3 +518,53 @@ func TestOAuthBearerJWKSRotation(t *testing.T) {
 		t.Fatalf("JWKS fetched %d times for one rotation and five unknown key ids, want 1", after-before)
 	}
 }
+
+// TestOAuthBearerJWKSFileRefresh: the JWKS file is read again every
+// JWKSRefresh: a key replaced under the same key id takes over (tokens of
+// the old key are refused from then on), and a refresh that fails (the
+// file broken) keeps the keys read before.
+func TestOAuthBearerJWKSFileRefresh(t *testing.T) {
+	p := newTestPKI(t)
+	d := newIDP(t)
+	oc := jwksConfig(d.file)
+	oc.JWKSRefresh = 100 * time.Millisecond
+	b := startOAuth(t, p, oc, nil)
+	addr := b.ListenerAddr(ProtocolSASLPlaintext)
+	accepted := func(tok string) bool {
+		r := dialSec(t, addr)
+		r.do(handshake(1, "OAUTHBEARER"))
+		resp, err := r.do(authenticate(2, oauthFirst(tok)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := resp.(*kmsg.SASLAuthenticateResponse)
+		return a.ErrorCode == 0 && len(a.SASLAuthBytes) == 0
+	}
+	old := d.sign(t, "ec-1", idClaims("alice", time.Hour))
+	if !accepted(old) {
+		t.Fatal("token of the first key refused")
+	}
+	d.mu.Lock()
+	d.keys = d.keys[:1]
+	d.mu.Unlock()
+	d.addKey(t, "ec-1") // a new key under the same id
+	d.writeFile(t)
+	fresh := d.sign(t, "ec-1", idClaims("alice", time.Hour))
+	deadline := time.Now().Add(10 * time.Second)
+	for !accepted(fresh) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced key was not read within 10 s of JWKSRefresh 100ms")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if accepted(old) {
+		t.Fatal("a token of the replaced key is still accepted")
+	}
+	if err := os.WriteFile(d.file, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few failed refreshes
+	if !accepted(fresh) {
+		t.Fatal("a failed refresh dropped the keys read before")
+	}
+}

@@ -23,7 +23,7 @@ func init() {
 		available: func() error { return nil },
 		version:   func(context.Context) string { return modVersion("github.com/IBM/sarama") },
 		run:       saramaSecurity})
-	registerSecurity(secClient{name: "kcat", lang: "CLI", order: 50,
+	registerSecurity(secClient{name: "kcat", lang: "CLI", order: 50, oauth: true,
 		available: func() error {
 			if _, err := exec.LookPath("kcat"); err != nil {
 				return errors.New("kcat not on PATH (Debian package kcat)")

@@ -38,9 +38,10 @@ const (
 	capSCRAM512      = "SASL_SSL SCRAM-SHA-512"
 	capWrongPassword = "wrong password refused"
 	capMissingACL    = "missing ACL refused"
+	capOAuth         = "SASL_SSL OAUTHBEARER (unsecured JWT)"
 )
 
-var secCaps = []string{capSSL, capPlain, capSCRAM256, capSCRAM512, capWrongPassword, capMissingACL}
+var secCaps = []string{capSSL, capPlain, capSCRAM256, capSCRAM512, capWrongPassword, capMissingACL, capOAuth}
 
 // secRecords is how many records each case produces and reads back.
 const secRecords = 3
@@ -87,6 +88,10 @@ type secClient struct {
 	// client whose usual error says it otherwise (nil: the defaults).
 	authWords, aclWords *regexp.Regexp
 	pypi                bool // as client.pypi: may be "not run" when pip failed outside CI
+	// oauth: the client runs the OAUTHBEARER case from its properties
+	// file alone (the Java client's unsecured login module, librdkafka's
+	// unsecured JWT); the others' cell is not applicable.
+	oauth bool
 }
 
 var secClients []secClient
@@ -196,6 +201,7 @@ func newSecEnv(t *testing.T, e *env) (*secEnv, error) {
 		"--ssl-certificate", s.pki.CertFile, "--ssl-key", s.pki.KeyFile, "--ssl-ca", s.pki.CAFile,
 		"--ssl-client-auth", "requested",
 		"--authorizer", "standard", "--super-users", "User:admin",
+		"--sasl-oauthbearer-unsecured",
 		"--group-initial-rebalance-delay", "0", "--auto-create-topics=false",
 		"--http", "")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -260,7 +266,7 @@ func newSecEnv(t *testing.T, e *env) (*secEnv, error) {
 
 // cases writes the properties files of one client's cases and creates
 // their topics.
-func (s *secEnv) cases(ctx context.Context, slug string) ([]secCase, error) {
+func (s *secEnv) cases(ctx context.Context, slug string, oauth bool) ([]secCase, error) {
 	dir := filepath.Join(s.dir, slug)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -268,6 +274,9 @@ func (s *secEnv) cases(ctx context.Context, slug string) ([]secCase, error) {
 	var out []secCase
 	var topics []string
 	for _, capability := range secCaps {
+		if capability == capOAuth && !oauth {
+			continue
+		}
 		cs := secCase{Name: capability, Bootstrap: s.saslAddr, Protocol: "SASL_SSL", CA: s.pki.CAFile, Expect: "ok", Username: "alice", Password: secUsers["alice"]}
 		switch capability {
 		case capSSL:
@@ -286,6 +295,9 @@ func (s *secEnv) cases(ctx context.Context, slug string) ([]secCase, error) {
 			cs.Mechanism, cs.Password, cs.Expect = "PLAIN", "not-"+secUsers["alice"], "auth"
 		case capMissingACL:
 			cs.Mechanism, cs.Username, cs.Password, cs.Expect = "PLAIN", "mallory", secUsers["mallory"], "acl"
+		case capOAuth:
+			// An unsigned token whose sub is alice (--sasl-oauthbearer-unsecured).
+			cs.Mechanism, cs.Password = "OAUTHBEARER", ""
 		}
 		slugCap := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(capability, "-"))
 		cs.Topic = "sec-" + slug + "-" + strings.Trim(slugCap, "-")
@@ -321,6 +333,12 @@ func javaProperties(c secCase, keystore string) string {
 	if c.Protocol == "SSL" {
 		l = append(l, "ssl.keystore.type=PEM", "ssl.keystore.location="+keystore)
 	}
+	if c.Mechanism == "OAUTHBEARER" {
+		// The default login callback handler makes an unsecured JWT.
+		return strings.Join(append(l, "sasl.mechanism=OAUTHBEARER",
+			"sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \\",
+			`    unsecuredLoginStringClaim_sub="`+c.Username+`";`), "\n") + "\n"
+	}
 	if c.Mechanism != "" {
 		module := "org.apache.kafka.common.security.scram.ScramLoginModule"
 		if c.Mechanism == "PLAIN" {
@@ -340,7 +358,11 @@ func librdkafkaProperties(c secCase) string {
 	if c.Cert != "" {
 		l = append(l, "ssl.certificate.location="+c.Cert, "ssl.key.location="+c.Key)
 	}
-	if c.Mechanism != "" {
+	switch c.Mechanism {
+	case "":
+	case "OAUTHBEARER":
+		l = append(l, "sasl.mechanisms=OAUTHBEARER", "enable.sasl.oauthbearer.unsecure.jwt=true", "sasl.oauthbearer.config=principal="+c.Username)
+	default:
 		l = append(l, "sasl.mechanisms="+c.Mechanism, "sasl.username="+c.Username, "sasl.password="+c.Password)
 	}
 	return strings.Join(l, "\n") + "\n"
@@ -402,7 +424,10 @@ func secRow(c secClient) func(t *testing.T, e *env, w *row) {
 		defer cancel()
 		w.setVersion(c.version(ctx))
 		slug := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(c.name, ""))
-		cases, err := s.cases(ctx, slug)
+		if !c.oauth {
+			w.na(capOAuth, "the client's script makes no OAUTHBEARER token yet")
+		}
+		cases, err := s.cases(ctx, slug, c.oauth)
 		if err != nil {
 			w.failAll(err.Error())
 			return
@@ -515,7 +540,7 @@ func init() {
 			return scriptVersion(ctx, pyScript("kafka_python_client.py")...)
 		},
 		run: runScript(pyScript("kafka_python_client.py"))})
-	registerSecurity(secClient{name: "confluent-kafka-python", lang: "Python", order: 70,
+	registerSecurity(secClient{name: "confluent-kafka-python", lang: "Python", order: 70, oauth: true,
 		available: pythonModule("confluent_kafka", "python3-confluent-kafka"),
 		version: func(ctx context.Context) string {
 			return scriptVersion(ctx, pyScript("confluent_kafka_client.py")...)
@@ -529,7 +554,7 @@ func init() {
 			return scriptVersion(ctx, venvScript("kafka_python_client.py")...) + pypiNote
 		},
 		run: runScript(venvScript("kafka_python_client.py"))})
-	registerSecurity(secClient{name: "confluent-kafka-python 2.16 (PyPI)", lang: "Python", order: 71, pypi: true,
+	registerSecurity(secClient{name: "confluent-kafka-python 2.16 (PyPI)", lang: "Python", order: 71, pypi: true, oauth: true,
 		available: venvModule("confluent-kafka", "confluent_kafka", "2.16."),
 		version: func(ctx context.Context) string {
 			return scriptVersion(ctx, venvScript("confluent_kafka_client.py")...) + "; the wheel's bundled librdkafka" + pypiNote
@@ -547,7 +572,7 @@ func init() {
 		},
 		version: func(ctx context.Context) string { return scriptVersion(ctx, nodeScript()...) },
 		run:     runScript(nodeScript())})
-	registerSecurity(secClient{name: "Java kafka-clients", lang: "Java", order: 90,
+	registerSecurity(secClient{name: "Java kafka-clients", lang: "Java", order: 90, oauth: true,
 		available: javaAvailable,
 		version:   javaVersion,
 		run: func(ctx context.Context, s *secEnv, spec string, cases []secCase) (map[string]error, error) {
@@ -572,7 +597,7 @@ func init() {
 	registerSection(&section{
 		title: secTitle,
 		scenario: "A second broker, `rewind serve --listeners SSL://...,SASL_SSL://... --ssl-client-auth requested --authorizer standard`, with users made by `rewind user set` and ACLs allowing User:alice and the client certificate's User:CN=compat-client everything on topics and groups prefixed `sec-`. " +
-			"Each cell produces 3 records with acks=all and reads them back from the beginning: over SSL with a client certificate (PEM), and over SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 as alice, the broker's certificate checked against the test CA. " +
+			"Each cell produces 3 records with acks=all and reads them back from the beginning: over SSL with a client certificate (PEM), and over SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 as alice, the broker's certificate checked against the test CA, and with OAUTHBEARER and an unsigned JWT whose sub is alice (`--sasl-oauthbearer-unsecured`; the Java client's default unsecured login module, librdkafka's `enable.sasl.oauthbearer.unsecure.jwt`). " +
 			"`wrong password refused`: alice with a wrong password over PLAIN gets the client's authentication error; `missing ACL refused`: user mallory, authenticated but granted nothing, gets TOPIC_AUTHORIZATION_FAILED in the client's words. In both the topic is then checked empty with franz-go. " +
 			"The Python rows run on Debian's packages and on the PyPI releases of compat/python/requirements.txt. The Java client reads a `client.properties` as users write it (`sasl.jaas.config`, `ssl.truststore.type=PEM`, `ssl.keystore.type=PEM`), kcat and confluent-kafka-python librdkafka's properties (`-F`); one process per client runs every case.\n",
 		order:     90,

@@ -178,12 +178,26 @@ func (b *timeline) move(r *Rebalance, tp TopicPartition, to string, at time.Time
 	if from == to {
 		return
 	}
+	// A static member restarting comes back under a new member id with
+	// its instance id and keeps its partitions: the same consumer owns
+	// them, nothing is processed again, so it is no move.
+	if i := b.instance(from); i != "" && i == b.instance(to) {
+		return
+	}
 	mv := PartitionMove{Topic: tp.Topic, Partition: tp.Partition, From: from, To: to, At: at, Committed: NoOffset, LogEndAt: -1, Redo: -1}
 	mv.FromClient, mv.ToClient = b.client(from), b.client(to)
 	if o, ok := b.committed[tp]; ok {
 		mv.Committed = o
 	}
 	r.Moved = append(r.Moved, mv)
+}
+
+// instance is the instance id of member id ("" for a dynamic member).
+func (b *timeline) instance(id string) string {
+	if m, ok := b.members[id]; ok {
+		return m.InstanceID
+	}
+	return b.gone[id].InstanceID
 }
 
 func (b *timeline) client(id string) string {

@@ -61,10 +61,14 @@ type Config struct {
 	GroupSizes   []int   // consumer group sizes for time-to-stable
 	// RejoinSize is the settled group one more member joins, for the time
 	// to settle again with each protocol (0: not measured).
-	RejoinSize     int
-	StartPartition int   // partitions on disk for start-to-ready
-	RSSBytes       int64 // stored data while measuring RSS
-	LimitBytes     int64 // written by the fdatasync bandwidth test
+	RejoinSize int
+	// ConsumerHeartbeat, when > 0, is group.consumer.heartbeat.interval.ms
+	// (and its minimum, where lower) on every broker of the run: Rewind,
+	// kfake and the Kafka the bench starts; 0 keeps their defaults (5 s).
+	ConsumerHeartbeat time.Duration
+	StartPartition    int   // partitions on disk for start-to-ready
+	RSSBytes          int64 // stored data while measuring RSS
+	LimitBytes        int64 // written by the fdatasync bandwidth test
 
 	// FollowPartitions are the topic sizes one consumer follows while
 	// FollowRate records/s trickle in, for the broker's CPU (follow.go).

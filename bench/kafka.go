@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -87,6 +88,26 @@ func startKafka(ctx context.Context, cfg *Config, root string, logf func(string,
 	dir, err := os.MkdirTemp(root, "kafka-")
 	if err != nil {
 		return nil, err
+	}
+	if hb := cfg.ConsumerHeartbeat; hb > 0 {
+		// The script appends KAFKA_EXTRA_PROPERTIES to server.properties;
+		// the bench is a program of its own, so setting it here reaches
+		// only the Kafka it starts. One set by the caller is kept, first.
+		props := filepath.Join(dir, "bench-extra.properties")
+		var extra []byte
+		if prev := os.Getenv("KAFKA_EXTRA_PROPERTIES"); prev != "" {
+			b, err := os.ReadFile(prev)
+			if err != nil {
+				return nil, fmt.Errorf("kafka: KAFKA_EXTRA_PROPERTIES: %w", err)
+			}
+			extra = append(b, '\n')
+		}
+		ms := hb.Milliseconds()
+		extra = fmt.Appendf(extra, "group.consumer.heartbeat.interval.ms=%d\ngroup.consumer.min.heartbeat.interval.ms=%d\n", ms, min(ms, 5000))
+		if err := os.WriteFile(props, extra, 0o644); err != nil {
+			return nil, err
+		}
+		os.Setenv("KAFKA_EXTRA_PROPERTIES", props)
 	}
 	logf("kafka: starting Apache Kafka with %s start --dir %s", script, dir)
 	t0 := time.Now()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/rewindhq/rewind/storage"
 )
 
@@ -26,13 +28,13 @@ func TestTimeToRejoin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := timeToRejoin(ctx, tg, topic, 3, serverSide)
+		d, dups, err := timeToRejoin(ctx, tg, topic, 3, serverSide)
 		cancel()
 		tg.close()
-		if err != nil || d <= 0 {
-			t.Fatalf("server side %v: %v after %v", serverSide, err, d)
+		if err != nil || d <= 0 || dups < 0 {
+			t.Fatalf("server side %v: %v after %v, %d duplicates", serverSide, err, d, dups)
 		}
-		t.Logf("server side %v: settled %v after the 4th member joined", serverSide, d)
+		t.Logf("server side %v: settled %v after the 4th member joined, %d records polled twice", serverSide, d, dups)
 	}
 }
 
@@ -52,5 +54,28 @@ func TestHoldingsSettled(t *testing.T) {
 	h.change(0, map[string][]int32{"t": {1}}, false)
 	if !h.settled(3, 3) {
 		t.Fatal("each of 3 members owns one of 3 partitions")
+	}
+}
+
+// TestHoldingsDuplicates: every poll of a record polled before is one
+// duplicate, whichever member polls it.
+func TestHoldingsDuplicates(t *testing.T) {
+	h := newHoldings(2)
+	fetch := func(p int32, offsets ...int64) kgo.Fetches {
+		var rs []*kgo.Record
+		for _, o := range offsets {
+			rs = append(rs, &kgo.Record{Partition: p, Offset: o})
+		}
+		return kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: []kgo.FetchPartition{{Partition: p, Records: rs}}}}}}
+	}
+	h.poll(fetch(0, 1, 2, 3))
+	h.poll(fetch(1, 1, 2))
+	if n := h.duplicates(); n != 0 {
+		t.Fatalf("%d duplicates before any record was polled twice", n)
+	}
+	h.poll(fetch(0, 2, 3)) // the new owner from the last commit, 2
+	h.poll(fetch(0, 3))
+	if n := h.duplicates(); n != 3 {
+		t.Fatalf("%d duplicates, want 3 (offset 2 twice, offset 3 three times)", n)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/storage"
 )
 
@@ -125,6 +127,29 @@ func (r *runner) external() bool { return len(r.cfg.Brokers) > 0 }
 
 // rewind is the system measured as Rewind: in-process with fsync, or the
 // external cluster.
+// rewindGroups and kfakeGroups are the brokers of the group scenarios,
+// with Config.ConsumerHeartbeat as their consumer-protocol heartbeat
+// interval when it is set (the Kafka peer gets it at its start).
+func (r *runner) rewindGroups() system {
+	if r.external() || r.cfg.ConsumerHeartbeat <= 0 {
+		return r.rewind(storage.FsyncAlways)
+	}
+	hb := r.cfg.ConsumerHeartbeat
+	return system{name: "rewind", start: func() (target, error) {
+		return rewindBroker(r.root, storage.FsyncAlways, func(c *broker.Config) {
+			c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupMinHeartbeatInterval = hb, min(hb, c.ConsumerGroupMinHeartbeatInterval)
+		})
+	}}
+}
+
+func (r *runner) kfakeGroups() system {
+	s := kfakeSystem()
+	if r.cfg.ConsumerHeartbeat > 0 {
+		s.peerArgs = append(s.peerArgs, "--consumer-heartbeat-interval-ms", strconv.FormatInt(r.cfg.ConsumerHeartbeat.Milliseconds(), 10))
+	}
+	return s
+}
+
 func (r *runner) rewind(fsync storage.Fsync) system {
 	if r.external() {
 		return externalSystem(r.cfg.Brokers)
@@ -477,20 +502,25 @@ func (r *runner) rejoins(ctx context.Context) error {
 		if serverSide {
 			proto, g = "consumer protocol (KIP-848)", goal{maxValue: 200}
 		}
+		if serverSide && r.cfg.ConsumerHeartbeat > 0 {
+			proto += fmt.Sprintf(", heartbeat interval %v", r.cfg.ConsumerHeartbeat)
+		}
 		name := fmt.Sprintf("group of %d stable after 1 more joins, %s", n, proto)
-		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
+		res, err := r.ab(ctx, name, []system{r.rewindGroups(), r.kfakeGroups(), r.kafkaSystem(false)}, func(t target) ([]float64, error) {
 			topic, err := createTopic(ctx, t, "rejoin", n+1)
 			if err != nil {
 				return nil, err
 			}
 			defer deleteTopic(t, topic)
-			d, err := timeToRejoin(ctx, t, topic, n, serverSide)
-			return []float64{ms(d)}, err
+			d, dups, err := timeToRejoin(ctx, t, topic, n, serverSide)
+			return []float64{ms(d), float64(dups)}, err
 		})
 		if err != nil {
 			return err
 		}
 		r.add(newFigure(name, "ms", res[0][0], res[1][0], 0, "", g).withKafka(res[2][0], nil))
+		dname := fmt.Sprintf("records polled twice across that join (%d records/s flowing), %s", rejoinRate, proto)
+		r.add(newFigure(dname, "records", res[0][1], res[1][1], 0, "", goal{}).withKafka(res[2][1], nil))
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ func run() error {
 	dataDir := flag.String("data-dir", "", "persist the cluster's state here and reload it at start (kfake.DataDir)")
 	blackhole := flag.Bool("blackhole-produce", false, "answer produce requests without storing (kfake.BlackholeProduce): the client ceiling")
 	synthetic := flag.Int("synthetic-fetch-record-bytes", 0, "answer every fetch from one canned batch of random records of this size (kfake.SyntheticFetch)")
+	heartbeatMs := flag.Int("consumer-heartbeat-interval-ms", 0, "group.consumer.heartbeat.interval.ms for consumer-protocol groups (kfake.BrokerConfigs; 0: kfake's default)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -68,6 +70,9 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
+	if *heartbeatMs > 0 {
+		opts = append(opts, kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": strconv.Itoa(*heartbeatMs)}))
+	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return err

@@ -405,18 +405,27 @@ func Decompress(codec int, src []byte, limit int64) ([]byte, error) {
 }
 
 func decompressAll(codec int, src []byte, limit int64) ([]byte, error) {
-	r, release, err := decompressor(codec, src, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
+	if err := decompressInto(&buf, codec, src, limit); err != nil {
 		return nil, err
-	}
-	if n > limit {
-		return nil, tooBig(limit)
 	}
 	return buf.Bytes(), nil
+}
+
+// decompressInto appends the decompressed src to buf, in at most limit
+// bytes.
+func decompressInto(buf *bytes.Buffer, codec int, src []byte, limit int64) error {
+	r, release, err := decompressor(codec, src, limit)
+	if err != nil {
+		return err
+	}
+	defer release()
+	start := buf.Len()
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return err
+	}
+	if int64(buf.Len()-start) > limit {
+		return tooBig(limit)
+	}
+	return nil
 }

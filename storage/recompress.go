@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Recompression (a topic's compression.type other than producer).
@@ -67,26 +69,37 @@ func recompress(records []byte, codec int, maxMsg int32) ([]byte, error) {
 			continue
 		}
 		raw := b[BatchHeaderSize:]
+		var dbuf *bytes.Buffer // the decompressed records, pooled: only read below
 		if c := h.Compression(); c != CodecNone {
-			var err error
-			if raw, err = decompressAll(c, raw, DecompressLimit(maxMsg)); err != nil {
+			dbuf = recompressBufs.Get().(*bytes.Buffer)
+			// Decompressed records are several times their compressed
+			// size: start there rather than grow from 512 bytes by
+			// doubling.
+			dbuf.Grow(int(min(int64(4*len(raw)), DecompressLimit(maxMsg))))
+			if err := decompressInto(dbuf, c, raw, DecompressLimit(maxMsg)); err != nil {
+				putRecompressBuf(dbuf)
 				return nil, wrapErr(ErrCorruptMessage, "decompressing %s batch to recompress it: %v", codecName(c), err)
 			}
+			raw = dbuf.Bytes()
 		}
 		body := raw
 		if codec != CodecNone {
 			var err error
-			if body, err = compressRecords(codec, raw, true); err != nil {
+			body, err = compressRecords(codec, raw, true)
+			if err != nil {
+				putRecompressBuf(dbuf)
 				return nil, fmt.Errorf("storage: compressing a batch with %s: %w", codecName(codec), err)
 			}
 		}
 		size := BatchHeaderSize + len(body)
 		if int64(size) > int64(maxMsg) {
+			putRecompressBuf(dbuf)
 			return nil, wrapErr(ErrMessageTooLarge, "batch of %d bytes once recompressed with %s, above max.message.bytes %d", size, codecName(codec), maxMsg)
 		}
 		at := len(out)
 		out = append(out, b[:BatchHeaderSize]...)
 		out = append(out, body...)
+		putRecompressBuf(dbuf) // body is in out now: raw is not read again
 		nb := out[at:]
 		binary.BigEndian.PutUint32(nb[offLength:], uint32(size-logOverhead))
 		attrs := binary.BigEndian.Uint16(nb[offAttributes:])&^attrCompressionMask | uint16(codec)
@@ -94,4 +107,17 @@ func recompress(records []byte, codec int, maxMsg int32) ([]byte, error) {
 		setCRC(nb)
 	}
 	return out, nil
+}
+
+var recompressBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putRecompressBuf returns a decompression buffer to the pool, unless it
+// grew past 4 MiB (a rare large batch is not kept for the life of the
+// process).
+func putRecompressBuf(b *bytes.Buffer) {
+	if b == nil || b.Cap() > 4<<20 {
+		return
+	}
+	b.Reset()
+	recompressBufs.Put(b)
 }

@@ -79,7 +79,7 @@ type Config struct {
 }
 
 // AllScenarios lists the scenario names Config.Scenarios may hold.
-var AllScenarios = []string{"limits", "produce", "consume", "latency", "groups", "commits", "txn", "startup", "rss", "follow", "recompress"}
+var AllScenarios = []string{"limits", "produce", "consume", "tls", "latency", "groups", "commits", "txn", "startup", "rss", "follow", "recompress"}
 
 // DefaultConfig is the full run.
 func DefaultConfig() Config {

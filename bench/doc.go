@@ -34,6 +34,8 @@
 //	consume  cold: everything from the log start after a broker restart
 //	         (data on disk, in the page cache); tailing: consumers keeping up
 //	         with producers
+//	tls      produce and cold consume on one Rewind over PLAINTEXT and over
+//	         an SSL listener (TLS), alternating, fsync=never (tls.go)
 //	latency  end to end (due time to poll) at a fixed rate, p50/p99/p999,
 //	         counting from when each record was due, not sent
 //	groups   time from the last member's start to a settled assignment, for

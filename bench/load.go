@@ -63,12 +63,11 @@ func compressionOpt(s string) (kgo.CompressionCodec, error) {
 func producerOpts(cfg *Config, t target, topic string) []kgo.Opt {
 	acks, _ := acksOpt(cfg.Acks)
 	codec, _ := compressionOpt(cfg.Compression)
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(t.addrs()...),
+	opts := append(clientConn(t),
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RequiredAcks(acks),
-	}
+	)
 	if cfg.Acks != "all" && cfg.Acks != "-1" {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
@@ -241,8 +240,8 @@ func consume(ctx context.Context, cfg *Config, t target, topic string, ends map[
 			assign[parts[j]] = kgo.NewOffset().AtStart()
 			want += ends[parts[j]]
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(t.addrs()...),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))
+		cl, err := kgo.NewClient(append(clientConn(t),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))...)
 		if err != nil {
 			return rate{}, err
 		}
@@ -292,8 +291,8 @@ func tail(ctx context.Context, cfg *Config, t target, topic string, partitions i
 		for p := i; p < partitions; p += n {
 			assign[int32(p)] = kgo.NewOffset().AtStart() // the topic is new: the start is the tail
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(t.addrs()...),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))
+		cl, err := kgo.NewClient(append(clientConn(t),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))...)
 		if err != nil {
 			return rate{}, err
 		}

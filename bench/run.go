@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"limits", r.limits},
 		{"produce", r.produce},
 		{"consume", r.consume},
+		{"tls", r.tls},
 		{"latency", r.latency},
 		{"groups", r.groups},
 		{"commits", r.commits},

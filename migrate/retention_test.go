@@ -127,14 +127,17 @@ func TestMigrateRetentionOfTargetTopic(t *testing.T) {
 	}
 	m := newMigrator(src, k.Bootstrap())
 	m.Options.Topics = []string{topic}
+	// A plan asks any broker, whose metadata may not have the new topic
+	// yet (it would plan to create it): plan until it is seen.
 	st, _ := migrate.LoadState(filepath.Join(t.TempDir(), "state.json"))
 	var plan *migrate.Plan
 	var err error
-	for i := 0; ; i++ { // the new topic's leaders are elected in metadata
-		if plan, err = m.Plan(ctx, st); err == nil || i == 20 {
+	for i := 0; ; i++ {
+		plan, err = m.Plan(ctx, st)
+		if err == nil && plan.Topics[0].Target == "empty" || i == 50 {
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
 		t.Fatal(err)

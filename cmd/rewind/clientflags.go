@@ -52,7 +52,7 @@ func addClientFlags(root *cobra.Command) {
 
 // clientCommands are the commands built on offsettool.
 func clientCommands() []*cobra.Command {
-	return []*cobra.Command{newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newLagCmd(), newTransactionsCmd(), newACLCmd(), newMigrateCmd(), newMonitorCmd()}
+	return []*cobra.Command{newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newLagCmd(), newTransactionsCmd(), newACLCmd(), newQuotaCmd(), newMigrateCmd(), newMonitorCmd()}
 }
 
 // cliCtx is what a client command needs at run time.

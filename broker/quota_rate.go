@@ -49,10 +49,6 @@ const (
 
 var quotaKindKey = [numQuotaKinds]string{keyProducerByteRate, keyConsumerByteRate, keyRequestPercentage, keyConnectionCreationRate}
 
-// quotaSensorExpiry is how long an unused sensor is kept (Kafka's
-// InactiveSensorExpirationTimeSeconds).
-const quotaSensorExpiry = time.Hour
-
 // rateSample is one window of a Rate.
 type rateSample struct {
 	start, last int64 // ms
@@ -295,13 +291,18 @@ func (q *quotaManagers) maxInWindow(kind quotaKind, user, client string) (float6
 	return bound * float64(m.num-1) * float64(m.window) / 1000, true
 }
 
-// sensor returns the sensor of tags, dropping sensors unused for an
-// hour at most once a minute. Called with m.mu held.
+// sensor returns the sensor of tags. Sensors unused for the whole quota
+// window are dropped, at most once a window: every sample of such a
+// sensor is past (its rate is 0), so dropping it changes no throttle, and
+// a client cycling through client ids holds only the sensors of the
+// last window (Kafka keeps them an hour, for its per-client metrics).
+// Called with m.mu held.
 func (m *quotaManager) sensor(tags sensorKey, now time.Time) *quotaSensor {
-	if now.Sub(m.swept) > time.Minute {
+	expiry := time.Duration(int64(m.num)*m.window) * time.Millisecond
+	if now.Sub(m.swept) > time.Duration(m.window)*time.Millisecond {
 		m.swept = now
 		for k, s := range m.sensors {
-			if now.Sub(s.used) > quotaSensorExpiry {
+			if now.Sub(s.used) > expiry {
 				delete(m.sensors, k)
 			}
 		}

@@ -282,11 +282,16 @@ func (b *timeline) member(e HistoryEntry) {
 	case !known:
 		c := MemberChange{MemberRecord: m, Reason: ReasonJoined}
 		// A static member coming back under a new member id replaces the
-		// one that left with its instance id.
+		// one that left with its instance id. That bumps no epoch: the
+		// replacement belongs to the current one, where it is told.
 		for i, l := range b.pendLeft {
 			if m.InstanceID != "" && l.InstanceID == m.InstanceID {
 				c.Reason = fmt.Sprintf(reasonStaticReplacedFrom, l.ID, l.InstanceID)
-				b.pendLeft[i].Reason = ReasonStaticReplaced
+				l.Reason = ReasonStaticReplaced
+				r := b.current(e.Time)
+				r.Joined, r.Left = append(r.Joined, c), append(r.Left, l)
+				b.pendLeft = slices.Delete(b.pendLeft, i, i+1)
+				return
 			}
 		}
 		b.pendJoined = append(b.pendJoined, c)
@@ -306,14 +311,21 @@ func (b *timeline) left(e HistoryEntry) {
 		why = ReasonStaticLeave
 	}
 	// The member that took its instance id over may have been written
-	// first.
+	// first: the replacement is told in the current epoch (see member).
+	replaced := false
 	for i, j := range b.pendJoined {
 		if m.InstanceID != "" && j.InstanceID == m.InstanceID && j.ID != id {
-			why = ReasonStaticReplaced
-			b.pendJoined[i].Reason = fmt.Sprintf(reasonStaticReplacedFrom, id, m.InstanceID)
+			why, replaced = ReasonStaticReplaced, true
+			j.Reason = fmt.Sprintf(reasonStaticReplacedFrom, id, m.InstanceID)
+			r := b.current(e.Time)
+			r.Joined, r.Left = append(r.Joined, j), append(r.Left, MemberChange{MemberRecord: m, Reason: why})
+			b.pendJoined = slices.Delete(b.pendJoined, i, i+1)
+			break
 		}
 	}
-	b.pendLeft = append(b.pendLeft, MemberChange{MemberRecord: m, Reason: why})
+	if !replaced {
+		b.pendLeft = append(b.pendLeft, MemberChange{MemberRecord: m, Reason: why})
+	}
 	delete(b.members, id)
 	delete(b.static, id)
 	for tp, o := range b.owner {

@@ -43,4 +43,14 @@ func TestRebalancesStaticRestart(t *testing.T) {
 	if len(moves) != 1 || moves[0].Partition != 2 || moves[0].From != "a1" || moves[0].To != "b1" {
 		t.Fatalf("epoch 3 moves %+v, want only t/2 from a1 to b1 (the static restart moves nothing)", moves)
 	}
+	// The replacement bumped no epoch: it is told in epoch 3, where it
+	// happened.
+	last := rs[len(rs)-1]
+	named := false
+	for _, j := range last.Joined {
+		named = named || (j.ID == "a2" && j.Reason == "static replacement of member a1 (instance inst-a)")
+	}
+	if last.Epoch != 3 || !named || len(last.Left) != 1 || last.Left[0].ID != "a1" || last.Left[0].Reason != ReasonStaticReplaced {
+		t.Fatalf("epoch 3: joined %+v, left %+v", last.Joined, last.Left)
+	}
 }

@@ -20,8 +20,12 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * group.protocol=consumer), for compat's TestConsumerProtocolJava:
  *
  * <pre>
- *   java -cp ... rewind.compat.Main member BOOTSTRAP TOPIC GROUP NAME
+ *   java -cp ... rewind.compat.Main member BOOTSTRAP TOPIC GROUP NAME [INSTANCE]
  * </pre>
+ *
+ * With INSTANCE it is a static member (group.instance.id): closing it
+ * leaves for a restart (member epoch -2), keeping its partitions for its
+ * next incarnation.
  *
  * It consumes until its standard input ends, then closes the consumer
  * (committing and leaving the group), printing the lines of
@@ -48,7 +52,7 @@ final class ConsumerProtocolMember {
     return ps.stream().map(tp -> Integer.toString(tp.partition())).collect(Collectors.joining(","));
   }
 
-  static void run(String bootstrap, String topic, String group, String name) throws Exception {
+  static void run(String bootstrap, String topic, String group, String name, String instance) throws Exception {
     AtomicBoolean stop = new AtomicBoolean();
     Thread stdin = new Thread(() -> {
       try (InputStream in = System.in) {
@@ -68,6 +72,9 @@ final class ConsumerProtocolMember {
     p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
     p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
     p.put(ConsumerConfig.CLIENT_ID_CONFIG, name);
+    if (instance != null) {
+      p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instance);
+    }
     p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true");
     p.put(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, "200");

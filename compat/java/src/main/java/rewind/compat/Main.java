@@ -28,8 +28,8 @@ public final class Main {
           + "), Java " + System.getProperty("java.version"));
       return;
     }
-    if (args.length == 5 && args[0].equals("member")) {
-      ConsumerProtocolMember.run(args[1], args[2], args[3], args[4]);
+    if ((args.length == 5 || args.length == 6) && args[0].equals("member")) {
+      ConsumerProtocolMember.run(args[1], args[2], args[3], args[4], args.length == 6 ? args[5] : null);
       System.exit(0);
     }
     if (args.length == 2 && args[0].equals("security")) {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -458,7 +459,25 @@ func FuzzOAuthBearerMessage(f *testing.F) {
 	f.Add([]byte("n,,\x01\x01"))
 	f.Add([]byte{1})
 	f.Add([]byte("y,,\x01auth=Bearer x\x01\x01"))
+	// Kafka's OAuthBearerClientInitialResponse patterns, which
+	// matchFirstMessage and matchAuthValue check by hand.
+	first := regexp.MustCompile(`^n,(?:a=((?:[\x01-\x2B\x2D-\x3C\x3E-\x7F]|=2C|=3D)+))?,\x01((?:[A-Za-z]+=[\x21-\x7E \t\r\n]+\x01)*)\x01$`)
+	authValue := regexp.MustCompile(`^(\w+) +([-_~+/.a-zA-Z0-9]+=*)$`)
+	f.Add([]byte("n,a=\x01x=2C,\x01auth=Bearer x\x01k=v=w\x01\x01"))
+	f.Add([]byte("n,a=x=2,\x01auth=Bearer x\x01\x01"))
+	f.Add([]byte("Bearer  abc.def_-~+/=="))
+	f.Add([]byte("bearer a=b"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
+		az, kv, ok := matchFirstMessage(msg)
+		re := first.FindSubmatch(msg)
+		if ok != (re != nil) || ok && (string(az) != string(re[1]) || string(kv) != string(re[2])) {
+			t.Fatalf("%q: matchFirstMessage %q %q %v, Kafka's pattern %q", msg, az, kv, ok, re)
+		}
+		sc, tok, ok := matchAuthValue(string(msg))
+		ra := authValue.FindStringSubmatch(string(msg))
+		if ok != (ra != nil) || ok && (sc != ra[1] || tok != ra[2]) {
+			t.Fatalf("%q: matchAuthValue %q %q %v, Kafka's pattern %q", msg, sc, tok, ok, ra)
+		}
 		m, err := parseOAuthMessage(msg)
 		if err != nil {
 			return

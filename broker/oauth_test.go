@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -567,4 +568,30 @@ func TestOAuthBearerJWKSFileRefresh(t *testing.T) {
 	if !accepted(fresh) {
 		t.Fatal("a failed refresh dropped the keys read before")
 	}
+}
+
+// BenchmarkOAuthBearerFirstMessage parses a client first message of
+// 500 KiB (the most a frame may have before authentication), by hand as
+// the broker does and with Kafka's regular expression for comparison.
+func BenchmarkOAuthBearerFirstMessage(b *testing.B) {
+	msg := oauthFirst(strings.Repeat("A.", 250<<10))
+	b.Run("broker", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(msg)))
+		for b.Loop() {
+			if _, err := parseOAuthMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	re := regexp.MustCompile(`^n,(?:a=((?:[\x01-\x2B\x2D-\x3C\x3E-\x7F]|=2C|=3D)+))?,\x01((?:[A-Za-z]+=[\x21-\x7E \t\r\n]+\x01)*)\x01$`)
+	b.Run("kafka-pattern", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(msg)))
+		for b.Loop() {
+			if re.FindSubmatch(msg) == nil {
+				b.Fatal("no match")
+			}
+		}
+	})
 }

@@ -493,6 +493,12 @@ func TestOAuthBearerJWKSRefused(t *testing.T) {
 	}
 	// The good token still works after all that.
 	roundTrip(t, addr, "after-refusals", tlsOpt, kgo.SASL(oauthMech(good)))
+	// A token naming no key id is checked with the one key fit for its
+	// algorithm (the set has one RS256 key and one ES256 key).
+	d.mu.Lock()
+	rsaKey := d.keys[0]
+	d.mu.Unlock()
+	roundTrip(t, addr, "no-kid", tlsOpt, kgo.SASL(oauthMech(signWith(t, rsaKey, "", idClaims("alice", time.Hour)))))
 }
 
 // TestOAuthBearerJWKSRotation: a token signed by a key the endpoint adds

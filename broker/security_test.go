@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,7 +60,7 @@ func newTestPKI(t *testing.T) *testPKI {
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -915,5 +916,90 @@ func TestTLSClientAuthRequested(t *testing.T) {
 	stranger := secClient(t, addr, kgo.DialTLSConfig(p.clientTLS(other.clientCert(t, pkix.Name{CommonName: "stranger"}))))
 	if err := stranger.Ping(secCtx(t)); err == nil {
 		t.Fatal("a certificate of another CA was accepted with ssl.client.auth=requested")
+	}
+}
+
+// TestTLSRevokedCertificate: a client certificate listed in --ssl-crl is
+// refused at the handshake and writes nothing, once the list is reloaded;
+// a list no CA of --ssl-ca signed fails the reload and changes nothing.
+func TestTLSRevokedCertificate(t *testing.T) {
+	p := newTestPKI(t)
+	aliceDER, aliceKey := p.issue(t, pkix.Name{CommonName: "alice"}, false)
+	crlFile := filepath.Join(p.dir, "revoked.crl")
+	writeCRL := func(signer *x509.Certificate, key *ecdsa.PrivateKey, serials ...*big.Int) {
+		t.Helper()
+		tmpl := &x509.RevocationList{Number: big.NewInt(time.Now().UnixNano()), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+		for _, s := range serials {
+			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, tmpl, signer, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, crlFile, "X509 CRL", der)
+	}
+	writeCRL(p.ca, p.caKey) // nothing revoked yet
+	b, err := New(WithDataDir(t.TempDir()), WithGroupInitialRebalanceDelay(0),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		func(c *Config) {
+			c.Listeners = allListeners
+			c.TLS = TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, CAFile: p.caFile, ClientAuth: "required", CRLFile: crlFile}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	defer b.Close()
+	addr := b.ListenerAddr(ProtocolSSL)
+	leaf, _ := x509.ParseCertificate(aliceDER)
+	tc := p.clientTLS()
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{aliceDER}, PrivateKey: aliceKey, Leaf: leaf}}
+	produce := func(v string) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTLSConfig(tc.Clone()), kgo.RequestRetries(0),
+			kgo.RecordRetries(1), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: "crl", Value: []byte(v)}).FirstErr()
+	}
+	if err := produce("before"); err != nil {
+		t.Fatalf("alice before revocation: %v", err)
+	}
+
+	// A list signed by another CA is refused; the one in use stays.
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherTmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "Other CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	otherDER, _ := x509.CreateCertificate(rand.Reader, otherTmpl, otherTmpl, &otherKey.PublicKey, otherKey)
+	other, _ := x509.ParseCertificate(otherDER)
+	writeCRL(other, otherKey, leaf.SerialNumber)
+	if err := b.ReloadTLS(); err == nil || !strings.Contains(err.Error(), "signed by no CA") {
+		t.Fatalf("reload of a list signed by another CA: %v", err)
+	}
+	if err := produce("still trusted"); err != nil {
+		t.Fatalf("alice after the refused reload: %v", err)
+	}
+
+	writeCRL(p.ca, p.caKey, leaf.SerialNumber)
+	if err := b.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	if err := produce("after"); err == nil {
+		t.Fatal("a revoked certificate produced")
+	}
+	opsDER, opsKey := p.issue(t, pkix.Name{CommonName: "ops"}, false)
+	admin := secClient(t, addr, kgo.DialTLSConfig(p.clientTLS(tls.Certificate{Certificate: [][]byte{opsDER}, PrivateKey: opsKey})))
+	end, err := kadm.NewClient(admin).ListEndOffsets(secCtx(t), "crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := end.Lookup("crl", 0); o.Offset != 2 {
+		t.Fatalf("crl/0 ends at %d, want 2: the revoked certificate wrote", o.Offset)
 	}
 }

@@ -36,10 +36,10 @@ group with no members first waits the broker's initial rebalance delay
 (group.initial.rebalance.delay.ms: 3 s in Kafka and by default in Rewind,
 rewind serve --group-initial-rebalance-delay) for more members to come,
 as any client's first member does. Joining with Kafka 4's consumer
-protocol instead (no such delay) would make the group a consumer group,
-which the classic clients of the same group (Sarama, kafka-python,
-librdkafka's default) could no longer join while it exists on Rewind,
-which does not implement KIP-848's migration between the protocols.
+protocol instead (no such delay) would convert a classic group into a
+consumer group (KIP-848's online migration, as Kafka does it), changing
+how the group's own members (Sarama, kafka-python, librdkafka's default)
+are served: the CLI leaves the group's protocol as its applications chose.
 
 Format verbs are kcat's (-f): %s value, %k key, %t topic, %p partition,
 %o offset, %T timestamp (Unix ms), %h headers (k=v,k=v), %S and %K value

@@ -112,9 +112,12 @@ type Config struct {
 
 	// Listeners (--listeners) replaces Listen/Advertise/Listener with
 	// several listeners, each with its security protocol (listeners.go).
-	Listeners      []ListenerSpec
-	TLS            TLSConfig // of the SSL and SASL_SSL listeners (tlsconf.go)
-	SASLMechanisms []string  // of the SASL listeners; empty = DefaultSASLMechanisms
+	Listeners []ListenerSpec
+	TLS       TLSConfig // of the SSL and SASL_SSL listeners (tlsconf.go)
+	// TLSSelfSigned makes a development CA and server certificate in the
+	// data directory instead of TLS's files (tls_selfsigned.go).
+	TLSSelfSigned  bool
+	SASLMechanisms []string // of the SASL listeners; empty = DefaultSASLMechanisms
 	// Authorizer (authorizer.class.name) turns ACLs on: "" none,
 	// AuthorizerStandard (acl.go); SuperUsers (super.users) and
 	// AllowEveryoneIfNoACL (allow.everyone.if.no.acl.found) configure it.
@@ -432,6 +435,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 		return nil, err
 	}
 	if err := b.initAuthorizer(); err != nil {
+		return nil, err
+	}
+	if err := b.initSelfSignedTLS(); err != nil {
 		return nil, err
 	}
 	if b.cm, err = clientmetrics.Open(cfg.DataDir, cfg.TelemetryMaxBytes); err != nil {

@@ -100,6 +100,9 @@ func (b *Broker) initSecurity() error {
 		Help: "Connections closed because their SASL session expired without re-authentication (Kafka's expired-connections-killed-count).",
 	})
 	b.met.reg.MustRegister(s.authTotal, s.tlsFails, s.reauthTotal, s.expiredKilled)
+	if b.cfg.TLSSelfSigned && !slices.ContainsFunc(b.cfg.Listeners, ListenerSpec.TLS) {
+		return errors.New("broker: --tls-self-signed needs an SSL or SASL_SSL listener, e.g. --listeners PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093")
+	}
 	if len(b.cfg.Listeners) == 0 {
 		if err := b.bind(); err != nil {
 			return err
@@ -111,7 +114,17 @@ func (b *Broker) initSecurity() error {
 		return fmt.Errorf("broker: a bound Listener and Listeners cannot be given together")
 	}
 	for _, l := range b.cfg.Listeners {
-		if l.TLS() && s.tls == nil {
+		if l.TLS() && s.tls == nil && b.cfg.TLSSelfSigned {
+			// Loaded once the data directory is locked
+			// (initSelfSignedTLS), before any connection is accepted.
+			if b.cfg.TLS.CertFile != "" || b.cfg.TLS.KeyFile != "" {
+				return errors.New("broker: --tls-self-signed makes its own certificate: give it or --ssl-certificate and --ssl-key, not both")
+			}
+			if ca := b.cfg.TLS.ClientAuth; (ca == "requested" || ca == "required") && b.cfg.TLS.CAFile == "" {
+				return fmt.Errorf("broker: --ssl-client-auth %s needs --ssl-ca, the CAs client certificates are checked against (--tls-self-signed issues no client certificates)", ca)
+			}
+			s.tls = &tlsState{}
+		} else if l.TLS() && s.tls == nil {
 			t, err := newTLSState(b.cfg.TLS)
 			if err != nil {
 				return err
@@ -119,6 +132,7 @@ func (b *Broker) initSecurity() error {
 			s.tls = t
 		}
 	}
+
 	return b.bindListeners()
 }
 

@@ -97,6 +97,7 @@ on it exits with an error naming the first.`,
 	f.StringVar(&cfg.TLS.CertFile, "ssl-certificate", "", "PEM certificate chain of the SSL and SASL_SSL listeners (ssl.keystore.certificate.chain); reloaded on SIGHUP or when the file changes")
 	f.StringVar(&cfg.TLS.KeyFile, "ssl-key", "", "PEM private key of --ssl-certificate (ssl.keystore.key), unencrypted")
 	f.StringVar(&cfg.TLS.CAFile, "ssl-ca", "", "PEM CA certificates client certificates must chain to (ssl.truststore.certificates)")
+	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "for development: make a CA and a server certificate for the TLS listeners' hosts in --data-dir/tls (kept across restarts) and log how to point clients at the CA; instead of --ssl-certificate and --ssl-key")
 	f.StringVar(&cfg.TLS.CRLFile, "ssl-crl", "", "certificate revocation lists (PEM or DER) signed by a CA of --ssl-ca: a client certificate they list is refused at the handshake; reloaded like the certificates")
 	f.StringVar(&cfg.TLS.ClientAuth, "ssl-client-auth", "none", "ssl.client.auth: none, requested or required; on SSL listeners the principal is User:<certificate subject>")
 	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-enabled-mechanisms", broker.DefaultSASLMechanisms, "sasl.enabled.mechanisms of the SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (users: rewind user), OAUTHBEARER (added by default with an OAUTHBEARER validator)")

@@ -525,7 +525,7 @@ func runScript(cmd []string) func(ctx context.Context, s *secEnv, spec string, _
 }
 
 func init() {
-	registerSecurity(secClient{name: "kafka-python", lang: "Python", order: 60,
+	registerSecurity(secClient{name: "kafka-python", lang: "Python", order: 60, oauth: true,
 		available: pythonModule("kafka", "python3-kafka"),
 		// kafka-python 2.0.2 authenticates with raw SASL frames after a
 		// SaslHandshake v0, and Kafka (as Rewind) closes such a connection
@@ -548,7 +548,7 @@ func init() {
 		run: runScript(pyScript("confluent_kafka_client.py"))})
 	// The PyPI releases: kafka-python 3 and a confluent-kafka wheel whose
 	// bundled librdkafka (2.6.1 or later) has the SCRAM nonce fix.
-	registerSecurity(secClient{name: "kafka-python 3.0 (PyPI)", lang: "Python", order: 61, pypi: true,
+	registerSecurity(secClient{name: "kafka-python 3.0 (PyPI)", lang: "Python", order: 61, pypi: true, oauth: true,
 		available: venvModule("kafka-python", "kafka", "3.0."),
 		version: func(ctx context.Context) string {
 			return scriptVersion(ctx, venvScript("kafka_python_client.py")...) + pypiNote
@@ -560,7 +560,7 @@ func init() {
 			return scriptVersion(ctx, venvScript("confluent_kafka_client.py")...) + "; the wheel's bundled librdkafka" + pypiNote
 		},
 		run: runScript(venvScript("confluent_kafka_client.py"))})
-	registerSecurity(secClient{name: "KafkaJS", lang: "Node.js", order: 80,
+	registerSecurity(secClient{name: "KafkaJS", lang: "Node.js", order: 80, oauth: true,
 		available: func() error {
 			if _, err := exec.LookPath("node"); err != nil {
 				return errors.New("node not on PATH")
@@ -597,7 +597,7 @@ func init() {
 	registerSection(&section{
 		title: secTitle,
 		scenario: "A second broker, `rewind serve --listeners SSL://...,SASL_SSL://... --ssl-client-auth requested --authorizer standard`, with users made by `rewind user set` and ACLs allowing User:alice and the client certificate's User:CN=compat-client everything on topics and groups prefixed `sec-`. " +
-			"Each cell produces 3 records with acks=all and reads them back from the beginning: over SSL with a client certificate (PEM), and over SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 as alice, the broker's certificate checked against the test CA, and with OAUTHBEARER and an unsigned JWT whose sub is alice (`--sasl-oauthbearer-unsecured`; the Java client's default unsecured login module, librdkafka's `enable.sasl.oauthbearer.unsecure.jwt`). " +
+			"Each cell produces 3 records with acks=all and reads them back from the beginning: over SSL with a client certificate (PEM), and over SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 as alice, the broker's certificate checked against the test CA, and with OAUTHBEARER and an unsigned JWT whose sub is alice (`--sasl-oauthbearer-unsecured`; the Java client's default unsecured login module, librdkafka's `enable.sasl.oauthbearer.unsecure.jwt`, and for Sarama, KafkaJS and kafka-python their token provider handing out such a token). " +
 			"`wrong password refused`: alice with a wrong password over PLAIN gets the client's authentication error; `missing ACL refused`: user mallory, authenticated but granted nothing, gets TOPIC_AUTHORIZATION_FAILED in the client's words. In both the topic is then checked empty with franz-go. " +
 			"The Python rows run on Debian's packages and on the PyPI releases of compat/python/requirements.txt. The Java client reads a `client.properties` as users write it (`sasl.jaas.config`, `ssl.truststore.type=PEM`, `ssl.keystore.type=PEM`), kcat and confluent-kafka-python librdkafka's properties (`-F`); one process per client runs every case.\n",
 		order:     90,

@@ -127,6 +127,32 @@ def security_case(c):
         log.removeHandler(h)
 
 
+def unsigned_token_provider(sub):
+    """A kafka-python token provider of unsigned JWTs (alg none) for sub,
+    as --sasl-oauthbearer-unsecured takes them; its base class lives in
+    kafka.oauth.abstract (2.0), kafka.sasl.oauth (2.1, 2.2) or
+    kafka.net.sasl.oauth (3.0)."""
+    import base64
+    import importlib
+    import json
+    for mod in ("kafka.net.sasl.oauth", "kafka.sasl.oauth", "kafka.oauth.abstract"):
+        try:
+            AbstractTokenProvider = importlib.import_module(mod).AbstractTokenProvider
+            break
+        except (ImportError, AttributeError):
+            continue
+
+    def enc(o):
+        return base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+
+    class Unsigned(AbstractTokenProvider):
+        def token(self):
+            now = int(time.time())
+            return enc({"alg": "none"}) + "." + enc({"sub": sub, "iat": now, "exp": now + 3600}) + "."
+
+    return Unsigned()
+
+
 def security_attempt(c):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     import security_cases
@@ -134,7 +160,9 @@ def security_attempt(c):
               security_protocol=c["protocol"], ssl_cafile=c["ca"], request_timeout_ms=10000)
     if c.get("cert"):
         kw.update(ssl_certfile=c["cert"], ssl_keyfile=c["key"])
-    if c.get("mechanism"):
+    if c.get("mechanism") == "OAUTHBEARER":
+        kw.update(sasl_mechanism="OAUTHBEARER", sasl_oauth_token_provider=unsigned_token_provider(c["username"]))
+    elif c.get("mechanism"):
         kw.update(sasl_mechanism=c["mechanism"], sasl_plain_username=c["username"], sasl_plain_password=c["password"])
     p = KafkaProducer(acks="all", max_block_ms=10000, retries=1, **kw)
     try:

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"github.com/rewindhq/rewind/internal/series"
 	"os"
 	"strconv"
 	"sync"
@@ -171,38 +172,12 @@ var (
 	descPartitions   = desc("rewind_partitions", "Partitions of all topics, internal ones included.")
 	descLogSize      = desc("rewind_log_size_bytes", "Bytes on disk of a partition's segments.", "topic", "partition")
 	descLogStorageOK = desc("rewind_log_healthy", "1 while a partition's log is usable, 0 once a storage error fenced it.", "topic", "partition")
-
-	// kafka_exporter's series (danielqsj/kafka_exporter), same names and labels.
-	descBrokers         = desc("kafka_brokers", "Number of Brokers in the Kafka Cluster.")
-	descBrokerInfo      = desc("kafka_broker_info", "Information about the Kafka Broker.", "id", "address")
-	descTopicPartitions = desc("kafka_topic_partitions", "Number of partitions for this Topic", "topic")
-	descTopicCurrent    = desc("kafka_topic_partition_current_offset", "Current Offset of a Broker at Topic/Partition", "topic", "partition")
-	descTopicOldest     = desc("kafka_topic_partition_oldest_offset", "Oldest Offset of a Broker at Topic/Partition", "topic", "partition")
-	descTopicLeader     = desc("kafka_topic_partition_leader", "Leader Broker ID of this Topic/Partition", "topic", "partition")
-	descTopicReplicas   = desc("kafka_topic_partition_replicas", "Number of Replicas for this Topic/Partition", "topic", "partition")
-	descTopicISR        = desc("kafka_topic_partition_in_sync_replica", "Number of In-Sync Replicas for this Topic/Partition", "topic", "partition")
-	descTopicPreferred  = desc("kafka_topic_partition_leader_is_preferred", "1 if Topic/Partition is using the Preferred Broker", "topic", "partition")
-	descTopicUnderRepl  = desc("kafka_topic_partition_under_replicated_partition", "1 if Topic/Partition is under Replicated", "topic", "partition")
-	descCGCurrent       = desc("kafka_consumergroup_current_offset", "Current Offset of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
-	descCGCurrentSum    = desc("kafka_consumergroup_current_offset_sum", "Current Offset of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
-	descCGLag           = desc("kafka_consumergroup_lag", "Current Approximate Lag of a ConsumerGroup at Topic/Partition", "consumergroup", "topic", "partition")
-	descCGLagSum        = desc("kafka_consumergroup_lag_sum", "Current Approximate Lag of a ConsumerGroup at Topic for all partitions", "consumergroup", "topic")
-	descCGMembers       = desc("kafka_consumergroup_members", "Amount of members in a consumer group", "consumergroup")
-	descCGLagSeconds    = desc("kafka_consumergroup_lag_seconds", "Age of the first record a ConsumerGroup has not consumed at Topic/Partition (0 without lag)", "consumergroup", "topic", "partition")
-
-	// burrow_exporter's series, with its status codes (lageval.Status.Code).
-	descBurrowStatus     = desc("kafka_burrow_status", "Burrow status of a consumer group: 1 NOTFOUND, 2 OK, 3 WARN, 4 ERR.", "cluster", "group")
-	descBurrowPartStatus = desc("kafka_burrow_partition_status", "Burrow status of a partition: 2 OK (or NEW: one commit so far), 3 WARN, 5 STOP, 6 STALL, 7 REWIND.", "cluster", "group", "topic", "partition")
-	descBurrowTotalLag   = desc("kafka_burrow_total_lag", "Total lag of a consumer group over the partitions Burrow evaluates.", "cluster", "group")
+	// kafka_exporter's and burrow_exporter's series, and the group type and
+	// epoch ones, are package series's, shared with rewind monitor.
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnections, descPartitions, descLogSize, descLogStorageOK,
-		descBrokers, descBrokerInfo, descTopicPartitions, descTopicCurrent, descTopicOldest, descTopicLeader,
-		descTopicReplicas, descTopicISR, descTopicPreferred, descTopicUnderRepl,
-		descCGCurrent, descCGCurrentSum, descCGLag, descCGLagSum, descCGMembers, descCGLagSeconds,
-		descBurrowStatus, descBurrowPartStatus, descBurrowTotalLag,
-		descCGInfo, descCGEpoch, descCGAssignmentEpoch, descCGTimeToLoss} {
+	for _, d := range append([]*prometheus.Desc{descConnections, descPartitions, descLogSize, descLogStorageOK, descCGTimeToLoss}, series.All...) {
 		ch <- d
 	}
 }
@@ -220,28 +195,28 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	b.connMu.Lock()
 	gauge(ch, descConnections, float64(len(b.conns)))
 	b.connMu.Unlock()
-	gauge(ch, descBrokers, 1)
+	gauge(ch, series.Brokers, 1)
 	if b.addr != "" {
-		gauge(ch, descBrokerInfo, 1, strconv.Itoa(int(b.cfg.NodeID)), b.advertised())
+		gauge(ch, series.BrokerInfo, 1, strconv.Itoa(int(b.cfg.NodeID)), b.advertised())
 	}
 
 	topics := b.snapshotTopics()
 	hw := map[lageval.TopicPartition]int64{}
 	nparts := 0
 	for _, t := range topics {
-		gauge(ch, descTopicPartitions, float64(len(t.parts)), t.name)
+		gauge(ch, series.TopicPartitions, float64(len(t.parts)), t.name)
 		for p, l := range t.parts {
 			nparts++
 			ps := strconv.Itoa(p)
 			h := l.HighWatermark()
 			hw[lageval.TopicPartition{Topic: t.name, Partition: int32(p)}] = h
-			gauge(ch, descTopicCurrent, float64(h), t.name, ps)
-			gauge(ch, descTopicOldest, float64(l.LogStartOffset()), t.name, ps)
-			gauge(ch, descTopicLeader, float64(b.cfg.NodeID), t.name, ps)
-			gauge(ch, descTopicReplicas, 1, t.name, ps)
-			gauge(ch, descTopicISR, 1, t.name, ps)
-			gauge(ch, descTopicPreferred, 1, t.name, ps)
-			gauge(ch, descTopicUnderRepl, 0, t.name, ps)
+			gauge(ch, series.TopicCurrent, float64(h), t.name, ps)
+			gauge(ch, series.TopicOldest, float64(l.LogStartOffset()), t.name, ps)
+			gauge(ch, series.TopicLeader, float64(b.cfg.NodeID), t.name, ps)
+			gauge(ch, series.TopicReplicas, 1, t.name, ps)
+			gauge(ch, series.TopicISR, 1, t.name, ps)
+			gauge(ch, series.TopicPreferred, 1, t.name, ps)
+			gauge(ch, series.TopicUnderRepl, 0, t.name, ps)
 			gauge(ch, descLogSize, float64(l.Size()), t.name, ps)
 			healthy := 1.0
 			if l.Err() != nil {
@@ -260,7 +235,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	kinds := b.groupKinds() // metrics_groups.go
 	collectGroupKinds(ch, kinds)
 	for name, k := range kinds {
-		gauge(ch, descCGMembers, float64(k.members), name)
+		gauge(ch, series.CGMembers, float64(k.members), name)
 		committed := b.grp.Committed(name)
 		for topic, parts := range committed {
 			t := findTopic(topics, topic)
@@ -275,16 +250,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					// kafka_exporter shows partitions of a consumed topic
 					// without a commit as -1, "to be able to alert on that".
 					offSum--
-					gauge(ch, descCGCurrent, -1, name, topic, ps)
-					gauge(ch, descCGLag, -1, name, topic, ps)
+					gauge(ch, series.CGCurrent, -1, name, topic, ps)
+					gauge(ch, series.CGLag, -1, name, topic, ps)
 					continue
 				}
 				h := hw[lageval.TopicPartition{Topic: topic, Partition: int32(p)}]
 				lag := lageval.Lag(h, o.Offset)
 				offSum += o.Offset
 				lagSum += lag
-				gauge(ch, descCGCurrent, float64(o.Offset), name, topic, ps)
-				gauge(ch, descCGLag, float64(lag), name, topic, ps)
+				gauge(ch, series.CGCurrent, float64(o.Offset), name, topic, ps)
+				gauge(ch, series.CGLag, float64(lag), name, topic, ps)
 				var first time.Time
 				if lag > 0 {
 					from := lageval.FirstUnconsumed(o.Offset, t.parts[p].LogStartOffset())
@@ -305,11 +280,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				if !ok {
 					continue // unreadable: leave the series out rather than lie
 				}
-				gauge(ch, descCGLagSeconds, d.Seconds(), name, topic, ps)
+				gauge(ch, series.CGLagSeconds, d.Seconds(), name, topic, ps)
 				statuses.timeToLoss(ch, name, topic, p, t.parts[p], o.Offset, lag, d, now)
 			}
-			gauge(ch, descCGCurrentSum, float64(offSum), name, topic)
-			gauge(ch, descCGLagSum, float64(lagSum), name, topic)
+			gauge(ch, series.CGCurrentSum, float64(offSum), name, topic)
+			gauge(ch, series.CGLagSum, float64(lagSum), name, topic)
 		}
 	}
 	for k := range c.times { // keep only what this scrape used
@@ -320,10 +295,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	for _, name := range b.lag.Groups() {
 		st := statuses.of(name)
-		gauge(ch, descBurrowStatus, float64(st.Status.Code()), BurrowCluster, name)
-		gauge(ch, descBurrowTotalLag, float64(st.TotalLag), BurrowCluster, name)
+		gauge(ch, series.BurrowStatus, float64(st.Status.Code()), BurrowCluster, name)
+		gauge(ch, series.BurrowTotalLag, float64(st.TotalLag), BurrowCluster, name)
 		for _, p := range st.Partitions {
-			gauge(ch, descBurrowPartStatus, float64(p.Status.Code()), BurrowCluster, name, p.Topic, strconv.Itoa(int(p.Partition)))
+			gauge(ch, series.BurrowPartStatus, float64(p.Status.Code()), BurrowCluster, name, p.Topic, strconv.Itoa(int(p.Partition)))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rewindhq/rewind/internal/series"
 )
 
 // The group type and epoch on /metrics. kafka_exporter's consumer-group
@@ -16,12 +17,8 @@ import (
 // A consumer group (KIP-848) keeps its offsets in the classic
 // coordinator as an offsets-only group; it is reported once, as a
 // consumer group, and kafka_consumergroup_members counts its members
-// (kafka_exporter, through DescribeGroups, would show 0).
-var (
-	descCGInfo            = desc("rewind_consumergroup_info", "A consumer group's type (classic, or consumer for KIP-848), state and protocol (the assignor); always 1.", "consumergroup", "type", "state", "protocol")
-	descCGEpoch           = desc("rewind_consumergroup_epoch", "A classic group's generation or a consumer group's group epoch.", "consumergroup", "type")
-	descCGAssignmentEpoch = desc("rewind_consumergroup_assignment_epoch", "The epoch a consumer group's target assignment was computed for (below the group epoch while Assigning).", "consumergroup")
-)
+// (kafka_exporter, through DescribeGroups, would show 0). The
+// descriptors are package series's.
 
 // groupKind is one group as the metrics name it.
 type groupKind struct {
@@ -55,10 +52,10 @@ func (b *Broker) groupKinds() map[string]groupKind {
 
 func collectGroupKinds(ch chan<- prometheus.Metric, kinds map[string]groupKind) {
 	for name, k := range kinds {
-		gauge(ch, descCGInfo, 1, name, k.typ, k.state, k.protocol)
-		gauge(ch, descCGEpoch, float64(k.epoch), name, k.typ)
+		gauge(ch, series.CGInfo, 1, name, k.typ, k.state, k.protocol)
+		gauge(ch, series.CGEpoch, float64(k.epoch), name, k.typ)
 		if k.typ == "consumer" {
-			gauge(ch, descCGAssignmentEpoch, float64(k.assignment), name)
+			gauge(ch, series.CGAssignmentEpoch, float64(k.assignment), name)
 		}
 	}
 }

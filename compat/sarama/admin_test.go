@@ -57,19 +57,30 @@ func TestSaramaAdminNodeID(t *testing.T) {
 	}
 }
 
-// TestSaramaUnservedAPI: Sarama sends the APIs of its configured version
-// without asking ApiVersions first; an API Rewind does not serve yet
-// (delegation tokens have no admin call in Sarama, so client quotas stand
-// for one) comes back as Sarama's ErrUnsupportedVersion, not an EOF.
-func TestSaramaUnservedAPI(t *testing.T) {
+// TestSaramaClientQuotas: Sarama's admin sets a client id's
+// producer_byte_rate with AlterClientQuotas and reads it back with
+// DescribeClientQuotas, exactly and by the client-id filter, then removes
+// it. (This was the API Sarama used to show an unserved request answered
+// UNSUPPORTED_VERSION; every API Sarama's admin sends is served now, and
+// broker TestUnservedAPIAnswered covers that answer with raw requests.)
+func TestSaramaClientQuotas(t *testing.T) {
 	adm := saramaAdmin(t)
-	_, err := adm.DescribeClientQuotas(nil, false)
-	if !errors.Is(err, sarama.ErrUnsupportedVersion) {
-		t.Fatalf("DescribeClientQuotas: %v, want ErrUnsupportedVersion", err)
+	entity := []sarama.QuotaEntityComponent{{EntityType: sarama.QuotaEntityClientID, MatchType: sarama.QuotaMatchExact, Name: "billing"}}
+	if err := adm.AlterClientQuotas(entity, sarama.ClientQuotasOp{Key: "producer_byte_rate", Value: 1048576}, false); err != nil {
+		t.Fatalf("AlterClientQuotas: %v", err)
 	}
-	// The admin's connection still serves.
-	if _, _, err := adm.DescribeCluster(); err != nil {
-		t.Fatalf("DescribeCluster after the unserved request: %v", err)
+	got, err := adm.DescribeClientQuotas([]sarama.QuotaFilterComponent{{EntityType: sarama.QuotaEntityClientID, MatchType: sarama.QuotaMatchExact, Match: "billing"}}, false)
+	if err != nil {
+		t.Fatalf("DescribeClientQuotas: %v", err)
+	}
+	if len(got) != 1 || len(got[0].Entity) != 1 || got[0].Entity[0].Name != "billing" || got[0].Values["producer_byte_rate"] != 1048576 {
+		t.Fatalf("DescribeClientQuotas: %+v, want billing's producer_byte_rate 1048576", got)
+	}
+	if err := adm.AlterClientQuotas(entity, sarama.ClientQuotasOp{Key: "producer_byte_rate", Remove: true}, false); err != nil {
+		t.Fatalf("AlterClientQuotas remove: %v", err)
+	}
+	if got, err := adm.DescribeClientQuotas(nil, false); err != nil || len(got) != 0 {
+		t.Fatalf("after the removal: %+v %v, want none", got, err)
 	}
 }
 

@@ -58,8 +58,13 @@ func fuzzTarget(f *testing.F) *Broker {
 			fuzzErr = err
 			return
 		}
+		// Short group sessions: the seeds share one group, and a member a
+		// JoinGroup seed left behind must expire before a later seed's
+		// join waits for it to rejoin (the rebalance timeout), well within
+		// exchange's 10 s.
 		b, err := New(WithListen("127.0.0.1:0"), WithDataDir(dir), WithFsync(storage.FsyncNever),
-			WithGroupInitialRebalanceDelay(0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			WithGroupInitialRebalanceDelay(0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+			func(c *Config) { c.GroupMinSessionTimeout = 100 * time.Millisecond })
 		if err != nil {
 			fuzzErr = err
 			return
@@ -327,7 +332,7 @@ func sampleRequests() []kmsg.Request {
 				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fuzz-created", 1, 1
 				req.Topics = append(req.Topics, rt)
 			case *kmsg.JoinGroupRequest:
-				req.Group, req.ProtocolType, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "fuzz-group", "consumer", 10000, 1000
+				req.Group, req.ProtocolType, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "fuzz-group", "consumer", 1000, 1000
 				p := kmsg.NewJoinGroupRequestProtocol()
 				p.Name = "range"
 				req.Protocols = append(req.Protocols, p)

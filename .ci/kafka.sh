@@ -88,12 +88,19 @@ install() {
 
 classpath() { ls "$LIBS"/*.jar | tr '\n' ':' | sed 's/:$//'; }
 
-# A free 127.0.0.1 port: random, not in the excluded list, nothing listening.
-# Kafka binding it later can still race another process; start retries.
+# A free 127.0.0.1 port: random, not in the excluded list, nothing listening,
+# and outside the kernel's ephemeral range (ip_local_port_range), where any
+# outgoing connection or port-0 listener of a test running beside Kafka can
+# take it while a node restarts. Kafka binding it later can still race
+# another process; start retries.
 free_port() {
-  local p i
+  local p i lo=32768 hi=60999 base=10000 span
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((lo - base))
+  if [ "$span" -lt 2000 ]; then base=$((hi + 1)); span=$((65536 - base)); fi
+  [ "$span" -ge 200 ] || die "no port range outside the ephemeral range $lo-$hi"
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((base + RANDOM % span))
     case " $* " in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done

@@ -352,7 +352,7 @@ func kafkaStartup(ctx context.Context, cfg *Config, k *kafkaPeer, n int) ([]floa
 		el := time.Since(started)
 		cancel()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("restarted Kafka %w; %s", err, k.cluster.NodeState(0))
 		}
 		out = append(out, ms(el))
 	}

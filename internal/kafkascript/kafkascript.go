@@ -243,6 +243,21 @@ func (c *Cluster) RestartNode(i int) (time.Time, error) {
 	return started, nil
 }
 
+// NodeState says whether node i's JVM (0 for node 1) still runs and, when it
+// has exited, the last lines it printed: what a caller whose wait for a
+// restarted node timed out reports.
+func (c *Cluster) NodeState(i int) string {
+	pids, err := c.PIDs()
+	if err != nil || i < 0 || i >= len(pids) {
+		return fmt.Sprintf("node %d: no PID (%v)", i+1, err)
+	}
+	if alive(pids[i]) {
+		return fmt.Sprintf("node %d (pid %d) is running", i+1, pids[i])
+	}
+	out, _ := os.ReadFile(filepath.Join(c.Dir, fmt.Sprintf("node%d", i+1), "stdout.log"))
+	return fmt.Sprintf("node %d (pid %d) exited; its log ends:\n%s", i+1, pids[i], tailLines(strings.TrimSpace(string(out)), 15))
+}
+
 // JVMArgs is node 1's JVM command line as it runs (the java binary first).
 func (c *Cluster) JVMArgs() ([]string, error) {
 	pids, err := c.PIDs()

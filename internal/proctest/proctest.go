@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -70,15 +71,63 @@ func Main(m *testing.M, build func(dir string) error) {
 	os.Exit(code)
 }
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// FreeAddr returns a loopback host:port that was free a moment ago, for a
+// process that binds it later and may bind it again after a restart. The
+// port lies outside the kernel's ephemeral range (ip_local_port_range):
+// a port from there can be taken between a process's exit and its restart
+// by any outgoing connection or port-0 listener of the tests running
+// beside it, and the restarted broker then fails to bind. No port is
+// handed out twice by one test binary.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+}
+
+// FreePort is FreeAddr's port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	base, span := stableRange()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 500 {
+		p := base + rand.IntN(span)
+		if portsGiven[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[p] = true
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free loopback port in %d-%d", base, base+span-1)
+	return 0
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// stableRange is the port range FreePort draws from: 10000 up to the
+// ephemeral range's start, or above its end when that leaves too few.
+func stableRange() (base, span int) {
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			l, err1 := strconv.Atoi(f[0])
+			h, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && l <= h {
+				lo, hi = l, h
+			}
+		}
+	}
+	if base, span = 10000, lo-10000; span >= 2000 {
+		return base, span
+	}
+	return hi + 1, max(65536-(hi+1), 1)
 }
 
 // Proc is a running `rewind serve`.

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,15 +43,7 @@ type proc struct {
 	log  *os.File
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return proctest.FreeAddr(t) }
 
 func start(t *testing.T, dataDir, addr string) *proc {
 	t.Helper()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/internal/kafkascript"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,15 +34,7 @@ import (
 
 var aclUsers = []string{"admin", "alice", "bob"}
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return proctest.FreePort(t) }
 
 // startAuthKafka starts Kafka with the StandardAuthorizer and returns its
 // SASL_PLAINTEXT address and its PLAINTEXT one (User:ANONYMOUS, a super

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"github.com/rewindhq/rewind/internal/series"
 	"os"
 	"strconv"
@@ -340,61 +339,18 @@ func recordTime(l *storage.Log, offset int64) (time.Time, bool) {
 }
 
 // readRecords reads up to max records from offset on, below the high
-// watermark, keeping of each what lim allows. The batches' records are
-// streamed, never decompressed whole, and lim.MaxDecoded bounds the bytes
-// of records read for the whole call: past it the records end early, or
-// storage.ErrDecodeLimit is returned if there are none yet.
+// watermark, keeping of each what lim allows (storage.PreviewRecords).
 func readRecords(l *storage.Log, offset int64, max int, lim storage.PreviewLimits) ([]storage.RecordPreview, error) {
-	var out []storage.RecordPreview
-	budget := lim.MaxDecoded
-	for len(out) < max {
+	read := func(offset int64) ([]byte, error) {
 		if offset >= l.HighWatermark() {
-			return out, nil
+			return nil, nil
 		}
 		rr, err := l.Read(offset, 1<<20, true)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		data, err := rr.AppendTo(nil)
-		rr.Release()
-		if err != nil {
-			return out, err
-		}
-		if len(data) == 0 {
-			return out, nil
-		}
-		next := offset
-		for len(data) > 0 && len(out) < max {
-			h, err := storage.ParseBatchHeader(data)
-			if err != nil {
-				return out, err
-			}
-			batch := data[:h.Size()]
-			data = data[len(batch):]
-			next = h.LastOffset() + 1
-			if next <= offset {
-				continue
-			}
-			lim.MaxDecoded = budget
-			n, err := storage.PreviewBatch(batch, offset, lim, func(p storage.RecordPreview) bool {
-				if len(out) >= max {
-					return false
-				}
-				out = append(out, p)
-				return true
-			})
-			budget -= n
-			if errors.Is(err, storage.ErrDecodeLimit) && len(out) > 0 {
-				return out, nil
-			}
-			if err != nil {
-				return out, err
-			}
-		}
-		if next <= offset {
-			return out, nil
-		}
-		offset = next
+		defer rr.Release()
+		return rr.AppendTo(nil)
 	}
-	return out, nil
+	return storage.PreviewRecords(storage.BatchSource{Read: read}, offset, max, lim)
 }

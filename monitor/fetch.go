@@ -177,53 +177,11 @@ func (m *Monitor) readRecords(ctx context.Context, topic string, part int32, off
 	if offset < pv.start {
 		offset = pv.start
 	}
-	var out []storage.RecordPreview
-	budget := lim.MaxDecoded
-	for len(out) < max {
+	read := func(offset int64) ([]byte, error) {
 		k := timeKey{tpKey{topic, part}, offset}
 		got, err := m.fetchRaw(ctx, v, []fetchReq{{k, 1 << 20}})
-		if err != nil {
-			return out, err
-		}
-		data := got[k]
-		if len(data) == 0 {
-			return out, nil
-		}
-		next := offset
-		for len(data) >= storage.BatchHeaderSize && len(out) < max {
-			h, err := storage.ParseBatchHeader(data)
-			if err != nil {
-				break // cut short: fetched again from next
-			}
-			batch := data[:h.Size()]
-			data = data[h.Size():]
-			if h.LastOffset()+1 <= offset {
-				continue
-			}
-			next = h.LastOffset() + 1
-			if h.Attributes&0x20 != 0 {
-				continue // transaction markers are not records
-			}
-			lim.MaxDecoded = budget
-			n, err := storage.PreviewBatch(batch, offset, lim, func(p storage.RecordPreview) bool {
-				if len(out) >= max {
-					return false
-				}
-				out = append(out, p)
-				return true
-			})
-			budget -= n
-			if errors.Is(err, storage.ErrDecodeLimit) && len(out) > 0 {
-				return out, nil
-			}
-			if err != nil {
-				return out, err
-			}
-		}
-		if next <= offset {
-			return out, nil
-		}
-		offset = next
+		return got[k], err
 	}
-	return out, nil
+	src := storage.BatchSource{Read: read, Partial: true, SkipControl: true}
+	return storage.PreviewRecords(src, offset, max, lim)
 }

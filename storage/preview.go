@@ -80,6 +80,79 @@ func PreviewBatch(b []byte, from int64, lim PreviewLimits, fn func(RecordPreview
 	return c.n, nil
 }
 
+// BatchSource gives PreviewRecords the record batches of one partition.
+type BatchSource struct {
+	// Read returns the batches from the one that holds offset on, empty
+	// at the end of what is to be read. PreviewRecords keeps nothing of
+	// them past the next call.
+	Read func(offset int64) ([]byte, error)
+	// Partial: a read may end with a batch cut short (a Fetch response),
+	// so a batch that does not parse ends that read, and the next starts
+	// after the last whole batch, instead of failing the call.
+	Partial bool
+	// SkipControl passes over control batches (transaction markers).
+	SkipControl bool
+}
+
+// PreviewRecords reads up to max records from offset on through src,
+// keeping of each what lim allows (see PreviewBatch). The batches'
+// records are streamed, never decompressed whole, and lim.MaxDecoded
+// bounds the bytes of records read for the whole call: past it the
+// records end early, or ErrDecodeLimit is returned if there are none yet.
+// The previews are the caller's.
+func PreviewRecords(src BatchSource, offset int64, max int, lim PreviewLimits) ([]RecordPreview, error) {
+	var out []RecordPreview
+	budget := lim.MaxDecoded
+	for len(out) < max {
+		data, err := src.Read(offset)
+		if err != nil {
+			return out, err
+		}
+		if len(data) == 0 {
+			return out, nil
+		}
+		next := offset
+		for len(data) > 0 && len(out) < max {
+			h, err := ParseBatchHeader(data)
+			if err != nil {
+				if src.Partial {
+					break // read again from next
+				}
+				return out, err
+			}
+			batch := data[:h.Size()]
+			data = data[len(batch):]
+			if h.LastOffset() < offset {
+				continue
+			}
+			next = h.LastOffset() + 1
+			if src.SkipControl && h.IsControl() {
+				continue
+			}
+			lim.MaxDecoded = budget
+			n, err := PreviewBatch(batch, offset, lim, func(p RecordPreview) bool {
+				if len(out) >= max {
+					return false
+				}
+				out = append(out, p)
+				return true
+			})
+			budget -= n
+			if errors.Is(err, ErrDecodeLimit) && len(out) > 0 {
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+		}
+		if next <= offset {
+			return out, nil
+		}
+		offset = next
+	}
+	return out, nil
+}
+
 // previewRecord reads one record from c, keeping what lim allows.
 func previewRecord(c *countingReader, h *BatchHeader, lim PreviewLimits) (RecordPreview, error) {
 	l, err := c.varint()

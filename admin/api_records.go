@@ -225,16 +225,9 @@ func (b *scanBudget) exhausted(ctx context.Context) string {
 // (exclusive; default the high watermark), and key=, value=, header=
 // (with match=regex) filter it. from=newest reads backwards from the end.
 func (s *Server) records(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
-	q := r.URL.Query()
-	ti, ok := s.b.Topic(name)
+	name, q := r.PathValue("topic"), r.URL.Query()
+	part, pi, ok := s.browsed(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
-		return
-	}
-	part, err := parsePartition(q.Get("partition"), ti)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	limit := 50
@@ -251,7 +244,6 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	pi := ti.Partitions[part]
 	end, err := s.rangeEnd(q, name, part, pi)
 	if err != nil {
 		writeError(w, errorStatus(err), err)
@@ -260,9 +252,9 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	from, backward := pi.LogStart, false
 	switch {
 	case q.Get("offset") != "":
-		o, err := strconv.ParseInt(q.Get("offset"), 10, 64)
-		if err != nil || o < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("offset %q: give a non-negative number", q.Get("offset")))
+		o, err := parseOffset("offset", q.Get("offset"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
 			return
 		}
 		from = max(o, pi.LogStart)
@@ -327,6 +319,32 @@ func (s *Server) takeBrowsing(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// browsed reads the topic (from the path) and ?partition= of a browser
+// or tail request; false when it answered the request with their error.
+func (s *Server) browsed(w http.ResponseWriter, r *http.Request) (int32, broker.PartitionInfo, bool) {
+	name := r.PathValue("topic")
+	ti, ok := s.b.Topic(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
+		return 0, broker.PartitionInfo{}, false
+	}
+	part, err := parsePartition(r.URL.Query().Get("partition"), ti)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return 0, broker.PartitionInfo{}, false
+	}
+	return part, ti.Partitions[part], true
+}
+
+// parseOffset reads the offset v of the parameter param.
+func parseOffset(param, v string) (int64, error) {
+	o, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || o < 0 {
+		return 0, fmt.Errorf("%s %q: give a non-negative number", param, v)
+	}
+	return o, nil
+}
+
 func parsePartition(v string, ti broker.TopicInfo) (int32, error) {
 	if v == "" {
 		return 0, nil
@@ -343,9 +361,9 @@ func parsePartition(v string, ti broker.TopicInfo) (int32, error) {
 func (s *Server) rangeEnd(q url.Values, name string, part int32, pi broker.PartitionInfo) (int64, error) {
 	end := pi.HighWatermark
 	if v := q.Get("end_offset"); v != "" {
-		o, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || o < 0 {
-			return 0, fmt.Errorf("end_offset %q: give a non-negative number", v)
+		o, err := parseOffset("end_offset", v)
+		if err != nil {
+			return 0, err
 		}
 		end = min(end, o)
 	}

@@ -103,16 +103,9 @@ type tailEvent struct {
 }
 
 func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
-	q := r.URL.Query()
-	ti, ok := s.b.Topic(name)
+	name, q := r.PathValue("topic"), r.URL.Query()
+	part, pi, ok := s.browsed(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown topic %q", name))
-		return
-	}
-	part, err := parsePartition(q.Get("partition"), ti)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	f, err := parseFilter(q)
@@ -120,13 +113,12 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	pi := ti.Partitions[part]
 	next := pi.HighWatermark
 	switch {
 	case q.Get("offset") != "":
-		o, err := strconv.ParseInt(q.Get("offset"), 10, 64)
-		if err != nil || o < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("offset %q: give a non-negative number", q.Get("offset")))
+		o, err := parseOffset("offset", q.Get("offset"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
 			return
 		}
 		next = o

@@ -72,19 +72,57 @@ func (cg *consumerGroups) classicTarget(id string, now time.Time, del bool) *con
 	return nil
 }
 
-func handleJoinGroup(r *request) (reply, error) {
-	b, req, ctx := r.c.b, r.kreq.(*kmsg.JoinGroupRequest), r.groupCtx()
-	cg := &b.cgroups
+// routeClassic routes a classic-protocol request (JoinGroup, SyncGroup,
+// Heartbeat, LeaveGroup) for group id, holding migrate shared until it
+// is routed and started: to the consumer group of that id if it serves
+// one (classicTarget; del deletes an empty one, for a JoinGroup), where
+// served answers it with mu held; otherwise, mu released, to classic,
+// or, when classic is nil, to no one (ok false: the caller routes it).
+func (cg *consumerGroups) routeClassic(id string, del bool, served func(at time.Time) reply, classic func() reply) (rep reply, ok bool) {
 	cg.migrate.RLock()
 	defer cg.migrate.RUnlock()
 	cg.mu.Lock()
 	at := time.Now()
-	if g := cg.classicTarget(req.Group, at, true); g != nil {
+	if cg.classicTarget(id, at, del) == nil {
+		cg.mu.Unlock()
+		if classic == nil {
+			return reply{}, false
+		}
+		return classic(), true
+	}
+	defer cg.mu.Unlock()
+	return served(at), true
+}
+
+// afterAppend is the reply to a request a consumer group served: resp,
+// sent once pend is durable (waited for outside mu, off the read loop),
+// or fail's answer to the append's error (err) or to the wait's.
+func (cg *consumerGroups) afterAppend(r *request, id string, resp kmsg.Response, pend group.Pending, err error, fail func(error) kmsg.Response) reply {
+	if err != nil {
+		return reply{resp: fail(err)}
+	}
+	return reply{later: func() (kmsg.Response, error) {
+		if err := cg.wait(r.c.ctx, id, pend); err != nil {
+			return fail(err), nil
+		}
+		return resp, nil
+	}}
+}
+
+// classicLater answers a request the classic coordinator started, once
+// it is done.
+func classicLater[R kmsg.Response](wait func() R) reply {
+	return reply{later: func() (kmsg.Response, error) { return wait(), nil }}
+}
+
+func handleJoinGroup(r *request) (reply, error) {
+	b, req, ctx := r.c.b, r.kreq.(*kmsg.JoinGroupRequest), r.groupCtx()
+	cg := &b.cgroups
+	rep, _ := cg.routeClassic(req.Group, true, func(at time.Time) reply {
 		if cg.unavailable(cg.partition(req.Group)) {
-			cg.mu.Unlock()
 			resp := kmsg.NewPtrJoinGroupResponse()
 			resp.Version, resp.ErrorCode, resp.MemberID, resp.Generation = req.Version, kerr.NotCoordinator.Code, req.MemberID, -1
-			return now(resp)
+			return reply{resp: resp}
 		}
 		c := cg.coordinator()
 		topics := newConsumerTopics(b.reg.list())
@@ -94,105 +132,64 @@ func handleJoinGroup(r *request) (reply, error) {
 			resp, recs = c.ClassicJoin(at, clientOf(r), req, topics, c.NewMemberID())
 			return recs, resp.ErrorCode != 0
 		})
-		cg.mu.Unlock()
-		fail := func(err error) *kmsg.JoinGroupResponse {
+		return cg.afterAppend(r, req.Group, resp, pend, err, func(err error) kmsg.Response {
 			e := kmsg.NewPtrJoinGroupResponse()
 			e.Version, e.ErrorCode, e.MemberID, e.Generation = req.Version, offsetsfmt.AppendError(err).Code, req.MemberID, -1
 			return e
-		}
-		if err != nil {
-			return now(fail(err))
-		}
-		return reply{later: func() (kmsg.Response, error) {
-			if err := cg.wait(r.c.ctx, req.Group, pend); err != nil {
-				return fail(err), nil
-			}
-			return resp, nil
-		}}, nil
-	}
-	cg.mu.Unlock()
-	wait := b.grp.StartJoinGroup(ctx, req)
-	return reply{later: func() (kmsg.Response, error) { return wait(), nil }}, nil
+		})
+	}, func() reply { return classicLater(b.grp.StartJoinGroup(ctx, req)) })
+	return rep, nil
 }
 
 func handleSyncGroup(r *request) (reply, error) {
 	b, req, ctx := r.c.b, r.kreq.(*kmsg.SyncGroupRequest), r.groupCtx()
 	cg := &b.cgroups
-	cg.migrate.RLock()
-	defer cg.migrate.RUnlock()
-	cg.mu.Lock()
-	at := time.Now()
-	if g := cg.classicTarget(req.Group, at, false); g != nil {
+	rep, _ := cg.routeClassic(req.Group, false, func(at time.Time) reply {
 		resp := cg.coordinator().ClassicSync(at, req, newConsumerTopics(b.reg.list()))
 		cg.rearm(req.Group)
 		// Answered once what was written before it is durable: the
 		// assignment it tells may come from a write not yet synced.
 		pend, err := cg.append(req.Group, nil)
-		cg.mu.Unlock()
 		if err != nil || resp.ErrorCode != 0 {
-			return now(resp)
+			return reply{resp: resp}
 		}
-		return reply{later: func() (kmsg.Response, error) {
-			if err := cg.wait(r.c.ctx, req.Group, pend); err != nil {
-				resp.ErrorCode, resp.MemberAssignment = offsetsfmt.AppendError(err).Code, []byte{}
-			}
-			return resp, nil
-		}}, nil
-	}
-	cg.mu.Unlock()
-	wait := b.grp.StartSyncGroup(ctx, req)
-	return reply{later: func() (kmsg.Response, error) { return wait(), nil }}, nil
+		return cg.afterAppend(r, req.Group, resp, pend, nil, func(err error) kmsg.Response {
+			resp.ErrorCode, resp.MemberAssignment = offsetsfmt.AppendError(err).Code, []byte{}
+			return resp
+		})
+	}, func() reply { return classicLater(b.grp.StartSyncGroup(ctx, req)) })
+	return rep, nil
 }
 
 func handleHeartbeat(r *request) (reply, error) {
 	b, req := r.c.b, r.kreq.(*kmsg.HeartbeatRequest)
 	cg := &b.cgroups
-	cg.migrate.RLock()
-	defer cg.migrate.RUnlock()
-	cg.mu.Lock()
-	at := time.Now()
-	if g := cg.classicTarget(req.Group, at, false); g != nil {
+	rep, _ := cg.routeClassic(req.Group, false, func(at time.Time) reply {
 		resp := cg.coordinator().ClassicHeartbeat(at, req)
 		cg.rearm(req.Group)
-		cg.mu.Unlock()
-		return now(resp)
-	}
-	cg.mu.Unlock()
-	return now(b.grp.Heartbeat(r.groupCtx(), req))
+		return reply{resp: resp}
+	}, func() reply { return reply{resp: b.grp.Heartbeat(r.groupCtx(), req)} })
+	return rep, nil
 }
 
 // leaveConsumerGroup answers a LeaveGroup to a consumer group with
-// members (ok false: the classic coordinator answers it).
+// members (ok false: the classic coordinator answers it, the caller
+// routing it there).
 func leaveConsumerGroup(r *request, req *kmsg.LeaveGroupRequest) (reply, bool) {
 	cg := &r.c.b.cgroups
-	cg.migrate.RLock()
-	defer cg.migrate.RUnlock()
-	cg.mu.Lock()
-	if cg.classicTarget(req.Group, time.Now(), false) == nil {
-		cg.mu.Unlock()
-		return reply{}, false
-	}
-	var resp *kmsg.LeaveGroupResponse
-	pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
-		var recs []consumer.Record
-		resp, recs = cg.coordinator().ClassicLeave(req)
-		return recs, len(recs) == 0
-	})
-	cg.mu.Unlock()
-	fail := func(err error) *kmsg.LeaveGroupResponse {
-		e := kmsg.NewPtrLeaveGroupResponse()
-		e.Version, e.ErrorCode = req.Version, offsetsfmt.AppendError(err).Code
-		return e
-	}
-	if err != nil {
-		return reply{resp: fail(err)}, true
-	}
-	return reply{later: func() (kmsg.Response, error) {
-		if err := cg.wait(r.c.ctx, req.Group, pend); err != nil {
-			return fail(err), nil
-		}
-		return resp, nil
-	}}, true
+	return cg.routeClassic(req.Group, false, func(time.Time) reply {
+		var resp *kmsg.LeaveGroupResponse
+		pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
+			var recs []consumer.Record
+			resp, recs = cg.coordinator().ClassicLeave(req)
+			return recs, len(recs) == 0
+		})
+		return cg.afterAppend(r, req.Group, resp, pend, err, func(err error) kmsg.Response {
+			e := kmsg.NewPtrLeaveGroupResponse()
+			e.Version, e.ErrorCode = req.Version, offsetsfmt.AppendError(err).Code
+			return e
+		})
+	}, nil)
 }
 
 // upgradeSource is the classic group a ConsumerGroupHeartbeat to id may

@@ -220,6 +220,7 @@ func (c *cgConsumer) stop() {
 // value) and commits what it processed synchronously.
 func startConsumer(ctx context.Context, t *testing.T, addr, grp, topic, name string, w *cgWatch) *cgConsumer {
 	t.Helper()
+	lg := &abandonLog{}
 	release := func(why string) func(context.Context, *kgo.Client, map[string][]int32) {
 		return func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 			if why == "revoked" {
@@ -228,7 +229,7 @@ func startConsumer(ctx context.Context, t *testing.T, addr, grp, topic, name str
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if why == "lost" && len(m[topic]) > 0 {
-				w.violations = append(w.violations, fmt.Sprintf("%s lost partitions %v", name, m[topic]))
+				w.violations = append(w.violations, fmt.Sprintf("%s lost partitions %v (its client logged: %s)", name, m[topic], lg.last()))
 			}
 			for _, p := range m[topic] {
 				if w.owner[p] == name {
@@ -255,6 +256,7 @@ func startConsumer(ctx context.Context, t *testing.T, addr, grp, topic, name str
 		}),
 		kgo.OnPartitionsRevoked(release("revoked")),
 		kgo.OnPartitionsLost(release("lost")),
+		kgo.WithLogger(lg),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -329,4 +331,41 @@ func TestConsumerGroupFlags(t *testing.T) {
 	if want := "group.consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"; !strings.Contains(bad.Log(), want) {
 		t.Fatalf("the refused start says %q, want %q", bad.Log(), want)
 	}
+}
+
+// abandonLog keeps the last lines a member's client logged with an error
+// or about giving up its assignment (the error the broker answered), for
+// the violation that reports a loss.
+type abandonLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *abandonLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l *abandonLog) Log(_ kgo.LogLevel, msg string, keyvals ...any) {
+	withErr := false
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if k, _ := keyvals[i].(string); k == "err" && keyvals[i+1] != nil {
+			withErr = true
+		}
+	}
+	if !withErr && !strings.Contains(msg, "abandon") && !strings.Contains(msg, "lost") {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprint(append([]any{time.Now().Format("15:04:05.000"), msg}, keyvals...)...))
+	if len(l.lines) > 4 {
+		l.lines = l.lines[1:]
+	}
+}
+
+func (l *abandonLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return "nothing about abandoning its assignment"
+	}
+	return strings.Join(l.lines, "; ")
 }

@@ -339,7 +339,8 @@ func recordTime(l *storage.Log, offset int64) (time.Time, bool) {
 }
 
 // readRecords reads up to max records from offset on, below the high
-// watermark, keeping of each what lim allows (storage.PreviewRecords).
+// watermark, keeping of each what lim allows (storage.PreviewRecords);
+// transaction markers are not records to it.
 func readRecords(l *storage.Log, offset int64, max int, lim storage.PreviewLimits) ([]storage.RecordPreview, error) {
 	read := func(offset int64) ([]byte, error) {
 		if offset >= l.HighWatermark() {
@@ -352,5 +353,7 @@ func readRecords(l *storage.Log, offset int64, max int, lim storage.PreviewLimit
 		defer rr.Release()
 		return rr.AppendTo(nil)
 	}
-	return storage.PreviewRecords(storage.BatchSource{Read: read}, offset, max, lim)
+	// Transaction markers are passed over, as a consumer never sees them
+	// (and as rewind monitor's browser does).
+	return storage.PreviewRecords(storage.BatchSource{Read: read, SkipControl: true}, offset, max, lim)
 }

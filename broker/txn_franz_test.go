@@ -10,6 +10,7 @@ import (
 
 	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/rewindtest"
+	"github.com/rewindhq/rewind/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -68,6 +69,24 @@ func TestFranzTransactions(t *testing.T) {
 			want = append(want, vals...)
 		}
 	}
+	// The message browser shows each partition as a read_uncommitted
+	// consumer sees it: every record, aborted ones too, and no
+	// transaction marker (each takes an offset, so the offsets skip them).
+	recs, err := b.ReadRecords("tx", 0, 0, 100, storage.PreviewLimits{MaxField: 64, MaxHeaders: 1, MaxDecoded: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var browsed []string
+	for i, r := range recs {
+		browsed = append(browsed, string(r.Value))
+		if want := int64(2 * i); r.Offset != want {
+			t.Errorf("browsed record %d at offset %d, want %d (a record, then its marker)", i, r.Offset, want)
+		}
+	}
+	if want := []string{"t0-p0", "t1-p0", "t2-p0", "t3-p0", "t4-p0", "t5-p0"}; !slices.Equal(browsed, want) {
+		t.Errorf("the browser shows %q, want %q", browsed, want)
+	}
+
 	slices.Sort(want)
 	if got := readCommitted(t, b.Addr(), "tx"); !slices.Equal(got, want) {
 		t.Fatalf("read_committed saw %v, want %v", got, want)
@@ -91,7 +110,7 @@ func TestFranzTransactions(t *testing.T) {
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	err := cl.ProduceSync(ctx, kgo.StringRecord("fenced")).FirstErr()
+	err = cl.ProduceSync(ctx, kgo.StringRecord("fenced")).FirstErr()
 	if err == nil {
 		err = cl.EndTransaction(ctx, kgo.TryCommit)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -196,5 +197,46 @@ func TestPreviewBatch(t *testing.T) {
 		if !errors.Is(err, ErrDecodeLimit) || len(got) > 1 || len(got) == 0 && c != CodecSnappy && c != CodecZstd {
 			t.Errorf("%s: under a 1020 byte limit: %d records, %v", codecName(c), len(got), err)
 		}
+	}
+}
+
+// TestPreviewRecordsSkipsMarkers: with SkipControl, transaction markers
+// are passed over and the records after them read, but a run of markers
+// costs the decode budget as records would, so a partition of markers is
+// not read whole for one call.
+func TestPreviewRecordsSkipsMarkers(t *testing.T) {
+	const markers = 50
+	var log []byte
+	for i := range markers {
+		m := buildMarker(7, 0, 0, true, 1)
+		binary.BigEndian.PutUint64(m[offBaseOffset:], uint64(i))
+		log = append(log, m...)
+	}
+	data := BuildBatch(0, []Record{{Timestamp: 9, Value: []byte("after the markers")}})
+	binary.BigEndian.PutUint64(data[offBaseOffset:], markers)
+	log = append(log, data...)
+	reads := 0
+	src := BatchSource{SkipControl: true, Read: func(offset int64) ([]byte, error) {
+		reads++
+		for p := log; len(p) > 0; {
+			h, err := ParseBatchHeader(p)
+			if err != nil {
+				return nil, err
+			}
+			if h.LastOffset() >= offset {
+				return p, nil
+			}
+			p = p[h.Size():]
+		}
+		return nil, nil
+	}}
+	recs, err := PreviewRecords(src, 0, 10, PreviewLimits{MaxField: 64, MaxDecoded: 1 << 20})
+	if err != nil || len(recs) != 1 || recs[0].Offset != markers || string(recs[0].Value) != "after the markers" {
+		t.Fatalf("with room: %+v, %v; want the one record at offset %d", recs, err, markers)
+	}
+	markerSize := int64(len(log)-len(data)) / markers
+	recs, err = PreviewRecords(src, 0, 10, PreviewLimits{MaxField: 64, MaxDecoded: 10 * markerSize})
+	if !errors.Is(err, ErrDecodeLimit) || len(recs) != 0 {
+		t.Fatalf("a budget of 10 markers over %d: %+v, %v; want ErrDecodeLimit", markers, recs, err)
 	}
 }

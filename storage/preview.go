@@ -127,6 +127,14 @@ func PreviewRecords(src BatchSource, offset int64, max int, lim PreviewLimits) (
 			}
 			next = h.LastOffset() + 1
 			if src.SkipControl && h.IsControl() {
+				// Passed over, but not for free: a run of markers
+				// counts against the budget as the records read do.
+				if budget -= int64(len(batch)); budget <= 0 {
+					if len(out) > 0 {
+						return out, nil
+					}
+					return out, ErrDecodeLimit
+				}
 				continue
 			}
 			lim.MaxDecoded = budget

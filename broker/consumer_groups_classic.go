@@ -76,22 +76,19 @@ func (cg *consumerGroups) classicTarget(id string, now time.Time, del bool) *con
 // Heartbeat, LeaveGroup) for group id, holding migrate shared until it
 // is routed and started: to the consumer group of that id if it serves
 // one (classicTarget; del deletes an empty one, for a JoinGroup), where
-// served answers it with mu held; otherwise, mu released, to classic,
-// or, when classic is nil, to no one (ok false: the caller routes it).
-func (cg *consumerGroups) routeClassic(id string, del bool, served func(at time.Time) reply, classic func() reply) (rep reply, ok bool) {
+// served answers it with mu held; otherwise, mu released, to classic
+// (the classic coordinator).
+func (cg *consumerGroups) routeClassic(id string, del bool, served func(at time.Time) reply, classic func() reply) reply {
 	cg.migrate.RLock()
 	defer cg.migrate.RUnlock()
 	cg.mu.Lock()
 	at := time.Now()
 	if cg.classicTarget(id, at, del) == nil {
 		cg.mu.Unlock()
-		if classic == nil {
-			return reply{}, false
-		}
-		return classic(), true
+		return classic()
 	}
 	defer cg.mu.Unlock()
-	return served(at), true
+	return served(at)
 }
 
 // afterAppend is the reply to a request a consumer group served: resp,
@@ -118,7 +115,7 @@ func classicLater[R kmsg.Response](wait func() R) reply {
 func handleJoinGroup(r *request) (reply, error) {
 	b, req, ctx := r.c.b, r.kreq.(*kmsg.JoinGroupRequest), r.groupCtx()
 	cg := &b.cgroups
-	rep, _ := cg.routeClassic(req.Group, true, func(at time.Time) reply {
+	rep := cg.routeClassic(req.Group, true, func(at time.Time) reply {
 		if cg.unavailable(cg.partition(req.Group)) {
 			resp := kmsg.NewPtrJoinGroupResponse()
 			resp.Version, resp.ErrorCode, resp.MemberID, resp.Generation = req.Version, kerr.NotCoordinator.Code, req.MemberID, -1
@@ -144,7 +141,7 @@ func handleJoinGroup(r *request) (reply, error) {
 func handleSyncGroup(r *request) (reply, error) {
 	b, req, ctx := r.c.b, r.kreq.(*kmsg.SyncGroupRequest), r.groupCtx()
 	cg := &b.cgroups
-	rep, _ := cg.routeClassic(req.Group, false, func(at time.Time) reply {
+	rep := cg.routeClassic(req.Group, false, func(at time.Time) reply {
 		resp := cg.coordinator().ClassicSync(at, req, newConsumerTopics(b.reg.list()))
 		cg.rearm(req.Group)
 		// Answered once what was written before it is durable: the
@@ -164,7 +161,7 @@ func handleSyncGroup(r *request) (reply, error) {
 func handleHeartbeat(r *request) (reply, error) {
 	b, req := r.c.b, r.kreq.(*kmsg.HeartbeatRequest)
 	cg := &b.cgroups
-	rep, _ := cg.routeClassic(req.Group, false, func(at time.Time) reply {
+	rep := cg.routeClassic(req.Group, false, func(at time.Time) reply {
 		resp := cg.coordinator().ClassicHeartbeat(at, req)
 		cg.rearm(req.Group)
 		return reply{resp: resp}
@@ -172,12 +169,13 @@ func handleHeartbeat(r *request) (reply, error) {
 	return rep, nil
 }
 
-// leaveConsumerGroup answers a LeaveGroup to a consumer group with
-// members (ok false: the classic coordinator answers it, the caller
-// routing it there).
-func leaveConsumerGroup(r *request, req *kmsg.LeaveGroupRequest) (reply, bool) {
+// leaveConsumerGroup answers a LeaveGroup: a consumer group with members
+// serves it, else the classic coordinator, started while migrate is held
+// as for the other classic requests, so that no conversion of the group
+// comes between routing the leave and applying it.
+func leaveConsumerGroup(r *request, req *kmsg.LeaveGroupRequest) reply {
 	cg := &r.c.b.cgroups
-	return cg.routeClassic(req.Group, false, func(time.Time) reply {
+	rep := cg.routeClassic(req.Group, false, func(time.Time) reply {
 		var resp *kmsg.LeaveGroupResponse
 		pend, err := cg.change(req.Group, func() ([]consumer.Record, bool) {
 			var recs []consumer.Record
@@ -189,7 +187,8 @@ func leaveConsumerGroup(r *request, req *kmsg.LeaveGroupRequest) (reply, bool) {
 			e.Version, e.ErrorCode = req.Version, offsetsfmt.AppendError(err).Code
 			return e
 		})
-	}, nil)
+	}, func() reply { return reply{resp: r.c.b.grp.LeaveGroup(r.groupCtx(), req)} })
+	return rep
 }
 
 // upgradeSource is the classic group a ConsumerGroupHeartbeat to id may

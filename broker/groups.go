@@ -355,10 +355,7 @@ func handleLeaveGroup(r *request) (reply, error) {
 		resp.ErrorCode = invalidRequest
 		return now(resp)
 	}
-	if rep, ok := leaveConsumerGroup(r, req); ok {
-		return rep, nil
-	}
-	return now(r.c.b.grp.LeaveGroup(r.groupCtx(), req))
+	return leaveConsumerGroup(r, req), nil
 }
 
 // OffsetCommit answers each partition and writes a record for each that

@@ -39,7 +39,12 @@
 //	latency  end to end (due time to poll) at a fixed rate, p50/p99/p999,
 //	         counting from when each record was due, not sent
 //	groups   time from the last member's start to a settled assignment, for
-//	         each group size, initial rebalance delay 0
+//	         each group size, initial rebalance delay 0; then one more
+//	         member joining a settled group of --rejoin-size, with the
+//	         classic and the consumer protocol, and the records polled
+//	         again across that join (rejoin.go: why the consumer
+//	         protocol's figure is one heartbeat interval at least, and the
+//	         interval every broker of the run gets, 100 ms by default)
 //	commits  simple offset commits per second and their p99 latency, from 4
 //	         and from 64 clients each committing to its own group, fsync
 //	         always; the machine's fsync latency (512 B append + fdatasync,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/rewindhq/rewind/broker"
 	"github.com/rewindhq/rewind/storage"
 )
 
@@ -38,6 +39,107 @@ func TestTimeToRejoin(t *testing.T) {
 	}
 }
 
+// TestRejoinCommitsOnRevoke: a member that has polled every record of
+// both partitions gives one up to a newcomer, which resumes where the
+// first stopped: no record is polled twice. Autocommit is an hour away,
+// so only the members' commit on revoke can tell the newcomer where that
+// is (without it, it reads the partition again from the start). Real kgo
+// members on an in-process Rewind, with each protocol.
+func TestRejoinCommitsOnRevoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	for _, serverSide := range []bool{false, true} {
+		t.Run(map[bool]string{false: "classic", true: "consumer"}[serverSide], func(t *testing.T) {
+			tg, err := rewindBroker(t.TempDir(), storage.FsyncAlways, func(c *broker.Config) {
+				c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupMinHeartbeatInterval = 100*time.Millisecond, 100*time.Millisecond
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			topic, err := createTopic(ctx, tg, "revoke", 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prod, err := kgo.NewClient(kgo.SeedBrokers(tg.addrs()...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			produce := func(n int) {
+				t.Helper()
+				for i := 0; i < n; i++ {
+					for p := int32(0); p < 2; p++ {
+						if err := prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("r")}).FirstErr(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			h := newHoldings(2)
+			polled := func(want int) {
+				t.Helper()
+				for {
+					h.mu.Lock()
+					n := len(h.polled)
+					h.mu.Unlock()
+					if n >= want {
+						return
+					}
+					select {
+					case <-ctx.Done():
+						t.Fatalf("%d records polled, want %d", n, want)
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}
+			produce(20)
+			var clients []*kgo.Client
+			defer func() {
+				for _, cl := range clients {
+					cl.Close()
+				}
+			}()
+			start := func(i int) {
+				opts := append(h.memberOpts(i), kgo.SeedBrokers(tg.addrs()...), kgo.ConsumerGroup(topic+"-g"), kgo.ConsumeTopics(topic),
+					kgo.AutoCommitInterval(time.Hour))
+				if serverSide {
+					opts = append(opts, kgo.ServerSideBalancer())
+				}
+				cl, err := kgo.NewClient(opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				clients = append(clients, cl)
+				go func() {
+					for {
+						fs := cl.PollFetches(ctx)
+						if fs.IsClientClosed() || ctx.Err() != nil {
+							return
+						}
+						h.poll(fs)
+					}
+				}()
+			}
+			start(0)
+			polled(40)
+			h.count()
+			start(1)
+			if err := h.wait(ctx, 2, 2, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			produce(1) // polled by each partition's owner, from where it resumed
+			polled(42)
+			if n := h.duplicates(); n != 0 {
+				t.Fatalf("%d records polled again by the newcomer", n)
+			}
+		})
+	}
+}
+
 // TestHoldingsSettled: settled needs every partition owned once and every
 // member owning one.
 func TestHoldingsSettled(t *testing.T) {
@@ -57,8 +159,9 @@ func TestHoldingsSettled(t *testing.T) {
 	}
 }
 
-// TestHoldingsDuplicates: every poll of a record polled before is one
-// duplicate, whichever member polls it.
+// TestHoldingsDuplicates: from count on, every poll of a record polled
+// before is one duplicate, whichever member polls it; polls before count
+// are not duplicates of the join.
 func TestHoldingsDuplicates(t *testing.T) {
 	h := newHoldings(2)
 	fetch := func(p int32, offsets ...int64) kgo.Fetches {
@@ -68,14 +171,17 @@ func TestHoldingsDuplicates(t *testing.T) {
 		}
 		return kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: []kgo.FetchPartition{{Partition: p, Records: rs}}}}}}
 	}
-	h.poll(fetch(0, 1, 2, 3))
+	h.poll(fetch(0, 0, 1))
+	h.poll(fetch(0, 0)) // a re-read while the group formed
+	h.count()
+	h.poll(fetch(0, 2, 3))
 	h.poll(fetch(1, 1, 2))
 	if n := h.duplicates(); n != 0 {
-		t.Fatalf("%d duplicates before any record was polled twice", n)
+		t.Fatalf("%d duplicates before any record was polled twice since count", n)
 	}
-	h.poll(fetch(0, 2, 3)) // the new owner from the last commit, 2
+	h.poll(fetch(0, 1, 2, 3)) // the new owner from the last commit, 1
 	h.poll(fetch(0, 3))
-	if n := h.duplicates(); n != 3 {
-		t.Fatalf("%d duplicates, want 3 (offset 2 twice, offset 3 three times)", n)
+	if n := h.duplicates(); n != 4 {
+		t.Fatalf("%d duplicates, want 4 (offset 1 and 2 once more, offset 3 twice more)", n)
 	}
 }

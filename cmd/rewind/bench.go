@@ -110,7 +110,9 @@ figures mean little. Flags given with --smoke override its settings.`,
 			if given("rejoin-size") {
 				cfg.RejoinSize = rejoinSize
 			}
-			cfg.ConsumerHeartbeat = consumerHeartbeat
+			if given("group-consumer-heartbeat-interval") {
+				cfg.ConsumerHeartbeat = consumerHeartbeat
+			}
 			if given("start-partitions") {
 				cfg.StartPartition = startPs
 			}
@@ -206,7 +208,7 @@ figures mean little. Flags given with --smoke override its settings.`,
 	f.IntSliceVar(&followParts, "follow-partitions", def.FollowPartitions, "topic sizes one consumer follows for the broker-CPU figure (follow scenario)")
 	f.Float64Var(&followRate, "follow-rate", def.FollowRate, "records/s produced to random partitions while the consumer follows")
 	f.IntSliceVar(&groupSizes, "group-sizes", def.GroupSizes, "consumer group sizes for time to stable")
-	f.DurationVar(&consumerHeartbeat, "group-consumer-heartbeat-interval", 0, "group.consumer.heartbeat.interval.ms (and its minimum, where lower) on every broker measured: Rewind, kfake and the Kafka the bench starts (0: their default, 5s)")
+	f.DurationVar(&consumerHeartbeat, "group-consumer-heartbeat-interval", def.ConsumerHeartbeat, "group.consumer.heartbeat.interval.ms (and its minimum, where lower) on every broker measured: Rewind, kfake and the Kafka the bench starts; a consumer-protocol rebalance takes one interval at least, so the 200 ms goal needs less than 200ms (0: the brokers' default, 5s)")
 	f.IntVar(&rejoinSize, "rejoin-size", def.RejoinSize, "settled group size one more member joins, timed with the classic and the consumer protocol (0: skip)")
 	f.IntVar(&startPs, "start-partitions", def.StartPartition, "partitions on disk for start-to-ready")
 	f.StringVar(&rssBytes, "rss-bytes", bytesFlag(def.RSSBytes), "data stored while measuring the broker's RSS")

@@ -244,6 +244,13 @@ func startConsumer(ctx context.Context, t *testing.T, addr, grp, topic, name str
 		// committed (AllowRebalance), as a careful consumer arranges.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		// The broker is killed at random moments, some right after a
+		// new connection sent its first request: by default kgo takes
+		// an EOF as the first answer of a connection for a missing SASL
+		// configuration, not retried, and gives its assignment up (as
+		// it would against Kafka killed then). Here the configuration
+		// is known to be right.
+		kgo.AlwaysRetryEOF(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			w.mu.Lock()
 			defer w.mu.Unlock()

@@ -34,6 +34,13 @@ import (
 // Further new names get LEADER_NOT_AVAILABLE, Kafka's answer for a topic
 // whose auto-creation is under way, which clients retry.
 //
+// Auto-creation is charged to the client's controller mutation quota
+// (quota_mutation.go) strictly, as Kafka's broker forwards it to its
+// controller as a CreateTopics of the latest version on the client's
+// behalf: a topic met with the quota exhausted is not created and is
+// answered UNKNOWN_TOPIC_OR_PARTITION (the client retries), and the
+// Metadata response is not throttled for it.
+//
 // As Kafka (a Set of the names asked, and of the topic ids), each topic is
 // answered once however often it is named. The response is reserved in
 // --max-response-memory (respmem.go) before it is built; one that alone
@@ -98,6 +105,10 @@ func handleMetadata(r *request) (reply, error) {
 	}
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	created := 0
+	var mq *mutationQuota
+	if autoCreate {
+		mq = r.mutationQuota(0)
+	}
 	for i, rt := range req.Topics {
 		if rt.Topic == nil || *rt.Topic == "" {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -127,7 +138,7 @@ func handleMetadata(r *request) (reply, error) {
 			}
 		case !ok && autoCreate:
 			var err error
-			t, err = b.reg.create(name, b.cfg.DefaultPartitions, nil, false, false)
+			t, err = b.reg.create(name, b.cfg.DefaultPartitions, nil, false, false, mq.admit)
 			if err == nil {
 				created++
 			}
@@ -135,6 +146,9 @@ func handleMetadata(r *request) (reply, error) {
 			switch {
 			case errors.Is(err, catalog.ErrTopicExists):
 				t, ok = b.topicMeta(name)
+			case errors.Is(err, errMutationQuota):
+				// Not created, as Kafka's controller refuses it:
+				// unknown until the quota allows it.
 			case errors.Is(err, errPartitionLimit), errors.Is(err, storage.ErrStorage):
 				// As Kafka's Metadata answered an auto-creation its
 				// policy refused: with the creation's own error, which

@@ -26,6 +26,10 @@ import (
 // topic is created; a request whose response alone would exceed it closes
 // the connection and creates nothing.
 //
+// The controller mutation quota (quota_mutation.go) charges each topic its
+// partitions once it is found valid (ValidateOnly too); strict from v6: a
+// topic met with the quota exhausted gets THROTTLING_QUOTA_EXCEEDED.
+//
 // Version notes:
 //   - ValidateOnly and ErrorMessage since v1. v5: the created topic's partitions,
 //     replication factor and configs in the response. v7: topic id.
@@ -51,6 +55,7 @@ func handleCreateTopics(r *request) (reply, error) {
 	if err := r.reserveResponse("CreateTopics", n); err != nil {
 		return reply{}, err
 	}
+	mq := r.mutationQuota(6)
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, 0, len(seen))
 	for _, rt := range req.Topics {
 		if seen[rt.Topic] < 0 {
@@ -59,17 +64,20 @@ func handleCreateTopics(r *request) (reply, error) {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
-		code, msg := createOne(b, req, rt, seen[rt.Topic] > 1, &st)
+		code, msg := createOne(b, req, rt, seen[rt.Topic] > 1, mq, &st)
 		if seen[rt.Topic] > 1 {
 			seen[rt.Topic] = -1
 		}
 		st.ErrorCode, st.ErrorMessage = code, msg
 		resp.Topics = append(resp.Topics, st)
 	}
+	r.throttleMutations(mq)
 	return now(resp)
 }
 
-func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, dup bool, st *kmsg.CreateTopicsResponseTopic) (int16, *string) {
+// createOne creates one topic of a CreateTopics request (and of the admin
+// listener's, with no quota), charging mq.
+func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, dup bool, mq *mutationQuota, st *kmsg.CreateTopicsResponseTopic) (int16, *string) {
 	if dup {
 		return kerr.InvalidRequest.Code, dupTopicName
 	}
@@ -113,7 +121,7 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 	if err := b.disk.writable(); err != nil && !req.ValidateOnly {
 		return kerr.KafkaStorageError.Code, strp(err.Error())
 	}
-	t, err := b.reg.create(rt.Topic, parts, cfgs, false, req.ValidateOnly)
+	t, err := b.reg.create(rt.Topic, parts, cfgs, false, req.ValidateOnly, mq.admit)
 	if err != nil {
 		return catalogErrorCode(err)
 	}

@@ -17,6 +17,10 @@ import (
 // (respmem.go); a request whose response alone would exceed it closes the
 // connection.
 //
+// The controller mutation quota (quota_mutation.go) charges each topic
+// deleted its partitions; strict from v5: a topic met with the quota
+// exhausted gets THROTTLING_QUOTA_EXCEEDED and is not deleted.
+//
 // Version notes:
 //   - v5: ErrorMessage. v6: topics by name or by id.
 
@@ -83,6 +87,7 @@ func handleDeleteTopics(r *request) (reply, error) {
 		}
 	}
 
+	mq := r.mutationQuota(5)
 	resp.Topics = make([]kmsg.DeleteTopicsResponseTopic, 0, len(names)+len(ids))
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
@@ -133,24 +138,30 @@ func handleDeleteTopics(r *request) (reply, error) {
 			st.Topic = strp(name)
 		}
 		var id [16]byte
-		id, st.ErrorCode, st.ErrorMessage = deleteTopicNamed(b, name)
+		id, st.ErrorCode, st.ErrorMessage = deleteTopicNamed(b, name, mq)
 		if id != zero {
 			st.TopicID = id
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	r.throttleMutations(mq)
 	return now(resp)
 }
 
 // deleteTopicNamed deletes one topic of a DeleteTopics request (and of the
-// admin listener's), returning its id and the answer's code and message.
-func deleteTopicNamed(b *Broker, name string) ([16]byte, int16, *string) {
+// admin listener's, with no quota), charging mq its partitions, and
+// returns its id and the answer's code and message.
+func deleteTopicNamed(b *Broker, name string, mq *mutationQuota) ([16]byte, int16, *string) {
 	meta, ok := b.topicMeta(name)
 	switch {
 	case !ok:
 		return [16]byte{}, kerr.UnknownTopicOrPartition.Code, nil
 	case meta.Internal:
 		return [16]byte{}, kerr.InvalidTopicException.Code, strp("internal topic " + name + " cannot be deleted")
+	}
+	if err := mq.admit(meta.Partitions); err != nil {
+		code, msg := catalogErrorCode(err)
+		return meta.ID, code, msg
 	}
 	code, msg := catalogErrorCode(b.reg.delete(name))
 	return meta.ID, code, msg

@@ -18,6 +18,10 @@ import (
 // answered once with INVALID_REQUEST. The response is reserved in
 // --max-response-memory (respmem.go); a request whose response alone would
 // exceed it closes the connection and changes nothing.
+//
+// The controller mutation quota (quota_mutation.go) charges each topic the
+// partitions it adds once it is found valid (ValidateOnly too); strict in
+// v3: a topic met with the quota exhausted gets THROTTLING_QUOTA_EXCEEDED.
 
 func init() { regKey(37, 0, 3, handleCreatePartitions) }
 
@@ -38,6 +42,7 @@ func handleCreatePartitions(r *request) (reply, error) {
 	if err := r.reserveResponse("CreatePartitions", n); err != nil {
 		return reply{}, err
 	}
+	mq := r.mutationQuota(3)
 	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, 0, len(seen))
 	for _, rt := range req.Topics {
 		if seen[rt.Topic] < 0 {
@@ -49,16 +54,18 @@ func handleCreatePartitions(r *request) (reply, error) {
 			seen[rt.Topic] = -1
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, dupTopicName
 		} else {
-			st.ErrorCode, st.ErrorMessage = createPartitionsOne(b, rt, req.ValidateOnly)
+			st.ErrorCode, st.ErrorMessage = createPartitionsOne(b, rt, req.ValidateOnly, mq)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	r.throttleMutations(mq)
 	return now(resp)
 }
 
 // createPartitionsOne grows one topic of a CreatePartitions request (and of
-// the admin listener's), returning the answer's code and message.
-func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) (int16, *string) {
+// the admin listener's, with no quota), charging mq, and returns the
+// answer's code and message.
+func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool, mq *mutationQuota) (int16, *string) {
 	meta, ok := b.topicMeta(rt.Topic)
 	switch {
 	case !ok:
@@ -70,7 +77,7 @@ func createPartitionsOne(b *Broker, rt kmsg.CreatePartitionsRequestTopic, valida
 	case !validateOnly && b.disk.writable() != nil:
 		return kerr.KafkaStorageError.Code, strp(b.disk.writable().Error())
 	}
-	return catalogErrorCode(b.reg.addPartitions(rt.Topic, rt.Count, validateOnly))
+	return catalogErrorCode(b.reg.addPartitions(rt.Topic, rt.Count, validateOnly, mq.admit))
 }
 
 func validAssignment(node int32, as []kmsg.CreatePartitionsRequestTopicAssignment) bool {

@@ -102,7 +102,7 @@ func (a *AdminAPI) CreateTopic(_ context.Context, name string, partitions int32,
 		rt.Configs = append(rt.Configs, c)
 	}
 	st := kmsg.NewCreateTopicsResponseTopic()
-	if err := kafkaErr(createOne(a.Broker, req, rt, false, &st)); err != nil {
+	if err := kafkaErr(createOne(a.Broker, req, rt, false, nil, &st)); err != nil {
 		return TopicInfo{}, err
 	}
 	if validateOnly {
@@ -124,7 +124,7 @@ func (a *AdminAPI) CreateTopic(_ context.Context, name string, partitions int32,
 
 // DeleteTopic deletes a topic as DeleteTopics does (not an internal one).
 func (a *AdminAPI) DeleteTopic(_ context.Context, name string) error {
-	_, code, msg := deleteTopicNamed(a.Broker, name)
+	_, code, msg := deleteTopicNamed(a.Broker, name, nil)
 	return kafkaErr(code, msg)
 }
 
@@ -132,7 +132,7 @@ func (a *AdminAPI) DeleteTopic(_ context.Context, name string) error {
 func (a *AdminAPI) AddPartitions(_ context.Context, name string, total int32, validateOnly bool) error {
 	rt := kmsg.NewCreatePartitionsRequestTopic()
 	rt.Topic, rt.Count = name, total
-	return kafkaErr(createPartitionsOne(a.Broker, rt, validateOnly))
+	return kafkaErr(createPartitionsOne(a.Broker, rt, validateOnly, nil))
 }
 
 // TopicConfig is one config of a topic, as DescribeConfigs gives it.

@@ -134,7 +134,10 @@ type Config struct {
 	ConnectionsMaxReauth time.Duration
 	// QuotaWindowNum and QuotaWindowSize are quota.window.num and
 	// quota.window.size.seconds: client quotas are measured over that many
-	// samples of that length (quota_rate.go).
+	// samples of that length (quota_rate.go). They are also the
+	// controller.quota.window.* of controller_mutation_rate (same
+	// defaults in Kafka), whose burst is quota × num × size
+	// (quota_mutation.go).
 	QuotaWindowNum  int
 	QuotaWindowSize time.Duration
 

@@ -48,13 +48,17 @@
 //     runs (authorizeAndServe), which answers or trims what the principal
 //     may not do, so handlers never see it; the ACL and SCRAM credential
 //     APIs (29-31, 50-51) manage both files.
-//   - client quotas (quotas.go, quota_rate.go, quota_conn.go): the
-//     entities and keys DescribeClientQuotas and AlterClientQuotas (48-49)
-//     list and change, kept in DataDir/client-quotas.json, and their
-//     enforcement as Kafka's quota managers: each request charged after
-//     its handler (Produce bytes, Fetch record bytes, handler time,
-//     accepted connections per ip), a throttled one answered at once with
-//     its throttle time and its connection muted for it (KIP-219).
+//   - client quotas (quotas.go, quota_rate.go, quota_conn.go,
+//     quota_mutation.go): the entities and keys DescribeClientQuotas and
+//     AlterClientQuotas (48-49) list and change, kept in
+//     DataDir/client-quotas.json, and their enforcement as Kafka's quota
+//     managers: each request charged after its handler (Produce bytes,
+//     Fetch record bytes, handler time, accepted connections per ip) or,
+//     for the partitions CreateTopics, CreatePartitions and DeleteTopics
+//     create or delete, by the handler topic by topic (refusing a topic
+//     past a strict controller mutation quota), a throttled one answered
+//     at once with its throttle time and its connection muted for it
+//     (KIP-219).
 //   - the handlers, one file per Kafka API named by its key (00_produce.go,
 //     01_fetch.go, ...; the group APIs in groups.go), each registered with
 //     the version range its code handles (apis.go), from which ApiVersions

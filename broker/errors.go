@@ -16,6 +16,9 @@ func catalogErrorCode(err error) (int16, *string) {
 	if err == nil {
 		return 0, nil
 	}
+	if errors.Is(err, errMutationQuota) {
+		return kerr.ThrottlingQuotaExceeded.Code, nil // Kafka's answer has no message
+	}
 	msg := err.Error()
 	switch {
 	case errors.Is(err, catalog.ErrTopicExists):

@@ -73,7 +73,7 @@ func fuzzTarget(f *testing.F) *Broker {
 			fuzzErr = err
 			return
 		}
-		if _, err := b.reg.create("fuzz", 2, nil, false, false); err != nil {
+		if _, err := b.reg.create("fuzz", 2, nil, false, false, nil); err != nil {
 			fuzzErr = err
 			return
 		}

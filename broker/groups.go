@@ -106,7 +106,7 @@ func (b *Broker) startGroups() error {
 		// Never deleted by time: the retention loop compacts it instead,
 		// keeping superseded commits for the history window, since they
 		// are what lets a group be rewound to a past position.
-		if _, err := b.reg.create(OffsetsTopic, b.cfg.OffsetsTopicPartitions, offsetsTopicConfigs(), true, false); err != nil {
+		if _, err := b.reg.create(OffsetsTopic, b.cfg.OffsetsTopicPartitions, offsetsTopicConfigs(), true, false, nil); err != nil {
 			return fmt.Errorf("broker: create %s: %w", OffsetsTopic, err)
 		}
 	}

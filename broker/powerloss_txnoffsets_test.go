@@ -104,7 +104,7 @@ func startTxnPL(t *testing.T, dir string, disk *vfs.CrashFS) *Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	if fresh {
-		if _, err := b.reg.create(txnPLTopic, 1, nil, false, false); err != nil {
+		if _, err := b.reg.create(txnPLTopic, 1, nil, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		disk.SyncAll()

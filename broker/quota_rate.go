@@ -36,6 +36,7 @@ import (
 // (num-1) × window bytes. connection_creation_rate counts the
 // connections accepted from an ip: one over it is closed unserved after
 // its throttle time (at most one window), as Kafka's ConnectionQuotas.
+// controller_mutation_rate is a token bucket instead (quota_mutation.go).
 
 type quotaKind int
 
@@ -44,10 +45,11 @@ const (
 	quotaFetch
 	quotaRequest
 	quotaConnection // connection_creation_rate, per ip
+	quotaMutation   // controller_mutation_rate, a token bucket (quota_mutation.go)
 	numQuotaKinds
 )
 
-var quotaKindKey = [numQuotaKinds]string{keyProducerByteRate, keyConsumerByteRate, keyRequestPercentage, keyConnectionCreationRate}
+var quotaKindKey = [numQuotaKinds]string{keyProducerByteRate, keyConsumerByteRate, keyRequestPercentage, keyConnectionCreationRate, keyControllerMutationRate}
 
 // rateSample is one window of a Rate.
 type rateSample struct {
@@ -125,6 +127,10 @@ type sensorKey struct{ user, client string }
 type quotaSensor struct {
 	rate rate
 	used time.Time
+	// bucket is the controller mutation quota's, and keep how long after
+	// used it takes to refill: the sensor is kept that long at least.
+	bucket tokenBucket
+	keep   time.Duration
 }
 
 // quotaManager holds the sensors of one quota type.
@@ -295,14 +301,16 @@ func (q *quotaManagers) maxInWindow(kind quotaKind, user, client string) (float6
 // window are dropped, at most once a window: every sample of such a
 // sensor is past (its rate is 0), so dropping it changes no throttle, and
 // a client cycling through client ids holds only the sensors of the
-// last window (Kafka keeps them an hour, for its per-client metrics).
-// Called with m.mu held.
+// last window (Kafka keeps them an hour, for its per-client metrics). A
+// token bucket is kept until it is full again (keep): a new one starts
+// full, so dropping it then changes nothing either. Called with m.mu
+// held.
 func (m *quotaManager) sensor(tags sensorKey, now time.Time) *quotaSensor {
 	expiry := time.Duration(int64(m.num)*m.window) * time.Millisecond
 	if now.Sub(m.swept) > time.Duration(m.window)*time.Millisecond {
 		m.swept = now
 		for k, s := range m.sensors {
-			if now.Sub(s.used) > expiry {
+			if now.Sub(s.used) > max(expiry, s.keep) {
 				delete(m.sensors, k)
 			}
 		}

@@ -31,8 +31,11 @@ import (
 // (ENOSPC, EMFILE, EIO ...) or the catalog cannot be written, every
 // partition directory is removed, nothing is published, and the error
 // matches storage.ErrStorage. Past --max-broker-partitions it fails with
-// errPartitionLimit before anything is written.
-func (r *registry) create(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (catalog.Topic, error) {
+// errPartitionLimit before anything is written. admit, when not nil, is
+// asked once the request is found valid, with the partitions it creates:
+// its error (the controller mutation quota's) is returned and nothing is
+// created.
+func (r *registry) create(name string, partitions int32, configs map[string]string, internal, validateOnly bool, admit func(int32) error) (catalog.Topic, error) {
 	if partitions > r.cfg.MaxPartitions && !internal {
 		return catalog.Topic{}, fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, partitions, r.cfg.MaxPartitions)
 	}
@@ -43,8 +46,19 @@ func (r *registry) create(name string, partitions int32, configs map[string]stri
 	if err != nil {
 		return catalog.Topic{}, err
 	}
-	if err := r.budget.reserve(partitions, validateOnly); err != nil || validateOnly {
-		return probe, err
+	if err := r.budget.reserve(partitions, validateOnly); err != nil {
+		return catalog.Topic{}, err
+	}
+	if admit != nil {
+		if err := admit(partitions); err != nil {
+			if !validateOnly {
+				r.budget.release(int(partitions))
+			}
+			return catalog.Topic{}, err
+		}
+	}
+	if validateOnly {
+		return probe, nil
 	}
 	// A topic of the same name deleted earlier may have left directories
 	// if its deletion failed: start clean, or not at all, since opening
@@ -73,8 +87,9 @@ func (r *registry) create(name string, partitions int32, configs map[string]stri
 // addPartitions grows a topic to total partitions, all or nothing: the new
 // logs are opened, then the catalog records the count, then they are
 // published; on any failure they are deleted and the topic is left as it
-// was, in memory and in the catalog.
-func (r *registry) addPartitions(name string, total int32, validateOnly bool) error {
+// was, in memory and in the catalog. admit is as create's, asked with the
+// partitions added.
+func (r *registry) addPartitions(name string, total int32, validateOnly bool, admit func(int32) error) error {
 	if total > r.cfg.MaxPartitions {
 		return fmt.Errorf("%w: %d partitions requested, the limit is %d", catalog.ErrInvalidPartitions, total, r.cfg.MaxPartitions)
 	}
@@ -88,8 +103,19 @@ func (r *registry) addPartitions(name string, total int32, validateOnly bool) er
 		return fmt.Errorf("%w: %s", catalog.ErrUnknownTopic, name)
 	}
 	from := int32(len(t.parts))
-	if err := r.budget.reserve(total-from, validateOnly); err != nil || validateOnly {
+	if err := r.budget.reserve(total-from, validateOnly); err != nil {
 		return err
+	}
+	if admit != nil {
+		if err := admit(total - from); err != nil {
+			if !validateOnly {
+				r.budget.release(int(total - from))
+			}
+			return err
+		}
+	}
+	if validateOnly {
+		return nil
 	}
 	if err := r.removeDirs(name, from, total); err != nil { // left by an earlier failure
 		r.budget.release(int(total - from))

@@ -69,7 +69,7 @@ func (b *Broker) ensureTxnTopic() error {
 	if _, ok := b.topicMeta(TxnStateTopic); ok {
 		return nil
 	}
-	if _, err := b.reg.create(TxnStateTopic, b.txn.Partitions(), txnStateConfigs(), true, false); err != nil {
+	if _, err := b.reg.create(TxnStateTopic, b.txn.Partitions(), txnStateConfigs(), true, false, nil); err != nil {
 		return fmt.Errorf("broker: create %s: %w", TxnStateTopic, err)
 	}
 	return nil

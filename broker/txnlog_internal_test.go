@@ -37,7 +37,7 @@ func newTxnLogBroker(t *testing.T, topics ...string) *Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	for _, name := range topics {
-		if _, err := b.reg.create(name, 1, nil, false, false); err != nil {
+		if _, err := b.reg.create(name, 1, nil, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -90,7 +90,7 @@ func startTxnLogOnCrashFS(t *testing.T, dir string, disk *vfs.CrashFS) *Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	if fresh {
-		if _, err := b.reg.create("txpl", 1, nil, false, false); err != nil {
+		if _, err := b.reg.create("txpl", 1, nil, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		disk.SyncAll()

@@ -121,6 +121,29 @@ func (h *holdings) memberOpts(i int) []kgo.Opt {
 	}
 }
 
+// startMember starts member i of group on topic (the consumer protocol
+// when serverSide), polling into h until ctx ends or it is closed.
+func (h *holdings) startMember(ctx context.Context, i int, addrs []string, group, topic string, serverSide bool, more ...kgo.Opt) (*kgo.Client, error) {
+	opts := append(h.memberOpts(i), kgo.SeedBrokers(addrs...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
+	if serverSide {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	cl, err := kgo.NewClient(append(opts, more...)...)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			h.poll(fs)
+		}
+	}()
+	return cl, nil
+}
+
 func newHoldings(members int) *holdings {
 	h := &holdings{held: make([]map[int32]bool, members), changed: make(chan struct{}, 1), polled: map[[2]int64]bool{}}
 	for i := range h.held {
@@ -197,24 +220,11 @@ func timeToRejoin(ctx context.Context, t target, topic string, members int, serv
 		}
 	}()
 	start := func(i int) error {
-		opts := append(h.memberOpts(i), kgo.SeedBrokers(t.addrs()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
-		if serverSide {
-			opts = append(opts, kgo.ServerSideBalancer())
-		}
-		cl, err := kgo.NewClient(opts...)
+		cl, err := h.startMember(ctx, i, t.addrs(), group, topic, serverSide)
 		if err != nil {
 			return err
 		}
 		clients = append(clients, cl)
-		go func() {
-			for {
-				fs := cl.PollFetches(ctx)
-				if fs.IsClientClosed() || ctx.Err() != nil {
-					return
-				}
-				h.poll(fs)
-			}
-		}()
 		return nil
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(t.addrs()...), kgo.DefaultProduceTopic(topic),

@@ -104,25 +104,11 @@ func TestRejoinCommitsOnRevoke(t *testing.T) {
 				}
 			}()
 			start := func(i int) {
-				opts := append(h.memberOpts(i), kgo.SeedBrokers(tg.addrs()...), kgo.ConsumerGroup(topic+"-g"), kgo.ConsumeTopics(topic),
-					kgo.AutoCommitInterval(time.Hour))
-				if serverSide {
-					opts = append(opts, kgo.ServerSideBalancer())
-				}
-				cl, err := kgo.NewClient(opts...)
+				cl, err := h.startMember(ctx, i, tg.addrs(), topic+"-g", topic, serverSide, kgo.AutoCommitInterval(time.Hour))
 				if err != nil {
 					t.Fatal(err)
 				}
 				clients = append(clients, cl)
-				go func() {
-					for {
-						fs := cl.PollFetches(ctx)
-						if fs.IsClientClosed() || ctx.Err() != nil {
-							return
-						}
-						h.poll(fs)
-					}
-				}()
 			}
 			start(0)
 			polled(40)

@@ -349,7 +349,24 @@ func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContex
 		f.resp.SessionID = s.id
 	}
 	f.build(req, keep)
+	b.markFetched(r, items, f)
 	return f.reply(r)
+}
+
+// markFetched notes in the fetch positions the end of the records f
+// returns to r's client, per partition (fetchpos.go). The items of an
+// incremental fetch left out of its response returned none.
+func (b *Broker) markFetched(r *request, items []fetchItem, f *fetched) {
+	var marks []fetchMark
+	for i := range items {
+		if f.records[i] && items[i].topic != "" {
+			marks = append(marks, fetchMark{topic: items[i].topic, partition: items[i].rp.Partition, end: f.ends[i]})
+		}
+	}
+	if len(marks) == 0 || b.fetchPos == nil {
+		return
+	}
+	b.fetchPos.record(r.clientID, "/"+clientHost(r.c.nc), r.c.id, marks, time.Now().UnixNano())
 }
 
 // fetched is one read of the items: the response, with the record data
@@ -361,6 +378,8 @@ type fetched struct {
 	logs    []*storage.Log                      // per item, nil if none
 	sizes   []int64                             // record bytes per item
 	records []bool                              // per item: records returned
+	ends    []int64                             // per item: the offset after the records returned
+	next    int64                               // set by readPartition: the offset after its read
 	splices []splice
 	size    int64 // record bytes, held in --max-fetch-memory
 	hasErr  bool  // a partition carries an error: answer at once, as Kafka does
@@ -409,6 +428,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 		logs:    make([]*storage.Log, len(items)),
 		sizes:   make([]int64, len(items)),
 		records: make([]bool, len(items)),
+		ends:    make([]int64, len(items)),
 	}
 	budget := int64(req.MaxBytes)
 	if budget <= 0 {
@@ -443,6 +463,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 		}
 		f.sizes[i] = f.size - before
 		f.records[i] = f.sizes[i] > 0
+		if f.records[i] {
+			f.ends[i] = f.next
+		}
 		f.parts[i] = sp
 	}
 	return f
@@ -550,6 +573,7 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 	}
 	*budget -= rr.Size
 	f.size += rr.Size
+	f.next = rr.NextOffset
 	return 0
 }
 

@@ -281,6 +281,8 @@ type Broker struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	connMu    sync.Mutex
+	connSeq   atomic.Uint64   // numbers connections (conn.id)
+	fetchPos  *fetchPositions // what was fetched by whom (fetchpos.go)
 	conns     map[*conn]struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -396,9 +398,10 @@ func New(opts ...Option) (_ *Broker, err error) {
 		return nil, fmt.Errorf("broker: --quota-window-num must be at least 1 and --quota-window-size a whole number of seconds, at least 1s (got %d, %v)", cfg.QuotaWindowNum, cfg.QuotaWindowSize)
 	}
 	b := &Broker{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: map[*conn]struct{}{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		conns:    map[*conn]struct{}{},
+		fetchPos: newFetchPositions(),
 	}
 	b.reqMem = newMemPool("--max-request-memory", cfg.MaxRequestMemory, cfg.Logger)
 	b.reqMem.setFrameLimits(int64(cfg.MaxRequestBytes))

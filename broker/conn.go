@@ -43,6 +43,7 @@ import (
 type conn struct {
 	b        *Broker
 	nc       net.Conn
+	id       uint64 // unique in the broker's run, for its fetch positions
 	log      *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -126,6 +127,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	return &conn{
 		b:        b,
 		nc:       nc,
+		id:       b.connSeq.Add(1),
 		log:      b.log.With("remote", nc.RemoteAddr().String()),
 		ctx:      ctx,
 		cancel:   cancel,

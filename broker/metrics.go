@@ -170,13 +170,16 @@ var (
 	descConnections  = desc("rewind_connections", "Open client connections.")
 	descPartitions   = desc("rewind_partitions", "Partitions of all topics, internal ones included.")
 	descLogSize      = desc("rewind_log_size_bytes", "Bytes on disk of a partition's segments.", "topic", "partition")
+	descFetchPos     = desc("rewind_fetch_positions", "Entries (client id, client host, topic, partition) of the fetch positions the rebalance timeline reads.")
+	descFetchPosMax  = desc("rewind_fetch_positions_max", "The most fetch-position entries kept; past it the least recently fetched is evicted.")
+	descFetchPosEv   = desc("rewind_fetch_positions_evicted_total", "Fetch-position entries evicted at the bound.")
 	descLogStorageOK = desc("rewind_log_healthy", "1 while a partition's log is usable, 0 once a storage error fenced it.", "topic", "partition")
 	// kafka_exporter's and burrow_exporter's series, and the group type and
 	// epoch ones, are package series's, shared with rewind monitor.
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range append([]*prometheus.Desc{descConnections, descPartitions, descLogSize, descLogStorageOK, descCGTimeToLoss}, series.All...) {
+	for _, d := range append([]*prometheus.Desc{descConnections, descFetchPos, descFetchPosMax, descFetchPosEv, descPartitions, descLogSize, descLogStorageOK, descCGTimeToLoss}, series.All...) {
 		ch <- d
 	}
 }
@@ -194,6 +197,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	b.connMu.Lock()
 	gauge(ch, descConnections, float64(len(b.conns)))
 	b.connMu.Unlock()
+	fp := b.FetchPositions()
+	gauge(ch, descFetchPos, float64(fp.Entries))
+	gauge(ch, descFetchPosMax, float64(fp.Max))
+	ch <- prometheus.MustNewConstMetric(descFetchPosEv, prometheus.CounterValue, float64(fp.Evicted))
 	gauge(ch, series.Brokers, 1)
 	if b.addr != "" {
 		gauge(ch, series.BrokerInfo, 1, strconv.Itoa(int(b.cfg.NodeID)), b.advertised())

@@ -18,7 +18,9 @@ import (
 // and consumer groups, built from the group's __consumer_offsets
 // partition read in process. Each move's log end at the move comes from
 // the partition's time index (LogEndAt), as the CLI's from ListOffsets by
-// timestamp.
+// timestamp. A Rewind broker also tells what each previous owner's client
+// had been returned by its fetches (FetchedBy), so the console gives the
+// records really fetched past the commit (RedoFetched) where it can.
 
 // maxTimelineRecords bounds the records of the group's __consumer_offsets
 // partition read for one timeline; past it the timeline covers the
@@ -106,7 +108,30 @@ func (s *Server) timeline(group string) (timelineView, error) {
 					mv.Redo = max(0, end-mv.Committed)
 				}
 			}
+			s.fetchedRedo(mv)
 		}
 	}
 	return v, nil
+}
+
+// fetchedRedo fills mv's FetchedEnd and RedoFetched from what the broker
+// saw fetched by the previous owner's client id and host since the
+// partition moved to it, up to the move.
+func (s *Server) fetchedRedo(mv *offsettool.PartitionMove) {
+	if mv.From == "" {
+		return
+	}
+	fe := s.b.FetchedBy(mv.FromClient, mv.FromHost, mv.Topic, mv.Partition, mv.FromSince, mv.At)
+	mv.RedoFetchedNote = fe.Why
+	switch {
+	case !fe.Known:
+	case mv.Committed < 0:
+		mv.FetchedEnd = fe.End
+		mv.RedoFetchedNote = "unknown: no committed offset when it moved (the new owner starts at its reset policy)"
+	case fe.End < 0:
+		mv.RedoFetched = 0 // nothing fetched while it owned the partition
+	default:
+		mv.FetchedEnd = fe.End
+		mv.RedoFetched = max(0, fe.End-mv.Committed)
+	}
 }

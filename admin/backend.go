@@ -45,6 +45,10 @@ type Broker interface {
 	ReadRecords(topic string, partition int32, offset int64, max int, lim storage.PreviewLimits) ([]storage.RecordPreview, error)
 	OffsetForTime(topic string, partition int32, t time.Time) (int64, error)
 	LogEndAt(topic string, partition int32, t time.Time) int64
+	// FetchedBy tells the end of the records fetched by client id client
+	// at host of topic/partition between since and at (a Rewind broker
+	// sees every Fetch; a monitor of Kafka cannot, and says so).
+	FetchedBy(client, host, topic string, partition int32, since, at time.Time) broker.FetchedEnd
 	RecordTime(topic string, partition int32, offset int64) (time.Time, bool)
 	RepairPartition(topic string, partition int32, dryRun bool) (broker.RepairResult, error)
 

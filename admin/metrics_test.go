@@ -181,6 +181,16 @@ func TestMetricsKafkaExporterSeries(t *testing.T) {
 	if v, ok := series(mfs, "rewind_connections", map[string]string{}); !ok || v < 1 {
 		t.Errorf("rewind_connections = %v (present %v)", v, ok)
 	}
+	// The fetch positions of the rebalance timeline, and their bound.
+	if v, ok := series(mfs, "rewind_fetch_positions", map[string]string{}); !ok || v < 1 {
+		t.Errorf("rewind_fetch_positions = %v (present %v)", v, ok)
+	}
+	if v, ok := series(mfs, "rewind_fetch_positions_max", map[string]string{}); !ok || v != 65536 {
+		t.Errorf("rewind_fetch_positions_max = %v (present %v)", v, ok)
+	}
+	if v, ok := series(mfs, "rewind_fetch_positions_evicted_total", map[string]string{}); !ok || v != 0 {
+		t.Errorf("rewind_fetch_positions_evicted_total = %v (present %v)", v, ok)
+	}
 	if v, ok := series(mfs, "rewind_log_size_bytes", map[string]string{"topic": "orders", "partition": "0"}); !ok || v <= 0 {
 		t.Errorf("rewind_log_size_bytes orders/0 = %v (present %v)", v, ok)
 	}

@@ -527,3 +527,9 @@ func (m *Monitor) LagStatus(name string) lageval.GroupStatus {
 func (m *Monitor) LagWindows(name string) map[lageval.TopicPartition][]lageval.Commit {
 	return m.rec.Windows(name)
 }
+
+// FetchedBy is never known to a monitor: Kafka shows no consumer's fetch
+// positions, so the timeline keeps the bound (redo_at_most) only.
+func (m *Monitor) FetchedBy(client, host, topic string, partition int32, since, at time.Time) broker.FetchedEnd {
+	return broker.FetchedEnd{End: -1, Why: "unknown: a Kafka cluster shows no consumer's fetch positions; only the bound redo_at_most is known"}
+}

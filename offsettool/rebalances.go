@@ -25,6 +25,13 @@ import (
 // processes again. The records say nothing of fetch positions, so that is
 // a bound; a consumer that commits on revocation (franz-go, the Java
 // client, librdkafka's default) leaves none of it to repeat.
+//
+// A Rewind broker sees every Fetch with its client id and host, which the
+// group records give for each member: its console (admin) fills
+// RedoFetched, the records the previous owner really had fetched past the
+// commit, when that client id and host name one reader of the partition
+// (broker.FetchedBy). Against Kafka the tools cannot see fetches:
+// RedoFetched stays -1 and RedoFetchedNote says so.
 
 // Why a member left or joined, as the records tell it.
 const (
@@ -64,7 +71,28 @@ type PartitionMove struct {
 	// processes again (-1 when unknown).
 	LogEndAt int64 `json:"log_end_at_move"`
 	Redo     int64 `json:"redo_at_most"`
+	// FetchedEnd is the offset after the records From's client had been
+	// returned when it moved (-1 when unknown or none), and RedoFetched
+	// = FetchedEnd - Committed (at least 0): the records From had
+	// fetched past its last commit, which To processes again, exact; -1
+	// when unknown, RedoFetchedNote saying why (then only Redo, the
+	// bound, is known).
+	FetchedEnd      int64  `json:"fetched_end"`
+	RedoFetched     int64  `json:"redo_fetched"`
+	RedoFetchedNote string `json:"redo_fetched_note"`
+	// FromHost is From's client host ("/1.2.3.4"), FromSince when the
+	// partition moved to From (zero when the records do not tell).
+	FromHost  string    `json:"from_host,omitempty"`
+	FromSince time.Time `json:"-"`
 }
+
+// NoteNoPreviousOwner is RedoFetchedNote for a partition no member held
+// before, as far as the records tell.
+const NoteNoPreviousOwner = "no previous owner in the records"
+
+// NoteKafkaFetches is RedoFetchedNote where the tools read the records
+// only (against Kafka, or Rewind without its admin listener).
+const NoteKafkaFetches = "unknown: read over the Kafka protocol, which shows no consumer's fetch positions (on Kafka only the bound redo_at_most is known; a Rewind broker's admin listener, --http, gives the exact count)"
 
 // Rebalance is one generation (classic) or group epoch (consumer).
 type Rebalance struct {
@@ -84,7 +112,7 @@ type Rebalance struct {
 // fills them.
 func Rebalances(h []HistoryEntry) []Rebalance {
 	b := timeline{members: map[string]MemberRecord{}, owner: map[TopicPartition]string{}, last: map[TopicPartition]string{},
-		committed: map[TopicPartition]int64{}, byEpoch: map[[2]int64]int{}, static: map[string]bool{}, gone: map[string]MemberRecord{}}
+		committed: map[TopicPartition]int64{}, since: map[TopicPartition]time.Time{}, byEpoch: map[[2]int64]int{}, static: map[string]bool{}, gone: map[string]MemberRecord{}}
 	for _, e := range h {
 		switch e.Kind {
 		case EventCommit:
@@ -136,7 +164,8 @@ type timeline struct {
 	owner     map[TopicPartition]string // the member assigned it now ("" none)
 	last      map[TopicPartition]string // the last member assigned it
 	committed map[TopicPartition]int64
-	static    map[string]bool // members that left for a restart (epoch -2)
+	since     map[TopicPartition]time.Time // when the last member assigned it got it
+	static    map[string]bool              // members that left for a restart (epoch -2)
 	gone      map[string]MemberRecord
 	// pending are a consumer group's member changes since the last group
 	// epoch record: Kafka writes them before the epoch they bump.
@@ -184,8 +213,14 @@ func (b *timeline) move(r *Rebalance, tp TopicPartition, to string, at time.Time
 	if i := b.instance(from); i != "" && i == b.instance(to) {
 		return
 	}
-	mv := PartitionMove{Topic: tp.Topic, Partition: tp.Partition, From: from, To: to, At: at, Committed: NoOffset, LogEndAt: -1, Redo: -1}
+	mv := PartitionMove{Topic: tp.Topic, Partition: tp.Partition, From: from, To: to, At: at, Committed: NoOffset, LogEndAt: -1, Redo: -1,
+		FetchedEnd: -1, RedoFetched: -1, RedoFetchedNote: NoteKafkaFetches, FromSince: b.since[tp]}
+	if from == "" {
+		mv.RedoFetchedNote = NoteNoPreviousOwner
+	}
+	b.since[tp] = at
 	mv.FromClient, mv.ToClient = b.client(from), b.client(to)
+	mv.FromHost = b.host(from)
 	if o, ok := b.committed[tp]; ok {
 		mv.Committed = o
 	}
@@ -198,6 +233,13 @@ func (b *timeline) instance(id string) string {
 		return m.InstanceID
 	}
 	return b.gone[id].InstanceID
+}
+
+func (b *timeline) host(id string) string {
+	if m, ok := b.members[id]; ok {
+		return m.Host
+	}
+	return b.gone[id].Host
 }
 
 func (b *timeline) client(id string) string {

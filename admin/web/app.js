@@ -704,7 +704,7 @@ async function rebalancesTab(body, g) {
   const who = (client, id) => id ? `${client || "?"} (${id})` : "nobody";
   const rows = tl.rebalances.slice().reverse();
   fill(body,
-    h("p", { class: "muted", style: "margin-top:0" }, "Each generation (classic) or group epoch (consumer protocol), newest first, from __consumer_offsets: who joined and left, and which partitions moved from whom to whom. Redo is the records past the group's commit when a partition moved: the most its new owner processes again."),
+    h("p", { class: "muted", style: "margin-top:0" }, "Each generation (classic) or group epoch (consumer protocol), newest first, from __consumer_offsets: who joined and left, and which partitions moved from whom to whom. Redo ≤ is the records past the group's commit when a partition moved: the most its new owner processes again. Fetched past commit is the exact count, the records the broker had returned to the previous owner's client past that commit; it is unknown (hover for why) on a Kafka cluster, which shows no fetch positions, or when that client id and host name more than one reader of the partition."),
     tl.truncated ? banner("warn", "The group's __consumer_offsets partition holds more records than the console reads: the timeline covers the oldest ones.") : null,
     rows.length ? rows.map((r) => h("div", { class: "panel flush rebalance" },
       h("h2", {}, `${r.type === "consumer" ? "Group epoch" : "Generation"} ${r.epoch} · ${r.members} member(s) · ${fmtTime(r.time, true)}`),
@@ -718,7 +718,9 @@ async function rebalancesTab(body, g) {
         { label: "From", cell: (m) => who(m.from_client, m.from) },
         { label: "To", cell: (m) => who(m.to_client, m.to) },
         { label: "Committed", num: true, cell: (m) => m.committed >= 0 ? fmtInt(m.committed) : "–" },
-        { label: "Redo", num: true, cell: (m) => m.redo_at_most >= 0 ? fmtInt(m.redo_at_most) : "–" },
+        { label: "Redo ≤", num: true, cell: (m) => m.redo_at_most >= 0 ? fmtInt(m.redo_at_most) : "–" },
+        { label: "Fetched past commit", num: true, cell: (m) => m.redo_fetched >= 0 ? fmtInt(m.redo_fetched)
+          : m.from ? h("span", { class: "muted", title: m.redo_fetched_note || "" }, "unknown") : "–" },
       ], r.moved, { id: "rebalance-moves" }) : null)) : h("div", { class: "panel" }, "No generation or group epoch recorded for this group."));
 }
 

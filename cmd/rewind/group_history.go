@@ -20,6 +20,7 @@ func newGroupHistoryCmd() *cobra.Command {
 	var (
 		topics     []string
 		rebalances bool
+		httpAddr   string
 	)
 	cmd := &cobra.Command{
 		Use:   "history GROUP",
@@ -45,6 +46,18 @@ each moved partition it gives the group's committed offset when it moved
 commit then, the most the previous owner can have fetched past its last
 commit, which the new owner processes again (0 when it committed on
 revocation, as franz-go, the Java client and librdkafka do by default).
+
+FETCHED is the exact count: the records the previous owner's client had
+been returned by its fetches past that commit. Only a Rewind broker can
+tell it (a Fetch names no group, but the broker sees every fetch with its
+client id and host, and the group records give each member's): give
+--http, the broker's admin listener. It is "-" when unknown, with the
+reason in --output json's redo_fetched_note: against Apache Kafka (the
+Kafka protocol shows no fetch positions, so only REDO, the bound, is
+known), or when the member's client id and host name more than one reader
+of the partition while it owned it (two consumers with one client id on
+one host), or when it fetched again after the move, or when the broker's
+bounded table of fetch positions evicted them.
 --rebalances shows only the timeline.
 
 Use a time from this list with
@@ -68,6 +81,11 @@ Use a time from this list with
 			rbs := offsettool.Rebalances(h)
 			if err := cl.MoveBounds(ctx, rbs); err != nil {
 				return err
+			}
+			if httpAddr != "" {
+				if err := c.fetchedRedo(httpAddr, args[0], rbs); err != nil {
+					return err
+				}
 			}
 			if rebalances {
 				if c.json {
@@ -134,6 +152,7 @@ Use a time from this list with
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&topics, "topic", "t", nil, "only commits on this topic (repeatable)")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "admin HTTP address of a Rewind broker: the exact records each previous owner had fetched past its commit (FETCHED)")
 	cmd.Flags().BoolVar(&rebalances, "rebalances", false, "only the rebalance timeline (--output json: one object per generation or group epoch)")
 	return cmd
 }
@@ -142,9 +161,10 @@ Use a time from this list with
 //
 //	2026-12-01T19:40:00.000Z  consumer group epoch 5, 3 member(s)
 //	  joined  c (member Abc…)                       joined
-//	  moved   orders/2  a -> c  committed 120  redo 0
+//	  moved   orders/2  a -> c  committed 120  redo≤ 7  fetched 3
 func rebalanceTimeline(c *cliCtx, rbs []offsettool.Rebalance) error {
 	fmt.Fprintln(c.out, "REBALANCES")
+	unknown := false
 	for _, r := range rbs {
 		what := "generation"
 		if r.Type == offsettool.TypeConsumer {
@@ -168,13 +188,24 @@ func rebalanceTimeline(c *cliCtx, rbs []offsettool.Rebalance) error {
 			if mv.Redo >= 0 {
 				redo = fmt.Sprint(mv.Redo)
 			}
+			fetched := "-"
+			if mv.RedoFetched >= 0 {
+				fetched = fmt.Sprint(mv.RedoFetched)
+			} else if mv.RedoFetchedNote == offsettool.NoteKafkaFetches {
+				unknown = true
+			} else if mv.From != "" {
+				fetched = "- (" + mv.RedoFetchedNote + ")"
+			}
 			row(w, "", "moved", fmt.Sprintf("%s/%d", mv.Topic, mv.Partition),
 				fmt.Sprintf("%s -> %s", memberCell(mv.FromClient, mv.From), memberCell(mv.ToClient, mv.To)),
-				"committed "+committed, "redo "+redo)
+				"committed "+committed, "redo≤ "+redo, "fetched "+fetched)
 		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
+	}
+	if unknown {
+		fmt.Fprintln(c.out, "redo≤ is a bound (the log's records past the commit when the partition moved); fetched, the records the previous owner really had fetched past it, is known only to a Rewind broker: give its admin listener with --http (the Kafka protocol, and so Apache Kafka, shows no fetch positions)")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/internal/kafkaref"
+	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -82,6 +83,10 @@ func TestGroupHistoryRebalances(t *testing.T) {
 				To        string `json:"to"`
 				Committed int64  `json:"committed"`
 				Redo      int64  `json:"redo_at_most"`
+				// Over the Kafka protocol (no --http) the exact count is
+				// unknown, on Kafka as on Rewind, and the note says why.
+				RedoFetched int64  `json:"redo_fetched"`
+				Note        string `json:"redo_fetched_note"`
 			} `json:"moved"`
 		}
 		cliJSON(t, addr, &rbs, "group", "history", group, "--rebalances")
@@ -95,6 +100,9 @@ func TestGroupHistoryRebalances(t *testing.T) {
 					moved++
 					if m.Committed != 5 || m.Redo != 0 {
 						t.Errorf("move x -> y: committed %d, redo %d (want 5 and 0)", m.Committed, m.Redo)
+					}
+					if m.RedoFetched != -1 || m.Note != offsettool.NoteKafkaFetches {
+						t.Errorf("move x -> y over the Kafka protocol: redo_fetched %d, note %q", m.RedoFetched, m.Note)
 					}
 				}
 			}

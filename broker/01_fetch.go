@@ -366,7 +366,7 @@ func (b *Broker) markFetched(r *request, items []fetchItem, f *fetched) {
 	if len(marks) == 0 || b.fetchPos == nil {
 		return
 	}
-	b.fetchPos.record(r.clientID, "/"+clientHost(r.c.nc), r.c.id, marks, time.Now().UnixNano())
+	b.fetchPos.record(r.clientID, "/"+r.c.sec.host, r.c.id, marks, time.Now().UnixNano())
 }
 
 // fetched is one read of the items: the response, with the record data

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,28 @@ func TestFetchPositionsBounded(t *testing.T) {
 	}
 	if got := p.query(fetchPosKey{"c", "/h", "t", 0}, posT(99), posT(300)); got.Known || got.Why != FetchedAmbiguous {
 		t.Errorf("a window with a dropped reader: %+v", got)
+	}
+}
+
+// BenchmarkFetchPositionsRecord is what noting a fetch response costs the
+// fetch path: one response returning records of 1 partition (a consumer
+// following a busy partition) and of 100 (one following many), to keys
+// already in the table.
+func BenchmarkFetchPositionsRecord(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("%d-partitions", n), func(b *testing.B) {
+			p := newFetchPositions()
+			marks := make([]fetchMark, n)
+			for i := range marks {
+				marks[i] = fetchMark{topic: "t", partition: int32(i), end: 1}
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				for j := range marks {
+					marks[j].end = int64(i)
+				}
+				p.record("consumer-1", "/127.0.0.1", 7, marks, int64(i))
+			}
+		})
 	}
 }

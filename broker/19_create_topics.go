@@ -86,12 +86,21 @@ func createOne(b *Broker, req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 		if parts != -1 || rt.ReplicationFactor != -1 {
 			return kerr.InvalidRequest.Code, strp("both a replica assignment and a partition count or replication factor were given")
 		}
-		for i, a := range rt.ReplicaAssignment {
-			if a.Partition != int32(i) {
-				return kerr.InvalidReplicaAssignment.Code, strp("replica assignment partitions must be 0..n-1 in order")
+		// As Kafka's controller: the assignments in any order, each
+		// partition once, together 0..n-1.
+		assigned := make(map[int32]bool, len(rt.ReplicaAssignment))
+		for _, a := range rt.ReplicaAssignment {
+			if assigned[a.Partition] {
+				return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("Found multiple manual partition assignments for partition %d", a.Partition))
 			}
 			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
 				return kerr.InvalidReplicaAssignment.Code, strp(fmt.Sprintf("partition %d: the only broker is node %d", a.Partition, b.cfg.NodeID))
+			}
+			assigned[a.Partition] = true
+		}
+		for p := range int32(len(assigned)) {
+			if !assigned[p] {
+				return kerr.InvalidReplicaAssignment.Code, strp("partitions should be a consecutive 0-based integer sequence")
 			}
 		}
 		parts = int32(len(rt.ReplicaAssignment))

@@ -9,7 +9,10 @@ import (
 // TestNodeIDAssignments: Rewind started with Kafka's node id (--node-id)
 // answers requests that name the broker as Kafka does: an explicit
 // replica assignment to it creates the topic; one to a node that does not
-// exist, or naming it twice, is INVALID_REPLICA_ASSIGNMENT; CreatePartitions
+// exist, or naming it twice, is INVALID_REPLICA_ASSIGNMENT; the
+// partitions' assignments may come in any order, each once, together
+// 0..n-1 (a partition twice, or a gap, is INVALID_REPLICA_ASSIGNMENT);
+// CreatePartitions
 // likewise; DescribeConfigs of the broker by its id.
 func TestNodeIDAssignments(t *testing.T) {
 	p := newPairNode(t, true)
@@ -26,8 +29,22 @@ func TestNodeIDAssignments(t *testing.T) {
 		}
 		return tt
 	}
+	// Assignments in the order given, partition numbers as given.
+	numbered := func(n string, parts ...int32) kmsg.CreateTopicsRequestTopic {
+		tt := topic(n, -1, -1)
+		for _, part := range parts {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = part, []int32{node}
+			tt.ReplicaAssignment = append(tt.ReplicaAssignment, a)
+		}
+		return tt
+	}
 	lo, hi, _ := p.common(kmsg.NewPtrCreateTopicsRequest())
 	for v := lo; v <= hi; v++ {
+		// Sarama sends its assignment map in Go's map order.
+		p.compare("CreateTopics/node id, partitions assigned out of order", createReq(numbered(name("assign-unordered"+string(rune('a'+v))), 2, 0, 1)), v, nil)
+		p.compare("CreateTopics/node id, a partition assigned twice", createReq(numbered(name("assign-dup"), 0, 1, 0)), v, nil)
+		p.compare("CreateTopics/node id, assigned partitions with a gap", createReq(numbered(name("assign-gap"), 0, 2)), v, nil)
 		p.compare("CreateTopics/node id, assigned to the broker", createReq(assigned(name("assign-self"+string(rune('a'+v))), []int32{node}, []int32{node})), v, nil)
 		p.compare("CreateTopics/node id, assigned to another node", createReq(assigned(name("assign-other"), []int32{node + 1})), v, nil)
 		p.compare("CreateTopics/node id, assigned twice to the broker", createReq(assigned(name("assign-twice"), []int32{node, node})), v, nil)

@@ -535,14 +535,33 @@ func (b *Broker) Close() error {
 // listen queue; meanwhile Ready reports the broker not ready, and the
 // first accept that succeeds makes it ready again. Any other error ends
 // the loop, and Ready says so until the broker is closed.
+//
+// Linux takes the new descriptor before it looks at the queue, so an
+// accept fails with EMFILE with no connection waiting too; the retry
+// then just waits for one. It waits with a deadline (acceptProbe): if
+// the deadline passes, accepting works again, and the broker is ready
+// without a client having to connect first.
 func (b *Broker) acceptLoop(l *listener) {
 	defer b.wg.Done()
 	var delay time.Duration
+	dl, _ := l.ln.(interface{ SetDeadline(time.Time) error })
+	recovered := func() {
+		delay = 0
+		b.acceptErr.Store(nil)
+		if dl != nil {
+			dl.SetDeadline(time.Time{})
+		}
+		b.log.Info("accepting connections again")
+	}
 	for {
 		nc, err := l.ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil {
 				return
+			}
+			if delay > 0 && dl != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				recovered() // no descriptor shortage, no connection waiting
+				continue
 			}
 			b.acceptErr.Store(&err)
 			if !retriableAccept(err) {
@@ -556,12 +575,13 @@ func (b *Broker) acceptLoop(l *listener) {
 				return
 			case <-time.After(delay):
 			}
+			if dl != nil {
+				dl.SetDeadline(time.Now().Add(acceptProbe))
+			}
 			continue
 		}
 		if delay > 0 {
-			delay = 0
-			b.acceptErr.Store(nil)
-			b.log.Info("accepting connections again")
+			recovered()
 		}
 		b.connMu.Lock()
 		if b.cfg.MaxConnections > 0 && len(b.conns) >= b.cfg.MaxConnections {
@@ -607,6 +627,10 @@ func remoteIP(nc net.Conn) net.IP {
 }
 
 // retriableAccept reports whether a failed accept may succeed later.
+// acceptProbe is how long a retried accept waits for a connection before
+// the broker counts accepting as working again.
+const acceptProbe = 100 * time.Millisecond
+
 func retriableAccept(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR} {
 		if errors.Is(err, e) {

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -57,17 +55,7 @@ func (l *emfileListener) SetDeadline(t time.Time) error {
 // waits). Before, Ready kept naming EMFILE until the next connection came,
 // which test/adversarial TestAcceptSurvivesDescriptorExhaustion saw in CI.
 func TestAcceptRecoversWithNoConnectionWaiting(t *testing.T) {
-	b, err := New(WithListen("127.0.0.1:0"), WithDataDir(t.TempDir()),
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		func(c *Config) { c.OffsetsTopicPartitions = 1 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newTxnLogBroker(t) // a started broker, closed by the test's cleanup
 	fake := &emfileListener{fails: 3, closed: make(chan struct{})}
 	defer close(fake.closed)
 	b.wg.Add(1)

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // timelineMove is a move of the console's timeline, as a script reads it.
@@ -85,16 +84,7 @@ func replacedMember(t *testing.T, proto string, alsoRead bool) timelineMove {
 		poll(c, 3)
 		c.Close()
 	}
-	var cerr error
-	a.CommitOffsetsSync(ctxT(t), map[string]map[int32]kgo.EpochOffset{"orders": {0: {Epoch: -1, Offset: 4}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if cerr = err; err == nil {
-				cerr = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
-			}
-		})
-	if cerr != nil {
-		t.Fatalf("commit: %v", cerr)
-	}
+	proctest.CommitAsMember(t, a, "orders", 0, 4)
 	a.Close()
 	batch(5)
 	b := member("b")

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/rewindhq/rewind/admin"
+	"github.com/rewindhq/rewind/internal/proctest"
 	"github.com/rewindhq/rewind/offsettool"
 	"github.com/rewindhq/rewind/rewindtest"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestGroupHistoryRedoFetched: member a of a classic group reads the 10
@@ -50,16 +49,7 @@ func TestGroupHistoryRedoFetched(t *testing.T) {
 		return cl
 	}
 	a := member("a", 10)
-	var cerr error
-	a.CommitOffsetsSync(context.Background(), map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: 4}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if cerr = err; err == nil {
-				cerr = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
-			}
-		})
-	if cerr != nil {
-		t.Fatalf("commit: %v", cerr)
-	}
+	proctest.CommitAsMember(t, a, topic, 0, 4)
 	a.Close()
 	if _, errOut, err := cliRun(t, addr, "1\n2\n3\n4\n5\n", "produce", topic, "--partition", "0"); err != nil {
 		t.Fatalf("produce: %v %s", err, errOut)

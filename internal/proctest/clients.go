@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The client-side helpers below are shared by the broker's tests and the
@@ -96,5 +97,24 @@ func CommitOffsets(t testing.TB, adm *kadm.Client, group, topic string, offsets 
 		if !moving || time.Now().After(deadline) {
 			t.Fatalf("commit: %v", err)
 		}
+	}
+}
+
+// CommitAsMember commits offset for partition of topic through cl, a
+// group member's client (at its generation or member epoch, as its own
+// commits go), and fails t on any error.
+func CommitAsMember(t testing.TB, cl *kgo.Client, topic string, partition int32, offset int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var cerr error
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{topic: {partition: {Epoch: -1, Offset: offset}}},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if cerr = err; err == nil {
+				cerr = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+			}
+		})
+	if cerr != nil {
+		t.Fatalf("commit %s/%d at %d: %v", topic, partition, offset, cerr)
 	}
 }

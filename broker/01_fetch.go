@@ -363,7 +363,7 @@ func (b *Broker) markFetched(r *request, items []fetchItem, f *fetched) {
 			marks = append(marks, fetchMark{topic: items[i].topic, partition: items[i].rp.Partition, end: f.ends[i]})
 		}
 	}
-	if len(marks) == 0 || b.fetchPos == nil {
+	if len(marks) == 0 {
 		return
 	}
 	b.fetchPos.record(r.clientID, "/"+r.c.sec.host, r.c.id, marks, time.Now().UnixNano())

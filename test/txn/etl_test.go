@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,11 +33,32 @@ type etl struct {
 	committed *atomic.Int64 // input records committed, all instances
 	done      chan struct{}
 	err       error
+
+	// For a failure's report: the client's log and the loop's, and the
+	// partitions the instance owns.
+	log   *ringLog
+	owned owned
 }
 
-func startETL(t *testing.T, b broker, group, in, out, txnID string, timeout time.Duration, committed *atomic.Int64) *etl {
+func startETL(t *testing.T, b broker, group, in, out, txnID string, timeout time.Duration, committed *atomic.Int64, t0 time.Time) *etl {
 	t.Helper()
+	e := &etl{t: t, b: b, txnID: txnID, abortEvery: 5, committed: committed, done: make(chan struct{}),
+		log: newRingLog(t0, 600, 300, 400)}
+	e.log.Printf("start")
 	sess, err := kgo.NewGroupTransactSession(
+		kgo.WithLogger(e.log),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.owned.change(m, true)
+			e.log.Printf("assigned %v, owns %s", m, &e.owned)
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.owned.change(m, false)
+			e.log.Printf("revoked %v, owns %s", m, &e.owned)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.owned.change(m, false)
+			e.log.Printf("lost %v, owns %s", m, &e.owned)
+		}),
 		kgo.SeedBrokers(b.addr),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(timeout),
@@ -54,7 +76,7 @@ func startETL(t *testing.T, b broker, group, in, out, txnID string, timeout time
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &etl{t: t, b: b, txnID: txnID, sess: sess, abortEvery: 5, committed: committed, done: make(chan struct{})}
+	e.sess = sess
 	go e.run()
 	return e
 }
@@ -64,6 +86,7 @@ func (e *etl) run() {
 	ctx := context.Background()
 	for n := 1; ; n++ {
 		if e.quit.Load() {
+			e.log.Printf("quit")
 			e.sess.Close() // leaves the group
 			return
 		}
@@ -86,8 +109,12 @@ func (e *etl) run() {
 			return
 		}
 		if len(recs) == 0 {
+			if n%20 == 0 {
+				e.log.Printf("poll %d: no records, owns %s", n, &e.owned)
+			}
 			continue
 		}
+		e.log.Printf("poll %d: %d records %s", n, len(recs), spans(recs))
 		if err := e.sess.Begin(); err != nil {
 			e.err = fmt.Errorf("%s: begin: %w", e.txnID, err)
 			return
@@ -96,6 +123,7 @@ func (e *etl) run() {
 			e.sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, nil)
 		}
 		if e.crash.Load() {
+			e.log.Printf("crash")
 			// Produced and on the broker, never ended: Close leaves the
 			// group without ending the transaction.
 			if err := e.sess.Client().Flush(ctx); err != nil {
@@ -113,6 +141,7 @@ func (e *etl) run() {
 		if ok {
 			e.committed.Add(int64(len(recs)))
 		}
+		e.log.Printf("end %d: commit=%v committed=%v", n, commit, ok)
 	}
 }
 
@@ -127,6 +156,38 @@ func (e *etl) stop() {
 func (e *etl) crashNow() {
 	e.crash.Store(true)
 	e.wait()
+}
+
+// report is what the test prints of the instance when it fails.
+func (e *etl) report() string {
+	state := "running"
+	select {
+	case <-e.done:
+		state = "stopped"
+	default:
+	}
+	return fmt.Sprintf("%s (%s, crash=%v, quit=%v), owns partitions %s:\n%s", e.txnID, state, e.crash.Load(), e.quit.Load(), &e.owned, e.log)
+}
+
+// spans says which offsets of which partitions recs holds.
+func spans(recs []*kgo.Record) string {
+	type span struct{ lo, hi int64 }
+	m := map[int32]*span{}
+	var order []int32
+	for _, r := range recs {
+		s, ok := m[r.Partition]
+		if !ok {
+			m[r.Partition] = &span{r.Offset, r.Offset}
+			order = append(order, r.Partition)
+			continue
+		}
+		s.lo, s.hi = min(s.lo, r.Offset), max(s.hi, r.Offset)
+	}
+	var sb strings.Builder
+	for _, p := range order {
+		fmt.Fprintf(&sb, " %d:%d-%d", p, m[p].lo, m[p].hi)
+	}
+	return sb.String()
 }
 
 func (e *etl) wait() {
@@ -169,12 +230,22 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 
 		var committed atomic.Int64
 		var running []*etl
+		t0 := time.Now()
 		start := func(id string, timeout time.Duration) *etl {
-			e := startETL(t, b, group, in, out, id, timeout, &committed)
+			e := startETL(t, b, group, in, out, id, timeout, &committed, t0)
 			running = append(running, e)
 			return e
 		}
 		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s: %d input records committed; the instances, in their start order (times since the first start):", b.name, committed.Load())
+				for _, e := range running {
+					t.Log(e.report())
+				}
+				if b.proc != nil {
+					t.Logf("broker log:\n%s", b.proc.Log())
+				}
+			}
 			for _, e := range running {
 				e.sess.Close()
 			}

@@ -121,6 +121,16 @@ func (o *owned) change(m map[string][]int32, add bool) {
 	}
 }
 
+func (o *owned) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := 0
+	for _, m := range o.parts {
+		k += len(m)
+	}
+	return k
+}
+
 func (o *owned) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

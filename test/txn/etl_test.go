@@ -152,10 +152,19 @@ func (e *etl) stop() {
 	e.wait()
 }
 
-// crashNow makes the instance die in its next transaction and waits.
-func (e *etl) crashNow() {
+// crashNext makes the instance die in its next transaction, once it owns
+// a partition (so that input fed next reaches it); wait waits for that.
+func (e *etl) crashNext() {
+	e.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for e.owned.count() == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: no partition assigned after 2 minutes", e.txnID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.log.Printf("crash in the next transaction, %d input records committed, owns %s", e.committed.Load(), &e.owned)
 	e.crash.Store(true)
-	e.wait()
 }
 
 // report is what the test prints of the instance when it fails.
@@ -203,18 +212,27 @@ func (e *etl) wait() {
 
 // TestGroupTransactSessionExactlyOnce runs consume-transform-produce
 // instances through restarts, crashes and rebalances and checks that the
-// output read with read_committed holds every input record exactly once:
+// output read with read_committed holds every input record exactly once.
+// The input is fed in five rounds of records on every partition; each
+// round is committed completely before the next one is fed:
 //
 //   - two instances (transactional ids A and B) share the group, each
 //     aborting every fifth transaction on purpose;
-//   - A crashes in a transaction (records produced, no EndTxn) and is
-//     restarted with the same transactional id: its InitProducerId fences
-//     the old producer and aborts the open transaction;
-//   - B crashes in a transaction and is replaced by an instance with a new
-//     id C: B's transaction hangs until its transaction.timeout.ms (8 s)
-//     and the broker aborts it;
-//   - a new instance D joins and A's successor leaves cleanly: cooperative
-//     rebalances while transactions run.
+//   - A is told to crash, and the next round makes it crash in a
+//     transaction (records produced, no EndTxn); it is restarted with the
+//     same transactional id: its InitProducerId fences the old producer
+//     and aborts the open transaction;
+//   - likewise B crashes in a transaction and is replaced by an instance
+//     with a new id C: B's transaction hangs until its
+//     transaction.timeout.ms (8 s) and the broker aborts it;
+//   - a new instance D joins and A's successor leaves cleanly, each while
+//     a round is processed: cooperative rebalances while transactions run.
+//
+// Feeding rounds makes sure an instance told to crash has records to
+// crash with. With the whole input there from the start, an instance on a
+// fast broker could commit all of its partitions' records before the test
+// saw the count it waited for and told it to crash: the instance, never
+// polling a record again, never crashed.
 //
 // At the end no transaction may be open (every last stable offset equals
 // its high watermark), the read_committed output is the input exactly
@@ -222,11 +240,16 @@ func (e *etl) wait() {
 // in the log, so the filtering was exercised).
 func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 	eachBroker(t, func(t *testing.T, b broker) {
-		const n = 3000
+		const n, rounds, partitions = 3000, 5, 4
 		in, out, group := name("etl-in"), name("etl-out"), name("etl-group")
-		createTopic(t, b, in, 4)
-		createTopic(t, b, out, 4)
-		want := produceInput(t, b, in, n)
+		createTopic(t, b, in, partitions)
+		createTopic(t, b, out, partitions)
+		var want []string
+		feed := func() {
+			t.Helper()
+			from := len(want)
+			want = append(want, produceInput(t, b, in, from, from+n/rounds, partitions)...)
+		}
 
 		var committed atomic.Int64
 		var running []*etl
@@ -264,15 +287,22 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 		idA, idB := name("txn-A"), name("txn-B")
 		a := start(idA, time.Minute)
 		bb := start(idB, 8*time.Second)
-		waitCommitted(n / 5)
-		a.crashNow()
+		feed()
+		waitCommitted(int64(len(want)))
+		a.crashNext()
+		feed()
+		a.wait()
 		a2 := start(idA, time.Minute)
-		waitCommitted(2 * n / 5)
-		bb.crashNow()
+		waitCommitted(int64(len(want)))
+		bb.crashNext()
+		feed()
+		bb.wait()
 		c := start(name("txn-C"), time.Minute)
-		waitCommitted(3 * n / 5)
+		waitCommitted(int64(len(want)))
+		feed()
 		d := start(name("txn-D"), time.Minute)
-		waitCommitted(4 * n / 5)
+		waitCommitted(int64(len(want)))
+		feed()
 		a2.stop()
 		waitCommitted(n)
 		c.stop()

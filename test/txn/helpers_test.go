@@ -38,18 +38,22 @@ func createTopic(t *testing.T, b broker, topic string, partitions int32) {
 	}
 }
 
-// produceInput writes n records keyed and valued k%05d / v%05d, spread
-// over the topic's partitions, without a transaction, in small batches
-// (about ten records) so that consumers read them in many steps.
-func produceInput(t *testing.T, b broker, topic string, n int) []string {
+// produceInput writes the records from to to-1 of an input, keyed and
+// valued k%05d / v%05d, record i to partition i%partitions, without a
+// transaction, in small batches (about ten records) so that consumers
+// read them in many steps, and returns their values.
+func produceInput(t *testing.T, b broker, topic string, from, to int, partitions int32) []string {
 	t.Helper()
-	cl := client(t, b, kgo.DefaultProduceTopic(topic), kgo.UnknownTopicRetries(-1), kgo.ProducerBatchMaxBytes(512))
+	cl := client(t, b, kgo.DefaultProduceTopic(topic), kgo.UnknownTopicRetries(-1), kgo.ProducerBatchMaxBytes(512),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx := ctxFor(t, time.Minute)
+	n := to - from
 	vals := make([]string, n)
 	errs := make(chan error, n)
 	for i := range n {
-		vals[i] = fmt.Sprintf("v%05d", i)
-		cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%05d", i), Value: []byte(vals[i])}, func(_ *kgo.Record, err error) { errs <- err })
+		vals[i] = fmt.Sprintf("v%05d", from+i)
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%05d", from+i), Value: []byte(vals[i]), Partition: int32(from+i) % partitions}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) { errs <- err })
 	}
 	for range n {
 		if err := <-errs; err != nil {

@@ -175,11 +175,30 @@ func eval(t *testing.T, ctx context.Context, expr string) string {
 	return v
 }
 
+// stepTimeout bounds one run of steps, well inside the browser context's
+// 3 minutes, so that a step that waits for what never comes leaves time
+// to say what the page showed instead.
+const stepTimeout = time.Minute
+
 func run(t *testing.T, ctx context.Context, what string, steps ...step) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	err := chromedp.Do(sctx, steps...)
+	cancel()
+	if err != nil {
+		t.Fatalf("%s: %v; the page then: %s", what, err, pageNow(ctx))
 	}
+}
+
+// pageNow is where the page is and the start of its text, for a failure.
+func pageNow(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " | " + document.body.innerText.slice(0, 1500).replace(/\s+/g, " ")`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return v
 }
 
 // css selects with document.querySelector.

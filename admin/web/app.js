@@ -124,12 +124,20 @@ let refreshTimer = null;
 let leaving = [];
 function onLeave(fn) { leaving.push(fn); }
 
+// routeSeq counts the pages opened: an answer that arrives after another
+// page was opened (a slow API call, a refresh in flight) must neither
+// replace that page nor install its own refresh on it. A view takes
+// current() when it starts and checks it after each wait.
+let routeSeq = 0;
+function current() { const seq = routeSeq; return () => seq === routeSeq; }
+
 function setRefresh(fn, ms) {
   clearInterval(refreshTimer);
   refreshTimer = fn ? setInterval(() => { if (!document.hidden && !document.querySelector(".modal-back")) fn(); }, ms || 5000) : null;
 }
 
 function route() {
+  routeSeq++;
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   setRefresh(null);
   const stops = leaving;
@@ -177,8 +185,10 @@ async function brokerInfo() {
 // ---------- overview ----------
 
 async function overviewView() {
+  const live = current();
   const render = async () => {
     const [o, groups] = await Promise.all([api("/overview"), api("/groups")]);
+    if (!live()) return;
     const attention = groups.filter((g) => g.status === "WARN" || g.status === "ERR" || g.lag > 0).sort((a, b) => b.lag - a.lag);
     fill(app, 
       crumbs("Overview"),
@@ -200,12 +210,13 @@ async function overviewView() {
         "Prometheus metrics (kafka_exporter's names) at ", h("a", { href: "/metrics" }, "/metrics"), "."));
   };
   await guarded(render);
-  setRefresh(() => guarded(render), 5000);
+  if (live()) setRefresh(() => guarded(render), 5000);
 }
 function card(label, value) { return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value)); }
 
 async function guarded(fn) {
-  try { await fn(); } catch (e) { fill(app, banner("err", e.message)); }
+  const live = current();
+  try { await fn(); } catch (e) { if (live()) fill(app, banner("err", e.message)); }
 }
 
 // ---------- transactions ----------
@@ -216,8 +227,10 @@ async function guarded(fn) {
 // broker knows them, its transactional id and the group offsets it holds
 // until it ends.
 async function transactionsView() {
+  const live = current();
   const render = async () => {
     const v = await api("/transactions");
+    if (!live()) return;
     const oldest = new Set();
     v.open.forEach((t) => { if (t.start_offset === t.last_stable) oldest.add(t.topic + "/" + t.partition + "/" + t.producer_id); });
     fill(app,
@@ -247,7 +260,7 @@ async function transactionsView() {
         "A transaction its coordinator no longer holds never ends by itself: find it with ", h("code", {}, "rewind transactions find-hanging --topic T"), " and abort it with ", h("code", {}, "rewind transactions abort"), "."));
   };
   await guarded(render);
-  setRefresh(() => guarded(render), 5000);
+  if (live()) setRefresh(() => guarded(render), 5000);
 }
 
 // ---------- groups ----------
@@ -279,18 +292,22 @@ async function groupsView() {
     crumbs(["Overview", "#/"], "Consumer groups"),
     h("div", { class: "pagehead" }, h("h1", {}, "Consumer groups"), h("span", { class: "spacer" }), filter),
     h("div", { class: "panel flush" }, body));
+  const live = current();
   await guarded(load);
-  setRefresh(() => load().catch(() => {}), 5000);
+  if (live()) setRefresh(() => load().catch(() => {}), 5000);
 }
 
 const groupTabs = [["lag", "Lag"], ["members", "Members"], ["explain", "Explain"], ["reset", "Reset offsets"], ["history", "Commit history"], ["rebalances", "Rebalances"]];
 
 async function groupView(name, tab, arg) {
+  const live = current();
   let g;
   try { g = await api("/groups/" + enc(name)); } catch (e) {
+    if (!live()) return;
     fill(app, crumbs(["Consumer groups", "#/groups"], name), banner("err", e.message));
     return;
   }
+  if (!live()) return;
   const head = h("div", {});
   const tabLabel = (groupTabs.find(([id]) => id === tab) || [tab, tab])[1];
   // The trail: group, tab, and the member or topic the tab shows.
@@ -341,6 +358,7 @@ function partitionTable(g) {
 }
 
 async function lagTab(body, g, reload) {
+  const live = current();
   let range = "1h";
   const chartBox = h("div", { class: "chart", id: "lag-chart" }, spinner());
   const tableBox = h("div", {}, partitionTable(g));
@@ -370,6 +388,7 @@ async function lagTab(body, g, reload) {
     } catch (e) { fill(chartBox, banner("err", e.message)); }
   }
   await drawChart();
+  if (!live()) return;
   // The table every 5s; the chart (a lookup per point and partition) every 30s.
   setRefresh(async () => {
     try {

@@ -23,15 +23,18 @@ const fmtNum = (v) => (v === null || v === undefined ? "–" : Number.isInteger(
 let openClient = null;
 let clientsBootstrap = "";
 async function clientsView() {
+  const live = current();
   const render = async () => {
     let v;
     try {
       v = await api("/clients");
       if (!clientsBootstrap) clientsBootstrap = (await api("/overview")).advertised;
     } catch (err) {
+      if (!live()) return;
       fill(app, crumbs(["Overview", "#/"], "Clients"), h("div", { class: "pagehead" }, h("h1", {}, "Clients")), banner("warn", err.message));
       return;
     }
+    if (!live()) return;
     const cs = v.clients;
     const highlights = clientHighlights.filter(([, name]) => cs.some((c) => clientValue(c, name) !== null));
     const detail = cs.find((c) => c.client_instance_id === openClient);
@@ -53,7 +56,7 @@ async function clientsView() {
         ". A client is forgotten when its connection closes, as Kafka forgets it."));
   };
   await guarded(render);
-  setRefresh(() => guarded(render), 5000);
+  if (live()) setRefresh(() => guarded(render), 5000);
 }
 
 function clientDetail(c) {

@@ -20,8 +20,10 @@ async function topicsView() {
   // One form for the view's life: the refresh redraws the table around it
   // without losing what is being typed.
   let form;
+  const live = current();
   const render = async () => {
     const topics = await api("/topics" + (showInternal ? "?internal=true" : ""));
+    if (!live()) return;
     fill(app,
       crumbs(["Overview", "#/"], "Topics"),
       h("div", { class: "pagehead" }, h("h1", {}, "Topics"), h("span", { class: "sub" }, topics.length + " topic(s)"), h("span", { class: "spacer" }),
@@ -37,7 +39,7 @@ async function topicsView() {
   };
   form = createTopicForm(render);
   await guarded(render);
-  setRefresh(() => guarded(render), 10000);
+  if (live()) setRefresh(() => guarded(render), 10000);
 }
 
 // The configs the new-topic form offers as fields; any other goes in the
@@ -111,11 +113,14 @@ function createTopicForm(render) {
 }
 
 async function topicView(name, partition) {
+  const live = current();
   let t;
   try { t = await api("/topics/" + enc(name)); } catch (e) {
+    if (!live()) return;
     fill(app, crumbs(["Topics", "#/topics"], name), banner("err", e.message));
     return;
   }
+  if (!live()) return;
   const selected = partition === undefined || partition === "" ? undefined : Number(partition);
   const browser = h("div", { class: "panel", id: "browser" });
   const configs = h("div", { class: "panel flush", id: "configs" }, h("h2", {}, "Configs"), spinner());

@@ -301,7 +301,10 @@ func TestConsoleBreadcrumbs(t *testing.T) {
 	if got := crumbs(); got != "Topics / orders / Partition 1" {
 		t.Errorf("partition trail %q", got)
 	}
-	run(t, ctx, "to the group", chromedp.Click(`//a[text()="audit"]`), chromedp.WaitVisible(css(`#partitions-table`)))
+	// The lag chart loads after the table and pushes it down by its
+	// legend: a click aimed at a row while it lands hits what moved there.
+	run(t, ctx, "to the group", chromedp.Click(`//a[text()="audit"]`), chromedp.WaitVisible(css(`#partitions-table`)),
+		waitJS(`document.querySelector('#lag-chart') && !document.querySelector('#lag-chart .spin')`))
 	if got := crumbs(); got != "Consumer groups / audit / Lag" {
 		t.Errorf("group trail %q", got)
 	}

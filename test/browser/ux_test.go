@@ -183,3 +183,32 @@ func roundTicks(list string) bool {
 	}
 	return true
 }
+
+// TestConsoleSlowAnswerKeepsNewerPage: a page whose API answer is slow,
+// left for another before it arrives, must not replace the page opened
+// since when the answer comes (nor install its refresh there): here the
+// Topics page's answer is held 1.5 s while the user goes on to a group.
+func TestConsoleSlowAnswerKeepsNewerPage(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t)
+	scenario.CreateTopic(t, e.b.Addr(), "orders", 2)
+	scenario.CommitNow(t, e.b.Addr(), "audit", "orders", map[int32]int64{0: 0, 1: 0})
+	run(t, ctx, "groups", chromedp.Navigate(e.base+"/#/groups"), chromedp.WaitVisible(css(`#groups-table`)))
+	// The console's own fetch, with the answers of /api/v1/topics held.
+	eval(t, ctx, `(() => {
+		const f = window.fetch;
+		window.fetch = (u, o) => String(u).startsWith("/api/v1/topics")
+			? new Promise((r) => setTimeout(r, 1500)).then(() => f(u, o)) : f(u, o);
+		location.hash = "#/topics";
+		setTimeout(() => { location.hash = "#/groups/audit"; }, 100);
+		return "";
+	})()`)
+	run(t, ctx, "to the group while Topics waits", chromedp.WaitVisible(css(`#partitions-table`)),
+		chromedp.Sleep(3*time.Second))
+	if got := eval(t, ctx, `location.hash + " " + document.querySelector('#crumbs').textContent`); got != "#/groups/audit Consumer groups / audit / Lag" {
+		t.Errorf("after the slow answer: %q, want the group's page still", got)
+	}
+	if got := eval(t, ctx, `document.querySelector('#partitions-table') ? "table" : "gone"`); got != "table" {
+		t.Errorf("the group's partitions table is %s after the slow answer came", got)
+	}
+}

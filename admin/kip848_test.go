@@ -151,7 +151,7 @@ func TestConsoleRebalanceTimeline(t *testing.T) {
 	start("y")
 	ids := settled(2)
 
-	var tl struct {
+	type timeline struct {
 		Rebalances []struct {
 			Type   string `json:"type"`
 			Joined []struct {
@@ -164,20 +164,32 @@ func TestConsoleRebalanceTimeline(t *testing.T) {
 			} `json:"moved"`
 		} `json:"rebalances"`
 	}
-	e.get(t, "/api/v1/groups/cg/rebalances", &tl)
-	joined, moved := false, false
-	for _, r := range tl.Rebalances {
-		for _, j := range r.Joined {
-			joined = joined || (j.ID == ids["y"] && r.Type == "consumer")
-		}
-		for _, m := range r.Moved {
-			if m.From == ids["x"] && m.To == ids["y"] {
-				moved = true
-				if m.Committed != 1 || m.Redo != 0 {
-					t.Errorf("move x -> y: committed %d, redo %d (want 1 and 0)", m.Committed, m.Redo)
+	// The timeline is read from the group's __consumer_offsets records,
+	// which the group's state shown above can be ahead of until their
+	// write is durable: read it again until the move is there.
+	var tl timeline
+	var joined, moved bool
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		tl = timeline{}
+		e.get(t, "/api/v1/groups/cg/rebalances", &tl)
+		joined, moved = false, false
+		for _, r := range tl.Rebalances {
+			for _, j := range r.Joined {
+				joined = joined || (j.ID == ids["y"] && r.Type == "consumer")
+			}
+			for _, m := range r.Moved {
+				if m.From == ids["x"] && m.To == ids["y"] {
+					moved = true
+					if m.Committed != 1 || m.Redo != 0 {
+						t.Errorf("move x -> y: committed %d, redo %d (want 1 and 0)", m.Committed, m.Redo)
+					}
 				}
 			}
 		}
+		if (joined && moved) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if !joined || !moved {
 		t.Fatalf("timeline: y joined %v, a partition moved from x to y %v: %+v", joined, moved, tl)

@@ -626,11 +626,11 @@ func remoteIP(nc net.Conn) net.IP {
 	return nil
 }
 
-// retriableAccept reports whether a failed accept may succeed later.
 // acceptProbe is how long a retried accept waits for a connection before
 // the broker counts accepting as working again.
 const acceptProbe = 100 * time.Millisecond
 
+// retriableAccept reports whether a failed accept may succeed later.
 func retriableAccept(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR} {
 		if errors.Is(err, e) {

@@ -12,8 +12,7 @@ import (
 // exist, or naming it twice, is INVALID_REPLICA_ASSIGNMENT; the
 // partitions' assignments may come in any order, each once, together
 // 0..n-1 (a partition twice, or a gap, is INVALID_REPLICA_ASSIGNMENT);
-// CreatePartitions
-// likewise; DescribeConfigs of the broker by its id.
+// CreatePartitions likewise; DescribeConfigs of the broker by its id.
 func TestNodeIDAssignments(t *testing.T) {
 	p := newPairNode(t, true)
 	if p.kafkaNode != p.rewindNode {

@@ -63,6 +63,10 @@ type conn struct {
 	lis *listener    // the listener it came in on (listeners.go); nil in some tests
 	sec connSecurity // TLS principal and SASL state (security.go)
 
+	// groupHost is the client host the group coordinator reports ("/"
+	// and the remote IP, Kafka's clientHost), computed once per connection.
+	groupHost string
+
 	// The client software its ApiVersions v3+ named (read loop only), for
 	// client telemetry's match patterns.
 	swName, swVersion string
@@ -124,7 +128,7 @@ func now(r kmsg.Response) (reply, error) { return reply{resp: r}, nil }
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	return &conn{
+	c := &conn{
 		b:        b,
 		nc:       nc,
 		id:       b.connSeq.Add(1),
@@ -136,6 +140,12 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		mem:      &memUser{},
 		lastRead: time.Now(),
 	}
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	c.groupHost = "/" + host
+	return c
 }
 
 func (c *conn) serve() {

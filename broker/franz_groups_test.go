@@ -124,6 +124,10 @@ func TestFranzGoCooperativeSticky(t *testing.T) {
 	if g := dg["g-coop"]; g.Protocol != "cooperative-sticky" || g.State != "Stable" {
 		t.Fatalf("group protocol %q state %q", g.Protocol, g.State)
 	}
+	// Each member's host is its connection's address in Kafka's form.
+	if ms := dg["g-coop"].Members; len(ms) != 2 || ms[0].ClientHost != "/127.0.0.1" || ms[1].ClientHost != "/127.0.0.1" {
+		t.Fatalf("members %+v: want 2, each with client host /127.0.0.1", ms)
+	}
 	produceStrings(t, admCl, "coop", seq("y", 40)...)
 	waitFor(t, 20*time.Second, func() bool {
 		a.mu.Lock()

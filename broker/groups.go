@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -87,11 +86,7 @@ func handleDescribeGroups(r *request) (reply, error) {
 // groupCtx carries the connection's lifetime and the client's id and host
 // (shown by DescribeGroups in Kafka's "/1.2.3.4" form) to the coordinator.
 func (r *request) groupCtx() context.Context {
-	host := r.c.nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return group.WithClient(r.c.ctx, r.clientID, "/"+host)
+	return group.WithClient(r.c.ctx, r.clientID, r.c.groupHost)
 }
 
 // offsetsTopicConfigs are the config overrides of __consumer_offsets.

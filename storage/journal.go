@@ -91,6 +91,7 @@ const DefaultJournalMaxBytes = 64 << 20
 
 type jfile struct {
 	gen     uint64
+	genCRC  uint32 // the CRC-32C of the generation, where every entry's CRC starts (entryCRC)
 	path    string
 	f       vfs.File
 	size    int64
@@ -208,7 +209,7 @@ func (j *Journal) createFile(gen uint64) (*jfile, error) {
 	if err != nil {
 		return nil, ioErr("open journal file", err)
 	}
-	return &jfile{gen: gen, path: p, f: f, size: journalHeaderSize}, nil
+	return &jfile{gen: gen, genCRC: entryCRC(gen), path: p, f: f, size: journalHeaderSize}, nil
 }
 
 // attach registers l, the log of partition id. A partition seen in the
@@ -327,7 +328,7 @@ func (j *Journal) writeLocked(kind byte, id int32, base int64, payload []byte, w
 	binary.BigEndian.PutUint64(b[13:], uint64(base))
 	b = append(b, payload...)
 	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-8))
-	binary.BigEndian.PutUint32(b, entryCRC(j.cur.gen, b[4:]))
+	binary.BigEndian.PutUint32(b, crc32.Update(j.cur.genCRC, castagnoli, b[4:]))
 	if cap(b) <= 1<<20 {
 		j.buf = b
 	}
@@ -500,10 +501,19 @@ func (j *Journal) endRound(waits []jwait, files []*jfile, err error) {
 		return
 	}
 	j.mu.Unlock()
-	for _, w := range waits {
+	// A log's entries are written in its append order, so its last wait
+	// of the round is the furthest: one journalDurable per log, however
+	// many of its appends the round covers.
+	last := make(map[*Log]int, len(waits))
+	for i, w := range waits {
 		if w.done != nil {
 			w.done <- nil
 		} else if w.base >= 0 {
+			last[w.l] = i
+		}
+	}
+	for i, w := range waits {
+		if w.done == nil && w.base >= 0 && last[w.l] == i {
 			w.l.journalDurable(w)
 		}
 	}

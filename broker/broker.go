@@ -283,6 +283,7 @@ type Broker struct {
 	connMu    sync.Mutex
 	connSeq   atomic.Uint64   // numbers connections (conn.id)
 	fetchPos  *fetchPositions // what was fetched by whom (fetchpos.go)
+	later     *workers        // run the deferred replies (workers.go)
 	conns     map[*conn]struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -414,6 +415,7 @@ func New(opts ...Option) (_ *Broker, err error) {
 	b.storageErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.acceptErrs = rateLog{log: cfg.Logger, every: 10 * time.Second}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.later = newWorkers(b.ctx)
 	b.pids.b = b
 	b.met = newMetrics(b)
 	b.lag = lageval.NewRecorder(lageval.DefaultConfig())

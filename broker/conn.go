@@ -563,12 +563,12 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 		observe()
 		c.complete(s)
 	case rep.later != nil:
-		go func() {
+		c.b.later.run(func() {
 			s.resp, s.err = rep.later()
 			c.throttleResponse(s)
 			observe()
 			c.complete(s)
-		}()
+		})
 	default:
 		s.resp = rep.resp
 		c.throttleResponse(s)

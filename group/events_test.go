@@ -37,6 +37,27 @@ func (l *eventLog) take() []string {
 	return out
 }
 
+// waitFor waits (10 s at most) until an event whose line holds sub has
+// been observed: a SyncGroup answer reaches its member before the group's
+// move to Stable is published, in the same callback.
+func (l *eventLog) waitFor(t *testing.T, sub string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		l.mu.Lock()
+		for _, e := range l.evs {
+			if strings.Contains(eventLine(e), sub) {
+				l.mu.Unlock()
+				return
+			}
+		}
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no event %q observed in 10s", sub)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func since(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -200,6 +221,7 @@ func TestObserverSeesStaticReplacement(t *testing.T) {
 	log := &eventLog{}
 	h := newHarness(t, observed(log))
 	ids, _ := h.staticGroup("s")
+	log.waitFor(t, "CompletingRebalance->Stable")
 	log.take()
 	r := h.c.JoinGroup(WithClient(context.Background(), "app-2", "/10.0.0.2"), joinReq(9, "s", "", withInstance("i1")))
 	wantCode(t, "rejoin", r.ErrorCode, 0)

@@ -41,9 +41,9 @@ type metrics struct {
 	requests  *prometheus.HistogramVec
 	fsync     prometheus.Histogram
 
-	apiNames map[int16]string // label values, fixed at start
-	// apiTimers: each served API's series of requests, resolved once
-	// (WithLabelValues hashes the label and locks the vector each call).
+	// apiTimers: each served API's series of requests, resolved once at
+	// start (WithLabelValues hashes the label and locks the vector each
+	// call).
 	apiTimers map[int16]prometheus.Observer
 }
 
@@ -69,12 +69,10 @@ func newMetrics(b *Broker) *metrics {
 			Name: "rewind_storage_fsync_duration_seconds", Help: "Duration of each fsync (segments, indexes, directories).",
 			Buckets: latencyBuckets,
 		}),
-		apiNames: map[int16]string{},
+		apiTimers: make(map[int16]prometheus.Observer, len(apis)),
 	}
-	m.apiTimers = make(map[int16]prometheus.Observer, len(apis))
 	for key := range apis {
-		m.apiNames[key] = kmsg.NameForKey(key)
-		m.apiTimers[key] = m.requests.WithLabelValues(m.apiNames[key])
+		m.apiTimers[key] = m.requests.WithLabelValues(kmsg.NameForKey(key))
 	}
 	m.reg.MustRegister(m.bytesIn, m.recordsIn, m.bytesOut, m.requests, m.fsync,
 		collectors.NewGoCollector(),
@@ -87,13 +85,11 @@ func newMetrics(b *Broker) *metrics {
 // Metrics returns the broker's Prometheus registry, for an HTTP handler.
 func (b *Broker) Metrics() prometheus.Gatherer { return b.met.reg }
 
-// request starts timing one request; the returned function records it.
+// request starts timing one request of a served API (a key of apis); the
+// returned function records it.
 func (m *metrics) request(key int16) func() {
 	start := time.Now()
 	o := m.apiTimers[key]
-	if o == nil { // not a served API: its own series, as before
-		o = m.requests.WithLabelValues(m.apiNames[key])
-	}
 	return func() { o.Observe(time.Since(start).Seconds()) }
 }
 

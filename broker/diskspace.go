@@ -368,6 +368,14 @@ func (f diskFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
+func (f diskFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.File.WriteAt(p, off)
+	if err != nil && isNoSpace(err) {
+		f.d.noSpace(err)
+	}
+	return n, err
+}
+
 func (f diskFile) Sync() error {
 	return diskFS{d: f.d}.seen(f.File.Sync())
 }

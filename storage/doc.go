@@ -76,6 +76,18 @@
 // every log is open, removes the old files and starts the syncer. A
 // clean Close of every log and then of the journal leaves one empty file.
 //
+// The journal file is preallocated: before an entry would pass the file's
+// length it is grown with zeros (64 KiB, then doubling up to
+// JournalOptions.Prealloc, 4 MiB; never past MaxBytes), and entries are
+// written over them at their position. A round's fdatasync then writes
+// the entries' pages alone, not the inode as well, as it must when each
+// entry grows the file, so a commit waits less than the machine's
+// append-and-fdatasync. The zeros
+// past the last entry are the journal's end, as the end of the file
+// would be (the replay reads them as such, not as a torn entry); only the
+// current file has them, as no preallocation passes MaxBytes, where the
+// checkpoint switches files.
+//
 // Why no acknowledged append is lost: an append is acknowledged after a
 // round fsynced its file up to its entry; the round that switched files
 // had fsynced the older file whole first; a file is removed only after

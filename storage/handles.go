@@ -377,6 +377,15 @@ func (h *handle) Write(p []byte) (int, error) {
 // cache): the caller retries instead of fencing the log.
 var errReopen = errors.New("reopen for fsync")
 
+func (h *handle) WriteAt(p []byte, off int64) (int, error) {
+	f, err := h.pin()
+	if err != nil {
+		return 0, err
+	}
+	defer h.unpin()
+	return f.WriteAt(p, off)
+}
+
 func (h *handle) Sync() error {
 	h.hs.syncs <- struct{}{}
 	defer func() { <-h.hs.syncs }()

@@ -45,6 +45,7 @@ type Journal struct {
 	fs        vfs.FS
 	log       *slog.Logger
 	maxBytes  int64
+	prealloc  int64
 
 	mu   sync.Mutex
 	cond *sync.Cond // broadcast when a round ends (files stop syncing)
@@ -84,7 +85,18 @@ type JournalOptions struct {
 	// MaxBytes: a journal file larger than this is checkpointed (the
 	// segments fsynced, the file removed). Default 64 MiB.
 	MaxBytes int64
+	// Prealloc: the journal file is grown ahead of its entries with
+	// zeros, up to this many bytes at a time (64 KiB first, doubling; never
+	// past MaxBytes), and its entries overwrite them. An fdatasync of a
+	// file whose size did not change writes only the data, not the
+	// inode, which on ext4 and xfs makes a commit's wait markedly shorter
+	// than the machine's append-and-fdatasync. Default 4 MiB; negative:
+	// no preallocation (every entry grows the file).
+	Prealloc int64
 }
+
+// DefaultJournalPrealloc is the default JournalOptions.Prealloc.
+const DefaultJournalPrealloc = 4 << 20
 
 // DefaultJournalMaxBytes is the default JournalOptions.MaxBytes.
 const DefaultJournalMaxBytes = 64 << 20
@@ -94,9 +106,10 @@ type jfile struct {
 	genCRC  uint32 // the CRC-32C of the generation, where every entry's CRC starts (entryCRC)
 	path    string
 	f       vfs.File
-	size    int64
-	dirty   bool // written since the last fsync
-	syncing int  // rounds fsyncing it now
+	size    int64 // where the next entry goes
+	alloc   int64 // the file's length: size, then the zeros preallocated past it (grow)
+	dirty   bool  // written since the last fsync
+	syncing int   // rounds fsyncing it now
 }
 
 // jwait is an entry's log and the high watermark its append reaches.
@@ -135,7 +148,13 @@ func OpenJournal(dir, name string, opts JournalOptions) (*Journal, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultJournalMaxBytes
 	}
-	j := &Journal{dir: dir, name: name, fs: opts.FS, log: opts.Logger.With("journal", name), maxBytes: opts.MaxBytes,
+	switch {
+	case opts.Prealloc == 0:
+		opts.Prealloc = DefaultJournalPrealloc
+	case opts.Prealloc < 0:
+		opts.Prealloc = 0
+	}
+	j := &Journal{dir: dir, name: name, fs: opts.FS, log: opts.Logger.With("journal", name), maxBytes: opts.MaxBytes, prealloc: opts.Prealloc,
 		logs: map[int32]*Log{}, seen: map[int32]bool{}, unsynced: map[int32]bool{},
 		kick: make(chan struct{}, 1), ckKick: make(chan struct{}, 1), stop: make(chan struct{})}
 	j.cond = sync.NewCond(&j.mu)
@@ -205,11 +224,42 @@ func (j *Journal) createFile(gen uint64) (*jfile, error) {
 	if err := writeFile(j.fs, p, h, true); err != nil {
 		return nil, ioErr("create journal file", err)
 	}
-	f, err := j.fs.OpenFile(p, os.O_RDWR|os.O_APPEND, 0)
+	// Not O_APPEND: entries are written at their position (WriteAt),
+	// over the zeros grow preallocated.
+	f, err := j.fs.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return nil, ioErr("open journal file", err)
 	}
-	return &jfile{gen: gen, genCRC: entryCRC(gen), path: p, f: f, size: journalHeaderSize}, nil
+	return &jfile{gen: gen, genCRC: entryCRC(gen), path: p, f: f, size: journalHeaderSize, alloc: journalHeaderSize}, nil
+}
+
+// journalZeros is what grow writes, a piece at a time.
+var journalZeros = make([]byte, 64<<10)
+
+// grow preallocates f with zeros so that an entry of n bytes, and the
+// ones after it, are written inside the file's length: the fdatasync of a
+// round then writes the data alone. Its steps double from 64 KiB to
+// j.prealloc and stop at j.maxBytes: the checkpoint switches away from a
+// file once its entries reach MaxBytes, so only the current file, the
+// last one a replay reads, can end in zeros (scanFile). A failed
+// write (a full disk) only ends the preallocation there: the zeros past
+// the last entry are never read as one (scanFile), and the entry is
+// written all the same, growing the file as it would without.
+func (j *Journal) grow(f *jfile, n int64) {
+	if j.prealloc <= 0 || f.size+n <= f.alloc || f.size+n > j.maxBytes {
+		return
+	}
+	step := min(j.prealloc, max(min(int64(len(journalZeros)), j.prealloc), f.alloc))
+	to := min(f.size+n+step, j.maxBytes)
+	for f.alloc < to {
+		k, err := f.f.WriteAt(journalZeros[:min(int64(len(journalZeros)), to-f.alloc)], f.alloc)
+		f.alloc += int64(k)
+		if err != nil {
+			j.log.Debug("journal preallocation stopped", "file", f.path, "at", f.alloc, "err", err)
+			return
+		}
+	}
+	f.dirty = true
 }
 
 // attach registers l, the log of partition id. A partition seen in the
@@ -333,26 +383,28 @@ func (j *Journal) writeLocked(kind byte, id int32, base int64, payload []byte, w
 		j.buf = b
 	}
 	f := j.cur
-	n, werr := f.f.Write(b)
+	j.grow(f, int64(len(b)))
+	n, werr := f.f.WriteAt(b, f.size)
 	if werr != nil || n != len(b) {
 		if werr == nil {
 			werr = errors.New("short write")
 		}
 		err := ioErr("append to "+f.path, werr)
-		if n > 0 || werr != nil {
-			// Whatever part was written goes; if that fails the file's
-			// end is unknown and the journal is fenced.
-			if terr := f.f.Truncate(f.size); terr != nil {
-				j.fenceLocked(ioErr("roll back "+f.path, terr))
-				return err
-			}
+		// Whatever part was written goes, with the preallocation (the
+		// zeros it wrote over are not all there); if that fails the
+		// file's end is unknown and the journal is fenced.
+		if terr := f.f.Truncate(f.size); terr != nil {
+			j.fenceLocked(ioErr("roll back "+f.path, terr))
+			return err
 		}
+		f.alloc = f.size
 		if !isNoSpace(werr) {
 			j.fenceLocked(err)
 		}
 		return err
 	}
 	f.size += int64(n)
+	f.alloc = max(f.alloc, f.size)
 	f.dirty = true
 	j.seen[id] = true
 	j.pending = append(j.pending, w)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,8 +27,9 @@ func (e jentry) before(f int, off int64) bool { return e.file < f || e.file == f
 
 // scan calls fn for every valid entry of the files OpenJournal found, in
 // the order written, and stops at the first torn or damaged one (torn
-// true) or at the end. A file's end at an entry boundary is not torn:
-// the next file goes on.
+// true) or at the end. A file's end at an entry boundary is not torn, nor
+// are the zeros of its preallocation there (Journal.grow): the next file
+// goes on.
 func (j *Journal) scan(fn func(jentry) error) (torn bool, err error) {
 	for fi, f := range j.found {
 		t, err := j.scanFile(fi, f, fn)
@@ -59,6 +61,9 @@ func (j *Journal) scanFile(fi int, jf *jfile, fn func(jentry) error) (torn bool,
 		return true, nil
 	}
 	for off := int64(journalHeaderSize); off < r.size; {
+		if zero, err := r.zeroFrom(off); err != nil || zero {
+			return false, err
+		}
 		eh, err := r.at(off, 8)
 		if err != nil {
 			return false, err
@@ -125,6 +130,19 @@ func (r *chunkReader) at(off, n int64) ([]byte, error) {
 		r.start = off
 	}
 	return r.buf[off-r.start : off-r.start+n], nil
+}
+
+// zeroFrom says whether the file holds only zeros from off to its end.
+// Only where an entry would begin with a zero CRC and length (or fewer
+// than 8 bytes are left) is the rest read.
+func (r *chunkReader) zeroFrom(off int64) (bool, error) {
+	if n := min(8, r.size-off); n > 0 {
+		b, err := r.at(off, n)
+		if err != nil || !bytes.Equal(b, make([]byte, n)) {
+			return false, err
+		}
+	}
+	return allZero(r.f, off, r.size)
 }
 
 // jref locates the payload of one entry to replay.

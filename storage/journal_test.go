@@ -26,9 +26,13 @@ const jName = "offsets"
 
 func jDir(p int) string { return fmt.Sprintf("/data/p-%d", p) }
 
+// jsetPrealloc is the JournalOptions.Prealloc of openJSet's journals.
+var jsetPrealloc int64
+
 // openJSet opens the journal and n journaled logs on fsys and recovers.
+
 func openJSet(fsys vfs.FS, n int, cfg Config, maxBytes int64) (*jset, error) {
-	j, err := OpenJournal("/data", jName, JournalOptions{FS: fsys, Logger: quietLogger(), MaxBytes: maxBytes})
+	j, err := OpenJournal("/data", jName, JournalOptions{FS: fsys, Logger: quietLogger(), MaxBytes: maxBytes, Prealloc: jsetPrealloc})
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +211,66 @@ func TestJournalReplaysWhatTheSegmentsLost(t *testing.T) {
 	}
 }
 
+// The journal file is preallocated ahead of its entries, so that the
+// rounds' fdatasyncs do not change its size; its zero tail is the end of
+// the journal, not damage, and the entries before it replay.
+func TestJournalPreallocatedTail(t *testing.T) {
+	disk := newPLDisk(t)
+	s, err := openJSet(disk, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalSize := func() int64 {
+		t.Helper()
+		s.j.mu.Lock()
+		p := s.j.cur.path
+		s.j.mu.Unlock()
+		fi, err := disk.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	var sizes []int64
+	for i := range 20 {
+		l := s.logs[i%2]
+		res, err := l.Append(BuildBatch(1, []Record{{Timestamp: 1, Value: fmt.Appendf(nil, "v%d", i)}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitDurable(l, res.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, journalSize())
+	}
+	if sizes[0] < 64<<10 || sizes[19] != sizes[0] {
+		t.Fatalf("journal file sizes after each append: %v, want one size throughout, 64 KiB or more (preallocated)", sizes)
+	}
+	img := disk.Crash(nil)
+	s.close()
+
+	j, err := OpenJournal("/data", jName, JournalOptions{FS: img, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := 0
+	torn, err := j.scan(func(jentry) error { entries++; return nil })
+	j.Close()
+	if err != nil || torn || entries != 20 {
+		t.Fatalf("scan of the preallocated file: %d entries, torn %v, %v; want 20, not torn", entries, torn, err)
+	}
+	s, err = openJSet(img, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for p, l := range s.logs {
+		if recs := readAll(t, l, 0); len(recs) != 10 {
+			t.Fatalf("partition %d after the replay: %d records, want 10", p, len(recs))
+		}
+	}
+}
+
 // A failed fsync of the journal fences the journal and every log using
 // it: the waiting appends fail, and so does every later append and wait,
 // even once fsync works again.
@@ -260,7 +324,9 @@ func TestJournalWriteNoSpaceRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(journalSuffix), Err: errNoSpace, Torn: 10, Times: 1})
+	// The first write of the file is its preallocation, which a full disk
+	// only stops; the second is the entry's.
+	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(journalSuffix), Err: errNoSpace, Torn: 10, Times: 2})
 	if _, err := s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("x")}})); !isNoSpace(err) {
 		t.Fatalf("append with a full journal: %v, want ENOSPC", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -569,7 +570,7 @@ func hasZeroSector(f vfs.File, from, to int64) (bool, error) {
 	return false, nil
 }
 
-func allZero(f vfs.File, pos, end int64) (bool, error) {
+func allZero(f io.ReaderAt, pos, end int64) (bool, error) {
 	buf := make([]byte, min(end-pos, 1<<20))
 	for pos < end {
 		n := min(int64(len(buf)), end-pos)

@@ -54,8 +54,10 @@ import (
 // prefix of the appended bytes, ending at the end of a write or at a 4 KiB
 // page boundary (the kernel copies a write and grows the size a page at a
 // time), in which random pages (the part of them past the durable size)
-// read as zeros, as blocks allocated but never written do; a file changed
-// otherwise keeps its disk copy or, at random, its page cache.
+// read as zeros, as blocks allocated but never written do; a file
+// overwritten in place keeps its disk copy, its page cache, or a random
+// mix of their pages (the size either one's); a truncated file keeps its
+// disk copy or, at random, its page cache.
 //
 // The lock of a data directory (LockFile) is not part of an FS: it is
 // taken on the operating system's file system, so tests keep the lock file
@@ -285,12 +287,36 @@ func survivingData(n *memNode, rng *rand.Rand) []byte {
 	if rng == nil || slices.Equal(n.data, n.synced) {
 		return slices.Clone(n.synced)
 	}
-	if len(n.data) < len(n.synced) || !slices.Equal(n.data[:len(n.synced)], n.synced) {
-		// Truncated or overwritten since the sync: one or the other.
+	if len(n.data) < len(n.synced) {
+		// Truncated since the sync: one or the other.
 		if rng.IntN(2) == 0 {
 			return slices.Clone(n.synced)
 		}
 		return slices.Clone(n.data)
+	}
+	if !slices.Equal(n.data[:len(n.synced)], n.synced) {
+		// Overwritten in place (and perhaps grown) since the sync: the
+		// disk copy, the page cache, or each page of either, the size
+		// old or new (a page past the old size that the OS did not write
+		// reads as zeros).
+		switch rng.IntN(3) {
+		case 0:
+			return slices.Clone(n.synced)
+		case 1:
+			return slices.Clone(n.data)
+		}
+		size := len(n.synced)
+		if rng.IntN(2) == 0 {
+			size = len(n.data)
+		}
+		out := make([]byte, size)
+		copy(out, n.synced)
+		for p := 0; p < size; p += pageSize {
+			if rng.IntN(2) == 0 {
+				copy(out[p:min(p+pageSize, size)], n.data[p:])
+			}
+		}
+		return out
 	}
 	// The file may end where the OS had copied data to when it wrote the
 	// size back: the end of a write, or a page boundary inside one (a
@@ -597,15 +623,38 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.append {
 		f.off = int64(len(f.n.data))
 	}
-	if end := f.off + int64(len(p)); end > int64(len(f.n.data)) {
-		f.n.data = append(f.n.data, make([]byte, end-int64(len(f.n.data)))...)
-	}
-	copy(f.n.data[f.off:], p)
+	f.writeLocked(p, f.off)
 	f.off += int64(len(p))
-	f.n.writeEnds = append(f.n.writeEnds, int(f.off))
-	f.n.modTime = time.Now()
 	f.fs.done()
 	return len(p), nil
+}
+
+// WriteAt writes at off, as pwrite(2): not on a file opened with
+// os.O_APPEND (Go's os.File refuses it too), and the file offset stays.
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("write", true); err != nil {
+		return 0, err
+	}
+	if f.append {
+		return 0, perr("write", f.name, errors.New("WriteAt on a file opened with O_APPEND"))
+	}
+	if off < 0 {
+		return 0, perr("write", f.name, syscall.EINVAL)
+	}
+	f.writeLocked(p, off)
+	f.fs.done()
+	return len(p), nil
+}
+
+func (f *memFile) writeLocked(p []byte, off int64) {
+	if end := off + int64(len(p)); end > int64(len(f.n.data)) {
+		f.n.data = append(f.n.data, make([]byte, end-int64(len(f.n.data)))...)
+	}
+	copy(f.n.data[off:], p)
+	f.n.writeEnds = append(f.n.writeEnds, int(off)+len(p))
+	f.n.modTime = time.Now()
 }
 
 func (f *memFile) Sync() error {

@@ -326,6 +326,55 @@ func TestCrashFSTorn(t *testing.T) {
 	}
 }
 
+// A file overwritten in place since its sync (the journal's entries over
+// its preallocated zeros) keeps, after a torn crash, each page old or
+// new: never a byte of neither, and the strict crash keeps the old.
+func TestCrashFSTornOverwrite(t *testing.T) {
+	const size = 4 * pageSize
+	oldData := bytes.Repeat([]byte{0}, size)
+	newData := bytes.Repeat([]byte{0xcd}, size+pageSize) // grown a page too
+	var sawOld, sawNew, sawMixed bool
+	for seed := uint64(0); seed < 200; seed++ {
+		c := crashSetup(t)
+		f, _ := c.OpenFile("/d/j", os.O_RDWR|os.O_CREATE, 0o644)
+		f.WriteAt(oldData, 0)
+		f.Sync()
+		c.SyncDir("/d")
+		for p := 0; p < len(newData); p += 1000 {
+			f.WriteAt(newData[p:min(p+1000, len(newData))], int64(p))
+		}
+		var rng *rand.Rand
+		if seed > 0 {
+			rng = rand.New(rand.NewPCG(seed, 2))
+		}
+		got := []byte(contents(t, c.Crash(rng), "/d/j"))
+		if rng == nil && !bytes.Equal(got, oldData) {
+			t.Fatalf("strict crash: %d bytes, not the synced ones", len(got))
+		}
+		if len(got) != size && len(got) != len(newData) {
+			t.Fatalf("seed %d: %d bytes, want the old size or the new", seed, len(got))
+		}
+		olds, news := 0, 0
+		for p := 0; p < len(got); p += pageSize {
+			pg := got[p:min(p+pageSize, len(got))]
+			switch {
+			case bytes.Equal(pg, newData[p:p+len(pg)]):
+				news++
+			case p < size && bytes.Equal(pg, oldData[p:p+len(pg)]) || p >= size && bytes.Equal(pg, make([]byte, len(pg))):
+				olds++
+			default:
+				t.Fatalf("seed %d: page at %d is neither old nor new", seed, p)
+			}
+		}
+		sawOld = sawOld || news == 0
+		sawNew = sawNew || olds == 0
+		sawMixed = sawMixed || olds > 0 && news > 0
+	}
+	if !sawOld || !sawNew || !sawMixed {
+		t.Fatalf("outcomes not all seen: old %v, new %v, mixed %v", sawOld, sawNew, sawMixed)
+	}
+}
+
 // TestCrashFSConcurrent runs writers, readers and syncs of several files
 // at once with a crash in the middle (run with -race).
 func TestCrashFSConcurrent(t *testing.T) {

@@ -285,6 +285,22 @@ func (f *errorFile) Write(p []byte) (int, error) {
 	return n, pathErr(OpWrite, f.name, ft.Err)
 }
 
+func (f *errorFile) WriteAt(p []byte, off int64) (int, error) {
+	ft := f.fs.check(OpWrite, f.name)
+	if ft == nil {
+		return f.f.WriteAt(p, off)
+	}
+	n := 0
+	if ft.Torn > 0 {
+		var err error
+		n, err = f.f.WriteAt(p[:min(ft.Torn, len(p))], off)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, pathErr(OpWrite, f.name, ft.Err)
+}
+
 func (f *errorFile) Sync() error {
 	if err := f.fs.err(OpSync, f.name); err != nil {
 		return err

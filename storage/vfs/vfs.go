@@ -3,8 +3,8 @@
 // torn writes, failed fsyncs) with [ErrorFS] instead of filling real disks,
 // and lose power with [CrashFS], which forgets what was not fsynced.
 //
-// The interface is deliberately narrow: positional reads, appending writes,
-// fsync, truncate, and the directory operations a log needs to create,
+// The interface is deliberately narrow: positional reads, appending and
+// positional writes, fsync, truncate, and the directory operations a log needs to create,
 // rename and delete its files durably.
 package vfs
 
@@ -14,11 +14,14 @@ import (
 )
 
 // File is an open file. Reads are positional (ReadAt) and safe to run
-// concurrently with each other and with Write; writes go to the file's
-// current offset (storage opens segment files with os.O_APPEND).
+// concurrently with each other and with Write; Write goes to the file's
+// current offset (storage opens segment files with os.O_APPEND), WriteAt
+// to the given one (on a file opened without os.O_APPEND: the journal
+// overwrites the zeros it preallocated).
 type File interface {
 	io.ReaderAt
 	io.Writer
+	io.WriterAt
 	io.Closer
 	// Sync flushes the file's data to stable storage. Implementations may
 	// use fdatasync semantics (metadata needed to read the data back, such

@@ -123,11 +123,32 @@ func testFSContractEdges(t *testing.T, fs FS, root string) {
 	if got := read(p); got != "ab23456789" {
 		t.Fatalf("overwrite: %q", got)
 	}
+	f, err := fs.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("CD"), 2); err != nil { // positional, past nothing
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("!"), 12); err != nil { // past the end: a zero gap
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := read(p); got != "abCD456789\x00\x00!" {
+		t.Fatalf("WriteAt: %q", got)
+	}
+	if f, err = fs.OpenFile(p, os.O_RDWR|os.O_APPEND, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("no"), 0); err == nil {
+		t.Fatal("WriteAt on an O_APPEND file succeeded")
+	}
+	f.Close()
 	write(p, "xy", os.O_WRONLY|os.O_TRUNC)
 	if got := read(p); got != "xy" {
 		t.Fatalf("O_TRUNC: %q", got)
 	}
-	f, err := fs.OpenFile(p, os.O_RDONLY, 0)
+	f, err = fs.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

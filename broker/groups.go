@@ -262,7 +262,9 @@ func (s offsetsStore) Append(partition int32, recs []group.Record) (group.Pendin
 	if !tombstones(recs) {
 		n := int64(len(batch))
 		if s.b.reg.journal != nil {
-			n *= 2 // the journal holds a copy until its next checkpoint
+			// The journal holds a copy until its next checkpoint (its
+			// preallocation takes its space up to 4 MiB sooner).
+			n *= 2
 		}
 		if err := s.b.disk.groupRecords(n); err != nil {
 			return nil, fmt.Errorf("%w: %w", group.ErrStoreFull, err)

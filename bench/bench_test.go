@@ -98,7 +98,8 @@ func TestRunShort(t *testing.T) {
 	}
 	for _, want := range []string{"machine: loopback TCP, one connection", "offset commits, 4 committers, fsync=always",
 		"offset commits, 64 committers, fsync=always", "offset commits, 64 committers, fsync=always, p99 latency",
-		"machine: fsync latency, 512 B append + fdatasync (median)", "start-to-ready, 20 partitions on disk, clean shutdown"} {
+		"machine: fsync latency, 512 B append + fdatasync (median)", "machine: 4 committers' bound, 4 ÷ (fsync + kfake's time per commit)",
+		"start-to-ready, 20 partitions on disk, clean shutdown"} {
 		if !names[want] {
 			t.Errorf("no figure %q in %v", want, names)
 		}

@@ -50,7 +50,9 @@
 //	         always; the machine's fsync latency (512 B append + fdatasync,
 //	         median and mean) and the fdatasync rate of 64 files in parallel
 //	         are measured in the same run: 4 committers aim at 80% of 4 ÷ the
-//	         median, 64 at kfake's rate
+//	         median, 64 at kfake's rate; beside them, the bound 4 committers
+//	         can reach on the machine, 4 ÷ (the fsync + kfake's time per
+//	         commit), since each waits for its own commit's round trip too
 //	txn      transactions per second (10 records of 100 B over 4
 //	         partitions each, committed, fsync always) with their p99, and
 //	         read_committed consume of data written in transactions of 100

@@ -136,9 +136,10 @@ func (r *chunkReader) at(off, n int64) ([]byte, error) {
 // Only where an entry would begin with a zero CRC and length (or fewer
 // than 8 bytes are left) is the rest read.
 func (r *chunkReader) zeroFrom(off int64) (bool, error) {
+	var zero [8]byte
 	if n := min(8, r.size-off); n > 0 {
 		b, err := r.at(off, n)
-		if err != nil || !bytes.Equal(b, make([]byte, n)) {
+		if err != nil || !bytes.Equal(b, zero[:n]) {
 			return false, err
 		}
 	}

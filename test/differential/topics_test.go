@@ -41,9 +41,14 @@ func (p *pair) mustCreate(name string, partitions int32) {
 }
 
 // waitTopic waits until both brokers list every partition of the topic
-// with a leader. Kafka answers CreateTopics once its controller committed
-// the topic; its broker learns of it a moment later, and until then
-// answers UNKNOWN_TOPIC_OR_PARTITION (clients retry).
+// with a leader, and that leader serves it. Kafka answers CreateTopics
+// once its controller committed the topic; its broker learns of it a
+// moment later, and until then answers UNKNOWN_TOPIC_OR_PARTITION
+// (clients retry). Its metadata cache also learns of a partition's leader
+// before its replica manager has become that leader, and in between a
+// Produce gets NOT_LEADER_OR_FOLLOWER: so a partition counts as ready
+// only once a ListOffsets for it (which reads nothing and writes nothing)
+// answers without error.
 func (p *pair) waitTopic(name string, partitions int32) {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -63,6 +68,19 @@ func (p *pair) waitTopic(name string, partitions int32) {
 			}
 		}
 		if ready == 2 {
+			ready = 0
+			n := partitions
+			if n < 0 {
+				n = int32(len(k.(*kmsg.MetadataResponse).Topics[0].Partitions))
+			}
+			lk, lr, _, _ := p.both(listAllReq(name, n), -1)
+			for _, resp := range []kmsg.Response{lk, lr} {
+				if lo, _ := resp.(*kmsg.ListOffsetsResponse); lo != nil && listedAll(lo, n) {
+					ready++
+				}
+			}
+		}
+		if ready == 2 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -70,6 +88,32 @@ func (p *pair) waitTopic(name string, partitions int32) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// listAllReq asks for the latest offset of partitions 0..n-1 of a topic.
+func listAllReq(topic string, n int32) *kmsg.ListOffsetsRequest {
+	req := listReq(topic, 0, -1, -1, 0)
+	for i := int32(1); i < n; i++ {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = i, -1, -1
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	return req
+}
+
+// listedAll reports whether a ListOffsets answered n partitions, none of
+// them with an error.
+func listedAll(resp *kmsg.ListOffsetsResponse, n int32) bool {
+	got := int32(0)
+	for _, t := range resp.Topics {
+		for _, pp := range t.Partitions {
+			if pp.ErrorCode != 0 {
+				return false
+			}
+			got++
+		}
+	}
+	return got == n
 }
 
 // TestCreateTopicsErrors: every way a CreateTopics can be refused, at

@@ -86,7 +86,11 @@
 // past the last entry are the journal's end, as the end of the file
 // would be (the replay reads them as such, not as a torn entry); only the
 // current file has them, as no preallocation passes MaxBytes, where the
-// checkpoint switches files.
+// checkpoint switches files. A full disk only stops the preallocation
+// (the entry is written as without it); any other failed write of it
+// fences the journal, as a failed entry write does. A write rolled back
+// after a full disk leaves the file dirty, so the next round fsyncs the
+// truncation before anything later is acknowledged.
 //
 // Why no acknowledged append is lost: an append is acknowledged after a
 // round fsynced its file up to its entry; the round that switched files

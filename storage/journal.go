@@ -241,13 +241,14 @@ var journalZeros = make([]byte, 64<<10)
 // round then writes the data alone. Its steps double from 64 KiB to
 // j.prealloc and stop at j.maxBytes: the checkpoint switches away from a
 // file once its entries reach MaxBytes, so only the current file, the
-// last one a replay reads, can end in zeros (scanFile). A failed
-// write (a full disk) only ends the preallocation there: the zeros past
-// the last entry are never read as one (scanFile), and the entry is
-// written all the same, growing the file as it would without.
-func (j *Journal) grow(f *jfile, n int64) {
+// last one a replay reads, can end in zeros (scanFile). A full disk
+// only ends the preallocation there: the zeros past the last entry are
+// never read as one (scanFile), and the entry is written all the same,
+// growing the file as it would without. Any other failed write is the
+// journal's write failing, returned for writeLocked to fence it.
+func (j *Journal) grow(f *jfile, n int64) error {
 	if j.prealloc <= 0 || f.size+n <= f.alloc || f.size+n > j.maxBytes {
-		return
+		return nil
 	}
 	step := min(j.prealloc, max(min(int64(len(journalZeros)), j.prealloc), f.alloc))
 	to := min(f.size+n+step, j.maxBytes)
@@ -255,11 +256,15 @@ func (j *Journal) grow(f *jfile, n int64) {
 		k, err := f.f.WriteAt(journalZeros[:min(int64(len(journalZeros)), to-f.alloc)], f.alloc)
 		f.alloc += int64(k)
 		if err != nil {
-			j.log.Debug("journal preallocation stopped", "file", f.path, "at", f.alloc, "err", err)
-			return
+			if !isNoSpace(err) {
+				return ioErr("preallocate "+f.path, err)
+			}
+			j.log.Debug("journal preallocation stopped: the disk is full", "file", f.path, "at", f.alloc)
+			return nil
 		}
 	}
 	f.dirty = true
+	return nil
 }
 
 // attach registers l, the log of partition id. A partition seen in the
@@ -383,7 +388,10 @@ func (j *Journal) writeLocked(kind byte, id int32, base int64, payload []byte, w
 		j.buf = b
 	}
 	f := j.cur
-	j.grow(f, int64(len(b)))
+	if err := j.grow(f, int64(len(b))); err != nil {
+		j.fenceLocked(err)
+		return err
+	}
 	n, werr := f.f.WriteAt(b, f.size)
 	if werr != nil || n != len(b) {
 		if werr == nil {
@@ -397,7 +405,11 @@ func (j *Journal) writeLocked(kind byte, id int32, base int64, payload []byte, w
 			j.fenceLocked(ioErr("roll back "+f.path, terr))
 			return err
 		}
-		f.alloc = f.size
+		// The next round fsyncs the rollback too: a file that ends in
+		// part of an entry after a power loss stops the replay there,
+		// before the entries of a later file (the file switches after
+		// this write, and its later rounds take dirty old files along).
+		f.alloc, f.dirty = f.size, true
 		if !isNoSpace(werr) {
 			j.fenceLocked(err)
 		}

@@ -352,6 +352,37 @@ func TestJournalWriteNoSpaceRollsBack(t *testing.T) {
 	}
 }
 
+// A preallocation write failing with an I/O error, not a full disk, is a
+// failed journal write: the journal and every log are fenced, and the
+// entry it was making room for is not acknowledged.
+func TestJournalPreallocationIOErrorFences(t *testing.T) {
+	disk := newPLDisk(t)
+	efs := vfs.NewErrorFS(disk)
+	s, err := openJSet(efs, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	// The first write of the file is its preallocation (EIO by default).
+	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(journalSuffix), Torn: 100, Times: 1})
+	_, err = s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("x")}}))
+	remove()
+	if !errors.Is(err, ErrStorage) || isNoSpace(err) {
+		t.Fatalf("append whose preallocation failed: %v, want a storage error", err)
+	}
+	if s.j.Err() == nil {
+		t.Fatal("journal not fenced by a failed preallocation write")
+	}
+	for p, l := range s.logs {
+		if l.Err() == nil {
+			t.Errorf("partition %d not fenced", p)
+		}
+	}
+	if hw := s.logs[0].HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after the failed write, want 0", hw)
+	}
+}
+
 // A partition opened again while the journal runs (a repair closes and
 // reopens it, a deletion recreates it) starts with a reset: the entries of
 // the log it replaces are never replayed on the new one, which may reuse

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -22,7 +23,7 @@ import (
 const jParts = 6
 
 func journalWorkload(fsys vfs.FS, lgs []*ledger, writers, perPhase int) *jset {
-	s, err := openJSet(fsys, jParts, plConfig(), 3000)
+	s, err := openJSet(fsys, jParts, plConfig(), jsetMax)
 	if err != nil {
 		return nil
 	}
@@ -42,7 +43,7 @@ func journalWorkload(fsys vfs.FS, lgs []*ledger, writers, perPhase int) *jset {
 			for p := range leos {
 				lgs[p].raiseDurable(leos[p]) // a clean close made all durable
 			}
-			if s, err = openJSet(fsys, jParts, plConfig(), 3000); err != nil {
+			if s, err = openJSet(fsys, jParts, plConfig(), jsetMax); err != nil {
 				return nil
 			}
 		}
@@ -135,7 +136,7 @@ func newLedgers() []*ledger {
 // partition against its ledger.
 func verifyJournaled(t *testing.T, img vfs.FS, lgs []*ledger) {
 	t.Helper()
-	s, err := openJSet(img, jParts, plConfig(), 3000)
+	s, err := openJSet(img, jParts, plConfig(), jsetMax)
 	if err != nil {
 		t.Fatalf("open after the power loss: %v", err)
 	}
@@ -209,7 +210,7 @@ func recoverJournaledTwice(img *vfs.CrashFS, rng *rand.Rand) *vfs.CrashFS {
 	}
 	dry := img.CrashClone(nil)
 	before := dry.Ops()
-	if s, err := openJSet(dry, jParts, plConfig(), 3000); err == nil {
+	if s, err := openJSet(dry, jParts, plConfig(), jsetMax); err == nil {
 		s.close()
 	}
 	n := dry.Ops() - before
@@ -217,7 +218,7 @@ func recoverJournaledTwice(img *vfs.CrashFS, rng *rand.Rand) *vfs.CrashFS {
 		return img
 	}
 	img.CrashAfter(1+rng.Int64N(n), rng)
-	if s, err := openJSet(img, jParts, plConfig(), 3000); err == nil {
+	if s, err := openJSet(img, jParts, plConfig(), jsetMax); err == nil {
 		s.close()
 	}
 	if again := img.Image(); again != nil {
@@ -225,6 +226,10 @@ func recoverJournaledTwice(img *vfs.CrashFS, rng *rand.Rand) *vfs.CrashFS {
 	}
 	return img.Crash(rng)
 }
+
+// jsetMax is the MaxBytes of the power-loss tests' journals: small, so
+// that a run switches files and checkpoints often.
+var jsetMax int64 = 3000
 
 func TestPowerLossJournal(t *testing.T) {
 	// The journal files preallocated whole (the default step, past the
@@ -279,4 +284,93 @@ func testPowerLossJournal(t *testing.T) {
 		}
 		verifyJournaled(t, recoverJournaledTwice(img, rng), lgs)
 	})
+}
+
+// TestPowerLossJournalMultiPage: journal files of several 4 KiB pages, so
+// that a crash that keeps some pages of an in-place overwrite and not
+// others (CrashFS) meets zeros in one page and entries in a later one.
+func TestPowerLossJournalMultiPage(t *testing.T) {
+	defer func(m int64) { jsetMax = m }(jsetMax)
+	jsetMax = 10000
+	for _, pre := range []int64{0, 256, -1} {
+		t.Run(fmt.Sprintf("prealloc=%d", pre), func(t *testing.T) {
+			defer func(old int64) { jsetPrealloc = old }(jsetPrealloc)
+			jsetPrealloc = pre
+			testPowerLossJournal(t)
+		})
+	}
+}
+
+// TestPowerLossJournalNoSpace: a full disk fails journal writes (the
+// preallocation's and the entries', torn at random) while appends go on
+// after each failure, and the power fails at a random point: every
+// acknowledged append is there after the restart, and nothing of a
+// rolled-back one.
+func TestPowerLossJournalNoSpace(t *testing.T) {
+	for _, pre := range []int64{0, 256, -1} {
+		for _, maxB := range []int64{3000, 10000} {
+			t.Run(fmt.Sprintf("prealloc=%d/max=%d", pre, maxB), func(t *testing.T) {
+				defer func(old, m int64) { jsetPrealloc, jsetMax = old, m }(jsetPrealloc, jsetMax)
+				jsetPrealloc, jsetMax = pre, maxB
+				var acked, full, crashed int
+				for seed := uint64(1); seed <= 150; seed++ {
+					rng := rand.New(rand.NewPCG(seed, 7))
+					disk := newPLDisk(t)
+					efs := vfs.NewErrorFS(disk)
+					lgs := newLedgers()
+					s, err := openJSet(efs, jParts, plConfig(), jsetMax)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for range 6 {
+						efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(journalSuffix), Err: errNoSpace,
+							After: rng.IntN(120), Times: 1 + rng.IntN(3), Torn: rng.IntN(500)})
+					}
+					var crng *rand.Rand // nil: the crash keeps only what was fsynced
+					if seed%2 == 0 {
+						crng = rand.New(rand.NewPCG(seed, 9))
+					}
+					disk.CrashAfter(1+rng.Int64N(400), crng)
+					for i := range 80 {
+						p := i % jParts
+						l, lg := s.logs[p], lgs[p]
+						b := lg.next(2, 8)
+						orig := append([]byte(nil), b...)
+						res, err := l.Append(b)
+						if err != nil {
+							failedAppend(lg, orig)
+							if errors.Is(err, vfs.ErrPowerLost) || disk.Image() != nil {
+								break
+							}
+							if !isNoSpace(err) {
+								t.Fatalf("seed %d: append %d: %v", seed, i, err)
+							}
+							full++
+							continue
+						}
+						pb := lg.appended(res, b)
+						if err := waitDurable(l, res.LastOffset+1); err != nil {
+							break
+						}
+						lg.ack(pb)
+						acked++
+					}
+					img := disk.Image()
+					if img != nil {
+						crashed++
+					} else {
+						img = disk.Crash(crng)
+					}
+					s.close()
+					verifyJournaled(t, img, lgs)
+				}
+				// The faults and the crash must have happened, or this
+				// checked nothing.
+				if acked == 0 || full == 0 || crashed == 0 {
+					t.Fatalf("%d appends acknowledged, %d refused for a full disk, %d runs crashed mid-run: a case did not happen", acked, full, crashed)
+				}
+				t.Logf("%d appends acknowledged, %d refused for a full disk, %d of 150 runs crashed mid-run", acked, full, crashed)
+			})
+		}
+	}
 }

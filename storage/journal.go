@@ -705,7 +705,8 @@ func (j *Journal) removeOld() error {
 // end into its segment and fsynced them before its recovery read them:
 // see replayBefore). The entries of partitions no open log took, and of
 // logs fenced at Open, are dropped (logged), a new journal file is made
-// and the old ones removed; appends are taken from then on.
+// and the old ones removed (if they cannot be, Recover fails and takes no
+// appends); appends are taken from then on.
 func (j *Journal) Recover() error {
 	j.mu.Lock()
 	if j.started || j.closed {
@@ -736,19 +737,24 @@ func (j *Journal) Recover() error {
 	j.found = nil
 	j.started = true
 	j.mu.Unlock()
+	// The replayed files must go, durably, before anything is appended:
+	// one left in place comes before the new file at the next start, and
+	// the torn entry that ends it (the crash this start recovers from)
+	// would stop that replay before the new file's entries. So a start
+	// that cannot remove them fails, with the files as they were.
+	var rmErr error
 	for _, f := range old {
-		if rerr := j.fs.Remove(f.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
-			err = ioErr("remove journal file", rerr)
+		if rerr := j.fs.Remove(f.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && rmErr == nil {
+			rmErr = ioErr("remove replayed journal file", rerr)
 		}
 	}
-	if len(old) > 0 && err == nil {
+	if len(old) > 0 && rmErr == nil {
 		if serr := j.fs.SyncDir(j.dir); serr != nil {
-			err = ioErr("sync journal directory", serr)
+			rmErr = ioErr("sync journal directory", serr)
 		}
 	}
-	if err != nil && !isNoSpace(err) {
-		// Harmless (the entries are in the segments), but said.
-		j.log.Warn("removing replayed journal files", "err", err)
+	if rmErr != nil {
+		return fmt.Errorf("storage: journal %s: %w", j.name, rmErr)
 	}
 	j.wg.Add(2)
 	go j.syncLoop()

@@ -211,6 +211,55 @@ func TestJournalReplaysWhatTheSegmentsLost(t *testing.T) {
 	}
 }
 
+// A start that cannot remove the journal files it replayed fails, and
+// leaves them as they were: one left behind would come before the new
+// file at the next start, and its torn end would stop that replay before
+// the new file's entries. The next start that can remove them replays
+// every acknowledged append.
+func TestJournalRecoverFailsIfReplayedFilesStay(t *testing.T) {
+	disk := newPLDisk(t)
+	s, err := openJSet(disk, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 4 {
+		v := fmt.Sprintf("v%d", i)
+		res, err := s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte(v)}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitDurable(s.logs[0], res.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, v)
+	}
+	img := disk.Crash(nil)
+	s.close()
+	for range 2 {
+		efs := vfs.NewErrorFS(img)
+		efs.Inject(vfs.Fault{Op: vfs.OpRemove, Match: vfs.Suffix(journalSuffix), Err: syscall.EACCES})
+		if s, err := openJSet(efs, 2, plConfig(), 0); err == nil {
+			s.close()
+			t.Fatal("the journal recovered with its replayed files left in place")
+		} else if !errors.Is(err, syscall.EACCES) {
+			t.Fatalf("removal refused: %v, want the EACCES", err)
+		}
+	}
+	s, err = openJSet(img, 2, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	var got []string
+	for _, r := range readAll(t, s.logs[0], 0) {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the failed starts: %v, want %v", got, want)
+	}
+}
+
 // The journal file is preallocated ahead of its entries, so that the
 // rounds' fdatasyncs do not change its size; its zero tail is the end of
 // the journal, not damage, and the entries before it replay.

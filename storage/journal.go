@@ -741,7 +741,8 @@ func (j *Journal) Recover() error {
 	// one left in place comes before the new file at the next start, and
 	// the torn entry that ends it (the crash this start recovers from)
 	// would stop that replay before the new file's entries. So a start
-	// that cannot remove them fails, with the files as they were.
+	// that cannot remove them all fails; what it could not remove is
+	// replayed again (and skipped) by the next start.
 	var rmErr error
 	for _, f := range old {
 		if rerr := j.fs.Remove(f.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && rmErr == nil {

@@ -236,11 +236,17 @@ func TestPowerLossJournal(t *testing.T) {
 	// 3000 bytes at which they are switched), grown 256 bytes at a time
 	// (entries overwrite zeros and grow the file by turns), and not
 	// preallocated at all.
+	eachPrealloc(t, testPowerLossJournal)
+}
+
+// eachPrealloc runs test once per journal preallocation: the default
+// step, 256 bytes at a time, none.
+func eachPrealloc(t *testing.T, test func(*testing.T)) {
 	for _, pre := range []int64{0, 256, -1} {
 		t.Run(fmt.Sprintf("prealloc=%d", pre), func(t *testing.T) {
 			defer func(old int64) { jsetPrealloc = old }(jsetPrealloc)
 			jsetPrealloc = pre
-			testPowerLossJournal(t)
+			test(t)
 		})
 	}
 }
@@ -292,13 +298,7 @@ func testPowerLossJournal(t *testing.T) {
 func TestPowerLossJournalMultiPage(t *testing.T) {
 	defer func(m int64) { jsetMax = m }(jsetMax)
 	jsetMax = 10000
-	for _, pre := range []int64{0, 256, -1} {
-		t.Run(fmt.Sprintf("prealloc=%d", pre), func(t *testing.T) {
-			defer func(old int64) { jsetPrealloc = old }(jsetPrealloc)
-			jsetPrealloc = pre
-			testPowerLossJournal(t)
-		})
-	}
+	eachPrealloc(t, testPowerLossJournal)
 }
 
 // TestPowerLossJournalNoSpace: a full disk fails journal writes (the

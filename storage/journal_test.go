@@ -69,6 +69,40 @@ func waitDurable(l *Log, end int64) error {
 	return l.WaitDurable(ctx, end)
 }
 
+// openErrJSet opens n journaled logs on a crashable disk behind an
+// ErrorFS, for tests that inject faults and may crash the disk.
+func openErrJSet(t *testing.T, n int) (*vfs.CrashFS, *vfs.ErrorFS, *jset) {
+	t.Helper()
+	disk := newPLDisk(t)
+	efs := vfs.NewErrorFS(disk)
+	s, err := openJSet(efs, n, plConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return disk, efs, s
+}
+
+// requireJournalFenced checks that the journal and every log of s are
+// fenced after what failed: appends are refused, and partition p's high
+// watermark did not move past 0.
+func requireJournalFenced(t *testing.T, s *jset, p int, what string) {
+	t.Helper()
+	for i, l := range s.logs {
+		if l.Err() == nil {
+			t.Errorf("partition %d not fenced after %s", i, what)
+		}
+		if _, err := l.Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("c")}})); !errors.Is(err, ErrStorage) {
+			t.Errorf("partition %d: append after the fence: %v", i, err)
+		}
+	}
+	if hw := s.logs[p].HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after %s, want 0", hw, what)
+	}
+	if s.j.Err() == nil {
+		t.Fatalf("journal not fenced after %s", what)
+	}
+}
+
 // syncCounter counts fsyncs of journal files and of segments.
 func syncCounter(e *vfs.ErrorFS) (journal, segments *atomic.Int64) {
 	journal, segments = new(atomic.Int64), new(atomic.Int64)
@@ -90,12 +124,7 @@ func syncCounter(e *vfs.ErrorFS) (journal, segments *atomic.Int64) {
 // all of them, not of their segments; a clean close leaves one empty
 // journal file and every record.
 func TestJournalGroupCommitAcrossLogs(t *testing.T) {
-	disk := newPLDisk(t)
-	efs := vfs.NewErrorFS(disk)
-	s, err := openJSet(efs, 8, plConfig(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	disk, efs, s := openErrJSet(t, 8)
 	jsyncs, segsyncs := syncCounter(efs)
 	const perLog = 20
 	var wg sync.WaitGroup
@@ -138,7 +167,7 @@ func TestJournalGroupCommitAcrossLogs(t *testing.T) {
 	if fi, err := img.Stat(files[0]); err != nil || fi.Size() != journalHeaderSize {
 		t.Fatalf("journal after a clean close: %v %v, want an empty file", fi, err)
 	}
-	s, err = openJSet(img, 8, plConfig(), 0)
+	s, err := openJSet(img, 8, plConfig(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +240,10 @@ func TestJournalReplaysWhatTheSegmentsLost(t *testing.T) {
 	}
 }
 
-// A start that cannot remove the journal files it replayed fails, and
-// leaves them as they were: one left behind would come before the new
-// file at the next start, and its torn end would stop that replay before
-// the new file's entries. The next start that can remove them replays
-// every acknowledged append.
+// A start that cannot remove the journal files it replayed fails: one
+// left behind would come before the new file at the next start, and its
+// torn end would stop that replay before the new file's entries. The
+// next start that can remove them replays every acknowledged append.
 func TestJournalRecoverFailsIfReplayedFilesStay(t *testing.T) {
 	disk := newPLDisk(t)
 	s, err := openJSet(disk, 2, plConfig(), 0)
@@ -324,12 +352,7 @@ func TestJournalPreallocatedTail(t *testing.T) {
 // it: the waiting appends fail, and so does every later append and wait,
 // even once fsync works again.
 func TestJournalFsyncFailureFencesEveryLog(t *testing.T) {
-	disk := newPLDisk(t)
-	efs := vfs.NewErrorFS(disk)
-	s, err := openJSet(efs, 4, plConfig(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, efs, s := openErrJSet(t, 4)
 	defer s.close()
 	res, err := s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("a")}}))
 	if err != nil {
@@ -347,31 +370,13 @@ func TestJournalFsyncFailureFencesEveryLog(t *testing.T) {
 		t.Fatalf("wait after a failed journal fsync: %v, want ErrStorage", err)
 	}
 	remove()
-	for p, l := range s.logs {
-		if l.Err() == nil {
-			t.Errorf("partition %d not fenced after the journal's fsync failed", p)
-		}
-		if _, err := l.Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("c")}})); !errors.Is(err, ErrStorage) {
-			t.Errorf("partition %d: append after the fence: %v", p, err)
-		}
-	}
-	if hw := s.logs[1].HighWatermark(); hw != 0 {
-		t.Fatalf("high watermark %d after the failed fsync, want 0", hw)
-	}
-	if s.j.Err() == nil {
-		t.Fatal("journal not fenced")
-	}
+	requireJournalFenced(t, s, 1, "the journal's fsync failed")
 }
 
 // A journal write failing with ENOSPC is rolled back with the segment
 // write: the log stays usable and the next append reuses the offset.
 func TestJournalWriteNoSpaceRollsBack(t *testing.T) {
-	disk := newPLDisk(t)
-	efs := vfs.NewErrorFS(disk)
-	s, err := openJSet(efs, 2, plConfig(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	disk, efs, s := openErrJSet(t, 2)
 	defer s.close()
 	// The first write of the file is its preallocation, which a full disk
 	// only stops; the second is the entry's.
@@ -405,31 +410,16 @@ func TestJournalWriteNoSpaceRollsBack(t *testing.T) {
 // failed journal write: the journal and every log are fenced, and the
 // entry it was making room for is not acknowledged.
 func TestJournalPreallocationIOErrorFences(t *testing.T) {
-	disk := newPLDisk(t)
-	efs := vfs.NewErrorFS(disk)
-	s, err := openJSet(efs, 2, plConfig(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, efs, s := openErrJSet(t, 2)
 	defer s.close()
 	// The first write of the file is its preallocation (EIO by default).
 	remove := efs.Inject(vfs.Fault{Op: vfs.OpWrite, Match: vfs.Suffix(journalSuffix), Torn: 100, Times: 1})
-	_, err = s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("x")}}))
+	_, err := s.logs[0].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("x")}}))
 	remove()
 	if !errors.Is(err, ErrStorage) || isNoSpace(err) {
 		t.Fatalf("append whose preallocation failed: %v, want a storage error", err)
 	}
-	if s.j.Err() == nil {
-		t.Fatal("journal not fenced by a failed preallocation write")
-	}
-	for p, l := range s.logs {
-		if l.Err() == nil {
-			t.Errorf("partition %d not fenced", p)
-		}
-	}
-	if hw := s.logs[0].HighWatermark(); hw != 0 {
-		t.Fatalf("high watermark %d after the failed write, want 0", hw)
-	}
+	requireJournalFenced(t, s, 0, "a failed preallocation write")
 }
 
 // A partition opened again while the journal runs (a repair closes and
@@ -672,12 +662,7 @@ func TestJournalKeptForFencedLog(t *testing.T) {
 // succeeded, the later round's appends are not acknowledged either (the
 // journal is fenced first).
 func TestJournalOverlappingRoundsApplyInOrder(t *testing.T) {
-	disk := newPLDisk(t)
-	efs := vfs.NewErrorFS(disk)
-	s, err := openJSet(efs, 2, plConfig(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, efs, s := openErrJSet(t, 2)
 	defer s.close()
 	res, err := s.logs[1].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("before")}}))
 	if err != nil || waitDurable(s.logs[1], res.LastOffset+1) != nil {

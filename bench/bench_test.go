@@ -131,17 +131,36 @@ func TestRunWithoutKfake(t *testing.T) {
 		t.Errorf("Report.Kfake = %q", rep.Kfake)
 	}
 	// The machine's fsync latency (median, mean) and parallel fsync rate,
-	// 4 and 64 committers (rate and p99), start-up.
-	if len(rep.Figures) != 8 {
+	// 4 and 64 committers (rate, p99, the machine's CPU per commit and
+	// its busy cores), start-up.
+	if len(rep.Figures) != 12 {
 		t.Fatalf("figures %+v", rep.Figures)
 	}
+	cpuRows := 0
 	for _, f := range rep.Figures {
 		if strings.HasPrefix(f.Name, "machine: ") {
 			continue
 		}
 		if f.Rewind == nil || f.Kfake != nil || f.Ratio != nil || len(f.KRuns) != 0 {
 			t.Errorf("%s: rewind %v kfake %v ratio %v", f.Name, f.Rewind, f.Kfake, f.Ratio)
+			continue
 		}
+		// Committing takes CPU, and no more than every core.
+		switch {
+		case strings.Contains(f.Name, "machine CPU per commit"):
+			cpuRows++
+			if *f.Rewind <= 0 || f.Unit != "µs" {
+				t.Errorf("%s: %v %s", f.Name, *f.Rewind, f.Unit)
+			}
+		case strings.Contains(f.Name, "machine cores busy"):
+			cpuRows++
+			if *f.Rewind <= 0 || *f.Rewind > 100.5 {
+				t.Errorf("%s: %v%%", f.Name, *f.Rewind)
+			}
+		}
+	}
+	if cpuRows != 4 {
+		t.Errorf("%d rows of the machine's CPU, want 4 (per commit and busy, 4 and 64 committers)", cpuRows)
 	}
 	var out bytes.Buffer
 	rep.WriteTable(&out)

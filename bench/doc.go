@@ -52,7 +52,10 @@
 //	         are measured in the same run: 4 committers aim at 80% of 4 ÷ the
 //	         median, 64 at kfake's rate; beside them, the bound 4 committers
 //	         can reach on the machine, 4 ÷ (the fsync + kfake's time per
-//	         commit), since each waits for its own commit's round trip too
+//	         commit), since each waits for its own commit's round trip too;
+//	         and for each broker the machine's CPU per commit (clients,
+//	         broker and kernel together, since Rewind runs in this process)
+//	         and its cores busy, which show whether a run was bound by CPU
 //	txn      transactions per second (10 records of 100 B over 4
 //	         partitions each, committed, fsync always) with their p99, and
 //	         read_committed consume of data written in transactions of 100

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,11 +111,24 @@ func timeToStable(ctx context.Context, t target, topic string, partitions, membe
 	}
 }
 
+// commitResult is what commitRate measures over its window.
+type commitResult struct {
+	rate float64       // commits/s
+	p99  time.Duration // of the time a commit took, from request to answer
+	// The machine's CPU over the window, every process (the clients and
+	// the broker, whichever it is) and the kernel: per commit, and as a
+	// share of all its cores. A run that keeps the cores busy is bound by
+	// CPU, and then the broker that needs less per commit goes faster.
+	cpuPerCommit time.Duration
+	busy         float64
+}
+
 // commitRate runs committers clients, each committing one offset at a
 // time (simple commits, generation -1, as admin tools make) to its own
-// group, and returns commits per second over the window and the 99th
-// percentile of the time a commit took, from request to answer.
-func commitRate(ctx context.Context, cfg *Config, t target, topic string, committers int) (float64, time.Duration, error) {
+// group, and measures commits per second over the window, the 99th
+// percentile of the time a commit took, and the machine's CPU.
+func commitRate(ctx context.Context, cfg *Config, t target, topic string, committers int) (commitResult, error) {
+	var res commitResult
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var done atomic.Int64
@@ -133,7 +147,7 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 	for i := 0; i < committers; i++ {
 		adm, cl, err := admin(t)
 		if err != nil {
-			return 0, 0, err
+			return res, err
 		}
 		defer cl.Close()
 		group := fmt.Sprintf("%s-c%d", topic, i)
@@ -185,30 +199,37 @@ func commitRate(ctx context.Context, cfg *Config, t target, topic string, commit
 	go func() { first.Wait(); close(allStarted) }()
 	select {
 	case err := <-errs:
-		return 0, 0, err
+		return res, err
 	case <-allStarted:
 	case <-time.After(2 * time.Minute):
-		return 0, 0, fmt.Errorf("commits: not every committer made a first commit within 2m")
+		return res, fmt.Errorf("commits: not every committer made a first commit within 2m")
 	case <-ctx.Done():
-		return 0, 0, ctx.Err()
+		return res, ctx.Err()
 	}
 	if err := wait(cfg.Warmup); err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	measuring.Store(true)
-	n0, t0 := done.Load(), time.Now()
+	n0, cpu0 := done.Load(), sampleCPU()
 	if err := wait(cfg.Duration - cfg.Warmup); err != nil {
-		return 0, 0, err
+		return res, err
 	}
-	rate := float64(done.Load()-n0) / time.Since(t0).Seconds()
+	n, cpu1 := done.Load()-n0, sampleCPU()
 	measuring.Store(false)
+	el := cpu1.at.Sub(cpu0.at)
+	res.rate = float64(n) / el.Seconds()
+	if n > 0 {
+		res.cpuPerCommit = time.Duration((cpu1.busy - cpu0.busy) / float64(n) * float64(time.Second))
+	}
+	res.busy = (cpu1.busy - cpu0.busy) / (el.Seconds() * float64(runtime.NumCPU()))
 	cancel()
 	wg.Wait()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
 	}
-	return rate, quantile(all, 0.99), nil
+	res.p99 = quantile(all, 0.99)
+	return res, nil
 }
 
 // mean returns the mean of ds, 0 if empty.

@@ -563,7 +563,7 @@ func (r *runner) commits(ctx context.Context) error {
 	if err := measureFsync(); err != nil {
 		return err
 	}
-	var figs []Figure
+	var figs, cpu []Figure
 	var kfake4 []float64 // kfake's 4-committer rates, for the machine's bound
 	for _, committers := range []int{4, 64} {
 		name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
@@ -573,17 +573,25 @@ func (r *runner) commits(ctx context.Context) error {
 				return nil, err
 			}
 			defer deleteTopic(t, topic)
-			rate, p99, err := commitRate(ctx, &r.cfg, t, topic, committers)
-			return []float64{rate, ms(p99)}, err
+			c, err := commitRate(ctx, &r.cfg, t, topic, committers)
+			return []float64{c.rate, ms(c.p99), float64(c.cpuPerCommit) / float64(time.Microsecond), 100 * c.busy}, err
 		})
 		if err != nil {
 			return err
 		}
 		if committers == 4 {
-			kfake4 = res[1][0]
+			kfake4 = sysRuns(res, 1, 0)
 		}
-		figs = append(figs, newFigure(name, "commits/s", res[0][0], res[1][0], 0, "", goal{}).withKafka(res[2][0], res[3][0]),
-			newFigure(name+", p99 latency", "ms", res[0][1], res[1][1], 0, "", goal{}).withKafka(res[2][1], res[3][1]))
+		figs = append(figs, newFigure(name, "commits/s", sysRuns(res, 0, 0), sysRuns(res, 1, 0), 0, "", goal{}).withKafka(sysRuns(res, 2, 0), sysRuns(res, 3, 0)),
+			newFigure(name+", p99 latency", "ms", sysRuns(res, 0, 1), sysRuns(res, 1, 1), 0, "", goal{}).withKafka(sysRuns(res, 2, 1), sysRuns(res, 3, 1)))
+		if !r.external() {
+			// The machine's CPU, clients and broker together: the
+			// broker's own CPU is in this process for Rewind, so only
+			// the sum compares. At 64 committers a run that keeps
+			// every core busy is bound by the CPU per commit.
+			cpu = append(cpu, newFigure(fmt.Sprintf("  machine CPU per commit (clients, broker, kernel), %d committers", committers), "µs", sysRuns(res, 0, 2), sysRuns(res, 1, 2), 0, "", goal{}).withKafka(sysRuns(res, 2, 2), sysRuns(res, 3, 2)),
+				newFigure(fmt.Sprintf("  machine cores busy, %d committers", committers), "%", sysRuns(res, 0, 3), sysRuns(res, 1, 3), 0, "", goal{}).withKafka(sysRuns(res, 2, 3), sysRuns(res, 3, 3)))
+		}
 	}
 	if err := measureFsync(); err != nil {
 		return err
@@ -612,7 +620,7 @@ func (r *runner) commits(ctx context.Context) error {
 	figs[2].goal = goal{minRatio: 1}
 	figs[2].Target = figs[2].goal.text(figs[2].Unit)
 	figs[2].setLimit(0)
-	for _, f := range figs {
+	for _, f := range append(figs, cpu...) {
 		r.add(f)
 	}
 	return nil

@@ -18,10 +18,10 @@ func (c *conn) quotaUser() string { return quotaUserName(c.principal()) }
 
 // chargeRequest records the time the handler of s took, from start, and
 // mutes the connection for the request's throttle so far (produce sets
-// its bandwidth throttle in its handler). SASL requests are exempt, as in
-// Kafka.
+// its bandwidth throttle in its handler), unless the request is exempt
+// (requestQuotaExempt).
 func (c *conn) chargeRequest(s *slot, clientID string, start time.Time) {
-	if s.key != 17 && s.key != 36 && !s.noRequestQuota {
+	if !c.requestQuotaExempt(s) {
 		nowT := time.Now()
 		pct := float64(nowT.Sub(start).Nanoseconds()) * 100 / 1e9
 		if t := c.b.quotas.record(quotaRequest, c.quotaUser(), clientID, pct, nowT); t > s.throttle {
@@ -32,6 +32,16 @@ func (c *conn) chargeRequest(s *slot, clientID string, start time.Time) {
 		c.mute(s.throttle)
 		s.muted = s.throttle
 	}
+}
+
+// requestQuotaExempt reports whether s's request is left out of
+// request_percentage, as Kafka leaves out: what its SASL authenticator
+// answers rather than KafkaApis (SaslHandshake, SaslAuthenticate and
+// anything before authentication is complete), WriteTxnMarkers, a
+// cluster action KafkaApis answers with sendResponseExemptThrottle, and
+// an acks=0 produce (noRequestQuota).
+func (c *conn) requestQuotaExempt(s *slot) bool {
+	return s.noRequestQuota || s.key == 17 || s.key == 36 || s.key == 27 || c.sec.state != saslDone
 }
 
 // throttleResponse puts the throttle time in s's response and, when it

@@ -30,3 +30,42 @@ func TestQuotaSensorsExpire(t *testing.T) {
 		t.Fatal("20 KB over 11 s at 1000 B/s not throttled")
 	}
 }
+
+// TestRequestQuotaExempt: request_percentage charges a request's handler
+// time and mutes its connection, except for what Kafka exempts: the SASL
+// requests and anything before authentication completes (its
+// authenticator answers them), WriteTxnMarkers (a cluster action, sent
+// with sendResponseExemptThrottle) and acks=0 produces.
+func TestRequestQuotaExempt(t *testing.T) {
+	s := &quotaStore{}
+	s.cur.Store(newQuotaSet(map[quotaEntity]map[string]float64{{user: defaultName}: {keyRequestPercentage: 1}}))
+	b := &Broker{quotas: newQuotaManagers(s, 11, time.Second)}
+	for _, tc := range []struct {
+		name   string
+		key    int16
+		state  saslState
+		acks0  bool
+		exempt bool
+	}{
+		{"Metadata", 3, saslDone, false, false},
+		{"WriteTxnMarkers", 27, saslDone, false, true},
+		{"SaslHandshake", 17, saslDone, false, true},
+		{"SaslAuthenticate", 36, saslAuthenticate, false, true},
+		{"ApiVersions before authentication", 18, saslHandshakeOrVersions, false, true},
+		{"acks=0 Produce", 0, saslDone, true, true},
+	} {
+		// A fresh user each time, so no case sees another's time.
+		c := &conn{b: b, sec: connSecurity{state: tc.state, principal: "User:" + tc.name}}
+		sl := &slot{key: tc.key, noRequestQuota: tc.acks0}
+		// Two seconds of handler time: 200% of one core over the 10 s
+		// minimum window is 20%, twenty times the quota.
+		c.chargeRequest(sl, "app", time.Now().Add(-2*time.Second))
+		muted := c.mutedUntil.Load() > time.Now().UnixNano()
+		if tc.exempt && (sl.throttle != 0 || muted) {
+			t.Errorf("%s: throttle %d ms, muted %v; want it exempt", tc.name, sl.throttle, muted)
+		}
+		if !tc.exempt && (sl.throttle != 1000 || !muted) {
+			t.Errorf("%s: throttle %d ms, muted %v; want the 1000 ms maximum, muted", tc.name, sl.throttle, muted)
+		}
+	}
+}

@@ -151,10 +151,13 @@ func handleProduce(r *request) (reply, error) {
 		}
 	}
 
-	// producer_byte_rate: the request's bytes, appended or not, as Kafka
-	// records them once the produce is handled (quota_rate.go).
-	if t := b.quotas.record(quotaProduce, r.c.quotaUser(), r.clientID, float64(r.size), time.Now()); t > r.s.throttle {
-		r.s.throttle = t
+	// producer_byte_rate (quota_rate.go): the request's bytes, appended
+	// or not, as Kafka records them once the produce is handled; not those
+	// of transactional records without a transactional id, which Kafka
+	// refuses before (an error response, charged to request_percentage
+	// only).
+	if !noTxnID {
+		r.chargeProduceBytes()
 	}
 	if req.Acks == 0 {
 		r.s.noRequestQuota = true // as Kafka: acks=0 is exempt from request_percentage
@@ -337,5 +340,14 @@ func produceErrorCode(err error) int16 {
 		return kerr.InvalidTimestamp.Code
 	default:
 		return kerr.KafkaStorageError.Code
+	}
+}
+
+// chargeProduceBytes records the Produce request's bytes (its frame,
+// header included: Kafka's request.sizeInBytes) to producer_byte_rate and
+// keeps the throttle for the response.
+func (r *request) chargeProduceBytes() {
+	if t := r.c.b.quotas.record(quotaProduce, r.c.quotaUser(), r.clientID, float64(r.size), time.Now()); t > r.s.throttle {
+		r.s.throttle = t
 	}
 }

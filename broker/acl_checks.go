@@ -186,6 +186,12 @@ func checkProduce(r *request) (kmsg.Response, func(kmsg.Response), error) {
 		}
 	}
 	if len(req.Topics) == 0 {
+		if !txnDenied {
+			// Kafka's handler goes on with no partition to append and
+			// charges the request's bytes to producer_byte_rate as for
+			// any other; a refused transactional id is answered before.
+			r.chargeProduceBytes()
+		}
 		return respond(r, func(resp *kmsg.ProduceResponse) { post(resp) }), nil, nil
 	}
 	return nil, post, nil

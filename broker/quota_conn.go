@@ -77,11 +77,29 @@ func (c *conn) mute(ms int32) {
 }
 
 // waitMuted returns once the connection is not muted, or when it ends.
+// A muted connection is not read, so a client gone meanwhile is not seen:
+// as Kafka's selector closes any connection without activity for
+// connections.max.idle.ms, muted or not, one muted that long after its
+// last read and write, with no response awaited, is closed (errIdle)
+// rather than held for a throttle that may be days (bandwidth throttles
+// are not bounded).
 func (c *conn) waitMuted() error {
+	idle := c.b.cfg.ConnectionsMaxIdle
 	for {
 		d := time.Until(time.Unix(0, c.mutedUntil.Load()))
 		if d <= 0 {
 			return nil
+		}
+		switch {
+		case idle <= 0:
+		case c.awaiting():
+			d = min(d, idle) // look again once it may have been written
+		default:
+			left := time.Until(c.lastActive().Add(idle))
+			if left <= 0 {
+				return errIdle
+			}
+			d = min(d, left)
 		}
 		t := time.NewTimer(d)
 		select {

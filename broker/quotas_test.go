@@ -3,9 +3,13 @@ package broker_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,4 +342,41 @@ func TestConnectionCreationRate(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	newRaw(t, b.Addr()).do(kmsg.NewPtrApiVersionsRequest()) // served again
+}
+
+// TestMutedConnectionIdle: a connection muted for a throttle longer than
+// connections.max.idle.ms is closed once it has been idle that long, as
+// Kafka's selector closes it, not held until the throttle ends (a
+// bandwidth throttle is not bounded: here about 100 s).
+func TestMutedConnectionIdle(t *testing.T) {
+	b := startBrokerAt(t, t.TempDir(), broker.Option(func(c *broker.Config) { c.ConnectionsMaxIdle = time.Second }))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "qi", 1)
+	alterQuotas(t, cl, false, quotaEntry(map[string]float64{"producer_byte_rate": 1000}, nil, "user", "<default>"))
+	c := dial(t, b.Addr())
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write(frame(produceReq("qi", 0, -1, goodBatch(2000)), 1)); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatalf("produce not answered: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatal(err)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	if err := resp.ReadFrom(body[5:]); err != nil { // correlation id, header tags
+		t.Fatal(err)
+	}
+	if resp.ThrottleMillis < 20000 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: throttle %d ms, code %d; want written and throttled for more than 20 s", resp.ThrottleMillis, resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	start := time.Now()
+	_, err := c.Read(size[:1])
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after %v: %v; want the connection closed by the broker once idle", time.Since(start), err)
+	}
 }

@@ -161,12 +161,22 @@ func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
 // acl_checks.go), as Kafka authorizes every partition of the session on
 // each fetch: a partition whose READ was taken away since gets
 // TOPIC_AUTHORIZATION_FAILED, never its records.
+// fetchReplicaID is the id of the replica a fetch comes from, -1 for a
+// consumer's: the ReplicaID field up to v14, ReplicaState's from v15
+// (KIP-903 moved it there; the old field is not on the wire then).
+func fetchReplicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
 func fetchAuthorize(r *request, req *kmsg.FetchRequest, items []fetchItem) {
 	if r.c.b.sec.authz == nil {
 		return
 	}
 	ok := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok
-	if req.ReplicaID >= 0 {
+	if fetchReplicaID(req) >= 0 {
 		cluster := r.allowedCluster(kmsg.ACLOperationClusterAction)
 		ok = func(string) bool { return cluster }
 	}

@@ -210,7 +210,7 @@ func hasTxnRecords(req *kmsg.ProduceRequest) bool {
 	return false
 }
 
-// Fetch: READ on each topic (a follower's fetch, ReplicaID >= 0, needs
+// Fetch: READ on each topic (a follower's fetch, a replica id >= 0, needs
 // CLUSTER_ACTION on the cluster instead), else TOPIC_AUTHORIZATION_FAILED;
 // a fetch with no authorized partition is answered at once. The partitions
 // an incremental fetch reads from its session are checked by the handler
@@ -218,7 +218,7 @@ func hasTxnRecords(req *kmsg.ProduceRequest) bool {
 func checkFetch(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 	ok := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok
-	if req.ReplicaID >= 0 {
+	if fetchReplicaID(req) >= 0 {
 		cluster := r.allowedCluster(kmsg.ACLOperationClusterAction)
 		ok = func(string) bool { return cluster }
 	}

@@ -88,3 +88,53 @@ func TestFetchSessionAuthorization(t *testing.T) {
 		t.Fatalf("alice without READ: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
 }
+
+// TestFollowerFetchNeedsClusterAction: a fetch that says it comes from a
+// replica needs CLUSTER_ACTION on the cluster, not READ on the topic, as
+// on Kafka; from v15 the replica id is in ReplicaState (KIP-903), and a
+// client with READ only that names itself replica 1 there gets
+// TOPIC_AUTHORIZATION_FAILED and no records, as it does below v15.
+func TestFollowerFetchNeedsClusterAction(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	ctx := secCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
+	alice := aclClient(t, b, "alice")
+	fetch := func(replica int32) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MaxBytes, req.SessionEpoch = 10, 1<<20, -1
+		req.ReplicaState.ID = replica
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = "t", tds["t"].ID
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+		req.Topics = []kmsg.FetchRequestTopic{ft}
+		resp, err := req.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Version < 15 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("v%d: %+v", resp.Version, resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := fetch(-1); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("consumer fetch with READ: %v with %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+	if p := fetch(1); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+		t.Fatalf("replica fetch without CLUSTER_ACTION: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+}

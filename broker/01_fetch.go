@@ -108,7 +108,7 @@ func handleFetch(r *request) (reply, error) {
 	}
 	ctx := r.c.ctx
 	return reply{later: b.met.countFetch(func() (kmsg.Response, error) {
-		f, items, err := b.fetchWait(ctx, req, fc, items)
+		f, items, err := b.fetchWait(ctx, req, fc, items, func(its []fetchItem) { fetchAuthorize(r, req, its) })
 		if err != nil {
 			return nil, err
 		}
@@ -191,9 +191,9 @@ func fetchAuthorize(r *request, req *kmsg.FetchRequest, items []fetchItem) {
 // error, or MaxWaitMillis passes. Waiting, it is woken by the partitions
 // that changed (fetchwait.go) and looks again only at those; the answer is
 // then read once more, in order, under MaxBytes. An incremental fetch
-// reads the session's partitions that changed meanwhile too: the items
-// read are returned.
-func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem) (*fetched, []fetchItem, error) {
+// reads the session's partitions that changed meanwhile too, authorized
+// by authorize as the others were: the items read are returned.
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, authorize func([]fetchItem)) (*fetched, []fetchItem, error) {
 	waits := req.MaxWaitMillis > 0 && req.MinBytes > 0
 	var w *fetchWaiter
 	if waits {
@@ -234,8 +234,11 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 		}
 		changed := w.drain()
 		if fc.sess != nil {
-			// A session's partition that was not to be read now is.
-			for _, it := range fc.sess.changed(changed, have) {
+			// A session's partition that was not to be read now is, if
+			// the client may still read it.
+			more := fc.sess.changed(changed, have)
+			authorize(more)
+			for _, it := range more {
 				have[it.sp] = len(items)
 				items = append(items, it)
 				sizes = append(sizes, 0)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,6 +87,73 @@ func TestFetchSessionAuthorization(t *testing.T) {
 	// longer read it.
 	if p := part(fetch(alice, full.SessionID, 2, 0, false, 10000)); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
 		t.Fatalf("alice without READ: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+}
+
+// TestFetchSessionAuthorizationWhileWaiting: a partition of a session
+// that gets records while an incremental fetch waits is read by that
+// fetch, and is authorized like the others: once alice's READ is taken
+// away, a record produced during her long poll is never returned to her
+// (TOPIC_AUTHORIZATION_FAILED instead).
+func TestFetchSessionAuthorizationWhileWaiting(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	ctx := secCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "w"); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := tds["w"].ID
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "w", kmsg.ACLOperationRead))
+	alice := aclClient(t, b, "alice")
+	fetch := func(sess, epoch int32, named bool, wait int32) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionID, req.SessionEpoch = wait, 1, 1<<20, sess, epoch
+		if named {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.TopicID = id
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes = 1 << 20
+			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+			req.Topics = []kmsg.FetchRequestTopic{ft}
+		}
+		resp, err := req.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	full := fetch(0, 0, true, 10)
+	if full.ErrorCode != 0 || full.SessionID == 0 {
+		t.Fatalf("full fetch: %v, session %d", kerr.ErrorForCode(full.ErrorCode), full.SessionID)
+	}
+	resetACLs(t, admin)
+	done := make(chan error, 1)
+	go func() {
+		// Produced once alice's fetch waits (it waits up to 10 s; if the
+		// record comes first, the fetch reads it from the start, which
+		// is checked too).
+		time.Sleep(300 * time.Millisecond)
+		done <- admin.ProduceSync(ctx, &kgo.Record{Topic: "w", Value: []byte("secret")}).FirstErr()
+	}()
+	resp := fetch(full.SessionID, 1, false, 10000)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if len(p.RecordBatches) != 0 || p.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+				t.Fatalf("alice without READ: partition %d %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", p.Partition, kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+			}
+		}
+	}
+	if len(resp.Topics) != 1 {
+		t.Fatalf("alice without READ: %+v, want the partition answered TOPIC_AUTHORIZATION_FAILED", resp.Topics)
 	}
 }
 

@@ -24,7 +24,11 @@ import (
 //
 // Long poll: if fewer than MinBytes are ready, the request waits until
 // MaxWaitMillis, woken only by the partitions it reads (fetchwait.go),
-// which are the only ones looked at again. MaxBytes and PartitionMaxBytes
+// which are the only ones looked at again. The partitions answered with an
+// error before any read (unknown topic, partition or topic id, not
+// authorized) neither end the wait nor are waited on, and come last in the
+// response, as Kafka sets them aside (fetchPrecheck); a fetch of only such
+// partitions is answered at once. MaxBytes and PartitionMaxBytes
 // follow Kafka's at-least-one-batch rule: the first batch returned is whole
 // even when larger than the limits.
 //
@@ -88,6 +92,7 @@ func handleFetch(r *request) (reply, error) {
 	if fc.sess != nil {
 		fetchAuthorize(r, req, items)
 	}
+	items = b.fetchPrecheck(items)
 	var n respSize
 	n.elems(len(items), sizeOf[kmsg.FetchResponseTopic](), 24)
 	n.elems(len(items), sizeOf[kmsg.FetchResponseTopicPartition]()+sizeOf[fetchItem](), 64)
@@ -187,8 +192,45 @@ func fetchAuthorize(r *request, req *kmsg.FetchRequest, items []fetchItem) {
 	}
 }
 
+// fetchPrecheck gives UNKNOWN_TOPIC_OR_PARTITION to the items of no
+// partition, and moves the items with an error to the end, UNKNOWN_TOPIC_ID
+// first, then the others, each in order: as Kafka's handleFetchRequest
+// sets these partitions aside before reading ("erroneous") and appends
+// them to the response after those it read. A session created from the
+// response keeps that order. These errors do not end a long poll (Kafka
+// does not read those partitions); an error reading one does.
+func (b *Broker) fetchPrecheck(items []fetchItem) []fetchItem {
+	bad := 0
+	for i := range items {
+		it := &items[i]
+		if it.code == 0 && b.partition(it.topic, it.rp.Partition) == nil {
+			it.code = kerr.UnknownTopicOrPartition.Code
+		}
+		if it.code != 0 {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return items
+	}
+	out := make([]fetchItem, 0, len(items))
+	for _, pass := range []func(int16) bool{
+		func(c int16) bool { return c == 0 },
+		func(c int16) bool { return c == kerr.UnknownTopicID.Code },
+		func(c int16) bool { return c != 0 && c != kerr.UnknownTopicID.Code },
+	} {
+		for i := range items {
+			if pass(items[i].code) {
+				out = append(out, items[i])
+			}
+		}
+	}
+	return out
+}
+
 // fetchWait reads the items until MinBytes are ready, a partition has an
-// error, or MaxWaitMillis passes. Waiting, it is woken by the partitions
+// error reading it, no partition is left to read (every one has an error
+// found before reading: fetchPrecheck), or MaxWaitMillis passes. Waiting, it is woken by the partitions
 // that changed (fetchwait.go) and looks again only at those; the answer is
 // then read once more, in order, under MaxBytes. An incremental fetch
 // reads the session's partitions that changed meanwhile too, authorized
@@ -204,8 +246,18 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 			defer b.subscribeItems(items, w)()
 		}
 	}
+	// The partitions that are read: those of the items without an error
+	// found before reading, and the session's partitions not among the
+	// items, which had none when last looked at. With none, Kafka answers
+	// at once.
+	readable := fc.others
+	for i := range items {
+		if items[i].code == 0 {
+			readable++
+		}
+	}
 	f := b.fetchOnce(req, items)
-	if !waits || f.size >= int64(req.MinBytes) || f.hasErr {
+	if !waits || readable == 0 || f.size >= int64(req.MinBytes) || f.hasErr {
 		return f, items, nil
 	}
 	sizes := f.sizes
@@ -222,6 +274,14 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 			have[items[i].sp] = i
 		}
 	}
+	grew := false // session partitions were added to the items
+	// The answer: the items in session order, errors last.
+	answer := func() (*fetched, []fetchItem, error) {
+		if grew {
+			items = b.fetchPrecheck(fc.sess.sorted(items))
+		}
+		return b.fetchOnce(req, items), items, nil
+	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	for {
@@ -229,7 +289,7 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-timer.C:
-			return b.fetchOnce(req, items), items, nil
+			return answer()
 		case <-w.wake:
 		}
 		changed := w.drain()
@@ -238,13 +298,21 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 			// the client may still read it.
 			more := fc.sess.changed(changed, have)
 			authorize(more)
-			for _, it := range more {
+			for _, it := range b.fetchPrecheck(more) {
+				grew = true
 				have[it.sp] = len(items)
 				items = append(items, it)
 				sizes = append(sizes, 0)
+				if it.code != 0 {
+					readable--
+					continue
+				}
 				if l := b.partition(it.topic, it.rp.Partition); l != nil {
 					at[l] = append(at[l], len(items)-1)
 				}
+			}
+			if readable <= 0 {
+				return answer()
 			}
 		}
 		hasErr := false
@@ -257,7 +325,7 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 			}
 		}
 		if total >= int64(req.MinBytes) || hasErr {
-			return b.fetchOnce(req, items), items, nil
+			return answer()
 		}
 	}
 }
@@ -460,7 +528,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 			code = b.readItem(req, it, sp, &budget, f)
 		}
 		if code != 0 {
-			f.hasErr = true
+			// An error found before reading (fetchPrecheck) does not
+			// end a long poll.
+			f.hasErr = f.hasErr || it.code == 0
 			sp.ErrorCode = code
 			// Kafka answers every partition error, OFFSET_OUT_OF_RANGE
 			// included, with unknown (-1) offsets: its read result for

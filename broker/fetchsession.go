@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -140,6 +141,7 @@ type fetchContext struct {
 	full     bool  // try to create a session from the response
 	sess     *fetchSession
 	reqEpoch int32
+	others   int // the session's partitions not read at first (no error when last read)
 }
 
 func (c *fetchSessionCache) lookup(id int32) *fetchSession {
@@ -196,7 +198,8 @@ func (c *fetchSessionCache) newContext(req *kmsg.FetchRequest, items []fetchItem
 	c.incr++
 	s.epoch = nextEpoch(s.epoch)
 	s.takeChangedLocked()
-	return fetchContext{sess: s, reqEpoch: req.SessionEpoch}, s.itemsLocked()
+	items = s.itemsLocked()
+	return fetchContext{sess: s, reqEpoch: req.SessionEpoch, others: len(s.parts) - len(items)}, items
 }
 
 // updateLocked is Kafka's FetchSession.update: partitions named are added
@@ -272,6 +275,14 @@ func (s *fetchSession) itemsLocked() []fetchItem {
 	for i, sp := range ps {
 		items[i] = sp.item()
 	}
+	return items
+}
+
+// sorted returns the items of the session's partitions in session order.
+func (s *fetchSession) sorted(items []fetchItem) []fetchItem {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slices.SortStableFunc(items, func(a, b fetchItem) int { return cmp.Compare(a.sp.seq, b.sp.seq) })
 	return items
 }
 

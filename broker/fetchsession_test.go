@@ -450,3 +450,84 @@ func TestFetchTopicIDs(t *testing.T) {
 		t.Fatalf("topic created again: %v, want INCONSISTENT_TOPIC_ID", kerr.ErrorForCode(code))
 	}
 }
+
+// TestFetchPrecheckedErrors: the partitions Kafka's handleFetchRequest
+// answers with an error before reading (an unknown topic or partition,
+// UNKNOWN_TOPIC_ID) come after the others in the response, and in the
+// session, and do not end the long poll of the partitions read: the fetch
+// waits its MaxWaitMillis as on Kafka
+// (test/differential/fetchsession_test.go, TestFetchSessionErrors), where
+// it used to be answered at once, every time (a client busy polling).
+func TestFetchPrecheckedErrors(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "ok", 2)
+	tid := topicIDOf(t, cl, "ok")
+	r := newRaw(t, b.Addr())
+	const wait = 400 * time.Millisecond
+	order := func(resp *kmsg.FetchResponse) []string {
+		var out []string
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				n := rt.Topic
+				switch rt.TopicID {
+				case [16]byte{}:
+				case tid:
+					n = "ok"
+				default:
+					n = "unknown-id"
+				}
+				code := "<nil>"
+				if p.ErrorCode != 0 {
+					code = kerr.ErrorForCode(p.ErrorCode).(*kerr.Error).Message
+				}
+				out = append(out, fmt.Sprintf("%s/%d/%s", n, p.Partition, code))
+			}
+		}
+		return out
+	}
+	check := func(what string, req *kmsg.FetchRequest, want ...string) *kmsg.FetchResponse {
+		t.Helper()
+		req.MaxWaitMillis = int32(wait / time.Millisecond)
+		start := time.Now()
+		resp := r.do(req).(*kmsg.FetchResponse)
+		if took := time.Since(start); took < wait {
+			t.Errorf("%s: answered after %v, before MaxWaitMillis %v", what, took, wait)
+		}
+		if got := order(resp); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: answered %v, want %v", what, got, want)
+		}
+		return resp
+	}
+	topic := func(name string, id [16]byte, parts ...int32) kmsg.FetchRequestTopic {
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = name, id
+		for _, p := range parts {
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.PartitionMaxBytes, fp.LogStartOffset = p, 1<<20, -1
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		return ft
+	}
+
+	// By name: a topic that does not exist and a partition that does not.
+	req := sessFetch(12, 0, 0, "", [16]byte{}, nil)
+	req.Topics = []kmsg.FetchRequestTopic{topic("nope", [16]byte{}, 0), topic("ok", [16]byte{}, 5, 1, 0)}
+	full := check("full fetch by name", req,
+		"ok/1/<nil>", "ok/0/<nil>", "nope/0/UNKNOWN_TOPIC_OR_PARTITION", "ok/5/UNKNOWN_TOPIC_OR_PARTITION")
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	check("incremental by name", sessFetch(12, full.SessionID, 1, "", [16]byte{}, nil),
+		"nope/0/UNKNOWN_TOPIC_OR_PARTITION", "ok/5/UNKNOWN_TOPIC_OR_PARTITION")
+
+	// By id: an id no topic has.
+	unknown := tid
+	unknown[0] ^= 0xff
+	req = sessFetch(13, 0, 0, "", [16]byte{}, nil)
+	req.Topics = []kmsg.FetchRequestTopic{topic("", unknown, 0), topic("", tid, 7, 0)}
+	full = check("full fetch by id", req,
+		"ok/0/<nil>", "unknown-id/0/UNKNOWN_TOPIC_ID", "ok/7/UNKNOWN_TOPIC_OR_PARTITION")
+	check("incremental by id", sessFetch(13, full.SessionID, 1, "", [16]byte{}, nil),
+		"unknown-id/0/UNKNOWN_TOPIC_ID", "ok/7/UNKNOWN_TOPIC_OR_PARTITION")
+}

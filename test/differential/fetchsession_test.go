@@ -3,6 +3,7 @@ package differential
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +180,102 @@ func (s *sessionPair) ready(parts map[int32]int64) {
 func (s *sessionPair) final(scenario string, parts map[int32]int64) {
 	s.send(scenario, s.req(0, s.sess[0], -1, parts, nil), s.req(1, s.sess[1], -1, parts, nil))
 	s.step(scenario+", session gone", 1, nil, nil)
+}
+
+// TestFetchSessionErrors: the partitions Kafka answers with an error
+// before reading them (a topic or partition that does not exist, an
+// unknown topic id) come after the others, in the full fetch that opens a
+// session and in its incremental fetches, and do not end the long poll of
+// the partitions that are read; a fetch of nothing but such partitions is
+// answered at once. The order of the partitions (which the comparison of
+// responses leaves aside) and whether each fetch waited its MaxWaitMillis
+// are compared.
+func TestFetchSessionErrors(t *testing.T) {
+	p := newPair(t)
+	_, hi, ok := p.common(kmsg.NewPtrFetchRequest())
+	if !ok || hi < 13 {
+		t.Fatalf("Fetch: newest common version %d", hi)
+	}
+	tp, nope := name("fserr"), name("fserr-none")
+	p.mustCreate(tp, 2)
+	ids := p.topicIDs(tp)
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0, 1: 0})
+	const wait = 1000
+	// part is one partition asked: topic (by name, or id, "" for an
+	// unknown id), partition.
+	type part struct {
+		topic string
+		p     int32
+	}
+	req := func(who int, v int16, sess, epoch int32, parts ...part) *kmsg.FetchRequest {
+		r := kmsg.NewPtrFetchRequest()
+		r.Version, r.ReplicaID, r.MaxWaitMillis, r.MinBytes, r.MaxBytes = v, -1, wait, 1, 1<<20
+		r.SessionID, r.SessionEpoch = sess, epoch
+		for _, pp := range parts {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = pp.topic
+			if v >= 13 {
+				ft.Topic = ""
+				if pp.topic == tp {
+					ft.TopicID = ids[who][tp]
+				} else {
+					ft.TopicID = [16]byte{0xde, 0xad, 1}
+				}
+			}
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = pp.p, 1<<20, -1, -1
+			ft.Partitions = append(ft.Partitions, fp)
+			r.Topics = append(r.Topics, ft)
+		}
+		return r
+	}
+	// outcome is what is compared: the partitions answered, in order,
+	// with their errors, and whether the fetch waited.
+	type outcome struct {
+		ErrorCode int16
+		Session   bool
+		Answered  []string
+		Waited    bool
+	}
+	var sess [2]int32
+	do := func(scenario string, v int16, epoch int32, parts ...part) {
+		t.Helper()
+		var out [2]outcome
+		for who, c := range []*conn{p.kafka, p.rewind} {
+			s := sess[who]
+			if epoch <= 0 {
+				s = 0
+			}
+			start := time.Now()
+			resp, err := c.send(req(who, v, s, epoch, parts...))
+			if err != nil {
+				t.Fatalf("%s: %v", scenario, err)
+			}
+			fr := resp.(*kmsg.FetchResponse)
+			o := outcome{ErrorCode: fr.ErrorCode, Session: fr.SessionID != 0, Waited: time.Since(start) >= wait/2*time.Millisecond}
+			for _, rt := range fr.Topics {
+				n := strings.TrimSuffix(rt.Topic, suffix)
+				if v >= 13 {
+					n = "unknown id"
+					if rt.TopicID == ids[who][tp] {
+						n = strings.TrimSuffix(tp, suffix)
+					}
+				}
+				for _, pp := range rt.Partitions {
+					o.Answered = append(o.Answered, fmt.Sprintf("%s/%d error %d", n, pp.Partition, pp.ErrorCode))
+				}
+			}
+			out[who] = o
+			if epoch == 0 {
+				sess[who] = fr.SessionID
+			}
+		}
+		p.report(fmt.Sprintf("Fetch session errors/%s/Fetch_v%d", scenario, v), diff(&out[0], &out[1]))
+	}
+	for _, v := range []int16{12, hi} {
+		do("full fetch", v, 0, part{nope, 0}, part{tp, 1}, part{tp, 7}, part{tp, 0})
+		do("incremental", v, 1)
+		do("incremental naming an error", v, 2, part{nope, 1})
+		do("sessionless, errors only", v, -1, part{nope, 0}, part{tp, 9})
+	}
 }

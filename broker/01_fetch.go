@@ -89,9 +89,7 @@ func handleFetch(r *request) (reply, error) {
 		resp.ErrorCode = fc.err
 		return now(resp)
 	}
-	if fc.sess != nil {
-		fetchAuthorize(r, req, items)
-	}
+	fetchAuthorize(r, req, items)
 	items = b.fetchPrecheck(items)
 	var n respSize
 	n.elems(len(items), sizeOf[kmsg.FetchResponseTopic](), 24)
@@ -161,11 +159,6 @@ func (b *Broker) fetchItems(req *kmsg.FetchRequest) []fetchItem {
 	return items
 }
 
-// fetchAuthorize checks READ on the topics an incremental fetch reads from
-// its session (those the request names were checked before the handler,
-// acl_checks.go), as Kafka authorizes every partition of the session on
-// each fetch: a partition whose READ was taken away since gets
-// TOPIC_AUTHORIZATION_FAILED, never its records.
 // fetchReplicaID is the id of the replica a fetch comes from, -1 for a
 // consumer's: the ReplicaID field up to v14, ReplicaState's from v15
 // (KIP-903 moved it there; the old field is not on the wire then).
@@ -176,6 +169,12 @@ func fetchReplicaID(req *kmsg.FetchRequest) int32 {
 	return req.ReplicaID
 }
 
+// fetchAuthorize checks READ on the topics of the items a fetch reads (a
+// follower's fetch, a replica id >= 0, needs CLUSTER_ACTION on the cluster
+// instead), as Kafka authorizes every partition of the request or of the
+// session on each fetch: a partition not allowed, or whose READ was taken
+// away since, gets TOPIC_AUTHORIZATION_FAILED, never its records. It stays
+// in the session, as in Kafka, so that it is served once allowed.
 func fetchAuthorize(r *request, req *kmsg.FetchRequest, items []fetchItem) {
 	if r.c.b.sec.authz == nil {
 		return

@@ -120,7 +120,6 @@ func split[T any](ts *[]T, name func(*T) string, ok func(string) bool) (denied [
 
 func init() {
 	regAuth(0, checkProduce)
-	regAuth(1, checkFetch)
 	regAuth(2, checkListOffsets)
 	regAuth(3, checkMetadata)
 	regAuth(19, checkCreateTopics)
@@ -210,52 +209,9 @@ func hasTxnRecords(req *kmsg.ProduceRequest) bool {
 	return false
 }
 
-// Fetch: READ on each topic (a follower's fetch, a replica id >= 0, needs
-// CLUSTER_ACTION on the cluster instead), else TOPIC_AUTHORIZATION_FAILED;
-// a fetch with no authorized partition is answered at once. The partitions
-// an incremental fetch reads from its session are checked by the handler
-// (fetchAuthorize).
-func checkFetch(r *request) (kmsg.Response, func(kmsg.Response), error) {
-	req := r.kreq.(*kmsg.FetchRequest)
-	ok := r.authCache(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic).ok
-	if fetchReplicaID(req) >= 0 {
-		cluster := r.allowedCluster(kmsg.ACLOperationClusterAction)
-		ok = func(string) bool { return cluster }
-	}
-	// v13+ names topics by id: named here for the check; an id no topic
-	// has is left to the handler (UNKNOWN_TOPIC_ID).
-	name := func(t *kmsg.FetchRequestTopic) string {
-		if req.Version < 13 {
-			return t.Topic
-		}
-		n, _ := r.c.b.reg.byID(t.TopicID)
-		return n
-	}
-	denied := split(&req.Topics, name, func(n string) bool { return (req.Version >= 13 && n == "") || ok(n) })
-	if len(denied) == 0 {
-		return nil, nil, nil
-	}
-	post := func(resp kmsg.Response) {
-		fr := resp.(*kmsg.FetchResponse)
-		for _, t := range denied {
-			st := kmsg.NewFetchResponseTopic()
-			st.Topic, st.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				sp := kmsg.NewFetchResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			fr.Topics = append(fr.Topics, st)
-		}
-	}
-	if len(req.Topics) == 0 {
-		// Nothing to wait for: the session's other partitions, if any,
-		// are answered without the long poll.
-		req.MaxWaitMillis = 0
-	}
-	return nil, post, nil
-}
+// Fetch is authorized by its handler (fetchAuthorize): a partition the
+// client may not read stays in the fetch session it asks for, as in Kafka,
+// and is answered TOPIC_AUTHORIZATION_FAILED until it may.
 
 // ListOffsets: DESCRIBE on each topic, else TOPIC_AUTHORIZATION_FAILED.
 func checkListOffsets(r *request) (kmsg.Response, func(kmsg.Response), error) {

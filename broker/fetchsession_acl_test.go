@@ -157,6 +157,73 @@ func TestFetchSessionAuthorizationWhileWaiting(t *testing.T) {
 	}
 }
 
+// TestFetchSessionKeepsDeniedPartitions: a partition the client may not
+// read is still part of the session its full fetch creates, as in Kafka
+// (FetchSession.update caches every partition asked; KafkaApis answers
+// the unauthorized ones TOPIC_AUTHORIZATION_FAILED on each fetch): it is
+// answered so on every incremental fetch, and once READ is granted its
+// records come without the client naming it again, which it would not do
+// (a client names only the partitions whose fetch position moved).
+func TestFetchSessionKeepsDeniedPartitions(t *testing.T) {
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	ctx := secCtx(t)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "open", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, "open", "closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "open", kmsg.ACLOperationRead))
+	alice := aclClient(t, b, "alice")
+	fetch := func(sess, epoch int32, topics ...string) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1, 1<<20, sess, epoch
+		for _, n := range topics {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.TopicID = tds[n].ID
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes = 1 << 20
+			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+			req.Topics = append(req.Topics, ft)
+		}
+		resp, err := req.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp
+	}
+	// closed's answer: its error and the bytes of its records.
+	closed := func(resp *kmsg.FetchResponse) (int16, int, bool) {
+		for _, rt := range resp.Topics {
+			if rt.TopicID == tds["closed"].ID {
+				return rt.Partitions[0].ErrorCode, len(rt.Partitions[0].RecordBatches), true
+			}
+		}
+		return 0, 0, false
+	}
+	full := fetch(0, 0, "open", "closed")
+	if code, _, ok := closed(full); !ok || code != kerr.TopicAuthorizationFailed.Code || full.SessionID == 0 {
+		t.Fatalf("full fetch: closed answered %v (%v), session %d; want TOPIC_AUTHORIZATION_FAILED and a session", ok, kerr.ErrorForCode(code), full.SessionID)
+	}
+	if code, _, ok := closed(fetch(full.SessionID, 1)); !ok || code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("incremental fetch: closed answered %v (%v), want TOPIC_AUTHORIZATION_FAILED", ok, kerr.ErrorForCode(code))
+	}
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "closed", kmsg.ACLOperationRead))
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "closed", Value: []byte("now yours")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if code, n, ok := closed(fetch(full.SessionID, 2)); !ok || code != 0 || n == 0 {
+		t.Fatalf("after READ is granted: closed answered %v (%v, %d bytes), want its record", ok, kerr.ErrorForCode(code), n)
+	}
+}
+
 // TestFollowerFetchNeedsClusterAction: a fetch that says it comes from a
 // replica needs CLUSTER_ACTION on the cluster, not READ on the topic, as
 // on Kafka; from v15 the replica id is in ReplicaState (KIP-903), and a

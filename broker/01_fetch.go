@@ -30,7 +30,9 @@ import (
 // response, as Kafka sets them aside (fetchPrecheck); a fetch of only such
 // partitions is answered at once. MaxBytes and PartitionMaxBytes
 // follow Kafka's at-least-one-batch rule: the first batch returned is whole
-// even when larger than the limits.
+// even when larger than the limits (MaxBytes 0 or less gets that batch
+// alone). As in Kafka, MaxBytes is at most fetch.max.bytes (its default,
+// 55 MiB) and MinBytes at most MaxBytes.
 //
 // Each partition is read and answered once, however often it is named: as
 // Kafka's fetchData map, a repeated partition keeps its first position and
@@ -59,6 +61,10 @@ import (
 
 func init() { regKey(1, 4, 18, handleFetch) }
 
+// fetchMaxBytes is Kafka's fetch.max.bytes default: the most record bytes
+// one fetch is answered, whatever its MaxBytes.
+const fetchMaxBytes = 55 << 20
+
 // fetchItem is one partition a fetch reads: named by the request, or by
 // the fetch session for an incremental fetch.
 type fetchItem struct {
@@ -81,8 +87,12 @@ func handleFetch(r *request) (reply, error) {
 	// through in one window (Kafka's getMaxValueInQuotaWindow).
 	if max, ok := b.quotas.maxInWindow(quotaFetch, r.c.quotaUser(), r.clientID); ok && float64(req.MaxBytes) > max {
 		req.MaxBytes = int32(max)
-		req.MinBytes = min(req.MinBytes, req.MaxBytes)
 	}
+	// Kafka's fetchMaxBytes and fetchMinBytes: MaxBytes at most
+	// fetch.max.bytes, and MinBytes at most MaxBytes (a fetch that cannot
+	// get MinBytes does not wait for them).
+	req.MaxBytes = min(req.MaxBytes, fetchMaxBytes)
+	req.MinBytes = min(req.MinBytes, req.MaxBytes)
 	fc, items := b.sessions().newContext(req, b.fetchItems(req))
 	if fc.err != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -510,10 +520,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 		records: make([]bool, len(items)),
 		ends:    make([]int64, len(items)),
 	}
-	budget := int64(req.MaxBytes)
-	if budget <= 0 {
-		budget = 1<<31 - 1
-	}
+	// MaxBytes 0 still gets the first batch (at least one), as in Kafka.
+	budget := max(int64(req.MaxBytes), 0)
 	resps := make([]kmsg.FetchResponseTopicPartition, len(items))
 	for i := range items {
 		it := &items[i]

@@ -531,3 +531,37 @@ func TestFetchPrecheckedErrors(t *testing.T) {
 	check("incremental by id", sessFetch(13, full.SessionID, 1, "", [16]byte{}, nil),
 		"unknown-id/0/UNKNOWN_TOPIC_ID", "ok/7/UNKNOWN_TOPIC_OR_PARTITION")
 }
+
+// TestFetchByteLimits: as Kafka's handleFetchRequest bounds them, a fetch
+// of MaxBytes 0 gets its first batch and no more (not everything), and
+// MinBytes is at most MaxBytes: a fetch that can never get MinBytes is
+// answered with what it can get, not after MaxWaitMillis (which here
+// outlasts the client's 10 s deadline).
+func TestFetchByteLimits(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "limits", 1)
+	r := newRaw(t, b.Addr())
+	for range 3 {
+		if code, _ := r.produce("limits", 0, 2); code != 0 {
+			t.Fatal(kerr.ErrorForCode(code))
+		}
+	}
+	fetch := func(maxBytes, minBytes int32) int {
+		t.Helper()
+		req := sessFetch(12, 0, -1, "limits", [16]byte{}, map[int32]int64{0: 0})
+		req.MaxBytes, req.MinBytes, req.MaxWaitMillis = maxBytes, minBytes, 60000
+		resp := r.do(req).(*kmsg.FetchResponse)
+		_, n := countRecords(t, resp.Topics[0].Partitions[0].RecordBatches, 0)
+		return n
+	}
+	if n := fetch(0, 1); n != 2 {
+		t.Errorf("MaxBytes 0: %d records, want the first batch's 2", n)
+	}
+	if n := fetch(1, 1<<20); n != 2 {
+		t.Errorf("MaxBytes 1, MinBytes 1 MiB: %d records, want the first batch's 2", n)
+	}
+	if n := fetch(1<<20, 1); n != 6 {
+		t.Errorf("MaxBytes 1 MiB: %d records, want 6", n)
+	}
+}

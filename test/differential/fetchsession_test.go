@@ -1,6 +1,7 @@
 package differential
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -277,5 +278,63 @@ func TestFetchSessionErrors(t *testing.T) {
 		do("incremental", v, 1)
 		do("incremental naming an error", v, 2, part{nope, 1})
 		do("sessionless, errors only", v, -1, part{nope, 0}, part{tp, 9})
+	}
+}
+
+// TestFetchByteLimits: Kafka bounds a fetch's MaxBytes and its MinBytes
+// by MaxBytes. MaxBytes 0 gets the first batch only; MinBytes above
+// MaxBytes does not make the fetch wait. Compared: the whole batches
+// answered (Kafka also sends the part of the next one that fits, which
+// clients drop) and whether the fetch waited its MaxWaitMillis.
+func TestFetchByteLimits(t *testing.T) {
+	p := newPair(t)
+	tp := name("fbytes")
+	p.mustCreate(tp, 1)
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0})
+	p.mustProduce(tp, 0, 1000)
+	p.mustProduce(tp, 0, 2000)
+	p.mustProduce(tp, 0, 3000)
+	const wait = 1000
+	type outcome struct {
+		ErrorCode, PartitionError int16
+		Batches                   int
+		Waited                    bool
+	}
+	for _, c := range []struct{ maxBytes, minBytes int32 }{{0, 1}, {1, 1 << 20}, {1 << 20, 1}, {1 << 20, 1 << 20}} {
+		var out [2]outcome
+		for who, cn := range []*conn{p.kafka, p.rewind} {
+			req := kmsg.NewPtrFetchRequest()
+			req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 12, -1, wait, c.minBytes, c.maxBytes
+			req.SessionEpoch = -1
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = tp
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = 1<<20, -1, -1
+			ft.Partitions = append(ft.Partitions, fp)
+			req.Topics = append(req.Topics, ft)
+			start := time.Now()
+			resp, err := cn.send(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr := resp.(*kmsg.FetchResponse)
+			o := outcome{ErrorCode: fr.ErrorCode, Waited: time.Since(start) >= wait/2*time.Millisecond}
+			if len(fr.Topics) == 1 && len(fr.Topics[0].Partitions) == 1 {
+				pp := fr.Topics[0].Partitions[0]
+				o.PartitionError = pp.ErrorCode
+				// Whole batches: base offset (8 bytes), length (4), then
+				// length bytes.
+				for b := pp.RecordBatches; len(b) >= 12; {
+					n := 12 + int(binary.BigEndian.Uint32(b[8:12]))
+					if n > len(b) {
+						break
+					}
+					o.Batches++
+					b = b[n:]
+				}
+			}
+			out[who] = o
+		}
+		p.report(fmt.Sprintf("Fetch byte limits/MaxBytes %d MinBytes %d/Fetch_v12", c.maxBytes, c.minBytes), diff(&out[0], &out[1]))
 	}
 }

@@ -17,22 +17,8 @@ import (
 // authorizes each partition of the session: once alice's READ is taken
 // away, her session's next records are never returned to her.
 func TestFetchSessionAuthorization(t *testing.T) {
-	b := startACL(t, t.TempDir())
-	admin := aclClient(t, b, "admin")
-	adm := kadm.NewClient(admin)
+	b, admin, id := readableTopic(t)
 	ctx := secCtx(t)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v0")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	tds, err := adm.ListTopics(ctx, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := tds["t"].ID
-	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
 	alice, bob := aclClient(t, b, "alice"), aclClient(t, b, "bob")
 
 	// wait is MaxWaitMillis: a session hears of a partition's change from
@@ -230,21 +216,8 @@ func TestFetchSessionKeepsDeniedPartitions(t *testing.T) {
 // client with READ only that names itself replica 1 there gets
 // TOPIC_AUTHORIZATION_FAILED and no records, as it does below v15.
 func TestFollowerFetchNeedsClusterAction(t *testing.T) {
-	b := startACL(t, t.TempDir())
-	admin := aclClient(t, b, "admin")
-	adm := kadm.NewClient(admin)
+	b, _, id := readableTopic(t)
 	ctx := secCtx(t)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v0")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	tds, err := adm.ListTopics(ctx, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
 	alice := aclClient(t, b, "alice")
 	fetch := func(replica int32) kmsg.FetchResponseTopicPartition {
 		t.Helper()
@@ -252,7 +225,7 @@ func TestFollowerFetchNeedsClusterAction(t *testing.T) {
 		req.MaxWaitMillis, req.MaxBytes, req.SessionEpoch = 10, 1<<20, -1
 		req.ReplicaState.ID = replica
 		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic, ft.TopicID = "t", tds["t"].ID
+		ft.Topic, ft.TopicID = "t", id
 		fp := kmsg.NewFetchRequestTopicPartition()
 		fp.PartitionMaxBytes = 1 << 20
 		ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
@@ -272,4 +245,27 @@ func TestFollowerFetchNeedsClusterAction(t *testing.T) {
 	if p := fetch(1); p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
 		t.Fatalf("replica fetch without CLUSTER_ACTION: %v with %d bytes, want TOPIC_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
+}
+
+// readableTopic starts a broker with an authorizer, with a topic t of one
+// partition holding one record that alice may READ, and returns the
+// broker, a client of its super user and t's id.
+func readableTopic(t *testing.T) (*Broker, *kgo.Client, [16]byte) {
+	t.Helper()
+	b := startACL(t, t.TempDir())
+	admin := aclClient(t, b, "admin")
+	adm := kadm.NewClient(admin)
+	ctx := secCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
+	return b, admin, tds["t"].ID
 }

@@ -10,7 +10,7 @@ import (
 // AppendResult describes a successful Append.
 type AppendResult struct {
 	BaseOffset, LastOffset int64 // offsets assigned (of the first and last record)
-	LogAppendTime          int64 // -1 unless LogAppendTime
+	LogAppendTime          int64 // -1 unless LogAppendTime; a Duplicate's is the original batch's timestamp
 	LogStartOffset         int64
 	Duplicate              bool // idempotent retry: offsets are those of the original append, nothing written
 }
@@ -101,9 +101,10 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 					res.BaseOffset = m.firstOff
 				}
 				res.LastOffset = m.lastOff
-				if cfg.LogAppendTime {
-					res.LogAppendTime = m.ts
-				}
+				// As Kafka: the original batch's timestamp, whatever
+				// the topic's timestamp type (its max timestamp under
+				// CreateTime).
+				res.LogAppendTime = m.ts
 				dups++
 				continue
 			}

@@ -230,3 +230,20 @@ func TestCloseUnderLoad(t *testing.T) {
 		t.Fatalf("after reopen: %v leo %d", l.Err(), l.LogEndOffset())
 	}
 }
+
+// A retried batch is answered with the original batch's timestamp under
+// CreateTime too (its max timestamp), as Kafka's UnifiedLog answers a
+// duplicate.
+func TestDuplicateCreateTimeAnswersBatchTimestamp(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	b := idem(batch(3, 10, 1000), 3, 0, 0)
+	first := mustAppend(t, l, b)
+	if first.LogAppendTime != -1 {
+		t.Fatalf("first append under CreateTime: LogAppendTime %d", first.LogAppendTime)
+	}
+	dup := mustAppend(t, l, b)
+	if !dup.Duplicate || dup.LogAppendTime != 1002 || dup.BaseOffset != first.BaseOffset {
+		t.Fatalf("first %+v dup %+v", first, dup)
+	}
+}

@@ -12,8 +12,11 @@ import (
 //
 // Without a transactional id (an idempotent producer): a fresh producer
 // id with epoch 0; ids are reserved durably in blocks from the catalog, so
-// an id is never issued twice, even across crashes. v3+ (KIP-360): a
-// producer naming its current id and epoch gets the epoch bumped.
+// an id is never issued twice, even across crashes. The producer id and
+// epoch a v3+ request names (KIP-360) are ignored, as Kafka's coordinator
+// ignores them without a transactional id: nothing ties that id to the
+// client, so bumping its epoch would let any client fence another's
+// producer on every partition it writes.
 //
 // With a transactional id the transaction coordinator answers (package
 // txn: epoch bumps, fencing of older producers, the abort of an open
@@ -71,10 +74,6 @@ func handleInitProducerID(r *request) (reply, error) {
 			resp.ProducerID, resp.ProducerEpoch = pid, epoch
 			return resp, nil
 		}}, nil
-	}
-	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < 32766 {
-		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
-		return now(resp)
 	}
 	id, err := b.pids.alloc()
 	if err != nil {

@@ -259,3 +259,33 @@ func TestTransactionalProduceWithoutTransactionalID(t *testing.T) {
 		}
 	}
 }
+
+// InitProducerId without a transactional id naming a producer id and epoch
+// (v3+) gets a new producer id with epoch 0, as Kafka 4.4 answers it
+// (test/differential TestIdempotentInitProducerIDWithProducer): it used to
+// bump the epoch of the id named, whoever's it was, which let any client
+// fence another producer's writes.
+func TestIdempotentInitProducerIDIgnoresNamedProducer(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	first := kmsg.NewPtrInitProducerIDRequest()
+	first.ProducerID, first.ProducerEpoch = -1, -1
+	fr, err := first.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || fr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v, error %d", err, fr.ErrorCode)
+	}
+	for _, v := range []int16{3, 4, 5} {
+		for _, epoch := range []int16{0, 7} {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version, req.ProducerID, req.ProducerEpoch = v, fr.ProducerID, epoch
+			resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.ErrorCode != 0 || resp.ProducerID == fr.ProducerID || resp.ProducerID < 0 || resp.ProducerEpoch != 0 {
+				t.Errorf("v%d naming %d/%d: error %v, producer %d epoch %d; want a new producer id with epoch 0",
+					v, fr.ProducerID, epoch, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID, resp.ProducerEpoch)
+			}
+		}
+	}
+}

@@ -158,3 +158,63 @@ func TestTransactionsV2Timeout(t *testing.T) {
 	x.describe("after init")
 	p.compare("TransactionsV2/timeout/last stable offset", listReq(tp, 0, -1, -1, 1), -1, nil)
 }
+
+// TestIdempotentInitProducerIDWithProducer: InitProducerId without a
+// transactional id naming the producer's current id and epoch (v3+,
+// KIP-360: an idempotent producer recovering from UNKNOWN_PRODUCER_ID or
+// OUT_OF_ORDER_SEQUENCE_NUMBER), against Kafka 4.4: the epoch answered,
+// and whether the producer id is the one named.
+func TestIdempotentInitProducerIDWithProducer(t *testing.T) {
+	p := newPair(t)
+	lo, hi, ok := p.common(kmsg.NewPtrInitProducerIDRequest())
+	if !ok {
+		t.Fatal("InitProducerId: no common version")
+	}
+	// Kafka answers COORDINATOR_LOAD_IN_PROGRESS until its controller has
+	// granted the broker a block of producer ids (clients retry).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		resp, err := p.kafka.send(withVersion(initPIDReq(), hi))
+		if err == nil && resp.(*kmsg.InitProducerIDResponse).ErrorCode == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for v := max(lo, 3); v <= hi; v++ {
+		var side [2]txnSide
+		kr, rr, _, _ := p.both(initPIDReq(), v)
+		for i, resp := range []kmsg.Response{kr, rr} {
+			ir := resp.(*kmsg.InitProducerIDResponse)
+			if ir.ErrorCode != 0 {
+				t.Fatalf("InitProducerId v%d: error %d", v, ir.ErrorCode)
+			}
+			side[i] = txnSide{ir.ProducerID, ir.ProducerEpoch}
+		}
+		for _, c := range []struct {
+			what  string
+			epoch int16
+		}{{"current epoch", 0}, {"epoch 5", 5}, {"exhausted epoch", 32766}} {
+			var resp [2]kmsg.Response
+			for i, conn := range []*conn{p.kafka, p.rewind} {
+				req := initPIDReq()
+				req.ProducerID, req.ProducerEpoch = side[i].pid, c.epoch
+				req.SetVersion(v)
+				r, err := conn.send(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ir := r.(*kmsg.InitProducerIDResponse)
+				// Keep only whether the id is the one named.
+				if ir.ProducerID == side[i].pid {
+					ir.ProducerID = 0
+				} else if ir.ProducerID >= 0 {
+					ir.ProducerID = 1
+				}
+				resp[i] = r
+			}
+			scenario := fmt.Sprintf("InitProducerId/idempotent with its producer, %s/InitProducerID_v%d", c.what, v)
+			if testing.Verbose() {
+				t.Logf("%s:\n  kafka  %+v\n  rewind %+v", scenario, resp[0], resp[1])
+			}
+			p.report(scenario, diff(resp[0], resp[1]))
+		}
+	}
+}

@@ -630,3 +630,39 @@ func TestMarkersRetriedUntilWritten(t *testing.T) {
 		t.Fatalf("after: %+v", d)
 	}
 }
+
+// A transaction version 1 client (EndTxn below v5) whose transaction was
+// aborted by a timeout or fenced by another InitProducerId is fenced when
+// it ends it, commit or abort: Kafka 4.4 answers PRODUCER_FENCED
+// (test/differential TestTransactionsV2Timeout). It used to be taken as
+// a TV2 retry of the abort (success) or INVALID_TXN_STATE for a commit,
+// because the fence records the coordinator's version. A TV2 client's
+// abort at the old epoch is still a retry.
+func TestTV1ClientFencedAfterAbortByCoordinator(t *testing.T) {
+	for _, how := range []string{"timeout", "init"} {
+		h := newHarness(t)
+		pid, e, err := h.c.InitProducerID(ctx, "a", 1000, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.c.AddPartitions(ctx, "a", pid, e, []Partition{p0}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if how == "timeout" {
+			h.clock.add(1001 * time.Millisecond)
+			h.c.AbortTimedOut()
+		} else {
+			_, _, err := h.c.InitProducerID(ctx, "a", 60000, nil)
+			wantErr(t, "init during a transaction", err, kerr.ConcurrentTransactions)
+		}
+		h.settle("a")
+		if d := h.state("a"); d.State != CompleteAbort || d.ProducerEpoch != e+1 {
+			t.Fatalf("%s: %+v", how, d)
+		}
+		wantErr(t, how+": TV1 commit", endErr(h.c.EndTxn(ctx, "a", pid, e, true, TV1)), kerr.ProducerFenced)
+		wantErr(t, how+": TV1 abort", endErr(h.c.EndTxn(ctx, "a", pid, e, false, TV1)), kerr.ProducerFenced)
+		if _, ge, err := h.c.EndTxn(ctx, "a", pid, e, false, TV2); err != nil || ge != e+1 {
+			t.Fatalf("%s: TV2 abort at the old epoch: %d %v", how, ge, err)
+		}
+	}
+}

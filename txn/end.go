@@ -104,9 +104,14 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	if m == nil {
 		return noProducerID, noProducerEpoch, kerr.InvalidProducerIDMapping
 	}
-	v2 := m.tv >= TV2
 	// A TV2 client retrying an end whose answer it lost names the epoch
-	// before the bump (or, after an overflow, the old producer id).
+	// before the bump (or, after an overflow, the old producer id). Only
+	// a TV2 request (EndTxn v5+) is judged so: a client below it never
+	// learns of a bump, so the epoch before one is a fenced producer's,
+	// answered PRODUCER_FENCED as Kafka 4.4 does when a timeout or
+	// another InitProducerId aborted its transaction (both record the
+	// coordinator's version, 2, in the state).
+	v2 := m.tv >= TV2 && tv >= TV2
 	retryBump := v2 && m.epoch == epoch+1
 	retryOverflow := v2 && m.prevProducerID == pid && epoch == maxEpoch-1 && m.epoch == 0
 	var valid bool

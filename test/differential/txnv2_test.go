@@ -129,26 +129,32 @@ func TestTransactionsV2Timeout(t *testing.T) {
 	}
 	x.init("init", 5, 1000, false)
 	produce("first batch", 0)
-	// Both abort it within their cleanup interval (10 s by default).
-	for _, c := range []*conn{x.p.kafka, x.p.rewind} {
-		deadline := time.Now().Add(40 * time.Second)
-		for {
-			req := kmsg.NewPtrDescribeTransactionsRequest()
-			req.TransactionalIDs = []string{x.id}
-			resp, err := c.send(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[0].State
-			if st == "CompleteAbort" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s stays %s", x.id, st)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	// A transaction version 1 client's transaction (AddPartitionsToTxn
+	// v3, EndTxn v4) timing out alongside.
+	y := newTxnPair(t, p, "tv1 timeout", tp)
+	y.init("init", 4, 1000, false)
+	y.add("add", 3, tp, 0, 0)
+	// A transaction version 1 client's transaction fenced by another
+	// InitProducerId: what its producer's end gets.
+	z := newTxnPair(t, p, "tv1 fenced", tp)
+	z.init("init", 4, 60000, false)
+	z.add("add", 3, tp, 0, 0)
+	z.init("init during the transaction (epoch fence)", 4, 60000, false)
+	z.describe("fenced")
+	z.end("commit of the fenced producer (v4)", 4, true, 0)
+	z.end("abort of the fenced producer (v4)", 4, false, 0)
+	z.end("abort of the fenced producer (v5)", 5, false, 0)
+	z.describe("after the ends")
+	// Both abort the timed-out ones within their cleanup interval (10 s
+	// by default).
+	waitAborted(t, x)
+	waitAborted(t, y)
+	y.describe("timed out")
+	y.end("commit after the timeout (v4)", 4, true, 0)
+	y.end("abort after the timeout (v4)", 4, false, 0)
+	y.end("abort after the timeout (v1)", 1, false, 0)
+	y.describe("after the end")
+	y.init("init after the timeout", 4, 60000, false)
 	x.describe("timed out")
 	produce("produce after the timeout", 1)
 	x.end(fmt.Sprintf("commit after the timeout (v%d)", ehi), ehi, true, 0)
@@ -215,6 +221,30 @@ func TestIdempotentInitProducerIDWithProducer(t *testing.T) {
 				t.Logf("%s:\n  kafka  %+v\n  rewind %+v", scenario, resp[0], resp[1])
 			}
 			p.report(scenario, diff(resp[0], resp[1]))
+		}
+	}
+}
+
+// waitAborted waits until both brokers have aborted x's transaction.
+func waitAborted(t *testing.T, x *txnPair) {
+	t.Helper()
+	for _, c := range []*conn{x.p.kafka, x.p.rewind} {
+		deadline := time.Now().Add(40 * time.Second)
+		for {
+			req := kmsg.NewPtrDescribeTransactionsRequest()
+			req.TransactionalIDs = []string{x.id}
+			resp, err := c.send(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[0].State
+			if st == "CompleteAbort" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s stays %s", x.id, st)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }

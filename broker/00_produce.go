@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -126,6 +127,12 @@ func handleProduce(r *request) (reply, error) {
 			case unknownID[i]:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 				continue
+			case secondBatch(rp.Records) && b.partition(rt.Topic, rp.Partition) != nil:
+				// Kafka's ProduceRequest.validateRecords: from v3 (the
+				// versions served) a partition's records are one batch.
+				// Checked after the partition is known, as Kafka does.
+				sp.ErrorCode = kerr.InvalidRecord.Code
+				continue
 			}
 			if code, msg := txnVerify(r, req, rt.Topic, rp.Partition, rp.Records); code != 0 {
 				sp.ErrorCode, sp.ErrorMessage = code, msg
@@ -192,6 +199,24 @@ func handleProduce(r *request) (reply, error) {
 		}
 		return resp, nil
 	}}, nil
+}
+
+// secondBatch reports whether another whole record batch follows the
+// first one of records, as Kafka's batch iterator would find one. A tail
+// too short to be a batch, or whose length no record can have, is left to
+// storage's validation, as are records that do not start with a batch.
+func secondBatch(records []byte) bool {
+	h, err := storage.ParseBatchHeader(records)
+	if err != nil || h.Size() >= int64(len(records)) {
+		return false
+	}
+	rest := records[h.Size():]
+	const overhead, minRecord = 12, 14 // base offset and length; the smallest record (magic 0)
+	if len(rest) < overhead {
+		return false
+	}
+	n := int64(int32(binary.BigEndian.Uint32(rest[8:12])))
+	return n >= minRecord && int64(len(rest)) >= overhead+n
 }
 
 // txnVerify checks that the transactional batch records of

@@ -315,6 +315,7 @@ func TestBadInputMatrix(t *testing.T) {
 		}()), produceCode, kerr.CorruptMessage},
 		{"records shorter than a batch header", produceReq("bad-input", 0, -1, goodBatch(3)[:40]), produceCode, kerr.CorruptMessage},
 		{"garbage after the batch", produceReq("bad-input", 0, -1, append(goodBatch(3), 1, 2, 3)), produceCode, kerr.CorruptMessage},
+		{"two batches for one partition", produceReq("bad-input", 0, -1, append(goodBatch(3), goodBatch(1)...)), produceCode, kerr.InvalidRecord},
 		{"record with a bad length", produceReq("bad-input", 0, -1, mutBatch(func(b []byte) { b[batchHeaderLen] = 0x7f })), produceCode, kerr.CorruptMessage},
 		{"unknown compression codec", produceReq("bad-input", 0, -1, mutBatch(func(b []byte) { b[offAttributes+1] |= 6 })), produceCode, kerr.InvalidRecord},
 		{"control batch", produceReq("bad-input", 0, -1, mutBatch(func(b []byte) { b[offAttributes+1] |= 0x20 })), produceCode, kerr.InvalidRecord},

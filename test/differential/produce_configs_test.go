@@ -147,6 +147,12 @@ func TestProduceBadBatches(t *testing.T) {
 			p.compare("Produce/"+c.scenario, produceBatch(tp, 0, batch), v, nil)
 		}
 	}
+	// Two whole batches for one partition: from v3 a partition's records
+	// must be exactly one batch (Kafka's ProduceRequest.validateRecords).
+	two := append(batchSpec{pid: -1, records: 1, valueLen: 10}.bytes(), batchSpec{pid: -1, records: 2, valueLen: 10}.bytes()...)
+	for v := lo; v <= hi; v++ {
+		p.compare("Produce/two batches for one partition", produceBatch(tp, 0, two), v, nil)
+	}
 	p.compare("Produce/after bad batches", listReq(tp, 0, -1, -1, 0), -1, nil)
 }
 

@@ -127,18 +127,21 @@ func handleProduce(r *request) (reply, error) {
 			case unknownID[i]:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 				continue
-			case secondBatch(rp.Records) && b.partition(rt.Topic, rp.Partition) != nil:
-				// Kafka's ProduceRequest.validateRecords: from v3 (the
-				// versions served) a partition's records are one batch.
-				// Checked after the partition is known, as Kafka does.
-				sp.ErrorCode = kerr.InvalidRecord.Code
-				continue
 			}
-			if code, msg := txnVerify(r, req, rt.Topic, rp.Partition, rp.Records); code != 0 {
+			records := rp.Records
+			if b.partition(rt.Topic, rp.Partition) != nil {
+				// Checked once the partition is known, as Kafka does.
+				var code int16
+				if records, code = oneBatch(records); code != 0 {
+					sp.ErrorCode = code
+					continue
+				}
+			}
+			if code, msg := txnVerify(r, req, rt.Topic, rp.Partition, records); code != 0 {
 				sp.ErrorCode, sp.ErrorMessage = code, msg
 				continue
 			}
-			l, res, code, msg, recErrs := produceTo(b, rt.Topic, rp.Partition, rp.Records)
+			l, res, code, msg, recErrs := produceTo(b, rt.Topic, rp.Partition, records)
 			if code != 0 {
 				sp.ErrorCode, sp.ErrorMessage, sp.ErrorRecords = code, msg, recErrs
 				if code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidTimestamp.Code || recErrs != nil {
@@ -201,22 +204,36 @@ func handleProduce(r *request) (reply, error) {
 	}}, nil
 }
 
-// secondBatch reports whether another whole record batch follows the
-// first one of records, as Kafka's batch iterator would find one. A tail
-// too short to be a batch, or whose length no record can have, is left to
-// storage's validation, as are records that do not start with a batch.
-func secondBatch(records []byte) bool {
+// oneBatch applies Kafka's check of a partition's records from Produce v3
+// (the versions served): ProduceRequest.validateRecords over its batch
+// iterator. The records are one batch: another whole batch after it is
+// INVALID_RECORD; a tail too short to be one is dropped, as Kafka's
+// iterator stops before it and its log trims what it did not validate;
+// a tail whose length or magic no batch has is CORRUPT_MESSAGE. Records
+// that do not start with a whole batch are returned as they are, for
+// storage's validation to refuse.
+func oneBatch(records []byte) ([]byte, int16) {
+	const overhead, minRecord, toMagic = 12, 14, 17 // base offset and length; the smallest record (magic 0); up to the magic
 	h, err := storage.ParseBatchHeader(records)
-	if err != nil || h.Size() >= int64(len(records)) {
-		return false
+	if err != nil || h.Length < minRecord || h.Size() > int64(len(records)) {
+		return records, 0
 	}
-	rest := records[h.Size():]
-	const overhead, minRecord = 12, 14 // base offset and length; the smallest record (magic 0)
+	first, rest := records[:h.Size()], records[h.Size():]
 	if len(rest) < overhead {
-		return false
+		return first, 0
 	}
 	n := int64(int32(binary.BigEndian.Uint32(rest[8:12])))
-	return n >= minRecord && int64(len(rest)) >= overhead+n
+	switch {
+	case n < minRecord:
+		return records, kerr.CorruptMessage.Code
+	case len(rest) < toMagic:
+		return first, 0
+	case int8(rest[16]) < 0 || rest[16] > 2:
+		return records, kerr.CorruptMessage.Code
+	case int64(len(rest)) < overhead+n:
+		return first, 0
+	}
+	return records, kerr.InvalidRecord.Code
 }
 
 // txnVerify checks that the transactional batch records of

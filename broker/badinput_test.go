@@ -314,7 +314,7 @@ func TestBadInputMatrix(t *testing.T) {
 			return b
 		}()), produceCode, kerr.CorruptMessage},
 		{"records shorter than a batch header", produceReq("bad-input", 0, -1, goodBatch(3)[:40]), produceCode, kerr.CorruptMessage},
-		{"garbage after the batch", produceReq("bad-input", 0, -1, append(goodBatch(3), 1, 2, 3)), produceCode, kerr.CorruptMessage},
+		{"a second batch's length below a record's", produceReq("bad-input", 0, -1, append(goodBatch(3), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 2)), produceCode, kerr.CorruptMessage},
 		{"two batches for one partition", produceReq("bad-input", 0, -1, append(goodBatch(3), goodBatch(1)...)), produceCode, kerr.InvalidRecord},
 		{"record with a bad length", produceReq("bad-input", 0, -1, mutBatch(func(b []byte) { b[batchHeaderLen] = 0x7f })), produceCode, kerr.CorruptMessage},
 		{"unknown compression codec", produceReq("bad-input", 0, -1, mutBatch(func(b []byte) { b[offAttributes+1] |= 6 })), produceCode, kerr.InvalidRecord},
@@ -400,5 +400,52 @@ func TestBadInputMatrix(t *testing.T) {
 		}
 		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("fetch %d: %v", p, err) })
 		seen += fs.NumRecords()
+	}
+}
+
+// TestProduceDropsTornTail: what follows a partition's batch and cannot
+// begin another (a few bytes, a second batch cut short) is dropped and the
+// batch appended, as Kafka does: its batch iterator stops before such a
+// tail and its log trims what was not validated. Every record of the
+// batches is then read back, and nothing else.
+func TestProduceDropsTornTail(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "tail", 1)
+	c := dial(t, b.Addr())
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for i, records := range [][]byte{
+		append(goodBatch(3), 1, 2, 3),
+		append(goodBatch(3), goodBatch(1)[:30]...),
+	} {
+		req := produceReq("tail", 0, -1, records)
+		corr := int32(1 + i)
+		if _, err := c.Write(frame(req, corr)); err != nil {
+			t.Fatal(err)
+		}
+		p := answer(t, c, req, corr).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.BaseOffset != int64(3*i) {
+			t.Fatalf("produce %d: %v at offset %d, want offset %d", i, kerr.ErrorForCode(p.ErrorCode), p.BaseOffset, 3*i)
+		}
+	}
+	cons := newClient(t, b.Addr(), kgo.ConsumeTopics("tail"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var keys []string
+	for len(keys) < 6 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %v, want 6 records", keys)
+		}
+		fs.EachRecord(func(r *kgo.Record) { keys = append(keys, string(r.Key)) })
+	}
+	if got := strings.Join(keys, ","); got != "0,1,2,0,1,2" {
+		t.Fatalf("records %s, want 0,1,2,0,1,2", got)
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, "tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("tail", 0); o.Offset != 6 {
+		t.Fatalf("end offset %d, want 6", o.Offset)
 	}
 }

@@ -148,10 +148,29 @@ func TestProduceBadBatches(t *testing.T) {
 		}
 	}
 	// Two whole batches for one partition: from v3 a partition's records
-	// must be exactly one batch (Kafka's ProduceRequest.validateRecords).
+	// must be exactly one batch (Kafka's ProduceRequest.validateRecords);
+	// what follows a batch and cannot be one is dropped or refused.
 	two := append(batchSpec{pid: -1, records: 1, valueLen: 10}.bytes(), batchSpec{pid: -1, records: 2, valueLen: 10}.bytes()...)
 	for v := lo; v <= hi; v++ {
 		p.compare("Produce/two batches for one partition", produceBatch(tp, 0, two), v, nil)
+	}
+	one := batchSpec{pid: -1, records: 1, valueLen: 10}.bytes()
+	for _, c := range []struct {
+		scenario string
+		records  []byte
+	}{
+		{"3 bytes after the batch", append(one[:len(one):len(one)], 1, 2, 3)},
+		{"a torn second batch", append(one[:len(one):len(one)], two[len(one):len(one)+30]...)},
+		{"a second batch's length below a record's", append(one[:len(one):len(one)], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 2)},
+		{"a second batch's magic 7", func() []byte {
+			b := append(one[:len(one):len(one)], two[len(one):len(one)+30]...)
+			b[len(one)+16] = 7
+			return b
+		}()},
+	} {
+		for v := lo; v <= hi; v++ {
+			p.compare("Produce/"+c.scenario, produceBatch(tp, 0, c.records), v, nil)
+		}
 	}
 	p.compare("Produce/after bad batches", listReq(tp, 0, -1, -1, 0), -1, nil)
 }

@@ -24,7 +24,11 @@ import (
 //
 // Long poll: if fewer than MinBytes are ready, the request waits until
 // MaxWaitMillis, woken only by the partitions it reads (fetchwait.go),
-// which are the only ones looked at again. The partitions answered with an
+// which are the only ones looked at again. Ready bytes are Kafka's: it
+// reads up to the byte limit rather than to a batch, so a read cut by
+// PartitionMaxBytes or MaxBytes counts the limit (Rewind sends whole
+// batches only); a waiting fetch counts each partition's data up to its
+// PartitionMaxBytes, a larger first batch included (DelayedFetch). The partitions answered with an
 // error before any read (unknown topic, partition or topic id, not
 // authorized) neither end the wait nor are waited on, and come last in the
 // response, as Kafka sets them aside (fetchPrecheck); a fetch of only such
@@ -266,11 +270,11 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 		}
 	}
 	f := b.fetchOnce(req, items)
-	if !waits || readable == 0 || f.size >= int64(req.MinBytes) || f.hasErr {
+	if !waits || readable == 0 || f.readied >= int64(req.MinBytes) || f.hasErr {
 		return f, items, nil
 	}
-	sizes := f.sizes
-	total := f.size
+	sizes := f.ready
+	total := f.readied
 	f.release(b)
 	// The index of each partition's items, by log (found as read).
 	at := make(map[*storage.Log][]int, len(items))
@@ -360,7 +364,9 @@ func (b *Broker) subscribeItems(items []fetchItem, w *fetchWaiter) func() {
 }
 
 // measure reads one partition to learn how many bytes it has ready, and
-// lets the data go.
+// lets the data go. As Kafka's DelayedFetch, it counts what the partition
+// has up to its PartitionMaxBytes, a partial batch included, and no more
+// even when the first batch is larger.
 func (b *Broker) measure(req *kmsg.FetchRequest, it *fetchItem) (int64, int16) {
 	scratch := &fetched{}
 	budget := int64(it.rp.PartitionMaxBytes)
@@ -370,7 +376,7 @@ func (b *Broker) measure(req *kmsg.FetchRequest, it *fetchItem) (int64, int16) {
 		code = b.readItem(req, it, &sp, &budget, scratch)
 	}
 	scratch.release(b)
-	return scratch.size, code
+	return min(scratch.readied, max(int64(it.rp.PartitionMaxBytes), 0)), code
 }
 
 // fetchRespond builds the response of a read for the fetch's context: a
@@ -467,11 +473,13 @@ type fetched struct {
 	parts   []*kmsg.FetchResponseTopicPartition // per item
 	logs    []*storage.Log                      // per item, nil if none
 	sizes   []int64                             // record bytes per item
+	ready   []int64                             // per item: the bytes Kafka would send (readPartition)
 	records []bool                              // per item: records returned
 	ends    []int64                             // per item: the offset after the records returned
 	next    int64                               // set by readPartition: the offset after its read
 	splices []splice
 	size    int64 // record bytes, held in --max-fetch-memory
+	readied int64 // the sum of ready: what MinBytes is compared with
 	hasErr  bool  // a partition carries an error: answer at once, as Kafka does
 }
 
@@ -517,6 +525,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 		parts:   make([]*kmsg.FetchResponseTopicPartition, len(items)),
 		logs:    make([]*storage.Log, len(items)),
 		sizes:   make([]int64, len(items)),
+		ready:   make([]int64, len(items)),
 		records: make([]bool, len(items)),
 		ends:    make([]int64, len(items)),
 	}
@@ -528,7 +537,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 		sp := &resps[i]
 		sp.Default()
 		sp.Partition = it.rp.Partition
-		before := f.size
+		before, readyBefore := f.size, f.readied
 		code := it.code
 		if code == 0 {
 			f.logs[i] = b.partition(it.topic, it.rp.Partition)
@@ -552,6 +561,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, items []fetchItem) *fetched {
 			sp.RecordBatches = []byte{}
 		}
 		f.sizes[i] = f.size - before
+		f.ready[i] = f.readied - readyBefore
 		f.records[i] = f.sizes[i] > 0
 		if f.records[i] {
 			f.ends[i] = f.next
@@ -608,18 +618,15 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 	if committed && rp.FetchOffset >= lso && rp.FetchOffset <= hw {
 		return 0 // at the LSO: the rest waits for its transaction's marker
 	}
-	max := int64(rp.PartitionMaxBytes)
-	if *budget < max {
-		max = *budget
-	}
-	if max <= 0 && !first {
+	limit := min(int64(rp.PartitionMaxBytes), *budget)
+	if limit <= 0 && !first {
 		return 0
 	}
 	read := l.Read
 	if committed {
 		read = l.ReadCommitted
 	}
-	rr, err := read(rp.FetchOffset, int32(max), first)
+	rr, err := read(rp.FetchOffset, int32(limit), first)
 	if err != nil {
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
@@ -664,6 +671,13 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 	*budget -= rr.Size
 	f.size += rr.Size
 	f.next = rr.NextOffset
+	// Kafka reads up to the limit, not to a batch: a read the limit
+	// stopped would have sent the limit's bytes, the start of the next
+	// batch included, and counts them toward MinBytes.
+	f.readied += rr.Size
+	if rr.Limited {
+		f.readied += max(limit-rr.Size, 0)
+	}
 	return 0
 }
 

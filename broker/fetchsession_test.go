@@ -565,3 +565,96 @@ func TestFetchByteLimits(t *testing.T) {
 		t.Errorf("MaxBytes 1 MiB: %d records, want 6", n)
 	}
 }
+
+// TestFetchMinBytesPartialBatch: Kafka reads up to a fetch's byte limit,
+// not up to a batch, and counts toward MinBytes what it would send, the
+// start of a batch cut at the limit included. With MinBytes = MaxBytes
+// between one batch and two, three batches ready answer at once (with
+// the one whole batch), not after MaxWaitMillis; so does a partition
+// whose data passes its PartitionMaxBytes. A fetch that waits counts a
+// partition's new data up to its PartitionMaxBytes, as Kafka's
+// DelayedFetch, not the whole of a larger first batch.
+func TestFetchMinBytesPartialBatch(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "partial", 1)
+	r := newRaw(t, b.Addr())
+	for range 3 {
+		if code, _ := r.produce("partial", 0, 1); code != 0 {
+			t.Fatal(kerr.ErrorForCode(code))
+		}
+	}
+	one := r.do(sessFetch(12, 0, -1, "partial", [16]byte{}, map[int32]int64{0: 0})).(*kmsg.FetchResponse)
+	size := int32(len(one.Topics[0].Partitions[0].RecordBatches) / 3)
+	limit := size + size/3
+	for _, c := range []struct {
+		what                string
+		maxBytes, partBytes int32
+	}{
+		{"MaxBytes", limit, 1 << 20},
+		{"PartitionMaxBytes", 1 << 20, limit},
+	} {
+		req := sessFetch(12, 0, -1, "partial", [16]byte{}, map[int32]int64{0: 0})
+		req.MaxBytes, req.MinBytes, req.MaxWaitMillis = c.maxBytes, limit, 8000
+		req.Topics[0].Partitions[0].PartitionMaxBytes = c.partBytes
+		start := time.Now()
+		resp := r.do(req).(*kmsg.FetchResponse)
+		took := time.Since(start)
+		if _, n := countRecords(t, resp.Topics[0].Partitions[0].RecordBatches, 0); n != 1 {
+			t.Errorf("%s %d: %d records, want the first batch's 1", c.what, limit, n)
+		}
+		if took > 4*time.Second {
+			t.Errorf("%s %d = MinBytes, batches of %d: answered after %v, want at once", c.what, limit, size, took)
+		}
+	}
+	// Waiting at the end: two batches produced meanwhile are more than
+	// the partition's limit, which MinBytes asks.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(200 * time.Millisecond)
+		p := newRaw(t, b.Addr())
+		for range 2 {
+			if code, _ := p.produce("partial", 0, 1); code != 0 {
+				t.Errorf("produce: %v", kerr.ErrorForCode(code))
+			}
+		}
+	}()
+	req := sessFetch(12, 0, -1, "partial", [16]byte{}, map[int32]int64{0: 3})
+	req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, limit, 8000
+	req.Topics[0].Partitions[0].PartitionMaxBytes = limit
+	start := time.Now()
+	resp := r.do(req).(*kmsg.FetchResponse)
+	took := time.Since(start)
+	<-done
+	if _, n := countRecords(t, resp.Topics[0].Partitions[0].RecordBatches, 3); n != 1 {
+		t.Errorf("waiting: %d records, want the first batch's 1", n)
+	}
+	if took > 4*time.Second {
+		t.Errorf("waiting, PartitionMaxBytes %d = MinBytes: answered after %v, want once the batches came", limit, took)
+	}
+	// A batch larger than PartitionMaxBytes counts that much only: under
+	// MinBytes = the batch's size, the fetch waits its MaxWaitMillis.
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(200 * time.Millisecond)
+		p := newRaw(t, b.Addr())
+		if code, _ := p.produce("partial", 0, 1); code != 0 {
+			t.Errorf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}()
+	req = sessFetch(12, 0, -1, "partial", [16]byte{}, map[int32]int64{0: 5})
+	req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, size, 2000
+	req.Topics[0].Partitions[0].PartitionMaxBytes = size / 2
+	start = time.Now()
+	resp = r.do(req).(*kmsg.FetchResponse)
+	took = time.Since(start)
+	<-done
+	if _, n := countRecords(t, resp.Topics[0].Partitions[0].RecordBatches, 5); n != 1 {
+		t.Errorf("a batch over PartitionMaxBytes: %d records, want 1", n)
+	}
+	if took < 1500*time.Millisecond {
+		t.Errorf("a batch of %d, PartitionMaxBytes %d, MinBytes %d: answered after %v, want MaxWaitMillis", size, size/2, size, took)
+	}
+}

@@ -31,6 +31,12 @@ type ReadResult struct {
 	// offset when none is): the end of what a consumer can have been
 	// given, up to which AbortedTransactions is asked.
 	NextOffset int64
+	// Limited reports that the read stopped at its byte limit: reached,
+	// or short of it by less than the next visible batch. Kafka, which
+	// cuts a read at the limit rather than at a batch, sends the limit's
+	// bytes then, a partial batch included (or, with minOne, the first
+	// batch whole when it is larger).
+	Limited bool
 
 	chunks   []Chunk
 	segs     []*segment
@@ -190,7 +196,11 @@ func (l *Log) read(offset int64, maxBytes int32, minOne, committed bool) (*ReadR
 		} else {
 			s.decRef()
 		}
-		if full || s.base >= hwBase {
+		if full {
+			r.Limited = true
+			return r, nil
+		}
+		if s.base >= hwBase {
 			return r, nil
 		}
 		// The rest of the segment is visible and read: go on from its end,

@@ -338,3 +338,114 @@ func TestFetchByteLimits(t *testing.T) {
 		p.report(fmt.Sprintf("Fetch byte limits/MaxBytes %d MinBytes %d/Fetch_v12", c.maxBytes, c.minBytes), diff(&out[0], &out[1]))
 	}
 }
+
+// TestFetchMinBytesPartial: Kafka reads a partition up to the fetch's
+// byte limit, not up to a batch, and counts toward MinBytes the bytes it
+// would send, the start of the batch cut at the limit included: with
+// MinBytes = MaxBytes (or PartitionMaxBytes) between one batch and two,
+// batches ready answer at once. A fetch that waits counts a partition's
+// new data up to its PartitionMaxBytes, never more, however large the
+// first batch is. Compared: the whole batches answered and whether the
+// fetch waited its MaxWaitMillis.
+func TestFetchMinBytesPartial(t *testing.T) {
+	p := newPair(t)
+	tp := name("fpartial")
+	p.mustCreate(tp, 1)
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0})
+	for _, ts := range []int64{1000, 2000, 3000} {
+		p.mustProduce(tp, 0, ts)
+	}
+	const wait = 2000
+	type outcome struct {
+		ErrorCode, PartitionError int16
+		Batches                   int
+		Waited                    bool
+	}
+	fetch := func(c *conn, offset int64, maxBytes, partBytes, minBytes int32) (*kmsg.FetchResponse, time.Duration) {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 12, -1, wait, minBytes, maxBytes
+		req.SessionEpoch = -1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = tp
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = offset, partBytes, -1, -1
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		start := time.Now()
+		resp, err := c.send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.FetchResponse), time.Since(start)
+	}
+	// The size of one batch (the three are alike), on each broker.
+	var size [2]int32
+	for who, c := range []*conn{p.kafka, p.rewind} {
+		fr, _ := fetch(c, 0, 1<<20, 1<<20, 1)
+		size[who] = int32(len(fr.Topics[0].Partitions[0].RecordBatches) / 3)
+	}
+	if size[0] != size[1] {
+		t.Fatalf("batches of %d bytes on Kafka, %d on Rewind", size[0], size[1])
+	}
+	one := size[0]
+	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
+	if !ok {
+		t.Fatal("Produce: no version both brokers serve")
+	}
+	limit := one + one/3
+	end := int64(3)
+	for _, c := range []struct {
+		scenario                      string
+		maxBytes, partBytes, minBytes int32
+		produce                       int // batches produced while the fetch waits at the end
+	}{
+		{"MaxBytes cuts a batch", limit, 1 << 20, limit, 0},
+		{"PartitionMaxBytes cuts a batch", 1 << 20, limit, limit, 0},
+		{"waiting, PartitionMaxBytes cuts a batch", 1 << 20, limit, limit, 2},
+		{"waiting, a batch over PartitionMaxBytes", 1 << 20, one / 2, one, 1},
+	} {
+		var out [2]outcome
+		for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
+			cn := []*conn{p.kafka, p.rewind}[who]
+			offset := int64(0)
+			done := make(chan struct{})
+			if c.produce > 0 {
+				offset = end
+				pc := dial(t, addr)
+				go func() {
+					defer close(done)
+					time.Sleep(300 * time.Millisecond)
+					for i := range c.produce {
+						req := produceReq(tp, 0, -1, 10000+end+int64(i))
+						req.SetVersion(pv)
+						resp, err := pc.send(req)
+						if err != nil || resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+							t.Errorf("produce: %v %+v", err, resp)
+						}
+					}
+				}()
+			} else {
+				close(done)
+			}
+			fr, took := fetch(cn, offset, c.maxBytes, c.partBytes, c.minBytes)
+			<-done
+			o := outcome{ErrorCode: fr.ErrorCode, Waited: took >= wait*3/4*time.Millisecond}
+			if len(fr.Topics) == 1 && len(fr.Topics[0].Partitions) == 1 {
+				pp := fr.Topics[0].Partitions[0]
+				o.PartitionError = pp.ErrorCode
+				for b := pp.RecordBatches; len(b) >= 12; {
+					n := 12 + int(binary.BigEndian.Uint32(b[8:12]))
+					if n > len(b) {
+						break
+					}
+					o.Batches++
+					b = b[n:]
+				}
+			}
+			out[who] = o
+		}
+		end += int64(c.produce)
+		p.report(fmt.Sprintf("Fetch MinBytes partial/%s/Fetch_v12", c.scenario), diff(&out[0], &out[1]))
+	}
+}

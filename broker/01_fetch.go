@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/rewindhq/rewind/storage"
@@ -129,7 +130,7 @@ func handleFetch(r *request) (reply, error) {
 		if err != nil {
 			return nil, err
 		}
-		if resp := b.fetchThrottled(r, req, fc, f); resp != nil {
+		if resp := b.fetchThrottled(r, req, fc, items, f); resp != nil {
 			return resp, nil
 		}
 		return b.fetchRespond(r, req, fc, items, f), nil
@@ -379,22 +380,24 @@ func (b *Broker) measure(req *kmsg.FetchRequest, it *fetchItem) (int64, int16) {
 	return min(scratch.readied, max(int64(it.rp.PartitionMaxBytes), 0)), code
 }
 
-// fetchRespond builds the response of a read for the fetch's context: a
-// full fetch may create a session; an incremental one answers only the
-// partitions Kafka would (fetchSession.answerLocked).
-// fetchThrottled charges the records read to consumer_byte_rate and,
-// when the fetch is throttled by it or by request_percentage, drops them
-// and returns the response Kafka sends then: no partitions, the session
-// unchanged (its id, or INVALID_FETCH_SESSION_EPOCH if another request of
-// the session came in meanwhile). Otherwise nil.
-func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchContext, f *fetched) kmsg.Response {
-	nowT := time.Now()
+// fetchThrottled charges the response the read would have to
+// consumer_byte_rate (fetchResponseSize) and, when the fetch is throttled
+// by it or by request_percentage, drops the read and returns the response
+// Kafka sends then: no partitions, the session unchanged (its id, or
+// INVALID_FETCH_SESSION_EPOCH if another request of the session came in
+// meanwhile). Otherwise nil.
+func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, f *fetched) kmsg.Response {
 	user := r.c.quotaUser()
-	t := b.quotas.record(quotaFetch, user, r.clientID, float64(f.size), nowT)
+	var size float64
+	if b.quotas.active(quotaFetch) { // else nothing to charge: no consumer_byte_rate is set
+		size = float64(fetchResponseSize(req, fc, items, f))
+	}
+	nowT := time.Now()
+	t := b.quotas.record(quotaFetch, user, r.clientID, size, nowT)
 	if t <= 0 && r.s.throttle <= 0 {
 		return nil
 	}
-	b.quotas.unrecord(quotaFetch, user, r.clientID, float64(f.size), nowT)
+	b.quotas.unrecord(quotaFetch, user, r.clientID, size, nowT)
 	r.s.throttle = max(r.s.throttle, t)
 	f.release(b)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -410,6 +413,9 @@ func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchCont
 	return resp
 }
 
+// fetchRespond builds the response of a read for the fetch's context: a
+// full fetch may create a session; an incremental one answers only the
+// partitions Kafka would (fetchSession.answerLocked).
 func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, f *fetched) kmsg.Response {
 	keep := items
 	switch {
@@ -447,6 +453,72 @@ func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContex
 	f.build(req, keep)
 	b.markFetched(r, items, f)
 	return f.reply(r)
+}
+
+// sizeBufs are the buffers fetchResponseSize encodes into.
+var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// fetchResponseSize is Kafka's FetchContext.getResponseSize: the size of
+// the response to read f on the wire, its correlation id and body (not
+// the size prefix), the partitions' overhead included. An incremental
+// fetch counts the partitions it would answer (mustAnswer), leaving the
+// session as it is; one whose session moved on, an empty response. The
+// partitions are encoded without their records, whose lengths are added:
+// records may be ranges of the segment files, sent with sendfile.
+func fetchResponseSize(req *kmsg.FetchRequest, fc fetchContext, items []fetchItem, f *fetched) int64 {
+	resp := *f.resp
+	resp.Topics = nil
+	var records int64
+	flexible := req.Version >= 12
+	add := func(i int) {
+		it := &items[i]
+		if n := len(resp.Topics); n == 0 || it.topic != resp.Topics[n-1].Topic || it.id != resp.Topics[n-1].TopicID {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = it.topic, it.id
+			resp.Topics = append(resp.Topics, st)
+		}
+		st := &resp.Topics[len(resp.Topics)-1]
+		sp := *f.parts[i]
+		sp.RecordBatches = nil
+		st.Partitions = append(st.Partitions, sp)
+		n := f.sizes[i]
+		records += n
+		if flexible && n > 0 {
+			// A compact length: uvarint(n+1) rather than the 1 byte of
+			// no records.
+			records += int64(uvarintLen(uint64(n)+1)) - 1
+		}
+	}
+	if s := fc.sess; s != nil && !fc.full {
+		s.mu.Lock()
+		if s.epoch == nextEpoch(fc.reqEpoch) {
+			for i := range items {
+				if mustAnswer(items[i].sp, f.parts[i], f.records[i]) {
+					add(i)
+				}
+			}
+		}
+		s.mu.Unlock()
+	} else {
+		for i := range items {
+			add(i)
+		}
+	}
+	bp := sizeBufs.Get().(*[]byte)
+	*bp = resp.AppendTo((*bp)[:0])
+	n := int64(len(*bp))
+	if cap(*bp) <= 1<<20 {
+		sizeBufs.Put(bp)
+	}
+	return 4 + n + records
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // markFetched notes in the fetch positions the end of the records f

@@ -345,23 +345,22 @@ func (s *fetchSession) watchLocked(b *Broker, sp *sessPart, l *storage.Log) {
 	}
 }
 
-// answer is Kafka's CachedPartition.maybeUpdateResponseData: whether the
+// mustAnswer is Kafka's CachedPartition.maybeUpdateResponseData without
+// the update: whether the partition is answered in an incremental
+// response (the session's mu held).
+func mustAnswer(sp *sessPart, r *kmsg.FetchResponseTopicPartition, records bool) bool {
+	return records || r.ErrorCode != 0 || sp.hw != r.HighWatermark || sp.logStart != r.LogStartOffset
+}
+
+// answerLocked is Kafka's CachedPartition.maybeUpdateResponseData: whether the
 // partition is answered in an incremental response, updating what was
 // answered. It also keeps the partition a candidate while it has records
 // to read or an error.
 func (s *fetchSession) answerLocked(sp *sessPart, r *kmsg.FetchResponseTopicPartition, records bool) bool {
-	must := records
-	if sp.hw != r.HighWatermark {
-		must = true
-		sp.hw = r.HighWatermark
-	}
-	if sp.logStart != r.LogStartOffset {
-		must = true
-		sp.logStart = r.LogStartOffset
-	}
+	must := mustAnswer(sp, r, records)
+	sp.hw, sp.logStart = r.HighWatermark, r.LogStartOffset
 	if r.ErrorCode != 0 {
 		sp.hw = -1
-		must = true
 	}
 	if records {
 		s.seq++

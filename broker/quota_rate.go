@@ -12,8 +12,9 @@ import (
 // ClientRequestQuotaManager do it.
 //
 // Three quota types: produce (producer_byte_rate, the bytes of each
-// Produce request), fetch (consumer_byte_rate, the record bytes of each
-// Fetch response) and request (request_percentage, the time a request's
+// Produce request), fetch (consumer_byte_rate, the size of each Fetch
+// response: its records and the partitions' fields, as Kafka's
+// getResponseSize) and request (request_percentage, the time a request's
 // handler ran on the read loop, as a percentage of one core per second).
 // A request is charged to the sensor of the most specific entity that
 // sets the type's key, in Kafka's order: user+client-id, user+default
@@ -208,6 +209,11 @@ func resolve(set *quotaSet, key, user, client string) (sensorKey, float64, bool)
 		}
 	}
 	return tags, 0, false
+}
+
+// active reports whether a quota of kind is set for anyone.
+func (q *quotaManagers) active(kind quotaKind) bool {
+	return q.store.load().has[quotaKindKey[kind]] != 0
 }
 
 // record charges v to the sensor of (user, client) and returns the

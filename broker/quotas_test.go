@@ -308,6 +308,88 @@ func TestFetchQuotaThrottled(t *testing.T) {
 	}
 }
 
+// TestFetchQuotaChargesResponseSize: consumer_byte_rate is charged the
+// size of the Fetch response, as Kafka's getResponseSize counts it (the
+// correlation id and the body: the partitions' fields as well as their
+// records), not its record bytes alone: a fetch of many empty partitions
+// costs. An incremental fetch is charged the partitions it answers. The
+// charge is read back from the throttle time of a fetch over a quota of
+// 1 B/s: (charge / 10 s - 1) / 1 × 10 s.
+func TestFetchQuotaChargesResponseSize(t *testing.T) {
+	b := startBrokerAt(t, t.TempDir(), broker.WithQuotaWindow(11, time.Second))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "fsize", 200)
+	raw := newRaw(t, b.Addr())
+	// One partition with records sent from the file (over 16 KiB), one
+	// with a few copied.
+	if code, _ := raw.produce("fsize", 3, 500); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	if code, _ := raw.produce("fsize", 4, 1); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	all := map[int32]int64{}
+	for p := int32(0); p < 200; p++ {
+		all[p] = 0
+	}
+	// sized sends req and returns its response and the size Kafka
+	// charges for it: 4 + the body, without the flexible header's tags.
+	// Each fetch gets the first batch it finds and no more.
+	sized := func(raw *rawClient, req *kmsg.FetchRequest) (*kmsg.FetchResponse, float64) {
+		t.Helper()
+		req.MaxBytes = 10 // as the quota cuts it: 1 B/s × 10 s
+		raw.corr++
+		raw.c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := raw.c.Write(frame(req, raw.corr)); err != nil {
+			t.Fatal(err)
+		}
+		_, body := readResponse(t, raw.c)
+		body = body[1:] // v12: the header's tags
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return resp, float64(4 + len(body))
+	}
+	_, fullSize := sized(raw, sessFetch(12, 0, -1, "fsize", [16]byte{}, all))
+	caughtUp := map[int32]int64{}
+	for p := range all {
+		caughtUp[p] = 0
+	}
+	caughtUp[3], caughtUp[4] = 500, 1
+	full, _ := sized(raw, sessFetch(12, 0, 0, "fsize", [16]byte{}, caughtUp))
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	if code, _ := raw.produce("fsize", 7, 1); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	incr, incrSize := sized(raw, sessFetch(12, full.SessionID, 1, "fsize", [16]byte{}, nil))
+	if got := answered(t, incr, nil); !sameAnswer(got, map[int32]int{7: 1}) {
+		t.Fatalf("incremental fetch answered %v, want partition 7's record", got)
+	}
+	// The same again, but over the quota: partition 7 gets a record as
+	// before, and the sessionless fetch is as the first.
+	if code, _ := raw.produce("fsize", 7, 1); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	alterQuotas(t, cl, false, quotaEntry(map[string]float64{"consumer_byte_rate": 1}, nil, "user", "<default>"))
+	// Each on a connection of its own: a throttled one is muted.
+	charged := func(what string, raw *rawClient, req *kmsg.FetchRequest, want float64) {
+		t.Helper()
+		resp, _ := sized(raw, req)
+		if resp.ThrottleMillis <= 0 || len(resp.Topics) != 0 {
+			t.Fatalf("%s: throttle %d ms, %d topics; want a throttle and no partitions", what, resp.ThrottleMillis, len(resp.Topics))
+		}
+		got := 10 * (1 + float64(resp.ThrottleMillis)/10000)
+		if math.Abs(got-want) > 0.5 {
+			t.Errorf("%s: charged %.1f bytes (throttle %d ms), want the response's %.0f", what, got, resp.ThrottleMillis, want)
+		}
+	}
+	charged("incremental", raw, sessFetch(12, full.SessionID, 2, "fsize", [16]byte{}, nil), incrSize)
+	charged("sessionless", newRaw(t, b.Addr()), sessFetch(12, 0, -1, "fsize", [16]byte{}, all), fullSize)
+}
+
 // TestConnectionCreationRate: connections from an ip over its
 // connection_creation_rate are held unread and closed after the
 // throttle time, as Kafka's ConnectionQuotas does; those within it are

@@ -449,3 +449,111 @@ func TestFetchMinBytesPartial(t *testing.T) {
 		p.report(fmt.Sprintf("Fetch MinBytes partial/%s/Fetch_v12", c.scenario), diff(&out[0], &out[1]))
 	}
 }
+
+// TestFetchQuotaResponseSize: consumer_byte_rate is charged the size of
+// the Fetch response (Kafka's getResponseSize), the fields of empty
+// partitions included, and for an incremental fetch that of the
+// partitions it answers. The charge is read back from the throttle time
+// of a fetch over a quota of 1 B/s, from a client id not used before:
+// (charge / 10 s - 1) × 10 s.
+func TestFetchQuotaResponseSize(t *testing.T) {
+	p := newPair(t)
+	tp := name("fquota")
+	const parts = 40
+	p.mustCreate(tp, parts)
+	all := map[int32]int64{}
+	for pn := int32(0); pn < parts; pn++ {
+		all[pn] = 0
+	}
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0, 1: 0, 2: 0})
+	req := func(sess, epoch int32, offsets map[int32]int64) *kmsg.FetchRequest {
+		r := kmsg.NewPtrFetchRequest()
+		r.Version, r.ReplicaID, r.MaxWaitMillis, r.MinBytes, r.MaxBytes = 12, -1, 10, 1, 1<<20
+		r.SessionID, r.SessionEpoch = sess, epoch
+		if len(offsets) > 0 {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = tp
+			for pn := int32(0); pn < parts; pn++ {
+				if off, ok := offsets[pn]; ok {
+					fp := kmsg.NewFetchRequestTopicPartition()
+					fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = pn, off, 1<<20, -1, -1
+					ft.Partitions = append(ft.Partitions, fp)
+				}
+			}
+			r.Topics = append(r.Topics, ft)
+		}
+		return r
+	}
+	// The sessions, opened on the usual client id.
+	var sess [2]int32
+	for who, c := range []*conn{p.kafka, p.rewind} {
+		resp, err := c.send(req(0, 0, all))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess[who] = resp.(*kmsg.FetchResponse).SessionID; sess[who] == 0 {
+			t.Fatalf("broker %d: no session", who)
+		}
+	}
+	p.mustProduce(tp, 7, 1000)
+	// A client id per fetch, each 1 B/s.
+	ids := map[string]string{}
+	var ents []kmsg.AlterClientQuotasRequestEntry
+	for _, k := range []string{"poll", "sessionless", "incremental"} {
+		ids[k] = name("fquota-" + k)
+		ents = append(ents, quotaEnt([]string{"client-id", ids[k]}, "consumer_byte_rate=1"))
+	}
+	if _, _, kerr, rerr := p.both(alterQuotasReq(false, ents...), -1); kerr != nil || rerr != nil {
+		t.Fatalf("AlterClientQuotas: %v %v", kerr, rerr)
+	}
+	t.Cleanup(func() {
+		var rm []kmsg.AlterClientQuotasRequestEntry
+		for _, id := range ids {
+			rm = append(rm, quotaEnt([]string{"client-id", id}, "consumer_byte_rate=remove"))
+		}
+		p.both(alterQuotasReq(false, rm...), -1)
+	})
+	as := func(addr, id string) *conn {
+		c := dial(t, addr)
+		c.f = kmsg.NewRequestFormatter(kmsg.FormatterClientID(id))
+		return c
+	}
+	// Kafka applies quotas from its metadata log: wait until a fetch of
+	// the poll client id is throttled.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := as(p.kafkaAddr, ids["poll"]).send(req(0, -1, map[int32]int64{0: 0}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.(*kmsg.FetchResponse).ThrottleMillis > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Kafka: consumer_byte_rate not applied after 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	type outcome struct {
+		Throttled bool
+		Charged   int64 // bytes
+	}
+	for _, c := range []struct {
+		scenario string
+		req      func(who int) *kmsg.FetchRequest
+	}{
+		{"sessionless", func(int) *kmsg.FetchRequest { return req(0, -1, all) }},
+		{"incremental", func(who int) *kmsg.FetchRequest { return req(sess[who], 1, nil) }},
+	} {
+		var out [2]outcome
+		for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
+			resp, err := as(addr, ids[c.scenario]).send(c.req(who))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms := resp.(*kmsg.FetchResponse).ThrottleMillis
+			out[who] = outcome{Throttled: ms > 0, Charged: int64(math.Round((float64(ms) + 10000) / 1000))}
+		}
+		t.Logf("%s: kafka %+v, rewind %+v", c.scenario, out[0], out[1])
+		p.report(fmt.Sprintf("Fetch quota response size/%s/Fetch_v12", c.scenario), diff(&out[0], &out[1]))
+	}
+}

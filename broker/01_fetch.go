@@ -255,6 +255,7 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 	if waits {
 		if fc.sess != nil {
 			w = fc.sess.waiter
+			defer fc.sess.holdWatch(b)()
 		} else {
 			w = newFetchWaiter()
 			defer b.subscribeItems(items, w)()

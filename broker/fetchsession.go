@@ -94,6 +94,8 @@ type fetchSession struct {
 	mu        sync.Mutex
 	epoch     int32 // the epoch the next request must carry
 	removed   bool
+	waiting   int  // fetches of the session waiting (holdWatch)
+	unwatched bool // the subscriptions are let go (removed, and no fetch waits)
 	parts     map[sessKey]*sessPart
 	byLog     map[*storage.Log]*sessPart
 	seq       uint64 // order of the partitions: rotated to the end when they return records
@@ -472,7 +474,8 @@ func (c *fetchSessionCache) touchLocked(s *fetchSession) {
 }
 
 // removeLocked drops a session from the cache and its subscriptions. A
-// fetch of it still waiting is answered as it would have been.
+// fetch of it still waiting is answered as it would have been, woken by
+// its partitions until then (holdWatch).
 func (c *fetchSessionCache) removeLocked(s *fetchSession) {
 	if !c.uncacheLocked(s) {
 		return
@@ -495,10 +498,48 @@ func (c *fetchSessionCache) uncacheLocked(s *fetchSession) bool {
 	return true
 }
 
+// unwatchLocked marks the session removed. Its subscriptions go at once,
+// or when the last fetch of it that waits ends (holdWatch).
 func (s *fetchSession) unwatchLocked(b *Broker) {
 	s.removed = true
+	if s.waiting == 0 {
+		s.releaseLocked(b)
+	}
+}
+
+func (s *fetchSession) releaseLocked(b *Broker) {
+	if s.unwatched {
+		return
+	}
+	s.unwatched = true
 	for l := range s.byLog {
 		b.fetchWatch.unsubscribe(l, s.waiter)
+	}
+}
+
+// holdWatch keeps the session's subscriptions for a fetch that waits,
+// whatever becomes of the session meanwhile: evicted or closed, it is
+// still woken by its partitions, as Kafka's delayed fetch waits on its
+// partitions, not on the session. It returns the end of the hold.
+func (s *fetchSession) holdWatch(b *Broker) func() {
+	s.mu.Lock()
+	s.waiting++
+	if s.unwatched {
+		// Removed since the request came: subscribed again, and every
+		// partition looked at once, so that no change between is missed.
+		s.unwatched = false
+		for l := range s.byLog {
+			b.fetchWatch.subscribe(l, s.waiter)
+			s.waiter.notify(l)
+		}
+	}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.waiting--; s.waiting == 0 && s.removed {
+			s.releaseLocked(b)
+		}
 	}
 }
 

@@ -1,10 +1,15 @@
 package broker
 
 import (
+	"io"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -102,5 +107,97 @@ func TestNextEpoch(t *testing.T) {
 		if got := nextEpoch(c[0]); got != c[1] {
 			t.Errorf("nextEpoch(%d) = %d, want %d", c[0], got, c[1])
 		}
+	}
+}
+
+// TestFetchSessionEvictedWhileWaiting: an incremental fetch that waits
+// while the cache evicts its session for a newcomer is still woken by a
+// record on its partition, as Kafka's delayed fetch waits on partitions
+// whatever becomes of the session: it answers long before MaxWaitMillis.
+func TestFetchSessionEvictedWhileWaiting(t *testing.T) {
+	b, err := New(WithListen("127.0.0.1:0"), WithDataDir(t.TempDir()), WithGroupInitialRebalanceDelay(0),
+		WithFetchSessionCache(8, 0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	var skew atomic.Int64 // the cache's clock runs ahead of time.Now by skew
+	c := b.sessions()
+	c.mu.Lock()
+	c.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	c.mu.Unlock()
+	cl := secClient(t, b.Addr())
+	ctx := secCtx(t)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "evict"); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(cl *kgo.Client, id, epoch int32, wait int32) (*kmsg.FetchResponse, error) {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 12, -1, wait, 1, 1<<20
+		req.SessionID, req.SessionEpoch = id, epoch
+		if epoch == 0 {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = "evict"
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes, fp.LogStartOffset = 1<<20, -1
+			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+			req.Topics = []kmsg.FetchRequestTopic{ft}
+		}
+		resp, err := cl.Broker(0).Request(ctx, pinnedReq{req})
+		if err != nil {
+			return nil, err
+		}
+		return resp.(*kmsg.FetchResponse), nil
+	}
+	// Both sessions in shard 0, which holds one.
+	setShard := func() { c.mu.Lock(); c.next = 0; c.mu.Unlock() }
+	setShard()
+	first, err := fetch(cl, 0, 0, 10)
+	if err != nil || first.SessionID == 0 {
+		t.Fatalf("full fetch: %v, session %v", err, first)
+	}
+	type answer struct {
+		resp *kmsg.FetchResponse
+		err  error
+		at   time.Time
+	}
+	done := make(chan answer, 1)
+	waiter := secClient(t, b.Addr()) // a connection of its own while it waits
+	go func() {
+		resp, err := fetch(waiter, first.SessionID, 1, 8000)
+		done <- answer{resp, err, time.Now()}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); b.FetchSessions().Incremental == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the incremental fetch did not come")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Unused for over 2 minutes: a new session takes its place.
+	skew.Store(int64(3 * time.Minute))
+	setShard()
+	if second, err := fetch(cl, 0, 0, 10); err != nil || second.SessionID == 0 {
+		t.Fatalf("newcomer: %v, %+v", err, second)
+	}
+	if st := b.FetchSessions(); st.Evicted != 1 {
+		t.Fatalf("%+v, want the first session evicted", st)
+	}
+	produced := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "evict", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a := <-done
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if took := a.at.Sub(produced); took > 4*time.Second {
+		t.Fatalf("answered %v after the produce: the evicted session's fetch did not hear it", took)
+	}
+	if len(a.resp.Topics) != 1 || len(a.resp.Topics[0].Partitions) != 1 || len(a.resp.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("answered %+v, want the record", a.resp.Topics)
 	}
 }

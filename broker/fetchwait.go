@@ -19,8 +19,9 @@ import (
 // log (bounded by --max-broker-partitions), however many fetches wait.
 //
 // A subscriber is a fetchWaiter: a fetch session holds one for its life
-// (subscribed once per partition it caches, not per request), a
-// sessionless fetch one for the time it waits.
+// (subscribed once per partition it caches, not per request; evicted or
+// closed while a fetch of it waits, until that fetch ends), a sessionless
+// fetch one for the time it waits.
 
 // fetchWaiter collects the logs that changed since it was last drained.
 type fetchWaiter struct {

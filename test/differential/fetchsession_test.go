@@ -557,3 +557,67 @@ func TestFetchQuotaResponseSize(t *testing.T) {
 		p.report(fmt.Sprintf("Fetch quota response size/%s/Fetch_v12", c.scenario), diff(&out[0], &out[1]))
 	}
 }
+
+// TestFetchSessionClosedWhileWaiting: an incremental fetch waiting while
+// its session is closed (a FINAL fetch naming it, on another connection)
+// is still answered when a record comes, not at MaxWaitMillis: Kafka's
+// delayed fetch waits on its partitions whatever becomes of the session.
+// Compared: whether it waited its MaxWaitMillis and the records answered.
+func TestFetchSessionClosedWhileWaiting(t *testing.T) {
+	p := newPair(t)
+	tp := name("fclosed")
+	p.mustCreate(tp, 1)
+	s := &sessionPair{p: p, v: 12, topic: tp}
+	s.ready(map[int32]int64{0: 0})
+	s.step("Fetch session closed while waiting/full", 0, map[int32]int64{0: 0}, nil)
+	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
+	if !ok {
+		t.Fatal("Produce: no version both brokers serve")
+	}
+	const wait = 8000
+	type outcome struct {
+		ErrorCode int16
+		Records   int
+		Waited    bool
+	}
+	var out [2]outcome
+	for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
+		other := dial(t, addr)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(300 * time.Millisecond)
+			final := s.req(who, s.sess[who], -1, map[int32]int64{0: 0}, nil)
+			if _, err := other.send(final); err != nil {
+				t.Errorf("final fetch: %v", err)
+				return
+			}
+			req := produceReq(tp, 0, -1, 1000)
+			req.SetVersion(pv)
+			if resp, err := other.send(req); err != nil || resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Errorf("produce: %v %+v", err, resp)
+			}
+		}()
+		req := s.req(who, s.sess[who], 1, nil, nil)
+		req.MaxWaitMillis = wait
+		start := time.Now()
+		resp, err := []*conn{p.kafka, p.rewind}[who].send(req)
+		took := time.Since(start)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := resp.(*kmsg.FetchResponse)
+		o := outcome{ErrorCode: fr.ErrorCode, Waited: took >= wait/2*time.Millisecond}
+		for _, rt := range fr.Topics {
+			for _, pp := range rt.Partitions {
+				if len(pp.RecordBatches) > 0 {
+					o.Records++
+				}
+			}
+		}
+		out[who] = o
+	}
+	t.Logf("kafka %+v, rewind %+v", out[0], out[1])
+	p.report("Fetch session closed while waiting/incremental/Fetch_v12", diff(&out[0], &out[1]))
+}

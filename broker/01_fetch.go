@@ -741,16 +741,18 @@ func (b *Broker) readPartition(l *storage.Log, rp kmsg.FetchRequestTopicPartitio
 		}
 		sp.RecordBatches = buf
 	}
-	*budget -= rr.Size
-	f.size += rr.Size
-	f.next = rr.NextOffset
 	// Kafka reads up to the limit, not to a batch: a read the limit
 	// stopped would have sent the limit's bytes, the start of the next
-	// batch included, and counts them toward MinBytes.
-	f.readied += rr.Size
+	// batch included, and counts them toward MinBytes and takes them from
+	// what the fetch has left (its readFromLog).
+	counted := rr.Size
 	if rr.Limited {
-		f.readied += max(limit-rr.Size, 0)
+		counted = max(counted, limit)
 	}
+	*budget -= counted
+	f.size += rr.Size
+	f.next = rr.NextOffset
+	f.readied += counted
 	return 0
 }
 

@@ -621,3 +621,68 @@ func TestFetchSessionClosedWhileWaiting(t *testing.T) {
 	t.Logf("kafka %+v, rewind %+v", out[0], out[1])
 	p.report("Fetch session closed while waiting/incremental/Fetch_v12", diff(&out[0], &out[1]))
 }
+
+// TestFetchMaxBytesAcrossPartitions: a read cut by the fetch's MaxBytes
+// uses up the rest of MaxBytes, the partial batch included, as Kafka's
+// readFromLog takes each read's size (up to the limit, not to a batch)
+// from what is left: a later partition whose batch would have fitted in
+// what the whole batches left gets nothing. Partition 0 holds two batches
+// of six records, partition 1 one batch of one; MaxBytes is partition 0's
+// first batch plus partition 1's batch and a few bytes.
+func TestFetchMaxBytesAcrossPartitions(t *testing.T) {
+	p := newPair(t)
+	tp := name("fmaxparts")
+	p.mustCreate(tp, 2)
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0, 1: 0})
+	p.mustProduce(tp, 0, 1001, 1002, 1003, 1004, 1005, 1006)
+	p.mustProduce(tp, 0, 2001, 2002, 2003, 2004, 2005, 2006)
+	p.mustProduce(tp, 1, 3001)
+	fetch := func(c *conn, maxBytes int32) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 12, -1, 0, 1, maxBytes
+		req.SessionEpoch = -1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = tp
+		for part := int32(0); part < 2; part++ {
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = part, 1<<20, -1, -1
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		req.Topics = append(req.Topics, ft)
+		resp, err := c.send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.FetchResponse)
+	}
+	// The batches' sizes, alike on both brokers.
+	var sizes [2][2]int // [broker][partition]: the first batch's size
+	for who, c := range []*conn{p.kafka, p.rewind} {
+		fr := fetch(c, 1<<20)
+		for _, pp := range fr.Topics[0].Partitions {
+			if b := pp.RecordBatches; len(b) >= 12 {
+				sizes[who][pp.Partition] = 12 + int(binary.BigEndian.Uint32(b[8:12]))
+			}
+		}
+	}
+	if sizes[0] != sizes[1] || sizes[0][0] <= sizes[0][1]+8 {
+		t.Fatalf("first batches of %v bytes on Kafka, %v on Rewind: want alike, partition 0's larger", sizes[0], sizes[1])
+	}
+	type outcome struct{ Batches [2]int }
+	var out [2]outcome
+	for who, c := range []*conn{p.kafka, p.rewind} {
+		fr := fetch(c, int32(sizes[0][0]+sizes[0][1]+8))
+		for _, pp := range fr.Topics[0].Partitions {
+			for b := pp.RecordBatches; len(b) >= 12; {
+				n := 12 + int(binary.BigEndian.Uint32(b[8:12]))
+				if n > len(b) {
+					break // a partial batch: clients drop it
+				}
+				out[who].Batches[pp.Partition]++
+				b = b[n:]
+			}
+		}
+	}
+	p.report("Fetch MaxBytes across partitions/Fetch_v12", diff(&out[0], &out[1]))
+}

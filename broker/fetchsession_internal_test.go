@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,16 +113,7 @@ func TestNextEpoch(t *testing.T) {
 // record on its partition, as Kafka's delayed fetch waits on partitions
 // whatever becomes of the session: it answers long before MaxWaitMillis.
 func TestFetchSessionEvictedWhileWaiting(t *testing.T) {
-	b, err := New(WithListen("127.0.0.1:0"), WithDataDir(t.TempDir()), WithGroupInitialRebalanceDelay(0),
-		WithFetchSessionCache(8, 0), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startTest(t, WithGroupInitialRebalanceDelay(0), WithFetchSessionCache(8, 0))
 	var skew atomic.Int64 // the cache's clock runs ahead of time.Now by skew
 	c := b.sessions()
 	c.mu.Lock()

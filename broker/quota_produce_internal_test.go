@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -91,16 +89,7 @@ func TestProduceBytesChargedAsKafka(t *testing.T) {
 		}
 	})
 	t.Run("no transactional id", func(t *testing.T) {
-		dir := t.TempDir()
-		b, err := New(WithDataDir(dir), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			b.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
+		b := startTest(t)
 		cl := secClient(t, b.Addr())
 		if _, err := kadm.NewClient(cl).CreateTopic(secCtx(t), 1, 1, nil, "q"); err != nil {
 			t.Fatal(err)

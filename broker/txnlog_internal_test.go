@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -25,17 +23,7 @@ import (
 
 func newTxnLogBroker(t *testing.T, topics ...string) *Broker {
 	t.Helper()
-	b, err := New(WithListen("127.0.0.1:0"), WithDataDir(t.TempDir()),
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		func(c *Config) { c.OffsetsTopicPartitions = 2 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startTest(t, func(c *Config) { c.OffsetsTopicPartitions = 2 })
 	for _, name := range topics {
 		if _, err := b.reg.create(name, 1, nil, false, false, nil); err != nil {
 			t.Fatal(err)

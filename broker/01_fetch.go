@@ -421,7 +421,7 @@ func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContex
 	keep := items
 	switch {
 	case fc.full:
-		f.resp.SessionID = b.sessions().create(req, items, f)
+		f.resp.SessionID = b.sessions().create(req, items, f, fc.aclGen)
 	case fc.sess != nil:
 		s := fc.sess
 		s.mu.Lock()

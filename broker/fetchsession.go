@@ -102,6 +102,7 @@ type fetchSession struct {
 	cand      map[*sessPart]struct{}
 	isolation int8
 	waiter    *fetchWaiter
+	aclGen    uint64 // the authorizer's generation its partitions were last all authorized at (aclRecheckLocked)
 }
 
 // sessKey names a cached partition: by topic id in a session that uses
@@ -143,7 +144,8 @@ type fetchContext struct {
 	full     bool  // try to create a session from the response
 	sess     *fetchSession
 	reqEpoch int32
-	others   int // the session's partitions not read at first (no error when last read)
+	others   int    // the session's partitions not read at first (no error when last read)
+	aclGen   uint64 // of a full fetch: the authorizer's generation before its partitions were authorized
 }
 
 func (c *fetchSessionCache) lookup(id int32) *fetchSession {
@@ -168,7 +170,7 @@ func (c *fetchSessionCache) newContext(req *kmsg.FetchRequest, items []fetchItem
 				c.removeLocked(s)
 			}
 		}
-		return fetchContext{full: req.SessionEpoch == 0}, items
+		return fetchContext{full: req.SessionEpoch == 0, aclGen: c.aclGen()}, items
 	}
 	s := c.lookup(req.SessionID)
 	if s == nil {
@@ -200,8 +202,34 @@ func (c *fetchSessionCache) newContext(req *kmsg.FetchRequest, items []fetchItem
 	c.incr++
 	s.epoch = nextEpoch(s.epoch)
 	s.takeChangedLocked()
+	s.aclRecheckLocked(c.aclGen())
 	items = s.itemsLocked()
 	return fetchContext{sess: s, reqEpoch: req.SessionEpoch, others: len(s.parts) - len(items)}, items
+}
+
+// aclGen is the authorizer's generation, 0 without one.
+func (c *fetchSessionCache) aclGen() uint64 {
+	if a := c.b.sec.authz; a != nil {
+		return a.Generation()
+	}
+	return 0
+}
+
+// aclRecheckLocked makes every partition of the session a candidate once
+// the ACLs changed since they were last all authorized: Kafka authorizes
+// each partition of the session on every fetch, so one whose READ was
+// taken away is answered TOPIC_AUTHORIZATION_FAILED at the next fetch
+// even if nothing changed in it, and one denied stays a candidate
+// (answerLocked) until allowed. Looking at them all only after a change
+// keeps an incremental fetch's work to the partitions that changed.
+func (s *fetchSession) aclRecheckLocked(gen uint64) {
+	if gen == s.aclGen {
+		return
+	}
+	s.aclGen = gen
+	for _, sp := range s.parts {
+		s.cand[sp] = struct{}{}
+	}
 }
 
 // updateLocked is Kafka's FetchSession.update: partitions named are added
@@ -382,8 +410,9 @@ func (s *fetchSession) answerLocked(sp *sessPart, r *kmsg.FetchResponseTopicPart
 
 // create is FullFetchContext.updateAndGenerateResponseData's session: made
 // from the partitions of a full fetch's response, if the cache has room.
-// It returns the session id, 0 for none.
-func (c *fetchSessionCache) create(req *kmsg.FetchRequest, items []fetchItem, f *fetched) int32 {
+// It returns the session id, 0 for none. aclGen is the authorizer's
+// generation before the fetch's partitions were authorized.
+func (c *fetchSessionCache) create(req *kmsg.FetchRequest, items []fetchItem, f *fetched, aclGen uint64) int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	size := len(items)
@@ -400,7 +429,7 @@ func (c *fetchSessionCache) create(req *kmsg.FetchRequest, items []fetchItem, f 
 	s := &fetchSession{
 		shard: shard, usesIDs: req.Version >= 13, created: now, lastUsed: now, cachedSize: -1,
 		epoch: nextEpoch(0), parts: make(map[sessKey]*sessPart, size), byLog: make(map[*storage.Log]*sessPart),
-		cand: make(map[*sessPart]struct{}), isolation: req.IsolationLevel,
+		cand: make(map[*sessPart]struct{}), isolation: req.IsolationLevel, aclGen: aclGen,
 	}
 	s.waiter = newFetchWaiter()
 	for {

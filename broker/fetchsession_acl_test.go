@@ -269,3 +269,64 @@ func readableTopic(t *testing.T) (*Broker, *kgo.Client, [16]byte) {
 	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
 	return b, admin, tds["t"].ID
 }
+
+// TestFetchSessionACLChange: a change of the ACLs makes an incremental
+// fetch look at every partition of its session, as Kafka authorizes each
+// one on every fetch: a caught-up partition whose READ goes is answered
+// TOPIC_AUTHORIZATION_FAILED at the next fetch although nothing changed
+// in it, and on every fetch after, until READ comes back; then it is
+// answered once without an error, and the fetch after answers nothing.
+func TestFetchSessionACLChange(t *testing.T) {
+	b, admin, id := readableTopic(t)
+	ctx := secCtx(t)
+	alice := aclClient(t, b, "alice")
+	fetch := func(sess, epoch int32, offset int64) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1<<20, sess, epoch
+		if offset >= 0 {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.TopicID = id
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
+			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+			req.Topics = []kmsg.FetchRequestTopic{ft}
+		}
+		resp, err := req.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp
+	}
+	code := func(resp *kmsg.FetchResponse) int16 {
+		t.Helper()
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("want t/0 answered, got %+v", resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	full := fetch(0, 0, 0)
+	if code(full) != 0 || full.SessionID == 0 {
+		t.Fatalf("full fetch: %v, session %d", kerr.ErrorForCode(code(full)), full.SessionID)
+	}
+	sess := full.SessionID
+	if resp := fetch(sess, 1, 1); len(resp.Topics) != 0 {
+		t.Fatalf("caught up: %+v, want nothing answered", resp.Topics)
+	}
+	resetACLs(t, admin)
+	for epoch := int32(2); epoch <= 3; epoch++ {
+		if c := code(fetch(sess, epoch, -1)); c != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("epoch %d, READ taken away: %v, want TOPIC_AUTHORIZATION_FAILED", epoch, kerr.ErrorForCode(c))
+		}
+	}
+	mustCreateACLs(t, b, allowACL(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead))
+	if resp := fetch(sess, 4, -1); code(resp) != 0 || resp.Topics[0].Partitions[0].HighWatermark != 1 {
+		t.Fatalf("READ back: %+v, want t/0 answered without an error", resp.Topics)
+	}
+	if resp := fetch(sess, 5, -1); len(resp.Topics) != 0 {
+		t.Fatalf("after: %+v, want nothing answered", resp.Topics)
+	}
+}

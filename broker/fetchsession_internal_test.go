@@ -35,7 +35,7 @@ func fullFetch(c *fetchSessionCache, shard, n int) int32 {
 		f.logs = append(f.logs, nil)
 	}
 	c.next = shard
-	return c.create(req, items, f)
+	return c.create(req, items, f, 0)
 }
 
 // touch sends the session an incremental fetch at its current epoch.

@@ -158,6 +158,18 @@ func (r *runner) rewind(fsync storage.Fsync) system {
 	return rewindSystem(r.root, fsync)
 }
 
+// rewindProcess is Rewind as a `rewind serve` child of its own where the
+// bench has the binary (Config.Exe), as kfake and Kafka are measured: a
+// scenario bound by the machine's CPU then does not run the broker in
+// the clients' Go runtime (their scheduler and collector) while its
+// peers each have one. Without the binary, as rewind.
+func (r *runner) rewindProcess(fsync storage.Fsync) system {
+	if r.external() || r.cfg.Exe == "" {
+		return r.rewind(fsync)
+	}
+	return r.rewindServe("--fsync", fsync.String())
+}
+
 // ab runs measure cfg.Rounds times on each system, alternating, each time
 // on a fresh target. measure returns one or more values; ab returns, per
 // value, the runs of each system.
@@ -567,7 +579,7 @@ func (r *runner) commits(ctx context.Context) error {
 	var kfake4 []float64 // kfake's 4-committer rates, for the machine's bound
 	for _, committers := range []int{4, 64} {
 		name := fmt.Sprintf("offset commits, %d committers, %s", committers, fsyncName(storage.FsyncAlways, r.external()))
-		res, err := r.ab(ctx, name, []system{r.rewind(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false), r.kafkaSync()}, func(t target) ([]float64, error) {
+		res, err := r.ab(ctx, name, []system{r.rewindProcess(storage.FsyncAlways), kfakeSystem(), r.kafkaSystem(false), r.kafkaSync()}, func(t target) ([]float64, error) {
 			topic, err := createTopic(ctx, t, "commit", 8)
 			if err != nil {
 				return nil, err
@@ -585,10 +597,11 @@ func (r *runner) commits(ctx context.Context) error {
 		figs = append(figs, newFigure(name, "commits/s", sysRuns(res, 0, 0), sysRuns(res, 1, 0), 0, "", goal{}).withKafka(sysRuns(res, 2, 0), sysRuns(res, 3, 0)),
 			newFigure(name+", p99 latency", "ms", sysRuns(res, 0, 1), sysRuns(res, 1, 1), 0, "", goal{}).withKafka(sysRuns(res, 2, 1), sysRuns(res, 3, 1)))
 		if !r.external() {
-			// The machine's CPU, clients and broker together: the
-			// broker's own CPU is in this process for Rewind, so only
-			// the sum compares. At 64 committers a run that keeps
-			// every core busy is bound by the CPU per commit.
+			// The machine's CPU, clients and broker together (each
+			// broker in a process of its own, or Rewind in this one
+			// without the binary, so only the sum compares). At 64
+			// committers a run that keeps every core busy is bound by
+			// the CPU per commit.
 			cpu = append(cpu, newFigure(fmt.Sprintf("  machine CPU per commit (clients, broker, kernel), %d committers", committers), "µs", sysRuns(res, 0, 2), sysRuns(res, 1, 2), 0, "", goal{}).withKafka(sysRuns(res, 2, 2), sysRuns(res, 3, 2)),
 				newFigure(fmt.Sprintf("  machine cores busy, %d committers", committers), "%", sysRuns(res, 0, 3), sysRuns(res, 1, 3), 0, "", goal{}).withKafka(sysRuns(res, 2, 3), sysRuns(res, 3, 3)))
 		}

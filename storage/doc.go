@@ -53,11 +53,10 @@
 // usual and then, as one entry, to the journal file; the journal's syncer
 // fdatasyncs that file once per round for every entry of every log
 // written meanwhile and then advances each of those logs' HW
-// (WaitDurable and Changed unchanged). Up to two rounds overlap (a round
-// starts as soon as entries wait, even while the previous one is still in
-// fdatasync: with few committers each would otherwise wait for a round
-// that began just before its entry, then its own), and rounds are applied
-// in order, so a failed fsync fences the journal before any later round
+// (WaitDurable and Changed unchanged). Rounds may overlap
+// (JournalOptions.RoundsInFlight, one at a time by default: on ext4 two
+// fdatasyncs of one file wait for each other) and are applied in order,
+// so a failed fsync fences the journal before any later round
 // acknowledges anything. One fdatasync thus serves the
 // commits of many groups on many partitions, where per-log fsyncs served
 // only the few waiting on each. Segments are fsynced when they roll (as

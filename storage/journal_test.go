@@ -29,10 +29,13 @@ func jDir(p int) string { return fmt.Sprintf("/data/p-%d", p) }
 // jsetPrealloc is the JournalOptions.Prealloc of openJSet's journals.
 var jsetPrealloc int64
 
+// jsetRounds is the JournalOptions.RoundsInFlight of openJSet's journals.
+var jsetRounds int
+
 // openJSet opens the journal and n journaled logs on fsys and recovers.
 
 func openJSet(fsys vfs.FS, n int, cfg Config, maxBytes int64) (*jset, error) {
-	j, err := OpenJournal("/data", jName, JournalOptions{FS: fsys, Logger: quietLogger(), MaxBytes: maxBytes, Prealloc: jsetPrealloc})
+	j, err := OpenJournal("/data", jName, JournalOptions{FS: fsys, Logger: quietLogger(), MaxBytes: maxBytes, Prealloc: jsetPrealloc, RoundsInFlight: jsetRounds})
 	if err != nil {
 		return nil, err
 	}
@@ -657,11 +660,13 @@ func TestJournalKeptForFencedLog(t *testing.T) {
 	}
 }
 
-// Rounds overlap, but a later round is applied only after the earlier
-// ones: when the earlier round's fsync fails after the later one's
-// succeeded, the later round's appends are not acknowledged either (the
-// journal is fenced first).
+// Rounds overlap (with RoundsInFlight 2), but a later round is applied
+// only after the earlier ones: when the earlier round's fsync fails after
+// the later one's succeeded, the later round's appends are not
+// acknowledged either (the journal is fenced first).
 func TestJournalOverlappingRoundsApplyInOrder(t *testing.T) {
+	defer func(old int) { jsetRounds = old }(jsetRounds)
+	jsetRounds = 2
 	_, efs, s := openErrJSet(t, 2)
 	defer s.close()
 	res, err := s.logs[1].Append(BuildBatch(1, []Record{{Timestamp: 1, Value: []byte("before")}}))

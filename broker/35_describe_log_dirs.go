@@ -17,7 +17,7 @@ import (
 // Kafka's Log.size counts), an offset lag of 0 (the log is the partition's
 // current replica: Kafka's lag is the high watermark's distance past the
 // log end, never positive for a leader) and IsFuture false (no log is
-// being moved: AlterReplicaLogDirs is not served).
+// being moved: AlterReplicaLogDirs has nowhere to move it to).
 //
 // Topics null asks for every topic, internal ones included, as Kafka; an
 // empty list for none (the directory is still described); otherwise the

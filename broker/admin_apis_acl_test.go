@@ -11,8 +11,8 @@ import (
 
 // TestAdminAPIsAuthorized: with --authorizer, OffsetForLeaderEpoch and
 // DescribeTopicPartitions need DESCRIBE on the topic, DescribeLogDirs and
-// ListPartitionReassignments DESCRIBE on the cluster, ElectLeaders and
-// AlterPartitionAssignments ALTER on it, as KafkaApis checks: bob, with
+// ListPartitionReassignments DESCRIBE on the cluster, ElectLeaders,
+// AlterPartitionAssignments and AlterReplicaLogDirs ALTER on it, as KafkaApis checks: bob, with
 // no ACL, is refused each; alice, with the ACL, is served.
 func TestAdminAPIsAuthorized(t *testing.T) {
 	b := startACL(t, t.TempDir())
@@ -40,6 +40,12 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 			out = append(out, r.ErrorCode)
 		case *kmsg.ElectLeadersResponse:
 			out = append(out, r.ErrorCode)
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					out = append(out, p.ErrorCode)
+				}
+			}
+		case *kmsg.AlterReplicaLogDirsResponse:
 			for _, t := range r.Topics {
 				for _, p := range t.Partitions {
 					out = append(out, p.ErrorCode)
@@ -100,6 +106,21 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 			r.Topics = append(r.Topics, rt)
 			return r
 		}, kerr.ClusterAuthorizationFailed.Code, []int16{0, 0}},
+		{"AlterReplicaLogDirs", allowACL(rtCluster, "kafka-cluster", kmsg.ACLOperationAlter), func() kmsg.Request {
+			// The same partition under two directories: denied, each
+			// as named; allowed, once, for the last (not the data
+			// directory).
+			r := kmsg.NewPtrAlterReplicaLogDirsRequest()
+			for _, dir := range []string{"/a", "/b"} {
+				d := kmsg.NewAlterReplicaLogDirsRequestDir()
+				d.Dir = dir
+				rt := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+				rt.Topic, rt.Partitions = "t", []int32{0}
+				d.Topics = append(d.Topics, rt)
+				r.Dirs = append(r.Dirs, d)
+			}
+			return r
+		}, kerr.ClusterAuthorizationFailed.Code, []int16{kerr.LogDirNotFound.Code}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

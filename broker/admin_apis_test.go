@@ -2,6 +2,8 @@ package broker_test
 
 import (
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +18,9 @@ import (
 // franz-go's kadm: OffsetForLeaderEpoch, DescribeLogDirs (a partition's
 // size grows with what is produced), ElectLeaders (not needed),
 // AlterPartitionAssignments (to this node: done; elsewhere:
-// INVALID_REPLICA_ASSIGNMENT) and ListPartitionReassignments (none).
+// INVALID_REPLICA_ASSIGNMENT), ListPartitionReassignments (none) and
+// AlterReplicaLogDirs (to the data directory: nothing to do; elsewhere:
+// LOG_DIR_NOT_FOUND).
 func TestAdminAPIsKadm(t *testing.T) {
 	const node = 4
 	dir := t.TempDir()
@@ -105,6 +109,86 @@ func TestAdminAPIsKadm(t *testing.T) {
 	ls, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"adm": {0: {}, 1: {}}})
 	if err != nil || len(ls) != 0 {
 		t.Fatalf("ListPartitionReassignments: %v %+v, want none", err, ls)
+	}
+
+	var move kadm.AlterReplicaLogDirsReq
+	move.Add(abs, kadm.TopicsSet{"adm": {0: {}}})
+	move.Add(filepath.Join(abs, "elsewhere"), kadm.TopicsSet{"adm": {1: {}}})
+	moved, err := adm.AlterBrokerReplicaLogDirs(ctx, node, move)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := moved["adm"][0]; r.Err != nil {
+		t.Errorf("AlterReplicaLogDirs to the data directory: %v", r.Err)
+	}
+	if r := moved["adm"][1]; r.Err != kerr.LogDirNotFound {
+		t.Errorf("AlterReplicaLogDirs to another directory: %v, want LOG_DIR_NOT_FOUND", r.Err)
+	}
+}
+
+// TestAlterReplicaLogDirsErrors: raw requests for what kadm does not send:
+// an unknown partition and topic in the data directory
+// (UNKNOWN_TOPIC_OR_PARTITION) and elsewhere (LOG_DIR_NOT_FOUND first),
+// the directory with a trailing slash or relative, a partition under two
+// directories (the last one counts, one answer), and a topic name too long
+// for a future directory (INVALID_TOPIC_EXCEPTION, before the directory).
+func TestAlterReplicaLogDirsErrors(t *testing.T) {
+	dir := t.TempDir()
+	b := rewindtest.Start(t, broker.WithDataDir(dir))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "ard", 2)
+	abs, _ := filepath.Abs(dir)
+	long := strings.Repeat("x", 240)
+	type move struct {
+		dir, topic string
+		p          int32
+	}
+	cases := []struct {
+		name  string
+		moves []move
+		want  map[string]map[int32]int16
+	}{
+		{"in place", []move{{abs, "ard", 0}, {abs, "ard", 1}}, map[string]map[int32]int16{"ard": {0: 0, 1: 0}}},
+		{"unknown here", []move{{abs, "ard", 7}, {abs, "nope", 0}}, map[string]map[int32]int16{"ard": {7: kerr.UnknownTopicOrPartition.Code}, "nope": {0: kerr.UnknownTopicOrPartition.Code}}},
+		{"unknown elsewhere", []move{{"/elsewhere", "nope", 0}}, map[string]map[int32]int16{"nope": {0: kerr.LogDirNotFound.Code}}},
+		{"trailing slash, relative, empty", []move{{abs + "/", "ard", 0}, {filepath.Base(abs), "ard", 1}, {"", "nope", 1}}, map[string]map[int32]int16{"ard": {0: kerr.LogDirNotFound.Code, 1: kerr.LogDirNotFound.Code}, "nope": {1: kerr.LogDirNotFound.Code}}},
+		{"last directory wins", []move{{abs, "ard", 1}, {"/elsewhere", "ard", 1}, {"/elsewhere", "ard", 0}, {abs, "ard", 0}}, map[string]map[int32]int16{"ard": {0: 0, 1: kerr.LogDirNotFound.Code}}},
+		{"name too long", []move{{abs, long, 0}, {"/elsewhere", long, 0}, {abs, long[:200], 0}}, map[string]map[int32]int16{long: {0: kerr.InvalidTopicException.Code}, long[:200]: {0: kerr.UnknownTopicOrPartition.Code}}},
+	}
+	c := dial(t, b.Addr())
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := kmsg.NewPtrAlterReplicaLogDirsRequest()
+			req.Version = 2
+			for _, m := range tc.moves {
+				d := kmsg.NewAlterReplicaLogDirsRequestDir()
+				d.Dir = m.dir
+				rt := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+				rt.Topic, rt.Partitions = m.topic, []int32{m.p}
+				d.Topics = append(d.Topics, rt)
+				req.Dirs = append(req.Dirs, d)
+			}
+			c.Write(frame(req, int32(i)))
+			resp := answer(t, c, req, int32(i)).(*kmsg.AlterReplicaLogDirsResponse)
+			got := map[string]map[int32]int16{}
+			n := 0
+			for _, rt := range resp.Topics {
+				if got[rt.Topic] == nil {
+					got[rt.Topic] = map[int32]int16{}
+				}
+				for _, p := range rt.Partitions {
+					got[rt.Topic][p.Partition] = p.ErrorCode
+					n++
+				}
+			}
+			want := 0
+			for _, ps := range tc.want {
+				want += len(ps)
+			}
+			if n != want || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("answered %d partitions %v, want %v", n, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -60,8 +60,9 @@ func TestUnservedRequestsClose(t *testing.T) {
 	b := rewindtest.Start(t, withLog(&logs))
 	addr := b.Addr()
 
-	alterDirs := kmsg.NewPtrAlterReplicaLogDirsRequest() // per-topic errors only
-	alterDirs.Version = 2
+	describeShare := kmsg.NewPtrShareGroupDescribeRequest() // per-group errors only
+	describeShare.Version = 1
+	describeShare.GroupIDs = []string{"g"}
 	vote := kmsg.NewPtrVoteRequest() // the controller's
 	mdHigh := kmsg.NewPtrMetadataRequest()
 	mdHigh.Version = 99
@@ -70,7 +71,7 @@ func TestUnservedRequestsClose(t *testing.T) {
 		data func() []byte
 		api  string
 	}{
-		{"AlterReplicaLogDirs", func() []byte { return rawWithClient(alterDirs, 1, "dirs-tool") }, "api=AlterReplicaLogDirs"},
+		{"ShareGroupDescribe", func() []byte { return rawWithClient(describeShare, 1, "share-tool") }, "api=ShareGroupDescribe"},
 		{"Vote", func() []byte { return rawWithClient(vote, 1, "raft-tool") }, "api=Vote"},
 		{"unknown key", func() []byte { return frameOf(header(0x7f00, 0, 1)) }, `api="unknown API key 32512"`},
 		{"Metadata v99", func() []byte { return frameOf(header(3, 99, 1)) }, "api=Metadata version=99"},

@@ -142,8 +142,8 @@ func init() {
 				run: javaRow("consumer", verifyConsumer)},
 			{name: "kafka-clients AdminClient", lang: "Java", order: 30, caps: []string{"createTopics", "describeTopics", "listOffsets",
 				"listConsumerGroups", "describeConsumerGroups", "listConsumerGroupOffsets", "alterConsumerGroupOffsets",
-				"deleteRecords", "describeConfigs", "incrementalAlterConfigs", "describeLogDirs", "electLeaders",
-				"alterPartitionReassignments"},
+				"deleteRecords", "describeConfigs", "incrementalAlterConfigs", "describeLogDirs", "alterReplicaLogDirs",
+				"electLeaders", "alterPartitionReassignments"},
 				run: javaRow("admin", verifyAdmin)},
 			{name: "Kafka Streams", lang: "Java", order: 40, caps: []string{"process", "commit", "resume after restart"},
 				run: javaRow("streams", verifyStreams)},
@@ -170,7 +170,10 @@ values, offsets and states the client read back, and the suite then checks with 
   listConsumerGroupOffsets (offset 5), alterConsumerGroupOffsets (refused with UnknownMemberIdException while the
   member is in the group, done once it left, state Empty), deleteRecords (low watermark 4, earliest 4, first record
   read is offset 4), describeConfigs (retention.ms from the topic, cleanup.policy a default),
-  incrementalAlterConfigs (SET two configs, DELETE one back to its default).
+  incrementalAlterConfigs (SET two configs, DELETE one back to its default), describeLogDirs (one directory, the
+  written partition's size), alterReplicaLogDirs (to the directory it is in: done; elsewhere
+  LogDirNotFoundException), electLeaders (ElectionNotNeededException), alterPartitionReassignments (to the node:
+  done; to another InvalidReplicaAssignmentException).
 - **Kafka Streams**: a word count (at_least_once, record cache off) through a repartition topic and a changelogged
   store, both created by Streams; the first instance counts two lines (updates apple=1, banana=1, apple=2, cherry=1)
   and commits input offset 2; a second instance with the same application.id and an empty state directory (the

@@ -1,6 +1,9 @@
 package differential
 
 import (
+	"fmt"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -240,4 +243,97 @@ func TestPartitionReassignments(t *testing.T) {
 	all := kmsg.NewPtrListPartitionReassignmentsRequest()
 	all.TimeoutMillis = 10000
 	p.compare("ListPartitionReassignments/all", all, -1, nil)
+}
+
+// TestAlterReplicaLogDirs: moves to each broker's own log directory (a
+// partition already there), to another, to a relative and a
+// trailing-slash path, of an unknown partition and topic, a partition
+// under two directories, and a topic name too long for a future
+// directory, at every version both serve. Each broker gets its own
+// directory (from DescribeLogDirs) in the same places; Kafka orders the
+// answer by its hash map, so both are sorted by topic and partition.
+func TestAlterReplicaLogDirs(t *testing.T) {
+	p := newPair(t)
+	tp := name("ard")
+	p.mustCreate(tp, 2)
+	p.waitTopic(tp, 2)
+	_, dlv, ok := p.common(kmsg.NewPtrDescribeLogDirsRequest())
+	if !ok {
+		t.Fatal("DescribeLogDirs: no common version")
+	}
+	dirOf := func(c *conn) string {
+		req := kmsg.NewPtrDescribeLogDirsRequest()
+		req.Version = dlv
+		resp, err := c.send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs := resp.(*kmsg.DescribeLogDirsResponse).Dirs
+		if len(dirs) != 1 {
+			t.Fatalf("%d log directories, want 1", len(dirs))
+		}
+		return dirs[0].Dir
+	}
+	kdir, rdir := dirOf(p.kafka), dirOf(p.rewind)
+	long := strings.Repeat("l", 240)
+	type move struct {
+		dir   string // {own} stands for the broker's own directory
+		topic string
+		p     int32
+	}
+	build := func(own string, moves []move) *kmsg.AlterReplicaLogDirsRequest {
+		r := kmsg.NewPtrAlterReplicaLogDirsRequest()
+		for _, m := range moves {
+			d := kmsg.NewAlterReplicaLogDirsRequestDir()
+			d.Dir = strings.ReplaceAll(m.dir, "{own}", own)
+			rt := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+			rt.Topic, rt.Partitions = m.topic, []int32{m.p}
+			d.Topics = append(d.Topics, rt)
+			r.Dirs = append(r.Dirs, d)
+		}
+		return r
+	}
+	sorted := func(resp kmsg.Response) {
+		r := resp.(*kmsg.AlterReplicaLogDirsResponse)
+		sort.Slice(r.Topics, func(i, j int) bool { return r.Topics[i].Topic < r.Topics[j].Topic })
+		for i := range r.Topics {
+			ps := r.Topics[i].Partitions
+			sort.Slice(ps, func(a, b int) bool { return ps[a].Partition < ps[b].Partition })
+		}
+	}
+	nope := name("ard-nope")
+	cases := []struct {
+		name  string
+		moves []move
+	}{
+		{"in place", []move{{"{own}", tp, 0}, {"{own}", tp, 1}}},
+		{"elsewhere", []move{{"/rewind-nowhere", tp, 0}}},
+		{"relative, trailing slash, empty", []move{{"data", tp, 0}, {"{own}/", tp, 1}, {"", nope, 0}}},
+		{"unknown partition and topic here", []move{{"{own}", tp, 7}, {"{own}", nope, 0}}},
+		{"unknown topic elsewhere", []move{{"/rewind-nowhere", nope, 0}}},
+		{"last directory wins", []move{{"{own}", tp, 1}, {"/rewind-nowhere", tp, 1}, {"/rewind-nowhere", tp, 0}, {"{own}", tp, 0}}},
+		{"name too long", []move{{"{own}", long, 0}, {"/rewind-nowhere", long, 1}, {"{own}", long[:200], 0}}},
+	}
+	lo, hi, ok := p.common(kmsg.NewPtrAlterReplicaLogDirsRequest())
+	if !ok {
+		t.Fatal("AlterReplicaLogDirs: no common version")
+	}
+	for v := lo; v <= hi; v++ {
+		for _, c := range cases {
+			kreq, rreq := build(kdir, c.moves), build(rdir, c.moves)
+			kreq.SetVersion(v)
+			rreq.SetVersion(v)
+			k, kerr := p.kafka.send(kreq)
+			r, rerr := p.rewind.send(rreq)
+			scenario := fmt.Sprintf("AlterReplicaLogDirs/%s/AlterReplicaLogDirs_v%d", c.name, v)
+			if kerr != nil || rerr != nil {
+				t.Fatalf("%s: kafka %v, rewind %v", scenario, kerr, rerr)
+			}
+			normalize(k, p.kafkaNode)
+			normalize(r, p.rewindNode)
+			sorted(k)
+			sorted(r)
+			p.report(scenario, diff(k, r))
+		}
+	}
 }

@@ -31,6 +31,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.TopicPartitionReplica;
+import org.apache.kafka.common.errors.LogDirNotFoundException;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -217,6 +219,21 @@ final class Admins {
         ReplicaInfo p1Info = d.replicaInfos().get(new TopicPartition(topic, 1));
         Main.expect(p1Info != null && p1Info.size() == 0, "size of the empty partition 1: %s", p1Info);
       }, "listOffsets");
+
+      // Moving a replica to the directory it is in is nothing to do; to a
+      // directory the broker does not have, LogDirNotFoundException.
+      r.check("alterReplicaLogDirs", () -> {
+        int node = get(admin.describeCluster().controller()).id();
+        String dir = get(admin.describeLogDirs(List.of(node)).allDescriptions()).get(node).keySet().iterator().next();
+        TopicPartitionReplica replica = new TopicPartitionReplica(topic, 0, node);
+        get(admin.alterReplicaLogDirs(Map.of(replica, dir)).all());
+        try {
+          get(admin.alterReplicaLogDirs(Map.of(replica, dir + "-elsewhere")).all());
+          throw new AssertionError("moving a replica to a directory the broker does not have succeeded, want LogDirNotFoundException");
+        } catch (ExecutionException e) {
+          Main.expect(e.getCause() instanceof LogDirNotFoundException, "moving %s to %s-elsewhere: %s", replica, dir, Main.describe(e.getCause()));
+        }
+      }, "describeLogDirs");
 
       r.check("electLeaders", () -> {
         Map<TopicPartition, java.util.Optional<Throwable>> res2 = get(admin.electLeaders(ElectionType.PREFERRED, Set.of(p0)).partitions());

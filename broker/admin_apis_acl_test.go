@@ -12,7 +12,8 @@ import (
 // TestAdminAPIsAuthorized: with --authorizer, OffsetForLeaderEpoch and
 // DescribeTopicPartitions need DESCRIBE on the topic, DescribeLogDirs and
 // ListPartitionReassignments DESCRIBE on the cluster, ElectLeaders,
-// AlterPartitionAssignments and AlterReplicaLogDirs ALTER on it, as KafkaApis checks: bob, with
+// AlterPartitionAssignments, AlterReplicaLogDirs and UpdateFeatures ALTER
+// on it, as KafkaApis checks: bob, with
 // no ACL, is refused each; alice, with the ACL, is served.
 func TestAdminAPIsAuthorized(t *testing.T) {
 	b := startACL(t, t.TempDir())
@@ -45,6 +46,8 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 					out = append(out, p.ErrorCode)
 				}
 			}
+		case *kmsg.UpdateFeaturesResponse:
+			out = append(out, r.ErrorCode)
 		case *kmsg.AlterReplicaLogDirsResponse:
 			for _, t := range r.Topics {
 				for _, p := range t.Partitions {
@@ -121,6 +124,13 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 			}
 			return r
 		}, kerr.ClusterAuthorizationFailed.Code, []int16{kerr.LogDirNotFound.Code}},
+		{"UpdateFeatures", allowACL(rtCluster, "kafka-cluster", kmsg.ACLOperationAlter), func() kmsg.Request {
+			r := kmsg.NewPtrUpdateFeaturesRequest()
+			u := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+			u.Feature, u.MaxVersionLevel, u.UpgradeType = "group.version", 1, 1
+			r.FeatureUpdates = append(r.FeatureUpdates, u)
+			return r
+		}, kerr.ClusterAuthorizationFailed.Code, []int16{0}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

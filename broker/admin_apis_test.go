@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"github.com/rewindhq/rewind/rewindtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // TestAdminAPIsKadm: the admin APIs a single-node Kafka answers, through
@@ -285,5 +288,54 @@ func TestDescribeTopicPartitionsPaging(t *testing.T) {
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("cursor outside the list: %v %+v", err, resp)
+	}
+}
+
+// TestUpdateFeatures: through kadm (v2, and v1 with the version capped)
+// an update to the levels running is done; a downgrade Kafka would make,
+// a level out of range, a feature Rewind does not have and a downgrade
+// without its upgrade type are INVALID_UPDATE_VERSION, and the levels in
+// ApiVersions stay as they were.
+func TestUpdateFeatures(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	for _, maxV := range []int16{2, 1} {
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(57, maxV)
+		cl := newClient(t, b.Addr(), kgo.MaxVersions(vs))
+		adm := kadm.NewClient(cl)
+		res, err := adm.UpdateFeatures(ctx, false, kadm.FeatureUpdate{Feature: "transaction.version", MaxVersionLevel: 2, UpgradeType: 1},
+			kadm.FeatureUpdate{Feature: "group.version", MaxVersionLevel: 1, UpgradeType: 1})
+		if err != nil || res.Error() != nil || len(res) != 2 {
+			t.Fatalf("v%d: the levels running: %v %+v", maxV, err, res)
+		}
+		for _, u := range []kadm.FeatureUpdate{
+			{Feature: "transaction.version", MaxVersionLevel: 1, UpgradeType: 2},
+			{Feature: "group.version", MaxVersionLevel: 0, UpgradeType: 3},
+			{Feature: "transaction.version", MaxVersionLevel: 3, UpgradeType: 1},
+			{Feature: "share.version", MaxVersionLevel: 1, UpgradeType: 1},
+			{Feature: "transaction.version", MaxVersionLevel: 1, UpgradeType: 1},
+		} {
+			for _, validate := range []bool{true, false} {
+				res, err := adm.UpdateFeatures(ctx, validate, u)
+				if err == nil {
+					err = res.Error()
+				}
+				if !errors.Is(err, kerr.InvalidUpdateVersion) {
+					t.Errorf("v%d: %+v (validate %v): %v, want INVALID_UPDATE_VERSION", maxV, u, validate, err)
+				}
+			}
+		}
+	}
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, newClient(t, b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, f := range resp.FinalizedFeatures {
+		got[f.Name] = f.MaxVersionLevel
+	}
+	if got["transaction.version"] != 2 || got["group.version"] != 1 || resp.FinalizedFeaturesEpoch != 1 {
+		t.Fatalf("finalized features after the updates: %v epoch %d", got, resp.FinalizedFeaturesEpoch)
 	}
 }

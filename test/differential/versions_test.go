@@ -2,6 +2,7 @@ package differential
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -142,4 +143,81 @@ func TestProduceTopicIDs(t *testing.T) {
 	both.Topics = append(both.Topics, unknown.Topics[0])
 	p.compare("Produce/v13 known and unknown topic ids", both, 13, nil)
 	p.compare("Produce/after v13", listReq(tp, 0, -1, -1, 0), -1, nil)
+}
+
+// TestUpdateFeatures: updates of the features both brokers finalize (to
+// the level running, an unsupported one, a negative one, a downgrade
+// without the upgrade type for it, an upgrade typed as a downgrade), of
+// features Kafka has and Rewind does not, of an unknown feature, unknown
+// upgrade types, two updates of which one fails, and none, at every
+// version both serve. Every update that Kafka could make is validate_only,
+// so the reference keeps its levels for the rest of the suite.
+func TestUpdateFeatures(t *testing.T) {
+	p := newPair(t)
+	type upd struct {
+		feature string
+		level   int16
+		typ     int8 // v1+; v0 sends AllowDowngrade for 2 and 3 (which Kafka ignores)
+	}
+	req := func(validate bool, us ...upd) *kmsg.UpdateFeaturesRequest {
+		r := kmsg.NewPtrUpdateFeaturesRequest()
+		r.TimeoutMillis, r.ValidateOnly = 30000, validate
+		for _, u := range us {
+			fu := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+			fu.Feature, fu.MaxVersionLevel, fu.UpgradeType = u.feature, u.level, u.typ
+			fu.AllowDowngrade = u.typ == 2 || u.typ == 3
+			r.FeatureUpdates = append(r.FeatureUpdates, fu)
+		}
+		return r
+	}
+	cases := []struct {
+		name     string
+		validate bool
+		updates  []upd
+	}{
+		{"levels running", false, []upd{{"transaction.version", 2, 1}, {"group.version", 1, 1}}},
+		{"none", false, nil},
+		{"above the supported range", false, []upd{{"transaction.version", 3, 1}}},
+		{"above the range as a downgrade", false, []upd{{"group.version", 2, 2}}},
+		{"negative", false, []upd{{"transaction.version", -1, 1}}},
+		{"downgrade typed as upgrade", false, []upd{{"transaction.version", 1, 1}}},
+		{"unknown feature", false, []upd{{"rewind.nope.version", 1, 1}}},
+		{"unknown upgrade type 0", false, []upd{{"transaction.version", 2, 0}}},
+		{"unknown upgrade type 4", false, []upd{{"transaction.version", 2, 4}}},
+		{"one of two fails", false, []upd{{"group.version", 1, 1}, {"rewind.nope.version", 1, 1}}},
+		{"safe downgrade", true, []upd{{"transaction.version", 1, 2}}},
+		{"unsafe downgrade", true, []upd{{"group.version", 0, 3}}},
+		{"share.version", true, []upd{{"share.version", 1, 1}}},
+		{"metadata.version", true, []upd{{"metadata.version", 1, 1}}},
+	}
+	lo, hi, ok := p.common(kmsg.NewPtrUpdateFeaturesRequest())
+	if !ok {
+		t.Fatal("UpdateFeatures: no common version")
+	}
+	// The messages are compared too (compare zeroes every ErrorMessage),
+	// but where Rewind refuses what Kafka has or does (the known
+	// differences), each broker's own node id as "N".
+	ownMessage := map[string]bool{"safe downgrade": true, "unsafe downgrade": true, "share.version": true, "metadata.version": true}
+	message := func(resp kmsg.Response, node int32) string {
+		m := resp.(*kmsg.UpdateFeaturesResponse).ErrorMessage
+		if m == nil {
+			return "null"
+		}
+		return strings.ReplaceAll(*m, fmt.Sprintf("controller %d ", node), "controller N ")
+	}
+	for v := lo; v <= hi; v++ {
+		for _, c := range cases {
+			p.compare("UpdateFeatures/"+c.name, req(c.validate, c.updates...), v, nil)
+			if ownMessage[c.name] && (v > 0 || !strings.Contains(c.name, "downgrade")) {
+				continue // v0 has no downgrades: refused alike
+			}
+			k, r, kerr, rerr := p.both(req(c.validate, c.updates...), v)
+			if kerr != nil || rerr != nil {
+				t.Fatalf("UpdateFeatures %s v%d: kafka %v, rewind %v", c.name, v, kerr, rerr)
+			}
+			if km, rm := message(k, p.kafkaNode), message(r, p.rewindNode); km != rm {
+				p.report(fmt.Sprintf("UpdateFeatures/%s message/UpdateFeatures_v%d", c.name, v), []difference{{"ErrorMessage", km, rm}})
+			}
+		}
+	}
 }

@@ -32,7 +32,7 @@ const (
 
 var toolCaps = []string{"kafka-topics", "kafka-console-producer", "kafka-console-consumer",
 	"kafka-consumer-groups --describe", "kafka-consumer-groups --reset-offsets", "kafka-consumer-groups --delete",
-	"kafka-configs", "kafka-get-offsets", "kafka-client-metrics"}
+	"kafka-configs", "kafka-get-offsets", "kafka-client-metrics", "kafka-features"}
 
 // kafkaVersion is KAFKA_VERSION of .ci/kafka.sh: the jars' directory.
 func kafkaVersion() string {
@@ -87,7 +87,8 @@ const toolsScenario = "Each tool runs as `bin/kafka-*.sh` runs it (`java -cp lib
 	"| kafka-consumer-groups --delete | `--delete --group` | \"was successful\"; franz-go: the group is gone, no offsets |\n" +
 	"| kafka-configs | `--alter --add-config retention.ms=3600000,max.message.bytes=2000000`, `--describe` | both listed; franz-go: both stored |\n" +
 	"| kafka-get-offsets | `--topic`, `--topic --time -2` | `" + toolsTopic + ":0:10`, `" + toolsTopic + ":0:0` |\n" +
-	"| kafka-client-metrics | `--alter --name --metrics org.apache.kafka.consumer. --interval 1000`, `--describe`, `--list`, then kafka-console-consumer runs; `--delete` | the subscription described and listed; the consumer pushes its telemetry (KIP-714): Rewind's /metrics has its records.lag for the topic's partition 0; gone from `--list` after `--delete` |\n"
+	"| kafka-client-metrics | `--alter --name --metrics org.apache.kafka.consumer. --interval 1000`, `--describe`, `--list`, then kafka-console-consumer runs; `--delete` | the subscription described and listed; the consumer pushes its telemetry (KIP-714): Rewind's /metrics has its records.lag for the topic's partition 0; gone from `--list` after `--delete` |\n" +
+	"| kafka-features | `describe`, `upgrade --feature transaction.version=2` | group.version 1 and transaction.version 2 supported and finalized; \"transaction.version was upgraded to 2.\" |\n"
 
 func javaRuntime() string {
 	p := &proc{name: "java", args: []string{"-version"}}
@@ -324,6 +325,30 @@ func runKafkaTools(t *testing.T, e *env, w *row) {
 			}
 		}
 		return nil
+	})
+
+	step("kafka-features", "", func(ctx context.Context) error {
+		const features = "org.apache.kafka.tools.FeatureCommand"
+		out, err := tool(ctx, "", features, append(bs, "describe")...)
+		if err != nil {
+			return err
+		}
+		for _, f := range []struct{ name, max, level string }{{"group.version", "1", "1"}, {"transaction.version", "2", "2"}} {
+			var line string
+			for _, l := range strings.Split(out, "\n") {
+				if fs := strings.Fields(l); len(fs) > 1 && fs[0] == "Feature:" && fs[1] == f.name {
+					line = l
+				}
+			}
+			if fs := strings.Fields(line); len(fs) < 8 || fs[5] != f.max || fs[7] != f.level {
+				return fmt.Errorf("describe: %s is %q, want SupportedMaxVersion %s FinalizedVersionLevel %s", f.name, line, f.max, f.level)
+			}
+		}
+		out, err = tool(ctx, "", features, append(bs, "upgrade", "--feature", "transaction.version=2")...)
+		if err != nil {
+			return err
+		}
+		return contains(out, "transaction.version was upgraded to 2.")
 	})
 }
 

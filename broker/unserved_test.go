@@ -24,12 +24,12 @@ func TestUnservedAPIAnswered(t *testing.T) {
 	c := dial(t, b.Addr())
 
 	for i := int32(1); i <= 3; i++ {
-		req := kmsg.NewPtrDescribeDelegationTokenRequest()
-		req.Version = 3
-		c.Write(rawWithClient(req, i, "token-tool"))
-		resp := answer(t, c, req, i).(*kmsg.DescribeDelegationTokenResponse)
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		req.Version = 2
+		c.Write(rawWithClient(req, i, "quorum-tool"))
+		resp := answer(t, c, req, i).(*kmsg.DescribeQuorumResponse)
 		if resp.ErrorCode != kerr.UnsupportedVersion.Code {
-			t.Fatalf("DescribeDelegationToken answered %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
+			t.Fatalf("DescribeQuorum answered %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
 		}
 	}
 	// The connection still serves.
@@ -38,13 +38,14 @@ func TestUnservedAPIAnswered(t *testing.T) {
 	if resp := answer(t, c, md, 9).(*kmsg.MetadataResponse); len(resp.Brokers) != 1 {
 		t.Fatalf("Metadata after an unserved request: %+v", resp)
 	}
-	logs.waitLog(t, "api=DescribeDelegationToken")
-	if n := countLines(logs.String(), "level=WARN", "client_id=token-tool", "api=DescribeDelegationToken"); n != 1 {
+	logs.waitLog(t, "api=DescribeQuorum")
+	if n := countLines(logs.String(), "level=WARN", "client_id=quorum-tool", "api=DescribeQuorum"); n != 1 {
 		t.Fatalf("%d WARN lines for 3 requests of one client, want 1:\n%s", n, logs.String())
 	}
 
 	// Another client asking the same is logged too.
-	req := kmsg.NewPtrDescribeDelegationTokenRequest()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	req.Version = 2
 	c.Write(rawWithClient(req, 10, "other-tool"))
 	answer(t, c, req, 10)
 	logs.waitLog(t, "client_id=other-tool")

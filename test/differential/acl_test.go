@@ -279,6 +279,7 @@ func TestAuthorizationMatrixKafka(t *testing.T) {
 	t.Run("ACLAPIs", func(t *testing.T) { compareACLAPIs(t, sides) })
 	t.Run("ACLTool", func(t *testing.T) { compareACLTool(t, sides, kafkaPlain) })
 	t.Run("SCRAMCredentialAPIs", func(t *testing.T) { compareSCRAMAPIs(t, sides) })
+	t.Run("DelegationTokenAPIs", func(t *testing.T) { compareTokenAPIs(t, sides) })
 	t.Run("AuthorizedOperations", func(t *testing.T) { compareAuthorizedOperations(t, sides) })
 	alice := func(rt kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kmsg.CreateACLsRequestCreation {
 		return acl(rt, name, op, "User:alice")

@@ -12,8 +12,8 @@ import (
 // TestAdminAPIsAuthorized: with --authorizer, OffsetForLeaderEpoch and
 // DescribeTopicPartitions need DESCRIBE on the topic, DescribeLogDirs and
 // ListPartitionReassignments DESCRIBE on the cluster, ElectLeaders,
-// AlterPartitionAssignments, AlterReplicaLogDirs and UpdateFeatures ALTER
-// on it, as KafkaApis checks: bob, with
+// AlterPartitionAssignments, AlterReplicaLogDirs, UpdateFeatures,
+// UnregisterBroker and UnregisterController ALTER on it, as KafkaApis checks: bob, with
 // no ACL, is refused each; alice, with the ACL, is served.
 func TestAdminAPIsAuthorized(t *testing.T) {
 	b := startACL(t, t.TempDir())
@@ -47,6 +47,10 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 				}
 			}
 		case *kmsg.UpdateFeaturesResponse:
+			out = append(out, r.ErrorCode)
+		case *kmsg.UnregisterBrokerResponse:
+			out = append(out, r.ErrorCode)
+		case *kmsg.UnregisterControllerResponse:
 			out = append(out, r.ErrorCode)
 		case *kmsg.AlterReplicaLogDirsResponse:
 			for _, t := range r.Topics {
@@ -131,6 +135,16 @@ func TestAdminAPIsAuthorized(t *testing.T) {
 			r.FeatureUpdates = append(r.FeatureUpdates, u)
 			return r
 		}, kerr.ClusterAuthorizationFailed.Code, []int16{0}},
+		{"UnregisterBroker", allowACL(rtCluster, "kafka-cluster", kmsg.ACLOperationAlter), func() kmsg.Request {
+			r := kmsg.NewPtrUnregisterBrokerRequest()
+			r.BrokerID = 7
+			return r
+		}, kerr.ClusterAuthorizationFailed.Code, []int16{kerr.BrokerIDNotRegistered.Code}},
+		{"UnregisterController", allowACL(rtCluster, "kafka-cluster", kmsg.ACLOperationAlter), func() kmsg.Request {
+			r := kmsg.NewPtrUnregisterControllerRequest()
+			r.ControllerID = 7
+			return r
+		}, kerr.ClusterAuthorizationFailed.Code, []int16{kerr.ControllerIDNotRegistered.Code}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

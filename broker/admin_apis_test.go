@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -337,5 +338,41 @@ func TestUpdateFeatures(t *testing.T) {
 	}
 	if got["transaction.version"] != 2 || got["group.version"] != 1 || resp.FinalizedFeaturesEpoch != 1 {
 		t.Fatalf("finalized features after the updates: %v epoch %d", got, resp.FinalizedFeaturesEpoch)
+	}
+}
+
+// TestUnregister: UnregisterBroker and UnregisterController of another id
+// are not registered (Kafka's codes and messages); of the node itself,
+// refused with INVALID_REQUEST, and the node still serves Metadata.
+func TestUnregister(t *testing.T) {
+	const node = 3
+	b := rewindtest.Start(t, broker.WithNodeID(node))
+	c := dial(t, b.Addr())
+	for i, id := range []int32{9, -1, node} {
+		ub := kmsg.NewPtrUnregisterBrokerRequest()
+		ub.BrokerID = id
+		c.Write(frame(ub, int32(2*i)))
+		br := answer(t, c, ub, int32(2*i)).(*kmsg.UnregisterBrokerResponse)
+		uc := kmsg.NewPtrUnregisterControllerRequest()
+		uc.ControllerID = id
+		c.Write(frame(uc, int32(2*i+1)))
+		cr := answer(t, c, uc, int32(2*i+1)).(*kmsg.UnregisterControllerResponse)
+		wantB, wantC := kerr.BrokerIDNotRegistered.Code, kerr.ControllerIDNotRegistered.Code
+		msgB, msgC := fmt.Sprintf("Broker ID %d is not currently registered", id), fmt.Sprintf("Controller ID %d is not currently registered.", id)
+		if id == node {
+			wantB, wantC = kerr.InvalidRequest.Code, kerr.InvalidRequest.Code
+			msgB, msgC = "", ""
+		}
+		if br.ErrorCode != wantB || (msgB != "" && deref(br.ErrorMessage) != msgB) {
+			t.Errorf("UnregisterBroker %d: %v %q", id, kerr.ErrorForCode(br.ErrorCode), deref(br.ErrorMessage))
+		}
+		if cr.ErrorCode != wantC || (msgC != "" && deref(cr.ErrorMessage) != msgC) {
+			t.Errorf("UnregisterController %d: %v %q", id, kerr.ErrorForCode(cr.ErrorCode), deref(cr.ErrorMessage))
+		}
+	}
+	md := metadataReq()
+	c.Write(frame(md, 99))
+	if resp := answer(t, c, md, 99).(*kmsg.MetadataResponse); len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != node {
+		t.Fatalf("Metadata after unregistering the node: %+v", resp.Brokers)
 	}
 }

@@ -221,3 +221,35 @@ func TestUpdateFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestUnregister: UnregisterBroker and UnregisterController of ids no
+// node has (codes and messages).
+func TestUnregister(t *testing.T) {
+	p := newPair(t)
+	for _, id := range []int32{9, -1, 12345} {
+		ub := kmsg.NewPtrUnregisterBrokerRequest()
+		ub.BrokerID = id
+		uc := kmsg.NewPtrUnregisterControllerRequest()
+		uc.ControllerID = id
+		for _, req := range []kmsg.Request{ub, uc} {
+			name := fmt.Sprintf("Unregister/id %d", id)
+			p.compare(name, req, -1, nil)
+			k, r, kerr, rerr := p.both(req, -1)
+			if kerr != nil || rerr != nil {
+				t.Fatalf("%s: kafka %v, rewind %v", name, kerr, rerr)
+			}
+			msg := func(resp kmsg.Response) string {
+				switch x := resp.(type) {
+				case *kmsg.UnregisterBrokerResponse:
+					return deref(x.ErrorMessage)
+				case *kmsg.UnregisterControllerResponse:
+					return deref(x.ErrorMessage)
+				}
+				return ""
+			}
+			if km, rm := msg(k), msg(r); km != rm {
+				p.report(fmt.Sprintf("%s message/%s_v0", name, kmsg.NameForKey(req.Key())), []difference{{"ErrorMessage", km, rm}})
+			}
+		}
+	}
+}

@@ -28,29 +28,27 @@ func init() {
 	regAuth(94, checkUnregisterController)
 }
 
+// unregistered is the answer to unregistering node id as a kind ("Broker"
+// or "Controller") that is not registered with code notRegistered and
+// Kafka's message for it (which ends in end).
+func unregistered(self, id int32, kind string, notRegistered int16, end string) (int16, *string) {
+	if id == self {
+		return kerr.InvalidRequest.Code, strp(fmt.Sprintf("%s ID %d is this node, the only one of the cluster: it cannot be unregistered", kind, id))
+	}
+	return notRegistered, strp(fmt.Sprintf("%s ID %d is not currently registered%s", kind, id, end))
+}
+
 func handleUnregisterBroker(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.UnregisterBrokerRequest)
 	resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
-	if req.BrokerID == r.c.b.cfg.NodeID {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = strp(fmt.Sprintf("Broker ID %d is this node, the only one of the cluster: it cannot be unregistered", req.BrokerID))
-		return now(resp)
-	}
-	resp.ErrorCode = kerr.BrokerIDNotRegistered.Code
-	resp.ErrorMessage = strp(fmt.Sprintf("Broker ID %d is not currently registered", req.BrokerID))
+	resp.ErrorCode, resp.ErrorMessage = unregistered(r.c.b.cfg.NodeID, req.BrokerID, "Broker", kerr.BrokerIDNotRegistered.Code, "")
 	return now(resp)
 }
 
 func handleUnregisterController(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.UnregisterControllerRequest)
 	resp := req.ResponseKind().(*kmsg.UnregisterControllerResponse)
-	if req.ControllerID == r.c.b.cfg.NodeID {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = strp(fmt.Sprintf("Controller ID %d is this node, the only one of the cluster: it cannot be unregistered", req.ControllerID))
-		return now(resp)
-	}
-	resp.ErrorCode = kerr.ControllerIDNotRegistered.Code
-	resp.ErrorMessage = strp(fmt.Sprintf("Controller ID %d is not currently registered.", req.ControllerID))
+	resp.ErrorCode, resp.ErrorMessage = unregistered(r.c.b.cfg.NodeID, req.ControllerID, "Controller", kerr.ControllerIDNotRegistered.Code, ".")
 	return now(resp)
 }
 

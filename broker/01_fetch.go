@@ -102,6 +102,7 @@ func handleFetch(r *request) (reply, error) {
 	if fc.err != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = fc.err
+		b.chargeFetchError(r, resp)
 		return now(resp)
 	}
 	fetchAuthorize(r, req, items)
@@ -412,6 +413,28 @@ func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchCont
 		s.mu.Unlock()
 	}
 	return resp
+}
+
+// chargeFetchError charges the response to a fetch whose session is in
+// error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH...) to
+// consumer_byte_rate, as Kafka charges every consumer fetch the size of
+// its response, a SessionErrorContext's being the error alone: over the
+// quota, it is not charged but carries the throttle time, and the
+// connection is muted for it (throttleResponse), as Kafka answers it.
+func (b *Broker) chargeFetchError(r *request, resp *kmsg.FetchResponse) {
+	if !b.quotas.active(quotaFetch) {
+		return
+	}
+	bp := sizeBufs.Get().(*[]byte)
+	*bp = resp.AppendTo((*bp)[:0])
+	size := float64(4 + len(*bp))
+	sizeBufs.Put(bp)
+	user, nowT := r.c.quotaUser(), time.Now()
+	if t := b.quotas.record(quotaFetch, user, r.clientID, size, nowT); t > 0 {
+		// Throttled: not charged, as for any fetch (fetchThrottled).
+		b.quotas.unrecord(quotaFetch, user, r.clientID, size, nowT)
+		r.s.throttle = max(r.s.throttle, t)
+	}
 }
 
 // fetchRespond builds the response of a read for the fetch's context: a

@@ -308,6 +308,28 @@ func TestFetchQuotaThrottled(t *testing.T) {
 	}
 }
 
+// TestFetchQuotaChargesSessionErrors: a fetch whose session is in error
+// is charged its response to consumer_byte_rate, as Kafka charges every
+// consumer fetch: over a quota of 1 B/s the error comes with a throttle
+// time; without a quota, with none.
+func TestFetchQuotaChargesSessionErrors(t *testing.T) {
+	b := startBrokerAt(t, t.TempDir())
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "fqs", 1)
+	badSession := func() *kmsg.FetchResponse {
+		req := fetchReq("fqs", 0, 0)
+		req.SessionID, req.SessionEpoch = 12345, 1
+		return newRaw(t, b.Addr()).do(req).(*kmsg.FetchResponse)
+	}
+	if r := badSession(); r.ErrorCode != kerr.FetchSessionIDNotFound.Code || r.ThrottleMillis != 0 {
+		t.Fatalf("without a quota: %v, throttle %d ms", kerr.ErrorForCode(r.ErrorCode), r.ThrottleMillis)
+	}
+	alterQuotas(t, cl, false, quotaEntry(map[string]float64{"consumer_byte_rate": 1}, nil, "user", "<default>"))
+	if r := badSession(); r.ErrorCode != kerr.FetchSessionIDNotFound.Code || r.ThrottleMillis <= 0 {
+		t.Fatalf("over consumer_byte_rate 1: %v, throttle %d ms; want the error with a throttle", kerr.ErrorForCode(r.ErrorCode), r.ThrottleMillis)
+	}
+}
+
 // TestFetchQuotaChargesResponseSize: consumer_byte_rate is charged the
 // size of the Fetch response, as Kafka's getResponseSize counts it (the
 // correlation id and the body: the partitions' fields as well as their

@@ -26,22 +26,13 @@ func startACL(t *testing.T, dir string, opts ...Option) *Broker {
 			t.Fatal(err)
 		}
 	}
-	b, err := New(append([]Option{WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
+	return startWith(t, append([]Option{WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
 		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		func(c *Config) {
 			c.Listeners = []ListenerSpec{{Name: ProtocolSASLPlaintext, Addr: "127.0.0.1:0"}}
 			c.Authorizer = AuthorizerStandard
 			c.SuperUsers = []string{"User:admin"}
 		}}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
 }
 
 // aclClient is a client of user on b's SASL listener.

@@ -10,6 +10,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// sessionFetch sends, as cl, a fetch of session sess at epoch (MaxBytes 1
+// MiB, waiting up to wait ms for minBytes) naming partition 0 of each
+// topic id from offset, and checks it went at v13+ (topics by id) and,
+// with noError, that it has no top-level error.
+func sessionFetch(t *testing.T, cl *kgo.Client, sess, epoch, wait, minBytes int32, offset int64, noError bool, ids ...[16]byte) *kmsg.FetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionID, req.SessionEpoch = wait, minBytes, 1<<20, sess, epoch
+	for _, id := range ids {
+		ft := kmsg.NewFetchRequestTopic()
+		ft.TopicID = id
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
+		ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+		req.Topics = append(req.Topics, ft)
+	}
+	resp, err := req.RequestWith(secCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Version < 13 {
+		t.Fatalf("fetch sent at v%d, want v13+", resp.Version)
+	}
+	if noError && resp.ErrorCode != 0 {
+		t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp
+}
+
+// ids is id, or none when named is false (an incremental fetch that names
+// nothing).
+func ids(named bool, id [16]byte) [][16]byte {
+	if named {
+		return [][16]byte{id}
+	}
+	return nil
+}
+
 // TestFetchSessionAuthorization: with --authorizer, Fetch v13+ names its
 // topics by id and READ is checked on the topic's name (bob, without it,
 // gets TOPIC_AUTHORIZATION_FAILED, answered by id); and the partitions of
@@ -26,24 +64,7 @@ func TestFetchSessionAuthorization(t *testing.T) {
 	// produce is answered, so a fetch that must see a change waits for it.
 	fetch := func(cl *kgo.Client, sess, epoch int32, offset int64, named bool, wait int32) *kmsg.FetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = wait, 1<<20, sess, epoch
-		if named {
-			ft := kmsg.NewFetchRequestTopic()
-			ft.TopicID = id
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
-			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-			req.Topics = []kmsg.FetchRequestTopic{ft}
-		}
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Version < 13 {
-			t.Fatalf("fetch sent at v%d, want v13+", resp.Version)
-		}
-		return resp
+		return sessionFetch(t, cl, sess, epoch, wait, 0, offset, false, ids(named, id)...)
 	}
 	part := func(resp *kmsg.FetchResponse) kmsg.FetchResponseTopicPartition {
 		t.Helper()
@@ -98,21 +119,7 @@ func TestFetchSessionAuthorizationWhileWaiting(t *testing.T) {
 	alice := aclClient(t, b, "alice")
 	fetch := func(sess, epoch int32, named bool, wait int32) *kmsg.FetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionID, req.SessionEpoch = wait, 1, 1<<20, sess, epoch
-		if named {
-			ft := kmsg.NewFetchRequestTopic()
-			ft.TopicID = id
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-			req.Topics = []kmsg.FetchRequestTopic{ft}
-		}
-		resp, err := req.RequestWith(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return sessionFetch(t, alice, sess, epoch, wait, 1, 0, false, ids(named, id)...)
 	}
 	full := fetch(0, 0, true, 10)
 	if full.ErrorCode != 0 || full.SessionID == 0 {
@@ -166,24 +173,11 @@ func TestFetchSessionKeepsDeniedPartitions(t *testing.T) {
 	alice := aclClient(t, b, "alice")
 	fetch := func(sess, epoch int32, topics ...string) *kmsg.FetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1, 1<<20, sess, epoch
+		var named [][16]byte
 		for _, n := range topics {
-			ft := kmsg.NewFetchRequestTopic()
-			ft.TopicID = tds[n].ID
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-			req.Topics = append(req.Topics, ft)
+			named = append(named, tds[n].ID)
 		}
-		resp, err := req.RequestWith(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.ErrorCode != 0 {
-			t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
-		}
-		return resp
+		return sessionFetch(t, alice, sess, epoch, 10, 1, 0, true, named...)
 	}
 	// closed's answer: its error and the bytes of its records.
 	closed := func(resp *kmsg.FetchResponse) (int16, int, bool) {
@@ -278,28 +272,10 @@ func readableTopic(t *testing.T) (*Broker, *kgo.Client, [16]byte) {
 // answered once without an error, and the fetch after answers nothing.
 func TestFetchSessionACLChange(t *testing.T) {
 	b, admin, id := readableTopic(t)
-	ctx := secCtx(t)
 	alice := aclClient(t, b, "alice")
 	fetch := func(sess, epoch int32, offset int64) *kmsg.FetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes, req.SessionID, req.SessionEpoch = 10, 1<<20, sess, epoch
-		if offset >= 0 {
-			ft := kmsg.NewFetchRequestTopic()
-			ft.TopicID = id
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
-			ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-			req.Topics = []kmsg.FetchRequestTopic{ft}
-		}
-		resp, err := req.RequestWith(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.ErrorCode != 0 {
-			t.Fatalf("epoch %d: %v", epoch, kerr.ErrorForCode(resp.ErrorCode))
-		}
-		return resp
+		return sessionFetch(t, alice, sess, epoch, 10, 0, offset, true, ids(offset >= 0, id)...)
 	}
 	code := func(resp *kmsg.FetchResponse) int16 {
 		t.Helper()

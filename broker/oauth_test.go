@@ -58,24 +58,14 @@ func startOAuth(t *testing.T, p *testPKI, oc OAuthBearerConfig, log io.Writer, o
 	if log == nil {
 		log = io.Discard
 	}
-	all := append([]Option{WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
+	return startWith(t, append([]Option{WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
 		WithLogger(slog.New(slog.NewTextHandler(log, nil))),
 		func(c *Config) {
 			c.Listeners = allListeners
 			c.TLS = TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, CAFile: p.caFile, ClientAuth: "none"}
 			c.SASLMechanisms = []string{"PLAIN", "OAUTHBEARER"}
 			c.OAuthBearer = oc
-		}}, opts...)
-	b, err := New(all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+		}}, opts...)...)
 }
 
 func unsecuredConfig() OAuthBearerConfig {

@@ -161,21 +161,12 @@ func startSecure(t *testing.T, p *testPKI, clientAuth string, log io.Writer) *Br
 	if log == nil {
 		log = io.Discard
 	}
-	b, err := New(WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
+	return startWith(t, WithDataDir(dir), WithGroupInitialRebalanceDelay(0),
 		WithLogger(slog.New(slog.NewTextHandler(log, nil))),
 		func(c *Config) {
 			c.Listeners = allListeners
 			c.TLS = TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, CAFile: p.caFile, ClientAuth: clientAuth}
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
 }
 
 func secCtx(t *testing.T) context.Context {

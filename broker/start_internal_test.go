@@ -13,7 +13,14 @@ import (
 func startTest(t *testing.T, opts ...Option) *Broker {
 	t.Helper()
 	base := []Option{WithListen("127.0.0.1:0"), WithDataDir(t.TempDir()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
-	b, err := New(append(base, opts...)...)
+	return startWith(t, append(base, opts...)...)
+}
+
+// startWith starts a broker configured by opts alone and closes it when
+// the test ends.
+func startWith(t *testing.T, opts ...Option) *Broker {
+	t.Helper()
+	b, err := New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ import (
 
 func init() {
 	regKey(57, 0, 2, handleUpdateFeatures)
-	regAuth(57, checkUpdateFeatures)
+	regAuth(57, clusterCheck(kmsg.ACLOperationAlter, func(r *kmsg.UpdateFeaturesResponse, code int16) { r.ErrorCode = code }))
 }
 
 // Kafka's FeatureUpdate.UpgradeType codes.
@@ -120,14 +120,4 @@ func handleUpdateFeatures(r *request) (reply, error) {
 		}
 	}
 	return now(resp)
-}
-
-// checkUpdateFeatures: ALTER on the cluster.
-func checkUpdateFeatures(r *request) (kmsg.Response, func(kmsg.Response), error) {
-	if r.allowedCluster(kmsg.ACLOperationAlter) {
-		return nil, nil, nil
-	}
-	return respond(r, func(resp *kmsg.UpdateFeaturesResponse) {
-		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-	}), nil, nil
 }

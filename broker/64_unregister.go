@@ -23,9 +23,9 @@ import (
 
 func init() {
 	regKey(64, 0, 0, handleUnregisterBroker)
-	regAuth(64, checkUnregisterBroker)
+	regAuth(64, clusterCheck(kmsg.ACLOperationAlter, func(r *kmsg.UnregisterBrokerResponse, code int16) { r.ErrorCode = code }))
 	regKey(94, 0, 0, handleUnregisterController)
-	regAuth(94, checkUnregisterController)
+	regAuth(94, clusterCheck(kmsg.ACLOperationAlter, func(r *kmsg.UnregisterControllerResponse, code int16) { r.ErrorCode = code }))
 }
 
 // unregistered is the answer to unregistering node id as a kind ("Broker"
@@ -50,23 +50,4 @@ func handleUnregisterController(r *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.UnregisterControllerResponse)
 	resp.ErrorCode, resp.ErrorMessage = unregistered(r.c.b.cfg.NodeID, req.ControllerID, "Controller", kerr.ControllerIDNotRegistered.Code, ".")
 	return now(resp)
-}
-
-// checkUnregisterBroker and checkUnregisterController: ALTER on the cluster.
-func checkUnregisterBroker(r *request) (kmsg.Response, func(kmsg.Response), error) {
-	if r.allowedCluster(kmsg.ACLOperationAlter) {
-		return nil, nil, nil
-	}
-	return respond(r, func(resp *kmsg.UnregisterBrokerResponse) {
-		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-	}), nil, nil
-}
-
-func checkUnregisterController(r *request) (kmsg.Response, func(kmsg.Response), error) {
-	if r.allowedCluster(kmsg.ACLOperationAlter) {
-		return nil, nil, nil
-	}
-	return respond(r, func(resp *kmsg.UnregisterControllerResponse) {
-		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-	}), nil, nil
 }

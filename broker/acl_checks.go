@@ -73,6 +73,19 @@ func authorizeAndServe(fn handler, r *request) (reply, error) {
 	return rep, nil
 }
 
+// clusterCheck is a check of op on the cluster whose refusal is the
+// response with CLUSTER_AUTHORIZATION_FAILED as its top-level code (set
+// stores it), as KafkaApis and ControllerApis answer a request refused as
+// a whole.
+func clusterCheck[T kmsg.Response](op kmsg.ACLOperation, set func(T, int16)) authCheck {
+	return func(r *request) (kmsg.Response, func(kmsg.Response), error) {
+		if r.allowedCluster(op) {
+			return nil, nil, nil
+		}
+		return respond(r, func(resp T) { set(resp, kerr.ClusterAuthorizationFailed.Code) }), nil, nil
+	}
+}
+
 // respond builds the request's response with fill, for a check that
 // answers the request itself.
 func respond[T kmsg.Response](r *request, fill func(T)) kmsg.Response {

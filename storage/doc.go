@@ -54,8 +54,8 @@
 // fdatasyncs that file once per round for every entry of every log
 // written meanwhile and then advances each of those logs' HW
 // (WaitDurable and Changed unchanged). Rounds may overlap
-// (JournalOptions.RoundsInFlight, one at a time by default: on ext4 two
-// fdatasyncs of one file wait for each other) and are applied in order,
+// (JournalOptions.RoundsInFlight, one at a time by default, which
+// measured best) and are applied in order,
 // so a failed fsync fences the journal before any later round
 // acknowledges anything. One fdatasync thus serves the
 // commits of many groups on many partitions, where per-log fsyncs served

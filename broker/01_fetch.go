@@ -425,10 +425,7 @@ func (b *Broker) chargeFetchError(r *request, resp *kmsg.FetchResponse) {
 	if !b.quotas.active(quotaFetch) {
 		return
 	}
-	bp := sizeBufs.Get().(*[]byte)
-	*bp = resp.AppendTo((*bp)[:0])
-	size := float64(4 + len(*bp))
-	sizeBufs.Put(bp)
+	size := float64(4 + encodedLen(resp))
 	user, nowT := r.c.quotaUser(), time.Now()
 	if t := b.quotas.record(quotaFetch, user, r.clientID, size, nowT); t > 0 {
 		// Throttled: not charged, as for any fetch (fetchThrottled).
@@ -528,13 +525,19 @@ func fetchResponseSize(req *kmsg.FetchRequest, fc fetchContext, items []fetchIte
 			add(i)
 		}
 	}
+	return 4 + encodedLen(&resp) + records
+}
+
+// encodedLen is the length of resp's body on the wire, encoded into a
+// pooled buffer.
+func encodedLen(resp *kmsg.FetchResponse) int64 {
 	bp := sizeBufs.Get().(*[]byte)
 	*bp = resp.AppendTo((*bp)[:0])
 	n := int64(len(*bp))
 	if cap(*bp) <= 1<<20 {
 		sizeBufs.Put(bp)
 	}
-	return 4 + n + records
+	return n
 }
 
 func uvarintLen(v uint64) int {

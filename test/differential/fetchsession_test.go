@@ -495,7 +495,10 @@ func TestFetchQuotaResponseSize(t *testing.T) {
 			t.Fatalf("broker %d: no session", who)
 		}
 	}
-	p.mustProduce(tp, 7, 1000)
+	// A current timestamp: a record of 1970 is past retention.ms, and a
+	// retention check of either broker while the quota is applied would
+	// delete it (Kafka's first comes 30 s after it starts).
+	p.mustProduce(tp, 7, time.Now().UnixMilli())
 	// A client id per fetch, each 1 B/s.
 	ids := map[string]string{}
 	var ents []kmsg.AlterClientQuotasRequestEntry

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rewindhq/rewind/storage"
@@ -186,21 +187,26 @@ func handleProduce(r *request) (reply, error) {
 	if len(waits) == 0 || b.cfg.Fsync != storage.FsyncAlways {
 		return now(resp)
 	}
-	ctx := r.c.ctx
-	return reply{later: func() (kmsg.Response, error) {
+	// Answered from the syncers of the logs, once all are durable: no
+	// goroutine waits for the fsync (storage.Log.OnDurable).
+	return reply{async: func(finish func(kmsg.Response, error)) {
+		var left atomic.Int32
+		left.Store(int32(len(waits)))
 		for _, w := range waits {
-			if err := w.log.WaitDurable(ctx, w.end); err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
+			w.log.OnDurable(w.end, func(err error) {
+				if err != nil {
+					w.rp.ErrorCode = kerr.KafkaStorageError.Code
+					w.rp.BaseOffset = -1
+					msg := err.Error()
+					w.rp.ErrorMessage = &msg
+					// Not logged here, under the log's lock.
+					go b.storageErrs.error("fsync failed", "log", w.log.Dir(), "err", err)
 				}
-				w.rp.ErrorCode = kerr.KafkaStorageError.Code
-				w.rp.BaseOffset = -1
-				msg := err.Error()
-				w.rp.ErrorMessage = &msg
-				b.storageErrs.error("fsync failed", "log", w.log.Dir(), "err", err)
-			}
+				if left.Add(-1) == 0 {
+					finish(resp, nil)
+				}
+			})
 		}
-		return resp, nil
 	}}, nil
 }
 
@@ -283,7 +289,7 @@ func txnVerify(r *request, req *kmsg.ProduceRequest, topic string, partition int
 // Produce request (and of the admin listener's produce), returning the
 // log, where the records went, and the answer's code, message and the
 // records it refuses (INVALID_TIMESTAMP names each). The append is not
-// yet durable: wait with the log's WaitDurable.
+// yet durable: wait with the log's WaitDurable or OnDurable.
 func produceTo(b *Broker, topic string, partition int32, records []byte) (*storage.Log, storage.AppendResult, int16, *string, []kmsg.ProduceResponseTopicPartitionErrorRecord) {
 	if meta, known := b.topicMeta(topic); known && meta.Internal {
 		return nil, storage.AppendResult{}, kerr.InvalidTopicException.Code, nil, nil

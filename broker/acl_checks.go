@@ -69,6 +69,17 @@ func authorizeAndServe(fn handler, r *request) (reply, error) {
 		}
 		return rep, nil
 	}
+	if async := rep.async; async != nil {
+		rep.async = func(finish func(kmsg.Response, error)) {
+			async(func(resp kmsg.Response, err error) {
+				if err == nil && resp != nil {
+					post(resp)
+				}
+				finish(resp, err)
+			})
+		}
+		return rep, nil
+	}
 	post(rep.resp)
 	return rep, nil
 }

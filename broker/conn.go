@@ -121,6 +121,10 @@ func (r *request) holdFetchMemory(n int64) { r.s.fetchBytes += n }
 type reply struct {
 	resp  kmsg.Response
 	later func() (kmsg.Response, error)
+	// async, instead of later, arranges for finish to be called once,
+	// from whichever goroutine completes the reply (a log's syncer),
+	// with neither blocking: no worker waits for it.
+	async func(finish func(kmsg.Response, error))
 	none  bool // no response at all (acks=0 produce)
 }
 
@@ -565,6 +569,13 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 	case rep.later != nil:
 		c.b.later.run(func() {
 			s.resp, s.err = rep.later()
+			c.throttleResponse(s)
+			observe()
+			c.complete(s)
+		})
+	case rep.async != nil:
+		rep.async(func(resp kmsg.Response, err error) {
+			s.resp, s.err = resp, err
 			c.throttleResponse(s)
 			observe()
 			c.complete(s)

@@ -77,9 +77,12 @@
 // bytes (and, for large frames, what decoding them costs: decodemem.go,
 // produceskim.go) in --max-request-memory, decodes it with kmsg, checks the
 // API and version, and calls the handler. A handler answers at once, or
-// returns a deferred reply (reply.later) when it must wait: a Produce
-// waiting for its fsync, a Fetch long poll, a JoinGroup or SyncGroup
-// waiting for the rebalance, an OffsetCommit waiting until it is durable.
+// returns a deferred reply when it must wait: a Fetch long poll, a
+// JoinGroup or SyncGroup waiting for the rebalance, an OffsetCommit
+// waiting until it is durable (reply.later, run on a kept worker
+// goroutine: workers.go), or a Produce waiting for its fsync
+// (reply.async, completed by the syncer of the last of its logs to become
+// durable, storage.Log.OnDurable, so that no goroutine waits for it).
 // The read loop goes on with the next request meanwhile, so effects happen
 // in the order the client sent its requests while waits overlap (one
 // fsync covers every produce waiting on a log). The writer goroutine

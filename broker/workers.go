@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// workers run the deferred part of requests (reply.later: a commit or an
-// acks=all produce waiting for its fsync, a fetch long poll) on goroutines
+// workers run the deferred part of requests (reply.later: a commit
+// waiting until it is durable, a fetch long poll) on goroutines
 // kept between requests, instead of one new goroutine per request. A new
 // goroutine starts with a small stack, and the path of a deferred reply
 // (the group coordinator applying a commit, a fetch reading its

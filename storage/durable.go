@@ -41,12 +41,65 @@ func (l *Log) usableLocked() error {
 
 var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// notifyLocked wakes everyone waiting on Changed (and WaitDurable).
+// notifyLocked wakes everyone waiting on Changed (and WaitDurable) and
+// calls the OnDurable callbacks now due.
 func (l *Log) notifyLocked() {
 	if l.changed != nil {
 		close(l.changed)
 		l.changed = nil
 	}
+	if len(l.durable) > 0 {
+		l.fireDurableLocked()
+	}
+}
+
+// durableWaiter is an OnDurable callback and the end it waits for.
+type durableWaiter struct {
+	end int64
+	fn  func(error)
+}
+
+// OnDurable calls fn once every offset below end is durable, as
+// WaitDurable returns, with the error WaitDurable would return (nil when
+// durable); fn is called exactly once. It runs fn at once, on the
+// caller's goroutine, if end is durable already or the log is unusable;
+// otherwise on the goroutine that makes it durable (the syncer), fences
+// or closes the log, with the log's lock held: fn must neither call the
+// log nor block. It spares a caller that only answers once its append is
+// durable a goroutine of its own, and the two wake-ups of parking one.
+func (l *Log) OnDurable(end int64, fn func(error)) {
+	l.mu.Lock()
+	if l.hw >= end {
+		l.mu.Unlock()
+		fn(nil)
+		return
+	}
+	if err := l.usableLocked(); err != nil {
+		l.mu.Unlock()
+		fn(err)
+		return
+	}
+	l.durable = append(l.durable, durableWaiter{end, fn})
+	l.mu.Unlock()
+}
+
+// fireDurableLocked calls the OnDurable callbacks whose end the HW has
+// reached, or all of them with the error once the log is unusable.
+func (l *Log) fireDurableLocked() {
+	err := l.usableLocked()
+	keep := l.durable[:0]
+	for _, w := range l.durable {
+		switch {
+		case err != nil:
+			w.fn(err)
+		case l.hw >= w.end:
+			w.fn(nil)
+		default:
+			keep = append(keep, w)
+		}
+	}
+	clear(l.durable[len(keep):])
+	l.durable = keep
 }
 
 // Changed returns a channel closed the next time the high watermark

@@ -193,3 +193,94 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("HW %d", l.HighWatermark())
 	}
 }
+
+// OnDurable calls each callback exactly once: at once when the end is
+// durable already, after the fsync that makes it durable otherwise, with
+// the fsync's error once it fails, and with ErrClosed for an end the log
+// never reached when it closes.
+func TestOnDurable(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	type call struct {
+		end int64
+		err error
+	}
+	calls := make(chan call, 100)
+	on := func(end int64) { l.OnDurable(end, func(err error) { calls <- call{end, err} }) }
+	next := func() call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no callback in 10 s")
+			return call{}
+		}
+	}
+
+	// Concurrent appends: each callback once, nil, with its end durable.
+	const appends = 20
+	var wg sync.WaitGroup
+	for range appends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := mustAppend(t, l, batch(2, 10, 1))
+			on(res.LastOffset + 1)
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for range appends {
+		c := next()
+		if c.err != nil || seen[c.end] {
+			t.Fatalf("callback for %d: err %v, seen before %v", c.end, c.err, seen[c.end])
+		}
+		seen[c.end] = true
+		if hw := l.HighWatermark(); hw < c.end {
+			t.Fatalf("callback for %d with the HW at %d", c.end, hw)
+		}
+	}
+
+	// Durable already: called before OnDurable returns.
+	on(l.HighWatermark())
+	select {
+	case c := <-calls:
+		if c.err != nil {
+			t.Fatal(c.err)
+		}
+	default:
+		t.Fatal("callback for a durable end not called at once")
+	}
+
+	// An end never appended waits; Close calls it with ErrClosed.
+	on(l.LogEndOffset() + 100)
+	select {
+	case c := <-calls:
+		t.Fatalf("callback before its end is durable: %+v", c)
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.Close()
+	if c := next(); !errors.Is(c.err, ErrClosed) {
+		t.Fatalf("callback at Close: %v", c.err)
+	}
+
+	// A failed fsync: the error, once, and later callbacks get it at once.
+	l = e.open()
+	e.efs.Inject(vfs.Fault{Op: vfs.OpSync, Match: vfs.Suffix(".log"), Err: syscall.EIO, Times: 1})
+	res := mustAppend(t, l, batch(2, 10, 1))
+	on(res.LastOffset + 1)
+	if c := next(); !errors.Is(c.err, ErrStorage) || !errors.Is(c.err, syscall.EIO) {
+		t.Fatalf("callback after a failed fsync: %v", c.err)
+	}
+	on(res.LastOffset + 1)
+	if c := next(); !errors.Is(c.err, ErrStorage) {
+		t.Fatalf("callback on a fenced log: %v", c.err)
+	}
+	select {
+	case c := <-calls:
+		t.Fatalf("a callback called twice: %+v", c)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

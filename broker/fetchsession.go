@@ -131,7 +131,6 @@ func (b *Broker) sessions() *fetchSessionCache {
 			c.shards[i].max = b.cfg.FetchSessionCacheSlots / fetchSessionShards
 		}
 		b.fetchCache = c
-		b.fetchWatch.done = b.ctx.Done()
 	})
 	return b.fetchCache
 }

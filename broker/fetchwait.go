@@ -11,12 +11,12 @@ import (
 // partitions changed, so a wake-up costs what changed, not what the fetch
 // follows.
 //
-// The storage log offers one thing to wait on, its Changed channel, closed
-// when the high watermark moves (or the log is fenced, truncated or
-// closed). A watcher goroutine per log that somebody waits on holds that
-// channel and, when it closes, tells that log's subscribers. Idle, a
-// watcher costs its stack and nothing else; there is at most one per open
-// log (bounded by --max-broker-partitions), however many fetches wait.
+// Each log that somebody waits on has one watch (storage.Log.Watch), run
+// by whatever changed the log (its syncer advancing the high watermark,
+// retention moving the log start, a fence, a close): it tells that log's
+// subscribers, with no goroutine of its own to wake in between. There is
+// at most one per open log (bounded by --max-broker-partitions), however
+// many fetches wait.
 //
 // A subscriber is a fetchWaiter: a fetch session holds one for its life
 // (subscribed once per partition it caches, not per request; evicted or
@@ -61,19 +61,23 @@ func (w *fetchWaiter) drain() map[*storage.Log]struct{} {
 	return c
 }
 
-// fetchWatchers is the broker's set of log watchers.
+// fetchWatchers is the broker's set of log watchers. Lock order: mu,
+// then a log's lock (Watch, stop), which a watch callback holds while it
+// takes its logWatcher's mu and then a waiter's.
 type fetchWatchers struct {
 	mu   sync.Mutex
 	logs map[*storage.Log]*logWatcher
-	done <-chan struct{} // the broker's context: every watcher stops
 }
 
 type logWatcher struct {
+	stop func() // ends the log's watch
+
+	mu   sync.Mutex
 	subs map[*fetchWaiter]int // subscriptions of each waiter (a waiter may name a log twice)
 }
 
-// subscribe makes w hear of every change of l from now on: the watcher's
-// channel is taken before subscribe returns, so a caller that reads l
+// subscribe makes w hear of every change of l from now on: the log's
+// watch is in place before subscribe returns, so a caller that reads l
 // after subscribing misses no change.
 func (fw *fetchWatchers) subscribe(l *storage.Log, w *fetchWaiter) {
 	fw.mu.Lock()
@@ -85,14 +89,28 @@ func (fw *fetchWatchers) subscribe(l *storage.Log, w *fetchWaiter) {
 	if lw == nil {
 		lw = &logWatcher{subs: make(map[*fetchWaiter]int)}
 		fw.logs[l] = lw
-		go fw.watch(l, lw, l.Changed())
+		lw.subs[w]++
+		lw.stop = l.Watch(func() { lw.notify(l) })
+		return
 	}
+	lw.mu.Lock()
 	lw.subs[w]++
+	lw.mu.Unlock()
 }
 
-// unsubscribe undoes one subscribe. The watcher stops at the next change
-// once nobody is left (it cannot be woken early without a channel of its
-// own, and an idle goroutine costs nothing but its stack).
+// notify tells every subscriber of the log that it changed. It runs in
+// the log's watch, under the log's lock: the waiters' notify only records
+// the log and drops a wake token.
+func (lw *logWatcher) notify(l *storage.Log) {
+	lw.mu.Lock()
+	for w := range lw.subs {
+		w.notify(l)
+	}
+	lw.mu.Unlock()
+}
+
+// unsubscribe undoes one subscribe; the log's watch ends with its last
+// subscriber.
 func (fw *fetchWatchers) unsubscribe(l *storage.Log, w *fetchWaiter) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
@@ -100,49 +118,19 @@ func (fw *fetchWatchers) unsubscribe(l *storage.Log, w *fetchWaiter) {
 	if lw == nil {
 		return
 	}
+	lw.mu.Lock()
 	if lw.subs[w]--; lw.subs[w] <= 0 {
 		delete(lw.subs, w)
 	}
-}
-
-func (fw *fetchWatchers) watch(l *storage.Log, lw *logWatcher, ch <-chan struct{}) {
-	var subs []*fetchWaiter
-	for {
-		select {
-		case <-ch:
-		case <-fw.done:
-			fw.mu.Lock()
-			delete(fw.logs, l)
-			fw.mu.Unlock()
-			return
-		}
-		// The next channel is taken before anyone is told, so a change
-		// after a subscriber's read is never lost. The same channel again
-		// is the closed one of a closed or fenced log: it will never
-		// change again, so the watcher ends (subscribers that read it
-		// again see the error, or find the topic gone).
-		next := l.Changed()
-		fw.mu.Lock()
-		subs = subs[:0]
-		for w := range lw.subs {
-			subs = append(subs, w)
-		}
-		end := len(subs) == 0 || next == ch
-		if end {
-			delete(fw.logs, l)
-		}
-		fw.mu.Unlock()
-		for _, w := range subs {
-			w.notify(l)
-		}
-		if end {
-			return
-		}
-		ch = next
+	last := len(lw.subs) == 0
+	lw.mu.Unlock()
+	if last {
+		delete(fw.logs, l)
+		lw.stop() // the log's lock, not lw.mu, which its watch takes under it
 	}
 }
 
-// watching reports how many logs have a watcher (tests, metrics).
+// watching reports how many logs are watched (tests).
 func (fw *fetchWatchers) watching() int {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()

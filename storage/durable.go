@@ -51,6 +51,41 @@ func (l *Log) notifyLocked() {
 	if len(l.durable) > 0 {
 		l.fireDurableLocked()
 	}
+	for w := range l.watchers {
+		w.fn()
+	}
+}
+
+// watch is a Watch callback.
+type watch struct{ fn func() }
+
+// Watch calls fn every time Changed's channel would close: the high
+// watermark advances, the log start moves, the log is fenced, truncated
+// or closed. fn runs on the goroutine that changed the log, with the
+// log's lock held: it must neither call the log nor block. A change after
+// Watch returns is never missed. stop ends the calls (fn is not called
+// once stop has returned); calling it more than once is harmless. On a
+// log closed or fenced already, fn is called once before Watch returns,
+// on the caller's goroutine, as Changed returns a closed channel then.
+// Unlike waiting on Changed, it needs no goroutine per log to hear of
+// changes.
+func (l *Log) Watch(fn func()) (stop func()) {
+	w := &watch{fn}
+	l.mu.Lock()
+	if l.watchers == nil {
+		l.watchers = make(map[*watch]struct{})
+	}
+	l.watchers[w] = struct{}{}
+	unusable := l.usableLocked() != nil
+	l.mu.Unlock()
+	if unusable {
+		fn()
+	}
+	return func() {
+		l.mu.Lock()
+		delete(l.watchers, w)
+		l.mu.Unlock()
+	}
 }
 
 // durableWaiter is an OnDurable callback and the end it waits for.

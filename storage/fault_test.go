@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -282,5 +283,45 @@ func TestOnDurable(t *testing.T) {
 	case c := <-calls:
 		t.Fatalf("a callback called twice: %+v", c)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// Watch calls back on every change Changed would report, stops at stop,
+// and calls at once on a closed log.
+func TestWatch(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Fsync = FsyncAlways
+	l := e.open()
+	var calls atomic.Int32
+	stop := l.Watch(func() { calls.Add(1) })
+	res := mustAppend(t, l, batch(2, 10, 1))
+	if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	// The HW moved before WaitDurable returned, under the lock the
+	// callback ran in.
+	if calls.Load() == 0 {
+		t.Fatal("no callback after the HW advanced")
+	}
+	stop()
+	stop() // harmless
+	n := calls.Load()
+	res = mustAppend(t, l, batch(2, 10, 1))
+	if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != n {
+		t.Fatalf("%d callbacks after stop", calls.Load()-n)
+	}
+	var atClose atomic.Int32
+	l.Watch(func() { atClose.Add(1) })
+	l.Close()
+	if atClose.Load() == 0 {
+		t.Fatal("no callback at Close")
+	}
+	var closed atomic.Int32
+	l.Watch(func() { closed.Add(1) })
+	if closed.Load() != 1 {
+		t.Fatalf("Watch of a closed log: %d calls before it returned, want 1", closed.Load())
 	}
 }

@@ -54,9 +54,10 @@ type Log struct {
 	hwPos    int64 // byte position of the HW in that segment
 	fenced   error // set once; every later read or write returns it
 	closed   bool
-	changed  chan struct{}   // closed when hw advances; nil until someone waits
-	durable  []durableWaiter // OnDurable callbacks not yet due (durable.go)
-	dirty    []*segment      // segments with writes not yet fsynced (each holds a ref)
+	changed  chan struct{}       // closed when hw advances; nil until someone waits
+	durable  []durableWaiter     // OnDurable callbacks not yet due (durable.go)
+	watchers map[*watch]struct{} // Watch callbacks (durable.go)
+	dirty    []*segment          // segments with writes not yet fsynced (each holds a ref)
 	spare    []*segment
 
 	size   atomic.Int64 // bytes in .log files

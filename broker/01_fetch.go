@@ -306,7 +306,13 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, fc fetch
 			return nil, nil, ctx.Err()
 		case <-timer.C:
 			return answer()
-		case <-w.wake:
+		case <-w.wait():
+		}
+		if fc.sess != nil && fc.sess.superseded(fc.reqEpoch) {
+			// The session's next fetch came meanwhile: this one's answer
+			// is INVALID_FETCH_SESSION_EPOCH, and what changed is the
+			// next one's to drain.
+			return answer()
 		}
 		changed := w.drain()
 		if fc.sess != nil {

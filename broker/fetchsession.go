@@ -323,6 +323,14 @@ func (sp *sessPart) item() fetchItem {
 	return it
 }
 
+// superseded reports whether a fetch of the session at epoch came after
+// the one at epoch: the session has moved past it.
+func (s *fetchSession) superseded(epoch int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch != nextEpoch(epoch)
+}
+
 // changed returns the items of the partitions whose logs changed that are
 // not among have (the partitions a waiting incremental fetch reads).
 func (s *fetchSession) changed(logs map[*storage.Log]struct{}, have map[*sessPart]int) []fetchItem {

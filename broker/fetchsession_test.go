@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -656,5 +657,62 @@ func TestFetchMinBytesPartialBatch(t *testing.T) {
 	}
 	if took < 1500*time.Millisecond {
 		t.Errorf("a batch of %d, PartitionMaxBytes %d, MinBytes %d: answered after %v, want MaxWaitMillis", size, size/2, size, took)
+	}
+}
+
+// TestFetchSessionConcurrentWaits: a fetch of a session waits (epoch 1)
+// when the next comes on another connection (epoch 2, which Kafka's
+// newContext takes as the session's next). A record then wakes both, as
+// Kafka's purgatory wakes every fetch waiting on the partition: the first
+// answers INVALID_FETCH_SESSION_EPOCH, the second the record; neither
+// waits out its MaxWaitMillis (measured against Kafka in
+// test/differential's TestFetchSessionConcurrentWaits).
+func TestFetchSessionConcurrentWaits(t *testing.T) {
+	b := rewindtest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "twowaits", 20)
+	offs := map[int32]int64{}
+	for p := int32(0); p < 20; p++ {
+		offs[p] = 0
+	}
+	full := newRaw(t, b.Addr()).do(sessFetch(12, 0, 0, "twowaits", [16]byte{}, offs)).(*kmsg.FetchResponse)
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	type answer struct {
+		got  map[int32]int
+		took time.Duration
+		code int16
+	}
+	var answers [2]answer
+	var wg sync.WaitGroup
+	for i, epoch := range []int32{1, 2} {
+		r := newRaw(t, b.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 200 * time.Millisecond) // epoch 1 first
+			req := sessFetch(12, full.SessionID, epoch, "twowaits", [16]byte{}, nil)
+			req.MaxWaitMillis = 10000
+			start := time.Now()
+			resp := r.do(req).(*kmsg.FetchResponse)
+			answers[i] = answer{answered(t, resp, offs), time.Since(start), resp.ErrorCode}
+		}()
+	}
+	time.Sleep(600 * time.Millisecond)
+	if code, _ := newRaw(t, b.Addr()).produce("twowaits", 11, 1); code != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+	}
+	wg.Wait()
+	if a := answers[0]; a.code != kerr.InvalidFetchSessionEpoch.Code || len(a.got) > 0 {
+		t.Errorf("epoch 1: error %d, records %v; want INVALID_FETCH_SESSION_EPOCH, none", a.code, a.got)
+	}
+	if a := answers[1]; a.code != 0 || !sameAnswer(a.got, map[int32]int{11: 1}) {
+		t.Errorf("epoch 2: error %d, records %v; want the record of partition 11", a.code, a.got)
+	}
+	for i, a := range answers {
+		if a.took > 6*time.Second {
+			t.Errorf("epoch %d answered after %v: the record did not wake it", i+1, a.took)
+		}
 	}
 }

@@ -24,15 +24,17 @@ import (
 // fetch one for the time it waits.
 
 // fetchWaiter collects the logs that changed since it was last drained.
+// Every fetch waiting on it is woken by a change (a session's waiter may
+// have two: one superseded by the next of the session, which answers
+// INVALID_FETCH_SESSION_EPOCH when woken, as Kafka's does); the one that
+// drains it takes the logs.
 type fetchWaiter struct {
 	mu      sync.Mutex
 	changed map[*storage.Log]struct{}
-	wake    chan struct{} // one token: something changed
+	ch      chan struct{} // closed at the next change; nil until somebody waits
 }
 
-func newFetchWaiter() *fetchWaiter {
-	return &fetchWaiter{wake: make(chan struct{}, 1)}
-}
+func newFetchWaiter() *fetchWaiter { return &fetchWaiter{} }
 
 func (w *fetchWaiter) notify(l *storage.Log) {
 	w.mu.Lock()
@@ -40,20 +42,31 @@ func (w *fetchWaiter) notify(l *storage.Log) {
 		w.changed = make(map[*storage.Log]struct{})
 	}
 	w.changed[l] = struct{}{}
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
 	}
+	w.mu.Unlock()
 }
 
-// drain returns the logs that changed since the last drain (nil if none)
-// and consumes the wake token.
-func (w *fetchWaiter) drain() map[*storage.Log]struct{} {
-	select {
-	case <-w.wake:
-	default:
+// wait returns a channel closed once something changed that is not
+// drained yet: closed already if something is.
+func (w *fetchWaiter) wait() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.changed) > 0 {
+		return closedChan
 	}
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// drain returns the logs that changed since the last drain (nil if none).
+func (w *fetchWaiter) drain() map[*storage.Log]struct{} {
 	w.mu.Lock()
 	c := w.changed
 	w.changed = nil

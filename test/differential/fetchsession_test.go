@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -688,4 +689,68 @@ func TestFetchMaxBytesAcrossPartitions(t *testing.T) {
 		}
 	}
 	p.report("Fetch MaxBytes across partitions/Fetch_v12", diff(&out[0], &out[1]))
+}
+
+// TestFetchSessionConcurrentWaits: a fetch of a session (epoch 1) waits on
+// one connection while the next (epoch 2) comes on another; then a record
+// comes. Compared: each fetch's error, whether it waited out its
+// MaxWaitMillis, and the partitions it answered with records.
+func TestFetchSessionConcurrentWaits(t *testing.T) {
+	p := newPair(t)
+	tp := name("ftwowaits")
+	p.mustCreate(tp, 1)
+	s := &sessionPair{p: p, v: 12, topic: tp}
+	s.ready(map[int32]int64{0: 0})
+	s.step("Fetch session concurrent waits/full", 0, map[int32]int64{0: 0}, nil)
+	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
+	if !ok {
+		t.Fatal("Produce: no version both brokers serve")
+	}
+	const wait = 8000
+	type outcome struct {
+		ErrorCode int16
+		Records   int
+		Waited    bool
+	}
+	var out [2][2]outcome // [broker][epoch-1]
+	for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
+		var wg sync.WaitGroup
+		for i, epoch := range []int32{1, 2} {
+			c := dial(t, addr)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 300 * time.Millisecond) // epoch 1 first
+				req := s.req(who, s.sess[who], epoch, nil, nil)
+				req.MaxWaitMillis = wait
+				start := time.Now()
+				resp, err := c.send(req)
+				if err != nil {
+					t.Errorf("fetch epoch %d: %v", epoch, err)
+					return
+				}
+				fr := resp.(*kmsg.FetchResponse)
+				o := outcome{ErrorCode: fr.ErrorCode, Waited: time.Since(start) >= wait/2*time.Millisecond}
+				for _, rt := range fr.Topics {
+					for _, pp := range rt.Partitions {
+						if len(pp.RecordBatches) > 0 {
+							o.Records++
+						}
+					}
+				}
+				out[who][i] = o
+			}()
+		}
+		time.Sleep(900 * time.Millisecond)
+		req := produceReq(tp, 0, -1, time.Now().UnixMilli())
+		req.SetVersion(pv)
+		if resp, err := dial(t, addr).send(req); err != nil || resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("produce: %v %+v", err, resp)
+		}
+		wg.Wait()
+	}
+	for i := range 2 {
+		t.Logf("epoch %d: kafka %+v, rewind %+v", i+1, out[0][i], out[1][i])
+		p.report(fmt.Sprintf("Fetch session concurrent waits/epoch %d/Fetch_v12", i+1), diff(&out[0][i], &out[1][i]))
+	}
 }

@@ -61,8 +61,11 @@ import (
 //     the other way round.
 //   - v14, v16: as v13 (tiered storage and new-leader errors, which a
 //     single node never sends). v15: ReplicaState; v17: directory id; v18:
-//     a follower's high watermark: replication fields, not read (no
-//     follower fetches from one node).
+//     a follower's high watermark: replication fields. A fetch with a
+//     replica id (v15+: ReplicaState's) gets NOT_LEADER_OR_FOLLOWER for
+//     each partition, as from Kafka's leader, which knows no such replica
+//     (v16+ names this node as the current leader): no node follows
+//     another here.
 
 func init() { regKey(1, 4, 18, handleFetch) }
 
@@ -690,6 +693,15 @@ func (b *Broker) readItem(req *kmsg.FetchRequest, it *fetchItem, sp *kmsg.FetchR
 		return kerr.InconsistentTopicID.Code
 	case it.rp.CurrentLeaderEpoch > 0:
 		return kerr.UnknownLeaderEpoch.Code
+	case fetchReplicaID(req) >= 0:
+		// A follower's fetch: no other node is a replica of a partition
+		// here, and Kafka's leader refuses to record the position of a
+		// replica it does not know (its own id included), naming itself
+		// as the leader from v16.
+		if req.Version >= 16 {
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.cfg.NodeID, 0
+		}
+		return kerr.NotLeaderForPartition.Code
 	}
 	return b.readPartition(l, it.rp, req.IsolationLevel == 1, sp, budget, f)
 }

@@ -716,3 +716,35 @@ func TestFetchSessionConcurrentWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerFetch: a fetch with a replica id gets NOT_LEADER_OR_FOLLOWER
+// for every partition and no records, as from Kafka's leader, which knows
+// no such replica; from v16 it names this node as the leader (measured in
+// test/differential's TestFollowerFetchFromNonReplica).
+func TestFollowerFetch(t *testing.T) {
+	b := rewindtest.Start(t, broker.WithNodeID(3))
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "follow", 1)
+	r := newRaw(t, b.Addr())
+	if code, _ := r.produce("follow", 0, 1); code != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+	}
+	id := topicIDOf(t, cl, "follow")
+	for _, v := range []int16{12, 16} {
+		for _, replica := range []int32{3, 7} {
+			req := sessFetch(v, 0, -1, "follow", id, map[int32]int64{0: 0})
+			req.ReplicaID, req.ReplicaState.ID = replica, replica
+			resp := r.do(req).(*kmsg.FetchResponse)
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				t.Fatalf("v%d replica %d: %+v", v, replica, resp)
+			}
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != kerr.NotLeaderForPartition.Code || len(p.RecordBatches) != 0 || p.HighWatermark != -1 {
+				t.Errorf("v%d replica %d: %v, %d bytes, HW %d; want NOT_LEADER_OR_FOLLOWER, none, -1", v, replica, kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches), p.HighWatermark)
+			}
+			if want := map[bool]int32{true: 3, false: -1}[v >= 16]; p.CurrentLeader.LeaderID != want {
+				t.Errorf("v%d replica %d: current leader %d, want %d", v, replica, p.CurrentLeader.LeaderID, want)
+			}
+		}
+	}
+}

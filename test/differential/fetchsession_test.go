@@ -754,3 +754,78 @@ func TestFetchSessionConcurrentWaits(t *testing.T) {
 		p.report(fmt.Sprintf("Fetch session concurrent waits/epoch %d/Fetch_v12", i+1), diff(&out[0][i], &out[1][i]))
 	}
 }
+
+// TestFollowerFetchFromNonReplica: a fetch with a replica id (a
+// follower's, v12 ReplicaID and v15+ ReplicaState) from a node that is not
+// a replica of the partition: Kafka's leader refuses to record the
+// position of a replica it does not know. Compared: the top-level and
+// partition error codes, whether records came back, the offsets and the
+// current leader answered.
+func TestFollowerFetchFromNonReplica(t *testing.T) {
+	p := newPair(t)
+	tp := name("ffollower")
+	p.mustCreate(tp, 1)
+	(&sessionPair{p: p, v: 12, topic: tp}).ready(map[int32]int64{0: 0})
+	p.mustProduce(tp, 0, time.Now().UnixMilli())
+	type outcome struct {
+		ErrorCode, PartitionError int16
+		Records                   bool
+		HW, LSO, LogStart         int64
+		Leader                    string // CurrentLeader: none, or the broker itself
+		LeaderEpoch               int32
+		Nodes                     int
+	}
+	var self [2]int32 // each broker's node id
+	km, rm, _, _ := p.both(metaReq(false), -1)
+	for who, resp := range []kmsg.Response{km, rm} {
+		if bs := resp.(*kmsg.MetadataResponse).Brokers; len(bs) == 1 {
+			self[who] = bs[0].NodeID
+		} else {
+			t.Fatalf("broker %d: %d brokers in Metadata", who, len(bs))
+		}
+	}
+	ids := p.topicIDs(tp)
+	for _, v := range []int16{12, 15, 16} {
+		for _, replica := range []int32{5, 1} {
+			var out [2]outcome
+			for who, c := range []*conn{p.kafka, p.rewind} {
+				req := kmsg.NewPtrFetchRequest()
+				req.Version, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = v, 0, 1, 1<<20, -1
+				if v >= 15 {
+					req.ReplicaID = -1
+					req.ReplicaState.ID, req.ReplicaState.Epoch = replica, 1
+				} else {
+					req.ReplicaID = replica
+				}
+				ft := kmsg.NewFetchRequestTopic()
+				ft.Topic = tp
+				if v >= 13 {
+					ft.TopicID = ids[who][tp]
+				}
+				fp := kmsg.NewFetchRequestTopicPartition()
+				fp.Partition, fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = 0, 1<<20, -1, -1
+				ft.Partitions = append(ft.Partitions, fp)
+				req.Topics = append(req.Topics, ft)
+				resp, err := c.send(req)
+				if err != nil {
+					t.Fatalf("v%d replica %d: %v", v, replica, err)
+				}
+				fr := resp.(*kmsg.FetchResponse)
+				out[who].ErrorCode, out[who].Nodes = fr.ErrorCode, len(fr.Brokers)
+				for _, rt := range fr.Topics {
+					for _, pp := range rt.Partitions {
+						out[who].PartitionError = pp.ErrorCode
+						out[who].Records = len(pp.RecordBatches) > 0
+						out[who].HW, out[who].LSO, out[who].LogStart = pp.HighWatermark, pp.LastStableOffset, pp.LogStartOffset
+						out[who].Leader, out[who].LeaderEpoch = fmt.Sprint(pp.CurrentLeader.LeaderID), pp.CurrentLeader.LeaderEpoch
+						if pp.CurrentLeader.LeaderID == self[who] {
+							out[who].Leader = "self"
+						}
+					}
+				}
+			}
+			t.Logf("v%d replica %d: kafka %+v, rewind %+v", v, replica, out[0], out[1])
+			p.report(fmt.Sprintf("Follower fetch from a non-replica/replica %d/Fetch_v%d", replica, v), diff(&out[0], &out[1]))
+		}
+	}
+}

@@ -113,7 +113,7 @@ func (fw *fetchWatchers) subscribe(l *storage.Log, w *fetchWaiter) {
 
 // notify tells every subscriber of the log that it changed. It runs in
 // the log's watch, under the log's lock: the waiters' notify only records
-// the log and drops a wake token.
+// the log and wakes who waits.
 func (lw *logWatcher) notify(l *storage.Log) {
 	lw.mu.Lock()
 	for w := range lw.subs {

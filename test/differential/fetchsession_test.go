@@ -562,29 +562,54 @@ func TestFetchQuotaResponseSize(t *testing.T) {
 	}
 }
 
+// waitingSession creates a topic of one partition on both brokers and
+// opens a fetch session of it on each (the full fetch compared as
+// scenario/full); it returns the Produce version both serve.
+func waitingSession(t *testing.T, prefix, scenario string) (*pair, *sessionPair, string, int16) {
+	t.Helper()
+	p := newPair(t)
+	tp := name(prefix)
+	p.mustCreate(tp, 1)
+	s := &sessionPair{p: p, v: 12, topic: tp}
+	s.ready(map[int32]int64{0: 0})
+	s.step(scenario+"/full", 0, map[int32]int64{0: 0}, nil)
+	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
+	if !ok {
+		t.Fatal("Produce: no version both brokers serve")
+	}
+	return p, s, tp, pv
+}
+
+// waitOutcome is what the tests of waiting fetches compare: the error,
+// how many partitions came with records, and whether the fetch waited out
+// (half of) its MaxWaitMillis.
+type waitOutcome struct {
+	ErrorCode int16
+	Records   int
+	Waited    bool
+}
+
+func newWaitOutcome(fr *kmsg.FetchResponse, took time.Duration, waitMillis int) waitOutcome {
+	o := waitOutcome{ErrorCode: fr.ErrorCode, Waited: took >= time.Duration(waitMillis)*time.Millisecond/2}
+	for _, rt := range fr.Topics {
+		for _, pp := range rt.Partitions {
+			if len(pp.RecordBatches) > 0 {
+				o.Records++
+			}
+		}
+	}
+	return o
+}
+
 // TestFetchSessionClosedWhileWaiting: an incremental fetch waiting while
 // its session is closed (a FINAL fetch naming it, on another connection)
 // is still answered when a record comes, not at MaxWaitMillis: Kafka's
 // delayed fetch waits on its partitions whatever becomes of the session.
 // Compared: whether it waited its MaxWaitMillis and the records answered.
 func TestFetchSessionClosedWhileWaiting(t *testing.T) {
-	p := newPair(t)
-	tp := name("fclosed")
-	p.mustCreate(tp, 1)
-	s := &sessionPair{p: p, v: 12, topic: tp}
-	s.ready(map[int32]int64{0: 0})
-	s.step("Fetch session closed while waiting/full", 0, map[int32]int64{0: 0}, nil)
-	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
-	if !ok {
-		t.Fatal("Produce: no version both brokers serve")
-	}
+	p, s, tp, pv := waitingSession(t, "fclosed", "Fetch session closed while waiting")
 	const wait = 8000
-	type outcome struct {
-		ErrorCode int16
-		Records   int
-		Waited    bool
-	}
-	var out [2]outcome
+	var out [2]waitOutcome
 	for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
 		other := dial(t, addr)
 		done := make(chan struct{})
@@ -611,16 +636,7 @@ func TestFetchSessionClosedWhileWaiting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr := resp.(*kmsg.FetchResponse)
-		o := outcome{ErrorCode: fr.ErrorCode, Waited: took >= wait/2*time.Millisecond}
-		for _, rt := range fr.Topics {
-			for _, pp := range rt.Partitions {
-				if len(pp.RecordBatches) > 0 {
-					o.Records++
-				}
-			}
-		}
-		out[who] = o
+		out[who] = newWaitOutcome(resp.(*kmsg.FetchResponse), took, wait)
 	}
 	t.Logf("kafka %+v, rewind %+v", out[0], out[1])
 	p.report("Fetch session closed while waiting/incremental/Fetch_v12", diff(&out[0], &out[1]))
@@ -696,23 +712,9 @@ func TestFetchMaxBytesAcrossPartitions(t *testing.T) {
 // comes. Compared: each fetch's error, whether it waited out its
 // MaxWaitMillis, and the partitions it answered with records.
 func TestFetchSessionConcurrentWaits(t *testing.T) {
-	p := newPair(t)
-	tp := name("ftwowaits")
-	p.mustCreate(tp, 1)
-	s := &sessionPair{p: p, v: 12, topic: tp}
-	s.ready(map[int32]int64{0: 0})
-	s.step("Fetch session concurrent waits/full", 0, map[int32]int64{0: 0}, nil)
-	_, pv, ok := p.common(kmsg.NewPtrProduceRequest())
-	if !ok {
-		t.Fatal("Produce: no version both brokers serve")
-	}
+	p, s, tp, pv := waitingSession(t, "ftwowaits", "Fetch session concurrent waits")
 	const wait = 8000
-	type outcome struct {
-		ErrorCode int16
-		Records   int
-		Waited    bool
-	}
-	var out [2][2]outcome // [broker][epoch-1]
+	var out [2][2]waitOutcome // [broker][epoch-1]
 	for who, addr := range []string{p.kafkaAddr, p.rewindAddr} {
 		var wg sync.WaitGroup
 		for i, epoch := range []int32{1, 2} {
@@ -729,16 +731,7 @@ func TestFetchSessionConcurrentWaits(t *testing.T) {
 					t.Errorf("fetch epoch %d: %v", epoch, err)
 					return
 				}
-				fr := resp.(*kmsg.FetchResponse)
-				o := outcome{ErrorCode: fr.ErrorCode, Waited: time.Since(start) >= wait/2*time.Millisecond}
-				for _, rt := range fr.Topics {
-					for _, pp := range rt.Partitions {
-						if len(pp.RecordBatches) > 0 {
-							o.Records++
-						}
-					}
-				}
-				out[who][i] = o
+				out[who][i] = newWaitOutcome(resp.(*kmsg.FetchResponse), time.Since(start), wait)
 			}()
 		}
 		time.Sleep(900 * time.Millisecond)

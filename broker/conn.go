@@ -578,6 +578,12 @@ func (c *conn) handle(frame []byte, charge int64) (*slot, error) {
 			s.resp, s.err = resp, err
 			c.throttleResponse(s)
 			observe()
+			if s.logged {
+				// The request log writes a line: not under the lock
+				// of the log whose syncer completes the reply.
+				c.b.later.run(func() { c.complete(s) })
+				return
+			}
 			c.complete(s)
 		})
 	default:

@@ -325,3 +325,41 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("Watch of a closed log: %d calls before it returned, want 1", closed.Load())
 	}
 }
+
+// TestOnDurableRaces: appenders registering OnDurable callbacks while the
+// log is fenced or closed under them: every callback registered runs
+// exactly once, whichever comes first.
+func TestOnDurableRaces(t *testing.T) {
+	for iter := range 20 {
+		e := newEnv(t)
+		e.opts.Fsync = FsyncAlways
+		l := e.open()
+		var registered, called atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 30 {
+					res, err := l.Append(batch(2, 10, 1))
+					if err != nil {
+						return // fenced or closed
+					}
+					registered.Add(1)
+					l.OnDurable(res.LastOffset+1, func(error) { called.Add(1) })
+				}
+			}()
+		}
+		time.Sleep(time.Duration(iter%4) * time.Millisecond)
+		if iter%2 == 0 {
+			l.Fence(errors.New("fenced by the test"))
+		} else {
+			l.Close()
+		}
+		wg.Wait()
+		l.Close()
+		if c, r := called.Load(), registered.Load(); c != r {
+			t.Fatalf("round %d: %d callbacks for %d registered", iter, c, r)
+		}
+	}
+}

@@ -414,7 +414,7 @@ func (b *Broker) fetchThrottled(r *request, req *kmsg.FetchRequest, fc fetchCont
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if s := fc.sess; s != nil && !fc.full {
 		s.mu.Lock()
-		if s.epoch != nextEpoch(fc.reqEpoch) {
+		if s.supersededLocked(fc.reqEpoch) {
 			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 		} else {
 			resp.SessionID = s.id
@@ -454,7 +454,7 @@ func (b *Broker) fetchRespond(r *request, req *kmsg.FetchRequest, fc fetchContex
 	case fc.sess != nil:
 		s := fc.sess
 		s.mu.Lock()
-		if s.epoch != nextEpoch(fc.reqEpoch) {
+		if s.supersededLocked(fc.reqEpoch) {
 			// Another request of the session came in meanwhile (Kafka:
 			// "possible duplicate request").
 			s.mu.Unlock()
@@ -521,7 +521,7 @@ func fetchResponseSize(req *kmsg.FetchRequest, fc fetchContext, items []fetchIte
 	}
 	if s := fc.sess; s != nil && !fc.full {
 		s.mu.Lock()
-		if s.epoch == nextEpoch(fc.reqEpoch) {
+		if !s.supersededLocked(fc.reqEpoch) {
 			for i := range items {
 				if mustAnswer(items[i].sp, f.parts[i], f.records[i]) {
 					add(i)

@@ -323,13 +323,16 @@ func (sp *sessPart) item() fetchItem {
 	return it
 }
 
-// superseded reports whether a fetch of the session at epoch came after
-// the one at epoch: the session has moved past it.
+// superseded reports whether a fetch of the session came after the one
+// at epoch: the session has moved past it, whose answer is then
+// INVALID_FETCH_SESSION_EPOCH.
 func (s *fetchSession) superseded(epoch int32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.epoch != nextEpoch(epoch)
+	return s.supersededLocked(epoch)
 }
+
+func (s *fetchSession) supersededLocked(epoch int32) bool { return s.epoch != nextEpoch(epoch) }
 
 // changed returns the items of the partitions whose logs changed that are
 // not among have (the partitions a waiting incremental fetch reads).

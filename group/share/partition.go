@@ -273,23 +273,21 @@ func (p *Partition) release(r *record) {
 // Expire releases every record whose lock ended by now, and returns how
 // many it released.
 func (p *Partition) Expire(now time.Time) int {
-	n := 0
-	for i := range p.recs {
-		if r := &p.recs[i]; r.state == Acquired && !r.deadline.After(now) {
-			p.release(r)
-			n++
-		}
-	}
-	p.advance()
-	return n
+	return p.releaseWhere(func(r *record) bool { return !r.deadline.After(now) })
 }
 
 // ReleaseMember releases every record member holds (it left, or its share
 // session closed), and returns how many.
 func (p *Partition) ReleaseMember(member string) int {
+	return p.releaseWhere(func(r *record) bool { return r.member == member })
+}
+
+// releaseWhere releases the acquired records that match, and returns how
+// many.
+func (p *Partition) releaseWhere(match func(*record) bool) int {
 	n := 0
 	for i := range p.recs {
-		if r := &p.recs[i]; r.state == Acquired && r.member == member {
+		if r := &p.recs[i]; r.state == Acquired && match(r) {
 			p.release(r)
 			n++
 		}
@@ -373,6 +371,10 @@ func RestorePartition(cfg PartitionConfig, start int64, batches []StateBatch) (*
 		if b.First < p.End() || b.Last < b.First {
 			return nil, fmt.Errorf("share: snapshot batch [%d, %d] out of order (end %d)", b.First, b.Last, p.End())
 		}
+		// Acquisition may overrun MaxInFlight by the rest of a batch, and
+		// the bound may have been lowered since the snapshot was written:
+		// the slack admits both and still bounds what a damaged snapshot
+		// can make a restore allocate.
 		if b.Last-start >= p.cfg.MaxInFlight*4 {
 			return nil, fmt.Errorf("share: snapshot batch [%d, %d] beyond the in-flight bound", b.First, b.Last)
 		}

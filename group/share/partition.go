@@ -157,9 +157,22 @@ func (p *Partition) State(offset int64) (RecordState, int16, bool) {
 // available records below End (released or whose lock expired), each
 // delivered once more, then new records from End on, taken as whole
 // batches of batches (the log's batches from End on, in order; those
-// past hwm are ignored) while End is within MaxInFlight of Start. It
-// returns the acquired ranges in offset order.
+// past hwm are ignored) while End is within MaxInFlight of Start. No
+// record at or past hwm is handed out, so a caller that read the log only
+// up to some offset passes that as hwm. It returns the acquired ranges in
+// offset order.
 func (p *Partition) Acquire(now time.Time, member string, maxRecords int, hwm int64, batches []Batch) []AcquiredRange {
+	return p.acquire(now, member, maxRecords, hwm, batches, false)
+}
+
+// AcquireStrict is Acquire in the record-limit mode of ShareFetch v2
+// (KIP-1206): never more than maxRecords, a batch cut where the limit
+// falls.
+func (p *Partition) AcquireStrict(now time.Time, member string, maxRecords int, hwm int64, batches []Batch) []AcquiredRange {
+	return p.acquire(now, member, maxRecords, hwm, batches, true)
+}
+
+func (p *Partition) acquire(now time.Time, member string, maxRecords int, hwm int64, batches []Batch, strict bool) []AcquiredRange {
 	if maxRecords <= 0 {
 		return nil
 	}
@@ -180,8 +193,10 @@ func (p *Partition) Acquire(now time.Time, member string, maxRecords int, hwm in
 		if n >= maxRecords {
 			return out
 		}
-		if p.recs[i].state == Available {
-			take(p.start+int64(i), &p.recs[i])
+		if off := p.start + int64(i); off >= hwm {
+			break
+		} else if p.recs[i].state == Available {
+			take(off, &p.recs[i])
 		}
 	}
 	for _, b := range batches {
@@ -199,6 +214,9 @@ func (p *Partition) Acquire(now time.Time, member string, maxRecords int, hwm in
 			end = b.First
 		}
 		last := min(b.Last, hwm-1)
+		if strict {
+			last = min(last, end+int64(maxRecords-n)-1)
+		}
 		for off := end; off <= last; off++ {
 			p.recs = append(p.recs, record{})
 			take(off, &p.recs[len(p.recs)-1])
@@ -230,16 +248,19 @@ func (p *Partition) Acknowledge(now time.Time, member string, first, last int64,
 			return ErrInvalidRequest
 		}
 	}
-	if first < p.start || last >= p.End() {
+	if last >= p.End() {
 		return ErrInvalidRecordState
 	}
-	for off := first; off <= last; off++ {
+	// Offsets below Start are finished: acknowledging them again changes
+	// nothing and is no error (Kafka 4.4 answers so).
+	from := max(first, p.start)
+	for off := from; off <= last; off++ {
 		r := &p.recs[off-p.start]
 		if r.state != Acquired || r.member != member {
 			return ErrInvalidRecordState
 		}
 	}
-	for off := first; off <= last; off++ {
+	for off := from; off <= last; off++ {
 		t := types[0]
 		if len(types) > 1 {
 			t = types[off-first]

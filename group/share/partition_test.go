@@ -79,12 +79,45 @@ func TestAcknowledgeRefusesMalformedBatches(t *testing.T) {
 	if _, batches := p.Snapshot(); len(batches) != 1 || batches[0] != (StateBatch{0, 9, Available, 1}) {
 		t.Fatalf("refused acks changed the partition: %v", batches)
 	}
-	// Acknowledged twice: the second is refused.
-	if err := p.Acknowledge(t0, "a", 0, 0, []AckType{AckAccept}); err != nil {
+	// Acknowledged twice inside the window (2, while 1 is still acquired):
+	// the second is refused.
+	if err := p.Acknowledge(t0, "a", 2, 2, []AckType{AckAccept}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Acknowledge(t0, "a", 0, 0, []AckType{AckAccept}); !errors.Is(err, ErrInvalidRecordState) {
+	if err := p.Acknowledge(t0, "a", 2, 2, []AckType{AckAccept}); !errors.Is(err, ErrInvalidRecordState) {
 		t.Fatalf("second ack: %v", err)
+	}
+	// Below the start offset a record is finished, and acknowledging it
+	// again is no error (as Kafka 4.4 answers); the rest of the batch must
+	// still be acquired.
+	if err := p.Acknowledge(t0, "a", 0, 1, []AckType{AckAccept}); err != nil || p.Start() != 3 {
+		t.Fatalf("ack [0,1]: %v, start %d", err, p.Start())
+	}
+	if err := p.Acknowledge(t0, "a", 0, 0, []AckType{AckAccept}); err != nil {
+		t.Fatalf("ack below start: %v", err)
+	}
+	if err := p.Acknowledge(t0, "a", 1, 3, []AckType{AckReject}); err != nil {
+		t.Fatalf("ack [1,3] across the start: %v", err)
+	}
+	if err := p.Acknowledge(t0, "b", 2, 4, []AckType{AckReject}); !errors.Is(err, ErrInvalidRecordState) {
+		t.Fatalf("b acks [2,4], 4 being a's: %v", err)
+	}
+}
+
+func TestAcquireStopsAtHWMAndStrictLimit(t *testing.T) {
+	p := NewPartition(PartitionConfig{}, 0)
+	if got := p.AcquireStrict(t0, "a", 3, 10, []Batch{{0, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
+		t.Fatalf("strict acquired %v", got)
+	}
+	if err := p.Acknowledge(t0, "a", 0, 2, []AckType{AckRelease}); err != nil {
+		t.Fatal(err)
+	}
+	// Available records at or past hwm stay where they are.
+	if got := p.Acquire(t0, "b", 100, 2, []Batch{{0, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 1, 2}}) {
+		t.Fatalf("acquired %v below hwm 2", got)
+	}
+	if s, _, _ := p.State(2); s != Available {
+		t.Fatalf("offset 2 is %v", s)
 	}
 }
 

@@ -99,10 +99,13 @@ func (m modernGroups) ModernGroups() []group.ModernGroupInfo {
 		}
 		out = append(out, group.ModernGroupInfo{Name: id, State: string(cg.c.Group(id).State())})
 	}
-	return out
+	return append(out, m.b.shareGroupInfos()...)
 }
 
 func (m modernGroups) IsModern(id string) bool {
+	if m.b.isShareGroup(id) {
+		return true
+	}
 	cg := &m.b.cgroups
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
@@ -110,6 +113,9 @@ func (m modernGroups) IsModern(id string) bool {
 }
 
 func (m modernGroups) CheckDelete(id string) int16 {
+	if m.b.isShareGroup(id) {
+		return m.b.deleteShareGroup(id, true)
+	}
 	cg := &m.b.cgroups
 	cg.mu.Lock()
 	defer cg.mu.Unlock()

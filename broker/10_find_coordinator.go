@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -22,13 +26,43 @@ import (
 //     --max-response-memory (respmem.go): a request whose answer would not
 //     fit closes the connection, as the response has no top-level error.
 //   - v5: TRANSACTION_ABORTABLE may be answered (never here).
-//   - v6: key type 2, share groups (KIP-932): there is no share
-//     coordinator, so INVALID_REQUEST, as a Kafka without one answers
-//     (and any version below 6 gets for that type).
+//   - v6: key type 2, the share coordinator of a share partition
+//     (KIP-932; brokers ask it, not clients): share groups are served but
+//     their state is kept in memory with no share coordinator, so a
+//     well-formed key ("group:topicId:partition") is
+//     COORDINATOR_NOT_AVAILABLE, as Kafka answers while it has none
+//     available; a malformed one INVALID_REQUEST, as Kafka (and any
+//     version below 6 gets for that type).
 
 func init() { regKey(10, 0, 6, handleFindCoordinator) }
 
 var unknownCoordType = strp("unknown coordinator type")
+
+// shareCoordinatorMsg: share groups are served, their state kept in
+// memory, and no share coordinator runs (the __share_group_state APIs,
+// which brokers send it, are not served): the answer Kafka gives while
+// it has none available.
+var shareCoordinatorMsg = strp("no share coordinator: this broker keeps share group state in memory")
+
+// shareCoordinatorKey tells whether key is a share coordinator key,
+// "group:topicId:partition" with the topic id in Kafka's base64 form.
+func shareCoordinatorKey(key string) bool {
+	i := strings.LastIndexByte(key, ':')
+	if i <= 0 {
+		return false
+	}
+	p, err := strconv.ParseInt(key[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return false
+	}
+	key = key[:i]
+	j := strings.LastIndexByte(key, ':')
+	if j <= 0 {
+		return false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(key[j+1:])
+	return err == nil && len(id) == 16
+}
 
 func handleFindCoordinator(r *request) (reply, error) {
 	b := r.c.b
@@ -53,6 +87,11 @@ func handleFindCoordinator(r *request) (reply, error) {
 				return kerr.CoordinatorNotAvailable.Code, strp(err.Error())
 			}
 			return 0, nil
+		case 2:
+			if req.Version < 6 || !shareCoordinatorKey(key) {
+				return kerr.InvalidRequest.Code, unknownCoordType
+			}
+			return kerr.CoordinatorNotAvailable.Code, shareCoordinatorMsg
 		default:
 			return kerr.InvalidRequest.Code, unknownCoordType
 		}

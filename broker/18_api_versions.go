@@ -43,6 +43,10 @@ var features = []feature{
 	// Kafka 4.x finalizes it by default (GroupVersion GV_1).
 	{name: "group.version", min: 0, max: 1, level: 1},
 	{name: "transaction.version", min: 0, max: txn.TV2, level: txn.TV2},
+	// share.version 2: share groups (KIP-932) with ShareFetch v2's
+	// record-limit mode and renew acknowledgements (KIP-1206, KIP-1222),
+	// as Kafka 4.4 finalizes it.
+	{name: "share.version", min: 0, max: 2, level: 2},
 }
 
 func apiKeys() []kmsg.ApiVersionsResponseApiKey {

@@ -21,7 +21,7 @@ import (
 //     upgrade type." (v0 has none: every update is an upgrade, its
 //     AllowDowngrade ignored, as Kafka 4.4 takes it);
 //   - a level below 0: "A feature version cannot be less than 0.";
-//   - a feature Rewind does not have (share.version, streams.version,
+//   - a feature Rewind does not have (streams.version,
 //     metadata.version, anything else): "Local controller N does not
 //     support this feature.", N being --node-id;
 //   - a level outside the feature's supported range: "Local controller N

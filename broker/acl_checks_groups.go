@@ -43,6 +43,8 @@ func init() {
 	regAuth(42, checkDeleteGroups)
 	regAuth(47, checkOffsetDelete)
 	regAuth(69, checkConsumerGroupDescribe)
+	regAuth(76, checkShareGroupHeartbeat)
+	regAuth(77, checkShareGroupDescribe)
 	regAuth(22, checkInitProducerID)
 	regAuth(24, checkAddPartitionsToTxn)
 	regAuth(25, checkAddOffsetsToTxn)
@@ -89,6 +91,59 @@ func checkConsumerGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response)
 		return nil, nil, nil
 	}
 	return respond(r, func(resp *kmsg.ConsumerGroupHeartbeatResponse) { resp.ErrorCode = code }), nil, nil
+}
+
+// ShareGroupHeartbeat: READ on the group, else GROUP_AUTHORIZATION_FAILED;
+// then DESCRIBE on every subscribed topic, else TOPIC_AUTHORIZATION_FAILED.
+// ShareFetch and ShareAcknowledge check READ on the group and on each
+// topic themselves (78_share_fetch.go, 79_share_acknowledge.go).
+func checkShareGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response), error) {
+	req := r.kreq.(*kmsg.ShareGroupHeartbeatRequest)
+	code := int16(0)
+	if !r.allowedGroup(kmsg.ACLOperationRead, req.GroupID) {
+		code = kerr.GroupAuthorizationFailed.Code
+	} else {
+		describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+		for _, t := range req.SubscribedTopicNames {
+			if !describe.ok(t) {
+				code = kerr.TopicAuthorizationFailed.Code
+				break
+			}
+		}
+	}
+	if code == 0 {
+		return nil, nil, nil
+	}
+	return respond(r, func(resp *kmsg.ShareGroupHeartbeatResponse) { resp.ErrorCode = code }), nil, nil
+}
+
+// ShareGroupDescribe: DESCRIBE on each group, else
+// GROUP_AUTHORIZATION_FAILED for it.
+func checkShareGroupDescribe(r *request) (kmsg.Response, func(kmsg.Response), error) {
+	req := r.kreq.(*kmsg.ShareGroupDescribeRequest)
+	denied := split(&req.GroupIDs, func(g *string) string { return *g }, r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup).ok)
+	if len(denied) == 0 && !req.IncludeAuthorizedOperations {
+		return nil, nil, nil
+	}
+	post := func(resp kmsg.Response) {
+		dr := resp.(*kmsg.ShareGroupDescribeResponse)
+		if req.IncludeAuthorizedOperations {
+			for i := range dr.Groups {
+				if g := &dr.Groups[i]; g.ErrorCode == 0 {
+					g.AuthorizedOperations = r.authorizedOps(kmsg.ACLResourceTypeGroup, g.GroupID, groupOperations)
+				}
+			}
+		}
+		for _, g := range denied {
+			d := kmsg.NewShareGroupDescribeResponseGroup()
+			d.GroupID, d.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+			dr.Groups = append(dr.Groups, d)
+		}
+	}
+	if len(req.GroupIDs) == 0 && len(denied) > 0 {
+		return respond(r, func(resp *kmsg.ShareGroupDescribeResponse) { post(resp) }), nil, nil
+	}
+	return nil, post, nil
 }
 
 // topicNames resolves topic ids (requests of the versions that name

@@ -261,6 +261,8 @@ type Broker struct {
 	// cgroups are the consumer-protocol (KIP-848) groups
 	// (consumer_groups.go).
 	cgroups consumerGroups
+	// shares are the share groups (KIP-932, share_groups.go)
+	shares shareGroups
 	// txnVerify checks TxnOffsetCommit against the transaction
 	// coordinator (28_txn_offset_commit.go; set by startTxn, txn.go).
 	txnVerify txnOffsetCommitVerifier
@@ -519,6 +521,7 @@ func (b *Broker) Close() error {
 		if b.grp != nil {
 			b.grp.Close()
 		}
+		b.shares.close()
 		b.wg.Wait()
 		b.closeErr = b.reg.close()
 		// Released last: a process waiting to take over the data directory

@@ -181,6 +181,7 @@ func (c *conn) serve() {
 	close(c.slots)
 	<-writerDone
 	c.nc.Close()
+	c.b.shares.connClosed(c.id) // share_groups.go
 }
 
 // takeToken waits for an --max-in-flight token.

@@ -333,6 +333,9 @@ func (cg *consumerGroups) start() {
 // stays, its offsets gone, as a member joining a just-deleted group in
 // Kafka finds a new group).
 func (m modernGroups) Delete(id string) int16 {
+	if m.b.isShareGroup(id) {
+		return m.b.deleteShareGroup(id, false)
+	}
 	cg := &m.b.cgroups
 	cg.mu.Lock()
 	if cg.c == nil || cg.c.Group(id) == nil {

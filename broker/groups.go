@@ -120,6 +120,7 @@ func (b *Broker) startGroups() error {
 	b.grp = group.New(gc, offsetsStore{b})
 	b.groupTxnMarker = b.completeGroupTxn      // markers into __consumer_offsets (groups_txn.go)
 	b.cgroups.init(b, b.consumerGroupConfig()) // consumer_groups.go
+	b.shares.init(b)                           // share_groups.go
 	// Consumer-protocol groups' records go to their coordinator, every
 	// other record to the classic one (which holds their offsets).
 	replay := func(p int32, off int64, bt group.Batch, k, v []byte, ts int64) error {

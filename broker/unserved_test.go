@@ -61,9 +61,9 @@ func TestUnservedRequestsClose(t *testing.T) {
 	b := rewindtest.Start(t, withLog(&logs))
 	addr := b.Addr()
 
-	describeShare := kmsg.NewPtrShareGroupDescribeRequest() // per-group errors only
-	describeShare.Version = 1
-	describeShare.GroupIDs = []string{"g"}
+	describeStreams := kmsg.NewPtrStreamsGroupDescribeRequest() // per-group errors only
+	describeStreams.Version = 0
+	describeStreams.Groups = []string{"g"}
 	vote := kmsg.NewPtrVoteRequest() // the controller's
 	mdHigh := kmsg.NewPtrMetadataRequest()
 	mdHigh.Version = 99
@@ -72,7 +72,7 @@ func TestUnservedRequestsClose(t *testing.T) {
 		data func() []byte
 		api  string
 	}{
-		{"ShareGroupDescribe", func() []byte { return rawWithClient(describeShare, 1, "share-tool") }, "api=ShareGroupDescribe"},
+		{"StreamsGroupDescribe", func() []byte { return rawWithClient(describeStreams, 0, "streams-tool") }, "api=StreamsGroupDescribe"},
 		{"Vote", func() []byte { return rawWithClient(vote, 1, "raft-tool") }, "api=Vote"},
 		{"unknown key", func() []byte { return frameOf(header(0x7f00, 0, 1)) }, `api="unknown API key 32512"`},
 		{"Metadata v99", func() []byte { return frameOf(header(3, 99, 1)) }, "api=Metadata version=99"},

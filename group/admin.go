@@ -136,7 +136,7 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 		// A consumer group's offsets live in an offsets-only group of its
 		// name here: the consumer group is listed instead, in name order.
 		for len(modern) > 0 && modern[0].Name <= s.Name {
-			add(modern[0].Name, "consumer", modern[0].State, "consumer")
+			add(modern[0].Name, modern[0].typ(), modern[0].State, modern[0].typ())
 			modern = modern[1:]
 		}
 		if l != nil && l.IsModern(s.Name) {
@@ -145,7 +145,7 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 		add(s.Name, s.ProtocolType, s.State, "classic")
 	}
 	for _, m := range modern {
-		add(m.Name, "consumer", m.State, "consumer")
+		add(m.Name, m.typ(), m.State, m.typ())
 	}
 	return resp
 }

@@ -242,3 +242,14 @@ func (c *Coordinator) Committed(group string) map[string]map[int32]OffsetInfo {
 	}
 	return out
 }
+
+// Exists tells whether a classic group (offsets-only included) named
+// group exists: a group id is of one type only.
+func (c *Coordinator) Exists(group string) bool {
+	g := c.lockGroup(group, false)
+	if g == nil {
+		return false
+	}
+	g.mu.Unlock()
+	return true
+}

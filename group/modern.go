@@ -27,6 +27,9 @@ type ModernGroups interface {
 type ModernGroupInfo struct {
 	Name  string
 	State string // Empty, Assigning, Reconciling, Stable
+	// Type is "consumer" or "share" (a share group, KIP-932); "" is
+	// "consumer". ListGroups shows it as the protocol type too.
+	Type string
 }
 
 // ModernLister is what ListGroups, DescribeGroups and DeleteGroups ask of
@@ -59,4 +62,11 @@ type ModernExpiry interface {
 	// OffsetMetadataManager.cleanupExpiredOffsets skips the topics a group
 	// is subscribed to, their offsets do not expire.
 	SubscribedTo(group, topic string) bool
+}
+
+func (m ModernGroupInfo) typ() string {
+	if m.Type == "" {
+		return "consumer"
+	}
+	return m.Type
 }

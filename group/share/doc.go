@@ -14,7 +14,9 @@
 // delivery state but the locks.
 //
 // Like group/consumer the package is pure and clock-driven: time comes in
-// as arguments and nothing here locks, reads a log or writes a file. The
-// broker does not serve share groups yet; this is the state it will serve
-// them from.
+// as arguments and nothing here locks, reads a log or writes a file. A
+// Coordinator holds the groups' membership: member epochs, the simple
+// assignor's assignment and session timeouts, answering
+// ShareGroupHeartbeat. The broker serves share groups from both
+// (broker/share_groups.go).
 package share

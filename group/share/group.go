@@ -169,7 +169,8 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ShareGro
 	case req.GroupID == "":
 		return errResp(req, kerr.InvalidRequest, "GroupId can't be empty."), nil
 	case req.MemberID == "":
-		return errResp(req, kerr.InvalidRequest, "MemberId can't be empty."), nil
+		// Kafka 4.4 sends no message for this one.
+		return errResp(req, kerr.InvalidRequest, ""), nil
 	case req.MemberEpoch < LeaveEpoch:
 		return errResp(req, kerr.InvalidRequest, "MemberEpoch is invalid."), nil
 	case req.MemberEpoch == 0 && len(req.SubscribedTopicNames) == 0:

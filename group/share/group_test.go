@@ -51,12 +51,12 @@ func TestHeartbeatEpochsAndAssignment(t *testing.T) {
 		subs   []string
 		msg    string
 	}{
-		{"", 0, []string{"t"}, "MemberId can't be empty."},
+		{"", 0, []string{"t"}, ""},
 		{"a", 0, nil, "SubscribedTopicNames must be set in first request."},
 		{"a", -2, nil, "MemberEpoch is invalid."},
 	} {
 		r := hb(c, t0, topics, bad.member, bad.epoch, bad.subs...)
-		if r.ErrorCode != kerr.InvalidRequest.Code || r.ErrorMessage == nil || *r.ErrorMessage != bad.msg {
+		if r.ErrorCode != kerr.InvalidRequest.Code || (r.ErrorMessage == nil) != (bad.msg == "") || bad.msg != "" && *r.ErrorMessage != bad.msg {
 			t.Fatalf("%+v: code %d msg %v", bad, r.ErrorCode, r.ErrorMessage)
 		}
 	}

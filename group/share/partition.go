@@ -63,7 +63,8 @@ type PartitionConfig struct {
 	MaxInFlight int64
 }
 
-func (c PartitionConfig) withDefaults() PartitionConfig {
+// WithDefaults fills the zero fields with Kafka's defaults.
+func (c PartitionConfig) WithDefaults() PartitionConfig {
 	if c.LockDuration <= 0 {
 		c.LockDuration = 30 * time.Second
 	}
@@ -128,7 +129,7 @@ type Partition struct {
 // NewPartition returns a partition whose delivery starts at start (the
 // offset share.auto.offset.reset chose, or a reset).
 func NewPartition(cfg PartitionConfig, start int64) *Partition {
-	return &Partition{cfg: cfg.withDefaults(), start: start}
+	return &Partition{cfg: cfg.WithDefaults(), start: start}
 }
 
 // Start is the share-partition start offset (SPSO): every offset below it
@@ -223,6 +224,17 @@ func (p *Partition) acquire(now time.Time, member string, maxRecords int, hwm in
 		}
 	}
 	return out
+}
+
+// FirstAvailable is the lowest available offset below End, or End when
+// none is: where a fetch for the partition reads the log from.
+func (p *Partition) FirstAvailable() int64 {
+	for i := range p.recs {
+		if p.recs[i].state == Available {
+			return p.start + int64(i)
+		}
+	}
+	return p.End()
 }
 
 // skipTo moves End to off with the offsets in between archived: they hold

@@ -1,0 +1,380 @@
+package broker
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/rewindhq/rewind/group"
+	"github.com/rewindhq/rewind/group/share"
+	"github.com/rewindhq/rewind/storage"
+)
+
+// Share groups (KIP-932): membership in package group/share's
+// Coordinator, the delivery state of each share partition in a
+// share.Partition, and the share sessions of ShareFetch and
+// ShareAcknowledge here. One mutex guards the three; a share fetch holds
+// it while it reads the log of its partitions (reads of the page cache,
+// bounded by the fetch's byte budget).
+//
+// The state lives in memory: a restart forgets the share groups, their
+// members and what was delivered (Kafka keeps the delivery state in
+// __share_group_state, which Rewind does not write yet).
+
+// Kafka's defaults: group.share.max.share.sessions (2000 sessions per
+// broker) and share.fetch.max.records? ShareFetch v1+ carries MaxRecords;
+// a request without a positive one gets shareDefaultMaxRecords.
+const (
+	shareMaxSessions        = 2000
+	shareDefaultMaxRecords  = 500
+	shareMaxSessionParts    = 10000
+	shareMaxWait            = 30 * time.Second
+	shareRecordBatchHdrSize = 61
+)
+
+type shareTP struct {
+	id        [16]byte
+	partition int32
+}
+
+type sharePartKey struct {
+	group string
+	tp    shareTP
+}
+
+type shareSessionKey struct{ group, member string }
+
+// shareSession is one member's share session: the partitions it fetches
+// and the epoch its next request must carry.
+type shareSession struct {
+	conn  uint64 // the connection it was last used on
+	epoch int32
+	parts []shareTP
+	in    map[shareTP]bool
+}
+
+func (s *shareSession) add(tp shareTP) bool {
+	if s.in[tp] {
+		return false
+	}
+	s.in[tp] = true
+	s.parts = append(s.parts, tp)
+	return true
+}
+
+func (s *shareSession) forget(tp shareTP) {
+	if !s.in[tp] {
+		return
+	}
+	delete(s.in, tp)
+	for i, p := range s.parts {
+		if p == tp {
+			s.parts = append(s.parts[:i], s.parts[i+1:]...)
+			break
+		}
+	}
+}
+
+type shareGroups struct {
+	mu       sync.Mutex
+	b        *Broker
+	c        *share.Coordinator
+	pcfg     share.PartitionConfig
+	parts    map[sharePartKey]*share.Partition
+	sessions map[shareSessionKey]*shareSession
+	// changed is closed (and replaced) whenever records may have become
+	// available again: released, expired or a member gone.
+	changed chan struct{}
+	timer   *time.Timer
+}
+
+func (s *shareGroups) init(b *Broker) {
+	s.b = b
+	s.c = share.NewCoordinator(share.Config{})
+	s.pcfg = share.PartitionConfig{}.WithDefaults()
+	s.parts = map[sharePartKey]*share.Partition{}
+	s.sessions = map[shareSessionKey]*shareSession{}
+	s.changed = make(chan struct{})
+}
+
+func (s *shareGroups) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// partLocked returns the share partition of group, initializing it as
+// share.auto.offset.reset=latest does (Kafka's default): from the log's
+// high watermark.
+func (s *shareGroups) partLocked(group string, tp shareTP, l *storage.Log) *share.Partition {
+	k := sharePartKey{group, tp}
+	p := s.parts[k]
+	if p == nil {
+		p = share.NewPartition(s.pcfg, l.HighWatermark())
+		s.parts[k] = p
+	}
+	return p
+}
+
+// departLocked releases what departed members held and closes their
+// sessions.
+func (s *shareGroups) departLocked(gone []share.Departed) {
+	if len(gone) == 0 {
+		return
+	}
+	released := 0
+	for _, d := range gone {
+		delete(s.sessions, shareSessionKey{d.Group, d.Member})
+		released += s.releaseMemberLocked(d.Group, d.Member)
+	}
+	if released > 0 {
+		s.notifyLocked()
+	}
+}
+
+func (s *shareGroups) releaseMemberLocked(group, member string) int {
+	n := 0
+	for k, p := range s.parts {
+		if k.group == group {
+			n += p.ReleaseMember(member)
+		}
+	}
+	return n
+}
+
+// tickLocked expires sessions and locks due by now and re-arms the timer
+// for the next.
+func (s *shareGroups) tickLocked(now time.Time) {
+	s.departLocked(s.c.Expire(now, newShareTopics(s.b)))
+	released := 0
+	for _, p := range s.parts {
+		released += p.Expire(now)
+	}
+	if released > 0 {
+		s.notifyLocked()
+	}
+	s.armLocked(now)
+}
+
+func (s *shareGroups) armLocked(now time.Time) {
+	next := s.c.NextDeadline()
+	for _, p := range s.parts {
+		if d := p.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	if next.IsZero() {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		return
+	}
+	d := max(next.Sub(now), time.Millisecond)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.tickLocked(time.Now())
+		})
+		return
+	}
+	s.timer.Reset(d)
+}
+
+func (s *shareGroups) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// shareTopics is the share coordinator's view of the topics.
+type shareTopics struct{ t *consumerTopics }
+
+func newShareTopics(b *Broker) shareTopics { return shareTopics{newConsumerTopics(b.reg.list())} }
+
+func (t shareTopics) Lookup(name string) (share.TopicID, int32, bool) {
+	m, ok := t.t.byName[name]
+	return m.ID, m.Partitions, ok
+}
+
+// ackCode maps an acknowledgement's failure to Kafka's code.
+func ackCode(err error) int16 {
+	switch err {
+	case nil:
+		return 0
+	case share.ErrInvalidRequest:
+		return kerr.InvalidRequest.Code
+	default:
+		return kerr.InvalidRecordState.Code
+	}
+}
+
+// ackBatch is one acknowledgement batch of ShareFetch or ShareAcknowledge.
+type ackBatch struct {
+	first, last int64
+	types       []int8
+}
+
+// acknowledgeLocked applies a partition's batches in order; the first
+// failure is the partition's code (the batches before it stand, as in
+// Kafka, which applies each batch on its own).
+func (s *shareGroups) acknowledgeLocked(now time.Time, group, member string, tp shareTP, batches []ackBatch, renewAllowed bool) (code int16, msg *string) {
+	name, ok := s.b.reg.byID(tp.id)
+	if !ok {
+		return kerr.UnknownTopicID.Code, nil
+	}
+	l := s.b.partition(name, tp.partition)
+	if l == nil {
+		return kerr.UnknownTopicOrPartition.Code, nil
+	}
+	p := s.parts[sharePartKey{group, tp}]
+	released := false
+	for _, b := range batches {
+		types := make([]share.AckType, len(b.types))
+		for i, t := range b.types {
+			types[i] = share.AckType(t)
+			if types[i] == share.AckRenew && !renewAllowed {
+				return kerr.InvalidRequest.Code, nil
+			}
+			released = released || types[i] == share.AckRelease
+		}
+		if p == nil {
+			return kerr.InvalidRecordState.Code, strp("Batch record not found. The request batch offsets are not found in the cache.")
+		}
+		if err := p.Acknowledge(now, member, b.first, b.last, types); err != nil {
+			if err == share.ErrInvalidRecordState {
+				return ackCode(err), strp("Batch record not found. The request batch offsets are not found in the cache.")
+			}
+			return ackCode(err), nil
+		}
+	}
+	if released {
+		s.notifyLocked()
+	}
+	return 0, nil
+}
+
+// sessionLocked finds or opens the share session a request names at
+// epoch, as Kafka's ShareSessionCache: 0 opens one (replacing the
+// member's previous session, whose records stay acquired), -1 is the
+// last request of one, any other epoch must be the session's next.
+func (s *shareGroups) sessionLocked(conn uint64, group, member string, epoch int32) (*shareSession, int16) {
+	k := shareSessionKey{group, member}
+	sess := s.sessions[k]
+	if sess != nil {
+		defer func() { sess.conn = conn }()
+	}
+	switch {
+	case epoch == 0:
+		if sess == nil && len(s.sessions) >= shareMaxSessions {
+			return nil, kerr.ShareSessionLimitReached.Code
+		}
+		sess = &shareSession{conn: conn, epoch: 1, in: map[shareTP]bool{}}
+		s.sessions[k] = sess
+		return sess, 0
+	case sess == nil:
+		return nil, kerr.ShareSessionNotFound.Code
+	case epoch == -1:
+		return sess, 0
+	case epoch != sess.epoch:
+		return nil, kerr.InvalidShareSessionEpoch.Code
+	}
+	if sess.epoch == 1<<31-1 {
+		sess.epoch = 1
+	} else {
+		sess.epoch++
+	}
+	return sess, 0
+}
+
+// closeSessionLocked ends a member's session (epoch -1): its acquired
+// records are released.
+func (s *shareGroups) closeSessionLocked(group, member string) {
+	delete(s.sessions, shareSessionKey{group, member})
+	if s.releaseMemberLocked(group, member) > 0 {
+		s.notifyLocked()
+	}
+}
+
+// connClosed closes the share sessions last used on a connection that
+// closed, releasing their members' records, as Kafka's share session
+// cache does when a client's connection goes.
+func (s *shareGroups) connClosed(conn uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, sess := range s.sessions {
+		if sess.conn == conn {
+			s.closeSessionLocked(k.group, k.member)
+		}
+	}
+}
+
+// batchBounds lists the batches in buf (whole record batches as the log
+// returns them): their first and last offsets and where each ends in buf.
+func batchBounds(buf []byte) (bs []share.Batch, ends []int) {
+	pos := 0
+	for len(buf)-pos >= shareRecordBatchHdrSize {
+		base := int64(binary.BigEndian.Uint64(buf[pos:]))
+		length := int(int32(binary.BigEndian.Uint32(buf[pos+8:])))
+		end := pos + 12 + length
+		if length < shareRecordBatchHdrSize-12 || end > len(buf) {
+			break
+		}
+		delta := int64(int32(binary.BigEndian.Uint32(buf[pos+23:])))
+		bs = append(bs, share.Batch{First: base, Last: base + delta})
+		ends = append(ends, end)
+		pos = end
+	}
+	return bs, ends
+}
+
+// shareGroupInfos lists the share groups for ListGroups.
+func (b *Broker) shareGroupInfos() []group.ModernGroupInfo {
+	s := &b.shares
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return nil
+	}
+	s.tickLocked(time.Now())
+	var out []group.ModernGroupInfo
+	for _, id := range s.c.Groups() {
+		out = append(out, group.ModernGroupInfo{Name: id, State: s.c.Group(id).State(), Type: "share"})
+	}
+	return out
+}
+
+// deleteShareGroup deletes an Empty share group and its delivery state
+// (DeleteGroups); with check it only tells whether it may.
+func (b *Broker) deleteShareGroup(id string, check bool) int16 {
+	s := &b.shares
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tickLocked(time.Now())
+	g := s.c.Group(id)
+	switch {
+	case g == nil:
+		return kerr.GroupIDNotFound.Code
+	case g.State() != "Empty":
+		return kerr.NonEmptyGroup.Code
+	case check:
+		return 0
+	}
+	if err := s.c.Delete(id); err != nil {
+		return kerr.NonEmptyGroup.Code
+	}
+	for k := range s.parts {
+		if k.group == id {
+			delete(s.parts, k)
+		}
+	}
+	for k := range s.sessions {
+		if k.group == id {
+			delete(s.sessions, k)
+		}
+	}
+	return 0
+}

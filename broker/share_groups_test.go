@@ -1,0 +1,326 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/rewindhq/rewind/rewindtest"
+)
+
+// describeShare returns a share group's description.
+func describeShare(ctx context.Context, t *testing.T, cl *kgo.Client, group string) kmsg.ShareGroupDescribeResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrShareGroupDescribeRequest()
+	req.GroupIDs = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Groups) != 1 {
+		t.Fatalf("described %d groups", len(resp.Groups))
+	}
+	return resp.Groups[0]
+}
+
+// Two franz-go share consumers of one share group split a topic's records:
+// every record is accepted exactly once, and the records one member
+// releases come back (to either member) with their delivery count raised.
+// Then the group is listed with type share, described Empty once both
+// left, and deleted.
+func TestShareGroupFranzGo(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 90*time.Second)
+	admCl := newClient(t, b.Addr())
+	adm := kadm.NewClient(admCl)
+	const topic, group, n = "queue", "workers", 400
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	redelivered := map[string]int32{}
+	released := map[string]bool{}
+	consume := func(name string, release bool) *kgo.Client {
+		cl := newClient(t, b.Addr(), kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+		go func() {
+			for ctx.Err() == nil {
+				fs := cl.PollFetches(ctx)
+				if fs.IsClientClosed() {
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					v := string(r.Value)
+					mu.Lock()
+					defer mu.Unlock()
+					var i int
+					fmt.Sscanf(v, "v%d", &i)
+					if release && i%10 == 0 && r.DeliveryCount() == 1 {
+						released[v] = true
+						r.Ack(kgo.AckRelease)
+						return
+					}
+					if r.DeliveryCount() > 1 {
+						redelivered[v] = r.DeliveryCount()
+					}
+					accepted[v]++
+					r.Ack(kgo.AckAccept)
+				})
+			}
+		}()
+		return cl
+	}
+	c1 := consume("c1", true)
+	c2 := consume("c2", false)
+
+	// Records produced before a member was assigned its partitions are
+	// not delivered (share.auto.offset.reset=latest): wait for both.
+	for {
+		g := describeShare(ctx, t, admCl, group)
+		assigned := 0
+		for _, m := range g.Members {
+			for _, tp := range m.Assignment.TopicPartitions {
+				assigned += len(tp.Partitions)
+			}
+		}
+		if g.ErrorCode == 0 && len(g.Members) == 2 && assigned == 3 {
+			if g.GroupState != "Stable" || g.Assignor != "simple" {
+				t.Fatalf("described %+v", g)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("group never had two members with all partitions: %+v", g)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	prod := newClient(t, b.Addr(), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := 0; i < n; i++ {
+		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("v%04d", i))}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		mu.Lock()
+		got := len(accepted)
+		mu.Unlock()
+		if got == n {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("accepted %d of %d records", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Let the last acknowledgements reach the broker, then leave.
+	for _, cl := range []*kgo.Client{c1, c2} {
+		if err := cl.FlushAcks(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1.Close()
+	c2.Close()
+	mu.Lock()
+	for v, k := range accepted {
+		if k != 1 {
+			t.Errorf("%s accepted %d times", v, k)
+		}
+	}
+	if len(released) == 0 {
+		t.Error("c1 released no record")
+	}
+	for v := range released {
+		if redelivered[v] != 2 {
+			t.Errorf("%s released, then delivered with count %d", v, redelivered[v])
+		}
+	}
+	for v, dc := range redelivered {
+		var i int
+		fmt.Sscanf(v, "v%d", &i)
+		if i%10 != 0 || dc != 2 {
+			t.Errorf("%s redelivered with delivery count %d", v, dc)
+		}
+	}
+	mu.Unlock()
+
+	// Once both left, the group is Empty, listed as a share group, and
+	// can be deleted; DescribeGroups does not describe it.
+	for describeShare(ctx, t, admCl, group).GroupState != "Empty" {
+		if ctx.Err() != nil {
+			t.Fatal("the group never became Empty")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lg := kmsg.NewPtrListGroupsRequest()
+	lresp, err := lg.RequestWith(ctx, admCl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range lresp.Groups {
+		if g.Group == group {
+			found = g.GroupType == "share" && g.ProtocolType == "share" && g.GroupState == "Empty"
+		}
+	}
+	if !found {
+		t.Fatalf("ListGroups: %+v", lresp.Groups)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{group}
+	dresp, err := dg.RequestWith(ctx, admCl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := dresp.Groups[0]; g.ErrorCode != kerr.GroupIDNotFound.Code || g.ErrorMessage == nil || *g.ErrorMessage != "Group workers is not a classic group." {
+		t.Fatalf("DescribeGroups of a share group: %+v", g)
+	}
+	del, err := adm.DeleteGroup(ctx, group)
+	if err != nil || del.Err != nil {
+		t.Fatalf("delete: %v %v", err, del.Err)
+	}
+	if g := describeShare(ctx, t, admCl, group); g.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("after delete: %+v", g)
+	}
+}
+
+// The share session and acknowledgement error paths, in the codes Kafka
+// 4.4 answers (asked on loopback with the same requests).
+func TestShareSessionsRaw(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("rq"))
+	adm := kadm.NewClient(cl)
+	ct, err := adm.CreateTopic(ctx, 1, 1, nil, "rq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := [16]byte(ct.ID)
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "raw", "m", []string{"rq"}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.Assignment == nil || len(resp.Assignment.TopicPartitions) != 1 {
+		t.Fatalf("join: %v %+v", err, resp)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}, &kgo.Record{Value: []byte("c")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	type ack struct {
+		first, last int64
+		types       []int8
+	}
+	fetch := func(member string, epoch int32, wait int32, acks ...ack) *kmsg.ShareFetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("raw"), kmsg.StringPtr(member), epoch
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = wait, 1, 1<<20, 100, 100
+		ft := kmsg.NewShareFetchRequestTopic()
+		ft.TopicID = tid
+		fp := kmsg.NewShareFetchRequestTopicPartition()
+		for _, a := range acks {
+			ab := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
+			ab.FirstOffset, ab.LastOffset, ab.AcknowledgeTypes = a.first, a.last, a.types
+			fp.AcknowledgementBatches = append(fp.AcknowledgementBatches, ab)
+		}
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	acknowledge := func(member string, epoch int32, renew bool, a ack) (top, part int16) {
+		t.Helper()
+		req := kmsg.NewPtrShareAcknowledgeRequest()
+		req.GroupID, req.MemberID, req.ShareSessionEpoch, req.IsRenewAck = kmsg.StringPtr("raw"), kmsg.StringPtr(member), epoch, renew
+		at := kmsg.NewShareAcknowledgeRequestTopic()
+		at.TopicID = tid
+		ap := kmsg.NewShareAcknowledgeRequestTopicPartition()
+		ab := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+		ab.FirstOffset, ab.LastOffset, ab.AcknowledgeTypes = a.first, a.last, a.types
+		ap.AcknowledgementBatches = append(ap.AcknowledgementBatches, ab)
+		at.Partitions = append(at.Partitions, ap)
+		req.Topics = append(req.Topics, at)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode, 0
+		}
+		return 0, resp.Topics[0].Partitions[0].ErrorCode
+	}
+	acquired := func(resp *kmsg.ShareFetchResponse) string {
+		var s string
+		for _, tp := range resp.Topics {
+			for _, p := range tp.Partitions {
+				for _, a := range p.AcquiredRecords {
+					s += fmt.Sprintf("[%d,%d]x%d", a.FirstOffset, a.LastOffset, a.DeliveryCount)
+				}
+			}
+		}
+		return s
+	}
+	if r := fetch("m", 0, 0, ack{0, 0, []int8{1}}); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("acknowledgements opening a session: %d", r.ErrorCode)
+	}
+	r := fetch("m", 0, 5000)
+	if r.ErrorCode != 0 || acquired(r) != "[0,2]x1" || r.AcquisitionLockTimeoutMillis != 30000 || len(r.Topics[0].Partitions[0].Records) == 0 {
+		t.Fatalf("first fetch: %d %q %d", r.ErrorCode, acquired(r), r.AcquisitionLockTimeoutMillis)
+	}
+	if r := fetch("m", 1, 0); r.ErrorCode != 0 {
+		t.Fatalf("epoch 1: %d", r.ErrorCode)
+	}
+	if r := fetch("m", 1, 0); r.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Fatalf("epoch 1 again: %d", r.ErrorCode)
+	}
+	if top, _ := acknowledge("m", 0, false, ack{0, 0, []int8{1}}); top != kerr.InvalidShareSessionEpoch.Code {
+		t.Fatalf("ShareAcknowledge at epoch 0: %d", top)
+	}
+	if top, _ := acknowledge("nobody", 1, false, ack{0, 0, []int8{1}}); top != kerr.ShareSessionNotFound.Code {
+		t.Fatalf("ShareAcknowledge without a session: %d", top)
+	}
+	if top, part := acknowledge("m", 2, false, ack{0, 2, []int8{2}}); top != 0 || part != 0 {
+		t.Fatalf("release: %d %d", top, part)
+	}
+	if _, part := acknowledge("m", 3, false, ack{1, 1, []int8{1}}); part != kerr.InvalidRecordState.Code {
+		t.Fatalf("accepting a released record: %d", part)
+	}
+	if r := fetch("m", 4, 5000); acquired(r) != "[0,2]x2" {
+		t.Fatalf("after the release: %q", acquired(r))
+	}
+	if _, part := acknowledge("m", 5, false, ack{0, 2, []int8{1, 1}}); part != kerr.InvalidRequest.Code {
+		t.Fatalf("two types for three records: %d", part)
+	}
+	if _, part := acknowledge("m", 6, false, ack{0, 2, []int8{4}}); part != kerr.InvalidRequest.Code {
+		t.Fatalf("renewal without IsRenewAck: %d", part)
+	}
+	if _, part := acknowledge("m", 7, true, ack{0, 2, []int8{4}}); part != 0 {
+		t.Fatalf("renewal: %d", part)
+	}
+	r = fetch("m", -1, 0, ack{0, 2, []int8{1}})
+	if r.ErrorCode != 0 || r.Topics[0].Partitions[0].AcknowledgeErrorCode != 0 {
+		t.Fatalf("closing with an accept: %+v", r)
+	}
+	if r := fetch("m", 8, 0); r.ErrorCode != kerr.ShareSessionNotFound.Code {
+		t.Fatalf("after close: %d", r.ErrorCode)
+	}
+	// A new session lists its partition, with nothing left to acquire.
+	r = fetch("m2", 0, 100)
+	if r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || acquired(r) != "" {
+		t.Fatalf("new session after every record was accepted: %+v", r)
+	}
+}

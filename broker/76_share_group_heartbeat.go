@@ -16,10 +16,11 @@ import (
 // one type: a heartbeat for a classic or consumer group's id is
 // GROUP_ID_NOT_FOUND, as Kafka answers.
 //
-// The share partitions a member is assigned are initialized within the
-// heartbeat (share.auto.offset.reset=latest: at the high watermark), where
-// Kafka initializes them asynchronously and answers the first heartbeats
-// with an empty assignment meanwhile.
+// The assignment is computed within the heartbeat, where Kafka first
+// initializes the group's share partitions and answers the first
+// heartbeats with an empty assignment meanwhile. A share partition starts
+// when it is first fetched, at the log's end
+// (share.auto.offset.reset=latest), as in Kafka.
 
 func init() { regKey(76, 1, 1, handleShareGroupHeartbeat) }
 
@@ -40,23 +41,6 @@ func handleShareGroupHeartbeat(r *request) (reply, error) {
 	s.tickLocked(at)
 	resp, gone := s.c.Heartbeat(at, share.Client{ID: r.clientID, Host: r.c.groupHost}, req, topics)
 	s.departLocked(gone)
-	if resp.ErrorCode == 0 && resp.MemberEpoch > 0 {
-		if g := s.c.Group(req.GroupID); g != nil {
-			if m := g.Member(req.MemberID); m != nil {
-				for name, ps := range m.Assigned {
-					meta, ok := b.topicMeta(name)
-					if !ok {
-						continue
-					}
-					for _, p := range ps {
-						if l := b.partition(name, p); l != nil {
-							s.partLocked(req.GroupID, shareTP{meta.ID, p}, l)
-						}
-					}
-				}
-			}
-		}
-	}
 	s.armLocked(at)
 	return now(resp)
 }

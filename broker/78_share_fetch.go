@@ -342,7 +342,6 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 
 func shareFetchResponse(r *request, resp *kmsg.ShareFetchResponse, parts *shareFetchParts, lock int32) *kmsg.ShareFetchResponse {
 	resp.AcquisitionLockTimeoutMillis = lock
-	node := r.c.b.cfg.NodeID
 	topics := map[[16]byte]int{}
 	for _, p := range parts.list {
 		if !p.listed && !p.acked && p.code == 0 && len(p.ranges) == 0 {
@@ -359,7 +358,6 @@ func shareFetchResponse(r *request, resp *kmsg.ShareFetchResponse, parts *shareF
 		sp := kmsg.NewShareFetchResponseTopicPartition()
 		sp.Partition, sp.ErrorCode = p.tp.partition, p.code
 		sp.AcknowledgeErrorCode, sp.AcknowledgeErrorMessage = p.ackCode, p.ackMsg
-		sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = node, 0
 		sp.Records = p.records
 		if sp.Records == nil {
 			sp.Records = []byte{}

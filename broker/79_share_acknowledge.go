@@ -60,7 +60,6 @@ func handleShareAcknowledge(r *request) (reply, error) {
 		for _, rp := range t.Partitions {
 			sp := kmsg.NewShareAcknowledgeResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.cfg.NodeID, 0
 			if known && !canRead(name) {
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			} else {

@@ -31,8 +31,8 @@ func describeShare(ctx context.Context, t *testing.T, cl *kgo.Client, group stri
 }
 
 // Two franz-go share consumers of one share group split a topic's records:
-// every record is accepted exactly once, and the records one member
-// releases come back (to either member) with their delivery count raised.
+// every record is accepted exactly once, and the records released at their
+// first delivery (every tenth) come back with delivery count 2.
 // Then the group is listed with type share, described Empty once both
 // left, and deleted.
 func TestShareGroupFranzGo(t *testing.T) {
@@ -49,6 +49,7 @@ func TestShareGroupFranzGo(t *testing.T) {
 	accepted := map[string]int{}
 	redelivered := map[string]int32{}
 	released := map[string]bool{}
+	warmed := map[string]bool{}
 	consume := func(name string, release bool) *kgo.Client {
 		cl := newClient(t, b.Addr(), kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
 		go func() {
@@ -61,6 +62,11 @@ func TestShareGroupFranzGo(t *testing.T) {
 					v := string(r.Value)
 					mu.Lock()
 					defer mu.Unlock()
+					if v == "warm" {
+						warmed[name] = true
+						r.Ack(kgo.AckAccept)
+						return
+					}
 					var i int
 					fmt.Sscanf(v, "v%d", &i)
 					if release && i%10 == 0 && r.DeliveryCount() == 1 {
@@ -79,7 +85,7 @@ func TestShareGroupFranzGo(t *testing.T) {
 		return cl
 	}
 	c1 := consume("c1", true)
-	c2 := consume("c2", false)
+	c2 := consume("c2", true)
 
 	// Records produced before a member was assigned its partitions are
 	// not delivered (share.auto.offset.reset=latest): wait for both.
@@ -103,7 +109,25 @@ func TestShareGroupFranzGo(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// A share partition starts at the log's end when it is first fetched
+	// (share.auto.offset.reset=latest, as in Kafka): warm-up records until
+	// both consumers got one, so that every partition has been fetched.
 	prod := newClient(t, b.Addr(), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for {
+		mu.Lock()
+		warm := len(warmed)
+		mu.Unlock()
+		if warm == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d consumers got a warm-up record", warm)
+		}
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}, &kgo.Record{Value: []byte("warm")}, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for i := 0; i < n; i++ {
 		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("v%04d", i))}, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -214,9 +238,6 @@ func TestShareSessionsRaw(t *testing.T) {
 	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.Assignment == nil || len(resp.Assignment.TopicPartitions) != 1 {
 		t.Fatalf("join: %v %+v", err, resp)
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}, &kgo.Record{Value: []byte("c")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
 	type ack struct {
 		first, last int64
 		types       []int8
@@ -277,12 +298,16 @@ func TestShareSessionsRaw(t *testing.T) {
 	if r := fetch("m", 0, 0, ack{0, 0, []int8{1}}); r.ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("acknowledgements opening a session: %d", r.ErrorCode)
 	}
-	r := fetch("m", 0, 5000)
+	// The share partition starts at the log's end when first fetched.
+	if r := fetch("m", 0, 0); r.ErrorCode != 0 || acquired(r) != "" || len(r.Topics) != 1 {
+		t.Fatalf("opening: %+v", r)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}, &kgo.Record{Value: []byte("c")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r := fetch("m", 1, 5000)
 	if r.ErrorCode != 0 || acquired(r) != "[0,2]x1" || r.AcquisitionLockTimeoutMillis != 30000 || len(r.Topics[0].Partitions[0].Records) == 0 {
 		t.Fatalf("first fetch: %d %q %d", r.ErrorCode, acquired(r), r.AcquisitionLockTimeoutMillis)
-	}
-	if r := fetch("m", 1, 0); r.ErrorCode != 0 {
-		t.Fatalf("epoch 1: %d", r.ErrorCode)
 	}
 	if r := fetch("m", 1, 0); r.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
 		t.Fatalf("epoch 1 again: %d", r.ErrorCode)

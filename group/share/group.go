@@ -187,6 +187,9 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ShareGro
 		m = g.members[req.MemberID]
 	}
 	if req.MemberEpoch == LeaveEpoch {
+		if g == nil {
+			return errResp(req, kerr.GroupIDNotFound, fmt.Sprintf("Group %s not found.", req.GroupID)), nil
+		}
 		if m == nil {
 			return notMember()
 		}
@@ -196,6 +199,9 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ShareGro
 		return resp, []Departed{{g.ID, m.ID}}
 	}
 	joining := req.MemberEpoch == 0
+	if g == nil && !joining {
+		return errResp(req, kerr.GroupIDNotFound, fmt.Sprintf("Group %s not found.", req.GroupID)), nil
+	}
 	if m == nil && !joining {
 		return notMember()
 	}

@@ -260,8 +260,13 @@ func (p *Partition) Acknowledge(now time.Time, member string, first, last int64,
 			return ErrInvalidRequest
 		}
 	}
-	if last >= p.End() {
+	switch {
+	case last >= p.End() && p.End() == p.start:
+		// Nothing in flight: Kafka 4.4 finds no batch to acknowledge.
 		return ErrInvalidRecordState
+	case last >= p.End():
+		// Past the records ever delivered: Kafka 4.4 refuses the batch.
+		return ErrInvalidRequest
 	}
 	// Offsets below Start are finished: acknowledging them again changes
 	// nothing and is no error (Kafka 4.4 answers so).

@@ -70,7 +70,8 @@ func TestAcknowledgeRefusesMalformedBatches(t *testing.T) {
 		{0, 0, nil, ErrInvalidRequest},
 		{0, 0, []AckType{5}, ErrInvalidRequest},
 		{0, 0, []AckType{-1}, ErrInvalidRequest},
-		{8, 10, []AckType{AckAccept}, ErrInvalidRecordState},
+		// Past the records ever delivered (Kafka 4.4: INVALID_REQUEST).
+		{8, 10, []AckType{AckAccept}, ErrInvalidRequest},
 	} {
 		if err := p.Acknowledge(t0, "a", c.first, c.last, c.types); !errors.Is(err, c.want) {
 			t.Errorf("ack [%d,%d] %v: %v, want %v", c.first, c.last, c.types, err, c.want)
@@ -101,6 +102,17 @@ func TestAcknowledgeRefusesMalformedBatches(t *testing.T) {
 	}
 	if err := p.Acknowledge(t0, "b", 2, 4, []AckType{AckReject}); !errors.Is(err, ErrInvalidRecordState) {
 		t.Fatalf("b acks [2,4], 4 being a's: %v", err)
+	}
+}
+
+func TestAcknowledgeWithNothingInFlight(t *testing.T) {
+	p := NewPartition(PartitionConfig{}, 5)
+	// Kafka 4.4 finds no batch: INVALID_RECORD_STATE.
+	if err := p.Acknowledge(t0, "a", 5, 5, []AckType{AckAccept}); !errors.Is(err, ErrInvalidRecordState) {
+		t.Fatalf("ack with nothing in flight: %v", err)
+	}
+	if err := p.Acknowledge(t0, "a", 0, 4, []AckType{AckAccept}); err != nil {
+		t.Fatalf("ack below the start: %v", err)
 	}
 }
 

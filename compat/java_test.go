@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The Java rows: compat/java (kafka-clients and Kafka Streams 4.4.0, built
@@ -150,6 +151,9 @@ func init() {
 			{name: "kafka-clients transactions, Kafka Streams exactly_once_v2", lang: "Java", order: 50,
 				caps: []string{"commit", "abort", "read_committed", "exactly_once_v2"},
 				run:  javaRow("txn", verifyTxn)},
+			{name: "kafka-clients share consumer (KIP-932)", lang: "Java", order: 60,
+				caps: []string{"poll + accept", "second consumer", "describeShareGroups"},
+				run:  javaRow("share", verifyShare)},
 		},
 	})
 }
@@ -184,6 +188,11 @@ values, offsets and states the client read back, and the suite then checks with 
   the end offset it is given (the last stable offset); franz-go with read_committed reads the same 10. A Kafka
   Streams application with exactly_once_v2 upper-cases 10 records, is closed, and a second instance of it 5 more:
   read_committed, the output holds the 15 upper-cased values once each.
+- **share groups**: a KafkaShareConsumer (explicit acknowledgement) gets a warm-up record (a share partition starts
+  at the log's end when first fetched), then 10 records: it accepts 8, releases one, which comes back with delivery
+  count 2 and is accepted, and rejects one, which never comes back; commitSync reports no error. A second consumer
+  of the group gets exactly the 5 records produced next. describeShareGroups: Stable with one member assigned the
+  partition, then Empty; franz-go: ListGroups lists the group with type share.
 `
 
 func verifyProducer(ctx context.Context, e *env, prefix, capability string) error {
@@ -268,6 +277,32 @@ func verifyTxn(ctx context.Context, e *env, prefix, capability string) error {
 		}
 	}
 	return nil
+}
+
+func verifyShare(ctx context.Context, e *env, prefix, capability string) error {
+	if capability != "describeShareGroups" {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListGroupsRequest()
+	req.TypesFilter = []string{"share"}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("franz-go ListGroups: %w", err)
+	}
+	for _, g := range resp.Groups {
+		if g.Group == prefix+"-share-g" {
+			if g.GroupType != "share" || g.GroupState != "Empty" {
+				return fmt.Errorf("franz-go ListGroups: %s is %s, %s; want share, Empty", g.Group, g.GroupType, g.GroupState)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("franz-go ListGroups: %s-share-g is not listed as a share group", prefix)
 }
 
 func verifyStreams(ctx context.Context, e *env, prefix, capability string) error {

@@ -8,7 +8,7 @@ import org.apache.kafka.common.utils.internals.AppInfoParser;
  * One JVM per capability group of the compatibility matrix:
  *
  * <pre>
- *   java -cp ... rewind.compat.Main producer|consumer|admin|streams|txn BOOTSTRAP PREFIX
+ *   java -cp ... rewind.compat.Main producer|consumer|admin|streams|txn|share BOOTSTRAP PREFIX
  *   java -cp ... rewind.compat.Main version
  *   java -cp ... rewind.compat.Main member BOOTSTRAP TOPIC GROUP NAME   (ConsumerProtocolMember)
  *   java -cp ... rewind.compat.Main security SPEC                       (Security)
@@ -39,7 +39,7 @@ public final class Main {
       System.exit(0);
     }
     if (args.length != 3) {
-      System.err.println("ERROR: usage: producer|consumer|admin|streams|txn BOOTSTRAP PREFIX");
+      System.err.println("ERROR: usage: producer|consumer|admin|streams|txn|share BOOTSTRAP PREFIX");
       System.exit(2);
     }
     Report r = new Report();
@@ -50,6 +50,7 @@ public final class Main {
       case "admin" -> Admins.run(r, bootstrap, prefix);
       case "streams" -> Streams.run(r, bootstrap, prefix);
       case "txn" -> Txns.run(r, bootstrap, prefix);
+      case "share" -> Shares.run(r, bootstrap, prefix);
       default -> {
         System.err.println("ERROR: unknown mode " + args[0]);
         System.exit(2);

@@ -348,4 +348,81 @@ func TestShareSessionsRaw(t *testing.T) {
 	if r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || acquired(r) != "" {
 		t.Fatalf("new session after every record was accepted: %+v", r)
 	}
+	if r := fetch("m2", -1, 0); r.ErrorCode != 0 {
+		t.Fatalf("closing m2: %d", r.ErrorCode)
+	}
+
+	// The group's start offsets: described, refused while m is in the
+	// group, altered and deleted once it left.
+	describe := func() (start, lag int64) {
+		t.Helper()
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+		rg.GroupID = "raw"
+		rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+		rt.Topic, rt.Partitions = "rq", []int32{0}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || len(resp.Groups) != 1 || len(resp.Groups[0].Topics) != 1 {
+			t.Fatalf("DescribeShareGroupOffsets: %v %+v", err, resp)
+		}
+		p := resp.Groups[0].Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("DescribeShareGroupOffsets: partition error %d", p.ErrorCode)
+		}
+		return p.StartOffset, p.Lag
+	}
+	if start, lag := describe(); start != 3 || lag != 0 {
+		t.Fatalf("every record accepted: start %d lag %d, want 3 0", start, lag)
+	}
+	alter := func(offset int64) int16 {
+		t.Helper()
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "raw"
+		rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+		rt.Topic = "rq"
+		rp := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+		rp.Partition, rp.StartOffset = 0, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := alter(1); code != kerr.NonEmptyGroup.Code {
+		t.Fatalf("altering a group with a member: %d", code)
+	}
+	hb.MemberEpoch, hb.SubscribedTopicNames = -1, nil
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("leave: %v %+v", err, resp)
+	}
+	if code := alter(1); code != 0 {
+		t.Fatalf("altering the Empty group: %d", code)
+	}
+	if start, lag := describe(); start != 1 || lag != 2 {
+		t.Fatalf("after the reset to 1: start %d lag %d, want 1 2", start, lag)
+	}
+	if r := fetch("m3", 0, 5000); acquired(r) != "[1,2]x1" {
+		t.Fatalf("after the reset: acquired %q", acquired(r))
+	}
+	if r := fetch("m3", -1, 0); r.ErrorCode != 0 {
+		t.Fatalf("closing m3: %d", r.ErrorCode)
+	}
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "raw"
+	dt := kmsg.NewDeleteShareGroupOffsetsRequestTopic()
+	dt.Topic = "rq"
+	del.Topics = append(del.Topics, dt)
+	if resp, err := del.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("DeleteShareGroupOffsets: %v %+v", err, resp)
+	}
+	if start, lag := describe(); start != -1 || lag != -1 {
+		t.Fatalf("after the delete: start %d lag %d, want -1 -1", start, lag)
+	}
 }

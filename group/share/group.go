@@ -130,6 +130,17 @@ func (c *Coordinator) Groups() []string {
 	return ids
 }
 
+// Ensure returns the group named id, creating it empty if there is none
+// (AlterShareGroupOffsets of a group that has no member yet, as Kafka).
+func (c *Coordinator) Ensure(id string) *Group {
+	g := c.groups[id]
+	if g == nil {
+		g = &Group{ID: id, members: map[string]*Member{}}
+		c.groups[id] = g
+	}
+	return g
+}
+
 // Delete removes an empty group: GROUP_ID_NOT_FOUND if there is none,
 // NON_EMPTY_GROUP if it has members.
 func (c *Coordinator) Delete(id string) error {

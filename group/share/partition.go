@@ -237,6 +237,25 @@ func (p *Partition) FirstAvailable() int64 {
 	return p.End()
 }
 
+// Lag is the number of records from Start up to hwm not yet finished
+// (acknowledged or archived): DescribeShareGroupOffsets v1's lag
+// (KIP-1226).
+func (p *Partition) Lag(hwm int64) int64 {
+	if hwm <= p.start {
+		return 0
+	}
+	n := hwm - p.start
+	for i := range p.recs {
+		if p.start+int64(i) >= hwm {
+			break
+		}
+		if s := p.recs[i].state; s == Acknowledged || s == Archived {
+			n--
+		}
+	}
+	return n
+}
+
 // skipTo moves End to off with the offsets in between archived: they hold
 // no records.
 func (p *Partition) skipTo(off int64) {

@@ -25,6 +25,7 @@ import (
 const (
 	toolsTopic = "compat-kafkatools"
 	toolsGroup = "compat-kafkatools-group"
+	toolsShare = "compat-kafkatools-share"
 	toolsN     = 10
 	// bound on one tool invocation
 	toolTimeout = 90 * time.Second
@@ -32,6 +33,7 @@ const (
 
 var toolCaps = []string{"kafka-topics", "kafka-console-producer", "kafka-console-consumer",
 	"kafka-consumer-groups --describe", "kafka-consumer-groups --reset-offsets", "kafka-consumer-groups --delete",
+	"kafka-share-groups --reset-offsets", "kafka-console-share-consumer", "kafka-share-groups --describe",
 	"kafka-configs", "kafka-get-offsets", "kafka-client-metrics", "kafka-features"}
 
 // kafkaVersion is KAFKA_VERSION of .ci/kafka.sh: the jars' directory.
@@ -85,6 +87,9 @@ const toolsScenario = "Each tool runs as `bin/kafka-*.sh` runs it (`java -cp lib
 	"| kafka-consumer-groups --describe | `--describe --group` | the partition's CURRENT-OFFSET 10, LOG-END-OFFSET 10, LAG 0 |\n" +
 	"| kafka-consumer-groups --reset-offsets | `--reset-offsets --to-earliest --execute --topic` | NEW-OFFSET 0; franz-go: committed 0 |\n" +
 	"| kafka-consumer-groups --delete | `--delete --group` | \"was successful\"; franz-go: the group is gone, no offsets |\n" +
+	"| kafka-share-groups --reset-offsets | `--reset-offsets --to-earliest --execute --group " + toolsShare + " --topic` (a share group not created yet) | NEW-OFFSET 0 |\n" +
+	"| kafka-console-share-consumer | `--group " + toolsShare + " --max-messages 10 --formatter-property print.key=true` | the 10 lines |\n" +
+	"| kafka-share-groups --describe | `--describe --group " + toolsShare + "` | the partition's START-OFFSET 10, LAG 0 |\n" +
 	"| kafka-configs | `--alter --add-config retention.ms=3600000,max.message.bytes=2000000`, `--describe` | both listed; franz-go: both stored |\n" +
 	"| kafka-get-offsets | `--topic`, `--topic --time -2` | `" + toolsTopic + ":0:10`, `" + toolsTopic + ":0:0` |\n" +
 	"| kafka-client-metrics | `--alter --name --metrics org.apache.kafka.consumer. --interval 1000`, `--describe`, `--list`, then kafka-console-consumer runs; `--delete` | the subscription described and listed; the consumer pushes its telemetry (KIP-714): Rewind's /metrics has its records.lag for the topic's partition 0; gone from `--list` after `--delete` |\n" +
@@ -245,6 +250,48 @@ func runKafkaTools(t *testing.T, e *env, w *row) {
 			return fmt.Errorf("NEW-OFFSET is %q, want 0: %s", row["NEW-OFFSET"], short(oneLine(out), 300))
 		}
 		return e.expectCommitted(ctx, toolsGroup, toolsTopic, 0)
+	})
+
+	const shareGroups = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
+	step("kafka-share-groups --reset-offsets", "kafka-console-producer", func(ctx context.Context) error {
+		out, err := tool(ctx, "", shareGroups, append(bs, "--reset-offsets", "--to-earliest", "--execute", "--group", toolsShare, "--topic", toolsTopic)...)
+		if err != nil {
+			return err
+		}
+		row, err := columns(out, toolsTopic)
+		if err != nil {
+			return err
+		}
+		if row["NEW-OFFSET"] != "0" {
+			return fmt.Errorf("NEW-OFFSET is %q, want 0: %s", row["NEW-OFFSET"], short(oneLine(out), 300))
+		}
+		return nil
+	})
+
+	step("kafka-console-share-consumer", "kafka-share-groups --reset-offsets", func(ctx context.Context) error {
+		out, err := tool(ctx, "", "org.apache.kafka.tools.consumer.ConsoleShareConsumer", append(bs, "--topic", toolsTopic, "--group", toolsShare,
+			"--max-messages", fmt.Sprint(toolsN), "--timeout-ms", "60000", "--formatter-property", "print.key=true", "--formatter-property", "key.separator=:")...)
+		if err != nil {
+			return err
+		}
+		return sameValues(lines(out), lines(printed.String()))
+	})
+
+	step("kafka-share-groups --describe", "kafka-console-share-consumer", func(ctx context.Context) error {
+		out, err := tool(ctx, "", shareGroups, append(bs, "--describe", "--group", toolsShare)...)
+		if err != nil {
+			return err
+		}
+		row, err := columns(out, toolsTopic)
+		if err != nil {
+			return err
+		}
+		for col, want := range map[string]string{"START-OFFSET": fmt.Sprint(toolsN), "LAG": "0"} {
+			if row[col] != want {
+				return fmt.Errorf("%s is %q, want %s: %s", col, row[col], want, short(oneLine(out), 300))
+			}
+		}
+		return nil
 	})
 
 	step("kafka-consumer-groups --delete", "kafka-console-consumer", func(ctx context.Context) error {

@@ -27,6 +27,11 @@ var (
 )
 
 func (m modernGroups) CommitCheck(group, memberID string, instanceID *string, epoch int32, v int16, txn bool) (bool, int16, func(string, int32) int16) {
+	if m.b.isShareGroup(group) {
+		// A share group's id is not a classic group's: no offsets-only
+		// group is made under it.
+		return true, kerr.GroupIDNotFound.Code, nil
+	}
 	cg := &m.b.cgroups
 	cg.mu.Lock()
 	defer cg.mu.Unlock()

@@ -28,6 +28,11 @@ func init() { regKey(68, 0, 1, handleConsumerGroupHeartbeat) }
 
 func handleConsumerGroupHeartbeat(r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if r.c.b.isShareGroup(req.Group) {
+		resp := heartbeatError(req, kerr.GroupIDNotFound)
+		resp.ErrorMessage = kmsg.StringPtr("Group " + req.Group + " is not a consumer group.")
+		return now(resp)
+	}
 	ct := newConsumerTopics(r.c.b.reg.list())
 	var topics consumer.Topics = ct
 	if a := r.c.b.sec.authz; a != nil {

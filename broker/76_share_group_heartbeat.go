@@ -41,7 +41,9 @@ func handleShareGroupHeartbeat(r *request) (reply, error) {
 	s.tickLocked(at)
 	resp, gone := s.c.Heartbeat(at, share.Client{ID: r.clientID, Host: r.c.groupHost}, req, topics)
 	s.departLocked(gone)
-	s.armLocked(at)
+	if resp.ErrorCode == 0 && resp.MemberEpoch > 0 {
+		s.dueLocked(at, at.Add(s.c.Config().SessionTimeout))
+	}
 	return now(resp)
 }
 

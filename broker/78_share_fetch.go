@@ -136,7 +136,6 @@ func handleShareFetch(r *request) (reply, error) {
 			get(tp).listed = true
 		}
 	}
-	s.armLocked(at)
 	s.mu.Unlock()
 	lock := int32(s.pcfg.LockDuration / time.Millisecond)
 	if closing || renew {
@@ -177,13 +176,26 @@ func (b *Broker) shareFetchWait(ctx context.Context, group, member string, parts
 	}()
 	watched := map[*storage.Log]bool{}
 	s := &b.shares
+	var first *shareSession
 	for {
 		s.mu.Lock()
 		changed := s.changed
 		sess := s.sessions[shareSessionKey{group, member}]
-		var tps []shareTP
-		if sess != nil {
-			tps = append(tps, sess.parts...)
+		if first == nil {
+			first = sess
+		}
+		if sess == nil || sess != first {
+			// Closed, or replaced by a new session of the member (epoch
+			// 0): this answer is no longer awaited for records.
+			s.mu.Unlock()
+			return 0
+		}
+		// The partitions from a rotating start, so that a busy first
+		// partition does not take every fetch's records.
+		tps := make([]shareTP, 0, len(sess.parts))
+		if n := len(sess.parts); n > 0 {
+			k := int(uint32(sess.epoch) % uint32(n))
+			tps = append(append(tps, sess.parts[k:]...), sess.parts[:k]...)
 		}
 		s.mu.Unlock()
 		// Watch before reading: a record appended after the read wakes us.
@@ -258,12 +270,17 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		if maxRecords <= 0 || maxBytes-held <= 0 {
 			continue
 		}
+		if s.c.Group(group) == nil {
+			// No share group of that name: nothing is kept for it (and a
+			// client naming groups cannot make the broker keep state).
+			continue
+		}
 		sp := s.partLocked(group, tp, l)
 		sp.LogStartMoved(l.LogStartOffset())
 		hwm := l.HighWatermark()
 		from := sp.FirstAvailable()
-		if from >= hwm {
-			continue
+		if from >= hwm || (from == sp.End() && sp.End()-sp.Start() >= s.pcfg.MaxInFlight) {
+			continue // nothing to acquire: the log is not read
 		}
 		rr, err := l.Read(from, int32(min(maxBytes-held, fetchMaxBytes)), held == 0)
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
@@ -323,6 +340,10 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 			start = ends[lo-1]
 		}
 		out := buf[start:ends[hi-1]]
+		if len(out) < len(buf)/2 {
+			// The rest of the read is not kept alive by the answer.
+			out = append([]byte(nil), out...)
+		}
 		b.fetchMem.release(size - int64(len(out)))
 		held += int64(len(out))
 		n := 0
@@ -335,7 +356,7 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		got = true
 	}
 	if got {
-		s.armLocked(now)
+		s.dueLocked(now, now.Add(s.pcfg.LockDuration))
 	}
 	return held, got
 }

@@ -76,7 +76,6 @@ func handleShareAcknowledge(r *request) (reply, error) {
 	if req.ShareSessionEpoch == -1 {
 		s.closeSessionLocked(group, member)
 	}
-	s.armLocked(at)
 	if req.Version >= 2 {
 		resp.AcquisitionLockTimeoutMillis = int32(s.pcfg.LockDuration / time.Millisecond)
 	}

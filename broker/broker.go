@@ -474,7 +474,10 @@ func New(opts ...Option) (_ *Broker, err error) {
 		b.reg.close()
 		return nil, err
 	}
-	b.reg.onDelete = b.grp.TopicDeleted
+	b.reg.onDelete = func(name string) {
+		b.grp.TopicDeleted(name)
+		b.shares.topicDeleted() // share_groups.go
+	}
 	return b, nil
 }
 

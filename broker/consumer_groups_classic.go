@@ -114,6 +114,16 @@ func classicLater[R kmsg.Response](wait func() R) reply {
 
 func handleJoinGroup(r *request) (reply, error) {
 	b, req, ctx := r.c.b, r.kreq.(*kmsg.JoinGroupRequest), r.groupCtx()
+	if b.isShareGroup(req.Group) {
+		// A group id names one group: a share group's is not joined as a
+		// classic group.
+		resp := kmsg.NewPtrJoinGroupResponse()
+		resp.Version, resp.ErrorCode, resp.MemberID, resp.Generation = req.Version, kerr.GroupIDNotFound.Code, req.MemberID, -1
+		if req.Version < 7 {
+			resp.Protocol = kmsg.StringPtr("")
+		}
+		return now(resp)
+	}
 	cg := &b.cgroups
 	rep := cg.routeClassic(req.Group, true, func(at time.Time) reply {
 		if cg.unavailable(cg.partition(req.Group)) {

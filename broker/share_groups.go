@@ -49,7 +49,7 @@ type shareSessionKey struct{ group, member string }
 // shareSession is one member's share session: the partitions it fetches
 // and the epoch its next request must carry.
 type shareSession struct {
-	conn  uint64 // the connection it was last used on
+	conn  uint64 // the connection that opened it
 	epoch int32
 	parts []shareTP
 	in    map[shareTP]bool
@@ -88,6 +88,11 @@ type shareGroups struct {
 	// available again: released, expired or a member gone.
 	changed chan struct{}
 	timer   *time.Timer
+	// due is when a member's session or a record's lock may end first
+	// (zero: none); nothing is scanned before. Lock and session
+	// durations are fixed, so a new deadline is never earlier than one
+	// already due, and due only moves when it passes (tickLocked).
+	due time.Time
 }
 
 func (s *shareGroups) init(b *Broker) {
@@ -143,34 +148,36 @@ func (s *shareGroups) releaseMemberLocked(group, member string) int {
 	return n
 }
 
-// tickLocked expires sessions and locks due by now and re-arms the timer
-// for the next.
+// tickLocked expires the sessions and locks due by now, if any is: the
+// whole state is scanned only then, and the next deadline found.
 func (s *shareGroups) tickLocked(now time.Time) {
+	if s.due.IsZero() || now.Before(s.due) {
+		return
+	}
 	s.departLocked(s.c.Expire(now, newShareTopics(s.b)))
 	released := 0
-	for _, p := range s.parts {
-		released += p.Expire(now)
-	}
-	if released > 0 {
-		s.notifyLocked()
-	}
-	s.armLocked(now)
-}
-
-func (s *shareGroups) armLocked(now time.Time) {
 	next := s.c.NextDeadline()
 	for _, p := range s.parts {
+		released += p.Expire(now)
 		if d := p.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
 		}
 	}
-	if next.IsZero() {
-		if s.timer != nil {
-			s.timer.Stop()
-		}
+	if released > 0 {
+		s.notifyLocked()
+	}
+	s.due = time.Time{}
+	s.dueLocked(now, next)
+}
+
+// dueLocked notes a deadline (a lock taken, a session begun or renewed):
+// the timer fires by then.
+func (s *shareGroups) dueLocked(now, at time.Time) {
+	if at.IsZero() || (!s.due.IsZero() && !at.Before(s.due)) {
 		return
 	}
-	d := max(next.Sub(now), time.Millisecond)
+	s.due = at
+	d := max(at.Sub(now), time.Millisecond)
 	if s.timer == nil {
 		s.timer = time.AfterFunc(d, func() {
 			s.mu.Lock()
@@ -180,6 +187,25 @@ func (s *shareGroups) armLocked(now time.Time) {
 		return
 	}
 	s.timer.Reset(d)
+}
+
+// topicDeleted forgets the share partitions of topics that are gone and
+// takes them out of the share sessions.
+func (s *shareGroups) topicDeleted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.parts {
+		if _, ok := s.b.reg.byID(k.tp.id); !ok {
+			delete(s.parts, k)
+		}
+	}
+	for _, sess := range s.sessions {
+		for _, tp := range append([]shareTP(nil), sess.parts...) {
+			if _, ok := s.b.reg.byID(tp.id); !ok {
+				sess.forget(tp)
+			}
+		}
+	}
 }
 
 func (s *shareGroups) close() {
@@ -232,6 +258,11 @@ func (s *shareGroups) acknowledgeLocked(now time.Time, group, member string, tp 
 	}
 	p := s.parts[sharePartKey{group, tp}]
 	released := false
+	defer func() {
+		if released {
+			s.notifyLocked() // a batch before a failing one stands
+		}
+	}()
 	for _, b := range batches {
 		types := make([]share.AckType, len(b.types))
 		for i, t := range b.types {
@@ -239,7 +270,6 @@ func (s *shareGroups) acknowledgeLocked(now time.Time, group, member string, tp 
 			if types[i] == share.AckRenew && !renewAllowed {
 				return kerr.InvalidRequest.Code, nil
 			}
-			released = released || types[i] == share.AckRelease
 		}
 		if p == nil {
 			return kerr.InvalidRecordState.Code, strp("Batch record not found. The request batch offsets are not found in the cache.")
@@ -250,9 +280,9 @@ func (s *shareGroups) acknowledgeLocked(now time.Time, group, member string, tp 
 			}
 			return ackCode(err), nil
 		}
-	}
-	if released {
-		s.notifyLocked()
+		for _, t := range types {
+			released = released || t == share.AckRelease
+		}
 	}
 	return 0, nil
 }
@@ -264,9 +294,6 @@ func (s *shareGroups) acknowledgeLocked(now time.Time, group, member string, tp 
 func (s *shareGroups) sessionLocked(conn uint64, group, member string, epoch int32) (*shareSession, int16) {
 	k := shareSessionKey{group, member}
 	sess := s.sessions[k]
-	if sess != nil {
-		defer func() { sess.conn = conn }()
-	}
 	switch {
 	case epoch == 0:
 		if sess == nil && len(s.sessions) >= shareMaxSessions {
@@ -299,7 +326,7 @@ func (s *shareGroups) closeSessionLocked(group, member string) {
 	}
 }
 
-// connClosed closes the share sessions last used on a connection that
+// connClosed closes the share sessions opened on a connection that
 // closed, releasing their members' records, as Kafka's share session
 // cache does when a client's connection goes.
 func (s *shareGroups) connClosed(conn uint64) {

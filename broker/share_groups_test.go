@@ -426,3 +426,97 @@ func TestShareSessionsRaw(t *testing.T) {
 		t.Fatalf("after the delete: start %d lag %d, want -1 -1", start, lag)
 	}
 }
+
+// A share group's id is no other group's: an OffsetCommit or a JoinGroup
+// under it is refused and the share group carries on. A request that
+// fails on another connection does not take the member's share session
+// over: closing that connection releases nothing.
+func TestShareGroupIsolation(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("iso"))
+	ct, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := [16]byte(ct.ID)
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "iso-g", "m", []string{"iso"}
+	resp, err := hb.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("join: %v %+v", err, resp)
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.Generation, oc.MemberID = "iso-g", -1, ""
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic, ot.TopicID = "iso", tid
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	op.Partition, op.Offset = 0, 1
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	if ocr, err := oc.RequestWith(ctx, cl); err != nil || ocr.Topics[0].Partitions[0].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("OffsetCommit under a share group's id: %v %+v", err, ocr)
+	}
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.Group, jg.ProtocolType, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis = "iso-g", "consumer", 30000, 30000
+	jg.Protocols = append(jg.Protocols, kmsg.JoinGroupRequestProtocol{Name: "range", Metadata: []byte{}})
+	if jr, err := jg.RequestWith(ctx, cl); err != nil || jr.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("JoinGroup under a share group's id: %v %+v", err, jr)
+	}
+	hb.MemberEpoch, hb.SubscribedTopicNames = resp.MemberEpoch, nil
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("the share group after both: %v %+v", err, resp)
+	}
+
+	fetch := func(c *kgo.Client, epoch int32) *kmsg.ShareFetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("iso-g"), kmsg.StringPtr("m"), epoch
+		req.MaxWaitMillis, req.MaxBytes, req.MaxRecords = 3000, 1<<20, 10
+		ft := kmsg.NewShareFetchRequestTopic()
+		ft.TopicID = tid
+		ft.Partitions = append(ft.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+		req.Topics = append(req.Topics, ft)
+		r, err := req.RequestWith(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := fetch(cl, 0); r.ErrorCode != 0 {
+		t.Fatalf("open: %d", r.ErrorCode)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if r := fetch(cl, 1); r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].AcquiredRecords) != 1 {
+		t.Fatalf("acquire: %+v", r)
+	}
+	other := newClient(t, b.Addr())
+	if r := fetch(other, 77); r.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Fatalf("a wrong epoch from another connection: %d", r.ErrorCode)
+	}
+	other.Close()
+	time.Sleep(200 * time.Millisecond) // the broker sees the connection close
+	// The session is still m's, and offset 0 still acquired: a new member
+	// gets nothing.
+	if r := fetch(cl, 2); r.ErrorCode != 0 {
+		t.Fatalf("m's next request: %d", r.ErrorCode)
+	}
+	hb2 := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb2.GroupID, hb2.MemberID, hb2.SubscribedTopicNames = "iso-g", "n", []string{"iso"}
+	if resp, err := hb2.RequestWith(ctx, newClient(t, b.Addr())); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("n joins: %v %+v", err, resp)
+	}
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("iso-g"), kmsg.StringPtr("n"), 0
+	req.MaxWaitMillis, req.MaxBytes, req.MaxRecords = 300, 1<<20, 10
+	ft := kmsg.NewShareFetchRequestTopic()
+	ft.TopicID = tid
+	ft.Partitions = append(ft.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+	req.Topics = append(req.Topics, ft)
+	r, err := req.RequestWith(ctx, cl)
+	if err != nil || r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].AcquiredRecords) != 0 {
+		t.Fatalf("n fetching m's acquired record: %v %+v", err, r)
+	}
+}

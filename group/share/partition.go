@@ -210,11 +210,20 @@ func (p *Partition) acquire(now time.Time, member string, maxRecords int, hwm in
 		}
 		if b.First > end {
 			// The log holds no offsets in between (compacted, or deleted
-			// below the log start): nothing to deliver there.
+			// below the log start): nothing to deliver there. With records
+			// in flight the gap is held as archived offsets, so it must fit
+			// in the window; otherwise acquisition waits for the window to
+			// drain, and the gap then costs nothing.
+			if len(p.recs) > 0 && b.First-p.start >= p.cfg.MaxInFlight {
+				break
+			}
 			p.skipTo(b.First)
 			end = b.First
 		}
-		last := min(b.Last, hwm-1)
+		// A batch is taken whole, but never past the window: a batch of a
+		// million records is delivered MaxInFlight offsets at a time, so
+		// a partition's memory stays bounded.
+		last := min(b.Last, hwm-1, p.start+p.cfg.MaxInFlight-1)
 		if strict {
 			last = min(last, end+int64(maxRecords-n)-1)
 		}
@@ -259,6 +268,10 @@ func (p *Partition) Lag(hwm int64) int64 {
 // skipTo moves End to off with the offsets in between archived: they hold
 // no records.
 func (p *Partition) skipTo(off int64) {
+	if len(p.recs) == 0 {
+		p.start = max(p.start, off)
+		return
+	}
 	for p.End() < off {
 		p.recs = append(p.recs, record{state: Archived})
 	}

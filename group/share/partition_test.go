@@ -116,6 +116,33 @@ func TestAcknowledgeWithNothingInFlight(t *testing.T) {
 	}
 }
 
+// A batch far larger than the window, and a gap in the log far larger
+// than it, cost the window's bound and no more.
+func TestHugeBatchesAndGapsStayBounded(t *testing.T) {
+	p := NewPartition(PartitionConfig{MaxInFlight: 2000}, 0)
+	got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{0, 4_999_999}})
+	if want := []AcquiredRange{{0, 1999, 1}}; !reflect.DeepEqual(got, want) || p.End() != 2000 {
+		t.Fatalf("one batch of 5M: acquired %v, end %d", got, p.End())
+	}
+	if err := p.Acknowledge(t0, "a", 0, 1999, []AckType{AckAccept}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{0, 4_999_999}}); !reflect.DeepEqual(got, []AcquiredRange{{2000, 3999, 1}}) {
+		t.Fatalf("the batch's next window: %v", got)
+	}
+	// A gap of 50M offsets after records in flight: nothing is acquired
+	// past it until they finish, then the start jumps over it.
+	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{50_000_000, 50_000_009}}); got != nil || p.End() != 4000 {
+		t.Fatalf("acquired %v across a gap with records in flight, end %d", got, p.End())
+	}
+	if err := p.Acknowledge(t0, "a", 2000, 3999, []AckType{AckReject}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{50_000_000, 50_000_009}}); !reflect.DeepEqual(got, []AcquiredRange{{50_000_000, 50_000_009, 1}}) || p.Start() != 50_000_000 {
+		t.Fatalf("after the gap: acquired %v, start %d", got, p.Start())
+	}
+}
+
 func TestAcquireStopsAtHWMAndStrictLimit(t *testing.T) {
 	p := NewPartition(PartitionConfig{}, 0)
 	if got := p.AcquireStrict(t0, "a", 3, 10, []Batch{{0, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
@@ -179,12 +206,12 @@ func TestLocksExpireAndDeliveryLimitArchives(t *testing.T) {
 func TestInFlightBoundAndLogGaps(t *testing.T) {
 	p := NewPartition(PartitionConfig{MaxInFlight: 8}, 0)
 	// Batches of 5: the second starts while 5 < 8 are in flight and is
-	// taken whole; the third is not started at 10 ≥ 8.
+	// cut at the window's bound; the third is not started.
 	got := p.Acquire(t0, "a", 100, 100, []Batch{{0, 4}, {5, 9}, {10, 14}})
-	if want := []AcquiredRange{{0, 9, 1}}; !reflect.DeepEqual(got, want) {
+	if want := []AcquiredRange{{0, 7, 1}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("acquired %v, want %v", got, want)
 	}
-	if got := p.Acquire(t0, "b", 100, 100, []Batch{{10, 14}}); got != nil {
+	if got := p.Acquire(t0, "b", 100, 100, []Batch{{5, 9}, {10, 14}}); got != nil {
 		t.Fatalf("acquired past the in-flight bound: %v", got)
 	}
 	// Records past the high watermark are never acquired.

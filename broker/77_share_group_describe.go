@@ -2,7 +2,6 @@ package broker
 
 import (
 	"math"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,12 +48,7 @@ func handleShareGroupDescribe(r *request) (reply, error) {
 				dm.MemberID, dm.RackID, dm.MemberEpoch = m.ID, m.RackID, m.Epoch
 				dm.ClientID, dm.ClientHost = m.Client.ID, m.Client.Host
 				dm.SubscribedTopicNames = append([]string{}, m.Subscribed...)
-				names := make([]string, 0, len(m.Assigned))
-				for t := range m.Assigned {
-					names = append(names, t)
-				}
-				sort.Strings(names)
-				for _, t := range names {
+				for _, t := range m.AssignedTopics() {
 					tid, _, ok := topics.Lookup(t)
 					if !ok {
 						continue

@@ -75,22 +75,27 @@ func groupRead(group func(*request) string, deny func(kmsg.Response)) authCheck 
 // heartbeat is not handled.
 func checkConsumerGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
-	code := int16(0)
-	if !r.allowedGroup(kmsg.ACLOperationRead, req.Group) {
-		code = kerr.GroupAuthorizationFailed.Code
-	} else {
-		describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
-		for _, t := range req.SubscribedTopicNames {
-			if !describe.ok(t) {
-				code = kerr.TopicAuthorizationFailed.Code
-				break
-			}
-		}
-	}
+	code := r.groupReadTopicsDescribe(req.Group, req.SubscribedTopicNames)
 	if code == 0 {
 		return nil, nil, nil
 	}
 	return respond(r, func(resp *kmsg.ConsumerGroupHeartbeatResponse) { resp.ErrorCode = code }), nil, nil
+}
+
+// groupReadTopicsDescribe is the check of a heartbeat that subscribes:
+// READ on the group, else GROUP_AUTHORIZATION_FAILED; DESCRIBE on each
+// topic, else TOPIC_AUTHORIZATION_FAILED; 0 when both pass.
+func (r *request) groupReadTopicsDescribe(group string, topics []string) int16 {
+	if !r.allowedGroup(kmsg.ACLOperationRead, group) {
+		return kerr.GroupAuthorizationFailed.Code
+	}
+	describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
+	for _, t := range topics {
+		if !describe.ok(t) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	}
+	return 0
 }
 
 // ShareGroupHeartbeat: READ on the group, else GROUP_AUTHORIZATION_FAILED;
@@ -99,18 +104,7 @@ func checkConsumerGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response)
 // topic themselves (78_share_fetch.go, 79_share_acknowledge.go).
 func checkShareGroupHeartbeat(r *request) (kmsg.Response, func(kmsg.Response), error) {
 	req := r.kreq.(*kmsg.ShareGroupHeartbeatRequest)
-	code := int16(0)
-	if !r.allowedGroup(kmsg.ACLOperationRead, req.GroupID) {
-		code = kerr.GroupAuthorizationFailed.Code
-	} else {
-		describe := r.authCache(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic)
-		for _, t := range req.SubscribedTopicNames {
-			if !describe.ok(t) {
-				code = kerr.TopicAuthorizationFailed.Code
-				break
-			}
-		}
-	}
+	code := r.groupReadTopicsDescribe(req.GroupID, req.SubscribedTopicNames)
 	if code == 0 {
 		return nil, nil, nil
 	}

@@ -127,12 +127,22 @@ func TestVersionBumps(t *testing.T) {
 		}
 	}
 
-	// FindCoordinator v6: no share coordinator.
+	// FindCoordinator v6: no share coordinator is available (share group
+	// state is kept in memory); a malformed share key is INVALID_REQUEST.
 	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.Version, fc.CoordinatorType, fc.CoordinatorKeys = 6, 2, []string{"sg:AAAAAAAAAAAAAAAAAAAAAA:0"}
+	fc.Version, fc.CoordinatorType, fc.CoordinatorKeys = 6, 2, []string{"sg:AAAAAAAAAAAAAAAAAAAAAA:0", "sg:0:0", "sg"}
 	fcr, err := fc.RequestWith(ctx, cl)
-	if err != nil || fcr.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
-		t.Fatalf("FindCoordinator v6 share key: %v %+v", err, fcr)
+	if err != nil || len(fcr.Coordinators) != 3 {
+		t.Fatalf("FindCoordinator v6 share keys: %v %+v", err, fcr)
+	}
+	for _, c := range fcr.Coordinators {
+		want := kerr.InvalidRequest.Code
+		if c.Key == "sg:AAAAAAAAAAAAAAAAAAAAAA:0" {
+			want = kerr.CoordinatorNotAvailable.Code
+		}
+		if c.ErrorCode != want {
+			t.Errorf("FindCoordinator v6 share key %q: %d, want %d", c.Key, c.ErrorCode, want)
+		}
 	}
 	fc.CoordinatorType, fc.CoordinatorKeys = 0, []string{"g"}
 	if fcr, err := fc.RequestWith(ctx, cl); err != nil || fcr.Coordinators[0].ErrorCode != 0 {

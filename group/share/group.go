@@ -65,6 +65,17 @@ type Member struct {
 	deadline time.Time
 }
 
+// AssignedTopics returns the names of the topics the member is assigned
+// partitions of, sorted.
+func (m *Member) AssignedTopics() []string {
+	names := make([]string, 0, len(m.Assigned))
+	for t := range m.Assigned {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Group is one share group.
 type Group struct {
 	ID              string
@@ -274,12 +285,7 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ShareGro
 // assignmentOf is the member's assignment in the heartbeat's form.
 func assignmentOf(m *Member, topics Topics) *kmsg.ShareGroupHeartbeatResponseAssignment {
 	a := &kmsg.ShareGroupHeartbeatResponseAssignment{}
-	names := make([]string, 0, len(m.Assigned))
-	for t := range m.Assigned {
-		names = append(names, t)
-	}
-	sort.Strings(names)
-	for _, t := range names {
+	for _, t := range m.AssignedTopics() {
 		id, _, ok := topics.Lookup(t)
 		if !ok {
 			continue

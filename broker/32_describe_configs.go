@@ -47,7 +47,7 @@ func handleDescribeConfigs(r *request) (reply, error) {
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			_, exists = b.topicMeta(rr.ResourceName)
-		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeClientMetrics:
+		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeClientMetrics, kmsg.ConfigResourceTypeGroupConfig:
 			exists = true
 		}
 		if exists {
@@ -140,6 +140,8 @@ func handleDescribeConfigs(r *request) (reply, error) {
 			}
 		case kmsg.ConfigResourceTypeClientMetrics:
 			describeClientMetrics(b, &res, want, req.IncludeSynonyms, req.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			describeGroupConfigs(b, &res, want, req.IncludeSynonyms, req.IncludeDocumentation)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = strp("unsupported resource type " + rr.ResourceType.String())

@@ -44,7 +44,7 @@ func handleAlterConfigs(r *request) (reply, error) {
 			resp.Resources = append(resp.Resources, res)
 			continue
 		}
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic && rr.ResourceType != kmsg.ConfigResourceTypeClientMetrics {
+		if rr.ResourceType != kmsg.ConfigResourceTypeTopic && rr.ResourceType != kmsg.ConfigResourceTypeClientMetrics && rr.ResourceType != kmsg.ConfigResourceTypeGroupConfig {
 			res.ErrorCode, res.ErrorMessage = kerr.InvalidRequest.Code, strp("only topic configs can be altered; broker settings are command-line flags")
 			resp.Resources = append(resp.Resources, res)
 			continue
@@ -64,9 +64,12 @@ func handleAlterConfigs(r *request) (reply, error) {
 			resp.Resources = append(resp.Resources, res)
 			continue
 		}
-		if rr.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeClientMetrics:
 			res.ErrorCode, res.ErrorMessage = alterClientMetrics(b, rr.ResourceName, cfgs, req.ValidateOnly)
-		} else {
+		case kmsg.ConfigResourceTypeGroupConfig:
+			res.ErrorCode, res.ErrorMessage = alterGroupConfigs(b, rr.ResourceName, cfgs, req.ValidateOnly)
+		default:
 			res.ErrorCode, res.ErrorMessage = alterTopicConfigs(b, rr.ResourceName, cfgs, req.ValidateOnly)
 		}
 		resp.Resources = append(resp.Resources, res)

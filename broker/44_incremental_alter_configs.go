@@ -56,6 +56,9 @@ func incrementalAlter(b *Broker, rr kmsg.IncrementalAlterConfigsRequestResource,
 	if rr.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
 		return incrementalAlterClientMetrics(b, rr, validateOnly)
 	}
+	if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+		return incrementalAlterGroupConfigs(b, rr, validateOnly)
+	}
 	if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
 		return kerr.InvalidRequest.Code, strp("only topic configs can be altered; broker settings are command-line flags")
 	}

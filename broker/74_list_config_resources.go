@@ -56,6 +56,11 @@ func handleListConfigResources(r *request) (reply, error) {
 	if want(kmsg.ConfigResourceTypeClientMetrics) {
 		subs = b.cm.Names()
 	}
+	var groups []string
+	if want(kmsg.ConfigResourceTypeGroupConfig) {
+		groups = b.gcfg.Groups() // the groups with configs (configs_group.go)
+	}
+	subs = append(subs, groups...) // sized together
 	var n respSize
 	n.elems(len(names)+len(subs)+1, sizeOf[kmsg.ListConfigResourcesResponseConfigResource](), 0)
 	for _, s := range names {
@@ -72,8 +77,11 @@ func handleListConfigResources(r *request) (reply, error) {
 		cr.Name, cr.Type = name, int8(t)
 		resp.ConfigResources = append(resp.ConfigResources, cr)
 	}
-	for _, s := range subs {
+	for _, s := range subs[:len(subs)-len(groups)] {
 		add(s, kmsg.ConfigResourceTypeClientMetrics)
+	}
+	for _, g := range groups {
+		add(g, kmsg.ConfigResourceTypeGroupConfig)
 	}
 	if want(kmsg.ConfigResourceTypeBroker) {
 		add(strconv.Itoa(int(b.cfg.NodeID)), kmsg.ConfigResourceTypeBroker)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/rewindhq/rewind/clientmetrics"
+	"github.com/rewindhq/rewind/groupconfig"
 	"log/slog"
 	"math"
 	"net"
@@ -269,6 +270,8 @@ type Broker struct {
 	txn       *txn.Coordinator // transactions (txn.go)
 	// cm receives client telemetry (71_get_telemetry_subscriptions.go).
 	cm *clientmetrics.Manager
+	// gcfg: the GROUP config resources (configs_group.go).
+	gcfg *groupconfig.Store
 	// txnCreate serializes the creation of __transaction_state.
 	txnCreate sync.Mutex
 
@@ -454,6 +457,9 @@ func New(opts ...Option) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.met.reg.MustRegister(clientMetricsCollector{b.cm})
+	if b.gcfg, err = groupconfig.Open(cfg.DataDir, groupBounds(cfg)); err != nil {
+		return nil, err
+	}
 	qs, err := openQuotaStore(cfg.DataDir)
 	if err != nil {
 		return nil, err

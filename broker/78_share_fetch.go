@@ -137,7 +137,8 @@ func handleShareFetch(r *request) (reply, error) {
 		}
 	}
 	s.mu.Unlock()
-	lock := int32(s.pcfg.LockDuration / time.Millisecond)
+	gcfg := s.pcfgFor(group)
+	lock := int32(gcfg.LockDuration / time.Millisecond)
 	if closing || renew {
 		return now(shareFetchResponse(r, resp, parts, lock))
 	}
@@ -145,7 +146,7 @@ func handleShareFetch(r *request) (reply, error) {
 	if req.Version < 1 || maxRecords <= 0 {
 		maxRecords = shareDefaultMaxRecords
 	}
-	maxRecords = min(maxRecords, int(s.pcfg.MaxInFlight))
+	maxRecords = min(maxRecords, int(gcfg.MaxInFlight))
 	maxBytes := int64(min(max(req.MaxBytes, 1), fetchMaxBytes))
 	strict := req.Version >= 2 && req.ShareAcquireMode == 1
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, shareMaxWait)
@@ -279,7 +280,7 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		sp.LogStartMoved(l.LogStartOffset())
 		hwm := l.HighWatermark()
 		from := sp.FirstAvailable()
-		if from >= hwm || (from == sp.End() && sp.End()-sp.Start() >= s.pcfg.MaxInFlight) {
+		if from >= hwm || (from == sp.End() && sp.End()-sp.Start() >= sp.Config().MaxInFlight) {
 			continue // nothing to acquire: the log is not read
 		}
 		rr, err := l.Read(from, int32(min(maxBytes-held, fetchMaxBytes)), held == 0)
@@ -356,7 +357,7 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		got = true
 	}
 	if got {
-		s.dueLocked(now, now.Add(s.pcfg.LockDuration))
+		s.dueLocked(now, now.Add(s.pcfgFor(group).LockDuration))
 	}
 	return held, got
 }

@@ -176,7 +176,7 @@ func handleAlterShareGroupOffsets(r *request) (reply, error) {
 				if sp := s.parts[k]; sp != nil {
 					sp.Reset(start)
 				} else {
-					s.parts[k] = share.NewPartition(s.pcfg, start)
+					s.parts[k] = share.NewPartition(s.pcfgFor(req.GroupID), start)
 				}
 			}
 			rt.Partitions = append(rt.Partitions, pp)

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"encoding/binary"
+	"github.com/rewindhq/rewind/groupconfig"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +83,6 @@ type shareGroups struct {
 	mu       sync.Mutex
 	b        *Broker
 	c        *share.Coordinator
-	pcfg     share.PartitionConfig
 	parts    map[sharePartKey]*share.Partition
 	sessions map[shareSessionKey]*shareSession
 	// changed is closed (and replaced) whenever records may have become
@@ -89,16 +90,15 @@ type shareGroups struct {
 	changed chan struct{}
 	timer   *time.Timer
 	// due is when a member's session or a record's lock may end first
-	// (zero: none); nothing is scanned before. Lock and session
-	// durations are fixed, so a new deadline is never earlier than one
-	// already due, and due only moves when it passes (tickLocked).
+	// (zero: none); nothing is scanned before. A new deadline earlier
+	// than it (a group with a shorter lock) brings it forward
+	// (dueLocked); otherwise due only moves when it passes (tickLocked).
 	due time.Time
 }
 
 func (s *shareGroups) init(b *Broker) {
 	s.b = b
 	s.c = share.NewCoordinator(share.Config{})
-	s.pcfg = share.PartitionConfig{}.WithDefaults()
 	s.parts = map[sharePartKey]*share.Partition{}
 	s.sessions = map[shareSessionKey]*shareSession{}
 	s.changed = make(chan struct{})
@@ -109,17 +109,52 @@ func (s *shareGroups) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
-// partLocked returns the share partition of group, initializing it as
-// share.auto.offset.reset=latest does (Kafka's default): from the log's
-// high watermark.
+// pcfgFor is the partition configuration of group's share partitions: its
+// GROUP configs (configs_group.go), else the broker's.
+func (s *shareGroups) pcfgFor(group string) share.PartitionConfig {
+	v := s.b.gcfg.Values(group)
+	return share.PartitionConfig{
+		LockDuration:  v.Millis(groupconfig.ShareRecordLock),
+		DeliveryLimit: int16(v.Int(groupconfig.ShareDeliveryCount)),
+		MaxInFlight:   v.Int(groupconfig.SharePartitionMaxLocks),
+	}.WithDefaults()
+}
+
+// partLocked returns the share partition of group, initialized, when it
+// is first read, where the group's share.auto.offset.reset says: latest
+// (Kafka's default) the log's high watermark, earliest its start, and
+// by_duration:D the first record at most D old (the high watermark when
+// none is). A partition already made takes the group's current lock
+// duration and delivery limit.
 func (s *shareGroups) partLocked(group string, tp shareTP, l *storage.Log) *share.Partition {
 	k := sharePartKey{group, tp}
+	cfg := s.pcfgFor(group)
 	p := s.parts[k]
-	if p == nil {
-		p = share.NewPartition(s.pcfg, l.HighWatermark())
-		s.parts[k] = p
+	if p != nil {
+		p.SetLimits(cfg.LockDuration, cfg.DeliveryLimit)
+		return p
 	}
+	p = share.NewPartition(cfg, shareStart(s.b.gcfg.Values(group).Get(groupconfig.ShareAutoOffsetReset), l, time.Now()))
+	s.parts[k] = p
 	return p
+}
+
+// shareStart is where share.auto.offset.reset reset starts a partition.
+func shareStart(reset string, l *storage.Log, now time.Time) int64 {
+	reset = strings.ToLower(reset)
+	switch {
+	case reset == "earliest":
+		return l.LogStartOffset()
+	case strings.HasPrefix(reset, "by_duration:"):
+		d, ok := groupconfig.ParseDuration(strings.TrimSpace(strings.TrimPrefix(reset, "by_duration:")))
+		if !ok {
+			break
+		}
+		if off, _, err := l.OffsetForTimestamp(now.Add(-d).UnixMilli()); err == nil && off >= 0 {
+			return off
+		}
+	}
+	return l.HighWatermark()
 }
 
 // departLocked releases what departed members held and closes their

@@ -132,6 +132,19 @@ func NewPartition(cfg PartitionConfig, start int64) *Partition {
 	return &Partition{cfg: cfg.WithDefaults(), start: start}
 }
 
+// Config is the partition's configuration.
+func (p *Partition) Config() PartitionConfig { return p.cfg }
+
+// SetLimits takes a group's changed lock duration and delivery limit
+// (zero: the default): records acquired from now on are locked that long,
+// and a record is archived once delivered that many times. The window
+// (MaxInFlight) stays as the partition was made with.
+func (p *Partition) SetLimits(lock time.Duration, deliveries int16) {
+	c := p.cfg
+	c.LockDuration, c.DeliveryLimit = lock, deliveries
+	p.cfg = c.WithDefaults()
+}
+
 // Start is the share-partition start offset (SPSO): every offset below it
 // is finished.
 func (p *Partition) Start() int64 { return p.start }

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -518,5 +519,106 @@ func TestShareGroupIsolation(t *testing.T) {
 	r, err := req.RequestWith(ctx, cl)
 	if err != nil || r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].AcquiredRecords) != 0 {
 		t.Fatalf("n fetching m's acquired record: %v %+v", err, r)
+	}
+}
+
+// TestShareGroupConfigs: a share group's GROUP configs, set with kadm as
+// kafka-configs --entity-type groups sets them, decide where it starts
+// reading and how long its records stay locked: with
+// share.auto.offset.reset=earliest a consumer that joins after the
+// records were produced gets every one of them, and the acknowledgement
+// names the group's lock duration; a second group without configs starts
+// at the end and gets none of them.
+func TestShareGroupConfigs(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	admCl := newClient(t, b.Addr())
+	adm := kadm.NewClient(admCl)
+	const topic, n = "cfg-queue", 50
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := admCl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint("old", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(group string, kv ...string) error {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+		for i := 0; i < len(kv); i += 2 {
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Op, c.Value = kv[i], kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(kv[i+1])
+			rr.Configs = append(rr.Configs, c)
+		}
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, admCl)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err := set("early", "share.auto.offset.reset", "earliest", "share.record.lock.duration.ms", "20000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set("early", "share.record.lock.duration.ms", "1000"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("a lock below the broker's minimum: %v", err)
+	}
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "early"
+	dreq.Resources = append(dreq.Resources, dr)
+	dresp, err := dreq.RequestWith(ctx, admCl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range dresp.Resources[0].Configs {
+		if c.Source == kmsg.ConfigSourceGroupConfig {
+			got[c.Name] = *c.Value
+		}
+	}
+	if fmt.Sprint(got) != "map[share.auto.offset.reset:earliest share.record.lock.duration.ms:20000]" {
+		t.Fatalf("described group configs %v", got)
+	}
+
+	read := func(group string, d time.Duration) map[string]bool {
+		cl := newClient(t, b.Addr(), kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+		defer cl.Close()
+		seen := map[string]bool{}
+		pctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		for pctx.Err() == nil && len(seen) < n {
+			cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
+				seen[string(r.Value)] = true
+				r.Ack(kgo.AckAccept)
+			})
+		}
+		return seen
+	}
+	if seen := read("early", 30*time.Second); len(seen) != n {
+		t.Fatalf("share.auto.offset.reset=earliest: %d of %d records", len(seen), n)
+	}
+	if seen := read("late", 3*time.Second); len(seen) != 0 {
+		t.Fatalf("a group without configs (latest) read %d old records", len(seen))
+	}
+
+	// The lock duration the broker tells the members is the group's.
+	req := kmsg.NewPtrShareGroupHeartbeatRequest()
+	req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = "early", "m-raw-0000000000000", 0, []string{topic}
+	if _, err := req.RequestWith(ctx, admCl); err != nil {
+		t.Fatal(err)
+	}
+	fetch := kmsg.NewPtrShareFetchRequest()
+	fetch.Version = 2
+	fetch.GroupID, fetch.MemberID, fetch.ShareSessionEpoch = kmsg.StringPtr("early"), kmsg.StringPtr("m-raw-0000000000000"), 0
+	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes, fetch.MaxRecords, fetch.BatchSize = 0, 1, 1<<20, 10, 10
+	fresp, err := fetch.RequestWith(ctx, admCl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresp.ErrorCode != 0 || fresp.AcquisitionLockTimeoutMillis != 20000 {
+		t.Errorf("ShareFetch: error %d, AcquisitionLockTimeoutMillis %d, want the group's 20000", fresp.ErrorCode, fresp.AcquisitionLockTimeoutMillis)
 	}
 }

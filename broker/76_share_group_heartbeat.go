@@ -42,7 +42,8 @@ func handleShareGroupHeartbeat(r *request) (reply, error) {
 	resp, gone := s.c.Heartbeat(at, share.Client{ID: r.clientID, Host: r.c.groupHost}, req, topics)
 	s.departLocked(gone)
 	if resp.ErrorCode == 0 && resp.MemberEpoch > 0 {
-		s.dueLocked(at, at.Add(s.c.Config().SessionTimeout))
+		session, _ := s.c.Timeouts(req.GroupID)
+		s.dueLocked(at, at.Add(session))
 	}
 	return now(resp)
 }

@@ -106,5 +106,30 @@ func (b *Broker) consumerGroupConfig() consumer.Config {
 	if err != nil {
 		panic(err) // New refused it
 	}
+	// A group's own GROUP configs (configs_group.go), clamped to the
+	// broker's bounds.
+	c.PerGroup = func(group string, c consumer.Config) consumer.Config {
+		if b.gcfg == nil {
+			return c
+		}
+		set := b.gcfg.Configs(group)
+		if len(set) == 0 {
+			return c // the broker's, as its flags made them
+		}
+		v := b.gcfg.Values(group)
+		if _, ok := set["consumer.session.timeout.ms"]; ok {
+			c.SessionTimeout = v.Millis("consumer.session.timeout.ms")
+		}
+		if _, ok := set["consumer.heartbeat.interval.ms"]; ok {
+			c.HeartbeatInterval = v.Millis("consumer.heartbeat.interval.ms")
+		}
+		if _, ok := set["consumer.assignment.interval.ms"]; ok {
+			c.AssignmentInterval = v.Millis("consumer.assignment.interval.ms")
+			if c.AssignmentInterval == 0 {
+				c.AssignmentInterval = -1 // Kafka's 0: every epoch at once
+			}
+		}
+		return c
+	}
 	return c
 }

@@ -98,7 +98,17 @@ type shareGroups struct {
 
 func (s *shareGroups) init(b *Broker) {
 	s.b = b
-	s.c = share.NewCoordinator(share.Config{})
+	s.c = share.NewCoordinator(share.Config{PerGroup: func(group string) (time.Duration, time.Duration) {
+		if b.gcfg == nil {
+			return 0, 0
+		}
+		set := b.gcfg.Configs(group)
+		if len(set) == 0 {
+			return 0, 0
+		}
+		v := b.gcfg.Values(group)
+		return v.Millis("share.session.timeout.ms"), v.Millis("share.heartbeat.interval.ms")
+	}})
 	s.parts = map[sharePartKey]*share.Partition{}
 	s.sessions = map[shareSessionKey]*shareSession{}
 	s.changed = make(chan struct{})
@@ -112,6 +122,9 @@ func (s *shareGroups) notifyLocked() {
 // pcfgFor is the partition configuration of group's share partitions: its
 // GROUP configs (configs_group.go), else the broker's.
 func (s *shareGroups) pcfgFor(group string) share.PartitionConfig {
+	if s.b.gcfg == nil {
+		return share.PartitionConfig{}.WithDefaults()
+	}
 	v := s.b.gcfg.Values(group)
 	return share.PartitionConfig{
 		LockDuration:  v.Millis(groupconfig.ShareRecordLock),
@@ -134,7 +147,11 @@ func (s *shareGroups) partLocked(group string, tp shareTP, l *storage.Log) *shar
 		p.SetLimits(cfg.LockDuration, cfg.DeliveryLimit)
 		return p
 	}
-	p = share.NewPartition(cfg, shareStart(s.b.gcfg.Values(group).Get(groupconfig.ShareAutoOffsetReset), l, time.Now()))
+	reset := "latest"
+	if s.b.gcfg != nil {
+		reset = s.b.gcfg.Values(group).Get(groupconfig.ShareAutoOffsetReset)
+	}
+	p = share.NewPartition(cfg, shareStart(reset, l, time.Now()))
 	s.parts[k] = p
 	return p
 }

@@ -604,11 +604,19 @@ func TestShareGroupConfigs(t *testing.T) {
 		t.Fatalf("a group without configs (latest) read %d old records", len(seen))
 	}
 
-	// The lock duration the broker tells the members is the group's.
+	// The lock duration and heartbeat interval the broker tells the
+	// members are the group's.
+	if err := set("early", "share.heartbeat.interval.ms", "6000"); err != nil {
+		t.Fatal(err)
+	}
 	req := kmsg.NewPtrShareGroupHeartbeatRequest()
 	req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = "early", "m-raw-0000000000000", 0, []string{topic}
-	if _, err := req.RequestWith(ctx, admCl); err != nil {
+	hb, err := req.RequestWith(ctx, admCl)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if hb.ErrorCode != 0 || hb.HeartbeatIntervalMillis != 6000 {
+		t.Errorf("ShareGroupHeartbeat: error %d, interval %d, want the group's 6000", hb.ErrorCode, hb.HeartbeatIntervalMillis)
 	}
 	fetch := kmsg.NewPtrShareFetchRequest()
 	fetch.Version = 2
@@ -620,5 +628,40 @@ func TestShareGroupConfigs(t *testing.T) {
 	}
 	if fresp.ErrorCode != 0 || fresp.AcquisitionLockTimeoutMillis != 20000 {
 		t.Errorf("ShareFetch: error %d, AcquisitionLockTimeoutMillis %d, want the group's 20000", fresp.ErrorCode, fresp.AcquisitionLockTimeoutMillis)
+	}
+}
+
+// TestConsumerGroupConfigs: a consumer group's (KIP-848) GROUP configs
+// set its members' heartbeat interval; another group keeps the broker's.
+func TestConsumerGroupConfigs(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	cl := newClient(t, b.Addr())
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "cg-topic"); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "tuned"
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Op, c.Value = "consumer.heartbeat.interval.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("7000")
+	rr.Configs = append(rr.Configs, c)
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("IncrementalAlterConfigs: %v %+v", err, resp)
+	}
+	for group, want := range map[string]int32{"tuned": 7000, "plain": 5000} {
+		hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = group, "m-"+group+"-000000000000000", 0, 30000
+		hb.SubscribedTopicNames = []string{"cg-topic"}
+		hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		r, err := hb.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ErrorCode != 0 || r.HeartbeatIntervalMillis != want {
+			t.Errorf("%s: error %d, heartbeat interval %d, want %d", group, r.ErrorCode, r.HeartbeatIntervalMillis, want)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func (g *Group) sessionTimeout(m *Member) time.Duration {
 	if m.Classic != nil {
 		return m.Classic.SessionTimeout
 	}
-	return g.cfg.SessionTimeout
+	return g.conf().SessionTimeout
 }
 
 // classicMember finds or makes the member of a classic JoinGroup (Kafka's

@@ -35,6 +35,13 @@ type Config struct {
 	// when a consumer-protocol member joins it, and back when the last
 	// one leaves (migrate.go).
 	MigrationPolicy MigrationPolicy
+	// PerGroup, when set, gives a group its own session timeout,
+	// heartbeat interval and assignment interval (Kafka's GROUP configs
+	// consumer.session.timeout.ms, consumer.heartbeat.interval.ms and
+	// consumer.assignment.interval.ms), read at each use so that a
+	// change applies to the next heartbeat. It returns the Config given
+	// with those fields changed; a zero field keeps the broker's.
+	PerGroup func(group string, c Config) Config
 	// NewMemberID makes the member id of a version-0 join without one
 	// (from version 1 the client makes it). Default: a random Kafka Uuid
 	// string.

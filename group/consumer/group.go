@@ -180,6 +180,25 @@ type resolvedRegex struct {
 	version int64 // Topics.Version it was resolved at
 }
 
+// conf is the group's configuration: the broker's, with the group's own
+// timeouts and intervals (Config.PerGroup).
+func (g *Group) conf() Config {
+	if g.cfg.PerGroup == nil {
+		return g.cfg
+	}
+	c := g.cfg.PerGroup(g.ID, g.cfg)
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = g.cfg.SessionTimeout
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = g.cfg.HeartbeatInterval
+	}
+	if c.AssignmentInterval == 0 {
+		c.AssignmentInterval = g.cfg.AssignmentInterval
+	}
+	return c
+}
+
 // NewGroup returns an empty group.
 func NewGroup(id string, cfg Config) *Group {
 	// Kafka starts a group at epoch 1 (ModernGroup), so its first member

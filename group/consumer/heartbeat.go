@@ -147,7 +147,7 @@ func (g *Group) Heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 	resp.Version = req.Version
 	resp.MemberID = kmsg.StringPtr(m.ID)
 	resp.MemberEpoch = m.Epoch
-	resp.HeartbeatIntervalMillis = int32(g.cfg.HeartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = int32(g.conf().HeartbeatInterval.Milliseconds())
 	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
 	if join || full || !equalPartitions(assignedBefore.partitions(), m.Assigned.partitions()) {
 		resp.Assignment = responseAssignment(m.Assigned)
@@ -348,8 +348,8 @@ func (g *Group) update(now time.Time, client Client, req *kmsg.ConsumerGroupHear
 	if g.Epoch > g.AssignmentEpoch && sub == nil {
 		sub = g.subscribedTopics(topics)
 	}
-	if g.Epoch > g.AssignmentEpoch && (g.AssignmentTime.IsZero() || g.cfg.AssignmentInterval < 0 ||
-		!now.Before(g.AssignmentTime.Add(g.cfg.AssignmentInterval))) {
+	if ai := g.conf().AssignmentInterval; g.Epoch > g.AssignmentEpoch && (g.AssignmentTime.IsZero() || ai < 0 ||
+		!now.Before(g.AssignmentTime.Add(ai))) {
 		trecs, err := g.computeTarget(sub, topics, now)
 		if err != nil {
 			return nil, nil, recs, err

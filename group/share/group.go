@@ -20,6 +20,26 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// MaxSize is group.share.max.size (200).
 	MaxSize int
+	// PerGroup, when set, gives a group its own session timeout and
+	// heartbeat interval (the GROUP configs share.session.timeout.ms and
+	// share.heartbeat.interval.ms), read at each heartbeat; zero keeps
+	// the broker's.
+	PerGroup func(group string) (session, heartbeat time.Duration)
+}
+
+// Timeouts are group's session timeout and heartbeat interval.
+func (c *Coordinator) Timeouts(group string) (session, heartbeat time.Duration) {
+	session, heartbeat = c.cfg.SessionTimeout, c.cfg.HeartbeatInterval
+	if c.cfg.PerGroup != nil {
+		s, h := c.cfg.PerGroup(group)
+		if s > 0 {
+			session = s
+		}
+		if h > 0 {
+			heartbeat = h
+		}
+	}
+	return session, heartbeat
 }
 
 func (c Config) withDefaults() Config {
@@ -262,14 +282,15 @@ func (c *Coordinator) Heartbeat(now time.Time, client Client, req *kmsg.ShareGro
 			bump = true
 		}
 	}
-	m.deadline = now.Add(c.cfg.SessionTimeout)
+	session, heartbeat := c.Timeouts(g.ID)
+	m.deadline = now.Add(session)
 	if bump || c.metadataChanged(g, topics) {
 		g.Epoch++
 		c.assign(g, topics)
 	}
 	resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
 	resp.MemberID = &m.ID
-	resp.HeartbeatIntervalMillis = int32(c.cfg.HeartbeatInterval / time.Millisecond)
+	resp.HeartbeatIntervalMillis = int32(heartbeat / time.Millisecond)
 	changed := joining || m.pending
 	if m.Epoch != g.AssignmentEpoch {
 		m.prevEpoch, m.Epoch = m.Epoch, g.AssignmentEpoch

@@ -279,6 +279,10 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		sp := s.partLocked(group, tp, l)
 		sp.LogStartMoved(l.LogStartOffset())
 		hwm := l.HighWatermark()
+		committed := readCommitted(b, group)
+		if committed {
+			hwm = l.LastStableOffset() // nothing of an open transaction
+		}
 		from := sp.FirstAvailable()
 		if from >= hwm || (from == sp.End() && sp.End()-sp.Start() >= sp.Config().MaxInFlight) {
 			continue // nothing to acquire: the log is not read
@@ -313,6 +317,9 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		// Nothing past the last batch read is acquired: its bytes are not
 		// here.
 		limit := min(hwm, next, batches[len(batches)-1].Last+1)
+		if committed {
+			skipAborted(batches, buf, l.AbortedTransactions(from, limit))
+		}
 		var acq []share.AcquiredRange
 		if strict {
 			acq = sp.AcquireStrict(now, member, maxRecords, limit, batches)

@@ -18,9 +18,12 @@ import (
 // INVALID_REQUEST. A change is validated as a whole and stored before it
 // is answered; deleting every config of a group removes it from the
 // list. Share groups take share.auto.offset.reset,
-// share.record.lock.duration.ms, share.delivery.count.limit and
-// share.partition.max.record.locks when a partition is first read
-// (share_groups.go); the other configs are stored and described.
+// share.record.lock.duration.ms, share.delivery.count.limit,
+// share.partition.max.record.locks and share.isolation.level
+// (share_groups.go), share and consumer groups their session timeouts
+// and heartbeat intervals (and consumer groups their assignment
+// interval) at each heartbeat; the other configs are stored and
+// described.
 
 // groupBounds are the broker's bounds and values for group configs: the
 // consumer groups' from the flags, the rest Kafka's defaults.

@@ -457,3 +457,37 @@ func (b *Broker) deleteShareGroup(id string, check bool) int16 {
 	}
 	return 0
 }
+
+// readCommitted: the group's share.isolation.level is read_committed.
+func readCommitted(b *Broker, group string) bool {
+	return b.gcfg != nil && b.gcfg.Values(group).Get(groupconfig.ShareIsolationLevel) == "read_committed"
+}
+
+// skipAborted marks the batches a read_committed share group never gets:
+// transaction markers, and the batches of aborted transactions (a
+// transactional batch of producer P at offset o when an aborted
+// transaction of P spans o), as a read_committed consumer drops them.
+// buf holds the batches, one after another, as batchBounds read them.
+func skipAborted(bs []share.Batch, buf []byte, aborted []storage.AbortedTxn) {
+	pos := 0
+	for i := range bs {
+		hdr := buf[pos:]
+		length := int(int32(binary.BigEndian.Uint32(hdr[8:])))
+		pos += 12 + length
+		attrs := binary.BigEndian.Uint16(hdr[21:])
+		if attrs&0x20 != 0 { // a control batch: the transaction's marker
+			bs[i].Skip = true
+			continue
+		}
+		if attrs&0x10 == 0 {
+			continue // not transactional
+		}
+		pid := int64(binary.BigEndian.Uint64(hdr[43:]))
+		for _, t := range aborted {
+			if t.ProducerID == pid && t.FirstOffset <= bs[i].First && bs[i].First <= t.LastOffset {
+				bs[i].Skip = true
+				break
+			}
+		}
+	}
+}

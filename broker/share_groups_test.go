@@ -665,3 +665,81 @@ func TestConsumerGroupConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestShareGroupReadCommitted: with share.isolation.level=read_committed
+// a share group is delivered the committed transaction's records and
+// none of the aborted one's; with read_uncommitted (the default) it is
+// delivered both. Both groups read from the start.
+func TestShareGroupReadCommitted(t *testing.T) {
+	b := rewindtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	admCl := newClient(t, b.Addr())
+	const topic = "txn-queue"
+	if _, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := newClient(t, b.Addr(), kgo.TransactionalID("share-txn"), kgo.DefaultProduceTopic(topic))
+	for _, commit := range []bool{true, false, true} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			v := fmt.Sprint("aborted", i)
+			if commit {
+				v = fmt.Sprint("committed", i)
+			}
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(group string, kv ...string) {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+		for i := 0; i < len(kv); i += 2 {
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Op, c.Value = kv[i], kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(kv[i+1])
+			rr.Configs = append(rr.Configs, c)
+		}
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, admCl)
+		if err != nil || resp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("IncrementalAlterConfigs: %v %+v", err, resp)
+		}
+	}
+	set("rc", "share.auto.offset.reset", "earliest", "share.isolation.level", "read_committed")
+	set("ru", "share.auto.offset.reset", "earliest")
+	read := func(group string, want int) map[string]int {
+		cl := newClient(t, b.Addr(), kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+		defer cl.Close()
+		seen := map[string]int{}
+		total := 0
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for pctx.Err() == nil {
+			cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
+				seen[string(r.Value)[:len(r.Value)-1]]++
+				total++
+				r.Ack(kgo.AckAccept)
+			})
+			if total >= want {
+				// Wait a moment more for anything that should not come.
+				mctx, mcancel := context.WithTimeout(ctx, time.Second)
+				cl.PollFetches(mctx).EachRecord(func(r *kgo.Record) { seen[string(r.Value)[:len(r.Value)-1]]++ })
+				mcancel()
+				break
+			}
+		}
+		return seen
+	}
+	if got := read("rc", 10); fmt.Sprint(got) != "map[committed:10]" {
+		t.Errorf("read_committed delivered %v, want the 10 committed records only", got)
+	}
+	if got := read("ru", 15); fmt.Sprint(got) != "map[aborted:5 committed:10]" {
+		t.Errorf("read_uncommitted delivered %v, want all 15", got)
+	}
+}

@@ -90,6 +90,10 @@ var ErrInvalidRequest = errors.New("share: invalid acknowledgement batch")
 // reads it from the log: acquisition takes whole batches.
 type Batch struct {
 	First, Last int64
+	// Skip: the batch is never delivered (an aborted transaction's, or a
+	// transaction marker, under share.isolation.level=read_committed):
+	// its offsets are archived as they are reached.
+	Skip bool
 }
 
 // AcquiredRange is a range of acquired offsets delivered with one delivery
@@ -237,6 +241,10 @@ func (p *Partition) acquire(now time.Time, member string, maxRecords int, hwm in
 		// million records is delivered MaxInFlight offsets at a time, so
 		// a partition's memory stays bounded.
 		last := min(b.Last, hwm-1, p.start+p.cfg.MaxInFlight-1)
+		if b.Skip {
+			p.skipTo(last + 1) // archived, within the window
+			continue
+		}
 		if strict {
 			last = min(last, end+int64(maxRecords-n)-1)
 		}

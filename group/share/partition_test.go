@@ -14,7 +14,7 @@ func TestAcquireWholeBatchesThenAcknowledge(t *testing.T) {
 	p := NewPartition(PartitionConfig{}, 10)
 	// Batches [10,14] and [15,19]; maxRecords 3 still takes the whole
 	// first batch, and stops before the second.
-	got := p.Acquire(t0, "a", 3, 20, []Batch{{10, 14}, {15, 19}})
+	got := p.Acquire(t0, "a", 3, 20, []Batch{{First: 10, Last: 14}, {First: 15, Last: 19}})
 	if want := []AcquiredRange{{10, 14, 1}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("acquired %v, want %v", got, want)
 	}
@@ -22,7 +22,7 @@ func TestAcquireWholeBatchesThenAcknowledge(t *testing.T) {
 		t.Fatalf("start %d end %d, want 10 15", p.Start(), p.End())
 	}
 	// Another member gets the next batch only.
-	if got := p.Acquire(t0, "b", 100, 20, []Batch{{10, 14}, {15, 19}}); !reflect.DeepEqual(got, []AcquiredRange{{15, 19, 1}}) {
+	if got := p.Acquire(t0, "b", 100, 20, []Batch{{First: 10, Last: 14}, {First: 15, Last: 19}}); !reflect.DeepEqual(got, []AcquiredRange{{15, 19, 1}}) {
 		t.Fatalf("b acquired %v", got)
 	}
 	// b cannot acknowledge a's records, and a failed batch changes nothing.
@@ -43,7 +43,7 @@ func TestAcquireWholeBatchesThenAcknowledge(t *testing.T) {
 		t.Fatalf("13 is %v delivered %d, want available delivered 1", s, n)
 	}
 	// The released record is delivered again, before any new record.
-	if got := p.Acquire(t0, "b", 1, 30, []Batch{{20, 29}}); !reflect.DeepEqual(got, []AcquiredRange{{13, 13, 2}}) {
+	if got := p.Acquire(t0, "b", 1, 30, []Batch{{First: 20, Last: 29}}); !reflect.DeepEqual(got, []AcquiredRange{{13, 13, 2}}) {
 		t.Fatalf("redelivery %v", got)
 	}
 	if err := p.Acknowledge(t0, "b", 13, 13, []AckType{AckAccept}); err != nil {
@@ -59,7 +59,7 @@ func TestAcquireWholeBatchesThenAcknowledge(t *testing.T) {
 
 func TestAcknowledgeRefusesMalformedBatches(t *testing.T) {
 	p := NewPartition(PartitionConfig{}, 0)
-	p.Acquire(t0, "a", 10, 10, []Batch{{0, 9}})
+	p.Acquire(t0, "a", 10, 10, []Batch{{First: 0, Last: 9}})
 	for _, c := range []struct {
 		first, last int64
 		types       []AckType
@@ -120,39 +120,39 @@ func TestAcknowledgeWithNothingInFlight(t *testing.T) {
 // than it, cost the window's bound and no more.
 func TestHugeBatchesAndGapsStayBounded(t *testing.T) {
 	p := NewPartition(PartitionConfig{MaxInFlight: 2000}, 0)
-	got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{0, 4_999_999}})
+	got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{First: 0, Last: 4_999_999}})
 	if want := []AcquiredRange{{0, 1999, 1}}; !reflect.DeepEqual(got, want) || p.End() != 2000 {
 		t.Fatalf("one batch of 5M: acquired %v, end %d", got, p.End())
 	}
 	if err := p.Acknowledge(t0, "a", 0, 1999, []AckType{AckAccept}); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{0, 4_999_999}}); !reflect.DeepEqual(got, []AcquiredRange{{2000, 3999, 1}}) {
+	if got := p.Acquire(t0, "a", 1, 10_000_000, []Batch{{First: 0, Last: 4_999_999}}); !reflect.DeepEqual(got, []AcquiredRange{{2000, 3999, 1}}) {
 		t.Fatalf("the batch's next window: %v", got)
 	}
 	// A gap of 50M offsets after records in flight: nothing is acquired
 	// past it until they finish, then the start jumps over it.
-	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{50_000_000, 50_000_009}}); got != nil || p.End() != 4000 {
+	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{First: 50_000_000, Last: 50_000_009}}); got != nil || p.End() != 4000 {
 		t.Fatalf("acquired %v across a gap with records in flight, end %d", got, p.End())
 	}
 	if err := p.Acknowledge(t0, "a", 2000, 3999, []AckType{AckReject}); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{50_000_000, 50_000_009}}); !reflect.DeepEqual(got, []AcquiredRange{{50_000_000, 50_000_009, 1}}) || p.Start() != 50_000_000 {
+	if got := p.Acquire(t0, "b", 10, 100_000_000, []Batch{{First: 50_000_000, Last: 50_000_009}}); !reflect.DeepEqual(got, []AcquiredRange{{50_000_000, 50_000_009, 1}}) || p.Start() != 50_000_000 {
 		t.Fatalf("after the gap: acquired %v, start %d", got, p.Start())
 	}
 }
 
 func TestAcquireStopsAtHWMAndStrictLimit(t *testing.T) {
 	p := NewPartition(PartitionConfig{}, 0)
-	if got := p.AcquireStrict(t0, "a", 3, 10, []Batch{{0, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
+	if got := p.AcquireStrict(t0, "a", 3, 10, []Batch{{First: 0, Last: 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
 		t.Fatalf("strict acquired %v", got)
 	}
 	if err := p.Acknowledge(t0, "a", 0, 2, []AckType{AckRelease}); err != nil {
 		t.Fatal(err)
 	}
 	// Available records at or past hwm stay where they are.
-	if got := p.Acquire(t0, "b", 100, 2, []Batch{{0, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 1, 2}}) {
+	if got := p.Acquire(t0, "b", 100, 2, []Batch{{First: 0, Last: 9}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 1, 2}}) {
 		t.Fatalf("acquired %v below hwm 2", got)
 	}
 	if s, _, _ := p.State(2); s != Available {
@@ -163,7 +163,7 @@ func TestAcquireStopsAtHWMAndStrictLimit(t *testing.T) {
 func TestLocksExpireAndDeliveryLimitArchives(t *testing.T) {
 	cfg := PartitionConfig{LockDuration: time.Second, DeliveryLimit: 2}
 	p := NewPartition(cfg, 0)
-	p.Acquire(t0, "a", 10, 3, []Batch{{0, 2}})
+	p.Acquire(t0, "a", 10, 3, []Batch{{First: 0, Last: 2}})
 	if d := p.NextDeadline(); !d.Equal(t0.Add(time.Second)) {
 		t.Fatalf("deadline %v", d)
 	}
@@ -207,23 +207,23 @@ func TestInFlightBoundAndLogGaps(t *testing.T) {
 	p := NewPartition(PartitionConfig{MaxInFlight: 8}, 0)
 	// Batches of 5: the second starts while 5 < 8 are in flight and is
 	// cut at the window's bound; the third is not started.
-	got := p.Acquire(t0, "a", 100, 100, []Batch{{0, 4}, {5, 9}, {10, 14}})
+	got := p.Acquire(t0, "a", 100, 100, []Batch{{First: 0, Last: 4}, {First: 5, Last: 9}, {First: 10, Last: 14}})
 	if want := []AcquiredRange{{0, 7, 1}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("acquired %v, want %v", got, want)
 	}
-	if got := p.Acquire(t0, "b", 100, 100, []Batch{{5, 9}, {10, 14}}); got != nil {
+	if got := p.Acquire(t0, "b", 100, 100, []Batch{{First: 5, Last: 9}, {First: 10, Last: 14}}); got != nil {
 		t.Fatalf("acquired past the in-flight bound: %v", got)
 	}
 	// Records past the high watermark are never acquired.
 	q := NewPartition(PartitionConfig{}, 0)
-	if got := q.Acquire(t0, "a", 100, 3, []Batch{{0, 4}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
+	if got := q.Acquire(t0, "a", 100, 3, []Batch{{First: 0, Last: 4}}); !reflect.DeepEqual(got, []AcquiredRange{{0, 2, 1}}) {
 		t.Fatalf("acquired past the high watermark: %v", got)
 	}
 	// A hole in the log (compaction) is skipped as archived offsets.
 	if err := q.Acknowledge(t0, "a", 0, 2, []AckType{AckAccept}); err != nil {
 		t.Fatal(err)
 	}
-	if got := q.Acquire(t0, "a", 100, 20, []Batch{{7, 9}}); !reflect.DeepEqual(got, []AcquiredRange{{7, 9, 1}}) {
+	if got := q.Acquire(t0, "a", 100, 20, []Batch{{First: 7, Last: 9}}); !reflect.DeepEqual(got, []AcquiredRange{{7, 9, 1}}) {
 		t.Fatalf("acquired %v across a hole", got)
 	}
 	if q.Start() != 7 {
@@ -242,7 +242,7 @@ func TestInFlightBoundAndLogGaps(t *testing.T) {
 
 func TestSnapshotRestore(t *testing.T) {
 	p := NewPartition(PartitionConfig{}, 100)
-	p.Acquire(t0, "a", 100, 200, []Batch{{100, 109}})
+	p.Acquire(t0, "a", 100, 200, []Batch{{First: 100, Last: 109}})
 	if err := p.Acknowledge(t0, "a", 101, 109, []AckType{AckAccept, AckRelease, AckRelease, AckReject, AckAccept, AckAccept, AckAccept, AckAccept, AckAccept}); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 			case 1:
 				var batches []Batch
 				for off := p.End(); off < hwm; off += 4 {
-					batches = append(batches, Batch{off, min(off+3, hwm-1)})
+					batches = append(batches, Batch{First: off, Last: min(off+3, hwm-1)})
 				}
 				m := members[rng.IntN(3)]
 				for _, r := range p.Acquire(now, m, 1+rng.IntN(10), hwm, batches) {
@@ -359,5 +359,24 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 				t.Fatalf("seed %d step %d: restored [%d,%d), was [%d,%d)", seed, step, q.Start(), q.End(), p.Start(), p.End())
 			}
 		}
+	}
+}
+
+// TestSkippedBatches: a batch marked Skip (an aborted transaction's, a
+// marker) is archived, never delivered, whether records are in flight or
+// not, and a skipped tail moves the partition past it.
+func TestSkippedBatches(t *testing.T) {
+	p := NewPartition(PartitionConfig{}, 0)
+	got := p.Acquire(t0, "a", 100, 10, []Batch{{First: 0, Last: 2}, {First: 3, Last: 5, Skip: true}, {First: 6, Last: 6, Skip: true}, {First: 7, Last: 9}})
+	if want := []AcquiredRange{{0, 2, 1}, {7, 9, 1}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("acquired %v, want %v", got, want)
+	}
+	if p.End() != 10 {
+		t.Fatalf("end %d, want 10", p.End())
+	}
+	// Nothing in flight: a skipped batch alone moves the start.
+	q := NewPartition(PartitionConfig{}, 0)
+	if got := q.Acquire(t0, "a", 100, 5, []Batch{{First: 0, Last: 4, Skip: true}}); got != nil || q.Start() != 5 || q.FirstAvailable() != 5 {
+		t.Fatalf("acquired %v, start %d, first available %d", got, q.Start(), q.FirstAvailable())
 	}
 }

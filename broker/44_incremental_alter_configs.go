@@ -98,22 +98,27 @@ func incrementalAlter(b *Broker, rr kmsg.IncrementalAlterConfigsRequestResource,
 			if d.Type != catalog.TypeList {
 				return kerr.InvalidConfig.Code, strp(c.Name + " is not a list config")
 			}
-			cur := meta.Config(c.Name)
-			items := splitList(cur)
-			for _, v := range splitList(val) {
-				i := indexOf(items, v)
-				if c.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
-					items = append(items, v)
-				} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && i >= 0 {
-					items = append(items[:i], items[i+1:]...)
-				}
-			}
-			cfgs[c.Name] = strings.Join(items, ",")
+			cfgs[c.Name] = applyListOp(meta.Config(c.Name), val, c.Op)
 		default:
 			return kerr.InvalidRequest.Code, strp("unknown config operation")
 		}
 	}
 	return alterTopicConfigs(b, rr.ResourceName, cfgs, validateOnly)
+}
+
+// applyListOp applies APPEND or SUBTRACT of the items of val to the list
+// cur.
+func applyListOp(cur, val string, op kmsg.IncrementalAlterConfigOp) string {
+	items := splitList(cur)
+	for _, v := range splitList(val) {
+		i := indexOf(items, v)
+		if op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
+			items = append(items, v)
+		} else if op == kmsg.IncrementalAlterConfigOpSubtract && i >= 0 {
+			items = append(items[:i], items[i+1:]...)
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 func splitList(s string) []string {

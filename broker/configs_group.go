@@ -132,34 +132,14 @@ func incrementalAlterGroupConfigs(b *Broker, rr kmsg.IncrementalAlterConfigsRequ
 			if !ok {
 				cur = b.gcfg.Bounds().BrokerValue(d)
 			}
-			items := splitList(cur)
 			val := ""
 			if c.Value != nil {
 				val = *c.Value
 			}
-			for _, v := range splitList(val) {
-				i := indexOf(items, v)
-				if c.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
-					items = append(items, v)
-				} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && i >= 0 {
-					items = append(items[:i], items[i+1:]...)
-				}
-			}
-			cfgs[c.Name] = joinList(items)
+			cfgs[c.Name] = applyListOp(cur, val, c.Op)
 		default:
 			return kerr.InvalidRequest.Code, strp("unknown config operation")
 		}
 	}
 	return groupConfigError(b.gcfg.Set(rr.ResourceName, cfgs, validateOnly))
-}
-
-func joinList(items []string) string {
-	out := ""
-	for i, s := range items {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
 }

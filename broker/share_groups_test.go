@@ -522,6 +522,25 @@ func TestShareGroupIsolation(t *testing.T) {
 	}
 }
 
+// setGroupConfigs SETs configs (name, value, ...) on a GROUP resource and
+// returns the resource's error.
+func setGroupConfigs(ctx context.Context, cl *kgo.Client, group string, kv ...string) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	for i := 0; i+1 < len(kv); i += 2 {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = kv[i], kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(kv[i+1])
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+}
+
 // TestShareGroupConfigs: a share group's GROUP configs, set with kadm as
 // kafka-configs --entity-type groups sets them, decide where it starts
 // reading and how long its records stay locked: with
@@ -543,22 +562,7 @@ func TestShareGroupConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	set := func(group string, kv ...string) error {
-		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
-		for i := 0; i < len(kv); i += 2 {
-			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-			c.Name, c.Op, c.Value = kv[i], kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(kv[i+1])
-			rr.Configs = append(rr.Configs, c)
-		}
-		req.Resources = append(req.Resources, rr)
-		resp, err := req.RequestWith(ctx, admCl)
-		if err != nil {
-			return err
-		}
-		return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
-	}
+	set := func(group string, kv ...string) error { return setGroupConfigs(ctx, admCl, group, kv...) }
 	if err := set("early", "share.auto.offset.reset", "earliest", "share.record.lock.duration.ms", "20000"); err != nil {
 		t.Fatal(err)
 	}
@@ -640,16 +644,8 @@ func TestConsumerGroupConfigs(t *testing.T) {
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "cg-topic"); err != nil {
 		t.Fatal(err)
 	}
-	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "tuned"
-	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	c.Name, c.Op, c.Value = "consumer.heartbeat.interval.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("7000")
-	rr.Configs = append(rr.Configs, c)
-	req.Resources = append(req.Resources, rr)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil || resp.Resources[0].ErrorCode != 0 {
-		t.Fatalf("IncrementalAlterConfigs: %v %+v", err, resp)
+	if err := setGroupConfigs(ctx, cl, "tuned", "consumer.heartbeat.interval.ms", "7000"); err != nil {
+		t.Fatal(err)
 	}
 	for group, want := range map[string]int32{"tuned": 7000, "plain": 5000} {
 		hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -697,18 +693,8 @@ func TestShareGroupReadCommitted(t *testing.T) {
 		}
 	}
 	set := func(group string, kv ...string) {
-		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
-		for i := 0; i < len(kv); i += 2 {
-			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-			c.Name, c.Op, c.Value = kv[i], kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(kv[i+1])
-			rr.Configs = append(rr.Configs, c)
-		}
-		req.Resources = append(req.Resources, rr)
-		resp, err := req.RequestWith(ctx, admCl)
-		if err != nil || resp.Resources[0].ErrorCode != 0 {
-			t.Fatalf("IncrementalAlterConfigs: %v %+v", err, resp)
+		if err := setGroupConfigs(ctx, admCl, group, kv...); err != nil {
+			t.Fatalf("%s: %v", group, err)
 		}
 	}
 	set("rc", "share.auto.offset.reset", "earliest", "share.isolation.level", "read_committed")

@@ -34,7 +34,7 @@ const (
 var toolCaps = []string{"kafka-topics", "kafka-console-producer", "kafka-console-consumer",
 	"kafka-consumer-groups --describe", "kafka-consumer-groups --reset-offsets", "kafka-consumer-groups --delete",
 	"kafka-share-groups --reset-offsets", "kafka-console-share-consumer", "kafka-share-groups --describe",
-	"kafka-configs", "kafka-get-offsets", "kafka-client-metrics", "kafka-features"}
+	"kafka-configs", "kafka-configs --entity-type groups", "kafka-get-offsets", "kafka-client-metrics", "kafka-features"}
 
 // kafkaVersion is KAFKA_VERSION of .ci/kafka.sh: the jars' directory.
 func kafkaVersion() string {
@@ -91,6 +91,7 @@ const toolsScenario = "Each tool runs as `bin/kafka-*.sh` runs it (`java -cp lib
 	"| kafka-console-share-consumer | `--group " + toolsShare + " --max-messages 10 --formatter-property print.key=true` | the 10 lines |\n" +
 	"| kafka-share-groups --describe | `--describe --group " + toolsShare + "` | the partition's START-OFFSET 10, LAG 0 |\n" +
 	"| kafka-configs | `--alter --add-config retention.ms=3600000,max.message.bytes=2000000`, `--describe` | both listed; franz-go: both stored |\n" +
+	"| kafka-configs --entity-type groups | `--alter --add-config share.auto.offset.reset=earliest` and `--describe` of share group `" + toolsShare + "-cfg`, then kafka-console-share-consumer of that group | the config listed; the consumer reads the 10 records produced before it joined |\n" +
 	"| kafka-get-offsets | `--topic`, `--topic --time -2` | `" + toolsTopic + ":0:10`, `" + toolsTopic + ":0:0` |\n" +
 	"| kafka-client-metrics | `--alter --name --metrics org.apache.kafka.consumer. --interval 1000`, `--describe`, `--list`, then kafka-console-consumer runs; `--delete` | the subscription described and listed; the consumer pushes its telemetry (KIP-714): Rewind's /metrics has its records.lag for the topic's partition 0; gone from `--list` after `--delete` |\n" +
 	"| kafka-features | `describe`, `upgrade --feature transaction.version=2` | group.version 1 and transaction.version 2 supported and finalized; \"transaction.version was upgraded to 2.\" |\n"
@@ -292,6 +293,32 @@ func runKafkaTools(t *testing.T, e *env, w *row) {
 			}
 		}
 		return nil
+	})
+
+	step("kafka-configs --entity-type groups", "kafka-console-producer", func(ctx context.Context) error {
+		const cfgClass = "org.apache.kafka.tools.ConfigCommand"
+		group := toolsShare + "-cfg"
+		entity := append(bs, "--entity-type", "groups", "--entity-name", group)
+		out, err := tool(ctx, "", cfgClass, append(entity, "--alter", "--add-config", "share.auto.offset.reset=earliest")...)
+		if err != nil {
+			return err
+		}
+		if err := contains(out, "Completed updating config for group "+group+"."); err != nil {
+			return fmt.Errorf("--alter: %w", err)
+		}
+		out, err = tool(ctx, "", cfgClass, append(entity, "--describe")...)
+		if err != nil {
+			return err
+		}
+		if err := contains(out, "share.auto.offset.reset=earliest"); err != nil {
+			return fmt.Errorf("--describe: %w", err)
+		}
+		out, err = tool(ctx, "", "org.apache.kafka.tools.consumer.ConsoleShareConsumer", append(bs, "--topic", toolsTopic, "--group", group,
+			"--max-messages", fmt.Sprint(toolsN), "--timeout-ms", "60000", "--formatter-property", "print.key=true", "--formatter-property", "key.separator=:")...)
+		if err != nil {
+			return err
+		}
+		return sameValues(lines(out), lines(printed.String()))
 	})
 
 	step("kafka-consumer-groups --delete", "kafka-console-consumer", func(ctx context.Context) error {

@@ -60,14 +60,12 @@ func handleListConfigResources(r *request) (reply, error) {
 	if want(kmsg.ConfigResourceTypeGroupConfig) {
 		groups = b.gcfg.Groups() // the groups with configs (configs_group.go)
 	}
-	subs = append(subs, groups...) // sized together
 	var n respSize
-	n.elems(len(names)+len(subs)+1, sizeOf[kmsg.ListConfigResourcesResponseConfigResource](), 0)
-	for _, s := range names {
-		n.str(len(s))
-	}
-	for _, s := range subs {
-		n.str(len(s))
+	n.elems(len(names)+len(subs)+len(groups)+1, sizeOf[kmsg.ListConfigResourcesResponseConfigResource](), 0)
+	for _, list := range [][]string{names, subs, groups} {
+		for _, s := range list {
+			n.str(len(s))
+		}
 	}
 	if err := r.reserveResponse("ListConfigResources", n); err != nil {
 		return reply{}, err
@@ -77,7 +75,7 @@ func handleListConfigResources(r *request) (reply, error) {
 		cr.Name, cr.Type = name, int8(t)
 		resp.ConfigResources = append(resp.ConfigResources, cr)
 	}
-	for _, s := range subs[:len(subs)-len(groups)] {
+	for _, s := range subs {
 		add(s, kmsg.ConfigResourceTypeClientMetrics)
 	}
 	for _, g := range groups {

@@ -137,8 +137,8 @@ func handleShareFetch(r *request) (reply, error) {
 		}
 	}
 	s.mu.Unlock()
-	gcfg := s.pcfgFor(group)
-	lock := int32(gcfg.LockDuration / time.Millisecond)
+	st := s.settings(group)
+	lock := int32(st.part.LockDuration / time.Millisecond)
 	if closing || renew {
 		return now(shareFetchResponse(r, resp, parts, lock))
 	}
@@ -146,7 +146,7 @@ func handleShareFetch(r *request) (reply, error) {
 	if req.Version < 1 || maxRecords <= 0 {
 		maxRecords = shareDefaultMaxRecords
 	}
-	maxRecords = min(maxRecords, int(gcfg.MaxInFlight))
+	maxRecords = min(maxRecords, int(st.part.MaxInFlight))
 	maxBytes := int64(min(max(req.MaxBytes, 1), fetchMaxBytes))
 	strict := req.Version >= 2 && req.ShareAcquireMode == 1
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, shareMaxWait)
@@ -250,6 +250,7 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
+	st := s.settings(group)
 	for _, tp := range tps {
 		name, ok := b.reg.byID(tp.id)
 		l := b.partition(name, tp.partition)
@@ -276,11 +277,10 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 			// client naming groups cannot make the broker keep state).
 			continue
 		}
-		sp := s.partLocked(group, tp, l)
+		sp := s.partLocked(group, tp, l, st)
 		sp.LogStartMoved(l.LogStartOffset())
 		hwm := l.HighWatermark()
-		committed := readCommitted(b, group)
-		if committed {
+		if st.committed {
 			hwm = l.LastStableOffset() // nothing of an open transaction
 		}
 		from := sp.FirstAvailable()
@@ -317,8 +317,8 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		// Nothing past the last batch read is acquired: its bytes are not
 		// here.
 		limit := min(hwm, next, batches[len(batches)-1].Last+1)
-		if committed {
-			skipAborted(batches, buf, l.AbortedTransactions(from, limit))
+		if st.committed {
+			skipAborted(batches, ends, buf, l.AbortedTransactions(from, limit))
 		}
 		var acq []share.AcquiredRange
 		if strict {
@@ -364,7 +364,7 @@ func (b *Broker) shareFetchOnce(group, member string, tps []shareTP, parts *shar
 		got = true
 	}
 	if got {
-		s.dueLocked(now, now.Add(s.pcfgFor(group).LockDuration))
+		s.dueLocked(now, now.Add(st.part.LockDuration))
 	}
 	return held, got
 }

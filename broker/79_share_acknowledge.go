@@ -77,7 +77,7 @@ func handleShareAcknowledge(r *request) (reply, error) {
 		s.closeSessionLocked(group, member)
 	}
 	if req.Version >= 2 {
-		resp.AcquisitionLockTimeoutMillis = int32(s.pcfgFor(group).LockDuration / time.Millisecond)
+		resp.AcquisitionLockTimeoutMillis = int32(s.settings(group).part.LockDuration / time.Millisecond)
 	}
 	return now(resp)
 }

@@ -176,7 +176,7 @@ func handleAlterShareGroupOffsets(r *request) (reply, error) {
 				if sp := s.parts[k]; sp != nil {
 					sp.Reset(start)
 				} else {
-					s.parts[k] = share.NewPartition(s.pcfgFor(req.GroupID), start)
+					s.parts[k] = share.NewPartition(s.settings(req.GroupID).part, start)
 				}
 			}
 			rt.Partitions = append(rt.Partitions, pp)

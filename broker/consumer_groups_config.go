@@ -109,21 +109,16 @@ func (b *Broker) consumerGroupConfig() consumer.Config {
 	// A group's own GROUP configs (configs_group.go), clamped to the
 	// broker's bounds.
 	c.PerGroup = func(group string, c consumer.Config) consumer.Config {
-		if b.gcfg == nil {
-			return c
-		}
-		set := b.gcfg.Configs(group)
-		if len(set) == 0 {
-			return c // the broker's, as its flags made them
-		}
+		// Only what the group set: the rest stays the broker's, as its
+		// flags made it. b.gcfg is opened by New, before the groups start.
 		v := b.gcfg.Values(group)
-		if _, ok := set["consumer.session.timeout.ms"]; ok {
+		if v.IsSet("consumer.session.timeout.ms") {
 			c.SessionTimeout = v.Millis("consumer.session.timeout.ms")
 		}
-		if _, ok := set["consumer.heartbeat.interval.ms"]; ok {
+		if v.IsSet("consumer.heartbeat.interval.ms") {
 			c.HeartbeatInterval = v.Millis("consumer.heartbeat.interval.ms")
 		}
-		if _, ok := set["consumer.assignment.interval.ms"]; ok {
+		if v.IsSet("consumer.assignment.interval.ms") {
 			c.AssignmentInterval = v.Millis("consumer.assignment.interval.ms")
 			if c.AssignmentInterval == 0 {
 				c.AssignmentInterval = -1 // Kafka's 0: every epoch at once

@@ -98,16 +98,15 @@ type shareGroups struct {
 
 func (s *shareGroups) init(b *Broker) {
 	s.b = b
-	s.c = share.NewCoordinator(share.Config{PerGroup: func(group string) (time.Duration, time.Duration) {
-		if b.gcfg == nil {
-			return 0, 0
+	s.c = share.NewCoordinator(share.Config{PerGroup: func(group string) (session, heartbeat time.Duration) {
+		v := b.gcfg.Values(group) // opened by New, before the groups start
+		if v.IsSet("share.session.timeout.ms") {
+			session = v.Millis("share.session.timeout.ms")
 		}
-		set := b.gcfg.Configs(group)
-		if len(set) == 0 {
-			return 0, 0
+		if v.IsSet("share.heartbeat.interval.ms") {
+			heartbeat = v.Millis("share.heartbeat.interval.ms")
 		}
-		v := b.gcfg.Values(group)
-		return v.Millis("share.session.timeout.ms"), v.Millis("share.heartbeat.interval.ms")
+		return session, heartbeat
 	}})
 	s.parts = map[sharePartKey]*share.Partition{}
 	s.sessions = map[shareSessionKey]*shareSession{}
@@ -119,18 +118,25 @@ func (s *shareGroups) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
-// pcfgFor is the partition configuration of group's share partitions: its
-// GROUP configs (configs_group.go), else the broker's.
-func (s *shareGroups) pcfgFor(group string) share.PartitionConfig {
-	if s.b.gcfg == nil {
-		return share.PartitionConfig{}.WithDefaults()
+// shareSettings are a share group's settings from its GROUP configs
+// (configs_group.go), else the broker's: read once per request.
+type shareSettings struct {
+	part      share.PartitionConfig
+	reset     string // share.auto.offset.reset
+	committed bool   // share.isolation.level=read_committed
+}
+
+func (s *shareGroups) settings(group string) shareSettings {
+	v := s.b.gcfg.Values(group) // opened by New, before the groups start
+	return shareSettings{
+		part: share.PartitionConfig{
+			LockDuration:  v.Millis(groupconfig.ShareRecordLock),
+			DeliveryLimit: int16(v.Int(groupconfig.ShareDeliveryCount)),
+			MaxInFlight:   v.Int(groupconfig.SharePartitionMaxLocks),
+		}.WithDefaults(),
+		reset:     v.Get(groupconfig.ShareAutoOffsetReset),
+		committed: v.Get(groupconfig.ShareIsolationLevel) == "read_committed",
 	}
-	v := s.b.gcfg.Values(group)
-	return share.PartitionConfig{
-		LockDuration:  v.Millis(groupconfig.ShareRecordLock),
-		DeliveryLimit: int16(v.Int(groupconfig.ShareDeliveryCount)),
-		MaxInFlight:   v.Int(groupconfig.SharePartitionMaxLocks),
-	}.WithDefaults()
 }
 
 // partLocked returns the share partition of group, initialized, when it
@@ -139,19 +145,14 @@ func (s *shareGroups) pcfgFor(group string) share.PartitionConfig {
 // by_duration:D the first record at most D old (the high watermark when
 // none is). A partition already made takes the group's current lock
 // duration and delivery limit.
-func (s *shareGroups) partLocked(group string, tp shareTP, l *storage.Log) *share.Partition {
+func (s *shareGroups) partLocked(group string, tp shareTP, l *storage.Log, st shareSettings) *share.Partition {
 	k := sharePartKey{group, tp}
-	cfg := s.pcfgFor(group)
 	p := s.parts[k]
 	if p != nil {
-		p.SetLimits(cfg.LockDuration, cfg.DeliveryLimit)
+		p.SetLimits(st.part.LockDuration, st.part.DeliveryLimit)
 		return p
 	}
-	reset := "latest"
-	if s.b.gcfg != nil {
-		reset = s.b.gcfg.Values(group).Get(groupconfig.ShareAutoOffsetReset)
-	}
-	p = share.NewPartition(cfg, shareStart(reset, l, time.Now()))
+	p = share.NewPartition(st.part, shareStart(st.reset, l, time.Now()))
 	s.parts[k] = p
 	return p
 }
@@ -458,22 +459,17 @@ func (b *Broker) deleteShareGroup(id string, check bool) int16 {
 	return 0
 }
 
-// readCommitted: the group's share.isolation.level is read_committed.
-func readCommitted(b *Broker, group string) bool {
-	return b.gcfg != nil && b.gcfg.Values(group).Get(groupconfig.ShareIsolationLevel) == "read_committed"
-}
-
 // skipAborted marks the batches a read_committed share group never gets:
 // transaction markers, and the batches of aborted transactions (a
 // transactional batch of producer P at offset o when an aborted
 // transaction of P spans o), as a read_committed consumer drops them.
-// buf holds the batches, one after another, as batchBounds read them.
-func skipAborted(bs []share.Batch, buf []byte, aborted []storage.AbortedTxn) {
-	pos := 0
+// buf holds the batches, ending at ends, as batchBounds read them.
+func skipAborted(bs []share.Batch, ends []int, buf []byte, aborted []storage.AbortedTxn) {
 	for i := range bs {
-		hdr := buf[pos:]
-		length := int(int32(binary.BigEndian.Uint32(hdr[8:])))
-		pos += 12 + length
+		hdr := buf
+		if i > 0 {
+			hdr = buf[ends[i-1]:]
+		}
 		attrs := binary.BigEndian.Uint16(hdr[21:])
 		if attrs&0x20 != 0 { // a control batch: the transaction's marker
 			bs[i].Skip = true

@@ -54,7 +54,9 @@ type Def struct {
 	// Internal configs may be set but are not described, as in Kafka.
 	Internal bool
 	min      int64 // the value's own lower bound (ConfigDef atLeast)
-	check    func(string) string
+	// check validates a value beyond its type (raw as given, v
+	// trimmed), with Kafka's message.
+	check func(d *Def, raw, v string) *Error
 }
 
 const (
@@ -101,7 +103,7 @@ var Defs = []Def{
 	{Name: "streams.num.warmup.replicas", Type: Int, Default: "2", Broker: "group.streams.num.warmup.replicas", Internal: true},
 	{Name: "streams.rack.aware.assignment.tags", Type: List, Default: "", Broker: "group.streams.rack.aware.assignment.tags", Doc: "Client tag keys that spread the standby replicas of a streams group. Stored only."},
 	{Name: "streams.acceptable.recovery.lag", Type: Long, Default: "10000", Broker: "group.streams.acceptable.recovery.lag", Internal: true},
-	{Name: "streams.assignor.name", Type: String, Default: "sticky", Broker: "group.streams.assignors", check: checkIn("sticky"), Doc: "The task assignor of a streams group, by name. Stored only."},
+	{Name: "streams.assignor.name", Type: String, Default: "sticky", Broker: "group.streams.assignors", check: checkAssignor, Doc: "The task assignor of a streams group, by name. Stored only."},
 	{Name: "errors.deadletterqueue.topic.name", Type: String, Default: "", Broker: "errors.deadletterqueue.topic.name", Doc: "The dead-letter topic of a share group (blank: none). Stored only: Rewind archives records past the delivery limit without copying them."},
 	{Name: "errors.deadletterqueue.copy.record.enable", Type: Boolean, Default: "false", Broker: "errors.deadletterqueue.copy.record.enable", Doc: "Whether a record sent to the dead-letter topic is copied whole. Stored only."},
 }
@@ -172,15 +174,29 @@ func invalid(format string, args ...any) *Error {
 	return &Error{kerr.InvalidConfig, fmt.Sprintf(format, args...)}
 }
 
-func checkIn(vals ...string) func(string) string {
-	return func(v string) string {
+// badValue is ConfigDef's refusal of a value: "Invalid value V for
+// configuration N: why".
+func badValue(d *Def, raw, why string) *Error {
+	return invalid("Invalid value %s for configuration %s: %s", raw, d.Name, why)
+}
+
+func checkIn(vals ...string) func(*Def, string, string) *Error {
+	return func(d *Def, raw, v string) *Error {
 		for _, x := range vals {
 			if v == x {
-				return ""
+				return nil
 			}
 		}
-		return "String must be one of: " + strings.Join(vals, ", ")
+		return badValue(d, raw, "String must be one of: "+strings.Join(vals, ", "))
 	}
+}
+
+// checkAssignor: the one streams assignor Kafka registers by default.
+func checkAssignor(d *Def, _, v string) *Error {
+	if v == "sticky" {
+		return nil
+	}
+	return invalid("%s '%s' is not a registered task assignor. Registered assignors are: sticky.", d.Name, v)
 }
 
 // isoDuration is Java's Duration.parse format: PnDTnHnMn.nS.
@@ -218,24 +234,22 @@ func ParseDuration(s string) (time.Duration, bool) {
 	return d, true
 }
 
-func checkAutoReset(v string) string {
+func checkAutoReset(d *Def, raw, v string) *Error {
 	switch strings.ToLower(v) {
 	case "earliest", "latest":
-		return ""
+		return nil
 	}
 	if rest, ok := strings.CutPrefix(strings.ToLower(v), "by_duration:"); ok {
-		if d, ok := ParseDuration(strings.TrimSpace(rest)); ok && d >= 0 {
-			return ""
+		if dur, ok := ParseDuration(strings.TrimSpace(rest)); ok && dur >= 0 {
+			return nil
 		}
 	}
-	return fmt.Sprintf("Invalid value `%s` for configuration %s. %s", v, ShareAutoOffsetReset, errAutoReset)
+	return badValue(d, raw, fmt.Sprintf("Invalid value `%s` for configuration %s. %s", v, d.Name, errAutoReset))
 }
 
 // parse checks one value by its definition alone.
 func parse(d *Def, v string) (int64, *Error) {
-	bad := func(why string) *Error {
-		return invalid("Invalid value %s for configuration %s: %s", v, d.Name, why)
-	}
+	bad := func(why string) *Error { return badValue(d, v, why) }
 	t := strings.TrimSpace(v)
 	switch d.Type {
 	case Int, Long:
@@ -268,14 +282,8 @@ func parse(d *Def, v string) (int64, *Error) {
 		}
 	}
 	if d.check != nil {
-		if why := d.check(t); why != "" {
-			if d.Name == ShareAutoOffsetReset {
-				return 0, bad(why)
-			}
-			if d.Name == "streams.assignor.name" {
-				return 0, invalid("streams.assignor.name '%s' is not a registered task assignor. Registered assignors are: sticky.", t)
-			}
-			return 0, bad(why)
+		if err := d.check(d, v, t); err != nil {
+			return 0, err
 		}
 	}
 	return 0, nil
@@ -376,6 +384,12 @@ func (v Values) Get(name string) string {
 		n = max(r.Min, min(n, r.Max))
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// IsSet reports whether the group set the config itself.
+func (v Values) IsSet(name string) bool {
+	_, ok := v.cfgs[name]
+	return ok
 }
 
 // Int is Get as a number (0 if it is none).

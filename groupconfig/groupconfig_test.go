@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{map[string]string{ShareRenewAck: "yes"}, "Invalid value yes for configuration share.renew.acknowledge.enable: Expected value to be either true or false"},
 		{map[string]string{"streams.num.standby.replicas": "3"}, "streams.num.standby.replicas must be less than or equal to 2"},
 		{map[string]string{"streams.task.offset.interval.ms": "100"}, "streams.task.offset.interval.ms must be greater than or equal to 15000"},
+		{map[string]string{"streams.assignor.name": "x"}, "streams.assignor.name 'x' is not a registered task assignor. Registered assignors are: sticky."},
 		{map[string]string{"errors.deadletterqueue.topic.name": "__x"}, "errors.deadletterqueue.topic.name: DLQ topic name must not start with '__'"},
 		// A session above the broker's heartbeat passes; a heartbeat set
 		// at or above a session does not.
